@@ -1,0 +1,151 @@
+"""The job spec: one strict definition that the CLI and the API both validate with.
+
+msgspec decodes and checks types in one pass (unknown fields are errors); the few rules
+a type cannot say (non-empty command, non-negative numbers, run_at vs delay) follow.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import msgspec
+
+from queuectl.errors import InvalidSpec
+from queuectl.models import NewJob
+from queuectl.timefmt import parse_time
+
+MAX_ID_LENGTH = 200
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]*$")
+_QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
+
+
+class JobSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A job as a user writes it (see DESIGN.md, "The job")."""
+
+    command: str
+    id: str | None = None
+    max_retries: int | None = None
+    priority: int = 0
+    run_at: str | None = None
+    delay: float | None = None
+    timeout: float | None = None
+    queue: str = "default"
+
+
+_decoder = msgspec.json.Decoder(JobSpec)
+
+
+def decode_spec(text: str | bytes) -> JobSpec:
+    """Decode one JSON object into a JobSpec, with a readable error on any fault."""
+    try:
+        return _decoder.decode(text)
+    except msgspec.ValidationError as err:
+        raise InvalidSpec(f"invalid job spec: {_explain(err)}") from None
+    except msgspec.DecodeError as err:
+        raise InvalidSpec(f"malformed JSON: {err}") from None
+
+
+def spec_from_mapping(data: dict[str, Any]) -> JobSpec:
+    """Validate an already-parsed mapping (for example merged from CLI options)."""
+    try:
+        return msgspec.convert(data, JobSpec)
+    except msgspec.ValidationError as err:
+        raise InvalidSpec(f"invalid job spec: {_explain(err)}") from None
+
+
+def to_new_job(spec: JobSpec) -> NewJob:
+    """Check the rules a type cannot express and resolve id, run_at and delay."""
+    if not spec.command.strip():
+        raise InvalidSpec("invalid job spec: `command` must be a non-empty shell command")
+    if "\x00" in spec.command:
+        raise InvalidSpec("invalid job spec: `command` must not contain NUL bytes")
+    job_id = spec.id if spec.id is not None else uuid.uuid4().hex[:12]
+    check_job_id(job_id)
+    if not _QUEUE_PATTERN.match(spec.queue):
+        raise InvalidSpec(f"invalid job spec: bad queue name {spec.queue!r} (letters, digits, ._:-)")
+    for name in ("max_retries", "timeout", "delay"):
+        value = getattr(spec, name)
+        if value is not None and value < 0:
+            raise InvalidSpec(f"invalid job spec: `{name}` must not be negative (got {value})")
+    if spec.run_at is not None and spec.delay is not None:
+        raise InvalidSpec("invalid job spec: give `run_at` or `delay`, not both")
+    run_at = parse_time(spec.run_at) if spec.run_at is not None else None
+    return NewJob(
+        id=job_id,
+        command=spec.command,
+        queue=spec.queue,
+        priority=spec.priority,
+        max_retries=spec.max_retries,
+        timeout=spec.timeout,
+        run_at=run_at,
+        delay=spec.delay or 0.0,
+    )
+
+
+def check_job_id(job_id: str) -> None:
+    """Ids are printable, start with a letter or digit, and fit in a terminal column."""
+    if not job_id or len(job_id) > MAX_ID_LENGTH or not _ID_PATTERN.match(job_id):
+        raise InvalidSpec(
+            f"invalid job id {job_id!r}: use letters, digits and ._:@/+- "
+            f"(at most {MAX_ID_LENGTH} characters)"
+        )
+
+
+def parse_job(text: str | bytes) -> NewJob:
+    """One JSON job spec in, one validated NewJob out."""
+    return to_new_job(decode_spec(text))
+
+
+def parse_job_lines(text: str) -> list[NewJob]:
+    """Many specs: one JSON array, or JSON lines. Errors name the line (or array item)."""
+    stripped = text.lstrip()
+    jobs = list(_array_items(stripped) if stripped.startswith("[") else _lines(text))
+    if not jobs:
+        raise InvalidSpec("no job specs found in the input")
+    seen: set[str] = set()
+    for where, job in jobs:
+        if job.id in seen:
+            raise InvalidSpec(f"{where}: duplicate job id {job.id!r} in the input")
+        seen.add(job.id)
+    return [job for _, job in jobs]
+
+
+def _lines(text: str) -> Iterator[tuple[str, NewJob]]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            yield f"line {number}", _located(f"line {number}", line)
+
+
+def _array_items(text: str) -> Iterable[tuple[str, NewJob]]:
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InvalidSpec(f"malformed JSON array: {err}") from None
+    if not isinstance(items, list):
+        raise InvalidSpec("expected a JSON array of job specs")
+    result = []
+    for index, item in enumerate(items):
+        where = f"item {index}"
+        if not isinstance(item, dict):
+            raise InvalidSpec(f"{where}: a job spec must be a JSON object")
+        try:
+            result.append((where, to_new_job(spec_from_mapping(item))))
+        except InvalidSpec as err:
+            raise InvalidSpec(f"{where}: {err}") from None
+    return result
+
+
+def _located(where: str, line: str) -> NewJob:
+    try:
+        return parse_job(line)
+    except InvalidSpec as err:
+        raise InvalidSpec(f"{where}: {err}") from None
+
+
+def _explain(err: msgspec.ValidationError) -> str:
+    """msgspec says `Object contains unknown field `x``; keep it, it is already clear."""
+    return str(err).replace("Object ", "spec ")

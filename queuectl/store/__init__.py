@@ -1,0 +1,46 @@
+"""Pick a backend by URL; import its driver only when that backend is used."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from queuectl.errors import InvalidSpec
+from queuectl.store.base import ChangeWaiter, Store
+
+__all__ = ["ChangeWaiter", "Store", "default_db_path", "open_store", "resolve_url"]
+
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def default_db_path() -> Path:
+    """`queuectl.db` in the user's data directory (created on first use)."""
+    from platformdirs import user_data_path
+
+    return user_data_path("queuectl") / "queuectl.db"
+
+
+def resolve_url(url: str | None) -> str:
+    """The `--db` value, `QUEUECTL_DB`, or the default SQLite file, as a URL-ish string."""
+    url = url or os.environ.get("QUEUECTL_DB") or ""
+    return url.strip() or str(default_db_path())
+
+
+def open_store(url: str | None = None, *, durable: bool = True) -> Store:
+    """Open (and migrate on first use) the store at `url`: a path or `sqlite:///path` for
+    SQLite, `postgresql://...` for PostgreSQL. `durable=False` (workers) lets a power cut
+    roll back the last few commits, which only makes those jobs run again."""
+    target = resolve_url(url)
+    if target.startswith(_POSTGRES_SCHEMES):
+        from queuectl.store.postgres import PostgresStore
+
+        return PostgresStore(target, durable=durable)
+    if "://" in target and not target.startswith("sqlite://"):
+        scheme = target.split("://", 1)[0]
+        raise InvalidSpec(
+            f"unsupported database URL scheme {scheme!r} (use a file path, sqlite:///path "
+            "or postgresql://...)"
+        )
+    from queuectl.store.sqlite import SqliteStore
+
+    return SqliteStore(target, durable=durable)

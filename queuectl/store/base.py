@@ -1,0 +1,220 @@
+"""The storage interface: every operation the rest of queuectl needs, and nothing about SQL.
+
+A backend (SQLite, PostgreSQL, later Redis) implements `Store`; the conformance suite in
+tests/store/ is what proves it. Each docstring is the method's contract. Rules that hold
+for every method:
+
+- Times are epoch seconds read from the store's own clock (`now()`), so hosts with skewed
+  clocks agree; callers never pass "now" in.
+- A method either does all of its change or none of it (one transaction).
+- Expected failures raise `queuectl.errors.QueueError` subclasses, never driver errors:
+  `StoreUnavailable` when the database cannot be reached (worth retrying), `StoreError`
+  when it cannot be used (locked too long, not a queuectl database, ...).
+- Worker-side writes (`complete_job`, `fail_job`, `cancel_running_job`, `release_job`) are
+  guarded by (job id, worker id, attempt): they return False and change nothing when the
+  worker no longer owns that attempt (its lease expired and the job moved on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from queuectl.models import (
+    Attempt,
+    Job,
+    JobState,
+    NewJob,
+    QueueCounts,
+    RunResult,
+    WorkerInfo,
+    WorkerOrders,
+)
+
+
+class ChangeWaiter(Protocol):
+    """Blocks until the jobs may have changed; owns its own connection, used by one thread."""
+
+    def wait(self, timeout: float) -> bool:
+        """Return True as soon as something may have changed, False after `timeout` seconds."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Store(Protocol):
+    """A durable job store shared by every process that opens the same URL."""
+
+    url: str
+
+    # -- life cycle ------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the connection. The store is unusable afterwards."""
+        ...
+
+    def ping(self) -> str:
+        """Check that the database answers; returns a short description (backend, version)."""
+        ...
+
+    def migrate(self) -> list[int]:
+        """Apply the numbered migrations not yet applied, in order; return their numbers.
+        Safe to run from many processes at once. Opening a store already migrates it."""
+        ...
+
+    def schema_version(self) -> int:
+        """The highest applied migration number."""
+        ...
+
+    def now(self) -> float:
+        """The store's clock (epoch seconds): the one every lease and run_at is measured on."""
+        ...
+
+    # -- jobs: producers and operators -----------------------------------------------
+
+    def enqueue_jobs(self, jobs: Sequence[NewJob], default_max_retries: int) -> list[str]:
+        """Insert all jobs as pending, durably, all or none; return their ids in order.
+        `max_retries=None` takes the stored config value (else `default_max_retries`),
+        `run_at=None` means now + `delay`. Raises DuplicateJob (naming the id) when an id
+        exists; then nothing is inserted. Wakes idle workers."""
+        ...
+
+    def get_job(self, job_id: str) -> Job | None:
+        """The job with this id, or None."""
+        ...
+
+    def list_jobs(
+        self,
+        state: JobState | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
+    ) -> list[Job]:
+        """Jobs newest first (by enqueue order), filtered by state and by queue."""
+        ...
+
+    def list_attempts(self, job_id: str) -> list[Attempt]:
+        """Every attempt of the job, oldest first (including those before a DLQ retry)."""
+        ...
+
+    def count_jobs(self, queue: str | None = None) -> QueueCounts:
+        """Jobs per state, every state present (zeros included), and how many pending jobs
+        wait for a run_at in the future."""
+        ...
+
+    def update_job(self, job_id: str, changes: dict[str, object]) -> Job:
+        """Change fields of a job that is not processing. `changes` may hold command,
+        queue, priority, max_retries, timeout, run_at (epoch) and state (only "pending",
+        which requeues it: a dead, cancelled, failed or completed job runs again, with
+        attempts reset when it was final). Raises JobNotFound or InvalidStateChange."""
+        ...
+
+    def cancel_job(self, job_id: str) -> JobState:
+        """Cancel a job: pending/failed become cancelled at once; a processing one is
+        marked for its worker to kill (it stays processing until the worker records it).
+        Returns the resulting state. Raises JobNotFound, or InvalidStateChange when the job
+        already ended."""
+        ...
+
+    def retry_dead_jobs(self, job_ids: Sequence[str] | None, default_max_retries: int) -> list[str]:
+        """Move dead jobs (all of them when `job_ids` is None) back to pending, due now,
+        attempts reset to 0, max_retries re-read from config unless the job set its own.
+        Raises JobNotFound / InvalidStateChange (naming the id) for an id that is missing or
+        not dead; then none move. Returns the ids moved."""
+        ...
+
+    def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
+        """Delete jobs (and their attempts) in final `states` whose updated_at is more than
+        `older_than` seconds ago (any age when None); return how many."""
+        ...
+
+    # -- jobs: workers ------------------------------------------------------------------
+
+    def claim_jobs(
+        self, worker_id: str, queues: Sequence[str] | None, limit: int, lease_seconds: float
+    ) -> list[Job]:
+        """Atomically take up to `limit` due jobs (pending or failed, run_at <= now) from
+        `queues` (all when None), highest priority first, then oldest. Each becomes
+        processing, owned by `worker_id` with a lease of `lease_seconds`, its attempts
+        counted up by one and an attempt record started. No job is ever handed to two
+        claimers. Returned in claim order."""
+        ...
+
+    def heartbeat(self, worker_id: str, lease_seconds: float) -> WorkerOrders:
+        """Record that the worker is alive and extend the lease of every job it holds.
+        Returns its orders: a pending stop request and the running jobs to cancel."""
+        ...
+
+    def complete_job(self, job_id: str, worker_id: str, attempt: int, result: RunResult) -> bool:
+        """Mark the attempt succeeded and the job completed (guarded, see module doc)."""
+        ...
+
+    def fail_job(
+        self, job_id: str, worker_id: str, attempt: int, result: RunResult, retry_delay: float
+    ) -> JobState | None:
+        """Record a failed attempt. With retries left (attempts <= max_retries) the job
+        becomes failed, due `retry_delay` seconds from now; otherwise dead. Returns the new
+        state, or None when guarded out. `worker_id` may be the owner of an expired lease:
+        that is how expired jobs are reaped."""
+        ...
+
+    def cancel_running_job(
+        self, job_id: str, worker_id: str, attempt: int, result: RunResult
+    ) -> bool:
+        """Record a running job killed on a cancel request: it ends cancelled (guarded)."""
+        ...
+
+    def release_job(self, job_id: str, worker_id: str, attempt: int) -> bool:
+        """Put a job back to pending without counting the attempt (cold shutdown): its
+        attempt record ends with error "released" (guarded)."""
+        ...
+
+    def expired_jobs(self, limit: int = 100) -> list[Job]:
+        """Processing jobs whose lease has expired (their worker is presumed dead)."""
+        ...
+
+    def has_unfinished_jobs(self, queues: Sequence[str] | None) -> bool:
+        """Whether any job of `queues` is due now, processing, or failed awaiting a retry
+        (jobs scheduled for later do not count): what keeps a burst worker going."""
+        ...
+
+    def change_waiter(self) -> ChangeWaiter:
+        """A waiter that wakes when jobs may have been enqueued or changed (own connection)."""
+        ...
+
+    # -- config -------------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, str]:
+        """Every stored config value (keys not set are absent)."""
+        ...
+
+    def set_config(self, key: str, value: str) -> None:
+        """Store one already-validated value."""
+        ...
+
+    def reset_config(self, key: str | None = None) -> None:
+        """Forget one stored value, or all when `key` is None, so defaults apply."""
+        ...
+
+    # -- workers ------------------------------------------------------------------------
+
+    def register_worker(self, worker: WorkerInfo) -> None:
+        """Add (or replace) a worker in the registry, heartbeat now."""
+        ...
+
+    def unregister_worker(self, worker_id: str) -> None:
+        """Remove a worker that stopped cleanly."""
+        ...
+
+    def list_workers(self, alive_within: float | None = None) -> list[WorkerInfo]:
+        """Registered workers, oldest first, with the ids of the jobs each runs; only those
+        whose last heartbeat is at most `alive_within` seconds old, when given."""
+        ...
+
+    def request_worker_stop(self, mode: str, worker_ids: Sequence[str] | None = None) -> int:
+        """Ask workers (all when None) to stop, "graceful" or "now"; they see it on their
+        next heartbeat. Returns how many were asked."""
+        ...
+
+    def prune_workers(self, dead_for: float) -> int:
+        """Forget workers whose last heartbeat is more than `dead_for` seconds old."""
+        ...

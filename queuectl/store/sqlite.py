@@ -1,0 +1,567 @@
+"""The embedded backend: one SQLite file in WAL mode, one connection per process.
+
+Writes that must be atomic run in `BEGIN IMMEDIATE`, which takes SQLite's single write
+lock up front: two processes can never both claim a job, and a busy database makes the
+second writer wait (busy timeout) instead of failing half-way. The queries are in
+sqlite.sql, under the same names as postgres.sql.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from queuectl.errors import DuplicateJob, InvalidStateChange, JobNotFound, StoreError
+from queuectl.models import (
+    Attempt,
+    Job,
+    JobState,
+    NewJob,
+    QueueCounts,
+    RunResult,
+    WorkerInfo,
+    WorkerOrders,
+)
+from queuectl.store.queries import load_migrations, load_queries
+
+Q = load_queries("sqlite.sql")
+BUSY_TIMEOUT_S = float(os.environ.get("QUEUECTL_SQLITE_BUSY_TIMEOUT", "10"))
+# How often an idle worker looks at PRAGMA data_version: a few microseconds a look.
+POLL_INTERVAL_S = 0.002
+
+_UPDATABLE = ("command", "queue", "priority", "max_retries", "timeout", "run_at")
+
+
+def sqlite_path(url: str) -> str:
+    """`sqlite:///abs/path`, `sqlite:///rel/path` (SQLAlchemy style) or a plain path."""
+    if url.startswith("sqlite:///"):
+        return url[len("sqlite:///") :] if url.startswith("sqlite:////") else url[len("sqlite://") :]
+    if url.startswith("sqlite://"):
+        return url[len("sqlite://") :]
+    return os.path.expanduser(url)
+
+
+def _connect(path: str, durable: bool) -> sqlite3.Connection:
+    if path != ":memory:":
+        parent = Path(path).parent
+        if not parent.is_dir():
+            raise StoreError(f"cannot open database {path}: directory {parent} does not exist")
+        if Path(path).is_dir():
+            raise StoreError(f"cannot open database {path}: it is a directory")
+    try:
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        # FULL syncs the WAL on every commit: an acknowledged enqueue survives power loss.
+        # Workers use NORMAL: a power cut may roll back their last claims or results,
+        # and those jobs then run again (at-least-once, see README).
+        conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+    except sqlite3.Error as err:
+        raise _translate(err, path) from None
+    return conn
+
+
+def _translate(err: sqlite3.Error, path: str) -> StoreError:
+    text = str(err)
+    if "not a database" in text or "malformed" in text:
+        return StoreError(f"{path} is not a SQLite database (or it is damaged)")
+    if "locked" in text or "busy" in text:
+        return StoreError(
+            f"database {path} is locked: another process held it for over {BUSY_TIMEOUT_S:g}s"
+        )
+    if "unable to open" in text or "readonly" in text or "disk I/O" in text:
+        return StoreError(f"cannot open database {path}: {text}")
+    return StoreError(f"database error on {path}: {text}")
+
+
+def _json(values: Sequence[str] | None) -> str | None:
+    return None if values is None else json.dumps(list(values))
+
+
+class SqliteStore:
+    """`Store` on one SQLite file. Safe to share between threads (calls are serialised)."""
+
+    def __init__(self, url: str, durable: bool = True) -> None:
+        self.url = url
+        self.path = sqlite_path(url)
+        self._conn = _connect(self.path, durable)
+        self._lock = threading.RLock()
+        self._version = self._ensure_schema()
+
+    # -- plumbing -------------------------------------------------------------------
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as err:
+                raise _translate(err, self.path) from None
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; BEGIN IMMEDIATE takes the write lock first."""
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as err:
+                raise _translate(err, self.path) from None
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as err:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(err, sqlite3.Error):
+                    raise _translate(err, self.path) from None
+                raise
+
+    def _ensure_schema(self) -> int:
+        version = self._applied_version()
+        latest = load_migrations("sqlite")[-1][0]
+        if version < latest:
+            self.migrate()
+            version = self._applied_version()
+        return version
+
+    def _applied_version(self) -> int:
+        with self._reading() as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if "schema_migrations" in tables:
+                row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+                return int(row[0] or 0)
+        if tables:
+            raise StoreError(f"{self.path} is a SQLite database, but not a queuectl one")
+        return 0
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def ping(self) -> str:
+        with self._reading() as conn:
+            conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
+        return f"SQLite {sqlite3.sqlite_version} at {self.path}"
+
+    def migrate(self) -> list[int]:
+        applied: list[int] = []
+        with self._lock:
+            try:
+                # WAL lets readers go on while a worker writes; the mode is kept in the file.
+                self._conn.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.Error as err:
+                raise _translate(err, self.path) from None
+        for version, script in load_migrations("sqlite"):
+            with self._writing() as conn:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    "version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+                )
+                done = conn.execute(
+                    "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+                ).fetchone()
+                if done:
+                    continue
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    (version, time.time()),
+                )
+                applied.append(version)
+        return applied
+
+    def schema_version(self) -> int:
+        return self._applied_version()
+
+    def now(self) -> float:
+        return time.time()
+
+    # -- jobs: producers and operators -----------------------------------------------
+
+    def enqueue_jobs(self, jobs: Sequence[NewJob], default_max_retries: int) -> list[str]:
+        now = self.now()
+        with self._writing() as conn:
+            for job in jobs:
+                try:
+                    conn.execute(
+                        Q["enqueue_job"],
+                        {
+                            "id": job.id,
+                            "command": job.command,
+                            "queue": job.queue,
+                            "priority": job.priority,
+                            "max_retries": job.max_retries,
+                            "default_max_retries": default_max_retries,
+                            "timeout": job.timeout,
+                            "run_at": job.run_at,
+                            "delay": job.delay,
+                            "now": now,
+                        },
+                    )
+                except sqlite3.IntegrityError:
+                    raise DuplicateJob(f"a job with id {job.id!r} already exists") from None
+        return [job.id for job in jobs]
+
+    def get_job(self, job_id: str) -> Job | None:
+        with self._reading() as conn:
+            row = conn.execute(Q["get_job"], {"id": job_id}).fetchone()
+        return _job(row) if row else None
+
+    def list_jobs(
+        self,
+        state: JobState | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
+    ) -> list[Job]:
+        params = {"queue": queue, "limit": -1 if limit is None else limit, "state": state}
+        with self._reading() as conn:
+            query = Q["list_jobs"] if state is None else Q["list_jobs_in_state"]
+            rows = conn.execute(query, params).fetchall()
+        return [_job(row) for row in rows]
+
+    def list_attempts(self, job_id: str) -> list[Attempt]:
+        with self._reading() as conn:
+            rows = conn.execute(Q["list_attempts"], {"id": job_id}).fetchall()
+        return [_attempt(row) for row in rows]
+
+    def count_jobs(self, queue: str | None = None) -> QueueCounts:
+        by_state = dict.fromkeys(JobState, 0)
+        with self._reading() as conn:
+            conn.execute("BEGIN")  # one snapshot for both counts
+            try:
+                for state, n in conn.execute(Q["count_jobs"], {"queue": queue}):
+                    by_state[JobState(state)] = n
+                params = {"queue": queue, "now": self.now()}
+                scheduled = conn.execute(Q["count_scheduled"], params).fetchone()[0]
+            finally:
+                conn.execute("COMMIT")
+        return QueueCounts(by_state=by_state, scheduled=scheduled)
+
+    def update_job(self, job_id: str, changes: dict[str, object]) -> Job:
+        unknown = set(changes) - {*_UPDATABLE, "state"}
+        if unknown:
+            raise InvalidStateChange(f"cannot update field(s): {', '.join(sorted(unknown))}")
+        with self._writing() as conn:
+            row = conn.execute(Q["get_job"], {"id": job_id}).fetchone()
+            if row is None:
+                raise JobNotFound(f"no job with id {job_id!r}")
+            job = _job(row)
+            assignments, params = _update_assignments(job, changes, self.now())
+            params["id"] = job_id
+            # Column names come from the fixed _UPDATABLE list, never from input.
+            conn.execute(f"UPDATE jobs SET {', '.join(assignments)} WHERE id = :id", params)
+            updated = conn.execute(Q["get_job"], {"id": job_id}).fetchone()
+        return _job(updated)
+
+    def cancel_job(self, job_id: str) -> JobState:
+        now = self.now()
+        with self._writing() as conn:
+            row = conn.execute(Q["cancel_waiting_job"], {"id": job_id, "now": now}).fetchone()
+            if row is None:
+                row = conn.execute(Q["request_cancel"], {"id": job_id, "now": now}).fetchone()
+            if row is None:
+                current = conn.execute(Q["get_job"], {"id": job_id}).fetchone()
+                if current is None:
+                    raise JobNotFound(f"no job with id {job_id!r}")
+                raise InvalidStateChange(
+                    f"job {job_id!r} is already {current['state']}; nothing to cancel"
+                )
+        return JobState(row["state"])
+
+    def retry_dead_jobs(self, job_ids: Sequence[str] | None, default_max_retries: int) -> list[str]:
+        params: dict[str, Any] = {"now": self.now(), "default_max_retries": default_max_retries}
+        with self._writing() as conn:
+            if job_ids is None:
+                rows = conn.execute(Q["retry_dead_job"], {**params, "id": None}).fetchall()
+                return [row["id"] for row in rows]
+            for job_id in job_ids:
+                if conn.execute(Q["retry_dead_job"], {**params, "id": job_id}).fetchone() is None:
+                    current = conn.execute(Q["get_job"], {"id": job_id}).fetchone()
+                    if current is None:
+                        raise JobNotFound(f"no job with id {job_id!r}")
+                    raise InvalidStateChange(
+                        f"job {job_id!r} is {current['state']}, not dead: only DLQ jobs can be retried"
+                    )
+        return list(job_ids)
+
+    def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
+        cutoff = self.now() - (older_than or 0.0)
+        with self._writing() as conn:
+            cursor = conn.execute(Q["purge_jobs"], {"states": _json(states), "cutoff": cutoff})
+            return cursor.rowcount
+
+    # -- jobs: workers ------------------------------------------------------------------
+
+    def claim_jobs(
+        self, worker_id: str, queues: Sequence[str] | None, limit: int, lease_seconds: float
+    ) -> list[Job]:
+        now = self.now()
+        params = {
+            "worker_id": worker_id,
+            "queues": _json(queues),
+            "limit": limit,
+            "lease_seconds": lease_seconds,
+            "now": now,
+        }
+        with self._writing() as conn:
+            rows = conn.execute(Q["claim_jobs"], params).fetchall()
+            # RETURNING does not promise an order; hand jobs out in claim order.
+            rows.sort(key=lambda row: (-row["priority"], row["seq"]))
+            jobs = [_job(row) for row in rows]
+            conn.executemany(
+                Q["start_attempt"],
+                [
+                    {"id": j.id, "attempt": j.attempts, "worker_id": worker_id, "now": now}
+                    for j in jobs
+                ],
+            )
+        return jobs
+
+    def heartbeat(self, worker_id: str, lease_seconds: float) -> WorkerOrders:
+        params = {"worker_id": worker_id, "lease_seconds": lease_seconds, "now": self.now()}
+        with self._writing() as conn:
+            worker = conn.execute(Q["touch_worker"], params).fetchone()
+            leases = conn.execute(Q["extend_leases"], params).fetchall()
+        return WorkerOrders(
+            stop=worker["stop_requested"] if worker else None,
+            cancel=frozenset(row["id"] for row in leases if row["cancel_requested"]),
+        )
+
+    def complete_job(self, job_id: str, worker_id: str, attempt: int, result: RunResult) -> bool:
+        return self._finish("complete_job", job_id, worker_id, attempt, result) is not None
+
+    def fail_job(
+        self, job_id: str, worker_id: str, attempt: int, result: RunResult, retry_delay: float
+    ) -> JobState | None:
+        state = self._finish("fail_job", job_id, worker_id, attempt, result, retry_delay)
+        return JobState(state) if state else None
+
+    def cancel_running_job(
+        self, job_id: str, worker_id: str, attempt: int, result: RunResult
+    ) -> bool:
+        return self._finish("cancel_running_job", job_id, worker_id, attempt, result) is not None
+
+    def release_job(self, job_id: str, worker_id: str, attempt: int) -> bool:
+        released = RunResult(exit_code=None, error="released")
+        return self._finish("release_job", job_id, worker_id, attempt, released) is not None
+
+    def _finish(
+        self,
+        query: str,
+        job_id: str,
+        worker_id: str,
+        attempt: int,
+        result: RunResult,
+        retry_delay: float = 0.0,
+    ) -> str | None:
+        """Move the job (guarded) and close its attempt record, in one transaction."""
+        params = {
+            "id": job_id,
+            "worker_id": worker_id,
+            "attempt": attempt,
+            "exit_code": result.exit_code,
+            "error": result.error,
+            "stdout": result.stdout,
+            "stderr": result.stderr,
+            "retry_delay": retry_delay,
+            "now": self.now(),
+        }
+        with self._writing() as conn:
+            row = conn.execute(Q[query], params).fetchone()
+            if row is None:
+                return None
+            conn.execute(Q["finish_attempt"], params)
+        return str(row["state"])
+
+    def expired_jobs(self, limit: int = 100) -> list[Job]:
+        with self._reading() as conn:
+            rows = conn.execute(Q["expired_jobs"], {"now": self.now(), "limit": limit}).fetchall()
+        return [_job(row) for row in rows]
+
+    def has_unfinished_jobs(self, queues: Sequence[str] | None) -> bool:
+        params = {"queues": _json(queues), "now": self.now()}
+        with self._reading() as conn:
+            return bool(conn.execute(Q["has_unfinished_jobs"], params).fetchone()[0])
+
+    def change_waiter(self) -> SqliteChangeWaiter:
+        return SqliteChangeWaiter(self.path)
+
+    # -- config -------------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, str]:
+        with self._reading() as conn:
+            return {row["key"]: row["value"] for row in conn.execute(Q["get_config"])}
+
+    def set_config(self, key: str, value: str) -> None:
+        with self._writing() as conn:
+            conn.execute(Q["set_config"], {"key": key, "value": value})
+
+    def reset_config(self, key: str | None = None) -> None:
+        with self._writing() as conn:
+            conn.execute(Q["reset_config"], {"key": key})
+
+    # -- workers ------------------------------------------------------------------------
+
+    def register_worker(self, worker: WorkerInfo) -> None:
+        params = {
+            "id": worker.id,
+            "host": worker.host,
+            "pid": worker.pid,
+            "queues": json.dumps(list(worker.queues)),
+            "slots": worker.slots,
+            "now": self.now(),
+        }
+        with self._writing() as conn:
+            conn.execute(Q["register_worker"], params)
+
+    def unregister_worker(self, worker_id: str) -> None:
+        with self._writing() as conn:
+            conn.execute(Q["unregister_worker"], {"worker_id": worker_id})
+
+    def list_workers(self, alive_within: float | None = None) -> list[WorkerInfo]:
+        params = {"alive_within": alive_within, "now": self.now()}
+        with self._reading() as conn:
+            rows = conn.execute(Q["list_workers"], params).fetchall()
+        return [_worker(row) for row in rows]
+
+    def request_worker_stop(self, mode: str, worker_ids: Sequence[str] | None = None) -> int:
+        with self._writing() as conn:
+            cursor = conn.execute(Q["request_worker_stop"], {"mode": mode, "ids": _json(worker_ids)})
+            return cursor.rowcount
+
+    def prune_workers(self, dead_for: float) -> int:
+        with self._writing() as conn:
+            cursor = conn.execute(Q["prune_workers"], {"dead_for": dead_for, "now": self.now()})
+            return cursor.rowcount
+
+
+class SqliteChangeWaiter:
+    """Wakes when another connection commits: `PRAGMA data_version` changes then.
+
+    The look is a read of a counter in shared memory (no disk I/O), so polling it every
+    couple of milliseconds keeps pickup fast at a negligible CPU cost."""
+
+    def __init__(self, path: str) -> None:
+        self._conn = _connect(path, durable=False)
+        self._version = self._data_version()
+
+    def _data_version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            version = self._data_version()
+            if version != self._version:
+                self._version = version
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(POLL_INTERVAL_S, remaining))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration script into statements (executescript would commit early)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                yield buffer
+            buffer = ""
+    if buffer.strip() and not all(
+        ln.strip().startswith("--") or not ln.strip() for ln in buffer.splitlines()
+    ):
+        raise StoreError("migration script ends with an incomplete statement")
+
+
+def _update_assignments(
+    job: Job, changes: dict[str, object], now: float
+) -> tuple[list[str], dict[str, object]]:
+    """SET clauses for update_job; refuses running jobs and any state but pending."""
+    if job.state is JobState.PROCESSING:
+        raise InvalidStateChange(f"job {job.id!r} is running; cancel it or wait for it to end")
+    assignments = ["updated_at = :now"]
+    params: dict[str, object] = {"now": now}
+    for column in _UPDATABLE:
+        if column in changes:
+            assignments.append(f"{column} = :{column}")
+            params[column] = changes[column]
+    if "max_retries" in changes:
+        assignments.append("own_max_retries = :max_retries")
+    state = changes.get("state")
+    if state is not None:
+        if state != JobState.PENDING:
+            raise InvalidStateChange(f"update can only set state to pending, not {state!r}")
+        assignments += ["state = 'pending'", "cancel_requested = 0"]
+        if "run_at" not in changes:
+            assignments.append("run_at = :now")
+        if job.state in (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED):
+            assignments.append("attempts = 0")
+    return assignments, params
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        command=row["command"],
+        queue=row["queue"],
+        state=JobState(row["state"]),
+        priority=row["priority"],
+        attempts=row["attempts"],
+        max_retries=row["max_retries"],
+        timeout=row["timeout"],
+        run_at=row["run_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        worker_id=row["worker_id"],
+        lease_expires_at=row["lease_expires_at"],
+        last_error=row["last_error"],
+        exit_code=row["exit_code"],
+        cancel_requested=bool(row["cancel_requested"]),
+    )
+
+
+def _attempt(row: sqlite3.Row) -> Attempt:
+    return Attempt(
+        job_id=row["job_id"],
+        attempt=row["attempt"],
+        worker_id=row["worker_id"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        exit_code=row["exit_code"],
+        error=row["error"],
+        stdout=bytes(row["stdout"]),
+        stderr=bytes(row["stderr"]),
+    )
+
+
+def _worker(row: sqlite3.Row) -> WorkerInfo:
+    return WorkerInfo(
+        id=row["id"],
+        host=row["host"],
+        pid=row["pid"],
+        queues=tuple(json.loads(row["queues"])),
+        slots=row["slots"],
+        started_at=row["started_at"],
+        heartbeat_at=row["heartbeat_at"],
+        stop_requested=row["stop_requested"],
+        running=tuple(json.loads(row["running"] or "[]")),
+    )

@@ -1,0 +1,38 @@
+"""Times in and out: ISO 8601 (naive = UTC) and short durations such as `7d`."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from queuectl.errors import InvalidSpec
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_time(text: str) -> float:
+    """Parse ISO 8601 into epoch seconds; a time without an offset is taken as UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidSpec(f"not an ISO 8601 time: {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def parse_duration(text: str) -> float:
+    """Parse `90`, `90s`, `15m`, `2h`, `7d` or `1w` into seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise InvalidSpec(f"not a duration (try 30s, 15m, 2h, 7d): {text!r}")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def iso(ts: float | None) -> str | None:
+    """Format epoch seconds as ISO 8601 UTC with milliseconds, e.g. 2026-01-02T03:04:05.678Z."""
+    if ts is None:
+        return None
+    moment = datetime.fromtimestamp(ts, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
