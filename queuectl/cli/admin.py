@@ -1,0 +1,150 @@
+"""Commands around the jobs: status, the DLQ, config, the database, and old spellings."""
+
+from __future__ import annotations
+
+import click
+
+from queuectl import service
+from queuectl.cli import output
+from queuectl.cli.app import App, cli, hidden_alias, pass_app
+from queuectl.config import KEYS
+from queuectl.models import JobState
+from queuectl.timefmt import parse_duration
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help='Print {"jobs": {state: n}, "workers": [...]}.')
+@pass_app
+def status(app: App, as_json: bool) -> None:
+    """Jobs per state, jobs scheduled for later, and the workers alive."""
+    output.print_status(service.status(app.store), as_json)
+
+
+# -- dlq ----------------------------------------------------------------------------------
+
+
+@cli.group()
+def dlq() -> None:
+    """The dead letter queue: jobs that used up their retries."""
+
+
+@dlq.command("list")
+@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True, help="At most this many (0 = all).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_app
+def dlq_list(app: App, limit: int, as_json: bool) -> None:
+    """List dead jobs, newest first."""
+    jobs = app.store.list_jobs(state=JobState.DEAD, limit=limit or None)
+    output.print_jobs(jobs, as_json)
+
+
+@dlq.command("retry")
+@click.argument("job_ids", nargs=-1, metavar="ID...")
+@click.option("--all", "retry_all", is_flag=True, help="Retry every dead job.")
+@pass_app
+def dlq_retry(app: App, job_ids: tuple[str, ...], retry_all: bool) -> None:
+    """Send dead jobs back to pending with their attempts reset (all or none)."""
+    if bool(job_ids) == retry_all:
+        raise click.UsageError("give job ids or --all (not both)")
+    moved = service.retry_dead(app.store, None if retry_all else job_ids)
+    for job_id in moved if not retry_all else ():
+        click.echo(f"{job_id}: pending")
+    if retry_all:
+        click.echo(f"{len(moved)} jobs back to pending")
+
+
+@dlq.command("purge")
+@click.option("--older-than", metavar="AGE", help="Only those dead for longer than AGE (30m, 12h, 7d).")
+@pass_app
+def dlq_purge(app: App, older_than: str | None) -> None:
+    """Delete dead jobs for good."""
+    age = parse_duration(older_than) if older_than is not None else None
+    click.echo(f"purged {service.purge(app.store, [JobState.DEAD], age)} jobs")
+
+
+# -- config -------------------------------------------------------------------------------
+
+_KEY_HELP = "\n".join(f"  {k.name:<15} {k.help} (default {k.default:g})" for k in KEYS.values())
+
+
+@cli.group(help=f"Settings stored in the database, seen by every worker.\n\n\b\nKeys:\n{_KEY_HELP}")
+def config() -> None:
+    pass
+
+
+@config.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@pass_app
+def config_list(app: App, as_json: bool) -> None:
+    """Every key with its value (stored or default)."""
+    values = service.config_values(app.store)
+    if as_json:
+        output.echo_json(values)
+        return
+    for key, value in values.items():
+        click.echo(f"{key} = {value}")
+
+
+@config.command("get")
+@click.argument("key", required=False)
+@pass_app
+def config_get(app: App, key: str | None) -> None:
+    """Print one value (no KEY: all of them)."""
+    if key is None:
+        config_list.callback(as_json=False)  # type: ignore[misc]
+        return
+    click.echo(service.config_get(app.store, key))
+
+
+@config.command("set")
+@click.argument("key")
+@click.argument("value")
+@pass_app
+def config_set(app: App, key: str, value: str) -> None:
+    """Set KEY to VALUE (validated; hyphens or underscores)."""
+    name, stored = service.config_set(app.store, key, value)
+    click.echo(f"{name} = {stored}")
+
+
+@config.command("reset")
+@click.argument("key", required=False)
+@pass_app
+def config_reset(app: App, key: str | None) -> None:
+    """Back to the default: one KEY, or every key."""
+    service.config_reset(app.store, key)
+    click.echo(f"{key or 'all keys'} reset to default")
+
+
+# -- database -----------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """The database itself."""
+
+
+@db.command("migrate")
+@pass_app
+def db_migrate(app: App) -> None:
+    """Create or upgrade the schema (also done on first use)."""
+    applied = app.store.migrate()
+    version = app.store.schema_version()
+    done = f"applied {', '.join(map(str, applied))}" if applied else "nothing to apply"
+    click.echo(f"schema version {version} ({done})")
+
+
+@cli.command(hidden=True)
+@pass_app
+def ping(app: App) -> None:
+    """Check that the database answers."""
+    click.echo(f"ok: {app.store.ping()}")
+
+
+# Spellings of the earlier QueueCTL tools (see README, "Coming from earlier tools").
+cli.add_command(hidden_alias(db_migrate, "init"))
+cli.add_command(hidden_alias(dlq_list, "dlq-list"))
+cli.add_command(hidden_alias(dlq_retry, "dlq-retry"))
+cli.add_command(hidden_alias(config_set, "config-set"))
+cli.add_command(hidden_alias(config_get, "config-get"))
+cli.add_command(hidden_alias(config_list, "config-show"))
+cli.add_command(hidden_alias(config_reset, "config-reset"))

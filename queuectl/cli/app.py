@@ -1,0 +1,65 @@
+"""The root command group and the context every command gets: the database URL and a
+store opened on first use (so `--help` and usage errors never touch the database)."""
+
+from __future__ import annotations
+
+import click
+
+from queuectl import __version__
+from queuectl.store import Store, open_store
+
+
+class App:
+    """Per-invocation state: which database, and its store once a command needs it."""
+
+    def __init__(self, db: str | None) -> None:
+        self.db = db
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.db)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--db",
+    envvar="QUEUECTL_DB",
+    metavar="URL",
+    help="Database: a file path or sqlite:///path (SQLite), or postgresql://user@host/db. "
+    "Env: QUEUECTL_DB. Default: queuectl.db in your user data directory.",
+)
+@click.version_option(__version__, prog_name="queuectl")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None) -> None:
+    """queuectl: a durable background job queue for shell commands.
+
+    Enqueue shell commands as JSON job specs, start workers, and every job runs: in
+    parallel, retried with exponential backoff, dead-lettered when out of retries.
+    """
+    app = App(db)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def hidden_alias(command: click.Command, name: str) -> click.Command:
+    """A copy of `command` under an old spelling, kept out of --help."""
+    alias = click.Command(
+        name,
+        callback=command.callback,
+        params=command.params,
+        help=command.help,
+        hidden=True,
+        context_settings=command.context_settings,
+    )
+    return alias

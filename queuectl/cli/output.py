@@ -1,0 +1,154 @@
+"""Printing: readable tables for people (Rich, imported only here), JSON for programs."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from queuectl import service
+from queuectl.models import Attempt, Job, WorkerInfo
+
+STATE_STYLES = {
+    "pending": "cyan",
+    "processing": "yellow",
+    "completed": "green",
+    "failed": "magenta",
+    "dead": "red",
+    "cancelled": "dim",
+}
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def when(ts: float | None) -> str:
+    """A time for a table: UTC, to the second, with 'in 5s' for the near future."""
+    if ts is None:
+        return "-"
+    text = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    ahead = ts - time.time()
+    return f"{text} (in {ahead:.0f}s)" if 0 < ahead < 86_400 else text
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console(soft_wrap=False).print(table)
+
+
+def _state(value: str) -> str:
+    return f"[{STATE_STYLES.get(value, '')}]{value}[/]"
+
+
+def _cut(text: str, width: int = 60) -> str:
+    from rich.markup import escape
+
+    text = text.replace("\n", " ")
+    return escape(text if len(text) <= width else text[: width - 1] + "…")
+
+
+def print_jobs(jobs: Sequence[Job], as_json: bool, title: str | None = None) -> None:
+    if as_json:
+        echo_json([service.job_dict(job) for job in jobs])
+        return
+    if not jobs:
+        click.echo("no jobs")
+        return
+    rows = [
+        [
+            _cut(job.id, 40),
+            _state(job.state.value),
+            _cut(job.command),
+            f"{job.attempts}/{job.max_retries + 1}",
+            str(job.priority),
+            job.queue,
+            when(job.run_at) if job.state.value in ("pending", "failed") else "",
+            when(job.updated_at),
+        ]
+        for job in jobs
+    ]
+    columns = ["ID", "STATE", "COMMAND", "ATTEMPTS", "PRI", "QUEUE", "RUN AT", "UPDATED"]
+    print_table(title, columns, rows)
+
+
+def print_job(job: Job, attempts: Sequence[Attempt], as_json: bool) -> None:
+    if as_json:
+        data = service.job_dict(job)
+        data["attempt_log"] = [service.attempt_dict(a) for a in attempts]
+        echo_json(data)
+        return
+    for key, value in service.job_dict(job).items():
+        if value is not None:
+            click.echo(f"{key + ':':<18}{value}")
+    for attempt in attempts:
+        outcome = attempt.error or (
+            f"exit {attempt.exit_code}" if attempt.finished_at else "running"
+        )
+        click.echo(
+            f"\nattempt {attempt.attempt} on {attempt.worker_id}: {outcome}\n"
+            f"  started {when(attempt.started_at)}, finished {when(attempt.finished_at)}"
+        )
+        for name, data in (("stdout", attempt.stdout), ("stderr", attempt.stderr)):
+            if data:
+                click.echo(f"  --- {name} (tail) ---")
+                click.echo(_indent(data.decode("utf-8", "replace")))
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.rstrip("\n").splitlines())
+
+
+def print_workers(workers: Sequence[WorkerInfo], as_json: bool) -> None:
+    if as_json:
+        echo_json([service.worker_dict(w) for w in workers])
+        return
+    if not workers:
+        click.echo("no workers")
+        return
+    rows = [
+        [
+            w.id,
+            w.host,
+            str(w.pid),
+            ",".join(w.queues) or "*",
+            f"{len(w.running)}/{w.slots}",
+            when(w.started_at),
+            when(w.heartbeat_at),
+            w.stop_requested or "",
+        ]
+        for w in workers
+    ]
+    columns = ["ID", "HOST", "PID", "QUEUES", "RUNNING", "STARTED", "HEARTBEAT", "STOP"]
+    print_table(None, columns, rows)
+
+
+def print_status(report: service.Status, as_json: bool) -> None:
+    if as_json:
+        echo_json(service.status_dict(report))
+        return
+    counts = report.counts.by_state
+    rows = [[_state(state.value), str(n)] for state, n in counts.items()]
+    rows.append(["[bold]total[/]", str(sum(counts.values()))])
+    print_table("Jobs", ["STATE", "COUNT"], rows)
+    if report.counts.scheduled:
+        click.echo(f"\n{report.counts.scheduled} pending job(s) scheduled for later")
+    busy = sum(len(w.running) for w in report.workers)
+    slots = sum(w.slots for w in report.workers)
+    click.echo(f"\nWorkers alive: {len(report.workers)} ({busy}/{slots} slots busy)")
+
+
+def warn(message: str) -> None:
+    print(message, file=sys.stderr)

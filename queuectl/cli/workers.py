@@ -1,0 +1,153 @@
+"""Worker commands: start (foreground or --detach), stop, list; and the demo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import click
+
+from queuectl import service
+from queuectl.cli import output
+from queuectl.cli.app import App, cli, hidden_alias, pass_app
+from queuectl.store import default_db_path, resolve_url
+
+
+@cli.group()
+def worker() -> None:
+    """Start, stop and list workers."""
+
+
+@worker.command("start")
+@click.option("--count", "-c", type=click.IntRange(1, 256), default=1, show_default=True, help="Jobs run at the same time.")
+@click.option("--queue", "-q", "queues", multiple=True, help="Only these queues (repeatable; default: all).")
+@click.option("--burst", is_flag=True, help="Exit 0 once no job is due, running or awaiting a retry.")
+@click.option("--detach", is_flag=True, help="Run in the background; print the pid; log to the data dir.")
+@pass_app
+def worker_start(app: App, count: int, queues: tuple[str, ...], burst: bool, detach: bool) -> None:
+    """Run jobs: claim, run, retry with backoff, dead-letter. Foreground by default.
+
+    Stop with Ctrl-C / SIGTERM / `queuectl worker stop`: running jobs finish first (up to
+    config grace-period). A second signal kills them and puts them back as pending.
+    """
+    if detach:
+        _detach(app, count, queues, burst)
+        return
+    import logging
+
+    from queuectl.worker import Worker, WorkerOptions
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+    )
+    options = WorkerOptions(slots=count, queues=list(queues) or None, burst=burst)
+    code = Worker(app.db, options).run()
+    sys.exit(code)
+
+
+def _detach(app: App, count: int, queues: tuple[str, ...], burst: bool) -> None:
+    url = resolve_url(app.db)
+    app.store.ping()  # fail here, with a clear message, rather than in a log file
+    log_path = default_db_path().parent / "worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    args = [sys.executable, "-m", "queuectl", "--db", url, "worker", "start", "--count", str(count)]
+    for name in queues:
+        args += ["--queue", name]
+    if burst:
+        args.append("--burst")
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
+    # Wait until it has registered, so a failure to start is reported here.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise click.ClickException(f"worker exited at start (code {child.returncode}); see {log_path}")
+        if any(w.pid == child.pid for w in app.store.list_workers()):
+            break
+        time.sleep(0.05)
+    click.echo(child.pid)
+    output.warn(f"worker started in the background; log: {log_path}")
+
+
+@worker.command("stop")
+@click.option("--now", is_flag=True, help="Kill running jobs and put them back as pending.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=None, help="Seconds to wait for them to exit (default: grace-period + 10).")
+@pass_app
+def worker_stop(app: App, now: bool, timeout: float | None) -> None:
+    """Stop every worker using this database, on any host; waits and reports."""
+    from queuectl.worker import default_host
+
+    wait = timeout if timeout is not None else service.settings(app.store).grace_period + 10
+    asked, remaining = service.stop_workers(app.store, now, wait, default_host())
+    if not asked:
+        click.echo("no workers running")
+        return
+    if remaining:
+        raise click.ClickException(
+            f"{asked - len(remaining)} of {asked} worker(s) stopped; still running after "
+            f"{wait:g}s: {', '.join(remaining)}"
+        )
+    click.echo(f"stopped {asked} worker(s)")
+
+
+@worker.command("list")
+@click.option("--all", "include_dead", is_flag=True, help="Include workers whose heartbeat stopped.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_app
+def worker_list(app: App, include_dead: bool, as_json: bool) -> None:
+    """Workers with a fresh heartbeat: id, host, pid, started, heartbeat, running jobs."""
+    output.print_workers(service.live_workers(app.store, include_dead), as_json)
+
+
+cli.add_command(hidden_alias(worker_start, "worker-start"))
+cli.add_command(hidden_alias(worker_stop, "worker-stop"))
+
+
+DEMO_JOBS = [
+    {"id": "demo-hello", "command": "echo 'hello from queuectl'"},
+    {"id": "demo-sleep", "command": "sleep 1 && echo 'slept 1s'", "priority": 5},
+    {"id": "demo-count", "command": "for i in 1 2 3; do echo step $i; done"},
+    {"id": "demo-fail", "command": "echo 'about to fail' >&2; exit 3", "max_retries": 2},
+    {"id": "demo-timeout", "command": "sleep 30", "timeout": 0.5, "max_retries": 0},
+]
+
+
+@cli.command()
+@click.option("--count", type=click.IntRange(1, 16), default=2, show_default=True, help="Worker slots.")
+@click.pass_context
+def demo(ctx: click.Context, count: int) -> None:
+    """Show queuectl at work on a fresh demo database (your own queue is not touched).
+
+    Enqueues five sample jobs (one fails into the DLQ after its retries, one times out),
+    runs a burst worker until all are done, and prints the status and the DLQ.
+    """
+    app: App = ctx.obj
+    if app.db is None:
+        path = default_db_path().parent / "demo.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        app.db = str(path)
+    store = app.store
+    service.config_set(store, "backoff-base", "1.5")  # short retry delays for the demo
+    from queuectl.spec import spec_from_mapping, to_new_job
+
+    ids = service.enqueue(store, [to_new_job(spec_from_mapping(j)) for j in DEMO_JOBS])
+    click.echo(f"demo database: {app.db}\nenqueued {len(ids)} jobs: {', '.join(ids)}\n")
+    code = subprocess.call(
+        [sys.executable, "-m", "queuectl", "--db", app.db, "worker", "start", "--burst", "--count", str(count)],
+        env={**os.environ},
+    )
+    if code != 0:
+        raise click.ClickException(f"the demo worker exited with code {code}")
+    click.echo("")
+    output.print_status(service.status(store), as_json=False)
+    click.echo("")
+    output.print_jobs(store.list_jobs(), as_json=False, title="All jobs")
+    click.echo("")
+    output.print_jobs(store.list_jobs(state=service.JobState.DEAD), as_json=False, title="Dead letter queue")
+    click.echo(f"\nTry: queuectl --db {app.db} show demo-fail")

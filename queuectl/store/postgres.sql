@@ -1,0 +1,232 @@
+-- queuectl's queries for PostgreSQL. sqlite.sql has the same names; a test keeps them in step.
+-- Parameters are %(named)s (psycopg). Lists (`queues`, `states`, `ids`) are text[] arrays
+-- (NULL = no filter). Nullable parameters carry a cast: psycopg binds them server-side and
+-- `$1 IS NULL` alone leaves the server unable to tell their type.
+-- Times: every "now" is the server's now() (the transaction's start time), never the
+-- client's clock, so hosts with skewed clocks agree. Durations arrive as float seconds.
+
+-- name: enqueue_job
+-- A whole enqueue is one statement: the columns arrive as arrays and unnest turns them
+-- back into rows, in the caller's order (so seq follows it). ON CONFLICT DO NOTHING plus
+-- RETURNING tells which ids were taken without aborting (also against a concurrent
+-- enqueue of the same id); postgres.py then names the first one and rolls back.
+INSERT INTO jobs (id, command, queue, priority, max_retries, own_max_retries, timeout,
+                  run_at, created_at, updated_at)
+SELECT n.id, n.command, n.queue, n.priority,
+       COALESCE(n.max_retries,
+                (SELECT value::bigint FROM config WHERE key = 'max-retries'),
+                %(default_max_retries)s),
+       n.max_retries, n.timeout,
+       COALESCE(to_timestamp(n.run_at), now() + make_interval(secs => n.delay)),
+       now(), now()
+FROM unnest(%(ids)s::text[], %(commands)s::text[], %(queues)s::text[],
+            %(priorities)s::bigint[], %(max_retries)s::bigint[], %(timeouts)s::float8[],
+            %(run_ats)s::float8[], %(delays)s::float8[])
+     WITH ORDINALITY
+     AS n (id, command, queue, priority, max_retries, timeout, run_at, delay, ord)
+ORDER BY n.ord
+ON CONFLICT (id) DO NOTHING
+RETURNING id;
+
+-- name: get_job
+SELECT * FROM jobs WHERE id = %(id)s;
+
+-- name: list_jobs
+SELECT * FROM jobs
+WHERE (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+ORDER BY seq DESC
+LIMIT %(limit)s::bigint;  -- LIMIT NULL: no limit
+
+-- name: list_jobs_in_state
+-- Its own query (not an OR on list_jobs) so the planner walks jobs_state in order.
+SELECT * FROM jobs
+WHERE state = %(state)s
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+ORDER BY seq DESC
+LIMIT %(limit)s::bigint;
+
+-- name: list_attempts
+SELECT * FROM attempts WHERE job_id = %(id)s ORDER BY id;
+
+-- name: count_jobs
+SELECT state, count(*) AS n FROM jobs
+WHERE (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+GROUP BY state;
+
+-- name: count_scheduled
+SELECT count(*) AS n FROM jobs
+WHERE state = 'pending' AND run_at > now()
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text);
+
+-- name: cancel_waiting_job
+UPDATE jobs SET state = 'cancelled', updated_at = now(), cancel_requested = false
+WHERE id = %(id)s AND state IN ('pending', 'failed')
+RETURNING state;
+
+-- name: request_cancel
+UPDATE jobs SET cancel_requested = true, updated_at = now()
+WHERE id = %(id)s AND state = 'processing'
+RETURNING state;
+
+-- name: retry_dead_job
+-- All the requested ids in one statement (`ids` NULL = every dead job); postgres.py
+-- compares what moved with what was asked and rolls back if an id did not move.
+WITH moved AS (
+    UPDATE jobs
+    SET state = 'pending', attempts = 0, run_at = now(), updated_at = now(),
+        last_error = NULL, exit_code = NULL,
+        max_retries = COALESCE(own_max_retries,
+                               (SELECT value::bigint FROM config WHERE key = 'max-retries'),
+                               %(default_max_retries)s)
+    WHERE state = 'dead'
+      AND (%(ids)s::text[] IS NULL OR id = ANY (%(ids)s::text[]))
+    RETURNING id, seq
+)
+SELECT id FROM moved ORDER BY seq;
+
+-- name: purge_jobs
+-- Attempts go with their job (ON DELETE CASCADE).
+DELETE FROM jobs
+WHERE state = ANY (%(states)s::text[])
+  AND updated_at <= now() - make_interval(secs => %(older_than)s);
+
+-- name: claim_jobs
+-- One statement, one round trip. `picked` walks jobs_claim in (priority DESC, seq) order
+-- and locks the rows it takes; SKIP LOCKED steps over rows another claimer holds instead
+-- of waiting for it, and a row that a concurrent claim already moved fails the WHERE
+-- re-check, so no job is ever handed out twice. `claimed` moves them to processing and
+-- `started` opens their attempt records in the same statement.
+WITH picked AS (
+    SELECT seq FROM jobs
+    WHERE state IN ('pending', 'failed') AND run_at <= now()
+      AND (%(queues)s::text[] IS NULL OR queue = ANY (%(queues)s::text[]))
+    ORDER BY priority DESC, seq
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE jobs AS j
+    SET state = 'processing', attempts = j.attempts + 1, worker_id = %(worker_id)s,
+        lease_expires_at = now() + make_interval(secs => %(lease_seconds)s),
+        updated_at = now(), cancel_requested = false
+    FROM picked
+    WHERE j.seq = picked.seq
+    RETURNING j.*
+), started AS (
+    INSERT INTO attempts (job_id, attempt, worker_id, started_at)
+    SELECT id, attempts, %(worker_id)s, now() FROM claimed
+)
+SELECT * FROM claimed ORDER BY priority DESC, seq;
+
+-- name: start_attempt
+-- Not run on its own here: claim_jobs inserts the attempt rows in its own statement
+-- (the `started` step). Kept, as the same insert, so both dialects name the same steps.
+INSERT INTO attempts (job_id, attempt, worker_id, started_at)
+VALUES (%(id)s, %(attempt)s, %(worker_id)s, now());
+
+-- name: touch_worker
+UPDATE workers SET heartbeat_at = now() WHERE id = %(worker_id)s
+RETURNING stop_requested;
+
+-- name: extend_leases
+UPDATE jobs SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
+WHERE worker_id = %(worker_id)s AND state = 'processing'
+RETURNING id, cancel_requested;
+
+-- name: complete_job
+-- Every worker-side write is guarded by (id, worker_id, attempts): a worker whose lease
+-- expired, and whose job has moved on, changes nothing.
+UPDATE jobs
+SET state = 'completed', updated_at = now(), worker_id = NULL, lease_expires_at = NULL,
+    exit_code = %(exit_code)s, last_error = NULL
+WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
+  AND attempts = %(attempt)s
+RETURNING state;
+
+-- name: fail_job
+UPDATE jobs
+SET state = CASE WHEN attempts <= max_retries THEN 'failed' ELSE 'dead' END,
+    run_at = CASE WHEN attempts <= max_retries
+                  THEN now() + make_interval(secs => %(retry_delay)s) ELSE run_at END,
+    updated_at = now(), worker_id = NULL, lease_expires_at = NULL,
+    exit_code = %(exit_code)s, last_error = %(error)s
+WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
+  AND attempts = %(attempt)s
+RETURNING state;
+
+-- name: cancel_running_job
+UPDATE jobs
+SET state = 'cancelled', updated_at = now(), worker_id = NULL, lease_expires_at = NULL,
+    exit_code = %(exit_code)s, last_error = %(error)s, cancel_requested = false
+WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
+  AND attempts = %(attempt)s
+RETURNING state;
+
+-- name: release_job
+UPDATE jobs
+SET state = 'pending', attempts = attempts - 1, run_at = now(), updated_at = now(),
+    worker_id = NULL, lease_expires_at = NULL
+WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
+  AND attempts = %(attempt)s
+RETURNING state;
+
+-- name: finish_attempt
+UPDATE attempts
+SET finished_at = now(), exit_code = %(exit_code)s, error = %(error)s,
+    stdout = %(stdout)s, stderr = %(stderr)s
+WHERE job_id = %(id)s AND attempt = %(attempt)s AND worker_id = %(worker_id)s
+  AND finished_at IS NULL;
+
+-- name: expired_jobs
+SELECT * FROM jobs
+WHERE state = 'processing' AND lease_expires_at < now()
+ORDER BY lease_expires_at
+LIMIT %(limit)s;
+
+-- name: has_unfinished_jobs
+SELECT EXISTS (
+    SELECT 1 FROM jobs
+    WHERE state IN ('processing', 'failed')
+      AND (%(queues)s::text[] IS NULL OR queue = ANY (%(queues)s::text[]))
+) OR EXISTS (
+    SELECT 1 FROM jobs
+    WHERE state = 'pending' AND run_at <= now()
+      AND (%(queues)s::text[] IS NULL OR queue = ANY (%(queues)s::text[]))
+) AS unfinished;
+
+-- name: get_config
+SELECT key, value FROM config;
+
+-- name: set_config
+INSERT INTO config (key, value) VALUES (%(key)s, %(value)s)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+
+-- name: reset_config
+DELETE FROM config WHERE %(key)s::text IS NULL OR key = %(key)s::text;
+
+-- name: register_worker
+INSERT INTO workers (id, host, pid, queues, slots, started_at, heartbeat_at)
+VALUES (%(id)s, %(host)s, %(pid)s, %(queues)s::text[], %(slots)s, now(), now())
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, stop_requested = NULL;
+
+-- name: unregister_worker
+DELETE FROM workers WHERE id = %(worker_id)s;
+
+-- name: list_workers
+SELECT w.*,
+       ARRAY(SELECT j.id FROM jobs AS j
+             WHERE j.worker_id = w.id AND j.state = 'processing'
+             ORDER BY j.seq) AS running
+FROM workers AS w
+WHERE %(alive_within)s::float8 IS NULL
+   OR w.heartbeat_at >= now() - make_interval(secs => %(alive_within)s::float8)
+ORDER BY w.started_at, w.id;
+
+-- name: request_worker_stop
+-- A graceful request never downgrades a pending 'now'.
+UPDATE workers
+SET stop_requested = CASE WHEN %(mode)s::text = 'now' THEN 'now'
+                          ELSE COALESCE(stop_requested, %(mode)s::text) END
+WHERE %(ids)s::text[] IS NULL OR id = ANY (%(ids)s::text[]);
+
+-- name: prune_workers
+DELETE FROM workers WHERE heartbeat_at < now() - make_interval(secs => %(dead_for)s);

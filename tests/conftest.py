@@ -1,0 +1,86 @@
+"""Fixtures shared by every test: a fresh store per test, on each backend.
+
+`store_url` yields the URL of an empty database (SQLite: a file in tmp_path; PostgreSQL:
+a throw-away database on the server that tests.pg_helpers finds). `store` opens it.
+Tests that need several connections open more stores on `store_url` and close them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from queuectl.models import NewJob
+from queuectl.store import Store, open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `from tests.pg_helpers import ...` without an editable install
+    sys.path.insert(0, str(ROOT))
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+
+# Missing while the PostgreSQL backend is being written: skip its tests, do not error.
+_NOT_YET = {"tests.pg_helpers", "queuectl.store.postgres"}
+
+
+def pg_helpers() -> ModuleType:
+    """tests.pg_helpers once PostgreSQL is usable here; skips the test otherwise."""
+    try:
+        import queuectl.store.postgres  # noqa: F401
+        from tests import pg_helpers as helpers
+    except ModuleNotFoundError as err:
+        driver_missing = err.name == "psycopg" and os.environ.get("CI") != "true"
+        if err.name in _NOT_YET or driver_missing:
+            pytest.skip(f"PostgreSQL backend not available: {err.name} is missing")
+        raise
+    helpers.require_postgres()
+    return helpers
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh, empty database on each backend."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "q.db")
+        return
+    helpers = pg_helpers()
+    url: str = helpers.create_test_database()
+    try:
+        yield url
+    finally:
+        helpers.drop_test_database(url)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest, store_url: str) -> str:
+    """"sqlite" or "postgres": the backend `store_url` (and `store`) belong to."""
+    name: str = request.node.callspec.params["store_url"]
+    return name
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """A store opened (and so migrated) on a fresh database; closed after the test."""
+    opened = open_store(store_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+_job_numbers = itertools.count(1)
+
+
+def make_job(id: str | None = None, command: str = "true", **fields: Any) -> NewJob:
+    """A NewJob with a unique id unless one is given; `fields` are NewJob's other fields."""
+    return NewJob(id=id or f"job-{next(_job_numbers)}", command=command, **fields)
