@@ -44,7 +44,9 @@ KEYS: dict[str, Key] = {
         Key("job-timeout", 0, float, 0, 31_536_000, "default timeout per attempt (s, 0 = none)"),
         Key("lease-seconds", 30, float, 2, 86_400, "a job's lease; heartbeats renew it"),
         Key("grace-period", 60, float, 0, 86_400, "how long a graceful stop waits for jobs (s)"),
-        Key("output-limit", 65_536, int, 0, 1 << 30, "bytes of stdout/stderr tail kept per attempt"),
+        Key(
+            "output-limit", 65_536, int, 0, 1 << 30, "bytes of stdout/stderr tail kept per attempt"
+        ),
     )
 }
 
@@ -82,7 +84,9 @@ class Settings:
         values = {}
         for name, key in KEYS.items():
             raw = stored.get(name)
-            values[name.replace("-", "_")] = key.kind(raw) if raw is not None else key.kind(key.default)
+            values[name.replace("-", "_")] = (
+                key.kind(raw) if raw is not None else key.kind(key.default)
+            )
         return cls(**values)
 
     def retry_delay(self, failed_attempts: int, jitter: float = 0.0) -> float:

@@ -7,6 +7,7 @@ is a `RunResult` with an error, recorded like any other attempt.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import signal
@@ -194,10 +195,8 @@ class _Run:
         self.kill_at = kill_at if self.kill_at is None else min(self.kill_at, kill_at)
 
     def _signal_group(self, sig: signal.Signals) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # group already empty
             os.killpg(self.proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass  # the group is already empty
 
     def reap(self) -> None:
         """Never leave a zombie or a stray process, even if pump() raised."""

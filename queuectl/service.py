@@ -221,8 +221,6 @@ def status_dict(report: Status) -> dict[str, Any]:
     }
 
 
-
-
 # -- stopping workers ---------------------------------------------------------------------
 
 
@@ -230,6 +228,7 @@ def stop_workers(store: Store, now: bool, timeout: float, host: str) -> tuple[in
     """Ask every live worker to stop (through the database, seen on its next heartbeat),
     signal those on this host directly, and wait up to `timeout` seconds for them to go.
     Returns (how many were asked, ids still running when the wait ended)."""
+    import contextlib
     import os
     import signal
     import time
@@ -241,10 +240,9 @@ def stop_workers(store: Store, now: bool, timeout: float, host: str) -> tuple[in
     store.request_worker_stop("now" if now else "graceful", ids)
     for worker in workers:
         if worker.host == host:
-            try:
+            # Gone already, or not ours: the database request still reaches it.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(worker.pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass  # gone already, or not ours: the database request still reaches it
     deadline = time.monotonic() + timeout
     remaining = ids
     while remaining and time.monotonic() < deadline:

@@ -66,7 +66,9 @@ def to_new_job(spec: JobSpec) -> NewJob:
     job_id = spec.id if spec.id is not None else uuid.uuid4().hex[:12]
     check_job_id(job_id)
     if not _QUEUE_PATTERN.match(spec.queue):
-        raise InvalidSpec(f"invalid job spec: bad queue name {spec.queue!r} (letters, digits, ._:-)")
+        raise InvalidSpec(
+            f"invalid job spec: bad queue name {spec.queue!r} (letters, digits, ._:-)"
+        )
     for name in ("max_retries", "timeout", "delay"):
         value = getattr(spec, name)
         if value is not None and value < 0:

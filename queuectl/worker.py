@@ -286,7 +286,9 @@ class Worker:
             return
         self.dirty = False
         self.next_claim = now + POLL_FALLBACK_S
-        jobs = self.store.claim_jobs(self.id, self.options.queues, free, self.settings.lease_seconds)
+        jobs = self.store.claim_jobs(
+            self.id, self.options.queues, free, self.settings.lease_seconds
+        )
         for job in jobs:
             self._start(job)
         if len(jobs) == free:

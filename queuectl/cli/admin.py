@@ -13,7 +13,9 @@ from queuectl.timefmt import parse_duration
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help='Print {"jobs": {state: n}, "workers": [...]}.')
+@click.option(
+    "--json", "as_json", is_flag=True, help='Print {"jobs": {state: n}, "workers": [...]}.'
+)
 @pass_app
 def status(app: App, as_json: bool) -> None:
     """Jobs per state, jobs scheduled for later, and the workers alive."""
@@ -29,7 +31,13 @@ def dlq() -> None:
 
 
 @dlq.command("list")
-@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True, help="At most this many (0 = all).")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="At most this many (0 = all).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_app
 def dlq_list(app: App, limit: int, as_json: bool) -> None:
@@ -54,7 +62,9 @@ def dlq_retry(app: App, job_ids: tuple[str, ...], retry_all: bool) -> None:
 
 
 @dlq.command("purge")
-@click.option("--older-than", metavar="AGE", help="Only those dead for longer than AGE (30m, 12h, 7d).")
+@click.option(
+    "--older-than", metavar="AGE", help="Only those dead for longer than AGE (30m, 12h, 7d)."
+)
 @pass_app
 def dlq_purge(app: App, older_than: str | None) -> None:
     """Delete dead jobs for good."""

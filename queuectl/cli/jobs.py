@@ -19,7 +19,7 @@ from queuectl.timefmt import parse_duration, parse_time
 STATE_NAMES = [s.value for s in JobState]
 
 
-class NonNegative(click.ParamType):
+class NonNegative(click.ParamType):  # type: ignore[type-arg]
     """A number >= 0 (int or float); Click's own types allow negatives."""
 
     def __init__(self, kind: type) -> None:
@@ -42,7 +42,7 @@ def _read_spec(text: str) -> dict[str, Any]:
     except json.JSONDecodeError as err:
         raise InvalidSpec(f"malformed JSON: {err}") from None
     if not isinstance(data, dict):
-        raise InvalidSpec("a job spec must be a JSON object, e.g. '{\"command\": \"echo hi\"}'")
+        raise InvalidSpec('a job spec must be a JSON object, e.g. \'{"command": "echo hi"}\'')
     return data
 
 
@@ -58,7 +58,13 @@ def _read_file(path: str) -> str:
 
 @cli.command()
 @click.argument("spec", required=False)
-@click.option("--file", "-f", "file", metavar="FILE", help="Enqueue many: JSON lines or one JSON array ('-' = stdin).")
+@click.option(
+    "--file",
+    "-f",
+    "file",
+    metavar="FILE",
+    help="Enqueue many: JSON lines or one JSON array ('-' = stdin).",
+)
 @click.option("--id", "job_id", help="Job id (default: generated).")
 @click.option("--priority", type=int, help="Higher runs first (default 0).")
 @click.option("--run-at", help="Not before this ISO 8601 time (naive = UTC).")
@@ -69,6 +75,7 @@ def _read_file(path: str) -> str:
 @pass_app
 def enqueue(
     app: App,
+    /,
     spec: str | None,
     file: str | None,
     job_id: str | None,
@@ -121,13 +128,30 @@ def _job_as_spec(job: Any) -> dict[str, Any]:
 
 
 @cli.command("list")
-@click.option("--state", type=click.Choice(STATE_NAMES, case_sensitive=False), help="Only jobs in this state.")
-@click.option("--status", "status_alias", type=click.Choice(STATE_NAMES, case_sensitive=False), hidden=True)
+@click.option(
+    "--state", type=click.Choice(STATE_NAMES, case_sensitive=False), help="Only jobs in this state."
+)
+@click.option(
+    "--status", "status_alias", type=click.Choice(STATE_NAMES, case_sensitive=False), hidden=True
+)
 @click.option("--queue", help="Only jobs of this queue.")
-@click.option("--limit", type=NonNegative(int), default=100, show_default=True, help="At most this many (0 = all).")
+@click.option(
+    "--limit",
+    type=NonNegative(int),
+    default=100,
+    show_default=True,
+    help="At most this many (0 = all).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_app
-def list_(app: App, state: str | None, status_alias: str | None, queue: str | None, limit: int, as_json: bool) -> None:
+def list_(
+    app: App,
+    state: str | None,
+    status_alias: str | None,
+    queue: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     """List jobs, newest first."""
     chosen = state or status_alias
     jobs = app.store.list_jobs(
@@ -180,7 +204,9 @@ def cancel(app: App, job_ids: tuple[str, ...]) -> None:
     type=click.Choice([s.value for s in service.PURGEABLE], case_sensitive=False),
     help="Delete jobs in this final state (repeatable).",
 )
-@click.option("--older-than", metavar="AGE", help="Only those last updated before AGE ago (30m, 12h, 7d).")
+@click.option(
+    "--older-than", metavar="AGE", help="Only those last updated before AGE ago (30m, 12h, 7d)."
+)
 @pass_app
 def purge(app: App, states: tuple[str, ...], older_than: str | None) -> None:
     """Delete finished jobs and their attempt records."""

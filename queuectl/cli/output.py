@@ -101,10 +101,10 @@ def print_job(job: Job, attempts: Sequence[Attempt], as_json: bool) -> None:
             f"\nattempt {attempt.attempt} on {attempt.worker_id}: {outcome}\n"
             f"  started {when(attempt.started_at)}, finished {when(attempt.finished_at)}"
         )
-        for name, data in (("stdout", attempt.stdout), ("stderr", attempt.stderr)):
-            if data:
+        for name, stream in (("stdout", attempt.stdout), ("stderr", attempt.stderr)):
+            if stream:
                 click.echo(f"  --- {name} (tail) ---")
-                click.echo(_indent(data.decode("utf-8", "replace")))
+                click.echo(_indent(stream.decode("utf-8", "replace")))
 
 
 def _indent(text: str) -> str:

@@ -6,12 +6,14 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any
 
 import click
 
 from queuectl import service
 from queuectl.cli import output
 from queuectl.cli.app import App, cli, hidden_alias, pass_app
+from queuectl.models import JobState
 from queuectl.store import default_db_path, resolve_url
 
 
@@ -21,10 +23,23 @@ def worker() -> None:
 
 
 @worker.command("start")
-@click.option("--count", "-c", type=click.IntRange(1, 256), default=1, show_default=True, help="Jobs run at the same time.")
-@click.option("--queue", "-q", "queues", multiple=True, help="Only these queues (repeatable; default: all).")
-@click.option("--burst", is_flag=True, help="Exit 0 once no job is due, running or awaiting a retry.")
-@click.option("--detach", is_flag=True, help="Run in the background; print the pid; log to the data dir.")
+@click.option(
+    "--count",
+    "-c",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Jobs run at the same time.",
+)
+@click.option(
+    "--queue", "-q", "queues", multiple=True, help="Only these queues (repeatable; default: all)."
+)
+@click.option(
+    "--burst", is_flag=True, help="Exit 0 once no job is due, running or awaiting a retry."
+)
+@click.option(
+    "--detach", is_flag=True, help="Run in the background; print the pid; log to the data dir."
+)
 @pass_app
 def worker_start(app: App, count: int, queues: tuple[str, ...], burst: bool, detach: bool) -> None:
     """Run jobs: claim, run, retry with backoff, dead-letter. Foreground by default.
@@ -65,7 +80,9 @@ def _detach(app: App, count: int, queues: tuple[str, ...], burst: bool) -> None:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if child.poll() is not None:
-            raise click.ClickException(f"worker exited at start (code {child.returncode}); see {log_path}")
+            raise click.ClickException(
+                f"worker exited at start (code {child.returncode}); see {log_path}"
+            )
         if any(w.pid == child.pid for w in app.store.list_workers()):
             break
         time.sleep(0.05)
@@ -75,7 +92,12 @@ def _detach(app: App, count: int, queues: tuple[str, ...], burst: bool) -> None:
 
 @worker.command("stop")
 @click.option("--now", is_flag=True, help="Kill running jobs and put them back as pending.")
-@click.option("--timeout", type=click.FloatRange(min=0), default=None, help="Seconds to wait for them to exit (default: grace-period + 10).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds to wait for them to exit (default: grace-period + 10).",
+)
 @pass_app
 def worker_stop(app: App, now: bool, timeout: float | None) -> None:
     """Stop every worker using this database, on any host; waits and reports."""
@@ -95,7 +117,9 @@ def worker_stop(app: App, now: bool, timeout: float | None) -> None:
 
 
 @worker.command("list")
-@click.option("--all", "include_dead", is_flag=True, help="Include workers whose heartbeat stopped.")
+@click.option(
+    "--all", "include_dead", is_flag=True, help="Include workers whose heartbeat stopped."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_app
 def worker_list(app: App, include_dead: bool, as_json: bool) -> None:
@@ -107,7 +131,7 @@ cli.add_command(hidden_alias(worker_start, "worker-start"))
 cli.add_command(hidden_alias(worker_stop, "worker-stop"))
 
 
-DEMO_JOBS = [
+DEMO_JOBS: list[dict[str, Any]] = [
     {"id": "demo-hello", "command": "echo 'hello from queuectl'"},
     {"id": "demo-sleep", "command": "sleep 1 && echo 'slept 1s'", "priority": 5},
     {"id": "demo-count", "command": "for i in 1 2 3; do echo step $i; done"},
@@ -117,7 +141,9 @@ DEMO_JOBS = [
 
 
 @cli.command()
-@click.option("--count", type=click.IntRange(1, 16), default=2, show_default=True, help="Worker slots.")
+@click.option(
+    "--count", type=click.IntRange(1, 16), default=2, show_default=True, help="Worker slots."
+)
 @click.pass_context
 def demo(ctx: click.Context, count: int) -> None:
     """Show queuectl at work on a fresh demo database (your own queue is not touched).
@@ -139,7 +165,18 @@ def demo(ctx: click.Context, count: int) -> None:
     ids = service.enqueue(store, [to_new_job(spec_from_mapping(j)) for j in DEMO_JOBS])
     click.echo(f"demo database: {app.db}\nenqueued {len(ids)} jobs: {', '.join(ids)}\n")
     code = subprocess.call(
-        [sys.executable, "-m", "queuectl", "--db", app.db, "worker", "start", "--burst", "--count", str(count)],
+        [
+            sys.executable,
+            "-m",
+            "queuectl",
+            "--db",
+            app.db,
+            "worker",
+            "start",
+            "--burst",
+            "--count",
+            str(count),
+        ],
         env={**os.environ},
     )
     if code != 0:
@@ -149,5 +186,7 @@ def demo(ctx: click.Context, count: int) -> None:
     click.echo("")
     output.print_jobs(store.list_jobs(), as_json=False, title="All jobs")
     click.echo("")
-    output.print_jobs(store.list_jobs(state=service.JobState.DEAD), as_json=False, title="Dead letter queue")
+    output.print_jobs(
+        store.list_jobs(state=JobState.DEAD), as_json=False, title="Dead letter queue"
+    )
     click.echo(f"\nTry: queuectl --db {app.db} show demo-fail")

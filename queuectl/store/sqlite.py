@@ -42,7 +42,9 @@ _UPDATABLE = ("command", "queue", "priority", "max_retries", "timeout", "run_at"
 def sqlite_path(url: str) -> str:
     """`sqlite:///abs/path`, `sqlite:///rel/path` (SQLAlchemy style) or a plain path."""
     if url.startswith("sqlite:///"):
-        return url[len("sqlite:///") :] if url.startswith("sqlite:////") else url[len("sqlite://") :]
+        return (
+            url[len("sqlite:///") :] if url.startswith("sqlite:////") else url[len("sqlite://") :]
+        )
     if url.startswith("sqlite://"):
         return url[len("sqlite://") :]
     return os.path.expanduser(url)
@@ -136,7 +138,9 @@ class SqliteStore:
 
     def _applied_version(self) -> int:
         with self._reading() as conn:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
             if "schema_migrations" in tables:
                 row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
                 return int(row[0] or 0)
@@ -293,7 +297,8 @@ class SqliteStore:
                     if current is None:
                         raise JobNotFound(f"no job with id {job_id!r}")
                     raise InvalidStateChange(
-                        f"job {job_id!r} is {current['state']}, not dead: only DLQ jobs can be retried"
+                        f"job {job_id!r} is {current['state']}, not dead: "
+                        "only DLQ jobs can be retried"
                     )
         return list(job_ids)
 
@@ -439,7 +444,9 @@ class SqliteStore:
 
     def request_worker_stop(self, mode: str, worker_ids: Sequence[str] | None = None) -> int:
         with self._writing() as conn:
-            cursor = conn.execute(Q["request_worker_stop"], {"mode": mode, "ids": _json(worker_ids)})
+            cursor = conn.execute(
+                Q["request_worker_stop"], {"mode": mode, "ids": _json(worker_ids)}
+            )
             return cursor.rowcount
 
     def prune_workers(self, dead_for: float) -> int:

@@ -1,0 +1,657 @@
+"""The server backend: PostgreSQL through psycopg 3, one connection per store object.
+
+The connection runs in autocommit mode; every change is one explicit transaction. Claims
+are a single `FOR UPDATE SKIP LOCKED` statement, so any number of workers on any number of
+hosts can claim at once and never get the same job. Every time is the server's `now()`.
+Idle workers sleep in LISTEN on `queuectl_jobs`; whatever makes a job claimable (or gives
+a worker new orders) sends a NOTIFY in the same transaction. The queries are in
+postgres.sql, under the same names as sqlite.sql.
+
+A lost connection raises StoreUnavailable; the next call opens a new one. Reads are
+retried once on the new connection; writes never are (the caller decides, since the
+server may have committed one before the connection dropped).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from queuectl.errors import (
+    DuplicateJob,
+    InvalidSpec,
+    InvalidStateChange,
+    JobNotFound,
+    StoreError,
+    StoreUnavailable,
+)
+from queuectl.models import (
+    FINAL_STATES,
+    Attempt,
+    Job,
+    JobState,
+    NewJob,
+    QueueCounts,
+    RunResult,
+    WorkerInfo,
+    WorkerOrders,
+)
+from queuectl.store.queries import load_migrations, load_queries
+
+try:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+    from psycopg.rows import dict_row
+
+    _IMPORT_ERROR: ImportError | None = None
+except ImportError as err:  # the `postgres` extra is not installed
+    _IMPORT_ERROR = err
+
+Q = load_queries("postgres.sql")
+CHANNEL = "queuectl_jobs"
+NOTIFY = f"NOTIFY {CHANNEL}"  # delivered at commit; repeats in one transaction fold into one
+POLL_ONLY_PARAM = "queuectl_poll_only"
+POLL_INTERVAL_S = 0.5  # how often a poll-only waiter hands back to its caller
+CONNECT_TIMEOUT_S = 10  # unless the URL sets connect_timeout
+# pg_advisory_xact_lock key serialising migrations: the bytes of "queuectl" as a bigint.
+MIGRATION_LOCK = int.from_bytes(b"queuectl", "big")
+
+_UPDATABLE = {  # update_job: column -> how its parameter is written (fixed, never input)
+    "command": "%(command)s",
+    "queue": "%(queue)s",
+    "priority": "%(priority)s::bigint",
+    "max_retries": "%(max_retries)s::bigint",
+    "timeout": "%(timeout)s::float8",
+    "run_at": "to_timestamp(%(run_at)s::float8)",
+}
+
+T = TypeVar("T")
+Row = dict[str, Any]
+
+
+def split_url(url: str) -> tuple[str, bool]:
+    """The URL to hand libpq, and whether poll-only mode was asked for (by its query
+    parameter, which libpq would reject, or by QUEUECTL_PG_POLL_ONLY=1)."""
+    base, _, query = url.partition("?")
+    ours = [item for item in query.split("&") if item.partition("=")[0] == POLL_ONLY_PARAM]
+    kept = "&".join(item for item in query.split("&") if item and item not in ours)
+    poll_only = os.environ.get("QUEUECTL_PG_POLL_ONLY", "") == "1" or (
+        POLL_ONLY_PARAM + "=1" in ours
+    )
+    return (f"{base}?{kept}" if kept else base), poll_only
+
+
+def _redacted(url: str) -> str:
+    """The URL for messages: no password."""
+    url = re.sub(r"(password=)[^&]*", r"\1***", url)
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def _reason(err: Exception) -> str:
+    """libpq's message in one line, without its 'connection to server ... failed:' prefix."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = lines[0] if lines else type(err).__name__
+    text = text.rsplit(" failed: ", 1)[-1]
+    return re.sub(r"^(FATAL|ERROR):\s+", "", text)
+
+
+def _connect(dsn: str, durable: bool, poll_only: bool) -> psycopg.Connection[Row]:
+    target = _redacted(dsn)
+    if _IMPORT_ERROR is not None:
+        raise StoreError("PostgreSQL support is not installed: pip install 'queuectl[postgres]'")
+    try:
+        options = conninfo_to_dict(dsn)
+    except psycopg.Error as err:
+        raise StoreError(f"invalid PostgreSQL URL {target}: {_reason(err)}") from None
+    extra: dict[str, Any] = {}
+    if "connect_timeout" not in options:
+        extra["connect_timeout"] = CONNECT_TIMEOUT_S
+    if poll_only:
+        # Poolers in transaction mode (the reason for poll-only) may hand each statement
+        # to another server connection: no server-side prepared statements then.
+        extra["prepare_threshold"] = None
+    try:
+        conn = psycopg.connect(dsn, autocommit=True, row_factory=dict_row, **extra)
+        if not durable:
+            # Workers: a commit returns before its WAL reaches disk. A server crash may
+            # lose the last few claims or results, and those jobs then run again
+            # (at-least-once, as on SQLite with synchronous=NORMAL). Enqueues stay durable.
+            conn.execute("SET synchronous_commit = off")
+    except psycopg.Error as err:
+        reason = _reason(err)
+        refused = re.search(r"does not exist|authentication|password|pg_hba|invalid", reason)
+        kind = StoreError if refused else StoreUnavailable
+        raise kind(f"cannot connect to PostgreSQL at {target}: {reason}") from None
+    return conn
+
+
+def _translate(err: psycopg.Error, lost: bool, target: str) -> StoreError | InvalidSpec:
+    if lost:
+        return StoreUnavailable(f"lost the connection to PostgreSQL at {target}: {_reason(err)}")
+    if isinstance(err, psycopg.DataError):  # a number or time out of PostgreSQL's range
+        return InvalidSpec(f"value rejected by PostgreSQL: {_reason(err)}")
+    return StoreError(f"PostgreSQL error at {target}: {_reason(err)}")
+
+
+class PostgresStore:
+    """`Store` on one PostgreSQL database. Safe to share between threads (calls are
+    serialised on its one connection)."""
+
+    def __init__(self, url: str, durable: bool = True) -> None:
+        self.url = url
+        self._dsn, self._poll_only = split_url(url)
+        self._target = _redacted(self._dsn)
+        self._durable = durable
+        self._lock = threading.RLock()
+        self._conn: psycopg.Connection[Row] | None = _connect(self._dsn, durable, self._poll_only)
+        self._version = self._ensure_schema()
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def _run(self, work: Callable[[psycopg.Connection[Row]], T], *, write: bool = True) -> T:
+        """Run `work` on the connection: a write in one transaction; a read in autocommit,
+        tried once more on a new connection if the old one turned out to be lost."""
+        with self._lock:
+            for retry in (False, True):
+                if self._conn is None or self._conn.closed:
+                    self._conn = _connect(self._dsn, self._durable, self._poll_only)
+                conn = self._conn
+                try:
+                    if not write:
+                        return work(conn)
+                    with conn.transaction():
+                        return work(conn)
+                except psycopg.Error as err:
+                    lost = conn.broken or conn.closed
+                    if lost:
+                        conn.close()
+                        self._conn = None
+                    if write or retry or not lost:
+                        raise _translate(err, lost, self._target) from None
+            raise AssertionError("unreachable")
+
+    def _read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        return self._run(lambda conn: conn.execute(Q[query], params).fetchall(), write=False)
+
+    def _ensure_schema(self) -> int:
+        version = self.schema_version()
+        latest = load_migrations("postgres")[-1][0]
+        if version < latest:
+            self.migrate()
+            version = self.schema_version()
+        return version
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def ping(self) -> str:
+        def work(conn: psycopg.Connection[Row]) -> str:
+            conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
+            info = conn.info
+            major, minor = divmod(info.server_version, 10000)
+            return f"PostgreSQL {major}.{minor} at {info.host}:{info.port}/{info.dbname}"
+
+        return self._run(work, write=False)
+
+    def migrate(self) -> list[int]:
+        def apply(version: int, script: str, conn: psycopg.Connection[Row]) -> bool:
+            # Many processes may open a fresh database at once: one migrates, the others
+            # wait here and then find the version already applied.
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = %s", (version,)
+            ).fetchone()
+            if done:
+                return False
+            conn.execute(script)  # no parameters: sent as is, all statements at once
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+            return True
+
+        applied = []
+        for version, script in load_migrations("postgres"):
+            if self._run(functools.partial(apply, version, script)):
+                applied.append(version)
+        return applied
+
+    def schema_version(self) -> int:
+        def work(conn: psycopg.Connection[Row]) -> int:
+            found = conn.execute(
+                "SELECT to_regclass('schema_migrations') IS NOT NULL AS ours,"
+                " to_regclass('jobs') IS NOT NULL AS jobs"
+            ).fetchone()
+            assert found is not None
+            if found["ours"]:
+                row = conn.execute("SELECT max(version) AS v FROM schema_migrations").fetchone()
+                return int(row["v"] or 0) if row else 0
+            if found["jobs"]:
+                raise StoreError(
+                    f"{self._target} has a jobs table but no schema_migrations: "
+                    "not a queuectl database"
+                )
+            return 0
+
+        return self._run(work, write=False)
+
+    def now(self) -> float:
+        return float(self._read_one("SELECT extract(epoch FROM now())::float8 AS now")["now"])
+
+    def _read_one(self, sql: str) -> Row:
+        row = self._run(lambda conn: conn.execute(sql).fetchone(), write=False)
+        assert row is not None
+        return row
+
+    # -- jobs: producers and operators -----------------------------------------------
+
+    def enqueue_jobs(self, jobs: Sequence[NewJob], default_max_retries: int) -> list[str]:
+        if not jobs:
+            return []
+        params = {
+            "ids": [j.id for j in jobs],
+            "commands": [j.command for j in jobs],
+            "queues": [j.queue for j in jobs],
+            "priorities": [j.priority for j in jobs],
+            "max_retries": [j.max_retries for j in jobs],
+            # float(): psycopg refuses a list mixing int and float.
+            "timeouts": [_float(j.timeout) for j in jobs],
+            "run_ats": [_float(j.run_at) for j in jobs],
+            "delays": [float(j.delay) for j in jobs],
+            "default_max_retries": default_max_retries,
+        }
+
+        def work(conn: psycopg.Connection[Row]) -> None:
+            inserted = {row["id"] for row in conn.execute(Q["enqueue_job"], params)}
+            for job in jobs:
+                if job.id not in inserted:  # taken before, or twice in this batch
+                    raise DuplicateJob(f"a job with id {job.id!r} already exists")
+                inserted.discard(job.id)
+            conn.execute(NOTIFY)
+
+        self._run(work)
+        return [job.id for job in jobs]
+
+    def get_job(self, job_id: str) -> Job | None:
+        rows = self._read("get_job", {"id": job_id})
+        return _job(rows[0]) if rows else None
+
+    def list_jobs(
+        self,
+        state: JobState | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
+    ) -> list[Job]:
+        params = {"queue": queue, "limit": limit, "state": None if state is None else str(state)}
+        rows = self._read("list_jobs" if state is None else "list_jobs_in_state", params)
+        return [_job(row) for row in rows]
+
+    def list_attempts(self, job_id: str) -> list[Attempt]:
+        return [_attempt(row) for row in self._read("list_attempts", {"id": job_id})]
+
+    def count_jobs(self, queue: str | None = None) -> QueueCounts:
+        def work(conn: psycopg.Connection[Row]) -> QueueCounts:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one snapshot
+            by_state = dict.fromkeys(JobState, 0)
+            for row in conn.execute(Q["count_jobs"], {"queue": queue}):
+                by_state[JobState(row["state"])] = row["n"]
+            scheduled = conn.execute(Q["count_scheduled"], {"queue": queue}).fetchone()
+            return QueueCounts(by_state=by_state, scheduled=scheduled["n"] if scheduled else 0)
+
+        return self._run(work)
+
+    def update_job(self, job_id: str, changes: dict[str, object]) -> Job:
+        unknown = set(changes) - {*_UPDATABLE, "state"}
+        if unknown:
+            raise InvalidStateChange(f"cannot update field(s): {', '.join(sorted(unknown))}")
+
+        def work(conn: psycopg.Connection[Row]) -> Job:
+            job = _fetch_job(conn, job_id)
+            assignments = _update_assignments(job, changes)
+            # Column names come from the fixed _UPDATABLE table, never from input. The
+            # state guard catches a claim that slipped in since the read above.
+            sql = f"UPDATE jobs SET {', '.join(assignments)} "
+            sql += "WHERE id = %(id)s AND state <> 'processing' RETURNING *"
+            row = conn.execute(sql, {**changes, "id": job_id}).fetchone()
+            if row is None:
+                _update_assignments(_fetch_job(conn, job_id), changes)  # raises
+                raise AssertionError("unreachable")
+            if changes.get("state") is not None:
+                conn.execute(NOTIFY)
+            return _job(row)
+
+        return self._run(work)
+
+    def cancel_job(self, job_id: str) -> JobState:
+        def work(conn: psycopg.Connection[Row]) -> JobState:
+            # Each step is atomic on its own; a job that moves between them (a claim, a
+            # retry) is simply looked at again.
+            for _ in range(5):
+                row = conn.execute(Q["cancel_waiting_job"], {"id": job_id}).fetchone()
+                if row is None:
+                    row = conn.execute(Q["request_cancel"], {"id": job_id}).fetchone()
+                    if row is not None:
+                        conn.execute(NOTIFY)  # its worker's next look sees the request
+                if row is not None:
+                    return JobState(row["state"])
+                job = _fetch_job(conn, job_id)
+                if job.state in FINAL_STATES:
+                    raise InvalidStateChange(
+                        f"job {job_id!r} is already {job.state}; nothing to cancel"
+                    )
+            raise StoreError(f"job {job_id!r} kept changing state; try again")
+
+        return self._run(work)
+
+    def retry_dead_jobs(self, job_ids: Sequence[str] | None, default_max_retries: int) -> list[str]:
+        ids = None if job_ids is None else list(dict.fromkeys(job_ids))
+        params = {"ids": ids, "default_max_retries": default_max_retries}
+
+        def work(conn: psycopg.Connection[Row]) -> list[str]:
+            moved = [row["id"] for row in conn.execute(Q["retry_dead_job"], params)]
+            for job_id in ids or ():
+                if job_id not in moved:
+                    job = _fetch_job(conn, job_id)
+                    raise InvalidStateChange(
+                        f"job {job_id!r} is {job.state}, not dead: only DLQ jobs can be retried"
+                    )
+            if moved:
+                conn.execute(NOTIFY)
+            return moved if ids is None else ids
+
+        return self._run(work)
+
+    def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
+        params = {"states": [str(s) for s in states], "older_than": older_than or 0.0}
+        return self._run(lambda conn: conn.execute(Q["purge_jobs"], params).rowcount)
+
+    # -- jobs: workers ------------------------------------------------------------------
+
+    def claim_jobs(
+        self, worker_id: str, queues: Sequence[str] | None, limit: int, lease_seconds: float
+    ) -> list[Job]:
+        params = {
+            "worker_id": worker_id,
+            "queues": None if queues is None else list(queues),
+            "limit": limit,
+            "lease_seconds": lease_seconds,
+        }
+        rows = self._run(lambda conn: conn.execute(Q["claim_jobs"], params).fetchall())
+        jobs = [_job(row) for row in rows]
+        # The statement orders them already; the sort keeps that promise explicit.
+        order = {row["id"]: row["seq"] for row in rows}
+        return sorted(jobs, key=lambda job: (-job.priority, order[job.id]))
+
+    def heartbeat(self, worker_id: str, lease_seconds: float) -> WorkerOrders:
+        params = {"worker_id": worker_id, "lease_seconds": lease_seconds}
+
+        def work(conn: psycopg.Connection[Row]) -> WorkerOrders:
+            worker = conn.execute(Q["touch_worker"], params).fetchone()
+            leases = conn.execute(Q["extend_leases"], params).fetchall()
+            return WorkerOrders(
+                stop=worker["stop_requested"] if worker else None,
+                cancel=frozenset(row["id"] for row in leases if row["cancel_requested"]),
+            )
+
+        return self._run(work)
+
+    def complete_job(self, job_id: str, worker_id: str, attempt: int, result: RunResult) -> bool:
+        return self._finish("complete_job", job_id, worker_id, attempt, result) is not None
+
+    def fail_job(
+        self, job_id: str, worker_id: str, attempt: int, result: RunResult, retry_delay: float
+    ) -> JobState | None:
+        state = self._finish(
+            "fail_job", job_id, worker_id, attempt, result, retry_delay=retry_delay
+        )
+        return JobState(state) if state else None
+
+    def cancel_running_job(
+        self, job_id: str, worker_id: str, attempt: int, result: RunResult
+    ) -> bool:
+        return self._finish("cancel_running_job", job_id, worker_id, attempt, result) is not None
+
+    def release_job(self, job_id: str, worker_id: str, attempt: int) -> bool:
+        released = RunResult(exit_code=None, error="released")
+        return self._finish("release_job", job_id, worker_id, attempt, released) is not None
+
+    def _finish(
+        self,
+        query: str,
+        job_id: str,
+        worker_id: str,
+        attempt: int,
+        result: RunResult,
+        *,
+        retry_delay: float = 0.0,
+    ) -> str | None:
+        """Move the job (guarded) and close its attempt record, in one transaction."""
+        params = {
+            "id": job_id,
+            "worker_id": worker_id,
+            "attempt": attempt,
+            "exit_code": result.exit_code,
+            "error": result.error,
+            "stdout": bytes(result.stdout),
+            "stderr": bytes(result.stderr),
+            "retry_delay": retry_delay,
+        }
+
+        def work(conn: psycopg.Connection[Row]) -> str | None:
+            row = conn.execute(Q[query], params).fetchone()
+            if row is None:
+                return None
+            conn.execute(Q["finish_attempt"], params)
+            if query == "release_job":
+                conn.execute(NOTIFY)  # claimable again at once
+            return str(row["state"])
+
+        return self._run(work)
+
+    def expired_jobs(self, limit: int = 100) -> list[Job]:
+        return [_job(row) for row in self._read("expired_jobs", {"limit": limit})]
+
+    def has_unfinished_jobs(self, queues: Sequence[str] | None) -> bool:
+        rows = self._read("has_unfinished_jobs", {"queues": _list(queues)})
+        return bool(rows[0]["unfinished"])
+
+    def change_waiter(self) -> PostgresChangeWaiter:
+        return PostgresChangeWaiter(self._dsn, self._poll_only)
+
+    # -- config -------------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, str]:
+        return {row["key"]: row["value"] for row in self._read("get_config")}
+
+    def set_config(self, key: str, value: str) -> None:
+        self._run(lambda conn: conn.execute(Q["set_config"], {"key": key, "value": value}))
+
+    def reset_config(self, key: str | None = None) -> None:
+        self._run(lambda conn: conn.execute(Q["reset_config"], {"key": key}))
+
+    # -- workers ------------------------------------------------------------------------
+
+    def register_worker(self, worker: WorkerInfo) -> None:
+        params = {
+            "id": worker.id,
+            "host": worker.host,
+            "pid": worker.pid,
+            "queues": list(worker.queues),
+            "slots": worker.slots,
+        }
+        self._run(lambda conn: conn.execute(Q["register_worker"], params))
+
+    def unregister_worker(self, worker_id: str) -> None:
+        self._run(lambda conn: conn.execute(Q["unregister_worker"], {"worker_id": worker_id}))
+
+    def list_workers(self, alive_within: float | None = None) -> list[WorkerInfo]:
+        rows = self._read("list_workers", {"alive_within": alive_within})
+        return [_worker(row) for row in rows]
+
+    def request_worker_stop(self, mode: str, worker_ids: Sequence[str] | None = None) -> int:
+        params = {"mode": mode, "ids": _list(worker_ids)}
+
+        def work(conn: psycopg.Connection[Row]) -> int:
+            asked = conn.execute(Q["request_worker_stop"], params).rowcount
+            if asked:
+                conn.execute(NOTIFY)  # idle workers wake and heartbeat now
+            return asked
+
+        return self._run(work)
+
+    def prune_workers(self, dead_for: float) -> int:
+        params = {"dead_for": dead_for}
+        return self._run(lambda conn: conn.execute(Q["prune_workers"], params).rowcount)
+
+
+class PostgresChangeWaiter:
+    """Sleeps in LISTEN queuectl_jobs on its own connection: wakes within a millisecond of
+    a NOTIFY and costs nothing while idle. In poll-only mode (for poolers that do not keep
+    a session, which breaks LISTEN) it just hands back every POLL_INTERVAL_S so the caller
+    looks at the jobs itself."""
+
+    def __init__(self, dsn: str, poll_only: bool) -> None:
+        self._dsn = dsn
+        self._poll_only = poll_only
+        self._conn: psycopg.Connection[Row] | None = None
+        if not poll_only:
+            self._conn = self._listen()
+
+    def _listen(self) -> psycopg.Connection[Row]:
+        conn = _connect(self._dsn, durable=True, poll_only=False)
+        try:
+            conn.execute(f"LISTEN {CHANNEL}")
+        except psycopg.Error as err:
+            conn.close()
+            raise _translate(err, lost=True, target=_redacted(self._dsn)) from None
+        return conn
+
+    def wait(self, timeout: float) -> bool:
+        if self._poll_only:
+            time.sleep(max(0.0, min(timeout, POLL_INTERVAL_S)))
+            return False
+        if self._conn is None:
+            try:
+                self._conn = self._listen()
+            except StoreError:
+                time.sleep(max(0.0, timeout))  # the server is away: the caller polls
+                return False
+            return True  # notifications may have been missed while disconnected
+        try:
+            woke = any(True for _ in self._conn.notifies(timeout=timeout, stop_after=1))
+            if woke:  # drain the rest: one wake-up answers them all
+                for _ in self._conn.notifies(timeout=0):
+                    pass
+            return woke
+        except psycopg.Error:
+            self._conn.close()
+            self._conn = None
+            return True  # lost the connection: the next wait reconnects
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _fetch_job(conn: psycopg.Connection[Row], job_id: str) -> Job:
+    row = conn.execute(Q["get_job"], {"id": job_id}).fetchone()
+    if row is None:
+        raise JobNotFound(f"no job with id {job_id!r}")
+    return _job(row)
+
+
+def _update_assignments(job: Job, changes: dict[str, object]) -> list[str]:
+    """SET clauses for update_job (the rules of sqlite._update_assignments, in PG terms);
+    refuses running jobs and any state but pending."""
+    if job.state is JobState.PROCESSING:
+        raise InvalidStateChange(f"job {job.id!r} is running; cancel it or wait for it to end")
+    assignments = ["updated_at = now()"]
+    assignments += [
+        f"{column} = {value}" for column, value in _UPDATABLE.items() if column in changes
+    ]
+    if "max_retries" in changes:
+        assignments.append(f"own_max_retries = {_UPDATABLE['max_retries']}")
+    state = changes.get("state")
+    if state is not None:
+        if state != JobState.PENDING:
+            raise InvalidStateChange(f"update can only set state to pending, not {state!r}")
+        assignments += ["state = 'pending'", "cancel_requested = false"]
+        if "run_at" not in changes:
+            assignments.append("run_at = now()")
+        if job.state in FINAL_STATES:
+            assignments.append("attempts = 0")
+    return assignments
+
+
+def _list(values: Sequence[str] | None) -> list[str] | None:
+    return None if values is None else [str(v) for v in values]
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _job(row: Row) -> Job:
+    return Job(
+        id=row["id"],
+        command=row["command"],
+        queue=row["queue"],
+        state=JobState(row["state"]),
+        priority=row["priority"],
+        attempts=row["attempts"],
+        max_retries=row["max_retries"],
+        timeout=row["timeout"],
+        run_at=row["run_at"].timestamp(),
+        created_at=row["created_at"].timestamp(),
+        updated_at=row["updated_at"].timestamp(),
+        worker_id=row["worker_id"],
+        lease_expires_at=_epoch(row["lease_expires_at"]),
+        last_error=row["last_error"],
+        exit_code=row["exit_code"],
+        cancel_requested=bool(row["cancel_requested"]),
+    )
+
+
+def _attempt(row: Row) -> Attempt:
+    return Attempt(
+        job_id=row["job_id"],
+        attempt=row["attempt"],
+        worker_id=row["worker_id"],
+        started_at=row["started_at"].timestamp(),
+        finished_at=_epoch(row["finished_at"]),
+        exit_code=row["exit_code"],
+        error=row["error"],
+        stdout=bytes(row["stdout"]),
+        stderr=bytes(row["stderr"]),
+    )
+
+
+def _worker(row: Row) -> WorkerInfo:
+    return WorkerInfo(
+        id=row["id"],
+        host=row["host"],
+        pid=row["pid"],
+        queues=tuple(row["queues"]),
+        slots=row["slots"],
+        started_at=row["started_at"].timestamp(),
+        heartbeat_at=row["heartbeat_at"].timestamp(),
+        stop_requested=row["stop_requested"],
+        running=tuple(row["running"]),
+    )
