@@ -28,22 +28,31 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def when(ts: float | None) -> str:
+def when(ts: float | None, short: bool = False) -> str:
     """A time for a table: UTC, to the second, with 'in 5s' for the near future."""
     if ts is None:
         return "-"
-    text = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    text = datetime.fromtimestamp(ts, UTC).strftime(
+        "%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M:%S"
+    )
     ahead = ts - time.time()
     return f"{text} (in {ahead:.0f}s)" if 0 < ahead < 86_400 else text
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Columns named with a trailing `~` shrink (ellipsis) when the terminal is narrow;
+    the others never wrap."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    for index, column in enumerate(columns):
+        if column.endswith("~"):
+            table.add_column(column[:-1], overflow="ellipsis", no_wrap=True, min_width=12)
+        else:
+            cells = [Text.from_markup(row[index]).cell_len for row in rows]
+            table.add_column(column, no_wrap=True, min_width=max([len(column), *cells]))
     for row in rows:
         table.add_row(*row)
     Console(soft_wrap=False).print(table)
@@ -53,11 +62,10 @@ def _state(value: str) -> str:
     return f"[{STATE_STYLES.get(value, '')}]{value}[/]"
 
 
-def _cut(text: str, width: int = 60) -> str:
+def _plain(text: str) -> str:
     from rich.markup import escape
 
-    text = text.replace("\n", " ")
-    return escape(text if len(text) <= width else text[: width - 1] + "…")
+    return escape(text.replace("\n", " "))
 
 
 def print_jobs(jobs: Sequence[Job], as_json: bool, title: str | None = None) -> None:
@@ -67,20 +75,19 @@ def print_jobs(jobs: Sequence[Job], as_json: bool, title: str | None = None) -> 
     if not jobs:
         click.echo("no jobs")
         return
-    rows = [
-        [
-            _cut(job.id, 40),
-            _state(job.state.value),
-            _cut(job.command),
-            f"{job.attempts}/{job.max_retries + 1}",
-            str(job.priority),
-            job.queue,
-            when(job.run_at) if job.state.value in ("pending", "failed") else "",
-            when(job.updated_at),
-        ]
-        for job in jobs
-    ]
-    columns = ["ID", "STATE", "COMMAND", "ATTEMPTS", "PRI", "QUEUE", "RUN AT", "UPDATED"]
+    waiting = any(job.state.value in ("pending", "failed") for job in jobs)
+    queues = len({job.queue for job in jobs}) > 1
+    columns = ["ID", "STATE", "ATTEMPTS", "PRI", *(["QUEUE"] if queues else []), "UPDATED"]
+    columns += [*(["RUN AT"] if waiting else []), "COMMAND~"]
+    rows = []
+    for job in jobs:
+        row = [_plain(job.id), _state(job.state.value), f"{job.attempts}/{job.max_retries + 1}"]
+        row += [str(job.priority), *([_plain(job.queue)] if queues else [])]
+        row.append(when(job.updated_at, short=True))
+        if waiting:
+            due = job.state.value in ("pending", "failed")
+            row.append(when(job.run_at, short=True) if due else "")
+        rows.append([*row, _plain(job.command)])
     print_table(title, columns, rows)
 
 

@@ -1,8 +1,9 @@
 """The server backend: PostgreSQL through psycopg 3, one connection per store object.
 
-The connection runs in autocommit mode; every change is one explicit transaction. Claims
-are a single `FOR UPDATE SKIP LOCKED` statement, so any number of workers on any number of
-hosts can claim at once and never get the same job. Every time is the server's `now()`.
+The connection runs in autocommit mode: a change of several statements runs in one
+explicit transaction, a single statement is atomic by itself. A claim is one
+`FOR UPDATE SKIP LOCKED` statement, so any number of workers on any number of hosts can
+claim at once and never get the same job. Every time is the server's `now()`.
 Idle workers sleep in LISTEN on `queuectl_jobs`; whatever makes a job claimable (or gives
 a worker new orders) sends a NOTIFY in the same transaction. The queries are in
 postgres.sql, under the same names as sqlite.sql.
@@ -14,6 +15,7 @@ server may have committed one before the connection dropped).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -118,16 +120,20 @@ def _connect(dsn: str, durable: bool, poll_only: bool) -> psycopg.Connection[Row
         extra["prepare_threshold"] = None
     try:
         conn = psycopg.connect(dsn, autocommit=True, row_factory=dict_row, **extra)
-        if not durable:
-            # Workers: a commit returns before its WAL reaches disk. A server crash may
-            # lose the last few claims or results, and those jobs then run again
-            # (at-least-once, as on SQLite with synchronous=NORMAL). Enqueues stay durable.
-            conn.execute("SET synchronous_commit = off")
     except psycopg.Error as err:
         reason = _reason(err)
         refused = re.search(r"does not exist|authentication|password|pg_hba|invalid", reason)
         kind = StoreError if refused else StoreUnavailable
         raise kind(f"cannot connect to PostgreSQL at {target}: {reason}") from None
+    if not durable:
+        # Workers: a commit returns before its WAL reaches disk. A server crash may lose
+        # their last few claims or results, and those jobs then run again (at-least-once,
+        # as on SQLite with synchronous=NORMAL). Enqueues keep the durable default.
+        try:
+            conn.execute("SET synchronous_commit = off")
+        except psycopg.Error as err:
+            conn.close()
+            raise _translate(err, lost=True, target=target) from None
     return conn
 
 
@@ -154,30 +160,49 @@ class PostgresStore:
 
     # -- plumbing -------------------------------------------------------------------
 
-    def _run(self, work: Callable[[psycopg.Connection[Row]], T], *, write: bool = True) -> T:
-        """Run `work` on the connection: a write in one transaction; a read in autocommit,
-        tried once more on a new connection if the old one turned out to be lost."""
+    def _run(
+        self,
+        work: Callable[[psycopg.Connection[Row]], T],
+        *,
+        read: bool = False,
+        transaction: bool = True,
+    ) -> T:
+        """Run `work` on the connection, in one transaction unless it is a single statement
+        (atomic on its own in autocommit, and one round trip instead of three). A read is
+        tried once more on a new connection when the old one turned out to be lost; a
+        write never is: the server may have committed it just before the loss."""
+        tries = 2 if read else 1
         with self._lock:
-            for retry in (False, True):
+            for attempt in range(1, tries + 1):
                 if self._conn is None or self._conn.closed:
                     self._conn = _connect(self._dsn, self._durable, self._poll_only)
                 conn = self._conn
                 try:
-                    if not write:
+                    if not transaction:
                         return work(conn)
                     with conn.transaction():
                         return work(conn)
                 except psycopg.Error as err:
                     lost = conn.broken or conn.closed
-                    if lost:
+                    if lost:  # the next call (or the retry) opens a new connection
                         conn.close()
                         self._conn = None
-                    if write or retry or not lost:
+                    if not lost or attempt == tries:
                         raise _translate(err, lost, self._target) from None
             raise AssertionError("unreachable")
 
     def _read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
-        return self._run(lambda conn: conn.execute(Q[query], params).fetchall(), write=False)
+        work = lambda conn: conn.execute(Q[query], params).fetchall()  # noqa: E731
+        return self._run(work, read=True, transaction=False)
+
+    def _statement(self, query: str, params: dict[str, Any]) -> tuple[list[Row], int]:
+        """One write statement (atomic by itself): its rows and its row count."""
+
+        def work(conn: psycopg.Connection[Row]) -> tuple[list[Row], int]:
+            cursor = conn.execute(Q[query], params)
+            return (cursor.fetchall() if cursor.description else []), cursor.rowcount
+
+        return self._run(work, transaction=False)
 
     def _ensure_schema(self) -> int:
         version = self.schema_version()
@@ -202,7 +227,7 @@ class PostgresStore:
             major, minor = divmod(info.server_version, 10000)
             return f"PostgreSQL {major}.{minor} at {info.host}:{info.port}/{info.dbname}"
 
-        return self._run(work, write=False)
+        return self._run(work, read=True, transaction=False)
 
     def migrate(self) -> list[int]:
         def apply(version: int, script: str, conn: psycopg.Connection[Row]) -> bool:
@@ -245,15 +270,14 @@ class PostgresStore:
                 )
             return 0
 
-        return self._run(work, write=False)
+        return self._run(work, read=True, transaction=False)
 
     def now(self) -> float:
-        return float(self._read_one("SELECT extract(epoch FROM now())::float8 AS now")["now"])
+        def work(conn: psycopg.Connection[Row]) -> float:
+            row = conn.execute("SELECT extract(epoch FROM now())::float8 AS now").fetchone()
+            return float(row["now"]) if row else time.time()  # (a SELECT always has a row)
 
-    def _read_one(self, sql: str) -> Row:
-        row = self._run(lambda conn: conn.execute(sql).fetchone(), write=False)
-        assert row is not None
-        return row
+        return self._run(work, read=True, transaction=False)
 
     # -- jobs: producers and operators -----------------------------------------------
 
@@ -310,7 +334,7 @@ class PostgresStore:
             scheduled = conn.execute(Q["count_scheduled"], {"queue": queue}).fetchone()
             return QueueCounts(by_state=by_state, scheduled=scheduled["n"] if scheduled else 0)
 
-        return self._run(work)
+        return self._run(work, read=True)
 
     def update_job(self, job_id: str, changes: dict[str, object]) -> Job:
         unknown = set(changes) - {*_UPDATABLE, "state"}
@@ -375,7 +399,7 @@ class PostgresStore:
 
     def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
         params = {"states": [str(s) for s in states], "older_than": older_than or 0.0}
-        return self._run(lambda conn: conn.execute(Q["purge_jobs"], params).rowcount)
+        return self._statement("purge_jobs", params)[1]
 
     # -- jobs: workers ------------------------------------------------------------------
 
@@ -388,7 +412,7 @@ class PostgresStore:
             "limit": limit,
             "lease_seconds": lease_seconds,
         }
-        rows = self._run(lambda conn: conn.execute(Q["claim_jobs"], params).fetchall())
+        rows, _ = self._statement("claim_jobs", params)
         jobs = [_job(row) for row in rows]
         # The statement orders them already; the sort keeps that promise explicit.
         order = {row["id"]: row["seq"] for row in rows}
@@ -476,10 +500,10 @@ class PostgresStore:
         return {row["key"]: row["value"] for row in self._read("get_config")}
 
     def set_config(self, key: str, value: str) -> None:
-        self._run(lambda conn: conn.execute(Q["set_config"], {"key": key, "value": value}))
+        self._statement("set_config", {"key": key, "value": value})
 
     def reset_config(self, key: str | None = None) -> None:
-        self._run(lambda conn: conn.execute(Q["reset_config"], {"key": key}))
+        self._statement("reset_config", {"key": key})
 
     # -- workers ------------------------------------------------------------------------
 
@@ -491,10 +515,10 @@ class PostgresStore:
             "queues": list(worker.queues),
             "slots": worker.slots,
         }
-        self._run(lambda conn: conn.execute(Q["register_worker"], params))
+        self._statement("register_worker", params)
 
     def unregister_worker(self, worker_id: str) -> None:
-        self._run(lambda conn: conn.execute(Q["unregister_worker"], {"worker_id": worker_id}))
+        self._statement("unregister_worker", {"worker_id": worker_id})
 
     def list_workers(self, alive_within: float | None = None) -> list[WorkerInfo]:
         rows = self._read("list_workers", {"alive_within": alive_within})
@@ -512,8 +536,7 @@ class PostgresStore:
         return self._run(work)
 
     def prune_workers(self, dead_for: float) -> int:
-        params = {"dead_for": dead_for}
-        return self._run(lambda conn: conn.execute(Q["prune_workers"], params).rowcount)
+        return self._statement("prune_workers", {"dead_for": dead_for})[1]
 
 
 class PostgresChangeWaiter:
@@ -542,23 +565,22 @@ class PostgresChangeWaiter:
         if self._poll_only:
             time.sleep(max(0.0, min(timeout, POLL_INTERVAL_S)))
             return False
-        if self._conn is None:
+        if self._conn is not None:
             try:
-                self._conn = self._listen()
-            except StoreError:
-                time.sleep(max(0.0, timeout))  # the server is away: the caller polls
-                return False
-            return True  # notifications may have been missed while disconnected
+                woke = any(True for _ in self._conn.notifies(timeout=timeout, stop_after=1))
+                if woke:  # drain the rest: one wake-up answers them all
+                    for _ in self._conn.notifies(timeout=0):
+                        pass
+                return woke
+            except psycopg.Error:  # lost the connection: listen again on a new one
+                self._conn.close()
+                self._conn = None
         try:
-            woke = any(True for _ in self._conn.notifies(timeout=timeout, stop_after=1))
-            if woke:  # drain the rest: one wake-up answers them all
-                for _ in self._conn.notifies(timeout=0):
-                    pass
-            return woke
-        except psycopg.Error:
-            self._conn.close()
-            self._conn = None
-            return True  # lost the connection: the next wait reconnects
+            self._conn = self._listen()
+        except StoreError:
+            time.sleep(max(0.0, timeout))  # the server is away: the caller polls
+            return False
+        return True  # notifications may have been missed while disconnected
 
     def close(self) -> None:
         if self._conn is not None:
@@ -591,8 +613,9 @@ def _update_assignments(job: Job, changes: dict[str, object]) -> list[str]:
         assignments += ["state = 'pending'", "cancel_requested = false"]
         if "run_at" not in changes:
             assignments.append("run_at = now()")
-        if job.state in FINAL_STATES:
-            assignments.append("attempts = 0")
+        # A final job runs again from scratch (judged on the row as the UPDATE finds it).
+        final = "state IN ('completed', 'dead', 'cancelled')"
+        assignments.append(f"attempts = CASE WHEN {final} THEN 0 ELSE attempts END")
     return assignments
 
 
@@ -604,54 +627,29 @@ def _float(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _epoch(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
+def _fields(cls: type, row: Row) -> dict[str, Any]:
+    """The row's columns that dataclass `cls` has, as plain values: datetimes become epoch
+    seconds, arrays tuples."""
+    values = {}
+    for field in dataclasses.fields(cls):
+        if field.name in row:
+            value = row[field.name]
+            if isinstance(value, datetime):
+                value = value.timestamp()
+            elif isinstance(value, list):
+                value = tuple(value)
+            values[field.name] = value
+    return values
 
 
 def _job(row: Row) -> Job:
-    return Job(
-        id=row["id"],
-        command=row["command"],
-        queue=row["queue"],
-        state=JobState(row["state"]),
-        priority=row["priority"],
-        attempts=row["attempts"],
-        max_retries=row["max_retries"],
-        timeout=row["timeout"],
-        run_at=row["run_at"].timestamp(),
-        created_at=row["created_at"].timestamp(),
-        updated_at=row["updated_at"].timestamp(),
-        worker_id=row["worker_id"],
-        lease_expires_at=_epoch(row["lease_expires_at"]),
-        last_error=row["last_error"],
-        exit_code=row["exit_code"],
-        cancel_requested=bool(row["cancel_requested"]),
-    )
+    values = _fields(Job, row)
+    return Job(**{**values, "state": JobState(values["state"])})
 
 
 def _attempt(row: Row) -> Attempt:
-    return Attempt(
-        job_id=row["job_id"],
-        attempt=row["attempt"],
-        worker_id=row["worker_id"],
-        started_at=row["started_at"].timestamp(),
-        finished_at=_epoch(row["finished_at"]),
-        exit_code=row["exit_code"],
-        error=row["error"],
-        stdout=bytes(row["stdout"]),
-        stderr=bytes(row["stderr"]),
-    )
+    return Attempt(**_fields(Attempt, row))
 
 
 def _worker(row: Row) -> WorkerInfo:
-    return WorkerInfo(
-        id=row["id"],
-        host=row["host"],
-        pid=row["pid"],
-        queues=tuple(row["queues"]),
-        slots=row["slots"],
-        started_at=row["started_at"].timestamp(),
-        heartbeat_at=row["heartbeat_at"].timestamp(),
-        stop_requested=row["stop_requested"],
-        running=tuple(row["running"]),
-    )
+    return WorkerInfo(**_fields(WorkerInfo, row))

@@ -1,0 +1,1100 @@
+"""The conformance suite: every Store backend must pass every test here.
+
+Each test checks one promise of the Store Protocol (queuectl/store/base.py) through the
+interface only, so a new backend (Redis next) is done when this file passes against it.
+Times are compared with the store's own clock (`store.now()`), and every wait is a loop on
+a condition with a deadline, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+import pytest
+
+from queuectl.errors import DuplicateJob, InvalidStateChange, JobNotFound, QueueError
+from queuectl.models import (
+    FINAL_STATES,
+    Job,
+    JobState,
+    NewJob,
+    RunResult,
+    WorkerInfo,
+    WorkerOrders,
+)
+from queuectl.store import Store, open_store
+from queuectl.store.queries import load_migrations
+from tests.conftest import make_job
+
+PENDING, PROCESSING, COMPLETED = JobState.PENDING, JobState.PROCESSING, JobState.COMPLETED
+FAILED, DEAD, CANCELLED = JobState.FAILED, JobState.DEAD, JobState.CANCELLED
+
+DEFAULT_RETRIES = 3
+TOL = 0.01  # seconds: rounding of stored times, not waiting
+HELPER = "helper-worker"
+TOP = 1_000_000  # put_in_state's jobs jump the queue so its claim takes exactly them
+
+OK = RunResult(exit_code=0, error=None, stdout=b"hello\n\xff\x00bin", stderr=b"warn\n")
+BOOM = RunResult(exit_code=3, error="exit code 3", stdout=b"partial", stderr=b"boom\n")
+LOST = RunResult(exit_code=None, error="lease expired")
+KILLED = RunResult(exit_code=-15, error="cancelled", stdout=b"cut", stderr=b"")
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def enqueue(store: Store, *jobs: NewJob, default: int = DEFAULT_RETRIES) -> list[str]:
+    return store.enqueue_jobs(list(jobs), default)
+
+
+def ids(jobs: Iterable[Job]) -> list[str]:
+    return [job.id for job in jobs]
+
+
+def claim_one(
+    store: Store, worker: str = "w1", lease: float = 60.0, queues: Sequence[str] | None = None
+) -> Job:
+    jobs = store.claim_jobs(worker, queues, 1, lease)
+    assert len(jobs) == 1, f"expected one job to claim, got {jobs}"
+    return jobs[0]
+
+
+def get(store: Store, job_id: str) -> Job:
+    job = store.get_job(job_id)
+    assert job is not None, f"job {job_id} is missing"
+    return job
+
+
+def snapshot(store: Store, job_id: str) -> tuple[Job | None, list[object]]:
+    return store.get_job(job_id), list(store.list_attempts(job_id))
+
+
+def put_in_state(store: Store, job_id: str, state: JobState, queue: str = "default") -> Job:
+    """A job in `state`, reached through the interface the way the worker gets it there."""
+    if state in (PENDING, CANCELLED):
+        enqueue(store, make_job(job_id, queue=queue))
+        if state is CANCELLED:
+            store.cancel_job(job_id)
+        return get(store, job_id)
+    retries = 0 if state is DEAD else 5
+    enqueue(store, make_job(job_id, queue=queue, priority=TOP, max_retries=retries))
+    job = claim_one(store, HELPER, queues=[queue])
+    assert job.id == job_id
+    if state is COMPLETED:
+        assert store.complete_job(job_id, HELPER, job.attempts, OK)
+    elif state in (FAILED, DEAD):
+        assert store.fail_job(job_id, HELPER, job.attempts, BOOM, 3600) == state
+    result = get(store, job_id)
+    assert result.state == state
+    return result
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.005)
+
+
+def worker_info(worker_id: str, queues: tuple[str, ...] = (), slots: int = 2, pid: int = 1234):
+    return WorkerInfo(
+        id=worker_id,
+        host="host-1",
+        pid=pid,
+        queues=queues,
+        slots=slots,
+        started_at=0.0,
+        heartbeat_at=0.0,
+    )
+
+
+@pytest.fixture
+def open_more(store_url: str) -> Iterator[Callable[[], Store]]:
+    """Opens more stores on the test's database (more connections); closes them after."""
+    opened: list[Store] = []
+
+    def _open() -> Store:
+        opened.append(open_store(store_url))
+        return opened[-1]
+
+    yield _open
+    for extra in opened:
+        extra.close()
+
+
+def run_threads(count: int, target: Callable[[int], None], timeout: float = 60.0) -> None:
+    """Run target(0..count-1) in threads started together; re-raise the first error."""
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        try:
+            target(n)
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), "a thread is stuck"
+    if errors:
+        raise errors[0]
+
+
+# -- life cycle ---------------------------------------------------------------------------
+
+
+def test_ping_describes_the_database(store: Store) -> None:
+    text = store.ping()
+    assert isinstance(text, str)
+    assert text.strip()
+
+
+def test_now_is_epoch_seconds(store: Store) -> None:
+    # Same host, so the clocks agree; catches milliseconds or a local-time offset.
+    assert abs(store.now() - time.time()) < 5
+
+
+def test_migrate_is_idempotent_and_reports_the_version(
+    store: Store, backend: str, open_more: Callable[[], Store]
+) -> None:
+    version = store.schema_version()
+    assert version == load_migrations(backend)[-1][0]
+    assert store.migrate() == []
+    assert store.migrate() == []
+    other = open_more()
+    assert other.migrate() == []
+    assert store.schema_version() == other.schema_version() == version
+
+
+def test_many_processes_can_open_a_fresh_database_at_once(store_url: str) -> None:
+    openers = 4
+    barrier = threading.Barrier(openers)
+    versions: list[int] = []
+
+    def open_and_use(n: int) -> None:
+        barrier.wait(timeout=30)
+        opened = open_store(store_url)
+        try:
+            enqueue(opened, make_job(f"from-{n}"))
+            versions.append(opened.schema_version())
+        finally:
+            opened.close()
+
+    run_threads(openers, open_and_use)
+    assert len(set(versions)) == 1
+    assert versions[0] >= 1
+    reopened = open_store(store_url)
+    try:
+        assert sorted(ids(reopened.list_jobs())) == [f"from-{n}" for n in range(openers)]
+        assert reopened.migrate() == []
+    finally:
+        reopened.close()
+
+
+def test_reopening_keeps_jobs_attempts_and_config(store_url: str) -> None:
+    first = open_store(store_url)
+    enqueue(first, make_job("waiting", command="echo kept", priority=4), make_job("done"))
+    first.set_config("max-retries", "5")
+    job = claim_one(first, "w1", queues=None)
+    assert job.id == "waiting"  # higher priority
+    assert first.complete_job("waiting", "w1", 1, OK)
+    first.close()
+
+    second = open_store(store_url)
+    try:
+        kept = get(second, "waiting")
+        assert (kept.state, kept.command, kept.priority) == (COMPLETED, "echo kept", 4)
+        assert get(second, "done").state == PENDING
+        [attempt] = second.list_attempts("waiting")
+        assert (attempt.exit_code, attempt.stdout) == (0, OK.stdout)
+        assert second.get_config() == {"max-retries": "5"}
+    finally:
+        second.close()
+
+
+# -- enqueue ------------------------------------------------------------------------------
+
+
+def test_enqueue_stores_pending_jobs_and_returns_their_ids(store: Store) -> None:
+    before = store.now()
+    spec = make_job("a", command="echo a", queue="q1", priority=5, max_retries=2, timeout=7.5)
+    assert enqueue(store, spec, make_job("b")) == ["a", "b"]
+    after = store.now()
+
+    a = get(store, "a")
+    assert isinstance(a.state, JobState)
+    assert (a.command, a.queue, a.priority, a.max_retries, a.timeout) == ("echo a", "q1", 5, 2, 7.5)
+    assert (a.state, a.attempts, a.worker_id, a.lease_expires_at) == (PENDING, 0, None, None)
+    assert not a.cancel_requested
+    assert (a.last_error, a.exit_code) == (None, None)
+    assert before - TOL <= a.created_at <= after + TOL
+    assert before - TOL <= a.run_at <= after + TOL
+    assert a.created_at - TOL <= a.updated_at <= after + TOL
+
+    b = get(store, "b")
+    assert (b.queue, b.priority, b.timeout, b.max_retries) == ("default", 0, None, DEFAULT_RETRIES)
+
+
+def test_get_job_of_an_unknown_id_is_none(store: Store) -> None:
+    enqueue(store, make_job("known"))
+    assert store.get_job("unknown") is None
+    assert store.list_attempts("unknown") == []
+
+
+def test_enqueue_with_a_duplicate_inside_the_batch_inserts_nothing(store: Store) -> None:
+    batch = [make_job("first"), make_job("twice"), make_job("other"), make_job("twice")]
+    with pytest.raises(DuplicateJob, match="twice"):
+        enqueue(store, *batch)
+    assert store.list_jobs() == []
+    assert store.get_job("first") is None
+    # The failed batch left no transaction open: the store still works.
+    assert enqueue(store, make_job("first")) == ["first"]
+
+
+def test_enqueue_with_an_existing_id_inserts_nothing(store: Store) -> None:
+    enqueue(store, make_job("taken", command="echo original"))
+    batch = [make_job("new-1"), make_job("taken", command="echo other"), make_job("new-2")]
+    with pytest.raises(DuplicateJob, match="taken"):
+        enqueue(store, *batch)
+    assert ids(store.list_jobs()) == ["taken"]
+    assert get(store, "taken").command == "echo original"
+    assert enqueue(store, make_job("new-1")) == ["new-1"]
+
+
+def test_enqueue_max_retries_own_else_config_else_default(store: Store) -> None:
+    enqueue(
+        store,
+        make_job("default"),
+        make_job("own", max_retries=2),
+        make_job("zero", max_retries=0),
+        default=5,
+    )
+    store.set_config("max-retries", "7")
+    enqueue(store, make_job("configured"), make_job("own-after", max_retries=1), default=5)
+    got = {job.id: job.max_retries for job in store.list_jobs()}
+    assert got == {"default": 5, "own": 2, "zero": 0, "configured": 7, "own-after": 1}
+
+
+def test_enqueue_run_at_and_delay(store: Store) -> None:
+    now = store.now()
+    enqueue(
+        store,
+        make_job("at", run_at=now + 100.5),
+        make_job("past", run_at=now - 50),
+        make_job("later", delay=60),
+    )
+    after = store.now()
+    assert get(store, "at").run_at == pytest.approx(now + 100.5, abs=1e-3)
+    assert get(store, "past").run_at == pytest.approx(now - 50, abs=1e-3)
+    assert now + 60 - TOL <= get(store, "later").run_at <= after + 60 + TOL
+
+
+# -- list, count ----------------------------------------------------------------------------
+
+
+def test_list_jobs_newest_first_with_state_queue_and_limit(store: Store) -> None:
+    enqueue(store, make_job("a1", queue="a"), make_job("b1", queue="b"), make_job("a2", queue="a"))
+    enqueue(store, make_job("b2", queue="b"))
+    enqueue(store, make_job("a3", queue="a"))
+    everything = ["a3", "b2", "a2", "b1", "a1"]
+    assert ids(store.list_jobs()) == everything
+    assert ids(store.list_jobs(queue="a")) == ["a3", "a2", "a1"]
+    assert ids(store.list_jobs(limit=2)) == ["a3", "b2"]
+    assert ids(store.list_jobs(queue="b", limit=1)) == ["b2"]
+    assert store.list_jobs(queue="nope") == []
+
+    assert claim_one(store, queues=["a"]).id == "a1"
+    assert ids(store.list_jobs()) == everything  # enqueue order, not last change
+    assert ids(store.list_jobs(state=PROCESSING)) == ["a1"]
+    assert ids(store.list_jobs(state=PENDING)) == ["a3", "b2", "a2", "b1"]
+    assert ids(store.list_jobs(state=PENDING, queue="a")) == ["a3", "a2"]
+    assert ids(store.list_jobs(state=PENDING, queue="a", limit=1)) == ["a3"]
+    assert store.list_jobs(state=PROCESSING, queue="b") == []
+    assert store.list_jobs(state=COMPLETED) == []
+
+
+def test_count_jobs_of_an_empty_store_has_every_state(store: Store) -> None:
+    counts = store.count_jobs()
+    assert counts.by_state == dict.fromkeys(JobState, 0)
+    assert counts.scheduled == 0
+
+
+def test_count_jobs_per_state_queue_and_scheduled(store: Store) -> None:
+    for state in JobState:
+        put_in_state(store, f"one-{state}", state)
+    put_in_state(store, "two-completed", COMPLETED)
+    now = store.now()
+    enqueue(
+        store,
+        make_job("later", delay=3600),
+        make_job("at", run_at=now + 3600),
+        make_job("elsewhere", queue="other"),
+    )
+    counts = store.count_jobs()
+    expected = {PENDING: 4, PROCESSING: 1, COMPLETED: 2, FAILED: 1, DEAD: 1, CANCELLED: 1}
+    assert counts.by_state == expected
+    # The failed job also waits for a future run_at, but only pending ones are "scheduled".
+    assert counts.scheduled == 2
+
+    in_default = store.count_jobs(queue="default")
+    assert in_default.by_state == {**expected, PENDING: 3}
+    assert in_default.scheduled == 2
+    in_other = store.count_jobs(queue="other")
+    assert in_other.by_state == {**dict.fromkeys(JobState, 0), PENDING: 1}
+    assert in_other.scheduled == 0
+
+
+# -- claim ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("limit", [1, 2, 10])
+def test_claim_takes_highest_priority_first_then_oldest(store: Store, limit: int) -> None:
+    enqueue(store, make_job("retried"))
+    assert store.fail_job("retried", "w0", claim_one(store, "w0").attempts, BOOM, 0) == FAILED
+    enqueue(store, make_job("low-old"), make_job("high-old", priority=5))
+    enqueue(store, make_job("negative", priority=-1))
+    enqueue(store, make_job("low-new"), make_job("high-new", priority=5))
+
+    order: list[str] = []
+    while batch := store.claim_jobs("w1", None, limit, 60):
+        assert len(batch) <= limit
+        order += ids(batch)
+    assert order == ["high-old", "high-new", "retried", "low-old", "low-new", "negative"]
+
+
+def test_claim_never_takes_a_job_before_it_is_due(store: Store) -> None:
+    now = store.now()
+    enqueue(
+        store,
+        make_job("later", delay=3600, priority=9),
+        make_job("at", run_at=now + 3600, priority=9),
+        make_job("due"),
+        make_job("overdue", run_at=now - 10),
+    )
+    put_in_state(store, "retry-later", FAILED)  # its retry is an hour away
+    assert sorted(ids(store.claim_jobs("w1", None, 10, 60))) == ["due", "overdue"]
+    assert store.claim_jobs("w1", None, 10, 60) == []
+    assert get(store, "later").state == PENDING
+    assert get(store, "retry-later").state == FAILED
+
+
+def test_claim_only_from_the_given_queues(store: Store) -> None:
+    enqueue(
+        store,
+        make_job("a1", queue="a"),
+        make_job("b1", queue="b"),
+        make_job("c1", queue="c"),
+        make_job("d1"),
+    )
+    assert ids(store.claim_jobs("w1", ["b"], 10, 60)) == ["b1"]
+    assert sorted(ids(store.claim_jobs("w1", ["a", "c"], 10, 60))) == ["a1", "c1"]
+    assert store.claim_jobs("w1", ["a", "b", "c"], 10, 60) == []
+    assert ids(store.claim_jobs("w1", None, 10, 60)) == ["d1"]
+
+
+def test_claim_takes_at_most_limit_jobs(store: Store) -> None:
+    enqueue(store, *(make_job(f"j{n}") for n in range(5)))
+    assert len(store.claim_jobs("w1", None, 2, 60)) == 2
+    assert len(store.claim_jobs("w1", None, 2, 60)) == 2
+    assert len(store.claim_jobs("w1", None, 10, 60)) == 1
+    assert store.claim_jobs("w1", None, 10, 60) == []
+
+
+def test_claim_makes_the_job_processing_with_a_lease_and_an_attempt(store: Store) -> None:
+    enqueue(store, make_job("j", max_retries=2))
+    before = store.now()
+    job = claim_one(store, "w1", lease=30)
+    after = store.now()
+    assert job == get(store, "j")  # returned as stored after the claim
+    assert (job.state, job.worker_id, job.attempts) == (PROCESSING, "w1", 1)
+    assert job.lease_expires_at is not None
+    assert before + 30 - TOL <= job.lease_expires_at <= after + 30 + TOL
+    assert not job.cancel_requested
+
+    [attempt] = store.list_attempts("j")
+    assert (attempt.job_id, attempt.attempt, attempt.worker_id) == ("j", 1, "w1")
+    assert before - TOL <= attempt.started_at <= after + TOL
+    assert (attempt.finished_at, attempt.exit_code, attempt.error) == (None, None, None)
+    assert store.claim_jobs("w2", None, 10, 30) == []  # a processing job is taken
+
+
+def test_concurrent_claimers_each_get_a_job_exactly_once(store: Store, store_url: str) -> None:
+    total, claimers = 300, 4
+    all_ids = [f"c{n:03}" for n in range(total)]
+    enqueue(store, *(make_job(job_id) for job_id in all_ids))
+    barrier = threading.Barrier(claimers)
+    claimed: dict[str, list[str]] = {}
+
+    def claim_all(n: int) -> None:
+        own = open_store(store_url)  # its own connection, like a worker process
+        try:
+            barrier.wait(timeout=30)
+            got: list[str] = []
+            while batch := own.claim_jobs(f"w{n}", None, 1 + n % 3, 60):
+                got += ids(batch)
+            claimed[f"w{n}"] = got
+        finally:
+            own.close()
+
+    run_threads(claimers, claim_all)
+    every_claim = [job_id for got in claimed.values() for job_id in got]
+    assert len(every_claim) == total
+    assert sorted(every_claim) == all_ids
+    owner = {job_id: worker for worker, got in claimed.items() for job_id in got}
+    for job in store.list_jobs():
+        assert (job.state, job.worker_id, job.attempts) == (PROCESSING, owner[job.id], 1)
+        [attempt] = store.list_attempts(job.id)
+        assert attempt.worker_id == owner[job.id]
+
+
+# -- heartbeat --------------------------------------------------------------------------------
+
+
+def test_heartbeat_extends_the_leases_of_its_own_jobs(store: Store) -> None:
+    enqueue(store, make_job("mine"), make_job("theirs"))
+    claim_one(store, "w1", lease=5)
+    theirs = claim_one(store, "w2", lease=5)
+    before = store.now()
+    assert store.heartbeat("w1", 600) == WorkerOrders(stop=None, cancel=frozenset())
+    after = store.now()
+    mine = get(store, "mine")
+    assert mine.lease_expires_at is not None
+    assert before + 600 - TOL <= mine.lease_expires_at <= after + 600 + TOL
+    assert (mine.state, mine.worker_id, mine.attempts) == (PROCESSING, "w1", 1)
+    assert get(store, "theirs") == theirs
+
+
+def test_heartbeat_records_that_the_worker_is_alive(store: Store) -> None:
+    store.register_worker(worker_info("w1"))
+    [registered] = store.list_workers()
+    wait_for(lambda: store.now() > registered.heartbeat_at + 0.05, "the store clock to move")
+    store.heartbeat("w1", 30)
+    [beaten] = store.list_workers()
+    assert beaten.heartbeat_at >= registered.heartbeat_at + 0.05
+
+
+def test_heartbeat_returns_the_stop_request_and_the_jobs_to_cancel(store: Store) -> None:
+    store.register_worker(worker_info("w1"))
+    store.register_worker(worker_info("w2"))
+    enqueue(store, make_job("run-1"), make_job("run-2"), make_job("elsewhere"))
+    assert ids(store.claim_jobs("w1", None, 2, 60)) == ["run-1", "run-2"]
+    claim_one(store, "w2")
+    assert store.cancel_job("run-2") == PROCESSING
+    assert store.cancel_job("elsewhere") == PROCESSING
+    assert store.request_worker_stop("graceful", ["w1"]) == 1
+
+    assert store.heartbeat("w1", 60) == WorkerOrders(stop="graceful", cancel=frozenset({"run-2"}))
+    assert store.heartbeat("w2", 60) == WorkerOrders(stop=None, cancel=frozenset({"elsewhere"}))
+    # An unknown worker gets no orders (and no error).
+    assert store.heartbeat("ghost", 60) == WorkerOrders()
+
+
+# -- complete, fail ---------------------------------------------------------------------------
+
+
+def test_complete_job_records_the_result_in_the_attempt(store: Store) -> None:
+    enqueue(store, make_job("j"))
+    job = claim_one(store, "w1")
+    before = store.now()
+    assert store.complete_job("j", "w1", job.attempts, OK) is True
+    after = store.now()
+    done = get(store, "j")
+    assert (done.state, done.exit_code, done.last_error, done.attempts) == (COMPLETED, 0, None, 1)
+    assert (done.worker_id, done.lease_expires_at) == (None, None)
+
+    [attempt] = store.list_attempts("j")
+    assert attempt.finished_at is not None
+    assert before - TOL <= attempt.finished_at <= after + TOL  # the store's clock
+    assert (attempt.exit_code, attempt.error) == (0, None)
+    assert (attempt.stdout, attempt.stderr) == (OK.stdout, OK.stderr)
+    assert store.claim_jobs("w2", None, 10, 60) == []
+    assert not store.has_unfinished_jobs(None)
+
+
+def test_fail_job_with_retries_left_waits_for_the_retry(store: Store) -> None:
+    enqueue(store, make_job("j", max_retries=2))
+    claim_one(store, "w1")
+    before = store.now()
+    state = store.fail_job("j", "w1", 1, BOOM, 30)
+    after = store.now()
+    assert state == FAILED
+    assert isinstance(state, JobState)
+    failed = get(store, "j")
+    assert (failed.state, failed.attempts, failed.exit_code) == (FAILED, 1, 3)
+    assert failed.last_error == BOOM.error
+    assert (failed.worker_id, failed.lease_expires_at) == (None, None)
+    assert before + 30 - TOL <= failed.run_at <= after + 30 + TOL
+
+    [attempt] = store.list_attempts("j")
+    assert attempt.finished_at is not None
+    assert (attempt.exit_code, attempt.error) == (3, BOOM.error)
+    assert (attempt.stdout, attempt.stderr) == (BOOM.stdout, BOOM.stderr)
+    assert store.claim_jobs("w2", None, 10, 60) == []  # not due for 30 s
+
+
+@pytest.mark.parametrize(
+    ("own", "default", "attempts"), [(0, 3, 1), (2, 3, 3), (None, 1, 2)], ids=str
+)
+def test_fail_job_makes_the_job_dead_after_max_retries_plus_one_attempts(
+    store: Store, own: int | None, default: int, attempts: int
+) -> None:
+    enqueue(store, make_job("j", max_retries=own), default=default)
+    states = []
+    for attempt in range(1, attempts + 1):
+        job = claim_one(store, f"w{attempt}")
+        assert job.attempts == attempt
+        states.append(store.fail_job("j", f"w{attempt}", attempt, BOOM, 0))
+    assert states == [FAILED] * (attempts - 1) + [DEAD]
+    dead = get(store, "j")
+    assert (dead.state, dead.attempts, dead.last_error) == (DEAD, attempts, BOOM.error)
+    history = store.list_attempts("j")
+    assert [(a.attempt, a.worker_id) for a in history] == [
+        (n, f"w{n}") for n in range(1, attempts + 1)
+    ]
+    assert all(a.error == BOOM.error and a.finished_at is not None for a in history)
+    assert store.claim_jobs("w9", None, 10, 60) == []
+
+
+# -- the guard on worker-side writes ----------------------------------------------------------
+
+REFUSED: dict[str, object] = {
+    "complete": False,
+    "fail": None,
+    "cancel_running": False,
+    "release": False,
+}
+
+
+def worker_write(store: Store, op: str, job_id: str, worker: str, attempt: int) -> object:
+    if op == "complete":
+        return store.complete_job(job_id, worker, attempt, OK)
+    if op == "fail":
+        return store.fail_job(job_id, worker, attempt, BOOM, 0)
+    if op == "cancel_running":
+        return store.cancel_running_job(job_id, worker, attempt, KILLED)
+    return store.release_job(job_id, worker, attempt)
+
+
+@pytest.mark.parametrize("op", list(REFUSED))
+def test_worker_writes_need_the_owner_and_its_attempt(store: Store, op: str) -> None:
+    enqueue(store, make_job("j", max_retries=3))
+    claim_one(store, "w1")
+    before = snapshot(store, "j")
+    for worker, attempt in (("w2", 1), ("w1", 2), ("w1", 0)):
+        assert worker_write(store, op, "j", worker, attempt) is REFUSED[op], (worker, attempt)
+        assert snapshot(store, "j") == before
+    assert worker_write(store, op, "ghost", "w1", 1) is REFUSED[op]
+
+    assert worker_write(store, op, "j", "w1", 1) is not REFUSED[op]
+    assert get(store, "j").state != PROCESSING
+    after = snapshot(store, "j")
+    # The attempt is over: writing it again is refused too.
+    assert worker_write(store, op, "j", "w1", 1) is REFUSED[op]
+    assert snapshot(store, "j") == after
+
+
+def test_a_late_result_after_lease_expiry_and_reclaim_changes_nothing(store: Store) -> None:
+    enqueue(store, make_job("j", max_retries=3))
+    claim_one(store, "w-old", lease=0.05)
+    wait_for(lambda: "j" in ids(store.expired_jobs()), "the lease to expire")
+    assert store.fail_job("j", "w-old", 1, LOST, 0) == FAILED  # the reaper
+    assert store.fail_job("j", "w-old", 1, LOST, 0) is None  # a second reaper is too late
+    assert claim_one(store, "w-new").attempts == 2
+
+    before = snapshot(store, "j")
+    assert store.complete_job("j", "w-old", 1, OK) is False
+    assert store.fail_job("j", "w-old", 1, BOOM, 0) is None
+    assert store.cancel_running_job("j", "w-old", 1, KILLED) is False
+    assert store.release_job("j", "w-old", 1) is False
+    assert snapshot(store, "j") == before
+
+    assert store.complete_job("j", "w-new", 2, OK) is True
+    done = get(store, "j")
+    assert (done.state, done.attempts) == (COMPLETED, 2)
+    first, second = store.list_attempts("j")
+    assert (first.attempt, first.worker_id, first.exit_code, first.error) == (
+        1,
+        "w-old",
+        None,
+        LOST.error,
+    )
+    assert (second.attempt, second.worker_id, second.exit_code, second.error) == (
+        2,
+        "w-new",
+        0,
+        None,
+    )
+
+
+# -- expired leases, release ------------------------------------------------------------------
+
+
+def test_expired_jobs_finds_lapsed_leases_and_fail_job_reaps_them(store: Store) -> None:
+    enqueue(
+        store, make_job("short", max_retries=0), make_job("long"), make_job("short-2"), make_job("x")
+    )
+    claim_one(store, "w-dead", lease=0.05)
+    claim_one(store, "w-live", lease=600)
+    claim_one(store, "w-dead-2", lease=0.05)
+    wait_for(
+        lambda: sorted(ids(store.expired_jobs())) == ["short", "short-2"], "two leases to expire"
+    )
+    owners = {job.id: (job.state, job.worker_id) for job in store.expired_jobs()}
+    assert owners == {"short": (PROCESSING, "w-dead"), "short-2": (PROCESSING, "w-dead-2")}
+    assert len(store.expired_jobs(limit=1)) == 1
+
+    assert store.fail_job("short", "w-dead", 1, LOST, 0) == DEAD  # no retries left
+    assert ids(store.expired_jobs()) == ["short-2"]
+    reaped = get(store, "short")
+    assert (reaped.state, reaped.last_error, reaped.worker_id) == (DEAD, LOST.error, None)
+
+    # A worker that was only slow renews its lease with a heartbeat: no longer expired.
+    store.heartbeat("w-dead-2", 600)
+    assert store.expired_jobs() == []
+
+
+def test_release_job_puts_it_back_without_counting_the_attempt(store: Store) -> None:
+    enqueue(store, make_job("j", max_retries=1))
+    claim_one(store, "w1")
+    assert store.release_job("j", "w1", 1) is True
+    released = get(store, "j")
+    assert (released.state, released.attempts) == (PENDING, 0)
+    assert (released.worker_id, released.lease_expires_at) == (None, None)
+    assert released.run_at <= store.now() + TOL  # due again at once
+    [record] = store.list_attempts("j")
+    assert record.error == "released"
+    assert record.finished_at is not None
+
+    # With max_retries=1 the job still gets its two real attempts.
+    assert claim_one(store, "w2").attempts == 1
+    assert store.fail_job("j", "w2", 1, BOOM, 0) == FAILED
+    assert claim_one(store, "w3").attempts == 2
+    assert store.fail_job("j", "w3", 2, BOOM, 0) == DEAD
+
+
+# -- cancel ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", [PENDING, FAILED])
+def test_cancel_a_waiting_job_ends_it_at_once(store: Store, state: JobState) -> None:
+    put_in_state(store, "j", state)
+    result = store.cancel_job("j")
+    assert result == CANCELLED
+    assert isinstance(result, JobState)
+    assert get(store, "j").state == CANCELLED
+    assert store.claim_jobs("w1", None, 10, 60) == []
+    assert not store.has_unfinished_jobs(None)
+
+
+def test_cancel_a_running_job_is_left_to_its_worker(store: Store) -> None:
+    enqueue(store, make_job("j", max_retries=3))
+    claim_one(store, "w1")
+    assert store.cancel_job("j") == PROCESSING
+    marked = get(store, "j")
+    assert (marked.state, marked.worker_id, marked.attempts) == (PROCESSING, "w1", 1)
+    assert marked.cancel_requested
+    assert store.cancel_job("j") == PROCESSING  # asking twice is harmless
+    assert store.heartbeat("w1", 60).cancel == frozenset({"j"})
+
+    assert store.cancel_running_job("j", "w1", 1, KILLED) is True
+    done = get(store, "j")
+    assert (done.state, done.worker_id, done.lease_expires_at) == (CANCELLED, None, None)
+    [attempt] = store.list_attempts("j")
+    assert (attempt.error, attempt.stdout) == (KILLED.error, KILLED.stdout)
+    assert attempt.finished_at is not None
+    assert store.heartbeat("w1", 60).cancel == frozenset()
+    assert store.claim_jobs("w2", None, 10, 60) == []  # cancelled, not retried
+
+
+@pytest.mark.parametrize("state", sorted(FINAL_STATES))
+def test_cancel_an_ended_job_is_refused(store: Store, state: JobState) -> None:
+    put_in_state(store, "ended-job", state)
+    before = snapshot(store, "ended-job")
+    with pytest.raises(InvalidStateChange, match="ended-job"):
+        store.cancel_job("ended-job")
+    assert snapshot(store, "ended-job") == before
+
+
+def test_cancel_an_unknown_job(store: Store) -> None:
+    with pytest.raises(JobNotFound, match="ghost"):
+        store.cancel_job("ghost")
+
+
+# -- dead letter queue ----------------------------------------------------------------------------
+
+
+def test_retry_dead_jobs_by_id(store: Store) -> None:
+    put_in_state(store, "dead-a", DEAD)
+    put_in_state(store, "dead-b", DEAD)
+    put_in_state(store, "done", COMPLETED)
+    history = store.list_attempts("dead-a")
+    before = store.now()
+    assert store.retry_dead_jobs(["dead-a"], DEFAULT_RETRIES) == ["dead-a"]
+    after = store.now()
+    again = get(store, "dead-a")
+    assert (again.state, again.attempts, again.worker_id) == (PENDING, 0, None)
+    assert before - TOL <= again.run_at <= after + TOL
+    assert get(store, "dead-b").state == DEAD
+    assert get(store, "done").state == COMPLETED
+    assert store.list_attempts("dead-a") == history
+
+    assert claim_one(store, "w2").id == "dead-a"
+    assert [(a.attempt, a.worker_id) for a in store.list_attempts("dead-a")] == [
+        (1, HELPER),
+        (1, "w2"),
+    ]
+
+
+def test_retry_all_dead_jobs(store: Store) -> None:
+    put_in_state(store, "dead-1", DEAD)
+    put_in_state(store, "dead-2", DEAD)
+    put_in_state(store, "failing", FAILED)
+    put_in_state(store, "done", COMPLETED)
+    assert sorted(store.retry_dead_jobs(None, DEFAULT_RETRIES)) == ["dead-1", "dead-2"]
+    states = {job.id: (job.state, job.attempts) for job in store.list_jobs()}
+    assert states == {
+        "dead-1": (PENDING, 0),
+        "dead-2": (PENDING, 0),
+        "failing": (FAILED, 1),
+        "done": (COMPLETED, 1),
+    }
+    assert store.retry_dead_jobs(None, DEFAULT_RETRIES) == []
+
+
+def kill(store: Store, job_id: str) -> None:
+    """Fail a due job until it is dead (it must be the only due job)."""
+    while (job := get(store, job_id)).state != DEAD:
+        claimed = claim_one(store, "killer")
+        assert claimed.id == job_id
+        store.fail_job(job_id, "killer", claimed.attempts, BOOM, 0)
+    assert job.state == DEAD
+
+
+@pytest.mark.parametrize("stored", [None, "4"])
+def test_retry_dead_jobs_rereads_max_retries_unless_the_job_set_its_own(
+    store: Store, stored: str | None
+) -> None:
+    enqueue(store, make_job("inherits"), make_job("own", max_retries=0), default=0)
+    kill(store, "inherits")
+    kill(store, "own")
+    if stored is not None:
+        store.set_config("max-retries", stored)
+    assert sorted(store.retry_dead_jobs(None, 6)) == ["inherits", "own"]
+    assert get(store, "inherits").max_retries == (6 if stored is None else 4)
+    assert get(store, "own").max_retries == 0
+
+
+def test_max_retries_set_by_update_survives_a_dlq_retry(store: Store) -> None:
+    enqueue(store, make_job("j"), default=0)
+    kill(store, "j")
+    assert store.update_job("j", {"max_retries": 9}).max_retries == 9
+    store.set_config("max-retries", "4")
+    store.retry_dead_jobs(["j"], DEFAULT_RETRIES)
+    assert get(store, "j").max_retries == 9
+
+
+@pytest.mark.parametrize(("bad", "error"), [("alive", InvalidStateChange), ("ghost", JobNotFound)])
+def test_retry_dead_jobs_moves_none_when_one_id_is_wrong(
+    store: Store, bad: str, error: type[Exception]
+) -> None:
+    put_in_state(store, "dead-1", DEAD)
+    put_in_state(store, "dead-2", DEAD)
+    put_in_state(store, "alive", PENDING)
+    with pytest.raises(error, match=bad):
+        store.retry_dead_jobs(["dead-1", bad, "dead-2"], DEFAULT_RETRIES)
+    states = {job.id: (job.state, job.attempts) for job in store.list_jobs()}
+    assert states == {"dead-1": (DEAD, 1), "dead-2": (DEAD, 1), "alive": (PENDING, 0)}
+
+
+# -- purge ----------------------------------------------------------------------------------------
+
+
+def test_purge_jobs_in_the_given_states_with_their_attempts(store: Store) -> None:
+    for job_id, state in [
+        ("done", COMPLETED),
+        ("dead", DEAD),
+        ("cancelled", CANCELLED),
+        ("waiting", PENDING),
+        ("failing", FAILED),
+        ("running", PROCESSING),
+    ]:
+        put_in_state(store, job_id, state)
+    assert store.purge_jobs([COMPLETED]) == 1
+    assert store.get_job("done") is None
+    assert store.list_attempts("done") == []
+    assert store.purge_jobs([DEAD, CANCELLED]) == 2
+    assert store.list_attempts("dead") == []
+    assert sorted(ids(store.list_jobs())) == ["failing", "running", "waiting"]
+    assert store.purge_jobs(sorted(FINAL_STATES)) == 0
+    assert len(store.list_attempts("failing")) == 1
+    # The id is free again.
+    assert enqueue(store, make_job("done")) == ["done"]
+
+
+def test_purge_jobs_older_than(store: Store) -> None:
+    old = put_in_state(store, "old", COMPLETED)
+    assert store.purge_jobs([COMPLETED], older_than=3600) == 0
+    assert store.get_job("old") is not None
+    wait_for(lambda: store.now() - old.updated_at > 0.3, "the job to age")
+    assert store.purge_jobs([COMPLETED], older_than=0.2) == 1
+    assert store.get_job("old") is None
+
+
+# -- update -----------------------------------------------------------------------------------------
+
+
+def test_update_job_changes_its_fields(store: Store) -> None:
+    enqueue(store, make_job("j", command="echo old"))
+    before = get(store, "j")
+    run_at = store.now() + 500
+    changes: dict[str, object] = {
+        "command": "echo new",
+        "queue": "other",
+        "priority": 7,
+        "max_retries": 9,
+        "timeout": 12.5,
+        "run_at": run_at,
+    }
+    updated = store.update_job("j", changes)
+    assert updated == get(store, "j")
+    assert (updated.command, updated.queue, updated.priority) == ("echo new", "other", 7)
+    assert (updated.max_retries, updated.timeout) == (9, 12.5)
+    assert updated.run_at == pytest.approx(run_at, abs=1e-3)
+    assert (updated.state, updated.attempts, updated.created_at) == (PENDING, 0, before.created_at)
+    assert updated.updated_at >= before.updated_at
+    assert store.claim_jobs("w1", ["other"], 10, 60) == []  # not due before run_at
+
+
+@pytest.mark.parametrize("state", [DEAD, CANCELLED, COMPLETED])
+def test_update_state_pending_requeues_an_ended_job_with_attempts_reset(
+    store: Store, state: JobState
+) -> None:
+    put_in_state(store, "j", state)
+    updated = store.update_job("j", {"state": "pending"})
+    assert (updated.state, updated.attempts, updated.worker_id) == (PENDING, 0, None)
+    assert updated.run_at <= store.now() + TOL
+    assert not updated.cancel_requested
+    again = claim_one(store, "w2")
+    assert (again.id, again.attempts) == ("j", 1)
+
+
+def test_update_state_pending_keeps_the_attempts_of_a_failed_job(store: Store) -> None:
+    put_in_state(store, "j", FAILED)  # its retry is an hour away
+    updated = store.update_job("j", {"state": "pending"})
+    assert (updated.state, updated.attempts) == (PENDING, 1)
+    assert updated.run_at <= store.now() + TOL
+    assert claim_one(store, "w2").attempts == 2
+
+
+def test_update_refuses_a_running_job(store: Store) -> None:
+    put_in_state(store, "j", PROCESSING)
+    before = snapshot(store, "j")
+    with pytest.raises(InvalidStateChange):
+        store.update_job("j", {"priority": 5})
+    with pytest.raises(InvalidStateChange):
+        store.update_job("j", {"state": "pending"})
+    assert snapshot(store, "j") == before
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"attempts": 0}, {"worker_id": "w9"}, {"id": "renamed"}, {"state": "completed"}],
+    ids=["attempts", "worker_id", "id", "state-completed"],
+)
+def test_update_refuses_other_fields_and_states(store: Store, changes: dict[str, object]) -> None:
+    enqueue(store, make_job("j"))
+    before = snapshot(store, "j")
+    with pytest.raises(QueueError):
+        store.update_job("j", {"priority": 3, **changes})
+    assert snapshot(store, "j") == before
+    assert store.get_job("renamed") is None
+
+
+def test_update_an_unknown_job(store: Store) -> None:
+    with pytest.raises(JobNotFound, match="ghost"):
+        store.update_job("ghost", {"priority": 1})
+
+
+# -- config -----------------------------------------------------------------------------------------
+
+
+def test_config_set_get_and_reset(store: Store, open_more: Callable[[], Store]) -> None:
+    assert store.get_config() == {}
+    store.set_config("max-retries", "5")
+    store.set_config("backoff-base", "3")
+    store.set_config("max-retries", "6")
+    assert store.get_config() == {"max-retries": "6", "backoff-base": "3"}
+    assert open_more().get_config() == {"max-retries": "6", "backoff-base": "3"}
+
+    store.reset_config("max-retries")
+    assert store.get_config() == {"backoff-base": "3"}
+    store.reset_config("max-retries")  # forgetting an unset key is harmless
+    store.set_config("lease-seconds", "10")
+    store.reset_config()
+    assert store.get_config() == {}
+
+
+# -- workers ----------------------------------------------------------------------------------------
+
+
+def test_register_and_list_workers_oldest_first(store: Store) -> None:
+    before = store.now()
+    store.register_worker(worker_info("w-b", queues=("a", "b"), slots=3, pid=111))
+    store.register_worker(worker_info("w-a", pid=222))
+    after = store.now()
+    older, newer = store.list_workers()
+    assert (older.id, newer.id) == ("w-b", "w-a")
+    assert (older.host, older.pid, older.queues, older.slots) == ("host-1", 111, ("a", "b"), 3)
+    assert (older.stop_requested, older.running) == (None, ())
+    assert before - TOL <= older.heartbeat_at <= after + TOL
+    assert (newer.pid, newer.queues) == (222, ())
+
+
+def test_list_workers_shows_the_jobs_each_runs(store: Store) -> None:
+    store.register_worker(worker_info("w1"))
+    store.register_worker(worker_info("w2"))
+    enqueue(store, make_job("r1"), make_job("r2"), make_job("r3"))
+    store.claim_jobs("w1", None, 2, 60)
+    claim_one(store, "w2")
+    running = {w.id: sorted(w.running) for w in store.list_workers()}
+    assert running == {"w1": ["r1", "r2"], "w2": ["r3"]}
+    assert store.complete_job("r1", "w1", 1, OK)
+    running = {w.id: sorted(w.running) for w in store.list_workers()}
+    assert running == {"w1": ["r2"], "w2": ["r3"]}
+
+
+def test_register_again_replaces_the_worker(
+    store: Store, backend: str, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="sqlite register_worker ON CONFLICT only refreshes heartbeat_at and "
+                "stop_requested; host, pid, queues and slots keep the old values",
+            )
+        )
+    store.register_worker(worker_info("w1", queues=("a",), slots=1, pid=100))
+    store.request_worker_stop("now", ["w1"])
+    store.register_worker(worker_info("w1", queues=("b", "c"), slots=4, pid=200))
+    [worker] = store.list_workers()
+    assert worker.stop_requested is None
+    assert (worker.pid, worker.queues, worker.slots) == (200, ("b", "c"), 4)
+
+
+def test_alive_within_and_prune_workers_go_by_the_last_heartbeat(store: Store) -> None:
+    store.register_worker(worker_info("stale"))
+    store.register_worker(worker_info("fresh"))
+    assert [w.id for w in store.list_workers(alive_within=3600)] == ["stale", "fresh"]
+    stale_at = store.list_workers()[0].heartbeat_at
+    wait_for(lambda: store.now() - stale_at >= 1.0, "a worker to go quiet for 1 s")
+    store.heartbeat("fresh", 30)
+    assert [w.id for w in store.list_workers(alive_within=0.5)] == ["fresh"]
+    assert [w.id for w in store.list_workers()] == ["stale", "fresh"]
+    assert store.prune_workers(dead_for=3600) == 0
+    assert store.prune_workers(dead_for=0.5) == 1
+    assert [w.id for w in store.list_workers()] == ["fresh"]
+
+
+def test_request_worker_stop_graceful_never_downgrades_now(store: Store) -> None:
+    for worker_id in ("w1", "w2", "w3"):
+        store.register_worker(worker_info(worker_id))
+    assert store.request_worker_stop("graceful", ["w1"]) == 1
+    assert store.heartbeat("w1", 30).stop == "graceful"
+    assert store.heartbeat("w2", 30).stop is None
+    assert store.request_worker_stop("now", ["w2", "ghost"]) == 1
+    assert store.heartbeat("w2", 30).stop == "now"
+
+    assert store.request_worker_stop("graceful") == 3
+    stops = {w.id: w.stop_requested for w in store.list_workers()}
+    assert stops == {"w1": "graceful", "w2": "now", "w3": "graceful"}
+    assert store.request_worker_stop("now") == 3
+    assert {w.stop_requested for w in store.list_workers()} == {"now"}
+    assert store.heartbeat("w1", 30).stop == "now"
+
+
+def test_unregister_worker(store: Store) -> None:
+    store.register_worker(worker_info("w1"))
+    store.register_worker(worker_info("w2"))
+    store.unregister_worker("w1")
+    assert [w.id for w in store.list_workers()] == ["w2"]
+    store.unregister_worker("ghost")  # harmless
+    assert store.heartbeat("w1", 30) == WorkerOrders()
+    assert [w.id for w in store.list_workers()] == ["w2"]
+
+
+# -- has_unfinished_jobs ----------------------------------------------------------------------------
+
+
+def test_has_unfinished_jobs(store: Store) -> None:
+    assert not store.has_unfinished_jobs(None)
+    enqueue(store, make_job("later", delay=3600, queue="a"))
+    assert not store.has_unfinished_jobs(None)  # scheduled for later does not count
+    for state in sorted(FINAL_STATES):
+        put_in_state(store, f"ended-{state}", state, queue="a")
+    assert not store.has_unfinished_jobs(None)
+
+    put_in_state(store, "retrying", FAILED, queue="b")  # its retry is an hour away
+    assert store.has_unfinished_jobs(None)
+    assert store.has_unfinished_jobs(["b"])
+    assert not store.has_unfinished_jobs(["a"])
+    store.cancel_job("retrying")
+    assert not store.has_unfinished_jobs(None)
+
+    running = put_in_state(store, "running", PROCESSING, queue="c")
+    assert store.has_unfinished_jobs(["c"])
+    assert not store.has_unfinished_jobs(["a", "b"])
+    assert store.complete_job("running", HELPER, running.attempts, OK)
+    assert not store.has_unfinished_jobs(None)
+
+    enqueue(store, make_job("due", queue="d"))
+    assert store.has_unfinished_jobs(["a", "d"])
+    assert store.has_unfinished_jobs(None)
+    assert not store.has_unfinished_jobs(["a", "b", "c"])
+
+
+# -- change waiter ----------------------------------------------------------------------------------
+
+
+def test_change_waiter_wakes_on_a_commit_from_another_connection(
+    store: Store, open_more: Callable[[], Store]
+) -> None:
+    producer = open_more()
+    waiter = store.change_waiter()
+    thread = threading.Thread(target=enqueue, args=(producer, make_job("wake")))
+    try:
+        thread.start()
+        deadline = time.monotonic() + 15
+        while store.get_job("wake") is None:  # "may have changed": early wake-ups are allowed
+            assert waiter.wait(5.0) is True, "no wake-up within 5 s of a commit"
+            assert time.monotonic() < deadline, "woken again and again, but no job"
+    finally:
+        thread.join(10)
+        waiter.close()
+
+
+def test_change_waiter_reports_a_commit_made_before_wait_is_called(
+    store: Store, open_more: Callable[[], Store]
+) -> None:
+    waiter = store.change_waiter()
+    try:
+        enqueue(open_more(), make_job("early"))  # between a worker's claim and its wait
+        assert waiter.wait(5.0) is True
+    finally:
+        waiter.close()
+
+
+def test_change_waiter_times_out_when_nothing_changes(store: Store) -> None:
+    enqueue(store, make_job("before-the-waiter"))
+    waiter = store.change_waiter()
+    try:
+        started = time.monotonic()
+        assert waiter.wait(0.2) is False
+        assert time.monotonic() - started >= 0.19
+    finally:
+        waiter.close()
