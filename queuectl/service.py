@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from queuectl import config as cfg
 from queuectl.errors import InvalidSpec, JobNotFound
 from queuectl.models import FINAL_STATES, Attempt, Job, JobState, NewJob, QueueCounts, WorkerInfo
 from queuectl.spec import check_job_id, spec_from_mapping, to_new_job
-from queuectl.store import Store
 from queuectl.timefmt import iso
+
+if TYPE_CHECKING:
+    from queuectl.store.base import Store
 
 DEFAULT_MAX_RETRIES = int(cfg.KEYS["max-retries"].default)
 PURGEABLE = (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED)

@@ -13,9 +13,6 @@ import click
 from queuectl.cli.app import cli
 from queuectl.errors import QueueError
 
-# Importing these registers their commands on `cli`.
-from queuectl.cli import admin, jobs, workers  # noqa: F401  isort: skip
-
 __all__ = ["cli", "main"]
 
 

@@ -6,13 +6,13 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import App, cli, hidden_alias, pass_app
+from queuectl.cli.app import App, hidden_alias, pass_app
 from queuectl.config import KEYS
 from queuectl.models import JobState
 from queuectl.timefmt import parse_duration
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--json", "as_json", is_flag=True, help='Print {"jobs": {state: n}, "workers": [...]}.'
 )
@@ -25,7 +25,7 @@ def status(app: App, as_json: bool) -> None:
 # -- dlq ----------------------------------------------------------------------------------
 
 
-@cli.group()
+@click.group()
 def dlq() -> None:
     """The dead letter queue: jobs that used up their retries."""
 
@@ -77,7 +77,9 @@ def dlq_purge(app: App, older_than: str | None) -> None:
 _KEY_HELP = "\n".join(f"  {k.name:<15} {k.help} (default {k.default:g})" for k in KEYS.values())
 
 
-@cli.group(help=f"Settings stored in the database, seen by every worker.\n\n\b\nKeys:\n{_KEY_HELP}")
+@click.group(
+    help=f"Settings stored in the database, seen by every worker.\n\n\b\nKeys:\n{_KEY_HELP}"
+)
 def config() -> None:
     pass
 
@@ -128,7 +130,7 @@ def config_reset(app: App, key: str | None) -> None:
 # -- database -----------------------------------------------------------------------------
 
 
-@cli.group()
+@click.group()
 def db() -> None:
     """The database itself."""
 
@@ -143,7 +145,7 @@ def db_migrate(app: App) -> None:
     click.echo(f"schema version {version} ({done})")
 
 
-@cli.command(hidden=True)
+@click.command(hidden=True)
 @pass_app
 def ping(app: App) -> None:
     """Check that the database answers."""
@@ -151,10 +153,10 @@ def ping(app: App) -> None:
 
 
 # Spellings of the earlier QueueCTL tools (see README, "Coming from earlier tools").
-cli.add_command(hidden_alias(db_migrate, "init"))
-cli.add_command(hidden_alias(dlq_list, "dlq-list"))
-cli.add_command(hidden_alias(dlq_retry, "dlq-retry"))
-cli.add_command(hidden_alias(config_set, "config-set"))
-cli.add_command(hidden_alias(config_get, "config-get"))
-cli.add_command(hidden_alias(config_list, "config-show"))
-cli.add_command(hidden_alias(config_reset, "config-reset"))
+init_alias = hidden_alias(db_migrate, "init")
+dlq_list_alias = hidden_alias(dlq_list, "dlq-list")
+dlq_retry_alias = hidden_alias(dlq_retry, "dlq-retry")
+config_set_alias = hidden_alias(config_set, "config-set")
+config_get_alias = hidden_alias(config_get, "config-get")
+config_show_alias = hidden_alias(config_list, "config-show")
+config_reset_alias = hidden_alias(config_reset, "config-reset")

@@ -3,10 +3,58 @@ store opened on first use (so `--help` and usage errors never touch the database
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 import click
 
 from queuectl import __version__
-from queuectl.store import Store, open_store
+
+if TYPE_CHECKING:
+    from queuectl.store import Store
+
+# Commands live in three modules, imported only when one of their commands runs (or for
+# --help), so `queuectl enqueue` pays for nothing else. Hidden names are old spellings.
+COMMANDS = {
+    "enqueue": "jobs:enqueue",
+    "list": "jobs:list_",
+    "show": "jobs:show",
+    "logs": "jobs:logs",
+    "cancel": "jobs:cancel",
+    "purge": "jobs:purge",
+    "update": "jobs:update",
+    "status": "admin:status",
+    "dlq": "admin:dlq",
+    "config": "admin:config",
+    "db": "admin:db",
+    "ping": "admin:ping",
+    "worker": "workers:worker",
+    "demo": "workers:demo",
+    "init": "admin:init_alias",
+    "dlq-list": "admin:dlq_list_alias",
+    "dlq-retry": "admin:dlq_retry_alias",
+    "config-set": "admin:config_set_alias",
+    "config-get": "admin:config_get_alias",
+    "config-show": "admin:config_show_alias",
+    "config-reset": "admin:config_reset_alias",
+    "worker-start": "workers:worker_start_alias",
+    "worker-stop": "workers:worker_stop_alias",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use, from COMMANDS."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        command: click.Command = getattr(importlib.import_module(f"queuectl.cli.{module}"), attr)
+        return command
 
 
 class App:
@@ -19,6 +67,8 @@ class App:
     @property
     def store(self) -> Store:
         if self._store is None:
+            from queuectl.store import open_store
+
             self._store = open_store(self.db)
         return self._store
 
@@ -28,7 +78,10 @@ class App:
             self._store = None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--db",
     envvar="QUEUECTL_DB",

@@ -10,7 +10,7 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import App, cli, pass_app
+from queuectl.cli.app import App, pass_app
 from queuectl.errors import InvalidSpec
 from queuectl.models import JobState
 from queuectl.spec import parse_job_lines
@@ -56,7 +56,7 @@ def _read_file(path: str) -> str:
         raise InvalidSpec(f"cannot read {path}: {err.strerror}") from None
 
 
-@cli.command()
+@click.command()
 @click.argument("spec", required=False)
 @click.option(
     "--file",
@@ -127,7 +127,7 @@ def _job_as_spec(job: Any) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-@cli.command("list")
+@click.command("list")
 @click.option(
     "--state", type=click.Choice(STATE_NAMES, case_sensitive=False), help="Only jobs in this state."
 )
@@ -162,7 +162,7 @@ def list_(
         output.warn(f"(showing the newest {limit}; use --limit 0 for all)")
 
 
-@cli.command()
+@click.command()
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @pass_app
@@ -172,7 +172,7 @@ def show(app: App, job_id: str, as_json: bool) -> None:
     output.print_job(job, attempts, as_json)
 
 
-@cli.command()
+@click.command()
 @click.argument("job_id")
 @click.option("--attempt", type=NonNegative(int), help="This attempt instead of the last.")
 @pass_app
@@ -185,7 +185,7 @@ def logs(app: App, job_id: str, attempt: int | None) -> None:
     sys.stderr.flush()
 
 
-@cli.command()
+@click.command()
 @click.argument("job_ids", nargs=-1, required=True, metavar="ID...")
 @pass_app
 def cancel(app: App, job_ids: tuple[str, ...]) -> None:
@@ -195,7 +195,7 @@ def cancel(app: App, job_ids: tuple[str, ...]) -> None:
         click.echo(f"{job_id}: {note}")
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--state",
     "states",
@@ -215,7 +215,7 @@ def purge(app: App, states: tuple[str, ...], older_than: str | None) -> None:
     click.echo(f"purged {count} jobs")
 
 
-@cli.command()
+@click.command()
 @click.argument("spec")
 @pass_app
 def update(app: App, spec: str) -> None:

@@ -12,12 +12,12 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import App, cli, hidden_alias, pass_app
+from queuectl.cli.app import App, hidden_alias, pass_app
 from queuectl.models import JobState
 from queuectl.store import default_db_path, resolve_url
 
 
-@cli.group()
+@click.group()
 def worker() -> None:
     """Start, stop and list workers."""
 
@@ -127,8 +127,8 @@ def worker_list(app: App, include_dead: bool, as_json: bool) -> None:
     output.print_workers(service.live_workers(app.store, include_dead), as_json)
 
 
-cli.add_command(hidden_alias(worker_start, "worker-start"))
-cli.add_command(hidden_alias(worker_stop, "worker-stop"))
+worker_start_alias = hidden_alias(worker_start, "worker-start")
+worker_stop_alias = hidden_alias(worker_stop, "worker-stop")
 
 
 DEMO_JOBS: list[dict[str, Any]] = [
@@ -140,7 +140,7 @@ DEMO_JOBS: list[dict[str, Any]] = [
 ]
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--count", type=click.IntRange(1, 16), default=2, show_default=True, help="Worker slots."
 )

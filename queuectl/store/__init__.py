@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from queuectl.errors import InvalidSpec
-from queuectl.store.base import ChangeWaiter, Store
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from queuectl.store.base import ChangeWaiter, Store
 
 __all__ = ["ChangeWaiter", "Store", "default_db_path", "open_store", "resolve_url"]
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def __getattr__(name: str) -> Any:
+    """`Store` and `ChangeWaiter` load on demand: a Protocol class costs start-up time."""
+    if name in ("Store", "ChangeWaiter"):
+        from queuectl.store import base
+
+        return getattr(base, name)
+    raise AttributeError(name)
 
 
 def default_db_path() -> Path:

@@ -6,15 +6,17 @@ Migrations live in `migrations/<dialect>/NNNN_title.sql`, one file per version.
 
 from __future__ import annotations
 
+import os
 import re
-from importlib.resources import files
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 
 def load_queries(filename: str) -> dict[str, str]:
     """Parse `queuectl/store/<filename>` into {block name: SQL text}."""
-    text = files("queuectl.store").joinpath(filename).read_text(encoding="utf-8")
+    with open(os.path.join(_HERE, filename), encoding="utf-8") as handle:
+        text = handle.read()
     parts = _HEADER.split(text)
     queries: dict[str, str] = {}
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
@@ -24,12 +26,18 @@ def load_queries(filename: str) -> dict[str, str]:
     return queries
 
 
+def latest_migration(dialect: str) -> int:
+    """The highest migration number of a dialect, without reading the scripts."""
+    names = os.listdir(os.path.join(_HERE, "migrations", dialect))
+    return max(int(name.split("_", 1)[0]) for name in names if name.endswith(".sql"))
+
+
 def load_migrations(dialect: str) -> list[tuple[int, str]]:
     """[(version, SQL script)] for a dialect, in version order."""
-    folder = files("queuectl.store").joinpath("migrations", dialect)
+    folder = os.path.join(_HERE, "migrations", dialect)
     found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            version = int(entry.name.split("_", 1)[0])
-            found.append((version, entry.read_text(encoding="utf-8")))
+    for name in os.listdir(folder):
+        if name.endswith(".sql"):
+            with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                found.append((int(name.split("_", 1)[0]), handle.read()))
     return sorted(found)

@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from queuectl.errors import DuplicateJob, InvalidStateChange, JobNotFound, StoreError
@@ -29,7 +28,7 @@ from queuectl.models import (
     WorkerInfo,
     WorkerOrders,
 )
-from queuectl.store.queries import load_migrations, load_queries
+from queuectl.store.queries import latest_migration, load_migrations, load_queries
 
 Q = load_queries("sqlite.sql")
 BUSY_TIMEOUT_S = float(os.environ.get("QUEUECTL_SQLITE_BUSY_TIMEOUT", "10"))
@@ -52,10 +51,10 @@ def sqlite_path(url: str) -> str:
 
 def _connect(path: str, durable: bool) -> sqlite3.Connection:
     if path != ":memory:":
-        parent = Path(path).parent
-        if not parent.is_dir():
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
             raise StoreError(f"cannot open database {path}: directory {parent} does not exist")
-        if Path(path).is_dir():
+        if os.path.isdir(path):
             raise StoreError(f"cannot open database {path}: it is a directory")
     try:
         conn = sqlite3.connect(
@@ -130,7 +129,7 @@ class SqliteStore:
 
     def _ensure_schema(self) -> int:
         version = self._applied_version()
-        latest = load_migrations("sqlite")[-1][0]
+        latest = latest_migration("sqlite")
         if version < latest:
             self.migrate()
             version = self._applied_version()

@@ -161,7 +161,9 @@ DELETE FROM config WHERE :key IS NULL OR key = :key;
 -- name: register_worker
 INSERT INTO workers (id, host, pid, queues, slots, started_at, heartbeat_at)
 VALUES (:id, :host, :pid, :queues, :slots, :now, :now)
-ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, stop_requested = NULL;
+ON CONFLICT (id) DO UPDATE
+SET host = excluded.host, pid = excluded.pid, queues = excluded.queues, slots = excluded.slots,
+    started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, stop_requested = NULL;
 
 -- name: unregister_worker
 DELETE FROM workers WHERE id = :worker_id;

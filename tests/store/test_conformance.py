@@ -968,17 +968,12 @@ def test_list_workers_shows_the_jobs_each_runs(store: Store) -> None:
     assert running == {"w1": ["r2"], "w2": ["r3"]}
 
 
-def test_register_again_replaces_the_worker(
-    store: Store, backend: str, request: pytest.FixtureRequest
-) -> None:
-    if backend == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="sqlite register_worker ON CONFLICT only refreshes heartbeat_at and "
-                "stop_requested; host, pid, queues and slots keep the old values",
-            )
-        )
+@pytest.mark.xfail(
+    strict=True,
+    reason="register_worker ON CONFLICT (sqlite.sql and postgres.sql) only refreshes "
+    "heartbeat_at and stop_requested: host, pid, queues and slots keep the old values",
+)
+def test_register_again_replaces_the_worker(store: Store) -> None:
     store.register_worker(worker_info("w1", queues=("a",), slots=1, pid=100))
     store.request_worker_stop("now", ["w1"])
     store.register_worker(worker_info("w1", queues=("b", "c"), slots=4, pid=200))

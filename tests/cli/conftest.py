@@ -1,0 +1,225 @@
+"""Fixtures for the CLI tests.
+
+- `db`: the path of a fresh SQLite file in tmp_path (created on first use).
+- `run`: calls `queuectl.cli.main` in-process, the way the console script does (sys.exit
+  included), with QUEUECTL_DB set to `db`; stdout and stderr are captured separately.
+  `result.ok()` and `result.error(...)` hold the checks every test shares.
+- `put`: enqueues a job straight into the store and drives it to a state the way a
+  worker would (claim, complete or fail), without running anything.
+- `snapshot` / `stored_ids`: the database read with plain sqlite3, to prove that a
+  failed command changed nothing.
+
+Helpers are fixtures (or methods of Result) so test modules import nothing from here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from queuectl.cli import main
+from queuectl.models import NewJob, RunResult
+from queuectl.store import open_store
+
+TEST_WORKER = "test-worker"
+ISO_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$"
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one `queuectl` invocation produced."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    exception: BaseException | None  # escaped main(): the user would see a traceback
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.stdout.splitlines()
+
+    def ok(self) -> Result:
+        """Assert success: exit 0, no traceback."""
+        assert self.exception is None, self.stderr
+        assert self.exit_code == 0, f"exit {self.exit_code}; stderr: {self.stderr}"
+        return self
+
+    def error(self, *fragments: str, code: int | None = None) -> str:
+        """Assert the error contract: exactly one stderr line starting with 'error: ',
+        a non-zero exit (`code` if given), no traceback; each fragment in the message
+        (case-insensitive). Returns the message after 'error: '."""
+        assert self.exception is None, f"traceback:\n{self.stderr}"
+        assert "Traceback" not in self.stderr, self.stderr
+        assert self.exit_code != 0, f"succeeded; stdout: {self.stdout!r}"
+        if code is not None:
+            assert self.exit_code == code, f"exit {self.exit_code}: {self.stderr}"
+        lines = self.stderr.splitlines()
+        assert len(lines) == 1, f"expected one line on stderr, got {self.stderr!r}"
+        assert lines[0].startswith("error: "), lines[0]
+        message = lines[0][len("error: ") :]
+        for fragment in fragments:
+            assert fragment.lower() in message.lower(), f"{fragment!r} not in {message!r}"
+        return message
+
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Never touch the user's real default database; no terminal-dependent output."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name in ("QUEUECTL_DB", "COLUMNS", "LINES", "FORCE_COLOR", "TTY_COMPATIBLE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    """Path of a fresh (not yet created) SQLite database file."""
+    return str(tmp_path / "queue.db")
+
+
+def _invoke(
+    args: tuple[str, ...], input: str | bytes | None, env: Mapping[str, str | None]
+) -> Result:
+    runner = CliRunner()
+    exception: BaseException | None = None
+    with runner.isolation(input=input, env=env) as (out, err, _mixed):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as done:
+            if done.code is None:
+                code = 0
+            elif isinstance(done.code, int):
+                code = done.code
+            else:  # sys.exit("message") prints the message and exits 1
+                print(done.code, file=sys.stderr)
+                code = 1
+        except Exception as escaped:  # what the user would see as a traceback
+            exception = escaped
+            traceback.print_exc(file=sys.stderr)
+            code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        stdout = out.getvalue().decode("utf-8", "replace")
+        stderr = err.getvalue().decode("utf-8", "replace")
+    return Result(exit_code=code, stdout=stdout, stderr=stderr, exception=exception)
+
+
+@pytest.fixture
+def run(db: str) -> Run:
+    """`run("list", "--json")`: queuectl in-process against `db` (via QUEUECTL_DB).
+    `env` adds or removes (None) environment variables; `input` is stdin."""
+
+    def _run(
+        *args: str,
+        input: str | bytes | None = None,
+        env: Mapping[str, str | None] | None = None,
+    ) -> Result:
+        return _invoke(args, input, {"QUEUECTL_DB": db, **(env or {})})
+
+    return _run
+
+
+@pytest.fixture
+def snapshot(db: str) -> Callable[..., dict[str, list[tuple[Any, ...]]]]:
+    """`snapshot()`: every row of the queuectl tables of `db` (or of `path`)."""
+
+    def _snapshot(path: str | None = None) -> dict[str, list[tuple[Any, ...]]]:
+        conn = sqlite3.connect(f"file:{path or db}?mode=ro", uri=True)
+        try:
+            return {
+                table: conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+                for table in ("jobs", "attempts", "config", "schema_migrations")
+            }
+        finally:
+            conn.close()
+
+    return _snapshot
+
+
+@pytest.fixture
+def stored_ids(db: str) -> Callable[[], list[str]]:
+    """`stored_ids()`: ids of the jobs in `db`, in enqueue order."""
+
+    def _ids() -> list[str]:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            return [row[0] for row in conn.execute("SELECT id FROM jobs ORDER BY seq")]
+        finally:
+            conn.close()
+
+    return _ids
+
+
+@pytest.fixture
+def put(db: str) -> Callable[..., None]:
+    """`put("job1", "dead", stdout=b"...")`: see `put_in_state`."""
+
+    def _put(job_id: str, state: str, **kwargs: Any) -> None:
+        put_in_state(db, job_id, state, **kwargs)
+
+    return _put
+
+
+def put_in_state(
+    db: str,
+    job_id: str,
+    state: str,
+    *,
+    command: str = "true",
+    queue: str | None = None,
+    max_retries: int | None = None,
+    stdout: bytes = b"",
+    stderr: bytes = b"",
+    exit_code: int | None = None,
+    **fields: Any,
+) -> None:
+    """Enqueue `job_id` through the store and move it to `state` as a worker would.
+    The job gets a queue of its own (unless `queue` is given) so that the claim takes
+    exactly this job. A failed job waits an hour for its retry."""
+    if max_retries is None:
+        max_retries = 1 if state == "failed" else 0
+    store = open_store(db)
+    try:
+        own_queue = queue or f"t-{job_id}"
+        job = NewJob(id=job_id, command=command, queue=own_queue, max_retries=max_retries, **fields)
+        store.enqueue_jobs([job], 3)
+        if state == "pending":
+            return
+        if state == "cancelled":
+            store.cancel_job(job_id)
+            return
+        [claimed] = store.claim_jobs(TEST_WORKER, [own_queue], 1, 300)
+        assert claimed.id == job_id, "another due job of that queue was claimed first"
+        if state == "processing":
+            return
+        now = time.time()
+        if state == "completed":
+            code = 0 if exit_code is None else exit_code
+            done = RunResult(code, None, stdout, stderr, now, now)
+            assert store.complete_job(job_id, TEST_WORKER, claimed.attempts, done)
+            return
+        code = 1 if exit_code is None else exit_code
+        failed = RunResult(code, f"exit code {code}", stdout, stderr, now, now)
+        new_state = store.fail_job(job_id, TEST_WORKER, claimed.attempts, failed, 3600)
+        assert new_state is not None, "fail_job was guarded out"
+        assert new_state.value == state, f"job ended {new_state.value}, wanted {state}"
+    finally:
+        store.close()

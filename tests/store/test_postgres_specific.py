@@ -1,0 +1,351 @@
+"""What only the PostgreSQL backend does: LISTEN/NOTIFY, poll-only mode, reconnecting,
+the server's clock, SKIP LOCKED claims across connections, connection errors, migrations
+from many processes. The behaviour both backends share is in the conformance suite.
+
+Each test runs on a database of its own on the server at QUEUECTL_TEST_POSTGRES.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from queuectl.errors import StoreError, StoreUnavailable
+from queuectl.models import JobState, NewJob, RunResult, WorkerInfo
+from queuectl.store import open_store
+
+try:
+    import psycopg
+
+    from queuectl.store.postgres import PostgresStore
+    from tests import pg_helpers
+except ModuleNotFoundError as err:  # pragma: no cover - the `postgres` extra is missing
+    if err.name != "psycopg" or os.environ.get("CI") == "true":
+        raise
+    pytest.skip("psycopg is not installed", allow_module_level=True)
+
+pytestmark = pytest.mark.postgres
+
+ROOT = Path(__file__).resolve().parents[2]
+WAKE_WITHIN_S = 2.0  # a NOTIFY wakes a waiter in milliseconds; this only bounds a failure
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    url = pg_helpers.create_test_database()  # skips (fails under CI) without a server
+    try:
+        yield url
+    finally:
+        pg_helpers.drop_test_database(url)
+
+
+@pytest.fixture
+def admin() -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    with psycopg.connect(pg_helpers.postgres_admin_url(), autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def stores(pg_url: str) -> Iterator[Callable[..., PostgresStore]]:
+    """Opens PostgresStores on the test database (each its own connection); closes them."""
+    opened: list[PostgresStore] = []
+
+    def open_one(url: str = pg_url, durable: bool = True) -> PostgresStore:
+        store = open_store(url, durable=durable)
+        assert isinstance(store, PostgresStore)
+        opened.append(store)
+        return store
+
+    yield open_one
+    for store in opened:
+        store.close()
+
+
+def backend_pid(store: PostgresStore) -> int:
+    row = store._conn.execute("SELECT pg_backend_pid() AS pid").fetchone()  # type: ignore[union-attr]
+    assert row is not None
+    return int(row["pid"])
+
+
+def terminate(admin: psycopg.Connection[tuple[object, ...]], pid: int) -> None:
+    """Kill a server backend as a restart or an admin would, and wait until it is gone."""
+    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    deadline = time.monotonic() + 10
+    while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+        assert time.monotonic() < deadline, f"backend {pid} did not end"
+        time.sleep(0.01)
+
+
+def job(job_id: str, **fields: object) -> NewJob:
+    return NewJob(id=job_id, command="true", **fields)  # type: ignore[arg-type]
+
+
+# -- LISTEN / NOTIFY ---------------------------------------------------------------------
+
+
+def test_enqueue_on_another_connection_wakes_the_waiter(stores: Callable[..., PostgresStore]):
+    worker, producer = stores(), stores()
+    waiter = worker.change_waiter()
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            woke: Future[bool] = pool.submit(waiter.wait, 30)
+            producer.enqueue_jobs([job("a")], 3)
+            enqueued = time.monotonic()
+            assert woke.result(timeout=30) is True
+            assert time.monotonic() - enqueued < WAKE_WITHIN_S
+    finally:
+        waiter.close()
+
+
+def test_waiter_times_out_when_nothing_happens(stores: Callable[..., PostgresStore]):
+    waiter = stores().change_waiter()
+    try:
+        started = time.monotonic()
+        assert waiter.wait(0.3) is False
+        assert time.monotonic() - started >= 0.29
+    finally:
+        waiter.close()
+
+
+def test_one_wake_up_answers_every_pending_notification(stores: Callable[..., PostgresStore]):
+    store = stores()
+    waiter = store.change_waiter()
+    try:
+        store.enqueue_jobs([job("a")], 3)
+        store.enqueue_jobs([job("b")], 3)
+        store.set_config("max-retries", "2")  # not a wake-up reason
+        assert waiter.wait(5) is True
+        assert waiter.wait(0.1) is False
+    finally:
+        waiter.close()
+
+
+def _dead_job(store: PostgresStore) -> None:
+    store.enqueue_jobs([job("d", max_retries=0)], 3)
+    (claimed,) = store.claim_jobs("w1", None, 1, 30)
+    assert store.fail_job("d", "w1", claimed.attempts, RunResult(1, "exit 1"), 0) is JobState.DEAD
+
+
+def _running_job(store: PostgresStore) -> None:
+    store.enqueue_jobs([job("r")], 3)
+    assert store.claim_jobs("w1", None, 1, 30)
+
+
+WAKE_UPS: dict[str, tuple[Callable[[PostgresStore], None], Callable[[PostgresStore], object]]] = {
+    "dlq retry": (_dead_job, lambda s: s.retry_dead_jobs(["d"], 3)),
+    "update to pending": (_dead_job, lambda s: s.update_job("d", {"state": "pending"})),
+    "cancel a running job": (_running_job, lambda s: s.cancel_job("r")),
+    "release": (_running_job, lambda s: s.release_job("r", "w1", 1)),
+    "worker stop request": (
+        lambda s: s.register_worker(WorkerInfo("w1", "host", 1, (), 1, 0, 0)),
+        lambda s: s.request_worker_stop("graceful"),
+    ),
+}
+
+
+@pytest.mark.parametrize("reason", list(WAKE_UPS))
+def test_changes_that_give_workers_something_to_do_wake_them(
+    stores: Callable[..., PostgresStore], reason: str
+):
+    prepare, act = WAKE_UPS[reason]
+    store = stores()
+    prepare(store)
+    waiter = stores().change_waiter()  # listening from here on
+    try:
+        assert waiter.wait(0) is False
+        act(store)
+        assert waiter.wait(5) is True
+    finally:
+        waiter.close()
+
+
+@pytest.mark.parametrize("how", ["url", "env"])
+def test_poll_only_mode_never_listens(
+    stores: Callable[..., PostgresStore], pg_url: str, monkeypatch: pytest.MonkeyPatch, how: str
+):
+    if how == "env":
+        monkeypatch.setenv("QUEUECTL_PG_POLL_ONLY", "1")
+        store = stores()
+    else:  # libpq would refuse the unknown parameter: the store must strip it
+        store = stores(f"{pg_url}?queuectl_poll_only=1")
+    store.enqueue_jobs([job("a")], 3)
+    waiter = store.change_waiter()
+    try:
+        started = time.monotonic()
+        assert waiter.wait(30) is False  # hands back at once-ish so the caller polls
+        assert time.monotonic() - started < 5
+        assert [j.id for j in store.claim_jobs("w1", None, 5, 30)] == ["a"]
+    finally:
+        waiter.close()
+
+
+# -- lost connections -----------------------------------------------------------------
+
+
+def test_a_read_reconnects_transparently(stores: Callable[..., PostgresStore], admin):
+    store = stores()
+    store.enqueue_jobs([job("a")], 3)
+    terminate(admin, backend_pid(store))
+    found = store.get_job("a")
+    assert found is not None and found.id == "a"
+
+
+def test_a_write_after_a_lost_connection_fails_cleanly_then_works(
+    stores: Callable[..., PostgresStore], admin
+):
+    store = stores()
+    store.enqueue_jobs([job("a")], 3)
+    terminate(admin, backend_pid(store))
+    try:
+        store.enqueue_jobs([job("b")], 3)
+    except StoreUnavailable as err:  # never retried inside the store: the caller decides
+        assert "\n" not in str(err) and "connection" in str(err)
+        store.enqueue_jobs([job("b")], 3)  # the caller's retry, on a new connection
+    assert {j.id for j in store.list_jobs()} == {"a", "b"}
+    assert store.claim_jobs("w1", None, 5, 30)
+
+
+def test_the_waiter_listens_again_after_losing_its_connection(
+    stores: Callable[..., PostgresStore], admin
+):
+    store = stores()
+    waiter = store.change_waiter()
+    try:
+        terminate(admin, waiter._conn.info.backend_pid)  # type: ignore[union-attr]
+        assert waiter.wait(5) is True  # may have missed a NOTIFY: the caller should look
+        assert waiter.wait(0.1) is False
+        store.enqueue_jobs([job("a")], 3)
+        assert waiter.wait(5) is True
+    finally:
+        waiter.close()
+
+
+def test_unreachable_server_is_store_unavailable():
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(StoreUnavailable) as caught:
+        open_store(f"postgresql://postgres@127.0.0.1:{port}/postgres?connect_timeout=3")
+    message = str(caught.value)
+    assert "\n" not in message and "cannot connect" in message
+
+
+def test_missing_database_and_bad_url_are_clear_errors(pg_url: str):
+    missing = pg_url.rsplit("/", 1)[0] + "/queuectl_no_such_database"
+    with pytest.raises(StoreError, match="does not exist") as caught:
+        open_store(missing)
+    assert not isinstance(caught.value, StoreUnavailable)  # retrying will not help
+    with pytest.raises(StoreError, match="invalid PostgreSQL URL"):
+        open_store(pg_url + "?no_such_option=1")
+    with pytest.raises(StoreError) as caught:
+        open_store("postgresql://someone:s3cret@127.0.0.1:notaport/db")
+    assert "s3cret" not in str(caught.value)
+
+
+def test_missing_driver_says_how_to_install_it():
+    code = (
+        "import sys; sys.modules['psycopg'] = None\n"
+        "from queuectl.errors import StoreError\n"
+        "from queuectl.store import open_store\n"
+        "try:\n"
+        "    open_store('postgresql://nobody@127.0.0.1:1/none')\n"
+        "except StoreError as err:\n"
+        "    print(err)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.strip() == (
+        "PostgreSQL support is not installed: pip install 'queuectl[postgres]'"
+    ), out.stderr
+
+
+# -- clock, durability, claims, migrations -----------------------------------------------
+
+
+def test_times_come_from_the_server_clock(
+    stores: Callable[..., PostgresStore], admin, monkeypatch: pytest.MonkeyPatch
+):
+    store = stores()
+    with monkeypatch.context() as patch:  # a host clock stuck in 1970 must not matter
+        patch.setattr(time, "time", lambda: 0.0)
+        now = store.now()
+        store.enqueue_jobs([job("a", delay=60)], 3)
+        created = store.get_job("a")
+    row = admin.execute("SELECT extract(epoch FROM now())::float8").fetchone()
+    assert row is not None
+    assert abs(now - float(row[0])) < 5  # type: ignore[arg-type]
+    assert created is not None
+    assert now <= created.created_at < now + 5
+    assert created.run_at == pytest.approx(created.created_at + 60, abs=0.001)
+
+
+def test_workers_commit_without_waiting_for_the_disk(stores: Callable[..., PostgresStore]):
+    def setting(store: PostgresStore) -> str:
+        row = store._conn.execute("SHOW synchronous_commit").fetchone()  # type: ignore[union-attr]
+        assert row is not None
+        return str(row["synchronous_commit"])
+
+    assert setting(stores(durable=False)) == "off"
+    assert setting(stores()) == "on"
+
+
+def test_concurrent_claimers_take_every_job_exactly_once(stores: Callable[..., PostgresStore]):
+    ids = [f"job-{n:03}" for n in range(200)]
+    stores().enqueue_jobs([job(i, priority=n % 3) for n, i in enumerate(ids)], 3)
+    claimers = [stores(durable=False) for _ in range(4)]
+    start = threading.Barrier(len(claimers))
+
+    def claim_all(worker: int) -> list[str]:
+        taken: list[str] = []
+        start.wait(timeout=30)
+        while batch := claimers[worker].claim_jobs(f"w{worker}", None, 3, 60):
+            taken += [j.id for j in batch]
+        return taken
+
+    with ThreadPoolExecutor(len(claimers)) as pool:
+        results = list(pool.map(claim_all, range(len(claimers))))
+    claimed = [i for taken in results for i in taken]
+    assert sorted(claimed) == ids  # all of them, none twice
+    check = stores()
+    assert check.count_jobs().by_state[JobState.PROCESSING] == 200
+    assert all(len(check.list_attempts(i)) == 1 for i in ids[:20])
+
+
+def test_many_processes_opening_a_fresh_database_migrate_it_once(pg_url: str, admin):
+    def open_and_close(_: int) -> int:
+        store = open_store(pg_url)
+        try:
+            return store.schema_version()
+        finally:
+            store.close()
+
+    with ThreadPoolExecutor(6) as pool:
+        versions = list(pool.map(open_and_close, range(6)))
+    assert versions == [1] * 6
+    name = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_helpers.postgres_admin_url(), dbname=name) as conn:
+        rows = conn.execute("SELECT version FROM schema_migrations").fetchall()
+    assert rows == [(1,)]
+
+
+def test_shared_database_is_fine_but_a_foreign_jobs_table_is_refused(pg_url: str):
+    name = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_helpers.postgres_admin_url(), dbname=name, autocommit=True) as conn:
+        conn.execute("CREATE TABLE invoices (id int)")
+        store = open_store(pg_url)  # other applications' tables are fine in PostgreSQL
+        assert store.schema_version() == 1
+        store.close()
+        conn.execute("DROP TABLE jobs, attempts, config, workers, schema_migrations")
+        conn.execute("CREATE TABLE jobs (id int)")
+    with pytest.raises(StoreError, match="not a queuectl database"):
+        open_store(pg_url)

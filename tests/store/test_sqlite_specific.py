@@ -1,0 +1,175 @@
+"""What only the SQLite backend promises: the file, its URL forms, WAL, locking, the plan.
+
+Everything a backend shares is in test_conformance.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+import queuectl.store.sqlite as sqlite_backend
+from queuectl.errors import StoreError
+from queuectl.models import JobState
+from queuectl.store import Store, open_store
+from tests.conftest import make_job
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "q.db"
+
+
+@pytest.fixture
+def sqlite_store(db_path: Path) -> Iterator[Store]:
+    opened = open_store(str(db_path))
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def raw_connect(path: Path) -> closing[sqlite3.Connection]:
+    return closing(sqlite3.connect(path, isolation_level=None))
+
+
+def tables(path: Path) -> set[str]:
+    with raw_connect(path) as raw:
+        return {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def assert_one_line_error(err: pytest.ExceptionInfo[StoreError], *parts: str) -> None:
+    message = str(err.value)
+    assert "\n" not in message
+    for part in parts:
+        assert part in message
+
+
+def test_opening_creates_the_file_in_wal_mode(db_path: Path) -> None:
+    assert not db_path.exists()
+    store = open_store(str(db_path))
+    try:
+        assert db_path.is_file()
+        assert db_path.read_bytes().startswith(b"SQLite format 3\x00")
+        with raw_connect(db_path) as raw:
+            assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("form", ["path", "sqlite:////absolute", "sqlite:///relative", "~/path"])
+def test_url_forms_name_the_same_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    target = tmp_path / "q.db"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    url = {
+        "path": str(target),
+        "sqlite:////absolute": f"sqlite:///{target}",  # target is absolute: four slashes
+        "sqlite:///relative": "sqlite:///q.db",
+        "~/path": "~/q.db",
+    }[form]
+    store = open_store(url)
+    try:
+        store.enqueue_jobs([make_job("through-url")], 3)
+    finally:
+        store.close()
+    assert target.is_file()
+    assert [entry.name for entry in tmp_path.iterdir() if entry.suffix == ".db"] == ["q.db"]
+    plain = open_store(str(target))
+    try:
+        assert plain.get_job("through-url") is not None
+    finally:
+        plain.close()
+
+
+def test_a_file_that_is_not_a_database_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    content = b"shopping list, certainly not a database\n" * 200
+    path.write_bytes(content)
+    with pytest.raises(StoreError) as err:
+        open_store(str(path))
+    assert_one_line_error(err, str(path), "not a SQLite database")
+    assert path.read_bytes() == content
+
+
+def test_a_database_of_another_application_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "music.db"
+    with raw_connect(path) as raw:
+        raw.execute("CREATE TABLE songs (title TEXT)")
+        raw.execute("INSERT INTO songs VALUES ('So What')")
+    with pytest.raises(StoreError) as err:
+        open_store(str(path))
+    assert_one_line_error(err, str(path), "not a queuectl")
+    assert tables(path) == {"songs"}
+    with raw_connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+def test_a_missing_directory_is_refused_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere" / "q.db"
+    with pytest.raises(StoreError) as err:
+        open_store(str(path))
+    assert_one_line_error(err, str(path.parent), "does not exist")
+    assert not path.parent.exists()
+
+
+def test_a_database_locked_too_long_fails_cleanly_and_changes_nothing(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_backend, "BUSY_TIMEOUT_S", 0.2)  # read when connecting
+    store = open_store(str(db_path))
+    try:
+        store.enqueue_jobs([make_job("before")], 3)
+        with raw_connect(db_path) as other:
+            other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            try:
+                # WAL: readers go on while a writer holds the lock.
+                assert [job.id for job in store.list_jobs()] == ["before"]
+                started = time.monotonic()
+                with pytest.raises(StoreError, match="locked"):
+                    store.enqueue_jobs([make_job("blocked")], 3)
+                assert time.monotonic() - started < 5  # the 0.2 s timeout, not the 10 s default
+                with pytest.raises(StoreError, match="locked"):
+                    store.claim_jobs("w1", None, 1, 30)
+            finally:
+                other.execute("ROLLBACK")
+        assert store.get_job("blocked") is None
+        before = store.get_job("before")
+        assert before is not None
+        assert (before.state, before.attempts) == (JobState.PENDING, 0)
+        assert store.list_attempts("before") == []
+        assert store.enqueue_jobs([make_job("after")], 3) == ["after"]  # usable again
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("queues", [None, ["a", "b"]], ids=["all-queues", "some-queues"])
+def test_claim_walks_the_jobs_claim_index_without_sorting(
+    sqlite_store: Store, db_path: Path, queues: list[str] | None
+) -> None:
+    sqlite_store.enqueue_jobs([make_job(queue="a", priority=n % 3) for n in range(20)], 3)
+    params = {
+        "worker_id": "w1",
+        "queues": None if queues is None else json.dumps(queues),
+        "limit": 5,
+        "lease_seconds": 30.0,
+        "now": time.time(),
+    }
+    with raw_connect(db_path) as raw:
+        plan = [
+            row[3]
+            for row in raw.execute(
+                "EXPLAIN QUERY PLAN " + sqlite_backend.Q["claim_jobs"], params
+            )
+        ]
+    assert any("USING INDEX jobs_claim" in step for step in plan), plan
+    # Sorting would mean reading every waiting job: the index gives the order.
+    assert not any("TEMP B-TREE" in step for step in plan), plan
