@@ -1,13 +1,16 @@
-"""Run one shell command as a job: `/bin/sh -c` in its own session, output streamed into
-capped tail buffers, a timeout and interrupts that kill the whole process group.
+"""Run shell commands as jobs: `/bin/sh -c` in a session of its own, output streamed into
+capped tail buffers, timeouts and interrupts that kill the whole process group.
 
-Nothing here raises for a command that misbehaves: a spawn failure, a timeout or a kill
-is a `RunResult` with an error, recorded like any other attempt.
+A `Process` is driven by its owner's selector, so one thread can run many commands at
+once (the worker does); `run_command` drives one to its end for simple callers. Nothing
+here raises for a command that misbehaves: a spawn failure, a timeout or a kill is a
+`RunResult` with an error, recorded like any other attempt.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import selectors
 import signal
@@ -20,6 +23,14 @@ from queuectl.models import RunResult
 
 SHELL = "/bin/sh"
 READ_CHUNK = 65_536
+ABANDON_PIPES_S = 2.0  # after the shell exits, how long to keep reading its pipes
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    timeout: float = 0.0  # seconds; 0 = none
+    kill_grace: float = 5.0  # SIGTERM to SIGKILL, on timeout or interrupt
+    output_limit: int = 65_536  # bytes kept per stream
 
 
 class TailBuffer:
@@ -41,36 +52,6 @@ class TailBuffer:
         return bytes(self._data[-self.limit :]) if self.limit > 0 else b""
 
 
-class Interrupt:
-    """A way for another thread to stop a running command at once (cancel, cold stop).
-
-    The run loop watches the read end of a pipe, so firing wakes it without polling."""
-
-    def __init__(self) -> None:
-        self._read, self._write = os.pipe()
-        self.reason: str | None = None
-        self.grace: float = 0.0
-
-    def fire(self, reason: str, grace: float) -> None:
-        if self.reason is None:
-            self.reason, self.grace = reason, grace
-            os.write(self._write, b"!")
-
-    def fileno(self) -> int:
-        return self._read
-
-    def close(self) -> None:
-        os.close(self._read)
-        os.close(self._write)
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    timeout: float = 0.0  # seconds; 0 = none
-    kill_grace: float = 5.0  # SIGTERM to SIGKILL, on timeout or interrupt
-    output_limit: int = 65_536  # bytes kept per stream
-
-
 def describe_exit(code: int) -> str | None:
     """The error text for an exit status (None for success)."""
     if code == 0:
@@ -88,13 +69,16 @@ def describe_exit(code: int) -> str | None:
     return f"exit code {code}"
 
 
-def run_command(
-    command: str,
-    env: Mapping[str, str],
-    limits: Limits,
-    interrupt: Interrupt | None = None,
-) -> RunResult:
-    """Run `command` to its end (or its timeout / interrupt) and report how it went."""
+@functools.cache
+def _base_env() -> dict[bytes, bytes]:
+    """The worker's environment, encoded once: Popen would encode it again per job."""
+    return dict(os.environb)
+
+
+def start_command(
+    command: str, env: Mapping[str, str], limits: Limits, selector: selectors.BaseSelector
+) -> Process | RunResult:
+    """Spawn `command` and register it with `selector`; a spawn failure is a RunResult."""
     started = time.time()
     try:
         proc = subprocess.Popen(
@@ -102,92 +86,116 @@ def run_command(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env={**os.environ, **env},
+            env={**_base_env(), **{os.fsencode(k): os.fsencode(v) for k, v in env.items()}},
             start_new_session=True,  # its own process group: kill the group, kill it all
             close_fds=True,
         )
     except OSError as err:
         return RunResult(None, f"cannot start: {err}", started_at=started, finished_at=time.time())
-    run = _Run(proc, limits, interrupt)
-    try:
-        error = run.pump()
-    finally:
-        run.reap()
-    code = proc.returncode
-    if error is None:
-        error = describe_exit(code)
-    return RunResult(
-        exit_code=code,
-        error=error,
-        stdout=run.stdout.value(),
-        stderr=run.stderr.value(),
-        started_at=started,
-        finished_at=time.time(),
-    )
+    return Process(proc, limits, selector, started)
 
 
-class _Run:
-    """The loop of one command: read its pipes, watch its exit, enforce deadlines."""
+class Process:
+    """One running command. The owner calls `on_event` for its selector keys (their data
+    is `(process, tag)`), `on_time` when `next_deadline` passes, and `finish` once `done`."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], limits: Limits, interrupt: Interrupt | None):
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        limits: Limits,
+        selector: selectors.BaseSelector,
+        started: float,
+    ) -> None:
         self.proc = proc
         self.limits = limits
-        self.interrupt = interrupt
+        self.selector = selector
+        self.started = started
         self.stdout = TailBuffer(limits.output_limit)
         self.stderr = TailBuffer(limits.output_limit)
-        self.selector = selectors.DefaultSelector()
-        assert proc.stdout is not None and proc.stderr is not None
-        self.selector.register(proc.stdout, selectors.EVENT_READ, self.stdout)
-        self.selector.register(proc.stderr, selectors.EVENT_READ, self.stderr)
+        self.error: str | None = None
+        self.reason: str | None = None  # why it was interrupted, if it was
         self.exit_fd = os.pidfd_open(proc.pid)
-        self.selector.register(self.exit_fd, selectors.EVENT_READ, "exit")
-        if interrupt is not None:
-            self.selector.register(interrupt.fileno(), selectors.EVENT_READ, "interrupt")
-        start = time.monotonic()
-        self.deadline = start + limits.timeout if limits.timeout > 0 else None
+        self.open = 3  # stdout, stderr, and the exit notification
+        assert proc.stdout is not None and proc.stderr is not None
+        selector.register(proc.stdout, selectors.EVENT_READ, (self, self.stdout))
+        selector.register(proc.stderr, selectors.EVENT_READ, (self, self.stderr))
+        selector.register(self.exit_fd, selectors.EVENT_READ, (self, "exit"))
+        now = time.monotonic()
+        self.timeout_at = now + limits.timeout if limits.timeout > 0 else None
         self.kill_at: float | None = None
-        self.open_pipes = 2
+        self.abandon_at: float | None = None  # stop reading pipes an escapee still holds
 
-    def pump(self) -> str | None:
-        """Until the shell has exited and both pipes are drained; returns the error that
-        ended it early (timeout, interrupt) or None."""
-        error: str | None = None
-        leader_done = False
-        while self.open_pipes or not leader_done:
-            for key, _ in self.selector.select(self._wait_time()):
-                if key.data == "exit":
-                    leader_done = True
-                    self.selector.unregister(self.exit_fd)
-                    # The shell is gone: whatever it left running in its group goes too.
-                    self._signal_group(signal.SIGKILL)
-                elif key.data == "interrupt":
-                    assert self.interrupt is not None
-                    self.selector.unregister(self.interrupt.fileno())
-                    error = error or self.interrupt.reason
-                    self._terminate(self.interrupt.grace)
-                else:
-                    self._read(key)
-            now = time.monotonic()
-            if self.deadline is not None and now >= self.deadline and not leader_done:
-                error = error or f"timeout after {self.limits.timeout:g}s"
-                self.deadline = None
-                self._terminate(self.limits.kill_grace)
-            if self.kill_at is not None and now >= self.kill_at:
-                self.kill_at = None
-                self._signal_group(signal.SIGKILL)
-        return error
+    @property
+    def done(self) -> bool:
+        return self.open == 0
 
-    def _wait_time(self) -> float | None:
-        times = [t for t in (self.deadline, self.kill_at) if t is not None]
-        return max(0.0, min(times) - time.monotonic()) if times else None
-
-    def _read(self, key: selectors.SelectorKey) -> None:
+    def on_event(self, key: selectors.SelectorKey) -> None:
+        _, tag = key.data
+        if tag == "exit":
+            self._close_source(key.fileobj)
+            # The shell is gone: whatever it left running in its group goes too.
+            self._signal_group(signal.SIGKILL)
+            self.timeout_at = self.kill_at = None
+            self.abandon_at = time.monotonic() + ABANDON_PIPES_S
+            return
         chunk = os.read(key.fd, READ_CHUNK)
         if chunk:
-            key.data.write(chunk)
+            tag.write(chunk)
         else:
-            self.selector.unregister(key.fileobj)
-            self.open_pipes -= 1
+            self._close_source(key.fileobj)
+
+    def next_deadline(self) -> float | None:
+        times = [t for t in (self.timeout_at, self.kill_at, self.abandon_at) if t is not None]
+        return min(times) if times else None
+
+    def on_time(self, now: float) -> None:
+        if self.timeout_at is not None and now >= self.timeout_at:
+            self.timeout_at = None
+            self.error = self.error or f"timeout after {self.limits.timeout:g}s"
+            self._terminate(self.limits.kill_grace)
+        if self.kill_at is not None and now >= self.kill_at:
+            self.kill_at = None
+            self._signal_group(signal.SIGKILL)
+        if self.abandon_at is not None and now >= self.abandon_at:
+            # A process that left the group (setsid) still holds the pipes: stop waiting.
+            self.abandon_at = None
+            self._close_all()
+
+    def interrupt(self, reason: str, grace: float) -> None:
+        """Stop it now (cancel, cold stop): SIGTERM to the group, SIGKILL after `grace`."""
+        if self.reason is None and not self.done:
+            self.reason = reason
+            self.error = self.error or reason
+            self._terminate(grace)
+
+    def finish(self) -> RunResult:
+        """Reap the process and close everything; call once, when `done` (or to abandon)."""
+        self._close_all()
+        if self.proc.poll() is None:
+            self._signal_group(signal.SIGKILL)
+        self.proc.wait()
+        code = self.proc.returncode
+        return RunResult(
+            exit_code=code,
+            error=self.error or describe_exit(code),
+            stdout=self.stdout.value(),
+            stderr=self.stderr.value(),
+            started_at=self.started,
+            finished_at=time.time(),
+        )
+
+    def _close_all(self) -> None:
+        for key in list(self.selector.get_map().values()):
+            if isinstance(key.data, tuple) and key.data[0] is self:
+                self._close_source(key.fileobj)
+
+    def _close_source(self, fileobj: object) -> None:
+        self.selector.unregister(fileobj)  # type: ignore[arg-type]
+        if fileobj == self.exit_fd:
+            os.close(self.exit_fd)
+        else:
+            fileobj.close()  # type: ignore[attr-defined]
+        self.open -= 1
 
     def _terminate(self, grace: float) -> None:
         self._signal_group(signal.SIGTERM)
@@ -198,14 +206,17 @@ class _Run:
         with contextlib.suppress(ProcessLookupError, PermissionError):  # group already empty
             os.killpg(self.proc.pid, sig)
 
-    def reap(self) -> None:
-        """Never leave a zombie or a stray process, even if pump() raised."""
-        if self.proc.poll() is None:
-            self._signal_group(signal.SIGKILL)
-        self.proc.wait()
-        self._signal_group(signal.SIGKILL)
-        self.selector.close()
-        os.close(self.exit_fd)
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
+
+def run_command(command: str, env: Mapping[str, str], limits: Limits) -> RunResult:
+    """Run one command to its end (or its timeout) and report how it went."""
+    with selectors.DefaultSelector() as selector:
+        process = start_command(command, env, limits, selector)
+        if isinstance(process, RunResult):
+            return process
+        while not process.done:
+            deadline = process.next_deadline()
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            for key, _ in selector.select(wait):
+                process.on_event(key)
+            process.on_time(time.monotonic())
+        return process.finish()

@@ -1,47 +1,51 @@
-"""The worker supervisor: claim jobs, run them in slots, record what happened.
+"""The worker supervisor: claim jobs, run them, record what happened.
 
-One process, one store connection, N slots. The main thread owns the store and runs a
-fixed list of named steps each turn of its loop:
+One process, one thread, one store connection. Running commands are `runner.Process`
+objects driven by the loop's selector, so N slots cost no threads and no locks. Each
+turn of the loop runs a fixed list of named steps:
 
-1. record_results   write what finished slots produced (complete / fail / cancel / release)
-2. heartbeat        renew our leases; read orders (stop, cancel running jobs)
-3. reap_expired     fail jobs whose worker died (lease expired); refresh settings
-4. claim_jobs       fill free slots with due jobs, one atomic claim for all of them
-5. wait             sleep until a slot finishes, the database changes, a signal, or a timer
+1. heartbeat       renew our leases; read orders (stop, cancel running jobs)
+2. reap_expired    fail jobs whose worker died (lease expired); refresh settings
+3. record_results  write what finished commands produced (complete/fail/cancel/release)
+4. claim_jobs      fill free slots with due jobs, one atomic claim for all of them
+5. check_stop      when stopping: wait for running jobs, up to the grace period
+6. wait            sleep until output, an exit, a database change, a signal or a timer
 
-Slot threads only run commands (runner.py) and hand results back through a queue. Signal
-handlers only set a flag. A store that is unreachable is retried with backoff; running
-jobs go on meanwhile and their results wait in memory until the store is back.
+Signal handlers only set flags (and `set_wakeup_fd` wakes the loop). A store that is
+unreachable is retried with backoff; running jobs go on meanwhile and their results wait
+in memory until the store is back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import queue
 import random
 import secrets
+import selectors
 import signal
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
 from queuectl.config import Settings
 from queuectl.errors import StoreError
 from queuectl.models import Job, JobState, RunResult, WorkerInfo
-from queuectl.runner import Interrupt, Limits, run_command
-from queuectl.store import Store, open_store
+from queuectl.runner import Limits, Process, start_command
+from queuectl.store import ChangeWaiter, Store, open_store
 
 log = logging.getLogger("queuectl.worker")
 
 POLL_FALLBACK_S = 0.5  # claim even without a change signal: retries coming due, lost wakes
 MIN_HEARTBEAT_S = 0.25  # earliest heartbeat after a wake-up (cancel and stop orders)
-COLD_KILL_GRACE_S = 1.0  # SIGTERM to SIGKILL on a cold stop or a cancel
+KILL_GRACE_S = 1.0  # SIGTERM to SIGKILL on a cold stop or a cancel
 PRUNE_AFTER_S = 3600.0  # forget workers silent for this long
+MAX_STORE_BACKOFF_S = 5.0
 
 
 def default_host() -> str:
@@ -54,12 +58,11 @@ def new_worker_id(host: str) -> str:
 
 
 @dataclass
-class Slot:
-    """A job running in a thread, and the means to interrupt it."""
-
-    job: Job
-    interrupt: Interrupt
-    thread: threading.Thread
+class WorkerOptions:
+    slots: int = 1
+    queues: Sequence[str] | None = None  # None = every queue
+    burst: bool = False
+    host: str = field(default_factory=default_host)
 
 
 @dataclass
@@ -69,108 +72,125 @@ class Finished:
     reason: str | None  # None, "cancelled" or "released"
 
 
-@dataclass
-class WorkerOptions:
-    slots: int = 1
-    queues: Sequence[str] | None = None  # None = every queue
-    burst: bool = False
-    host: str = field(default_factory=default_host)
-
-
 class Worker:
     """One supervisor process. `run()` returns the process exit code."""
 
     def __init__(self, url: str | None, options: WorkerOptions) -> None:
         self.options = options
-        self.url = url
         self.store: Store = open_store(url, durable=False)
         self.id = new_worker_id(options.host)
         self.settings = Settings.from_stored(self.store.get_config())
-        self.running: dict[str, Slot] = {}
-        self.finished: queue.SimpleQueue[Finished] = queue.SimpleQueue()
+        self.selector = selectors.DefaultSelector()
+        self.running: dict[str, tuple[Job, Process]] = {}
         self.unrecorded: deque[Finished] = deque()
-        self.wake = threading.Event()
         self.stop_mode: str | None = None  # None, "graceful" or "now"
         self.stop_deadline: float | None = None
         self.signals = 0
-        self._closing = threading.Event()
         now = time.monotonic()
-        self.next_heartbeat = now
-        self.next_reap = now
-        self.next_claim = now
-        self.retry_backoff = 0.0
+        self.next_heartbeat = self.next_reap = self.next_claim = now
+        self.next_record = now
+        self.record_backoff = 0.0
         self.dirty = True  # something may be due: try a claim
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+        self.selector.register(self._wake_read, selectors.EVENT_READ, "wake")
+        self.waiter: ChangeWaiter | None = None
+        self._waiter_fd: int | None = None
 
     # -- life cycle ---------------------------------------------------------------------
 
     def run(self) -> int:
         self._install_signal_handlers()
-        self.store.register_worker(
-            WorkerInfo(
-                id=self.id,
-                host=self.options.host,
-                pid=os.getpid(),
-                queues=tuple(self.options.queues or ()),
-                slots=self.options.slots,
-                started_at=0.0,
-                heartbeat_at=0.0,
-            )
-        )
+        self._until_stored("register", self._register)
+        self._watch_changes()
         queues = ",".join(self.options.queues or ["*"])
         log.info("worker %s started: %d slot(s), queues %s", self.id, self.options.slots, queues)
-        waiter = threading.Thread(target=self._watch_changes, name="change-waiter", daemon=True)
-        waiter.start()
         try:
             reason = self._loop()
         finally:
-            self._closing.set()
             self._shutdown()
         log.info("worker %s stopped: %s", self.id, reason)
         return 0
 
     def _loop(self) -> str:
         while True:
-            self._step(self.record_results)
-            if self.stop_mode and not self.running and not self.unrecorded:
-                return f"{self.stop_mode} stop"
             self._step(self.heartbeat)
             self._step(self.reap_expired)
+            self._step(self.record_results)
             if not self.stop_mode:
                 self._step(self.claim_jobs)
                 if self.options.burst and self._burst_done():
                     return "burst: no job left to run"
-            self._enforce_grace_period()
-            self._wait()
+            elif self.check_stop():
+                return f"{self.stop_mode} stop"
+            self.wait()
 
-    def _step(self, action: object) -> None:
-        """Run one step; a store that is down or busy is logged and retried with backoff."""
+    def _step(self, action: Callable[[], object]) -> None:
+        """Run one step; a store that is down or busy is logged and retried next turn."""
         try:
-            action()  # type: ignore[operator]
-            self.retry_backoff = 0.0
+            action()
         except StoreError as err:
-            self.retry_backoff = min(max(self.retry_backoff * 2, 0.1), 5.0)
-            log.warning("database unavailable (%s); retrying in %.1fs", err, self.retry_backoff)
-            time.sleep(self.retry_backoff)  # the store is down: nothing else can progress
+            log.warning("database unavailable (%s); retrying", err)
+            self._pause(1.0)
+
+    def _until_stored(self, what: str, action: Callable[[], object]) -> None:
+        """Retry `action` with backoff until the store takes it (start-up, shutdown)."""
+        delay = 0.1
+        while True:
+            try:
+                action()
+                return
+            except StoreError as err:
+                if self.stop_mode == "now" and what == "register":
+                    raise
+                log.warning("%s: database unavailable (%s); retrying in %.1fs", what, err, delay)
+            self._pause(delay)
+            delay = min(delay * 2, MAX_STORE_BACKOFF_S)
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep, but keep running commands' output flowing meanwhile."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self.wait(left)
+
+    def _register(self) -> None:
+        info = WorkerInfo(
+            id=self.id,
+            host=self.options.host,
+            pid=os.getpid(),
+            queues=tuple(self.options.queues or ()),
+            slots=self.options.slots,
+            started_at=0.0,
+            heartbeat_at=0.0,
+        )
+        self.store.register_worker(info)
 
     def _shutdown(self) -> None:
-        for slot in list(self.running.values()):
-            slot.interrupt.fire("released", COLD_KILL_GRACE_S)
+        """Only non-empty after an error in the loop: kill what runs, record it released."""
+        for _, process in self.running.values():
+            process.interrupt("released", KILL_GRACE_S)
         deadline = time.monotonic() + 30
         while (self.running or self.unrecorded) and time.monotonic() < deadline:
+            self.wait(0.1)
             self._step(self.record_results)
-            if self.running or self.unrecorded:
-                self.wake.wait(0.1)
-                self.wake.clear()
+        if self.waiter is not None:
+            self.waiter.close()
         try:
             self.store.unregister_worker(self.id)
         except StoreError as err:
             log.warning("could not unregister worker %s: %s", self.id, err)
         self.store.close()
+        signal.set_wakeup_fd(-1)
+        self.selector.close()
+        os.close(self._wake_read)
+        os.close(self._wake_write)
 
-    # -- signals --------------------------------------------------------------------------
+    # -- signals and stopping -------------------------------------------------------------
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is threading.main_thread():
+            signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False)
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
 
@@ -181,41 +201,72 @@ class Worker:
         self.next_heartbeat = 0.0  # read the database's orders too (worker stop --now)
 
     def request_stop(self, mode: str) -> None:
-        if self.stop_mode == "now":
-            return
-        self.stop_mode = mode
-        self.wake.set()
+        if self.stop_mode != "now":
+            self.stop_mode = mode
 
-    def _enforce_grace_period(self) -> None:
-        if self.stop_mode == "graceful" and self.running:
+    def check_stop(self) -> bool:
+        """While stopping: True once nothing runs and every result is recorded. Turns a
+        graceful stop cold when the grace period is over."""
+        if not self.running:
+            return not self.unrecorded
+        if self.stop_mode == "graceful":
             if self.stop_deadline is None:
                 self.stop_deadline = time.monotonic() + self.settings.grace_period
-                log.info(
-                    "stopping: waiting up to %gs for %d running job(s)",
-                    self.settings.grace_period,
-                    len(self.running),
-                )
+                grace, count = self.settings.grace_period, len(self.running)
+                log.info("stopping: waiting up to %gs for %d running job(s)", grace, count)
             elif time.monotonic() >= self.stop_deadline:
                 log.info("grace period over: killing running jobs")
                 self.stop_mode = "now"
         if self.stop_mode == "now":
-            for slot in self.running.values():
-                slot.interrupt.fire("released", COLD_KILL_GRACE_S)
+            for _, process in self.running.values():
+                process.interrupt("released", KILL_GRACE_S)
+        return False
 
     # -- the steps ------------------------------------------------------------------------
 
+    def heartbeat(self) -> None:
+        now = time.monotonic()
+        if now < self.next_heartbeat:
+            return
+        orders = self.store.heartbeat(self.id, self.settings.lease_seconds)
+        self.next_heartbeat = now + min(self.settings.lease_seconds / 3, 5.0)
+        if orders.stop and orders.stop != self.stop_mode:
+            log.info("stop requested through the database (%s)", orders.stop)
+            self.request_stop(orders.stop)
+        for job_id in orders.cancel:
+            if job_id in self.running and self.running[job_id][1].reason is None:
+                log.info("job %s: cancel requested, killing its process group", job_id)
+                self.running[job_id][1].interrupt("cancelled", KILL_GRACE_S)
+
+    def reap_expired(self) -> None:
+        now = time.monotonic()
+        if now < self.next_reap:
+            return
+        self.next_reap = now + max(self.settings.lease_seconds / 2, 1.0)
+        self.settings = Settings.from_stored(self.store.get_config())
+        for job in self.store.expired_jobs():
+            lost = RunResult(None, "worker lost (lease expired)")
+            delay = self.settings.retry_delay(job.attempts, random.random())
+            state = self.store.fail_job(job.id, job.worker_id or "", job.attempts, lost, delay)
+            if state is not None:
+                text = _failure_text(job, lost, state, delay)
+                log.warning("job %s: worker %s lost it; %s", job.id, job.worker_id, text)
+        self.store.prune_workers(max(PRUNE_AFTER_S, self.settings.lease_seconds * 10))
+
     def record_results(self) -> None:
-        while True:
-            try:
-                done = self.finished.get_nowait()
-            except queue.Empty:
-                break
-            self.running.pop(done.job.id, None)
-            self.unrecorded.append(done)
-            self.dirty = True  # a slot is free
-        while self.unrecorded:
-            self._record(self.unrecorded[0])
-            self.unrecorded.popleft()
+        if not self.unrecorded or time.monotonic() < self.next_record:
+            return
+        try:
+            while self.unrecorded:
+                self._record(self.unrecorded[0])
+                self.unrecorded.popleft()
+                self.dirty = True  # a slot is free: claim its next job at once
+            self.record_backoff = 0.0
+        except StoreError:
+            # Keep the results; the loop goes on serving running jobs meanwhile.
+            self.record_backoff = min(max(self.record_backoff * 2, 0.1), MAX_STORE_BACKOFF_S)
+            self.next_record = time.monotonic() + self.record_backoff
+            raise
 
     def _record(self, done: Finished) -> None:
         job, result, store = done.job, done.result, self.store
@@ -245,42 +296,8 @@ class Worker:
                 job.attempts,
             )
 
-    def heartbeat(self) -> None:
-        now = time.monotonic()
-        if now < self.next_heartbeat:
-            return
-        orders = self.store.heartbeat(self.id, self.settings.lease_seconds)
-        self.next_heartbeat = now + min(self.settings.lease_seconds / 3, 5.0)
-        if orders.stop and orders.stop != self.stop_mode:
-            log.info("stop requested through the database (%s)", orders.stop)
-            self.request_stop(orders.stop)
-        for job_id in orders.cancel:
-            slot = self.running.get(job_id)
-            if slot is not None and slot.interrupt.reason is None:
-                log.info("job %s: cancel requested, killing its process group", job_id)
-                slot.interrupt.fire("cancelled", COLD_KILL_GRACE_S)
-
-    def reap_expired(self) -> None:
-        now = time.monotonic()
-        if now < self.next_reap:
-            return
-        self.next_reap = now + max(self.settings.lease_seconds / 2, 1.0)
-        self.settings = Settings.from_stored(self.store.get_config())
-        for job in self.store.expired_jobs():
-            lost = RunResult(None, "worker lost (lease expired)")
-            delay = self.settings.retry_delay(job.attempts, random.random())
-            state = self.store.fail_job(job.id, job.worker_id or "", job.attempts, lost, delay)
-            if state is not None:
-                log.warning(
-                    "job %s: worker %s lost it (lease expired); %s",
-                    job.id,
-                    job.worker_id,
-                    _failure_text(job, lost, state, delay),
-                )
-        self.store.prune_workers(max(PRUNE_AFTER_S, self.settings.lease_seconds * 10))
-
     def claim_jobs(self) -> None:
-        free = self.options.slots - len(self.running)
+        free = self.options.slots - len(self.running) - len(self.unrecorded)
         now = time.monotonic()
         if free <= 0 or not (self.dirty or now >= self.next_claim):
             return
@@ -295,69 +312,114 @@ class Worker:
             self.dirty = True  # there may be more: claim again as soon as a slot frees
 
     def _start(self, job: Job) -> None:
+        log.info("job %s attempt %d started: %s", job.id, job.attempts, job.command)
         timeout = job.timeout if job.timeout is not None else self.settings.job_timeout
         limits = Limits(timeout=timeout, output_limit=self.settings.output_limit)
-        interrupt = Interrupt()
-        thread = threading.Thread(
-            target=self._run_slot, args=(job, limits, interrupt), name=f"job-{job.id}", daemon=True
-        )
-        self.running[job.id] = Slot(job, interrupt, thread)
-        log.info("job %s attempt %d claimed: %s", job.id, job.attempts, job.command)
-        thread.start()
-
-    def _run_slot(self, job: Job, limits: Limits, interrupt: Interrupt) -> None:
         env = {"QUEUECTL_JOB_ID": job.id, "QUEUECTL_ATTEMPT": str(job.attempts)}
-        try:
-            result = run_command(job.command, env, limits, interrupt)
-        except Exception as err:  # a bug in the runner must not lose the job
-            log.exception("job %s: runner failed", job.id)
-            result = RunResult(None, f"runner error: {err}", started_at=time.time())
-        finally:
-            reason = interrupt.reason if interrupt.reason in ("cancelled", "released") else None
-            interrupt.close()
-        self.finished.put(Finished(job, result, reason))
-        self.wake.set()
+        process = start_command(job.command, env, limits, self.selector)
+        if isinstance(process, RunResult):  # could not even start: a failed attempt
+            self.unrecorded.append(Finished(job, process, None))
+        else:
+            self.running[job.id] = (job, process)
 
     def _burst_done(self) -> bool:
         if self.running or self.unrecorded or self.dirty:
             return False
         return not self.store.has_unfinished_jobs(self.options.queues)
 
-    def _wait(self) -> None:
+    # -- waiting --------------------------------------------------------------------------
+
+    def wait(self, limit: float | None = None) -> None:
+        """Sleep until something happens, then handle it: command output and exits,
+        database changes, signals; then deadlines (timeouts, kills)."""
         now = time.monotonic()
         timers = [self.next_heartbeat, self.next_reap]
-        if not self.stop_mode and len(self.running) < self.options.slots:
+        if not self.stop_mode:
             timers.append(self.next_claim)
+        if self.unrecorded:
+            timers.append(self.next_record)
         if self.stop_deadline is not None:
             timers.append(self.stop_deadline)
+        timers += [d for _, p in self.running.values() if (d := p.next_deadline()) is not None]
         timeout = max(0.0, min(timers) - now)
-        if self.dirty and not self.stop_mode and len(self.running) < self.options.slots:
-            timeout = 0.0
-        if self.wake.wait(timeout):
-            self.wake.clear()
-            if self.running:
-                # A change may be a cancel or stop order for us: look soon, not at once.
-                self.next_heartbeat = min(self.next_heartbeat, now + MIN_HEARTBEAT_S)
+        free = self.options.slots - len(self.running) - len(self.unrecorded)
+        if (self.dirty and not self.stop_mode and free > 0) or self.unrecorded:
+            timeout = 0.0  # work to do right away
+        if limit is not None:
+            timeout = min(timeout, limit)
+        for key, _ in self.selector.select(timeout):
+            if key.data == "wake":
+                _drain(self._wake_read)
+            elif key.data == "changes":
+                self._on_change()
+            else:
+                key.data[0].on_event(key)
+        self._collect(time.monotonic())
+
+    def _collect(self, now: float) -> None:
+        """Apply deadlines, and move commands that ended to the results to record."""
+        for job_id, (job, process) in list(self.running.items()):
+            process.on_time(now)
+            if process.done:
+                del self.running[job_id]
+                reason = process.reason if process.reason in ("cancelled", "released") else None
+                self.unrecorded.append(Finished(job, process.finish(), reason))
 
     def _watch_changes(self) -> None:
-        """Thread: turn database change signals into wake-ups (it has its own connection)."""
+        """Wake on database changes: through the waiter's file descriptor when it has one,
+        else through a thread that blocks in it and pokes our wake-up pipe."""
         try:
-            waiter = self.store.change_waiter()
+            self.waiter = self.store.change_waiter()
         except StoreError as err:
             log.warning("no change notifications (%s); polling instead", err)
             return
+        fileno = getattr(self.waiter, "fileno", lambda: None)()
+        if fileno is not None:
+            self._waiter_fd = fileno
+            self.selector.register(fileno, selectors.EVENT_READ, "changes")
+            return
+        threading.Thread(target=self._waiter_thread, name="waiter", daemon=True).start()
+
+    def _on_change(self) -> None:
+        assert self.waiter is not None
         try:
-            while not self._closing.is_set():
-                try:
-                    changed = waiter.wait(1.0)
-                except StoreError:
-                    time.sleep(1.0)
-                    continue
-                if changed:
-                    self.dirty = True
-                    self.wake.set()
-        finally:
-            waiter.close()
+            changed = self.waiter.wait(0)
+        except StoreError:
+            changed = True
+        if changed:
+            self.dirty = True
+        fileno = getattr(self.waiter, "fileno", lambda: None)()
+        if fileno != self._waiter_fd:  # the waiter reconnected: watch its new socket
+            if self._waiter_fd is not None:
+                self.selector.unregister(self._waiter_fd)
+            self._waiter_fd = fileno
+            if fileno is not None:
+                self.selector.register(fileno, selectors.EVENT_READ, "changes")
+
+    def _waiter_thread(self) -> None:
+        waiter = self.waiter
+        assert waiter is not None
+        while True:
+            try:
+                changed = waiter.wait(1.0)
+            except StoreError:
+                time.sleep(1.0)
+                continue
+            except Exception:  # closed at shutdown
+                return
+            if changed:
+                self.dirty = True
+                # A full pipe already holds a wake-up; a closed one: we are shutting down.
+                with contextlib.suppress(OSError):
+                    os.write(self._wake_write, b"c")
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def _failure_text(job: Job, result: RunResult, state: JobState | None, delay: float) -> str:

@@ -63,7 +63,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def backend(request: pytest.FixtureRequest, store_url: str) -> str:
-    """"sqlite" or "postgres": the backend `store_url` (and `store`) belong to."""
+    """The backend ("sqlite" or "postgres") that `store_url` and `store` belong to."""
     name: str = request.node.callspec.params["store_url"]
     return name
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from functools import cache
 from urllib.parse import quote, urlencode
 
@@ -81,7 +82,7 @@ def drop_test_database(url: str) -> None:
         conn.execute(drop)
 
 
-def _as_url(params: dict[str, object]) -> str:
+def _as_url(params: Mapping[str, object]) -> str:
     """libpq parameters back as a postgresql:// URL (the store is opened by URL scheme)."""
     params = dict(params)
     user = quote(str(params.pop("user", "")), safe="")

@@ -36,7 +36,14 @@ class ChangeWaiter(Protocol):
     """Blocks until the jobs may have changed; owns its own connection, used by one thread."""
 
     def wait(self, timeout: float) -> bool:
-        """Return True as soon as something may have changed, False after `timeout` seconds."""
+        """Return True as soon as something may have changed, False after `timeout` seconds.
+        `wait(0)` only consumes what is pending."""
+        ...
+
+    def fileno(self) -> int | None:
+        """A descriptor that becomes readable when `wait(0)` has something to consume, so an
+        event loop can watch it; None when the waiter can only poll (then call `wait`
+        from a thread)."""
         ...
 
     def close(self) -> None: ...

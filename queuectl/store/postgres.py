@@ -44,7 +44,7 @@ from queuectl.models import (
     WorkerInfo,
     WorkerOrders,
 )
-from queuectl.store.queries import load_migrations, load_queries
+from queuectl.store.queries import latest_migration, load_migrations, load_queries
 
 try:
     import psycopg
@@ -155,8 +155,13 @@ class PostgresStore:
         self._target = _redacted(self._dsn)
         self._durable = durable
         self._lock = threading.RLock()
+        self._closed = False
         self._conn: psycopg.Connection[Row] | None = _connect(self._dsn, durable, self._poll_only)
-        self._version = self._ensure_schema()
+        try:
+            self._version = self._ensure_schema()
+        except BaseException:
+            self.close()
+            raise
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -174,6 +179,8 @@ class PostgresStore:
         tries = 2 if read else 1
         with self._lock:
             for attempt in range(1, tries + 1):
+                if self._closed:
+                    raise StoreError("the store is closed")
                 if self._conn is None or self._conn.closed:
                     self._conn = _connect(self._dsn, self._durable, self._poll_only)
                 conn = self._conn
@@ -206,7 +213,7 @@ class PostgresStore:
 
     def _ensure_schema(self) -> int:
         version = self.schema_version()
-        latest = load_migrations("postgres")[-1][0]
+        latest = latest_migration("postgres")
         if version < latest:
             self.migrate()
             version = self.schema_version()
@@ -216,6 +223,7 @@ class PostgresStore:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -275,7 +283,8 @@ class PostgresStore:
     def now(self) -> float:
         def work(conn: psycopg.Connection[Row]) -> float:
             row = conn.execute("SELECT extract(epoch FROM now())::float8 AS now").fetchone()
-            return float(row["now"]) if row else time.time()  # (a SELECT always has a row)
+            assert row is not None
+            return float(row["now"])
 
         return self._run(work, read=True, transaction=False)
 
@@ -581,6 +590,12 @@ class PostgresChangeWaiter:
             time.sleep(max(0.0, timeout))  # the server is away: the caller polls
             return False
         return True  # notifications may have been missed while disconnected
+
+    def fileno(self) -> int | None:
+        """The LISTEN connection's socket: readable when a notification arrives."""
+        if self._poll_only or self._conn is None:
+            return None
+        return int(self._conn.fileno())
 
     def close(self) -> None:
         if self._conn is not None:

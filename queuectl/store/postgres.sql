@@ -206,7 +206,10 @@ DELETE FROM config WHERE %(key)s::text IS NULL OR key = %(key)s::text;
 -- name: register_worker
 INSERT INTO workers (id, host, pid, queues, slots, started_at, heartbeat_at)
 VALUES (%(id)s, %(host)s, %(pid)s, %(queues)s::text[], %(slots)s, now(), now())
-ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, stop_requested = NULL;
+-- Registering an id again replaces the worker whole (a restart under the same id).
+ON CONFLICT (id) DO UPDATE
+SET host = excluded.host, pid = excluded.pid, queues = excluded.queues, slots = excluded.slots,
+    started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, stop_requested = NULL;
 
 -- name: unregister_worker
 DELETE FROM workers WHERE id = %(worker_id)s;

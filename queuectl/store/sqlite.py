@@ -15,9 +15,13 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from queuectl.errors import DuplicateJob, InvalidStateChange, JobNotFound, StoreError
+
+if TYPE_CHECKING:
+    from queuectl.store.inotify import DirectoryWatch
+
 from queuectl.models import (
     Attempt,
     Job,
@@ -32,8 +36,10 @@ from queuectl.store.queries import latest_migration, load_migrations, load_queri
 
 Q = load_queries("sqlite.sql")
 BUSY_TIMEOUT_S = float(os.environ.get("QUEUECTL_SQLITE_BUSY_TIMEOUT", "10"))
-# How often an idle worker looks at PRAGMA data_version: a few microseconds a look.
-POLL_INTERVAL_S = 0.002
+# Without inotify, how often an idle worker looks at PRAGMA data_version.
+POLL_INTERVAL_S = 0.005
+# How long a WAL write may take to become a visible commit (microseconds, in practice).
+SETTLE_S = 0.002
 
 _UPDATABLE = ("command", "queue", "priority", "max_retries", "timeout", "run_at")
 
@@ -455,31 +461,64 @@ class SqliteStore:
 
 
 class SqliteChangeWaiter:
-    """Wakes when another connection commits: `PRAGMA data_version` changes then.
+    """Wakes when another connection commits.
 
-    The look is a read of a counter in shared memory (no disk I/O), so polling it every
-    couple of milliseconds keeps pickup fast at a negligible CPU cost."""
+    On Linux it sleeps on inotify until the database or its WAL file is written (every
+    commit writes the WAL): no CPU while idle, a wake-up within a millisecond. Elsewhere
+    it polls `PRAGMA data_version`, a counter in shared memory that changes with every
+    commit by another connection."""
 
     def __init__(self, path: str) -> None:
         self._conn = _connect(path, durable=False)
         self._version = self._data_version()
+        self._watch: DirectoryWatch | None = None
+        try:
+            from queuectl.store.inotify import DirectoryWatch  # ctypes: only for workers
+
+            absolute = os.path.abspath(path)
+            name = os.path.basename(absolute)
+            self._watch = DirectoryWatch(os.path.dirname(absolute), [name, f"{name}-wal"])
+        except (OSError, AttributeError):
+            self._watch = None  # no inotify here: poll instead
 
     def _data_version(self) -> int:
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
+    def fileno(self) -> int | None:
+        """Readable when a change may have happened (inotify); None when polling."""
+        return self._watch.fileno() if self._watch is not None else None
+
     def wait(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            if self._watch is not None:
+                # A WAL write shows a commit coming; it is readable a moment later.
+                settle = SETTLE_S if self._watch.wait(remaining) else 0.0
+            else:
+                settle = 0.0
+                time.sleep(min(POLL_INTERVAL_S, remaining))
+            if self._changed(settle):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+
+    def _changed(self, settle: float) -> bool:
+        """Whether another connection committed since we last looked, waiting up to
+        `settle` seconds for a commit whose WAL write we have just seen."""
+        give_up = time.monotonic() + settle
         while True:
             version = self._data_version()
             if version != self._version:
                 self._version = version
                 return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if time.monotonic() >= give_up:
                 return False
-            time.sleep(min(POLL_INTERVAL_S, remaining))
+            time.sleep(0.0002)
 
     def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
         self._conn.close()
 
 

@@ -32,7 +32,6 @@ from queuectl.models import NewJob, RunResult
 from queuectl.store import open_store
 
 TEST_WORKER = "test-worker"
-ISO_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$"
 
 
 @dataclass(frozen=True)
@@ -156,9 +155,11 @@ def snapshot(db: str) -> Callable[..., dict[str, list[tuple[Any, ...]]]]:
 
 @pytest.fixture
 def stored_ids(db: str) -> Callable[[], list[str]]:
-    """`stored_ids()`: ids of the jobs in `db`, in enqueue order."""
+    """`stored_ids()`: ids of the jobs in `db`, in enqueue order ([] if no file yet)."""
 
     def _ids() -> list[str]:
+        if not Path(db).exists():
+            return []
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         try:
             return [row[0] for row in conn.execute("SELECT id FROM jobs ORDER BY seq")]

@@ -49,6 +49,7 @@ def assert_one_line_error(err: pytest.ExceptionInfo[StoreError], *parts: str) ->
     assert "\n" not in message
     for part in parts:
         assert part in message
+        message = message.replace(part, "<seen>", 1)  # a path must not also count as a word
 
 
 def test_opening_creates_the_file_in_wal_mode(db_path: Path) -> None:
@@ -63,18 +64,38 @@ def test_opening_creates_the_file_in_wal_mode(db_path: Path) -> None:
         store.close()
 
 
-@pytest.mark.parametrize("form", ["path", "sqlite:////absolute", "sqlite:///relative", "~/path"])
+RELATIVE_BUG = pytest.mark.xfail(
+    strict=True,
+    raises=StoreError,
+    reason="sqlite_path('sqlite:///rel/path') returns '/rel/path' (absolute), not the "
+    "relative path its docstring promises (SQLAlchemy style)",
+)
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "path",
+        "sqlite:////absolute",
+        pytest.param("sqlite:///relative", marks=RELATIVE_BUG),
+        "~/path",
+    ],
+)
 def test_url_forms_name_the_same_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str
 ) -> None:
-    target = tmp_path / "q.db"
+    # A folder no root directory has: a form read the wrong way fails instead of
+    # writing a database somewhere outside tmp_path.
+    folder = tmp_path / "queuectl-url-test"
+    folder.mkdir()
+    target = folder / "q.db"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
     url = {
         "path": str(target),
         "sqlite:////absolute": f"sqlite:///{target}",  # target is absolute: four slashes
-        "sqlite:///relative": "sqlite:///q.db",
-        "~/path": "~/q.db",
+        "sqlite:///relative": "sqlite:///queuectl-url-test/q.db",
+        "~/path": "~/queuectl-url-test/q.db",
     }[form]
     store = open_store(url)
     try:
@@ -82,7 +103,6 @@ def test_url_forms_name_the_same_file(
     finally:
         store.close()
     assert target.is_file()
-    assert [entry.name for entry in tmp_path.iterdir() if entry.suffix == ".db"] == ["q.db"]
     plain = open_store(str(target))
     try:
         assert plain.get_job("through-url") is not None
@@ -134,11 +154,13 @@ def test_a_database_locked_too_long_fails_cleanly_and_changes_nothing(
                 # WAL: readers go on while a writer holds the lock.
                 assert [job.id for job in store.list_jobs()] == ["before"]
                 started = time.monotonic()
-                with pytest.raises(StoreError, match="locked"):
+                with pytest.raises(StoreError) as err:
                     store.enqueue_jobs([make_job("blocked")], 3)
                 assert time.monotonic() - started < 5  # the 0.2 s timeout, not the 10 s default
-                with pytest.raises(StoreError, match="locked"):
+                assert "locked" in str(err.value).replace(str(db_path), "<path>")
+                with pytest.raises(StoreError) as err:
                     store.claim_jobs("w1", None, 1, 30)
+                assert "locked" in str(err.value).replace(str(db_path), "<path>")
             finally:
                 other.execute("ROLLBACK")
         assert store.get_job("blocked") is None
@@ -166,9 +188,7 @@ def test_claim_walks_the_jobs_claim_index_without_sorting(
     with raw_connect(db_path) as raw:
         plan = [
             row[3]
-            for row in raw.execute(
-                "EXPLAIN QUERY PLAN " + sqlite_backend.Q["claim_jobs"], params
-            )
+            for row in raw.execute("EXPLAIN QUERY PLAN " + sqlite_backend.Q["claim_jobs"], params)
         ]
     assert any("USING INDEX jobs_claim" in step for step in plan), plan
     # Sorting would mean reading every waiting job: the index gives the order.
