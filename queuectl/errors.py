@@ -16,6 +16,10 @@ class InvalidSpec(QueueError):
 class DuplicateJob(QueueError):
     """A job id that is already in the store."""
 
+    def __init__(self, job_id: str, message: str | None = None) -> None:
+        super().__init__(message or f"a job with id {job_id!r} already exists")
+        self.job_id = job_id
+
 
 class JobNotFound(QueueError):
     """No job with that id."""

@@ -6,15 +6,14 @@ front ends only parse arguments and print. Nothing here knows which backend it r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from queuectl import config as cfg
-from queuectl.errors import InvalidSpec, JobNotFound
+from queuectl.errors import DuplicateJob, InvalidSpec, InvalidStateChange, JobNotFound
 from queuectl.models import FINAL_STATES, Attempt, Job, JobState, NewJob, QueueCounts, WorkerInfo
-from queuectl.spec import check_job_id, spec_from_mapping, to_new_job
+from queuectl.spec import check_job_id, load_json, spec_from_mapping, to_new_job
 from queuectl.timefmt import iso
 
 if TYPE_CHECKING:
@@ -45,6 +44,17 @@ def enqueue(store: Store, jobs: Sequence[NewJob]) -> list[str]:
     return store.enqueue_jobs(jobs, DEFAULT_MAX_RETRIES)
 
 
+def enqueue_located(store: Store, located: Sequence[tuple[str, NewJob]]) -> list[str]:
+    """Bulk enqueue of parsed input: a duplicate id is reported with its line (or item)."""
+    try:
+        return enqueue(store, [job for _, job in located])
+    except DuplicateJob as err:
+        where = next((w for w, job in located if job.id == err.job_id), None)
+        if where is None:
+            raise
+        raise DuplicateJob(err.job_id, f"{where}: {err}") from None
+
+
 def spec_with_overrides(spec: dict[str, Any], overrides: dict[str, Any]) -> NewJob:
     """Merge option values (already typed) over a parsed JSON spec, then validate once."""
     merged = {**spec, **{k: v for k, v in overrides.items() if v is not None}}
@@ -72,14 +82,22 @@ def last_attempt(store: Store, job_id: str, number: int | None = None) -> Attemp
     if number is not None:
         attempts = [a for a in attempts if a.attempt == number]
     if not attempts:
-        which = f"attempt {number}" if number is not None else "any attempt"
-        raise JobNotFound(f"job {job_id!r} has no {which} yet")
+        which = f"no attempt {number}" if number is not None else "not run yet"
+        raise JobNotFound(f"job {job_id!r} has {which}")
     return attempts[-1]
 
 
 def cancel(store: Store, job_ids: Sequence[str]) -> dict[str, JobState]:
-    """Cancel each job; stops at the first error (earlier ones stay cancelled)."""
-    return {job_id: store.cancel_job(job_id) for job_id in job_ids}
+    """Cancel each job. Every id is checked first, so a missing or finished one cancels
+    none of them."""
+    unique = list(dict.fromkeys(job_ids))
+    for job_id in unique:
+        job = get_job(store, job_id)
+        if job.state in FINAL_STATES:
+            raise InvalidStateChange(
+                f"job {job_id!r} is already {job.state.value}; nothing to cancel"
+            )
+    return {job_id: store.cancel_job(job_id) for job_id in unique}
 
 
 def purge(store: Store, states: Sequence[JobState], older_than: float | None) -> int:
@@ -92,7 +110,8 @@ def purge(store: Store, states: Sequence[JobState], older_than: float | None) ->
 
 def retry_dead(store: Store, job_ids: Sequence[str] | None) -> list[str]:
     """DLQ retry: the jobs go back to pending with attempts reset; all or none."""
-    return store.retry_dead_jobs(job_ids, DEFAULT_MAX_RETRIES)
+    ids = None if job_ids is None else list(dict.fromkeys(job_ids))  # `retry a a` = `retry a`
+    return store.retry_dead_jobs(ids, DEFAULT_MAX_RETRIES)
 
 
 _UPDATE_FIELDS = {"id", "command", "queue", "priority", "max_retries", "timeout", "run_at", "state"}
@@ -100,10 +119,7 @@ _UPDATE_FIELDS = {"id", "command", "queue", "priority", "max_retries", "timeout"
 
 def update(store: Store, text: str) -> Job:
     """Edit a job that is not running from a JSON object with its `id` and new fields."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InvalidSpec(f"malformed JSON: {err}") from None
+    data = load_json(text)
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         raise InvalidSpec('update needs a JSON object with the job\'s "id"')
     unknown = set(data) - _UPDATE_FIELDS
@@ -113,7 +129,10 @@ def update(store: Store, text: str) -> Job:
     check_job_id(job_id)
     changes: dict[str, object] = {}
     if "state" in data:
-        changes["state"] = parse_state(str(data.pop("state")))
+        state = parse_state(str(data.pop("state")))
+        if state is not JobState.PENDING:
+            raise InvalidSpec(f'update can only set "state" to "pending" (requeue), not "{state}"')
+        changes["state"] = state
     if data:
         # Validate the new values with the same rules as a new job's spec.
         current = get_job(store, job_id)
@@ -159,8 +178,11 @@ def config_set(store: Store, key: str, value: str) -> tuple[str, str]:
     return name, stored
 
 
-def config_reset(store: Store, key: str | None) -> None:
-    store.reset_config(cfg.canonical_key(key) if key is not None else None)
+def config_reset(store: Store, key: str | None) -> str | None:
+    """Forget one key's value (or all); returns the canonical key name."""
+    name = cfg.canonical_key(key) if key is not None else None
+    store.reset_config(name)
+    return name
 
 
 # -- output shapes shared by the CLI's --json and the API -------------------------------

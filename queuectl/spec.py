@@ -10,7 +10,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -23,16 +23,27 @@ _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]*$")
 _QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 
 
+# Bounds every backend can store: 32-bit priorities, and times within years 1970-9999.
+MAX_PRIORITY = 2**31 - 1
+MAX_RETRIES = 1_000_000
+MAX_SECONDS = 100 * 365 * 86_400  # delay and timeout: a century
+LATEST_TIME = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+
+Priority = Annotated[int, msgspec.Meta(ge=-MAX_PRIORITY - 1, le=MAX_PRIORITY)]
+Retries = Annotated[int, msgspec.Meta(ge=0, le=MAX_RETRIES)]
+Seconds = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
+
+
 class JobSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """A job as a user writes it (see DESIGN.md, "The job")."""
 
     command: str
     id: str | None = None
-    max_retries: int | None = None
-    priority: int = 0
+    max_retries: Retries | None = None
+    priority: Priority = 0
     run_at: str | None = None
-    delay: float | None = None
-    timeout: float | None = None
+    delay: Seconds | None = None
+    timeout: Seconds | None = None
     queue: str = "default"
 
 
@@ -46,7 +57,8 @@ def decode_spec(text: str | bytes) -> JobSpec:
     except msgspec.ValidationError as err:
         raise InvalidSpec(f"invalid job spec: {_explain(err)}") from None
     except msgspec.DecodeError as err:
-        raise InvalidSpec(f"malformed JSON: {err}") from None
+        detail = str(err).removeprefix("JSON is malformed: ")
+        raise InvalidSpec(f"malformed JSON: {detail}") from None
 
 
 def spec_from_mapping(data: dict[str, Any]) -> JobSpec:
@@ -69,13 +81,11 @@ def to_new_job(spec: JobSpec) -> NewJob:
         raise InvalidSpec(
             f"invalid job spec: bad queue name {spec.queue!r} (letters, digits, ._:-)"
         )
-    for name in ("max_retries", "timeout", "delay"):
-        value = getattr(spec, name)
-        if value is not None and value < 0:
-            raise InvalidSpec(f"invalid job spec: `{name}` must not be negative (got {value})")
     if spec.run_at is not None and spec.delay is not None:
         raise InvalidSpec("invalid job spec: give `run_at` or `delay`, not both")
     run_at = parse_time(spec.run_at) if spec.run_at is not None else None
+    if run_at is not None and not 0 <= run_at <= LATEST_TIME:
+        raise InvalidSpec(f"invalid job spec: `run_at` must fall in 1970-9999: {spec.run_at}")
     return NewJob(
         id=job_id,
         command=spec.command,
@@ -102,8 +112,9 @@ def parse_job(text: str | bytes) -> NewJob:
     return to_new_job(decode_spec(text))
 
 
-def parse_job_lines(text: str) -> list[NewJob]:
-    """Many specs: one JSON array, or JSON lines. Errors name the line (or array item)."""
+def parse_job_lines(text: str) -> list[tuple[str, NewJob]]:
+    """Many specs: one JSON array, or JSON lines. Returns (where, job) pairs, `where`
+    being "line 3" or "item 2", and errors name the line (or array item)."""
     stripped = text.lstrip()
     jobs = list(_array_items(stripped) if stripped.startswith("[") else _lines(text))
     if not jobs:
@@ -113,7 +124,7 @@ def parse_job_lines(text: str) -> list[NewJob]:
         if job.id in seen:
             raise InvalidSpec(f"{where}: duplicate job id {job.id!r} in the input")
         seen.add(job.id)
-    return [job for _, job in jobs]
+    return jobs
 
 
 def _lines(text: str) -> Iterator[tuple[str, NewJob]]:
@@ -123,10 +134,7 @@ def _lines(text: str) -> Iterator[tuple[str, NewJob]]:
 
 
 def _array_items(text: str) -> Iterable[tuple[str, NewJob]]:
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InvalidSpec(f"malformed JSON array: {err}") from None
+    items = load_json(text)
     if not isinstance(items, list):
         raise InvalidSpec("expected a JSON array of job specs")
     result = []
@@ -139,6 +147,18 @@ def _array_items(text: str) -> Iterable[tuple[str, NewJob]]:
         except InvalidSpec as err:
             raise InvalidSpec(f"{where}: {err}") from None
     return result
+
+
+def load_json(text: str) -> Any:
+    """Strict JSON: Python's json also takes NaN and Infinity, which are not JSON."""
+
+    def refuse(constant: str) -> Any:
+        raise InvalidSpec(f"malformed JSON: {constant} is not a JSON number")
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except json.JSONDecodeError as err:
+        raise InvalidSpec(f"malformed JSON: {err}") from None
 
 
 def _located(where: str, line: str) -> NewJob:

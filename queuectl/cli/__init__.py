@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.UsageError as err:
         hint = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
-        click.echo(f"error: {err.format_message()}{hint}", err=True)
+        message = " ".join(err.format_message().split())  # Click's may span lines
+        click.echo(f"error: {message}{hint}", err=True)
         sys.exit(2)
     except click.ClickException as err:
         click.echo(f"error: {err.format_message()}", err=True)

@@ -58,7 +58,7 @@ def dlq_retry(app: App, job_ids: tuple[str, ...], retry_all: bool) -> None:
     for job_id in moved if not retry_all else ():
         click.echo(f"{job_id}: pending")
     if retry_all:
-        click.echo(f"{len(moved)} jobs back to pending")
+        click.echo(f"{len(moved)} job{'s' if len(moved) != 1 else ''} back to pending")
 
 
 @dlq.command("purge")
@@ -69,7 +69,8 @@ def dlq_retry(app: App, job_ids: tuple[str, ...], retry_all: bool) -> None:
 def dlq_purge(app: App, older_than: str | None) -> None:
     """Delete dead jobs for good."""
     age = parse_duration(older_than) if older_than is not None else None
-    click.echo(f"purged {service.purge(app.store, [JobState.DEAD], age)} jobs")
+    count = service.purge(app.store, [JobState.DEAD], age)
+    click.echo(f"purged {count} job{'s' if count != 1 else ''}")
 
 
 # -- config -------------------------------------------------------------------------------
@@ -108,7 +109,7 @@ def config_get(app: App, key: str | None) -> None:
     click.echo(service.config_get(app.store, key))
 
 
-@config.command("set")
+@config.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.argument("value")
 @pass_app
@@ -123,8 +124,8 @@ def config_set(app: App, key: str, value: str) -> None:
 @pass_app
 def config_reset(app: App, key: str | None) -> None:
     """Back to the default: one KEY, or every key."""
-    service.config_reset(app.store, key)
-    click.echo(f"{key or 'all keys'} reset to default")
+    name = service.config_reset(app.store, key)
+    click.echo(f"{name or 'all keys'} reset to default")
 
 
 # -- database -----------------------------------------------------------------------------
@@ -139,8 +140,14 @@ def db() -> None:
 @pass_app
 def db_migrate(app: App) -> None:
     """Create or upgrade the schema (also done on first use)."""
-    applied = app.store.migrate()
-    version = app.store.schema_version()
+    from queuectl.store import open_store
+
+    store = open_store(app.db, migrate=False)  # opening would apply them unreported
+    try:
+        applied = store.migrate()
+        version = store.schema_version()
+    finally:
+        store.close()
     done = f"applied {', '.join(map(str, applied))}" if applied else "nothing to apply"
     click.echo(f"schema version {version} ({done})")
 

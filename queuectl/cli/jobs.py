@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 import sys
 from typing import Any
 
@@ -13,7 +13,7 @@ from queuectl.cli import output
 from queuectl.cli.app import App, pass_app
 from queuectl.errors import InvalidSpec
 from queuectl.models import JobState
-from queuectl.spec import parse_job_lines
+from queuectl.spec import load_json, parse_job_lines
 from queuectl.timefmt import parse_duration, parse_time
 
 STATE_NAMES = [s.value for s in JobState]
@@ -31,16 +31,15 @@ class NonNegative(click.ParamType):  # type: ignore[type-arg]
             number = self.kind(value)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not a valid {self.name}", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite {self.name}", param, ctx)
         if number < 0:
             self.fail(f"{value!r} must not be negative", param, ctx)
         return number
 
 
 def _read_spec(text: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InvalidSpec(f"malformed JSON: {err}") from None
+    data = load_json(text)
     if not isinstance(data, dict):
         raise InvalidSpec('a job spec must be a JSON object, e.g. \'{"command": "echo hi"}\'')
     return data
@@ -97,11 +96,13 @@ def enqueue(
     if file is not None:
         if spec is not None or job_id is not None:
             raise click.UsageError("give a SPEC or --file, not both (and --id only with a SPEC)")
-        jobs = parse_job_lines(_read_file(file))
+        located = parse_job_lines(_read_file(file))
         if any(v is not None for v in options.values()):
-            jobs = [service.spec_with_overrides(_job_as_spec(j), options) for j in jobs]
-        service.enqueue(app.store, jobs)
-        click.echo(f"enqueued {len(jobs)} jobs")
+            located = [
+                (w, service.spec_with_overrides(_job_as_spec(j), options)) for w, j in located
+            ]
+        count = len(service.enqueue_located(app.store, located))
+        click.echo(f"enqueued {count} job{'s' if count != 1 else ''}")
         return
     if spec is None:
         raise click.UsageError("missing SPEC (a JSON job spec) or --file")
@@ -154,11 +155,11 @@ def list_(
 ) -> None:
     """List jobs, newest first."""
     chosen = state or status_alias
-    jobs = app.store.list_jobs(
-        state=JobState(chosen.lower()) if chosen else None, queue=queue, limit=limit or None
-    )
-    output.print_jobs(jobs, as_json)
-    if not as_json and limit and len(jobs) == limit:
+    wanted = JobState(chosen.lower()) if chosen else None
+    # One more than asked tells whether the list was cut.
+    jobs = app.store.list_jobs(state=wanted, queue=queue, limit=limit + 1 if limit else None)
+    output.print_jobs(jobs[:limit] if limit else jobs, as_json)
+    if not as_json and limit and len(jobs) > limit:
         output.warn(f"(showing the newest {limit}; use --limit 0 for all)")
 
 
@@ -212,10 +213,10 @@ def purge(app: App, states: tuple[str, ...], older_than: str | None) -> None:
     """Delete finished jobs and their attempt records."""
     age = parse_duration(older_than) if older_than is not None else None
     count = service.purge(app.store, [JobState(s.lower()) for s in states], age)
-    click.echo(f"purged {count} jobs")
+    click.echo(f"purged {count} job{'s' if count != 1 else ''}")
 
 
-@click.command()
+@click.command(hidden=True)
 @click.argument("spec")
 @pass_app
 def update(app: App, spec: str) -> None:

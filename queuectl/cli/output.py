@@ -99,7 +99,8 @@ def print_job(job: Job, attempts: Sequence[Attempt], as_json: bool) -> None:
         return
     for key, value in service.job_dict(job).items():
         if value is not None:
-            click.echo(f"{key + ':':<18}{value}")
+            shown = value if isinstance(value, str) else json.dumps(value)
+            click.echo(f"{key + ':':<18}{shown}")
     for attempt in attempts:
         outcome = attempt.error or (
             f"exit {attempt.exit_code}" if attempt.finished_at else "running"

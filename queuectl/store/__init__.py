@@ -39,15 +39,16 @@ def resolve_url(url: str | None) -> str:
     return url.strip() or str(default_db_path())
 
 
-def open_store(url: str | None = None, *, durable: bool = True) -> Store:
+def open_store(url: str | None = None, *, durable: bool = True, migrate: bool = True) -> Store:
     """Open (and migrate on first use) the store at `url`: a path or `sqlite:///path` for
     SQLite, `postgresql://...` for PostgreSQL. `durable=False` (workers) lets a power cut
-    roll back the last few commits, which only makes those jobs run again."""
+    roll back the last few commits, which only makes those jobs run again. `migrate=False`
+    leaves an old schema as it is (for `db migrate`, which reports what it applies)."""
     target = resolve_url(url)
     if target.startswith(_POSTGRES_SCHEMES):
         from queuectl.store.postgres import PostgresStore
 
-        return PostgresStore(target, durable=durable)
+        return PostgresStore(target, durable=durable, migrate=migrate)
     if "://" in target and not target.startswith("sqlite://"):
         scheme = target.split("://", 1)[0]
         raise InvalidSpec(
@@ -56,4 +57,6 @@ def open_store(url: str | None = None, *, durable: bool = True) -> Store:
         )
     from queuectl.store.sqlite import SqliteStore
 
-    return SqliteStore(target, durable=durable)
+    if target == str(default_db_path()):
+        os.makedirs(os.path.dirname(target), exist_ok=True)  # first use of the default
+    return SqliteStore(target, durable=durable, migrate=migrate)

@@ -159,8 +159,9 @@ class Store(Protocol):
         self, job_id: str, worker_id: str, attempt: int, result: RunResult, retry_delay: float
     ) -> JobState | None:
         """Record a failed attempt. With retries left (attempts <= max_retries) the job
-        becomes failed, due `retry_delay` seconds from now; otherwise dead. Returns the new
-        state, or None when guarded out. `worker_id` may be the owner of an expired lease:
+        becomes failed, due `retry_delay` seconds from now; otherwise dead; and cancelled
+        when a cancel was requested while it ran. Returns the new state, or None when
+        guarded out. `worker_id` may be the owner of an expired lease:
         that is how expired jobs are reaped."""
         ...
 
@@ -172,7 +173,8 @@ class Store(Protocol):
 
     def release_job(self, job_id: str, worker_id: str, attempt: int) -> bool:
         """Put a job back to pending without counting the attempt (cold shutdown): its
-        attempt record ends with error "released" (guarded)."""
+        attempt record ends with error "released" (guarded). A job whose cancel was
+        requested meanwhile ends cancelled instead."""
         ...
 
     def expired_jobs(self, limit: int = 100) -> list[Job]:

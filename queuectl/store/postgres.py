@@ -44,7 +44,7 @@ from queuectl.models import (
     WorkerInfo,
     WorkerOrders,
 )
-from queuectl.store.queries import latest_migration, load_migrations, load_queries
+from queuectl.store.queries import check_schema_version, load_migrations, load_queries
 
 try:
     import psycopg
@@ -149,7 +149,7 @@ class PostgresStore:
     """`Store` on one PostgreSQL database. Safe to share between threads (calls are
     serialised on its one connection)."""
 
-    def __init__(self, url: str, durable: bool = True) -> None:
+    def __init__(self, url: str, durable: bool = True, migrate: bool = True) -> None:
         self.url = url
         self._dsn, self._poll_only = split_url(url)
         self._target = _redacted(self._dsn)
@@ -158,7 +158,7 @@ class PostgresStore:
         self._closed = False
         self._conn: psycopg.Connection[Row] | None = _connect(self._dsn, durable, self._poll_only)
         try:
-            self._version = self._ensure_schema()
+            self._ensure_schema(migrate)
         except BaseException:
             self.close()
             raise
@@ -211,13 +211,10 @@ class PostgresStore:
 
         return self._run(work, transaction=False)
 
-    def _ensure_schema(self) -> int:
+    def _ensure_schema(self, migrate: bool) -> None:
         version = self.schema_version()
-        latest = latest_migration("postgres")
-        if version < latest:
+        if version < check_schema_version(version, "postgres", self._target) and migrate:
             self.migrate()
-            version = self.schema_version()
-        return version
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -310,7 +307,7 @@ class PostgresStore:
             inserted = {row["id"] for row in conn.execute(Q["enqueue_job"], params)}
             for job in jobs:
                 if job.id not in inserted:  # taken before, or twice in this batch
-                    raise DuplicateJob(f"a job with id {job.id!r} already exists")
+                    raise DuplicateJob(job.id)
                 inserted.discard(job.id)
             conn.execute(NOTIFY)
 

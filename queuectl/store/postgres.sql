@@ -137,18 +137,20 @@ RETURNING id, cancel_requested;
 -- expired, and whose job has moved on, changes nothing.
 UPDATE jobs
 SET state = 'completed', updated_at = now(), worker_id = NULL, lease_expires_at = NULL,
-    exit_code = %(exit_code)s, last_error = NULL
+    exit_code = %(exit_code)s, last_error = NULL, cancel_requested = false
 WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
   AND attempts = %(attempt)s
 RETURNING state;
 
 -- name: fail_job
+-- A job whose cancel was asked for ends cancelled, not retried, however it failed.
 UPDATE jobs
-SET state = CASE WHEN attempts <= max_retries THEN 'failed' ELSE 'dead' END,
+SET state = CASE WHEN cancel_requested THEN 'cancelled'
+                 WHEN attempts <= max_retries THEN 'failed' ELSE 'dead' END,
     run_at = CASE WHEN attempts <= max_retries
                   THEN now() + make_interval(secs => %(retry_delay)s) ELSE run_at END,
     updated_at = now(), worker_id = NULL, lease_expires_at = NULL,
-    exit_code = %(exit_code)s, last_error = %(error)s
+    exit_code = %(exit_code)s, last_error = %(error)s, cancel_requested = false
 WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
   AND attempts = %(attempt)s
 RETURNING state;
@@ -162,9 +164,11 @@ WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
 RETURNING state;
 
 -- name: release_job
+-- Back to pending (the attempt not counted), unless a cancel was asked for meanwhile.
 UPDATE jobs
-SET state = 'pending', attempts = attempts - 1, run_at = now(), updated_at = now(),
-    worker_id = NULL, lease_expires_at = NULL
+SET state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END,
+    attempts = attempts - 1, run_at = now(), updated_at = now(),
+    worker_id = NULL, lease_expires_at = NULL, cancel_requested = false
 WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
   AND attempts = %(attempt)s
 RETURNING state;

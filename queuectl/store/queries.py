@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 
+from queuectl.errors import StoreError
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
@@ -30,6 +32,17 @@ def latest_migration(dialect: str) -> int:
     """The highest migration number of a dialect, without reading the scripts."""
     names = os.listdir(os.path.join(_HERE, "migrations", dialect))
     return max(int(name.split("_", 1)[0]) for name in names if name.endswith(".sql"))
+
+
+def check_schema_version(version: int, dialect: str, where: str) -> int:
+    """Refuse a database migrated by a newer queuectl; return the latest version we know."""
+    latest = latest_migration(dialect)
+    if version > latest:
+        raise StoreError(
+            f"{where} has schema version {version}, newer than this queuectl knows ({latest}): "
+            "upgrade queuectl"
+        )
+    return latest
 
 
 def load_migrations(dialect: str) -> list[tuple[int, str]]:

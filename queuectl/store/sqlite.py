@@ -32,24 +32,24 @@ from queuectl.models import (
     WorkerInfo,
     WorkerOrders,
 )
-from queuectl.store.queries import latest_migration, load_migrations, load_queries
+from queuectl.store.queries import check_schema_version, load_migrations, load_queries
 
 Q = load_queries("sqlite.sql")
 BUSY_TIMEOUT_S = float(os.environ.get("QUEUECTL_SQLITE_BUSY_TIMEOUT", "10"))
 # Without inotify, how often an idle worker looks at PRAGMA data_version.
 POLL_INTERVAL_S = 0.005
-# How long a WAL write may take to become a visible commit (microseconds, in practice).
-SETTLE_S = 0.002
+# A WAL write means a commit is under way; how long to wait for it to become visible
+# (microseconds in practice; more when the disk is slow to sync).
+SETTLE_S = 0.05
 
 _UPDATABLE = ("command", "queue", "priority", "max_retries", "timeout", "run_at")
 
 
 def sqlite_path(url: str) -> str:
-    """`sqlite:///abs/path`, `sqlite:///rel/path` (SQLAlchemy style) or a plain path."""
+    """SQLAlchemy's forms, `sqlite:///relative/path` and `sqlite:////absolute/path`, or a
+    plain path (with ~ expanded)."""
     if url.startswith("sqlite:///"):
-        return (
-            url[len("sqlite:///") :] if url.startswith("sqlite:////") else url[len("sqlite://") :]
-        )
+        return url[len("sqlite:///") :]
     if url.startswith("sqlite://"):
         return url[len("sqlite://") :]
     return os.path.expanduser(url)
@@ -97,12 +97,16 @@ def _json(values: Sequence[str] | None) -> str | None:
 class SqliteStore:
     """`Store` on one SQLite file. Safe to share between threads (calls are serialised)."""
 
-    def __init__(self, url: str, durable: bool = True) -> None:
+    def __init__(self, url: str, durable: bool = True, migrate: bool = True) -> None:
         self.url = url
         self.path = sqlite_path(url)
         self._conn = _connect(self.path, durable)
         self._lock = threading.RLock()
-        self._version = self._ensure_schema()
+        try:
+            self._ensure_schema(migrate)
+        except BaseException:
+            self._conn.close()
+            raise
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -133,13 +137,20 @@ class SqliteStore:
                     raise _translate(err, self.path) from None
                 raise
 
-    def _ensure_schema(self) -> int:
-        version = self._applied_version()
-        latest = latest_migration("sqlite")
-        if version < latest:
-            self.migrate()
-            version = self._applied_version()
-        return version
+    def _ensure_schema(self, migrate: bool) -> None:
+        # Processes opening a new file at once race to switch it to WAL, and SQLite answers
+        # the losers "locked" at once, without waiting: give them the busy timeout too.
+        give_up = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                version = self._applied_version()
+                if version < check_schema_version(version, "sqlite", self.path) and migrate:
+                    self.migrate()
+                return
+            except StoreError as err:
+                if "is locked" not in str(err) or time.monotonic() > give_up:
+                    raise
+            time.sleep(0.01)
 
     def _applied_version(self) -> int:
         with self._reading() as conn:
@@ -221,7 +232,7 @@ class SqliteStore:
                         },
                     )
                 except sqlite3.IntegrityError:
-                    raise DuplicateJob(f"a job with id {job.id!r} already exists") from None
+                    raise DuplicateJob(job.id) from None
         return [job.id for job in jobs]
 
     def get_job(self, job_id: str) -> Job | None:
@@ -318,15 +329,15 @@ class SqliteStore:
     def claim_jobs(
         self, worker_id: str, queues: Sequence[str] | None, limit: int, lease_seconds: float
     ) -> list[Job]:
-        now = self.now()
-        params = {
-            "worker_id": worker_id,
-            "queues": _json(queues),
-            "limit": limit,
-            "lease_seconds": lease_seconds,
-            "now": now,
-        }
         with self._writing() as conn:
+            now = self.now()  # read under the write lock: waiting for it must not eat the lease
+            params = {
+                "worker_id": worker_id,
+                "queues": _json(queues),
+                "limit": limit,
+                "lease_seconds": lease_seconds,
+                "now": now,
+            }
             rows = conn.execute(Q["claim_jobs"], params).fetchall()
             # RETURNING does not promise an order; hand jobs out in claim order.
             rows.sort(key=lambda row: (-row["priority"], row["seq"]))
@@ -477,7 +488,8 @@ class SqliteChangeWaiter:
 
             absolute = os.path.abspath(path)
             name = os.path.basename(absolute)
-            self._watch = DirectoryWatch(os.path.dirname(absolute), [name, f"{name}-wal"])
+            # Every commit writes the WAL (checkpoints write the database, and need no wake).
+            self._watch = DirectoryWatch(os.path.dirname(absolute), [f"{name}-wal"])
         except (OSError, AttributeError):
             self._watch = None  # no inotify here: poll instead
 

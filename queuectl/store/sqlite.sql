@@ -98,16 +98,18 @@ RETURNING id, cancel_requested;
 -- expired, and whose job has moved on, changes nothing.
 UPDATE jobs
 SET state = 'completed', updated_at = :now, worker_id = NULL, lease_expires_at = NULL,
-    exit_code = :exit_code, last_error = NULL
+    exit_code = :exit_code, last_error = NULL, cancel_requested = 0
 WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND attempts = :attempt
 RETURNING state;
 
 -- name: fail_job
+-- A job whose cancel was asked for ends cancelled, not retried, however it failed.
 UPDATE jobs
-SET state = CASE WHEN attempts <= max_retries THEN 'failed' ELSE 'dead' END,
+SET state = CASE WHEN cancel_requested THEN 'cancelled'
+                 WHEN attempts <= max_retries THEN 'failed' ELSE 'dead' END,
     run_at = CASE WHEN attempts <= max_retries THEN :now + :retry_delay ELSE run_at END,
     updated_at = :now, worker_id = NULL, lease_expires_at = NULL,
-    exit_code = :exit_code, last_error = :error
+    exit_code = :exit_code, last_error = :error, cancel_requested = 0
 WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND attempts = :attempt
 RETURNING state;
 
@@ -119,9 +121,11 @@ WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND attempts 
 RETURNING state;
 
 -- name: release_job
+-- Back to pending (the attempt not counted), unless a cancel was asked for meanwhile.
 UPDATE jobs
-SET state = 'pending', attempts = attempts - 1, run_at = :now, updated_at = :now,
-    worker_id = NULL, lease_expires_at = NULL
+SET state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END,
+    attempts = attempts - 1, run_at = :now, updated_at = :now,
+    worker_id = NULL, lease_expires_at = NULL, cancel_requested = 0
 WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND attempts = :attempt
 RETURNING state;
 

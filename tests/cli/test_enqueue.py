@@ -300,11 +300,6 @@ def test_file_with_an_id_already_stored_enqueues_nothing(run, tmp_path, stored_i
     assert stored_ids() == ["taken"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bulk enqueue: a duplicate of an id already in the database is reported as "
-    "\"a job with id 'taken' already exists\" without naming the line (line errors do)",
-)
 def test_file_duplicate_of_a_stored_id_names_the_line(run, tmp_path):
     run("enqueue", '{"id":"taken","command":"true"}').ok()
     text = '{"id":"fresh","command":"true"}\n{"id":"taken","command":"true"}\n'

@@ -122,11 +122,6 @@ def test_bad_enqueue_option_is_rejected(run, seeded, args, fragment, code):
 HUGE = "99999999999999999999"  # does not fit SQLite's 64-bit INTEGER
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an integer beyond 64 bits passes validation and crashes in the SQLite driver: "
-    "OverflowError traceback instead of an 'error:' line",
-)
 @pytest.mark.parametrize(
     "args",
     [
@@ -142,12 +137,6 @@ def test_integer_too_large_is_rejected(run, seeded, args):
     seeded()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPEC is read with json.loads, which accepts NaN/Infinity (not JSON; the JSON "
-    "lines of --file refuse them), and --timeout/--delay accept 'nan'/'inf': a NaN "
-    "timeout is stored as NULL, i.e. silently 'no timeout'",
-)
 @pytest.mark.parametrize(
     "args",
     [
@@ -163,11 +152,6 @@ def test_non_finite_numbers_are_rejected(run, seeded, args):
     seeded()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a run time beyond year 9999 is accepted, and then `list`/`show` crash with a "
-    "traceback (OverflowError/ValueError in timefmt.iso) for the whole database",
-)
 @pytest.mark.parametrize(
     "spec",
     [

@@ -75,12 +75,6 @@ def test_db_option_and_sqlite_url(tmp_path, env):
     assert not (tmp_path / "ignored.db").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with no --db/QUEUECTL_DB, a first run fails: 'cannot open database "
-    ".../queuectl/queuectl.db: directory .../queuectl does not exist' (default_db_path "
-    "promises the directory is created on first use; only worker --detach and demo mkdir)",
-)
 def test_default_database_lives_in_the_user_data_dir(tmp_path, env):
     ok(queuectl("enqueue", '{"id":"d","command":"true"}', env=env))
     assert (tmp_path / "xdg" / "queuectl" / "queuectl.db").is_file()

@@ -1058,21 +1058,33 @@ def test_has_unfinished_jobs(store: Store) -> None:
 # -- change waiter -----------------------------------------------------------------------------
 
 
-def test_change_waiter_wakes_on_a_commit_from_another_connection(
+def test_change_waiter_wakes_soon_after_a_commit_from_another_connection(
     store: Store, open_more: Callable[[], Store]
 ) -> None:
     producer = open_more()
     waiter = store.change_waiter()
-    thread = threading.Thread(target=enqueue, args=(producer, make_job("wake")))
+    committed_at: list[float] = []
+    woke_at: float | None = None
+
+    def produce() -> None:
+        enqueue(producer, make_job("wake"))
+        committed_at.append(time.monotonic())
+
+    thread = threading.Thread(target=produce)
     try:
         thread.start()
         deadline = time.monotonic() + 15
         while store.get_job("wake") is None:  # "may have changed": early wake-ups are allowed
             assert waiter.wait(5.0) is True, "no wake-up within 5 s of a commit"
-            assert time.monotonic() < deadline, "woken again and again, but no job"
+            woke_at = time.monotonic()
+            assert woke_at < deadline, "woken again and again, but no job"
     finally:
         thread.join(10)
         waiter.close()
+    assert committed_at
+    # "As soon as": a wake-up that comes only when the wait times out is a lost one.
+    if woke_at is not None:
+        assert woke_at - committed_at[0] < 2.0, "the wake-up came seconds after the commit"
 
 
 def test_change_waiter_reports_a_commit_made_before_wait_is_called(

@@ -64,20 +64,12 @@ def test_opening_creates_the_file_in_wal_mode(db_path: Path) -> None:
         store.close()
 
 
-RELATIVE_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=StoreError,
-    reason="sqlite_path('sqlite:///rel/path') returns '/rel/path' (absolute), not the "
-    "relative path its docstring promises (SQLAlchemy style)",
-)
-
-
 @pytest.mark.parametrize(
     "form",
     [
         "path",
         "sqlite:////absolute",
-        pytest.param("sqlite:///relative", marks=RELATIVE_BUG),
+        "sqlite:///relative",
         "~/path",
     ],
 )
