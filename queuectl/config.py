@@ -4,13 +4,13 @@ so every worker on every host sees the same settings."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 from queuectl.errors import ConfigError
 
 
-@dataclass(frozen=True, slots=True)
-class Key:
+class Key(msgspec.Struct, frozen=True):
     name: str
     default: float
     kind: type  # int or float
@@ -66,8 +66,7 @@ def parse_value(name: str, text: str) -> tuple[str, str]:
     return key.name, _fmt(key.parse(text))
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(msgspec.Struct, frozen=True):
     """Typed view of the config table, defaults filled in."""
 
     max_retries: int

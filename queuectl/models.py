@@ -1,13 +1,16 @@
 """The values that move between the store, the worker and the front ends.
 
-Rows become frozen dataclasses at the store boundary, so nothing above the store sees a
-database row or a driver type. Times are float seconds since the epoch (UTC).
+Rows become frozen values at the store boundary, so nothing above the store sees a
+database row or a driver type. Times are float seconds since the epoch (UTC). They are
+msgspec Structs rather than dataclasses: defined in microseconds, which keeps the
+start-up of `queuectl enqueue` short.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
+
+import msgspec
 
 
 class JobState(StrEnum):
@@ -25,8 +28,7 @@ FINAL_STATES = frozenset({JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED}
 WAITING_STATES = frozenset({JobState.PENDING, JobState.FAILED})
 
 
-@dataclass(frozen=True, slots=True)
-class NewJob:
+class NewJob(msgspec.Struct, frozen=True):
     """A validated job, ready to be stored; `None` fields take the configured default."""
 
     id: str
@@ -39,8 +41,7 @@ class NewJob:
     delay: float = 0.0  # seconds after the store's now, when run_at is None
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
+class Job(msgspec.Struct, frozen=True):
     """A job as stored. `run_at` is when it may next run (for a failed job: the retry)."""
 
     id: str
@@ -61,8 +62,7 @@ class Job:
     cancel_requested: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
+class Attempt(msgspec.Struct, frozen=True):
     """One run of a job: who ran it, when, and how it ended (None while running)."""
 
     job_id: str
@@ -76,8 +76,7 @@ class Attempt:
     stderr: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
-class RunResult:
+class RunResult(msgspec.Struct, frozen=True):
     """What running a command produced; `error` is None only for a clean exit 0."""
 
     exit_code: int | None
@@ -92,8 +91,7 @@ class RunResult:
         return self.error is None and self.exit_code == 0
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
+class WorkerInfo(msgspec.Struct, frozen=True):
     """A worker supervisor as registered in the store."""
 
     id: str
@@ -107,16 +105,14 @@ class WorkerInfo:
     running: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerOrders:
+class WorkerOrders(msgspec.Struct, frozen=True):
     """What a heartbeat tells a worker: whether to stop, and which running jobs to cancel."""
 
     stop: str | None = None  # None, "graceful" or "now"
-    cancel: frozenset[str] = field(default_factory=frozenset)
+    cancel: frozenset[str] = msgspec.field(default_factory=frozenset)
 
 
-@dataclass(frozen=True, slots=True)
-class QueueCounts:
+class QueueCounts(msgspec.Struct, frozen=True):
     """Jobs per state (every state present) and how many wait for a future run_at."""
 
     by_state: dict[JobState, int]

@@ -7,8 +7,9 @@ front ends only parse arguments and print. Nothing here knows which backend it r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from queuectl import config as cfg
 from queuectl.errors import DuplicateJob, InvalidSpec, InvalidStateChange, JobNotFound
@@ -147,8 +148,7 @@ def update(store: Store, text: str) -> Job:
 # -- status, workers, config ------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Status:
+class Status(msgspec.Struct, frozen=True):
     counts: QueueCounts
     workers: list[WorkerInfo]
 

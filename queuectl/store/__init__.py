@@ -36,7 +36,11 @@ def default_db_path() -> Path:
 def resolve_url(url: str | None) -> str:
     """The `--db` value, `QUEUECTL_DB`, or the default SQLite file, as a URL-ish string."""
     url = url or os.environ.get("QUEUECTL_DB") or ""
-    return url.strip() or str(default_db_path())
+    if url.strip():
+        return url.strip()
+    default = default_db_path()
+    default.parent.mkdir(parents=True, exist_ok=True)  # first use of the default
+    return str(default)
 
 
 def open_store(url: str | None = None, *, durable: bool = True, migrate: bool = True) -> Store:
@@ -57,6 +61,4 @@ def open_store(url: str | None = None, *, durable: bool = True, migrate: bool = 
         )
     from queuectl.store.sqlite import SqliteStore
 
-    if target == str(default_db_path()):
-        os.makedirs(os.path.dirname(target), exist_ok=True)  # first use of the default
     return SqliteStore(target, durable=durable, migrate=migrate)

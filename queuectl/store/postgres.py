@@ -15,7 +15,6 @@ server may have committed one before the connection dropped).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import re
@@ -24,6 +23,8 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
+
+import msgspec
 
 from queuectl.errors import (
     DuplicateJob,
@@ -639,18 +640,18 @@ def _float(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _fields(cls: type, row: Row) -> dict[str, Any]:
-    """The row's columns that dataclass `cls` has, as plain values: datetimes become epoch
+def _fields(cls: type[msgspec.Struct], row: Row) -> dict[str, Any]:
+    """The row's columns that model `cls` has, as plain values: datetimes become epoch
     seconds, arrays tuples."""
     values = {}
-    for field in dataclasses.fields(cls):
-        if field.name in row:
-            value = row[field.name]
+    for name in cls.__struct_fields__:
+        if name in row:
+            value = row[name]
             if isinstance(value, datetime):
                 value = value.timestamp()
             elif isinstance(value, list):
                 value = tuple(value)
-            values[field.name] = value
+            values[name] = value
     return values
 
 
