@@ -7,7 +7,9 @@ turn of the loop runs a fixed list of named steps:
 1. heartbeat       renew our leases; read orders (stop, cancel running jobs)
 2. reap_expired    fail jobs whose worker died (lease expired); refresh settings
 3. record_results  write what finished commands produced (complete/fail/cancel/release)
-4. claim_jobs      fill free slots with due jobs, one atomic claim for all of them
+4. claim_jobs      fill free slots with due jobs, one atomic claim for all of them (and,
+                   while jobs are short, one more in reserve, started the moment a slot
+                   frees, before any database call)
 5. check_stop      when stopping: wait for running jobs, up to the grace period
 6. wait            sleep until output, an exit, a database change, a signal or a timer
 
@@ -36,7 +38,7 @@ from types import FrameType
 from queuectl.config import Settings
 from queuectl.errors import StoreError
 from queuectl.models import Job, JobState, RunResult, WorkerInfo
-from queuectl.runner import Limits, Process, start_command
+from queuectl.runner import Limits, Process, seal_inherited_fds, start_command
 from queuectl.store import ChangeWaiter, Store, open_store
 
 log = logging.getLogger("queuectl.worker")
@@ -46,6 +48,7 @@ MIN_HEARTBEAT_S = 0.25  # earliest heartbeat after a wake-up (cancel and stop or
 KILL_GRACE_S = 1.0  # SIGTERM to SIGKILL on a cold stop or a cancel
 PRUNE_AFTER_S = 3600.0  # forget workers silent for this long
 MAX_STORE_BACKOFF_S = 5.0
+RESERVE_BELOW_S = 0.1  # hold one claimed job in reserve while jobs run shorter than this
 
 
 def default_host() -> str:
@@ -82,6 +85,8 @@ class Worker:
         self.settings = Settings.from_stored(self.store.get_config())
         self.selector = selectors.DefaultSelector()
         self.running: dict[str, tuple[Job, Process]] = {}
+        self.ready: deque[Job] = deque()  # claimed, waiting for a slot (see _wanted)
+        self.recent_runtime = 1.0  # moving average of job run times, seconds
         self.unrecorded: deque[Finished] = deque()
         self.stop_mode: str | None = None  # None, "graceful" or "now"
         self.stop_deadline: float | None = None
@@ -101,6 +106,7 @@ class Worker:
     # -- life cycle ---------------------------------------------------------------------
 
     def run(self) -> int:
+        seal_inherited_fds()
         self._install_signal_handlers()
         self._until_stored("register", self._register)
         self._watch_changes()
@@ -168,6 +174,7 @@ class Worker:
 
     def _shutdown(self) -> None:
         """Only non-empty after an error in the loop: kill what runs, record it released."""
+        self._step(self.release_reserve)
         for _, process in self.running.values():
             process.interrupt("released", KILL_GRACE_S)
         deadline = time.monotonic() + 30
@@ -207,6 +214,7 @@ class Worker:
     def check_stop(self) -> bool:
         """While stopping: True once nothing runs and every result is recorded. Turns a
         graceful stop cold when the grace period is over."""
+        self.release_reserve()
         if not self.running:
             return not self.unrecorded
         if self.stop_mode == "graceful":
@@ -297,19 +305,37 @@ class Worker:
             )
 
     def claim_jobs(self) -> None:
-        free = self.options.slots - len(self.running) - len(self.unrecorded)
+        want = self._wanted()
         now = time.monotonic()
-        if free <= 0 or not (self.dirty or now >= self.next_claim):
+        if want <= 0 or not (self.dirty or now >= self.next_claim):
             return
         self.dirty = False
         self.next_claim = now + POLL_FALLBACK_S
         jobs = self.store.claim_jobs(
-            self.id, self.options.queues, free, self.settings.lease_seconds
+            self.id, self.options.queues, want, self.settings.lease_seconds
         )
-        for job in jobs:
-            self._start(job)
-        if len(jobs) == free:
+        self.ready.extend(jobs)
+        self._start_ready()
+        if len(jobs) == want:
             self.dirty = True  # there may be more: claim again as soon as a slot frees
+
+    def _wanted(self) -> int:
+        """How many jobs to claim: one per free slot, plus one held in reserve while jobs
+        are short, so a slot that frees starts its next job before any database call.
+        Long jobs get no reserve: a job must not wait behind one that runs for minutes."""
+        reserve = 1 if self.recent_runtime < RESERVE_BELOW_S else 0
+        return self.options.slots + reserve - len(self.running) - len(self.ready)
+
+    def _start_ready(self) -> None:
+        while self.ready and len(self.running) < self.options.slots and not self.stop_mode:
+            self._start(self.ready.popleft())
+
+    def release_reserve(self) -> None:
+        """Stopping: claimed jobs that never started go back, their attempt not counted."""
+        while self.ready:
+            job = self.ready[0]
+            self.store.release_job(job.id, self.id, job.attempts)
+            self.ready.popleft()
 
     def _start(self, job: Job) -> None:
         log.info("job %s attempt %d started: %s", job.id, job.attempts, job.command)
@@ -323,7 +349,7 @@ class Worker:
             self.running[job.id] = (job, process)
 
     def _burst_done(self) -> bool:
-        if self.running or self.unrecorded or self.dirty:
+        if self.running or self.ready or self.unrecorded or self.dirty:
             return False
         return not self.store.has_unfinished_jobs(self.options.queues)
 
@@ -342,8 +368,7 @@ class Worker:
             timers.append(self.stop_deadline)
         timers += [d for _, p in self.running.values() if (d := p.next_deadline()) is not None]
         timeout = max(0.0, min(timers) - now)
-        free = self.options.slots - len(self.running) - len(self.unrecorded)
-        if (self.dirty and not self.stop_mode and free > 0) or self.unrecorded:
+        if (self.dirty and not self.stop_mode and self._wanted() > 0) or self.unrecorded:
             timeout = 0.0  # work to do right away
         if limit is not None:
             timeout = min(timeout, limit)
@@ -363,7 +388,11 @@ class Worker:
             if process.done:
                 del self.running[job_id]
                 reason = process.reason if process.reason in ("cancelled", "released") else None
-                self.unrecorded.append(Finished(job, process.finish(), reason))
+                result = process.finish()
+                took = result.finished_at - result.started_at
+                self.recent_runtime = 0.8 * self.recent_runtime + 0.2 * took
+                self.unrecorded.append(Finished(job, result, reason))
+        self._start_ready()  # before recording: the freed slot need not wait for the store
 
     def _watch_changes(self) -> None:
         """Wake on database changes: through the waiter's file descriptor when it has one,

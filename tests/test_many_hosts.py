@@ -1,0 +1,413 @@
+"""Many hosts on one PostgreSQL database: real worker supervisors against a real server.
+
+Each supervisor is a separate `queuectl worker start` process; QUEUECTL_HOSTNAME gives
+each one a host name of its own, so one machine plays several hosts. Every test gets a
+throw-away database (tests.pg_helpers), and every wait is on a condition with a deadline.
+
+What these tests prove (the many-hosts issue):
+- three supervisors share 1,000 jobs: each job completes with exactly one recorded
+  success, all three hosts do work, a SIGKILLed supervisor's running jobs are recovered by
+  the others once its lease expires, and `worker stop` stops the rest;
+- the workers' server connections terminated mid-run (`pg_terminate_backend`): every job
+  still completes and the workers keep going;
+- the server restarted mid-run (when this machine can: root and `pg_ctlcluster`): the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from queuectl.errors import StoreError
+from queuectl.models import Attempt, JobState, NewJob
+from queuectl.store import Store, open_store
+from tests.conftest import pg_helpers
+from tests.helpers import kill_matching, start_worker, stop, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+LOST = "worker lost (lease expired)"
+T = TypeVar("T")
+
+
+# -- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database (these tests are PostgreSQL-only: no SQLite variant)."""
+    helpers = pg_helpers()
+    url: str = helpers.create_test_database()
+    try:
+        yield url
+    finally:
+        helpers.drop_test_database(url)
+
+
+@pytest.fixture
+def pg_store(pg_url: str) -> Iterator[Store]:
+    opened = open_store(pg_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+class Hosts:
+    """Worker supervisors started as separate processes, one per (pretend) host. Whatever
+    is still running at the end is killed, and so are the jobs' processes (`marker`)."""
+
+    def __init__(self, url: str, tmp_path: Path, marker: str) -> None:
+        self.url = url
+        self.tmp_path = tmp_path
+        self.marker = marker
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs: dict[str, Path] = {}
+
+    def start(self, host: str, slots: int) -> subprocess.Popen[bytes]:
+        log = self.tmp_path / f"{host}.log"
+        env = {"QUEUECTL_HOSTNAME": host}
+        proc = start_worker(self.url, log, "--count", str(slots), env=env)
+        self.procs[host], self.logs[host] = proc, log
+        return proc
+
+    def log_text(self) -> str:
+        """Every worker's log, for assertion messages."""
+        parts = [f"--- {host} ---\n{log.read_text()}" for host, log in self.logs.items()]
+        return "\n".join(parts)
+
+    def suspicious_lines(self) -> list[str]:
+        """Log lines beyond the routine ones (warnings, errors, tracebacks)."""
+        found = []
+        for host, log in self.logs.items():
+            for line in log.read_text().splitlines():
+                if " INFO " not in line:
+                    found.append(f"{host}: {line}")
+        return found
+
+    def cleanup(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        kill_matching(self.marker)
+
+
+@pytest.fixture
+def hosts(pg_url: str, tmp_path: Path) -> Iterator[Hosts]:
+    # A sleep length of its own (0.01xxxxx s) marks this test's job processes in /proc.
+    started = Hosts(pg_url, tmp_path, f"0.01{secrets.randbelow(10**5):05d}")
+    try:
+        yield started
+    finally:
+        started.cleanup()
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def cli(url: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`queuectl --db URL ARGS` as a user on this machine would run it (its own host name,
+    not one of the workers' pretend ones)."""
+    env = {k: v for k, v in os.environ.items() if k != "QUEUECTL_HOSTNAME"}
+    command = [sys.executable, "-m", "queuectl", "--db", url, *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+
+
+def enqueue_appenders(store: Store, prefix: str, count: int, out: Path, sleep: str) -> list[str]:
+    """`count` jobs that append their id to `out` (O_APPEND: short lines never mix), then
+    sleep a little so the run lasts a few seconds."""
+    command = f'echo "$QUEUECTL_JOB_ID" >> {out}; sleep {sleep}'
+    ids = [f"{prefix}{i}" for i in range(count)]
+    store.enqueue_jobs([NewJob(id=job_id, command=command) for job_id in ids], 3)
+    return ids
+
+
+def completed(store: Store) -> int:
+    return store.count_jobs().by_state[JobState.COMPLETED]
+
+
+def tolerant(condition: Callable[[], T]) -> Callable[[], T | None]:
+    """`condition`, reading None while the database is away (restarts, terminations)."""
+
+    def check() -> T | None:
+        try:
+            return condition()
+        except StoreError:
+            return None
+
+    return check
+
+
+def registered(store: Store, hosts: Hosts) -> dict[str, str]:
+    """host -> worker id, once every started supervisor has registered."""
+
+    def ids() -> dict[str, str] | None:
+        found = {w.host: w.id for w in store.list_workers()}
+        return found if set(hosts.procs) <= set(found) else None
+
+    found = wait_for(ids, timeout=30, what="every supervisor registered")
+    return {host: found[host] for host in hosts.procs}
+
+
+def wait_all_completed(store: Store, ids: list[str], hosts: Hosts, timeout: float) -> None:
+    try:
+        wait_for(
+            tolerant(lambda: completed(store) == len(ids)),
+            timeout=timeout,
+            what=f"all {len(ids)} jobs completed",
+        )
+    except AssertionError as err:
+        counts = tolerant(lambda: store.count_jobs().by_state)()
+        raise AssertionError(f"{err}; jobs per state: {counts}\n{hosts.log_text()}") from None
+
+
+def check_one_success_each(store: Store, ids: list[str], out: Path) -> dict[str, list[Attempt]]:
+    """Every job completed with exactly one successful attempt recorded; every id ran
+    (is in `out`), and only jobs that lost a worker ran more than once. Returns the
+    attempts of every job."""
+    attempts = {job_id: store.list_attempts(job_id) for job_id in ids}
+    not_done = [j.id for j in store.list_jobs() if j.state is not JobState.COMPLETED]
+    assert not not_done, f"{len(not_done)} job(s) did not complete: {not_done[:10]}"
+    for job_id, tries in attempts.items():
+        successes = [a for a in tries if a.exit_code == 0 and a.error is None]
+        assert len(successes) == 1, f"{job_id}: {len(successes)} successes recorded: {tries}"
+        assert tries[-1] == successes[0], f"{job_id}: the success is not the last attempt"
+    runs = Counter(out.read_text().split())
+    assert set(runs) == set(ids), f"ids missing from the output: {sorted(set(ids) - set(runs))}"
+    twice = {job_id for job_id, n in runs.items() if n > 1}
+    lost = {job_id for job_id, tries in attempts.items() if any(a.error == LOST for a in tries)}
+    assert twice <= lost, f"ran more than once without losing a worker: {sorted(twice - lost)}"
+    return attempts
+
+
+# -- three hosts, one killed ----------------------------------------------------------------
+
+
+def test_three_hosts_share_the_queue_and_recover_a_killed_one(
+    pg_store: Store, pg_url: str, hosts: Hosts, tmp_path: Path
+):
+    store = pg_store
+    store.set_config("lease-seconds", "2")
+    store.set_config("backoff-base", "1")
+    out = tmp_path / "ran.txt"
+    names = ["host-alpha", "host-bravo", "host-charlie"]
+    for name in names:
+        hosts.start(name, slots=4)
+    worker_ids = registered(store, hosts)
+    victim_host = names[1]
+    victim, victim_id = hosts.procs[victim_host], worker_ids[victim_host]
+
+    ids = enqueue_appenders(store, "mh-", 1000, out, hosts.marker)
+
+    def victim_busy_mid_run() -> bool:
+        if completed(store) < 200:
+            return False
+        running = store.list_jobs(state=JobState.PROCESSING)
+        return any(j.worker_id == victim_id for j in running)
+
+    wait_for(victim_busy_mid_run, timeout=60, what="mid-run, the victim running jobs")
+    victim.kill()  # SIGKILL: no chance to record anything or release its jobs
+    assert victim.wait(10) == -signal.SIGKILL
+    # A dead worker changes nothing more: what it held at its death is still held.
+    in_flight = {
+        j.id for j in store.list_jobs(state=JobState.PROCESSING) if j.worker_id == victim_id
+    }
+    assert in_flight, "the victim held no job when it was killed"
+    assert completed(store) < len(ids), "the run was over before the kill"
+
+    wait_all_completed(store, ids, hosts, timeout=60)
+    attempts = check_one_success_each(store, ids, out)
+
+    # Work spread across all three hosts (the victim before its death).
+    successes = Counter(
+        a.worker_id for tries in attempts.values() for a in tries if a.exit_code == 0
+    )
+    per_host = {name: successes[worker_ids[name]] for name in names}
+    assert set(successes) <= set(worker_ids.values()), successes
+    assert all(n >= 10 for n in per_host.values()), f"work not spread: {per_host}"
+
+    # The victim's running jobs: lost with its lease, then done by another host. No job
+    # that it did not hold was declared lost.
+    for job_id in in_flight:
+        tries = attempts[job_id]
+        lost = [i for i, a in enumerate(tries) if a.error == LOST]
+        assert lost, f"{job_id}: no '{LOST}' attempt: {tries}"
+        assert all(tries[i].worker_id == victim_id for i in lost), tries
+        last = tries[-1]
+        assert last.exit_code == 0 and lost[-1] < len(tries) - 1, tries
+        assert last.worker_id != victim_id and last.worker_id in worker_ids.values(), tries
+    lost_jobs = {
+        job_id for job_id, tries in attempts.items() if any(a.error == LOST for a in tries)
+    }
+    assert lost_jobs == in_flight
+
+    # `worker list` shows the two survivors, with their hosts; not the dead one.
+    survivors = {name: hosts.procs[name] for name in names if name != victim_host}
+    listed = cli(pg_url, "worker", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert {(r["host"], r["pid"]) for r in rows} == {(h, p.pid) for h, p in survivors.items()}
+    assert {r["id"] for r in rows} == {worker_ids[h] for h in survivors}
+
+    # `worker stop` (from "another host": the request goes through the database).
+    stopped = cli(pg_url, "worker", "stop", "--timeout", "30")
+    assert stopped.returncode == 0, stopped.stderr + hosts.log_text()
+    assert "stopped 2 worker(s)" in stopped.stdout, stopped.stdout
+    for name, proc in survivors.items():
+        assert proc.wait(30) == 0, f"{name} exited with {proc.returncode}\n{hosts.log_text()}"
+    assert "stop requested through the database" in hosts.logs[names[0]].read_text()
+    assert store.count_jobs().by_state[JobState.PROCESSING] == 0
+
+
+# -- the server goes away -------------------------------------------------------------------
+
+
+def _admin() -> psycopg.Connection[tuple[object, ...]]:
+    url = pg_helpers().postgres_admin_url()
+    return psycopg.connect(url, autocommit=True, connect_timeout=5)
+
+
+def _dbname(url: str) -> str:
+    return str(conninfo_to_dict(url)["dbname"])
+
+
+def backends(url: str) -> list[int]:
+    """The server processes connected to `url`'s database."""
+    with _admin() as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (_dbname(url),),
+        ).fetchall()
+    return [int(str(pid)) for (pid,) in rows]
+
+
+def terminate_backends(url: str) -> int:
+    """End every server connection to `url`'s database (the workers', ours); how many."""
+    with _admin() as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (_dbname(url),),
+        ).fetchall()
+    return sum(1 for (ended,) in rows if ended)
+
+
+def postmaster_start_time() -> object:
+    with _admin() as conn:
+        row = conn.execute("SELECT pg_postmaster_start_time()").fetchone()
+    assert row is not None
+    return row[0]
+
+
+def server_answers() -> bool:
+    try:
+        with _admin() as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+def test_terminated_connections_every_job_still_completes(
+    pg_store: Store, pg_url: str, hosts: Hosts, tmp_path: Path
+):
+    store = pg_store
+    store.set_config("lease-seconds", "2")
+    store.set_config("backoff-base", "1")
+    out = tmp_path / "ran.txt"
+    for name in ("host-one", "host-two"):
+        hosts.start(name, slots=3)
+    registered(store, hosts)
+    ids = enqueue_appenders(store, "tb-", 300, out, hosts.marker)
+
+    done_before = 0
+    for round_number in range(1, 4):
+        # Progress between terminations: the workers came back and ran more jobs.
+        target = done_before + 30
+        wait_for(
+            tolerant(lambda target=target: completed(store) >= target),
+            timeout=30,
+            what=f"{target} jobs completed before termination {round_number}",
+        )
+        # Both workers connected again (store and LISTEN connections), and so are we.
+        wait_for(lambda: len(backends(pg_url)) >= 5, what="every connection back")
+        ended = terminate_backends(pg_url)
+        assert ended >= 5, f"termination {round_number} ended only {ended} connection(s)"
+        done_before = wait_for(tolerant(lambda: completed(store) or None), what="reconnected")
+    assert done_before < len(ids), "the run ended before the last termination"
+
+    wait_all_completed(store, ids, hosts, timeout=60)
+    for name, proc in hosts.procs.items():
+        assert proc.poll() is None, f"{name} exited ({proc.returncode})\n{hosts.log_text()}"
+    check_one_success_each(store, ids, out)
+    for name, proc in hosts.procs.items():
+        assert stop(proc, timeout=30) == 0, f"{name}\n{hosts.log_text()}"
+
+
+def _local_cluster() -> tuple[str, str]:
+    """(version, name) of the local cluster that serves the test database, or skip."""
+    if os.geteuid() != 0:
+        pytest.skip("restarting the server needs root (pg_ctlcluster)")
+    if shutil.which("pg_ctlcluster") is None:
+        pytest.skip("restarting the server needs pg_ctlcluster (Debian's postgresql-common)")
+    versions = os.listdir("/etc/postgresql") if os.path.isdir("/etc/postgresql") else []
+    if len(versions) != 1:
+        pytest.skip(f"cannot tell which cluster to restart: /etc/postgresql has {versions}")
+    with _admin() as conn:
+        row = conn.execute("SELECT current_setting('cluster_name', true)").fetchone()
+    cluster = f"{versions[0]}/main"
+    if row is None or row[0] != cluster:
+        pytest.skip(f"the test server is not the local cluster {cluster} (it is {row})")
+    return versions[0], "main"
+
+
+def test_server_restart_every_job_still_completes(
+    pg_store: Store, pg_url: str, hosts: Hosts, tmp_path: Path
+):
+    pg_helpers()  # skips (or fails under CI) when there is no server
+    version, cluster = _local_cluster()
+    store = pg_store
+    store.set_config("lease-seconds", "2")
+    store.set_config("backoff-base", "1")
+    out = tmp_path / "ran.txt"
+    for name in ("host-east", "host-west"):
+        hosts.start(name, slots=3)
+    registered(store, hosts)
+    ids = enqueue_appenders(store, "rs-", 300, out, hosts.marker)
+    ctl = ["pg_ctlcluster", "--skip-systemctl-redirect", version, cluster]
+    try:
+        wait_for(lambda: completed(store) >= 40, what="40 jobs completed before the restart")
+        assert completed(store) < len(ids) - 100, "too few jobs left to run across the restart"
+        booted = postmaster_start_time()
+        restarted = subprocess.run(
+            [*ctl, "restart"], capture_output=True, text=True, timeout=90, check=False
+        )
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        wait_for(server_answers, timeout=60, what="the server answering again")
+        assert postmaster_start_time() != booted, "the server did not restart"
+        wait_all_completed(store, ids, hosts, timeout=60)
+    finally:
+        if not server_answers():
+            subprocess.run([*ctl, "start"], capture_output=True, timeout=90, check=False)
+            wait_for(server_answers, timeout=60, what="the server back up after the test")
+    for name, proc in hosts.procs.items():
+        assert proc.poll() is None, f"{name} exited ({proc.returncode})\n{hosts.log_text()}"
+    check_one_success_each(store, ids, out)
+    for name, proc in hosts.procs.items():
+        assert stop(proc, timeout=30) == 0, f"{name}\n{hosts.log_text()}"
