@@ -41,10 +41,10 @@ from queuectl.models import (
     JobState,
     NewJob,
     QueueCounts,
-    RunResult,
     WorkerInfo,
     WorkerOrders,
 )
+from queuectl.store.finishing import GuardedFinishes
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
 
 try:
@@ -115,6 +115,10 @@ def _connect(dsn: str, durable: bool, poll_only: bool) -> psycopg.Connection[Row
     extra: dict[str, Any] = {}
     if "connect_timeout" not in options:
         extra["connect_timeout"] = CONNECT_TIMEOUT_S
+    if "keepalives" not in options:
+        # A peer that vanished without closing (host lost power, network cut) is noticed
+        # in about 25 s instead of the kernel's default of hours.
+        extra.update(keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
     if poll_only:
         # Poolers in transaction mode (the reason for poll-only) may hand each statement
         # to another server connection: no server-side prepared statements then.
@@ -146,7 +150,7 @@ def _translate(err: psycopg.Error, lost: bool, target: str) -> StoreError | Inva
     return StoreError(f"PostgreSQL error at {target}: {_reason(err)}")
 
 
-class PostgresStore:
+class PostgresStore(GuardedFinishes):
     """`Store` on one PostgreSQL database. Safe to share between threads (calls are
     serialised on its one connection)."""
 
@@ -438,48 +442,7 @@ class PostgresStore:
 
         return self._run(work)
 
-    def complete_job(self, job_id: str, worker_id: str, attempt: int, result: RunResult) -> bool:
-        return self._finish("complete_job", job_id, worker_id, attempt, result) is not None
-
-    def fail_job(
-        self, job_id: str, worker_id: str, attempt: int, result: RunResult, retry_delay: float
-    ) -> JobState | None:
-        state = self._finish(
-            "fail_job", job_id, worker_id, attempt, result, retry_delay=retry_delay
-        )
-        return JobState(state) if state else None
-
-    def cancel_running_job(
-        self, job_id: str, worker_id: str, attempt: int, result: RunResult
-    ) -> bool:
-        return self._finish("cancel_running_job", job_id, worker_id, attempt, result) is not None
-
-    def release_job(self, job_id: str, worker_id: str, attempt: int) -> bool:
-        released = RunResult(exit_code=None, error="released")
-        return self._finish("release_job", job_id, worker_id, attempt, released) is not None
-
-    def _finish(
-        self,
-        query: str,
-        job_id: str,
-        worker_id: str,
-        attempt: int,
-        result: RunResult,
-        *,
-        retry_delay: float = 0.0,
-    ) -> str | None:
-        """Move the job (guarded) and close its attempt record, in one transaction."""
-        params = {
-            "id": job_id,
-            "worker_id": worker_id,
-            "attempt": attempt,
-            "exit_code": result.exit_code,
-            "error": result.error,
-            "stdout": bytes(result.stdout),
-            "stderr": bytes(result.stderr),
-            "retry_delay": retry_delay,
-        }
-
+    def _finish(self, query: str, params: dict[str, Any]) -> str | None:
         def work(conn: psycopg.Connection[Row]) -> str | None:
             row = conn.execute(Q[query], params).fetchone()
             if row is None:

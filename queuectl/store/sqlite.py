@@ -28,10 +28,10 @@ from queuectl.models import (
     JobState,
     NewJob,
     QueueCounts,
-    RunResult,
     WorkerInfo,
     WorkerOrders,
 )
+from queuectl.store.finishing import GuardedFinishes
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
 
 Q = load_queries("sqlite.sql")
@@ -94,7 +94,7 @@ def _json(values: Sequence[str] | None) -> str | None:
     return None if values is None else json.dumps(list(values))
 
 
-class SqliteStore:
+class SqliteStore(GuardedFinishes):
     """`Store` on one SQLite file. Safe to share between threads (calls are serialised)."""
 
     def __init__(self, url: str, durable: bool = True, migrate: bool = True) -> None:
@@ -361,45 +361,8 @@ class SqliteStore:
             cancel=frozenset(row["id"] for row in leases if row["cancel_requested"]),
         )
 
-    def complete_job(self, job_id: str, worker_id: str, attempt: int, result: RunResult) -> bool:
-        return self._finish("complete_job", job_id, worker_id, attempt, result) is not None
-
-    def fail_job(
-        self, job_id: str, worker_id: str, attempt: int, result: RunResult, retry_delay: float
-    ) -> JobState | None:
-        state = self._finish("fail_job", job_id, worker_id, attempt, result, retry_delay)
-        return JobState(state) if state else None
-
-    def cancel_running_job(
-        self, job_id: str, worker_id: str, attempt: int, result: RunResult
-    ) -> bool:
-        return self._finish("cancel_running_job", job_id, worker_id, attempt, result) is not None
-
-    def release_job(self, job_id: str, worker_id: str, attempt: int) -> bool:
-        released = RunResult(exit_code=None, error="released")
-        return self._finish("release_job", job_id, worker_id, attempt, released) is not None
-
-    def _finish(
-        self,
-        query: str,
-        job_id: str,
-        worker_id: str,
-        attempt: int,
-        result: RunResult,
-        retry_delay: float = 0.0,
-    ) -> str | None:
-        """Move the job (guarded) and close its attempt record, in one transaction."""
-        params = {
-            "id": job_id,
-            "worker_id": worker_id,
-            "attempt": attempt,
-            "exit_code": result.exit_code,
-            "error": result.error,
-            "stdout": result.stdout,
-            "stderr": result.stderr,
-            "retry_delay": retry_delay,
-            "now": self.now(),
-        }
+    def _finish(self, query: str, params: dict[str, Any]) -> str | None:
+        params["now"] = self.now()
         with self._writing() as conn:
             row = conn.execute(Q[query], params).fetchone()
             if row is None:
