@@ -367,3 +367,34 @@ def test_usage_errors_exit_2_with_one_line_and_touch_nothing(run, db, args):
     message = result.error(code=2)
     assert "--help" in message  # points to the help
     assert not Path(db).exists()
+
+
+def test_a_locked_database_is_one_line_and_changes_nothing(db, tmp_path):
+    """Another process holds the write lock longer than the busy timeout."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "queuectl", "--db", db, "db", "migrate"], check=True)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        env = {**os.environ, "QUEUECTL_SQLITE_BUSY_TIMEOUT": "0.3"}
+        done = subprocess.run(
+            [sys.executable, "-m", "queuectl", "--db", db, "enqueue", '{"command":"true"}'],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert done.returncode == 1
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: database ")
+    assert "is locked" in lines[0]
+    count = sqlite3.connect(db).execute("SELECT count(*) FROM jobs").fetchone()[0]
+    assert count == 0
