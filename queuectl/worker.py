@@ -174,6 +174,7 @@ class Worker:
 
     def _shutdown(self) -> None:
         """Only non-empty after an error in the loop: kill what runs, record it released."""
+        self.stop_mode = "now"  # nothing starts from here on
         self._step(self.release_reserve)
         for _, process in self.running.values():
             process.interrupt("released", KILL_GRACE_S)
@@ -368,7 +369,8 @@ class Worker:
             timers.append(self.stop_deadline)
         timers += [d for _, p in self.running.values() if (d := p.next_deadline()) is not None]
         timeout = max(0.0, min(timers) - now)
-        if (self.dirty and not self.stop_mode and self._wanted() > 0) or self.unrecorded:
+        claimable = self.dirty and not self.stop_mode and self._wanted() > 0
+        if claimable or (self.unrecorded and now >= self.next_record):
             timeout = 0.0  # work to do right away
         if limit is not None:
             timeout = min(timeout, limit)

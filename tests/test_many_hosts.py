@@ -249,6 +249,10 @@ def test_three_hosts_share_the_queue_and_recover_a_killed_one(
         lost = [i for i, a in enumerate(tries) if a.error == LOST]
         assert lost, f"{job_id}: no '{LOST}' attempt: {tries}"
         assert all(tries[i].worker_id == victim_id for i in lost), tries
+        # Not before its lease ran out: a lease lasts at least lease-seconds from a claim.
+        first_lost = tries[lost[0]]
+        assert first_lost.finished_at is not None, tries
+        assert first_lost.finished_at - first_lost.started_at >= 2 - 0.01, tries
         last = tries[-1]
         assert last.exit_code == 0 and lost[-1] < len(tries) - 1, tries
         assert last.worker_id != victim_id and last.worker_id in worker_ids.values(), tries
