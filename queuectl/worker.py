@@ -48,6 +48,7 @@ MIN_HEARTBEAT_S = 0.25  # earliest heartbeat after a wake-up (cancel and stop or
 KILL_GRACE_S = 1.0  # SIGTERM to SIGKILL on a cold stop or a cancel
 PRUNE_AFTER_S = 3600.0  # forget workers silent for this long
 MAX_STORE_BACKOFF_S = 5.0
+LISTEN_RETRY_S = 1.0  # how often a waiter that lost its connection tries again
 RESERVE_BELOW_S = 0.1  # hold one claimed job in reserve while jobs run shorter than this
 
 
@@ -95,6 +96,8 @@ class Worker:
         self.next_heartbeat = self.next_reap = self.next_claim = now
         self.next_record = now
         self.record_backoff = 0.0
+        self.outage_backoff = 0.0
+        self.last_outage = -1e9  # monotonic time of the last store failure
         self.dirty = True  # something may be due: try a claim
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
@@ -102,6 +105,8 @@ class Worker:
         self.selector.register(self._wake_read, selectors.EVENT_READ, "wake")
         self.waiter: ChangeWaiter | None = None
         self._waiter_fd: int | None = None
+        self.fd_waiter = False  # the waiter is watched in our selector (not by a thread)
+        self.next_listen = 0.0
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -121,24 +126,32 @@ class Worker:
 
     def _loop(self) -> str:
         while True:
-            self._step(self.heartbeat)
-            self._step(self.reap_expired)
-            self._step(self.record_results)
-            if not self.stop_mode:
-                self._step(self.claim_jobs)
+            # Each step needs the store; after a failure the rest wait for the next turn.
+            ok = all(
+                self._step(s) for s in (self.heartbeat, self.reap_expired, self.record_results)
+            )
+            if self.stop_mode and self.check_stop():
+                return f"{self.stop_mode} stop"
+            if not self.stop_mode and ok and self._step(self.claim_jobs):  # noqa: SIM102
                 if self.options.burst and self._burst_done():
                     return "burst: no job left to run"
-            elif self.check_stop():
-                return f"{self.stop_mode} stop"
+            if not ok:
+                self.outage_backoff = min(max(self.outage_backoff * 2, 0.1), MAX_STORE_BACKOFF_S)
+                self._pause(self.outage_backoff)
             self.wait()
 
-    def _step(self, action: Callable[[], object]) -> None:
-        """Run one step; a store that is down or busy is logged and retried next turn."""
+    def _step(self, action: Callable[[], object]) -> bool:
+        """Run one step; False when the store is down or busy (logged; retried next turn).
+        After an outage, heartbeat first thing, and let everyone do so before reaping."""
         try:
             action()
         except StoreError as err:
             log.warning("database unavailable (%s); retrying", err)
-            self._pause(1.0)
+            self.last_outage = time.monotonic()
+            self.next_heartbeat = 0.0
+            return False
+        self.outage_backoff = 0.0
+        return True
 
     def _until_stored(self, what: str, action: Callable[[], object]) -> None:
         """Retry `action` with backoff until the store takes it (start-up, shutdown)."""
@@ -215,9 +228,11 @@ class Worker:
     def check_stop(self) -> bool:
         """While stopping: True once nothing runs and every result is recorded. Turns a
         graceful stop cold when the grace period is over."""
-        self.release_reserve()
+        released = self._step(self.release_reserve)
         if not self.running:
-            return not self.unrecorded
+            # A cold stop leaves without what the store would not take: those leases expire
+            # and the jobs are retried.
+            return self.stop_mode == "now" or (released and not self.unrecorded)
         if self.stop_mode == "graceful":
             if self.stop_deadline is None:
                 self.stop_deadline = time.monotonic() + self.settings.grace_period
@@ -253,6 +268,10 @@ class Worker:
             return
         self.next_reap = now + max(self.settings.lease_seconds / 2, 1.0)
         self.settings = Settings.from_stored(self.store.get_config())
+        if now - self.last_outage < self.settings.lease_seconds:
+            # We were cut off from the store, and so perhaps were the other workers: give
+            # them one lease to renew theirs before calling their jobs lost.
+            return
         for job in self.store.expired_jobs():
             lost = RunResult(None, "worker lost (lease expired)")
             delay = self.settings.retry_delay(job.attempts, random.random())
@@ -352,7 +371,10 @@ class Worker:
     def _burst_done(self) -> bool:
         if self.running or self.ready or self.unrecorded or self.dirty:
             return False
-        return not self.store.has_unfinished_jobs(self.options.queues)
+        try:
+            return not self.store.has_unfinished_jobs(self.options.queues)
+        except StoreError:
+            return False
 
     # -- waiting --------------------------------------------------------------------------
 
@@ -368,6 +390,11 @@ class Worker:
         if self.stop_deadline is not None:
             timers.append(self.stop_deadline)
         timers += [d for _, p in self.running.values() if (d := p.next_deadline()) is not None]
+        if self.fd_waiter and self._waiter_fd is None:
+            if now >= self.next_listen:  # its connection is gone: let it listen again
+                self.next_listen = now + LISTEN_RETRY_S
+                self._on_change()
+            timers.append(self.next_listen)
         timeout = max(0.0, min(timers) - now)
         claimable = self.dirty and not self.stop_mode and self._wanted() > 0
         if claimable or (self.unrecorded and now >= self.next_record):
@@ -404,10 +431,10 @@ class Worker:
         except StoreError as err:
             log.warning("no change notifications (%s); polling instead", err)
             return
-        fileno = getattr(self.waiter, "fileno", lambda: None)()
-        if fileno is not None:
-            self._waiter_fd = fileno
-            self.selector.register(fileno, selectors.EVENT_READ, "changes")
+        self._waiter_fd = self.waiter.fileno()
+        if self._waiter_fd is not None:
+            self.selector.register(self._waiter_fd, selectors.EVENT_READ, "changes")
+            self.fd_waiter = True
             return
         threading.Thread(target=self._waiter_thread, name="waiter", daemon=True).start()
 
@@ -419,13 +446,13 @@ class Worker:
             changed = True
         if changed:
             self.dirty = True
-        fileno = getattr(self.waiter, "fileno", lambda: None)()
-        if fileno != self._waiter_fd:  # the waiter reconnected: watch its new socket
-            if self._waiter_fd is not None:
-                self.selector.unregister(self._waiter_fd)
-            self._waiter_fd = fileno
-            if fileno is not None:
-                self.selector.register(fileno, selectors.EVENT_READ, "changes")
+        # The waiter may have reconnected, on a new socket that can have the old number
+        # (which epoll forgot when it closed): watch whatever it has now, afresh.
+        if self._waiter_fd is not None:
+            self.selector.unregister(self._waiter_fd)
+        self._waiter_fd = self.waiter.fileno()
+        if self._waiter_fd is not None:
+            self.selector.register(self._waiter_fd, selectors.EVENT_READ, "changes")
 
     def _waiter_thread(self) -> None:
         waiter = self.waiter

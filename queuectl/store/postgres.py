@@ -195,7 +195,14 @@ class PostgresStore(GuardedFinishes):
                     with conn.transaction():
                         return work(conn)
                 except psycopg.Error as err:
-                    lost = conn.broken or conn.closed
+                    # An admin shutdown or a connection left mid-transaction is as good as
+                    # lost: start afresh rather than reuse a connection in doubt.
+                    lost = (
+                        conn.broken
+                        or conn.closed
+                        or isinstance(err, psycopg.OperationalError)
+                        or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+                    )
                     if lost:  # the next call (or the retry) opens a new connection
                         conn.close()
                         self._conn = None

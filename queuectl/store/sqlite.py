@@ -13,9 +13,9 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from queuectl.errors import DuplicateJob, InvalidStateChange, JobNotFound, StoreError
 
@@ -42,6 +42,7 @@ POLL_INTERVAL_S = 0.005
 # (microseconds in practice; more when the disk is slow to sync).
 SETTLE_S = 0.05
 
+T = TypeVar("T")
 _UPDATABLE = ("command", "queue", "priority", "max_retries", "timeout", "run_at")
 
 
@@ -64,11 +65,8 @@ def _connect(path: str, durable: bool) -> sqlite3.Connection:
             raise StoreError(f"cannot open database {path}: it is a directory")
     try:
         conn = sqlite3.connect(
-            # No busy timeout: SQLite's own handler sleeps 1, 2, 5, 10... ms while another
-            # process writes, which is ages next to a 0.1 ms transaction. _begin_write
-            # waits for the write lock itself, in short steps; in WAL mode reads never wait.
             path,
-            timeout=0,
+            timeout=BUSY_TIMEOUT_S,
             isolation_level=None,
             check_same_thread=False,
         )
@@ -141,33 +139,41 @@ class SqliteStore(GuardedFinishes):
                 raise
 
     def _begin_write(self, conn: sqlite3.Connection) -> None:
-        """BEGIN IMMEDIATE, waiting up to the busy timeout for another writer to finish."""
+        """BEGIN IMMEDIATE, waiting up to the busy timeout for another writer to finish.
+
+        Not with SQLite's busy handler: it sleeps 1, 2, 5, 10... ms between looks, ages
+        next to a 0.1 ms transaction of another worker. Reads keep it (rarely needed)."""
         give_up = time.monotonic() + BUSY_TIMEOUT_S
         pause = 0.00005
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as err:
-                if "locked" not in str(err) and "busy" not in str(err):
-                    raise _translate(err, self.path) from None
-                if time.monotonic() >= give_up:
-                    raise _translate(err, self.path) from None
-            except sqlite3.Error as err:
-                raise _translate(err, self.path) from None
-            time.sleep(pause)
-            pause = min(pause * 2, 0.002)
+        try:
+            conn.execute("PRAGMA busy_timeout = 0")
+            while True:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as err:
+                    busy = "locked" in str(err) or "busy" in str(err)
+                    if not busy or time.monotonic() >= give_up:
+                        raise _translate(err, self.path) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
+        except sqlite3.Error as err:
+            raise _translate(err, self.path) from None
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
 
     def _ensure_schema(self, migrate: bool) -> None:
-        # Processes opening a new file at once race to switch it to WAL, and SQLite answers
-        # the losers "locked" at once, without waiting: give them the busy timeout too.
+        version = self._patiently(self._applied_version)
+        if version < check_schema_version(version, "sqlite", self.path) and migrate:
+            self.migrate()
+
+    def _patiently(self, action: Callable[[], T]) -> T:
+        """Processes opening a new file at once race to switch it to WAL, and SQLite
+        answers the losers "locked" at once, without waiting: give them the busy timeout."""
         give_up = time.monotonic() + BUSY_TIMEOUT_S
         while True:
             try:
-                version = self._applied_version()
-                if version < check_schema_version(version, "sqlite", self.path) and migrate:
-                    self.migrate()
-                return
+                return action()
             except StoreError as err:
                 if "is locked" not in str(err) or time.monotonic() > give_up:
                     raise
@@ -197,6 +203,9 @@ class SqliteStore(GuardedFinishes):
         return f"SQLite {sqlite3.sqlite_version} at {self.path}"
 
     def migrate(self) -> list[int]:
+        return self._patiently(self._migrate)
+
+    def _migrate(self) -> list[int]:
         applied: list[int] = []
         with self._lock:
             try:
@@ -225,7 +234,7 @@ class SqliteStore(GuardedFinishes):
         return applied
 
     def schema_version(self) -> int:
-        return self._applied_version()
+        return self._patiently(self._applied_version)
 
     def now(self) -> float:
         return time.time()
