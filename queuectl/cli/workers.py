@@ -131,6 +131,7 @@ worker_start_alias = hidden_alias(worker_start, "worker-start")
 worker_stop_alias = hidden_alias(worker_stop, "worker-stop")
 
 
+DEMO_QUEUE = "queuectl-demo"
 DEMO_JOBS: list[dict[str, Any]] = [
     {"id": "demo-hello", "command": "echo 'hello from queuectl'"},
     {"id": "demo-sleep", "command": "sleep 1 && echo 'slept 1s'", "priority": 5},
@@ -149,20 +150,24 @@ def demo(ctx: click.Context, count: int) -> None:
     """Show queuectl at work on a fresh demo database (your own queue is not touched).
 
     Enqueues five sample jobs (one fails into the DLQ after its retries, one times out),
-    runs a burst worker until all are done, and prints the status and the DLQ.
+    runs a burst worker until all are done, and prints the status and the DLQ. With
+    --db (or QUEUECTL_DB) it runs there instead, in a queue of its own, `queuectl-demo`.
     """
-    app: App = ctx.obj
-    if app.db is None:
-        path = default_db_path().parent / "demo.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            path.with_name(path.name + suffix).unlink(missing_ok=True)
-        app.db = str(path)
-    store = app.store
-    service.config_set(store, "backoff-base", "1.5")  # short retry delays for the demo
     from queuectl.spec import spec_from_mapping, to_new_job
 
-    ids = service.enqueue(store, [to_new_job(spec_from_mapping(j)) for j in DEMO_JOBS])
+    app: App = ctx.obj
+    suffix = ""
+    if app.db is None:
+        path = default_db_path().parent / "demo.db"
+        for end in ("", "-wal", "-shm"):
+            path.with_name(path.name + end).unlink(missing_ok=True)
+        app.db = str(path)
+        service.config_set(app.store, "backoff-base", "1.5")  # short retries, demo only
+    else:
+        suffix = "-" + os.urandom(3).hex()  # your database: ids that cannot collide
+    store = app.store
+    specs = [{**job, "id": job["id"] + suffix, "queue": DEMO_QUEUE} for job in DEMO_JOBS]
+    ids = service.enqueue(store, [to_new_job(spec_from_mapping(s)) for s in specs])
     click.echo(f"demo database: {app.db}\nenqueued {len(ids)} jobs: {', '.join(ids)}\n")
     code = subprocess.call(
         [
@@ -174,6 +179,8 @@ def demo(ctx: click.Context, count: int) -> None:
             "worker",
             "start",
             "--burst",
+            "--queue",
+            DEMO_QUEUE,
             "--count",
             str(count),
         ],
@@ -184,9 +191,11 @@ def demo(ctx: click.Context, count: int) -> None:
     click.echo("")
     output.print_status(service.status(store), as_json=False)
     click.echo("")
-    output.print_jobs(store.list_jobs(), as_json=False, title="All jobs")
+    output.print_jobs(store.list_jobs(queue=DEMO_QUEUE), as_json=False, title="Demo jobs")
     click.echo("")
     output.print_jobs(
-        store.list_jobs(state=JobState.DEAD), as_json=False, title="Dead letter queue"
+        store.list_jobs(state=JobState.DEAD, queue=DEMO_QUEUE),
+        as_json=False,
+        title="Dead letter queue",
     )
-    click.echo(f"\nTry: queuectl --db {app.db} show demo-fail")
+    click.echo(f"\nTry: queuectl --db {app.db} show demo-fail{suffix}")
