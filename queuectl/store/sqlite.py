@@ -66,7 +66,11 @@ def _connect(path: str, durable: bool) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(
             path,
-            timeout=BUSY_TIMEOUT_S,
+            # Workers (durable=False) wait for the write lock themselves, in short steps
+            # (_begin_write): SQLite's handler sleeps 1, 2, 5, 10... ms between looks,
+            # ages next to another worker's 0.1 ms transaction. In WAL mode their reads
+            # never wait; a new file's WAL switch is waited out by _patiently.
+            timeout=BUSY_TIMEOUT_S if durable else 0,
             isolation_level=None,
             check_same_thread=False,
         )
@@ -141,26 +145,22 @@ class SqliteStore(GuardedFinishes):
     def _begin_write(self, conn: sqlite3.Connection) -> None:
         """BEGIN IMMEDIATE, waiting up to the busy timeout for another writer to finish.
 
-        Not with SQLite's busy handler: it sleeps 1, 2, 5, 10... ms between looks, ages
-        next to a 0.1 ms transaction of another worker. Reads keep it (rarely needed)."""
+        A worker's connection has no busy handler (see _connect) and looks again every
+        50 us to 2 ms; other connections let SQLite's handler wait."""
         give_up = time.monotonic() + BUSY_TIMEOUT_S
         pause = 0.00005
-        try:
-            conn.execute("PRAGMA busy_timeout = 0")
-            while True:
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as err:
-                    busy = "locked" in str(err) or "busy" in str(err)
-                    if not busy or time.monotonic() >= give_up:
-                        raise _translate(err, self.path) from None
-                time.sleep(pause)
-                pause = min(pause * 2, 0.002)
-        except sqlite3.Error as err:
-            raise _translate(err, self.path) from None
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as err:
+                busy = "locked" in str(err) or "busy" in str(err)
+                if not busy or time.monotonic() >= give_up:
+                    raise _translate(err, self.path) from None
+            except sqlite3.Error as err:
+                raise _translate(err, self.path) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
 
     def _ensure_schema(self, migrate: bool) -> None:
         version = self._patiently(self._applied_version)
