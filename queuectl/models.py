@@ -106,10 +106,12 @@ class WorkerInfo(msgspec.Struct, frozen=True):
 
 
 class WorkerOrders(msgspec.Struct, frozen=True):
-    """What a heartbeat tells a worker: whether to stop, and which running jobs to cancel."""
+    """What a heartbeat tells a worker: whether to stop, which running jobs to cancel, and
+    which of the jobs it holds are still its own (their leases renewed)."""
 
     stop: str | None = None  # None, "graceful" or "now"
     cancel: frozenset[str] = msgspec.field(default_factory=frozenset)
+    renewed: frozenset[str] = msgspec.field(default_factory=frozenset)
 
 
 class QueueCounts(msgspec.Struct, frozen=True):

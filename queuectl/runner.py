@@ -100,8 +100,16 @@ def start_command(
     is most of a worker's overhead on short jobs."""
     started = time.time()
     job_env = {**_base_env(), **{os.fsencode(k): os.fsencode(v) for k, v in env.items()}}
-    out_read, out_write = os.pipe()
-    err_read, err_write = os.pipe()
+    try:
+        out_read, out_write = os.pipe()
+    except OSError as err:  # out of descriptors: a failed attempt, not a dead worker
+        return RunResult(None, f"cannot start: {err}", started_at=started, finished_at=time.time())
+    try:
+        err_read, err_write = os.pipe()
+    except OSError as err:
+        os.close(out_read)
+        os.close(out_write)
+        return RunResult(None, f"cannot start: {err}", started_at=started, finished_at=time.time())
     try:
         pid = os.posix_spawn(
             SHELL,
@@ -121,7 +129,17 @@ def start_command(
     finally:
         os.close(out_write)
         os.close(err_write)
-    return Process(pid, out_read, err_read, limits, selector, started)
+    try:
+        return Process(pid, out_read, err_read, limits, selector, started)
+    except OSError as err:  # no pidfd: stop the command rather than lose track of it
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        for fd in (out_read, err_read):
+            with contextlib.suppress(OSError, KeyError):
+                selector.unregister(fd)
+            os.close(fd)
+        return RunResult(None, f"cannot start: {err}", started_at=started, finished_at=time.time())
 
 
 class Process:
@@ -196,11 +214,14 @@ class Process:
                 self._close(fd)
 
     def interrupt(self, reason: str, grace: float) -> None:
-        """Stop it now (cancel, cold stop): SIGTERM to the group, SIGKILL after `grace`."""
-        if self.reason is None and self.returncode is None:
+        """Stop it now (cancel, cold stop, lease lost): SIGTERM to the group, SIGKILL after
+        `grace`. A job already timing out stays a timeout when merely released."""
+        if self.reason is not None or self.returncode is not None:
+            return
+        if not (reason == "released" and self.error is not None):
             self.reason = reason
-            self.error = self.error or reason
-            self._terminate(grace)
+            self.error = reason
+        self._terminate(grace)
 
     def finish(self) -> RunResult:
         """Reap the process and close everything; call once, when `done` (or to abandon)."""

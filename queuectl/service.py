@@ -248,6 +248,16 @@ def status_dict(report: Status) -> dict[str, Any]:
 # -- stopping workers ---------------------------------------------------------------------
 
 
+def _is_queuectl(pid: int) -> bool:
+    """Whether a local pid still runs queuectl (a dead worker's pid may have been reused).
+    Where /proc cannot tell, the database request alone reaches the worker."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"queuectl" in handle.read()
+    except OSError:
+        return False
+
+
 def stop_workers(store: Store, now: bool, timeout: float, host: str) -> tuple[int, list[str]]:
     """Ask every live worker to stop (through the database, seen on its next heartbeat),
     signal those on this host directly, and wait up to `timeout` seconds for them to go.
@@ -263,7 +273,7 @@ def stop_workers(store: Store, now: bool, timeout: float, host: str) -> tuple[in
     ids = [w.id for w in workers]
     store.request_worker_stop("now" if now else "graceful", ids)
     for worker in workers:
-        if worker.host == host:
+        if worker.host == host and _is_queuectl(worker.pid):
             # Gone already, or not ours: the database request still reaches it.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(worker.pid, signal.SIGTERM)

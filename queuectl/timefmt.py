@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from queuectl.errors import InvalidSpec
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+MAX_DURATION_S = 100 * 365 * 86_400
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -27,7 +28,10 @@ def parse_duration(text: str) -> float:
     match = _DURATION.match(text)
     if not match:
         raise InvalidSpec(f"not a duration (try 30s, 15m, 2h, 7d): {text!r}")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > MAX_DURATION_S:  # both backends can subtract it from now
+        raise InvalidSpec(f"duration too long (at most 100 years): {text!r}")
+    return seconds
 
 
 def iso(ts: float | None) -> str | None:

@@ -50,6 +50,7 @@ PRUNE_AFTER_S = 3600.0  # forget workers silent for this long
 MAX_STORE_BACKOFF_S = 5.0
 LISTEN_RETRY_S = 1.0  # how often a waiter that lost its connection tries again
 RESERVE_BELOW_S = 0.1  # hold one claimed job in reserve while jobs run shorter than this
+RESERVE_HOLD_S = 0.25  # ...and give it back if it waits longer than this for a slot
 
 
 def default_host() -> str:
@@ -87,6 +88,7 @@ class Worker:
         self.selector = selectors.DefaultSelector()
         self.running: dict[str, tuple[Job, Process]] = {}
         self.ready: deque[Job] = deque()  # claimed, waiting for a slot (see _wanted)
+        self.ready_since = 0.0  # when the oldest job in `ready` was claimed
         self.recent_runtime = 1.0  # moving average of job run times, seconds
         self.unrecorded: deque[Finished] = deque()
         self.stop_mode: str | None = None  # None, "graceful" or "now"
@@ -241,6 +243,7 @@ class Worker:
             elif time.monotonic() >= self.stop_deadline:
                 log.info("grace period over: killing running jobs")
                 self.stop_mode = "now"
+                self.stop_deadline = None
         if self.stop_mode == "now":
             for _, process in self.running.values():
                 process.interrupt("released", KILL_GRACE_S)
@@ -252,8 +255,11 @@ class Worker:
         now = time.monotonic()
         if now < self.next_heartbeat:
             return
-        orders = self.store.heartbeat(self.id, self.settings.lease_seconds)
+        held = [*self.running, *(job.id for job in self.ready)]
+        held += [done.job.id for done in self.unrecorded]
+        orders = self.store.heartbeat(self.id, self.settings.lease_seconds, held)
         self.next_heartbeat = now + min(self.settings.lease_seconds / 3, 5.0)
+        self._drop_lost(orders.renewed)
         if orders.stop and orders.stop != self.stop_mode:
             log.info("stop requested through the database (%s)", orders.stop)
             self.request_stop(orders.stop)
@@ -261,6 +267,21 @@ class Worker:
             if job_id in self.running and self.running[job_id][1].reason is None:
                 log.info("job %s: cancel requested, killing its process group", job_id)
                 self.running[job_id][1].interrupt("cancelled", KILL_GRACE_S)
+
+    def _drop_lost(self, renewed: frozenset[str]) -> None:
+        """Jobs whose lease we lost (we were cut off or stalled for longer than a lease,
+        and another worker retried them) are not ours to run any more: kill our copy
+        at once rather than run it twice side by side, and record nothing."""
+        for job_id, (job, process) in self.running.items():
+            if job_id not in renewed and process.reason is None:
+                log.warning("job %s attempt %d: lease lost, killing our copy", job_id, job.attempts)
+                process.interrupt("lost", KILL_GRACE_S)
+        kept = [job for job in self.ready if job.id in renewed]
+        if len(kept) != len(self.ready):
+            log.warning(
+                "dropped %d reserved job(s) whose lease was lost", len(self.ready) - len(kept)
+            )
+            self.ready = deque(kept)
 
     def reap_expired(self) -> None:
         now = time.monotonic()
@@ -275,7 +296,7 @@ class Worker:
         for job in self.store.expired_jobs():
             lost = RunResult(None, "worker lost (lease expired)")
             delay = self.settings.retry_delay(job.attempts, random.random())
-            state = self.store.fail_job(job.id, job.worker_id or "", job.attempts, lost, delay)
+            state = self.store.reap_job(job.id, job.worker_id or "", job.attempts, lost, delay)
             if state is not None:
                 text = _failure_text(job, lost, state, delay)
                 log.warning("job %s: worker %s lost it; %s", job.id, job.worker_id, text)
@@ -325,6 +346,7 @@ class Worker:
             )
 
     def claim_jobs(self) -> None:
+        self._release_stale_reserve()
         want = self._wanted()
         now = time.monotonic()
         if want <= 0 or not (self.dirty or now >= self.next_claim):
@@ -334,6 +356,8 @@ class Worker:
         jobs = self.store.claim_jobs(
             self.id, self.options.queues, want, self.settings.lease_seconds
         )
+        if jobs and not self.ready:
+            self.ready_since = now
         self.ready.extend(jobs)
         self._start_ready()
         if len(jobs) == want:
@@ -349,6 +373,14 @@ class Worker:
     def _start_ready(self) -> None:
         while self.ready and len(self.running) < self.options.slots and not self.stop_mode:
             self._start(self.ready.popleft())
+            self.ready_since = time.monotonic()
+
+    def _release_stale_reserve(self) -> None:
+        """A reserved job still waiting after RESERVE_HOLD_S sits behind a job that is not
+        short after all: give it back, for a free worker to take, and stop reserving."""
+        if self.ready and time.monotonic() >= self.ready_since + RESERVE_HOLD_S:
+            self.recent_runtime = max(self.recent_runtime, 1.0)
+            self.release_reserve()
 
     def release_reserve(self) -> None:
         """Stopping: claimed jobs that never started go back, their attempt not counted."""
@@ -380,28 +412,13 @@ class Worker:
 
     def wait(self, limit: float | None = None) -> None:
         """Sleep until something happens, then handle it: command output and exits,
-        database changes, signals; then deadlines (timeouts, kills)."""
+        database changes, signals; then deadlines (timeouts, kills). With `limit` (a
+        pause while the store is down) only the commands' own deadlines count."""
         now = time.monotonic()
-        timers = [self.next_heartbeat, self.next_reap]
-        if not self.stop_mode:
-            timers.append(self.next_claim)
-        if self.unrecorded:
-            timers.append(self.next_record)
-        if self.stop_deadline is not None:
-            timers.append(self.stop_deadline)
-        timers += [d for _, p in self.running.values() if (d := p.next_deadline()) is not None]
-        if self.fd_waiter and self._waiter_fd is None:
-            if now >= self.next_listen:  # its connection is gone: let it listen again
-                self.next_listen = now + LISTEN_RETRY_S
-                self._on_change()
-            timers.append(self.next_listen)
-        timeout = max(0.0, min(timers) - now)
-        claimable = self.dirty and not self.stop_mode and self._wanted() > 0
-        if claimable or (self.unrecorded and now >= self.next_record):
-            timeout = 0.0  # work to do right away
-        if limit is not None:
-            timeout = min(timeout, limit)
-        for key, _ in self.selector.select(timeout):
+        if self.fd_waiter and self._waiter_fd is None and now >= self.next_listen:
+            self.next_listen = now + LISTEN_RETRY_S  # its connection is gone: listen again
+            self._on_change()
+        for key, _ in self.selector.select(self._timeout(now, limit)):
             if key.data == "wake":
                 _drain(self._wake_read)
             elif key.data == "changes":
@@ -409,6 +426,28 @@ class Worker:
             else:
                 key.data[0].on_event(key)
         self._collect(time.monotonic())
+
+    def _timeout(self, now: float, limit: float | None) -> float | None:
+        """Until the earliest timer that the caller will act on (None: no timer)."""
+        timers = [d for _, p in self.running.values() if (d := p.next_deadline()) is not None]
+        if limit is not None:
+            return min([limit, *(max(0.0, t - now) for t in timers)])
+        if self.dirty and not self.stop_mode and self._wanted() > 0:
+            return 0.0  # a claim to make right away
+        if self.unrecorded and now >= self.next_record:
+            return 0.0  # results to record right away
+        timers += [self.next_heartbeat, self.next_reap]
+        if not self.stop_mode and self._wanted() > 0:
+            timers.append(self.next_claim)
+        if self.unrecorded:
+            timers.append(self.next_record)
+        if self.stop_deadline is not None and self.stop_mode == "graceful":
+            timers.append(self.stop_deadline)
+        if self.ready:
+            timers.append(self.ready_since + RESERVE_HOLD_S)
+        if self.fd_waiter and self._waiter_fd is None:
+            timers.append(self.next_listen)
+        return max(0.0, min(timers) - now)
 
     def _collect(self, now: float) -> None:
         """Apply deadlines, and move commands that ended to the results to record."""
@@ -418,6 +457,8 @@ class Worker:
                 del self.running[job_id]
                 reason = process.reason if process.reason in ("cancelled", "released") else None
                 result = process.finish()
+                if process.reason == "lost":
+                    continue  # someone else owns this job now: nothing of ours to record
                 took = result.finished_at - result.started_at
                 self.recent_runtime = 0.8 * self.recent_runtime + 0.2 * took
                 self.unrecorded.append(Finished(job, result, reason))
@@ -446,6 +487,9 @@ class Worker:
             changed = True
         if changed:
             self.dirty = True
+            if self.running:  # it may be a cancel or stop order for us: look soon
+                soon = time.monotonic() + MIN_HEARTBEAT_S
+                self.next_heartbeat = min(self.next_heartbeat, soon)
         # The waiter may have reconnected, on a new socket that can have the old number
         # (which epoll forgot when it closed): watch whatever it has now, afresh.
         if self._waiter_fd is not None:

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -320,3 +321,57 @@ def _is_zombie(pid: int) -> bool:
         return "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return True
+
+
+def test_a_worker_with_busy_slots_does_not_spin(store: Store, store_url: str, tmp_path: Path):
+    store.set_config("grace-period", "0")  # stop() need not wait for the long job
+    mark = marker()
+    enqueue(store, f'{{"id":"long","command":"sleep {mark}"}}')
+    worker = start_worker(store_url, tmp_path / "w.log")
+    try:
+        wait_for(lambda: processes_matching(mark), what="job running")
+        used = _cpu_seconds(worker.pid, over=2.0)
+        assert used < 0.5, f"worker used {used:.2f}s of CPU in 2s with its only slot busy"
+    finally:
+        stop(worker)
+        kill_matching(mark)
+
+
+def test_a_worker_that_lost_its_lease_kills_its_copy(store: Store, store_url: str, tmp_path: Path):
+    """A stalled worker (SIGSTOP) loses its lease; another worker runs the job. When the
+    first wakes, its heartbeat finds the job gone and it kills its own copy at once."""
+    store.set_config("lease-seconds", "2")
+    store.set_config("backoff-base", "1")
+    store.set_config("grace-period", "0")
+    mark = marker()
+    enqueue(store, f'{{"id":"stall","command":"exec sleep {mark}","max_retries":1}}')
+    stalled = start_worker(store_url, tmp_path / "a.log")
+    rescuer = None
+    try:
+        wait_for(lambda: len(processes_matching(mark)) == 1, what="first copy running")
+        stalled.send_signal(signal.SIGSTOP)
+        rescuer = start_worker(store_url, tmp_path / "b.log")
+        wait_for(lambda: len(store.list_attempts("stall")) == 2, timeout=60, what="retry")
+        wait_for(lambda: len(processes_matching(mark)) == 2, what="second copy running")
+        stalled.send_signal(signal.SIGCONT)
+        wait_for(lambda: len(processes_matching(mark)) == 1, timeout=15, what="copy killed")
+        assert "lease lost, killing our copy" in (tmp_path / "a.log").read_text()
+        first, second = store.list_attempts("stall")
+        assert first.error == "worker lost (lease expired)"
+        assert second.finished_at is None  # the rescuer's copy runs on
+    finally:
+        stalled.send_signal(signal.SIGCONT)
+        stop(stalled)
+        if rescuer is not None:
+            stop(rescuer)
+        kill_matching(mark)
+
+
+def _cpu_seconds(pid: int, over: float) -> float:
+    def ticks() -> int:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+
+    before = ticks()
+    time.sleep(over)  # measuring a rate over a time span, not waiting for a condition
+    return (ticks() - before) / os.sysconf("SC_CLK_TCK")

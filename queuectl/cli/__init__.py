@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> None:
     except QueueError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
+    except UnicodeEncodeError:  # undecodable bytes in an argument reach the database driver
+        click.echo("error: arguments must be valid UTF-8 text", err=True)
+        sys.exit(1)
     except BrokenPipeError:
         sys.stderr.close()  # `queuectl list | head`: the reader left, nothing to report
         sys.exit(0)

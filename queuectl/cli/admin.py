@@ -33,7 +33,7 @@ def dlq() -> None:
 @dlq.command("list")
 @click.option(
     "--limit",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, 2**31),
     default=100,
     show_default=True,
     help="At most this many (0 = all).",

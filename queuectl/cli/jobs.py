@@ -138,7 +138,7 @@ def _job_as_spec(job: Any) -> dict[str, Any]:
 @click.option("--queue", help="Only jobs of this queue.")
 @click.option(
     "--limit",
-    type=NonNegative(int),
+    type=click.IntRange(0, 2**31),
     default=100,
     show_default=True,
     help="At most this many (0 = all).",

@@ -81,14 +81,20 @@ def _detach(app: App, count: int, queues: tuple[str, ...], burst: bool) -> None:
     app.store.ping()  # fail here, with a clear message, rather than in a log file
     log_path = default_db_path().parent / "worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    args = [sys.executable, "-m", "queuectl", "--db", url, "worker", "start", "--count", str(count)]
+    # The URL goes through the environment: in argv, `ps` would show its password.
+    args = [sys.executable, "-m", "queuectl", "worker", "start", "--count", str(count)]
     for name in queues:
         args += ["--queue", name]
     if burst:
         args.append("--burst")
     with open(log_path, "ab") as log:
         child = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            env={**os.environ, "QUEUECTL_DB": url},
         )
     # Wait until it has registered, so a failure to start is reported here.
     deadline = time.monotonic() + 15
@@ -184,23 +190,9 @@ def demo(ctx: click.Context, count: int) -> None:
     specs = [{**job, "id": job["id"] + suffix, "queue": DEMO_QUEUE} for job in DEMO_JOBS]
     ids = service.enqueue(store, [to_new_job(spec_from_mapping(s)) for s in specs])
     click.echo(f"demo database: {app.db}\nenqueued {len(ids)} jobs: {', '.join(ids)}\n")
-    code = subprocess.call(
-        [
-            sys.executable,
-            "-m",
-            "queuectl",
-            "--db",
-            app.db,
-            "worker",
-            "start",
-            "--burst",
-            "--queue",
-            DEMO_QUEUE,
-            "--count",
-            str(count),
-        ],
-        env={**os.environ},
-    )
+    worker = [sys.executable, "-m", "queuectl", "worker", "start", "--burst"]
+    worker += ["--queue", DEMO_QUEUE, "--count", str(count)]
+    code = subprocess.call(worker, env={**os.environ, "QUEUECTL_DB": app.db})
     if code != 0:
         raise click.ClickException(f"the demo worker exited with code {code}")
     click.echo("")

@@ -146,9 +146,13 @@ class Store(Protocol):
         claimers. Returned in claim order."""
         ...
 
-    def heartbeat(self, worker_id: str, lease_seconds: float) -> WorkerOrders:
-        """Record that the worker is alive and extend the lease of every job it holds.
-        Returns its orders: a pending stop request and the running jobs to cancel."""
+    def heartbeat(
+        self, worker_id: str, lease_seconds: float, held: Sequence[str] = ()
+    ) -> WorkerOrders:
+        """Record that the worker is alive and extend the leases of the jobs in `held` that
+        are still processing under this worker. Returns its orders: a pending stop
+        request, the processing jobs of this worker to cancel, and `renewed`, the held
+        jobs it still owns (one missing has moved on: the worker lost its lease)."""
         ...
 
     def complete_job(self, job_id: str, worker_id: str, attempt: int, result: RunResult) -> bool:
@@ -161,8 +165,14 @@ class Store(Protocol):
         """Record a failed attempt. With retries left (attempts <= max_retries) the job
         becomes failed, due `retry_delay` seconds from now; otherwise dead; and cancelled
         when a cancel was requested while it ran. Returns the new state, or None when
-        guarded out. `worker_id` may be the owner of an expired lease:
-        that is how expired jobs are reaped."""
+        guarded out."""
+        ...
+
+    def reap_job(
+        self, job_id: str, worker_id: str, attempt: int, result: RunResult, retry_delay: float
+    ) -> JobState | None:
+        """fail_job for a job from expired_jobs, guarded also by its lease still being
+        expired (a heartbeat in between wins): how dead workers' jobs are retried."""
         ...
 
     def cancel_running_job(

@@ -1,4 +1,4 @@
-"""The four ways a worker ends an attempt, written once for every SQL backend.
+"""The ways a worker ends an attempt, written once for every SQL backend.
 
 Each is one guarded statement (named like the method, in the dialect's .sql file) that
 moves the job, plus `finish_attempt` closing its attempt record, in one transaction;
@@ -30,7 +30,8 @@ def finish_params(
 
 
 class GuardedFinishes:
-    """complete_job, fail_job, cancel_running_job and release_job on top of `_finish`."""
+    """complete_job, fail_job, reap_job, cancel_running_job and release_job on top of
+    `_finish`."""
 
     def _finish(self, query: str, params: dict[str, Any]) -> str | None:
         """Run `query` then `finish_attempt` in one transaction; the job's new state, or
@@ -47,6 +48,13 @@ class GuardedFinishes:
         state = self._finish(
             "fail_job", finish_params(job_id, worker_id, attempt, result, retry_delay)
         )
+        return JobState(state) if state else None
+
+    def reap_job(
+        self, job_id: str, worker_id: str, attempt: int, result: RunResult, retry_delay: float
+    ) -> JobState | None:
+        params = finish_params(job_id, worker_id, attempt, result, retry_delay)
+        state = self._finish("reap_job", params)
         return JobState(state) if state else None
 
     def cancel_running_job(

@@ -436,15 +436,19 @@ class PostgresStore(GuardedFinishes):
         order = {row["id"]: row["seq"] for row in rows}
         return sorted(jobs, key=lambda job: (-job.priority, order[job.id]))
 
-    def heartbeat(self, worker_id: str, lease_seconds: float) -> WorkerOrders:
-        params = {"worker_id": worker_id, "lease_seconds": lease_seconds}
+    def heartbeat(
+        self, worker_id: str, lease_seconds: float, held: Sequence[str] = ()
+    ) -> WorkerOrders:
+        params = {"worker_id": worker_id, "lease_seconds": lease_seconds, "held": list(held)}
 
         def work(conn: psycopg.Connection[Row]) -> WorkerOrders:
             worker = conn.execute(Q["touch_worker"], params).fetchone()
-            leases = conn.execute(Q["extend_leases"], params).fetchall()
+            renewed = conn.execute(Q["extend_leases"], params).fetchall()
+            cancel = conn.execute(Q["cancel_orders"], params).fetchall()
             return WorkerOrders(
                 stop=worker["stop_requested"] if worker else None,
-                cancel=frozenset(row["id"] for row in leases if row["cancel_requested"]),
+                cancel=frozenset(row["id"] for row in cancel),
+                renewed=frozenset(row["id"] for row in renewed),
             )
 
         return self._run(work)

@@ -128,9 +128,15 @@ UPDATE workers SET heartbeat_at = now() WHERE id = %(worker_id)s
 RETURNING stop_requested;
 
 -- name: extend_leases
+-- Only the jobs the worker says it holds: one it lost track of (a claim whose answer
+-- never arrived) must expire and be retried, not be renewed forever.
 UPDATE jobs SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
-WHERE worker_id = %(worker_id)s AND state = 'processing'
-RETURNING id, cancel_requested;
+WHERE worker_id = %(worker_id)s AND state = 'processing' AND id = ANY(%(held)s)
+RETURNING id;
+
+-- name: cancel_orders
+SELECT id FROM jobs
+WHERE worker_id = %(worker_id)s AND state = 'processing' AND cancel_requested;
 
 -- name: complete_job
 -- Every worker-side write is guarded by (id, worker_id, attempts): a worker whose lease
@@ -153,6 +159,20 @@ SET state = CASE WHEN cancel_requested THEN 'cancelled'
     exit_code = %(exit_code)s, last_error = %(error)s, cancel_requested = false
 WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
   AND attempts = %(attempt)s
+RETURNING state;
+
+-- name: reap_job
+-- fail_job for a job whose worker is presumed dead, re-checking in the same statement
+-- that its lease is still expired: a heartbeat since expired_jobs looked wins.
+UPDATE jobs
+SET state = CASE WHEN cancel_requested THEN 'cancelled'
+                 WHEN attempts <= max_retries THEN 'failed' ELSE 'dead' END,
+    run_at = CASE WHEN attempts <= max_retries
+                  THEN now() + make_interval(secs => %(retry_delay)s) ELSE run_at END,
+    updated_at = now(), worker_id = NULL, lease_expires_at = NULL,
+    exit_code = %(exit_code)s, last_error = %(error)s, cancel_requested = false
+WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
+  AND attempts = %(attempt)s AND lease_expires_at < now()
 RETURNING state;
 
 -- name: cancel_running_job

@@ -40,7 +40,7 @@ BUSY_TIMEOUT_S = float(os.environ.get("QUEUECTL_SQLITE_BUSY_TIMEOUT", "10"))
 POLL_INTERVAL_S = 0.005
 # A WAL write means a commit is under way; how long to wait for it to become visible
 # (microseconds in practice; more when the disk is slow to sync).
-SETTLE_S = 0.05
+SETTLE_S = 0.01
 
 T = TypeVar("T")
 _UPDATABLE = ("command", "queue", "priority", "max_retries", "timeout", "run_at")
@@ -57,12 +57,14 @@ def sqlite_path(url: str) -> str:
 
 
 def _connect(path: str, durable: bool) -> sqlite3.Connection:
-    if path != ":memory:":
-        parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
-            raise StoreError(f"cannot open database {path}: directory {parent} does not exist")
-        if os.path.isdir(path):
-            raise StoreError(f"cannot open database {path}: it is a directory")
+    if not path.strip() or path.strip() == ":memory:" or path.startswith("file:"):
+        # SQLite would quietly open a temporary or in-memory database: every job lost.
+        raise StoreError(f"not a database file path: {path!r} (give a file, e.g. ./queue.db)")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise StoreError(f"cannot open database {path}: directory {parent} does not exist")
+    if os.path.isdir(path):
+        raise StoreError(f"cannot open database {path}: it is a directory")
     try:
         conn = sqlite3.connect(
             path,
@@ -381,14 +383,23 @@ class SqliteStore(GuardedFinishes):
             )
         return jobs
 
-    def heartbeat(self, worker_id: str, lease_seconds: float) -> WorkerOrders:
-        params = {"worker_id": worker_id, "lease_seconds": lease_seconds, "now": self.now()}
+    def heartbeat(
+        self, worker_id: str, lease_seconds: float, held: Sequence[str] = ()
+    ) -> WorkerOrders:
+        params = {
+            "worker_id": worker_id,
+            "lease_seconds": lease_seconds,
+            "held": _json(held),
+            "now": self.now(),
+        }
         with self._writing() as conn:
             worker = conn.execute(Q["touch_worker"], params).fetchone()
-            leases = conn.execute(Q["extend_leases"], params).fetchall()
+            renewed = conn.execute(Q["extend_leases"], params).fetchall()
+            cancel = conn.execute(Q["cancel_orders"], params).fetchall()
         return WorkerOrders(
             stop=worker["stop_requested"] if worker else None,
-            cancel=frozenset(row["id"] for row in leases if row["cancel_requested"]),
+            cancel=frozenset(row["id"] for row in cancel),
+            renewed=frozenset(row["id"] for row in renewed),
         )
 
     def _finish(self, query: str, params: dict[str, Any]) -> str | None:
@@ -487,7 +498,10 @@ class SqliteChangeWaiter:
             self._watch = None  # no inotify here: poll instead
 
     def _data_version(self) -> int:
-        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        try:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error as err:
+            raise _translate(err, "the change waiter's database") from None
 
     def fileno(self) -> int | None:
         """Readable when a change may have happened (inotify); None when polling."""

@@ -89,9 +89,16 @@ UPDATE workers SET heartbeat_at = :now WHERE id = :worker_id
 RETURNING stop_requested;
 
 -- name: extend_leases
+-- Only the jobs the worker says it holds: one it lost track of (a claim whose answer
+-- never arrived) must expire and be retried, not be renewed forever.
 UPDATE jobs SET lease_expires_at = :now + :lease_seconds
 WHERE worker_id = :worker_id AND state = 'processing'
-RETURNING id, cancel_requested;
+  AND id IN (SELECT value FROM json_each(:held))
+RETURNING id;
+
+-- name: cancel_orders
+SELECT id FROM jobs
+WHERE worker_id = :worker_id AND state = 'processing' AND cancel_requested;
 
 -- name: complete_job
 -- Every worker-side write is guarded by (id, worker_id, attempts): a worker whose lease
@@ -111,6 +118,19 @@ SET state = CASE WHEN cancel_requested THEN 'cancelled'
     updated_at = :now, worker_id = NULL, lease_expires_at = NULL,
     exit_code = :exit_code, last_error = :error, cancel_requested = 0
 WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND attempts = :attempt
+RETURNING state;
+
+-- name: reap_job
+-- fail_job for a job whose worker is presumed dead, re-checking under the write lock
+-- that its lease is still expired: a heartbeat since expired_jobs looked wins.
+UPDATE jobs
+SET state = CASE WHEN cancel_requested THEN 'cancelled'
+                 WHEN attempts <= max_retries THEN 'failed' ELSE 'dead' END,
+    run_at = CASE WHEN attempts <= max_retries THEN :now + :retry_delay ELSE run_at END,
+    updated_at = :now, worker_id = NULL, lease_expires_at = NULL,
+    exit_code = :exit_code, last_error = :error, cancel_requested = 0
+WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND attempts = :attempt
+  AND lease_expires_at < :now
 RETURNING state;
 
 -- name: cancel_running_job

@@ -462,13 +462,37 @@ def test_heartbeat_extends_the_leases_of_its_own_jobs(store: Store) -> None:
     claim_one(store, "w1", lease=5)
     theirs = claim_one(store, "w2", lease=5)
     before = store.now()
-    assert store.heartbeat("w1", 600) == WorkerOrders(stop=None, cancel=frozenset())
+    renewed = frozenset({"mine"})
+    assert store.heartbeat("w1", 600, ["mine"]) == WorkerOrders(renewed=renewed)
     after = store.now()
     mine = get(store, "mine")
     assert mine.lease_expires_at is not None
     assert before + 600 - TOL <= mine.lease_expires_at <= after + 600 + TOL
     assert (mine.state, mine.worker_id, mine.attempts) == (PROCESSING, "w1", 1)
     assert get(store, "theirs") == theirs
+
+
+def test_heartbeat_renews_only_the_jobs_the_worker_holds(store: Store) -> None:
+    enqueue(store, make_job("held"), make_job("forgotten"), make_job("moved-on"))
+    assert ids(store.claim_jobs("w1", None, 3, 5)) == ["held", "forgotten", "moved-on"]
+    assert store.fail_job("moved-on", "w1", 1, LOST, 0) is not None  # reaped meanwhile
+    orders = store.heartbeat("w1", 600, ["held", "moved-on"])
+    assert orders.renewed == frozenset({"held"})  # moved-on is not ours any more
+    held, forgotten = get(store, "held"), get(store, "forgotten")
+    assert held.lease_expires_at is not None and forgotten.lease_expires_at is not None
+    assert held.lease_expires_at > forgotten.lease_expires_at + 500  # forgotten expires
+
+
+def test_reap_job_spares_a_job_whose_lease_was_renewed(store: Store) -> None:
+    enqueue(store, make_job("slow"))
+    claim_one(store, "w1", lease=0.05)
+    wait_for(lambda: ids(store.expired_jobs()) == ["slow"], "the lease to expire")
+    store.heartbeat("w1", 600, ["slow"])  # the worker was only slow
+    assert store.reap_job("slow", "w1", 1, LOST, 0) is None
+    assert get(store, "slow").state is PROCESSING
+    store.heartbeat("w1", 0.05, ["slow"])
+    wait_for(lambda: ids(store.expired_jobs()) == ["slow"], "the lease to expire again")
+    assert store.reap_job("slow", "w1", 1, LOST, 0) is not None
 
 
 def test_heartbeat_records_that_the_worker_is_alive(store: Store) -> None:
@@ -660,7 +684,7 @@ def test_expired_jobs_finds_lapsed_leases_and_fail_job_reaps_them(store: Store) 
     assert (reaped.state, reaped.last_error, reaped.worker_id) == (DEAD, LOST.error, None)
 
     # A worker that was only slow renews its lease with a heartbeat: no longer expired.
-    store.heartbeat("w-dead-2", 600)
+    store.heartbeat("w-dead-2", 600, ["short-2"])
     assert store.expired_jobs() == []
 
 
