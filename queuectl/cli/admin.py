@@ -6,7 +6,7 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import App, hidden_alias, pass_app
+from queuectl.cli.app import App, hidden_alias, listing_options, pass_app
 from queuectl.config import KEYS
 from queuectl.models import JobState
 from queuectl.timefmt import parse_duration
@@ -31,14 +31,7 @@ def dlq() -> None:
 
 
 @dlq.command("list")
-@click.option(
-    "--limit",
-    type=click.IntRange(0, 2**31),
-    default=100,
-    show_default=True,
-    help="At most this many (0 = all).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@listing_options
 @pass_app
 def dlq_list(app: App, limit: int, as_json: bool) -> None:
     """List dead jobs, newest first."""

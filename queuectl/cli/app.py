@@ -4,7 +4,8 @@ store opened on first use (so `--help` and usage errors never touch the database
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -103,6 +104,20 @@ def cli(ctx: click.Context, db: str | None) -> None:
 
 
 pass_app = click.make_pass_decorator(App)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def listing_options(command: F) -> F:
+    """--limit and --json, the same on every command that lists jobs."""
+    command = click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")(command)
+    return click.option(
+        "--limit",
+        type=click.IntRange(0, 2**31),
+        default=100,
+        show_default=True,
+        help="At most this many (0 = all).",
+    )(command)
 
 
 def hidden_alias(command: click.Command, name: str) -> click.Command:

@@ -10,7 +10,7 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import App, pass_app
+from queuectl.cli.app import App, listing_options, pass_app
 from queuectl.errors import InvalidSpec
 from queuectl.models import JobState
 from queuectl.spec import load_json, parse_job_lines
@@ -136,14 +136,7 @@ def _job_as_spec(job: Any) -> dict[str, Any]:
     "--status", "status_alias", type=click.Choice(STATE_NAMES, case_sensitive=False), hidden=True
 )
 @click.option("--queue", help="Only jobs of this queue.")
-@click.option(
-    "--limit",
-    type=click.IntRange(0, 2**31),
-    default=100,
-    show_default=True,
-    help="At most this many (0 = all).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@listing_options
 @pass_app
 def list_(
     app: App,

@@ -26,6 +26,7 @@ def finish_params(
         "stdout": bytes(result.stdout),
         "stderr": bytes(result.stderr),
         "retry_delay": retry_delay,
+        "expired_only": False,
     }
 
 
@@ -54,7 +55,8 @@ class GuardedFinishes:
         self, job_id: str, worker_id: str, attempt: int, result: RunResult, retry_delay: float
     ) -> JobState | None:
         params = finish_params(job_id, worker_id, attempt, result, retry_delay)
-        state = self._finish("reap_job", params)
+        params["expired_only"] = True
+        state = self._finish("fail_job", params)
         return JobState(state) if state else None
 
     def cancel_running_job(

@@ -150,6 +150,8 @@ RETURNING state;
 
 -- name: fail_job
 -- A job whose cancel was asked for ends cancelled, not retried, however it failed.
+-- expired_only (reaping a presumed-dead worker's job) re-checks in the statement
+-- that the lease is still expired: a heartbeat since expired_jobs looked wins.
 UPDATE jobs
 SET state = CASE WHEN cancel_requested THEN 'cancelled'
                  WHEN attempts <= max_retries THEN 'failed' ELSE 'dead' END,
@@ -158,21 +160,7 @@ SET state = CASE WHEN cancel_requested THEN 'cancelled'
     updated_at = now(), worker_id = NULL, lease_expires_at = NULL,
     exit_code = %(exit_code)s, last_error = %(error)s, cancel_requested = false
 WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
-  AND attempts = %(attempt)s
-RETURNING state;
-
--- name: reap_job
--- fail_job for a job whose worker is presumed dead, re-checking in the same statement
--- that its lease is still expired: a heartbeat since expired_jobs looked wins.
-UPDATE jobs
-SET state = CASE WHEN cancel_requested THEN 'cancelled'
-                 WHEN attempts <= max_retries THEN 'failed' ELSE 'dead' END,
-    run_at = CASE WHEN attempts <= max_retries
-                  THEN now() + make_interval(secs => %(retry_delay)s) ELSE run_at END,
-    updated_at = now(), worker_id = NULL, lease_expires_at = NULL,
-    exit_code = %(exit_code)s, last_error = %(error)s, cancel_requested = false
-WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
-  AND attempts = %(attempt)s AND lease_expires_at < now()
+  AND attempts = %(attempt)s AND (NOT %(expired_only)s OR lease_expires_at < now())
 RETURNING state;
 
 -- name: cancel_running_job

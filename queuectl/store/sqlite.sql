@@ -111,6 +111,8 @@ RETURNING state;
 
 -- name: fail_job
 -- A job whose cancel was asked for ends cancelled, not retried, however it failed.
+-- :expired_only (reaping a presumed-dead worker's job) re-checks under the write lock
+-- that the lease is still expired: a heartbeat since expired_jobs looked wins.
 UPDATE jobs
 SET state = CASE WHEN cancel_requested THEN 'cancelled'
                  WHEN attempts <= max_retries THEN 'failed' ELSE 'dead' END,
@@ -118,19 +120,7 @@ SET state = CASE WHEN cancel_requested THEN 'cancelled'
     updated_at = :now, worker_id = NULL, lease_expires_at = NULL,
     exit_code = :exit_code, last_error = :error, cancel_requested = 0
 WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND attempts = :attempt
-RETURNING state;
-
--- name: reap_job
--- fail_job for a job whose worker is presumed dead, re-checking under the write lock
--- that its lease is still expired: a heartbeat since expired_jobs looked wins.
-UPDATE jobs
-SET state = CASE WHEN cancel_requested THEN 'cancelled'
-                 WHEN attempts <= max_retries THEN 'failed' ELSE 'dead' END,
-    run_at = CASE WHEN attempts <= max_retries THEN :now + :retry_delay ELSE run_at END,
-    updated_at = :now, worker_id = NULL, lease_expires_at = NULL,
-    exit_code = :exit_code, last_error = :error, cancel_requested = 0
-WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND attempts = :attempt
-  AND lease_expires_at < :now
+  AND (NOT :expired_only OR lease_expires_at < :now)
 RETURNING state;
 
 -- name: cancel_running_job
