@@ -454,16 +454,15 @@ class PostgresStore(GuardedFinishes):
         return self._run(work)
 
     def _finish(self, query: str, params: dict[str, Any]) -> str | None:
-        def work(conn: psycopg.Connection[Row]) -> str | None:
-            row = conn.execute(Q[query], params).fetchone()
-            if row is None:
-                return None
-            conn.execute(Q["finish_attempt"], params)
-            if query == "release_job":
-                conn.execute(NOTIFY)  # claimable again at once
-            return str(row["state"])
+        statement = _FINISHING[query]
 
-        return self._run(work)
+        def work(conn: psycopg.Connection[Row]) -> str | None:
+            row = conn.execute(statement, params).fetchone()
+            if row is not None and query == "release_job":
+                conn.execute(NOTIFY)  # claimable again at once
+            return None if row is None else str(row["state"])
+
+        return self._run(work, transaction=query == "release_job")
 
     def expired_jobs(self, limit: int = 100) -> list[Job]:
         return [_job(row) for row in self._read("expired_jobs", {"limit": limit})]
@@ -573,6 +572,20 @@ class PostgresChangeWaiter:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _finishing_statement(query: str) -> str:
+    """`query` (which moves the job) and finish_attempt as one statement: data-modifying
+    CTEs run once, atomically, whatever the outer SELECT reads."""
+    moved = Q[query].rstrip().rstrip(";")
+    closing = Q["finish_attempt"].rstrip().rstrip(";")
+    return f"WITH moved AS ({moved}), closed AS ({closing}) SELECT state FROM moved"
+
+
+_FINISHING = {
+    name: _finishing_statement(name)
+    for name in ("complete_job", "fail_job", "cancel_running_job", "release_job")
+}
 
 
 def _fetch_job(conn: psycopg.Connection[Row], job_id: str) -> Job:

@@ -182,10 +182,13 @@ WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
 RETURNING state;
 
 -- name: finish_attempt
+-- Runs as the tail of a finishing statement (postgres.py wraps that one as `moved`),
+-- so moving the job and closing its attempt is one statement and one round trip.
 UPDATE attempts
 SET finished_at = now(), exit_code = %(exit_code)s, error = %(error)s,
     stdout = %(stdout)s, stderr = %(stderr)s
-WHERE job_id = %(id)s AND attempt = %(attempt)s AND worker_id = %(worker_id)s
+WHERE EXISTS (SELECT 1 FROM moved)
+  AND job_id = %(id)s AND attempt = %(attempt)s AND worker_id = %(worker_id)s
   AND finished_at IS NULL;
 
 -- name: expired_jobs
