@@ -19,10 +19,9 @@ import functools
 import os
 import re
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -56,11 +55,13 @@ try:
 except ImportError as err:  # the `postgres` extra is not installed
     _IMPORT_ERROR = err
 
+if TYPE_CHECKING:
+    from queuectl.store.postgres_waiter import PostgresChangeWaiter
+
 Q = load_queries("postgres.sql")
 CHANNEL = "queuectl_jobs"
 NOTIFY = f"NOTIFY {CHANNEL}"  # delivered at commit; repeats in one transaction fold into one
 POLL_ONLY_PARAM = "queuectl_poll_only"
-POLL_INTERVAL_S = 0.5  # how often a poll-only waiter hands back to its caller
 CONNECT_TIMEOUT_S = 10  # unless the URL sets connect_timeout
 # pg_advisory_xact_lock key serialising migrations: the bytes of "queuectl" as a bigint.
 MIGRATION_LOCK = int.from_bytes(b"queuectl", "big")
@@ -90,7 +91,7 @@ def split_url(url: str) -> tuple[str, bool]:
     return (f"{base}?{kept}" if kept else base), poll_only
 
 
-def _redacted(url: str) -> str:
+def redacted_url(url: str) -> str:
     """The URL for messages: no password."""
     url = re.sub(r"(password=)[^&]*", r"\1***", url)
     return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
@@ -104,8 +105,8 @@ def _reason(err: Exception) -> str:
     return re.sub(r"^(FATAL|ERROR):\s+", "", text)
 
 
-def _connect(dsn: str, durable: bool, poll_only: bool) -> psycopg.Connection[Row]:
-    target = _redacted(dsn)
+def connect_server(dsn: str, durable: bool, poll_only: bool) -> psycopg.Connection[Row]:
+    target = redacted_url(dsn)
     if _IMPORT_ERROR is not None:
         raise StoreError("PostgreSQL support is not installed: pip install 'queuectl[postgres]'")
     try:
@@ -138,11 +139,11 @@ def _connect(dsn: str, durable: bool, poll_only: bool) -> psycopg.Connection[Row
             conn.execute("SET synchronous_commit = off")
         except psycopg.Error as err:
             conn.close()
-            raise _translate(err, lost=True, target=target) from None
+            raise translate_error(err, lost=True, target=target) from None
     return conn
 
 
-def _translate(err: psycopg.Error, lost: bool, target: str) -> StoreError | InvalidSpec:
+def translate_error(err: psycopg.Error, lost: bool, target: str) -> StoreError | InvalidSpec:
     if lost:
         return StoreUnavailable(f"lost the connection to PostgreSQL at {target}: {_reason(err)}")
     if isinstance(err, psycopg.DataError):  # a number or time out of PostgreSQL's range
@@ -157,11 +158,13 @@ class PostgresStore(GuardedFinishes):
     def __init__(self, url: str, durable: bool = True, migrate: bool = True) -> None:
         self.url = url
         self._dsn, self._poll_only = split_url(url)
-        self._target = _redacted(self._dsn)
+        self._target = redacted_url(self._dsn)
         self._durable = durable
         self._lock = threading.RLock()
         self._closed = False
-        self._conn: psycopg.Connection[Row] | None = _connect(self._dsn, durable, self._poll_only)
+        self._conn: psycopg.Connection[Row] | None = connect_server(
+            self._dsn, durable, self._poll_only
+        )
         try:
             self._ensure_schema(migrate)
         except BaseException:
@@ -187,7 +190,7 @@ class PostgresStore(GuardedFinishes):
                 if self._closed:
                     raise StoreError("the store is closed")
                 if self._conn is None or self._conn.closed:
-                    self._conn = _connect(self._dsn, self._durable, self._poll_only)
+                    self._conn = connect_server(self._dsn, self._durable, self._poll_only)
                 conn = self._conn
                 try:
                     if not transaction:
@@ -207,7 +210,7 @@ class PostgresStore(GuardedFinishes):
                         conn.close()
                         self._conn = None
                     if not lost or attempt == tries:
-                        raise _translate(err, lost, self._target) from None
+                        raise translate_error(err, lost, self._target) from None
             raise AssertionError("unreachable")
 
     def _read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
@@ -472,6 +475,8 @@ class PostgresStore(GuardedFinishes):
         return bool(rows[0]["unfinished"])
 
     def change_waiter(self) -> PostgresChangeWaiter:
+        from queuectl.store.postgres_waiter import PostgresChangeWaiter
+
         return PostgresChangeWaiter(self._dsn, self._poll_only)
 
     # -- config -------------------------------------------------------------------------
@@ -517,61 +522,6 @@ class PostgresStore(GuardedFinishes):
 
     def prune_workers(self, dead_for: float) -> int:
         return self._statement("prune_workers", {"dead_for": dead_for})[1]
-
-
-class PostgresChangeWaiter:
-    """Sleeps in LISTEN queuectl_jobs on its own connection: wakes within a millisecond of
-    a NOTIFY and costs nothing while idle. In poll-only mode (for poolers that do not keep
-    a session, which breaks LISTEN) it just hands back every POLL_INTERVAL_S so the caller
-    looks at the jobs itself."""
-
-    def __init__(self, dsn: str, poll_only: bool) -> None:
-        self._dsn = dsn
-        self._poll_only = poll_only
-        self._conn: psycopg.Connection[Row] | None = None
-        if not poll_only:
-            self._conn = self._listen()
-
-    def _listen(self) -> psycopg.Connection[Row]:
-        conn = _connect(self._dsn, durable=True, poll_only=False)
-        try:
-            conn.execute(f"LISTEN {CHANNEL}")
-        except psycopg.Error as err:
-            conn.close()
-            raise _translate(err, lost=True, target=_redacted(self._dsn)) from None
-        return conn
-
-    def wait(self, timeout: float) -> bool:
-        if self._poll_only:
-            time.sleep(max(0.0, min(timeout, POLL_INTERVAL_S)))
-            return False
-        if self._conn is not None:
-            try:
-                woke = any(True for _ in self._conn.notifies(timeout=timeout, stop_after=1))
-                if woke:  # drain the rest: one wake-up answers them all
-                    for _ in self._conn.notifies(timeout=0):
-                        pass
-                return woke
-            except psycopg.Error:  # lost the connection: listen again on a new one
-                self._conn.close()
-                self._conn = None
-        try:
-            self._conn = self._listen()
-        except StoreError:
-            time.sleep(max(0.0, timeout))  # the server is away: the caller polls
-            return False
-        return True  # notifications may have been missed while disconnected
-
-    def fileno(self) -> int | None:
-        """The LISTEN connection's socket: readable when a notification arrives."""
-        if self._poll_only or self._conn is None:
-            return None
-        return int(self._conn.fileno())
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 def _finishing_statement(query: str) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from queuectl.errors import DuplicateJob, InvalidStateChange, JobNotFound, StoreError
 
 if TYPE_CHECKING:
-    from queuectl.store.inotify import DirectoryWatch
+    from queuectl.store.sqlite_waiter import SqliteChangeWaiter
 
 from queuectl.models import (
     Attempt,
@@ -36,11 +36,6 @@ from queuectl.store.queries import check_schema_version, load_migrations, load_q
 
 Q = load_queries("sqlite.sql")
 BUSY_TIMEOUT_S = float(os.environ.get("QUEUECTL_SQLITE_BUSY_TIMEOUT", "10"))
-# Without inotify, how often an idle worker looks at PRAGMA data_version.
-POLL_INTERVAL_S = 0.005
-# A WAL write means a commit is under way; how long to wait for it to become visible
-# (microseconds in practice; more when the disk is slow to sync).
-SETTLE_S = 0.01
 
 T = TypeVar("T")
 _UPDATABLE = ("command", "queue", "priority", "max_retries", "timeout", "run_at")
@@ -56,7 +51,7 @@ def sqlite_path(url: str) -> str:
     return os.path.expanduser(url)
 
 
-def _connect(path: str, durable: bool) -> sqlite3.Connection:
+def connect_file(path: str, durable: bool) -> sqlite3.Connection:
     if not path.strip() or path.strip() == ":memory:" or path.startswith("file:"):
         # SQLite would quietly open a temporary or in-memory database: every job lost.
         raise StoreError(f"not a database file path: {path!r} (give a file, e.g. ./queue.db)")
@@ -83,11 +78,11 @@ def _connect(path: str, durable: bool) -> sqlite3.Connection:
         # and those jobs then run again (at-least-once, see README).
         conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
     except sqlite3.Error as err:
-        raise _translate(err, path) from None
+        raise translate_error(err, path) from None
     return conn
 
 
-def _translate(err: sqlite3.Error, path: str) -> StoreError:
+def translate_error(err: sqlite3.Error, path: str) -> StoreError:
     text = str(err)
     if "not a database" in text or "malformed" in text:
         return StoreError(f"{path} is not a SQLite database (or it is damaged)")
@@ -110,7 +105,7 @@ class SqliteStore(GuardedFinishes):
     def __init__(self, url: str, durable: bool = True, migrate: bool = True) -> None:
         self.url = url
         self.path = sqlite_path(url)
-        self._conn = _connect(self.path, durable)
+        self._conn = connect_file(self.path, durable)
         self._lock = threading.RLock()
         try:
             self._ensure_schema(migrate)
@@ -126,7 +121,7 @@ class SqliteStore(GuardedFinishes):
             try:
                 yield self._conn
             except sqlite3.Error as err:
-                raise _translate(err, self.path) from None
+                raise translate_error(err, self.path) from None
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
@@ -141,7 +136,7 @@ class SqliteStore(GuardedFinishes):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 if isinstance(err, sqlite3.Error):
-                    raise _translate(err, self.path) from None
+                    raise translate_error(err, self.path) from None
                 raise
 
     def _begin_write(self, conn: sqlite3.Connection) -> None:
@@ -158,9 +153,9 @@ class SqliteStore(GuardedFinishes):
             except sqlite3.OperationalError as err:
                 busy = "locked" in str(err) or "busy" in str(err)
                 if not busy or time.monotonic() >= give_up:
-                    raise _translate(err, self.path) from None
+                    raise translate_error(err, self.path) from None
             except sqlite3.Error as err:
-                raise _translate(err, self.path) from None
+                raise translate_error(err, self.path) from None
             time.sleep(pause)
             pause = min(pause * 2, 0.002)
 
@@ -214,7 +209,7 @@ class SqliteStore(GuardedFinishes):
                 # WAL lets readers go on while a worker writes; the mode is kept in the file.
                 self._conn.execute("PRAGMA journal_mode = WAL")
             except sqlite3.Error as err:
-                raise _translate(err, self.path) from None
+                raise translate_error(err, self.path) from None
         for version, script in load_migrations("sqlite"):
             with self._writing() as conn:
                 conn.execute(
@@ -422,6 +417,8 @@ class SqliteStore(GuardedFinishes):
             return bool(conn.execute(Q["has_unfinished_jobs"], params).fetchone()[0])
 
     def change_waiter(self) -> SqliteChangeWaiter:
+        from queuectl.store.sqlite_waiter import SqliteChangeWaiter
+
         return SqliteChangeWaiter(self.path)
 
     # -- config -------------------------------------------------------------------------
@@ -473,72 +470,6 @@ class SqliteStore(GuardedFinishes):
         with self._writing() as conn:
             cursor = conn.execute(Q["prune_workers"], {"dead_for": dead_for, "now": self.now()})
             return cursor.rowcount
-
-
-class SqliteChangeWaiter:
-    """Wakes when another connection commits.
-
-    On Linux it sleeps on inotify until the database or its WAL file is written (every
-    commit writes the WAL): no CPU while idle, a wake-up within a millisecond. Elsewhere
-    it polls `PRAGMA data_version`, a counter in shared memory that changes with every
-    commit by another connection."""
-
-    def __init__(self, path: str) -> None:
-        self._conn = _connect(path, durable=False)
-        self._version = self._data_version()
-        self._watch: DirectoryWatch | None = None
-        try:
-            from queuectl.store.inotify import DirectoryWatch  # ctypes: only for workers
-
-            absolute = os.path.abspath(path)
-            name = os.path.basename(absolute)
-            # Every commit writes the WAL (checkpoints write the database, and need no wake).
-            self._watch = DirectoryWatch(os.path.dirname(absolute), [f"{name}-wal"])
-        except (OSError, AttributeError):
-            self._watch = None  # no inotify here: poll instead
-
-    def _data_version(self) -> int:
-        try:
-            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
-        except sqlite3.Error as err:
-            raise _translate(err, "the change waiter's database") from None
-
-    def fileno(self) -> int | None:
-        """Readable when a change may have happened (inotify); None when polling."""
-        return self._watch.fileno() if self._watch is not None else None
-
-    def wait(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = max(0.0, deadline - time.monotonic())
-            if self._watch is not None:
-                # A WAL write shows a commit coming; it is readable a moment later.
-                settle = SETTLE_S if self._watch.wait(remaining) else 0.0
-            else:
-                settle = 0.0
-                time.sleep(min(POLL_INTERVAL_S, remaining))
-            if self._changed(settle):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-
-    def _changed(self, settle: float) -> bool:
-        """Whether another connection committed since we last looked, waiting up to
-        `settle` seconds for a commit whose WAL write we have just seen."""
-        give_up = time.monotonic() + settle
-        while True:
-            version = self._data_version()
-            if version != self._version:
-                self._version = version
-                return True
-            if time.monotonic() >= give_up:
-                return False
-            time.sleep(0.0002)
-
-    def close(self) -> None:
-        if self._watch is not None:
-            self._watch.close()
-        self._conn.close()
 
 
 def _statements(script: str) -> Iterator[str]:
