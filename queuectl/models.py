@@ -25,7 +25,6 @@ class JobState(StrEnum):
 
 
 FINAL_STATES = frozenset({JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED})
-WAITING_STATES = frozenset({JobState.PENDING, JobState.FAILED})
 
 
 class NewJob(msgspec.Struct, frozen=True):

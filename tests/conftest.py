@@ -53,12 +53,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield str(tmp_path / "q.db")
         return
-    helpers = pg_helpers()
-    url: str = helpers.create_test_database()
-    try:
+    with pg_helpers().fresh_database() as url:
         yield url
-    finally:
-        helpers.drop_test_database(url)
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import cache
 from urllib.parse import quote, urlencode
 
@@ -80,6 +81,16 @@ def drop_test_database(url: str) -> None:
         force = sql.SQL(" WITH (FORCE)" if conn.info.server_version >= 130000 else "")
         drop = sql.SQL("DROP DATABASE IF EXISTS {}{}").format(sql.Identifier(name), force)
         conn.execute(drop)
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """The URL of a new, empty database, dropped afterwards."""
+    url = create_test_database()
+    try:
+        yield url
+    finally:
+        drop_test_database(url)
 
 
 def _as_url(params: Mapping[str, object]) -> str:

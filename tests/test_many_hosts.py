@@ -49,12 +49,8 @@ T = TypeVar("T")
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database (these tests are PostgreSQL-only: no SQLite variant)."""
-    helpers = pg_helpers()
-    url: str = helpers.create_test_database()
-    try:
+    with pg_helpers().fresh_database() as url:
         yield url
-    finally:
-        helpers.drop_test_database(url)
 
 
 @pytest.fixture
