@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import msgspec
 
-from queuectl.errors import ConfigError
+from queuectl.errors import ConfigError, UnknownConfigKey
 
 
 class Key(msgspec.Struct, frozen=True):
@@ -24,15 +24,27 @@ class Key(msgspec.Struct, frozen=True):
             value: float = self.kind(text)
         except ValueError:
             expected = "a whole number" if self.kind is int else "a number"
-            raise ConfigError(f"{self.name} must be {expected}, got {text!r}") from None
+            raise ConfigError(
+                f"{self.name} must be {expected}, got {text!r}", field="value"
+            ) from None
         if not self.low <= value <= self.high:
-            raise ConfigError(f"{self.name} must be between {_fmt(self.low)} and {_fmt(self.high)}")
+            raise ConfigError(
+                f"{self.name} must be between {_fmt(self.low)} and {_fmt(self.high)}",
+                field="value",
+            )
         return value
+
+    @property
+    def type_name(self) -> str:
+        """Either integer or number: what a form or a schema should offer."""
+        return "integer" if self.kind is int else "number"
 
 
 def _fmt(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
+
+MAX_OUTPUT_LIMIT = 16 << 20  # bytes per stream; see output-limit below
 
 KEYS: dict[str, Key] = {
     key.name: key
@@ -43,25 +55,48 @@ KEYS: dict[str, Key] = {
         Key("backoff-jitter", 0, float, 0, 1, "random extra delay, as a fraction of it"),
         Key("job-timeout", 0, float, 0, 31_536_000, "default timeout per attempt (s, 0 = none)"),
         Key("lease-seconds", 30, float, 2, 86_400, "a job's lease; heartbeats renew it"),
+        Key("worker-count", 1, int, 1, 256, "jobs at once for `worker start` without --count"),
+        Key("poll-interval", 0.5, float, 0.01, 60, "fallback claim interval without a wake-up (s)"),
         Key("grace-period", 60, float, 0, 86_400, "how long a graceful stop waits for jobs (s)"),
-        Key(
-            "output-limit", 65_536, int, 0, 1 << 30, "bytes of stdout/stderr tail kept per attempt"
-        ),
+        # 16 MiB per stream: both tails of one attempt (32 MiB) stay far below what every
+        # backend takes in one write (SQLite: 1e9 bytes per row; PostgreSQL: 1 GB per
+        # value and per protocol message), a worker's memory stays a few times that per
+        # slot, and one result is written in well under a lease.
+        Key("output-limit", 65_536, int, 0, MAX_OUTPUT_LIMIT, "bytes of stdout/stderr tail kept"),
     )
 }
+
+
+# Key names of earlier QueueCTL tools, accepted wherever a key is (hyphens or underscores).
+ALIASES = {
+    "base-delay": "backoff-base",
+    "timeout": "job-timeout",
+    "job-time-out-seconds": "job-timeout",
+    "max-backoff-seconds": "max-backoff",
+}
+SCALED_ALIASES = {"poll-interval-ms": ("poll-interval", 0.001)}  # config set only
 
 
 def canonical_key(name: str) -> str:
     """Accept `max_retries` and `MAX-RETRIES` for `max-retries`; reject unknown keys."""
     key = name.strip().lower().replace("_", "-")
+    key = ALIASES.get(key, key)
     if key not in KEYS:
         known = ", ".join(KEYS)
-        raise ConfigError(f"unknown config key {name!r} (known keys: {known})")
+        raise UnknownConfigKey(f"unknown config key {name!r} (known keys: {known})", field="key")
     return key
 
 
 def parse_value(name: str, text: str) -> tuple[str, str]:
     """Validate a `config set`; returns the canonical key and the value as stored."""
+    scaled = SCALED_ALIASES.get(name.strip().lower().replace("_", "-"))
+    if scaled is not None:
+        target, factor = scaled
+        try:
+            text = _fmt(float(text) * factor)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {text!r}") from None
+        name = target
     key = KEYS[canonical_key(name)]
     return key.name, _fmt(key.parse(text))
 
@@ -75,6 +110,8 @@ class Settings(msgspec.Struct, frozen=True):
     backoff_jitter: float
     job_timeout: float
     lease_seconds: float
+    worker_count: int
+    poll_interval: float
     grace_period: float
     output_limit: int
 
@@ -83,9 +120,10 @@ class Settings(msgspec.Struct, frozen=True):
         values = {}
         for name, key in KEYS.items():
             raw = stored.get(name)
-            values[name.replace("-", "_")] = (
-                key.kind(raw) if raw is not None else key.kind(key.default)
-            )
+            value = key.kind(raw) if raw is not None else key.kind(key.default)
+            # A value stored before its range narrowed (output-limit once took 1 GiB)
+            # counts as the nearest value allowed now.
+            values[name.replace("-", "_")] = key.kind(min(max(value, key.low), key.high))
         return cls(**values)
 
     def retry_delay(self, failed_attempts: int, jitter: float = 0.0) -> float:
@@ -101,3 +139,8 @@ class Settings(msgspec.Struct, frozen=True):
 def effective_values(stored: Mapping[str, str]) -> dict[str, str]:
     """Every key with its value as a user sees it: stored, or the default."""
     return {name: stored.get(name, _fmt(key.default)) for name, key in KEYS.items()}
+
+
+def default_text(name: str) -> str:
+    """A key's default as `config list` shows it."""
+    return _fmt(KEYS[name].default)

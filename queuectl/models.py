@@ -38,10 +38,14 @@ class NewJob(msgspec.Struct, frozen=True):
     timeout: float | None = None
     run_at: float | None = None  # None: due now (the store's clock)
     delay: float = 0.0  # seconds after the store's now, when run_at is None
+    keep_daemons: bool = False  # leave what the command leaves running when it exits
 
 
 class Job(msgspec.Struct, frozen=True):
-    """A job as stored. `run_at` is when it may next run (for a failed job: the retry)."""
+    """A job as stored. `run_at` is when it may next run (for a failed job: the retry).
+    `attempts` counts against max_retries (reset by a requeue or DLQ retry, not counting
+    a released attempt); `last_attempt` numbers the latest attempt and never goes back,
+    so a job's attempt records never share a number."""
 
     id: str
     command: str
@@ -59,6 +63,9 @@ class Job(msgspec.Struct, frozen=True):
     last_error: str | None = None
     exit_code: int | None = None
     cancel_requested: bool = False
+    last_attempt: int = 0
+    keep_daemons: bool = False
+    seq: int = 0  # enqueue order, unique per store: what list cursors point at
 
 
 class Attempt(msgspec.Struct, frozen=True):
@@ -73,6 +80,8 @@ class Attempt(msgspec.Struct, frozen=True):
     error: str | None = None
     stdout: bytes = b""
     stderr: bytes = b""
+    stdout_bytes: int = 0  # how much each stream produced in all (stdout/stderr: the tail)
+    stderr_bytes: int = 0
 
 
 class RunResult(msgspec.Struct, frozen=True):
@@ -84,6 +93,8 @@ class RunResult(msgspec.Struct, frozen=True):
     stderr: bytes = b""
     started_at: float = 0.0
     finished_at: float = 0.0
+    stdout_bytes: int = 0  # bytes produced in all; 0 = just the tail's length
+    stderr_bytes: int = 0
 
     @property
     def succeeded(self) -> bool:
@@ -102,6 +113,8 @@ class WorkerInfo(msgspec.Struct, frozen=True):
     heartbeat_at: float
     stop_requested: str | None = None  # None, "graceful" or "now"
     running: tuple[str, ...] = ()
+    heartbeat_age: float | None = None  # seconds; filled in by the service, not the store
+    alive: bool | None = None  # heartbeat within lease-seconds; filled in by the service
 
 
 class WorkerOrders(msgspec.Struct, frozen=True):
@@ -118,3 +131,81 @@ class QueueCounts(msgspec.Struct, frozen=True):
 
     by_state: dict[JobState, int]
     scheduled: int
+
+
+SCHEDULED = "scheduled"  # a listing filter: pending jobs whose run_at is in the future
+ListState = JobState | str  # a JobState or SCHEDULED
+
+
+class QueueStats(msgspec.Struct, frozen=True):
+    """One queue's jobs per state, and since when its oldest due pending job waits."""
+
+    queue: str
+    by_state: dict[JobState, int]
+    oldest_due_at: float | None = None
+
+
+class JobQuery(msgspec.Struct, frozen=True):
+    """Which jobs to list. Empty `states` = every state; "scheduled" selects pending jobs
+    due later. `id_prefix` and `search` (a substring of the command) narrow further.
+    `cursor` continues a previous page (JobPage.next_cursor, opaque); limit 0 = no limit."""
+
+    states: tuple[ListState, ...] = ()
+    queue: str | None = None
+    id_prefix: str | None = None
+    search: str | None = None
+    order: str = "newest"  # or "oldest" (by enqueue order)
+    limit: int = 50
+    cursor: str | None = None
+
+
+class JobPage(msgspec.Struct, frozen=True):
+    """One page of a listing; `next_cursor` is None on the last page."""
+
+    jobs: list[Job]
+    next_cursor: str | None = None
+
+
+# -- observability: live output, status per queue, metrics ------------------------------
+
+
+class LiveTail(msgspec.Struct, frozen=True):
+    """A running attempt's output so far, as its worker publishes it (guarded like the
+    other worker-side writes: only while that worker's attempt is open)."""
+
+    job_id: str
+    worker_id: str
+    attempt: int
+    stdout: bytes
+    stderr: bytes
+    stdout_bytes: int
+    stderr_bytes: int
+
+
+class MetricSample(msgspec.Struct, frozen=True):
+    """A stored counter row: `n` observations of `kind` ("wait", "run" or "end") in the
+    histogram bucket with upper bound `le`, `seconds` their sum (see migration 0004)."""
+
+    kind: str
+    queue: str
+    outcome: str
+    le: float
+    n: int
+    seconds: float
+
+
+class MinuteCount(msgspec.Struct, frozen=True):
+    """Attempts that ended in the minute starting at `start` (epoch seconds)."""
+
+    start: float
+    completed: int
+    failed: int
+
+
+class DeadGroup(msgspec.Struct, frozen=True):
+    """Dead jobs that ended the same way (same last error and exit code)."""
+
+    error: str | None
+    exit_code: int | None
+    count: int
+    newest_job_id: str

@@ -1,5 +1,5 @@
 """Run shell commands as jobs: `/bin/sh -c` in a session of its own, output streamed into
-capped tail buffers, timeouts and interrupts that kill the whole process group.
+capped tail buffers, timeouts and interrupts that kill the whole process tree.
 
 A `Process` is driven by its owner's selector, so one thread can run many commands at
 once (the worker does); `run_command` drives one to its end for simple callers. Nothing
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import os
 import selectors
 import signal
@@ -19,10 +20,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from queuectl.models import RunResult
+from queuectl.proctree import TOKEN_VAR, Sweeper
 
 SHELL = "/bin/sh"
 READ_CHUNK = 65_536
 ABANDON_PIPES_S = 2.0  # after the shell exits, how long to keep reading its pipes
+_tokens = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,22 +36,53 @@ class Limits:
 
 
 class TailBuffer:
-    """Keeps only the last `limit` bytes written: memory stays bounded whatever a job prints."""
+    """Keeps only the last `limit` bytes written: memory stays bounded whatever a job prints.
+
+    It grows like a bytearray up to `limit`, then becomes a ring that new bytes overwrite
+    in place: at most `limit` bytes are ever held, and each byte is copied once."""
 
     def __init__(self, limit: int) -> None:
-        self.limit = limit
+        self.limit = max(limit, 0)
         self._data = bytearray()
+        self._start = 0  # once full: where the oldest byte is (and the next write goes)
+        self.written = 0  # bytes written in all, kept or not
 
     def write(self, chunk: bytes) -> None:
+        self.written += len(chunk)
+        view = memoryview(chunk)
         if self.limit <= 0:
             return
-        self._data += chunk
-        # Trim in batches, not on every write, so a chatty job costs O(bytes) overall.
-        if len(self._data) > 2 * self.limit:
-            del self._data[: -self.limit]
+        room = self.limit - len(self._data)
+        if room > 0:
+            self._data += view[:room]
+            view = view[room:]
+        if not view:
+            return
+        if len(view) >= self.limit:
+            self._data[:] = view[-self.limit :]  # same length: copied in place
+            self._start = 0
+            return
+        first = min(len(view), self.limit - self._start)
+        self._data[self._start : self._start + first] = view[:first]
+        self._data[: len(view) - first] = view[first:]
+        self._start = (self._start + len(view)) % self.limit
+
+    def held(self) -> int:
+        """Bytes held now (never more than the limit)."""
+        return len(self._data)
 
     def value(self) -> bytes:
-        return bytes(self._data[-self.limit :]) if self.limit > 0 else b""
+        """The kept tail, oldest byte first; releases the buffer (call once, at the end)."""
+        tail = self.snapshot()
+        self._data, self._start = bytearray(), 0
+        return tail
+
+    def snapshot(self) -> bytes:
+        """The kept tail so far, oldest byte first; the buffer goes on (live output)."""
+        view = memoryview(self._data)
+        if self._start == 0:
+            return bytes(view)
+        return b"".join((view[self._start :], view[: self._start]))
 
 
 def describe_exit(code: int) -> str | None:
@@ -91,15 +125,29 @@ def seal_inherited_fds() -> None:
                 os.set_inheritable(fd, False)
 
 
+@functools.cache
+def _token_prefix() -> str:
+    return f"{os.getpid()}.{os.urandom(4).hex()}"
+
+
 def start_command(
-    command: str, env: Mapping[str, str], limits: Limits, selector: selectors.BaseSelector
+    command: str,
+    env: Mapping[str, str],
+    limits: Limits,
+    selector: selectors.BaseSelector,
+    sweeper: Sweeper | None = None,
+    keep_daemons: bool = False,
 ) -> Process | RunResult:
     """Spawn `command` and register it with `selector`; a spawn failure is a RunResult.
+    With a `sweeper`, every descendant dies with the command, even those that left its
+    group, unless `keep_daemons`; without one, its process group does.
 
     os.posix_spawn (vfork-style) costs a third less than subprocess.Popen per job, which
     is most of a worker's overhead on short jobs."""
     started = time.time()
+    token = f"{_token_prefix()}.{next(_tokens)}"
     job_env = {**_base_env(), **{os.fsencode(k): os.fsencode(v) for k, v in env.items()}}
+    job_env[TOKEN_VAR.encode()] = token.encode()
     try:
         out_read, out_write = os.pipe()
     except OSError as err:  # out of descriptors: a failed attempt, not a dead worker
@@ -121,6 +169,9 @@ def start_command(
                 (os.POSIX_SPAWN_DUP2, err_write, 2),
             ],
             setsid=True,  # its own session and process group: kill the group, kill it all
+            # Python ignores SIGPIPE (and SIGXFSZ); a job gets the defaults, as from a
+            # shell: `yes | head` ends quietly instead of printing "Broken pipe".
+            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
         )
     except (OSError, ValueError) as err:
         for fd in (out_read, err_read):
@@ -130,7 +181,7 @@ def start_command(
         os.close(out_write)
         os.close(err_write)
     try:
-        return Process(pid, out_read, err_read, limits, selector, started)
+        process = Process(pid, out_read, err_read, limits, selector, started)
     except OSError as err:  # no pidfd: stop the command rather than lose track of it
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
@@ -140,6 +191,9 @@ def start_command(
                 selector.unregister(fd)
             os.close(fd)
         return RunResult(None, f"cannot start: {err}", started_at=started, finished_at=time.time())
+    if sweeper is not None:
+        process.track(sweeper, token, keep_daemons)
+    return process
 
 
 class Process:
@@ -164,6 +218,7 @@ class Process:
         self.error: str | None = None
         self.reason: str | None = None  # why it was interrupted, if it was
         self.returncode: int | None = None
+        self.published = (0, 0)  # bytes of stdout and stderr its owner last published
         self.exit_fd = os.pidfd_open(pid)
         self.sources = {stdout_fd, stderr_fd, self.exit_fd}
         selector.register(stdout_fd, selectors.EVENT_READ, (self, self.stdout))
@@ -173,6 +228,14 @@ class Process:
         self.timeout_at = now + limits.timeout if limits.timeout > 0 else None
         self.kill_at: float | None = None
         self.abandon_at: float | None = None  # stop reading pipes an escapee still holds
+        self.sweeper: Sweeper | None = None
+        self.token = ""
+        self.keep_daemons = False
+
+    def track(self, sweeper: Sweeper, token: str, keep_daemons: bool) -> None:
+        """Hand the command's whole tree (see proctree) to `sweeper`, not just its group."""
+        self.sweeper, self.token, self.keep_daemons = sweeper, token, keep_daemons
+        sweeper.started(self.pid, token)
 
     @property
     def done(self) -> bool:
@@ -181,10 +244,16 @@ class Process:
     def on_event(self, key: selectors.SelectorKey) -> None:
         _, tag = key.data
         if tag == "exit":
-            # The shell is gone: whatever it left running in its group goes too. Kill them
-            # before reaping the shell, while its pid still names the group.
-            self._signal_group(signal.SIGKILL)
-            self._reap()
+            # The shell is gone: whatever it left running goes too. Signal the group before
+            # reaping the shell, while its pid still names the group.
+            if self.sweeper is None:
+                self._reap_and_sweep(signal.SIGKILL)
+            elif self.kill_at is None:
+                self._reap_and_sweep(None if self.keep_daemons else signal.SIGTERM)
+            else:
+                # A timeout or an interrupt sent SIGTERM already; the sweeper sends the
+                # SIGKILL when it is due (with keep_daemons, it has nothing to do: now).
+                self._reap_and_sweep(signal.SIGKILL if self.keep_daemons else None)
             self._close(key.fd)
             self.timeout_at = self.kill_at = None
             self.abandon_at = time.monotonic() + ABANDON_PIPES_S
@@ -206,7 +275,7 @@ class Process:
             self._terminate(self.limits.kill_grace)
         if self.kill_at is not None and now >= self.kill_at:
             self.kill_at = None
-            self._signal_group(signal.SIGKILL)
+            self._signal_tree(signal.SIGKILL)
         if self.abandon_at is not None and now >= self.abandon_at:
             # A process that left the group (setsid) still holds the pipes: stop waiting.
             self.abandon_at = None
@@ -223,11 +292,15 @@ class Process:
             self.error = reason
         self._terminate(grace)
 
+    def kill_group(self) -> None:
+        """SIGKILL whatever still runs in its group (a last resort: nothing is reaped)."""
+        self._signal_group(signal.SIGKILL)
+
     def finish(self) -> RunResult:
         """Reap the process and close everything; call once, when `done` (or to abandon)."""
         if self.returncode is None:
-            self._signal_group(signal.SIGKILL)
-            self._reap()
+            self._signal_tree(signal.SIGKILL)
+            self._reap_and_sweep(signal.SIGKILL)
         for fd in list(self.sources):
             self._close(fd)
         code = self.returncode
@@ -239,11 +312,28 @@ class Process:
             stderr=self.stderr.value(),
             started_at=self.started,
             finished_at=time.time(),
+            stdout_bytes=self.stdout.written,
+            stderr_bytes=self.stderr.written,
         )
 
     def _reap(self) -> None:
         _, status = os.waitpid(self.pid, 0)
         self.returncode = os.waitstatus_to_exitcode(status)
+
+    def _reap_and_sweep(self, sig: signal.Signals | None) -> None:
+        """The shell exited (or is being abandoned): signal what is left of its group, reap
+        it, and have the sweeper finish off the rest of its tree after the grace period
+        (what is left of a timeout's grace, or a whole one)."""
+        if sig is not None:
+            self._signal_group(sig)
+        self._reap()
+        if self.sweeper is not None:
+            self.sweeper.reaped(self.pid)
+            now = time.monotonic()
+            grace = self.limits.kill_grace if self.kill_at is None else self.kill_at - now
+            group = 0 if self.keep_daemons else self.pid
+            terminated = self.kill_at is not None  # its tree had its SIGTERM already
+            self.sweeper.ended(self.token, self.keep_daemons, max(0.0, grace), group, terminated)
 
     def _close(self, fd: int) -> None:
         self.selector.unregister(fd)
@@ -251,9 +341,15 @@ class Process:
         self.sources.discard(fd)
 
     def _terminate(self, grace: float) -> None:
-        self._signal_group(signal.SIGTERM)
+        self._signal_tree(signal.SIGTERM)
         kill_at = time.monotonic() + grace
         self.kill_at = kill_at if self.kill_at is None else min(self.kill_at, kill_at)
+
+    def _signal_tree(self, sig: signal.Signals) -> None:
+        """The group, and (with a sweeper) every descendant that left it."""
+        self._signal_group(sig)
+        if self.sweeper is not None and not self.keep_daemons and self.returncode is None:
+            self.sweeper.signal_tree(self.token, self.pid, sig)
 
     def _signal_group(self, sig: signal.Signals) -> None:
         if self.returncode is not None:
@@ -262,10 +358,14 @@ class Process:
             os.killpg(self.pid, sig)
 
 
-def run_command(command: str, env: Mapping[str, str], limits: Limits) -> RunResult:
-    """Run one command to its end (or its timeout) and report how it went."""
+def run_command(
+    command: str, env: Mapping[str, str], limits: Limits, keep_daemons: bool = False
+) -> RunResult:
+    """Run one command to its end (or its timeout) and report how it went. Returns once
+    every process it started is gone (unless `keep_daemons`)."""
+    sweeper = Sweeper(subreaper=False)  # found by token: its orphans went to init
     with selectors.DefaultSelector() as selector:
-        process = start_command(command, env, limits, selector)
+        process = start_command(command, env, limits, selector, sweeper, keep_daemons)
         if isinstance(process, RunResult):
             return process
         while not process.done:
@@ -274,4 +374,8 @@ def run_command(command: str, env: Mapping[str, str], limits: Limits) -> RunResu
             for key, _ in selector.select(wait):
                 process.on_event(key)
             process.on_time(time.monotonic())
-        return process.finish()
+        result = process.finish()
+    while not sweeper.settled() and (deadline := sweeper.next_deadline()) is not None:
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+        sweeper.on_time(time.monotonic())
+    return result

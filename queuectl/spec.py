@@ -19,8 +19,9 @@ from queuectl.models import NewJob
 from queuectl.timefmt import parse_time
 
 MAX_ID_LENGTH = 200
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]*$")
-_QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
+# Matched with fullmatch: `$` would also accept a trailing newline ("abc\n").
+_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+-]*")
+_QUEUE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 
 
 # Bounds every backend can store: 32-bit priorities, and times within years 1970-9999.
@@ -28,6 +29,9 @@ MAX_PRIORITY = 2**31 - 1
 MAX_RETRIES = 1_000_000
 MAX_SECONDS = 100 * 365 * 86_400  # delay and timeout: a century
 LATEST_TIME = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+# A command runs as one argument of `/bin/sh -c`; Linux refuses to exec an argument of
+# MAX_ARG_STRLEN (32 pages, 128 KiB) bytes or more, its terminating NUL included.
+MAX_COMMAND_BYTES = 128 * 1024 - 1
 
 Priority = Annotated[int, msgspec.Meta(ge=-MAX_PRIORITY - 1, le=MAX_PRIORITY)]
 Retries = Annotated[int, msgspec.Meta(ge=0, le=MAX_RETRIES)]
@@ -45,6 +49,7 @@ class JobSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     delay: Seconds | None = None
     timeout: Seconds | None = None
     queue: str = "default"
+    keep_daemons: bool = False
 
 
 _decoder = msgspec.json.Decoder(JobSpec)
@@ -55,7 +60,7 @@ def decode_spec(text: str | bytes) -> JobSpec:
     try:
         return _decoder.decode(text)
     except msgspec.ValidationError as err:
-        raise InvalidSpec(f"invalid job spec: {_explain(err)}") from None
+        raise InvalidSpec(f"invalid job spec: {_explain(err)}", field=_field(err)) from None
     except msgspec.DecodeError as err:
         detail = str(err).removeprefix("JSON is malformed: ")
         raise InvalidSpec(f"malformed JSON: {detail}") from None
@@ -66,26 +71,42 @@ def spec_from_mapping(data: dict[str, Any]) -> JobSpec:
     try:
         return msgspec.convert(data, JobSpec)
     except msgspec.ValidationError as err:
-        raise InvalidSpec(f"invalid job spec: {_explain(err)}") from None
+        raise InvalidSpec(f"invalid job spec: {_explain(err)}", field=_field(err)) from None
 
 
 def to_new_job(spec: JobSpec) -> NewJob:
     """Check the rules a type cannot express and resolve id, run_at and delay."""
     if not spec.command.strip():
-        raise InvalidSpec("invalid job spec: `command` must be a non-empty shell command")
+        raise InvalidSpec(
+            "invalid job spec: `command` must be a non-empty shell command", field="command"
+        )
     if "\x00" in spec.command:
-        raise InvalidSpec("invalid job spec: `command` must not contain NUL bytes")
+        raise InvalidSpec("invalid job spec: `command` must not contain NUL bytes", field="command")
+    size = len(spec.command.encode("utf-8", "surrogatepass"))
+    if size > MAX_COMMAND_BYTES:
+        raise InvalidSpec(
+            f"invalid job spec: `command` is {size} bytes, more than the {MAX_COMMAND_BYTES} "
+            "the kernel accepts for one argument (MAX_ARG_STRLEN, 128 KiB); "
+            "put long scripts in a file and run that",
+            field="command",
+        )
     job_id = spec.id if spec.id is not None else os.urandom(6).hex()  # uuid costs start-up
     check_job_id(job_id)
-    if not _QUEUE_PATTERN.match(spec.queue):
+    if not is_queue_name(spec.queue):
         raise InvalidSpec(
-            f"invalid job spec: bad queue name {spec.queue!r} (letters, digits, ._:-)"
+            f"invalid job spec: bad queue name {spec.queue!r} (letters, digits, ._:-)",
+            field="queue",
         )
     if spec.run_at is not None and spec.delay is not None:
-        raise InvalidSpec("invalid job spec: give `run_at` or `delay`, not both")
-    run_at = parse_time(spec.run_at) if spec.run_at is not None else None
+        raise InvalidSpec("invalid job spec: give `run_at` or `delay`, not both", field="delay")
+    try:
+        run_at = parse_time(spec.run_at) if spec.run_at is not None else None
+    except InvalidSpec as err:
+        raise InvalidSpec(str(err), field="run_at") from None
     if run_at is not None and not 0 <= run_at <= LATEST_TIME:
-        raise InvalidSpec(f"invalid job spec: `run_at` must fall in 1970-9999: {spec.run_at}")
+        raise InvalidSpec(
+            f"invalid job spec: `run_at` must fall in 1970-9999: {spec.run_at}", field="run_at"
+        )
     return NewJob(
         id=job_id,
         command=spec.command,
@@ -95,15 +116,22 @@ def to_new_job(spec: JobSpec) -> NewJob:
         timeout=spec.timeout,
         run_at=run_at,
         delay=spec.delay or 0.0,
+        keep_daemons=spec.keep_daemons,
     )
+
+
+def is_queue_name(name: str) -> bool:
+    """A name a job can have as its queue (so a worker can serve it)."""
+    return _QUEUE_PATTERN.fullmatch(name) is not None
 
 
 def check_job_id(job_id: str) -> None:
     """Ids are printable, start with a letter or digit, and fit in a terminal column."""
-    if not job_id or len(job_id) > MAX_ID_LENGTH or not _ID_PATTERN.match(job_id):
+    if not job_id or len(job_id) > MAX_ID_LENGTH or not _ID_PATTERN.fullmatch(job_id):
         raise InvalidSpec(
             f"invalid job id {job_id!r}: use letters, digits and ._:@/+- "
-            f"(at most {MAX_ID_LENGTH} characters)"
+            f"(at most {MAX_ID_LENGTH} characters)",
+            field="id",
         )
 
 
@@ -145,7 +173,7 @@ def _array_items(text: str) -> Iterable[tuple[str, NewJob]]:
         try:
             result.append((where, to_new_job(spec_from_mapping(item))))
         except InvalidSpec as err:
-            raise InvalidSpec(f"{where}: {err}") from None
+            raise InvalidSpec(f"{where}: {err}", field=err.field) from None
     return result
 
 
@@ -159,13 +187,24 @@ def load_json(text: str) -> Any:
         return json.loads(text, parse_constant=refuse)
     except json.JSONDecodeError as err:
         raise InvalidSpec(f"malformed JSON: {err}") from None
+    except RecursionError:  # `[[[[...` thousands deep: no spec nests like that
+        raise InvalidSpec("malformed JSON: nested too deeply") from None
 
 
 def _located(where: str, line: str) -> NewJob:
     try:
         return parse_job(line)
     except InvalidSpec as err:
-        raise InvalidSpec(f"{where}: {err}") from None
+        raise InvalidSpec(f"{where}: {err}", field=err.field) from None
+
+
+_FIELD = re.compile(r"at `\$\.(\w+)`|field `(\w+)`")
+
+
+def _field(err: msgspec.ValidationError) -> str | None:
+    """The spec field msgspec complains about (`at `$.priority``, `field `x``), if any."""
+    found = _FIELD.search(str(err))
+    return (found.group(1) or found.group(2)) if found else None
 
 
 def _explain(err: msgspec.ValidationError) -> str:

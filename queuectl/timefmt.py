@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 
 from queuectl.errors import InvalidSpec
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+# `90`, `1.5h`, `1h30m`, `2d12h`: numbers each followed by a unit (a lone number = seconds).
+_DURATION = re.compile(r"\s*(?:\d+(?:\.\d+)?|(?:\d+(?:\.\d+)?(?:ms|[smhdw])\s*)+)\s*")
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|[smhdw]?)")
 MAX_DURATION_S = 100 * 365 * 86_400
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_UNIT_SECONDS = {"": 1, "ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_time(text: str) -> float:
@@ -24,11 +26,13 @@ def parse_time(text: str) -> float:
 
 
 def parse_duration(text: str) -> float:
-    """Parse `90`, `90s`, `15m`, `2h`, `7d` or `1w` into seconds."""
-    match = _DURATION.match(text)
-    if not match:
-        raise InvalidSpec(f"not a duration (try 30s, 15m, 2h, 7d): {text!r}")
-    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    """Parse `90`, `90s`, `500ms`, `15m`, `1h30m`, `7d` or `1w` into seconds: the one
+    parser behind every duration option (`--delay`, `--timeout`, `--older-than`)."""
+    if not _DURATION.fullmatch(text):
+        raise InvalidSpec(f"not a duration (try 30s, 15m, 1h30m, 7d): {text!r}")
+    seconds = sum(
+        float(number) * _UNIT_SECONDS[unit] for number, unit in _PART.findall(text.strip())
+    )
     if seconds > MAX_DURATION_S:  # both backends can subtract it from now
         raise InvalidSpec(f"duration too long (at most 100 years): {text!r}")
     return seconds

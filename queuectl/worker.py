@@ -13,9 +13,13 @@ turn of the loop runs a fixed list of named steps:
 5. check_stop      when stopping: wait for running jobs, up to the grace period
 6. wait            sleep until output, an exit, a database change, a signal or a timer
 
+Between 3 and 4, publish_output shares running jobs' output so far with the store, at
+most once a second and only for jobs that printed something and have run for a second.
+
 Signal handlers only set flags (and `set_wakeup_fd` wakes the loop). A store that is
 unreachable is retried with backoff; running jobs go on meanwhile and their results wait
-in memory until the store is back.
+in memory until the store is back. A result the store refuses is recorded degraded
+(recording.py), and a stop ends in bounded time whatever the store does (watchdog.py).
 """
 
 from __future__ import annotations
@@ -36,14 +40,17 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from queuectl.config import Settings
-from queuectl.errors import StoreError
-from queuectl.models import Job, JobState, RunResult, WorkerInfo
+from queuectl.errors import StoreError, StoreGone, StoreRefused
+from queuectl.models import Job, LiveTail, RunResult, WorkerInfo
+from queuectl.proctree import Sweeper, become_subreaper
+from queuectl.recording import Finished, failure_text, record
 from queuectl.runner import Limits, Process, seal_inherited_fds, start_command
+from queuectl.sdnotify import Notifier
 from queuectl.store import ChangeWaiter, Store, open_store
+from queuectl.watchdog import Watchdog
 
 log = logging.getLogger("queuectl.worker")
 
-POLL_FALLBACK_S = 0.5  # claim even without a change signal: retries coming due, lost wakes
 MIN_HEARTBEAT_S = 0.25  # earliest heartbeat after a wake-up (cancel and stop orders)
 KILL_GRACE_S = 1.0  # SIGTERM to SIGKILL on a cold stop or a cancel
 PRUNE_AFTER_S = 3600.0  # forget workers silent for this long
@@ -51,6 +58,11 @@ MAX_STORE_BACKOFF_S = 5.0
 LISTEN_RETRY_S = 1.0  # how often a waiter that lost its connection tries again
 RESERVE_BELOW_S = 0.1  # hold one claimed job in reserve while jobs run shorter than this
 RESERVE_HOLD_S = 0.25  # ...and give it back if it waits longer than this for a slot
+HANDBACK_S = 3.0  # after a stop's deadline: how long to try to record and hand jobs back
+WATCHDOG_SLACK_S = 2.0  # ...and how much longer before the watchdog ends the process
+MAX_RESULT_FAILURES = 3  # failures of a result while the store takes other writes before
+# its last try, in degraded forms only (recording.record)
+PUBLISH_EVERY_S = 1.0  # running jobs' output goes to the store at most this often
 
 
 def default_host() -> str:
@@ -68,13 +80,6 @@ class WorkerOptions:
     queues: Sequence[str] | None = None  # None = every queue
     burst: bool = False
     host: str = field(default_factory=default_host)
-
-
-@dataclass
-class Finished:
-    job: Job
-    result: RunResult
-    reason: str | None  # None, "cancelled" or "released"
 
 
 class Worker:
@@ -96,10 +101,13 @@ class Worker:
         self.signals = 0
         now = time.monotonic()
         self.next_heartbeat = self.next_reap = self.next_claim = now
-        self.next_record = now
+        self.next_record = self.next_publish = now
         self.record_backoff = 0.0
         self.outage_backoff = 0.0
         self.last_outage = -1e9  # monotonic time of the last store failure
+        self.failing_since: float | None = None  # store failing every step since then
+        self.last_store_error = ""
+        self.store_abandoned = False  # gave up on the store: shut down without it
         self.dirty = True  # something may be due: try a claim
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
@@ -109,29 +117,39 @@ class Worker:
         self._waiter_fd: int | None = None
         self.fd_waiter = False  # the waiter is watched in our selector (not by a thread)
         self.next_listen = 0.0
+        self.notifier = Notifier()  # systemd Type=notify; a no-op elsewhere
+        self.sweeper = Sweeper(subreaper=False)
+        self.watchdog: Watchdog | None = None  # ends the process if a stop overruns
 
     # -- life cycle ---------------------------------------------------------------------
 
     def run(self) -> int:
         seal_inherited_fds()
+        # Orphans of our jobs (setsid, daemons) become our children, not init's: we can
+        # find, kill and reap them (see proctree).
+        self.sweeper = Sweeper(subreaper=become_subreaper())
+        if not self.sweeper.subreaper:
+            log.warning("cannot become a child subreaper; job orphans are found by token")
         self._install_signal_handlers()
         self._until_stored("register", self._register)
         self._watch_changes()
         queues = ",".join(self.options.queues or ["*"])
         log.info("worker %s started: %d slot(s), queues %s", self.id, self.options.slots, queues)
+        self.notifier.ready(f"worker {self.id}: {self.options.slots} slot(s), queues {queues}")
         try:
             reason = self._loop()
         finally:
             self._shutdown()
         log.info("worker %s stopped: %s", self.id, reason)
+        self.notifier.close()
         return 0
 
     def _loop(self) -> str:
         while True:
             # Each step needs the store; after a failure the rest wait for the next turn.
-            ok = all(
-                self._step(s) for s in (self.heartbeat, self.reap_expired, self.record_results)
-            )
+            steps = (self.heartbeat, self.reap_expired, self.record_results, self.publish_output)
+            ok = all(self._step(s) for s in steps)
+            self._check_patience()
             if self.stop_mode and self.check_stop():
                 return f"{self.stop_mode} stop"
             if not self.stop_mode and ok and self._step(self.claim_jobs):  # noqa: SIM102
@@ -144,16 +162,38 @@ class Worker:
 
     def _step(self, action: Callable[[], object]) -> bool:
         """Run one step; False when the store is down or busy (logged; retried next turn).
-        After an outage, heartbeat first thing, and let everyone do so before reaping."""
+        After an outage, heartbeat first thing, and let everyone do so before reaping.
+        A store that is gone for good (StoreGone) ends the worker."""
         try:
             action()
+        except StoreGone:
+            self.store_abandoned = True
+            raise
         except StoreError as err:
             log.warning("database unavailable (%s); retrying", err)
             self.last_outage = time.monotonic()
+            if self.failing_since is None:
+                self.failing_since = self.last_outage
+            self.last_store_error = str(err)
             self.next_heartbeat = 0.0
             return False
         self.outage_backoff = 0.0
+        self.failing_since = None
         return True
+
+    def _check_patience(self) -> None:
+        """A long-running worker outlasts any outage; a burst run must end. It gives up
+        once the store has failed it for two leases without a break (a minute by
+        default), by then its claims are anyone's again."""
+        if not self.options.burst or self.failing_since is None:
+            return
+        failing = time.monotonic() - self.failing_since
+        if failing >= 2 * self.settings.lease_seconds:
+            self.store_abandoned = True
+            raise StoreError(
+                f"burst run gave up: the database failed every write for {failing:.0f}s "
+                f"({self.last_store_error})"
+            )
 
     def _until_stored(self, what: str, action: Callable[[], object]) -> None:
         """Retry `action` with backoff until the store takes it (start-up, shutdown)."""
@@ -161,11 +201,18 @@ class Worker:
         while True:
             try:
                 action()
+                self.failing_since = None
                 return
+            except StoreGone:
+                raise
             except StoreError as err:
                 if self.stop_mode == "now" and what == "register":
                     raise
                 log.warning("%s: database unavailable (%s); retrying in %.1fs", what, err, delay)
+                if self.failing_since is None:
+                    self.failing_since = time.monotonic()
+                self.last_store_error = str(err)
+                self._check_patience()
             self._pause(delay)
             delay = min(delay * 2, MAX_STORE_BACKOFF_S)
 
@@ -188,23 +235,43 @@ class Worker:
         self.store.register_worker(info)
 
     def _shutdown(self) -> None:
-        """Only non-empty after an error in the loop: kill what runs, record it released."""
-        self.stop_mode = "now"  # nothing starts from here on
-        self._step(self.release_reserve)
+        """Kill what still runs (only after an error in the loop, a stop's deadline or a
+        store given up on), and try briefly to record it released; what the store does not
+        take by then is left to the lease rules: those jobs run again once their leases
+        expire."""
+        self.request_stop("now")  # nothing starts from here on
+        if not self.store_abandoned:
+            self._step(self.release_reserve)
         for _, process in self.running.values():
             process.interrupt("released", KILL_GRACE_S)
-        deadline = time.monotonic() + 30
-        while (self.running or self.unrecorded) and time.monotonic() < deadline:
+        deadline = time.monotonic() + KILL_GRACE_S + HANDBACK_S
+        while time.monotonic() < deadline:
+            # Given up on the store: stop once the commands are dead; their leases expire.
+            if not self.running and (not self.unrecorded or self.store_abandoned):
+                break
             self.wait(0.1)
-            self._step(self.record_results)
+            if not self.store_abandoned:
+                self._step(self.record_results)
+        while self.sweeper.busy and time.monotonic() < deadline:
+            self.wait(0.1)  # what jobs left behind, in its grace period
+        self.sweeper.finish_all()
         if self.waiter is not None:
             self.waiter.close()
         try:
-            self.store.unregister_worker(self.id)
+            if not self.store_abandoned:  # else its heartbeat just goes stale
+                self.store.unregister_worker(self.id)
         except StoreError as err:
             log.warning("could not unregister worker %s: %s", self.id, err)
+        if self.unrecorded:
+            log.warning(
+                "%d result(s) not recorded; those jobs run again once their leases expire",
+                len(self.unrecorded),
+            )
         self.store.close()
         signal.set_wakeup_fd(-1)
+        if self.sweeper.subreaper and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            become_subreaper(False)  # whoever runs us in-process gets its orphans back
         self.selector.close()
         os.close(self._wake_read)
         os.close(self._wake_write)
@@ -216,6 +283,13 @@ class Worker:
             signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False)
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
+            if self.sweeper.subreaper:
+                signal.signal(signal.SIGCHLD, self._on_child)
+            # Only a worker process of its own (see request_stop), never one in a test.
+            self.watchdog = Watchdog(self._last_words)
+
+    def _on_child(self, signum: int, frame: FrameType | None) -> None:
+        self.sweeper.child_exited = True  # an orphan we inherited may need reaping
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         """First signal: warm stop. Second: cold stop. Only flags; the loop does the work."""
@@ -224,30 +298,53 @@ class Worker:
         self.next_heartbeat = 0.0  # read the database's orders too (worker stop --now)
 
     def request_stop(self, mode: str) -> None:
-        if self.stop_mode != "now":
-            self.stop_mode = mode
+        """Stop: "graceful" lets running jobs end, up to grace-period; "now" kills them.
+        Either way the watchdog ends the process a little after that, whatever the
+        store does (it may hang a call for good). Safe in a signal handler."""
+        if self.stop_mode in ("now", mode):
+            return
+        self.stop_mode = mode
+        self.notifier.stopping(f"stopping ({mode}): {len(self.running)} job(s) running")
+        grace = self.settings.grace_period if mode == "graceful" else 0.0
+        if self.watchdog is not None:
+            self.watchdog.arm(grace + KILL_GRACE_S + HANDBACK_S + WATCHDOG_SLACK_S)
 
     def check_stop(self) -> bool:
-        """While stopping: True once nothing runs and every result is recorded. Turns a
-        graceful stop cold when the grace period is over."""
+        """While stopping: True once nothing runs and every result is recorded, or, after
+        the grace period (a cold stop: at once), once the running jobs are killed."""
+        now = time.monotonic()
+        if self.stop_deadline is None:
+            grace = self.settings.grace_period if self.stop_mode == "graceful" else 0.0
+            self.stop_deadline = now + grace
+            if self.stop_mode == "graceful" and (self.running or self.unrecorded):
+                count = len(self.running) + len(self.unrecorded)
+                log.info(
+                    "stopping: waiting up to %gs for %d job(s); "
+                    "a second Ctrl-C (or SIGTERM) kills them and puts them back as pending",
+                    grace,
+                    count,
+                )
+        elif self.stop_mode == "graceful" and now >= self.stop_deadline:
+            log.info("grace period over: killing running jobs")
+            self.stop_mode = "now"
         released = self._step(self.release_reserve)
-        if not self.running:
-            # A cold stop leaves without what the store would not take: those leases expire
-            # and the jobs are retried.
-            return self.stop_mode == "now" or (released and not self.unrecorded)
-        if self.stop_mode == "graceful":
-            if self.stop_deadline is None:
-                self.stop_deadline = time.monotonic() + self.settings.grace_period
-                grace, count = self.settings.grace_period, len(self.running)
-                log.info("stopping: waiting up to %gs for %d running job(s)", grace, count)
-            elif time.monotonic() >= self.stop_deadline:
-                log.info("grace period over: killing running jobs")
-                self.stop_mode = "now"
-                self.stop_deadline = None
         if self.stop_mode == "now":
             for _, process in self.running.values():
                 process.interrupt("released", KILL_GRACE_S)
-        return False
+            # What the store has not taken yet gets a brief last try in _shutdown.
+            return not self.running
+        return not self.running and released and not self.unrecorded
+
+    def _last_words(self) -> None:
+        """The watchdog's: kill what still runs; its jobs run again after their leases."""
+        for _, process in list(self.running.values()):
+            process.kill_group()
+        log.error(
+            "worker %s: the database did not let it stop in time; exiting without "
+            "recording %d job(s), which run again once their leases expire",
+            self.id,
+            len(self.running) + len(self.unrecorded),
+        )
 
     # -- the steps ------------------------------------------------------------------------
 
@@ -274,7 +371,9 @@ class Worker:
         at once rather than run it twice side by side, and record nothing."""
         for job_id, (job, process) in self.running.items():
             if job_id not in renewed and process.reason is None:
-                log.warning("job %s attempt %d: lease lost, killing our copy", job_id, job.attempts)
+                log.warning(
+                    "job %s attempt %d: lease lost, killing our copy", job_id, job.last_attempt
+                )
                 process.interrupt("lost", KILL_GRACE_S)
         kept = [job for job in self.ready if job.id in renewed]
         if len(kept) != len(self.ready):
@@ -296,54 +395,109 @@ class Worker:
         for job in self.store.expired_jobs():
             lost = RunResult(None, "worker lost (lease expired)")
             delay = self.settings.retry_delay(job.attempts, random.random())
-            state = self.store.reap_job(job.id, job.worker_id or "", job.attempts, lost, delay)
+            owner = job.worker_id or ""
+            state = self.store.reap_job(job.id, owner, job.last_attempt, lost, delay)
             if state is not None:
-                text = _failure_text(job, lost, state, delay)
+                text = failure_text(job, lost, state, delay)
                 log.warning("job %s: worker %s lost it; %s", job.id, job.worker_id, text)
         self.store.prune_workers(max(PRUNE_AFTER_S, self.settings.lease_seconds * 10))
 
     def record_results(self) -> None:
+        """Record each finished command on its own: one the store refuses is recorded
+        degraded (recording.record), one that fails while the store takes other writes
+        is given up after a few tries. Only a store that takes nothing makes all wait."""
         if not self.unrecorded or time.monotonic() < self.next_record:
             return
-        try:
-            while self.unrecorded:
-                self._record(self.unrecorded[0])
-                self.unrecorded.popleft()
-                self.dirty = True  # a slot is free: claim its next job at once
+        for done in list(self.unrecorded):
+            try:
+                self._record(done)
+            except StoreRefused as err:
+                self._give_up(done, f"refused even without its output ({err})")
+            except StoreError as err:
+                if not self._store_takes_writes():
+                    self._retry_results_later()
+                    raise
+                done.failures += 1
+                if done.failures <= MAX_RESULT_FAILURES:
+                    log.warning(
+                        "job %s attempt %d: recording its result failed (%s); will retry",
+                        done.job.id,
+                        done.job.last_attempt,
+                        err,
+                    )
+                    continue
+                self._give_up(done, f"failed {done.failures} times ({err})")
+            self.unrecorded.remove(done)
+            self.dirty = True  # a slot is free: claim its next job at once
+        if self.unrecorded:
+            self._retry_results_later()
+        else:
             self.record_backoff = 0.0
+
+    def _retry_results_later(self) -> None:
+        """Keep the results; the loop goes on serving running jobs meanwhile."""
+        self.record_backoff = min(max(self.record_backoff * 2, 0.1), MAX_STORE_BACKOFF_S)
+        self.next_record = time.monotonic() + self.record_backoff
+
+    def _store_takes_writes(self) -> bool:
+        """Whether the store takes a write right now (a heartbeat): if so, a result that
+        failed failed for what it holds, not because the store is down."""
+        self.next_heartbeat = 0.0
+        try:
+            self.heartbeat()
         except StoreError:
-            # Keep the results; the loop goes on serving running jobs meanwhile.
-            self.record_backoff = min(max(self.record_backoff * 2, 0.1), MAX_STORE_BACKOFF_S)
-            self.next_record = time.monotonic() + self.record_backoff
-            raise
+            return False
+        return True
+
+    def _give_up(self, done: Finished, why: str) -> None:
+        """Stop holding a result the store will not take: its lease expires and the job
+        runs again (the lease rules), rather than this worker retrying it forever."""
+        job = done.job
+        log.error(
+            "job %s attempt %d: result not recorded, %s; the job runs again once its lease expires",
+            job.id,
+            job.last_attempt,
+            why,
+        )
 
     def _record(self, done: Finished) -> None:
-        job, result, store = done.job, done.result, self.store
+        job, result = done.job, done.result
         took = result.finished_at - result.started_at
-        if done.reason == "cancelled":
-            ok = store.cancel_running_job(job.id, self.id, job.attempts, result)
-            outcome = "cancelled"
-        elif done.reason == "released":
-            ok = store.release_job(job.id, self.id, job.attempts)
-            outcome = "released to pending (attempt not counted)"
-        elif result.succeeded:
-            ok = store.complete_job(job.id, self.id, job.attempts, result)
-            outcome = "completed"
-        else:
-            delay = self.settings.retry_delay(job.attempts, random.random())
-            state = store.fail_job(job.id, self.id, job.attempts, result, delay)
-            ok = state is not None
-            outcome = _failure_text(job, result, state, delay)
-            if state is JobState.FAILED:  # be there when the retry comes due
-                self.next_claim = min(self.next_claim, time.monotonic() + delay)
-        if ok:
-            log.info("job %s attempt %d %s after %.2fs", job.id, job.attempts, outcome, took)
+        suspect = done.failures >= MAX_RESULT_FAILURES  # last try: degraded forms only
+        recorded = record(self.store, self.settings, self.id, done, suspect)
+        if recorded.retry_delay is not None:  # be there when the retry comes due
+            self.next_claim = min(self.next_claim, time.monotonic() + recorded.retry_delay)
+        if recorded.stored:
+            log.info(
+                "job %s attempt %d %s after %.2fs", job.id, job.last_attempt, recorded.outcome, took
+            )
         else:
             log.warning(
                 "job %s attempt %d: result discarded, the lease was lost (job moved on)",
                 job.id,
-                job.attempts,
+                job.last_attempt,
             )
+
+    def publish_output(self) -> None:
+        """Share the output so far of running jobs (`logs`, `logs --follow`, the API): at
+        most once a second, one transaction for all of them, and only jobs that printed
+        since the last time and have run for a second: short or silent jobs cost nothing."""
+        now = time.monotonic()
+        if now < self.next_publish or not self.running:
+            return
+        self.next_publish = now + PUBLISH_EVERY_S
+        ran_since = time.time() - PUBLISH_EVERY_S
+        tails, marks = [], []
+        for job_id, (job, process) in self.running.items():
+            written = (process.stdout.written, process.stderr.written)
+            if written != process.published and process.started <= ran_since:
+                out, err = process.stdout.snapshot(), process.stderr.snapshot()
+                tails.append(LiveTail(job_id, self.id, job.last_attempt, out, err, *written))
+                marks.append((process, written))
+        if tails:
+            self.store.publish_output(tails)
+            for process, written in marks:
+                process.published = written
 
     def claim_jobs(self) -> None:
         self._release_stale_reserve()
@@ -352,7 +506,7 @@ class Worker:
         if want <= 0 or not (self.dirty or now >= self.next_claim):
             return
         self.dirty = False
-        self.next_claim = now + POLL_FALLBACK_S
+        self.next_claim = now + self.settings.poll_interval
         jobs = self.store.claim_jobs(
             self.id, self.options.queues, want, self.settings.lease_seconds
         )
@@ -386,15 +540,17 @@ class Worker:
         """Stopping: claimed jobs that never started go back, their attempt not counted."""
         while self.ready:
             job = self.ready[0]
-            self.store.release_job(job.id, self.id, job.attempts)
+            self.store.release_job(job.id, self.id, job.last_attempt)
             self.ready.popleft()
 
     def _start(self, job: Job) -> None:
-        log.info("job %s attempt %d started: %s", job.id, job.attempts, job.command)
+        log.info("job %s attempt %d started: %s", job.id, job.last_attempt, job.command)
         timeout = job.timeout if job.timeout is not None else self.settings.job_timeout
         limits = Limits(timeout=timeout, output_limit=self.settings.output_limit)
-        env = {"QUEUECTL_JOB_ID": job.id, "QUEUECTL_ATTEMPT": str(job.attempts)}
-        process = start_command(job.command, env, limits, self.selector)
+        env = {"QUEUECTL_JOB_ID": job.id, "QUEUECTL_ATTEMPT": str(job.last_attempt)}
+        process = start_command(
+            job.command, env, limits, self.selector, self.sweeper, job.keep_daemons
+        )
         if isinstance(process, RunResult):  # could not even start: a failed attempt
             self.unrecorded.append(Finished(job, process, None))
         else:
@@ -430,6 +586,8 @@ class Worker:
     def _timeout(self, now: float, limit: float | None) -> float | None:
         """Until the earliest timer that the caller will act on (None: no timer)."""
         timers = [d for _, p in self.running.values() if (d := p.next_deadline()) is not None]
+        if (swept := self.sweeper.next_deadline()) is not None:
+            timers.append(swept)
         if limit is not None:
             return min([limit, *(max(0.0, t - now) for t in timers)])
         if self.dirty and not self.stop_mode and self._wanted() > 0:
@@ -437,6 +595,8 @@ class Worker:
         if self.unrecorded and now >= self.next_record:
             return 0.0  # results to record right away
         timers += [self.next_heartbeat, self.next_reap]
+        if self.running:
+            timers.append(self.next_publish)
         if not self.stop_mode and self._wanted() > 0:
             timers.append(self.next_claim)
         if self.unrecorded:
@@ -451,6 +611,9 @@ class Worker:
 
     def _collect(self, now: float) -> None:
         """Apply deadlines, and move commands that ended to the results to record."""
+        if self.sweeper.child_exited:
+            self.sweeper.reap()
+        self.sweeper.on_time(now)
         for job_id, (job, process) in list(self.running.items()):
             process.on_time(now)
             if process.done:
@@ -522,11 +685,3 @@ def _drain(fd: int) -> None:
             pass
     except BlockingIOError:
         pass
-
-
-def _failure_text(job: Job, result: RunResult, state: JobState | None, delay: float) -> str:
-    if state is JobState.FAILED:
-        return f"failed ({result.error}), retry {job.attempts}/{job.max_retries} in {delay:.2f}s,"
-    if state is JobState.DEAD:
-        return f"failed ({result.error}), dead (moved to the DLQ),"
-    return f"failed ({result.error})"

@@ -74,9 +74,35 @@ def store(store_url: str) -> Iterator[Store]:
         opened.close()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--chaos-scale",
+        type=float,
+        default=1.0,
+        help="multiply the sizes of the chaos tests (faults, jobs, examples); 1 = CI size",
+    )
+
+
+@pytest.fixture
+def chaos_scale(request: pytest.FixtureRequest) -> float:
+    """How big the fault-injection tests run: 1 in CI, more by hand (`--chaos-scale 20`)."""
+    scale: float = request.config.getoption("--chaos-scale")
+    return scale
+
+
 _job_numbers = itertools.count(1)
 
 
 def make_job(id: str | None = None, command: str = "true", **fields: Any) -> NewJob:
     """A NewJob with a unique id unless one is given; `fields` are NewJob's other fields."""
     return NewJob(id=id or f"job-{next(_job_numbers)}", command=command, **fields)
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[Any]:
+    """A PostgreSQL server of this test's own (tests.own_postgres), for tests that
+    restart, crash or freeze it: never the shared one."""
+    from tests.own_postgres import own_postgres_server
+
+    with own_postgres_server() as server:
+        yield server

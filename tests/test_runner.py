@@ -142,3 +142,75 @@ def test_huge_output_is_streamed_into_a_bounded_tail():
     result = run_command("head -c 50000000 /dev/zero; echo END", {}, Limits(output_limit=100))
     assert result.succeeded
     assert len(result.stdout) == 100 and result.stdout.endswith(b"END\n")
+
+
+# -- whole process trees (no subreaper here: orphans are found by the token) ---------------
+
+
+def test_a_process_that_left_the_session_dies_with_the_job():
+    mark = marker()
+    try:
+        result = run_command(f"setsid sleep {mark} & sleep 0.3", {}, Limits())
+        assert result.succeeded
+        assert not processes_matching(mark)  # run_command returns once the tree is gone
+    finally:
+        kill_matching(mark)
+
+
+def test_a_timeout_kills_escaped_processes_even_those_ignoring_sigterm():
+    mark = marker()
+    try:
+        result = run_command(
+            f"setsid sh -c 'trap \"\" TERM; sleep {mark}' & setsid sleep {mark} & sleep {mark}",
+            {},
+            Limits(timeout=0.5, kill_grace=0.5),
+        )
+        assert result.error == "timeout after 0.5s"
+        assert not processes_matching(mark)
+    finally:
+        kill_matching(mark)
+
+
+def test_keep_daemons_leaves_what_the_command_left_running():
+    mark = marker()
+    try:
+        result = run_command(f"setsid sleep {mark} & sleep 0.3", {}, Limits(), keep_daemons=True)
+        assert result.succeeded
+        assert len(processes_matching(mark)) == 1
+    finally:
+        kill_matching(mark)
+
+
+def test_each_command_carries_a_token_of_its_own():
+    first = run_command("echo $QUEUECTL_RUN", {}, Limits())
+    second = run_command("echo $QUEUECTL_RUN", {}, Limits())
+    assert first.stdout.strip() and second.stdout.strip()
+    assert first.stdout != second.stdout
+
+
+@pytest.mark.parametrize("ending", ["exit", "timeout"])
+def test_each_leftover_gets_one_sigterm_then_sigkill(tmp_path, ending):
+    """A trap that cleans up runs once: a process is not sent SIGTERM twice (by its group
+    and again by its token, or at the timeout and again when the shell exits)."""
+    mark = marker()
+    log, ready = tmp_path / "terms", tmp_path / "ready"
+    # Each trap says when it is set, and the job ends (or starts to time out) only then,
+    # so a slow machine cannot kill a shell before its trap exists.
+    trap = (
+        f"trap 'date +{{}}:%s.%N >> {log}' TERM; echo >> {ready}; "
+        f"while :; do sleep 0.05; done; : {mark}"
+    )
+    both_set = f"until [ $(cat {ready} 2>/dev/null | wc -l) -ge 2 ]; do sleep 0.01; done"
+    last = both_set if ending == "exit" else f"{both_set}; sleep 30"
+    command = f'sh -c "{trap.format("group")}" & setsid sh -c "{trap.format("escaped")}" & {last}'
+    limits = Limits(timeout=0 if ending == "exit" else 2.0, kill_grace=1.0)
+    try:
+        result = run_command(command, {}, limits)
+        assert (result.error is None) == (ending == "exit")
+        assert not processes_matching(mark)
+        assert sorted(line.split(":")[0] for line in log.read_text().split()) == [
+            "escaped",
+            "group",
+        ]
+    finally:
+        kill_matching(mark)

@@ -5,7 +5,9 @@ Every wait is on a condition with a deadline; nothing depends on a fixed sleep.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -277,12 +279,25 @@ def test_cancel_of_running_job_kills_it(store: Store, store_url: str, tmp_path: 
 
 
 def test_worker_stop_stops_a_detached_worker(store_url: str, tmp_path: Path):
-    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
     base = [sys.executable, "-m", "queuectl", "--db", store_url]
     started = subprocess.run(
         [*base, "worker", "start", "--detach"], capture_output=True, text=True, env=env, check=True
     )
     pid = int(started.stdout.strip())
+    log_path = Path(started.stderr.rsplit("log: ", 1)[1].strip())
+    try:
+        _check_detached_worker_stops(base, env, pid, log_path, tmp_path)
+    finally:  # a failed check must not leave a detached worker behind
+        with contextlib.suppress(OSError):
+            if b"queuectl" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
+
+
+def _check_detached_worker_stops(
+    base: list[str], env: dict[str, str], pid: int, log_path: Path, tmp_path: Path
+) -> None:
+    assert log_path.parent == tmp_path / "state" / "queuectl"
     listed = subprocess.run(
         [*base, "worker", "list", "--json"], capture_output=True, text=True, env=env, check=True
     )
@@ -297,7 +312,8 @@ def test_worker_stop_stops_a_detached_worker(store_url: str, tmp_path: Path):
     assert stopped.returncode == 0, stopped.stderr
     assert "stopped 1 worker" in stopped.stdout
     wait_for(lambda: not Path(f"/proc/{pid}").exists() or _is_zombie(pid), what="worker exit")
-    assert (tmp_path / "data" / "queuectl" / "worker.log").exists()
+    (listed_worker,) = json.loads(listed.stdout)
+    assert f"worker {listed_worker['id']} stopped" in log_path.read_text()
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ import click
 from queuectl import service
 from queuectl.cli import output
 from queuectl.cli.app import App, hidden_alias, listing_options, pass_app
+from queuectl.cli.completion import complete_config_keys
+from queuectl.cli.observe import dlq_groups
 from queuectl.config import KEYS
-from queuectl.models import JobState
 from queuectl.timefmt import parse_duration
 
 
@@ -35,18 +36,25 @@ def dlq() -> None:
 @pass_app
 def dlq_list(app: App, limit: int, as_json: bool) -> None:
     """List dead jobs, newest first."""
-    jobs = app.store.list_jobs(state=JobState.DEAD, limit=limit or None)
-    output.print_jobs(jobs, as_json)
+    page = service.list_dead(app.store, limit=limit, max_limit=None)
+    output.print_jobs(page.jobs, as_json)
+    if not as_json and page.next_cursor is not None:
+        output.warn(f"(showing the newest {limit}; use --limit 0 for all)")
 
 
 @dlq.command("retry")
 @click.argument("job_ids", nargs=-1, metavar="ID...")
 @click.option("--all", "retry_all", is_flag=True, help="Retry every dead job.")
+@click.option("--group", metavar="KEY", help="Retry one group of `dlq groups`.")
 @pass_app
-def dlq_retry(app: App, job_ids: tuple[str, ...], retry_all: bool) -> None:
+def dlq_retry(app: App, job_ids: tuple[str, ...], retry_all: bool, group: str | None) -> None:
     """Send dead jobs back to pending with their attempts reset (all or none)."""
-    if bool(job_ids) == retry_all:
-        raise click.UsageError("give job ids or --all (not both)")
+    if sum((bool(job_ids), retry_all, group is not None)) != 1:
+        raise click.UsageError("give job ids, --all or --group KEY (one of them)")
+    if group is not None:
+        from queuectl.service import observe
+
+        job_ids = tuple(observe.dlq_group_ids(app.store, group))
     moved = service.retry_dead(app.store, None if retry_all else job_ids)
     for job_id in moved if not retry_all else ():
         click.echo(f"{job_id}: pending")
@@ -62,8 +70,11 @@ def dlq_retry(app: App, job_ids: tuple[str, ...], retry_all: bool) -> None:
 def dlq_purge(app: App, older_than: str | None) -> None:
     """Delete dead jobs for good."""
     age = parse_duration(older_than) if older_than is not None else None
-    count = service.purge(app.store, [JobState.DEAD], age)
+    count = service.purge_dead(app.store, age)
     click.echo(f"purged {count} job{'s' if count != 1 else ''}")
+
+
+dlq.add_command(dlq_groups)  # in cli/observe.py, with the other watching commands
 
 
 # -- config -------------------------------------------------------------------------------
@@ -92,7 +103,7 @@ def config_list(app: App, as_json: bool) -> None:
 
 
 @config.command("get")
-@click.argument("key", required=False)
+@click.argument("key", required=False, shell_complete=complete_config_keys)
 @pass_app
 def config_get(app: App, key: str | None) -> None:
     """Print one value (no KEY: all of them)."""
@@ -103,7 +114,7 @@ def config_get(app: App, key: str | None) -> None:
 
 
 @config.command("set", context_settings={"ignore_unknown_options": True})
-@click.argument("key")
+@click.argument("key", shell_complete=complete_config_keys)
 @click.argument("value")
 @pass_app
 def config_set(app: App, key: str, value: str) -> None:
@@ -113,7 +124,7 @@ def config_set(app: App, key: str, value: str) -> None:
 
 
 @config.command("reset")
-@click.argument("key", required=False)
+@click.argument("key", required=False, shell_complete=complete_config_keys)
 @pass_app
 def config_reset(app: App, key: str | None) -> None:
     """Back to the default: one KEY, or every key."""
@@ -133,23 +144,17 @@ def db() -> None:
 @pass_app
 def db_migrate(app: App) -> None:
     """Create or upgrade the schema (also done on first use)."""
-    from queuectl.store import open_store
-
-    store = open_store(app.db, migrate=False)  # opening would apply them unreported
-    try:
-        applied = store.migrate()
-        version = store.schema_version()
-    finally:
-        store.close()
+    report = service.migrate(app.db)  # not app.store: opening would apply them unreported
+    applied = report.applied
     done = f"applied {', '.join(map(str, applied))}" if applied else "nothing to apply"
-    click.echo(f"schema version {version} ({done})")
+    click.echo(f"schema version {report.version} ({done})")
 
 
 @click.command(hidden=True)
 @pass_app
 def ping(app: App) -> None:
     """Check that the database answers."""
-    click.echo(f"ok: {app.store.ping()}")
+    click.echo(f"ok: {service.ping(app.store)}")
 
 
 # Spellings of the earlier QueueCTL tools (see README, "Coming from earlier tools").
@@ -160,3 +165,4 @@ config_set_alias = hidden_alias(config_set, "config-set")
 config_get_alias = hidden_alias(config_get, "config-get")
 config_show_alias = hidden_alias(config_list, "config-show")
 config_reset_alias = hidden_alias(config_reset, "config-reset")
+config.add_command(hidden_alias(config_list, "show"))  # `queuectl config show`

@@ -3,7 +3,10 @@ store opened on first use (so `--help` and usage errors never touch the database
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import os
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -14,13 +17,14 @@ from queuectl import __version__
 if TYPE_CHECKING:
     from queuectl.store import Store
 
-# Commands live in three modules, imported only when one of their commands runs (or for
+# Commands live in a few modules, imported only when one of their commands runs (or for
 # --help), so `queuectl enqueue` pays for nothing else. Hidden names are old spellings.
 COMMANDS = {
     "enqueue": "jobs:enqueue",
     "list": "jobs:list_",
     "show": "jobs:show",
-    "logs": "jobs:logs",
+    "logs": "observe:logs",
+    "metrics": "observe:metrics",
     "cancel": "jobs:cancel",
     "purge": "jobs:purge",
     "update": "jobs:update",
@@ -30,7 +34,11 @@ COMMANDS = {
     "db": "admin:db",
     "ping": "admin:ping",
     "worker": "workers:worker",
+    "completion": "completion:completion",
     "demo": "workers:demo",
+    "serve": "serve:serve",
+    "dashboard": "serve:dashboard_alias",
+    "webui": "serve:webui_alias",
     "init": "admin:init_alias",
     "dlq-list": "admin:dlq_list_alias",
     "dlq-retry": "admin:dlq_retry_alias",
@@ -44,7 +52,10 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use, from COMMANDS."""
+    """A group whose subcommands are imported on first use, from COMMANDS.
+
+    Every command it hands out also takes `--db` after its own name (`queuectl list --db f`),
+    and a mistyped command name gets a did-you-mean suggestion."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -55,13 +66,89 @@ class LazyGroup(click.Group):
             return None
         module, attr = target.split(":")
         command: click.Command = getattr(importlib.import_module(f"queuectl.cli.{module}"), attr)
+        _accept_db_option(command)
         return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """A reader that left (`queuectl status | head -1`) is not an error: exit 0 quietly,
+        as `git log | head` does (Click's own handling would exit 1)."""
+        try:
+            result = super().invoke(ctx)
+            sys.stdout.flush()
+            return result
+        except BrokenPipeError:
+            silence_stdout()
+            raise click.exceptions.Exit(0) from None
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            visible = [n for n in COMMANDS if not _is_hidden_name(n)]
+            close = difflib.get_close_matches(name, visible, n=1, cutoff=0.6)
+            if close:
+                ctx.fail(f"No such command {name!r}. Did you mean {close[0]!r}?")
+        return super().resolve_command(ctx, args)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list with whole first sentences (Click cuts them at 45 characters)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is None or command.hidden:
+                continue
+            rows.append((name, command.get_short_help_str(limit=200)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _is_hidden_name(name: str) -> bool:
+    """Old spellings (`dlq-list`, `init`) are never suggested."""
+    return "-" in name or name == "init"
+
+
+_DB_HELP = (
+    "Database: a file path or sqlite:///path (SQLite), or postgresql://user@host/db. "
+    "Env: QUEUECTL_DB. Default: queuectl.db in your user data directory."
+)
+
+
+def _set_db(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(App).db = value
+
+
+def _accept_db_option(command: click.Command) -> None:
+    """Give `command` (and, for a group, every subcommand) a `--db` option of its own."""
+    if not any(p.name == "db_after" for p in command.params):
+        command.params.append(
+            click.Option(
+                ["--db", "db_after"],
+                metavar="URL",
+                expose_value=False,
+                is_eager=True,
+                callback=_set_db,
+                help=_DB_HELP,
+            )
+        )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _accept_db_option(sub)
 
 
 class App:
     """Per-invocation state: which database, and its store once a command needs it."""
 
-    def __init__(self, db: str | None) -> None:
+    def __init__(self, db: str | None = None) -> None:
         self.db = db
         self._store: Store | None = None
 
@@ -83,14 +170,8 @@ class App:
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.option(
-    "--db",
-    envvar="QUEUECTL_DB",
-    metavar="URL",
-    help="Database: a file path or sqlite:///path (SQLite), or postgresql://user@host/db. "
-    "Env: QUEUECTL_DB. Default: queuectl.db in your user data directory.",
-)
-@click.version_option(__version__, prog_name="queuectl")
+@click.option("--db", envvar="QUEUECTL_DB", metavar="URL", help=_DB_HELP)
+@click.version_option(__version__, "-V", "--version", prog_name="queuectl")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None) -> None:
     """queuectl: a durable background job queue for shell commands.
@@ -113,11 +194,20 @@ def listing_options(command: F) -> F:
     command = click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")(command)
     return click.option(
         "--limit",
-        type=click.IntRange(0, 2**31),
+        type=int,
         default=100,
         show_default=True,
+        metavar="N",
+        callback=_check_limit,
         help="At most this many (0 = all).",
     )(command)
+
+
+def _check_limit(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    """A count, shown in --help as N rather than Click's `0<=x<=2147483648`."""
+    if not 0 <= value <= 2**31:
+        raise click.BadParameter("must be a whole number from 0 (all) to 2147483648")
+    return value
 
 
 def hidden_alias(command: click.Command, name: str) -> click.Command:

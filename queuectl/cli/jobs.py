@@ -1,4 +1,4 @@
-"""Commands on jobs: enqueue, list, show, logs, cancel, purge, update."""
+"""Commands on jobs: enqueue, list, show, cancel, purge, update (logs: cli/observe.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from queuectl import service
 from queuectl.cli import output
 from queuectl.cli.app import App, listing_options, pass_app
 from queuectl.errors import InvalidSpec
-from queuectl.models import JobState
-from queuectl.spec import load_json, parse_job_lines
+from queuectl.models import JobQuery, JobState, ListState
 from queuectl.timefmt import parse_duration, parse_time
 
 STATE_NAMES = [s.value for s in JobState]
@@ -38,21 +37,24 @@ class NonNegative(click.ParamType):  # type: ignore[type-arg]
         return number
 
 
-def _read_spec(text: str) -> dict[str, Any]:
-    data = load_json(text)
-    if not isinstance(data, dict):
-        raise InvalidSpec('a job spec must be a JSON object, e.g. \'{"command": "echo hi"}\'')
-    return data
-
-
 def _read_file(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
+    """The bytes of FILE (or stdin), which must be UTF-8 (a leading BOM is allowed)."""
+    name = "stdin" if path == "-" else path
     try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as handle:
+                data = handle.read()
     except OSError as err:
-        raise InvalidSpec(f"cannot read {path}: {err.strerror}") from None
+        raise InvalidSpec(f"cannot read {name}: {err.strerror}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise InvalidSpec(
+            f"cannot read {name}: line {line}: not valid UTF-8 (byte {err.start})"
+        ) from None
 
 
 @click.command()
@@ -96,64 +98,66 @@ def enqueue(
     if file is not None:
         if spec is not None or job_id is not None:
             raise click.UsageError("give a SPEC or --file, not both (and --id only with a SPEC)")
-        located = parse_job_lines(_read_file(file))
-        if any(v is not None for v in options.values()):
-            located = [
-                (w, service.spec_with_overrides(_job_as_spec(j), options)) for w, j in located
-            ]
-        count = len(service.enqueue_located(app.store, located))
+        count = len(service.enqueue_bulk(app.store, _read_file(file), options))
         click.echo(f"enqueued {count} job{'s' if count != 1 else ''}")
         return
     if spec is None:
         raise click.UsageError("missing SPEC (a JSON job spec) or --file")
-    job = service.spec_with_overrides(_read_spec(spec), {**options, "id": job_id})
+    job = service.spec_with_overrides(service.read_spec(spec), {**options, "id": job_id})
     click.echo(service.enqueue(app.store, [job])[0])
 
 
-def _job_as_spec(job: Any) -> dict[str, Any]:
-    """A validated NewJob back as spec fields, so options can override them."""
-    fields = {
-        "id": job.id,
-        "command": job.command,
-        "queue": job.queue,
-        "priority": job.priority,
-        "max_retries": job.max_retries,
-        "timeout": job.timeout,
-        "delay": job.delay or None,
-    }
-    if job.run_at is not None:
-        from queuectl.timefmt import iso
+class StateList(click.ParamType):  # type: ignore[type-arg]
+    """States for a listing: a name, several separated by commas, or "scheduled"."""
 
-        fields["run_at"] = iso(job.run_at)
-    return {k: v for k, v in fields.items() if v is not None}
+    name = "state"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return service.parse_list_states(str(value))
+        except InvalidSpec as err:
+            self.fail(str(err), param, ctx)
 
 
 @click.command("list")
 @click.option(
-    "--state", type=click.Choice(STATE_NAMES, case_sensitive=False), help="Only jobs in this state."
+    "--state",
+    "states",
+    type=StateList(),
+    multiple=True,
+    help="Only jobs in these states (repeatable, or comma-separated: failed,dead; "
+    "'scheduled' = pending jobs due later).",
 )
-@click.option(
-    "--status", "status_alias", type=click.Choice(STATE_NAMES, case_sensitive=False), hidden=True
-)
+@click.option("--status", "status_alias", type=StateList(), multiple=True, hidden=True)
 @click.option("--queue", help="Only jobs of this queue.")
+@click.option("--search", metavar="TEXT", help="Only jobs whose command contains TEXT.")
+@click.option("--id-prefix", metavar="PREFIX", help="Only jobs whose id starts with PREFIX.")
+@click.option("--oldest", is_flag=True, help="Oldest first (default: newest first).")
 @listing_options
 @pass_app
 def list_(
     app: App,
-    state: str | None,
-    status_alias: str | None,
+    states: tuple[tuple[ListState, ...], ...],
+    status_alias: tuple[tuple[ListState, ...], ...],
     queue: str | None,
+    search: str | None,
+    id_prefix: str | None,
+    oldest: bool,
     limit: int,
     as_json: bool,
 ) -> None:
     """List jobs, newest first."""
-    chosen = state or status_alias
-    wanted = JobState(chosen.lower()) if chosen else None
-    # One more than asked tells whether the list was cut.
-    jobs = app.store.list_jobs(state=wanted, queue=queue, limit=limit + 1 if limit else None)
-    output.print_jobs(jobs[:limit] if limit else jobs, as_json)
-    if not as_json and limit and len(jobs) > limit:
-        output.warn(f"(showing the newest {limit}; use --limit 0 for all)")
+    chosen = tuple(dict.fromkeys(s for group in (*states, *status_alias) for s in group))
+    order = "oldest" if oldest else "newest"
+    query = JobQuery(
+        states=chosen, queue=queue, search=search, id_prefix=id_prefix, order=order, limit=limit
+    )
+    page = service.list_jobs(app.store, query, max_limit=None)
+    output.print_jobs(page.jobs, as_json)
+    if not as_json and page.next_cursor is not None:
+        output.warn(f"(showing the {order} {limit}; use --limit 0 for all)")
 
 
 @click.command()
@@ -164,19 +168,6 @@ def show(app: App, job_id: str, as_json: bool) -> None:
     """Every field of a job, and each attempt with its output tail."""
     job, attempts = service.job_details(app.store, job_id)
     output.print_job(job, attempts, as_json)
-
-
-@click.command()
-@click.argument("job_id")
-@click.option("--attempt", type=NonNegative(int), help="This attempt instead of the last.")
-@pass_app
-def logs(app: App, job_id: str, attempt: int | None) -> None:
-    """The captured output of a job's last attempt: its stdout here, its stderr on stderr."""
-    record = service.last_attempt(app.store, job_id, attempt)
-    sys.stdout.buffer.write(record.stdout)
-    sys.stdout.flush()
-    sys.stderr.buffer.write(record.stderr)
-    sys.stderr.flush()
 
 
 @click.command()

@@ -1,4 +1,4 @@
-"""Printing: readable tables for people (Rich, imported only here), JSON for programs."""
+"""Printing: readable tables for people (queuectl.cli.table), JSON for programs."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from queuectl import service
+from queuectl import serialize
 from queuectl.models import Attempt, Job, WorkerInfo
+
+if TYPE_CHECKING:
+    from queuectl.service import Status
 
 STATE_STYLES = {
     "pending": "cyan",
@@ -29,56 +32,67 @@ def echo_json(data: Any) -> None:
 
 
 def when(ts: float | None, short: bool = False) -> str:
-    """A time for a table: UTC, to the second, with 'in 5s' for the near future."""
+    """A time for a table: local time (the zone is named in the column header, see
+    `zone_name`), to the second, with 'in 5s' for the near future."""
     if ts is None:
         return "-"
-    text = datetime.fromtimestamp(ts, UTC).strftime(
-        "%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M:%S"
-    )
+    text = datetime.fromtimestamp(ts).strftime("%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M:%S")
     ahead = ts - time.time()
     return f"{text} (in {ahead:.0f}s)" if 0 < ahead < 86_400 else text
 
 
-def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Columns named with a trailing `~` shrink (ellipsis) when the terminal is narrow;
-    the others never wrap."""
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
+def zone_name() -> str:
+    """The local time zone's name as tables show it: `UPDATED (CET)`."""
+    return datetime.now().astimezone().strftime("%Z") or "local"
 
-    table = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
-    for index, column in enumerate(columns):
-        if column.endswith("~"):
-            table.add_column(column[:-1], overflow="ellipsis", no_wrap=True, min_width=12)
-        else:
-            cells = [Text.from_markup(row[index]).cell_len for row in rows]
-            table.add_column(column, no_wrap=True, min_width=max([len(column), *cells]))
-    for row in rows:
-        table.add_row(*row)
-    Console(soft_wrap=False).print(table)
+
+def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Columns named with a trailing `~` are free text: they alone shrink (with `…`) when
+    the terminal is narrow, and nothing is cut in a pipe. A STATE column is coloured."""
+    from queuectl.cli.table import Column, render
+
+    spec = [
+        Column(
+            name.rstrip("~"),
+            free=name.endswith("~"),
+            style=STATE_STYLES.get if name == "STATE" else None,
+        )
+        for name in columns
+    ]
+    lines = render(spec, rows)
+    if title:
+        lines.insert(0, title)
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
 
 
 def _state(value: str) -> str:
-    return f"[{STATE_STYLES.get(value, '')}]{value}[/]"
+    return value
 
 
 def _plain(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text.replace("\n", " "))
+    return text.replace("\n", " ").replace("\r", " ").replace("\t", " ")
 
 
 def print_jobs(jobs: Sequence[Job], as_json: bool, title: str | None = None) -> None:
     if as_json:
-        echo_json([service.job_dict(job) for job in jobs])
+        echo_json([serialize.job_dict(job) for job in jobs])
         return
     if not jobs:
         click.echo("no jobs")
         return
     waiting = any(job.state.value in ("pending", "failed") for job in jobs)
     queues = len({job.queue for job in jobs}) > 1
-    columns = ["ID", "STATE", "ATTEMPTS", "PRI", *(["QUEUE"] if queues else []), "UPDATED"]
-    columns += [*(["RUN AT"] if waiting else []), "COMMAND~"]
+    zone = zone_name()
+    columns = [
+        "ID",
+        "STATE",
+        "ATTEMPTS",
+        "PRI",
+        *(["QUEUE"] if queues else []),
+        f"UPDATED ({zone})",
+    ]
+    columns += [*([f"RUN AT ({zone})"] if waiting else []), "COMMAND~"]
     rows = []
     for job in jobs:
         row = [_plain(job.id), _state(job.state.value), f"{job.attempts}/{job.max_retries + 1}"]
@@ -93,11 +107,9 @@ def print_jobs(jobs: Sequence[Job], as_json: bool, title: str | None = None) -> 
 
 def print_job(job: Job, attempts: Sequence[Attempt], as_json: bool) -> None:
     if as_json:
-        data = service.job_dict(job)
-        data["attempt_log"] = [service.attempt_dict(a) for a in attempts]
-        echo_json(data)
+        echo_json(serialize.job_show_dict(job, attempts))
         return
-    for key, value in service.job_dict(job).items():
+    for key, value in serialize.job_dict(job).items():
         if value is not None:
             shown = value if isinstance(value, str) else json.dumps(value)
             click.echo(f"{key + ':':<18}{shown}")
@@ -121,7 +133,7 @@ def _indent(text: str) -> str:
 
 def print_workers(workers: Sequence[WorkerInfo], as_json: bool) -> None:
     if as_json:
-        echo_json([service.worker_dict(w) for w in workers])
+        echo_json([serialize.worker_dict(w) for w in workers])
         return
     if not workers:
         click.echo("no workers")
@@ -139,23 +151,24 @@ def print_workers(workers: Sequence[WorkerInfo], as_json: bool) -> None:
         ]
         for w in workers
     ]
-    columns = ["ID", "HOST", "PID", "QUEUES", "RUNNING", "STARTED", "HEARTBEAT", "STOP"]
+    zone = zone_name()
+    columns = ["ID", "HOST", "PID", "QUEUES", "RUNNING", f"STARTED ({zone})", f"HEARTBEAT ({zone})"]
+    columns.append("STOP")
     print_table(None, columns, rows)
 
 
-def print_status(report: service.Status, as_json: bool) -> None:
+def print_status(report: Status, as_json: bool) -> None:
     if as_json:
-        echo_json(service.status_dict(report))
+        echo_json(serialize.status_dict(report))
         return
     counts = report.counts.by_state
     rows = [[_state(state.value), str(n)] for state, n in counts.items()]
-    rows.append(["[bold]total[/]", str(sum(counts.values()))])
+    rows.append(["total", str(sum(counts.values()))])
     print_table("Jobs", ["STATE", "COUNT"], rows)
     if report.counts.scheduled:
         click.echo(f"\n{report.counts.scheduled} pending job(s) scheduled for later")
-    busy = sum(len(w.running) for w in report.workers)
-    slots = sum(w.slots for w in report.workers)
-    click.echo(f"\nWorkers alive: {len(report.workers)} ({busy}/{slots} slots busy)")
+    alive, busy, slots = len(report.workers), report.slots_busy, report.slots
+    click.echo(f"\nWorkers alive: {alive} ({busy}/{slots} slots busy)")
 
 
 def warn(message: str) -> None:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
 import time
-from typing import Any
+from pathlib import Path
 
 import click
 
 from queuectl import service
 from queuectl.cli import output
 from queuectl.cli.app import App, hidden_alias, pass_app
-from queuectl.models import JobState
 from queuectl.store import default_db_path, resolve_url
 
 
@@ -28,58 +26,77 @@ def worker() -> None:
     "--count",
     "-c",
     type=click.IntRange(1, 256),
-    default=1,
-    show_default=True,
-    help="Jobs run at the same time.",
+    default=None,
+    help="Jobs run at the same time (default: config worker-count, 1).",
 )
 @click.option(
-    "--queue", "-q", "queues", multiple=True, help="Only these queues (repeatable; default: all)."
+    "--queue", "queues", multiple=True, help="Only these queues (repeatable; default: all)."
 )
 @click.option(
     "--burst", is_flag=True, help="Exit 0 once no job is due, running or awaiting a retry."
 )
 @click.option(
-    "--detach", is_flag=True, help="Run in the background; print the pid; log to the data dir."
+    "--detach",
+    is_flag=True,
+    help="Run in the background; print the pid and the log file (one per database).",
 )
+@click.option("--quiet", "-q", is_flag=True, help="Log warnings and errors only.")
+@click.option("--verbose", "-v", is_flag=True, help="Log debugging detail too.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Lines for people, or one JSON object per line.",
+)
+@click.option("--log-file", type=click.Path(path_type=Path), hidden=True)  # set by --detach
 @pass_app
-def worker_start(app: App, count: int, queues: tuple[str, ...], burst: bool, detach: bool) -> None:
+def worker_start(
+    app: App,
+    count: int | None,
+    queues: tuple[str, ...],
+    burst: bool,
+    detach: bool,
+    quiet: bool,
+    verbose: bool,
+    log_format: str,
+    log_file: Path | None,
+) -> None:
     """Run jobs: claim, run, retry with backoff, dead-letter. Foreground by default.
 
     Stop with Ctrl-C / SIGTERM / `queuectl worker stop`: running jobs finish first (up to
     config grace-period). A second signal kills them and puts them back as pending.
     """
+    from queuectl.spec import is_queue_name
+
+    for name in queues:
+        if not is_queue_name(name):  # no job could ever be in it: the worker would idle
+            raise click.BadParameter(
+                f"bad queue name {name!r} (letters, digits, ._:-)", param_hint="'--queue'"
+            )
+    verbosity = -1 if quiet else 1 if verbose else 0
+    if count is None:
+        count = service.settings(app.store).worker_count
     if detach:
-        _detach(app, count, queues, burst)
+        _detach(app, count, queues, burst, verbosity, log_format)
         return
+    from queuectl.cli.worker_log import configure
     from queuectl.worker import Worker, WorkerOptions
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_LineFormat("%(asctime)s %(levelname)s %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    configure(verbosity, log_format, log_file)
     options = WorkerOptions(slots=count, queues=list(queues) or None, burst=burst)
     code = Worker(app.db, options).run()
     sys.exit(code)
 
 
-class _LineFormat(logging.Formatter):
-    """Log lines with `2026-11-22 21:52:26,851` times, formatting each second only once:
-    a busy worker writes two lines per job, and strftime was a tenth of its time."""
+def _detach(
+    app: App, count: int, queues: tuple[str, ...], burst: bool, verbosity: int, log_format: str
+) -> None:
+    from queuectl.cli.worker_log import detached_log_path
 
-    _second = -1
-    _text = ""
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        second = int(record.created)
-        if second != self._second:
-            self._second = second
-            self._text = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        return f"{self._text},{int(record.msecs):03d}"
-
-
-def _detach(app: App, count: int, queues: tuple[str, ...], burst: bool) -> None:
     url = resolve_url(app.db)
-    app.store.ping()  # fail here, with a clear message, rather than in a log file
-    log_path = default_db_path().parent / "worker.log"
+    service.ping(app.store)  # fail here, with a clear message, rather than in a log file
+    log_path = detached_log_path(url)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # The URL goes through the environment: in argv, `ps` would show its password.
     args = [sys.executable, "-m", "queuectl", "worker", "start", "--count", str(count)]
@@ -87,6 +104,8 @@ def _detach(app: App, count: int, queues: tuple[str, ...], burst: bool) -> None:
         args += ["--queue", name]
     if burst:
         args.append("--burst")
+    args += ["--log-format", log_format, "--log-file", str(log_path)]
+    args += {-1: ["--quiet"], 1: ["--verbose"]}.get(verbosity, [])
     with open(log_path, "ab") as log:
         child = subprocess.Popen(
             args,
@@ -103,7 +122,7 @@ def _detach(app: App, count: int, queues: tuple[str, ...], burst: bool) -> None:
             raise click.ClickException(
                 f"worker exited at start (code {child.returncode}); see {log_path}"
             )
-        if any(w.pid == child.pid for w in app.store.list_workers()):
+        if service.worker_registered(app.store, child.pid):
             break
         time.sleep(0.05)
     click.echo(child.pid)
@@ -121,19 +140,26 @@ def _detach(app: App, count: int, queues: tuple[str, ...], burst: bool) -> None:
 @pass_app
 def worker_stop(app: App, now: bool, timeout: float | None) -> None:
     """Stop every worker using this database, on any host; waits and reports."""
+    from queuectl.cli.stopping import stop_workers
     from queuectl.worker import default_host
 
     wait = timeout if timeout is not None else service.settings(app.store).grace_period + 10
-    asked, remaining = service.stop_workers(app.store, now, wait, default_host())
+    report = stop_workers(app.store, now, wait, default_host())
+    asked = len(report.stopped) + len(report.dead) + len(report.remaining)
     if not asked:
         click.echo("no workers running")
         return
-    if remaining:
-        raise click.ClickException(
-            f"{asked - len(remaining)} of {asked} worker(s) stopped; still running after "
-            f"{wait:g}s: {', '.join(remaining)}"
+    if report.dead:
+        output.warn(
+            f"{len(report.dead)} worker(s) already dead (process gone), marked dead: "
+            + ", ".join(report.dead)
         )
-    click.echo(f"stopped {asked} worker(s)")
+    if report.remaining:
+        raise click.ClickException(
+            f"{len(report.stopped)} of {asked} worker(s) stopped; still running after "
+            f"{wait:g}s: {', '.join(report.remaining)}"
+        )
+    click.echo(f"stopped {len(report.stopped)} worker(s)")
 
 
 @worker.command("list")
@@ -144,21 +170,11 @@ def worker_stop(app: App, now: bool, timeout: float | None) -> None:
 @pass_app
 def worker_list(app: App, include_dead: bool, as_json: bool) -> None:
     """Workers with a fresh heartbeat: id, host, pid, started, heartbeat, running jobs."""
-    output.print_workers(service.live_workers(app.store, include_dead), as_json)
+    output.print_workers(service.workers(app.store, include_dead), as_json)
 
 
 worker_start_alias = hidden_alias(worker_start, "worker-start")
 worker_stop_alias = hidden_alias(worker_stop, "worker-stop")
-
-
-DEMO_QUEUE = "queuectl-demo"
-DEMO_JOBS: list[dict[str, Any]] = [
-    {"id": "demo-hello", "command": "echo 'hello from queuectl'"},
-    {"id": "demo-sleep", "command": "sleep 1 && echo 'slept 1s'", "priority": 5},
-    {"id": "demo-count", "command": "for i in 1 2 3; do echo step $i; done"},
-    {"id": "demo-fail", "command": "echo 'about to fail' >&2; exit 3", "max_retries": 2},
-    {"id": "demo-timeout", "command": "sleep 30", "timeout": 0.5, "max_retries": 0},
-]
 
 
 @click.command()
@@ -173,8 +189,6 @@ def demo(ctx: click.Context, count: int) -> None:
     runs a burst worker until all are done, and prints the status and the DLQ. With
     --db (or QUEUECTL_DB) it runs there instead, in a queue of its own, `queuectl-demo`.
     """
-    from queuectl.spec import spec_from_mapping, to_new_job
-
     app: App = ctx.obj
     suffix = ""
     if app.db is None:
@@ -187,22 +201,18 @@ def demo(ctx: click.Context, count: int) -> None:
     else:
         suffix = "-" + os.urandom(3).hex()  # your database: ids that cannot collide
     store = app.store
-    specs = [{**job, "id": job["id"] + suffix, "queue": DEMO_QUEUE} for job in DEMO_JOBS]
-    ids = service.enqueue(store, [to_new_job(spec_from_mapping(s)) for s in specs])
+    ids = service.enqueue(store, service.demo_jobs(suffix))
     click.echo(f"demo database: {app.db}\nenqueued {len(ids)} jobs: {', '.join(ids)}\n")
     worker = [sys.executable, "-m", "queuectl", "worker", "start", "--burst"]
-    worker += ["--queue", DEMO_QUEUE, "--count", str(count)]
+    worker += ["--queue", service.DEMO_QUEUE, "--count", str(count)]
     code = subprocess.call(worker, env={**os.environ, "QUEUECTL_DB": app.db})
     if code != 0:
         raise click.ClickException(f"the demo worker exited with code {code}")
     click.echo("")
     output.print_status(service.status(store), as_json=False)
     click.echo("")
-    output.print_jobs(store.list_jobs(queue=DEMO_QUEUE), as_json=False, title="Demo jobs")
+    every, dead = service.demo_results(store)
+    output.print_jobs(every, as_json=False, title="Demo jobs")
     click.echo("")
-    output.print_jobs(
-        store.list_jobs(state=JobState.DEAD, queue=DEMO_QUEUE),
-        as_json=False,
-        title="Dead letter queue",
-    )
+    output.print_jobs(dead, as_json=False, title="Dead letter queue")
     click.echo(f"\nTry: queuectl --db {app.db} show demo-fail{suffix}")

@@ -12,9 +12,10 @@ if TYPE_CHECKING:
 
     from queuectl.store.base import ChangeWaiter, Store
 
-__all__ = ["ChangeWaiter", "Store", "default_db_path", "open_store", "resolve_url"]
+__all__ = ["ChangeWaiter", "Store", "StorePool", "default_db_path", "open_store", "resolve_url"]
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+_CHECKED: set[str] = set()  # URLs whose schema this process found current (reuse_check)
 
 
 def __getattr__(name: str) -> Any:
@@ -23,6 +24,10 @@ def __getattr__(name: str) -> Any:
         from queuectl.store import base
 
         return getattr(base, name)
+    if name == "StorePool":
+        from queuectl.store.pool import StorePool
+
+        return StorePool
     raise AttributeError(name)
 
 
@@ -43,16 +48,32 @@ def resolve_url(url: str | None) -> str:
     return str(default)
 
 
-def open_store(url: str | None = None, *, durable: bool = True, migrate: bool = True) -> Store:
+def open_store(
+    url: str | None = None,
+    *,
+    durable: bool = True,
+    migrate: bool = True,
+    reuse_check: bool = False,
+) -> Store:
     """Open (and migrate on first use) the store at `url`: a path or `sqlite:///path` for
     SQLite, `postgresql://...` for PostgreSQL. `durable=False` (workers) lets a power cut
     roll back the last few commits, which only makes those jobs run again. `migrate=False`
-    leaves an old schema as it is (for `db migrate`, which reports what it applies)."""
+    leaves an old schema as it is (for `db migrate`, which reports what it applies).
+    `reuse_check=True` (servers opening a connection per thread) checks and migrates the
+    schema only the first time this process opens the URL; later opens skip that query."""
     target = resolve_url(url)
+    check = not (reuse_check and target in _CHECKED)
+    store = _open(target, durable, migrate, check)
+    if reuse_check and migrate:
+        _CHECKED.add(target)
+    return store
+
+
+def _open(target: str, durable: bool, migrate: bool, check: bool) -> Store:
     if target.startswith(_POSTGRES_SCHEMES):
         from queuectl.store.postgres import PostgresStore
 
-        return PostgresStore(target, durable=durable, migrate=migrate)
+        return PostgresStore(target, durable=durable, migrate=migrate, check_schema=check)
     if "://" in target and not target.startswith("sqlite://"):
         scheme = target.split("://", 1)[0]
         raise InvalidSpec(
@@ -61,4 +82,4 @@ def open_store(url: str | None = None, *, durable: bool = True, migrate: bool = 
         )
     from queuectl.store.sqlite import SqliteStore
 
-    return SqliteStore(target, durable=durable, migrate=migrate)
+    return SqliteStore(target, durable=durable, migrate=migrate, check_schema=check)

@@ -9,10 +9,14 @@ for every method:
 - A method either does all of its change or none of it (one transaction).
 - Expected failures raise `queuectl.errors.QueueError` subclasses, never driver errors:
   `StoreUnavailable` when the database cannot be reached (worth retrying), `StoreError`
-  when it cannot be used (locked too long, not a queuectl database, ...).
+  when it cannot be used (locked too long, not a queuectl database, ...), `StoreRefused`
+  when it answered and refused the data itself (a value too large, a constraint): the
+  same write would be refused again (the worker then records a degraded result).
 - Worker-side writes (`complete_job`, `fail_job`, `cancel_running_job`, `release_job`) are
   guarded by (job id, worker id, attempt): they return False and change nothing when the
-  worker no longer owns that attempt (its lease expired and the job moved on).
+  worker no longer owns that attempt (its lease expired and the job moved on). `attempt`
+  is the claimed job's `last_attempt`: a job's attempt numbers never repeat, whatever
+  resets its retry budget (`attempts`), and its attempt records are never rewritten.
 """
 
 from __future__ import annotations
@@ -22,10 +26,16 @@ from typing import Protocol
 
 from queuectl.models import (
     Attempt,
+    DeadGroup,
     Job,
+    JobQuery,
     JobState,
+    LiveTail,
+    MetricSample,
+    MinuteCount,
     NewJob,
     QueueCounts,
+    QueueStats,
     RunResult,
     WorkerInfo,
     WorkerOrders,
@@ -99,6 +109,14 @@ class Store(Protocol):
         """Jobs newest first (by enqueue order), filtered by state and by queue."""
         ...
 
+    def query_jobs(self, query: JobQuery, after_seq: int | None, limit: int | None) -> list[Job]:
+        """Jobs matching `query` (states, with "scheduled" = pending and due later; queue;
+        id_prefix; search, a substring of the command), ordered by seq: descending for
+        order "newest", ascending for "oldest"; only those after `after_seq` in that order;
+        at most `limit` (None = all). `query.limit` and `query.cursor` are the caller's.
+        Cost grows with `limit` and the rows skipped by the filters, never the table."""
+        ...
+
     def list_attempts(self, job_id: str) -> list[Attempt]:
         """Every attempt of the job, oldest first (including those before a DLQ retry)."""
         ...
@@ -106,6 +124,11 @@ class Store(Protocol):
     def count_jobs(self, queue: str | None = None) -> QueueCounts:
         """Jobs per state, every state present (zeros included), and how many pending jobs
         wait for a run_at in the future."""
+        ...
+
+    def queue_stats(self) -> list[QueueStats]:
+        """Per queue (those holding any job, by name): jobs per state (states without jobs
+        absent) and the earliest run_at among pending jobs that are due now."""
         ...
 
     def update_job(self, job_id: str, changes: dict[str, object]) -> Job:
@@ -129,6 +152,18 @@ class Store(Protocol):
         not dead; then none move. Returns the ids moved."""
         ...
 
+    def requeue_jobs(self, job_ids: Sequence[str], default_max_retries: int) -> list[str]:
+        """Move finished or failed jobs (completed, failed, dead, cancelled) back to pending,
+        due now, attempts reset, max_retries re-read as in retry_dead_jobs. All or none:
+        JobNotFound / InvalidStateChange (naming the id) for a missing, pending or
+        processing one. Returns the ids (duplicates once). Wakes idle workers."""
+        ...
+
+    def delete_jobs(self, job_ids: Sequence[str]) -> int:
+        """Delete finished jobs (completed, dead, cancelled) and their attempts. All or none:
+        JobNotFound / InvalidStateChange (naming the id) otherwise. Returns how many."""
+        ...
+
     def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
         """Delete jobs (and their attempts) in final `states` whose updated_at is more than
         `older_than` seconds ago (any age when None); return how many."""
@@ -142,7 +177,8 @@ class Store(Protocol):
         """Atomically take up to `limit` due jobs (pending or failed, run_at <= now) from
         `queues` (all when None), highest priority first, then oldest. Each becomes
         processing, owned by `worker_id` with a lease of `lease_seconds`, its attempts
-        counted up by one and an attempt record started. No job is ever handed to two
+        and last_attempt counted up by one and an attempt record numbered last_attempt
+        started. No job is ever handed to two
         claimers. Returned in claim order."""
         ...
 
@@ -152,7 +188,9 @@ class Store(Protocol):
         """Record that the worker is alive and extend the leases of the jobs in `held` that
         are still processing under this worker. Returns its orders: a pending stop
         request, the processing jobs of this worker to cancel, and `renewed`, the held
-        jobs it still owns (one missing has moved on: the worker lost its lease)."""
+        jobs it still owns (one missing has moved on: the worker lost its lease).
+        Raises StoreGone when the database is gone for good (a SQLite file deleted or
+        replaced under the worker): the worker stops rather than run on unseen."""
         ...
 
     def complete_job(self, job_id: str, worker_id: str, attempt: int, result: RunResult) -> bool:
@@ -236,4 +274,42 @@ class Store(Protocol):
 
     def prune_workers(self, dead_for: float) -> int:
         """Forget workers whose last heartbeat is more than `dead_for` seconds old."""
+        ...
+
+    # -- observability: live output, throughput, DLQ groups, metrics ----------------------
+
+    def publish_output(self, tails: Sequence[LiveTail]) -> int:
+        """Store the output so far of running attempts, all in one transaction; each only
+        while its attempt is open under that worker (an ended attempt keeps its final
+        tail). Returns how many attempts were updated."""
+        ...
+
+    def get_attempt(self, job_id: str, attempt: int | None = None) -> Attempt | None:
+        """The latest run of attempt number `attempt` of the job (the latest attempt when
+        None), with its output so far while it runs; None when there is none."""
+        ...
+
+    def throughput(self, since: float) -> list[MinuteCount]:
+        """Runs that ended in the minutes starting at or after `since` (whole minutes of
+        epoch time, only minutes with any, at most the last day): completed, and failed
+        (the job became failed or dead; cancelled and released runs are neither). Kept
+        as counters, so purges do not lower them."""
+        ...
+
+    def dead_groups(self) -> list[DeadGroup]:
+        """Dead jobs grouped by (last_error, exit_code), largest group first."""
+        ...
+
+    def dead_group_ids(self, error: str | None, exit_code: int | None) -> list[str]:
+        """The ids of the dead jobs with exactly this last_error and exit_code, oldest first."""
+        ...
+
+    def metric_buckets(self) -> list[float]:
+        """The histograms' bucket upper bounds, ascending, the last one infinite."""
+        ...
+
+    def metric_samples(self) -> list[MetricSample]:
+        """The counters kept since the database was created (purges do not lower them):
+        claims' wait times ("wait"), ended runs by outcome ("run"), waiting jobs cancelled
+        ("end"), each per queue and histogram bucket."""
         ...

@@ -25,6 +25,8 @@ def finish_params(
         "error": result.error,
         "stdout": bytes(result.stdout),
         "stderr": bytes(result.stderr),
+        "stdout_bytes": max(result.stdout_bytes, len(result.stdout)),
+        "stderr_bytes": max(result.stderr_bytes, len(result.stderr)),
         "retry_delay": retry_delay,
         "expired_only": False,
     }
@@ -36,7 +38,10 @@ class GuardedFinishes:
 
     def _finish(self, query: str, params: dict[str, Any]) -> str | None:
         """Run `query` then `finish_attempt` in one transaction; the job's new state, or
-        None when the guard matched no row (and then nothing changed)."""
+        None when the guard matched no row (and then nothing changed). Raises
+        StoreRefused when the database refuses the result itself (its output too large,
+        a constraint), StoreUnavailable/StoreError as any call: the worker tells them
+        apart (a refused result is written again degraded, never retried as is)."""
         raise NotImplementedError
 
     def complete_job(self, job_id: str, worker_id: str, attempt: int, result: RunResult) -> bool:

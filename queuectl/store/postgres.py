@@ -31,19 +31,25 @@ from queuectl.errors import (
     InvalidStateChange,
     JobNotFound,
     StoreError,
+    StoreRefused,
     StoreUnavailable,
 )
 from queuectl.models import (
     FINAL_STATES,
+    SCHEDULED,
     Attempt,
     Job,
+    JobQuery,
     JobState,
     NewJob,
     QueueCounts,
+    QueueStats,
     WorkerInfo,
     WorkerOrders,
 )
 from queuectl.store.finishing import GuardedFinishes
+from queuectl.store.paging import id_prefix_range, merge_pages
+from queuectl.store.postgres_observe import PostgresObserve
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
 
 try:
@@ -143,19 +149,33 @@ def connect_server(dsn: str, durable: bool, poll_only: bool) -> psycopg.Connecti
     return conn
 
 
+# SQLSTATE classes of an answer that refuses the data itself (integrity constraint
+# violation; program limit exceeded, e.g. "row is too big"): the same write would be
+# refused again. psycopg files class 54 under OperationalError, like a lost connection.
+REFUSED_CLASSES = ("23", "54")
+
+
+def refused(err: psycopg.Error) -> bool:
+    return (err.sqlstate or "")[:2] in REFUSED_CLASSES
+
+
 def translate_error(err: psycopg.Error, lost: bool, target: str) -> StoreError | InvalidSpec:
     if lost:
         return StoreUnavailable(f"lost the connection to PostgreSQL at {target}: {_reason(err)}")
+    if refused(err):
+        return StoreRefused(f"PostgreSQL at {target} refused the write: {_reason(err)}")
     if isinstance(err, psycopg.DataError):  # a number or time out of PostgreSQL's range
         return InvalidSpec(f"value rejected by PostgreSQL: {_reason(err)}")
     return StoreError(f"PostgreSQL error at {target}: {_reason(err)}")
 
 
-class PostgresStore(GuardedFinishes):
+class PostgresStore(GuardedFinishes, PostgresObserve):
     """`Store` on one PostgreSQL database. Safe to share between threads (calls are
     serialised on its one connection)."""
 
-    def __init__(self, url: str, durable: bool = True, migrate: bool = True) -> None:
+    def __init__(
+        self, url: str, durable: bool = True, migrate: bool = True, check_schema: bool = True
+    ) -> None:
         self.url = url
         self._dsn, self._poll_only = split_url(url)
         self._target = redacted_url(self._dsn)
@@ -166,7 +186,8 @@ class PostgresStore(GuardedFinishes):
             self._dsn, durable, self._poll_only
         )
         try:
-            self._ensure_schema(migrate)
+            if check_schema:
+                self._ensure_schema(migrate)
         except BaseException:
             self.close()
             raise
@@ -203,7 +224,7 @@ class PostgresStore(GuardedFinishes):
                     lost = (
                         conn.broken
                         or conn.closed
-                        or isinstance(err, psycopg.OperationalError)
+                        or (isinstance(err, psycopg.OperationalError) and not refused(err))
                         or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
                     )
                     if lost:  # the next call (or the retry) opens a new connection
@@ -315,6 +336,7 @@ class PostgresStore(GuardedFinishes):
             "timeouts": [_float(j.timeout) for j in jobs],
             "run_ats": [_float(j.run_at) for j in jobs],
             "delays": [float(j.delay) for j in jobs],
+            "keep_daemons": [j.keep_daemons for j in jobs],
             "default_max_retries": default_max_retries,
         }
 
@@ -343,6 +365,38 @@ class PostgresStore(GuardedFinishes):
         rows = self._read("list_jobs" if state is None else "list_jobs_in_state", params)
         return [_job(row) for row in rows]
 
+    def query_jobs(self, query: JobQuery, after_seq: int | None, limit: int | None) -> list[Job]:
+        oldest = query.order == "oldest"
+        params: dict[str, Any] = {
+            "after": after_seq,
+            "queue": query.queue,
+            "search": query.search,
+            "limit": limit,
+            "oldest": oldest,
+            "states": [str(s) for s in query.states] if query.states else None,
+        }
+        direction = "oldest" if oldest else "newest"
+        if query.id_prefix is not None:
+            params["id_low"], params["id_high"] = id_prefix_range(query.id_prefix)
+            return [_job(row) for row in self._read("query_jobs_by_id_prefix", params)]
+        if not query.states:
+            return [_job(row) for row in self._read(f"query_jobs_{direction}", params)]
+        if SCHEDULED not in query.states:
+            return [_job(row) for row in self._read(f"query_jobs_in_state_{direction}", params)]
+
+        def work(conn: psycopg.Connection[Row]) -> list[Job]:
+            # Scheduled jobs come from their own index; the states' pages merge with them.
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one snapshot
+            pages = [[_job(r) for r in conn.execute(Q["query_jobs_scheduled"], params)]]
+            others = [str(s) for s in query.states if s != SCHEDULED]
+            if others:
+                sql = Q[f"query_jobs_in_state_{direction}"]
+                rows = conn.execute(sql, {**params, "states": others}).fetchall()
+                pages.append([_job(row) for row in rows])
+            return merge_pages(pages, oldest, limit)
+
+        return self._run(work, read=True)
+
     def list_attempts(self, job_id: str) -> list[Attempt]:
         return [_attempt(row) for row in self._read("list_attempts", {"id": job_id})]
 
@@ -356,6 +410,17 @@ class PostgresStore(GuardedFinishes):
             return QueueCounts(by_state=by_state, scheduled=scheduled["n"] if scheduled else 0)
 
         return self._run(work, read=True)
+
+    def queue_stats(self) -> list[QueueStats]:
+        stats: dict[str, QueueStats] = {}
+        for row in self._read("queue_stats"):
+            seen = stats.setdefault(row["queue"], QueueStats(queue=row["queue"], by_state={}))
+            seen.by_state[JobState(row["state"])] = row["n"]
+            if row["oldest_due_at"] is not None:
+                stats[row["queue"]] = QueueStats(
+                    queue=seen.queue, by_state=seen.by_state, oldest_due_at=row["oldest_due_at"]
+                )
+        return list(stats.values())
 
     def update_job(self, job_id: str, changes: dict[str, object]) -> Job:
         unknown = set(changes) - {*_UPDATABLE, "state"}
@@ -418,6 +483,29 @@ class PostgresStore(GuardedFinishes):
 
         return self._run(work)
 
+    def requeue_jobs(self, job_ids: Sequence[str], default_max_retries: int) -> list[str]:
+        ids = list(dict.fromkeys(job_ids))
+        params = {"ids": ids, "default_max_retries": default_max_retries}
+
+        def work(conn: psycopg.Connection[Row]) -> list[str]:
+            moved = {row["id"] for row in conn.execute(Q["requeue_job"], params)}
+            _refuse_missing(conn, ids, moved, "requeue", "it has not finished")
+            if moved:
+                conn.execute(NOTIFY)
+            return ids
+
+        return self._run(work)
+
+    def delete_jobs(self, job_ids: Sequence[str]) -> int:
+        ids = list(dict.fromkeys(job_ids))
+
+        def work(conn: psycopg.Connection[Row]) -> int:
+            gone = {row["id"] for row in conn.execute(Q["delete_job"], {"ids": ids})}
+            _refuse_missing(conn, ids, gone, "delete", "only finished jobs can be deleted")
+            return len(gone)
+
+        return self._run(work)
+
     def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
         params = {"states": [str(s) for s in states], "older_than": older_than or 0.0}
         return self._statement("purge_jobs", params)[1]
@@ -465,7 +553,12 @@ class PostgresStore(GuardedFinishes):
                 conn.execute(NOTIFY)  # claimable again at once
             return None if row is None else str(row["state"])
 
-        return self._run(work, transaction=query == "release_job")
+        try:
+            return self._run(work, transaction=query == "release_job")
+        except InvalidSpec as err:  # a DataError: this result can never be stored as is
+            raise StoreRefused(str(err)) from None
+        except (OverflowError, MemoryError) as err:
+            raise StoreRefused(f"PostgreSQL at {self._target} refused the write: {err}") from None
 
     def expired_jobs(self, limit: int = 100) -> list[Job]:
         return [_job(row) for row in self._read("expired_jobs", {"limit": limit})]
@@ -543,6 +636,16 @@ def _fetch_job(conn: psycopg.Connection[Row], job_id: str) -> Job:
     if row is None:
         raise JobNotFound(f"no job with id {job_id!r}")
     return _job(row)
+
+
+def _refuse_missing(
+    conn: psycopg.Connection[Row], ids: Sequence[str], done: set[str], action: str, reason: str
+) -> None:
+    """Raise for the first id that `action` did not touch (the transaction rolls back)."""
+    for job_id in ids:
+        if job_id not in done:
+            job = _fetch_job(conn, job_id)
+            raise InvalidStateChange(f"cannot {action} job {job_id!r}: it is {job.state}; {reason}")
 
 
 def _update_assignments(job: Job, changes: dict[str, object]) -> list[str]:

@@ -11,19 +11,20 @@
 -- RETURNING tells which ids were taken without aborting (also against a concurrent
 -- enqueue of the same id); postgres.py then names the first one and rolls back.
 INSERT INTO jobs (id, command, queue, priority, max_retries, own_max_retries, timeout,
-                  run_at, created_at, updated_at)
+                  run_at, created_at, updated_at, keep_daemons)
 SELECT n.id, n.command, n.queue, n.priority,
        COALESCE(n.max_retries,
                 (SELECT value::bigint FROM config WHERE key = 'max-retries'),
                 %(default_max_retries)s),
        n.max_retries, n.timeout,
        COALESCE(to_timestamp(n.run_at), now() + make_interval(secs => n.delay)),
-       now(), now()
+       now(), now(), n.keep_daemons
 FROM unnest(%(ids)s::text[], %(commands)s::text[], %(queues)s::text[],
             %(priorities)s::bigint[], %(max_retries)s::bigint[], %(timeouts)s::float8[],
-            %(run_ats)s::float8[], %(delays)s::float8[])
+            %(run_ats)s::float8[], %(delays)s::float8[], %(keep_daemons)s::boolean[])
      WITH ORDINALITY
-     AS n (id, command, queue, priority, max_retries, timeout, run_at, delay, ord)
+     AS n (id, command, queue, priority, max_retries, timeout, run_at, delay, keep_daemons,
+           ord)
 ORDER BY n.ord
 ON CONFLICT (id) DO NOTHING
 RETURNING id;
@@ -45,18 +46,111 @@ WHERE state = %(state)s
 ORDER BY seq DESC
 LIMIT %(limit)s::bigint;
 
+-- name: query_jobs_newest
+-- Listing pages (query_jobs): a range on seq from the cursor, so a deep page costs no
+-- more than the first. No state: the table in seq order, filters checked row by row
+-- (cost bounded by the page's limit plus the rows skipped).
+SELECT * FROM jobs
+WHERE seq < COALESCE(%(after)s::bigint, 9223372036854775807)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(search)s::text IS NULL OR strpos(command, %(search)s::text) > 0)
+ORDER BY seq DESC
+LIMIT %(limit)s::bigint;
+
+-- name: query_jobs_oldest
+SELECT * FROM jobs
+WHERE seq > COALESCE(%(after)s::bigint, 0)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(search)s::text IS NULL OR strpos(command, %(search)s::text) > 0)
+ORDER BY seq
+LIMIT %(limit)s::bigint;
+
+-- name: query_jobs_in_state_newest
+-- Several states in one statement: for each, a range on jobs_state (state, seq) taking
+-- at most `limit` rows, then the best `limit` of them. "scheduled" reads pending jobs
+-- due later.
+SELECT j.* FROM unnest(%(states)s::text[]) AS s (name)
+CROSS JOIN LATERAL (
+    SELECT * FROM jobs
+    WHERE state = CASE WHEN s.name = 'scheduled' THEN 'pending' ELSE s.name END
+      AND (s.name <> 'scheduled' OR run_at > now())
+      AND seq < COALESCE(%(after)s::bigint, 9223372036854775807)
+      AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+      AND (%(search)s::text IS NULL OR strpos(command, %(search)s::text) > 0)
+    ORDER BY seq DESC
+    LIMIT %(limit)s::bigint
+) AS j
+ORDER BY j.seq DESC
+LIMIT %(limit)s::bigint;
+
+-- name: query_jobs_in_state_oldest
+SELECT j.* FROM unnest(%(states)s::text[]) AS s (name)
+CROSS JOIN LATERAL (
+    SELECT * FROM jobs
+    WHERE state = CASE WHEN s.name = 'scheduled' THEN 'pending' ELSE s.name END
+      AND (s.name <> 'scheduled' OR run_at > now())
+      AND seq > COALESCE(%(after)s::bigint, 0)
+      AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+      AND (%(search)s::text IS NULL OR strpos(command, %(search)s::text) > 0)
+    ORDER BY seq
+    LIMIT %(limit)s::bigint
+) AS j
+ORDER BY j.seq
+LIMIT %(limit)s::bigint;
+
+-- name: query_jobs_scheduled
+-- Pending jobs due later: read from jobs_pending_run_at (one range per queue), then
+-- sorted; the cost follows how many are scheduled, not how many are pending.
+SELECT j.* FROM job_counts AS c
+JOIN jobs AS j ON j.queue = c.queue AND j.state = 'pending' AND j.run_at > now()
+WHERE c.state = 'pending' AND (%(queue)s::text IS NULL OR c.queue = %(queue)s::text)
+  AND CASE WHEN %(oldest)s::boolean THEN j.seq > COALESCE(%(after)s::bigint, 0)
+           ELSE j.seq < COALESCE(%(after)s::bigint, 9223372036854775807) END
+  AND (%(search)s::text IS NULL OR strpos(j.command, %(search)s::text) > 0)
+ORDER BY CASE WHEN %(oldest)s::boolean THEN j.seq ELSE -j.seq END
+LIMIT %(limit)s::bigint;
+
+-- name: query_jobs_by_id_prefix
+-- An id prefix is a range on the unique index of id, [id_low, id_high) (exact under
+-- the C collations; left() keeps any other exact), then the matches are sorted.
+SELECT * FROM jobs
+WHERE id >= %(id_low)s::text AND id < %(id_high)s::text
+  AND left(id, length(%(id_low)s::text)) = %(id_low)s::text
+  AND CASE WHEN %(oldest)s::boolean THEN seq > COALESCE(%(after)s::bigint, 0)
+           ELSE seq < COALESCE(%(after)s::bigint, 9223372036854775807) END
+  AND (%(states)s::text[] IS NULL OR state = ANY (%(states)s::text[])
+       OR ('scheduled' = ANY (%(states)s::text[]) AND state = 'pending' AND run_at > now()))
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(search)s::text IS NULL OR strpos(command, %(search)s::text) > 0)
+ORDER BY CASE WHEN %(oldest)s::boolean THEN seq ELSE -seq END
+LIMIT %(limit)s::bigint;
+
 -- name: list_attempts
 SELECT * FROM attempts WHERE job_id = %(id)s ORDER BY id;
 
 -- name: count_jobs
-SELECT state, count(*) AS n FROM jobs
+-- job_counts is kept by triggers (migration 0005): no count of the table.
+SELECT state, sum(n)::bigint AS n FROM job_counts
 WHERE (%(queue)s::text IS NULL OR queue = %(queue)s::text)
 GROUP BY state;
 
 -- name: count_scheduled
-SELECT count(*) AS n FROM jobs
-WHERE state = 'pending' AND run_at > now()
-  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text);
+-- Per queue, a range on jobs_pending_run_at (queue, run_at): only scheduled rows are read.
+SELECT count(*) AS n FROM job_counts AS c
+JOIN jobs AS j ON j.queue = c.queue AND j.state = 'pending' AND j.run_at > now()
+WHERE c.state = 'pending' AND (%(queue)s::text IS NULL OR c.queue = %(queue)s::text);
+
+-- name: queue_stats
+-- The earliest pending run_at of a queue is its oldest due job when it is not in the
+-- future (one seek on jobs_pending_run_at per queue).
+SELECT c.queue, c.state, c.n,
+       extract(epoch FROM (SELECT min(j.run_at) FROM jobs AS j
+                           WHERE c.state = 'pending' AND j.state = 'pending'
+                             AND j.queue = c.queue AND j.run_at <= now()))::float8
+           AS oldest_due_at
+FROM job_counts AS c
+WHERE c.n > 0
+ORDER BY c.queue, c.state;
 
 -- name: cancel_waiting_job
 UPDATE jobs SET state = 'cancelled', updated_at = now(), cancel_requested = false
@@ -84,6 +178,25 @@ WITH moved AS (
 )
 SELECT id FROM moved ORDER BY seq;
 
+-- name: requeue_job
+-- Every id in one statement; postgres.py compares what moved with what was asked and
+-- rolls back when one did not (missing, or waiting/running).
+UPDATE jobs
+SET state = 'pending', attempts = 0, run_at = now(), updated_at = now(),
+    last_error = NULL, exit_code = NULL, worker_id = NULL, lease_expires_at = NULL,
+    cancel_requested = false,
+    max_retries = COALESCE(own_max_retries,
+                           (SELECT value::bigint FROM config WHERE key = 'max-retries'),
+                           %(default_max_retries)s)
+WHERE id = ANY (%(ids)s::text[]) AND state IN ('completed', 'failed', 'dead', 'cancelled')
+RETURNING id;
+
+-- name: delete_job
+-- Finished jobs only; their attempts go with them (ON DELETE CASCADE).
+DELETE FROM jobs
+WHERE id = ANY (%(ids)s::text[]) AND state IN ('completed', 'dead', 'cancelled')
+RETURNING id;
+
 -- name: purge_jobs
 -- Attempts go with their job (ON DELETE CASCADE).
 DELETE FROM jobs
@@ -105,7 +218,8 @@ WITH picked AS (
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE jobs AS j
-    SET state = 'processing', attempts = j.attempts + 1, worker_id = %(worker_id)s,
+    SET state = 'processing', attempts = j.attempts + 1, last_attempt = j.last_attempt + 1,
+        worker_id = %(worker_id)s,
         lease_expires_at = now() + make_interval(secs => %(lease_seconds)s),
         updated_at = now(), cancel_requested = false
     FROM picked
@@ -113,7 +227,7 @@ WITH picked AS (
     RETURNING j.*
 ), started AS (
     INSERT INTO attempts (job_id, attempt, worker_id, started_at)
-    SELECT id, attempts, %(worker_id)s, now() FROM claimed
+    SELECT id, last_attempt, %(worker_id)s, now() FROM claimed
 )
 SELECT * FROM claimed ORDER BY priority DESC, seq;
 
@@ -139,13 +253,14 @@ SELECT id FROM jobs
 WHERE worker_id = %(worker_id)s AND state = 'processing' AND cancel_requested;
 
 -- name: complete_job
--- Every worker-side write is guarded by (id, worker_id, attempts): a worker whose lease
--- expired, and whose job has moved on, changes nothing.
+-- Every worker-side write is guarded by (id, worker_id, last_attempt): a worker whose
+-- lease expired, and whose job has moved on, changes nothing. last_attempt numbers a
+-- job's attempts and never repeats (releases, requeues and DLQ retries keep counting).
 UPDATE jobs
 SET state = 'completed', updated_at = now(), worker_id = NULL, lease_expires_at = NULL,
     exit_code = %(exit_code)s, last_error = NULL, cancel_requested = false
 WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
-  AND attempts = %(attempt)s
+  AND last_attempt = %(attempt)s
 RETURNING state;
 
 -- name: fail_job
@@ -160,7 +275,7 @@ SET state = CASE WHEN cancel_requested THEN 'cancelled'
     updated_at = now(), worker_id = NULL, lease_expires_at = NULL,
     exit_code = %(exit_code)s, last_error = %(error)s, cancel_requested = false
 WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
-  AND attempts = %(attempt)s AND (NOT %(expired_only)s OR lease_expires_at < now())
+  AND last_attempt = %(attempt)s AND (NOT %(expired_only)s OR lease_expires_at < now())
 RETURNING state;
 
 -- name: cancel_running_job
@@ -168,7 +283,7 @@ UPDATE jobs
 SET state = 'cancelled', updated_at = now(), worker_id = NULL, lease_expires_at = NULL,
     exit_code = %(exit_code)s, last_error = %(error)s, cancel_requested = false
 WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
-  AND attempts = %(attempt)s
+  AND last_attempt = %(attempt)s
 RETURNING state;
 
 -- name: release_job
@@ -178,7 +293,7 @@ SET state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END,
     attempts = attempts - 1, run_at = now(), updated_at = now(),
     worker_id = NULL, lease_expires_at = NULL, cancel_requested = false
 WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
-  AND attempts = %(attempt)s
+  AND last_attempt = %(attempt)s
 RETURNING state;
 
 -- name: finish_attempt
@@ -186,7 +301,8 @@ RETURNING state;
 -- so moving the job and closing its attempt is one statement and one round trip.
 UPDATE attempts
 SET finished_at = now(), exit_code = %(exit_code)s, error = %(error)s,
-    stdout = %(stdout)s, stderr = %(stderr)s
+    stdout = %(stdout)s, stderr = %(stderr)s,
+    stdout_bytes = %(stdout_bytes)s, stderr_bytes = %(stderr_bytes)s
 WHERE EXISTS (SELECT 1 FROM moved)
   AND job_id = %(id)s AND attempt = %(attempt)s AND worker_id = %(worker_id)s
   AND finished_at IS NULL;
@@ -248,3 +364,50 @@ WHERE %(ids)s::text[] IS NULL OR id = ANY (%(ids)s::text[]);
 
 -- name: prune_workers
 DELETE FROM workers WHERE heartbeat_at < now() - make_interval(secs => %(dead_for)s);
+
+-- Observability (live output, throughput, DLQ groups, metrics): see migration 0004.
+
+-- name: publish_output
+-- A running attempt's output so far; only while its worker's attempt is still open.
+UPDATE attempts
+SET stdout = %(stdout)s, stderr = %(stderr)s,
+    stdout_bytes = %(stdout_bytes)s, stderr_bytes = %(stderr_bytes)s
+WHERE job_id = %(id)s AND attempt = %(attempt)s AND worker_id = %(worker_id)s
+  AND finished_at IS NULL;
+
+-- name: get_attempt
+-- The latest run of attempt %(attempt)s (numbers repeat after a DLQ retry), or the latest.
+SELECT * FROM attempts
+WHERE job_id = %(id)s AND (%(attempt)s::integer IS NULL OR attempt = %(attempt)s::integer)
+ORDER BY id DESC
+LIMIT 1;
+
+-- name: metric_buckets
+SELECT le FROM metric_buckets ORDER BY le;
+
+-- name: metric_samples
+SELECT kind, queue, outcome, le, n, seconds FROM metric_observations
+ORDER BY kind, queue, outcome, le;
+
+-- name: throughput
+-- Runs ended per minute since %(since)s (epoch seconds), from the ring of migration 0004.
+SELECT (minute * 60)::float8 AS start, completed, failed FROM metric_minutes
+WHERE minute * 60 >= %(since)s::float8
+ORDER BY minute;
+
+-- name: dead_groups
+-- Dead jobs by how they ended, largest group first, each with its newest job.
+WITH grouped AS (
+    SELECT last_error, exit_code, count(*) AS n, max(seq) AS newest_seq
+    FROM jobs WHERE state = 'dead'
+    GROUP BY last_error, exit_code
+)
+SELECT g.last_error AS error, g.exit_code, g.n, j.id AS newest_job_id
+FROM grouped AS g JOIN jobs AS j ON j.seq = g.newest_seq
+ORDER BY g.n DESC, g.newest_seq DESC;
+
+-- name: dead_group_ids
+SELECT id FROM jobs
+WHERE state = 'dead' AND last_error IS NOT DISTINCT FROM %(error)s::text
+  AND exit_code IS NOT DISTINCT FROM %(exit_code)s::integer
+ORDER BY seq;

@@ -17,22 +17,34 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from queuectl.errors import DuplicateJob, InvalidStateChange, JobNotFound, StoreError
+from queuectl.errors import (
+    DuplicateJob,
+    InvalidStateChange,
+    JobNotFound,
+    StoreError,
+    StoreGone,
+    StoreRefused,
+)
 
 if TYPE_CHECKING:
     from queuectl.store.sqlite_waiter import SqliteChangeWaiter
 
 from queuectl.models import (
+    SCHEDULED,
     Attempt,
     Job,
+    JobQuery,
     JobState,
     NewJob,
     QueueCounts,
+    QueueStats,
     WorkerInfo,
     WorkerOrders,
 )
 from queuectl.store.finishing import GuardedFinishes
+from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
+from queuectl.store.sqlite_observe import SqliteObserve
 
 Q = load_queries("sqlite.sql")
 BUSY_TIMEOUT_S = float(os.environ.get("QUEUECTL_SQLITE_BUSY_TIMEOUT", "10"))
@@ -84,6 +96,9 @@ def connect_file(path: str, durable: bool) -> sqlite3.Connection:
 
 def translate_error(err: sqlite3.Error, path: str) -> StoreError:
     text = str(err)
+    if isinstance(err, sqlite3.DataError | sqlite3.IntegrityError) or "too big" in text:
+        # SQLITE_TOOBIG, a constraint: the same write would be refused again.
+        return StoreRefused(f"database {path} refused the write: {text}")
     if "not a database" in text or "malformed" in text:
         return StoreError(f"{path} is not a SQLite database (or it is damaged)")
     if "locked" in text or "busy" in text:
@@ -91,24 +106,43 @@ def translate_error(err: sqlite3.Error, path: str) -> StoreError:
             f"database {path} is locked: another process held it for over {BUSY_TIMEOUT_S:g}s"
         )
     if "unable to open" in text or "readonly" in text or "disk I/O" in text:
-        return StoreError(f"cannot open database {path}: {text}")
+        return StoreError(f"cannot open database {path}: {_why_unwritable(path) or text}")
     return StoreError(f"database error on {path}: {text}")
+
+
+def _why_unwritable(path: str) -> str | None:
+    """What SQLite's vague "unable to open" or "disk I/O error" means, when the file
+    system tells: it is mounted read-only, or full (a reader of a WAL database needs to
+    write its -shm file, so either stops every command)."""
+    try:
+        fs = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return None
+    if fs.f_flag & os.ST_RDONLY:
+        return "its file system is read-only"
+    if fs.f_bavail == 0:
+        return "the disk is full"
+    return None
 
 
 def _json(values: Sequence[str] | None) -> str | None:
     return None if values is None else json.dumps(list(values))
 
 
-class SqliteStore(GuardedFinishes):
+class SqliteStore(GuardedFinishes, SqliteObserve):
     """`Store` on one SQLite file. Safe to share between threads (calls are serialised)."""
 
-    def __init__(self, url: str, durable: bool = True, migrate: bool = True) -> None:
+    def __init__(
+        self, url: str, durable: bool = True, migrate: bool = True, check_schema: bool = True
+    ) -> None:
         self.url = url
         self.path = sqlite_path(url)
         self._conn = connect_file(self.path, durable)
         self._lock = threading.RLock()
+        self._identity = _file_identity(self.path)
         try:
-            self._ensure_schema(migrate)
+            if check_schema:
+                self._ensure_schema(migrate)
         except BaseException:
             self._conn.close()
             raise
@@ -158,6 +192,14 @@ class SqliteStore(GuardedFinishes):
                 raise translate_error(err, self.path) from None
             time.sleep(pause)
             pause = min(pause * 2, 0.002)
+
+    def _check_file(self) -> None:
+        """SQLite keeps writing to a file deleted under it, where nobody else will ever
+        look: a worker left on it would run on unseen by `status` and `worker stop`."""
+        if _file_identity(self.path) != self._identity:
+            raise StoreGone(
+                f"database file {self.path} was deleted or replaced while in use; stopping"
+            )
 
     def _ensure_schema(self, migrate: bool) -> None:
         version = self._patiently(self._applied_version)
@@ -256,6 +298,7 @@ class SqliteStore(GuardedFinishes):
                             "run_at": job.run_at,
                             "delay": job.delay,
                             "now": now,
+                            "keep_daemons": job.keep_daemons,
                         },
                     )
                 except sqlite3.IntegrityError:
@@ -279,6 +322,48 @@ class SqliteStore(GuardedFinishes):
             rows = conn.execute(query, params).fetchall()
         return [_job(row) for row in rows]
 
+    def query_jobs(self, query: JobQuery, after_seq: int | None, limit: int | None) -> list[Job]:
+        oldest = query.order == "oldest"
+        params: dict[str, Any] = {
+            "after": after_seq,
+            "queue": query.queue,
+            "search": query.search,
+            "limit": -1 if limit is None else limit,
+            "now": self.now(),
+            "oldest": oldest,
+        }
+        with self._reading() as conn:
+            if query.id_prefix is not None:
+                low, high = id_prefix_range(query.id_prefix)
+                states = [str(s) for s in query.states if s != SCHEDULED]
+                params.update(
+                    id_low=low,
+                    id_high=high,
+                    states=json.dumps(states) if query.states else None,
+                    scheduled=SCHEDULED in query.states,
+                )
+                rows = conn.execute(Q["query_jobs_by_id_prefix"], params).fetchall()
+                return [_job(row) for row in rows]
+            direction = "oldest" if oldest else "newest"
+            if not query.states:
+                rows = conn.execute(Q[f"query_jobs_{direction}"], params).fetchall()
+                return [_job(row) for row in rows]
+            # One range scan of jobs_state per state, merged by seq: no sort of the table.
+            conn.execute("BEGIN")  # one snapshot for every state
+            try:
+                pages = []
+                for state in query.states:
+                    if state == SCHEDULED:
+                        rows = conn.execute(Q["query_jobs_scheduled"], params).fetchall()
+                    else:
+                        args = {**params, "state": str(state), "scheduled": False}
+                        query_name = f"query_jobs_in_state_{direction}"
+                        rows = conn.execute(Q[query_name], args).fetchall()
+                    pages.append([_job(row) for row in rows])
+            finally:
+                conn.execute("COMMIT")
+        return merge_pages(pages, oldest, limit)
+
     def list_attempts(self, job_id: str) -> list[Attempt]:
         with self._reading() as conn:
             rows = conn.execute(Q["list_attempts"], {"id": job_id}).fetchall()
@@ -296,6 +381,11 @@ class SqliteStore(GuardedFinishes):
             finally:
                 conn.execute("COMMIT")
         return QueueCounts(by_state=by_state, scheduled=scheduled)
+
+    def queue_stats(self) -> list[QueueStats]:
+        with self._reading() as conn:
+            rows = conn.execute(Q["queue_stats"], {"now": self.now()}).fetchall()
+        return _queue_stats(rows)
 
     def update_job(self, job_id: str, changes: dict[str, object]) -> Job:
         unknown = set(changes) - {*_UPDATABLE, "state"}
@@ -345,6 +435,23 @@ class SqliteStore(GuardedFinishes):
                     )
         return list(job_ids)
 
+    def requeue_jobs(self, job_ids: Sequence[str], default_max_retries: int) -> list[str]:
+        unique = list(dict.fromkeys(job_ids))
+        params: dict[str, Any] = {"now": self.now(), "default_max_retries": default_max_retries}
+        with self._writing() as conn:
+            for job_id in unique:
+                if conn.execute(Q["requeue_job"], {**params, "id": job_id}).fetchone() is None:
+                    _refuse(conn, job_id, "requeue", "it has not finished")
+        return unique
+
+    def delete_jobs(self, job_ids: Sequence[str]) -> int:
+        unique = list(dict.fromkeys(job_ids))
+        with self._writing() as conn:
+            for job_id in unique:
+                if conn.execute(Q["delete_job"], {"id": job_id}).fetchone() is None:
+                    _refuse(conn, job_id, "delete", "only finished jobs can be deleted")
+        return len(unique)
+
     def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
         cutoff = self.now() - (older_than or 0.0)
         with self._writing() as conn:
@@ -372,7 +479,7 @@ class SqliteStore(GuardedFinishes):
             conn.executemany(
                 Q["start_attempt"],
                 [
-                    {"id": j.id, "attempt": j.attempts, "worker_id": worker_id, "now": now}
+                    {"id": j.id, "attempt": j.last_attempt, "worker_id": worker_id, "now": now}
                     for j in jobs
                 ],
             )
@@ -381,6 +488,7 @@ class SqliteStore(GuardedFinishes):
     def heartbeat(
         self, worker_id: str, lease_seconds: float, held: Sequence[str] = ()
     ) -> WorkerOrders:
+        self._check_file()
         params = {
             "worker_id": worker_id,
             "lease_seconds": lease_seconds,
@@ -399,11 +507,14 @@ class SqliteStore(GuardedFinishes):
 
     def _finish(self, query: str, params: dict[str, Any]) -> str | None:
         params["now"] = self.now()
-        with self._writing() as conn:
-            row = conn.execute(Q[query], params).fetchone()
-            if row is None:
-                return None
-            conn.execute(Q["finish_attempt"], params)
+        try:
+            with self._writing() as conn:
+                row = conn.execute(Q[query], params).fetchone()
+                if row is None:
+                    return None
+                conn.execute(Q["finish_attempt"], params)
+        except (OverflowError, MemoryError) as err:  # a blob past what sqlite3 binds
+            raise StoreRefused(f"database {self.path} refused the write: {err}") from None
         return str(row["state"])
 
     def expired_jobs(self, limit: int = 100) -> list[Job]:
@@ -472,6 +583,35 @@ class SqliteStore(GuardedFinishes):
             return cursor.rowcount
 
 
+def _file_identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the database file, None when it is gone."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino) if info.st_nlink else None
+
+
+def _refuse(conn: sqlite3.Connection, job_id: str, action: str, reason: str) -> None:
+    """Raise why `action` did not touch the job (the transaction then rolls back)."""
+    current = conn.execute(Q["get_job"], {"id": job_id}).fetchone()
+    if current is None:
+        raise JobNotFound(f"no job with id {job_id!r}")
+    raise InvalidStateChange(f"cannot {action} job {job_id!r}: it is {current['state']}; {reason}")
+
+
+def _queue_stats(rows: Sequence[sqlite3.Row]) -> list[QueueStats]:
+    stats: dict[str, QueueStats] = {}
+    for row in rows:
+        seen = stats.setdefault(row["queue"], QueueStats(queue=row["queue"], by_state={}))
+        seen.by_state[JobState(row["state"])] = row["n"]
+        if row["oldest_due_at"] is not None:
+            stats[row["queue"]] = QueueStats(
+                queue=seen.queue, by_state=seen.by_state, oldest_due_at=row["oldest_due_at"]
+            )
+    return list(stats.values())
+
+
 def _statements(script: str) -> Iterator[str]:
     """Split a migration script into statements (executescript would commit early)."""
     buffer = ""
@@ -521,6 +661,7 @@ def _job(row: sqlite3.Row) -> Job:
         state=JobState(row["state"]),
         priority=row["priority"],
         attempts=row["attempts"],
+        last_attempt=row["last_attempt"],
         max_retries=row["max_retries"],
         timeout=row["timeout"],
         run_at=row["run_at"],
@@ -531,6 +672,8 @@ def _job(row: sqlite3.Row) -> Job:
         last_error=row["last_error"],
         exit_code=row["exit_code"],
         cancel_requested=bool(row["cancel_requested"]),
+        keep_daemons=bool(row["keep_daemons"]),
+        seq=row["seq"],
     )
 
 
@@ -545,6 +688,8 @@ def _attempt(row: sqlite3.Row) -> Attempt:
         error=row["error"],
         stdout=bytes(row["stdout"]),
         stderr=bytes(row["stderr"]),
+        stdout_bytes=row["stdout_bytes"],
+        stderr_bytes=row["stderr_bytes"],
     )
 
 

@@ -4,12 +4,12 @@
 
 -- name: enqueue_job
 INSERT INTO jobs (id, command, queue, priority, max_retries, own_max_retries, timeout,
-                  run_at, created_at, updated_at)
+                  run_at, created_at, updated_at, keep_daemons)
 VALUES (:id, :command, :queue, :priority,
         COALESCE(:max_retries,
                  (SELECT CAST(value AS INTEGER) FROM config WHERE key = 'max-retries'),
                  :default_max_retries),
-        :max_retries, :timeout, COALESCE(:run_at, :now + :delay), :now, :now);
+        :max_retries, :timeout, COALESCE(:run_at, :now + :delay), :now, :now, :keep_daemons);
 
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id;
@@ -28,17 +28,98 @@ WHERE state = :state
 ORDER BY seq DESC
 LIMIT :limit;
 
+-- name: query_jobs_newest
+-- Listing pages (query_jobs): a range on seq from the cursor, so a deep page costs no
+-- more than the first. No state: the table in seq order, filters checked row by row
+-- (cost bounded by the page's limit plus the rows skipped).
+SELECT * FROM jobs
+WHERE seq < COALESCE(:after, 9223372036854775807)
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:search IS NULL OR instr(command, :search) > 0)
+ORDER BY seq DESC
+LIMIT :limit;
+
+-- name: query_jobs_oldest
+SELECT * FROM jobs
+WHERE seq > COALESCE(:after, 0)
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:search IS NULL OR instr(command, :search) > 0)
+ORDER BY seq
+LIMIT :limit;
+
+-- name: query_jobs_in_state_newest
+-- One state (sqlite.py merges several): a range on jobs_state (state, seq).
+-- :scheduled keeps only pending jobs due later.
+SELECT * FROM jobs
+WHERE state = :state AND seq < COALESCE(:after, 9223372036854775807)
+  AND (NOT :scheduled OR run_at > :now)
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:search IS NULL OR instr(command, :search) > 0)
+ORDER BY seq DESC
+LIMIT :limit;
+
+-- name: query_jobs_in_state_oldest
+SELECT * FROM jobs
+WHERE state = :state AND seq > COALESCE(:after, 0)
+  AND (NOT :scheduled OR run_at > :now)
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:search IS NULL OR instr(command, :search) > 0)
+ORDER BY seq
+LIMIT :limit;
+
+-- name: query_jobs_scheduled
+-- Pending jobs due later: read from jobs_pending_run_at (one range per queue), then
+-- sorted; the cost follows how many are scheduled, not how many are pending.
+SELECT j.* FROM job_counts AS c
+JOIN jobs AS j INDEXED BY jobs_pending_run_at
+  ON j.queue = c.queue AND j.state = 'pending' AND j.run_at > :now
+WHERE c.state = 'pending' AND (:queue IS NULL OR c.queue = :queue)
+  AND CASE WHEN :oldest THEN j.seq > COALESCE(:after, 0)
+           ELSE j.seq < COALESCE(:after, 9223372036854775807) END
+  AND (:search IS NULL OR instr(j.command, :search) > 0)
+ORDER BY CASE WHEN :oldest THEN j.seq ELSE -j.seq END
+LIMIT :limit;
+
+-- name: query_jobs_by_id_prefix
+-- An id prefix is a range on the unique index of id ([:id_low, :id_high) in byte order),
+-- then the matches are sorted: a prefix narrows more than any other filter.
+SELECT * FROM jobs
+WHERE id >= :id_low AND id < :id_high AND substr(id, 1, length(:id_low)) = :id_low
+  AND CASE WHEN :oldest THEN seq > COALESCE(:after, 0)
+           ELSE seq < COALESCE(:after, 9223372036854775807) END
+  AND (:states IS NULL OR state IN (SELECT value FROM json_each(:states))
+       OR (:scheduled AND state = 'pending' AND run_at > :now))
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:search IS NULL OR instr(command, :search) > 0)
+ORDER BY CASE WHEN :oldest THEN seq ELSE -seq END
+LIMIT :limit;
+
 -- name: list_attempts
 SELECT * FROM attempts WHERE job_id = :id ORDER BY id;
 
 -- name: count_jobs
-SELECT state, count(*) AS n FROM jobs
+-- job_counts is kept by triggers (migration 0005): no count of the table.
+SELECT state, sum(n) AS n FROM job_counts
 WHERE (:queue IS NULL OR queue = :queue)
 GROUP BY state;
 
 -- name: count_scheduled
-SELECT count(*) FROM jobs
-WHERE state = 'pending' AND run_at > :now AND (:queue IS NULL OR queue = :queue);
+-- Per queue, a range on jobs_pending_run_at (queue, run_at): only scheduled rows are read.
+SELECT count(*) FROM job_counts AS c
+JOIN jobs AS j INDEXED BY jobs_pending_run_at
+  ON j.queue = c.queue AND j.state = 'pending' AND j.run_at > :now
+WHERE c.state = 'pending' AND (:queue IS NULL OR c.queue = :queue);
+
+-- name: queue_stats
+-- The earliest pending run_at of a queue is its oldest due job when it is not in the
+-- future (one seek on jobs_pending_run_at per queue).
+SELECT c.queue, c.state, c.n,
+       (SELECT min(j.run_at) FROM jobs AS j
+        WHERE c.state = 'pending' AND j.state = 'pending' AND j.queue = c.queue
+          AND j.run_at <= :now) AS oldest_due_at
+FROM job_counts AS c
+WHERE c.n > 0
+ORDER BY c.queue, c.state;
 
 -- name: cancel_waiting_job
 UPDATE jobs SET state = 'cancelled', updated_at = :now, cancel_requested = 0
@@ -60,6 +141,23 @@ SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now,
 WHERE state = 'dead' AND (:id IS NULL OR id = :id)
 RETURNING id;
 
+-- name: requeue_job
+-- A finished (or failed) job runs again from scratch; sqlite.py checks each id moved.
+UPDATE jobs
+SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now,
+    last_error = NULL, exit_code = NULL, worker_id = NULL, lease_expires_at = NULL,
+    cancel_requested = 0,
+    max_retries = COALESCE(own_max_retries,
+                           (SELECT CAST(value AS INTEGER) FROM config WHERE key = 'max-retries'),
+                           :default_max_retries)
+WHERE id = :id AND state IN ('completed', 'failed', 'dead', 'cancelled')
+RETURNING id;
+
+-- name: delete_job
+-- Finished jobs only; their attempts go with them (ON DELETE CASCADE).
+DELETE FROM jobs WHERE id = :id AND state IN ('completed', 'dead', 'cancelled')
+RETURNING id;
+
 -- name: purge_jobs
 DELETE FROM jobs
 WHERE state IN (SELECT value FROM json_each(:states)) AND updated_at <= :cutoff;
@@ -70,7 +168,8 @@ WHERE state IN (SELECT value FROM json_each(:states)) AND updated_at <= :cutoff;
 -- (priority DESC, seq) order and skips jobs not yet due. INDEXED BY: left to itself the
 -- planner prefers jobs_state and sorts every waiting job, which is slow at 1M rows.
 UPDATE jobs
-SET state = 'processing', attempts = attempts + 1, worker_id = :worker_id,
+SET state = 'processing', attempts = attempts + 1, last_attempt = last_attempt + 1,
+    worker_id = :worker_id,
     lease_expires_at = :now + :lease_seconds, updated_at = :now, cancel_requested = 0
 WHERE seq IN (
     SELECT seq FROM jobs INDEXED BY jobs_claim
@@ -101,12 +200,13 @@ SELECT id FROM jobs
 WHERE worker_id = :worker_id AND state = 'processing' AND cancel_requested;
 
 -- name: complete_job
--- Every worker-side write is guarded by (id, worker_id, attempts): a worker whose lease
--- expired, and whose job has moved on, changes nothing.
+-- Every worker-side write is guarded by (id, worker_id, last_attempt): a worker whose
+-- lease expired, and whose job has moved on, changes nothing. last_attempt numbers a
+-- job's attempts and never repeats (releases, requeues and DLQ retries keep counting).
 UPDATE jobs
 SET state = 'completed', updated_at = :now, worker_id = NULL, lease_expires_at = NULL,
     exit_code = :exit_code, last_error = NULL, cancel_requested = 0
-WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND attempts = :attempt
+WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND last_attempt = :attempt
 RETURNING state;
 
 -- name: fail_job
@@ -119,7 +219,7 @@ SET state = CASE WHEN cancel_requested THEN 'cancelled'
     run_at = CASE WHEN attempts <= max_retries THEN :now + :retry_delay ELSE run_at END,
     updated_at = :now, worker_id = NULL, lease_expires_at = NULL,
     exit_code = :exit_code, last_error = :error, cancel_requested = 0
-WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND attempts = :attempt
+WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND last_attempt = :attempt
   AND (NOT :expired_only OR lease_expires_at < :now)
 RETURNING state;
 
@@ -127,7 +227,7 @@ RETURNING state;
 UPDATE jobs
 SET state = 'cancelled', updated_at = :now, worker_id = NULL, lease_expires_at = NULL,
     exit_code = :exit_code, last_error = :error, cancel_requested = 0
-WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND attempts = :attempt
+WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND last_attempt = :attempt
 RETURNING state;
 
 -- name: release_job
@@ -136,13 +236,13 @@ UPDATE jobs
 SET state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END,
     attempts = attempts - 1, run_at = :now, updated_at = :now,
     worker_id = NULL, lease_expires_at = NULL, cancel_requested = 0
-WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND attempts = :attempt
+WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND last_attempt = :attempt
 RETURNING state;
 
 -- name: finish_attempt
 UPDATE attempts
 SET finished_at = :now, exit_code = :exit_code, error = :error,
-    stdout = :stdout, stderr = :stderr
+    stdout = :stdout, stderr = :stderr, stdout_bytes = :stdout_bytes, stderr_bytes = :stderr_bytes
 WHERE job_id = :id AND attempt = :attempt AND worker_id = :worker_id AND finished_at IS NULL;
 
 -- name: expired_jobs
@@ -198,3 +298,48 @@ WHERE :ids IS NULL OR id IN (SELECT value FROM json_each(:ids));
 
 -- name: prune_workers
 DELETE FROM workers WHERE heartbeat_at < :now - :dead_for;
+
+-- Observability (live output, throughput, DLQ groups, metrics): see migration 0004.
+
+-- name: publish_output
+-- A running attempt's output so far; only while its worker's attempt is still open.
+UPDATE attempts
+SET stdout = :stdout, stderr = :stderr, stdout_bytes = :stdout_bytes, stderr_bytes = :stderr_bytes
+WHERE job_id = :id AND attempt = :attempt AND worker_id = :worker_id AND finished_at IS NULL;
+
+-- name: get_attempt
+-- The latest run of attempt :attempt (numbers repeat after a DLQ retry), or the latest.
+SELECT * FROM attempts
+WHERE job_id = :id AND (:attempt IS NULL OR attempt = :attempt)
+ORDER BY id DESC
+LIMIT 1;
+
+-- name: metric_buckets
+SELECT le FROM metric_buckets ORDER BY le;
+
+-- name: metric_samples
+SELECT kind, queue, outcome, le, n, seconds FROM metric_observations
+ORDER BY kind, queue, outcome, le;
+
+-- name: throughput
+-- Runs ended per minute since :since (epoch seconds), from the ring kept by migration 0004.
+SELECT minute * 60 AS start, completed, failed FROM metric_minutes
+WHERE minute * 60 >= :since
+ORDER BY minute;
+
+-- name: dead_groups
+-- Dead jobs by how they ended, largest group first, each with its newest job.
+WITH grouped AS (
+    -- INDEXED BY: without statistics the planner takes jobs_state and sorts (20x slower).
+    SELECT last_error, exit_code, count(*) AS n, max(seq) AS newest_seq
+    FROM jobs INDEXED BY jobs_dead_error WHERE state = 'dead'
+    GROUP BY last_error, exit_code
+)
+SELECT g.last_error AS error, g.exit_code, g.n, j.id AS newest_job_id
+FROM grouped AS g JOIN jobs AS j ON j.seq = g.newest_seq
+ORDER BY g.n DESC, g.newest_seq DESC;
+
+-- name: dead_group_ids
+SELECT id FROM jobs
+WHERE state = 'dead' AND last_error IS :error AND exit_code IS :exit_code
+ORDER BY seq;

@@ -215,11 +215,11 @@ def put_in_state(
         if state == "completed":
             code = 0 if exit_code is None else exit_code
             done = RunResult(code, None, stdout, stderr, now, now)
-            assert store.complete_job(job_id, TEST_WORKER, claimed.attempts, done)
+            assert store.complete_job(job_id, TEST_WORKER, claimed.last_attempt, done)
             return
         code = 1 if exit_code is None else exit_code
         failed = RunResult(code, f"exit code {code}", stdout, stderr, now, now)
-        new_state = store.fail_job(job_id, TEST_WORKER, claimed.attempts, failed, 3600)
+        new_state = store.fail_job(job_id, TEST_WORKER, claimed.last_attempt, failed, 3600)
         assert new_state is not None, "fail_job was guarded out"
         assert new_state.value == state, f"job ended {new_state.value}, wanted {state}"
     finally:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from queuectl.store.queries import latest_migration
+
 ALIASES = [
     "worker-start",
     "worker-stop",
@@ -134,9 +136,10 @@ def test_list_status_is_list_state(run, put):
 
 
 def test_init_is_db_migrate(run, db, snapshot, tmp_path):
+    latest = latest_migration("sqlite")
     result = run("init").ok()
-    assert result.stdout.startswith("schema version 1 ")
-    assert [row[0] for row in snapshot()["schema_migrations"]] == [1]
+    assert result.stdout.startswith(f"schema version {latest} ")
+    assert [row[0] for row in snapshot()["schema_migrations"]] == list(range(1, latest + 1))
     assert run("init").ok().stdout == run("db", "migrate").ok().stdout
 
 
@@ -165,3 +168,45 @@ def test_worker_start_alias_runs_jobs(tmp_path):
     shown = queuectl("show", "w1", "--json")
     assert '"state": "completed"' in shown.stdout
     assert queuectl("logs", "w1").stdout == "from-alias\n"
+
+
+@pytest.mark.parametrize(
+    ("old", "value", "shown"),
+    [
+        ("base_delay", "3", "backoff-base = 3"),
+        ("timeout", "10", "job-timeout = 10"),
+        ("job_time_out_seconds", "20", "job-timeout = 20"),
+        ("max_backoff_seconds", "60", "max-backoff = 60"),
+        ("worker_count", "4", "worker-count = 4"),
+        ("poll_interval", "0.25", "poll-interval = 0.25"),
+        ("poll-interval-ms", "200", "poll-interval = 0.2"),
+    ],
+)
+def test_config_keys_of_earlier_tools(run, old: str, value: str, shown: str) -> None:
+    done = run("config", "set", old, value)
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout == shown + "\n"
+    key, stored = shown.split(" = ")
+    assert run("config", "get", key).stdout == stored + "\n"
+
+
+def test_a_bad_value_for_a_scaled_alias_changes_nothing(run) -> None:
+    done = run("config", "set", "poll-interval-ms", "soon")
+    assert done.exit_code == 1
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
+    assert run("config", "get", "poll-interval").stdout == "0.5\n"
+
+
+def test_worker_start_uses_the_worker_count_setting(tmp_path):
+    db = str(tmp_path / "w.db")
+    env = {**os.environ, "QUEUECTL_DB": db}
+
+    def queuectl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(QUEUECTL), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    assert queuectl("config", "set", "worker-count", "3").returncode == 0
+    started = queuectl("worker", "start", "--burst")
+    assert started.returncode == 0, started.stderr
+    assert "3 slot(s)" in started.stderr

@@ -328,3 +328,13 @@ def test_file_and_spec_together_is_a_usage_error(run, tmp_path, db):
 def test_no_spec_and_no_file_is_a_usage_error(run, db):
     run("enqueue").error("spec", code=2)
     assert not Path(db).exists()
+
+
+def test_keep_daemons_is_stored_and_shown(run, stored_ids):
+    run("enqueue", '{"id":"d","command":"mydaemon --fork","keep_daemons":true}').ok()
+    run("enqueue", '{"id":"n","command":"true"}').ok()
+    assert run("show", "d", "--json").ok().json()["keep_daemons"] is True
+    assert run("show", "n", "--json").ok().json()["keep_daemons"] is False
+    assert "keep_daemons" in run("show", "d").ok().stdout
+    run("enqueue", '{"id":"x","command":"true","keep_daemons":"yes"}').error("keep_daemons")
+    assert sorted(stored_ids()) == ["d", "n"]

@@ -152,20 +152,7 @@ def test_non_finite_numbers_are_rejected(run, seeded, args):
     seeded()
 
 
-@pytest.mark.parametrize(
-    "spec",
-    [
-        {"command": "true", "delay": 1e300},
-        {"command": "true", "run_at": "9999-12-31T23:59:59-14:00"},
-    ],
-    ids=["delay-1e300", "run-at-year-10000"],
-)
-def test_unrepresentable_run_time_is_rejected_or_listed(run, spec):
-    enqueued = run("enqueue", json.dumps(spec))
-    if enqueued.exit_code != 0:
-        enqueued.error(code=1)
-    run("list", "--json").ok()
-    run("list").ok()
+# A run time no backend can store: test_hostile_input.py.
 
 
 # -- unknown states, keys and ids -------------------------------------------------------------

@@ -17,7 +17,11 @@ import pytest
 
 from queuectl.store import queries
 
+# The schema versions this queuectl ships (every test below follows them).
+
 QUEUECTL = Path(sys.executable).with_name("queuectl")
+LATEST = queries.latest_migration("sqlite")
+NEXT = LATEST + 1  # the migration a newer queuectl would bring
 
 
 @pytest.fixture
@@ -162,14 +166,18 @@ def applied(path: Path) -> list[int]:
         conn.close()
 
 
+ALL = list(range(1, LATEST + 1))
+NOTHING_TO_APPLY = f"schema version {LATEST} (nothing to apply)\n"
+
+
 def test_migrate_then_reopen_in_new_processes(tmp_path, env):
     path = tmp_path / "life.db"
     env["QUEUECTL_DB"] = str(path)
 
     first = ok(queuectl("db", "migrate", env=env))
-    assert first.startswith("schema version 1 ")
+    assert first.startswith(f"schema version {LATEST} ")
     assert {"jobs", "attempts", "config", "workers", "schema_migrations"} <= tables(path)
-    assert ok(queuectl("db", "migrate", env=env)) == "schema version 1 (nothing to apply)\n"
+    assert ok(queuectl("db", "migrate", env=env)) == NOTHING_TO_APPLY
 
     ok(queuectl("enqueue", '{"id":"kept","command":"echo kept","priority":3}', env=env))
     ok(queuectl("config", "set", "max-retries", "8", env=env))
@@ -178,8 +186,8 @@ def test_migrate_then_reopen_in_new_processes(tmp_path, env):
     [job] = json.loads(ok(queuectl("list", "--json", env=env)))
     assert (job["id"], job["command"], job["priority"]) == ("kept", "echo kept", 3)
     assert ok(queuectl("config", "get", "max-retries", env=env)) == "8\n"
-    assert ok(queuectl("init", env=env)) == "schema version 1 (nothing to apply)\n"
-    assert applied(path) == [1]
+    assert ok(queuectl("init", env=env)) == NOTHING_TO_APPLY
+    assert applied(path) == ALL
     [again] = json.loads(ok(queuectl("list", "--json", env=env)))
     assert again == job
 
@@ -188,7 +196,7 @@ def test_first_use_migrates_without_db_migrate(tmp_path, env):
     path = tmp_path / "auto.db"
     env["QUEUECTL_DB"] = str(path)
     assert json.loads(ok(queuectl("status", "--json", env=env)))["jobs"]["pending"] == 0
-    assert applied(path) == [1]
+    assert applied(path) == ALL
 
 
 def test_concurrent_migrations_of_a_new_database(tmp_path, env):
@@ -207,18 +215,18 @@ def test_concurrent_migrations_of_a_new_database(tmp_path, env):
     for child in children:
         _out, err = child.communicate(timeout=60)
         assert child.returncode == 0, err
-    assert applied(path) == [1]
-    assert ok(queuectl("db", "migrate", env=env)) == "schema version 1 (nothing to apply)\n"
+    assert applied(path) == ALL
+    assert ok(queuectl("db", "migrate", env=env)) == NOTHING_TO_APPLY
 
 
 @pytest.fixture
 def next_migration(tmp_path, monkeypatch):
-    """A copy of the store's SQL files plus a migration 0002, made the active set
-    (in this process only)."""
+    """A copy of the store's SQL files plus the migration after the latest, made the
+    active set (in this process only)."""
     source = Path(queries._HERE)
     copy = tmp_path / "store-v2"
     shutil.copytree(source, copy, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    (copy / "migrations" / "sqlite" / "0002_job_notes.sql").write_text(
+    (copy / "migrations" / "sqlite" / f"{LATEST + 1:04d}_job_notes.sql").write_text(
         "-- A later schema change: a free-text note on each job.\n"
         "ALTER TABLE jobs ADD COLUMN note TEXT NOT NULL DEFAULT '';\n"
         "CREATE INDEX jobs_note ON jobs (note);\n",
@@ -231,12 +239,12 @@ def test_upgrade_of_an_existing_database_keeps_its_data(run, db, request):
     run("enqueue", '{"id":"old","command":"echo old","priority":2}').ok()
     run("config", "set", "grace-period", "9").ok()
     old_job = run("show", "old", "--json").ok().json()
-    assert applied(Path(db)) == [1]
+    assert applied(Path(db)) == ALL
 
     request.getfixturevalue("next_migration")  # a newer queuectl opens the same file
 
-    assert run("db", "migrate").ok().stdout.startswith("schema version 2 ")
-    assert applied(Path(db)) == [1, 2]
+    assert run("db", "migrate").ok().stdout.startswith(f"schema version {LATEST + 1} ")
+    assert applied(Path(db)) == [*ALL, LATEST + 1]
     conn = sqlite3.connect(db)
     try:
         columns = [r[1] for r in conn.execute("PRAGMA table_info(jobs)")]
@@ -247,6 +255,6 @@ def test_upgrade_of_an_existing_database_keeps_its_data(run, db, request):
     assert notes == [("old", "")]
     assert run("show", "old", "--json").ok().json() == old_job
     assert run("config", "get", "grace-period").ok().stdout == "9\n"
-    assert run("db", "migrate").ok().stdout == "schema version 2 (nothing to apply)\n"
+    assert run("db", "migrate").ok().stdout == f"schema version {LATEST + 1} (nothing to apply)\n"
     run("enqueue", '{"id":"new","command":"true"}').ok()
     assert [j["id"] for j in run("list", "--json").ok().json()] == ["new", "old"]

@@ -17,7 +17,9 @@ import pytest
 from queuectl.errors import DuplicateJob, InvalidStateChange, JobNotFound, QueueError
 from queuectl.models import (
     FINAL_STATES,
+    SCHEDULED,
     Job,
+    JobQuery,
     JobState,
     NewJob,
     RunResult,
@@ -83,9 +85,9 @@ def put_in_state(store: Store, job_id: str, state: JobState, queue: str = "defau
     job = claim_one(store, HELPER, queues=[queue])
     assert job.id == job_id
     if state is COMPLETED:
-        assert store.complete_job(job_id, HELPER, job.attempts, OK)
+        assert store.complete_job(job_id, HELPER, job.last_attempt, OK)
     elif state in (FAILED, DEAD):
-        assert store.fail_job(job_id, HELPER, job.attempts, BOOM, 3600) == state
+        assert store.fail_job(job_id, HELPER, job.last_attempt, BOOM, 3600) == state
     result = get(store, job_id)
     assert result.state == state
     return result
@@ -242,6 +244,14 @@ def test_enqueue_stores_pending_jobs_and_returns_their_ids(store: Store) -> None
     assert (b.queue, b.priority, b.timeout, b.max_retries) == ("default", 0, None, DEFAULT_RETRIES)
 
 
+def test_keep_daemons_round_trips_and_defaults_to_false(store: Store) -> None:
+    enqueue(store, make_job("keeps", keep_daemons=True), make_job("kills"))
+    assert get(store, "keeps").keep_daemons is True
+    assert get(store, "kills").keep_daemons is False
+    [claimed] = [j for j in store.claim_jobs("w1", None, 2, 30) if j.id == "keeps"]
+    assert claimed.keep_daemons is True  # what the worker acts on
+
+
 def test_get_job_of_an_unknown_id_is_none(store: Store) -> None:
     enqueue(store, make_job("known"))
     assert store.get_job("unknown") is None
@@ -357,7 +367,7 @@ def test_count_jobs_per_state_queue_and_scheduled(store: Store) -> None:
 @pytest.mark.parametrize("limit", [1, 2, 10])
 def test_claim_takes_highest_priority_first_then_oldest(store: Store, limit: int) -> None:
     enqueue(store, make_job("retried"))
-    assert store.fail_job("retried", "w0", claim_one(store, "w0").attempts, BOOM, 0) == FAILED
+    assert store.fail_job("retried", "w0", claim_one(store, "w0").last_attempt, BOOM, 0) == FAILED
     enqueue(store, make_job("low-old"), make_job("high-old", priority=5))
     enqueue(store, make_job("negative", priority=-1))
     enqueue(store, make_job("low-new"), make_job("high-new", priority=5))
@@ -527,7 +537,7 @@ def test_complete_job_records_the_result_in_the_attempt(store: Store) -> None:
     enqueue(store, make_job("j"))
     job = claim_one(store, "w1")
     before = store.now()
-    assert store.complete_job("j", "w1", job.attempts, OK) is True
+    assert store.complete_job("j", "w1", job.last_attempt, OK) is True
     after = store.now()
     done = get(store, "j")
     assert (done.state, done.exit_code, done.last_error, done.attempts) == (COMPLETED, 0, None, 1)
@@ -700,11 +710,82 @@ def test_release_job_puts_it_back_without_counting_the_attempt(store: Store) -> 
     assert record.error == "released"
     assert record.finished_at is not None
 
-    # With max_retries=1 the job still gets its two real attempts.
-    assert claim_one(store, "w2").attempts == 1
-    assert store.fail_job("j", "w2", 1, BOOM, 0) == FAILED
-    assert claim_one(store, "w3").attempts == 2
-    assert store.fail_job("j", "w3", 2, BOOM, 0) == DEAD
+    # With max_retries=1 the job still gets its two real attempts, numbered on from the
+    # released one: attempt numbers never repeat.
+    second = claim_one(store, "w2")
+    assert (second.attempts, second.last_attempt) == (1, 2)
+    assert store.fail_job("j", "w2", 1, BOOM, 0) is None  # the released attempt's number
+    assert store.fail_job("j", "w2", 2, BOOM, 0) == FAILED
+    third = claim_one(store, "w3")
+    assert (third.attempts, third.last_attempt) == (2, 3)
+    assert store.fail_job("j", "w3", 3, BOOM, 0) == DEAD
+    numbers = [(a.attempt, a.worker_id, a.error) for a in store.list_attempts("j")]
+    assert numbers == [(1, "w1", "released"), (2, "w2", BOOM.error), (3, "w3", BOOM.error)]
+
+
+# -- attempt numbers never repeat --------------------------------------------------------------
+
+
+def test_requeueing_a_completed_job_numbers_its_next_attempt_on(store: Store) -> None:
+    enqueue(store, make_job("j", max_retries=0))
+    first = claim_one(store, "w1")
+    assert (first.attempts, first.last_attempt) == (1, 1)
+    assert store.complete_job("j", "w1", 1, OK)
+
+    requeued = store.update_job("j", {"state": "pending"})
+    assert (requeued.attempts, requeued.last_attempt) == (0, 1)  # budget reset, number kept
+    second = claim_one(store, "w2")
+    assert (second.attempts, second.last_attempt) == (1, 2)
+    assert store.complete_job("j", "w2", 1, OK) is False  # the first run's number is spent
+    assert store.complete_job("j", "w2", 2, OK) is True
+
+    history = [(a.attempt, a.worker_id, a.exit_code) for a in store.list_attempts("j")]
+    assert history == [(1, "w1", 0), (2, "w2", 0)]  # both runs kept, never renumbered
+    assert get(store, "j").last_attempt == 2
+
+
+def test_a_dlq_retry_resets_the_budget_but_keeps_counting_attempts(store: Store) -> None:
+    enqueue(store, make_job("j", max_retries=1))
+    for number in (1, 2):
+        claimed = claim_one(store, "w1")
+        assert (claimed.attempts, claimed.last_attempt) == (number, number)
+        store.fail_job("j", "w1", number, BOOM, 0)
+    assert get(store, "j").state == DEAD
+
+    assert store.retry_dead_jobs(["j"], 3) == ["j"]
+    retried = get(store, "j")
+    assert (retried.state, retried.attempts, retried.last_attempt) == (PENDING, 0, 2)
+    for budget, number in ((1, 3), (2, 4)):  # max_retries=1 again: two more attempts
+        claimed = claim_one(store, "w2")
+        assert (claimed.attempts, claimed.last_attempt) == (budget, number)
+        store.fail_job("j", "w2", number, BOOM, 0)
+    assert get(store, "j").state == DEAD
+    assert [a.attempt for a in store.list_attempts("j")] == [1, 2, 3, 4]
+
+
+def test_attempt_numbers_of_a_job_never_repeat(store: Store) -> None:
+    """Every way back to pending, one after another: the numbers only count up."""
+    enqueue(store, make_job("j", max_retries=0))
+    seen = []
+
+    def run_once(finish: str) -> None:
+        claimed = claim_one(store, "w")
+        seen.append(claimed.last_attempt)
+        if finish == "release":
+            assert store.release_job("j", "w", claimed.last_attempt)
+        elif finish == "complete":
+            assert store.complete_job("j", "w", claimed.last_attempt, OK)
+        else:
+            assert store.fail_job("j", "w", claimed.last_attempt, BOOM, 0) == DEAD
+
+    run_once("release")
+    run_once("complete")
+    store.update_job("j", {"state": "pending"})
+    run_once("fail")
+    store.retry_dead_jobs(None, 3)
+    run_once("complete")
+    assert seen == [1, 2, 3, 4]
+    assert [a.attempt for a in store.list_attempts("j")] == [1, 2, 3, 4]
 
 
 # -- cancel ------------------------------------------------------------------------------------
@@ -775,9 +856,10 @@ def test_retry_dead_jobs_by_id(store: Store) -> None:
     assert store.list_attempts("dead-a") == history
 
     assert claim_one(store, "w2").id == "dead-a"
+    # The history is kept and the numbering goes on (the retry budget alone is reset).
     assert [(a.attempt, a.worker_id) for a in store.list_attempts("dead-a")] == [
         (1, HELPER),
-        (1, "w2"),
+        (2, "w2"),
     ]
 
 
@@ -802,7 +884,7 @@ def kill(store: Store, job_id: str) -> None:
     while (job := get(store, job_id)).state != DEAD:
         claimed = claim_one(store, "killer")
         assert claimed.id == job_id
-        store.fail_job(job_id, "killer", claimed.attempts, BOOM, 0)
+        store.fail_job(job_id, "killer", claimed.last_attempt, BOOM, 0)
     assert job.state == DEAD
 
 
@@ -1070,7 +1152,7 @@ def test_has_unfinished_jobs(store: Store) -> None:
     running = put_in_state(store, "running", PROCESSING, queue="c")
     assert store.has_unfinished_jobs(["c"])
     assert not store.has_unfinished_jobs(["a", "b"])
-    assert store.complete_job("running", HELPER, running.attempts, OK)
+    assert store.complete_job("running", HELPER, running.last_attempt, OK)
     assert not store.has_unfinished_jobs(None)
 
     enqueue(store, make_job("due", queue="d"))
@@ -1087,28 +1169,33 @@ def test_change_waiter_wakes_soon_after_a_commit_from_another_connection(
 ) -> None:
     producer = open_more()
     waiter = store.change_waiter()
+    go = threading.Event()
     committed_at: list[float] = []
-    woke_at: float | None = None
 
     def produce() -> None:
+        go.wait(10)
         enqueue(producer, make_job("wake"))
         committed_at.append(time.monotonic())
 
     thread = threading.Thread(target=produce)
+    thread.start()
     try:
-        thread.start()
         deadline = time.monotonic() + 15
-        while store.get_job("wake") is None:  # "may have changed": early wake-ups are allowed
+        go.set()
+        # Always at least one wait, whether the commit lands before it starts (reported
+        # at once) or during it; "may have changed": early wake-ups are allowed.
+        while True:
             assert waiter.wait(5.0) is True, "no wake-up within 5 s of a commit"
             woke_at = time.monotonic()
+            if store.get_job("wake") is not None:
+                break
             assert woke_at < deadline, "woken again and again, but no job"
     finally:
         thread.join(10)
         waiter.close()
-    assert committed_at
+    assert committed_at, "the producer never committed"
     # "As soon as": a wake-up that comes only when the wait times out is a lost one.
-    if woke_at is not None:
-        assert woke_at - committed_at[0] < 2.0, "the wake-up came seconds after the commit"
+    assert woke_at - committed_at[0] < 2.0, "the wake-up came seconds after the commit"
 
 
 def test_change_waiter_reports_a_commit_made_before_wait_is_called(
@@ -1131,3 +1218,212 @@ def test_change_waiter_times_out_when_nothing_changes(store: Store) -> None:
         assert time.monotonic() - started >= 0.19
     finally:
         waiter.close()
+
+
+# -- listing pages (query_jobs) ----------------------------------------------------------------
+
+
+def page_ids(
+    store: Store, after: int | None = None, limit: int | None = None, **query: object
+) -> list[str]:
+    return ids(store.query_jobs(JobQuery(**query), after, limit))  # type: ignore[arg-type]
+
+
+def test_query_jobs_orders_by_seq_and_continues_after_a_seq(store: Store) -> None:
+    enqueue(store, *(make_job(f"q{n:02d}") for n in range(12)))
+    newest = store.query_jobs(JobQuery(), None, None)
+    assert ids(newest) == [f"q{n:02d}" for n in reversed(range(12))]
+    assert [job.seq for job in newest] == sorted((job.seq for job in newest), reverse=True)
+    assert len({job.seq for job in newest}) == 12
+    assert page_ids(store, limit=3) == ["q11", "q10", "q09"]
+    assert page_ids(store, after=newest[2].seq, limit=3) == ["q08", "q07", "q06"]
+    assert page_ids(store, order="oldest", limit=3) == ["q00", "q01", "q02"]
+    assert page_ids(store, order="oldest", after=newest[2].seq) == ["q10", "q11"]
+    assert page_ids(store, after=newest[-1].seq) == []
+
+
+def test_query_jobs_page_after_a_cursor_is_stable_under_inserts_and_deletes(
+    store: Store,
+) -> None:
+    enqueue(store, *(make_job(f"s{n}") for n in range(6)))
+    first = store.query_jobs(JobQuery(), None, 3)
+    assert ids(first) == ["s5", "s4", "s3"]
+    enqueue(store, make_job("new1"), make_job("new2"))  # newer: before the cursor
+    put_in_state(store, "gone", CANCELLED)
+    store.delete_jobs(["gone"])
+    assert page_ids(store, after=first[-1].seq, limit=3) == ["s2", "s1", "s0"]
+
+
+def test_query_jobs_several_states_and_scheduled(store: Store) -> None:
+    for state in (PENDING, COMPLETED, FAILED, DEAD, CANCELLED):
+        put_in_state(store, f"st-{state}", state)
+    enqueue(store, make_job("later", delay=3600), make_job("due-now"))
+    assert page_ids(store, states=(DEAD,)) == ["st-dead"]
+    assert page_ids(store, states=(FAILED, DEAD)) == ["st-dead", "st-failed"]
+    assert page_ids(store, states=(DEAD, FAILED), order="oldest") == ["st-failed", "st-dead"]
+    assert page_ids(store, states=(SCHEDULED,)) == ["later"]  # not due-now, not failed
+    assert page_ids(store, states=(SCHEDULED, CANCELLED)) == ["later", "st-cancelled"]
+    assert page_ids(store, states=(PENDING,)) == ["due-now", "later", "st-pending"]
+    both = page_ids(store, states=(COMPLETED, PENDING, CANCELLED), limit=4)
+    assert both == ["due-now", "later", "st-cancelled", "st-completed"]
+    dead = get(store, "st-dead")
+    assert page_ids(store, states=(FAILED, DEAD), after=dead.seq) == ["st-failed"]
+    enqueue(store, make_job("later-2", delay=3600, command="nightly backup"))
+    later = get(store, "later")
+    assert page_ids(store, states=(SCHEDULED,), after=later.seq) == []
+    assert page_ids(store, states=(SCHEDULED,), after=later.seq, order="oldest") == ["later-2"]
+    assert page_ids(store, states=(SCHEDULED, DEAD), order="oldest", limit=2) == [
+        "st-dead",
+        "later",
+    ]
+    assert page_ids(store, states=(SCHEDULED,), search="backup") == ["later-2"]
+    assert page_ids(store, states=(SCHEDULED,), queue="elsewhere") == []
+
+
+def test_query_jobs_filters_by_queue_id_prefix_and_command_substring(store: Store) -> None:
+    enqueue(
+        store,
+        make_job("build.1", "make all", queue="ci"),
+        make_job("build.10", "make test", queue="ci"),
+        make_job("build.2", "echo 100%_done", queue="web"),
+        make_job("buildx", "make 100% sure"),
+        make_job("Build.3", "MAKE all"),
+        make_job("b", "echo b"),
+    )
+    assert page_ids(store, queue="ci") == ["build.10", "build.1"]
+    assert page_ids(store, id_prefix="build.") == ["build.2", "build.10", "build.1"]
+    assert page_ids(store, id_prefix="build.1") == ["build.10", "build.1"]
+    assert page_ids(store, id_prefix="build.1", order="oldest") == ["build.1", "build.10"]
+    assert page_ids(store, id_prefix="b") == ["b", "buildx", "build.2", "build.10", "build.1"]
+    assert page_ids(store, id_prefix="build.10") == ["build.10"]  # the whole id
+    assert page_ids(store, id_prefix="c") == []
+    assert page_ids(store, id_prefix="build", limit=2) == ["buildx", "build.2"]
+    # A plain substring: case-sensitive, and % or _ are not wildcards.
+    assert page_ids(store, search="make") == ["buildx", "build.10", "build.1"]
+    assert page_ids(store, search="100%") == ["buildx", "build.2"]
+    assert page_ids(store, search="%_") == ["build.2"]
+    assert page_ids(store, search="make", queue="ci", limit=1) == ["build.10"]
+    put_in_state(store, "build.9", DEAD, queue="ci")
+    assert page_ids(store, id_prefix="build.", states=(DEAD, COMPLETED)) == ["build.9"]
+    assert page_ids(store, id_prefix="build.", states=(PENDING,), search="echo") == ["build.2"]
+    first = get(store, "build.10")
+    assert page_ids(store, id_prefix="build.", after=first.seq) == ["build.1"]
+    assert page_ids(store, id_prefix="build.", after=first.seq, order="oldest") == [
+        "build.2",
+        "build.9",
+    ]
+
+
+def test_job_seq_is_the_enqueue_order(store: Store) -> None:
+    enqueue(store, make_job("first"), make_job("second"))
+    enqueue(store, make_job("third"))
+    seqs = [get(store, job_id).seq for job_id in ("first", "second", "third")]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3 and seqs[0] > 0
+
+
+# -- requeue and delete -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", [COMPLETED, FAILED, DEAD, CANCELLED])
+def test_requeue_jobs_runs_a_finished_job_again_from_scratch(store: Store, state: JobState) -> None:
+    put_in_state(store, "again", state)
+    assert store.requeue_jobs(["again", "again"], DEFAULT_RETRIES) == ["again"]
+    job = get(store, "again")
+    assert (job.state, job.attempts, job.last_error, job.exit_code) == (PENDING, 0, None, None)
+    assert job.worker_id is None and job.run_at <= store.now() + TOL
+    assert claim_one(store).id == "again"
+
+
+@pytest.mark.parametrize("blocker", [PENDING, PROCESSING, "missing"])
+def test_requeue_jobs_is_all_or_nothing(store: Store, blocker: JobState | str) -> None:
+    put_in_state(store, "d1", DEAD)
+    put_in_state(store, "c1", COMPLETED)
+    if blocker != "missing":
+        put_in_state(store, "blocker", JobState(blocker))
+    before = [snapshot(store, job_id) for job_id in ("d1", "c1")]
+    expected = JobNotFound if blocker == "missing" else InvalidStateChange
+    with pytest.raises(expected, match="blocker"):
+        store.requeue_jobs(["d1", "blocker", "c1"], DEFAULT_RETRIES)
+    assert [snapshot(store, job_id) for job_id in ("d1", "c1")] == before
+
+
+def test_delete_jobs_removes_finished_jobs_and_their_attempts(store: Store) -> None:
+    for state in (COMPLETED, DEAD, CANCELLED):
+        put_in_state(store, f"del-{state}", state)
+    put_in_state(store, "kept", COMPLETED)
+    assert store.list_attempts("del-completed") != []
+    assert store.delete_jobs(["del-completed", "del-dead", "del-cancelled", "del-dead"]) == 3
+    assert ids(store.list_jobs()) == ["kept"]
+    assert store.list_attempts("del-completed") == []
+
+
+@pytest.mark.parametrize("blocker", [PENDING, PROCESSING, FAILED, "missing"])
+def test_delete_jobs_refuses_unfinished_or_missing_jobs_and_deletes_none(
+    store: Store, blocker: JobState | str
+) -> None:
+    put_in_state(store, "done", COMPLETED)
+    if blocker != "missing":
+        put_in_state(store, "blocker", JobState(blocker))
+    expected = JobNotFound if blocker == "missing" else InvalidStateChange
+    with pytest.raises(expected, match="blocker"):
+        store.delete_jobs(["done", "blocker"])
+    assert get(store, "done").state is COMPLETED
+
+
+# -- queue_stats --------------------------------------------------------------------------------
+
+
+def test_queue_stats_counts_per_queue_and_state_and_the_oldest_due_job(store: Store) -> None:
+    assert store.queue_stats() == []
+    enqueue(store, make_job("a1", queue="alpha"))
+    enqueue(store, make_job("a2", queue="alpha"), make_job("a-later", queue="alpha", delay=600))
+    put_in_state(store, "a-dead", DEAD, queue="alpha")
+    put_in_state(store, "b-done", COMPLETED, queue="beta")
+    stats = {s.queue: s for s in store.queue_stats()}
+    assert sorted(stats) == ["alpha", "beta"]
+    assert stats["alpha"].by_state == {PENDING: 3, DEAD: 1}
+    assert stats["beta"].by_state == {COMPLETED: 1}
+    assert stats["beta"].oldest_due_at is None
+    oldest = stats["alpha"].oldest_due_at
+    assert oldest is not None and abs(oldest - get(store, "a1").run_at) < TOL
+
+
+def test_counts_follow_every_kind_of_move(store: Store) -> None:
+    """count_jobs and queue_stats are kept as jobs move (not counted from the table):
+    after enqueue, claim, finish, cancel, requeue, update of queue, delete and purge they
+    still agree with the jobs themselves."""
+
+    def agree() -> None:
+        every = store.list_jobs()
+        expected = {state: sum(job.state is state for job in every) for state in JobState}
+        assert store.count_jobs().by_state == expected
+        for queue in {job.queue for job in every}:
+            mine = [job for job in every if job.queue == queue]
+            assert store.count_jobs(queue).by_state == {
+                state: sum(job.state is state for job in mine) for state in JobState
+            }
+        per_queue = {s.queue: s.by_state for s in store.queue_stats()}
+        assert per_queue == {
+            queue: {
+                state: n
+                for state in JobState
+                if (n := sum(j.state is state and j.queue == queue for j in every))
+            }
+            for queue in {job.queue for job in every}
+        }
+
+    enqueue(store, *(make_job(f"m{n}", queue="one" if n % 2 else "two") for n in range(6)))
+    agree()
+    for state in (COMPLETED, FAILED, DEAD, CANCELLED, PROCESSING):
+        put_in_state(store, f"x-{state}", state, queue="three")
+        agree()
+    store.cancel_job("m0")
+    store.update_job("m1", {"queue": "four"})
+    agree()
+    store.requeue_jobs(["x-dead", "m0"], DEFAULT_RETRIES)
+    store.delete_jobs(["x-completed"])
+    agree()
+    store.purge_jobs([CANCELLED])
+    store.retry_dead_jobs(None, DEFAULT_RETRIES)
+    agree()
+    assert store.count_jobs("nowhere").by_state == dict.fromkeys(JobState, 0)

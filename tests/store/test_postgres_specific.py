@@ -23,6 +23,7 @@ import pytest
 from queuectl.errors import StoreError, StoreUnavailable
 from queuectl.models import JobState, NewJob, RunResult, WorkerInfo
 from queuectl.store import open_store
+from queuectl.store.queries import latest_migration
 
 try:
     import psycopg
@@ -134,7 +135,9 @@ def test_an_enqueue_of_many_jobs_is_one_wake_up(stores: Stores) -> None:
 def _dead_job(store: PostgresStore) -> None:
     store.enqueue_jobs([job("d", max_retries=0)], 3)
     (claimed,) = store.claim_jobs("w1", None, 1, 30)
-    assert store.fail_job("d", "w1", claimed.attempts, RunResult(1, "exit 1"), 0) is JobState.DEAD
+    assert (
+        store.fail_job("d", "w1", claimed.last_attempt, RunResult(1, "exit 1"), 0) is JobState.DEAD
+    )
 
 
 def _running_job(store: PostgresStore) -> None:
@@ -204,12 +207,14 @@ def test_a_write_after_a_lost_connection_fails_cleanly_then_works(
 ) -> None:
     store = stores()
     store.enqueue_jobs([job("a")], 3)
-    terminate(admin, backend_pid(store))
-    try:
+    terminate(admin, backend_pid(store))  # returns once the backend is gone
+    # Never retried inside the store (the server may have committed it just before the
+    # loss): the write fails, as StoreUnavailable, and the caller decides.
+    with pytest.raises(StoreUnavailable) as lost:
         store.enqueue_jobs([job("b")], 3)
-    except StoreUnavailable as err:  # never retried inside the store: the caller decides
-        assert "\n" not in str(err) and "connection" in str(err)
-        store.enqueue_jobs([job("b")], 3)  # the caller's retry, on a new connection
+    assert "\n" not in str(lost.value) and "connection" in str(lost.value)
+    assert {j.id for j in store.list_jobs()} == {"a"}  # a read reconnects; "b" never landed
+    store.enqueue_jobs([job("b")], 3)  # the caller's retry, on a new connection
     assert {j.id for j in store.list_jobs()} == {"a", "b"}
     assert store.claim_jobs("w1", None, 5, 30)
 
@@ -336,11 +341,12 @@ def test_many_stores_opening_a_fresh_database_at_once_migrate_it_once(
 
     with ThreadPoolExecutor(6) as pool:
         versions = list(pool.map(open_and_close, range(6)))
-    assert versions == [1] * 6
+    latest = latest_migration("postgres")
+    assert versions == [latest] * 6
     name = pg_url.rsplit("/", 1)[1]
     with psycopg.connect(pg_helpers.postgres_admin_url(), dbname=name) as conn:
         rows = conn.execute("SELECT version FROM schema_migrations").fetchall()
-    assert rows == [(1,)]
+    assert sorted(rows) == [(v,) for v in range(1, latest + 1)]
 
 
 def test_shared_database_is_fine_but_a_foreign_jobs_table_is_refused(pg_url: str) -> None:
@@ -348,9 +354,64 @@ def test_shared_database_is_fine_but_a_foreign_jobs_table_is_refused(pg_url: str
     with psycopg.connect(pg_helpers.postgres_admin_url(), dbname=name, autocommit=True) as conn:
         conn.execute("CREATE TABLE invoices (id int)")
         store = open_store(pg_url)  # other applications' tables are fine in PostgreSQL
-        assert store.schema_version() == 1
+        assert store.schema_version() == latest_migration("postgres")
         store.close()
         conn.execute("DROP TABLE jobs, attempts, config, workers, schema_migrations")
         conn.execute("CREATE TABLE jobs (id int)")
     with pytest.raises(StoreError, match="not a queuectl database"):
         open_store(pg_url)
+
+
+def test_migration_2_numbers_attempts_on_from_the_history(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on SQLite: a job requeued under schema 1 (records 1, 2, 1) runs next as
+    attempt 3; a running job keeps the number of its open record."""
+    import shutil
+
+    from queuectl.store import queries
+
+    v1 = tmp_path / "store-v1"
+    shutil.copytree(queries._HERE, v1, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    for script in (v1 / "migrations" / "postgres").glob("*.sql"):
+        if not script.name.startswith("0001_"):
+            script.unlink()
+    monkeypatch.setattr(queries, "_HERE", str(v1))
+    open_store(pg_url).close()  # schema version 1
+    name = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_helpers.postgres_admin_url(), dbname=name, autocommit=True) as conn:
+        for job_id, state, attempts in (("requeued", "completed", 1), ("running", "processing", 2)):
+            conn.execute(
+                "INSERT INTO jobs (id, command, state, attempts, max_retries, run_at,"
+                " created_at, updated_at, worker_id, lease_expires_at)"
+                " VALUES (%s, 'true', %s, %s, 3, now(), now(), now(), 'w-old',"
+                " now() + interval '1 hour')",
+                (job_id, state, attempts),
+            )
+        for job_id, number, finished in (
+            ("requeued", 1, True),
+            ("requeued", 2, True),
+            ("requeued", 1, True),
+            ("running", 1, True),
+            ("running", 2, False),
+        ):
+            conn.execute(
+                "INSERT INTO attempts (job_id, attempt, worker_id, started_at, finished_at)"
+                " VALUES (%s, %s, 'w-old', now(), CASE WHEN %s THEN now() END)",
+                (job_id, number, finished),
+            )
+    monkeypatch.undo()
+
+    store = open_store(pg_url)  # migrates to the latest version
+    try:
+        requeued, running = store.get_job("requeued"), store.get_job("running")
+        assert requeued is not None and requeued.last_attempt == 2
+        assert running is not None and running.last_attempt == 2
+        assert store.complete_job("running", "w-old", 2, RunResult(0, None))
+        assert all(a.finished_at is not None for a in store.list_attempts("running"))
+        store.update_job("requeued", {"state": "pending"})
+        [again] = store.claim_jobs("w-new", None, 1, 60)
+        assert (again.id, again.attempts, again.last_attempt) == ("requeued", 1, 3)
+        assert [a.attempt for a in store.list_attempts("requeued")] == [1, 2, 1, 3]
+    finally:
+        store.close()

@@ -16,7 +16,7 @@ import pytest
 
 import queuectl.store.sqlite as sqlite_backend
 from queuectl.errors import StoreError
-from queuectl.models import JobState
+from queuectl.models import JobState, RunResult
 from queuectl.store import Store, open_store
 from tests.conftest import make_job
 
@@ -185,3 +185,57 @@ def test_claim_walks_the_jobs_claim_index_without_sorting(
     assert any("USING INDEX jobs_claim" in step for step in plan), plan
     # Sorting would mean reading every waiting job: the index gives the order.
     assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+def test_migration_2_numbers_attempts_on_from_the_history(
+    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database written before attempt numbers were stored: a job requeued back then
+    has records numbered 1, 2, 1. After the upgrade its next attempt is 3, and a job
+    that was running keeps the number of its open record."""
+    import shutil
+
+    from queuectl.store import queries
+
+    v1 = tmp_path / "store-v1"
+    shutil.copytree(queries._HERE, v1, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    for script in (v1 / "migrations" / "sqlite").glob("*.sql"):
+        if not script.name.startswith("0001_"):
+            script.unlink()
+    monkeypatch.setattr(queries, "_HERE", str(v1))
+    open_store(str(db_path)).close()  # schema version 1
+    with raw_connect(db_path) as conn:
+        for job_id, state, attempts in (("requeued", "completed", 1), ("running", "processing", 2)):
+            conn.execute(
+                "INSERT INTO jobs (id, command, state, attempts, max_retries, run_at,"
+                " created_at, updated_at, worker_id, lease_expires_at)"
+                " VALUES (?, 'true', ?, ?, 3, 0, 0, 0, 'w-old', 9e9)",
+                (job_id, state, attempts),
+            )
+        for job_id, number in (("requeued", 1), ("requeued", 2), ("requeued", 1), ("running", 1)):
+            conn.execute(
+                "INSERT INTO attempts (job_id, attempt, worker_id, started_at, finished_at)"
+                " VALUES (?, ?, 'w-old', 0, 1)",
+                (job_id, number),
+            )
+        conn.execute(
+            "INSERT INTO attempts (job_id, attempt, worker_id, started_at)"
+            " VALUES ('running', 2, 'w-old', 0)"
+        )
+    monkeypatch.undo()
+
+    store = open_store(str(db_path))  # migrates to the latest version
+    try:
+        requeued, running = store.get_job("requeued"), store.get_job("running")
+        assert requeued is not None and requeued.last_attempt == 2
+        assert running is not None and running.last_attempt == 2
+        # The running job's worker finishes its open attempt under its number...
+        assert store.complete_job("running", "w-old", 2, RunResult(0, None))
+        assert [a.finished_at is not None for a in store.list_attempts("running")] == [True, True]
+        # ...and the requeued one runs again as attempt 3.
+        store.update_job("requeued", {"state": "pending"})
+        [again] = store.claim_jobs("w-new", None, 1, 60)
+        assert (again.id, again.attempts, again.last_attempt) == ("requeued", 1, 3)
+        assert [a.attempt for a in store.list_attempts("requeued")] == [1, 2, 1, 3]
+    finally:
+        store.close()

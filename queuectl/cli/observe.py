@@ -1,0 +1,148 @@
+"""Commands that watch jobs: logs (whole, --tail N, --follow) and metrics."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+import click
+
+from queuectl.cli.app import App, pass_app
+from queuectl.errors import JobNotFound
+
+
+@click.command()
+@click.argument("job_id")
+@click.option("--attempt", type=click.IntRange(min=0), help="This attempt instead of the last.")
+@click.option(
+    "-f",
+    "--follow",
+    is_flag=True,
+    help="Go on printing new output while the attempt runs; exit with its exit status.",
+)
+@click.option(
+    "--tail",
+    "lines",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Only the last N lines of each stream (with --follow: of what came so far).",
+)
+@pass_app
+def logs(app: App, job_id: str, attempt: int | None, follow: bool, lines: int | None) -> None:
+    """A job's output: stdout here, stderr on stderr. A running job's output so far (its
+    worker shares it about once a second); --follow prints it as it comes, like tail -f."""
+    from queuectl.service import observe
+
+    if follow:
+        _follow(app, job_id, attempt, lines)
+        return
+    out = observe.attempt_output(app.store, job_id, attempt)
+    if out.attempt is None:
+        raise JobNotFound(f"job {job_id!r} has not run yet")
+    _write(sys.stdout.buffer, _last_lines(out.stdout, lines))
+    _write(sys.stderr.buffer, _last_lines(out.stderr, lines))
+    if out.running and not out.stdout and not out.stderr:
+        click.echo(
+            f"queuectl: job {job_id} (attempt {out.attempt}) is running and has shown no "
+            "output yet (its worker shares output about once a second; see --follow)",
+            err=True,
+        )
+
+
+def _follow(app: App, job_id: str, attempt: int | None, lines: int | None) -> None:
+    from queuectl.service import observe
+
+    seen: set[str] = set()
+    for item in observe.follow_output(app.store, job_id, attempt):
+        if isinstance(item, observe.End):
+            sys.exit(exit_status(item.exit_code))  # click would swallow ctx.exit(N)
+        data = item.data
+        if item.stream not in seen:  # the first chunk of a stream is all of it so far
+            seen.add(item.stream)
+            data = _last_lines(data, lines)
+        _write(sys.stdout.buffer if item.stream == "stdout" else sys.stderr.buffer, data)
+
+
+def exit_status(exit_code: int | None) -> int:
+    """The shell's convention: the code itself, 128 + N for signal N, 1 when there was no
+    exit at all (the command could not start, or its worker was lost)."""
+    if exit_code is None:
+        return 1
+    if exit_code < 0:
+        return 128 + min(-exit_code, 127)
+    return min(exit_code, 255)
+
+
+def _last_lines(data: bytes, count: int | None) -> bytes:
+    if count is None:
+        return data
+    if count == 0:
+        return b""
+    return b"".join(data.splitlines(keepends=True)[-count:])
+
+
+def _write(stream: object, data: bytes) -> None:
+    if data:
+        stream.write(data)  # type: ignore[attr-defined]
+        stream.flush()  # type: ignore[attr-defined]
+
+
+@click.command()
+@click.option(
+    "--output",
+    "-o",
+    metavar="FILE",
+    help="Write to FILE instead, atomically (a temporary file renamed over it), so "
+    "node_exporter's textfile collector never reads half a file.",
+)
+@pass_app
+def metrics(app: App, output: str | None) -> None:
+    """Print every metric once, in the Prometheus text format (no server needed)."""
+    from queuectl.service import observe
+
+    text = observe.metrics_text(app.store)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    folder = os.path.dirname(os.path.abspath(output))
+    try:
+        fd, temp = tempfile.mkstemp(prefix=".queuectl-metrics-", dir=folder)
+    except OSError as err:
+        raise click.ClickException(f"cannot write {output}: {err.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(temp, 0o644)
+        os.replace(temp, output)
+    except OSError as err:
+        os.unlink(temp)
+        raise click.ClickException(f"cannot write {output}: {err.strerror}") from None
+
+
+@click.command("groups")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_app
+def dlq_groups(app: App, as_json: bool) -> None:
+    """Dead jobs grouped by how they failed (same error and exit code), largest first;
+    `dlq retry --group KEY` retries one group."""
+    import msgspec
+
+    from queuectl.cli import output
+    from queuectl.service import observe
+
+    groups = observe.dlq_groups(app.store)
+    if as_json:
+        output.echo_json([msgspec.to_builtins(g) for g in groups])
+        return
+    rows = [
+        [
+            g.key,
+            str(g.count),
+            "" if g.exit_code is None else str(g.exit_code),
+            g.error or "",
+            g.newest_job_id,
+        ]
+        for g in groups
+    ]
+    output.print_table("Dead jobs by failure", ["KEY", "JOBS", "EXIT", "ERROR", "NEWEST"], rows)

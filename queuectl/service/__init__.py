@@ -1,0 +1,172 @@
+"""The operations users ask for, written once for every front end (CLI, REST API).
+
+Each function takes an open Store, validates, calls it, and returns plain values (models
+or small Structs); front ends only parse arguments, call these, and print or serialise
+(queuectl/serialize.py). Nothing here knows which backend it runs on, signals a process
+or sleeps. Errors are queuectl.errors types: NotFound, Conflict, InvalidSpec (with
+`field`), StoreUnavailable.
+
+Submodules load on first use of one of their names (PEP 562), so `queuectl enqueue` pays
+only for the modules it calls.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Modules named like one of their functions load now: a submodule imported later would
+# otherwise shadow the function of the same name on the package.
+from queuectl.service.enqueue import (
+    enqueue,
+    enqueue_bulk,
+    enqueue_located,
+    parse_bulk,
+    parse_located,
+    read_spec,
+    spec_with_overrides,
+)
+from queuectl.service.status import QueueStatus, Status, status
+from queuectl.service.workers import (
+    forget_workers,
+    live_workers,
+    request_stop,
+    worker_registered,
+    workers,
+)
+
+if TYPE_CHECKING:
+    from queuectl.service.admin import DEMO_QUEUE, Migration, demo_jobs, demo_results, migrate, ping
+    from queuectl.service.common import (
+        DEFAULT_MAX_RETRIES,
+        parse_list_states,
+        parse_state,
+        settings,
+    )
+    from queuectl.service.config import (
+        ConfigItem,
+        config_get,
+        config_item,
+        config_items,
+        config_reset,
+        config_set,
+        config_values,
+    )
+    from queuectl.service.dlq import list_dead, purge_dead, retry_dead
+    from queuectl.service.jobs import (
+        PURGEABLE,
+        cancel,
+        delete,
+        get_job,
+        job_details,
+        last_attempt,
+        purge,
+        requeue,
+        update,
+    )
+    from queuectl.service.paging import (
+        MAX_PAGE,
+        check_query,
+        decode_cursor,
+        encode_cursor,
+        list_jobs,
+    )
+
+_WHERE = {
+    "ConfigItem": "config",
+    "DEFAULT_MAX_RETRIES": "common",
+    "DEMO_QUEUE": "admin",
+    "MAX_PAGE": "paging",
+    "Migration": "admin",
+    "PURGEABLE": "jobs",
+    "cancel": "jobs",
+    "check_query": "paging",
+    "config_get": "config",
+    "config_item": "config",
+    "config_items": "config",
+    "config_reset": "config",
+    "config_set": "config",
+    "config_values": "config",
+    "decode_cursor": "paging",
+    "delete": "jobs",
+    "demo_jobs": "admin",
+    "demo_results": "admin",
+    "encode_cursor": "paging",
+    "get_job": "jobs",
+    "job_details": "jobs",
+    "last_attempt": "jobs",
+    "list_dead": "dlq",
+    "list_jobs": "paging",
+    "migrate": "admin",
+    "parse_list_states": "common",
+    "parse_state": "common",
+    "ping": "admin",
+    "purge": "jobs",
+    "purge_dead": "dlq",
+    "requeue": "jobs",
+    "retry_dead": "dlq",
+    "settings": "common",
+    "update": "jobs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'queuectl.service' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"queuectl.service.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "DEFAULT_MAX_RETRIES",
+    "DEMO_QUEUE",
+    "MAX_PAGE",
+    "PURGEABLE",
+    "ConfigItem",
+    "Migration",
+    "QueueStatus",
+    "Status",
+    "cancel",
+    "check_query",
+    "config_get",
+    "config_item",
+    "config_items",
+    "config_reset",
+    "config_set",
+    "config_values",
+    "decode_cursor",
+    "delete",
+    "demo_jobs",
+    "demo_results",
+    "encode_cursor",
+    "enqueue",
+    "enqueue_bulk",
+    "enqueue_located",
+    "forget_workers",
+    "get_job",
+    "job_details",
+    "last_attempt",
+    "list_dead",
+    "list_jobs",
+    "live_workers",
+    "migrate",
+    "parse_bulk",
+    "parse_list_states",
+    "parse_located",
+    "parse_state",
+    "ping",
+    "purge",
+    "purge_dead",
+    "read_spec",
+    "request_stop",
+    "requeue",
+    "retry_dead",
+    "settings",
+    "spec_with_overrides",
+    "status",
+    "update",
+    "worker_registered",
+    "workers",
+]

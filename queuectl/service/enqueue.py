@@ -1,0 +1,89 @@
+"""Adding jobs: one spec with option overrides, or many from JSON lines / a JSON array."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from queuectl.errors import DuplicateJob, InvalidSpec
+from queuectl.models import NewJob
+from queuectl.service.common import DEFAULT_MAX_RETRIES
+from queuectl.spec import load_json, parse_job_lines, spec_from_mapping, to_new_job
+from queuectl.timefmt import iso
+
+if TYPE_CHECKING:
+    from queuectl.store.base import Store
+
+
+def enqueue(store: Store, jobs: Sequence[NewJob]) -> list[str]:
+    """Store validated jobs in one transaction: all of them or, on any error, none."""
+    if not jobs:
+        raise InvalidSpec("no jobs to enqueue")
+    return store.enqueue_jobs(jobs, DEFAULT_MAX_RETRIES)
+
+
+def enqueue_located(store: Store, located: Sequence[tuple[str, NewJob]]) -> list[str]:
+    """Bulk enqueue of parsed input: a duplicate id is reported with its line (or item)."""
+    try:
+        return enqueue(store, [job for _, job in located])
+    except DuplicateJob as err:
+        where = next((w for w, job in located if job.id == err.job_id), None)
+        if where is None:
+            raise
+        raise DuplicateJob(err.job_id, f"{where}: {err}") from None
+
+
+def read_spec(text: str) -> dict[str, Any]:
+    """One JSON object, not yet validated (options may still override its fields)."""
+    data = load_json(text)
+    if not isinstance(data, dict):
+        raise InvalidSpec('a job spec must be a JSON object, e.g. \'{"command": "echo hi"}\'')
+    return data
+
+
+def spec_with_overrides(spec: dict[str, Any], overrides: dict[str, Any]) -> NewJob:
+    """Merge option values (already typed; None = not given) over a parsed JSON spec, then
+    validate once. `run_at` and `delay` replace each other."""
+    merged = {**spec, **{k: v for k, v in overrides.items() if v is not None}}
+    if overrides.get("run_at") is not None:
+        merged.pop("delay", None)
+    if overrides.get("delay") is not None:
+        merged.pop("run_at", None)
+    return to_new_job(spec_from_mapping(merged))
+
+
+def parse_bulk(text: str) -> list[NewJob]:
+    """Many specs: JSON lines or one JSON array; an error names the line (or item)."""
+    return [job for _, job in parse_located(text)]
+
+
+def enqueue_bulk(store: Store, text: str, overrides: dict[str, Any] | None = None) -> list[str]:
+    """Parse many specs and enqueue them all or none; errors, a duplicate id included,
+    name the line (or array item). `overrides` as in parse_located."""
+    return enqueue_located(store, parse_located(text, overrides))
+
+
+def parse_located(text: str, overrides: dict[str, Any] | None = None) -> list[tuple[str, NewJob]]:
+    """Many specs as (where, job) pairs, `where` being "line 3" or "item 2". `overrides`
+    (option values, None = not given) apply to each spec, as in spec_with_overrides."""
+    located = parse_job_lines(text)
+    if overrides and any(v is not None for v in overrides.values()):
+        located = [(w, spec_with_overrides(_as_spec(job), overrides)) for w, job in located]
+    return located
+
+
+def _as_spec(job: NewJob) -> dict[str, Any]:
+    """A validated NewJob back as spec fields, so options can override them."""
+    fields: dict[str, Any] = {
+        "id": job.id,
+        "command": job.command,
+        "queue": job.queue,
+        "priority": job.priority,
+        "max_retries": job.max_retries,
+        "timeout": job.timeout,
+        "delay": job.delay or None,
+        "keep_daemons": job.keep_daemons or None,
+    }
+    if job.run_at is not None:
+        fields["run_at"] = iso(job.run_at)
+    return {k: v for k, v in fields.items() if v is not None}

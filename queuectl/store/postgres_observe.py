@@ -1,0 +1,80 @@
+"""PostgresStore's observability methods: live output, throughput, DLQ groups, metrics.
+
+A mixin, so postgres.py keeps the job life cycle and this file what only watches it. The
+counters themselves are kept by a trigger (migration 0004); here they are only read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from queuectl.models import Attempt, DeadGroup, LiveTail, MetricSample, MinuteCount
+from queuectl.store.sqlite_observe import tail_params
+
+if TYPE_CHECKING:
+    import psycopg
+
+T = TypeVar("T")
+Row = dict[str, Any]
+
+
+class PostgresObserve:
+    def _run(
+        self,
+        work: Callable[[psycopg.Connection[Row]], T],
+        *,
+        read: bool = False,
+        transaction: bool = True,
+    ) -> T:
+        raise NotImplementedError
+
+    def _read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        raise NotImplementedError
+
+    def publish_output(self, tails: Sequence[LiveTail]) -> int:
+        """All tails in one transaction, sent in one pipeline (one round trip)."""
+        from queuectl.store.postgres import Q
+
+        if not tails:
+            return 0
+
+        def work(conn: psycopg.Connection[Row]) -> int:
+            with conn.cursor() as cursor:
+                cursor.executemany(Q["publish_output"], [tail_params(t) for t in tails])
+                return max(cursor.rowcount, 0)
+
+        return self._run(work)
+
+    def get_attempt(self, job_id: str, attempt: int | None = None) -> Attempt | None:
+        from queuectl.store.postgres import _attempt
+
+        rows = self._read("get_attempt", {"id": job_id, "attempt": attempt})
+        return _attempt(rows[0]) if rows else None
+
+    def metric_buckets(self) -> list[float]:
+        return [float(row["le"]) for row in self._read("metric_buckets")]
+
+    def metric_samples(self) -> list[MetricSample]:
+        return [
+            MetricSample(
+                kind=r["kind"],
+                queue=r["queue"],
+                outcome=r["outcome"],
+                le=float(r["le"]),
+                n=int(r["n"]),
+                seconds=float(r["seconds"]),
+            )
+            for r in self._read("metric_samples")
+        ]
+
+    def throughput(self, since: float) -> list[MinuteCount]:
+        rows = self._read("throughput", {"since": since})
+        return [MinuteCount(float(r["start"]), r["completed"], r["failed"]) for r in rows]
+
+    def dead_groups(self) -> list[DeadGroup]:
+        rows = self._read("dead_groups")
+        return [DeadGroup(r["error"], r["exit_code"], r["n"], r["newest_job_id"]) for r in rows]
+
+    def dead_group_ids(self, error: str | None, exit_code: int | None) -> list[str]:
+        rows = self._read("dead_group_ids", {"error": error, "exit_code": exit_code})
+        return [row["id"] for row in rows]

@@ -1,0 +1,68 @@
+"""The one ASGI app of `queuectl serve`: REST API under /api, tool 000's routes, the
+dashboard, /metrics, /healthz and the OpenAPI schema, behind the auth middleware."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from litestar import Litestar
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from queuectl import __version__
+from queuectl.web import errors, legacy, routes_admin, routes_jobs, routes_system
+from queuectl.web.auth import AuthMiddleware
+from queuectl.web.context import Server
+from queuectl.web.hub import EventHub
+from queuectl.web.settings import ServeSettings
+from queuectl.web.stores import ThreadStores
+
+
+def dashboard_handlers() -> list[Any]:
+    """The dashboard's pages and assets, when queuectl.web.dashboard is present."""
+    if importlib.util.find_spec("queuectl.web.dashboard") is None:
+        return []
+    from queuectl.web import dashboard
+
+    handlers: list[Any] = dashboard.route_handlers()
+    return handlers
+
+
+def create_app(settings: ServeSettings, stores: ThreadStores | None = None) -> Litestar:
+    """Build the app; opens (and migrates) the store now, so a bad --db fails at start."""
+    stores = stores or ThreadStores(settings.db)
+    hub = EventHub(stores.open_extra, routes_system.snapshot)
+    server = Server(settings, stores, hub)
+
+    def shutdown() -> None:
+        hub.stop()
+        stores.close()
+
+    api = [*routes_jobs.HANDLERS, *routes_admin.HANDLERS, *routes_system.HANDLERS]
+    for handler in api:  # operation ids: the function names (`list_jobs`, `dlq_retry`)
+        handler.operation_id = handler.operation_id or handler.handler_name
+    return Litestar(
+        route_handlers=[*api, *legacy.HANDLERS, *dashboard_handlers()],
+        exception_handlers=errors.HANDLERS,
+        middleware=[DefineMiddleware(AuthMiddleware, settings=settings)],
+        openapi_config=OpenAPIConfig(
+            title="queuectl",
+            version=__version__,
+            description="A durable job queue for shell commands: the REST API of "
+            '`queuectl serve`. Errors are JSON `{"error": "..."}`.',
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin(path="/swagger")],
+        ),
+        request_max_body_size=settings.max_body,
+        state=_state(server),
+        on_shutdown=[shutdown],
+        debug=False,
+    )
+
+
+def _state(server: Server) -> Any:
+    from litestar.datastructures import State
+
+    return State({"queuectl": server})

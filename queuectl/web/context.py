@@ -1,0 +1,55 @@
+"""What every route reaches through `request.app.state`: the settings, the per-thread
+stores and the event hub of this server process."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+if TYPE_CHECKING:
+    from litestar import Request
+
+    from queuectl.store.base import Store
+    from queuectl.web.hub import EventHub
+    from queuectl.web.settings import ServeSettings
+    from queuectl.web.stores import ThreadStores
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Server:
+    """The state of one `queuectl serve` process."""
+
+    def __init__(self, settings: ServeSettings, stores: ThreadStores, hub: EventHub) -> None:
+        self.settings = settings
+        self.stores = stores
+        self.hub = hub
+
+
+def server(request: Request[Any, Any, Any]) -> Server:
+    found: Server = request.app.state["queuectl"]
+    return found
+
+
+def store(request: Request[Any, Any, Any]) -> Store:
+    """This thread's store (call from a sync handler, which runs in a worker thread)."""
+    return server(request).stores.get()
+
+
+def in_thread(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """Run a blocking handler in a worker thread (anyio's pool), as an async handler.
+
+    Litestar's own `sync_to_thread=True` wraps a handler twice when several share a path
+    (2.25), so the handlers do it themselves; a slow client never reaches here before its
+    request is complete, so it cannot pin a thread."""
+
+    @functools.wraps(fn)
+    async def threaded(*args: P.args, **kwargs: P.kwargs) -> R:
+        import anyio.to_thread
+
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+    return threaded

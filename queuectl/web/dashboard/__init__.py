@@ -1,0 +1,17 @@
+"""The web dashboard: HTML page shells and their static CSS and script.
+
+The pages hold no data; app.js fetches everything from the REST API under /api and
+follows /api/events, so the dashboard can do nothing the API cannot. The app mounts it
+with `route_handlers()`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def route_handlers() -> list[Any]:
+    """The page and static-file handlers for `Litestar(route_handlers=...)`."""
+    from queuectl.web.dashboard.routes import HANDLERS
+
+    return list(HANDLERS)

@@ -1,0 +1,133 @@
+"""Litestar handlers for the dashboard pages and their two static files."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Request, Response, get
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.response import Redirect
+
+from queuectl.web.dashboard import shells
+
+# The pages run only our own script and styles; nothing inline, nothing from elsewhere.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+STATIC_TYPES = {"app.js": "text/javascript", "app.css": "text/css"}
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    media_type: str
+
+
+@cache
+def _assets() -> dict[str, Asset]:
+    folder = resources.files("queuectl.web.dashboard") / "static"
+    return {
+        name: Asset((folder / name).read_bytes(), media) for name, media in STATIC_TYPES.items()
+    }
+
+
+@cache
+def _version() -> str:
+    """A content hash for the asset URLs, so browsers may cache them for good."""
+    digest = hashlib.sha256()
+    for asset in _assets().values():
+        digest.update(asset.body)
+    return digest.hexdigest()[:12]
+
+
+def _needs_login(request: Request[Any, Any, Any]) -> bool:
+    """With a token configured, a browser without the cookie is sent to the login form.
+    (The API lets loopback reads through without it, but the page's actions need it.)"""
+    server = request.app.state.get("queuectl")  # queuectl.web.context.Server
+    token = getattr(getattr(server, "settings", None), "token", None)
+    return token is not None and request.scope.get("state", {}).get("queuectl_auth") == "none"
+
+
+def _page(
+    request: Request[Any, Any, Any], title: str, page: str, body: str, data: str = ""
+) -> Response[str] | Redirect:
+    if _needs_login(request):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Redirect(f"/login?next={quote(target, safe='')}", status_code=303)
+    html = shells.layout(title, page, body, _version(), data)
+    return Response(html, media_type="text/html", headers=PAGE_HEADERS)
+
+
+@get("/", include_in_schema=False, sync_to_thread=False)
+def overview(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+    return _page(request, "Overview", "overview", shells.OVERVIEW)
+
+
+@get("/jobs", include_in_schema=False, sync_to_thread=False)
+def jobs(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+    return _page(request, "Jobs", "jobs", shells.JOBS)
+
+
+@get("/jobs/{job_id:str}", include_in_schema=False, sync_to_thread=False)
+def job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[str] | Redirect:
+    from html import escape
+
+    data = f' data-job-id="{escape(job_id)}"'
+    return _page(request, f"Job {job_id}", "job", shells.job_page(job_id), data)
+
+
+@get("/dlq", include_in_schema=False, sync_to_thread=False)
+def dlq(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+    return _page(request, "Dead letter queue", "dlq", shells.DLQ)
+
+
+@get("/workers", include_in_schema=False, sync_to_thread=False)
+def workers(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+    return _page(request, "Workers", "workers", shells.WORKERS)
+
+
+@get("/enqueue", include_in_schema=False, sync_to_thread=False)
+def enqueue(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+    return _page(request, "Enqueue", "enqueue", shells.ENQUEUE)
+
+
+@get("/config", include_in_schema=False, sync_to_thread=False)
+def config(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+    return _page(request, "Configuration", "config", shells.CONFIG)
+
+
+@get("/login", include_in_schema=False, sync_to_thread=False)
+def login(request: Request[Any, Any, Any]) -> Response[str]:
+    next_path = request.query_params.get("next") or "/"
+    if not next_path.startswith("/") or next_path.startswith("//"):
+        next_path = "/"
+    failed = request.query_params.get("error") is not None
+    html = shells.layout("Sign in", "login", shells.login(next_path, failed), _version())
+    return Response(html, media_type="text/html", headers=PAGE_HEADERS)
+
+
+@get("/static/{name:str}", include_in_schema=False, sync_to_thread=False)
+def static(name: FromPath[str]) -> Response[bytes]:
+    asset = _assets().get(name)
+    if asset is None:
+        raise NotFoundException(f"no static file {name!r}")
+    headers = {
+        "Cache-Control": "public, max-age=31536000, immutable",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+
+HANDLERS = (overview, jobs, job, dlq, workers, enqueue, config, login, static)

@@ -1,0 +1,262 @@
+"""The HTML shells of the dashboard pages.
+
+Each page is a static skeleton (headings, empty tables, forms) that app.js fills from the
+REST API, so the server renders no job data and a page costs the same with a million
+jobs as with none. Action controls carry `hidden` and class `act`: the script reveals them
+only after /api/info says the server is writable, so read-only servers never show them.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+NAV = (
+    ("/", "overview", "Overview"),
+    ("/jobs", "jobs", "Jobs"),
+    ("/dlq", "dlq", "DLQ"),
+    ("/workers", "workers", "Workers"),
+    ("/enqueue", "enqueue", "Enqueue"),
+    ("/config", "config", "Config"),
+)
+
+STATES = ("pending", "processing", "failed", "dead", "completed", "cancelled")
+HINTS = {
+    "failed": ' title="failed an attempt, waiting for its retry"',
+    "dead": ' title="out of retries: the dead letter queue"',
+}
+
+
+def layout(title: str, page: str, body: str, asset: str, data: str = "") -> str:
+    """The frame every page shares: skip link, nav with the DLQ badge, flash area, dialog."""
+    links = []
+    for href, key, label in NAV:
+        current = ' aria-current="page"' if key == page else ""
+        badge = ' <span class="badge" id="nav-dead" hidden></span>' if key == "dlq" else ""
+        links.append(f'<a href="{href}"{current}>{label}{badge}</a>')
+    script = f'<script src="/static/app.js?v={asset}" defer></script>'
+    nav = (
+        f'<nav aria-label="Pages">{"".join(links)}</nav>\n<span class="live" id="live"'
+        ' title="Live updates: connecting" role="img" aria-label="live updates"></span>'
+    )
+    if page == "login":  # nothing to navigate to before signing in; no script needed
+        script = nav = ""
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<link rel="icon" href="data:,">
+<title>{escape(title)} · queuectl</title>
+<link rel="stylesheet" href="/static/app.css?v={asset}">
+{script}
+</head>
+<body data-page="{page}"{data}>
+<a class="skip" href="#main">Skip to content</a>
+<header class="top">
+<a class="brand" href="/">queuectl</a>
+{nav}
+</header>
+<main id="main" tabindex="-1">
+<div id="flash" role="status" aria-live="polite"></div>
+{body}
+</main>
+<dialog id="confirm" aria-labelledby="confirm-msg">
+<form method="dialog">
+<p id="confirm-msg"></p>
+<div class="row">
+<button value="cancel" id="confirm-cancel">Cancel</button>
+<button value="ok" id="confirm-ok" class="danger">Confirm</button>
+</div>
+</form>
+</dialog>
+</body>
+</html>
+"""
+
+
+def _counts() -> str:
+    cards = "".join(
+        f'<a class="card state-{s}" href="/jobs?state={s}"{HINTS.get(s, "")}>'
+        f'<span class="label">{s}</span>'
+        f'<span class="n" id="count-{s}">&ndash;</span></a>'
+        for s in STATES
+    )
+    cards += (
+        '<a class="card state-scheduled" href="/jobs?state=scheduled"'
+        ' title="pending or failed, due later"><span class="label">scheduled</span>'
+        '<span class="n" id="count-scheduled">&ndash;</span></a>'
+    )
+    return (
+        f'<section aria-labelledby="h-counts"><h2 id="h-counts">Jobs</h2>'
+        f'<div class="cards">{cards}</div></section>'
+    )
+
+
+OVERVIEW = (
+    "<h1>Overview</h1>"
+    + _counts()
+    + """
+<section class="split">
+<div aria-labelledby="h-workers">
+<h2 id="h-workers">Workers</h2>
+<div class="cards">
+<a class="card" href="/workers"><span class="label">alive</span>
+<span class="n" id="workers-alive">&ndash;</span></a>
+<a class="card" href="/workers"><span class="label">slots busy</span>
+<span class="n" id="slots-busy">&ndash;</span></a>
+</div>
+</div>
+<div aria-labelledby="h-chart">
+<h2 id="h-chart">Throughput, last hour</h2>
+<figure class="chart">
+<svg id="chart" viewBox="0 0 600 130" role="img" aria-labelledby="chart-sum"></svg>
+<figcaption id="chart-sum">loading…</figcaption>
+</figure>
+</div>
+</section>
+<section aria-labelledby="h-queues">
+<h2 id="h-queues">Queues</h2>
+<div class="scroll"><table id="queues">
+<thead><tr><th>queue</th><th class="num">depth</th><th class="num">running</th>
+<th class="num">oldest pending</th>
+<th class="num" title="dead / (completed + dead)">failure rate</th>
+</tr></thead><tbody></tbody></table></div>
+</section>
+"""
+)
+
+
+def _state_boxes() -> str:
+    return "".join(
+        f'<label class="chip"><input type="checkbox" name="state" value="{s}"> {s}</label>'
+        for s in (*STATES, "scheduled")
+    )
+
+
+JOBS = f"""<h1>Jobs</h1>
+<form id="filters" class="filters" role="search">
+<fieldset><legend>State</legend>{_state_boxes()}</fieldset>
+<label>Queue <input name="queue" list="queue-names" autocomplete="off"></label>
+<datalist id="queue-names"></datalist>
+<label>Id starts with <input name="id_prefix" autocomplete="off"></label>
+<label>Command contains <input name="search" type="search" autocomplete="off"></label>
+<label>Order <select name="order"><option value="newest">newest first</option>
+<option value="oldest">oldest first</option></select></label>
+</form>
+<div class="bulk act" id="bulk" hidden>
+<span id="selected-count">0 selected</span>
+<button type="button" data-bulk="cancel">Cancel</button>
+<button type="button" data-bulk="requeue">Requeue</button>
+<button type="button" data-bulk="delete" class="danger">Delete</button>
+</div>
+<div class="scroll"><table id="jobs" class="jobs">
+<thead><tr><th class="sel act" hidden><input type="checkbox" id="select-all"
+ aria-label="select all jobs on this page"></th><th>id</th><th>state</th><th>queue</th>
+<th class="num">attempts</th><th>when</th><th>command</th></tr></thead>
+<tbody></tbody></table></div>
+<p class="empty" id="jobs-empty" hidden>No jobs match.</p>
+<nav class="pager" aria-label="Pages of jobs">
+<button type="button" id="prev" disabled>← Previous</button>
+<button type="button" id="next" disabled>Next →</button>
+</nav>
+"""
+
+
+def job_page(job_id: str) -> str:
+    """A job's page; the id is the only server-rendered value (escaped)."""
+    return f"""<p class="crumbs"><a href="/jobs">Jobs</a> /</p>
+<h1><code id="job-id">{escape(job_id)}</code> <span id="job-state" class="state"></span></h1>
+<div class="actions act" id="job-actions" hidden></div>
+<section aria-labelledby="h-spec"><h2 id="h-spec">Spec</h2>
+<dl class="spec" id="spec"></dl></section>
+<section aria-labelledby="h-attempts"><h2 id="h-attempts">Attempts</h2>
+<ol class="timeline" id="attempts"></ol>
+<p class="empty" id="attempts-empty" hidden>Not run yet.</p></section>
+"""
+
+
+DLQ = """<h1>Dead letter queue</h1>
+<div class="actions act" hidden>
+<button type="button" id="retry-all">Retry all</button>
+<button type="button" id="purge" class="danger">Purge</button>
+</div>
+<section aria-labelledby="h-groups"><h2 id="h-groups">Grouped by last error</h2>
+<div class="scroll"><table id="dlq-groups">
+<thead><tr><th>last error</th><th class="num">exit code</th><th class="num">jobs</th>
+<th>newest</th><th class="act" hidden><span class="sr">actions</span></th></tr></thead>
+<tbody></tbody></table></div>
+<p class="empty" id="groups-empty" hidden>The dead letter queue is empty.</p></section>
+<section aria-labelledby="h-dead"><h2 id="h-dead">Dead jobs</h2>
+<div class="scroll"><table id="dlq-jobs" class="jobs">
+<thead><tr><th>id</th><th>queue</th><th class="num">attempts</th><th>died</th>
+<th>last error</th><th>command</th><th class="act" hidden><span class="sr">actions</span></th>
+</tr></thead><tbody></tbody></table></div>
+<nav class="pager" aria-label="Pages of dead jobs">
+<button type="button" id="prev" disabled>← Previous</button>
+<button type="button" id="next" disabled>Next →</button>
+</nav></section>
+"""
+
+WORKERS = """<h1>Workers</h1>
+<label class="chip"><input type="checkbox" id="show-dead"> show dead workers</label>
+<div class="scroll"><table id="workers">
+<thead><tr><th>worker</th><th>host</th><th class="num">pid</th><th>queues</th>
+<th class="num">slots busy</th><th>running</th><th class="num">heartbeat</th><th>status</th>
+<th class="act" hidden><span class="sr">actions</span></th></tr></thead>
+<tbody></tbody></table></div>
+<p class="empty" id="workers-empty" hidden>No workers.</p>
+"""
+
+
+def _field(name: str, label: str, hint: str = "", kind: str = "text") -> str:
+    mode = ' inputmode="decimal"' if kind == "number" else ""
+    typ = "datetime-local" if kind == "datetime" else "text"
+    hint_html = f'<small id="hint-{name}">{hint}</small>' if hint else ""
+    described = f"hint-{name} err-{name}" if hint else f"err-{name}"
+    return (
+        f'<div class="field"><label for="f-{name}">{label}</label>'
+        f'<input id="f-{name}" name="{name}" type="{typ}"{mode} autocomplete="off"'
+        f' aria-describedby="{described}">{hint_html}'
+        f'<p class="field-error" id="err-{name}"></p></div>'
+    )
+
+
+ENQUEUE = f"""<h1>Enqueue a job</h1>
+<p class="ro-note" hidden>This server is read-only.</p>
+<form id="enqueue" class="form act" novalidate hidden>
+<div class="field wide"><label for="f-command">Command</label>
+<textarea id="f-command" name="command" rows="3" spellcheck="false"
+ aria-describedby="err-command"></textarea><p class="field-error" id="err-command"></p></div>
+{_field("id", "Id", "optional; generated when empty")}
+{_field("queue", "Queue", "default: default")}
+{_field("priority", "Priority", "higher runs first", "number")}
+{_field("delay", "Delay (seconds)", "or a run-at time", "number")}
+{_field("run_at", "Run at", "your local time", "datetime")}
+{_field("timeout", "Timeout (seconds)", "0 = none; empty = config default", "number")}
+{_field("max_retries", "Max retries", "empty = config default", "number")}
+<p class="field-error" id="err-form"></p>
+<div class="row"><button type="submit" class="primary">Enqueue</button></div>
+</form>
+"""
+
+CONFIG = """<h1>Configuration</h1>
+<div class="scroll"><table id="config">
+<thead><tr><th>key</th><th>value</th><th>default</th><th>meaning</th>
+<th class="act" hidden><span class="sr">actions</span></th></tr></thead>
+<tbody></tbody></table></div>
+"""
+
+
+def login(next_path: str, failed: bool) -> str:
+    """The token form; POST /login sets the HttpOnly cookie and sends the user back."""
+    error = '<p class="field-error" id="err-token">That token is not valid.</p>' if failed else ""
+    return f"""<h1>Sign in</h1>
+<form class="form login" method="post" action="/login">
+<input type="hidden" name="next" value="{escape(next_path)}">
+<div class="field wide"><label for="f-token">Access token</label>
+<input id="f-token" name="token" type="password" autocomplete="current-password" required
+ autofocus aria-describedby="err-token">{error}</div>
+<div class="row"><button type="submit" class="primary">Sign in</button></div>
+</form>
+"""

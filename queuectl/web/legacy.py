@@ -1,0 +1,155 @@
+"""The REST routes of the earlier QueueCTL tool 000, kept working and kept out of the
+documented API (like the CLI's hidden aliases). Each is a thin call into the service."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Annotated, Any
+
+from litestar import Request, get, post, put
+from litestar.params import FromQuery, QueryParameter
+
+from queuectl import serialize, service
+from queuectl.errors import InvalidSpec, StoreError
+from queuectl.web.context import in_thread, server, store
+
+Json = dict[str, Any]
+MAX_WORKER_SLOTS = 256
+
+
+async def _text(request: Request[Any, Any, Any]) -> str:
+    try:
+        return (await request.body()).decode()
+    except UnicodeDecodeError:
+        raise InvalidSpec("malformed JSON: the body is not UTF-8") from None
+
+
+@post("/enqueue", status_code=201, include_in_schema=False)
+async def enqueue(request: Request[Any, Any, Any]) -> Json:
+    from litestar.concurrency import sync_to_thread
+
+    text = await _text(request)
+    stores = server(request).stores
+
+    def work() -> Json:
+        job = service.spec_with_overrides(service.read_spec(text), {})
+        job_id = service.enqueue(stores.get(), [job])[0]
+        return {"message": "job enqueued", "id": job_id, "job_id": job_id}
+
+    return await sync_to_thread(work)
+
+
+@get("/list", include_in_schema=False)
+@in_thread
+def list_(
+    request: Request[Any, Any, Any],
+    states: Annotated[str | None, QueryParameter(name="state")] = None,
+) -> list[Json]:
+    from queuectl.models import JobQuery
+
+    query = JobQuery(states=service.parse_list_states(states), limit=service.MAX_PAGE)
+    return [serialize.job_dict(job) for job in service.list_jobs(store(request), query).jobs]
+
+
+@put("/update", include_in_schema=False)
+async def update(request: Request[Any, Any, Any]) -> Json:
+    from litestar.concurrency import sync_to_thread
+
+    text = await _text(request)
+    stores = server(request).stores
+    job = await sync_to_thread(lambda: service.update(stores.get(), text))
+    return serialize.job_dict(job)
+
+
+@get("/status", include_in_schema=False)
+@in_thread
+def status(request: Request[Any, Any, Any]) -> Json:
+    return serialize.status_dict(service.status(store(request)))
+
+
+@get("/dlq/list", include_in_schema=False)
+@in_thread
+def dlq_list(request: Request[Any, Any, Any]) -> list[Json]:
+    page = service.list_dead(store(request), limit=service.MAX_PAGE)
+    return [serialize.job_dict(job) for job in page.jobs]
+
+
+@post("/dlq/retry", status_code=200, include_in_schema=False)
+@in_thread
+def dlq_retry(request: Request[Any, Any, Any], job_id: FromQuery[str]) -> Json:
+    return {"retried": service.retry_dead(store(request), [job_id])}
+
+
+@post("/config/set", include_in_schema=False, status_code=200)
+async def legacy_config_set(
+    request: Request[Any, Any, Any],
+    key: FromQuery[str | None] = None,
+    value: FromQuery[str | None] = None,
+) -> Json:
+    """`{"key": K, "value": V}` in the body, or ?key=K&value=V."""
+    from litestar.concurrency import sync_to_thread
+
+    text = (await _text(request)).strip()
+    if text:
+        data = service.read_spec(text)  # one JSON object
+        key, value = data.get("key", key), data.get("value", value)
+    if not isinstance(key, str) or value is None:
+        raise InvalidSpec('config/set needs "key" and "value"', field="key")
+    stores = server(request).stores
+    name, stored = await sync_to_thread(lambda: service.config_set(stores.get(), key, str(value)))
+    return {"key": name, "value": stored}
+
+
+@get("/config/get", include_in_schema=False)
+@in_thread
+def legacy_config_get(request: Request[Any, Any, Any], key: FromQuery[str]) -> Json:
+    item = service.config_item(store(request), key)
+    return {"key": item.key, "value": item.value}
+
+
+@get("/worker/stop", include_in_schema=False)
+@in_thread
+def worker_stop(request: Request[Any, Any, Any]) -> Json:
+    """Graceful stop of every worker, recorded in the database (any host)."""
+    return {"stopping": service.request_stop(store(request), None, now=False)}
+
+
+@get("/worker/start", include_in_schema=False)
+@in_thread
+def worker_start(
+    request: Request[Any, Any, Any],
+    num_workers: Annotated[int, QueryParameter(ge=1, le=MAX_WORKER_SLOTS)] = 1,
+) -> Json:
+    """A detached local worker with `num_workers` slots (`queuectl worker start --detach`,
+    which waits until the worker has registered)."""
+    url = server(request).stores.url
+    command = [sys.executable, "-m", "queuectl", "worker", "start", "--detach"]
+    command += ["--count", str(num_workers)]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "QUEUECTL_DB": url},  # not argv: `ps` would show a password
+        check=False,
+    )
+    if done.returncode != 0:
+        reason = done.stderr.strip().splitlines()[-1:] or ["worker did not start"]
+        raise StoreError(reason[0].removeprefix("error: "))
+    return {"started": True, "pid": int(done.stdout.split()[0]), "slots": num_workers}
+
+
+HANDLERS = [
+    enqueue,
+    list_,
+    update,
+    status,
+    dlq_list,
+    dlq_retry,
+    legacy_config_set,
+    legacy_config_get,
+    worker_stop,
+    worker_start,
+]

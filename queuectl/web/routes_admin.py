@@ -1,0 +1,225 @@
+"""/api: dlq, status, throughput, workers, config, info."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, delete, get, post, put
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from queuectl import __version__, serialize, service
+from queuectl.errors import InvalidSpec
+from queuectl.service import observe as observe_
+from queuectl.web import shapes
+from queuectl.web.context import in_thread, server, store
+
+Json = dict[str, Any]
+MAX_AGE = 100 * 365 * 86_400.0
+
+
+class DlqRetry(msgspec.Struct, forbid_unknown_fields=True):
+    """Which dead jobs to retry: `ids`, `all`, or a `group` key from /api/dlq/groups."""
+
+    ids: list[str] | None = None
+    all: bool = False
+    group: str | None = None
+
+
+class DlqPurge(msgspec.Struct, forbid_unknown_fields=True):
+    older_than: Annotated[float, msgspec.Meta(ge=0, le=MAX_AGE)] | None = None
+
+
+class WorkerStop(msgspec.Struct, forbid_unknown_fields=True):
+    worker_id: str | None = None
+    now: bool = False
+
+
+class ConfigValue(msgspec.Struct, forbid_unknown_fields=True):
+    value: str
+
+
+@get(
+    "/api/dlq",
+    summary="Dead jobs, newest first, a page at a time",
+    responses=shapes.responses(shapes.JobPage, 200, 422),
+)
+@in_thread
+def dlq_list(
+    request: Request[Any, Any, Any],
+    limit: Annotated[int, QueryParameter(ge=1, le=service.MAX_PAGE)] = 50,
+    cursor: FromQuery[str | None] = None,
+    queue: FromQuery[str | None] = None,
+) -> Json:
+    return serialize.page_dict(service.list_dead(store(request), limit, cursor, queue))
+
+
+@get(
+    "/api/dlq/groups",
+    summary="Dead jobs grouped by how they failed",
+    responses=shapes.responses(shapes.DlqGroups),
+)
+@in_thread
+def dlq_groups(request: Request[Any, Any, Any]) -> Json:
+    groups = observe_.dlq_groups(store(request))
+    return {"groups": [msgspec.to_builtins(g) for g in groups]}
+
+
+@post(
+    "/api/dlq/retry",
+    status_code=200,
+    summary="Retry dead jobs",
+    responses=shapes.responses(shapes.IdList, 200, 404, 409, 422),
+)
+@in_thread
+def dlq_retry(request: Request[Any, Any, Any], data: JSONBody[DlqRetry]) -> Json:
+    given = sum((data.ids is not None, data.all, data.group is not None))
+    if given != 1:
+        raise InvalidSpec('give exactly one of "ids", "all": true or "group"', field="ids")
+    the_store = store(request)
+    ids: list[str] | None = data.ids
+    if data.group is not None:
+        ids = observe_.dlq_group_ids(the_store, data.group)
+    if ids is not None and not ids:
+        raise InvalidSpec("no job ids given", field="ids")
+    return {"ids": service.retry_dead(the_store, ids)}
+
+
+@post(
+    "/api/dlq/purge",
+    status_code=200,
+    summary="Delete dead jobs",
+    responses=shapes.responses(shapes.Deleted, 200, 422),
+)
+@in_thread
+def dlq_purge(request: Request[Any, Any, Any], data: JSONBody[DlqPurge]) -> Json:
+    return {"deleted": service.purge_dead(store(request), data.older_than)}
+
+
+@get(
+    "/api/status",
+    summary="Jobs per state and queue, workers, slots",
+    responses=shapes.responses(shapes.Status),
+)
+@in_thread
+def status(request: Request[Any, Any, Any]) -> Json:
+    return serialize.status_dict(service.status(store(request)))
+
+
+@get(
+    "/api/throughput",
+    summary="Jobs finished per minute",
+    responses=shapes.responses(shapes.Throughput, 200, 422),
+)
+@in_thread
+def throughput(
+    request: Request[Any, Any, Any], minutes: Annotated[int, QueryParameter(ge=1, le=1440)] = 60
+) -> Json:
+    rows = observe_.throughput(store(request), minutes)
+    return {"minutes": [msgspec.to_builtins(row) for row in rows]}
+
+
+@get(
+    "/api/workers",
+    summary="Workers (all=1: recently dead ones too)",
+    responses=shapes.responses(shapes.Workers),
+)
+@in_thread
+def workers(request: Request[Any, Any, Any], all: FromQuery[bool] = False) -> Json:
+    found = service.workers(store(request), include_dead=all)
+    return {"workers": [serialize.worker_dict(w) for w in found]}
+
+
+@post(
+    "/api/workers/stop",
+    status_code=200,
+    summary="Stop workers",
+    responses=shapes.responses(shapes.Asked, 200, 404, 422),
+)
+@in_thread
+def workers_stop(request: Request[Any, Any, Any], data: JSONBody[WorkerStop]) -> Json:
+    ids = None if data.worker_id is None else [data.worker_id]
+    return {"asked": service.request_stop(store(request), ids, data.now)}
+
+
+@get(
+    "/api/config",
+    summary="Every config key with its value",
+    responses=shapes.responses(shapes.ConfigItems),
+)
+@in_thread
+def config_list(request: Request[Any, Any, Any]) -> Json:
+    items = service.config_items(store(request))
+    return {"items": [serialize.config_item_dict(item) for item in items]}
+
+
+@get(
+    "/api/config/{key:str}",
+    summary="One config key",
+    responses=shapes.responses(shapes.ConfigItem, 200, 404),
+)
+@in_thread
+def config_get(request: Request[Any, Any, Any], key: FromPath[str]) -> Json:
+    return serialize.config_item_dict(service.config_item(store(request), key))
+
+
+@put(
+    "/api/config/{key:str}",
+    summary="Set a config value",
+    responses=shapes.responses(shapes.ConfigItem, 200, 404, 422),
+)
+@in_thread
+def config_set(
+    request: Request[Any, Any, Any], key: FromPath[str], data: JSONBody[ConfigValue]
+) -> Json:
+    the_store = store(request)
+    name, _ = service.config_set(the_store, key, data.value)
+    return serialize.config_item_dict(service.config_item(the_store, name))
+
+
+@delete(
+    "/api/config/{key:str}",
+    status_code=200,
+    summary="Reset to the default",
+    responses=shapes.responses(shapes.ConfigItem, 200, 404),
+)
+@in_thread
+def config_reset(request: Request[Any, Any, Any], key: FromPath[str]) -> Json:
+    the_store = store(request)
+    name = service.config_reset(the_store, key)
+    assert name is not None
+    return serialize.config_item_dict(service.config_item(the_store, name))
+
+
+@get(
+    "/api/info",
+    sync_to_thread=False,
+    summary="What this server is and allows",
+    responses=shapes.responses(shapes.Info),
+)
+def info(request: Request[Any, Any, Any]) -> Json:
+    settings = server(request).settings
+    url = server(request).stores.url
+    return {
+        "version": __version__,
+        "read_only": settings.read_only,
+        "auth_required": settings.token is not None,
+        "backend": "postgresql" if url.startswith("postgres") else "sqlite",
+    }
+
+
+HANDLERS = [
+    dlq_list,
+    dlq_groups,
+    dlq_retry,
+    dlq_purge,
+    status,
+    throughput,
+    workers,
+    workers_stop,
+    config_list,
+    config_get,
+    config_set,
+    config_reset,
+    info,
+]

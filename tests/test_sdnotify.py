@@ -1,0 +1,46 @@
+"""systemd `Type=notify`: a worker says READY once it can take jobs and STOPPING when it
+begins to stop, on the datagram socket systemd names in $NOTIFY_SOCKET."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import start_worker, stop
+
+
+def _messages(sock: socket.socket) -> Iterator[dict[str, str]]:
+    while True:
+        data = sock.recv(4096).decode()
+        yield dict(line.split("=", 1) for line in data.splitlines())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("abstract", [False, True], ids=["path", "abstract"])
+def test_worker_notifies_ready_and_stopping(tmp_path: Path, abstract: bool) -> None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    name = f"queuectl-test-{os.getpid()}-{abstract}"
+    address = "\0" + name if abstract else str(tmp_path / "notify.sock")
+    sock.bind(address)
+    sock.settimeout(60)  # a bound on the wait, not a sleep: recv returns on arrival
+    env = {"NOTIFY_SOCKET": "@" + name if abstract else address}
+    worker = start_worker(str(tmp_path / "q.db"), tmp_path / "worker.log", env=env)
+    try:
+        messages = _messages(sock)
+        ready = next(messages)
+        assert ready["READY"] == "1"
+        assert ready["MAINPID"] == str(worker.pid)
+        assert "slot" in ready["STATUS"]
+        worker.send_signal(signal.SIGTERM)
+        stopping = next(messages)
+        assert stopping["STOPPING"] == "1"
+        assert "graceful" in stopping["STATUS"]
+        assert worker.wait(60) == 0
+    finally:
+        stop(worker)
+        sock.close()

@@ -1,0 +1,500 @@
+"""The dashboard in a real browser: headless Debian Chromium driven by Playwright, against a
+real `queuectl serve` process on a real SQLite file, with real worker processes.
+
+Screenshots go to $QUEUECTL_SCREENSHOTS (default: a pytest temp dir).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import start_worker, stop, wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 30_000
+
+
+def expect(locator: Any) -> Any:
+    """Playwright's retrying assertions (imported late: Playwright may be missing)."""
+    from playwright.sync_api import expect as pw_expect
+
+    return pw_expect(locator)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium under Playwright; in CI its absence is a failure, elsewhere a skip."""
+    missing = None
+    if not shutil.which(CHROMIUM):
+        missing = f"{CHROMIUM} not installed (apt-get install chromium)"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing = "playwright (Python) not installed"
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(WAIT_MS)
+    from playwright.sync_api import expect as pw_expect
+
+    pw_expect.set_options(timeout=WAIT_MS)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield tab
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = os.environ.get("QUEUECTL_SCREENSHOTS")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """A running `queuectl serve` and a tiny JSON client for it."""
+
+    def __init__(self, db: str, base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.db, self.base, self.proc, self.log = db, base, proc, log
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read()
+        return json.loads(text) if text else None
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.call("GET", f"/api/jobs/{job_id}")["job"]
+        return found
+
+    def state(self, job_id: str) -> str:
+        return str(self.job(job_id)["state"])
+
+
+def _healthy(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start `queuectl serve` on a free loopback port over a fresh SQLite file."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str, db: Path | None = None) -> Server:
+        url = str(db or tmp_path / "queue.db")
+        port = free_port()
+        log = tmp_path / f"serve-{port}.log"
+        command = [sys.executable, "-m", "queuectl", "--db", url, "serve"]
+        command += ["--host", "127.0.0.1", "--port", str(port), *args]
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(command, stdout=out, stderr=out)
+        started.append(proc)
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"serve exited: {log.read_text()}")
+            return _healthy(base)
+
+        wait_for(up, what="queuectl serve to answer /healthz")
+        return Server(url, base, proc, log)
+
+    yield start
+    for proc in started:
+        stop(proc)
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Callable[[Server], None]]:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(server: Server) -> None:
+        procs.append(start_worker(server.db, tmp_path / "worker.log", "--count", "2"))
+
+    yield start
+    for proc in procs:
+        stop(proc)
+
+
+def _ready(tab: Any) -> None:
+    """The page script has finished its first load."""
+    tab.wait_for_selector("body[data-ready='1']", state="attached")
+
+
+def tab_to(tab: Any, selector: str, presses: int = 60) -> None:
+    """Press Tab until `selector` has the focus: proves it is reachable by keyboard."""
+    for _ in range(presses):
+        tab.keyboard.press("Tab")
+        if tab.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"{selector} not reachable with Tab")
+
+
+def test_enqueued_job_appears_in_table_and_counts_change_without_reload(
+    serve: Callable[..., Server], page: Any, shots: Path
+) -> None:
+    server = serve()
+    page.goto(server.base + "/")
+    _ready(page)
+    assert page.inner_text("#count-pending") == "0"
+    jobs_tab = page.context.new_page()
+    jobs_tab.goto(server.base + "/jobs")
+    _ready(jobs_tab)
+    assert jobs_tab.locator("#jobs tbody tr").count() == 0
+    page.evaluate("window.__same_document = true")
+    jobs_tab.evaluate("window.__same_document = true")
+
+    server.call("POST", "/api/jobs", {"id": "live-1", "command": "echo hello", "queue": "mail"})
+
+    jobs_tab.wait_for_selector("#jobs tr[data-id='live-1']")
+    assert "pending" in jobs_tab.inner_text("#jobs tr[data-id='live-1']")
+    expect(page.locator("#count-pending")).to_have_text("1")
+    page.wait_for_selector("#queues tr[data-queue='mail']")
+    assert page.evaluate("window.__same_document") is True
+    assert jobs_tab.evaluate("window.__same_document") is True
+    page.screenshot(path=str(shots / "overview.png"))
+
+
+def test_dead_job_is_retried_with_its_button_and_runs(
+    serve: Callable[..., Server],
+    workers: Callable[[Server], None],
+    page: Any,
+    tmp_path: Path,
+    shots: Path,
+) -> None:
+    server = serve()
+    workers(server)
+    flag = tmp_path / "fixed"
+    command = f"test -e {flag} && echo repaired || {{ echo broken >&2; exit 3; }}"
+    server.call("POST", "/api/jobs", {"id": "flaky", "command": command, "max_retries": 0})
+    wait_for(lambda: server.state("flaky") == "dead", what="flaky to die")
+    flag.touch()
+
+    page.goto(server.base + "/jobs/flaky")
+    _ready(page)
+    assert page.inner_text("#job-state") == "dead"
+    tab_to(page, "#job-actions button.primary")  # Retry from DLQ, by keyboard
+    assert page.evaluate("document.activeElement.textContent") == "Retry from DLQ"
+    page.keyboard.press("Enter")
+
+    expect(page.locator("#job-state")).to_have_text("completed")
+    assert server.state("flaky") == "completed"
+    expect(page.locator("#out-2-stdout")).to_have_text("repaired\n")  # the second run
+    expect(page.locator("#out-1-stderr")).to_have_text("broken\n")
+    page.screenshot(path=str(shots / "job.png"), full_page=True)
+
+
+def test_running_job_output_appears_on_its_page_while_it_prints(
+    serve: Callable[..., Server], workers: Callable[[Server], None], page: Any, tmp_path: Path
+) -> None:
+    server = serve()
+    workers(server)
+    go, end = tmp_path / "go", tmp_path / "end"
+    wait = "while [ ! -e {} ]; do sleep 0.05; done"
+    command = f"echo first-line; {wait.format(go)}; echo second-line; {wait.format(end)}"
+    server.call("POST", "/api/jobs", {"id": "talker", "command": command})
+    wait_for(lambda: server.state("talker") == "processing", what="talker to start")
+
+    try:
+        page.goto(server.base + "/jobs/talker")
+        _ready(page)
+        expect(page.locator("#out-1-stdout")).to_contain_text("first-line")
+        assert server.state("talker") == "processing"  # still running: this output is live
+        assert "second-line" not in page.inner_text("#out-1-stdout")
+        go.touch()
+        expect(page.locator("#out-1-stdout")).to_contain_text("second-line")
+        assert server.state("talker") == "processing"
+    finally:  # let the job end, so the workers stop promptly even after a failure
+        go.touch()
+        end.touch()
+    expect(page.locator("#job-state")).to_have_text("completed")
+
+
+def test_dlq_groups_two_different_errors_apart(
+    serve: Callable[..., Server],
+    workers: Callable[[Server], None],
+    page: Any,
+    shots: Path,
+    tmp_path: Path,
+) -> None:
+    server = serve()
+    workers(server)
+    fixed = tmp_path / "fixed"
+    specs = [
+        {"id": "a1", "command": "exit 3", "max_retries": 0},
+        {"id": "a2", "command": "exit 3", "max_retries": 0},
+        {"id": "b1", "command": f"test -e {fixed} || exit 4", "max_retries": 0},
+    ]
+    server.call("POST", "/api/jobs", specs)
+    for spec in specs:
+        wait_for(lambda s=spec: server.state(s["id"]) == "dead", what=f"{spec['id']} to die")
+
+    page.goto(server.base + "/dlq")
+    _ready(page)
+    rows = page.locator("#dlq-groups tbody tr")
+    assert rows.count() == 2
+    cells = [rows.nth(i).locator("td") for i in range(2)]
+    by_exit = {row.nth(1).inner_text(): row.nth(2).inner_text() for row in cells}
+    assert by_exit == {"3": "2", "4": "1"}
+    assert page.locator("#dlq-jobs tbody tr").count() == 3
+    page.screenshot(path=str(shots / "dlq.png"), full_page=True)
+
+    fixed.touch()
+    row = page.locator("#dlq-groups tbody tr", has_text="exit code 4")
+    row.get_by_role("button", name="Retry group").click()
+    wait_for(lambda: server.state("b1") == "completed", what="the exit-4 group to be retried")
+    expect(page.locator("#dlq-groups tbody tr")).to_have_count(1)
+    assert server.state("a1") == "dead"
+
+
+def test_enqueue_form_shows_the_api_validation_error_next_to_the_field(
+    serve: Callable[..., Server], page: Any
+) -> None:
+    server = serve()
+    page.goto(server.base + "/enqueue")
+    _ready(page)
+    page.fill("#f-command", "echo from the form")
+    page.fill("#f-priority", "urgent")
+    page.get_by_role("button", name="Enqueue").click()
+    expect(page.locator("#err-priority")).not_to_be_empty()
+    assert page.get_attribute("#f-priority", "aria-invalid") == "true"
+    assert page.url.endswith("/enqueue")
+    assert server.call("GET", "/api/jobs")["jobs"] == []
+
+    page.fill("#f-priority", "5")
+    page.get_by_role("button", name="Enqueue").click()
+    page.wait_for_url("**/jobs/*")
+    _ready(page)
+    assert "echo from the form" in page.inner_text("#spec")
+
+
+def _action_controls(tab: Any) -> list[str]:
+    """Visible buttons and inputs that would change something (pagers excluded)."""
+    found = tab.evaluate(
+        """() => [...document.querySelectorAll(
+                  'main button, main input:not([type=checkbox]), main input.pick, '
+                  + 'main textarea, #job-actions a')]
+            .filter(el => el.offsetParent !== null && !el.closest('.pager, #filters, .cmd'))
+            .filter(el => !(el.tagName === 'INPUT' && el.readOnly))
+            .map(el => el.textContent.trim() || el.name || el.id)"""
+    )
+    return list(found)
+
+
+def test_read_only_server_shows_no_action_buttons(
+    serve: Callable[..., Server], workers: Callable[[Server], None], page: Any, tmp_path: Path
+) -> None:
+    writable = serve()
+    workers(writable)
+    writable.call("POST", "/api/jobs", {"id": "gone", "command": "exit 5", "max_retries": 0})
+    writable.call("POST", "/api/jobs", {"id": "later", "command": "true", "delay": 3600})
+    wait_for(lambda: writable.state("gone") == "dead", what="gone to die")
+    server = serve("--read-only", db=tmp_path / "queue.db")
+    assert server.call("GET", "/api/info")["read_only"] is True
+
+    for path, shown in [
+        ("/jobs", "#jobs tr[data-id='gone']"),
+        ("/jobs/gone", "#attempts li"),
+        ("/dlq", "#dlq-groups tbody tr"),
+        ("/workers", "#workers tbody tr"),
+        ("/config", "#config tbody tr"),
+        ("/enqueue", ".ro-note"),
+        ("/", "#queues tbody tr"),
+    ]:
+        page.goto(server.base + path)
+        _ready(page)
+        page.wait_for_selector(shown)
+        assert _action_controls(page) == [], path
+
+
+def test_token_server_refuses_the_page_without_the_token_and_works_after_login(
+    serve: Callable[..., Server], page: Any
+) -> None:
+    server = serve("--token", "s3cret-token")
+    page.goto(server.base + "/jobs")
+    assert "/login" in page.url
+    assert page.locator("#jobs").count() == 0
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        server.call("POST", "/api/jobs", {"command": "true"})
+    assert refused.value.code == 401
+
+    page.fill("#f-token", "wrong")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("#err-token")
+    assert "/login" in page.url
+
+    page.fill("#f-token", "s3cret-token")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/login" not in url)
+    page.goto(server.base + "/jobs")
+    _ready(page)
+    assert page.url.endswith("/jobs")
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["queuectl_token"]["httpOnly"] is True
+    assert cookies["queuectl_token"]["sameSite"] == "Strict"
+
+    # A change from the page works: the script repeats the CSRF cookie in its header.
+    page.goto(server.base + "/enqueue")
+    _ready(page)
+    page.fill("#f-command", "echo signed in")
+    page.get_by_role("button", name="Enqueue").click()
+    page.wait_for_url("**/jobs/*")
+    _ready(page)
+    page.wait_for_selector("#job-actions button")
+    assert "echo signed in" in page.inner_text("#spec")
+
+
+def test_config_page_edits_a_key_and_shows_the_validation_error(
+    serve: Callable[..., Server], page: Any
+) -> None:
+    server = serve()
+    page.goto(server.base + "/config")
+    _ready(page)
+    row = page.locator("#config tr[data-key='max-retries']")
+    row.locator("input").fill("lots")
+    row.get_by_role("button", name="Save").click()
+    expect(row.locator(".field-error")).not_to_be_empty()
+    assert row.locator("input").get_attribute("aria-invalid") == "true"
+
+    row.locator("input").fill("7")
+    row.locator("input").press("Enter")  # Enter saves, too
+    expect(row.get_by_role("button", name="Reset")).to_be_visible()
+    items = {i["key"]: i for i in server.call("GET", "/api/config")["items"]}
+    assert items["max-retries"]["value"] == "7"
+
+
+def test_bulk_cancel_by_keyboard_asks_first_and_changes_only_the_selection(
+    serve: Callable[..., Server], page: Any
+) -> None:
+    server = serve()
+    specs = [{"id": f"bulk-{n}", "command": "true"} for n in range(3)]
+    server.call("POST", "/api/jobs", specs)
+    page.goto(server.base + "/jobs")
+    _ready(page)
+    for job_id in ("bulk-0", "bulk-2"):
+        tab_to(page, f"input.pick[value='{job_id}']")
+        page.keyboard.press("Space")
+    expect(page.locator("#selected-count")).to_have_text("2 selected")
+    tab_to(page, "[data-bulk='cancel']")
+    page.keyboard.press("Enter")
+    expect(page.locator("#confirm")).to_be_visible()
+    page.keyboard.press("Escape")  # declined: nothing happens
+    expect(page.locator("#confirm")).to_be_hidden()
+    assert server.state("bulk-0") == "pending"
+
+    page.locator("[data-bulk='cancel']").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#confirm-cancel")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.locator("#confirm-ok")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#jobs tr[data-id='bulk-0'] .state")).to_have_text("cancelled")
+    expect(page.locator("#jobs tr[data-id='bulk-2'] .state")).to_have_text("cancelled")
+    assert [server.state(f"bulk-{n}") for n in range(3)] == ["cancelled", "pending", "cancelled"]
+
+
+def test_workers_page_shows_a_worker_and_stops_it_gracefully(
+    serve: Callable[..., Server], page: Any, tmp_path: Path
+) -> None:
+    server = serve()
+    worker = start_worker(server.db, tmp_path / "worker.log", "--count", "2")
+    release = tmp_path / "release"
+    try:
+        command = f"while [ ! -e {release} ]; do sleep 0.05; done; echo finished"
+        server.call("POST", "/api/jobs", {"id": "busy", "command": command})
+        wait_for(lambda: server.state("busy") == "processing", what="busy to start")
+        page.goto(server.base + "/workers")
+        _ready(page)
+        row = page.locator("#workers tbody tr").first
+        expect(row).to_contain_text(str(worker.pid))
+        expect(row.locator("td").nth(4)).to_have_text("1 / 2")
+        expect(row.get_by_role("link", name="busy")).to_be_visible()
+
+        row.get_by_role("button", name="Stop", exact=True).click()
+        page.locator("#confirm-ok").click()
+        expect(row.locator(".state")).to_have_text("stopping")
+        asked = server.call("GET", "/api/workers")["workers"]
+        assert [w["stop_requested"] for w in asked] == ["graceful"]
+        log = tmp_path / "worker.log"
+        wait_for(lambda: "waiting up to" in log.read_text(), what="the worker to obey")
+        assert worker.poll() is None  # graceful: it waits for its running job
+        release.touch()
+        assert worker.wait(60) == 0
+        assert server.state("busy") == "completed"
+    finally:
+        release.touch()
+        stop(worker)
+
+
+def test_every_page_fits_a_phone_and_follows_the_dark_preference(
+    serve: Callable[..., Server], browser: Any
+) -> None:
+    server = serve()
+    long_command = "echo " + "a-very-long-argument " * 20
+    server.call("POST", "/api/jobs", [{"id": "phone", "command": long_command}])
+    backgrounds = {}
+    for scheme in ("light", "dark"):
+        context = browser.new_context(viewport={"width": 390, "height": 800}, color_scheme=scheme)
+        tab = context.new_page()
+        for path in ("/", "/jobs", "/jobs/phone", "/dlq", "/workers", "/enqueue", "/config"):
+            tab.goto(server.base + path)
+            _ready(tab)
+            overflow = tab.evaluate(
+                "() => document.documentElement.scrollWidth - window.innerWidth"
+            )
+            assert overflow <= 0, f"{path} is {overflow}px wider than a phone ({scheme})"
+        backgrounds[scheme] = tab.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        context.close()
+    assert backgrounds["light"] != backgrounds["dark"]
