@@ -29,7 +29,6 @@ from queuectl import rules
 from queuectl.errors import (
     DuplicateJob,
     InvalidSpec,
-    InvalidStateChange,
     JobNotFound,
     StoreError,
     StoreRefused,
@@ -474,12 +473,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
 
         def work(conn: psycopg.Connection[Row]) -> list[str]:
             moved = [row["id"] for row in conn.execute(Q["retry_dead_job"], params)]
-            for job_id in ids or ():
-                if job_id not in moved:
-                    job = _fetch_job(conn, job_id)
-                    raise InvalidStateChange(
-                        f"job {job_id!r} is {job.state}, not dead: only DLQ jobs can be retried"
-                    )
+            _refuse_missing(conn, ids or [], set(moved), rules.check_dlq_retry)
             if moved:
                 conn.execute(NOTIFY)
             return moved if ids is None else ids
@@ -488,11 +482,15 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
 
     def requeue_jobs(self, job_ids: Sequence[str], default_max_retries: int) -> list[str]:
         ids = list(dict.fromkeys(job_ids))
-        params = {"ids": ids, "default_max_retries": default_max_retries}
+        params = {
+            "ids": ids,
+            "default_max_retries": default_max_retries,
+            "from_states": sorted(rules.REQUEUABLE),
+        }
 
         def work(conn: psycopg.Connection[Row]) -> list[str]:
             moved = {row["id"] for row in conn.execute(Q["requeue_job"], params)}
-            _refuse_missing(conn, ids, moved, "requeue", "it has not finished")
+            _refuse_missing(conn, ids, moved, rules.check_requeue)
             if moved:
                 conn.execute(NOTIFY)
             return ids
@@ -503,8 +501,9 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         ids = list(dict.fromkeys(job_ids))
 
         def work(conn: psycopg.Connection[Row]) -> int:
-            gone = {row["id"] for row in conn.execute(Q["delete_job"], {"ids": ids})}
-            _refuse_missing(conn, ids, gone, "delete", "only finished jobs can be deleted")
+            params = {"ids": ids, "from_states": sorted(rules.DELETABLE)}
+            gone = {row["id"] for row in conn.execute(Q["delete_job"], params)}
+            _refuse_missing(conn, ids, gone, rules.check_delete)
             return len(gone)
 
         return self._run(work)
@@ -645,13 +644,17 @@ def _fetch_job(conn: psycopg.Connection[Row], job_id: str, lock: bool = False) -
 
 
 def _refuse_missing(
-    conn: psycopg.Connection[Row], ids: Sequence[str], done: set[str], action: str, reason: str
+    conn: psycopg.Connection[Row],
+    ids: Sequence[str],
+    done: set[str],
+    check: Callable[[Job], None],
 ) -> None:
-    """Raise for the first id that `action` did not touch (the transaction rolls back)."""
+    """Raise for the first id the guarded change did not touch, why rules' `check` refuses
+    it (the transaction rolls back)."""
     for job_id in ids:
         if job_id not in done:
-            job = _fetch_job(conn, job_id)
-            raise InvalidStateChange(f"cannot {action} job {job_id!r}: it is {job.state}; {reason}")
+            check(_fetch_job(conn, job_id))
+            raise StoreError(f"job {job_id!r} changed meanwhile; try again")
 
 
 def _update_assignments(edit: rules.JobUpdate) -> list[str]:
