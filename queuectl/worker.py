@@ -41,7 +41,7 @@ from types import FrameType
 
 from queuectl.config import Settings
 from queuectl.errors import StoreError, StoreGone, StoreRefused
-from queuectl.models import Job, LiveTail, RunResult, WorkerInfo
+from queuectl.models import Job, LiveTail, RunResult, WorkerRegistration
 from queuectl.proctree import Sweeper, become_subreaper
 from queuectl.recording import Finished, failure_text, record
 from queuectl.runner import Limits, Process, seal_inherited_fds, start_command
@@ -223,14 +223,12 @@ class Worker:
             self.wait(left)
 
     def _register(self) -> None:
-        info = WorkerInfo(
+        info = WorkerRegistration(
             id=self.id,
             host=self.options.host,
             pid=os.getpid(),
             queues=tuple(self.options.queues or ()),
             slots=self.options.slots,
-            started_at=0.0,
-            heartbeat_at=0.0,
         )
         self.store.register_worker(info)
 
@@ -395,8 +393,7 @@ class Worker:
         for job in self.store.expired_jobs():
             lost = RunResult(None, "worker lost (lease expired)")
             delay = self.settings.retry_delay(job.attempts, random.random())
-            owner = job.worker_id or ""
-            state = self.store.reap_job(job.id, owner, job.last_attempt, lost, delay)
+            state = self.store.reap_job(job, lost, delay)
             if state is not None:
                 text = failure_text(job, lost, state, delay)
                 log.warning("job %s: worker %s lost it; %s", job.id, job.worker_id, text)

@@ -15,9 +15,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import msgspec
 import pytest
 
-from queuectl.models import NewJob
+from queuectl.models import Job, JobState, NewJob, WorkerRegistration
 from queuectl.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,3 +107,30 @@ def own_postgres() -> Iterator[Any]:
 
     with own_postgres_server() as server:
         yield server
+
+
+def as_claimed(store: Store, job_id: str, worker_id: str, attempt: int) -> Job:
+    """The job as worker `worker_id` got it from the claim of attempt `attempt` (what
+    fail_job and reap_job take): its current budget, processing, no cancel asked for."""
+    job = store.get_job(job_id) or Job(
+        id=job_id, command="true", queue="default", state=JobState.PROCESSING, priority=0,
+        attempts=attempt, max_retries=3, timeout=None, run_at=0.0, created_at=0.0,
+        updated_at=0.0,
+    )  # fmt: skip
+    return msgspec.structs.replace(
+        job,
+        state=JobState.PROCESSING,
+        worker_id=worker_id,
+        last_attempt=attempt,
+        cancel_requested=False,
+    )
+
+
+def registration(
+    worker_id: str,
+    host: str = "host-1",
+    pid: int = 1234,
+    queues: tuple[str, ...] = (),
+    slots: int = 2,
+) -> WorkerRegistration:
+    return WorkerRegistration(id=worker_id, host=host, pid=pid, queues=queues, slots=slots)

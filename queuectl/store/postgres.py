@@ -25,29 +25,32 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
+from queuectl import rules
 from queuectl.errors import (
     DuplicateJob,
     InvalidSpec,
-    InvalidStateChange,
     JobNotFound,
     StoreError,
     StoreRefused,
     StoreUnavailable,
 )
 from queuectl.models import (
-    FINAL_STATES,
     SCHEDULED,
     Attempt,
     Job,
+    JobChanges,
     JobQuery,
     JobState,
     NewJob,
     QueueCounts,
     QueueStats,
+    RunResult,
+    StopMode,
     WorkerInfo,
     WorkerOrders,
+    WorkerRegistration,
 )
-from queuectl.store.finishing import GuardedFinishes
+from queuectl.store.finishing import GuardedFinishes, finish_params
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.postgres_observe import PostgresObserve
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
@@ -422,46 +425,45 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
                 )
         return list(stats.values())
 
-    def update_job(self, job_id: str, changes: dict[str, object]) -> Job:
-        unknown = set(changes) - {*_UPDATABLE, "state"}
-        if unknown:
-            raise InvalidStateChange(f"cannot update field(s): {', '.join(sorted(unknown))}")
-
+    def update_job(self, job_id: str, changes: JobChanges) -> Job:
         def work(conn: psycopg.Connection[Row]) -> Job:
-            job = _fetch_job(conn, job_id)
-            assignments = _update_assignments(job, changes)
-            # Column names come from the fixed _UPDATABLE table, never from input. The
-            # state guard catches a claim that slipped in since the read above.
-            sql = f"UPDATE jobs SET {', '.join(assignments)} "
-            sql += "WHERE id = %(id)s AND state <> 'processing' RETURNING *"
-            row = conn.execute(sql, {**changes, "id": job_id}).fetchone()
-            if row is None:
-                _update_assignments(_fetch_job(conn, job_id), changes)  # raises
-                raise AssertionError("unreachable")
-            if changes.get("state") is not None:
+            # FOR UPDATE: no claim or finish slips in between the decision and its write.
+            job = _fetch_job(conn, job_id, lock=True)
+            edit = rules.update(job, changes)
+            params = {**_update_params(edit.changes), "id": job_id, "from": str(edit.from_state)}
+            # Column names come from JobChanges' fixed fields, never from input.
+            sql = f"UPDATE jobs SET {', '.join(_update_assignments(edit))} "
+            sql += "WHERE id = %(id)s AND state = %(from)s RETURNING *"
+            row = conn.execute(sql, params).fetchone()
+            if row is None:  # the lock makes this unreachable; never report a false success
+                raise StoreError(f"job {job_id!r} changed while it was locked; try again")
+            if changes.requeue:
                 conn.execute(NOTIFY)
             return _job(row)
 
         return self._run(work)
 
-    def cancel_job(self, job_id: str) -> JobState:
-        def work(conn: psycopg.Connection[Row]) -> JobState:
-            # Each step is atomic on its own; a job that moves between them (a claim, a
-            # retry) is simply looked at again.
-            for _ in range(5):
-                row = conn.execute(Q["cancel_waiting_job"], {"id": job_id}).fetchone()
-                if row is None:
-                    row = conn.execute(Q["request_cancel"], {"id": job_id}).fetchone()
-                    if row is not None:
-                        conn.execute(NOTIFY)  # its worker's next look sees the request
-                if row is not None:
-                    return JobState(row["state"])
-                job = _fetch_job(conn, job_id)
-                if job.state in FINAL_STATES:
-                    raise InvalidStateChange(
-                        f"job {job_id!r} is already {job.state}; nothing to cancel"
-                    )
-            raise StoreError(f"job {job_id!r} kept changing state; try again")
+    def cancel_jobs(self, job_ids: Sequence[str]) -> dict[str, JobState]:
+        ids = list(dict.fromkeys(job_ids))
+
+        def work(conn: psycopg.Connection[Row]) -> dict[str, JobState]:
+            # One transaction, the rows locked (in id order, so two cancels never
+            # deadlock): every decision holds until the commit, and an error rolls all back.
+            rows = conn.execute(Q["lock_jobs"], {"ids": ids}).fetchall()
+            found = {row["id"]: _job(row) for row in rows}
+            actions = {}
+            for job_id in ids:
+                if job_id not in found:
+                    raise JobNotFound(f"no job with id {job_id!r}")
+                actions[job_id] = rules.cancel(found[job_id])
+            now_ids = [i for i, a in actions.items() if a is rules.CancelAction.CANCEL]
+            asked = [i for i, a in actions.items() if a is rules.CancelAction.REQUEST]
+            if now_ids:
+                conn.execute(Q["cancel_waiting_job"], {"ids": now_ids})
+            if asked:
+                conn.execute(Q["request_cancel"], {"ids": asked})
+                conn.execute(NOTIFY)  # their workers' next look sees the request
+            return {job_id: rules.state_after_cancel(a) for job_id, a in actions.items()}
 
         return self._run(work)
 
@@ -471,12 +473,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
 
         def work(conn: psycopg.Connection[Row]) -> list[str]:
             moved = [row["id"] for row in conn.execute(Q["retry_dead_job"], params)]
-            for job_id in ids or ():
-                if job_id not in moved:
-                    job = _fetch_job(conn, job_id)
-                    raise InvalidStateChange(
-                        f"job {job_id!r} is {job.state}, not dead: only DLQ jobs can be retried"
-                    )
+            _refuse_missing(conn, ids or [], set(moved), rules.check_dlq_retry)
             if moved:
                 conn.execute(NOTIFY)
             return moved if ids is None else ids
@@ -485,11 +482,15 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
 
     def requeue_jobs(self, job_ids: Sequence[str], default_max_retries: int) -> list[str]:
         ids = list(dict.fromkeys(job_ids))
-        params = {"ids": ids, "default_max_retries": default_max_retries}
+        params = {
+            "ids": ids,
+            "default_max_retries": default_max_retries,
+            "from_states": sorted(rules.REQUEUABLE),
+        }
 
         def work(conn: psycopg.Connection[Row]) -> list[str]:
             moved = {row["id"] for row in conn.execute(Q["requeue_job"], params)}
-            _refuse_missing(conn, ids, moved, "requeue", "it has not finished")
+            _refuse_missing(conn, ids, moved, rules.check_requeue)
             if moved:
                 conn.execute(NOTIFY)
             return ids
@@ -500,8 +501,9 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         ids = list(dict.fromkeys(job_ids))
 
         def work(conn: psycopg.Connection[Row]) -> int:
-            gone = {row["id"] for row in conn.execute(Q["delete_job"], {"ids": ids})}
-            _refuse_missing(conn, ids, gone, "delete", "only finished jobs can be deleted")
+            params = {"ids": ids, "from_states": sorted(rules.DELETABLE)}
+            gone = {row["id"] for row in conn.execute(Q["delete_job"], params)}
+            _refuse_missing(conn, ids, gone, rules.check_delete)
             return len(gone)
 
         return self._run(work)
@@ -536,25 +538,27 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
             worker = conn.execute(Q["touch_worker"], params).fetchone()
             renewed = conn.execute(Q["extend_leases"], params).fetchall()
             cancel = conn.execute(Q["cancel_orders"], params).fetchall()
+            stop = worker["stop_requested"] if worker else None
             return WorkerOrders(
-                stop=worker["stop_requested"] if worker else None,
+                stop=None if stop is None else StopMode(stop),
                 cancel=frozenset(row["id"] for row in cancel),
                 renewed=frozenset(row["id"] for row in renewed),
             )
 
         return self._run(work)
 
-    def _finish(self, query: str, params: dict[str, Any]) -> str | None:
-        statement = _FINISHING[query]
+    def _apply_finish(self, guard: rules.Held, finish: rules.Finish, result: RunResult) -> bool:
+        params = finish_params(guard, finish, result)
+        wakes = finish.state is JobState.PENDING  # claimable again at once
 
-        def work(conn: psycopg.Connection[Row]) -> str | None:
-            row = conn.execute(statement, params).fetchone()
-            if row is not None and query == "release_job":
-                conn.execute(NOTIFY)  # claimable again at once
-            return None if row is None else str(row["state"])
+        def work(conn: psycopg.Connection[Row]) -> bool:
+            applied = conn.execute(FINISH, params).fetchone() is not None
+            if applied and wakes:
+                conn.execute(NOTIFY)
+            return applied
 
         try:
-            return self._run(work, transaction=query == "release_job")
+            return self._run(work, transaction=wakes)
         except InvalidSpec as err:  # a DataError: this result can never be stored as is
             raise StoreRefused(str(err)) from None
         except (OverflowError, MemoryError) as err:
@@ -585,7 +589,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
 
     # -- workers ------------------------------------------------------------------------
 
-    def register_worker(self, worker: WorkerInfo) -> None:
+    def register_worker(self, worker: WorkerRegistration) -> None:
         params = {
             "id": worker.id,
             "host": worker.host,
@@ -602,8 +606,12 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         rows = self._read("list_workers", {"alive_within": alive_within})
         return [_worker(row) for row in rows]
 
-    def request_worker_stop(self, mode: str, worker_ids: Sequence[str] | None = None) -> int:
-        params = {"mode": mode, "ids": _list(worker_ids)}
+    def request_worker_stop(self, mode: StopMode, worker_ids: Sequence[str] | None = None) -> int:
+        params = {
+            "mode": str(mode),
+            "replaces": [str(m) for m in rules.stops_replaced_by(mode)],
+            "ids": _list(worker_ids),
+        }
 
         def work(conn: psycopg.Connection[Row]) -> int:
             asked = conn.execute(Q["request_worker_stop"], params).rowcount
@@ -617,59 +625,63 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         return self._statement("prune_workers", {"dead_for": dead_for})[1]
 
 
-def _finishing_statement(query: str) -> str:
-    """`query` (which moves the job) and finish_attempt as one statement: data-modifying
+def _finishing_statement() -> str:
+    """finish_job (which moves the job) and finish_attempt as one statement: data-modifying
     CTEs run once, atomically, whatever the outer SELECT reads."""
-    moved = Q[query].rstrip().rstrip(";")
+    moved = Q["finish_job"].rstrip().rstrip(";")
     closing = Q["finish_attempt"].rstrip().rstrip(";")
     return f"WITH moved AS ({moved}), closed AS ({closing}) SELECT state FROM moved"
 
 
-_FINISHING = {
-    name: _finishing_statement(name)
-    for name in ("complete_job", "fail_job", "cancel_running_job", "release_job")
-}
+FINISH = _finishing_statement()
 
 
-def _fetch_job(conn: psycopg.Connection[Row], job_id: str) -> Job:
-    row = conn.execute(Q["get_job"], {"id": job_id}).fetchone()
+def _fetch_job(conn: psycopg.Connection[Row], job_id: str, lock: bool = False) -> Job:
+    row = conn.execute(Q["lock_job" if lock else "get_job"], {"id": job_id}).fetchone()
     if row is None:
         raise JobNotFound(f"no job with id {job_id!r}")
     return _job(row)
 
 
 def _refuse_missing(
-    conn: psycopg.Connection[Row], ids: Sequence[str], done: set[str], action: str, reason: str
+    conn: psycopg.Connection[Row],
+    ids: Sequence[str],
+    done: set[str],
+    check: Callable[[Job], None],
 ) -> None:
-    """Raise for the first id that `action` did not touch (the transaction rolls back)."""
+    """Raise for the first id the guarded change did not touch, why rules' `check` refuses
+    it (the transaction rolls back)."""
     for job_id in ids:
         if job_id not in done:
-            job = _fetch_job(conn, job_id)
-            raise InvalidStateChange(f"cannot {action} job {job_id!r}: it is {job.state}; {reason}")
+            check(_fetch_job(conn, job_id))
+            raise StoreError(f"job {job_id!r} changed meanwhile; try again")
 
 
-def _update_assignments(job: Job, changes: dict[str, object]) -> list[str]:
-    """SET clauses for update_job (the rules of sqlite._update_assignments, in PG terms);
-    refuses running jobs and any state but pending."""
-    if job.state is JobState.PROCESSING:
-        raise InvalidStateChange(f"job {job.id!r} is running; cancel it or wait for it to end")
+def _update_assignments(edit: rules.JobUpdate) -> list[str]:
+    """SET clauses that write a rules.update decision."""
     assignments = ["updated_at = now()"]
     assignments += [
-        f"{column} = {value}" for column, value in _UPDATABLE.items() if column in changes
+        f"{column} = {value}"
+        for column, value in _UPDATABLE.items()
+        if getattr(edit.changes, column) is not msgspec.UNSET
     ]
-    if "max_retries" in changes:
+    if edit.changes.max_retries is not msgspec.UNSET:
         assignments.append(f"own_max_retries = {_UPDATABLE['max_retries']}")
-    state = changes.get("state")
-    if state is not None:
-        if state != JobState.PENDING:
-            raise InvalidStateChange(f"update can only set state to pending, not {state!r}")
+    if edit.changes.requeue:
         assignments += ["state = 'pending'", "cancel_requested = false"]
-        if "run_at" not in changes:
-            assignments.append("run_at = now()")
-        # A final job runs again from scratch (judged on the row as the UPDATE finds it).
-        final = "state IN ('completed', 'dead', 'cancelled')"
-        assignments.append(f"attempts = CASE WHEN {final} THEN 0 ELSE attempts END")
+    if edit.due_now:
+        assignments.append("run_at = now()")
+    if edit.reset_attempts:
+        assignments.append("attempts = 0")
     return assignments
+
+
+def _update_params(changes: JobChanges) -> dict[str, Any]:
+    return {
+        column: getattr(changes, column)
+        for column in _UPDATABLE
+        if getattr(changes, column) is not msgspec.UNSET
+    }
 
 
 def _list(values: Sequence[str] | None) -> list[str] | None:
@@ -705,4 +717,6 @@ def _attempt(row: Row) -> Attempt:
 
 
 def _worker(row: Row) -> WorkerInfo:
-    return WorkerInfo(**_fields(WorkerInfo, row))
+    values = _fields(WorkerInfo, row)
+    stop = values.get("stop_requested")
+    return WorkerInfo(**{**values, "stop_requested": None if stop is None else StopMode(stop)})

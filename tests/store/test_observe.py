@@ -7,7 +7,7 @@ import pytest
 
 from queuectl.models import JobState, LiveTail, MetricSample, RunResult
 from queuectl.store import Store, open_store
-from tests.conftest import make_job
+from tests.conftest import as_claimed, make_job
 
 OK = RunResult(exit_code=0, error=None, stdout=b"final out\n", stderr=b"final err\n")
 BOOM = RunResult(exit_code=3, error="exit code 3", stdout=b"x", stderr=b"boom\n")
@@ -74,7 +74,7 @@ def test_get_attempt_picks_the_latest_or_the_numbered_one(store: Store) -> None:
     assert store.get_attempt("a") is None
     assert store.get_attempt("missing") is None
     claim(store, "a")
-    assert store.fail_job("a", "w1", 1, BOOM, 0.0) is JobState.FAILED
+    assert store.fail_job(as_claimed(store, "a", "w1", 1), BOOM, 0.0) is JobState.FAILED
     claim(store, "a")
     assert store.publish_output([tail("a", b"second run", attempt=2)]) == 1
     latest = store.get_attempt("a")
@@ -111,10 +111,10 @@ def test_counters_count_claims_runs_and_cancels_and_survive_purge_and_reopen(
     )
     claim(store, "ok", "retry", "dead", "running-cancel")
     assert store.complete_job("ok", "w1", 1, OK)
-    assert store.fail_job("retry", "w1", 1, BOOM, 0.0) is JobState.FAILED
-    assert store.fail_job("dead", "w1", 1, BOOM, 0.0) is JobState.DEAD
+    assert store.fail_job(as_claimed(store, "retry", "w1", 1), BOOM, 0.0) is JobState.FAILED
+    assert store.fail_job(as_claimed(store, "dead", "w1", 1), BOOM, 0.0) is JobState.DEAD
     assert store.cancel_running_job("running-cancel", "w1", 1, KILLED)
-    assert store.cancel_job("waiting-cancel") is JobState.CANCELLED
+    assert store.cancel_jobs(["waiting-cancel"])["waiting-cancel"] is JobState.CANCELLED
     claim(store, "retry")
     assert store.release_job("retry", "w1", 2)  # released: not an outcome
     before = totals(store.metric_samples())
@@ -164,7 +164,7 @@ def test_throughput_counts_completed_and_failed_runs_per_minute_across_purges(st
     claim(store, "ok0", "ok1", "ok2", "bad", "cancel", "release")
     for i in range(3):
         assert store.complete_job(f"ok{i}", "w1", 1, OK)
-    assert store.fail_job("bad", "w1", 1, BOOM, 0.0) is JobState.FAILED
+    assert store.fail_job(as_claimed(store, "bad", "w1", 1), BOOM, 0.0) is JobState.FAILED
     assert store.cancel_running_job("cancel", "w1", 1, KILLED)
     assert store.release_job("release", "w1", 1)
     rows = store.throughput(start - 120)
@@ -180,7 +180,7 @@ def test_dead_jobs_are_grouped_by_error_and_exit_code(store: Store) -> None:
     store.enqueue_jobs([make_job(f"d{i}", max_retries=0) for i in range(5)], 3)
     claim(store, *[f"d{i}" for i in range(5)])
     for i, result in enumerate([BOOM, TIMEOUT, BOOM, BOOM, TIMEOUT]):
-        assert store.fail_job(f"d{i}", "w1", 1, result, 0.0) is JobState.DEAD
+        assert store.fail_job(as_claimed(store, f"d{i}", "w1", 1), result, 0.0) is JobState.DEAD
     groups = store.dead_groups()
     assert [(g.error, g.exit_code, g.count, g.newest_job_id) for g in groups] == [
         ("exit code 3", 3, 3, "d3"),
@@ -197,7 +197,7 @@ def test_lost_jobs_without_exit_code_form_their_own_group(store: Store) -> None:
     store.enqueue_jobs([make_job("lost", max_retries=0)], 3)
     claim(store, "lost")
     lost = RunResult(exit_code=None, error="worker lost (lease expired)")
-    assert store.fail_job("lost", "w1", 1, lost, 0.0) is JobState.DEAD
+    assert store.fail_job(as_claimed(store, "lost", "w1", 1), lost, 0.0) is JobState.DEAD
     groups = store.dead_groups()
     assert [(g.error, g.exit_code, g.count) for g in groups] == [
         ("worker lost (lease expired)", None, 1)
@@ -233,7 +233,7 @@ def test_a_throughput_slot_left_from_a_day_ago_starts_over(
     store.enqueue_jobs([make_job("a"), make_job("b", max_retries=0)], 3)
     claim(store, "a", "b")
     assert store.complete_job("a", "w1", 1, OK)
-    assert store.fail_job("b", "w1", 1, BOOM, 0.0) is JobState.DEAD
+    assert store.fail_job(as_claimed(store, "b", "w1", 1), BOOM, 0.0) is JobState.DEAD
     rows = store.throughput(minute * 60)
     assert (sum(r.completed for r in rows), sum(r.failed for r in rows)) == (1, 1)
     assert store.throughput((minute - 1440) * 60)[0].completed == 50  # older slots untouched

@@ -16,7 +16,7 @@ import pytest
 
 import queuectl.store.sqlite as sqlite_backend
 from queuectl.errors import StoreError
-from queuectl.models import JobState, RunResult
+from queuectl.models import JobChanges, JobState, RunResult
 from queuectl.store import Store, open_store
 from tests.conftest import make_job
 
@@ -233,7 +233,7 @@ def test_migration_2_numbers_attempts_on_from_the_history(
         assert store.complete_job("running", "w-old", 2, RunResult(0, None))
         assert [a.finished_at is not None for a in store.list_attempts("running")] == [True, True]
         # ...and the requeued one runs again as attempt 3.
-        store.update_job("requeued", {"state": "pending"})
+        store.update_job("requeued", JobChanges(requeue=True))
         [again] = store.claim_jobs("w-new", None, 1, 60)
         assert (again.id, again.attempts, again.last_attempt) == ("requeued", 1, 3)
         assert [a.attempt for a in store.list_attempts("requeued")] == [1, 2, 1, 3]
