@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 from typing import Any
 
@@ -111,6 +112,18 @@ def plain_command(words: list[str]) -> str:
 @click.option("--timeout", type=Duration(), help="Per attempt (seconds, or 15m, 1h30m; 0 = none).")
 @click.option("--max-retries", type=NonNegative(int), help="Retries after the first attempt.")
 @click.option("--queue", help="Queue name (default 'default').")
+@click.option(
+    "--cwd",
+    metavar="DIR",
+    help="Run in DIR (default: the directory you enqueue from, unless the spec names one).",
+)
+@click.option(
+    "--env",
+    "env_pairs",
+    metavar="NAME=VALUE",
+    multiple=True,
+    help="Set a variable for the job (repeatable; added to the spec's `env`).",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"ids": [...]}.')
 @click.pass_context
 def enqueue(
@@ -119,6 +132,7 @@ def enqueue(
     spec: str | None,
     file: str | None,
     job_id: str | None,
+    env_pairs: tuple[str, ...],
     as_json: bool,
     **options: Any,
 ) -> None:
@@ -131,9 +145,15 @@ def enqueue(
     queuectl enqueue '{"id":"job1","command":"sleep 2 && echo done"}'
     queuectl enqueue --file jobs.jsonl
 
-    A bulk enqueue is one transaction: one bad line and nothing is enqueued.
+    A job runs in the directory it was enqueued from (or --cwd, or the spec's `cwd`), with
+    the worker's environment plus the spec's `env` and --env. A bulk enqueue is one
+    transaction: one bad line and nothing is enqueued.
     """
     app: App = ctx.obj
+    here = _caller_directory()
+    if options["cwd"] is not None:
+        options["cwd"] = os.path.join(here or "/", os.path.expanduser(options["cwd"]))
+    options["env"] = _env_option(env_pairs)
     argv: list[str] | None = ctx.meta.get("queuectl.argv")
     if options["run_at"] is not None and options["delay"] is not None:
         raise click.UsageError("give --run-at or --delay, not both")
@@ -144,7 +164,7 @@ def enqueue(
     if file is not None:
         if job_id is not None:
             raise click.UsageError("--id goes with one job, not with --file")
-        ids = service.enqueue_bulk(app.store, _read_file(file), options)
+        ids = service.enqueue_bulk(app.store, _read_file(file), options, here)
         _print_ids(ids, as_json)
         output.warn(f"enqueued {len(ids)} job{'s' if len(ids) != 1 else ''}")
         return
@@ -156,8 +176,27 @@ def enqueue(
         raise click.UsageError("missing a command (queuectl enqueue -- CMD), a SPEC or --file")
     else:
         data = _read_spec(spec)
-    job = service.spec_with_overrides(data, {**options, "id": job_id})
+    defaults = {"cwd": here} if here is not None else {}
+    job = service.spec_with_overrides(data, {**options, "id": job_id}, defaults)
     _print_ids(service.enqueue(app.store, [job]), as_json)
+
+
+def _caller_directory() -> str | None:
+    """Where the job runs by default (as with tsp and pueue); None if ours was removed."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
+
+
+def _env_option(pairs: tuple[str, ...]) -> dict[str, str] | None:
+    env = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not name or not equals:
+            raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="'--env'")
+        env[name] = value
+    return env or None
 
 
 def _read_spec(spec: str) -> dict[str, Any]:
