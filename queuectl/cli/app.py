@@ -26,6 +26,7 @@ COMMANDS = {
     "logs": "observe:logs",
     "metrics": "observe:metrics",
     "cancel": "jobs:cancel",
+    "retry": "control:retry",
     "purge": "jobs:purge",
     "update": "jobs:update",
     "status": "admin:status",

@@ -12,6 +12,7 @@ import click
 from queuectl import service
 from queuectl.cli import output
 from queuectl.cli.app import App, listing_options, pass_app
+from queuectl.cli.control import select_jobs, state_option
 from queuectl.errors import InvalidSpec
 from queuectl.models import JobQuery, JobState, ListState
 from queuectl.timefmt import parse_duration, parse_time
@@ -279,12 +280,27 @@ def show(app: App, job_id: str, as_json: bool) -> None:
     output.print_job(job, attempts, as_json)
 
 
-@click.command()
-@click.argument("job_ids", nargs=-1, required=True, metavar="ID...")
+@click.command(params=[state_option(service.CANCELLABLE, "Cancel")])
+@click.argument("job_ids", nargs=-1, metavar="[ID]...")
+@click.option("--queue", help="Cancel every unfinished job of this queue (or with --state).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"states": {id: state}}.')
 @pass_app
-def cancel(app: App, job_ids: tuple[str, ...]) -> None:
-    """Cancel jobs: waiting ones at once; a running one is killed by its worker."""
-    for job_id, state in service.cancel(app.store, job_ids).items():
+def cancel(
+    app: App, job_ids: tuple[str, ...], states: list[JobState], queue: str | None, as_json: bool
+) -> None:
+    """Cancel jobs: waiting ones at once; a running one is killed by its worker.
+
+    \b
+    queuectl cancel job1 job2
+    queuectl cancel --state pending --queue ci
+    """
+    ids = select_jobs(app, job_ids, states, queue, service.CANCELLABLE)
+    done = service.cancel(app.store, ids) if ids else {}
+    if as_json:
+        output.echo_json({"states": {job_id: state.value for job_id, state in done.items()}})
+    elif not done:
+        click.echo("no jobs to cancel")
+    for job_id, state in done.items() if not as_json else ():
         note = "cancelled" if state is JobState.CANCELLED else "running; its worker will kill it"
         click.echo(f"{job_id}: {note}")
 
