@@ -27,6 +27,7 @@ COMMANDS = {
     "metrics": "observe:metrics",
     "cancel": "jobs:cancel",
     "retry": "control:retry",
+    "wait": "control:wait",
     "purge": "jobs:purge",
     "update": "jobs:update",
     "status": "admin:status",

@@ -13,6 +13,7 @@ from queuectl import service
 from queuectl.cli import output
 from queuectl.cli.app import App, listing_options, pass_app
 from queuectl.cli.control import select_jobs, state_option
+from queuectl.cli.params import Duration
 from queuectl.errors import InvalidSpec
 from queuectl.models import JobQuery, JobState, ListState
 from queuectl.timefmt import parse_duration, parse_time
@@ -37,20 +38,6 @@ class NonNegative(click.ParamType):  # type: ignore[type-arg]
         if number < 0:
             self.fail(f"{value!r} must not be negative", param, ctx)
         return number
-
-
-class Duration(click.ParamType):  # type: ignore[type-arg]
-    """Seconds, or a duration such as 90s, 15m, 1h30m or 7d (timefmt.parse_duration)."""
-
-    name = "duration"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, float):
-            return value
-        try:
-            return parse_duration(str(value))
-        except InvalidSpec as err:
-            self.fail(str(err), param, ctx)
 
 
 def _read_file(path: str) -> str:
