@@ -37,6 +37,8 @@ def job_dict(job: Job) -> dict[str, Any]:
         "cancel_requested": job.cancel_requested,
         "final": job.state in FINAL_STATES,
         "keep_daemons": job.keep_daemons,
+        "cwd": job.cwd,
+        "env": job.env,
         "seq": job.seq,
     }
 

@@ -50,6 +50,8 @@ class JobSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     timeout: Seconds | None = None
     queue: str = "default"
     keep_daemons: bool = False
+    cwd: str | None = None
+    env: dict[str, str] | None = None
 
 
 _decoder = msgspec.json.Decoder(JobSpec)
@@ -107,6 +109,7 @@ def to_new_job(spec: JobSpec) -> NewJob:
         raise InvalidSpec(
             f"invalid job spec: `run_at` must fall in 1970-9999: {spec.run_at}", field="run_at"
         )
+    _check_cwd_env(spec.cwd, spec.env)
     return NewJob(
         id=job_id,
         command=spec.command,
@@ -117,7 +120,42 @@ def to_new_job(spec: JobSpec) -> NewJob:
         run_at=run_at,
         delay=spec.delay or 0.0,
         keep_daemons=spec.keep_daemons,
+        cwd=spec.cwd,
+        env=spec.env or None,
     )
+
+
+MAX_PATH_BYTES = 4096  # PATH_MAX
+MAX_ENV_BYTES = 64 * 1024
+
+
+def _check_cwd_env(cwd: str | None, env: dict[str, str] | None) -> None:
+    """`cwd` is an absolute path (a relative one means nothing on a worker's host); `env`
+    names are non-empty without `=`, and nothing holds a NUL byte (exec would refuse)."""
+    if cwd is not None and (
+        not cwd.startswith("/")
+        or "\x00" in cwd
+        or len(cwd.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES
+    ):
+        raise InvalidSpec(
+            f"invalid job spec: `cwd` must be an absolute path without NUL bytes: {cwd!r}",
+            field="cwd",
+        )
+    size = 0
+    for name, value in (env or {}).items():
+        if not name or "=" in name or "\x00" in name or "\x00" in value:
+            raise InvalidSpec(
+                f"invalid job spec: bad `env` variable {name!r} "
+                "(a non-empty name without '=', no NUL bytes)",
+                field="env",
+            )
+        size += len(name.encode("utf-8", "surrogatepass")) + len(
+            value.encode("utf-8", "surrogatepass")
+        )
+    if size > MAX_ENV_BYTES:
+        raise InvalidSpec(
+            f"invalid job spec: `env` is {size} bytes, more than {MAX_ENV_BYTES}", field="env"
+        )
 
 
 def is_queue_name(name: str) -> bool:

@@ -544,9 +544,13 @@ class Worker:
         log.info("job %s attempt %d started: %s", job.id, job.last_attempt, job.command)
         timeout = job.timeout if job.timeout is not None else self.settings.job_timeout
         limits = Limits(timeout=timeout, output_limit=self.settings.output_limit)
-        env = {"QUEUECTL_JOB_ID": job.id, "QUEUECTL_ATTEMPT": str(job.last_attempt)}
+        env = {
+            **(job.env or {}),
+            "QUEUECTL_JOB_ID": job.id,
+            "QUEUECTL_ATTEMPT": str(job.last_attempt),
+        }
         process = start_command(
-            job.command, env, limits, self.selector, self.sweeper, job.keep_daemons
+            job.command, env, limits, self.selector, self.sweeper, job.keep_daemons, job.cwd
         )
         if isinstance(process, RunResult):  # could not even start: a failed attempt
             self.unrecorded.append(Finished(job, process, None))

@@ -26,6 +26,8 @@ COMMANDS = {
     "logs": "observe:logs",
     "metrics": "observe:metrics",
     "cancel": "jobs:cancel",
+    "retry": "control:retry",
+    "wait": "control:wait",
     "purge": "jobs:purge",
     "update": "jobs:update",
     "status": "admin:status",

@@ -54,10 +54,13 @@ if TYPE_CHECKING:
     )
     from queuectl.service.dlq import list_dead, purge_dead, retry_dead
     from queuectl.service.jobs import (
+        CANCELLABLE,
         PURGEABLE,
+        REQUEUEABLE,
         cancel,
         delete,
         get_job,
+        ids_in_states,
         job_details,
         last_attempt,
         purge,
@@ -79,6 +82,9 @@ _WHERE = {
     "MAX_PAGE": "paging",
     "Migration": "admin",
     "PURGEABLE": "jobs",
+    "CANCELLABLE": "jobs",
+    "REQUEUEABLE": "jobs",
+    "ids_in_states": "jobs",
     "cancel": "jobs",
     "check_query": "paging",
     "config_get": "config",
@@ -120,10 +126,12 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "CANCELLABLE",
     "DEFAULT_MAX_RETRIES",
     "DEMO_QUEUE",
     "MAX_PAGE",
     "PURGEABLE",
+    "REQUEUEABLE",
     "ConfigItem",
     "Migration",
     "QueueStatus",
@@ -146,6 +154,7 @@ __all__ = [
     "enqueue_located",
     "forget_workers",
     "get_job",
+    "ids_in_states",
     "job_details",
     "last_attempt",
     "list_dead",

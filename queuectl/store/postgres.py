@@ -16,6 +16,7 @@ server may have committed one before the connection dropped).
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import threading
@@ -340,6 +341,8 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
             "run_ats": [_float(j.run_at) for j in jobs],
             "delays": [float(j.delay) for j in jobs],
             "keep_daemons": [j.keep_daemons for j in jobs],
+            "cwds": [j.cwd for j in jobs],
+            "envs": [json.dumps(j.env) if j.env else None for j in jobs],
             "default_max_retries": default_max_retries,
         }
 

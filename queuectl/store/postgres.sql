@@ -11,18 +11,19 @@
 -- RETURNING tells which ids were taken without aborting (also against a concurrent
 -- enqueue of the same id); postgres.py then names the first one and rolls back.
 INSERT INTO jobs (id, command, queue, priority, max_retries, own_max_retries, timeout,
-                  run_at, created_at, updated_at, keep_daemons)
+                  run_at, created_at, updated_at, keep_daemons, cwd, env)
 SELECT n.id, n.command, n.queue, n.priority,
        COALESCE(n.max_retries, %(default_max_retries)s),
        n.max_retries, n.timeout,
        COALESCE(to_timestamp(n.run_at), now() + make_interval(secs => n.delay)),
-       now(), now(), n.keep_daemons
+       now(), now(), n.keep_daemons, n.cwd, n.env::jsonb
 FROM unnest(%(ids)s::text[], %(commands)s::text[], %(queues)s::text[],
             %(priorities)s::bigint[], %(max_retries)s::bigint[], %(timeouts)s::float8[],
-            %(run_ats)s::float8[], %(delays)s::float8[], %(keep_daemons)s::boolean[])
+            %(run_ats)s::float8[], %(delays)s::float8[], %(keep_daemons)s::boolean[],
+            %(cwds)s::text[], %(envs)s::text[])
      WITH ORDINALITY
      AS n (id, command, queue, priority, max_retries, timeout, run_at, delay, keep_daemons,
-           ord)
+           cwd, env, ord)
 ORDER BY n.ord
 ON CONFLICT (id) DO NOTHING
 RETURNING id;

@@ -305,6 +305,8 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
                             "delay": job.delay,
                             "now": now,
                             "keep_daemons": job.keep_daemons,
+                            "cwd": job.cwd,
+                            "env": json.dumps(job.env) if job.env else None,
                         },
                     )
                 except sqlite3.IntegrityError:
@@ -685,6 +687,8 @@ def _job(row: sqlite3.Row) -> Job:
         cancel_requested=bool(row["cancel_requested"]),
         keep_daemons=bool(row["keep_daemons"]),
         seq=row["seq"],
+        cwd=row["cwd"],
+        env=json.loads(row["env"]) if row["env"] else None,
     )
 
 

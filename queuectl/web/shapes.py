@@ -39,6 +39,8 @@ class Job(msgspec.Struct):
     final: bool
     keep_daemons: bool
     seq: int
+    cwd: str | None  # None: the worker's directory
+    env: dict[str, str] | None  # merged over the worker's environment
 
 
 class Attempt(msgspec.Struct):

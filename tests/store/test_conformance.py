@@ -247,6 +247,15 @@ def test_keep_daemons_round_trips_and_defaults_to_false(store: Store) -> None:
     assert claimed.keep_daemons is True  # what the worker acts on
 
 
+def test_cwd_and_env_round_trip_and_default_to_none(store: Store) -> None:
+    env = {"A": "1", "MIXED": "x=y \u00e9"}
+    enqueue(store, make_job("placed", cwd="/srv/app", env=env), make_job("plain"))
+    assert (get(store, "placed").cwd, get(store, "placed").env) == ("/srv/app", env)
+    assert (get(store, "plain").cwd, get(store, "plain").env) == (None, None)
+    claimed = {j.id: j for j in store.claim_jobs("w1", None, 2, 30)}
+    assert (claimed["placed"].cwd, claimed["placed"].env) == ("/srv/app", env)
+
+
 def test_get_job_of_an_unknown_id_is_none(store: Store) -> None:
     enqueue(store, make_job("known"))
     assert store.get_job("unknown") is None

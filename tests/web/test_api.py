@@ -45,6 +45,16 @@ def test_enqueue_one_array_and_json_lines(api: Running) -> None:
     assert shown["attempts"] == []
 
 
+def test_enqueue_takes_and_shows_cwd_and_env(api: Running) -> None:
+    spec = {"id": "placed", "command": "true", "cwd": "/srv", "env": {"A": "1"}}
+    assert api.client.post("/api/jobs", json=spec).status_code == 201
+    job = api.client.get("/api/jobs/placed").json()["job"]
+    assert (job["cwd"], job["env"]) == ("/srv", {"A": "1"})
+    assert api.client.get("/api/jobs").json()["jobs"][0]["env"] == {"A": "1"}
+    bad = api.client.post("/api/jobs", json={"command": "true", "cwd": "rel"})
+    assert bad.status_code == 422 and bad.json()["field"] == "cwd"
+
+
 def test_bulk_enqueue_is_all_or_nothing(api: Running) -> None:
     api.client.post("/api/jobs", json={"id": "taken", "command": "true"})
     bad_line = '{"id": "n1", "command": "true"}\n{"id": "n2", "command": ""}\n'
