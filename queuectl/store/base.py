@@ -103,6 +103,12 @@ class Store(Protocol):
         """The store's clock (epoch seconds): the one every lease and run_at is measured on."""
         ...
 
+    def advance_clock(self, seconds: float) -> None:
+        """For tests: move this store object's clock `seconds` on, for everything it reads
+        and writes (leases, run_at, ages, heartbeats), so lease expiry, backoff and purge
+        ages need no real wait. Other store objects keep the real clock."""
+        ...
+
     # -- jobs: producers and operators -----------------------------------------------
 
     def enqueue_jobs(self, jobs: Sequence[NewJob], default_max_retries: int) -> list[str]:

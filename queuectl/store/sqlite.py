@@ -146,6 +146,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
         self._conn = connect_file(self.path, durable)
         self._lock = threading.RLock()
         self._identity = _file_identity(self.path)
+        self._clock_offset = 0.0  # advance_clock (tests): every time below is self.now()
         try:
             if check_schema:
                 self._ensure_schema(migrate)
@@ -282,7 +283,10 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
         return self._patiently(self._applied_version)
 
     def now(self) -> float:
-        return time.time()
+        return time.time() + self._clock_offset
+
+    def advance_clock(self, seconds: float) -> None:
+        self._clock_offset += seconds
 
     # -- jobs: producers and operators -----------------------------------------------
 
