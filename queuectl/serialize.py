@@ -100,6 +100,7 @@ def status_dict(report: Status) -> dict[str, Any]:
         "workers": [worker_dict(w) for w in report.workers],
         "slots": report.slots,
         "slots_busy": report.slots_busy,
+        "paused": report.paused,
     }
 
 

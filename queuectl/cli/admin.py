@@ -17,10 +17,11 @@ from queuectl.timefmt import parse_duration
 @click.option(
     "--json", "as_json", is_flag=True, help='Print {"jobs": {state: n}, "workers": [...]}.'
 )
+@click.option("--queue", help="Only this queue: its jobs, and the workers serving it.")
 @pass_app
-def status(app: App, as_json: bool) -> None:
-    """Jobs per state, jobs scheduled for later, and the workers alive."""
-    output.print_status(service.status(app.store), as_json)
+def status(app: App, as_json: bool, queue: str | None) -> None:
+    """Jobs per state, jobs scheduled for later, paused queues and the workers alive."""
+    output.print_status(service.status(app.store, queue), as_json)
 
 
 # -- dlq ----------------------------------------------------------------------------------

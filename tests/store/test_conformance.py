@@ -1436,3 +1436,28 @@ def test_counts_follow_every_kind_of_move(store: Store) -> None:
     store.retry_dead_jobs(None, DEFAULT_RETRIES)
     agree()
     assert store.count_jobs("nowhere").by_state == dict.fromkeys(JobState, 0)
+
+
+# -- paused queues ----------------------------------------------------------------------
+
+
+def test_a_paused_queue_is_not_claimed_until_resumed(store: Store) -> None:
+    enqueue(store, make_job("p1", queue="paused"), make_job("d1", queue="default"))
+    store.pause_queues(["paused", "paused"])
+    assert store.paused_queues() == ["paused"]
+    assert [j.id for j in store.claim_jobs("w1", None, 10, 30)] == ["d1"]
+    assert store.claim_jobs("w1", ["paused"], 10, 30) == []
+    store.resume_queues(["paused"])
+    assert store.paused_queues() == []
+    assert [j.id for j in store.claim_jobs("w1", None, 10, 30)] == ["p1"]
+
+
+def test_pausing_every_queue_and_resuming_all(store: Store) -> None:
+    enqueue(store, make_job("a", queue="a"), make_job("b", queue="b"))
+    store.pause_queues(["*"])
+    store.pause_queues(["a"])
+    assert store.paused_queues() == ["*", "a"]
+    assert store.claim_jobs("w1", None, 10, 30) == []
+    store.resume_queues(None)
+    assert store.paused_queues() == []
+    assert {j.id for j in store.claim_jobs("w1", None, 10, 30)} == {"a", "b"}
