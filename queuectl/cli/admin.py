@@ -17,10 +17,11 @@ from queuectl.timefmt import parse_duration
 @click.option(
     "--json", "as_json", is_flag=True, help='Print {"jobs": {state: n}, "workers": [...]}.'
 )
+@click.option("--queue", help="Only this queue: its jobs, and the workers serving it.")
 @pass_app
-def status(app: App, as_json: bool) -> None:
-    """Jobs per state, jobs scheduled for later, and the workers alive."""
-    output.print_status(service.status(app.store), as_json)
+def status(app: App, as_json: bool, queue: str | None) -> None:
+    """Jobs per state, jobs scheduled for later, paused queues and the workers alive."""
+    output.print_status(service.status(app.store, queue), as_json)
 
 
 # -- dlq ----------------------------------------------------------------------------------
@@ -90,16 +91,16 @@ def config() -> None:
 
 
 @config.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object of typed values.")
 @pass_app
 def config_list(app: App, as_json: bool) -> None:
-    """Every key with its value (stored or default)."""
-    values = service.config_values(app.store)
+    """Every key with its value; those not set say "(default)"."""
+    items = service.config_items(app.store)
     if as_json:
-        output.echo_json(values)
+        output.echo_json({item.key: KEYS[item.key].kind(item.value) for item in items})
         return
-    for key, value in values.items():
-        click.echo(f"{key} = {value}")
+    for item in items:
+        click.echo(f"{item.key} = {item.value}" + ("  (default)" if item.is_default else ""))
 
 
 @config.command("get")

@@ -28,6 +28,8 @@ COMMANDS = {
     "cancel": "jobs:cancel",
     "retry": "control:retry",
     "wait": "control:wait",
+    "pause": "control:pause",
+    "resume": "control:resume",
     "purge": "jobs:purge",
     "update": "jobs:update",
     "status": "admin:status",

@@ -160,3 +160,29 @@ def _wait_until_final(app: App, ids: list[str], limit: float | None) -> dict[str
             waiter.wait(1.0 if left is None else min(1.0, left))
     finally:
         waiter.close()
+
+
+@click.command()
+@click.argument("queues", nargs=-1, metavar="[QUEUE]...")
+@pass_app
+def pause(app: App, queues: tuple[str, ...]) -> None:
+    """Stop workers (on every host) from starting jobs of these queues (default: of every
+    queue) until `queuectl resume`; running jobs go on."""
+    _print_paused(service.pause(app.store, queues))
+
+
+@click.command()
+@click.argument("queues", nargs=-1, metavar="[QUEUE]...")
+@pass_app
+def resume(app: App, queues: tuple[str, ...]) -> None:
+    """Let workers start jobs of these paused queues again (default: resume them all)."""
+    _print_paused(service.resume(app.store, queues))
+
+
+def _print_paused(paused: list[str]) -> None:
+    if not paused:
+        click.echo("no queue is paused")
+    elif service.EVERY_QUEUE in paused:
+        click.echo("paused: every queue")
+    else:
+        click.echo(f"paused: {', '.join(paused)}")

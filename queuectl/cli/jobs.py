@@ -304,12 +304,16 @@ def cancel(
 @click.option(
     "--older-than", metavar="AGE", help="Only those last updated before AGE ago (30m, 12h, 7d)."
 )
+@click.option("--json", "as_json", is_flag=True, help='Print {"deleted": N}.')
 @pass_app
-def purge(app: App, states: tuple[str, ...], older_than: str | None) -> None:
+def purge(app: App, states: tuple[str, ...], older_than: str | None, as_json: bool) -> None:
     """Delete finished jobs and their attempt records."""
     age = parse_duration(older_than) if older_than is not None else None
     count = service.purge(app.store, [JobState(s.lower()) for s in states], age)
-    click.echo(f"purged {count} job{'s' if count != 1 else ''}")
+    if as_json:
+        output.echo_json({"deleted": count})
+    else:
+        click.echo(f"purged {count} job{'s' if count != 1 else ''}")
 
 
 @click.command(hidden=True)

@@ -137,14 +137,24 @@ def _detach(
     default=None,
     help="Seconds to wait for them to exit (default: grace-period + 10).",
 )
+@click.option(
+    "--json", "as_json", is_flag=True, help='Print {"stopped": [...], "dead": [...], ...}.'
+)
 @pass_app
-def worker_stop(app: App, now: bool, timeout: float | None) -> None:
+def worker_stop(app: App, now: bool, timeout: float | None, as_json: bool) -> None:
     """Stop every worker using this database, on any host; waits and reports."""
     from queuectl.cli.stopping import stop_workers
     from queuectl.worker import default_host
 
     wait = timeout if timeout is not None else service.settings(app.store).grace_period + 10
     report = stop_workers(app.store, now, wait, default_host())
+    if as_json:
+        import msgspec
+
+        output.echo_json(msgspec.to_builtins(report))
+        if report.remaining:
+            sys.exit(1)
+        return
     asked = len(report.stopped) + len(report.dead) + len(report.remaining)
     if not asked:
         click.echo("no workers running")

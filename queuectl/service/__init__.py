@@ -74,6 +74,7 @@ if TYPE_CHECKING:
         encode_cursor,
         list_jobs,
     )
+    from queuectl.service.queues import EVERY_QUEUE, pause, paused, resume
 
 _WHERE = {
     "ConfigItem": "config",
@@ -82,6 +83,10 @@ _WHERE = {
     "MAX_PAGE": "paging",
     "Migration": "admin",
     "PURGEABLE": "jobs",
+    "EVERY_QUEUE": "queues",
+    "pause": "queues",
+    "paused": "queues",
+    "resume": "queues",
     "CANCELLABLE": "jobs",
     "REQUEUEABLE": "jobs",
     "ids_in_states": "jobs",
@@ -129,6 +134,7 @@ __all__ = [
     "CANCELLABLE",
     "DEFAULT_MAX_RETRIES",
     "DEMO_QUEUE",
+    "EVERY_QUEUE",
     "MAX_PAGE",
     "PURGEABLE",
     "REQUEUEABLE",
@@ -165,12 +171,15 @@ __all__ = [
     "parse_list_states",
     "parse_located",
     "parse_state",
+    "pause",
+    "paused",
     "ping",
     "purge",
     "purge_dead",
     "read_spec",
     "request_stop",
     "requeue",
+    "resume",
     "retry_dead",
     "settings",
     "spec_with_overrides",

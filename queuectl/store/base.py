@@ -272,6 +272,22 @@ class Store(Protocol):
         """Forget one stored value, or all when `key` is None, so defaults apply."""
         ...
 
+    # -- paused queues ------------------------------------------------------------------
+
+    def pause_queues(self, queues: Sequence[str]) -> None:
+        """From now on claim_jobs takes nothing from these queues ("*" = every queue);
+        running jobs are not touched. Pausing a paused queue changes nothing."""
+        ...
+
+    def resume_queues(self, queues: Sequence[str] | None) -> None:
+        """Undo pause_queues for these queues ("*" included), or for all when None; wakes
+        idle workers."""
+        ...
+
+    def paused_queues(self) -> list[str]:
+        """The paused queue names, sorted ("*" when every queue is paused)."""
+        ...
+
     # -- workers ------------------------------------------------------------------------
 
     def register_worker(self, worker: WorkerRegistration) -> None:

@@ -603,6 +603,23 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
     def reset_config(self, key: str | None = None) -> None:
         self._statement("reset_config", {"key": key})
 
+    # -- paused queues ------------------------------------------------------------------
+
+    def pause_queues(self, queues: Sequence[str]) -> None:
+        self._statement("pause_queues", {"queues": list(queues)})
+
+    def resume_queues(self, queues: Sequence[str] | None) -> None:
+        params = {"queues": None if queues is None else list(queues)}
+
+        def work(conn: psycopg.Connection[Row]) -> None:
+            conn.execute(Q["resume_queues"], params)
+            conn.execute(NOTIFY)  # idle workers claim at once
+
+        self._run(work)
+
+    def paused_queues(self) -> list[str]:
+        return [row["queue"] for row in self._read("paused_queues")]
+
     # -- workers ------------------------------------------------------------------------
 
     def register_worker(self, worker: WorkerRegistration) -> None:

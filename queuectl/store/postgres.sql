@@ -214,6 +214,9 @@ WITH picked AS (
     SELECT seq FROM jobs
     WHERE state IN ('pending', 'failed') AND run_at <= now()
       AND (%(queues)s::text[] IS NULL OR queue = ANY (%(queues)s::text[]))
+      -- Paused queues (migration 0006; '*' = all): a hashed subplan, not a per-row lookup.
+      AND queue NOT IN (SELECT queue FROM paused_queues)
+      AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE queue = '*')
     ORDER BY priority DESC, seq
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -309,6 +312,19 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 
 -- name: reset_config
 DELETE FROM config WHERE %(key)s::text IS NULL OR key = %(key)s::text;
+
+-- name: pause_queues
+-- Paused queues: claim_jobs skips them ('*' stands for every queue).
+INSERT INTO paused_queues (queue)
+SELECT unnest(%(queues)s::text[])
+ON CONFLICT (queue) DO NOTHING;
+
+-- name: resume_queues
+DELETE FROM paused_queues
+WHERE %(queues)s::text[] IS NULL OR queue = ANY (%(queues)s::text[]);
+
+-- name: paused_queues
+SELECT queue FROM paused_queues ORDER BY queue;
 
 -- name: register_worker
 INSERT INTO workers (id, host, pid, queues, slots, started_at, heartbeat_at)

@@ -556,6 +556,20 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
         with self._writing() as conn:
             conn.execute(Q["reset_config"], {"key": key})
 
+    # -- paused queues ------------------------------------------------------------------
+
+    def pause_queues(self, queues: Sequence[str]) -> None:
+        with self._writing() as conn:
+            conn.execute(Q["pause_queues"], {"queues": _json(queues), "now": self.now()})
+
+    def resume_queues(self, queues: Sequence[str] | None) -> None:
+        with self._writing() as conn:  # the commit itself wakes idle workers
+            conn.execute(Q["resume_queues"], {"queues": _json(queues)})
+
+    def paused_queues(self) -> list[str]:
+        with self._reading() as conn:
+            return [row["queue"] for row in conn.execute(Q["paused_queues"])]
+
     # -- workers ------------------------------------------------------------------------
 
     def register_worker(self, worker: WorkerRegistration) -> None:

@@ -98,6 +98,7 @@ class Status(msgspec.Struct):
     workers: list[Worker]
     slots: int
     slots_busy: int
+    paused: list[str]  # paused queues; "*" = every queue
 
 
 class ConfigItem(msgspec.Struct):
@@ -159,6 +160,10 @@ class Deleted(msgspec.Struct):
 
 class Asked(msgspec.Struct):
     asked: int
+
+
+class Paused(msgspec.Struct):
+    paused: list[str]  # every paused queue after the change; "*" = every queue
 
 
 class Info(msgspec.Struct):

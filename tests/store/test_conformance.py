@@ -1476,6 +1476,11 @@ def _running_job(store: Store) -> None:
     claim_one(store, "w1")
 
 
+def _paused_job(store: Store) -> None:
+    enqueue(store, make_job("p", queue="q"))
+    store.pause_queues(["q"])
+
+
 WAKE_UPS: dict[str, tuple[Callable[[Store], object], Callable[[Store], object]]] = {
     "enqueue": (lambda s: None, lambda s: enqueue(s, make_job("new"))),
     "dlq retry": (_dead_job, lambda s: s.retry_dead_jobs(["d"], 3)),
@@ -1483,6 +1488,7 @@ WAKE_UPS: dict[str, tuple[Callable[[Store], object], Callable[[Store], object]]]
     "update to pending": (_dead_job, lambda s: s.update_job("d", JobChanges(requeue=True))),
     "cancel a running job": (_running_job, lambda s: s.cancel_jobs(["r"])),
     "release": (_running_job, lambda s: s.release_job("r", "w1", 1)),
+    "resume a paused queue": (_paused_job, lambda s: s.resume_queues(["q"])),
     "worker stop request": (
         lambda s: s.register_worker(worker_info("w1")),
         lambda s: s.request_worker_stop(StopMode.GRACEFUL),
@@ -1506,3 +1512,28 @@ def test_changes_that_give_workers_something_to_do_wake_them(
         assert waiter.wait(5) is True
     finally:
         waiter.close()
+
+
+# -- paused queues ----------------------------------------------------------------------
+
+
+def test_a_paused_queue_is_not_claimed_until_resumed(store: Store) -> None:
+    enqueue(store, make_job("p1", queue="paused"), make_job("d1", queue="default"))
+    store.pause_queues(["paused", "paused"])
+    assert store.paused_queues() == ["paused"]
+    assert [j.id for j in store.claim_jobs("w1", None, 10, 30)] == ["d1"]
+    assert store.claim_jobs("w1", ["paused"], 10, 30) == []
+    store.resume_queues(["paused"])
+    assert store.paused_queues() == []
+    assert [j.id for j in store.claim_jobs("w1", None, 10, 30)] == ["p1"]
+
+
+def test_pausing_every_queue_and_resuming_all(store: Store) -> None:
+    enqueue(store, make_job("a", queue="a"), make_job("b", queue="b"))
+    store.pause_queues(["*"])
+    store.pause_queues(["a"])
+    assert store.paused_queues() == ["*", "a"]
+    assert store.claim_jobs("w1", None, 10, 30) == []
+    store.resume_queues(None)
+    assert store.paused_queues() == []
+    assert {j.id for j in store.claim_jobs("w1", None, 10, 30)} == {"a", "b"}

@@ -55,6 +55,14 @@ def test_enqueue_takes_and_shows_cwd_and_env(api: Running) -> None:
     assert bad.status_code == 422 and bad.json()["field"] == "cwd"
 
 
+def test_pause_and_resume_a_queue(api: Running) -> None:
+    paused = api.client.post("/api/queues/ci/pause")
+    assert paused.status_code == 200 and paused.json() == {"paused": ["ci"]}
+    assert api.client.get("/api/status").json()["paused"] == ["ci"]
+    assert api.client.post("/api/queues/ci/resume").json() == {"paused": []}
+    assert api.client.post("/api/queues/a%20b/pause").status_code == 422
+
+
 def test_bulk_enqueue_is_all_or_nothing(api: Running) -> None:
     api.client.post("/api/jobs", json={"id": "taken", "command": "true"})
     bad_line = '{"id": "n1", "command": "true"}\n{"id": "n2", "command": ""}\n'
