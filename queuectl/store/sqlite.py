@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from queuectl.errors import (
-    DuplicateJob,
     InvalidStateChange,
     JobNotFound,
     StoreError,
@@ -44,6 +43,7 @@ from queuectl.models import (
 from queuectl.store.finishing import GuardedFinishes
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
+from queuectl.store.sqlite_enqueue import insert_jobs
 from queuectl.store.sqlite_observe import SqliteObserve
 
 Q = load_queries("sqlite.sql")
@@ -283,26 +283,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
     def enqueue_jobs(self, jobs: Sequence[NewJob], default_max_retries: int) -> list[str]:
         now = self.now()
         with self._writing() as conn:
-            for job in jobs:
-                try:
-                    conn.execute(
-                        Q["enqueue_job"],
-                        {
-                            "id": job.id,
-                            "command": job.command,
-                            "queue": job.queue,
-                            "priority": job.priority,
-                            "max_retries": job.max_retries,
-                            "default_max_retries": default_max_retries,
-                            "timeout": job.timeout,
-                            "run_at": job.run_at,
-                            "delay": job.delay,
-                            "now": now,
-                            "keep_daemons": job.keep_daemons,
-                        },
-                    )
-                except sqlite3.IntegrityError:
-                    raise DuplicateJob(job.id) from None
+            insert_jobs(conn, jobs, default_max_retries, now)
         return [job.id for job in jobs]
 
     def get_job(self, job_id: str) -> Job | None:

@@ -1427,3 +1427,23 @@ def test_counts_follow_every_kind_of_move(store: Store) -> None:
     store.retry_dead_jobs(None, DEFAULT_RETRIES)
     agree()
     assert store.count_jobs("nowhere").by_state == dict.fromkeys(JobState, 0)
+
+
+def test_a_large_batch_counts_per_queue_and_refuses_a_taken_id_whole(store: Store) -> None:
+    """Bulk enqueues (hundreds of jobs) may take a faster path; the promises stay."""
+    big = [make_job(f"big-{i}", queue="qa" if i % 3 else "qb") for i in range(600)]
+    enqueue(store, *big)
+    assert store.count_jobs().by_state[PENDING] == 600
+    assert store.count_jobs("qa").by_state[PENDING] == 400
+    assert store.count_jobs("qb").by_state[PENDING] == 200
+    again = [make_job(f"more-{i}") for i in range(500)] + [make_job("big-7")]
+    again += [make_job(f"after-{i}") for i in range(10)]
+    with pytest.raises(DuplicateJob, match="big-7"):
+        enqueue(store, *again)
+    assert store.get_job("more-0") is None and store.get_job("after-0") is None
+    assert store.count_jobs().by_state[PENDING] == 600
+    # Counting still works job by job afterwards.
+    enqueue(store, make_job("single", queue="qb"))
+    assert store.count_jobs("qb").by_state[PENDING] == 201
+    claim_one(store, queues=["qb"])
+    assert store.count_jobs("qb").by_state[PENDING] == 200
