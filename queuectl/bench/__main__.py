@@ -32,7 +32,7 @@ class Sizes:
         self.pickup = 5 if quick else 200
         self.bulk = 500 if quick else 100_000
         self.scale = (200, 2000) if quick else (1000, 1_000_000)
-        self.scale_runs = 3 if quick else 30
+        self.scale_runs = 3 if quick else 50
         self.idle = 0.5 if quick else 10.0
 
 
@@ -56,10 +56,10 @@ def run_backend(server: Server, sizes: Sizes, only: set[str]) -> list[Figure]:
     if "scale" in only and backend != "redis":
         small, large = sizes.scale
         print(f"  {backend}: scale ...", file=sys.stderr, flush=True)
-        with server.fresh("scale_small") as url:
-            at_small = scale.measure_at(url, backend, small, sizes.scale_runs)
-        with server.fresh("scale_large") as url:
-            at_large = scale.measure_at(url, backend, large, sizes.scale_runs)
+        with server.fresh("scale_small") as small_url, server.fresh("scale_large") as large_url:
+            scale.load(small_url, backend, small)
+            scale.load(large_url, backend, large)
+            at_small, at_large = scale.measure(small_url, large_url, sizes.scale_runs)
         out.extend(scale.figures(at_small, at_large, backend, f"{small:,} vs {large:,} jobs"))
     on_fresh("idle", lambda url: running.idle(url, backend, sizes.idle))
     return out

@@ -1,5 +1,6 @@
 """Scale: what claim, status, the first page of `list` and `dlq list` cost with a small
-and a large table (mostly completed jobs, loaded by a direct bulk insert)."""
+and a large table. Only completed jobs grow with the table (waiting and dead jobs are
+the same few), loaded by a direct bulk insert."""
 
 from __future__ import annotations
 
@@ -12,20 +13,20 @@ from queuectl.models import JobQuery
 from queuectl.store import open_store
 from queuectl.store.base import Store
 
-DUE = 200  # pending jobs due now, the same at every size: what claim picks from
+WAITING = 100  # pending due, scheduled and dead jobs, each: the same at every size
 
 
 def _rows(total: int, now: float) -> Iterator[tuple[object, ...]]:
-    """(id, state, run_at, last_error, exit_code): 1% dead, 1% scheduled, DUE pending
-    due now, the rest completed."""
-    step = 100
+    """(id, state, run_at, last_error, exit_code): WAITING jobs each pending due now,
+    scheduled a day ahead and dead; the rest (the table's growth) completed."""
     for i in range(total):
-        if i < DUE:
+        kind = i // WAITING
+        if kind == 0:
             yield (f"j{i}", "pending", now - 1, None, None)
-        elif i % step == 1:
-            yield (f"j{i}", "dead", now - 100, "exit code 1", 1)
-        elif i % step == 2:
+        elif kind == 1:
             yield (f"j{i}", "pending", now + 86_400, None, None)
+        elif kind == 2:
+            yield (f"j{i}", "dead", now - 100, "exit code 1", 1)
         else:
             yield (f"j{i}", "completed", now - 100, None, 0)
 
@@ -67,15 +68,6 @@ def _load_postgres(url: str, total: int) -> None:
         conn.execute("VACUUM ANALYZE jobs")
 
 
-def _median_ms(action: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        times.append((time.perf_counter() - start) * 1000)
-    return sorted(times)[len(times) // 2]
-
-
 def _operations(store: Store) -> dict[str, Callable[[], object]]:
     from queuectl.service.dlq import list_dead
     from queuectl.service.paging import list_jobs
@@ -89,21 +81,38 @@ def _operations(store: Store) -> dict[str, Callable[[], object]]:
     }
 
 
-def measure_at(url: str, backend: str, total: int, runs: int) -> dict[str, float]:
-    """Median ms of each operation with `total` jobs in the table."""
+def load(url: str, backend: str, total: int) -> None:
     open_store(url).close()  # create the schema
     if backend == "postgresql":
         _load_postgres(url, total)
     else:
         _load_sqlite(url, total)
-    store = open_store(url)
+
+
+def measure(small_url: str, large_url: str, runs: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Median ms of each operation on both tables, the two timed turn about so that
+    whatever else the machine does falls on both alike."""
+    stores = [open_store(small_url), open_store(large_url)]
     try:
-        operations = _operations(store)
-        for action in operations.values():  # warm caches and connections
-            action()
-        return {name: _median_ms(action, runs) for name, action in operations.items()}
+        operations = [_operations(store) for store in stores]
+        times: list[dict[str, list[float]]] = [{name: [] for name in ops} for ops in operations]
+        for ops in operations:  # warm caches and connections
+            for action in ops.values():
+                action()
+        for _ in range(runs):
+            for name in operations[0]:
+                for side, ops in enumerate(operations):
+                    start = time.perf_counter()
+                    ops[name]()
+                    times[side][name].append((time.perf_counter() - start) * 1000)
+        small, large = (
+            {name: sorted(samples)[len(samples) // 2] for name, samples in side.items()}
+            for side in times
+        )
+        return small, large
     finally:
-        store.close()
+        for store in stores:
+            store.close()
 
 
 def figures(
