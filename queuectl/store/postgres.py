@@ -44,10 +44,11 @@ from queuectl.models import (
     NewJob,
     QueueCounts,
     QueueStats,
+    RunResult,
     WorkerInfo,
     WorkerOrders,
 )
-from queuectl.store.finishing import GuardedFinishes
+from queuectl.store.finishing import GuardedFinishes, finish_params
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.postgres_observe import PostgresObserve
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
@@ -556,6 +557,28 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         try:
             return self._run(work, transaction=query == "release_job")
         except InvalidSpec as err:  # a DataError: this result can never be stored as is
+            raise StoreRefused(str(err)) from None
+        except (OverflowError, MemoryError) as err:
+            raise StoreRefused(f"PostgreSQL at {self._target} refused the write: {err}") from None
+
+    def complete_jobs(
+        self, worker_id: str, finished: Sequence[tuple[str, int, RunResult]]
+    ) -> list[bool]:
+        if not finished:
+            return []
+        params = [finish_params(j, worker_id, a, result, 0.0) for j, a, result in finished]
+
+        def work(conn: psycopg.Connection[Row]) -> list[bool]:
+            with conn.cursor() as cursor:  # one pipelined round trip for the batch
+                cursor.executemany(_FINISHING["complete_job"], params, returning=True)
+                recorded = [cursor.fetchone() is not None]
+                while cursor.nextset():
+                    recorded.append(cursor.fetchone() is not None)
+            return recorded
+
+        try:
+            return self._run(work)
+        except InvalidSpec as err:
             raise StoreRefused(str(err)) from None
         except (OverflowError, MemoryError) as err:
             raise StoreRefused(f"PostgreSQL at {self._target} refused the write: {err}") from None

@@ -37,10 +37,11 @@ from queuectl.models import (
     NewJob,
     QueueCounts,
     QueueStats,
+    RunResult,
     WorkerInfo,
     WorkerOrders,
 )
-from queuectl.store.finishing import GuardedFinishes
+from queuectl.store.finishing import GuardedFinishes, finish_params
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
 from queuectl.store.sqlite_enqueue import insert_jobs
@@ -497,6 +498,24 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
         except (OverflowError, MemoryError) as err:  # a blob past what sqlite3 binds
             raise StoreRefused(f"database {self.path} refused the write: {err}") from None
         return str(row["state"])
+
+    def complete_jobs(
+        self, worker_id: str, finished: Sequence[tuple[str, int, RunResult]]
+    ) -> list[bool]:
+        now = self.now()
+        recorded = []
+        try:
+            with self._writing() as conn:
+                for job_id, attempt, result in finished:
+                    params = finish_params(job_id, worker_id, attempt, result, 0.0)
+                    params["now"] = now
+                    moved = conn.execute(Q["complete_job"], params).fetchone() is not None
+                    if moved:
+                        conn.execute(Q["finish_attempt"], params)
+                    recorded.append(moved)
+        except (OverflowError, MemoryError) as err:  # a blob past what sqlite3 binds
+            raise StoreRefused(f"database {self.path} refused the write: {err}") from None
+        return recorded
 
     def expired_jobs(self, limit: int = 100) -> list[Job]:
         with self._reading() as conn:
