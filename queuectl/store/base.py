@@ -220,6 +220,13 @@ class Store(Protocol):
         """Mark the attempt succeeded and the job completed (guarded, see module doc)."""
         ...
 
+    def complete_jobs(
+        self, worker_id: str, finished: Sequence[tuple[str, int, RunResult]]
+    ) -> list[bool]:
+        """complete_job for several (job id, attempt, result) in one transaction, each
+        guarded exactly as there; whether each was recorded, in order."""
+        ...
+
     def fail_job(self, job: Job, result: RunResult, retry_delay: float) -> JobState | None:
         """Record a failed attempt of `job`, the job as its worker claimed it (its
         worker_id, last_attempt, attempts and max_retries are what the decision reads):

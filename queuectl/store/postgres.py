@@ -51,7 +51,7 @@ from queuectl.models import (
     WorkerOrders,
     WorkerRegistration,
 )
-from queuectl.store.finishing import GuardedFinishes, finish_params
+from queuectl.store.finishing import Finishing, GuardedFinishes, finish_params
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.postgres_observe import PostgresObserve
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
@@ -576,6 +576,29 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         try:
             return self._run(work, transaction=wakes)
         except InvalidSpec as err:  # a DataError: this result can never be stored as is
+            raise StoreRefused(str(err)) from None
+        except (OverflowError, MemoryError) as err:
+            raise StoreRefused(f"PostgreSQL at {self._target} refused the write: {err}") from None
+
+    def _apply_finishes(self, finishes: Sequence[Finishing]) -> list[bool]:
+        if not finishes:
+            return []
+        params = [finish_params(guard, finish, result) for guard, finish, result in finishes]
+        wakes = any(finish.state is JobState.PENDING for _, finish, _ in finishes)
+
+        def work(conn: psycopg.Connection[Row]) -> list[bool]:
+            with conn.cursor() as cursor:  # one pipelined round trip for the batch
+                cursor.executemany(self._finish_sql, params, returning=True)
+                applied = [cursor.fetchone() is not None]
+                while cursor.nextset():
+                    applied.append(cursor.fetchone() is not None)
+            if wakes and any(applied):
+                conn.execute(NOTIFY)
+            return applied
+
+        try:
+            return self._run(work, transaction=True)
+        except InvalidSpec as err:  # a DataError: a result that can never be stored as is
             raise StoreRefused(str(err)) from None
         except (OverflowError, MemoryError) as err:
             raise StoreRefused(f"PostgreSQL at {self._target} refused the write: {err}") from None

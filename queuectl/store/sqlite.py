@@ -21,7 +21,6 @@ import msgspec
 
 from queuectl import rules
 from queuectl.errors import (
-    DuplicateJob,
     JobNotFound,
     StoreError,
     StoreGone,
@@ -47,9 +46,10 @@ from queuectl.models import (
     WorkerOrders,
     WorkerRegistration,
 )
-from queuectl.store.finishing import GuardedFinishes, finish_params
+from queuectl.store.finishing import Finishing, GuardedFinishes, finish_params
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
+from queuectl.store.sqlite_enqueue import insert_jobs
 from queuectl.store.sqlite_observe import SqliteObserve
 
 Q = load_queries("sqlite.sql")
@@ -293,28 +293,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
     def enqueue_jobs(self, jobs: Sequence[NewJob], default_max_retries: int) -> list[str]:
         now = self.now()
         with self._writing() as conn:
-            for job in jobs:
-                try:
-                    conn.execute(
-                        Q["enqueue_job"],
-                        {
-                            "id": job.id,
-                            "command": job.command,
-                            "queue": job.queue,
-                            "priority": job.priority,
-                            "max_retries": job.max_retries,
-                            "default_max_retries": default_max_retries,
-                            "timeout": job.timeout,
-                            "run_at": job.run_at,
-                            "delay": job.delay,
-                            "now": now,
-                            "keep_daemons": job.keep_daemons,
-                            "cwd": job.cwd,
-                            "env": json.dumps(job.env) if job.env else None,
-                        },
-                    )
-                except sqlite3.IntegrityError:
-                    raise DuplicateJob(job.id) from None
+            insert_jobs(conn, jobs, default_max_retries, now)
         return [job.id for job in jobs]
 
     def get_job(self, job_id: str) -> Job | None:
@@ -526,6 +505,22 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
         except (OverflowError, MemoryError) as err:  # a blob past what sqlite3 binds
             raise StoreRefused(f"database {self.path} refused the write: {err}") from None
         return True
+
+    def _apply_finishes(self, finishes: Sequence[Finishing]) -> list[bool]:
+        applied = []
+        try:
+            with self._writing() as conn:
+                now = self.now()
+                for guard, finish, result in finishes:
+                    params = finish_params(guard, finish, result)
+                    params["now"] = now
+                    moved = conn.execute(Q["finish_job"], params).fetchone() is not None
+                    if moved:
+                        conn.execute(Q["finish_attempt"], params)
+                    applied.append(moved)
+        except (OverflowError, MemoryError) as err:  # a blob past what sqlite3 binds
+            raise StoreRefused(f"database {self.path} refused the write: {err}") from None
+        return applied
 
     def expired_jobs(self, limit: int = 100) -> list[Job]:
         with self._reading() as conn:

@@ -2,14 +2,6 @@
 -- Parameters are :named. `:queues` / `:states` are JSON arrays (NULL = no filter),
 -- expanded with json_each so one prepared statement serves any number of values.
 
--- name: enqueue_job
-INSERT INTO jobs (id, command, queue, priority, max_retries, own_max_retries, timeout,
-                  run_at, created_at, updated_at, keep_daemons, cwd, env)
-VALUES (:id, :command, :queue, :priority,
-        COALESCE(:max_retries, :default_max_retries),
-        :max_retries, :timeout, COALESCE(:run_at, :now + :delay), :now, :now, :keep_daemons,
-        :cwd, :env);
-
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id;
 

@@ -567,6 +567,33 @@ def test_complete_job_records_the_result_in_the_attempt(store: Store) -> None:
     assert not store.has_unfinished_jobs(None)
 
 
+def test_complete_jobs_records_several_in_one_call_each_guarded(store: Store) -> None:
+    enqueue(store, make_job("a"), make_job("b"), make_job("c"), make_job("d"))
+    a, b, c = (claim_one(store, "w1") for _ in range(3))
+    claim_one(store, "w2")  # d: another worker's
+    other = RunResult(exit_code=0, error=None, stdout=b"b out", stderr=b"")
+    recorded = store.complete_jobs(
+        "w1",
+        [
+            ("a", a.last_attempt, OK),
+            ("b", b.last_attempt, other),
+            ("c", c.last_attempt + 1, OK),  # not its attempt: refused, as complete_job does
+            ("d", 1, OK),  # held by w2: refused
+        ],
+    )
+    assert recorded == [True, True, False, False]
+    assert [get(store, i).state for i in "abcd"] == [COMPLETED, COMPLETED, PROCESSING, PROCESSING]
+    [attempt_b] = store.list_attempts("b")
+    assert (attempt_b.exit_code, attempt_b.stdout, attempt_b.finished_at is not None) == (
+        0,
+        b"b out",
+        True,
+    )
+    assert store.list_attempts("c")[0].finished_at is None
+    assert store.count_jobs().by_state[COMPLETED] == 2
+    assert store.complete_jobs("w1", []) == []
+
+
 def test_fail_job_with_retries_left_waits_for_the_retry(store: Store) -> None:
     enqueue(store, make_job("j", max_retries=2))
     claim_one(store, "w1")
@@ -1537,3 +1564,23 @@ def test_pausing_every_queue_and_resuming_all(store: Store) -> None:
     store.resume_queues(None)
     assert store.paused_queues() == []
     assert {j.id for j in store.claim_jobs("w1", None, 10, 30)} == {"a", "b"}
+
+
+def test_a_large_batch_counts_per_queue_and_refuses_a_taken_id_whole(store: Store) -> None:
+    """Bulk enqueues (hundreds of jobs) may take a faster path; the promises stay."""
+    big = [make_job(f"big-{i}", queue="qa" if i % 3 else "qb") for i in range(600)]
+    enqueue(store, *big)
+    assert store.count_jobs().by_state[PENDING] == 600
+    assert store.count_jobs("qa").by_state[PENDING] == 400
+    assert store.count_jobs("qb").by_state[PENDING] == 200
+    again = [make_job(f"more-{i}") for i in range(500)] + [make_job("big-7")]
+    again += [make_job(f"after-{i}") for i in range(10)]
+    with pytest.raises(DuplicateJob, match="big-7"):
+        enqueue(store, *again)
+    assert store.get_job("more-0") is None and store.get_job("after-0") is None
+    assert store.count_jobs().by_state[PENDING] == 600
+    # Counting still works job by job afterwards.
+    enqueue(store, make_job("single", queue="qb"))
+    assert store.count_jobs("qb").by_state[PENDING] == 201
+    claim_one(store, queues=["qb"])
+    assert store.count_jobs("qb").by_state[PENDING] == 200
