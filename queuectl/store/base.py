@@ -262,7 +262,10 @@ class Store(Protocol):
         ...
 
     def change_waiter(self) -> ChangeWaiter:
-        """A waiter that wakes when jobs may have been enqueued or changed (own connection)."""
+        """A waiter (own connection) that wakes idle workers. It must wake on every change
+        that makes a job claimable now or gives a worker an order: enqueue, requeue, DLQ
+        retry, update to pending, release, a cancel request for a running job and a stop
+        request (the conformance suite checks each); it may wake on any other change."""
         ...
 
     # -- config -------------------------------------------------------------------------
