@@ -128,7 +128,8 @@ _DB_HELP = (
 
 def _set_db(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value is not None:
-        ctx.ensure_object(App).db = value
+        app = ctx.ensure_object(App)
+        app.db, app.db_from_env = value, False
 
 
 def _accept_db_option(command: click.Command) -> None:
@@ -152,8 +153,9 @@ def _accept_db_option(command: click.Command) -> None:
 class App:
     """Per-invocation state: which database, and its store once a command needs it."""
 
-    def __init__(self, db: str | None = None) -> None:
+    def __init__(self, db: str | None = None, db_from_env: bool = False) -> None:
         self.db = db
+        self.db_from_env = db_from_env  # from QUEUECTL_DB rather than --db
         self._store: Store | None = None
 
     @property
@@ -183,7 +185,8 @@ def cli(ctx: click.Context, db: str | None) -> None:
     Enqueue shell commands as JSON job specs, start workers, and every job runs: in
     parallel, retried with exponential backoff, dead-lettered when out of retries.
     """
-    app = App(db)
+    from_env = ctx.get_parameter_source("db") is click.core.ParameterSource.ENVIRONMENT
+    app = App(db, from_env)
     ctx.obj = app
     ctx.call_on_close(app.close)
 

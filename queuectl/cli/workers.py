@@ -197,11 +197,12 @@ def demo(ctx: click.Context, count: int) -> None:
 
     Enqueues five sample jobs (one fails into the DLQ after its retries, one times out),
     runs a burst worker until all are done, and prints the status and the DLQ. With
-    --db (or QUEUECTL_DB) it runs there instead, in a queue of its own, `queuectl-demo`.
+    --db it runs there instead, in a queue of its own, `queuectl-demo` (an exported
+    QUEUECTL_DB is ignored: the demo never writes to your queue unless asked to).
     """
     app: App = ctx.obj
     suffix = ""
-    if app.db is None:
+    if app.db is None or app.db_from_env:
         path = default_db_path().parent / "demo.db"
         path.parent.mkdir(parents=True, exist_ok=True)
         for end in ("", "-wal", "-shm"):
