@@ -217,6 +217,19 @@ def _check_limit(ctx: click.Context, param: click.Parameter, value: int) -> int:
     return value
 
 
+def completer(name: str, *args: Any) -> Callable[..., Any]:
+    """A shell completer of cli/completion.py, imported only when a shell asks, so the
+    commands that offer one (`enqueue` among them) start no slower."""
+
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> Any:
+        from queuectl.cli import completion
+
+        found = getattr(completion, name)
+        return (found(*args) if args else found)(ctx, param, incomplete)
+
+    return complete
+
+
 def hidden_alias(command: click.Command, name: str) -> click.Command:
     """A copy of `command` under an old spelling, kept out of --help."""
     alias = click.Command(

@@ -12,7 +12,7 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import App, hidden_alias, pass_app
+from queuectl.cli.app import App, completer, hidden_alias, pass_app
 from queuectl.store import default_db_path, resolve_url
 
 
@@ -30,7 +30,11 @@ def worker() -> None:
     help="Jobs run at the same time (default: config worker-count, 1).",
 )
 @click.option(
-    "--queue", "queues", multiple=True, help="Only these queues (repeatable; default: all)."
+    "--queue",
+    "queues",
+    multiple=True,
+    help="Only these queues (repeatable; default: all).",
+    shell_complete=completer("complete_queues"),
 )
 @click.option(
     "--burst", is_flag=True, help="Exit 0 once no job is due, running or awaiting a retry."
