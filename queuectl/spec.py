@@ -285,6 +285,18 @@ def _field(err: msgspec.ValidationError) -> str | None:
     return (found.group(1) or found.group(2)) if found else None
 
 
+_UNKNOWN = re.compile(r"unknown field `(.+)`$")
+
+
 def _explain(err: msgspec.ValidationError) -> str:
-    """msgspec says `Object contains unknown field `x``; keep it, it is already clear."""
-    return str(err).replace("Object ", "spec ")
+    """msgspec says `Object contains unknown field `x``; keep it, it is already clear, and
+    name the field probably meant (`comand`: did you mean `command`?)."""
+    text = str(err).replace("Object ", "spec ")
+    unknown = _UNKNOWN.search(text)
+    if unknown:
+        import difflib  # only on this error path: start-up stays light
+
+        close = difflib.get_close_matches(unknown.group(1), JobSpec.__struct_fields__, n=1)
+        if close:
+            text += f"; did you mean `{close[0]}`?"
+    return text

@@ -34,7 +34,7 @@ import signal
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
@@ -121,10 +121,13 @@ class Worker:
         self.notifier = Notifier()  # systemd Type=notify; a no-op elsewhere
         self.sweeper = Sweeper(subreaper=False)
         self.watchdog: Watchdog | None = None  # ends the process if a stop overruns
+        self.tally: Counter[str] = Counter()  # attempts recorded, by how they ended
+        self.started = time.monotonic()
 
     # -- life cycle ---------------------------------------------------------------------
 
     def run(self) -> int:
+        self.started = time.monotonic()
         seal_inherited_fds()
         # Orphans of our jobs (setsid, daemons) become our children, not init's: we can
         # find, kill and reap them (see proctree).
@@ -142,6 +145,7 @@ class Worker:
         finally:
             self._shutdown()
         log.info("worker %s stopped: %s", self.id, reason)
+        log.info("%s", self.summary())
         self.notifier.close()
         return 0
 
@@ -500,6 +504,7 @@ class Worker:
         if recorded.retry_delay is not None:  # be there when the retry comes due
             self.next_claim = min(self.next_claim, time.monotonic() + recorded.retry_delay)
         if recorded.stored:
+            self.tally[_ending(done, recorded.retry_delay)] += 1
             log.info(
                 "job %s attempt %d %s after %.2fs", job.id, job.last_attempt, recorded.outcome, took
             )
@@ -509,6 +514,13 @@ class Worker:
                 job.id,
                 job.last_attempt,
             )
+
+    def summary(self) -> str:
+        """What this worker did, for its last words: attempts by outcome and run time."""
+        counts = [f"{self.tally[k]} {k}" for k in ("completed", "failed", "dead")]
+        counts += [f"{n} {k}" for k, n in self.tally.items() if k in ("cancelled", "released")]
+        ran = time.monotonic() - self.started
+        return f"worker {self.id} ran {_took(ran)}: {', '.join(counts)}"
 
     def publish_output(self) -> None:
         """Share the output so far of running jobs (`logs`, `logs --follow`, the API): at
@@ -721,3 +733,22 @@ def _drain(fd: int) -> None:
             pass
     except BlockingIOError:
         pass
+
+
+def _ending(done: Finished, retry_delay: float | None) -> str:
+    """How a recorded attempt ended, for the summary: failed means a retry is due."""
+    if done.reason in ("cancelled", "released"):
+        return done.reason
+    if done.result.succeeded:
+        return "completed"
+    return "failed" if retry_delay is not None else "dead"
+
+
+def _took(seconds: float) -> str:
+    """1.2s, 3m05s, 2h01m07s."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m{secs:02d}s"

@@ -6,7 +6,7 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import App, hidden_alias, listing_options, pass_app
+from queuectl.cli.app import App, completer, hidden_alias, listing_options, pass_app
 from queuectl.cli.completion import complete_config_keys
 from queuectl.cli.observe import dlq_groups
 from queuectl.config import KEYS
@@ -17,7 +17,11 @@ from queuectl.timefmt import parse_duration
 @click.option(
     "--json", "as_json", is_flag=True, help='Print {"jobs": {state: n}, "workers": [...]}.'
 )
-@click.option("--queue", help="Only this queue: its jobs, and the workers serving it.")
+@click.option(
+    "--queue",
+    help="Only this queue: its jobs, and the workers serving it.",
+    shell_complete=completer("complete_queues"),
+)
 @pass_app
 def status(app: App, as_json: bool, queue: str | None) -> None:
     """Jobs per state, jobs scheduled for later, paused queues and the workers alive."""

@@ -9,7 +9,7 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import App, pass_app
+from queuectl.cli.app import App, completer, pass_app
 from queuectl.cli.params import Duration
 from queuectl.models import FINAL_STATES, JobState
 
@@ -34,6 +34,7 @@ def state_option(allowed: tuple[JobState, ...], what: str) -> click.Option:
         multiple=True,
         metavar="STATE",
         callback=parse,
+        shell_complete=completer("complete_states", names),
         help=f"{what} every job in STATE ({', '.join(names)}; repeatable or a,b).",
     )
 
@@ -56,8 +57,14 @@ def select_jobs(
 
 
 @click.command(params=[state_option(service.REQUEUEABLE, "Retry")])
-@click.argument("job_ids", nargs=-1, metavar="[ID]...")
-@click.option("--queue", help="Only jobs of this queue (with --state).")
+@click.argument(
+    "job_ids", nargs=-1, metavar="[ID]...", shell_complete=completer("complete_job_ids")
+)
+@click.option(
+    "--queue",
+    help="Only jobs of this queue (with --state).",
+    shell_complete=completer("complete_queues"),
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"ids": [...]}.')
 @pass_app
 def retry(
@@ -87,8 +94,14 @@ WAIT_TIMED_OUT = 124  # as timeout(1)
 
 
 @click.command()
-@click.argument("job_ids", nargs=-1, metavar="[ID]...")
-@click.option("--queue", help="Wait for the jobs of this queue only.")
+@click.argument(
+    "job_ids", nargs=-1, metavar="[ID]...", shell_complete=completer("complete_job_ids")
+)
+@click.option(
+    "--queue",
+    help="Wait for the jobs of this queue only.",
+    shell_complete=completer("complete_queues"),
+)
 @click.option(
     "--timeout",
     "limit",
@@ -163,7 +176,9 @@ def _wait_until_final(app: App, ids: list[str], limit: float | None) -> dict[str
 
 
 @click.command()
-@click.argument("queues", nargs=-1, metavar="[QUEUE]...")
+@click.argument(
+    "queues", nargs=-1, metavar="[QUEUE]...", shell_complete=completer("complete_queues")
+)
 @pass_app
 def pause(app: App, queues: tuple[str, ...]) -> None:
     """Stop workers (on every host) from starting jobs of these queues (default: of every
@@ -172,7 +187,9 @@ def pause(app: App, queues: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.argument("queues", nargs=-1, metavar="[QUEUE]...")
+@click.argument(
+    "queues", nargs=-1, metavar="[QUEUE]...", shell_complete=completer("complete_queues")
+)
 @pass_app
 def resume(app: App, queues: tuple[str, ...]) -> None:
     """Let workers start jobs of these paused queues again (default: resume them all)."""

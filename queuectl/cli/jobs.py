@@ -11,7 +11,7 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import App, listing_options, pass_app
+from queuectl.cli.app import App, completer, listing_options, pass_app
 from queuectl.cli.control import select_jobs, state_option
 from queuectl.cli.params import Duration
 from queuectl.cli.spec_arg import caller_directory, job_from_argument, read_spec_argument
@@ -100,7 +100,9 @@ def plain_command(words: list[str]) -> str:
 )
 @click.option("--timeout", type=Duration(), help="Per attempt (seconds, or 15m, 1h30m; 0 = none).")
 @click.option("--max-retries", type=NonNegative(int), help="Retries after the first attempt.")
-@click.option("--queue", help="Queue name (default 'default').")
+@click.option(
+    "--queue", help="Queue name (default 'default').", shell_complete=completer("complete_queues")
+)
 @click.option(
     "--cwd",
     metavar="DIR",
@@ -208,9 +210,12 @@ class StateList(click.ParamType):  # type: ignore[type-arg]
     multiple=True,
     help="Only jobs in these states (repeatable, or comma-separated: failed,dead; "
     "'scheduled' = pending jobs due later).",
+    shell_complete=completer("complete_states", [*STATE_NAMES, "scheduled"]),
 )
 @click.option("--status", "status_alias", type=StateList(), multiple=True, hidden=True)
-@click.option("--queue", help="Only jobs of this queue.")
+@click.option(
+    "--queue", help="Only jobs of this queue.", shell_complete=completer("complete_queues")
+)
 @click.option("--search", metavar="TEXT", help="Only jobs whose command contains TEXT.")
 @click.option("--id-prefix", metavar="PREFIX", help="Only jobs whose id starts with PREFIX.")
 @click.option("--oldest", is_flag=True, help="Oldest first (default: newest first).")
@@ -240,7 +245,7 @@ def list_(
 
 
 @click.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=completer("complete_job_ids"))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @pass_app
 def show(app: App, job_id: str, as_json: bool) -> None:
@@ -250,8 +255,14 @@ def show(app: App, job_id: str, as_json: bool) -> None:
 
 
 @click.command(params=[state_option(service.CANCELLABLE, "Cancel")])
-@click.argument("job_ids", nargs=-1, metavar="[ID]...")
-@click.option("--queue", help="Cancel every unfinished job of this queue (or with --state).")
+@click.argument(
+    "job_ids", nargs=-1, metavar="[ID]...", shell_complete=completer("complete_job_ids")
+)
+@click.option(
+    "--queue",
+    help="Cancel every unfinished job of this queue (or with --state).",
+    shell_complete=completer("complete_queues"),
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"states": {id: state}}.')
 @pass_app
 def cancel(

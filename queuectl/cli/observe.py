@@ -9,12 +9,12 @@ import tempfile
 import click
 import msgspec
 
-from queuectl.cli.app import App, pass_app
+from queuectl.cli.app import App, completer, pass_app
 from queuectl.errors import JobNotFound
 
 
 @click.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=completer("complete_job_ids"))
 @click.option("--attempt", type=click.IntRange(min=0), help="This attempt instead of the last.")
 @click.option(
     "-f",

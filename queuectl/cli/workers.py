@@ -12,7 +12,7 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import App, hidden_alias, pass_app
+from queuectl.cli.app import App, completer, hidden_alias, pass_app
 from queuectl.store import default_db_path, resolve_url
 
 
@@ -30,7 +30,11 @@ def worker() -> None:
     help="Jobs run at the same time (default: config worker-count, 1).",
 )
 @click.option(
-    "--queue", "queues", multiple=True, help="Only these queues (repeatable; default: all)."
+    "--queue",
+    "queues",
+    multiple=True,
+    help="Only these queues (repeatable; default: all).",
+    shell_complete=completer("complete_queues"),
 )
 @click.option(
     "--burst", is_flag=True, help="Exit 0 once no job is due, running or awaiting a retry."
@@ -197,11 +201,12 @@ def demo(ctx: click.Context, count: int) -> None:
 
     Enqueues five sample jobs (one fails into the DLQ after its retries, one times out),
     runs a burst worker until all are done, and prints the status and the DLQ. With
-    --db (or QUEUECTL_DB) it runs there instead, in a queue of its own, `queuectl-demo`.
+    --db it runs there instead, in a queue of its own, `queuectl-demo` (an exported
+    QUEUECTL_DB is ignored: the demo never writes to your queue unless asked to).
     """
     app: App = ctx.obj
     suffix = ""
-    if app.db is None:
+    if app.db is None or app.db_from_env:
         path = default_db_path().parent / "demo.db"
         path.parent.mkdir(parents=True, exist_ok=True)
         for end in ("", "-wal", "-shm"):

@@ -8,6 +8,7 @@ sqlite.sql, under the same names as postgres.sql.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -118,17 +119,41 @@ def translate_error(err: sqlite3.Error, path: str) -> StoreError:
 
 def _why_unwritable(path: str) -> str | None:
     """What SQLite's vague "unable to open" or "disk I/O error" means, when the file
-    system tells: it is mounted read-only, or full (a reader of a WAL database needs to
-    write its -shm file, so either stops every command)."""
+    system tells: it is mounted read-only, or full, or we may not write there (a reader
+    of a WAL database needs to write its -shm file, so each stops every command)."""
+    parent = os.path.dirname(os.path.abspath(path))
     try:
-        fs = os.statvfs(os.path.dirname(os.path.abspath(path)))
+        fs = os.statvfs(parent)
     except OSError:
         return None
     if fs.f_flag & os.ST_RDONLY:
         return "its file system is read-only"
     if fs.f_bavail == 0:
         return "the disk is full"
+    # Try rather than os.access: that answers for the real user, with root's privileges.
+    if os.path.exists(path) and _denied(lambda: os.close(os.open(path, os.O_RDWR))):
+        return "no permission to read and write the file"
+    probe = os.path.join(parent, f".queuectl-probe-{os.getpid()}")
+    if _denied(lambda: os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))):
+        if not os.path.exists(path):
+            return f"no permission to create files in {parent}"
+        return (
+            f"no permission to create files in {parent} (SQLite keeps its -wal and -shm "
+            "files beside the database)"
+        )
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
     return None
+
+
+def _denied(attempt: Callable[[], object]) -> bool:
+    try:
+        attempt()
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _json(values: Sequence[str] | None) -> str | None:
