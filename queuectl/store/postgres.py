@@ -587,17 +587,21 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         wakes = any(finish.state is JobState.PENDING for _, finish, _ in finishes)
 
         def work(conn: psycopg.Connection[Row]) -> list[bool]:
-            with conn.cursor() as cursor:  # one pipelined round trip for the batch
-                cursor.executemany(self._finish_sql, params, returning=True)
-                applied = [cursor.fetchone() is not None]
-                while cursor.nextset():
-                    applied.append(cursor.fetchone() is not None)
+            # One pipelined round trip, each finish its own transaction (a sync after
+            # each): in one transaction, two workers' batches would lock shared counter
+            # rows (counts per state, histogram buckets) in different orders and deadlock.
+            with conn.pipeline() as pipeline:
+                cursors = []
+                for one in params:
+                    cursors.append(conn.execute(self._finish_sql, one))
+                    pipeline.sync()
+            applied = [cursor.fetchone() is not None for cursor in cursors]
             if wakes and any(applied):
                 conn.execute(NOTIFY)
             return applied
 
         try:
-            return self._run(work, transaction=True)
+            return self._run(work, transaction=False)
         except InvalidSpec as err:  # a DataError: a result that can never be stored as is
             raise StoreRefused(str(err)) from None
         except (OverflowError, MemoryError) as err:
