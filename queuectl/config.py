@@ -129,11 +129,11 @@ class Settings(msgspec.Struct, frozen=True):
     def retry_delay(self, failed_attempts: int, jitter: float = 0.0) -> float:
         """Seconds to wait after the n-th failed attempt: min(base ** n, max-backoff),
         plus `jitter` (a number in [0, 1)) times backoff-jitter of it."""
-        try:
-            delay = min(self.backoff_base**failed_attempts, self.max_backoff)
-        except OverflowError:
-            delay = self.max_backoff
-        return delay * (1 + self.backoff_jitter * jitter)
+        from queuectl.rules import backoff_delay
+
+        return backoff_delay(
+            failed_attempts, self.backoff_base, self.max_backoff, self.backoff_jitter, jitter
+        )
 
 
 def effective_values(stored: Mapping[str, str]) -> dict[str, str]:

@@ -27,6 +27,14 @@ class JobState(StrEnum):
 FINAL_STATES = frozenset({JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED})
 
 
+class StopMode(StrEnum):
+    """How a worker is asked to stop: "graceful" lets running jobs end (up to the grace
+    period), "now" kills them. "now" beats "graceful" (queuectl.rules.stop_request)."""
+
+    GRACEFUL = "graceful"
+    NOW = "now"
+
+
 class NewJob(msgspec.Struct, frozen=True):
     """A validated job, ready to be stored; `None` fields take the configured default."""
 
@@ -115,17 +123,42 @@ class WorkerInfo(msgspec.Struct, frozen=True):
     slots: int
     started_at: float
     heartbeat_at: float
-    stop_requested: str | None = None  # None, "graceful" or "now"
+    stop_requested: StopMode | None = None
     running: tuple[str, ...] = ()
     heartbeat_age: float | None = None  # seconds; filled in by the service, not the store
     alive: bool | None = None  # heartbeat within lease-seconds; filled in by the service
+
+
+class WorkerRegistration(msgspec.Struct, frozen=True):
+    """What a worker tells the store about itself when it starts (register_worker); the
+    store adds the times."""
+
+    id: str
+    host: str
+    pid: int
+    queues: tuple[str, ...] = ()  # empty: every queue
+    slots: int = 1
+
+
+class JobChanges(msgspec.Struct, frozen=True):
+    """An edit of a job that is not running (update_job): only the fields given change
+    (UNSET = left as is); `requeue` makes it pending again, due now unless `run_at` is
+    given. `timeout=None` removes its timeout. The rules are in queuectl.rules.update."""
+
+    command: str | msgspec.UnsetType = msgspec.UNSET
+    queue: str | msgspec.UnsetType = msgspec.UNSET
+    priority: int | msgspec.UnsetType = msgspec.UNSET
+    max_retries: int | msgspec.UnsetType = msgspec.UNSET
+    timeout: float | msgspec.UnsetType | None = msgspec.UNSET
+    run_at: float | msgspec.UnsetType = msgspec.UNSET
+    requeue: bool = False
 
 
 class WorkerOrders(msgspec.Struct, frozen=True):
     """What a heartbeat tells a worker: whether to stop, which running jobs to cancel, and
     which of the jobs it holds are still its own (their leases renewed)."""
 
-    stop: str | None = None  # None, "graceful" or "now"
+    stop: StopMode | None = None
     cancel: frozenset[str] = msgspec.field(default_factory=frozenset)
     renewed: frozenset[str] = msgspec.field(default_factory=frozenset)
 

@@ -104,7 +104,7 @@ def _write(
         ok = store.complete_job(job.id, worker_id, job.last_attempt, result)
         return Recorded(ok, "completed")
     delay = settings.retry_delay(job.attempts, random.random())
-    state = store.fail_job(job.id, worker_id, job.last_attempt, result, delay)
+    state = store.fail_job(job, result, delay)
     outcome = failure_text(job, result, state, delay)
     return Recorded(state is not None, outcome, delay if state is JobState.FAILED else None)
 

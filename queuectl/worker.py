@@ -41,7 +41,7 @@ from types import FrameType
 
 from queuectl.config import Settings
 from queuectl.errors import StoreError, StoreGone, StoreRefused
-from queuectl.models import Job, LiveTail, RunResult, WorkerInfo
+from queuectl.models import Job, LiveTail, RunResult, WorkerRegistration
 from queuectl.proctree import Sweeper, become_subreaper
 from queuectl.recording import Finished, failure_text, record
 from queuectl.runner import Limits, Process, seal_inherited_fds, start_command
@@ -62,6 +62,7 @@ HANDBACK_S = 3.0  # after a stop's deadline: how long to try to record and hand 
 WATCHDOG_SLACK_S = 2.0  # ...and how much longer before the watchdog ends the process
 MAX_RESULT_FAILURES = 3  # failures of a result while the store takes other writes before
 # its last try, in degraded forms only (recording.record)
+BATCH_OUTPUT_BYTES = 64 << 10  # successes with at most this much output are recorded together
 PUBLISH_EVERY_S = 1.0  # running jobs' output goes to the store at most this often
 
 
@@ -227,14 +228,12 @@ class Worker:
             self.wait(left)
 
     def _register(self) -> None:
-        info = WorkerInfo(
+        info = WorkerRegistration(
             id=self.id,
             host=self.options.host,
             pid=os.getpid(),
             queues=tuple(self.options.queues or ()),
             slots=self.options.slots,
-            started_at=0.0,
-            heartbeat_at=0.0,
         )
         self.store.register_worker(info)
 
@@ -399,8 +398,7 @@ class Worker:
         for job in self.store.expired_jobs():
             lost = RunResult(None, "worker lost (lease expired)")
             delay = self.settings.retry_delay(job.attempts, random.random())
-            owner = job.worker_id or ""
-            state = self.store.reap_job(job.id, owner, job.last_attempt, lost, delay)
+            state = self.store.reap_job(job, lost, delay)
             if state is not None:
                 text = failure_text(job, lost, state, delay)
                 log.warning("job %s: worker %s lost it; %s", job.id, job.worker_id, text)
@@ -412,6 +410,7 @@ class Worker:
         is given up after a few tries. Only a store that takes nothing makes all wait."""
         if not self.unrecorded or time.monotonic() < self.next_record:
             return
+        self._record_successes()
         for done in list(self.unrecorded):
             try:
                 self._record(done)
@@ -437,6 +436,39 @@ class Worker:
             self._retry_results_later()
         else:
             self.record_backoff = 0.0
+
+    def _record_successes(self) -> None:
+        """Plain successes (small output, no earlier failure) in one transaction: short
+        jobs end several per turn. Anything amiss leaves them to the one-by-one path."""
+        batch = [
+            done
+            for done in self.unrecorded
+            if done.reason is None
+            and done.failures == 0
+            and done.result.succeeded
+            and len(done.result.stdout) + len(done.result.stderr) <= BATCH_OUTPUT_BYTES
+        ]
+        if len(batch) < 2:
+            return
+        try:
+            recorded = self.store.complete_jobs(
+                self.id, [(d.job.id, d.job.last_attempt, d.result) for d in batch]
+            )
+        except StoreError:
+            return
+        for done, stored in zip(batch, recorded, strict=True):
+            job, result = done.job, done.result
+            if stored:
+                took = result.finished_at - result.started_at
+                log.info("job %s attempt %d completed after %.2fs", job.id, job.last_attempt, took)
+            else:
+                log.warning(
+                    "job %s attempt %d: result discarded, the lease was lost (job moved on)",
+                    job.id,
+                    job.last_attempt,
+                )
+            self.unrecorded.remove(done)
+        self.dirty = True  # slots are free: claim their next jobs at once
 
     def _retry_results_later(self) -> None:
         """Keep the results; the loop goes on serving running jobs meanwhile."""

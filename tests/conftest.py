@@ -10,24 +10,21 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import msgspec
 import pytest
 
-from queuectl.models import NewJob
+from queuectl.models import Job, JobState, NewJob, WorkerRegistration
 from queuectl.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `from tests.pg_helpers import ...` without an editable install
     sys.path.insert(0, str(ROOT))
-
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-]
 
 # Missing while the PostgreSQL backend is being written: skip its tests, do not error.
 _NOT_YET = {"tests.pg_helpers", "queuectl.store.postgres"}
@@ -47,19 +44,40 @@ def pg_helpers() -> ModuleType:
     return helpers
 
 
-@pytest.fixture(params=BACKENDS)
+@contextmanager
+def sqlite_database(tmp_path: Path) -> Iterator[str]:
+    yield str(tmp_path / "q.db")
+
+
+@contextmanager
+def postgres_database(tmp_path: Path) -> Iterator[str]:
+    with pg_helpers().fresh_database() as url:
+        yield url
+
+
+# Every backend the suites run on (the conformance suite in tests/store/, the worker and
+# service tests): its name, how to make a fresh, empty database for one test (its URL),
+# and the marks its tests carry. Adding a backend = its module in queuectl/store/, its
+# scheme registered (pyproject.toml), and one entry here.
+BACKENDS: dict[str, tuple[Callable[[Path], AbstractContextManager[str]], list[Any]]] = {
+    "sqlite": (sqlite_database, []),
+    "postgres": (postgres_database, [pytest.mark.postgres]),
+}
+
+
+@pytest.fixture(
+    params=[pytest.param(name, id=name, marks=marks) for name, (_, marks) in BACKENDS.items()]
+)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of a fresh, empty database on each backend."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "q.db")
-        return
-    with pg_helpers().fresh_database() as url:
+    fresh_database, _ = BACKENDS[request.param]
+    with fresh_database(tmp_path) as url:
         yield url
 
 
 @pytest.fixture
 def backend(request: pytest.FixtureRequest, store_url: str) -> str:
-    """The backend ("sqlite" or "postgres") that `store_url` and `store` belong to."""
+    """The backend (a BACKENDS name) that `store_url` and `store` belong to."""
     name: str = request.node.callspec.params["store_url"]
     return name
 
@@ -106,3 +124,30 @@ def own_postgres() -> Iterator[Any]:
 
     with own_postgres_server() as server:
         yield server
+
+
+def as_claimed(store: Store, job_id: str, worker_id: str, attempt: int) -> Job:
+    """The job as worker `worker_id` got it from the claim of attempt `attempt` (what
+    fail_job and reap_job take): its current budget, processing, no cancel asked for."""
+    job = store.get_job(job_id) or Job(
+        id=job_id, command="true", queue="default", state=JobState.PROCESSING, priority=0,
+        attempts=attempt, max_retries=3, timeout=None, run_at=0.0, created_at=0.0,
+        updated_at=0.0,
+    )  # fmt: skip
+    return msgspec.structs.replace(
+        job,
+        state=JobState.PROCESSING,
+        worker_id=worker_id,
+        last_attempt=attempt,
+        cancel_requested=False,
+    )
+
+
+def registration(
+    worker_id: str,
+    host: str = "host-1",
+    pid: int = 1234,
+    queues: tuple[str, ...] = (),
+    slots: int = 2,
+) -> WorkerRegistration:
+    return WorkerRegistration(id=worker_id, host=host, pid=pid, queues=queues, slots=slots)

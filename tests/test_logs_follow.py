@@ -13,7 +13,7 @@ from typing import IO
 
 from queuectl.models import JobState, RunResult
 from queuectl.store import Store
-from tests.conftest import make_job
+from tests.conftest import as_claimed, make_job
 from tests.exposition import check_histograms, parse
 from tests.helpers import start_worker, state_of, stop, wait_for
 
@@ -124,7 +124,7 @@ def test_metrics_prints_valid_exposition_and_counters_never_drop_after_purge(
         if code == 0:
             assert store.complete_job(f"j{i}", "w1", 1, result)
         else:
-            assert store.fail_job(f"j{i}", "w1", 1, result, 0.0) is JobState.DEAD
+            assert store.fail_job(as_claimed(store, f"j{i}", "w1", 1), result, 0.0) is JobState.DEAD
 
     first = queuectl(store_url, "metrics")
     assert first.returncode == 0 and first.stderr == ""

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 import pytest
 
 from queuectl.errors import InvalidSpec, NotFound
-from queuectl.models import JobState, LiveTail, RunResult, WorkerInfo
+from queuectl.models import JobState, LiveTail, RunResult, WorkerRegistration
 from queuectl.service import observe
 from queuectl.store import Store
-from tests.conftest import make_job
+from tests.conftest import as_claimed, make_job
 from tests.exposition import check_histograms, parse
 
 POLL = 0.01
@@ -73,7 +73,7 @@ def test_follow_yields_output_so_far_then_only_new_output_then_the_end(store: St
     assert next(follow) == observe.OutputChunk("stdout", b"four\n")
     final = RunResult(7, "exit code 7", stdout=b"three\nfour\nlast\n", stderr=b"e1\ne2\n")
     final = RunResult(7, "exit code 7", final.stdout, final.stderr, stdout_bytes=28)
-    assert store.fail_job("a", "w1", 1, final, 0.0) is JobState.DEAD
+    assert store.fail_job(as_claimed(store, "a", "w1", 1), final, 0.0) is JobState.DEAD
     assert next(follow) == observe.OutputChunk("stdout", b"last\n")
     assert next(follow) == observe.OutputChunk("stderr", b"e2\n")
     assert next(follow) == observe.End(7, JobState.DEAD, "exit code 7")
@@ -95,7 +95,7 @@ def test_follow_waits_for_a_job_to_start_and_ends_for_one_that_never_runs(
     follow = observe.follow_output(store, "a", poll=POLL, wait=start_it)
     assert next(follow) == observe.OutputChunk("stdout", b"hi\n")
     assert waits == [POLL]
-    store.cancel_job("c")
+    store.cancel_jobs(["c"])["c"]
     assert list(observe.follow_output(store, "c", poll=POLL)) == [
         observe.End(None, JobState.CANCELLED, None)
     ]
@@ -110,7 +110,7 @@ def test_throughput_has_every_minute_oldest_first(store: Store) -> None:
     claim(store, "a")
     claim(store, "b")
     assert store.complete_job("a", "w1", 1, RunResult(0, None))
-    assert store.fail_job("b", "w1", 1, RunResult(1, "exit code 1"), 0.0)
+    assert store.fail_job(as_claimed(store, "b", "w1", 1), RunResult(1, "exit code 1"), 0.0)
     rows = observe.throughput(store, 60)
     assert len(rows) == 60
     starts = [row.start for row in rows]
@@ -128,7 +128,9 @@ def test_dlq_groups_and_the_ids_of_a_group(store: Store) -> None:
     store.enqueue_jobs([make_job(f"d{i}", max_retries=0) for i in range(3)], 3)
     for i, code in enumerate([2, 9, 2]):
         claim(store, f"d{i}")
-        store.fail_job(f"d{i}", "w1", 1, RunResult(code, f"exit code {code}"), 0.0)
+        store.fail_job(
+            as_claimed(store, f"d{i}", "w1", 1), RunResult(code, f"exit code {code}"), 0.0
+        )
     groups = observe.dlq_groups(store)
     assert [(g.error, g.count, g.newest_job_id) for g in groups] == [
         ("exit code 2", 2, "d2"),
@@ -149,11 +151,11 @@ def test_metrics_text_is_valid_exposition_and_counters_survive_a_purge(store: St
         [make_job("ok"), make_job("dead", max_retries=0), make_job("q", queue='odd "q"\\')],
         3,
     )
-    store.register_worker(WorkerInfo("w1", "host-a", 1, (), 4, 0.0, 0.0))
+    store.register_worker(WorkerRegistration("w1", "host-a", 1, (), 4))
     claim(store, "ok")
     assert store.complete_job("ok", "w1", 1, RunResult(0, None))
     claim(store, "dead")
-    assert store.fail_job("dead", "w1", 1, RunResult(2, "exit code 2"), 0.0)
+    assert store.fail_job(as_claimed(store, "dead", "w1", 1), RunResult(2, "exit code 2"), 0.0)
     types, samples = parse(observe.metrics_text(store))
     check_histograms(types, samples)
     for family in (

@@ -196,7 +196,7 @@ def test_lost_lease_kills_the_whole_tree(store: Store, store_url: str, tmp_path:
         worker.send_signal(signal.SIGSTOP)  # stalled past its lease...
         try:
             [lost] = wait_for(store.expired_jobs, what="lease expired")
-            store.reap_job("j", lost.worker_id or "", lost.attempts, RunResult(None, "lost"), 60)
+            store.reap_job(lost, RunResult(None, "lost"), 60)
         finally:
             worker.send_signal(signal.SIGCONT)  # ...it wakes, learns, kills its copy
         wait_for(lambda: "lease lost" in (tmp_path / "w.log").read_text(), what="lease lost")

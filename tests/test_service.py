@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+import msgspec
 import pytest
 
 from queuectl import serialize, service
@@ -19,7 +20,7 @@ from queuectl.errors import (
     UnknownConfigKey,
     WorkerNotFound,
 )
-from queuectl.models import JobPage, JobQuery, JobState, WorkerInfo
+from queuectl.models import JobPage, JobQuery, JobState, RunResult, WorkerRegistration
 from queuectl.store import Store, StorePool, open_store
 from tests.conftest import make_job
 
@@ -132,14 +133,49 @@ def test_requeue_and_delete_errors_are_conflict_or_not_found(store: Store) -> No
         service.get_job(store, "waiting")
 
 
+def test_the_configured_max_retries_reaches_new_requeued_and_retried_jobs(store: Store) -> None:
+    """The store never reads config for a rule: the service hands it the default."""
+    service.enqueue(store, [make_job("before"), make_job("own", max_retries=1)])
+    assert service.get_job(store, "before").max_retries == 3  # the built-in default
+    service.config_set(store, "max-retries", "0")
+    service.enqueue(store, [make_job("after")])
+    assert service.get_job(store, "after").max_retries == 0
+    for job_id in ("before", "own"):
+        service.cancel(store, [job_id])
+    service.config_set(store, "max-retries", "5")
+    service.requeue(store, ["before", "own"])
+    got = {job_id: service.get_job(store, job_id).max_retries for job_id in ("before", "own")}
+    assert got == {"before": 5, "own": 1}
+    [claimed] = store.claim_jobs("w1", None, 1, 60)
+    store.fail_job(msgspec.structs.replace(claimed, max_retries=0), RunResult(1, "no"), 0)
+    service.config_set(store, "max-retries", "2")
+    service.retry_dead(store, [claimed.id])
+    assert service.get_job(store, claimed.id).max_retries == (2 if claimed.id == "before" else 1)
+
+
+def test_cancel_of_several_jobs_is_all_or_none(store: Store) -> None:
+    service.enqueue(store, [make_job("a"), make_job("b"), make_job("done")])
+    service.cancel(store, ["done"])
+    with pytest.raises(Conflict, match="done"):
+        service.cancel(store, ["a", "done", "b"])
+    with pytest.raises(NotFound, match="ghost"):
+        service.cancel(store, ["a", "ghost"])
+    assert {j.id: j.state for j in store.list_jobs()} == {
+        "a": JobState.PENDING,
+        "b": JobState.PENDING,
+        "done": JobState.CANCELLED,
+    }
+    assert service.cancel(store, ["a", "b", "a"]) == {
+        "a": JobState.CANCELLED,
+        "b": JobState.CANCELLED,
+    }
+
+
 # -- workers ------------------------------------------------------------------------------------
 
 
 def register(store: Store, worker_id: str) -> None:
-    info = WorkerInfo(
-        id=worker_id, host="h", pid=1, queues=(), slots=2, started_at=0.0, heartbeat_at=0.0
-    )
-    store.register_worker(info)
+    store.register_worker(WorkerRegistration(id=worker_id, host="h", pid=1, queues=(), slots=2))
 
 
 def test_request_stop_only_records_the_request(store: Store) -> None:

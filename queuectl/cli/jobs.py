@@ -14,6 +14,7 @@ from queuectl.cli import output
 from queuectl.cli.app import App, completer, listing_options, pass_app
 from queuectl.cli.control import select_jobs, state_option
 from queuectl.cli.params import Duration
+from queuectl.cli.spec_arg import caller_directory, job_from_argument, read_spec_argument
 from queuectl.errors import InvalidSpec
 from queuectl.models import JobQuery, JobState, ListState
 from queuectl.timefmt import parse_duration, parse_time
@@ -140,7 +141,7 @@ def enqueue(
     transaction: one bad line and nothing is enqueued.
     """
     app: App = ctx.obj
-    here = _caller_directory()
+    here = caller_directory()
     if options["cwd"] is not None:
         options["cwd"] = os.path.join(here or "/", os.path.expanduser(options["cwd"]))
     options["env"] = _env_option(env_pairs)
@@ -165,18 +166,9 @@ def enqueue(
     elif spec is None:
         raise click.UsageError("missing a command (queuectl enqueue -- CMD), a SPEC or --file")
     else:
-        data = _read_spec(spec)
-    defaults = {"cwd": here} if here is not None else {}
-    job = service.spec_with_overrides(data, {**options, "id": job_id}, defaults)
+        data = read_spec_argument(spec)
+    job = job_from_argument(data, {**options, "id": job_id}, here)
     _print_ids(service.enqueue(app.store, [job]), as_json)
-
-
-def _caller_directory() -> str | None:
-    """Where the job runs by default (as with tsp and pueue); None if ours was removed."""
-    try:
-        return os.getcwd()
-    except OSError:
-        return None
 
 
 def _env_option(pairs: tuple[str, ...]) -> dict[str, str] | None:
@@ -187,16 +179,6 @@ def _env_option(pairs: tuple[str, ...]) -> dict[str, str] | None:
             raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="'--env'")
         env[name] = value
     return env or None
-
-
-def _read_spec(spec: str) -> dict[str, Any]:
-    try:
-        return service.read_spec(spec)
-    except InvalidSpec as err:
-        if spec.lstrip()[:1] in ("{", "[", '"'):
-            raise
-        hint = "a plain command goes after --: queuectl enqueue -- CMD"
-        raise InvalidSpec(f"{err} ({hint})") from None
 
 
 def _print_ids(ids: list[str], as_json: bool) -> None:

@@ -18,6 +18,12 @@ def settings(store: Store) -> cfg.Settings:
     return cfg.Settings.from_stored(store.get_config())
 
 
+def configured_max_retries(store: Store) -> int:
+    """The max-retries default the store applies to jobs without their own: read here,
+    from config, and handed to the store (queuectl.rules.max_retries_for)."""
+    return settings(store).max_retries
+
+
 def parse_state(text: str) -> JobState:
     """A state name as typed by a user; the error lists the valid ones."""
     try:

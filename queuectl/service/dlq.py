@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from queuectl.models import JobPage, JobQuery, JobState
-from queuectl.service.common import DEFAULT_MAX_RETRIES
+from queuectl.service.common import configured_max_retries
 from queuectl.service.jobs import purge
 from queuectl.service.paging import MAX_PAGE, list_jobs
 
@@ -30,7 +30,7 @@ def retry_dead(store: Store, job_ids: Sequence[str] | None) -> list[str]:
     """DLQ retry: the jobs go back to pending with attempts reset; all or none (None =
     every dead job)."""
     ids = None if job_ids is None else list(dict.fromkeys(job_ids))  # `retry a a` = `retry a`
-    return store.retry_dead_jobs(ids, DEFAULT_MAX_RETRIES)
+    return store.retry_dead_jobs(ids, configured_max_retries(store))
 
 
 def purge_dead(store: Store, older_than: float | None) -> int:

@@ -9,7 +9,7 @@ import msgspec
 
 from queuectl.errors import DuplicateJob, InvalidSpec
 from queuectl.models import NewJob
-from queuectl.service.common import DEFAULT_MAX_RETRIES
+from queuectl.service.common import DEFAULT_MAX_RETRIES, configured_max_retries
 from queuectl.spec import load_json, parse_job_lines, spec_from_mapping, to_new_job
 from queuectl.timefmt import iso
 
@@ -21,7 +21,9 @@ def enqueue(store: Store, jobs: Sequence[NewJob]) -> list[str]:
     """Store validated jobs in one transaction: all of them or, on any error, none."""
     if not jobs:
         raise InvalidSpec("no jobs to enqueue")
-    return store.enqueue_jobs(jobs, DEFAULT_MAX_RETRIES)
+    own = all(job.max_retries is not None for job in jobs)  # then no config read needed
+    default = DEFAULT_MAX_RETRIES if own else configured_max_retries(store)
+    return store.enqueue_jobs(jobs, default)
 
 
 def enqueue_located(store: Store, located: Sequence[tuple[str, NewJob]]) -> list[str]:

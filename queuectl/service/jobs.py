@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from queuectl.errors import InvalidSpec, InvalidStateChange, JobNotFound
-from queuectl.models import FINAL_STATES, Attempt, Job, JobQuery, JobState
-from queuectl.service.common import DEFAULT_MAX_RETRIES, parse_state
+from queuectl.errors import InvalidSpec, JobNotFound
+from queuectl.models import Attempt, Job, JobChanges, JobQuery, JobState
+from queuectl.service.common import configured_max_retries, parse_state
 from queuectl.spec import check_job_id, load_json, spec_from_mapping, to_new_job
 
 if TYPE_CHECKING:
@@ -39,16 +39,8 @@ def last_attempt(store: Store, job_id: str, number: int | None = None) -> Attemp
 
 
 def cancel(store: Store, job_ids: Sequence[str]) -> dict[str, JobState]:
-    """Cancel each job. Every id is checked first, so a missing or finished one cancels
-    none of them."""
-    unique = list(dict.fromkeys(job_ids))
-    for job_id in unique:
-        job = get_job(store, job_id)
-        if job.state in FINAL_STATES:
-            raise InvalidStateChange(
-                f"job {job_id!r} is already {job.state.value}; nothing to cancel"
-            )
-    return {job_id: store.cancel_job(job_id) for job_id in unique}
+    """Cancel the jobs in one store transaction: a missing or finished one cancels none."""
+    return store.cancel_jobs(list(dict.fromkeys(job_ids)))
 
 
 REQUEUEABLE = (JobState.COMPLETED, JobState.FAILED, JobState.DEAD, JobState.CANCELLED)
@@ -73,7 +65,7 @@ def requeue(store: Store, job_ids: Sequence[str]) -> list[str]:
     none; Conflict for a job that is waiting or running."""
     if not job_ids:
         raise InvalidSpec("no job ids given", field="ids")
-    return store.requeue_jobs(list(dict.fromkeys(job_ids)), DEFAULT_MAX_RETRIES)
+    return store.requeue_jobs(list(dict.fromkeys(job_ids)), configured_max_retries(store))
 
 
 def delete(store: Store, job_ids: Sequence[str]) -> int:
@@ -108,7 +100,8 @@ def update(store: Store, text: str) -> Job:
         )
     job_id = data.pop("id")
     check_job_id(job_id)
-    changes: dict[str, object] = {}
+    fields: dict[str, object] = {}
+    requeue = False
     if "state" in data:
         state = parse_state(str(data.pop("state")))
         if state is not JobState.PENDING:
@@ -116,13 +109,12 @@ def update(store: Store, text: str) -> Job:
                 f'update can only set "state" to "pending" (requeue), not "{state}"',
                 field="state",
             )
-        changes["state"] = state
+        requeue = True
     if data:
         # Validate the new values with the same rules as a new job's spec.
         current = get_job(store, job_id)
         probe = to_new_job(spec_from_mapping({"command": current.command, "id": job_id, **data}))
-        for name in data:
-            changes[name] = probe.run_at if name == "run_at" else getattr(probe, name)
-    if not changes:
+        fields = {name: getattr(probe, name) for name in data}
+    if not fields and not requeue:
         raise InvalidSpec("nothing to update: give at least one field besides id")
-    return store.update_job(job_id, changes)
+    return store.update_job(job_id, JobChanges(**fields, requeue=requeue))  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from queuectl.errors import InvalidSpec, WorkerNotFound
-from queuectl.models import WorkerInfo
+from queuectl.models import StopMode, WorkerInfo
 from queuectl.service.common import settings
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def request_stop(store: Store, worker_ids: Sequence[str] | None, now: bool) -> i
         ids = [w.id for w in workers(store)]
         if not ids:
             return 0
-    return store.request_worker_stop("now" if now else "graceful", ids)
+    return store.request_worker_stop(StopMode.NOW if now else StopMode.GRACEFUL, ids)
 
 
 def forget_workers(store: Store, worker_ids: Sequence[str]) -> None:

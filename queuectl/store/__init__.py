@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from queuectl.errors import InvalidSpec
+from queuectl.errors import InvalidSpec, StoreError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from queuectl.store.base import ChangeWaiter, Store
 
-__all__ = ["ChangeWaiter", "Store", "StorePool", "default_db_path", "open_store", "resolve_url"]
+__all__ = [
+    "ChangeWaiter",
+    "Store",
+    "StorePool",
+    "backend_class",
+    "default_db_path",
+    "open_store",
+    "resolve_url",
+]
 
-_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _CHECKED: set[str] = set()  # URLs whose schema this process found current (reuse_check)
 
 
@@ -56,7 +64,8 @@ def open_store(
     reuse_check: bool = False,
 ) -> Store:
     """Open (and migrate on first use) the store at `url`: a path or `sqlite:///path` for
-    SQLite, `postgresql://...` for PostgreSQL. `durable=False` (workers) lets a power cut
+    SQLite, `postgresql://...` for PostgreSQL, `redis://...` for Redis, or a scheme
+    another package registers (backend_class). `durable=False` (workers) lets a power cut
     roll back the last few commits, which only makes those jobs run again. `migrate=False`
     leaves an old schema as it is (for `db migrate`, which reports what it applies).
     `reuse_check=True` (servers opening a connection per thread) checks and migrates the
@@ -69,17 +78,59 @@ def open_store(
     return store
 
 
-def _open(target: str, durable: bool, migrate: bool, check: bool) -> Store:
-    if target.startswith(_POSTGRES_SCHEMES):
-        from queuectl.store.postgres import PostgresStore
+# The backends that ship with queuectl, by URL scheme (a plain path is SQLite), as
+# "module:class"; pyproject.toml registers the same in the entry-point group, where other
+# packages add theirs. Built-ins resolve from this table: scanning installed packages'
+# entry points costs far more than `queuectl enqueue`'s whole start-up, so only a scheme
+# not listed here is looked up there.
+ENTRY_POINT_GROUP = "queuectl.backends"
+BUILT_IN = {
+    "sqlite": "queuectl.store.sqlite:SqliteStore",
+    "postgresql": "queuectl.store.postgres:PostgresStore",
+    "postgres": "queuectl.store.postgres:PostgresStore",
+    "redis": "queuectl.store.redis:RedisStore",
+    "rediss": "queuectl.store.redis:RedisStore",
+}
+# What a built-in backend needs installed: (its name, the extra that brings its driver).
+_EXTRAS = {
+    "queuectl.store.postgres": ("PostgreSQL", "postgres"),
+    "queuectl.store.redis": ("Redis", "redis"),
+}
 
-        return PostgresStore(target, durable=durable, migrate=migrate, check_schema=check)
-    if "://" in target and not target.startswith("sqlite://"):
-        scheme = target.split("://", 1)[0]
+
+def backend_class(url: str) -> Any:
+    """The class that opens `url`: a backend takes (url, durable=, migrate=,
+    check_schema=) and implements queuectl.store.base.Store. InvalidSpec for a scheme no
+    backend claims; StoreError (one line, naming the extra) when its driver is missing."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else "sqlite"
+    target = BUILT_IN.get(scheme) or _entry_point(scheme)
+    if target is None:
+        known = ", ".join(f"{name}://" for name in BUILT_IN)
         raise InvalidSpec(
-            f"unsupported database URL scheme {scheme!r} (use a file path, sqlite:///path "
-            "or postgresql://...)"
+            f"unsupported database URL scheme {scheme!r} (use a file path or one of {known})"
         )
-    from queuectl.store.sqlite import SqliteStore
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        name, extra = _EXTRAS.get(module_name, (scheme, None))
+        if extra is None:
+            raise StoreError(f"cannot load the {scheme}:// backend {target}: {err}") from None
+        raise StoreError(
+            f"{name} support is not installed: pip install 'queuectl[{extra}]'"
+        ) from None
+    return getattr(module, class_name)
 
-    return SqliteStore(target, durable=durable, migrate=migrate, check_schema=check)
+
+def _entry_point(scheme: str) -> str | None:
+    from importlib.metadata import entry_points
+
+    found = entry_points(group=ENTRY_POINT_GROUP, name=scheme)
+    return next((ep.value for ep in found), None)
+
+
+def _open(target: str, durable: bool, migrate: bool, check: bool) -> Store:
+    store: Store = backend_class(target)(
+        target, durable=durable, migrate=migrate, check_schema=check
+    )
+    return store

@@ -4,6 +4,10 @@ A backend (SQLite, PostgreSQL, later Redis) implements `Store`; the conformance 
 tests/store/ is what proves it. Each docstring is the method's contract. Rules that hold
 for every method:
 
+- Decisions about jobs are queuectl.rules' (retry or dead, cancel precedence, what
+  `update` may change, max-retries defaults, stop precedence); a backend stores and
+  guards: it applies a decided change only while the job is as the decision saw it, and
+  says whether it applied. Defaults that live in config reach the store as arguments.
 - Times are epoch seconds read from the store's own clock (`now()`), so hosts with skewed
   clocks agree; callers never pass "now" in.
 - A method either does all of its change or none of it (one transaction).
@@ -12,10 +16,11 @@ for every method:
   when it cannot be used (locked too long, not a queuectl database, ...), `StoreRefused`
   when it answered and refused the data itself (a value too large, a constraint): the
   same write would be refused again (the worker then records a degraded result).
-- Worker-side writes (`complete_job`, `fail_job`, `cancel_running_job`, `release_job`) are
-  guarded by (job id, worker id, attempt): they return False and change nothing when the
-  worker no longer owns that attempt (its lease expired and the job moved on). `attempt`
-  is the claimed job's `last_attempt`: a job's attempt numbers never repeat, whatever
+- Worker-side writes (`complete_job`, `fail_job`, `reap_job`, `cancel_running_job`,
+  `release_job`) are guarded by (job id, worker id, attempt): they return False (None)
+  and change nothing when the worker no longer owns that attempt (its lease expired and
+  the job moved on). `attempt` is the claimed job's `last_attempt`: a job's attempt
+  numbers never repeat, whatever
   resets its retry budget (`attempts`), and its attempt records are never rewritten.
 """
 
@@ -28,6 +33,7 @@ from queuectl.models import (
     Attempt,
     DeadGroup,
     Job,
+    JobChanges,
     JobQuery,
     JobState,
     LiveTail,
@@ -37,9 +43,19 @@ from queuectl.models import (
     QueueCounts,
     QueueStats,
     RunResult,
+    StopMode,
     WorkerInfo,
     WorkerOrders,
+    WorkerRegistration,
 )
+
+__all__ = [
+    "ChangeWaiter",
+    "JobChanges",
+    "StopMode",
+    "Store",
+    "WorkerRegistration",
+]
 
 
 class ChangeWaiter(Protocol):
@@ -87,11 +103,18 @@ class Store(Protocol):
         """The store's clock (epoch seconds): the one every lease and run_at is measured on."""
         ...
 
+    def advance_clock(self, seconds: float) -> None:
+        """For tests: move this store object's clock `seconds` on, for everything it reads
+        and writes (leases, run_at, ages, heartbeats), so lease expiry, backoff and purge
+        ages need no real wait. Other store objects keep the real clock."""
+        ...
+
     # -- jobs: producers and operators -----------------------------------------------
 
     def enqueue_jobs(self, jobs: Sequence[NewJob], default_max_retries: int) -> list[str]:
         """Insert all jobs as pending, durably, all or none; return their ids in order.
-        `max_retries=None` takes the stored config value (else `default_max_retries`),
+        `max_retries=None` takes `default_max_retries` (the caller's configured default,
+        queuectl.rules.max_retries_for; the job keeps no own value then),
         `run_at=None` means now + `delay`. Raises DuplicateJob (naming the id) when an id
         exists; then nothing is inserted. Wakes idle workers."""
         ...
@@ -131,23 +154,23 @@ class Store(Protocol):
         absent) and the earliest run_at among pending jobs that are due now."""
         ...
 
-    def update_job(self, job_id: str, changes: dict[str, object]) -> Job:
-        """Change fields of a job that is not processing. `changes` may hold command,
-        queue, priority, max_retries, timeout, run_at (epoch) and state (only "pending",
-        which requeues it: a dead, cancelled, failed or completed job runs again, with
-        attempts reset when it was final). Raises JobNotFound or InvalidStateChange."""
+    def update_job(self, job_id: str, changes: JobChanges) -> Job:
+        """Apply queuectl.rules.update to the job, guarded by its state (re-decided when it
+        moved meanwhile); return the job as changed. A requeue (`changes.requeue`) wakes
+        idle workers. Raises JobNotFound or InvalidStateChange (a running job)."""
         ...
 
-    def cancel_job(self, job_id: str) -> JobState:
-        """Cancel a job: pending/failed become cancelled at once; a processing one is
-        marked for its worker to kill (it stays processing until the worker records it).
-        Returns the resulting state. Raises JobNotFound, or InvalidStateChange when the job
-        already ended."""
+    def cancel_jobs(self, job_ids: Sequence[str]) -> dict[str, JobState]:
+        """Cancel the jobs (queuectl.rules.cancel), all or none, in one transaction:
+        pending/failed become cancelled at once; a processing one is marked for its worker
+        to kill (it stays processing until the worker records it; its worker is woken).
+        Returns each id's resulting state. Raises JobNotFound / InvalidStateChange (naming
+        the id) for a missing or ended job; then nothing changes."""
         ...
 
     def retry_dead_jobs(self, job_ids: Sequence[str] | None, default_max_retries: int) -> list[str]:
         """Move dead jobs (all of them when `job_ids` is None) back to pending, due now,
-        attempts reset to 0, max_retries re-read from config unless the job set its own.
+        attempts reset to 0, max_retries `default_max_retries` unless the job set its own.
         Raises JobNotFound / InvalidStateChange (naming the id) for an id that is missing or
         not dead; then none move. Returns the ids moved."""
         ...
@@ -197,20 +220,24 @@ class Store(Protocol):
         """Mark the attempt succeeded and the job completed (guarded, see module doc)."""
         ...
 
-    def fail_job(
-        self, job_id: str, worker_id: str, attempt: int, result: RunResult, retry_delay: float
-    ) -> JobState | None:
-        """Record a failed attempt. With retries left (attempts <= max_retries) the job
-        becomes failed, due `retry_delay` seconds from now; otherwise dead; and cancelled
-        when a cancel was requested while it ran. Returns the new state, or None when
-        guarded out."""
+    def complete_jobs(
+        self, worker_id: str, finished: Sequence[tuple[str, int, RunResult]]
+    ) -> list[bool]:
+        """complete_job for several (job id, attempt, result) in one transaction, each
+        guarded exactly as there; whether each was recorded, in order."""
         ...
 
-    def reap_job(
-        self, job_id: str, worker_id: str, attempt: int, result: RunResult, retry_delay: float
-    ) -> JobState | None:
-        """fail_job for a job from expired_jobs, guarded also by its lease still being
-        expired (a heartbeat in between wins): how dead workers' jobs are retried."""
+    def fail_job(self, job: Job, result: RunResult, retry_delay: float) -> JobState | None:
+        """Record a failed attempt of `job`, the job as its worker claimed it (its
+        worker_id, last_attempt, attempts and max_retries are what the decision reads):
+        queuectl.rules.failed decides (failed and due `retry_delay` seconds from now,
+        dead, or cancelled when a cancel was asked for while it ran). Returns the new
+        state, or None when guarded out."""
+        ...
+
+    def reap_job(self, job: Job, result: RunResult, retry_delay: float) -> JobState | None:
+        """fail_job for a job as expired_jobs listed it, guarded also by its lease still
+        being expired (a heartbeat in between wins): how dead workers' jobs are retried."""
         ...
 
     def cancel_running_job(
@@ -270,8 +297,9 @@ class Store(Protocol):
 
     # -- workers ------------------------------------------------------------------------
 
-    def register_worker(self, worker: WorkerInfo) -> None:
-        """Add (or replace) a worker in the registry, heartbeat now."""
+    def register_worker(self, worker: WorkerRegistration) -> None:
+        """Add (or replace, stop request cleared) a worker in the registry, started and
+        heartbeat now."""
         ...
 
     def unregister_worker(self, worker_id: str) -> None:
@@ -283,9 +311,10 @@ class Store(Protocol):
         whose last heartbeat is at most `alive_within` seconds old, when given."""
         ...
 
-    def request_worker_stop(self, mode: str, worker_ids: Sequence[str] | None = None) -> int:
-        """Ask workers (all when None) to stop, "graceful" or "now"; they see it on their
-        next heartbeat. Returns how many were asked."""
+    def request_worker_stop(self, mode: StopMode, worker_ids: Sequence[str] | None = None) -> int:
+        """Ask workers (all when None) to stop; a pending request becomes
+        queuectl.rules.stop_request of it and `mode` ("now" beats "graceful"). They see it
+        on their next heartbeat (idle ones are woken). Returns how many were asked."""
         ...
 
     def prune_workers(self, dead_for: float) -> int:

@@ -26,29 +26,32 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
+from queuectl import rules
 from queuectl.errors import (
     DuplicateJob,
     InvalidSpec,
-    InvalidStateChange,
     JobNotFound,
     StoreError,
     StoreRefused,
     StoreUnavailable,
 )
 from queuectl.models import (
-    FINAL_STATES,
     SCHEDULED,
     Attempt,
     Job,
+    JobChanges,
     JobQuery,
     JobState,
     NewJob,
     QueueCounts,
     QueueStats,
+    RunResult,
+    StopMode,
     WorkerInfo,
     WorkerOrders,
+    WorkerRegistration,
 )
-from queuectl.store.finishing import GuardedFinishes
+from queuectl.store.finishing import Finishing, GuardedFinishes, finish_params
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.postgres_observe import PostgresObserve
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
@@ -183,6 +186,9 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         self._durable = durable
         self._lock = threading.RLock()
         self._closed = False
+        self._q = Q  # the queries, on the server's clock (see advance_clock)
+        self._finish_sql = FINISH
+        self._clock_offset = 0.0
         self._conn: psycopg.Connection[Row] | None = connect_server(
             self._dsn, durable, self._poll_only
         )
@@ -236,17 +242,26 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
             raise AssertionError("unreachable")
 
     def _read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
-        work = lambda conn: conn.execute(Q[query], params).fetchall()  # noqa: E731
+        work = lambda conn: conn.execute(self._q[query], params).fetchall()  # noqa: E731
         return self._run(work, read=True, transaction=False)
 
     def _statement(self, query: str, params: dict[str, Any]) -> tuple[list[Row], int]:
         """One write statement (atomic by itself): its rows and its row count."""
 
         def work(conn: psycopg.Connection[Row]) -> tuple[list[Row], int]:
-            cursor = conn.execute(Q[query], params)
+            cursor = conn.execute(self._q[query], params)
             return (cursor.fetchall() if cursor.description else []), cursor.rowcount
 
         return self._run(work, transaction=False)
+
+    @property
+    def _now_sql(self) -> str:
+        return on_clock("now()", self._clock_offset)
+
+    def advance_clock(self, seconds: float) -> None:
+        self._clock_offset += seconds
+        self._q = {name: on_clock(sql, self._clock_offset) for name, sql in Q.items()}
+        self._finish_sql = on_clock(FINISH, self._clock_offset)
 
     def _ensure_schema(self, migrate: bool) -> None:
         version = self.schema_version()
@@ -316,7 +331,8 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
 
     def now(self) -> float:
         def work(conn: psycopg.Connection[Row]) -> float:
-            row = conn.execute("SELECT extract(epoch FROM now())::float8 AS now").fetchone()
+            sql = "SELECT extract(epoch FROM now())::float8 AS now"
+            row = conn.execute(on_clock(sql, self._clock_offset)).fetchone()
             assert row is not None
             return float(row["now"])
 
@@ -344,7 +360,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         }
 
         def work(conn: psycopg.Connection[Row]) -> None:
-            inserted = {row["id"] for row in conn.execute(Q["enqueue_job"], params)}
+            inserted = {row["id"] for row in conn.execute(self._q["enqueue_job"], params)}
             for job in jobs:
                 if job.id not in inserted:  # taken before, or twice in this batch
                     raise DuplicateJob(job.id)
@@ -390,10 +406,10 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         def work(conn: psycopg.Connection[Row]) -> list[Job]:
             # Scheduled jobs come from their own index; the states' pages merge with them.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one snapshot
-            pages = [[_job(r) for r in conn.execute(Q["query_jobs_scheduled"], params)]]
+            pages = [[_job(r) for r in conn.execute(self._q["query_jobs_scheduled"], params)]]
             others = [str(s) for s in query.states if s != SCHEDULED]
             if others:
-                sql = Q[f"query_jobs_in_state_{direction}"]
+                sql = self._q[f"query_jobs_in_state_{direction}"]
                 rows = conn.execute(sql, {**params, "states": others}).fetchall()
                 pages.append([_job(row) for row in rows])
             return merge_pages(pages, oldest, limit)
@@ -407,9 +423,9 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         def work(conn: psycopg.Connection[Row]) -> QueueCounts:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one snapshot
             by_state = dict.fromkeys(JobState, 0)
-            for row in conn.execute(Q["count_jobs"], {"queue": queue}):
+            for row in conn.execute(self._q["count_jobs"], {"queue": queue}):
                 by_state[JobState(row["state"])] = row["n"]
-            scheduled = conn.execute(Q["count_scheduled"], {"queue": queue}).fetchone()
+            scheduled = conn.execute(self._q["count_scheduled"], {"queue": queue}).fetchone()
             return QueueCounts(by_state=by_state, scheduled=scheduled["n"] if scheduled else 0)
 
         return self._run(work, read=True)
@@ -425,46 +441,45 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
                 )
         return list(stats.values())
 
-    def update_job(self, job_id: str, changes: dict[str, object]) -> Job:
-        unknown = set(changes) - {*_UPDATABLE, "state"}
-        if unknown:
-            raise InvalidStateChange(f"cannot update field(s): {', '.join(sorted(unknown))}")
-
+    def update_job(self, job_id: str, changes: JobChanges) -> Job:
         def work(conn: psycopg.Connection[Row]) -> Job:
-            job = _fetch_job(conn, job_id)
-            assignments = _update_assignments(job, changes)
-            # Column names come from the fixed _UPDATABLE table, never from input. The
-            # state guard catches a claim that slipped in since the read above.
-            sql = f"UPDATE jobs SET {', '.join(assignments)} "
-            sql += "WHERE id = %(id)s AND state <> 'processing' RETURNING *"
-            row = conn.execute(sql, {**changes, "id": job_id}).fetchone()
-            if row is None:
-                _update_assignments(_fetch_job(conn, job_id), changes)  # raises
-                raise AssertionError("unreachable")
-            if changes.get("state") is not None:
+            # FOR UPDATE: no claim or finish slips in between the decision and its write.
+            job = _fetch_job(conn, job_id, lock=True)
+            edit = rules.update(job, changes)
+            params = {**_update_params(edit.changes), "id": job_id, "from": str(edit.from_state)}
+            # Column names come from JobChanges' fixed fields, never from input.
+            sql = f"UPDATE jobs SET {', '.join(_update_assignments(edit, self._now_sql))} "
+            sql += "WHERE id = %(id)s AND state = %(from)s RETURNING *"
+            row = conn.execute(sql, params).fetchone()
+            if row is None:  # the lock makes this unreachable; never report a false success
+                raise StoreError(f"job {job_id!r} changed while it was locked; try again")
+            if changes.requeue:
                 conn.execute(NOTIFY)
             return _job(row)
 
         return self._run(work)
 
-    def cancel_job(self, job_id: str) -> JobState:
-        def work(conn: psycopg.Connection[Row]) -> JobState:
-            # Each step is atomic on its own; a job that moves between them (a claim, a
-            # retry) is simply looked at again.
-            for _ in range(5):
-                row = conn.execute(Q["cancel_waiting_job"], {"id": job_id}).fetchone()
-                if row is None:
-                    row = conn.execute(Q["request_cancel"], {"id": job_id}).fetchone()
-                    if row is not None:
-                        conn.execute(NOTIFY)  # its worker's next look sees the request
-                if row is not None:
-                    return JobState(row["state"])
-                job = _fetch_job(conn, job_id)
-                if job.state in FINAL_STATES:
-                    raise InvalidStateChange(
-                        f"job {job_id!r} is already {job.state}; nothing to cancel"
-                    )
-            raise StoreError(f"job {job_id!r} kept changing state; try again")
+    def cancel_jobs(self, job_ids: Sequence[str]) -> dict[str, JobState]:
+        ids = list(dict.fromkeys(job_ids))
+
+        def work(conn: psycopg.Connection[Row]) -> dict[str, JobState]:
+            # One transaction, the rows locked (in id order, so two cancels never
+            # deadlock): every decision holds until the commit, and an error rolls all back.
+            rows = conn.execute(self._q["lock_jobs"], {"ids": ids}).fetchall()
+            found = {row["id"]: _job(row) for row in rows}
+            actions = {}
+            for job_id in ids:
+                if job_id not in found:
+                    raise JobNotFound(f"no job with id {job_id!r}")
+                actions[job_id] = rules.cancel(found[job_id])
+            now_ids = [i for i, a in actions.items() if a is rules.CancelAction.CANCEL]
+            asked = [i for i, a in actions.items() if a is rules.CancelAction.REQUEST]
+            if now_ids:
+                conn.execute(self._q["cancel_waiting_job"], {"ids": now_ids})
+            if asked:
+                conn.execute(self._q["request_cancel"], {"ids": asked})
+                conn.execute(NOTIFY)  # their workers' next look sees the request
+            return {job_id: rules.state_after_cancel(a) for job_id, a in actions.items()}
 
         return self._run(work)
 
@@ -473,13 +488,8 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         params = {"ids": ids, "default_max_retries": default_max_retries}
 
         def work(conn: psycopg.Connection[Row]) -> list[str]:
-            moved = [row["id"] for row in conn.execute(Q["retry_dead_job"], params)]
-            for job_id in ids or ():
-                if job_id not in moved:
-                    job = _fetch_job(conn, job_id)
-                    raise InvalidStateChange(
-                        f"job {job_id!r} is {job.state}, not dead: only DLQ jobs can be retried"
-                    )
+            moved = [row["id"] for row in conn.execute(self._q["retry_dead_job"], params)]
+            _refuse_missing(conn, ids or [], set(moved), rules.check_dlq_retry)
             if moved:
                 conn.execute(NOTIFY)
             return moved if ids is None else ids
@@ -488,11 +498,15 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
 
     def requeue_jobs(self, job_ids: Sequence[str], default_max_retries: int) -> list[str]:
         ids = list(dict.fromkeys(job_ids))
-        params = {"ids": ids, "default_max_retries": default_max_retries}
+        params = {
+            "ids": ids,
+            "default_max_retries": default_max_retries,
+            "from_states": sorted(rules.REQUEUABLE),
+        }
 
         def work(conn: psycopg.Connection[Row]) -> list[str]:
-            moved = {row["id"] for row in conn.execute(Q["requeue_job"], params)}
-            _refuse_missing(conn, ids, moved, "requeue", "it has not finished")
+            moved = {row["id"] for row in conn.execute(self._q["requeue_job"], params)}
+            _refuse_missing(conn, ids, moved, rules.check_requeue)
             if moved:
                 conn.execute(NOTIFY)
             return ids
@@ -503,8 +517,9 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         ids = list(dict.fromkeys(job_ids))
 
         def work(conn: psycopg.Connection[Row]) -> int:
-            gone = {row["id"] for row in conn.execute(Q["delete_job"], {"ids": ids})}
-            _refuse_missing(conn, ids, gone, "delete", "only finished jobs can be deleted")
+            params = {"ids": ids, "from_states": sorted(rules.DELETABLE)}
+            gone = {row["id"] for row in conn.execute(self._q["delete_job"], params)}
+            _refuse_missing(conn, ids, gone, rules.check_delete)
             return len(gone)
 
         return self._run(work)
@@ -536,29 +551,54 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         params = {"worker_id": worker_id, "lease_seconds": lease_seconds, "held": list(held)}
 
         def work(conn: psycopg.Connection[Row]) -> WorkerOrders:
-            worker = conn.execute(Q["touch_worker"], params).fetchone()
-            renewed = conn.execute(Q["extend_leases"], params).fetchall()
-            cancel = conn.execute(Q["cancel_orders"], params).fetchall()
+            worker = conn.execute(self._q["touch_worker"], params).fetchone()
+            renewed = conn.execute(self._q["extend_leases"], params).fetchall()
+            cancel = conn.execute(self._q["cancel_orders"], params).fetchall()
+            stop = worker["stop_requested"] if worker else None
             return WorkerOrders(
-                stop=worker["stop_requested"] if worker else None,
+                stop=None if stop is None else StopMode(stop),
                 cancel=frozenset(row["id"] for row in cancel),
                 renewed=frozenset(row["id"] for row in renewed),
             )
 
         return self._run(work)
 
-    def _finish(self, query: str, params: dict[str, Any]) -> str | None:
-        statement = _FINISHING[query]
+    def _apply_finish(self, guard: rules.Held, finish: rules.Finish, result: RunResult) -> bool:
+        params = finish_params(guard, finish, result)
+        wakes = finish.state is JobState.PENDING  # claimable again at once
 
-        def work(conn: psycopg.Connection[Row]) -> str | None:
-            row = conn.execute(statement, params).fetchone()
-            if row is not None and query == "release_job":
-                conn.execute(NOTIFY)  # claimable again at once
-            return None if row is None else str(row["state"])
+        def work(conn: psycopg.Connection[Row]) -> bool:
+            applied = conn.execute(self._finish_sql, params).fetchone() is not None
+            if applied and wakes:
+                conn.execute(NOTIFY)
+            return applied
 
         try:
-            return self._run(work, transaction=query == "release_job")
+            return self._run(work, transaction=wakes)
         except InvalidSpec as err:  # a DataError: this result can never be stored as is
+            raise StoreRefused(str(err)) from None
+        except (OverflowError, MemoryError) as err:
+            raise StoreRefused(f"PostgreSQL at {self._target} refused the write: {err}") from None
+
+    def _apply_finishes(self, finishes: Sequence[Finishing]) -> list[bool]:
+        if not finishes:
+            return []
+        params = [finish_params(guard, finish, result) for guard, finish, result in finishes]
+        wakes = any(finish.state is JobState.PENDING for _, finish, _ in finishes)
+
+        def work(conn: psycopg.Connection[Row]) -> list[bool]:
+            with conn.cursor() as cursor:  # one pipelined round trip for the batch
+                cursor.executemany(self._finish_sql, params, returning=True)
+                applied = [cursor.fetchone() is not None]
+                while cursor.nextset():
+                    applied.append(cursor.fetchone() is not None)
+            if wakes and any(applied):
+                conn.execute(NOTIFY)
+            return applied
+
+        try:
+            return self._run(work, transaction=True)
+        except InvalidSpec as err:  # a DataError: a result that can never be stored as is
             raise StoreRefused(str(err)) from None
         except (OverflowError, MemoryError) as err:
             raise StoreRefused(f"PostgreSQL at {self._target} refused the write: {err}") from None
@@ -605,7 +645,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
 
     # -- workers ------------------------------------------------------------------------
 
-    def register_worker(self, worker: WorkerInfo) -> None:
+    def register_worker(self, worker: WorkerRegistration) -> None:
         params = {
             "id": worker.id,
             "host": worker.host,
@@ -622,11 +662,15 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         rows = self._read("list_workers", {"alive_within": alive_within})
         return [_worker(row) for row in rows]
 
-    def request_worker_stop(self, mode: str, worker_ids: Sequence[str] | None = None) -> int:
-        params = {"mode": mode, "ids": _list(worker_ids)}
+    def request_worker_stop(self, mode: StopMode, worker_ids: Sequence[str] | None = None) -> int:
+        params = {
+            "mode": str(mode),
+            "replaces": [str(m) for m in rules.stops_replaced_by(mode)],
+            "ids": _list(worker_ids),
+        }
 
         def work(conn: psycopg.Connection[Row]) -> int:
-            asked = conn.execute(Q["request_worker_stop"], params).rowcount
+            asked = conn.execute(self._q["request_worker_stop"], params).rowcount
             if asked:
                 conn.execute(NOTIFY)  # idle workers wake and heartbeat now
             return asked
@@ -637,59 +681,71 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         return self._statement("prune_workers", {"dead_for": dead_for})[1]
 
 
-def _finishing_statement(query: str) -> str:
-    """`query` (which moves the job) and finish_attempt as one statement: data-modifying
+def on_clock(sql: str, offset: float) -> str:
+    """`sql` with the server's now() moved `offset` seconds on (advance_clock, for tests;
+    the queries run unchanged until a test drives the clock)."""
+    if not offset:
+        return sql
+    return sql.replace("now()", f"(now() + make_interval(secs => {float(offset)!r}))")
+
+
+def _finishing_statement() -> str:
+    """finish_job (which moves the job) and finish_attempt as one statement: data-modifying
     CTEs run once, atomically, whatever the outer SELECT reads."""
-    moved = Q[query].rstrip().rstrip(";")
+    moved = Q["finish_job"].rstrip().rstrip(";")
     closing = Q["finish_attempt"].rstrip().rstrip(";")
     return f"WITH moved AS ({moved}), closed AS ({closing}) SELECT state FROM moved"
 
 
-_FINISHING = {
-    name: _finishing_statement(name)
-    for name in ("complete_job", "fail_job", "cancel_running_job", "release_job")
-}
+FINISH = _finishing_statement()
 
 
-def _fetch_job(conn: psycopg.Connection[Row], job_id: str) -> Job:
-    row = conn.execute(Q["get_job"], {"id": job_id}).fetchone()
+def _fetch_job(conn: psycopg.Connection[Row], job_id: str, lock: bool = False) -> Job:
+    row = conn.execute(Q["lock_job" if lock else "get_job"], {"id": job_id}).fetchone()
     if row is None:
         raise JobNotFound(f"no job with id {job_id!r}")
     return _job(row)
 
 
 def _refuse_missing(
-    conn: psycopg.Connection[Row], ids: Sequence[str], done: set[str], action: str, reason: str
+    conn: psycopg.Connection[Row],
+    ids: Sequence[str],
+    done: set[str],
+    check: Callable[[Job], None],
 ) -> None:
-    """Raise for the first id that `action` did not touch (the transaction rolls back)."""
+    """Raise for the first id the guarded change did not touch, why rules' `check` refuses
+    it (the transaction rolls back)."""
     for job_id in ids:
         if job_id not in done:
-            job = _fetch_job(conn, job_id)
-            raise InvalidStateChange(f"cannot {action} job {job_id!r}: it is {job.state}; {reason}")
+            check(_fetch_job(conn, job_id))
+            raise StoreError(f"job {job_id!r} changed meanwhile; try again")
 
 
-def _update_assignments(job: Job, changes: dict[str, object]) -> list[str]:
-    """SET clauses for update_job (the rules of sqlite._update_assignments, in PG terms);
-    refuses running jobs and any state but pending."""
-    if job.state is JobState.PROCESSING:
-        raise InvalidStateChange(f"job {job.id!r} is running; cancel it or wait for it to end")
-    assignments = ["updated_at = now()"]
+def _update_assignments(edit: rules.JobUpdate, now: str) -> list[str]:
+    """SET clauses that write a rules.update decision (`now`: the SQL of the store's now)."""
+    assignments = [f"updated_at = {now}"]
     assignments += [
-        f"{column} = {value}" for column, value in _UPDATABLE.items() if column in changes
+        f"{column} = {value}"
+        for column, value in _UPDATABLE.items()
+        if getattr(edit.changes, column) is not msgspec.UNSET
     ]
-    if "max_retries" in changes:
+    if edit.changes.max_retries is not msgspec.UNSET:
         assignments.append(f"own_max_retries = {_UPDATABLE['max_retries']}")
-    state = changes.get("state")
-    if state is not None:
-        if state != JobState.PENDING:
-            raise InvalidStateChange(f"update can only set state to pending, not {state!r}")
+    if edit.changes.requeue:
         assignments += ["state = 'pending'", "cancel_requested = false"]
-        if "run_at" not in changes:
-            assignments.append("run_at = now()")
-        # A final job runs again from scratch (judged on the row as the UPDATE finds it).
-        final = "state IN ('completed', 'dead', 'cancelled')"
-        assignments.append(f"attempts = CASE WHEN {final} THEN 0 ELSE attempts END")
+    if edit.due_now:
+        assignments.append(f"run_at = {now}")
+    if edit.reset_attempts:
+        assignments.append("attempts = 0")
     return assignments
+
+
+def _update_params(changes: JobChanges) -> dict[str, Any]:
+    return {
+        column: getattr(changes, column)
+        for column in _UPDATABLE
+        if getattr(changes, column) is not msgspec.UNSET
+    }
 
 
 def _list(values: Sequence[str] | None) -> list[str] | None:
@@ -725,4 +781,6 @@ def _attempt(row: Row) -> Attempt:
 
 
 def _worker(row: Row) -> WorkerInfo:
-    return WorkerInfo(**_fields(WorkerInfo, row))
+    values = _fields(WorkerInfo, row)
+    stop = values.get("stop_requested")
+    return WorkerInfo(**{**values, "stop_requested": None if stop is None else StopMode(stop)})

@@ -13,9 +13,7 @@
 INSERT INTO jobs (id, command, queue, priority, max_retries, own_max_retries, timeout,
                   run_at, created_at, updated_at, keep_daemons, cwd, env)
 SELECT n.id, n.command, n.queue, n.priority,
-       COALESCE(n.max_retries,
-                (SELECT value::bigint FROM config WHERE key = 'max-retries'),
-                %(default_max_retries)s),
+       COALESCE(n.max_retries, %(default_max_retries)s),
        n.max_retries, n.timeout,
        COALESCE(to_timestamp(n.run_at), now() + make_interval(secs => n.delay)),
        now(), now(), n.keep_daemons, n.cwd, n.env::jsonb
@@ -153,15 +151,21 @@ FROM job_counts AS c
 WHERE c.n > 0
 ORDER BY c.queue, c.state;
 
+-- name: lock_job
+SELECT * FROM jobs WHERE id = %(id)s FOR UPDATE;
+
+-- name: lock_jobs
+-- The rows a change of several jobs decides on, locked until its commit (in id order).
+SELECT * FROM jobs WHERE id = ANY (%(ids)s::text[]) ORDER BY id FOR UPDATE;
+
 -- name: cancel_waiting_job
+-- cancel_jobs applies rules.cancel to rows it holds locked (lock_jobs).
 UPDATE jobs SET state = 'cancelled', updated_at = now(), cancel_requested = false
-WHERE id = %(id)s AND state IN ('pending', 'failed')
-RETURNING state;
+WHERE id = ANY (%(ids)s::text[]);
 
 -- name: request_cancel
 UPDATE jobs SET cancel_requested = true, updated_at = now()
-WHERE id = %(id)s AND state = 'processing'
-RETURNING state;
+WHERE id = ANY (%(ids)s::text[]);
 
 -- name: retry_dead_job
 -- All the requested ids in one statement (`ids` NULL = every dead job); postgres.py
@@ -170,9 +174,7 @@ WITH moved AS (
     UPDATE jobs
     SET state = 'pending', attempts = 0, run_at = now(), updated_at = now(),
         last_error = NULL, exit_code = NULL,
-        max_retries = COALESCE(own_max_retries,
-                               (SELECT value::bigint FROM config WHERE key = 'max-retries'),
-                               %(default_max_retries)s)
+        max_retries = COALESCE(own_max_retries, %(default_max_retries)s)
     WHERE state = 'dead'
       AND (%(ids)s::text[] IS NULL OR id = ANY (%(ids)s::text[]))
     RETURNING id, seq
@@ -186,16 +188,14 @@ UPDATE jobs
 SET state = 'pending', attempts = 0, run_at = now(), updated_at = now(),
     last_error = NULL, exit_code = NULL, worker_id = NULL, lease_expires_at = NULL,
     cancel_requested = false,
-    max_retries = COALESCE(own_max_retries,
-                           (SELECT value::bigint FROM config WHERE key = 'max-retries'),
-                           %(default_max_retries)s)
-WHERE id = ANY (%(ids)s::text[]) AND state IN ('completed', 'failed', 'dead', 'cancelled')
+    max_retries = COALESCE(own_max_retries, %(default_max_retries)s)
+WHERE id = ANY (%(ids)s::text[]) AND state = ANY (%(from_states)s::text[])
 RETURNING id;
 
 -- name: delete_job
--- Finished jobs only; their attempts go with them (ON DELETE CASCADE).
+-- Jobs in the given states (rules.DELETABLE); their attempts go with them (CASCADE).
 DELETE FROM jobs
-WHERE id = ANY (%(ids)s::text[]) AND state IN ('completed', 'dead', 'cancelled')
+WHERE id = ANY (%(ids)s::text[]) AND state = ANY (%(from_states)s::text[])
 RETURNING id;
 
 -- name: purge_jobs
@@ -256,48 +256,23 @@ RETURNING id;
 SELECT id FROM jobs
 WHERE worker_id = %(worker_id)s AND state = 'processing' AND cancel_requested;
 
--- name: complete_job
--- Every worker-side write is guarded by (id, worker_id, last_attempt): a worker whose
--- lease expired, and whose job has moved on, changes nothing. last_attempt numbers a
--- job's attempts and never repeats (releases, requeues and DLQ retries keep counting).
+-- name: finish_job
+-- Applies a decision of queuectl/rules.py (rules.Finish) to a job its worker holds,
+-- guarded by the job as the decision saw it (rules.Held): (id, worker_id, last_attempt)
+-- while processing, cancel_requested when the decision read it, and, when reaping, the
+-- lease still expired (a heartbeat since expired_jobs looked wins). last_attempt numbers
+-- a job's attempts and never repeats, so a worker whose job moved on changes nothing.
 UPDATE jobs
-SET state = 'completed', updated_at = now(), worker_id = NULL, lease_expires_at = NULL,
-    exit_code = %(exit_code)s, last_error = NULL, cancel_requested = false
+SET state = %(state)s, attempts = attempts - %(uncounted)s,
+    run_at = COALESCE(now() + make_interval(secs => %(run_after)s::float8), run_at),
+    updated_at = now(), worker_id = NULL, lease_expires_at = NULL, cancel_requested = false,
+    exit_code = CASE WHEN %(records_result)s THEN %(exit_code)s::integer ELSE exit_code END,
+    last_error = CASE WHEN %(records_result)s THEN %(error)s::text ELSE last_error END
 WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
   AND last_attempt = %(attempt)s
-RETURNING state;
-
--- name: fail_job
--- A job whose cancel was asked for ends cancelled, not retried, however it failed.
--- expired_only (reaping a presumed-dead worker's job) re-checks in the statement
--- that the lease is still expired: a heartbeat since expired_jobs looked wins.
-UPDATE jobs
-SET state = CASE WHEN cancel_requested THEN 'cancelled'
-                 WHEN attempts <= max_retries THEN 'failed' ELSE 'dead' END,
-    run_at = CASE WHEN attempts <= max_retries
-                  THEN now() + make_interval(secs => %(retry_delay)s) ELSE run_at END,
-    updated_at = now(), worker_id = NULL, lease_expires_at = NULL,
-    exit_code = %(exit_code)s, last_error = %(error)s, cancel_requested = false
-WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
-  AND last_attempt = %(attempt)s AND (NOT %(expired_only)s OR lease_expires_at < now())
-RETURNING state;
-
--- name: cancel_running_job
-UPDATE jobs
-SET state = 'cancelled', updated_at = now(), worker_id = NULL, lease_expires_at = NULL,
-    exit_code = %(exit_code)s, last_error = %(error)s, cancel_requested = false
-WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
-  AND last_attempt = %(attempt)s
-RETURNING state;
-
--- name: release_job
--- Back to pending (the attempt not counted), unless a cancel was asked for meanwhile.
-UPDATE jobs
-SET state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END,
-    attempts = attempts - 1, run_at = now(), updated_at = now(),
-    worker_id = NULL, lease_expires_at = NULL, cancel_requested = false
-WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
-  AND last_attempt = %(attempt)s
+  AND (%(cancel_requested)s::boolean IS NULL
+       OR cancel_requested = %(cancel_requested)s::boolean)
+  AND (NOT %(expired_only)s OR lease_expires_at < now())
 RETURNING state;
 
 -- name: finish_attempt
@@ -373,10 +348,11 @@ WHERE %(alive_within)s::float8 IS NULL
 ORDER BY w.started_at, w.id;
 
 -- name: request_worker_stop
--- A graceful request never downgrades a pending 'now'.
+-- %(replaces)s lists the pending requests the mode overrides (rules.stop_request).
 UPDATE workers
-SET stop_requested = CASE WHEN %(mode)s::text = 'now' THEN 'now'
-                          ELSE COALESCE(stop_requested, %(mode)s::text) END
+SET stop_requested = CASE WHEN stop_requested IS NULL
+                            OR stop_requested = ANY (%(replaces)s::text[])
+                          THEN %(mode)s::text ELSE stop_requested END
 WHERE %(ids)s::text[] IS NULL OR id = ANY (%(ids)s::text[]);
 
 -- name: prune_workers

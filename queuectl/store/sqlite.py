@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgspec
+
+from queuectl import rules
 from queuectl.errors import (
-    DuplicateJob,
-    InvalidStateChange,
     JobNotFound,
     StoreError,
     StoreGone,
@@ -34,17 +35,22 @@ from queuectl.models import (
     SCHEDULED,
     Attempt,
     Job,
+    JobChanges,
     JobQuery,
     JobState,
     NewJob,
     QueueCounts,
     QueueStats,
+    RunResult,
+    StopMode,
     WorkerInfo,
     WorkerOrders,
+    WorkerRegistration,
 )
-from queuectl.store.finishing import GuardedFinishes
+from queuectl.store.finishing import Finishing, GuardedFinishes, finish_params
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
+from queuectl.store.sqlite_enqueue import insert_jobs
 from queuectl.store.sqlite_observe import SqliteObserve
 
 Q = load_queries("sqlite.sql")
@@ -165,6 +171,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
         self._conn = connect_file(self.path, durable)
         self._lock = threading.RLock()
         self._identity = _file_identity(self.path)
+        self._clock_offset = 0.0  # advance_clock (tests): every time below is self.now()
         try:
             if check_schema:
                 self._ensure_schema(migrate)
@@ -301,35 +308,17 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
         return self._patiently(self._applied_version)
 
     def now(self) -> float:
-        return time.time()
+        return time.time() + self._clock_offset
+
+    def advance_clock(self, seconds: float) -> None:
+        self._clock_offset += seconds
 
     # -- jobs: producers and operators -----------------------------------------------
 
     def enqueue_jobs(self, jobs: Sequence[NewJob], default_max_retries: int) -> list[str]:
         now = self.now()
         with self._writing() as conn:
-            for job in jobs:
-                try:
-                    conn.execute(
-                        Q["enqueue_job"],
-                        {
-                            "id": job.id,
-                            "command": job.command,
-                            "queue": job.queue,
-                            "priority": job.priority,
-                            "max_retries": job.max_retries,
-                            "default_max_retries": default_max_retries,
-                            "timeout": job.timeout,
-                            "run_at": job.run_at,
-                            "delay": job.delay,
-                            "now": now,
-                            "keep_daemons": job.keep_daemons,
-                            "cwd": job.cwd,
-                            "env": json.dumps(job.env) if job.env else None,
-                        },
-                    )
-                except sqlite3.IntegrityError:
-                    raise DuplicateJob(job.id) from None
+            insert_jobs(conn, jobs, default_max_retries, now)
         return [job.id for job in jobs]
 
     def get_job(self, job_id: str) -> Job | None:
@@ -414,36 +403,35 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
             rows = conn.execute(Q["queue_stats"], {"now": self.now()}).fetchall()
         return _queue_stats(rows)
 
-    def update_job(self, job_id: str, changes: dict[str, object]) -> Job:
-        unknown = set(changes) - {*_UPDATABLE, "state"}
-        if unknown:
-            raise InvalidStateChange(f"cannot update field(s): {', '.join(sorted(unknown))}")
+    def update_job(self, job_id: str, changes: JobChanges) -> Job:
         with self._writing() as conn:
-            row = conn.execute(Q["get_job"], {"id": job_id}).fetchone()
-            if row is None:
-                raise JobNotFound(f"no job with id {job_id!r}")
-            job = _job(row)
-            assignments, params = _update_assignments(job, changes, self.now())
-            params["id"] = job_id
-            # Column names come from the fixed _UPDATABLE list, never from input.
-            conn.execute(f"UPDATE jobs SET {', '.join(assignments)} WHERE id = :id", params)
-            updated = conn.execute(Q["get_job"], {"id": job_id}).fetchone()
-        return _job(updated)
+            job = _fetch_job(conn, job_id)
+            edit = rules.update(job, changes)
+            assignments, params = _update_assignments(edit, self.now())
+            params.update(id=job_id, from_state=str(edit.from_state))
+            # Column names come from JobChanges' fixed fields, never from input; the state
+            # guard always holds under the write lock, and is there for the rule's sake.
+            sql = f"UPDATE jobs SET {', '.join(assignments)} WHERE id = :id AND state = :from_state"
+            conn.execute(sql, params)
+            return _fetch_job(conn, job_id)
 
-    def cancel_job(self, job_id: str) -> JobState:
-        now = self.now()
-        with self._writing() as conn:
-            row = conn.execute(Q["cancel_waiting_job"], {"id": job_id, "now": now}).fetchone()
-            if row is None:
-                row = conn.execute(Q["request_cancel"], {"id": job_id, "now": now}).fetchone()
-            if row is None:
-                current = conn.execute(Q["get_job"], {"id": job_id}).fetchone()
-                if current is None:
-                    raise JobNotFound(f"no job with id {job_id!r}")
-                raise InvalidStateChange(
-                    f"job {job_id!r} is already {current['state']}; nothing to cancel"
+    def cancel_jobs(self, job_ids: Sequence[str]) -> dict[str, JobState]:
+        states: dict[str, JobState] = {}
+        with self._writing() as conn:  # all or none: an error rolls every cancel back
+            now = self.now()
+            for job_id in dict.fromkeys(job_ids):
+                job = _fetch_job(conn, job_id)
+                action = rules.cancel(job)
+                query = (
+                    "cancel_waiting_job"
+                    if action is rules.CancelAction.CANCEL
+                    else "request_cancel"
                 )
-        return JobState(row["state"])
+                params = {"id": job_id, "now": now, "from_state": str(job.state)}
+                if conn.execute(Q[query], params).fetchone() is None:
+                    raise StoreError(f"job {job_id!r} changed under the write lock")
+                states[job_id] = rules.state_after_cancel(action)
+        return states
 
     def retry_dead_jobs(self, job_ids: Sequence[str] | None, default_max_retries: int) -> list[str]:
         params: dict[str, Any] = {"now": self.now(), "default_max_retries": default_max_retries}
@@ -453,30 +441,29 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
                 return [row["id"] for row in rows]
             for job_id in job_ids:
                 if conn.execute(Q["retry_dead_job"], {**params, "id": job_id}).fetchone() is None:
-                    current = conn.execute(Q["get_job"], {"id": job_id}).fetchone()
-                    if current is None:
-                        raise JobNotFound(f"no job with id {job_id!r}")
-                    raise InvalidStateChange(
-                        f"job {job_id!r} is {current['state']}, not dead: "
-                        "only DLQ jobs can be retried"
-                    )
+                    _refuse(conn, job_id, rules.check_dlq_retry)
         return list(job_ids)
 
     def requeue_jobs(self, job_ids: Sequence[str], default_max_retries: int) -> list[str]:
         unique = list(dict.fromkeys(job_ids))
-        params: dict[str, Any] = {"now": self.now(), "default_max_retries": default_max_retries}
+        params: dict[str, Any] = {
+            "now": self.now(),
+            "default_max_retries": default_max_retries,
+            "from_states": _json(sorted(rules.REQUEUABLE)),
+        }
         with self._writing() as conn:
             for job_id in unique:
                 if conn.execute(Q["requeue_job"], {**params, "id": job_id}).fetchone() is None:
-                    _refuse(conn, job_id, "requeue", "it has not finished")
+                    _refuse(conn, job_id, rules.check_requeue)
         return unique
 
     def delete_jobs(self, job_ids: Sequence[str]) -> int:
         unique = list(dict.fromkeys(job_ids))
         with self._writing() as conn:
             for job_id in unique:
-                if conn.execute(Q["delete_job"], {"id": job_id}).fetchone() is None:
-                    _refuse(conn, job_id, "delete", "only finished jobs can be deleted")
+                params = {"id": job_id, "from_states": _json(sorted(rules.DELETABLE))}
+                if conn.execute(Q["delete_job"], params).fetchone() is None:
+                    _refuse(conn, job_id, rules.check_delete)
         return len(unique)
 
     def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
@@ -527,22 +514,38 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
             renewed = conn.execute(Q["extend_leases"], params).fetchall()
             cancel = conn.execute(Q["cancel_orders"], params).fetchall()
         return WorkerOrders(
-            stop=worker["stop_requested"] if worker else None,
+            stop=_stop_mode(worker["stop_requested"]) if worker else None,
             cancel=frozenset(row["id"] for row in cancel),
             renewed=frozenset(row["id"] for row in renewed),
         )
 
-    def _finish(self, query: str, params: dict[str, Any]) -> str | None:
-        params["now"] = self.now()
+    def _apply_finish(self, guard: rules.Held, finish: rules.Finish, result: RunResult) -> bool:
+        params = finish_params(guard, finish, result)
         try:
             with self._writing() as conn:
-                row = conn.execute(Q[query], params).fetchone()
-                if row is None:
-                    return None
+                params["now"] = self.now()
+                if conn.execute(Q["finish_job"], params).fetchone() is None:
+                    return False
                 conn.execute(Q["finish_attempt"], params)
         except (OverflowError, MemoryError) as err:  # a blob past what sqlite3 binds
             raise StoreRefused(f"database {self.path} refused the write: {err}") from None
-        return str(row["state"])
+        return True
+
+    def _apply_finishes(self, finishes: Sequence[Finishing]) -> list[bool]:
+        applied = []
+        try:
+            with self._writing() as conn:
+                now = self.now()
+                for guard, finish, result in finishes:
+                    params = finish_params(guard, finish, result)
+                    params["now"] = now
+                    moved = conn.execute(Q["finish_job"], params).fetchone() is not None
+                    if moved:
+                        conn.execute(Q["finish_attempt"], params)
+                    applied.append(moved)
+        except (OverflowError, MemoryError) as err:  # a blob past what sqlite3 binds
+            raise StoreRefused(f"database {self.path} refused the write: {err}") from None
+        return applied
 
     def expired_jobs(self, limit: int = 100) -> list[Job]:
         with self._reading() as conn:
@@ -589,7 +592,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
 
     # -- workers ------------------------------------------------------------------------
 
-    def register_worker(self, worker: WorkerInfo) -> None:
+    def register_worker(self, worker: WorkerRegistration) -> None:
         params = {
             "id": worker.id,
             "host": worker.host,
@@ -611,17 +614,23 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
             rows = conn.execute(Q["list_workers"], params).fetchall()
         return [_worker(row) for row in rows]
 
-    def request_worker_stop(self, mode: str, worker_ids: Sequence[str] | None = None) -> int:
+    def request_worker_stop(self, mode: StopMode, worker_ids: Sequence[str] | None = None) -> int:
+        params = {
+            "mode": str(mode),
+            "replaces": _json(rules.stops_replaced_by(mode)),
+            "ids": _json(worker_ids),
+        }
         with self._writing() as conn:
-            cursor = conn.execute(
-                Q["request_worker_stop"], {"mode": mode, "ids": _json(worker_ids)}
-            )
-            return cursor.rowcount
+            return conn.execute(Q["request_worker_stop"], params).rowcount
 
     def prune_workers(self, dead_for: float) -> int:
         with self._writing() as conn:
             cursor = conn.execute(Q["prune_workers"], {"dead_for": dead_for, "now": self.now()})
             return cursor.rowcount
+
+
+def _stop_mode(value: str | None) -> StopMode | None:
+    return None if value is None else StopMode(value)
 
 
 def _file_identity(path: str) -> tuple[int, int] | None:
@@ -633,12 +642,11 @@ def _file_identity(path: str) -> tuple[int, int] | None:
     return (info.st_dev, info.st_ino) if info.st_nlink else None
 
 
-def _refuse(conn: sqlite3.Connection, job_id: str, action: str, reason: str) -> None:
-    """Raise why `action` did not touch the job (the transaction then rolls back)."""
-    current = conn.execute(Q["get_job"], {"id": job_id}).fetchone()
-    if current is None:
-        raise JobNotFound(f"no job with id {job_id!r}")
-    raise InvalidStateChange(f"cannot {action} job {job_id!r}: it is {current['state']}; {reason}")
+def _refuse(conn: sqlite3.Connection, job_id: str, check: Callable[[Job], None]) -> None:
+    """Raise why the guarded change (allowed by rules' `check`) did not touch the job; the
+    transaction then rolls back."""
+    check(_fetch_job(conn, job_id))
+    raise StoreError(f"job {job_id!r} changed under the write lock")
 
 
 def _queue_stats(rows: Sequence[sqlite3.Row]) -> list[QueueStats]:
@@ -668,30 +676,32 @@ def _statements(script: str) -> Iterator[str]:
         raise StoreError("migration script ends with an incomplete statement")
 
 
-def _update_assignments(
-    job: Job, changes: dict[str, object], now: float
-) -> tuple[list[str], dict[str, object]]:
-    """SET clauses for update_job; refuses running jobs and any state but pending."""
-    if job.state is JobState.PROCESSING:
-        raise InvalidStateChange(f"job {job.id!r} is running; cancel it or wait for it to end")
+def _update_assignments(edit: rules.JobUpdate, now: float) -> tuple[list[str], dict[str, object]]:
+    """SET clauses that write a rules.update decision."""
     assignments = ["updated_at = :now"]
     params: dict[str, object] = {"now": now}
     for column in _UPDATABLE:
-        if column in changes:
+        value = getattr(edit.changes, column)
+        if value is not msgspec.UNSET:
             assignments.append(f"{column} = :{column}")
-            params[column] = changes[column]
-    if "max_retries" in changes:
+            params[column] = value
+    if edit.changes.max_retries is not msgspec.UNSET:
         assignments.append("own_max_retries = :max_retries")
-    state = changes.get("state")
-    if state is not None:
-        if state != JobState.PENDING:
-            raise InvalidStateChange(f"update can only set state to pending, not {state!r}")
+    if edit.changes.requeue:
         assignments += ["state = 'pending'", "cancel_requested = 0"]
-        if "run_at" not in changes:
-            assignments.append("run_at = :now")
-        if job.state in (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED):
-            assignments.append("attempts = 0")
+    if edit.due_now:
+        assignments.append("run_at = :now")
+    if edit.reset_attempts:
+        assignments.append("attempts = 0")
     return assignments, params
+
+
+def _fetch_job(conn: sqlite3.Connection, job_id: str) -> Job:
+    """The job, in a write transaction (so nothing changes it until the commit)."""
+    row = conn.execute(Q["lock_job"], {"id": job_id}).fetchone()
+    if row is None:
+        raise JobNotFound(f"no job with id {job_id!r}")
+    return _job(row)
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -745,6 +755,6 @@ def _worker(row: sqlite3.Row) -> WorkerInfo:
         slots=row["slots"],
         started_at=row["started_at"],
         heartbeat_at=row["heartbeat_at"],
-        stop_requested=row["stop_requested"],
+        stop_requested=_stop_mode(row["stop_requested"]),
         running=tuple(json.loads(row["running"] or "[]")),
     )

@@ -2,16 +2,6 @@
 -- Parameters are :named. `:queues` / `:states` are JSON arrays (NULL = no filter),
 -- expanded with json_each so one prepared statement serves any number of values.
 
--- name: enqueue_job
-INSERT INTO jobs (id, command, queue, priority, max_retries, own_max_retries, timeout,
-                  run_at, created_at, updated_at, keep_daemons, cwd, env)
-VALUES (:id, :command, :queue, :priority,
-        COALESCE(:max_retries,
-                 (SELECT CAST(value AS INTEGER) FROM config WHERE key = 'max-retries'),
-                 :default_max_retries),
-        :max_retries, :timeout, COALESCE(:run_at, :now + :delay), :now, :now, :keep_daemons,
-        :cwd, :env);
-
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id;
 
@@ -122,41 +112,47 @@ FROM job_counts AS c
 WHERE c.n > 0
 ORDER BY c.queue, c.state;
 
+-- name: lock_job
+-- The row a change decides on. Under BEGIN IMMEDIATE the whole database is locked
+-- already (postgres.sql locks the row): a plain read.
+SELECT * FROM jobs WHERE id = :id;
+
+-- name: lock_jobs
+SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(:ids)) ORDER BY id;
+
 -- name: cancel_waiting_job
+-- cancel_jobs applies rules.cancel, guarded by the state it was decided on.
 UPDATE jobs SET state = 'cancelled', updated_at = :now, cancel_requested = 0
-WHERE id = :id AND state IN ('pending', 'failed')
+WHERE id = :id AND state = :from_state
 RETURNING state;
 
 -- name: request_cancel
 UPDATE jobs SET cancel_requested = 1, updated_at = :now
-WHERE id = :id AND state = 'processing'
+WHERE id = :id AND state = :from_state
 RETURNING state;
 
 -- name: retry_dead_job
 UPDATE jobs
 SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now,
     last_error = NULL, exit_code = NULL,
-    max_retries = COALESCE(own_max_retries,
-                           (SELECT CAST(value AS INTEGER) FROM config WHERE key = 'max-retries'),
-                           :default_max_retries)
+    max_retries = COALESCE(own_max_retries, :default_max_retries)
 WHERE state = 'dead' AND (:id IS NULL OR id = :id)
 RETURNING id;
 
 -- name: requeue_job
--- A finished (or failed) job runs again from scratch; sqlite.py checks each id moved.
+-- A job in :from_states (rules.REQUEUABLE) runs again from scratch; sqlite.py checks
+-- each id moved.
 UPDATE jobs
 SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now,
     last_error = NULL, exit_code = NULL, worker_id = NULL, lease_expires_at = NULL,
     cancel_requested = 0,
-    max_retries = COALESCE(own_max_retries,
-                           (SELECT CAST(value AS INTEGER) FROM config WHERE key = 'max-retries'),
-                           :default_max_retries)
-WHERE id = :id AND state IN ('completed', 'failed', 'dead', 'cancelled')
+    max_retries = COALESCE(own_max_retries, :default_max_retries)
+WHERE id = :id AND state IN (SELECT value FROM json_each(:from_states))
 RETURNING id;
 
 -- name: delete_job
--- Finished jobs only; their attempts go with them (ON DELETE CASCADE).
-DELETE FROM jobs WHERE id = :id AND state IN ('completed', 'dead', 'cancelled')
+-- Jobs in the given states (rules.DELETABLE); their attempts go with them (CASCADE).
+DELETE FROM jobs WHERE id = :id AND state IN (SELECT value FROM json_each(:from_states))
 RETURNING id;
 
 -- name: purge_jobs
@@ -203,44 +199,21 @@ RETURNING id;
 SELECT id FROM jobs
 WHERE worker_id = :worker_id AND state = 'processing' AND cancel_requested;
 
--- name: complete_job
--- Every worker-side write is guarded by (id, worker_id, last_attempt): a worker whose
--- lease expired, and whose job has moved on, changes nothing. last_attempt numbers a
--- job's attempts and never repeats (releases, requeues and DLQ retries keep counting).
+-- name: finish_job
+-- Applies a decision of queuectl/rules.py (rules.Finish) to a job its worker holds,
+-- guarded by the job as the decision saw it (rules.Held): (id, worker_id, last_attempt)
+-- while processing, cancel_requested when the decision read it, and, when reaping, the
+-- lease still expired (a heartbeat since expired_jobs looked wins). last_attempt numbers
+-- a job's attempts and never repeats, so a worker whose job moved on changes nothing.
 UPDATE jobs
-SET state = 'completed', updated_at = :now, worker_id = NULL, lease_expires_at = NULL,
-    exit_code = :exit_code, last_error = NULL, cancel_requested = 0
+SET state = :state, attempts = attempts - :uncounted,
+    run_at = COALESCE(:now + :run_after, run_at), updated_at = :now,
+    worker_id = NULL, lease_expires_at = NULL, cancel_requested = 0,
+    exit_code = CASE WHEN :records_result THEN :exit_code ELSE exit_code END,
+    last_error = CASE WHEN :records_result THEN :error ELSE last_error END
 WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND last_attempt = :attempt
-RETURNING state;
-
--- name: fail_job
--- A job whose cancel was asked for ends cancelled, not retried, however it failed.
--- :expired_only (reaping a presumed-dead worker's job) re-checks under the write lock
--- that the lease is still expired: a heartbeat since expired_jobs looked wins.
-UPDATE jobs
-SET state = CASE WHEN cancel_requested THEN 'cancelled'
-                 WHEN attempts <= max_retries THEN 'failed' ELSE 'dead' END,
-    run_at = CASE WHEN attempts <= max_retries THEN :now + :retry_delay ELSE run_at END,
-    updated_at = :now, worker_id = NULL, lease_expires_at = NULL,
-    exit_code = :exit_code, last_error = :error, cancel_requested = 0
-WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND last_attempt = :attempt
+  AND (:cancel_requested IS NULL OR cancel_requested = :cancel_requested)
   AND (NOT :expired_only OR lease_expires_at < :now)
-RETURNING state;
-
--- name: cancel_running_job
-UPDATE jobs
-SET state = 'cancelled', updated_at = :now, worker_id = NULL, lease_expires_at = NULL,
-    exit_code = :exit_code, last_error = :error, cancel_requested = 0
-WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND last_attempt = :attempt
-RETURNING state;
-
--- name: release_job
--- Back to pending (the attempt not counted), unless a cancel was asked for meanwhile.
-UPDATE jobs
-SET state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END,
-    attempts = attempts - 1, run_at = :now, updated_at = :now,
-    worker_id = NULL, lease_expires_at = NULL, cancel_requested = 0
-WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND last_attempt = :attempt
 RETURNING state;
 
 -- name: finish_attempt
@@ -308,9 +281,11 @@ WHERE :alive_within IS NULL OR w.heartbeat_at >= :now - :alive_within
 ORDER BY w.started_at, w.id;
 
 -- name: request_worker_stop
--- A graceful request never downgrades a pending 'now'.
+-- :replaces lists the pending requests :mode overrides (rules.stop_request); the others stay.
 UPDATE workers
-SET stop_requested = CASE WHEN :mode = 'now' THEN 'now' ELSE COALESCE(stop_requested, :mode) END
+SET stop_requested = CASE WHEN stop_requested IS NULL
+                            OR stop_requested IN (SELECT value FROM json_each(:replaces))
+                          THEN :mode ELSE stop_requested END
 WHERE :ids IS NULL OR id IN (SELECT value FROM json_each(:ids));
 
 -- name: prune_workers

@@ -95,5 +95,7 @@ def test_a_command_past_the_argument_limit_is_refused(
     lines = done.stderr.splitlines()
     assert done.returncode == 1, (done.returncode, done.stderr)
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    assert "line 2" in lines[0] and f"the {MAX_COMMAND_BYTES} the kernel accepts" in lines[0], lines[0]
+    assert "line 2" in lines[0] and f"the {MAX_COMMAND_BYTES} the kernel accepts" in lines[0], (
+        lines[0]
+    )
     assert store.list_jobs() == []

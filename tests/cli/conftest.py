@@ -30,6 +30,7 @@ from click.testing import CliRunner
 from queuectl.cli import main
 from queuectl.models import NewJob, RunResult
 from queuectl.store import open_store
+from tests.conftest import as_claimed
 
 TEST_WORKER = "test-worker"
 
@@ -205,7 +206,7 @@ def put_in_state(
         if state == "pending":
             return
         if state == "cancelled":
-            store.cancel_job(job_id)
+            store.cancel_jobs([job_id])[job_id]
             return
         [claimed] = store.claim_jobs(TEST_WORKER, [own_queue], 1, 300)
         assert claimed.id == job_id, "another due job of that queue was claimed first"
@@ -219,7 +220,9 @@ def put_in_state(
             return
         code = 1 if exit_code is None else exit_code
         failed = RunResult(code, f"exit code {code}", stdout, stderr, now, now)
-        new_state = store.fail_job(job_id, TEST_WORKER, claimed.last_attempt, failed, 3600)
+        new_state = store.fail_job(
+            as_claimed(store, job_id, TEST_WORKER, claimed.last_attempt), failed, 3600
+        )
         assert new_state is not None, "fail_job was guarded out"
         assert new_state.value == state, f"job ended {new_state.value}, wanted {state}"
     finally:

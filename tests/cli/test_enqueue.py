@@ -339,3 +339,14 @@ def test_keep_daemons_is_stored_and_shown(run, stored_ids):
     assert "keep_daemons" in run("show", "d").ok().stdout
     run("enqueue", '{"id":"x","command":"true","keep_daemons":"yes"}').error("keep_daemons")
     assert sorted(stored_ids()) == ["d", "n"]
+
+
+def test_bulk_lines_are_one_spec_each_even_when_joined_they_would_parse(run, stored_ids):
+    # Three lines, three JSON values, but the first value spans two lines: not JSON lines.
+    text = '{"command":"x"\n,"id":"y"}\n{"command":"z"} {"command":"w"}\n'
+    run("enqueue", "--file", "-", input=text).error("line 1")
+    assert stored_ids() == []
+    many = "".join(f'{{"id":"j{i}","command":"true"}}\n\n' for i in range(300))
+    expected = "".join(f"j{i}\n" for i in range(300))
+    assert run("enqueue", "--file", "-", input=many).ok().stdout == expected
+    assert len(stored_ids()) == 300

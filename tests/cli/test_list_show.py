@@ -13,7 +13,7 @@ from datetime import datetime
 
 import pytest
 
-from queuectl.models import RunResult, WorkerInfo
+from queuectl.models import RunResult, WorkerRegistration
 from queuectl.store import open_store
 
 STATES = ["pending", "processing", "completed", "failed", "dead", "cancelled"]
@@ -267,9 +267,9 @@ def test_status_lists_live_workers_only(run, db, put):
     put("busy", "processing")
     store = open_store(db)
     try:
-        now = store.now()
+        store.now()
         for worker_id in ("test-worker", "gone"):
-            info = WorkerInfo(worker_id, "host-a", 4242, ("default",), 3, now, now)
+            info = WorkerRegistration(worker_id, "host-a", 4242, ("default",), 3)
             store.register_worker(info)
     finally:
         store.close()

@@ -75,21 +75,19 @@ def test_on_a_narrow_terminal_only_the_command_shrinks(run: Run, db: str) -> Non
 
 
 def test_worker_list_keeps_whole_heartbeat_times(run: Run, db: str) -> None:
-    from queuectl.models import WorkerInfo
+    from queuectl.models import WorkerRegistration
     from queuectl.store import open_store
 
     store = open_store(db)
     try:
-        now = store.now()
+        store.now()
         store.register_worker(
-            WorkerInfo(
+            WorkerRegistration(
                 id="host-with-a-rather-long-name-12345",
                 host="host-with-a-rather-long-name",
                 pid=12345,
                 queues=("default", "emails", "reports"),
                 slots=8,
-                started_at=now,
-                heartbeat_at=now,
             )
         )
     finally:

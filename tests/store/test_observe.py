@@ -7,7 +7,7 @@ import pytest
 
 from queuectl.models import JobState, LiveTail, MetricSample, RunResult
 from queuectl.store import Store, open_store
-from tests.conftest import make_job
+from tests.conftest import as_claimed, make_job
 
 OK = RunResult(exit_code=0, error=None, stdout=b"final out\n", stderr=b"final err\n")
 BOOM = RunResult(exit_code=3, error="exit code 3", stdout=b"x", stderr=b"boom\n")
@@ -74,7 +74,7 @@ def test_get_attempt_picks_the_latest_or_the_numbered_one(store: Store) -> None:
     assert store.get_attempt("a") is None
     assert store.get_attempt("missing") is None
     claim(store, "a")
-    assert store.fail_job("a", "w1", 1, BOOM, 0.0) is JobState.FAILED
+    assert store.fail_job(as_claimed(store, "a", "w1", 1), BOOM, 0.0) is JobState.FAILED
     claim(store, "a")
     assert store.publish_output([tail("a", b"second run", attempt=2)]) == 1
     latest = store.get_attempt("a")
@@ -111,10 +111,10 @@ def test_counters_count_claims_runs_and_cancels_and_survive_purge_and_reopen(
     )
     claim(store, "ok", "retry", "dead", "running-cancel")
     assert store.complete_job("ok", "w1", 1, OK)
-    assert store.fail_job("retry", "w1", 1, BOOM, 0.0) is JobState.FAILED
-    assert store.fail_job("dead", "w1", 1, BOOM, 0.0) is JobState.DEAD
+    assert store.fail_job(as_claimed(store, "retry", "w1", 1), BOOM, 0.0) is JobState.FAILED
+    assert store.fail_job(as_claimed(store, "dead", "w1", 1), BOOM, 0.0) is JobState.DEAD
     assert store.cancel_running_job("running-cancel", "w1", 1, KILLED)
-    assert store.cancel_job("waiting-cancel") is JobState.CANCELLED
+    assert store.cancel_jobs(["waiting-cancel"])["waiting-cancel"] is JobState.CANCELLED
     claim(store, "retry")
     assert store.release_job("retry", "w1", 2)  # released: not an outcome
     before = totals(store.metric_samples())
@@ -164,7 +164,7 @@ def test_throughput_counts_completed_and_failed_runs_per_minute_across_purges(st
     claim(store, "ok0", "ok1", "ok2", "bad", "cancel", "release")
     for i in range(3):
         assert store.complete_job(f"ok{i}", "w1", 1, OK)
-    assert store.fail_job("bad", "w1", 1, BOOM, 0.0) is JobState.FAILED
+    assert store.fail_job(as_claimed(store, "bad", "w1", 1), BOOM, 0.0) is JobState.FAILED
     assert store.cancel_running_job("cancel", "w1", 1, KILLED)
     assert store.release_job("release", "w1", 1)
     rows = store.throughput(start - 120)
@@ -180,7 +180,7 @@ def test_dead_jobs_are_grouped_by_error_and_exit_code(store: Store) -> None:
     store.enqueue_jobs([make_job(f"d{i}", max_retries=0) for i in range(5)], 3)
     claim(store, *[f"d{i}" for i in range(5)])
     for i, result in enumerate([BOOM, TIMEOUT, BOOM, BOOM, TIMEOUT]):
-        assert store.fail_job(f"d{i}", "w1", 1, result, 0.0) is JobState.DEAD
+        assert store.fail_job(as_claimed(store, f"d{i}", "w1", 1), result, 0.0) is JobState.DEAD
     groups = store.dead_groups()
     assert [(g.error, g.exit_code, g.count, g.newest_job_id) for g in groups] == [
         ("exit code 3", 3, 3, "d3"),
@@ -197,7 +197,7 @@ def test_lost_jobs_without_exit_code_form_their_own_group(store: Store) -> None:
     store.enqueue_jobs([make_job("lost", max_retries=0)], 3)
     claim(store, "lost")
     lost = RunResult(exit_code=None, error="worker lost (lease expired)")
-    assert store.fail_job("lost", "w1", 1, lost, 0.0) is JobState.DEAD
+    assert store.fail_job(as_claimed(store, "lost", "w1", 1), lost, 0.0) is JobState.DEAD
     groups = store.dead_groups()
     assert [(g.error, g.exit_code, g.count) for g in groups] == [
         ("worker lost (lease expired)", None, 1)
@@ -212,28 +212,25 @@ def test_a_claim_of_several_jobs_counts_each_wait(store: Store, limit: int) -> N
     assert totals(store.metric_samples())[("wait", "default", "")][0] == limit
 
 
-def test_a_throughput_slot_left_from_a_day_ago_starts_over(
-    store: Store, store_url: str, backend: str
-) -> None:
+def test_a_throughput_slot_left_from_a_day_ago_starts_over(store: Store) -> None:
     """The per-minute counts are a ring of 1440 slots: yesterday's count in this minute's
-    slot must not add to today's."""
+    slot must not add to today's, and yesterday's other minutes stay as they were."""
+    store.advance_clock(61 - store.now() % 60)  # a minute's start: no minute ends mid-test
+    store.advance_clock(-86_400)  # yesterday, this minute and the next
+    store.enqueue_jobs([make_job(f"y{i}") for i in range(2)], 3)
+    yesterday = int(store.now() // 60)
+    for i in range(2):
+        claim(store, f"y{i}")
+        assert store.complete_job(f"y{i}", "w1", 1, OK)
+        store.advance_clock(60)
+    store.advance_clock(86_400 - 120)  # today again
     minute = int(store.now() // 60)
-    stale = [(m % 1440, m - 1440, 50, 50) for m in range(minute, minute + 3)]
-    insert = "INSERT INTO metric_minutes (slot, minute, completed, failed) VALUES "
-    if backend == "sqlite":
-        import sqlite3
-
-        with sqlite3.connect(store_url) as conn:
-            conn.executemany(insert + "(?, ?, ?, ?)", stale)
-    else:
-        import psycopg
-
-        with psycopg.connect(store_url, autocommit=True) as conn, conn.cursor() as cursor:
-            cursor.executemany(insert + "(%s, %s, %s, %s)", stale)
     store.enqueue_jobs([make_job("a"), make_job("b", max_retries=0)], 3)
     claim(store, "a", "b")
     assert store.complete_job("a", "w1", 1, OK)
-    assert store.fail_job("b", "w1", 1, BOOM, 0.0) is JobState.DEAD
+    assert store.fail_job(as_claimed(store, "b", "w1", 1), BOOM, 0.0) is JobState.DEAD
     rows = store.throughput(minute * 60)
     assert (sum(r.completed for r in rows), sum(r.failed for r in rows)) == (1, 1)
-    assert store.throughput((minute - 1440) * 60)[0].completed == 50  # older slots untouched
+    older = {int(r.start // 60): r.completed for r in store.throughput(yesterday * 60)}
+    assert older.get(yesterday + 1) == 1  # its slot untouched
+    assert yesterday not in older  # this minute's slot started over

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from queuectl.errors import StoreError, StoreUnavailable
-from queuectl.models import JobState, NewJob, RunResult, WorkerInfo
+from queuectl.errors import InvalidStateChange, StoreError, StoreUnavailable
+from queuectl.models import JobChanges, JobState, NewJob, RunResult
 from queuectl.store import open_store
 from queuectl.store.queries import latest_migration
 
@@ -132,43 +132,7 @@ def test_an_enqueue_of_many_jobs_is_one_wake_up(stores: Stores) -> None:
         waiter.close()
 
 
-def _dead_job(store: PostgresStore) -> None:
-    store.enqueue_jobs([job("d", max_retries=0)], 3)
-    (claimed,) = store.claim_jobs("w1", None, 1, 30)
-    assert (
-        store.fail_job("d", "w1", claimed.last_attempt, RunResult(1, "exit 1"), 0) is JobState.DEAD
-    )
-
-
-def _running_job(store: PostgresStore) -> None:
-    store.enqueue_jobs([job("r")], 3)
-    assert store.claim_jobs("w1", None, 1, 30)
-
-
-WAKE_UPS: dict[str, tuple[Callable[[PostgresStore], None], Callable[[PostgresStore], object]]] = {
-    "dlq retry": (_dead_job, lambda s: s.retry_dead_jobs(["d"], 3)),
-    "update to pending": (_dead_job, lambda s: s.update_job("d", {"state": "pending"})),
-    "cancel a running job": (_running_job, lambda s: s.cancel_job("r")),
-    "release": (_running_job, lambda s: s.release_job("r", "w1", 1)),
-    "worker stop request": (
-        lambda s: s.register_worker(WorkerInfo("w1", "host", 1, (), 1, 0, 0)),
-        lambda s: s.request_worker_stop("graceful"),
-    ),
-}
-
-
-@pytest.mark.parametrize("reason", list(WAKE_UPS))
-def test_changes_that_give_workers_something_to_do_wake_them(stores: Stores, reason: str) -> None:
-    prepare, act = WAKE_UPS[reason]
-    store = stores()
-    prepare(store)
-    waiter = stores().change_waiter()  # listening from here on
-    try:
-        assert waiter.wait(0) is False
-        act(store)
-        assert waiter.wait(5) is True
-    finally:
-        waiter.close()
+# What must wake an idle worker is part of the store contract: see test_conformance.py.
 
 
 @pytest.mark.parametrize("how", ["url", "env"])
@@ -409,9 +373,92 @@ def test_migration_2_numbers_attempts_on_from_the_history(
         assert running is not None and running.last_attempt == 2
         assert store.complete_job("running", "w-old", 2, RunResult(0, None))
         assert all(a.finished_at is not None for a in store.list_attempts("running"))
-        store.update_job("requeued", {"state": "pending"})
+        store.update_job("requeued", JobChanges(requeue=True))
         [again] = store.claim_jobs("w-new", None, 1, 60)
         assert (again.id, again.attempts, again.last_attempt) == ("requeued", 1, 3)
         assert [a.attempt for a in store.list_attempts("requeued")] == [1, 2, 1, 3]
     finally:
         store.close()
+
+
+# -- decisions applied under a guard ------------------------------------------------------
+
+# Completes job "j" at the end of any UPDATE statement on jobs, even one that changed no
+# row, once the flag row exists: "the job finished right after that statement".
+FINISH_AFTER_ANY_UPDATE = """
+CREATE TABLE finish_flag (on_ boolean);
+CREATE FUNCTION finish_j() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF pg_trigger_depth() = 1 AND EXISTS (SELECT 1 FROM finish_flag) THEN
+        UPDATE jobs SET state = 'completed', worker_id = NULL WHERE id = 'j';
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER finish_j AFTER UPDATE ON jobs FOR EACH STATEMENT EXECUTE FUNCTION finish_j();
+"""
+
+
+def test_update_of_a_job_claimed_and_finished_meanwhile_is_refused_cleanly(
+    stores: Stores, pg_url: str
+) -> None:
+    """A claim commits while update_job waits for the row; the job then ends before
+    update_job could look again. It must say the job is running (or apply to the ended
+    job), never fail with an internal error."""
+    store = stores()
+    store.enqueue_jobs([job("j")], 3)
+    with psycopg.connect(pg_url, autocommit=True) as setup:
+        setup.execute(FINISH_AFTER_ANY_UPDATE)
+    claimer = psycopg.connect(pg_url)  # one open transaction: its claim holds the row
+    try:
+        claimer.execute(
+            "UPDATE jobs SET state = 'processing', worker_id = 'w1', attempts = 1,"
+            " last_attempt = 1 WHERE id = 'j'"
+        )
+        claimer.execute("INSERT INTO finish_flag VALUES (true)")
+        with ThreadPoolExecutor(1) as pool:
+            editing = pool.submit(store.update_job, "j", JobChanges(priority=5))
+            wait_until_blocked(claimer)
+            claimer.commit()
+            with pytest.raises(InvalidStateChange, match="running"):
+                editing.result(timeout=30)
+    finally:
+        claimer.close()
+
+
+def wait_until_blocked(holder: psycopg.Connection[Any]) -> None:
+    """Until another session waits for a lock `holder` holds."""
+    deadline = time.monotonic() + 30
+    pid = holder.info.backend_pid
+    with psycopg.connect(pg_helpers.postgres_admin_url(), autocommit=True) as admin:
+        while time.monotonic() < deadline:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY (pg_blocking_pids(pid))",
+                (pid,),
+            ).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.01)
+    pytest.fail("the update never waited for the claim's lock")
+
+
+def test_a_cancel_of_several_jobs_is_all_or_none_when_one_ends_meanwhile(stores: Stores) -> None:
+    """Job b ends while the cancel of a and b waits for it: neither is cancelled."""
+    from queuectl import service
+
+    store = stores()
+    store.enqueue_jobs([job("a"), job("b")], 3)
+    finisher = psycopg.connect(store.url)  # holds b's row until it commits
+    try:
+        finisher.execute("UPDATE jobs SET state = 'completed' WHERE id = 'b'")
+        with ThreadPoolExecutor(1) as pool:
+            cancelling = pool.submit(service.cancel, store, ["a", "b"])
+            wait_until_blocked(finisher)
+            finisher.commit()
+            with pytest.raises(InvalidStateChange, match="'b' is already completed"):
+                cancelling.result(timeout=30)
+    finally:
+        finisher.close()
+    assert {j.id: j.state for j in store.list_jobs()} == {
+        "a": JobState.PENDING,
+        "b": JobState.COMPLETED,
+    }

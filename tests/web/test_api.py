@@ -273,3 +273,23 @@ def test_database_gone_is_503_with_retry_after_and_no_password() -> None:
                 assert "hunter2" not in response.text and response.json()["error"]
     finally:
         helpers.drop_test_database(url)
+
+
+def test_ids_with_a_slash_are_reachable_percent_encoded(api: Running) -> None:
+    client = api.client
+    assert client.post("/api/jobs", json={"id": "team/a", "command": "true"}).status_code == 201
+    assert client.post("/api/jobs", json={"id": "team", "command": "true"}).status_code == 201
+    shown = client.get("/api/jobs/team%2Fa")
+    assert shown.status_code == 200 and shown.json()["job"]["id"] == "team/a"
+    assert client.get("/api/jobs/team%2fa").json()["job"]["id"] == "team/a"
+    output = client.get("/api/jobs/team%2Fa/output")
+    assert output.status_code == 200 and output.json()["attempt"] in (0, None)
+    assert client.get("/api/jobs/nobody%2Fa/output").status_code == 404
+    assert client.get("/jobs/team%2Fa").status_code == 200
+    assert client.post("/api/jobs/team%2Fa/cancel").json() == {"id": "team/a", "state": "cancelled"}
+    assert client.post("/api/jobs/team%2Fa/requeue").json() == {"id": "team/a", "state": "pending"}
+    assert client.get("/api/jobs/team").json()["job"]["state"] == "pending"  # untouched
+    client.post("/api/jobs/team%2Fa/cancel")
+    assert client.delete("/api/jobs/team%2Fa").json() == {"deleted": 1}
+    assert client.get("/api/jobs/team%2Fa").status_code == 404
+    assert [job["id"] for job in client.get("/api/jobs").json()["jobs"]] == ["team"]

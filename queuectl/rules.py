@@ -1,0 +1,259 @@
+"""The rulebook: every decision about a job, made once, in Python, for every backend.
+
+A decision is a pure function of a job as some caller read it (and of plain inputs such
+as a retry delay); it never reads a clock, a config table or a database. A backend only
+stores and guards. It applies a decision only if the job is still in the state the
+decision was made from: a compare-and-set on the job's id, its state and, for a job a
+worker holds, that worker and attempt number (`Held`, plus `cancel_requested` when the
+decision read it), and it reports whether the change applied. A decision that did not
+apply is never forced: the caller re-reads the job and decides once more (see
+queuectl/store/finishing.py), or reports the job's new state.
+
+Times a decision sets are relative (`run_after` seconds from the store's clock), so the
+store applies them on its own clock (`Store.now()`), whatever host decided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from enum import StrEnum
+
+import msgspec
+
+from queuectl.errors import InvalidStateChange
+from queuectl.models import FINAL_STATES, Job, JobChanges, JobState, StopMode
+
+PENDING, PROCESSING, COMPLETED = JobState.PENDING, JobState.PROCESSING, JobState.COMPLETED
+FAILED, DEAD, CANCELLED = JobState.FAILED, JobState.DEAD, JobState.CANCELLED
+
+CLAIMABLE = frozenset({PENDING, FAILED})  # once due (run_at <= now)
+CANCELLABLE_AT_ONCE = frozenset({PENDING, FAILED})  # a running job is asked instead
+REQUEUABLE = frozenset({COMPLETED, FAILED, DEAD, CANCELLED})
+RETRYABLE_FROM_DLQ = frozenset({DEAD})
+DELETABLE = FINAL_STATES
+PURGEABLE = FINAL_STATES
+
+
+# -- claiming, leases, heartbeats ---------------------------------------------------------
+
+
+def claimable(job: Job, now: float) -> bool:
+    """Whether a claim may take the job: pending or failed, and due."""
+    return job.state in CLAIMABLE and job.run_at <= now
+
+
+def claim_order(job: Job) -> tuple[int, int]:
+    """Claims take jobs highest priority first, then oldest (enqueue order)."""
+    return (-job.priority, job.seq)
+
+
+def lease_expired(job: Job, now: float) -> bool:
+    """A processing job whose worker stopped renewing its lease: presumed lost."""
+    return (
+        job.state is PROCESSING and job.lease_expires_at is not None and job.lease_expires_at < now
+    )
+
+
+def renews(job: Job, worker_id: str, held: Collection[str]) -> bool:
+    """A heartbeat renews a lease only for a job the worker says it holds and still owns:
+    one it lost track of must expire and be retried, not be renewed forever."""
+    return job.state is PROCESSING and job.worker_id == worker_id and job.id in held
+
+
+# -- how an attempt ends --------------------------------------------------------------------
+
+
+class Held(msgspec.Struct, frozen=True):
+    """A job as its worker holds it: the guard of every worker-side write. The write
+    applies only while the job is processing under `worker_id` with this `attempt`
+    (its last_attempt), its cancel_requested still `cancel_requested` (None: the decision
+    did not read it) and, with `lease_expired`, its lease still expired (reaping)."""
+
+    job_id: str
+    worker_id: str
+    attempt: int
+    cancel_requested: bool | None = None
+    lease_expired: bool = False
+
+
+class Finish(msgspec.Struct, frozen=True):
+    """A decided end of an attempt. The job becomes `state`, no longer owned or leased, its
+    cancel request cleared; it is due `run_after` seconds after the store's now (None:
+    run_at unchanged); `counted=False` takes the attempt back off `attempts` (a release);
+    `records_result` writes the run's exit code and error onto the job (else they stay).
+    The attempt record is closed with the run's result in every case."""
+
+    state: JobState
+    run_after: float | None = None
+    counted: bool = True
+    records_result: bool = True
+
+
+def held(job: Job, worker_id: str | None = None, reads_cancel: bool = False) -> Held:
+    """The guard for a decision about `job` (as claimed, or as expired_jobs listed it)."""
+    owner = worker_id if worker_id is not None else job.worker_id
+    if owner is None:
+        raise ValueError(f"job {job.id!r} is not held by any worker")
+    cancel = job.cancel_requested if reads_cancel else None
+    return Held(job.id, owner, job.last_attempt, cancel)
+
+
+def completed() -> Finish:
+    """A clean exit: completed, even if a cancel was asked for meanwhile (it came late)."""
+    return Finish(COMPLETED)
+
+
+def failed(job: Job, retry_delay: float) -> Finish:
+    """A failed attempt (`job` read after its claim: attempts already counts it). A job
+    whose cancel was asked for ends cancelled, however it failed; with retries left
+    (attempts <= max_retries) it is failed and due again after `retry_delay`; else dead."""
+    if job.cancel_requested:
+        return Finish(CANCELLED)
+    if job.attempts <= job.max_retries:
+        return Finish(FAILED, run_after=retry_delay)
+    return Finish(DEAD)
+
+
+def cancelled_while_running() -> Finish:
+    """A running job killed on its cancel request."""
+    return Finish(CANCELLED)
+
+
+def released(cancel_requested: bool) -> Finish:
+    """A job handed back unfinished (cold shutdown): pending and due now, the attempt not
+    counted; cancelled instead when a cancel was asked for meanwhile."""
+    state = CANCELLED if cancel_requested else PENDING
+    return Finish(state, run_after=0.0, counted=False, records_result=False)
+
+
+def worth_redeciding(guard: Held, current: Job | None) -> bool:
+    """After a guarded write did not apply: whether the job is still the worker's attempt
+    and only what the decision read changed (a cancel asked for meanwhile), so deciding
+    again on `current` can apply. Otherwise the job has moved on and the write is void."""
+    return (
+        current is not None
+        and guard.cancel_requested is not None
+        and current.state is PROCESSING
+        and current.worker_id == guard.worker_id
+        and current.last_attempt == guard.attempt
+        and current.cancel_requested != guard.cancel_requested
+    )
+
+
+def backoff_delay(
+    failed_attempts: int, base: float, cap: float, jitter_share: float = 0.0, jitter: float = 0.0
+) -> float:
+    """Seconds before the retry after the n-th failed attempt: min(base ** n, cap), plus
+    `jitter` (a number in [0, 1)) times `jitter_share` of it."""
+    try:
+        delay = min(base**failed_attempts, cap)
+    except OverflowError:
+        delay = cap
+    return delay * (1 + jitter_share * jitter)
+
+
+# -- operators: cancel, update, requeue, retry, delete --------------------------------------
+
+
+class CancelAction(StrEnum):
+    """What a cancel does to a job: ends it at once, or asks its worker to kill it."""
+
+    CANCEL = "cancel"  # pending/failed: cancelled now
+    REQUEST = "request"  # processing: cancel_requested, stays processing until recorded
+
+
+def cancel(job: Job) -> CancelAction:
+    """How to cancel `job`; InvalidStateChange when it already ended."""
+    if job.state in CANCELLABLE_AT_ONCE:
+        return CancelAction.CANCEL
+    if job.state is PROCESSING:
+        return CancelAction.REQUEST
+    raise InvalidStateChange(f"job {job.id!r} is already {job.state.value}; nothing to cancel")
+
+
+def state_after_cancel(action: CancelAction) -> JobState:
+    return CANCELLED if action is CancelAction.CANCEL else PROCESSING
+
+
+class JobUpdate(msgspec.Struct, frozen=True):
+    """What update_job writes, guarded by the job still being in `from_state`: the given
+    `changes` (max_retries also becomes the job's own, kept across DLQ retries) and, for a
+    requeue, state pending with the cancel request cleared, `attempts` reset when
+    `reset_attempts`, and run_at the store's now when `due_now`."""
+
+    from_state: JobState
+    changes: JobChanges
+    reset_attempts: bool = False
+    due_now: bool = False
+
+
+def update(job: Job, changes: JobChanges) -> JobUpdate:
+    """Which edit `changes` makes of `job`. A running job is never edited (its worker
+    holds a copy); a requeue of a job that ended runs it again from scratch."""
+    if job.state is PROCESSING:
+        raise InvalidStateChange(f"job {job.id!r} is running; cancel it or wait for it to end")
+    if not changes.requeue:
+        return JobUpdate(job.state, changes)
+    return JobUpdate(
+        job.state,
+        changes,
+        reset_attempts=job.state in FINAL_STATES,
+        due_now=changes.run_at is msgspec.UNSET,
+    )
+
+
+def check_requeue(job: Job) -> None:
+    """Only a job that ended (or failed, awaiting its retry) may be requeued."""
+    if job.state not in REQUEUABLE:
+        raise InvalidStateChange(
+            f"cannot requeue job {job.id!r}: it is {job.state.value}; it has not finished"
+        )
+
+
+def check_dlq_retry(job: Job) -> None:
+    if job.state not in RETRYABLE_FROM_DLQ:
+        raise InvalidStateChange(
+            f"job {job.id!r} is {job.state.value}, not dead: only DLQ jobs can be retried"
+        )
+
+
+def check_delete(job: Job) -> None:
+    if job.state not in DELETABLE:
+        raise InvalidStateChange(
+            f"cannot delete job {job.id!r}: it is {job.state.value}; "
+            "only finished jobs can be deleted"
+        )
+
+
+# -- defaults and workers -------------------------------------------------------------------
+
+
+def max_retries_for(own: int | None, configured: int) -> int:
+    """A job's retry budget: its own when it set one, else the configured default (on
+    enqueue, and again on a requeue or DLQ retry, so a config change reaches them)."""
+    return configured if own is None else own
+
+
+def configured_max_retries(config: Mapping[str, str]) -> int:
+    """The max-retries default from the stored config values (the caller reads them and
+    hands the number to the store; a store never reads its config table for a rule)."""
+    from queuectl.config import Settings
+
+    return Settings.from_stored(config).max_retries
+
+
+_STOP_RANK = {StopMode.GRACEFUL: 1, StopMode.NOW: 2}
+
+
+def stop_request(current: StopMode | None, asked: StopMode) -> StopMode:
+    """The stop a worker ends up asked for: "now" beats "graceful", and a graceful request
+    never downgrades a pending "now"."""
+    if current is not None and _STOP_RANK[current] > _STOP_RANK[asked]:
+        return current
+    return asked
+
+
+def stops_replaced_by(asked: StopMode) -> tuple[StopMode, ...]:
+    """The pending requests that `asked` replaces (for a backend applying stop_request to
+    many workers in one statement: replace these, keep the others)."""
+    return tuple(mode for mode in StopMode if stop_request(mode, asked) is asked)
