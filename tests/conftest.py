@@ -28,6 +28,7 @@ if str(ROOT) not in sys.path:  # `from tests.pg_helpers import ...` without an e
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    pytest.param("redis", id="redis", marks=pytest.mark.redis),
 ]
 
 # Missing while the PostgreSQL backend is being written: skip its tests, do not error.
@@ -48,11 +49,28 @@ def pg_helpers() -> ModuleType:
     return helpers
 
 
+def redis_helpers() -> ModuleType:
+    """tests.redis_helpers once the Redis driver is installed; skips the test otherwise
+    (fails it under CI=true, where every backend must run)."""
+    try:
+        from tests import redis_helpers as helpers
+    except ModuleNotFoundError as err:
+        if err.name == "redis" and os.environ.get("CI") != "true":
+            pytest.skip("Redis backend not available: the redis driver is missing")
+        raise
+    helpers.require_redis()
+    return helpers
+
+
 @pytest.fixture(params=BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of a fresh, empty database on each backend."""
     if request.param == "sqlite":
         yield str(tmp_path / "q.db")
+        return
+    if request.param == "redis":
+        with redis_helpers().fresh_prefix() as url:
+            yield url
         return
     with pg_helpers().fresh_database() as url:
         yield url

@@ -20,6 +20,7 @@ from queuectl.timefmt import parse_duration
 @pass_app
 def status(app: App, as_json: bool) -> None:
     """Jobs per state, jobs scheduled for later, and the workers alive."""
+    app.warn_if_not_durable()
     output.print_status(service.status(app.store), as_json)
 
 
@@ -155,6 +156,7 @@ def db_migrate(app: App) -> None:
 def ping(app: App) -> None:
     """Check that the database answers."""
     click.echo(f"ok: {service.ping(app.store)}")
+    app.warn_if_not_durable()
 
 
 # Spellings of the earlier QueueCTL tools (see README, "Coming from earlier tools").

@@ -75,6 +75,7 @@ def worker_start(
                 f"bad queue name {name!r} (letters, digits, ._:-)", param_hint="'--queue'"
             )
     verbosity = -1 if quiet else 1 if verbose else 0
+    app.warn_if_not_durable()
     if count is None:
         count = service.settings(app.store).worker_count
     if detach:

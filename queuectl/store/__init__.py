@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["ChangeWaiter", "Store", "StorePool", "default_db_path", "open_store", "resolve_url"]
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+_REDIS_SCHEMES = ("redis://", "rediss://")
 _CHECKED: set[str] = set()  # URLs whose schema this process found current (reuse_check)
 
 
@@ -56,8 +57,9 @@ def open_store(
     reuse_check: bool = False,
 ) -> Store:
     """Open (and migrate on first use) the store at `url`: a path or `sqlite:///path` for
-    SQLite, `postgresql://...` for PostgreSQL. `durable=False` (workers) lets a power cut
-    roll back the last few commits, which only makes those jobs run again. `migrate=False`
+    SQLite, `postgresql://...` for PostgreSQL, `redis://...` for Redis. `durable=False`
+    (workers) lets a power cut roll back the last few commits, which only makes those jobs
+    run again (on Redis, the server's settings decide: see durability_warning). `migrate=False`
     leaves an old schema as it is (for `db migrate`, which reports what it applies).
     `reuse_check=True` (servers opening a connection per thread) checks and migrates the
     schema only the first time this process opens the URL; later opens skip that query."""
@@ -70,6 +72,10 @@ def open_store(
 
 
 def _open(target: str, durable: bool, migrate: bool, check: bool) -> Store:
+    if target.startswith(_REDIS_SCHEMES):
+        from queuectl.store.redis import RedisStore
+
+        return RedisStore(target, durable=durable, migrate=migrate, check_schema=check)
     if target.startswith(_POSTGRES_SCHEMES):
         from queuectl.store.postgres import PostgresStore
 
@@ -77,8 +83,8 @@ def _open(target: str, durable: bool, migrate: bool, check: bool) -> Store:
     if "://" in target and not target.startswith("sqlite://"):
         scheme = target.split("://", 1)[0]
         raise InvalidSpec(
-            f"unsupported database URL scheme {scheme!r} (use a file path, sqlite:///path "
-            "or postgresql://...)"
+            f"unsupported database URL scheme {scheme!r} (use a file path, sqlite:///path, "
+            "postgresql://... or redis://...)"
         )
     from queuectl.store.sqlite import SqliteStore
 

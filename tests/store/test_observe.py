@@ -225,6 +225,14 @@ def test_a_throughput_slot_left_from_a_day_ago_starts_over(
 
         with sqlite3.connect(store_url) as conn:
             conn.executemany(insert + "(?, ?, ?, ?)", stale)
+    elif backend == "redis":
+        import redis
+
+        from queuectl.store.redis_client import split_url
+
+        address, prefix = split_url(store_url)
+        with redis.Redis.from_url(address) as client:
+            client.hset(prefix + "minutes", mapping={s: f"{m} {c} {f}" for s, m, c, f in stale})
     else:
         import psycopg
 

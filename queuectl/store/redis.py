@@ -1,0 +1,462 @@
+"""The Redis backend: every job in a hash, indexes in sorted sets, changes in Lua scripts.
+
+Each store operation is one Lua script (redis_scripts/, key layout in common.lua), so it is
+atomic on the server: no other client sees half of it, and two claims never take the same
+job. Every time is the server's clock (TIME). The decisions about jobs are
+queuectl.rules': a script only stores, and applies a decided change while the job is
+still as the decision saw it (state, worker, attempt), saying whether it applied.
+
+Durability is the server's: with `appendonly yes` and `appendfsync always` an acknowledged
+change survives a crash, with `everysec` up to a second of changes can be lost, and with
+persistence off a restart loses everything (`durability_warning` says which, once read).
+
+Idle workers subscribe to a channel every change that makes a job claimable (or gives a
+worker orders) publishes on (redis_waiter.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from queuectl import rules
+from queuectl.errors import DuplicateJob, JobNotFound, StoreError
+from queuectl.models import (
+    SCHEDULED,
+    Attempt,
+    Job,
+    JobChanges,
+    JobQuery,
+    JobState,
+    NewJob,
+    QueueCounts,
+    QueueStats,
+    RunResult,
+    StopMode,
+    WorkerInfo,
+    WorkerOrders,
+    WorkerRegistration,
+)
+from queuectl.store import redis_rows as rows
+from queuectl.store.finishing import GuardedFinishes
+from queuectl.store.paging import id_prefix_range
+from queuectl.store.redis_client import Scripts, connect, redacted_url, split_url
+from queuectl.store.redis_durability import durability_warning
+from queuectl.store.redis_observe import RedisObserve
+from queuectl.store.redis_rows import optional
+
+if TYPE_CHECKING:
+    from queuectl.store.redis_waiter import RedisChangeWaiter
+
+SCHEMA_VERSION = 1  # the key layout of common.lua; a new layout would add a migration
+PURGE_BATCH = 2000  # jobs deleted per script call: a big purge never blocks the server long
+MAX_DECISIONS = 10  # operators' changes decided again when jobs keep moving meanwhile
+
+
+class RedisStore(GuardedFinishes, RedisObserve):
+    """`Store` on one Redis database and key prefix. Safe to share between threads (the
+    client keeps a pool of connections)."""
+
+    def __init__(
+        self, url: str, durable: bool = True, migrate: bool = True, check_schema: bool = True
+    ) -> None:
+        # `durable` is the server's business here (its appendfsync), not a client's.
+        self.url = url
+        address, self.prefix = split_url(url)
+        self._address = address
+        self._target = redacted_url(address)
+        self._client = connect(address)
+        self._scripts = Scripts(self._client, self.prefix, self._target)
+        self._durability: str | None = None
+        try:
+            if check_schema and migrate:
+                self.migrate()
+            elif check_schema:
+                self.schema_version()
+        except BaseException:
+            self.close()
+            raise
+
+    def _key(self, name: str) -> str:
+        return self.prefix + name
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._client.close()
+
+    def ping(self) -> str:
+        info = self._scripts.call(lambda: self._client.info("server"), read=True)
+        kwargs = self._client.connection_pool.connection_kwargs
+        where = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
+        return f"Redis {info.get('redis_version', '?')} at {where}/{kwargs.get('db', 0)}"
+
+    def durability_warning(self) -> str | None:
+        """One line when acknowledged jobs would not survive a server restart or crash
+        (read from the server's persistence settings once), else None."""
+        if self._durability is None:
+            self._durability = durability_warning(self._client, self._scripts, self._target) or ""
+        return self._durability or None
+
+    def migrate(self) -> list[int]:
+        key = self._key("schema")
+        applied = self._scripts.call(lambda: self._client.set(key, SCHEMA_VERSION, nx=True))
+        return [SCHEMA_VERSION] if applied else []
+
+    def schema_version(self) -> int:
+        key = self._key("schema")
+        version = self._scripts.call(lambda: self._client.get(key), read=True)
+        return int(version) if version else 0
+
+    def now(self) -> float:
+        seconds, micros = self._scripts.call(self._client.time, read=True)
+        offset = self._scripts.call(lambda: self._client.get(self._key("clock_offset")), read=True)
+        return float(seconds) + float(micros) / 1e6 + float(offset or 0)
+
+    # -- jobs: producers and operators -----------------------------------------------
+
+    def enqueue_jobs(self, jobs: Sequence[NewJob], default_max_retries: int) -> list[str]:
+        if not jobs:
+            return []
+        args: list[Any] = [default_max_retries]
+        for job in jobs:
+            args += [
+                job.id,
+                job.command,
+                job.queue,
+                job.priority,
+                optional(job.max_retries),
+                optional(job.timeout),
+                optional(None if job.run_at is None else float(job.run_at)),
+                repr(float(job.delay)),
+                "1" if job.keep_daemons else "0",
+            ]
+        answer = self._scripts.run("enqueue", args)
+        if answer[0] == b"duplicate":
+            raise DuplicateJob(answer[1].decode())
+        return [job.id for job in jobs]
+
+    def get_job(self, job_id: str) -> Job | None:
+        key = self._key(f"job:{job_id}")
+        found = self._scripts.call(lambda: self._client.hgetall(key), read=True)
+        return rows.job(found) if found else None
+
+    def _get_jobs(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        """The jobs that exist among `job_ids`, read at once."""
+
+        def read() -> list[Any]:
+            pipe = self._client.pipeline(transaction=True)
+            for job_id in job_ids:
+                pipe.hgetall(self._key(f"job:{job_id}"))
+            return pipe.execute()
+
+        found = self._scripts.call(read, read=True)
+        return {job_id: rows.job(f) for job_id, f in zip(job_ids, found, strict=True) if f}
+
+    def list_jobs(
+        self,
+        state: JobState | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
+    ) -> list[Job]:
+        query = JobQuery(states=() if state is None else (state,), queue=queue)
+        return self.query_jobs(query, None, limit)
+
+    def query_jobs(self, query: JobQuery, after_seq: int | None, limit: int | None) -> list[Job]:
+        low = high = ""
+        if query.id_prefix is not None:
+            low, high = id_prefix_range(query.id_prefix)
+        args = [
+            "1" if query.order == "oldest" else "0",
+            optional(after_seq),
+            optional(limit),
+            "" if query.queue is None else "=" + query.queue,
+            low,
+            high,
+            query.search or "",
+            *(str(state) for state in query.states),
+        ]
+        return [rows.job(flat) for flat in self._scripts.run("query", args, read=True)]
+
+    def list_attempts(self, job_id: str) -> list[Attempt]:
+        job = self.get_job(job_id)
+        if job is None:
+            return []
+
+        def read() -> list[Any]:
+            pipe = self._client.pipeline(transaction=False)
+            for n in range(1, job.last_attempt + 1):
+                pipe.hgetall(self._key(f"att:{job_id}:{n}"))
+            return pipe.execute()
+
+        return [rows.attempt(f) for f in self._scripts.call(read, read=True) if f]
+
+    def count_jobs(self, queue: str | None = None) -> QueueCounts:
+        flat = self._scripts.run("counts", [queue or ""], read=True)
+        by_state = dict.fromkeys(JobState, 0)
+        scheduled = 0
+        for i in range(0, len(flat), 2):
+            name, n = flat[i].decode(), int(flat[i + 1])
+            if name == SCHEDULED:
+                scheduled = n
+            else:
+                by_state[JobState(name)] = n
+        return QueueCounts(by_state=by_state, scheduled=scheduled)
+
+    def queue_stats(self) -> list[QueueStats]:
+        stats = []
+        for row in self._scripts.run("stats", read=True):
+            by_state = {JobState(row[i].decode()): int(row[i + 1]) for i in range(2, len(row), 2)}
+            oldest = float(row[1]) if row[1] else None
+            stats.append(QueueStats(row[0].decode(), by_state, oldest))
+        return stats
+
+    def _apply(self, changes: list[tuple[Job, str, dict[str, str]]]) -> str | None:
+        """Apply decided changes to several jobs, all or none, each guarded by the job's
+        state and last_attempt as read; the id of a job that moved meanwhile (nothing
+        changed then), or None when all applied."""
+        args: list[Any] = []
+        for job, action, fields in changes:
+            args += [job.id, str(job.state), job.last_attempt, action, len(fields)]
+            for name, value in fields.items():
+                args += [name, value]
+        answer = self._scripts.run("apply", args)
+        return None if answer[0] == b"ok" else answer[1].decode()
+
+    def _decide_and_apply(
+        self,
+        job_ids: Sequence[str],
+        decide: Callable[[Job], tuple[str, dict[str, str]] | None],
+        strict: bool = True,
+    ) -> list[str]:
+        """Read the jobs, let `decide(job)` say what to write (it raises when a rule
+        refuses; None skips the job when not `strict`), apply all guarded, all or none;
+        read and decide again while one moved meanwhile. Returns the ids changed. When
+        not `strict`, missing jobs are skipped too."""
+        ids = list(dict.fromkeys(job_ids))
+        for _ in range(MAX_DECISIONS):
+            jobs = self._get_jobs(ids)
+            decided = []
+            for job_id in ids:
+                if job_id not in jobs:
+                    if strict:
+                        raise JobNotFound(f"no job with id {job_id!r}")
+                    continue
+                change = decide(jobs[job_id])
+                if change is not None:
+                    decided.append((jobs[job_id], *change))
+            if not decided or self._apply(decided) is None:
+                return [job.id for job, _, _ in decided]
+        raise StoreError("jobs kept changing while being changed; try again")
+
+    def update_job(self, job_id: str, changes: JobChanges) -> Job:
+        def decide(job: Job) -> tuple[str, dict[str, str]]:
+            return "set", _update_fields(rules.update(job, changes))
+
+        self._decide_and_apply([job_id], decide)
+        updated = self.get_job(job_id)
+        if updated is None:
+            raise JobNotFound(f"no job with id {job_id!r}")
+        return updated
+
+    def cancel_jobs(self, job_ids: Sequence[str]) -> dict[str, JobState]:
+        actions: dict[str, rules.CancelAction] = {}
+
+        def decide(job: Job) -> tuple[str, dict[str, str]]:
+            action = actions[job.id] = rules.cancel(job)
+            if action is rules.CancelAction.CANCEL:
+                return "set", {"state": "scancelled", "cancel_requested": "s0"}
+            return "set", {"cancel_requested": "s1"}
+
+        self._decide_and_apply(job_ids, decide)
+        return {job_id: rules.state_after_cancel(actions[job_id]) for job_id in job_ids}
+
+    def retry_dead_jobs(self, job_ids: Sequence[str] | None, default_max_retries: int) -> list[str]:
+        fields = _requeue_fields(default_max_retries, keep_owner=True)
+        if job_ids is None:  # every job dead now; one that moved on meanwhile is left
+            key = self._key("state:dead")
+            dead: list[Any] = self._scripts.call(lambda: self._client.zrange(key, 0, -1), read=True)
+
+            def still_dead(job: Job) -> tuple[str, dict[str, str]] | None:
+                return ("set", fields) if job.state in rules.RETRYABLE_FROM_DLQ else None
+
+            return self._decide_and_apply([i.decode() for i in dead], still_dead, strict=False)
+
+        def decide(job: Job) -> tuple[str, dict[str, str]]:
+            rules.check_dlq_retry(job)
+            return "set", fields
+
+        return self._decide_and_apply(job_ids, decide)
+
+    def requeue_jobs(self, job_ids: Sequence[str], default_max_retries: int) -> list[str]:
+        def decide(job: Job) -> tuple[str, dict[str, str]]:
+            rules.check_requeue(job)
+            return "set", fields
+
+        fields = _requeue_fields(default_max_retries, keep_owner=False)
+        return self._decide_and_apply(job_ids, decide)
+
+    def delete_jobs(self, job_ids: Sequence[str]) -> int:
+        def decide(job: Job) -> tuple[str, dict[str, str]]:
+            rules.check_delete(job)
+            return "delete", {}
+
+        return len(self._decide_and_apply(job_ids, decide))
+
+    def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
+        purgeable = [str(s) for s in states if s in rules.PURGEABLE]
+        if not purgeable:
+            return 0
+        total = 0
+        while True:
+            args = [optional(older_than), PURGE_BATCH, *purgeable]
+            gone = int(self._scripts.run("purge", args))
+            total += gone
+            if gone < PURGE_BATCH:
+                return total
+
+    # -- jobs: workers ------------------------------------------------------------------
+
+    def claim_jobs(
+        self, worker_id: str, queues: Sequence[str] | None, limit: int, lease_seconds: float
+    ) -> list[Job]:
+        if limit <= 0 or (queues is not None and not queues):
+            return []
+        args = [worker_id, repr(float(lease_seconds)), limit, *(queues or ())]
+        return [rows.job(flat) for flat in self._scripts.run("claim", args)]
+
+    def heartbeat(
+        self, worker_id: str, lease_seconds: float, held: Sequence[str] = ()
+    ) -> WorkerOrders:
+        args = [worker_id, repr(float(lease_seconds)), *held]
+        stop, renewed, cancel = self._scripts.run("heartbeat", args)
+        return WorkerOrders(
+            stop=StopMode(stop.decode()) if stop else None,
+            cancel=frozenset(i.decode() for i in cancel),
+            renewed=frozenset(i.decode() for i in renewed),
+        )
+
+    def _apply_finish(self, guard: rules.Held, finish: rules.Finish, result: RunResult) -> bool:
+        args = [
+            guard.job_id,
+            guard.worker_id,
+            guard.attempt,
+            optional(guard.cancel_requested),
+            "1" if guard.lease_expired else "0",
+            str(finish.state),
+            optional(finish.run_after),
+            "1" if finish.counted else "0",
+            "1" if finish.records_result else "0",
+            optional(result.exit_code),
+            result.error or "",
+            bytes(result.stdout),
+            bytes(result.stderr),
+            max(result.stdout_bytes, len(result.stdout)),
+            max(result.stderr_bytes, len(result.stderr)),
+        ]
+        return bool(self._scripts.run("finish", args))
+
+    def expired_jobs(self, limit: int = 100) -> list[Job]:
+        return [rows.job(flat) for flat in self._scripts.run("expired", [limit], read=True)]
+
+    def has_unfinished_jobs(self, queues: Sequence[str] | None) -> bool:
+        if queues is not None and not queues:
+            return False
+        return bool(self._scripts.run("unfinished", list(queues or ()), read=True))
+
+    def change_waiter(self) -> RedisChangeWaiter:
+        from queuectl.store.redis_waiter import RedisChangeWaiter
+
+        return RedisChangeWaiter(self._address, self._key("wake"))
+
+    # -- config -------------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, str]:
+        key = self._key("config")
+        found: dict[Any, Any] = self._scripts.call(lambda: self._client.hgetall(key), read=True)
+        return {k.decode(): v.decode() for k, v in found.items()}
+
+    def set_config(self, key: str, value: str) -> None:
+        self._scripts.call(lambda: self._client.hset(self._key("config"), key, value))
+
+    def reset_config(self, key: str | None = None) -> None:
+        config = self._key("config")
+        if key is None:
+            self._scripts.call(lambda: self._client.delete(config))
+        else:
+            self._scripts.call(lambda: self._client.hdel(config, key))
+
+    # -- workers ------------------------------------------------------------------------
+
+    def register_worker(self, worker: WorkerRegistration) -> None:
+        queues = ",".join(worker.queues)
+        args = [worker.id, worker.host, worker.pid, queues, worker.slots]
+        self._scripts.run("register_worker", args)
+
+    def unregister_worker(self, worker_id: str) -> None:
+        self._scripts.run("unregister_worker", [worker_id])
+
+    def list_workers(self, alive_within: float | None = None) -> list[WorkerInfo]:
+        found = self._scripts.run("list_workers", [optional(alive_within)], read=True)
+        return [rows.worker(flat, running) for flat, running in found]
+
+    def request_worker_stop(self, mode: StopMode, worker_ids: Sequence[str] | None = None) -> int:
+        for _ in range(MAX_DECISIONS):
+            workers = self.list_workers()
+            if worker_ids is not None:
+                wanted = set(worker_ids)
+                workers = [w for w in workers if w.id in wanted]
+            args: list[str] = []
+            for worker in workers:
+                current = worker.stop_requested
+                decided = rules.stop_request(current, mode)
+                args += [worker.id, optional(current and str(current)), str(decided)]
+            asked = int(self._scripts.run("stop_workers", args))
+            if asked >= 0:
+                return asked
+        raise StoreError("workers kept changing while being asked to stop; try again")
+
+    def prune_workers(self, dead_for: float) -> int:
+        return int(self._scripts.run("prune_workers", [repr(float(dead_for))]))
+
+
+def _update_fields(update: rules.JobUpdate) -> dict[str, str]:
+    """update_job's decision as apply.lua's field values."""
+    import msgspec
+
+    c = update.changes
+    fields: dict[str, str] = {}
+    for name in ("command", "queue", "priority", "max_retries", "run_at"):
+        value = getattr(c, name)
+        if value is not msgspec.UNSET:
+            fields[name] = "s" + optional(float(value) if name == "run_at" else value)
+    if c.max_retries is not msgspec.UNSET:
+        fields["own_max_retries"] = "s" + str(c.max_retries)
+    if c.timeout is not msgspec.UNSET:
+        fields["timeout"] = "d" if c.timeout is None else "s" + repr(float(c.timeout))
+    if c.requeue:
+        fields["state"] = "spending"
+        fields["cancel_requested"] = "s0"
+        if update.reset_attempts:
+            fields["attempts"] = "s0"
+        if update.due_now:
+            fields["run_at"] = "n"
+    return fields
+
+
+def _requeue_fields(default_max_retries: int, keep_owner: bool) -> dict[str, str]:
+    """A DLQ retry's or requeue's fields: pending, due now, from scratch, the retry budget
+    the job's own or else the default (rules.max_retries_for, applied by apply.lua's "o"
+    since only the store keeps whether the job set its own)."""
+    fields = {
+        "state": "spending",
+        "attempts": "s0",
+        "run_at": "n",
+        "last_error": "d",
+        "exit_code": "d",
+        "cancel_requested": "s0",
+        "max_retries": "o" + str(default_max_retries),
+    }
+    if not keep_owner:
+        fields |= {"worker_id": "d", "lease_expires_at": "d"}
+    return fields
