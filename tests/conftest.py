@@ -30,6 +30,10 @@ BACKENDS = [
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
     pytest.param("redis", id="redis", marks=pytest.mark.redis),
 ]
+# For tests that make the database refuse a value by its size (a trigger, a column's
+# storage): Redis has no such limit to set per test. Use with
+# @pytest.mark.parametrize("store_url", SQL_BACKENDS, indirect=True).
+SQL_BACKENDS = BACKENDS[:2]
 
 # Missing while the PostgreSQL backend is being written: skip its tests, do not error.
 _NOT_YET = {"tests.pg_helpers", "queuectl.store.postgres"}

@@ -59,15 +59,67 @@ def delete_prefix(url: str, prefix: str) -> None:
 
 @contextmanager
 def fresh_prefix(url: str | None = None) -> Iterator[str]:
-    """The URL of an empty key space on the test server (or at `url`), deleted afterwards."""
+    """The URL of an empty key space on the test server (or at `url`), deleted afterwards.
+    Where the server has ACLs (Redis 6.2+), the URL logs in as a user of its own that may
+    touch only this prefix's keys and channel (so `refusing` can cut off this test alone)."""
     base = url or redis_test_url()
     if url is None:
         require_redis()
-    prefix = f"{PREFIX}{secrets.token_hex(6)}:"
+    name = f"{PREFIX}{secrets.token_hex(6)}"
+    prefix = f"{name}:"
     separator = "&" if "?" in base else "?"
+    login = _own_user(base, name, prefix)
+    scheme, rest = base.split("://", 1)
     try:
-        yield f"{base}{separator}prefix={prefix}"
+        yield f"{scheme}://{login}{rest}{separator}prefix={prefix}"
     finally:
         # A server that went away (a test stopped it) has nothing left to clean.
         with contextlib.suppress(redis.RedisError):
             delete_prefix(base, prefix)
+            if login:
+                with redis.Redis.from_url(base) as client:
+                    client.acl_deluser(name)
+
+
+def _own_user(base: str, name: str, prefix: str) -> str:
+    """Create user `name` for `prefix` only; its "user:password@" for the URL ("" when the
+    server has no ACLs, or the URL logs in already)."""
+    if "@" in base.split("://", 1)[1].split("/", 1)[0]:
+        return ""
+    password = secrets.token_hex(8)
+    try:
+        with redis.Redis.from_url(base) as client:
+            client.acl_setuser(
+                name,
+                enabled=True,
+                passwords=[f"+{password}"],
+                keys=[f"{prefix}*"],
+                channels=[f"{prefix}*"],
+                commands=["+@all"],
+            )
+    except redis.ResponseError:
+        return ""
+    return f"{name}:{password}@"
+
+
+def user_of(url: str) -> str | None:
+    """The ACL user a fresh_prefix URL logs in as (None: the server has no ACLs)."""
+    netloc = url.split("://", 1)[1].split("/", 1)[0]
+    return netloc.split("@", 1)[0].split(":", 1)[0] if "@" in netloc else None
+
+
+@contextmanager
+def refusing(url: str) -> Iterator[None]:
+    """Every command of this test's clients refused (NOPERM) meanwhile, as a database that
+    fails every call; other tests on the server are not touched."""
+    user = user_of(url)
+    if user is None:
+        pytest.skip("the Redis test server has no ACLs (Redis 6.2+) to refuse one test alone")
+    admin = redis_test_url()
+    with redis.Redis.from_url(admin) as client:
+        client.acl_setuser(user, enabled=True, commands=["-@all"])
+    try:
+        yield
+    finally:
+        with redis.Redis.from_url(admin) as client:
+            client.acl_setuser(user, enabled=True, commands=["+@all"])

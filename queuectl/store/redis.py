@@ -16,11 +16,12 @@ worker orders) publishes on (redis_waiter.py).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from queuectl import rules
-from queuectl.errors import DuplicateJob, JobNotFound, StoreError
+from queuectl.errors import DuplicateJob, JobNotFound, StoreError, StoreUnavailable
 from queuectl.models import (
     SCHEDULED,
     Attempt,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1  # the key layout of common.lua; a new layout would add a migration
 PURGE_BATCH = 2000  # jobs deleted per script call: a big purge never blocks the server long
 MAX_DECISIONS = 10  # operators' changes decided again when jobs keep moving meanwhile
+MAX_LOST_CLAIMS = 5  # claims whose answer was lost, remembered to get their jobs back
 
 
 class RedisStore(GuardedFinishes, RedisObserve):
@@ -68,11 +70,10 @@ class RedisStore(GuardedFinishes, RedisObserve):
         self._client = connect(address)
         self._scripts = Scripts(self._client, self.prefix, self._target)
         self._durability: str | None = None
+        self._lost_claims: dict[str, list[str]] = {}  # worker id -> claim tokens
         try:
-            if check_schema and migrate:
-                self.migrate()
-            elif check_schema:
-                self.schema_version()
+            if check_schema:
+                self._check_schema(migrate)
         except BaseException:
             self.close()
             raise
@@ -97,6 +98,17 @@ class RedisStore(GuardedFinishes, RedisObserve):
         if self._durability is None:
             self._durability = durability_warning(self._client, self._scripts, self._target) or ""
         return self._durability or None
+
+    def _check_schema(self, migrate: bool) -> None:
+        """Refuse keys laid out by a newer queuectl; mark a fresh prefix as ours."""
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self._target} (prefix {self.prefix!r}) has schema version {version}, "
+                f"newer than this queuectl knows ({SCHEMA_VERSION}): upgrade queuectl"
+            )
+        if version < SCHEMA_VERSION and migrate:
+            self.migrate()
 
     def migrate(self) -> list[int]:
         key = self._key("schema")
@@ -322,8 +334,18 @@ class RedisStore(GuardedFinishes, RedisObserve):
     ) -> list[Job]:
         if limit <= 0 or (queues is not None and not queues):
             return []
-        args = [worker_id, repr(float(lease_seconds)), limit, *(queues or ())]
-        return [rows.job(flat) for flat in self._scripts.run("claim", args)]
+        token = secrets.token_hex(8)
+        lost = self._lost_claims.get(worker_id, [])
+        args = [worker_id, repr(float(lease_seconds)), limit, token, " ".join(lost)]
+        try:
+            found = self._scripts.run("claim", [*args, *(queues or ())])
+        except StoreUnavailable:
+            # The claim may have been applied and only its answer lost (a server that
+            # shuts down drops pending replies): the next claim asks for its jobs back.
+            self._lost_claims[worker_id] = [*lost[-(MAX_LOST_CLAIMS - 1) :], token]
+            raise
+        self._lost_claims.pop(worker_id, None)
+        return [rows.job(flat) for flat in found]
 
     def heartbeat(
         self, worker_id: str, lease_seconds: float, held: Sequence[str] = ()

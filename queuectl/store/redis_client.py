@@ -8,7 +8,9 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from collections.abc import Callable, Sequence
 from functools import cache
 from importlib import resources
@@ -70,12 +72,19 @@ def redacted_url(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url.partition("?")[0])
 
 
+def client_name() -> str:
+    """How our connections appear in CLIENT LIST: host and pid, as worker ids name them."""
+    host = os.environ.get("QUEUECTL_HOSTNAME") or socket.gethostname()
+    return f"queuectl:{re.sub(r'[^!-~]', '_', host)}:{os.getpid()}"
+
+
 def connect(url: str) -> redis.Redis:
     if _IMPORT_ERROR is not None:
         raise StoreError("Redis support is not installed: pip install 'queuectl[redis]'")
     try:
         return redis.Redis.from_url(
             url,
+            client_name=client_name(),
             retry=Retry(NoBackoff(), 0),
             socket_connect_timeout=CONNECT_TIMEOUT_S,
             socket_timeout=SOCKET_TIMEOUT_S,

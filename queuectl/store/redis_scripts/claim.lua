@@ -1,9 +1,36 @@
--- claim_jobs: ARGV = prefix, worker id, lease seconds, limit, then the queues (none = all).
--- Moves waiting jobs whose time has come into the ready sets, then takes the `limit`
--- best (highest priority, then lowest seq) from the queues asked for. Returns the
--- claimed jobs (HGETALL arrays) in claim order.
+-- claim_jobs: ARGV = prefix, worker id, lease seconds, limit, this claim's token, the
+-- tokens of this worker's claims whose answer was lost (space-separated), then the queues
+-- (none = all). Moves waiting jobs whose time has come into the ready sets, then takes the
+-- `limit` best (highest priority, then lowest seq) from the queues asked for. Returns the
+-- claimed jobs (HGETALL arrays) in claim order: first those of a lost claim that are
+-- still this worker's attempt (their lease renewed), so a claim applied just before the
+-- connection broke is not left to expire. The last claim of each worker is kept for that
+-- (P.."claim:"..worker: token, then "id attempt" lines), for two leases.
 local now = clock()
 local worker, lease, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local token, lost = ARGV[5], ' ' .. ARGV[6] .. ' '
+local record_key = P .. 'claim:' .. worker
+local claimed = {}
+local record = {token}
+
+local last = redis.call('GET', record_key)
+if last and ARGV[6] ~= '' then
+    local lines = {}
+    for line in string.gmatch(last, '[^\n]+') do lines[#lines + 1] = line end
+    if string.find(lost, ' ' .. lines[1] .. ' ', 1, true) then
+        for i = 2, #lines do
+            local id, n = string.match(lines[i], '^(%S+) (%S+)$')
+            local job = load(id)
+            if job and job.state == 'processing' and job.worker_id == worker
+               and job.last_attempt == n then
+                update(job, {lease_expires_at = now + lease}, now)
+                claimed[#claimed + 1] = flatten(job)
+                record[#record + 1] = id .. ' ' .. n
+            end
+        end
+    end
+end
+limit = limit - #claimed
 
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'timers', '-inf', num(now))) do
     local job = load(id)
@@ -15,12 +42,12 @@ end
 -- hex digits); merged across the queues' sets.
 local picked = {}
 local sets = {}
-if #ARGV < 5 then
+if #ARGV < 7 then
     sets[1] = P .. 'ready'
 else
-    for i = 5, #ARGV do sets[#sets + 1] = P .. 'ready:' .. ARGV[i] end
+    for i = 7, #ARGV do sets[#sets + 1] = P .. 'ready:' .. ARGV[i] end
 end
-for _, set in ipairs(sets) do
+for _, set in ipairs(limit > 0 and sets or {}) do
     local found = redis.call('ZRANGE', set, 0, limit - 1, 'WITHSCORES')
     for i = 1, #found, 2 do
         local m = found[i]
@@ -35,7 +62,6 @@ if #sets > 1 then
     end)
 end
 
-local claimed = {}
 for i = 1, math.min(limit, #picked) do
     local job = load(picked[i][3])
     local n = tonumber(job.last_attempt) + 1
@@ -47,5 +73,7 @@ for i = 1, math.min(limit, #picked) do
     redis.call('HSET', att_key(job.id, n), 'job_id', job.id, 'attempt', n,
                'worker_id', worker, 'started_at', num(now))
     claimed[#claimed + 1] = flatten(job)
+    record[#record + 1] = job.id .. ' ' .. n
 end
+redis.call('SET', record_key, table.concat(record, '\n'), 'PX', math.ceil(2000 * lease))
 return claimed
