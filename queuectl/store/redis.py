@@ -122,8 +122,7 @@ class RedisStore(GuardedFinishes, RedisObserve):
 
     def now(self) -> float:
         seconds, micros = self._scripts.call(self._client.time, read=True)
-        offset = self._scripts.call(lambda: self._client.get(self._key("clock_offset")), read=True)
-        return float(seconds) + float(micros) / 1e6 + float(offset or 0)
+        return float(seconds) + float(micros) / 1e6
 
     # -- jobs: producers and operators -----------------------------------------------
 

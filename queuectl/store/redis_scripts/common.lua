@@ -29,8 +29,7 @@ local BUCKETS = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60
 
 local function clock()
     local t = redis.call('TIME')
-    local offset = tonumber(redis.call('GET', P .. 'clock_offset') or '0')
-    return tonumber(t[1]) + tonumber(t[2]) / 1000000 + offset
+    return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 
 -- A number as Redis should keep it: integers exactly, others with every digit.
@@ -156,8 +155,15 @@ end
 
 -- Change a stored job: `changes` maps fields to new values (false = remove the field);
 -- every index and counter follows. Returns the job as now stored.
+local INDEXED = {state = true, queue = true, run_at = true, priority = true,
+                 lease_expires_at = true, worker_id = true}
+
 local function update(job, changes, now)
-    unindex(job)
+    local moves = false
+    for k in pairs(changes) do
+        if INDEXED[k] and changes[k] ~= job[k] then moves = true break end
+    end
+    if moves then unindex(job) end
     local old = {state = job.state, run_at = job.run_at, created_at = job.created_at,
                  last_attempt = job.last_attempt}
     local set, gone = {}, {}
@@ -174,7 +180,7 @@ local function update(job, changes, now)
     end
     if #set > 0 then redis.call('HSET', job_key(job.id), unpack(set)) end
     if #gone > 0 then redis.call('HDEL', job_key(job.id), unpack(gone)) end
-    index(job, now)
+    if moves then index(job, now) end
     count_move(old, job, now)
     return job
 end
