@@ -10,7 +10,8 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,16 +25,6 @@ from queuectl.store import Store, open_store
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `from tests.pg_helpers import ...` without an editable install
     sys.path.insert(0, str(ROOT))
-
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    pytest.param("redis", id="redis", marks=pytest.mark.redis),
-]
-# For tests that make the database refuse a value by its size (a trigger, a column's
-# storage): Redis has no such limit to set per test. Use with
-# @pytest.mark.parametrize("store_url", SQL_BACKENDS, indirect=True).
-SQL_BACKENDS = BACKENDS[:2]
 
 # Missing while the PostgreSQL backend is being written: skip its tests, do not error.
 _NOT_YET = {"tests.pg_helpers", "queuectl.store.postgres"}
@@ -53,6 +44,17 @@ def pg_helpers() -> ModuleType:
     return helpers
 
 
+@contextmanager
+def sqlite_database(tmp_path: Path) -> Iterator[str]:
+    yield str(tmp_path / "q.db")
+
+
+@contextmanager
+def postgres_database(tmp_path: Path) -> Iterator[str]:
+    with pg_helpers().fresh_database() as url:
+        yield url
+
+
 def redis_helpers() -> ModuleType:
     """tests.redis_helpers once the Redis driver is installed; skips the test otherwise
     (fails it under CI=true, where every backend must run)."""
@@ -66,23 +68,45 @@ def redis_helpers() -> ModuleType:
     return helpers
 
 
-@pytest.fixture(params=BACKENDS)
+@contextmanager
+def redis_database(tmp_path: Path) -> Iterator[str]:
+    """A key prefix of its own on the test server (tests.redis_helpers)."""
+    with redis_helpers().fresh_prefix() as url:
+        yield url
+
+
+# Every backend the suites run on (the conformance suite in tests/store/, the worker and
+# service tests): its name, how to make a fresh, empty database for one test (its URL),
+# and the marks its tests carry. Adding a backend = its module in queuectl/store/, its
+# scheme registered (pyproject.toml), and one entry here.
+BACKENDS: dict[str, tuple[Callable[[Path], AbstractContextManager[str]], list[Any]]] = {
+    "sqlite": (sqlite_database, []),
+    "postgres": (postgres_database, [pytest.mark.postgres]),
+    "redis": (redis_database, [pytest.mark.redis]),
+}
+# For tests that make the database refuse a value by its size (a trigger, a column's
+# storage): Redis has no such limit to set per test. Use with
+# @pytest.mark.parametrize("store_url", SQL_BACKENDS, indirect=True).
+SQL_BACKENDS = [
+    pytest.param(name, id=name, marks=marks)
+    for name, (_, marks) in BACKENDS.items()
+    if name in ("sqlite", "postgres")
+]
+
+
+@pytest.fixture(
+    params=[pytest.param(name, id=name, marks=marks) for name, (_, marks) in BACKENDS.items()]
+)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of a fresh, empty database on each backend."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "q.db")
-        return
-    if request.param == "redis":
-        with redis_helpers().fresh_prefix() as url:
-            yield url
-        return
-    with pg_helpers().fresh_database() as url:
+    fresh_database, _ = BACKENDS[request.param]
+    with fresh_database(tmp_path) as url:
         yield url
 
 
 @pytest.fixture
 def backend(request: pytest.FixtureRequest, store_url: str) -> str:
-    """The backend ("sqlite" or "postgres") that `store_url` and `store` belong to."""
+    """The backend (a BACKENDS name) that `store_url` and `store` belong to."""
     name: str = request.node.callspec.params["store_url"]
     return name
 

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from queuectl.errors import InvalidSpec
+from queuectl.errors import InvalidSpec, StoreError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from queuectl.store.base import ChangeWaiter, Store
 
-__all__ = ["ChangeWaiter", "Store", "StorePool", "default_db_path", "open_store", "resolve_url"]
+__all__ = [
+    "ChangeWaiter",
+    "Store",
+    "StorePool",
+    "backend_class",
+    "default_db_path",
+    "open_store",
+    "resolve_url",
+]
 
-_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-_REDIS_SCHEMES = ("redis://", "rediss://")
 _CHECKED: set[str] = set()  # URLs whose schema this process found current (reuse_check)
 
 
@@ -57,9 +64,9 @@ def open_store(
     reuse_check: bool = False,
 ) -> Store:
     """Open (and migrate on first use) the store at `url`: a path or `sqlite:///path` for
-    SQLite, `postgresql://...` for PostgreSQL, `redis://...` for Redis. `durable=False`
-    (workers) lets a power cut roll back the last few commits, which only makes those jobs
-    run again (on Redis, the server's settings decide: see durability_warning). `migrate=False`
+    SQLite, `postgresql://...` for PostgreSQL, `redis://...` for Redis, or a scheme
+    another package registers (backend_class). `durable=False` (workers) lets a power cut
+    roll back the last few commits, which only makes those jobs run again. `migrate=False`
     leaves an old schema as it is (for `db migrate`, which reports what it applies).
     `reuse_check=True` (servers opening a connection per thread) checks and migrates the
     schema only the first time this process opens the URL; later opens skip that query."""
@@ -71,21 +78,59 @@ def open_store(
     return store
 
 
-def _open(target: str, durable: bool, migrate: bool, check: bool) -> Store:
-    if target.startswith(_REDIS_SCHEMES):
-        from queuectl.store.redis import RedisStore
+# The backends that ship with queuectl, by URL scheme (a plain path is SQLite), as
+# "module:class"; pyproject.toml registers the same in the entry-point group, where other
+# packages add theirs. Built-ins resolve from this table: scanning installed packages'
+# entry points costs far more than `queuectl enqueue`'s whole start-up, so only a scheme
+# not listed here is looked up there.
+ENTRY_POINT_GROUP = "queuectl.backends"
+BUILT_IN = {
+    "sqlite": "queuectl.store.sqlite:SqliteStore",
+    "postgresql": "queuectl.store.postgres:PostgresStore",
+    "postgres": "queuectl.store.postgres:PostgresStore",
+    "redis": "queuectl.store.redis:RedisStore",
+    "rediss": "queuectl.store.redis:RedisStore",
+}
+# What a built-in backend needs installed: (its name, the extra that brings its driver).
+_EXTRAS = {
+    "queuectl.store.postgres": ("PostgreSQL", "postgres"),
+    "queuectl.store.redis": ("Redis", "redis"),
+}
 
-        return RedisStore(target, durable=durable, migrate=migrate, check_schema=check)
-    if target.startswith(_POSTGRES_SCHEMES):
-        from queuectl.store.postgres import PostgresStore
 
-        return PostgresStore(target, durable=durable, migrate=migrate, check_schema=check)
-    if "://" in target and not target.startswith("sqlite://"):
-        scheme = target.split("://", 1)[0]
+def backend_class(url: str) -> Any:
+    """The class that opens `url`: a backend takes (url, durable=, migrate=,
+    check_schema=) and implements queuectl.store.base.Store. InvalidSpec for a scheme no
+    backend claims; StoreError (one line, naming the extra) when its driver is missing."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else "sqlite"
+    target = BUILT_IN.get(scheme) or _entry_point(scheme)
+    if target is None:
+        known = ", ".join(f"{name}://" for name in BUILT_IN)
         raise InvalidSpec(
-            f"unsupported database URL scheme {scheme!r} (use a file path, sqlite:///path, "
-            "postgresql://... or redis://...)"
+            f"unsupported database URL scheme {scheme!r} (use a file path or one of {known})"
         )
-    from queuectl.store.sqlite import SqliteStore
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        name, extra = _EXTRAS.get(module_name, (scheme, None))
+        if extra is None:
+            raise StoreError(f"cannot load the {scheme}:// backend {target}: {err}") from None
+        raise StoreError(
+            f"{name} support is not installed: pip install 'queuectl[{extra}]'"
+        ) from None
+    return getattr(module, class_name)
 
-    return SqliteStore(target, durable=durable, migrate=migrate, check_schema=check)
+
+def _entry_point(scheme: str) -> str | None:
+    from importlib.metadata import entry_points
+
+    found = entry_points(group=ENTRY_POINT_GROUP, name=scheme)
+    return next((ep.value for ep in found), None)
+
+
+def _open(target: str, durable: bool, migrate: bool, check: bool) -> Store:
+    store: Store = backend_class(target)(
+        target, durable=durable, migrate=migrate, check_schema=check
+    )
+    return store

@@ -109,6 +109,12 @@ class Store(Protocol):
         """The store's clock (epoch seconds): the one every lease and run_at is measured on."""
         ...
 
+    def advance_clock(self, seconds: float) -> None:
+        """For tests: move this store object's clock `seconds` on, for everything it reads
+        and writes (leases, run_at, ages, heartbeats), so lease expiry, backoff and purge
+        ages need no real wait. Other store objects keep the real clock."""
+        ...
+
     # -- jobs: producers and operators -----------------------------------------------
 
     def enqueue_jobs(self, jobs: Sequence[NewJob], default_max_retries: int) -> list[str]:
@@ -255,7 +261,10 @@ class Store(Protocol):
         ...
 
     def change_waiter(self) -> ChangeWaiter:
-        """A waiter that wakes when jobs may have been enqueued or changed (own connection)."""
+        """A waiter (own connection) that wakes idle workers. It must wake on every change
+        that makes a job claimable now or gives a worker an order: enqueue, requeue, DLQ
+        retry, update to pending, release, a cancel request for a running job and a stop
+        request (the conformance suite checks each); it may wake on any other change."""
         ...
 
     # -- config -------------------------------------------------------------------------

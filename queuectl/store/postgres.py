@@ -29,7 +29,6 @@ from queuectl import rules
 from queuectl.errors import (
     DuplicateJob,
     InvalidSpec,
-    InvalidStateChange,
     JobNotFound,
     StoreError,
     StoreRefused,
@@ -186,6 +185,9 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         self._durable = durable
         self._lock = threading.RLock()
         self._closed = False
+        self._q = Q  # the queries, on the server's clock (see advance_clock)
+        self._finish_sql = FINISH
+        self._clock_offset = 0.0
         self._conn: psycopg.Connection[Row] | None = connect_server(
             self._dsn, durable, self._poll_only
         )
@@ -239,17 +241,26 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
             raise AssertionError("unreachable")
 
     def _read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
-        work = lambda conn: conn.execute(Q[query], params).fetchall()  # noqa: E731
+        work = lambda conn: conn.execute(self._q[query], params).fetchall()  # noqa: E731
         return self._run(work, read=True, transaction=False)
 
     def _statement(self, query: str, params: dict[str, Any]) -> tuple[list[Row], int]:
         """One write statement (atomic by itself): its rows and its row count."""
 
         def work(conn: psycopg.Connection[Row]) -> tuple[list[Row], int]:
-            cursor = conn.execute(Q[query], params)
+            cursor = conn.execute(self._q[query], params)
             return (cursor.fetchall() if cursor.description else []), cursor.rowcount
 
         return self._run(work, transaction=False)
+
+    @property
+    def _now_sql(self) -> str:
+        return on_clock("now()", self._clock_offset)
+
+    def advance_clock(self, seconds: float) -> None:
+        self._clock_offset += seconds
+        self._q = {name: on_clock(sql, self._clock_offset) for name, sql in Q.items()}
+        self._finish_sql = on_clock(FINISH, self._clock_offset)
 
     def _ensure_schema(self, migrate: bool) -> None:
         version = self.schema_version()
@@ -322,7 +333,8 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
 
     def now(self) -> float:
         def work(conn: psycopg.Connection[Row]) -> float:
-            row = conn.execute("SELECT extract(epoch FROM now())::float8 AS now").fetchone()
+            sql = "SELECT extract(epoch FROM now())::float8 AS now"
+            row = conn.execute(on_clock(sql, self._clock_offset)).fetchone()
             assert row is not None
             return float(row["now"])
 
@@ -348,7 +360,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         }
 
         def work(conn: psycopg.Connection[Row]) -> None:
-            inserted = {row["id"] for row in conn.execute(Q["enqueue_job"], params)}
+            inserted = {row["id"] for row in conn.execute(self._q["enqueue_job"], params)}
             for job in jobs:
                 if job.id not in inserted:  # taken before, or twice in this batch
                     raise DuplicateJob(job.id)
@@ -394,10 +406,10 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         def work(conn: psycopg.Connection[Row]) -> list[Job]:
             # Scheduled jobs come from their own index; the states' pages merge with them.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one snapshot
-            pages = [[_job(r) for r in conn.execute(Q["query_jobs_scheduled"], params)]]
+            pages = [[_job(r) for r in conn.execute(self._q["query_jobs_scheduled"], params)]]
             others = [str(s) for s in query.states if s != SCHEDULED]
             if others:
-                sql = Q[f"query_jobs_in_state_{direction}"]
+                sql = self._q[f"query_jobs_in_state_{direction}"]
                 rows = conn.execute(sql, {**params, "states": others}).fetchall()
                 pages.append([_job(row) for row in rows])
             return merge_pages(pages, oldest, limit)
@@ -411,9 +423,9 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         def work(conn: psycopg.Connection[Row]) -> QueueCounts:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one snapshot
             by_state = dict.fromkeys(JobState, 0)
-            for row in conn.execute(Q["count_jobs"], {"queue": queue}):
+            for row in conn.execute(self._q["count_jobs"], {"queue": queue}):
                 by_state[JobState(row["state"])] = row["n"]
-            scheduled = conn.execute(Q["count_scheduled"], {"queue": queue}).fetchone()
+            scheduled = conn.execute(self._q["count_scheduled"], {"queue": queue}).fetchone()
             return QueueCounts(by_state=by_state, scheduled=scheduled["n"] if scheduled else 0)
 
         return self._run(work, read=True)
@@ -436,7 +448,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
             edit = rules.update(job, changes)
             params = {**_update_params(edit.changes), "id": job_id, "from": str(edit.from_state)}
             # Column names come from JobChanges' fixed fields, never from input.
-            sql = f"UPDATE jobs SET {', '.join(_update_assignments(edit))} "
+            sql = f"UPDATE jobs SET {', '.join(_update_assignments(edit, self._now_sql))} "
             sql += "WHERE id = %(id)s AND state = %(from)s RETURNING *"
             row = conn.execute(sql, params).fetchone()
             if row is None:  # the lock makes this unreachable; never report a false success
@@ -453,7 +465,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         def work(conn: psycopg.Connection[Row]) -> dict[str, JobState]:
             # One transaction, the rows locked (in id order, so two cancels never
             # deadlock): every decision holds until the commit, and an error rolls all back.
-            rows = conn.execute(Q["lock_jobs"], {"ids": ids}).fetchall()
+            rows = conn.execute(self._q["lock_jobs"], {"ids": ids}).fetchall()
             found = {row["id"]: _job(row) for row in rows}
             actions = {}
             for job_id in ids:
@@ -463,9 +475,9 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
             now_ids = [i for i, a in actions.items() if a is rules.CancelAction.CANCEL]
             asked = [i for i, a in actions.items() if a is rules.CancelAction.REQUEST]
             if now_ids:
-                conn.execute(Q["cancel_waiting_job"], {"ids": now_ids})
+                conn.execute(self._q["cancel_waiting_job"], {"ids": now_ids})
             if asked:
-                conn.execute(Q["request_cancel"], {"ids": asked})
+                conn.execute(self._q["request_cancel"], {"ids": asked})
                 conn.execute(NOTIFY)  # their workers' next look sees the request
             return {job_id: rules.state_after_cancel(a) for job_id, a in actions.items()}
 
@@ -476,13 +488,8 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         params = {"ids": ids, "default_max_retries": default_max_retries}
 
         def work(conn: psycopg.Connection[Row]) -> list[str]:
-            moved = [row["id"] for row in conn.execute(Q["retry_dead_job"], params)]
-            for job_id in ids or ():
-                if job_id not in moved:
-                    job = _fetch_job(conn, job_id)
-                    raise InvalidStateChange(
-                        f"job {job_id!r} is {job.state}, not dead: only DLQ jobs can be retried"
-                    )
+            moved = [row["id"] for row in conn.execute(self._q["retry_dead_job"], params)]
+            _refuse_missing(conn, ids or [], set(moved), rules.check_dlq_retry)
             if moved:
                 conn.execute(NOTIFY)
             return moved if ids is None else ids
@@ -491,11 +498,15 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
 
     def requeue_jobs(self, job_ids: Sequence[str], default_max_retries: int) -> list[str]:
         ids = list(dict.fromkeys(job_ids))
-        params = {"ids": ids, "default_max_retries": default_max_retries}
+        params = {
+            "ids": ids,
+            "default_max_retries": default_max_retries,
+            "from_states": sorted(rules.REQUEUABLE),
+        }
 
         def work(conn: psycopg.Connection[Row]) -> list[str]:
-            moved = {row["id"] for row in conn.execute(Q["requeue_job"], params)}
-            _refuse_missing(conn, ids, moved, "requeue", "it has not finished")
+            moved = {row["id"] for row in conn.execute(self._q["requeue_job"], params)}
+            _refuse_missing(conn, ids, moved, rules.check_requeue)
             if moved:
                 conn.execute(NOTIFY)
             return ids
@@ -506,8 +517,9 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         ids = list(dict.fromkeys(job_ids))
 
         def work(conn: psycopg.Connection[Row]) -> int:
-            gone = {row["id"] for row in conn.execute(Q["delete_job"], {"ids": ids})}
-            _refuse_missing(conn, ids, gone, "delete", "only finished jobs can be deleted")
+            params = {"ids": ids, "from_states": sorted(rules.DELETABLE)}
+            gone = {row["id"] for row in conn.execute(self._q["delete_job"], params)}
+            _refuse_missing(conn, ids, gone, rules.check_delete)
             return len(gone)
 
         return self._run(work)
@@ -539,9 +551,9 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         params = {"worker_id": worker_id, "lease_seconds": lease_seconds, "held": list(held)}
 
         def work(conn: psycopg.Connection[Row]) -> WorkerOrders:
-            worker = conn.execute(Q["touch_worker"], params).fetchone()
-            renewed = conn.execute(Q["extend_leases"], params).fetchall()
-            cancel = conn.execute(Q["cancel_orders"], params).fetchall()
+            worker = conn.execute(self._q["touch_worker"], params).fetchone()
+            renewed = conn.execute(self._q["extend_leases"], params).fetchall()
+            cancel = conn.execute(self._q["cancel_orders"], params).fetchall()
             stop = worker["stop_requested"] if worker else None
             return WorkerOrders(
                 stop=None if stop is None else StopMode(stop),
@@ -556,7 +568,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         wakes = finish.state is JobState.PENDING  # claimable again at once
 
         def work(conn: psycopg.Connection[Row]) -> bool:
-            applied = conn.execute(FINISH, params).fetchone() is not None
+            applied = conn.execute(self._finish_sql, params).fetchone() is not None
             if applied and wakes:
                 conn.execute(NOTIFY)
             return applied
@@ -618,7 +630,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         }
 
         def work(conn: psycopg.Connection[Row]) -> int:
-            asked = conn.execute(Q["request_worker_stop"], params).rowcount
+            asked = conn.execute(self._q["request_worker_stop"], params).rowcount
             if asked:
                 conn.execute(NOTIFY)  # idle workers wake and heartbeat now
             return asked
@@ -627,6 +639,14 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
 
     def prune_workers(self, dead_for: float) -> int:
         return self._statement("prune_workers", {"dead_for": dead_for})[1]
+
+
+def on_clock(sql: str, offset: float) -> str:
+    """`sql` with the server's now() moved `offset` seconds on (advance_clock, for tests;
+    the queries run unchanged until a test drives the clock)."""
+    if not offset:
+        return sql
+    return sql.replace("now()", f"(now() + make_interval(secs => {float(offset)!r}))")
 
 
 def _finishing_statement() -> str:
@@ -648,18 +668,22 @@ def _fetch_job(conn: psycopg.Connection[Row], job_id: str, lock: bool = False) -
 
 
 def _refuse_missing(
-    conn: psycopg.Connection[Row], ids: Sequence[str], done: set[str], action: str, reason: str
+    conn: psycopg.Connection[Row],
+    ids: Sequence[str],
+    done: set[str],
+    check: Callable[[Job], None],
 ) -> None:
-    """Raise for the first id that `action` did not touch (the transaction rolls back)."""
+    """Raise for the first id the guarded change did not touch, why rules' `check` refuses
+    it (the transaction rolls back)."""
     for job_id in ids:
         if job_id not in done:
-            job = _fetch_job(conn, job_id)
-            raise InvalidStateChange(f"cannot {action} job {job_id!r}: it is {job.state}; {reason}")
+            check(_fetch_job(conn, job_id))
+            raise StoreError(f"job {job_id!r} changed meanwhile; try again")
 
 
-def _update_assignments(edit: rules.JobUpdate) -> list[str]:
-    """SET clauses that write a rules.update decision."""
-    assignments = ["updated_at = now()"]
+def _update_assignments(edit: rules.JobUpdate, now: str) -> list[str]:
+    """SET clauses that write a rules.update decision (`now`: the SQL of the store's now)."""
+    assignments = [f"updated_at = {now}"]
     assignments += [
         f"{column} = {value}"
         for column, value in _UPDATABLE.items()
@@ -670,7 +694,7 @@ def _update_assignments(edit: rules.JobUpdate) -> list[str]:
     if edit.changes.requeue:
         assignments += ["state = 'pending'", "cancel_requested = false"]
     if edit.due_now:
-        assignments.append("run_at = now()")
+        assignments.append(f"run_at = {now}")
     if edit.reset_attempts:
         assignments.append("attempts = 0")
     return assignments

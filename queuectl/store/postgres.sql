@@ -188,13 +188,13 @@ SET state = 'pending', attempts = 0, run_at = now(), updated_at = now(),
     last_error = NULL, exit_code = NULL, worker_id = NULL, lease_expires_at = NULL,
     cancel_requested = false,
     max_retries = COALESCE(own_max_retries, %(default_max_retries)s)
-WHERE id = ANY (%(ids)s::text[]) AND state IN ('completed', 'failed', 'dead', 'cancelled')
+WHERE id = ANY (%(ids)s::text[]) AND state = ANY (%(from_states)s::text[])
 RETURNING id;
 
 -- name: delete_job
--- Finished jobs only; their attempts go with them (ON DELETE CASCADE).
+-- Jobs in the given states (rules.DELETABLE); their attempts go with them (CASCADE).
 DELETE FROM jobs
-WHERE id = ANY (%(ids)s::text[]) AND state IN ('completed', 'dead', 'cancelled')
+WHERE id = ANY (%(ids)s::text[]) AND state = ANY (%(from_states)s::text[])
 RETURNING id;
 
 -- name: purge_jobs

@@ -122,7 +122,10 @@ class RedisStore(GuardedFinishes, RedisObserve):
 
     def now(self) -> float:
         seconds, micros = self._scripts.call(self._client.time, read=True)
-        return float(seconds) + float(micros) / 1e6
+        return float(seconds) + float(micros) / 1e6 + self._scripts.clock_offset
+
+    def advance_clock(self, seconds: float) -> None:
+        self._scripts.clock_offset += seconds
 
     # -- jobs: producers and operators -----------------------------------------------
 

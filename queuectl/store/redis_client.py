@@ -125,10 +125,12 @@ class Scripts:
         self._prefix = prefix
         self._target = target
         self._scripts = {name: client.register_script(script_text(name)) for name in SCRIPTS}
+        self.clock_offset = 0.0  # seconds added to the server's clock (advance_clock)
 
     def run(self, name: str, args: Sequence[Any] = (), *, read: bool = False) -> Any:
         script = self._scripts[name]
-        return self.call(lambda: script(args=[self._prefix, *args]), read=read)
+        offset = repr(self.clock_offset)
+        return self.call(lambda: script(args=[self._prefix, offset, *args]), read=read)
 
     def call(self, action: Callable[[], T], *, read: bool = False) -> T:
         tries = 2 if read else 1

@@ -22,7 +22,6 @@ import msgspec
 from queuectl import rules
 from queuectl.errors import (
     DuplicateJob,
-    InvalidStateChange,
     JobNotFound,
     StoreError,
     StoreGone,
@@ -147,6 +146,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
         self._conn = connect_file(self.path, durable)
         self._lock = threading.RLock()
         self._identity = _file_identity(self.path)
+        self._clock_offset = 0.0  # advance_clock (tests): every time below is self.now()
         try:
             if check_schema:
                 self._ensure_schema(migrate)
@@ -286,7 +286,10 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
         return self._patiently(self._applied_version)
 
     def now(self) -> float:
-        return time.time()
+        return time.time() + self._clock_offset
+
+    def advance_clock(self, seconds: float) -> None:
+        self._clock_offset += seconds
 
     # -- jobs: producers and operators -----------------------------------------------
 
@@ -435,30 +438,29 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
                 return [row["id"] for row in rows]
             for job_id in job_ids:
                 if conn.execute(Q["retry_dead_job"], {**params, "id": job_id}).fetchone() is None:
-                    current = conn.execute(Q["get_job"], {"id": job_id}).fetchone()
-                    if current is None:
-                        raise JobNotFound(f"no job with id {job_id!r}")
-                    raise InvalidStateChange(
-                        f"job {job_id!r} is {current['state']}, not dead: "
-                        "only DLQ jobs can be retried"
-                    )
+                    _refuse(conn, job_id, rules.check_dlq_retry)
         return list(job_ids)
 
     def requeue_jobs(self, job_ids: Sequence[str], default_max_retries: int) -> list[str]:
         unique = list(dict.fromkeys(job_ids))
-        params: dict[str, Any] = {"now": self.now(), "default_max_retries": default_max_retries}
+        params: dict[str, Any] = {
+            "now": self.now(),
+            "default_max_retries": default_max_retries,
+            "from_states": _json(sorted(rules.REQUEUABLE)),
+        }
         with self._writing() as conn:
             for job_id in unique:
                 if conn.execute(Q["requeue_job"], {**params, "id": job_id}).fetchone() is None:
-                    _refuse(conn, job_id, "requeue", "it has not finished")
+                    _refuse(conn, job_id, rules.check_requeue)
         return unique
 
     def delete_jobs(self, job_ids: Sequence[str]) -> int:
         unique = list(dict.fromkeys(job_ids))
         with self._writing() as conn:
             for job_id in unique:
-                if conn.execute(Q["delete_job"], {"id": job_id}).fetchone() is None:
-                    _refuse(conn, job_id, "delete", "only finished jobs can be deleted")
+                params = {"id": job_id, "from_states": _json(sorted(rules.DELETABLE))}
+                if conn.execute(Q["delete_job"], params).fetchone() is None:
+                    _refuse(conn, job_id, rules.check_delete)
         return len(unique)
 
     def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
@@ -607,12 +609,11 @@ def _file_identity(path: str) -> tuple[int, int] | None:
     return (info.st_dev, info.st_ino) if info.st_nlink else None
 
 
-def _refuse(conn: sqlite3.Connection, job_id: str, action: str, reason: str) -> None:
-    """Raise why `action` did not touch the job (the transaction then rolls back)."""
-    current = conn.execute(Q["get_job"], {"id": job_id}).fetchone()
-    if current is None:
-        raise JobNotFound(f"no job with id {job_id!r}")
-    raise InvalidStateChange(f"cannot {action} job {job_id!r}: it is {current['state']}; {reason}")
+def _refuse(conn: sqlite3.Connection, job_id: str, check: Callable[[Job], None]) -> None:
+    """Raise why the guarded change (allowed by rules' `check`) did not touch the job; the
+    transaction then rolls back."""
+    check(_fetch_job(conn, job_id))
+    raise StoreError(f"job {job_id!r} changed under the write lock")
 
 
 def _queue_stats(rows: Sequence[sqlite3.Row]) -> list[QueueStats]:

@@ -147,18 +147,19 @@ WHERE state = 'dead' AND (:id IS NULL OR id = :id)
 RETURNING id;
 
 -- name: requeue_job
--- A finished (or failed) job runs again from scratch; sqlite.py checks each id moved.
+-- A job in :from_states (rules.REQUEUABLE) runs again from scratch; sqlite.py checks
+-- each id moved.
 UPDATE jobs
 SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now,
     last_error = NULL, exit_code = NULL, worker_id = NULL, lease_expires_at = NULL,
     cancel_requested = 0,
     max_retries = COALESCE(own_max_retries, :default_max_retries)
-WHERE id = :id AND state IN ('completed', 'failed', 'dead', 'cancelled')
+WHERE id = :id AND state IN (SELECT value FROM json_each(:from_states))
 RETURNING id;
 
 -- name: delete_job
--- Finished jobs only; their attempts go with them (ON DELETE CASCADE).
-DELETE FROM jobs WHERE id = :id AND state IN ('completed', 'dead', 'cancelled')
+-- Jobs in the given states (rules.DELETABLE); their attempts go with them (CASCADE).
+DELETE FROM jobs WHERE id = :id AND state IN (SELECT value FROM json_each(:from_states))
 RETURNING id;
 
 -- name: purge_jobs

@@ -24,6 +24,7 @@ from queuectl.models import (
     JobState,
     NewJob,
     RunResult,
+    StopMode,
     WorkerOrders,
     WorkerRegistration,
 )
@@ -161,7 +162,7 @@ def test_migrate_is_idempotent_and_reports_the_version(
     store: Store, open_more: Callable[[], Store]
 ) -> None:
     version = store.schema_version()
-    assert version >= 1  # which number is the backend's (its own tests check it)
+    assert version >= 1  # which number is the backend's own (its specific tests check it)
     assert store.migrate() == []
     assert store.migrate() == []
     other = open_more()
@@ -497,23 +498,26 @@ def test_heartbeat_renews_only_the_jobs_the_worker_holds(store: Store) -> None:
 
 def test_reap_job_spares_a_job_whose_lease_was_renewed(store: Store) -> None:
     enqueue(store, make_job("slow"))
-    claim_one(store, "w1", lease=0.05)
-    wait_for(lambda: ids(store.expired_jobs()) == ["slow"], "the lease to expire")
+    claim_one(store, "w1", lease=60)
+    assert store.expired_jobs() == []
+    store.advance_clock(61)
+    assert ids(store.expired_jobs()) == ["slow"]
     store.heartbeat("w1", 600, ["slow"])  # the worker was only slow
     assert store.reap_job(as_claimed(store, "slow", "w1", 1), LOST, 0) is None
     assert get(store, "slow").state is PROCESSING
-    store.heartbeat("w1", 0.05, ["slow"])
-    wait_for(lambda: ids(store.expired_jobs()) == ["slow"], "the lease to expire again")
+    store.heartbeat("w1", 60, ["slow"])
+    store.advance_clock(61)
+    assert ids(store.expired_jobs()) == ["slow"]
     assert store.reap_job(as_claimed(store, "slow", "w1", 1), LOST, 0) is not None
 
 
 def test_heartbeat_records_that_the_worker_is_alive(store: Store) -> None:
     store.register_worker(worker_info("w1"))
     [registered] = store.list_workers()
-    wait_for(lambda: store.now() > registered.heartbeat_at + 0.05, "the store clock to move")
+    store.advance_clock(5)
     store.heartbeat("w1", 30)
     [beaten] = store.list_workers()
-    assert beaten.heartbeat_at >= registered.heartbeat_at + 0.05
+    assert beaten.heartbeat_at >= registered.heartbeat_at + 5
 
 
 def test_heartbeat_returns_the_stop_request_and_the_jobs_to_cancel(store: Store) -> None:
@@ -573,6 +577,8 @@ def test_fail_job_with_retries_left_waits_for_the_retry(store: Store) -> None:
     assert (attempt.exit_code, attempt.error) == (3, BOOM.error)
     assert (attempt.stdout, attempt.stderr) == (BOOM.stdout, BOOM.stderr)
     assert store.claim_jobs("w2", None, 10, 60) == []  # not due for 30 s
+    store.advance_clock(31)
+    assert ids(store.claim_jobs("w2", None, 10, 60)) == ["j"]  # the retry, due now
 
 
 @pytest.mark.parametrize(
@@ -638,8 +644,9 @@ def test_worker_writes_need_the_owner_and_its_attempt(store: Store, op: str) -> 
 
 def test_a_late_result_after_lease_expiry_and_reclaim_changes_nothing(store: Store) -> None:
     enqueue(store, make_job("j", max_retries=3))
-    claim_one(store, "w-old", lease=0.05)
-    wait_for(lambda: "j" in ids(store.expired_jobs()), "the lease to expire")
+    claim_one(store, "w-old", lease=60)
+    store.advance_clock(61)
+    assert ids(store.expired_jobs()) == ["j"]
     assert store.fail_job(as_claimed(store, "j", "w-old", 1), LOST, 0) == FAILED  # the reaper
     assert (
         store.fail_job(as_claimed(store, "j", "w-old", 1), LOST, 0) is None
@@ -682,12 +689,12 @@ def test_expired_jobs_finds_lapsed_leases_and_fail_job_reaps_them(store: Store) 
         make_job("short-2"),
         make_job("x"),
     )
-    claim_one(store, "w-dead", lease=0.05)
+    claim_one(store, "w-dead", lease=60)
     claim_one(store, "w-live", lease=600)
-    claim_one(store, "w-dead-2", lease=0.05)
-    wait_for(
-        lambda: sorted(ids(store.expired_jobs())) == ["short", "short-2"], "two leases to expire"
-    )
+    claim_one(store, "w-dead-2", lease=60)
+    assert store.expired_jobs() == []
+    store.advance_clock(61)
+    assert sorted(ids(store.expired_jobs())) == ["short", "short-2"]
     owners = {job.id: (job.state, job.worker_id) for job in store.expired_jobs()}
     assert owners == {"short": (PROCESSING, "w-dead"), "short-2": (PROCESSING, "w-dead-2")}
     assert len(store.expired_jobs(limit=1)) == 1
@@ -839,13 +846,13 @@ def test_a_cancel_asked_while_it_ran_wins_over_fail_reap_and_release(
     """The worker's copy of the job says no cancel was asked; the store's row says one
     was: the decision made on the copy must not apply, the one made on the row must."""
     enqueue(store, make_job("j", max_retries=3))
-    claimed = claim_one(store, "w1", lease=0.01 if end == "reap" else 60)
+    claimed = claim_one(store, "w1", lease=60)
     assert store.cancel_jobs(["j"])["j"] == PROCESSING
     if end == "release":
         assert store.release_job("j", "w1", claimed.last_attempt) is True
     else:
         if end == "reap":
-            wait_for(store.expired_jobs, "the lease to expire")
+            store.advance_clock(61)
         finish = store.reap_job if end == "reap" else store.fail_job
         assert finish(claimed, BOOM, 0) == CANCELLED
     done = get(store, "j")
@@ -981,8 +988,11 @@ def test_purge_jobs_older_than(store: Store) -> None:
     old = put_in_state(store, "old", COMPLETED)
     assert store.purge_jobs([COMPLETED], older_than=3600) == 0
     assert store.get_job("old") is not None
-    wait_for(lambda: store.now() - old.updated_at > 0.3, "the job to age")
-    assert store.purge_jobs([COMPLETED], older_than=0.2) == 1
+    store.advance_clock(3000)
+    assert store.purge_jobs([COMPLETED], older_than=3600) == 0
+    store.advance_clock(601)
+    assert store.now() - old.updated_at > 3600
+    assert store.purge_jobs([COMPLETED], older_than=3600) == 1
     assert store.get_job("old") is None
 
 
@@ -1110,12 +1120,13 @@ def test_alive_within_and_prune_workers_go_by_the_last_heartbeat(store: Store) -
     store.register_worker(worker_info("fresh"))
     assert [w.id for w in store.list_workers(alive_within=3600)] == ["stale", "fresh"]
     stale_at = store.list_workers()[0].heartbeat_at
-    wait_for(lambda: store.now() - stale_at >= 1.0, "a worker to go quiet for 1 s")
+    store.advance_clock(100)
+    assert store.now() - stale_at >= 100
     store.heartbeat("fresh", 30)
-    assert [w.id for w in store.list_workers(alive_within=0.5)] == ["fresh"]
+    assert [w.id for w in store.list_workers(alive_within=50)] == ["fresh"]
     assert [w.id for w in store.list_workers()] == ["stale", "fresh"]
     assert store.prune_workers(dead_for=3600) == 0
-    assert store.prune_workers(dead_for=0.5) == 1
+    assert store.prune_workers(dead_for=50) == 1
     assert [w.id for w in store.list_workers()] == ["fresh"]
 
 
@@ -1442,3 +1453,47 @@ def test_counts_follow_every_kind_of_move(store: Store) -> None:
     store.retry_dead_jobs(None, DEFAULT_RETRIES)
     agree()
     assert store.count_jobs("nowhere").by_state == dict.fromkeys(JobState, 0)
+
+
+# -- what wakes an idle worker -------------------------------------------------------------
+
+
+def _dead_job(store: Store) -> None:
+    put_in_state(store, "d", DEAD)
+
+
+def _running_job(store: Store) -> None:
+    enqueue(store, make_job("r"))
+    claim_one(store, "w1")
+
+
+WAKE_UPS: dict[str, tuple[Callable[[Store], object], Callable[[Store], object]]] = {
+    "enqueue": (lambda s: None, lambda s: enqueue(s, make_job("new"))),
+    "dlq retry": (_dead_job, lambda s: s.retry_dead_jobs(["d"], 3)),
+    "requeue": (_dead_job, lambda s: s.requeue_jobs(["d"], 3)),
+    "update to pending": (_dead_job, lambda s: s.update_job("d", JobChanges(requeue=True))),
+    "cancel a running job": (_running_job, lambda s: s.cancel_jobs(["r"])),
+    "release": (_running_job, lambda s: s.release_job("r", "w1", 1)),
+    "worker stop request": (
+        lambda s: s.register_worker(worker_info("w1")),
+        lambda s: s.request_worker_stop(StopMode.GRACEFUL),
+    ),
+}
+
+
+@pytest.mark.parametrize("reason", list(WAKE_UPS))
+def test_changes_that_give_workers_something_to_do_wake_them(
+    store: Store, open_more: Callable[[], Store], reason: str
+) -> None:
+    """The store contract (Store.change_waiter): whatever makes a job claimable now, or
+    gives a worker an order, wakes a waiter on another connection within the wait."""
+    prepare, act = WAKE_UPS[reason]
+    prepare(store)
+    waiter = open_more().change_waiter()  # listening from here on
+    try:
+        while waiter.wait(0):  # what the preparation left pending
+            pass
+        act(store)
+        assert waiter.wait(5) is True
+    finally:
+        waiter.close()

@@ -212,36 +212,25 @@ def test_a_claim_of_several_jobs_counts_each_wait(store: Store, limit: int) -> N
     assert totals(store.metric_samples())[("wait", "default", "")][0] == limit
 
 
-def test_a_throughput_slot_left_from_a_day_ago_starts_over(
-    store: Store, store_url: str, backend: str
-) -> None:
+def test_a_throughput_slot_left_from_a_day_ago_starts_over(store: Store) -> None:
     """The per-minute counts are a ring of 1440 slots: yesterday's count in this minute's
-    slot must not add to today's."""
+    slot must not add to today's, and yesterday's other minutes stay as they were."""
+    store.advance_clock(61 - store.now() % 60)  # a minute's start: no minute ends mid-test
+    store.advance_clock(-86_400)  # yesterday, this minute and the next
+    store.enqueue_jobs([make_job(f"y{i}") for i in range(2)], 3)
+    yesterday = int(store.now() // 60)
+    for i in range(2):
+        claim(store, f"y{i}")
+        assert store.complete_job(f"y{i}", "w1", 1, OK)
+        store.advance_clock(60)
+    store.advance_clock(86_400 - 120)  # today again
     minute = int(store.now() // 60)
-    stale = [(m % 1440, m - 1440, 50, 50) for m in range(minute, minute + 3)]
-    insert = "INSERT INTO metric_minutes (slot, minute, completed, failed) VALUES "
-    if backend == "sqlite":
-        import sqlite3
-
-        with sqlite3.connect(store_url) as conn:
-            conn.executemany(insert + "(?, ?, ?, ?)", stale)
-    elif backend == "redis":
-        import redis
-
-        from queuectl.store.redis_client import split_url
-
-        address, prefix = split_url(store_url)
-        with redis.Redis.from_url(address) as client:
-            client.hset(prefix + "minutes", mapping={s: f"{m} {c} {f}" for s, m, c, f in stale})
-    else:
-        import psycopg
-
-        with psycopg.connect(store_url, autocommit=True) as conn, conn.cursor() as cursor:
-            cursor.executemany(insert + "(%s, %s, %s, %s)", stale)
     store.enqueue_jobs([make_job("a"), make_job("b", max_retries=0)], 3)
     claim(store, "a", "b")
     assert store.complete_job("a", "w1", 1, OK)
     assert store.fail_job(as_claimed(store, "b", "w1", 1), BOOM, 0.0) is JobState.DEAD
     rows = store.throughput(minute * 60)
     assert (sum(r.completed for r in rows), sum(r.failed for r in rows)) == (1, 1)
-    assert store.throughput((minute - 1440) * 60)[0].completed == 50  # older slots untouched
+    older = {int(r.start // 60): r.completed for r in store.throughput(yesterday * 60)}
+    assert older.get(yesterday + 1) == 1  # its slot untouched
+    assert yesterday not in older  # this minute's slot started over

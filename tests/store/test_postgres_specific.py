@@ -21,10 +21,9 @@ from typing import Any
 import pytest
 
 from queuectl.errors import InvalidStateChange, StoreError, StoreUnavailable
-from queuectl.models import JobChanges, JobState, NewJob, RunResult, WorkerRegistration
+from queuectl.models import JobChanges, JobState, NewJob, RunResult
 from queuectl.store import open_store
 from queuectl.store.queries import latest_migration
-from tests.conftest import as_claimed
 
 try:
     import psycopg
@@ -133,46 +132,7 @@ def test_an_enqueue_of_many_jobs_is_one_wake_up(stores: Stores) -> None:
         waiter.close()
 
 
-def _dead_job(store: PostgresStore) -> None:
-    store.enqueue_jobs([job("d", max_retries=0)], 3)
-    (claimed,) = store.claim_jobs("w1", None, 1, 30)
-    assert (
-        store.fail_job(
-            as_claimed(store, "d", "w1", claimed.last_attempt), RunResult(1, "exit 1"), 0
-        )
-        is JobState.DEAD
-    )
-
-
-def _running_job(store: PostgresStore) -> None:
-    store.enqueue_jobs([job("r")], 3)
-    assert store.claim_jobs("w1", None, 1, 30)
-
-
-WAKE_UPS: dict[str, tuple[Callable[[PostgresStore], None], Callable[[PostgresStore], object]]] = {
-    "dlq retry": (_dead_job, lambda s: s.retry_dead_jobs(["d"], 3)),
-    "update to pending": (_dead_job, lambda s: s.update_job("d", JobChanges(requeue=True))),
-    "cancel a running job": (_running_job, lambda s: s.cancel_jobs(["r"])["r"]),
-    "release": (_running_job, lambda s: s.release_job("r", "w1", 1)),
-    "worker stop request": (
-        lambda s: s.register_worker(WorkerRegistration("w1", "host", 1, (), 1)),
-        lambda s: s.request_worker_stop("graceful"),
-    ),
-}
-
-
-@pytest.mark.parametrize("reason", list(WAKE_UPS))
-def test_changes_that_give_workers_something_to_do_wake_them(stores: Stores, reason: str) -> None:
-    prepare, act = WAKE_UPS[reason]
-    store = stores()
-    prepare(store)
-    waiter = stores().change_waiter()  # listening from here on
-    try:
-        assert waiter.wait(0) is False
-        act(store)
-        assert waiter.wait(5) is True
-    finally:
-        waiter.close()
+# What must wake an idle worker is part of the store contract: see test_conformance.py.
 
 
 @pytest.mark.parametrize("how", ["url", "env"])

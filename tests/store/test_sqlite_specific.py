@@ -18,6 +18,7 @@ import queuectl.store.sqlite as sqlite_backend
 from queuectl.errors import StoreError
 from queuectl.models import JobChanges, JobState, RunResult
 from queuectl.store import Store, open_store
+from queuectl.store.queries import latest_migration
 from tests.conftest import make_job
 
 
@@ -237,5 +238,13 @@ def test_migration_2_numbers_attempts_on_from_the_history(
         [again] = store.claim_jobs("w-new", None, 1, 60)
         assert (again.id, again.attempts, again.last_attempt) == ("requeued", 1, 3)
         assert [a.attempt for a in store.list_attempts("requeued")] == [1, 2, 1, 3]
+    finally:
+        store.close()
+
+
+def test_opening_applies_every_migration_file(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "q.db"))
+    try:
+        assert store.schema_version() == latest_migration("sqlite")
     finally:
         store.close()

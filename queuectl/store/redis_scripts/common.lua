@@ -1,5 +1,7 @@
 -- queuectl on Redis: the key layout and the index upkeep every script shares.
--- redis.py prepends this file to each script; ARGV[1] is the key prefix.
+-- redis.py prepends this file to each script; ARGV[1] is the key prefix, ARGV[2] how far
+-- the caller's clock runs ahead of the server's (Store.advance_clock, for tests), taken
+-- off ARGV here, so each script's own arguments start at ARGV[2].
 --
 -- Keys (P = the prefix):
 --   P.."job:"..id           hash: the job's fields (absent field = None)
@@ -23,13 +25,14 @@
 -- Times are the server's clock (TIME), epoch seconds.
 
 local P = ARGV[1]
+local CLOCK_OFFSET = tonumber(table.remove(ARGV, 2))
 local WAKE = P .. 'wake'
 local BUCKETS = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
                  600, 1800, 3600}
 
 local function clock()
     local t = redis.call('TIME')
-    return tonumber(t[1]) + tonumber(t[2]) / 1000000
+    return tonumber(t[1]) + tonumber(t[2]) / 1000000 + CLOCK_OFFSET
 end
 
 -- A number as Redis should keep it: integers exactly, others with every digit.
