@@ -3,9 +3,13 @@ server of the test's own. Everything else it shares is in the conformance suite.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -14,6 +18,7 @@ from queuectl.models import JobState, RunResult
 from queuectl.store import Store, open_store
 from queuectl.store.redis_durability import judge
 from tests.conftest import make_job
+from tests.own_postgres import free_port
 from tests.own_redis import OwnRedis, own_redis_server
 from tests.redis_helpers import fresh_prefix
 
@@ -114,3 +119,73 @@ def test_a_stopped_server_is_unavailable_and_the_store_works_again_after(
         assert store.count_jobs().by_state[JobState.COMPLETED] == 1
     finally:
         store.close()
+
+
+class ReplyDropper:
+    """A TCP proxy in front of the Redis server that, when told, cuts the connection the
+    moment the server's next reply arrives: the command was applied, its answer lost."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = free_port()
+        self.drop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            threading.Thread(target=self._pipe, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, True), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, replies: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if replies and self.drop.is_set():
+                    self.drop.clear()
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):  # shutdown: the FIN goes out even while the other
+            with contextlib.suppress(OSError):  # pipe's thread still reads the socket
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_a_claim_whose_answer_was_lost_hands_its_jobs_back_on_the_next_claim(
+    redis_url: str,
+) -> None:
+    parts = urlsplit(redis_url)
+    proxy = ReplyDropper(parts.hostname or "127.0.0.1", parts.port or 6379)
+    proxied = redis_url.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
+    store, direct = open_store(proxied), open_store(redis_url)
+    try:
+        assert store.claim_jobs("w1", None, 1, 60) == []  # the script is loaded now
+        direct.enqueue_jobs([make_job("answer-lost")], 3)
+        proxy.drop.set()
+        with pytest.raises(StoreUnavailable):
+            store.claim_jobs("w1", None, 1, 60)
+        taken = direct.get_job("answer-lost")
+        assert taken is not None and (taken.state, taken.worker_id) == (JobState.PROCESSING, "w1")
+        assert direct.claim_jobs("w2", None, 1, 60) == []  # nobody else gets it meanwhile
+        [again] = store.claim_jobs("w1", None, 1, 60)
+        assert (again.id, again.worker_id, again.last_attempt, again.attempts) == (
+            "answer-lost",
+            "w1",
+            1,
+            1,
+        )
+        assert store.claim_jobs("w1", None, 1, 60) == []  # handed back once
+        assert store.complete_job("answer-lost", "w1", 1, OK)
+    finally:
+        store.close()
+        direct.close()
+        proxy.close()
