@@ -162,7 +162,7 @@ class App:
 
     def warn_if_not_durable(self) -> None:
         """One line on stderr when the database would lose acknowledged jobs in a crash or
-        restart (`worker start`, `status` and `ping` say so; see durability_warning).
+        restart (`status`, `ping` and `worker start --detach` say so; a worker logs it).
         A database that cannot be reached says nothing here: the command itself reports
         it (or, for a worker, waits for it)."""
         from queuectl import service

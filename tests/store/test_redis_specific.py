@@ -89,6 +89,26 @@ def test_ping_and_status_warn_in_one_line_on_a_server_without_persistence(
     assert expected not in done.stdout
 
 
+def test_a_worker_logs_the_warning_once_when_it_starts(redis_url: str) -> None:
+    store = open_store(redis_url)
+    try:
+        expected = store.durability_warning()
+    finally:
+        store.close()
+    if expected is None:
+        pytest.skip("the shared Redis server persists every write: nothing to warn of")
+    done = subprocess.run(
+        [sys.executable, "-m", "queuectl", "--db", redis_url, "worker", "start", "--burst"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    logged = [line for line in done.stderr.splitlines() if "persistence off" in line]
+    assert len(logged) == 1 and "WARNING" in logged[0], done.stderr
+    assert logged[0].endswith(expected.removeprefix("warning: "))
+
+
 def test_ping_on_a_durable_server_does_not_warn(own_redis: OwnRedis) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "queuectl", "--db", own_redis.url, "ping"],

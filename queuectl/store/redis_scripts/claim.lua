@@ -75,5 +75,7 @@ for i = 1, math.min(limit, #picked) do
     claimed[#claimed + 1] = flatten(job)
     record[#record + 1] = job.id .. ' ' .. n
 end
-redis.call('SET', record_key, table.concat(record, '\n'), 'PX', math.ceil(2000 * lease))
+if #claimed > 0 then  -- an idle worker's empty claims write nothing
+    redis.call('SET', record_key, table.concat(record, '\n'), 'PX', math.ceil(2000 * lease))
+end
 return claimed
