@@ -47,6 +47,8 @@ class NewJob(msgspec.Struct, frozen=True):
     run_at: float | None = None  # None: due now (the store's clock)
     delay: float = 0.0  # seconds after the store's now, when run_at is None
     keep_daemons: bool = False  # leave what the command leaves running when it exits
+    cwd: str | None = None  # where it runs (None: the worker's directory)
+    env: dict[str, str] | None = None  # merged over the worker's environment
 
 
 class Job(msgspec.Struct, frozen=True):
@@ -74,6 +76,8 @@ class Job(msgspec.Struct, frozen=True):
     last_attempt: int = 0
     keep_daemons: bool = False
     seq: int = 0  # enqueue order, unique per store: what list cursors point at
+    cwd: str | None = None
+    env: dict[str, str] | None = None
 
 
 class Attempt(msgspec.Struct, frozen=True):

@@ -13,6 +13,7 @@ from queuectl.timefmt import iso
 
 if TYPE_CHECKING:
     from queuectl.service.config import ConfigItem
+    from queuectl.service.observe import Output
     from queuectl.service.status import Status
 
 
@@ -37,6 +38,8 @@ def job_dict(job: Job) -> dict[str, Any]:
         "cancel_requested": job.cancel_requested,
         "final": job.state in FINAL_STATES,
         "keep_daemons": job.keep_daemons,
+        "cwd": job.cwd,
+        "env": job.env,
         "seq": job.seq,
     }
 
@@ -51,6 +54,18 @@ def attempt_dict(attempt: Attempt) -> dict[str, Any]:
         "error": attempt.error,
         "stdout": attempt.stdout.decode("utf-8", "replace"),
         "stderr": attempt.stderr.decode("utf-8", "replace"),
+    }
+
+
+def output_dict(out: Output) -> dict[str, Any]:
+    """An attempt's output (`logs --json`, GET /api/jobs/{id}/output)."""
+    return {
+        "attempt": out.attempt,
+        "stdout": out.stdout.decode("utf-8", "replace"),
+        "stderr": out.stderr.decode("utf-8", "replace"),
+        "running": out.running,
+        "exit_code": out.exit_code,
+        "error": out.error,
     }
 
 
@@ -98,6 +113,7 @@ def status_dict(report: Status) -> dict[str, Any]:
         "workers": [worker_dict(w) for w in report.workers],
         "slots": report.slots,
         "slots_busy": report.slots_busy,
+        "paused": report.paused,
     }
 
 

@@ -50,6 +50,8 @@ class JobSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     timeout: Seconds | None = None
     queue: str = "default"
     keep_daemons: bool = False
+    cwd: str | None = None
+    env: dict[str, str] | None = None
 
 
 _decoder = msgspec.json.Decoder(JobSpec)
@@ -82,7 +84,10 @@ def to_new_job(spec: JobSpec) -> NewJob:
         )
     if "\x00" in spec.command:
         raise InvalidSpec("invalid job spec: `command` must not contain NUL bytes", field="command")
-    size = len(spec.command.encode("utf-8", "surrogatepass"))
+    # At most 4 bytes a character: only a long command needs encoding to be measured.
+    size = len(spec.command) * 4
+    if size > MAX_COMMAND_BYTES:
+        size = len(spec.command.encode("utf-8", "surrogatepass"))
     if size > MAX_COMMAND_BYTES:
         raise InvalidSpec(
             f"invalid job spec: `command` is {size} bytes, more than the {MAX_COMMAND_BYTES} "
@@ -90,8 +95,11 @@ def to_new_job(spec: JobSpec) -> NewJob:
             "put long scripts in a file and run that",
             field="command",
         )
-    job_id = spec.id if spec.id is not None else os.urandom(6).hex()  # uuid costs start-up
-    check_job_id(job_id)
+    if spec.id is None:
+        job_id = os.urandom(6).hex()  # uuid costs start-up
+    else:
+        job_id = spec.id
+        check_job_id(job_id)
     if not is_queue_name(spec.queue):
         raise InvalidSpec(
             f"invalid job spec: bad queue name {spec.queue!r} (letters, digits, ._:-)",
@@ -107,6 +115,7 @@ def to_new_job(spec: JobSpec) -> NewJob:
         raise InvalidSpec(
             f"invalid job spec: `run_at` must fall in 1970-9999: {spec.run_at}", field="run_at"
         )
+    _check_cwd_env(spec.cwd, spec.env)
     return NewJob(
         id=job_id,
         command=spec.command,
@@ -117,12 +126,56 @@ def to_new_job(spec: JobSpec) -> NewJob:
         run_at=run_at,
         delay=spec.delay or 0.0,
         keep_daemons=spec.keep_daemons,
+        cwd=spec.cwd,
+        env=spec.env or None,
     )
+
+
+MAX_PATH_BYTES = 4096  # PATH_MAX
+MAX_ENV_BYTES = 64 * 1024
+
+
+def _check_cwd_env(cwd: str | None, env: dict[str, str] | None) -> None:
+    """`cwd` is an absolute path (a relative one means nothing on a worker's host); `env`
+    names are non-empty without `=`, and nothing holds a NUL byte (exec would refuse)."""
+    if cwd is not None and (
+        not cwd.startswith("/")
+        or "\x00" in cwd
+        or len(cwd.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES
+    ):
+        raise InvalidSpec(
+            f"invalid job spec: `cwd` must be an absolute path without NUL bytes: {cwd!r}",
+            field="cwd",
+        )
+    size = 0
+    for name, value in (env or {}).items():
+        if not name or "=" in name or "\x00" in name or "\x00" in value:
+            raise InvalidSpec(
+                f"invalid job spec: bad `env` variable {name!r} "
+                "(a non-empty name without '=', no NUL bytes)",
+                field="env",
+            )
+        size += len(name.encode("utf-8", "surrogatepass")) + len(
+            value.encode("utf-8", "surrogatepass")
+        )
+    if size > MAX_ENV_BYTES:
+        raise InvalidSpec(
+            f"invalid job spec: `env` is {size} bytes, more than {MAX_ENV_BYTES}", field="env"
+        )
 
 
 def is_queue_name(name: str) -> bool:
     """A name a job can have as its queue (so a worker can serve it)."""
-    return _QUEUE_PATTERN.fullmatch(name) is not None
+    if name in _GOOD_QUEUES:  # a bulk enqueue names the same few queues many times
+        return True
+    if _QUEUE_PATTERN.fullmatch(name) is None:
+        return False
+    if len(_GOOD_QUEUES) < 1000:
+        _GOOD_QUEUES.add(name)
+    return True
+
+
+_GOOD_QUEUES: set[str] = set()
 
 
 def check_job_id(job_id: str) -> None:
@@ -155,10 +208,35 @@ def parse_job_lines(text: str) -> list[tuple[str, NewJob]]:
     return jobs
 
 
-def _lines(text: str) -> Iterator[tuple[str, NewJob]]:
+def _lines(text: str) -> Iterable[tuple[str, NewJob]]:
+    at_once = _lines_at_once(text)
+    return at_once if at_once is not None else _line_by_line(text)
+
+
+def _line_by_line(text: str) -> Iterator[tuple[str, NewJob]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             yield f"line {number}", _located(f"line {number}", line)
+
+
+def _lines_at_once(text: str) -> list[tuple[str, NewJob]] | None:
+    """Every line decoded in one msgspec call when each non-blank line is one JSON object
+    (it starts with `{` and ends with `}`, so no value can span lines); None sends other
+    input, and every error, to the line-by-line path, whose messages name the line."""
+    numbers = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped:
+            if stripped[0] != "{" or stripped[-1] != "}":
+                return None
+            numbers.append(number)
+    try:
+        specs = _decoder.decode_lines(text)
+        if len(specs) != len(numbers):
+            return None
+        return [(f"line {n}", to_new_job(spec)) for n, spec in zip(numbers, specs, strict=True)]
+    except (msgspec.MsgspecError, InvalidSpec):
+        return None
 
 
 def _array_items(text: str) -> Iterable[tuple[str, NewJob]]:
@@ -207,6 +285,18 @@ def _field(err: msgspec.ValidationError) -> str | None:
     return (found.group(1) or found.group(2)) if found else None
 
 
+_UNKNOWN = re.compile(r"unknown field `(.+)`$")
+
+
 def _explain(err: msgspec.ValidationError) -> str:
-    """msgspec says `Object contains unknown field `x``; keep it, it is already clear."""
-    return str(err).replace("Object ", "spec ")
+    """msgspec says `Object contains unknown field `x``; keep it, it is already clear, and
+    name the field probably meant (`comand`: did you mean `command`?)."""
+    text = str(err).replace("Object ", "spec ")
+    unknown = _UNKNOWN.search(text)
+    if unknown:
+        import difflib  # only on this error path: start-up stays light
+
+        close = difflib.get_close_matches(unknown.group(1), JobSpec.__struct_fields__, n=1)
+        if close:
+            text += f"; did you mean `{close[0]}`?"
+    return text

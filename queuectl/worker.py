@@ -34,7 +34,7 @@ import signal
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
@@ -62,6 +62,7 @@ HANDBACK_S = 3.0  # after a stop's deadline: how long to try to record and hand 
 WATCHDOG_SLACK_S = 2.0  # ...and how much longer before the watchdog ends the process
 MAX_RESULT_FAILURES = 3  # failures of a result while the store takes other writes before
 # its last try, in degraded forms only (recording.record)
+BATCH_OUTPUT_BYTES = 64 << 10  # successes with at most this much output are recorded together
 PUBLISH_EVERY_S = 1.0  # running jobs' output goes to the store at most this often
 
 
@@ -120,10 +121,13 @@ class Worker:
         self.notifier = Notifier()  # systemd Type=notify; a no-op elsewhere
         self.sweeper = Sweeper(subreaper=False)
         self.watchdog: Watchdog | None = None  # ends the process if a stop overruns
+        self.tally: Counter[str] = Counter()  # attempts recorded, by how they ended
+        self.started = time.monotonic()
 
     # -- life cycle ---------------------------------------------------------------------
 
     def run(self) -> int:
+        self.started = time.monotonic()
         seal_inherited_fds()
         # Orphans of our jobs (setsid, daemons) become our children, not init's: we can
         # find, kill and reap them (see proctree).
@@ -142,6 +146,7 @@ class Worker:
         finally:
             self._shutdown()
         log.info("worker %s stopped: %s", self.id, reason)
+        log.info("%s", self.summary())
         self.notifier.close()
         return 0
 
@@ -416,6 +421,7 @@ class Worker:
         is given up after a few tries. Only a store that takes nothing makes all wait."""
         if not self.unrecorded or time.monotonic() < self.next_record:
             return
+        self._record_successes()
         for done in list(self.unrecorded):
             try:
                 self._record(done)
@@ -441,6 +447,39 @@ class Worker:
             self._retry_results_later()
         else:
             self.record_backoff = 0.0
+
+    def _record_successes(self) -> None:
+        """Plain successes (small output, no earlier failure) in one transaction: short
+        jobs end several per turn. Anything amiss leaves them to the one-by-one path."""
+        batch = [
+            done
+            for done in self.unrecorded
+            if done.reason is None
+            and done.failures == 0
+            and done.result.succeeded
+            and len(done.result.stdout) + len(done.result.stderr) <= BATCH_OUTPUT_BYTES
+        ]
+        if len(batch) < 2:
+            return
+        try:
+            recorded = self.store.complete_jobs(
+                self.id, [(d.job.id, d.job.last_attempt, d.result) for d in batch]
+            )
+        except StoreError:
+            return
+        for done, stored in zip(batch, recorded, strict=True):
+            job, result = done.job, done.result
+            if stored:
+                took = result.finished_at - result.started_at
+                log.info("job %s attempt %d completed after %.2fs", job.id, job.last_attempt, took)
+            else:
+                log.warning(
+                    "job %s attempt %d: result discarded, the lease was lost (job moved on)",
+                    job.id,
+                    job.last_attempt,
+                )
+            self.unrecorded.remove(done)
+        self.dirty = True  # slots are free: claim their next jobs at once
 
     def _retry_results_later(self) -> None:
         """Keep the results; the loop goes on serving running jobs meanwhile."""
@@ -476,6 +515,7 @@ class Worker:
         if recorded.retry_delay is not None:  # be there when the retry comes due
             self.next_claim = min(self.next_claim, time.monotonic() + recorded.retry_delay)
         if recorded.stored:
+            self.tally[_ending(done, recorded.retry_delay)] += 1
             log.info(
                 "job %s attempt %d %s after %.2fs", job.id, job.last_attempt, recorded.outcome, took
             )
@@ -485,6 +525,13 @@ class Worker:
                 job.id,
                 job.last_attempt,
             )
+
+    def summary(self) -> str:
+        """What this worker did, for its last words: attempts by outcome and run time."""
+        counts = [f"{self.tally[k]} {k}" for k in ("completed", "failed", "dead")]
+        counts += [f"{n} {k}" for k, n in self.tally.items() if k in ("cancelled", "released")]
+        ran = time.monotonic() - self.started
+        return f"worker {self.id} ran {_took(ran)}: {', '.join(counts)}"
 
     def publish_output(self) -> None:
         """Share the output so far of running jobs (`logs`, `logs --follow`, the API): at
@@ -555,9 +602,13 @@ class Worker:
         log.info("job %s attempt %d started: %s", job.id, job.last_attempt, job.command)
         timeout = job.timeout if job.timeout is not None else self.settings.job_timeout
         limits = Limits(timeout=timeout, output_limit=self.settings.output_limit)
-        env = {"QUEUECTL_JOB_ID": job.id, "QUEUECTL_ATTEMPT": str(job.last_attempt)}
+        env = {
+            **(job.env or {}),
+            "QUEUECTL_JOB_ID": job.id,
+            "QUEUECTL_ATTEMPT": str(job.last_attempt),
+        }
         process = start_command(
-            job.command, env, limits, self.selector, self.sweeper, job.keep_daemons
+            job.command, env, limits, self.selector, self.sweeper, job.keep_daemons, job.cwd
         )
         if isinstance(process, RunResult):  # could not even start: a failed attempt
             self.unrecorded.append(Finished(job, process, None))
@@ -693,3 +744,22 @@ def _drain(fd: int) -> None:
             pass
     except BlockingIOError:
         pass
+
+
+def _ending(done: Finished, retry_delay: float | None) -> str:
+    """How a recorded attempt ended, for the summary: failed means a retry is due."""
+    if done.reason in ("cancelled", "released"):
+        return done.reason
+    if done.result.succeeded:
+        return "completed"
+    return "failed" if retry_delay is not None else "dead"
+
+
+def _took(seconds: float) -> str:
+    """1.2s, 3m05s, 2h01m07s."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m{secs:02d}s"

@@ -7,18 +7,36 @@ one line on stderr and a non-zero exit (1: the operation failed, 2: bad usage).
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any
 
-import click
+from queuectl.cli.errors import fail, one_line, silence_stdout
 
-from queuectl.cli.app import cli, silence_stdout
-from queuectl.errors import QueueError
+if TYPE_CHECKING:
+    from queuectl.cli.app import cli
 
 __all__ = ["cli", "fail", "main", "one_line"]
 
 
+def __getattr__(name: str) -> Any:
+    """`cli` (the Click app) loads on first use: the fast path never needs it."""
+    if name == "cli":
+        from queuectl.cli.app import cli
+
+        return cli
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and `python -m queuectl`."""
+    from queuectl.cli import fast
+
+    if fast.run(sys.argv[1:] if argv is None else argv):
+        return
+    import click
+
+    from queuectl.cli.app import cli
+    from queuectl.errors import QueueError
+
     try:
         cli.main(args=argv, prog_name="queuectl", standalone_mode=False)
     except click.exceptions.Exit as done:
@@ -43,24 +61,3 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except KeyboardInterrupt:
         sys.exit(130)
-
-
-def fail(message: str, code: int) -> NoReturn:
-    """Print `error: MESSAGE` as exactly one line on stderr and exit with `code`."""
-    click.echo(f"error: {one_line(message)}", err=True)
-    sys.exit(code)
-
-
-def one_line(text: str) -> str:
-    """`text` with every character that could break or rewrite the line escaped: control
-    characters (newline, CR, ESC...), line and paragraph separators, lone surrogates
-    (undecodable bytes of an argument). The message may quote anything the user gave."""
-    import unicodedata
-
-    unsafe = ("Cc", "Cs", "Zl", "Zp")
-    return "".join(
-        char.encode("unicode_escape").decode("ascii")
-        if unicodedata.category(char) in unsafe
-        else char
-        for char in text
-    )

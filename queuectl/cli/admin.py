@@ -6,7 +6,7 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import App, hidden_alias, listing_options, pass_app
+from queuectl.cli.app import App, completer, hidden_alias, listing_options, pass_app
 from queuectl.cli.completion import complete_config_keys
 from queuectl.cli.observe import dlq_groups
 from queuectl.config import KEYS
@@ -17,11 +17,16 @@ from queuectl.timefmt import parse_duration
 @click.option(
     "--json", "as_json", is_flag=True, help='Print {"jobs": {state: n}, "workers": [...]}.'
 )
+@click.option(
+    "--queue",
+    help="Only this queue: its jobs, and the workers serving it.",
+    shell_complete=completer("complete_queues"),
+)
 @pass_app
-def status(app: App, as_json: bool) -> None:
-    """Jobs per state, jobs scheduled for later, and the workers alive."""
+def status(app: App, as_json: bool, queue: str | None) -> None:
+    """Jobs per state, jobs scheduled for later, paused queues and the workers alive."""
     app.warn_if_not_durable()
-    output.print_status(service.status(app.store), as_json)
+    output.print_status(service.status(app.store, queue), as_json)
 
 
 # -- dlq ----------------------------------------------------------------------------------
@@ -91,16 +96,16 @@ def config() -> None:
 
 
 @config.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object of typed values.")
 @pass_app
 def config_list(app: App, as_json: bool) -> None:
-    """Every key with its value (stored or default)."""
-    values = service.config_values(app.store)
+    """Every key with its value; those not set say "(default)"."""
+    items = service.config_items(app.store)
     if as_json:
-        output.echo_json(values)
+        output.echo_json({item.key: KEYS[item.key].kind(item.value) for item in items})
         return
-    for key, value in values.items():
-        click.echo(f"{key} = {value}")
+    for item in items:
+        click.echo(f"{item.key} = {item.value}" + ("  (default)" if item.is_default else ""))
 
 
 @config.command("get")

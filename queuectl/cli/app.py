@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from queuectl import __version__
+from queuectl.cli.errors import silence_stdout
 
 if TYPE_CHECKING:
     from queuectl.store import Store
@@ -26,6 +26,10 @@ COMMANDS = {
     "logs": "observe:logs",
     "metrics": "observe:metrics",
     "cancel": "jobs:cancel",
+    "retry": "control:retry",
+    "wait": "control:wait",
+    "pause": "control:pause",
+    "resume": "control:resume",
     "purge": "jobs:purge",
     "update": "jobs:update",
     "status": "admin:status",
@@ -104,13 +108,6 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
-def silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's last flush cannot fail again."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-
-
 def _is_hidden_name(name: str) -> bool:
     """Old spellings (`dlq-list`, `init`) are never suggested."""
     return "-" in name or name == "init"
@@ -124,7 +121,8 @@ _DB_HELP = (
 
 def _set_db(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value is not None:
-        ctx.ensure_object(App).db = value
+        app = ctx.ensure_object(App)
+        app.db, app.db_from_env = value, False
 
 
 def _accept_db_option(command: click.Command) -> None:
@@ -148,8 +146,9 @@ def _accept_db_option(command: click.Command) -> None:
 class App:
     """Per-invocation state: which database, and its store once a command needs it."""
 
-    def __init__(self, db: str | None = None) -> None:
+    def __init__(self, db: str | None = None, db_from_env: bool = False) -> None:
         self.db = db
+        self.db_from_env = db_from_env  # from QUEUECTL_DB rather than --db
         self._store: Store | None = None
 
     @property
@@ -195,7 +194,8 @@ def cli(ctx: click.Context, db: str | None) -> None:
     Enqueue shell commands as JSON job specs, start workers, and every job runs: in
     parallel, retried with exponential backoff, dead-lettered when out of retries.
     """
-    app = App(db)
+    from_env = ctx.get_parameter_source("db") is click.core.ParameterSource.ENVIRONMENT
+    app = App(db, from_env)
     ctx.obj = app
     ctx.call_on_close(app.close)
 
@@ -224,6 +224,19 @@ def _check_limit(ctx: click.Context, param: click.Parameter, value: int) -> int:
     if not 0 <= value <= 2**31:
         raise click.BadParameter("must be a whole number from 0 (all) to 2147483648")
     return value
+
+
+def completer(name: str, *args: Any) -> Callable[..., Any]:
+    """A shell completer of cli/completion.py, imported only when a shell asks, so the
+    commands that offer one (`enqueue` among them) start no slower."""
+
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> Any:
+        from queuectl.cli import completion
+
+        found = getattr(completion, name)
+        return (found(*args) if args else found)(ctx, param, incomplete)
+
+    return complete
 
 
 def hidden_alias(command: click.Command, name: str) -> click.Command:

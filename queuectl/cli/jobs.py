@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 from typing import Any
 
@@ -10,7 +11,10 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import App, listing_options, pass_app
+from queuectl.cli.app import App, completer, listing_options, pass_app
+from queuectl.cli.control import select_jobs, state_option
+from queuectl.cli.params import Duration
+from queuectl.cli.spec_arg import caller_directory, job_from_argument, read_spec_argument
 from queuectl.errors import InvalidSpec
 from queuectl.models import JobQuery, JobState, ListState
 from queuectl.timefmt import parse_duration, parse_time
@@ -57,7 +61,29 @@ def _read_file(path: str) -> str:
         ) from None
 
 
-@click.command()
+class EnqueueCommand(click.Command):
+    """`enqueue` with a plain command after `--` (`queuectl enqueue -- make test`): the
+    words after the first `--` are the command, everything before it is parsed as usual."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            cut = args.index("--")
+            ctx.meta["queuectl.argv"] = args[cut + 1 :]
+            args = args[:cut]
+        return super().parse_args(ctx, args)
+
+
+def plain_command(words: list[str]) -> str:
+    """One word is a shell command line as typed (`-- 'make && make test'`); several are
+    quoted one by one, so `-- grep "a b" file` runs exactly those words."""
+    if len(words) == 1:
+        return words[0]
+    import shlex
+
+    return shlex.join(words)
+
+
+@click.command(cls=EnqueueCommand)
 @click.argument("spec", required=False)
 @click.option(
     "--file",
@@ -69,42 +95,97 @@ def _read_file(path: str) -> str:
 @click.option("--id", "job_id", help="Job id (default: generated).")
 @click.option("--priority", type=int, help="Higher runs first (default 0).")
 @click.option("--run-at", help="Not before this ISO 8601 time (naive = UTC).")
-@click.option("--delay", type=NonNegative(float), help="Not before this many seconds from now.")
-@click.option("--timeout", type=NonNegative(float), help="Seconds per attempt (0 = none).")
+@click.option(
+    "--delay", type=Duration(), help="Not before this long from now (seconds, or 90s, 15m, 2h)."
+)
+@click.option("--timeout", type=Duration(), help="Per attempt (seconds, or 15m, 1h30m; 0 = none).")
 @click.option("--max-retries", type=NonNegative(int), help="Retries after the first attempt.")
-@click.option("--queue", help="Queue name (default 'default').")
-@pass_app
+@click.option(
+    "--queue", help="Queue name (default 'default').", shell_complete=completer("complete_queues")
+)
+@click.option(
+    "--cwd",
+    metavar="DIR",
+    help="Run in DIR (default: the directory you enqueue from, unless the spec names one).",
+)
+@click.option(
+    "--env",
+    "env_pairs",
+    metavar="NAME=VALUE",
+    multiple=True,
+    help="Set a variable for the job (repeatable; added to the spec's `env`).",
+)
+@click.option("--json", "as_json", is_flag=True, help='Print {"ids": [...]}.')
+@click.pass_context
 def enqueue(
-    app: App,
+    ctx: click.Context,
     /,
     spec: str | None,
     file: str | None,
     job_id: str | None,
+    env_pairs: tuple[str, ...],
+    as_json: bool,
     **options: Any,
 ) -> None:
-    """Add a job (SPEC is a JSON object) or many (--file); prints the new job id(s).
+    """Add a job: a plain command after --, a JSON SPEC, or many (--file). Prints the
+    new job id(s), one per line.
 
     \b
+    queuectl enqueue -- ./build.sh --fast
+    queuectl enqueue --queue ci --priority 5 --delay 1m -- 'make && make test'
     queuectl enqueue '{"id":"job1","command":"sleep 2 && echo done"}'
-    queuectl enqueue '{"command":"make test"}' --priority 5 --delay 60
     queuectl enqueue --file jobs.jsonl
 
-    A bulk enqueue is one transaction: one bad line and nothing is enqueued.
+    A job runs in the directory it was enqueued from (or --cwd, or the spec's `cwd`), with
+    the worker's environment plus the spec's `env` and --env. A bulk enqueue is one
+    transaction: one bad line and nothing is enqueued.
     """
+    app: App = ctx.obj
+    here = caller_directory()
+    if options["cwd"] is not None:
+        options["cwd"] = os.path.join(here or "/", os.path.expanduser(options["cwd"]))
+    options["env"] = _env_option(env_pairs)
+    argv: list[str] | None = ctx.meta.get("queuectl.argv")
     if options["run_at"] is not None and options["delay"] is not None:
         raise click.UsageError("give --run-at or --delay, not both")
     if options["run_at"] is not None:
         parse_time(options["run_at"])  # reject a bad time before reading any input
+    if sum(x is not None for x in (spec, file, argv)) > 1:
+        raise click.UsageError("give one of: a command after --, a SPEC, or --file")
     if file is not None:
-        if spec is not None or job_id is not None:
-            raise click.UsageError("give a SPEC or --file, not both (and --id only with a SPEC)")
-        count = len(service.enqueue_bulk(app.store, _read_file(file), options))
-        click.echo(f"enqueued {count} job{'s' if count != 1 else ''}")
+        if job_id is not None:
+            raise click.UsageError("--id goes with one job, not with --file")
+        ids = service.enqueue_bulk(app.store, _read_file(file), options, here)
+        _print_ids(ids, as_json)
+        output.warn(f"enqueued {len(ids)} job{'s' if len(ids) != 1 else ''}")
         return
-    if spec is None:
-        raise click.UsageError("missing SPEC (a JSON job spec) or --file")
-    job = service.spec_with_overrides(service.read_spec(spec), {**options, "id": job_id})
-    click.echo(service.enqueue(app.store, [job])[0])
+    if argv is not None:
+        if not argv:
+            raise click.UsageError("missing the command after --")
+        data: dict[str, Any] = {"command": plain_command(argv)}
+    elif spec is None:
+        raise click.UsageError("missing a command (queuectl enqueue -- CMD), a SPEC or --file")
+    else:
+        data = read_spec_argument(spec)
+    job = job_from_argument(data, {**options, "id": job_id}, here)
+    _print_ids(service.enqueue(app.store, [job]), as_json)
+
+
+def _env_option(pairs: tuple[str, ...]) -> dict[str, str] | None:
+    env = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not name or not equals:
+            raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="'--env'")
+        env[name] = value
+    return env or None
+
+
+def _print_ids(ids: list[str], as_json: bool) -> None:
+    if as_json:
+        output.echo_json({"ids": ids})
+    else:
+        click.echo("\n".join(ids))
 
 
 class StateList(click.ParamType):  # type: ignore[type-arg]
@@ -129,9 +210,12 @@ class StateList(click.ParamType):  # type: ignore[type-arg]
     multiple=True,
     help="Only jobs in these states (repeatable, or comma-separated: failed,dead; "
     "'scheduled' = pending jobs due later).",
+    shell_complete=completer("complete_states", [*STATE_NAMES, "scheduled"]),
 )
 @click.option("--status", "status_alias", type=StateList(), multiple=True, hidden=True)
-@click.option("--queue", help="Only jobs of this queue.")
+@click.option(
+    "--queue", help="Only jobs of this queue.", shell_complete=completer("complete_queues")
+)
 @click.option("--search", metavar="TEXT", help="Only jobs whose command contains TEXT.")
 @click.option("--id-prefix", metavar="PREFIX", help="Only jobs whose id starts with PREFIX.")
 @click.option("--oldest", is_flag=True, help="Oldest first (default: newest first).")
@@ -161,7 +245,7 @@ def list_(
 
 
 @click.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=completer("complete_job_ids"))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @pass_app
 def show(app: App, job_id: str, as_json: bool) -> None:
@@ -170,12 +254,33 @@ def show(app: App, job_id: str, as_json: bool) -> None:
     output.print_job(job, attempts, as_json)
 
 
-@click.command()
-@click.argument("job_ids", nargs=-1, required=True, metavar="ID...")
+@click.command(params=[state_option(service.CANCELLABLE, "Cancel")])
+@click.argument(
+    "job_ids", nargs=-1, metavar="[ID]...", shell_complete=completer("complete_job_ids")
+)
+@click.option(
+    "--queue",
+    help="Cancel every unfinished job of this queue (or with --state).",
+    shell_complete=completer("complete_queues"),
+)
+@click.option("--json", "as_json", is_flag=True, help='Print {"states": {id: state}}.')
 @pass_app
-def cancel(app: App, job_ids: tuple[str, ...]) -> None:
-    """Cancel jobs: waiting ones at once; a running one is killed by its worker."""
-    for job_id, state in service.cancel(app.store, job_ids).items():
+def cancel(
+    app: App, job_ids: tuple[str, ...], states: list[JobState], queue: str | None, as_json: bool
+) -> None:
+    """Cancel jobs: waiting ones at once; a running one is killed by its worker.
+
+    \b
+    queuectl cancel job1 job2
+    queuectl cancel --state pending --queue ci
+    """
+    ids = select_jobs(app, job_ids, states, queue, service.CANCELLABLE)
+    done = service.cancel(app.store, ids) if ids else {}
+    if as_json:
+        output.echo_json({"states": {job_id: state.value for job_id, state in done.items()}})
+    elif not done:
+        click.echo("no jobs to cancel")
+    for job_id, state in done.items() if not as_json else ():
         note = "cancelled" if state is JobState.CANCELLED else "running; its worker will kill it"
         click.echo(f"{job_id}: {note}")
 
@@ -192,12 +297,16 @@ def cancel(app: App, job_ids: tuple[str, ...]) -> None:
 @click.option(
     "--older-than", metavar="AGE", help="Only those last updated before AGE ago (30m, 12h, 7d)."
 )
+@click.option("--json", "as_json", is_flag=True, help='Print {"deleted": N}.')
 @pass_app
-def purge(app: App, states: tuple[str, ...], older_than: str | None) -> None:
+def purge(app: App, states: tuple[str, ...], older_than: str | None, as_json: bool) -> None:
     """Delete finished jobs and their attempt records."""
     age = parse_duration(older_than) if older_than is not None else None
     count = service.purge(app.store, [JobState(s.lower()) for s in states], age)
-    click.echo(f"purged {count} job{'s' if count != 1 else ''}")
+    if as_json:
+        output.echo_json({"deleted": count})
+    else:
+        click.echo(f"purged {count} job{'s' if count != 1 else ''}")
 
 
 @click.command(hidden=True)

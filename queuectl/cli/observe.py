@@ -7,13 +7,14 @@ import sys
 import tempfile
 
 import click
+import msgspec
 
-from queuectl.cli.app import App, pass_app
+from queuectl.cli.app import App, completer, pass_app
 from queuectl.errors import JobNotFound
 
 
 @click.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=completer("complete_job_ids"))
 @click.option("--attempt", type=click.IntRange(min=0), help="This attempt instead of the last.")
 @click.option(
     "-f",
@@ -28,16 +29,35 @@ from queuectl.errors import JobNotFound
     metavar="N",
     help="Only the last N lines of each stream (with --follow: of what came so far).",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print {attempt, stdout, stderr, running, exit_code, error} (not with --follow).",
+)
 @pass_app
-def logs(app: App, job_id: str, attempt: int | None, follow: bool, lines: int | None) -> None:
+def logs(
+    app: App, job_id: str, attempt: int | None, follow: bool, lines: int | None, as_json: bool
+) -> None:
     """A job's output: stdout here, stderr on stderr. A running job's output so far (its
     worker shares it about once a second); --follow prints it as it comes, like tail -f."""
     from queuectl.service import observe
 
+    if follow and as_json:
+        raise click.UsageError("--json prints the output once: not with --follow")
     if follow:
         _follow(app, job_id, attempt, lines)
         return
     out = observe.attempt_output(app.store, job_id, attempt)
+    if as_json:
+        from queuectl import serialize
+        from queuectl.cli.output import echo_json
+
+        shown = msgspec.structs.replace(
+            out, stdout=_last_lines(out.stdout, lines), stderr=_last_lines(out.stderr, lines)
+        )
+        echo_json(serialize.output_dict(shown))
+        return
     if out.attempt is None:
         raise JobNotFound(f"job {job_id!r} has not run yet")
     _write(sys.stdout.buffer, _last_lines(out.stdout, lines))

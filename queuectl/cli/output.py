@@ -167,6 +167,9 @@ def print_status(report: Status, as_json: bool) -> None:
     print_table("Jobs", ["STATE", "COUNT"], rows)
     if report.counts.scheduled:
         click.echo(f"\n{report.counts.scheduled} pending job(s) scheduled for later")
+    if report.paused:
+        names = "every queue" if "*" in report.paused else ", ".join(report.paused)
+        click.echo(f"\nPaused: {names} (queuectl resume to go on)")
     alive, busy, slots = len(report.workers), report.slots_busy, report.slots
     click.echo(f"\nWorkers alive: {alive} ({busy}/{slots} slots busy)")
 

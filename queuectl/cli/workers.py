@@ -12,7 +12,7 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import App, hidden_alias, pass_app
+from queuectl.cli.app import App, completer, hidden_alias, pass_app
 from queuectl.store import default_db_path, resolve_url
 
 
@@ -30,7 +30,11 @@ def worker() -> None:
     help="Jobs run at the same time (default: config worker-count, 1).",
 )
 @click.option(
-    "--queue", "queues", multiple=True, help="Only these queues (repeatable; default: all)."
+    "--queue",
+    "queues",
+    multiple=True,
+    help="Only these queues (repeatable; default: all).",
+    shell_complete=completer("complete_queues"),
 )
 @click.option(
     "--burst", is_flag=True, help="Exit 0 once no job is due, running or awaiting a retry."
@@ -138,14 +142,24 @@ def _detach(
     default=None,
     help="Seconds to wait for them to exit (default: grace-period + 10).",
 )
+@click.option(
+    "--json", "as_json", is_flag=True, help='Print {"stopped": [...], "dead": [...], ...}.'
+)
 @pass_app
-def worker_stop(app: App, now: bool, timeout: float | None) -> None:
+def worker_stop(app: App, now: bool, timeout: float | None, as_json: bool) -> None:
     """Stop every worker using this database, on any host; waits and reports."""
     from queuectl.cli.stopping import stop_workers
     from queuectl.worker import default_host
 
     wait = timeout if timeout is not None else service.settings(app.store).grace_period + 10
     report = stop_workers(app.store, now, wait, default_host())
+    if as_json:
+        import msgspec
+
+        output.echo_json(msgspec.to_builtins(report))
+        if report.remaining:
+            sys.exit(1)
+        return
     asked = len(report.stopped) + len(report.dead) + len(report.remaining)
     if not asked:
         click.echo("no workers running")
@@ -188,11 +202,12 @@ def demo(ctx: click.Context, count: int) -> None:
 
     Enqueues five sample jobs (one fails into the DLQ after its retries, one times out),
     runs a burst worker until all are done, and prints the status and the DLQ. With
-    --db (or QUEUECTL_DB) it runs there instead, in a queue of its own, `queuectl-demo`.
+    --db it runs there instead, in a queue of its own, `queuectl-demo` (an exported
+    QUEUECTL_DB is ignored: the demo never writes to your queue unless asked to).
     """
     app: App = ctx.obj
     suffix = ""
-    if app.db is None:
+    if app.db is None or app.db_from_env:
         path = default_db_path().parent / "demo.db"
         path.parent.mkdir(parents=True, exist_ok=True)
         for end in ("", "-wal", "-shm"):

@@ -62,10 +62,13 @@ if TYPE_CHECKING:
     )
     from queuectl.service.dlq import list_dead, purge_dead, retry_dead
     from queuectl.service.jobs import (
+        CANCELLABLE,
         PURGEABLE,
+        REQUEUEABLE,
         cancel,
         delete,
         get_job,
+        ids_in_states,
         job_details,
         last_attempt,
         purge,
@@ -79,6 +82,7 @@ if TYPE_CHECKING:
         encode_cursor,
         list_jobs,
     )
+    from queuectl.service.queues import EVERY_QUEUE, pause, paused, resume
 
 _WHERE = {
     "ConfigItem": "config",
@@ -87,6 +91,13 @@ _WHERE = {
     "MAX_PAGE": "paging",
     "Migration": "admin",
     "PURGEABLE": "jobs",
+    "EVERY_QUEUE": "queues",
+    "pause": "queues",
+    "paused": "queues",
+    "resume": "queues",
+    "CANCELLABLE": "jobs",
+    "REQUEUEABLE": "jobs",
+    "ids_in_states": "jobs",
     "cancel": "jobs",
     "check_query": "paging",
     "config_get": "config",
@@ -129,10 +140,13 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "CANCELLABLE",
     "DEFAULT_MAX_RETRIES",
     "DEMO_QUEUE",
+    "EVERY_QUEUE",
     "MAX_PAGE",
     "PURGEABLE",
+    "REQUEUEABLE",
     "ConfigItem",
     "Migration",
     "QueueStatus",
@@ -156,6 +170,7 @@ __all__ = [
     "enqueue_located",
     "forget_workers",
     "get_job",
+    "ids_in_states",
     "job_details",
     "last_attempt",
     "list_dead",
@@ -166,12 +181,15 @@ __all__ = [
     "parse_list_states",
     "parse_located",
     "parse_state",
+    "pause",
+    "paused",
     "ping",
     "purge",
     "purge_dead",
     "read_spec",
     "request_stop",
     "requeue",
+    "resume",
     "retry_dead",
     "settings",
     "spec_with_overrides",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from queuectl.errors import DuplicateJob, InvalidSpec
 from queuectl.models import NewJob
 from queuectl.service.common import DEFAULT_MAX_RETRIES, configured_max_retries
@@ -43,10 +45,16 @@ def read_spec(text: str) -> dict[str, Any]:
     return data
 
 
-def spec_with_overrides(spec: dict[str, Any], overrides: dict[str, Any]) -> NewJob:
-    """Merge option values (already typed; None = not given) over a parsed JSON spec, then
-    validate once. `run_at` and `delay` replace each other."""
-    merged = {**spec, **{k: v for k, v in overrides.items() if v is not None}}
+def spec_with_overrides(
+    spec: dict[str, Any], overrides: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> NewJob:
+    """Merge option values (already typed; None = not given) over a parsed JSON spec, and
+    the spec over `defaults`, then validate once. `run_at` and `delay` replace each other;
+    an `env` option adds to the spec's variables."""
+    merged = {**(defaults or {}), **spec}
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    if overrides.get("env") is not None and isinstance(spec.get("env"), dict):
+        merged["env"] = {**spec["env"], **overrides["env"]}
     if overrides.get("run_at") is not None:
         merged.pop("delay", None)
     if overrides.get("delay") is not None:
@@ -59,19 +67,33 @@ def parse_bulk(text: str) -> list[NewJob]:
     return [job for _, job in parse_located(text)]
 
 
-def enqueue_bulk(store: Store, text: str, overrides: dict[str, Any] | None = None) -> list[str]:
+def enqueue_bulk(
+    store: Store,
+    text: str,
+    overrides: dict[str, Any] | None = None,
+    cwd: str | None = None,
+) -> list[str]:
     """Parse many specs and enqueue them all or none; errors, a duplicate id included,
-    name the line (or array item). `overrides` as in parse_located."""
-    return enqueue_located(store, parse_located(text, overrides))
+    name the line (or array item). `overrides` and `cwd` as in parse_located."""
+    return enqueue_located(store, parse_located(text, overrides, cwd))
 
 
-def parse_located(text: str, overrides: dict[str, Any] | None = None) -> list[tuple[str, NewJob]]:
+def parse_located(
+    text: str, overrides: dict[str, Any] | None = None, cwd: str | None = None
+) -> list[tuple[str, NewJob]]:
     """Many specs as (where, job) pairs, `where` being "line 3" or "item 2". `overrides`
-    (option values, None = not given) apply to each spec, as in spec_with_overrides."""
+    (option values, None = not given) apply to each spec, as in spec_with_overrides;
+    `cwd` is the directory of the specs that name none."""
     located = parse_job_lines(text)
     if overrides and any(v is not None for v in overrides.values()):
         located = [(w, spec_with_overrides(_as_spec(job), overrides)) for w, job in located]
+    if cwd is not None:
+        located = [(w, _in_directory(job, cwd)) for w, job in located]
     return located
+
+
+def _in_directory(job: NewJob, cwd: str) -> NewJob:
+    return job if job.cwd is not None else msgspec.structs.replace(job, cwd=cwd)
 
 
 def _as_spec(job: NewJob) -> dict[str, Any]:
@@ -85,6 +107,8 @@ def _as_spec(job: NewJob) -> dict[str, Any]:
         "timeout": job.timeout,
         "delay": job.delay or None,
         "keep_daemons": job.keep_daemons or None,
+        "cwd": job.cwd,
+        "env": job.env,
     }
     if job.run_at is not None:
         fields["run_at"] = iso(job.run_at)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from queuectl.errors import InvalidSpec, JobNotFound
-from queuectl.models import Attempt, Job, JobChanges, JobState
+from queuectl.models import Attempt, Job, JobChanges, JobQuery, JobState
 from queuectl.service.common import configured_max_retries, parse_state
 from queuectl.spec import check_job_id, load_json, spec_from_mapping, to_new_job
 
@@ -41,6 +41,23 @@ def last_attempt(store: Store, job_id: str, number: int | None = None) -> Attemp
 def cancel(store: Store, job_ids: Sequence[str]) -> dict[str, JobState]:
     """Cancel the jobs in one store transaction: a missing or finished one cancels none."""
     return store.cancel_jobs(list(dict.fromkeys(job_ids)))
+
+
+REQUEUEABLE = (JobState.COMPLETED, JobState.FAILED, JobState.DEAD, JobState.CANCELLED)
+CANCELLABLE = (JobState.PENDING, JobState.FAILED, JobState.PROCESSING)
+
+
+def ids_in_states(
+    store: Store, states: Sequence[JobState], allowed: Sequence[JobState], queue: str | None
+) -> list[str]:
+    """The ids of every job in `states` (of `queue`, if given), for the commands that act
+    on many jobs at once (`retry --state`, `cancel --state`); each state must be allowed."""
+    for state in states:
+        if state not in allowed:
+            names = ", ".join(s.value for s in allowed)
+            raise InvalidSpec(f"not for {state.value} jobs (only {names})", field="state")
+    query = JobQuery(states=tuple(states or allowed), queue=queue, order="oldest", limit=0)
+    return [job.id for job in store.query_jobs(query, None, None)]
 
 
 def requeue(store: Store, job_ids: Sequence[str]) -> list[str]:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from queuectl.models import JobState, QueueCounts, WorkerInfo
+from queuectl.models import SCHEDULED, JobQuery, JobState, QueueCounts, WorkerInfo
 from queuectl.service.workers import workers as list_workers
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ class Status(msgspec.Struct, frozen=True):
     counts: QueueCounts
     workers: list[WorkerInfo]
     queues: list[QueueStatus] = msgspec.field(default_factory=list)
+    paused: list[str] = msgspec.field(default_factory=list)  # "*": every queue
 
     @property
     def slots(self) -> int:
@@ -36,7 +37,8 @@ class Status(msgspec.Struct, frozen=True):
         return sum(len(w.running) for w in self.workers)
 
 
-def status(store: Store) -> Status:
+def status(store: Store, queue: str | None = None) -> Status:
+    """The overview, or with `queue` that queue's: its jobs, and the workers serving it."""
     now = store.now()
     queues = [
         QueueStatus(
@@ -48,4 +50,12 @@ def status(store: Store) -> Status:
         )
         for stats in store.queue_stats()
     ]
-    return Status(counts=store.count_jobs(), workers=list_workers(store), queues=queues)
+    paused = store.paused_queues()
+    if queue is None:
+        return Status(store.count_jobs(), list_workers(store), queues, paused)
+    queues = [q for q in queues if q.queue == queue]
+    by_state = queues[0].by_state if queues else {state: 0 for state in JobState}
+    later = JobQuery(states=(SCHEDULED,), queue=queue, limit=0)
+    counts = QueueCounts(by_state=by_state, scheduled=len(store.query_jobs(later, None, None)))
+    serving = [w for w in list_workers(store) if not w.queues or queue in w.queues]
+    return Status(counts, serving, queues, [q for q in paused if q in (queue, "*")])

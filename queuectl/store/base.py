@@ -226,6 +226,13 @@ class Store(Protocol):
         """Mark the attempt succeeded and the job completed (guarded, see module doc)."""
         ...
 
+    def complete_jobs(
+        self, worker_id: str, finished: Sequence[tuple[str, int, RunResult]]
+    ) -> list[bool]:
+        """complete_job for several (job id, attempt, result) in one transaction, each
+        guarded exactly as there; whether each was recorded, in order."""
+        ...
+
     def fail_job(self, job: Job, result: RunResult, retry_delay: float) -> JobState | None:
         """Record a failed attempt of `job`, the job as its worker claimed it (its
         worker_id, last_attempt, attempts and max_retries are what the decision reads):
@@ -279,6 +286,22 @@ class Store(Protocol):
 
     def reset_config(self, key: str | None = None) -> None:
         """Forget one stored value, or all when `key` is None, so defaults apply."""
+        ...
+
+    # -- paused queues ------------------------------------------------------------------
+
+    def pause_queues(self, queues: Sequence[str]) -> None:
+        """From now on claim_jobs takes nothing from these queues ("*" = every queue);
+        running jobs are not touched. Pausing a paused queue changes nothing."""
+        ...
+
+    def resume_queues(self, queues: Sequence[str] | None) -> None:
+        """Undo pause_queues for these queues ("*" included), or for all when None; wakes
+        idle workers."""
+        ...
+
+    def paused_queues(self) -> list[str]:
+        """The paused queue names, sorted ("*" when every queue is paused)."""
         ...
 
     # -- workers ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ again and decided once more; otherwise the job moved on and the write is void.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from msgspec.structs import replace
@@ -16,6 +17,9 @@ from queuectl import rules
 from queuectl.models import Job, JobState, RunResult
 
 RELEASED = RunResult(exit_code=None, error="released")
+
+Finishing = tuple[rules.Held, rules.Finish, RunResult]
+"""A decided finish: the guard it holds under, the decision, the result to record."""
 
 
 def finish_params(guard: rules.Held, finish: rules.Finish, result: RunResult) -> dict[str, Any]:
@@ -54,8 +58,24 @@ class GuardedFinishes:
         tells them apart (a refused result is written again degraded, never as is)."""
         raise NotImplementedError
 
+    def _apply_finishes(self, finishes: Sequence[Finishing]) -> list[bool]:
+        """`_apply_finish` for each, in order; a backend that can applies them in one
+        transaction (one round trip), each guarded on its own."""
+        return [self._apply_finish(guard, finish, result) for guard, finish, result in finishes]
+
     def complete_job(self, job_id: str, worker_id: str, attempt: int, result: RunResult) -> bool:
         return self._apply_finish(rules.Held(job_id, worker_id, attempt), rules.completed(), result)
+
+    def complete_jobs(
+        self, worker_id: str, finished: Sequence[tuple[str, int, RunResult]]
+    ) -> list[bool]:
+        done = rules.completed()
+        return self._apply_finishes(
+            [
+                (rules.Held(job_id, worker_id, attempt), done, result)
+                for job_id, attempt, result in finished
+            ]
+        )
 
     def fail_job(self, job: Job, result: RunResult, retry_delay: float) -> JobState | None:
         return self._fail(job, result, retry_delay, reaping=False)

@@ -16,6 +16,7 @@ server may have committed one before the connection dropped).
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import threading
@@ -50,7 +51,7 @@ from queuectl.models import (
     WorkerOrders,
     WorkerRegistration,
 )
-from queuectl.store.finishing import GuardedFinishes, finish_params
+from queuectl.store.finishing import Finishing, GuardedFinishes, finish_params
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.postgres_observe import PostgresObserve
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
@@ -356,6 +357,8 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
             "run_ats": [_float(j.run_at) for j in jobs],
             "delays": [float(j.delay) for j in jobs],
             "keep_daemons": [j.keep_daemons for j in jobs],
+            "cwds": [j.cwd for j in jobs],
+            "envs": [json.dumps(j.env) if j.env else None for j in jobs],
             "default_max_retries": default_max_retries,
         }
 
@@ -580,6 +583,33 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         except (OverflowError, MemoryError) as err:
             raise StoreRefused(f"PostgreSQL at {self._target} refused the write: {err}") from None
 
+    def _apply_finishes(self, finishes: Sequence[Finishing]) -> list[bool]:
+        if not finishes:
+            return []
+        params = [finish_params(guard, finish, result) for guard, finish, result in finishes]
+        wakes = any(finish.state is JobState.PENDING for _, finish, _ in finishes)
+
+        def work(conn: psycopg.Connection[Row]) -> list[bool]:
+            # One pipelined round trip, each finish its own transaction (a sync after
+            # each): in one transaction, two workers' batches would lock shared counter
+            # rows (counts per state, histogram buckets) in different orders and deadlock.
+            with conn.pipeline() as pipeline:
+                cursors = []
+                for one in params:
+                    cursors.append(conn.execute(self._finish_sql, one))
+                    pipeline.sync()
+            applied = [cursor.fetchone() is not None for cursor in cursors]
+            if wakes and any(applied):
+                conn.execute(NOTIFY)
+            return applied
+
+        try:
+            return self._run(work, transaction=False)
+        except InvalidSpec as err:  # a DataError: a result that can never be stored as is
+            raise StoreRefused(str(err)) from None
+        except (OverflowError, MemoryError) as err:
+            raise StoreRefused(f"PostgreSQL at {self._target} refused the write: {err}") from None
+
     def expired_jobs(self, limit: int = 100) -> list[Job]:
         return [_job(row) for row in self._read("expired_jobs", {"limit": limit})]
 
@@ -602,6 +632,23 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
 
     def reset_config(self, key: str | None = None) -> None:
         self._statement("reset_config", {"key": key})
+
+    # -- paused queues ------------------------------------------------------------------
+
+    def pause_queues(self, queues: Sequence[str]) -> None:
+        self._statement("pause_queues", {"queues": list(queues)})
+
+    def resume_queues(self, queues: Sequence[str] | None) -> None:
+        params = {"queues": None if queues is None else list(queues)}
+
+        def work(conn: psycopg.Connection[Row]) -> None:
+            conn.execute(Q["resume_queues"], params)
+            conn.execute(NOTIFY)  # idle workers claim at once
+
+        self._run(work)
+
+    def paused_queues(self) -> list[str]:
+        return [row["queue"] for row in self._read("paused_queues")]
 
     # -- workers ------------------------------------------------------------------------
 

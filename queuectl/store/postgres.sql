@@ -11,18 +11,19 @@
 -- RETURNING tells which ids were taken without aborting (also against a concurrent
 -- enqueue of the same id); postgres.py then names the first one and rolls back.
 INSERT INTO jobs (id, command, queue, priority, max_retries, own_max_retries, timeout,
-                  run_at, created_at, updated_at, keep_daemons)
+                  run_at, created_at, updated_at, keep_daemons, cwd, env)
 SELECT n.id, n.command, n.queue, n.priority,
        COALESCE(n.max_retries, %(default_max_retries)s),
        n.max_retries, n.timeout,
        COALESCE(to_timestamp(n.run_at), now() + make_interval(secs => n.delay)),
-       now(), now(), n.keep_daemons
+       now(), now(), n.keep_daemons, n.cwd, n.env::jsonb
 FROM unnest(%(ids)s::text[], %(commands)s::text[], %(queues)s::text[],
             %(priorities)s::bigint[], %(max_retries)s::bigint[], %(timeouts)s::float8[],
-            %(run_ats)s::float8[], %(delays)s::float8[], %(keep_daemons)s::boolean[])
+            %(run_ats)s::float8[], %(delays)s::float8[], %(keep_daemons)s::boolean[],
+            %(cwds)s::text[], %(envs)s::text[])
      WITH ORDINALITY
      AS n (id, command, queue, priority, max_retries, timeout, run_at, delay, keep_daemons,
-           ord)
+           cwd, env, ord)
 ORDER BY n.ord
 ON CONFLICT (id) DO NOTHING
 RETURNING id;
@@ -213,6 +214,9 @@ WITH picked AS (
     SELECT seq FROM jobs
     WHERE state IN ('pending', 'failed') AND run_at <= now()
       AND (%(queues)s::text[] IS NULL OR queue = ANY (%(queues)s::text[]))
+      -- Paused queues (migration 0006; '*' = all): a hashed subplan, not a per-row lookup.
+      AND queue NOT IN (SELECT queue FROM paused_queues)
+      AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE queue = '*')
     ORDER BY priority DESC, seq
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -308,6 +312,19 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 
 -- name: reset_config
 DELETE FROM config WHERE %(key)s::text IS NULL OR key = %(key)s::text;
+
+-- name: pause_queues
+-- Paused queues: claim_jobs skips them ('*' stands for every queue).
+INSERT INTO paused_queues (queue)
+SELECT unnest(%(queues)s::text[])
+ON CONFLICT (queue) DO NOTHING;
+
+-- name: resume_queues
+DELETE FROM paused_queues
+WHERE %(queues)s::text[] IS NULL OR queue = ANY (%(queues)s::text[]);
+
+-- name: paused_queues
+SELECT queue FROM paused_queues ORDER BY queue;
 
 -- name: register_worker
 INSERT INTO workers (id, host, pid, queues, slots, started_at, heartbeat_at)

@@ -16,6 +16,7 @@ worker orders) publishes on (redis_waiter.py).
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -143,6 +144,8 @@ class RedisStore(GuardedFinishes, RedisOperators, RedisObserve):
                 optional(None if job.run_at is None else float(job.run_at)),
                 repr(float(job.delay)),
                 "1" if job.keep_daemons else "0",
+                job.cwd or "",
+                "" if job.env is None else json.dumps(job.env),
             ]
         answer = self._scripts.run("enqueue", args)
         if answer[0] == b"duplicate":
@@ -304,6 +307,29 @@ class RedisStore(GuardedFinishes, RedisOperators, RedisObserve):
             self._scripts.call(lambda: self._client.delete(config))
         else:
             self._scripts.call(lambda: self._client.hdel(config, key))
+
+    # -- paused queues ------------------------------------------------------------------
+
+    def pause_queues(self, queues: Sequence[str]) -> None:
+        if queues:
+            self._scripts.call(lambda: self._client.sadd(self._key("paused"), *queues))
+
+    def resume_queues(self, queues: Sequence[str] | None) -> None:
+        def resume() -> None:
+            pipe = self._client.pipeline(transaction=True)
+            if queues is None:
+                pipe.delete(self._key("paused"))
+            elif queues:
+                pipe.srem(self._key("paused"), *queues)
+            pipe.publish(self._key("wake"), "resume")  # their jobs are claimable again
+            pipe.execute()
+
+        self._scripts.call(resume)
+
+    def paused_queues(self) -> list[str]:
+        key = self._key("paused")
+        found: set[Any] = self._scripts.call(lambda: self._client.smembers(key), read=True)
+        return sorted(q.decode() for q in found)
 
     # -- workers ------------------------------------------------------------------------
 

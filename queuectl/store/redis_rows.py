@@ -5,6 +5,7 @@ Lua scripts (integers exactly, floats with 17 significant digits) or by repr(flo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,6 +62,8 @@ def job(flat: Sequence[Any] | dict[Any, Any]) -> Job:
         last_attempt=int(f["last_attempt"]),
         keep_daemons=f.get("keep_daemons") == b"1",
         seq=int(f["seq"]),
+        cwd=_str(f, "cwd"),
+        env=None if "env" not in f else json.loads(f["env"]),
     )
 
 

@@ -8,6 +8,7 @@ sqlite.sql, under the same names as postgres.sql.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -21,7 +22,6 @@ import msgspec
 
 from queuectl import rules
 from queuectl.errors import (
-    DuplicateJob,
     JobNotFound,
     StoreError,
     StoreGone,
@@ -47,9 +47,10 @@ from queuectl.models import (
     WorkerOrders,
     WorkerRegistration,
 )
-from queuectl.store.finishing import GuardedFinishes, finish_params
+from queuectl.store.finishing import Finishing, GuardedFinishes, finish_params
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
+from queuectl.store.sqlite_enqueue import insert_jobs
 from queuectl.store.sqlite_observe import SqliteObserve
 
 Q = load_queries("sqlite.sql")
@@ -118,17 +119,41 @@ def translate_error(err: sqlite3.Error, path: str) -> StoreError:
 
 def _why_unwritable(path: str) -> str | None:
     """What SQLite's vague "unable to open" or "disk I/O error" means, when the file
-    system tells: it is mounted read-only, or full (a reader of a WAL database needs to
-    write its -shm file, so either stops every command)."""
+    system tells: it is mounted read-only, or full, or we may not write there (a reader
+    of a WAL database needs to write its -shm file, so each stops every command)."""
+    parent = os.path.dirname(os.path.abspath(path))
     try:
-        fs = os.statvfs(os.path.dirname(os.path.abspath(path)))
+        fs = os.statvfs(parent)
     except OSError:
         return None
     if fs.f_flag & os.ST_RDONLY:
         return "its file system is read-only"
     if fs.f_bavail == 0:
         return "the disk is full"
+    # Try rather than os.access: that answers for the real user, with root's privileges.
+    if os.path.exists(path) and _denied(lambda: os.close(os.open(path, os.O_RDWR))):
+        return "no permission to read and write the file"
+    probe = os.path.join(parent, f".queuectl-probe-{os.getpid()}")
+    if _denied(lambda: os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))):
+        if not os.path.exists(path):
+            return f"no permission to create files in {parent}"
+        return (
+            f"no permission to create files in {parent} (SQLite keeps its -wal and -shm "
+            "files beside the database)"
+        )
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
     return None
+
+
+def _denied(attempt: Callable[[], object]) -> bool:
+    try:
+        attempt()
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _json(values: Sequence[str] | None) -> str | None:
@@ -296,26 +321,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
     def enqueue_jobs(self, jobs: Sequence[NewJob], default_max_retries: int) -> list[str]:
         now = self.now()
         with self._writing() as conn:
-            for job in jobs:
-                try:
-                    conn.execute(
-                        Q["enqueue_job"],
-                        {
-                            "id": job.id,
-                            "command": job.command,
-                            "queue": job.queue,
-                            "priority": job.priority,
-                            "max_retries": job.max_retries,
-                            "default_max_retries": default_max_retries,
-                            "timeout": job.timeout,
-                            "run_at": job.run_at,
-                            "delay": job.delay,
-                            "now": now,
-                            "keep_daemons": job.keep_daemons,
-                        },
-                    )
-                except sqlite3.IntegrityError:
-                    raise DuplicateJob(job.id) from None
+            insert_jobs(conn, jobs, default_max_retries, now)
         return [job.id for job in jobs]
 
     def get_job(self, job_id: str) -> Job | None:
@@ -528,6 +534,22 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
             raise StoreRefused(f"database {self.path} refused the write: {err}") from None
         return True
 
+    def _apply_finishes(self, finishes: Sequence[Finishing]) -> list[bool]:
+        applied = []
+        try:
+            with self._writing() as conn:
+                now = self.now()
+                for guard, finish, result in finishes:
+                    params = finish_params(guard, finish, result)
+                    params["now"] = now
+                    moved = conn.execute(Q["finish_job"], params).fetchone() is not None
+                    if moved:
+                        conn.execute(Q["finish_attempt"], params)
+                    applied.append(moved)
+        except (OverflowError, MemoryError) as err:  # a blob past what sqlite3 binds
+            raise StoreRefused(f"database {self.path} refused the write: {err}") from None
+        return applied
+
     def expired_jobs(self, limit: int = 100) -> list[Job]:
         with self._reading() as conn:
             rows = conn.execute(Q["expired_jobs"], {"now": self.now(), "limit": limit}).fetchall()
@@ -556,6 +578,20 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
     def reset_config(self, key: str | None = None) -> None:
         with self._writing() as conn:
             conn.execute(Q["reset_config"], {"key": key})
+
+    # -- paused queues ------------------------------------------------------------------
+
+    def pause_queues(self, queues: Sequence[str]) -> None:
+        with self._writing() as conn:
+            conn.execute(Q["pause_queues"], {"queues": _json(queues), "now": self.now()})
+
+    def resume_queues(self, queues: Sequence[str] | None) -> None:
+        with self._writing() as conn:  # the commit itself wakes idle workers
+            conn.execute(Q["resume_queues"], {"queues": _json(queues)})
+
+    def paused_queues(self) -> list[str]:
+        with self._reading() as conn:
+            return [row["queue"] for row in conn.execute(Q["paused_queues"])]
 
     # -- workers ------------------------------------------------------------------------
 
@@ -692,6 +728,8 @@ def _job(row: sqlite3.Row) -> Job:
         cancel_requested=bool(row["cancel_requested"]),
         keep_daemons=bool(row["keep_daemons"]),
         seq=row["seq"],
+        cwd=row["cwd"],
+        env=json.loads(row["env"]) if row["env"] else None,
     )
 
 

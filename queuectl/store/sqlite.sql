@@ -2,13 +2,6 @@
 -- Parameters are :named. `:queues` / `:states` are JSON arrays (NULL = no filter),
 -- expanded with json_each so one prepared statement serves any number of values.
 
--- name: enqueue_job
-INSERT INTO jobs (id, command, queue, priority, max_retries, own_max_retries, timeout,
-                  run_at, created_at, updated_at, keep_daemons)
-VALUES (:id, :command, :queue, :priority,
-        COALESCE(:max_retries, :default_max_retries),
-        :max_retries, :timeout, COALESCE(:run_at, :now + :delay), :now, :now, :keep_daemons);
-
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id;
 
@@ -179,6 +172,9 @@ WHERE seq IN (
     SELECT seq FROM jobs INDEXED BY jobs_claim
     WHERE state IN ('pending', 'failed') AND run_at <= :now
       AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
+      -- Paused queues (migration 0006; '*' = all): evaluated once, not per row.
+      AND queue NOT IN (SELECT queue FROM paused_queues)
+      AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE queue = '*')
     ORDER BY priority DESC, seq
     LIMIT :limit)
 RETURNING *;
@@ -252,6 +248,19 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 
 -- name: reset_config
 DELETE FROM config WHERE :key IS NULL OR key = :key;
+
+-- name: pause_queues
+-- Paused queues: claim_jobs skips them ('*' stands for every queue).
+INSERT INTO paused_queues (queue, paused_at)
+SELECT value, :now FROM json_each(:queues) WHERE true
+ON CONFLICT (queue) DO NOTHING;
+
+-- name: resume_queues
+DELETE FROM paused_queues
+WHERE :queues IS NULL OR queue IN (SELECT value FROM json_each(:queues));
+
+-- name: paused_queues
+SELECT queue FROM paused_queues ORDER BY queue;
 
 -- name: register_worker
 INSERT INTO workers (id, host, pid, queues, slots, started_at, heartbeat_at)

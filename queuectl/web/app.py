@@ -16,6 +16,7 @@ from queuectl.web import errors, legacy, routes_admin, routes_jobs, routes_syste
 from queuectl.web.auth import AuthMiddleware
 from queuectl.web.context import Server
 from queuectl.web.hub import EventHub
+from queuectl.web.paths import keep_encoded_slashes
 from queuectl.web.settings import ServeSettings
 from queuectl.web.stores import ThreadStores
 
@@ -28,6 +29,15 @@ def dashboard_handlers() -> list[Any]:
 
     handlers: list[Any] = dashboard.route_handlers()
     return handlers
+
+
+class QueuectlApp(Litestar):
+    """Litestar routes on the decoded path; ids with `/` need the encoded one kept."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            keep_encoded_slashes(scope)
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: ServeSettings, stores: ThreadStores | None = None) -> Litestar:
@@ -43,7 +53,7 @@ def create_app(settings: ServeSettings, stores: ThreadStores | None = None) -> L
     api = [*routes_jobs.HANDLERS, *routes_admin.HANDLERS, *routes_system.HANDLERS]
     for handler in api:  # operation ids: the function names (`list_jobs`, `dlq_retry`)
         handler.operation_id = handler.operation_id or handler.handler_name
-    return Litestar(
+    return QueuectlApp(
         route_handlers=[*api, *legacy.HANDLERS, *dashboard_handlers()],
         exception_handlers=errors.HANDLERS,
         middleware=[DefineMiddleware(AuthMiddleware, settings=settings)],

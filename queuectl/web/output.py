@@ -30,15 +30,9 @@ async def whole(server: Server, job_id: str, attempt: int | None) -> dict[str, A
     from queuectl.service import observe
 
     def work() -> dict[str, Any]:
-        out = observe.attempt_output(server.stores.get(), job_id, attempt)
-        return {
-            "attempt": out.attempt,
-            "stdout": out.stdout.decode("utf-8", "replace"),
-            "stderr": out.stderr.decode("utf-8", "replace"),
-            "running": out.running,
-            "exit_code": out.exit_code,
-            "error": out.error,
-        }
+        from queuectl import serialize
+
+        return serialize.output_dict(observe.attempt_output(server.stores.get(), job_id, attempt))
 
     return await sync_to_thread(work)
 

@@ -208,6 +208,28 @@ def info(request: Request[Any, Any, Any]) -> Json:
     }
 
 
+@post(
+    "/api/queues/{name:str}/pause",
+    status_code=200,
+    summary="Pause a queue: workers start none of its jobs until it is resumed",
+    responses=shapes.responses(shapes.Paused, 200, 422),
+)
+@in_thread
+def queue_pause(request: Request[Any, Any, Any], name: FromPath[str]) -> Json:
+    return {"paused": service.pause(store(request), [name])}
+
+
+@post(
+    "/api/queues/{name:str}/resume",
+    status_code=200,
+    summary="Resume a paused queue",
+    responses=shapes.responses(shapes.Paused, 200, 422),
+)
+@in_thread
+def queue_resume(request: Request[Any, Any, Any], name: FromPath[str]) -> Json:
+    return {"paused": service.resume(store(request), [name])}
+
+
 HANDLERS = [
     dlq_list,
     dlq_groups,
@@ -217,6 +239,8 @@ HANDLERS = [
     throughput,
     workers,
     workers_stop,
+    queue_pause,
+    queue_resume,
     config_list,
     config_get,
     config_set,

@@ -16,6 +16,7 @@ from queuectl.models import JobQuery
 from queuectl.spec import JobSpec
 from queuectl.web import shapes
 from queuectl.web.context import in_thread, server, store
+from queuectl.web.paths import job_id_from_path
 
 Json = dict[str, Any]
 NDJSON = "application/x-ndjson"
@@ -114,6 +115,7 @@ def list_jobs(
 )
 @in_thread
 def show_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Json:
+    job_id = job_id_from_path(job_id)
     job, attempts = service.job_details(store(request), job_id)
     return serialize.job_details_dict(job, attempts)
 
@@ -131,6 +133,7 @@ async def job_output(
 ) -> Response[Any]:
     from queuectl.web import output
 
+    job_id = job_id_from_path(job_id)
     if follow:
         first = await output.start_follow(server(request), job_id, attempt)
         return Stream(first, media_type="text/event-stream", headers=output.SSE_HEADERS)
@@ -146,6 +149,7 @@ async def job_output(
 )
 @in_thread
 def cancel_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Json:
+    job_id = job_id_from_path(job_id)
     states = service.cancel(store(request), [job_id])
     return {"id": job_id, "state": states[job_id].value}
 
@@ -158,6 +162,7 @@ def cancel_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Json:
 )
 @in_thread
 def requeue_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Json:
+    job_id = job_id_from_path(job_id)
     service.requeue(store(request), [job_id])
     return {"id": job_id, "state": "pending"}
 
@@ -170,6 +175,7 @@ def requeue_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Json:
 )
 @in_thread
 def delete_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Json:
+    job_id = job_id_from_path(job_id)
     return {"deleted": service.delete(store(request), [job_id])}
 
 

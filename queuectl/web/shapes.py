@@ -39,6 +39,8 @@ class Job(msgspec.Struct):
     final: bool
     keep_daemons: bool
     seq: int
+    cwd: str | None  # None: the worker's directory
+    env: dict[str, str] | None  # merged over the worker's environment
 
 
 class Attempt(msgspec.Struct):
@@ -96,6 +98,7 @@ class Status(msgspec.Struct):
     workers: list[Worker]
     slots: int
     slots_busy: int
+    paused: list[str]  # paused queues; "*" = every queue
 
 
 class ConfigItem(msgspec.Struct):
@@ -157,6 +160,10 @@ class Deleted(msgspec.Struct):
 
 class Asked(msgspec.Struct):
     asked: int
+
+
+class Paused(msgspec.Struct):
+    paused: list[str]  # every paused queue after the change; "*" = every queue
 
 
 class Info(msgspec.Struct):

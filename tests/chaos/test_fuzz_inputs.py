@@ -38,6 +38,8 @@ from queuectl.config import KEYS
 from queuectl.spec import MAX_PRIORITY, MAX_RETRIES, MAX_SECONDS
 from queuectl.store import open_store
 
+MAX_ARG_BYTES = 128 * 1024  # Linux's MAX_ARG_STRLEN, the terminating NUL included
+
 pytestmark = pytest.mark.chaos
 
 
@@ -345,6 +347,9 @@ def test_fuzzed_config_values_are_stored_in_range_or_rejected(fresh_db, chaos_sc
         if outcome.code != 0:
             outcome.check_rejected(before, dump(db))
             return
+        if value in ("-h", "--help"):  # the help option wins anywhere, as in git
+            assert outcome.stdout.startswith("Usage:") and dump(db) == before
+            return
         name, stored = outcome.stdout.strip().split(" = ")
         spec = KEYS[name]
         number = spec.kind(stored)
@@ -460,7 +465,7 @@ def test_fuzzed_files_are_enqueued_whole_or_not_at_all(fresh_db, chaos_scale, tm
         if outcome.code != 0:
             outcome.check_rejected(before, dump(target))
             return
-        added = int(outcome.stdout.split()[1])
+        added = len(outcome.stdout.split())  # the new ids, one per line
         assert count_jobs(target) == jobs_before + added > jobs_before
 
     check()
@@ -493,6 +498,8 @@ def test_fuzzed_inputs_in_real_processes(fresh_db, chaos_scale, tmp_path):
         ):
             before = dump(db)
             argv = [os.fsencode(a) if "\x00" not in a else b"x" for a in args]
+            if any(len(arg) >= MAX_ARG_BYTES for arg in argv):
+                continue  # the kernel refuses such an argv before queuectl runs
             done = subprocess.run(
                 [sys.executable, "-m", "queuectl", "--db", str(db), *argv],
                 capture_output=True,

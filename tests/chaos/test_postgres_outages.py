@@ -61,6 +61,7 @@ def test_server_fault_mid_run_every_job_completes_once(
     with fleet(server.url, tmp_path, marker) as workers:
         for _ in range(2):
             workers.start(3)
+        workers.wait(lambda: len(store.list_workers()) == 2, "both workers connected")
         ids = store.enqueue_jobs(new_jobs(f"{fault}-", count, runs, marker), 3)
         done = 0
         for n in range(faults):

@@ -102,7 +102,7 @@ def test_config_set_with_underscores(run):
     assert run("config", "set", "max_retries", "5").ok().stdout == "max-retries = 5\n"
     run("config", "set", "backoff_base", "3").ok()
     values = run("config", "list", "--json").ok().json()
-    assert (values["max-retries"], values["backoff-base"]) == ("5", "3")
+    assert (values["max-retries"], values["backoff-base"]) == (5, 3)
 
 
 def test_config_show_and_config_get_without_key_list_everything(run):

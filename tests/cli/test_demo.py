@@ -18,6 +18,8 @@ pytestmark = pytest.mark.slow
 def test_demo_runs_every_job_to_its_end_on_a_fresh_database(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if k != "QUEUECTL_DB"}
     env["XDG_DATA_HOME"] = str(tmp_path)
+    mine = tmp_path / "mine.db"
+    env["QUEUECTL_DB"] = str(mine)  # the user's own queue: the demo must not touch it
     for _ in range(2):  # a second run starts from a fresh demo database again
         done = subprocess.run(
             [sys.executable, "-m", "queuectl", "demo"],
@@ -31,6 +33,7 @@ def test_demo_runs_every_job_to_its_end_on_a_fresh_database(tmp_path: Path):
     assert "Dead letter queue" in done.stdout
     demo_db = tmp_path / "queuectl" / "demo.db"
     assert f"demo database: {demo_db}" in done.stdout
+    assert not mine.exists()
     store = open_store(str(demo_db))
     try:
         states = {job.id: job.state for job in store.list_jobs()}

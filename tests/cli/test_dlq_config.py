@@ -8,6 +8,7 @@ from datetime import datetime
 
 import pytest
 
+from queuectl.config import KEYS
 from queuectl.store.queries import latest_migration
 
 DEFAULTS = {
@@ -22,6 +23,11 @@ DEFAULTS = {
     "grace-period": "60",
     "output-limit": "65536",
 }
+
+
+def typed(values: dict[str, str]) -> dict[str, float]:
+    """What `config list --json` prints: numbers, not strings."""
+    return {key: KEYS[key].kind(value) for key, value in values.items()}
 
 
 def _epoch(text: str) -> float:
@@ -178,8 +184,11 @@ def test_dlq_purge_older_than(run, put, db, stored_ids):
 
 def test_config_list_shows_every_key_with_its_default(run):
     lines = run("config", "list").ok().lines
-    assert lines == [f"{key} = {value}" for key, value in DEFAULTS.items()]
-    assert run("config", "list", "--json").ok().json() == DEFAULTS
+    assert lines == [f"{key} = {value}  (default)" for key, value in DEFAULTS.items()]
+    assert run("config", "list", "--json").ok().json() == typed(DEFAULTS)
+    run("config", "set", "max-retries", "5").ok()
+    assert run("config", "list").ok().lines[0] == "max-retries = 5"
+    assert run("config", "list", "--json").ok().json()["max-retries"] == 5
 
 
 @pytest.mark.parametrize("spelling", ["max-retries", "max_retries", "MAX-RETRIES", " Max_Retries "])
@@ -208,7 +217,7 @@ def test_config_set_stores_validated_values(run, key, value, stored):
     assert run("config", "set", key, value).ok().stdout == f"{key} = {stored}\n"
     assert run("config", "get", key).ok().stdout == f"{stored}\n"
     values = run("config", "list", "--json").ok().json()
-    assert values == {**DEFAULTS, key: stored}
+    assert values == typed({**DEFAULTS, key: stored})
 
 
 @pytest.mark.parametrize(
@@ -254,11 +263,11 @@ def test_config_values_persist_across_invocations_and_reset(run):
     run("config", "set", "backoff-base", "3").ok()
 
     assert "reset to default" in run("config", "reset", "max_retries").ok().stdout
-    assert run("config", "list", "--json").ok().json() == {**DEFAULTS, "backoff-base": "3"}
+    assert run("config", "list", "--json").ok().json() == typed({**DEFAULTS, "backoff-base": "3"})
 
     run("config", "set", "job-timeout", "10").ok()
     assert run("config", "reset").ok().stdout == "all keys reset to default\n"
-    assert run("config", "list", "--json").ok().json() == DEFAULTS
+    assert run("config", "list", "--json").ok().json() == typed(DEFAULTS)
 
 
 @pytest.mark.parametrize("command", [("get", "nope"), ("reset", "nope"), ("set", "nope", "1")])

@@ -198,7 +198,8 @@ def test_file_of_json_lines_enqueues_every_job_in_order(run, tmp_path, stored_id
 
     result = run("enqueue", "--file", path).ok()
 
-    assert result.stdout == "enqueued 3 jobs\n"
+    assert result.stdout == "b1\nb2\nb3\n"
+    assert result.stderr == "enqueued 3 jobs\n"
     assert stored_ids() == ["b1", "b2", "b3"]
     jobs = {j["id"]: j for j in run("list", "--json").ok().json()}
     assert (jobs["b2"]["priority"], jobs["b2"]["queue"]) == (5, "q2")
@@ -211,13 +212,13 @@ def test_file_with_one_json_array(run, tmp_path, stored_ids):
     array = [{"id": "a1", "command": "echo 1"}, {"id": "a2", "command": "echo 2"}]
     path = write(tmp_path, "jobs.json", json.dumps(array, indent=2))
 
-    assert run("enqueue", "-f", path).ok().stdout == "enqueued 2 jobs\n"
+    assert run("enqueue", "-f", path).ok().stdout == "a1\na2\n"
     assert stored_ids() == ["a1", "a2"]
 
 
 def test_file_dash_reads_stdin(run, stored_ids):
     text = '{"id":"s1","command":"echo 1"}\n{"id":"s2","command":"echo 2"}\n'
-    assert run("enqueue", "--file", "-", input=text).ok().stdout == "enqueued 2 jobs\n"
+    assert run("enqueue", "--file", "-", input=text).ok().stdout == "s1\ns2\n"
     assert stored_ids() == ["s1", "s2"]
 
 
@@ -239,7 +240,7 @@ def test_large_file_is_enqueued_in_one_go(run, tmp_path, stored_ids):
     text = "\n".join(json.dumps({"id": i, "command": f"echo {i}"}) for i in ids)
     path = write(tmp_path, "big.jsonl", text)
 
-    assert run("enqueue", "--file", path).ok().stdout == "enqueued 1000 jobs\n"
+    assert run("enqueue", "--file", path).ok().stdout.split() == ids
     assert stored_ids() == ids
     assert run("status", "--json").ok().json()["jobs"]["pending"] == 1000
 
@@ -338,3 +339,14 @@ def test_keep_daemons_is_stored_and_shown(run, stored_ids):
     assert "keep_daemons" in run("show", "d").ok().stdout
     run("enqueue", '{"id":"x","command":"true","keep_daemons":"yes"}').error("keep_daemons")
     assert sorted(stored_ids()) == ["d", "n"]
+
+
+def test_bulk_lines_are_one_spec_each_even_when_joined_they_would_parse(run, stored_ids):
+    # Three lines, three JSON values, but the first value spans two lines: not JSON lines.
+    text = '{"command":"x"\n,"id":"y"}\n{"command":"z"} {"command":"w"}\n'
+    run("enqueue", "--file", "-", input=text).error("line 1")
+    assert stored_ids() == []
+    many = "".join(f'{{"id":"j{i}","command":"true"}}\n\n' for i in range(300))
+    expected = "".join(f"j{i}\n" for i in range(300))
+    assert run("enqueue", "--file", "-", input=many).ok().stdout == expected
+    assert len(stored_ids()) == 300

@@ -385,3 +385,20 @@ def test_a_locked_database_is_one_line_and_changes_nothing(db, tmp_path):
     assert "is locked" in lines[0]
     count = sqlite3.connect(db).execute("SELECT count(*) FROM jobs").fetchone()[0]
     assert count == 0
+
+
+@pytest.mark.parametrize(
+    ("spec", "meant"),
+    [
+        ('{"comand":"true"}', "command"),
+        ('{"command":"true","max_retry":3}', "max_retries"),
+        ('{"command":"true","priorty":3}', "priority"),
+    ],
+)
+def test_a_mistyped_spec_field_gets_a_suggestion(run, seeded, spec, meant):
+    run("enqueue", spec).error(f"did you mean `{meant}`?", code=1)
+    seeded()
+
+
+def test_an_unknown_field_far_from_any_gets_no_suggestion(run, seeded):
+    assert "did you mean" not in run("enqueue", '{"command":"true","zzz":1}').error("zzz")

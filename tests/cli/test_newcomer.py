@@ -142,10 +142,30 @@ def _complete(db: str, words: str, cword: int) -> list[str]:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    return [line.split(",", 1)[1] for line in done.stdout.splitlines()]
+    return [line.split(",", 1)[1] for line in done.stdout.splitlines() if line]
 
 
 def test_completion_offers_commands_and_config_keys(db: str) -> None:
     assert _complete(db, "queuectl sta", 1) == ["status"]
     assert _complete(db, "queuectl config set max", 3) == ["max-retries", "max-backoff"]
     assert "dlq-list" not in _complete(db, "queuectl dl", 1)  # old spellings stay hidden
+
+
+def test_completion_offers_job_ids_queues_and_states(db: str, tmp_path: Path, put) -> None:
+    missing = str(tmp_path / "missing.db")
+    assert _complete(missing, "queuectl show ", 2) == []  # no database: nothing, none made
+    assert not Path(missing).exists()
+    put("build-2", "dead", queue="ci")
+    put("build-1", "pending", queue="ci")  # after: put() claims the due job of the queue
+    put("test-1", "completed", queue="nightly")
+    assert sorted(_complete(db, "queuectl show bu", 2)) == ["build-1", "build-2"]
+    assert sorted(_complete(db, "queuectl logs ", 2)) == ["build-1", "build-2", "test-1"]
+    assert _complete(db, "queuectl cancel te", 2) == ["test-1"]
+    assert sorted(_complete(db, "queuectl list --queue ", 3)) == ["ci", "default", "nightly"]
+    assert _complete(db, "queuectl pause n", 2) == ["nightly"]
+    assert _complete(db, "queuectl list --state failed,d", 3) == ["failed,dead"]
+    assert _complete(db, "queuectl list --state sch", 3) == ["scheduled"]
+    assert _complete(db, "queuectl retry --state c", 3) == ["completed", "cancelled"]
+    other = str(tmp_path / "other.db")
+    assert _complete(missing, f"queuectl show --db {db} test", 4) == ["test-1"]
+    assert not Path(other).exists()

@@ -247,6 +247,15 @@ def test_keep_daemons_round_trips_and_defaults_to_false(store: Store) -> None:
     assert claimed.keep_daemons is True  # what the worker acts on
 
 
+def test_cwd_and_env_round_trip_and_default_to_none(store: Store) -> None:
+    env = {"A": "1", "MIXED": "x=y \u00e9"}
+    enqueue(store, make_job("placed", cwd="/srv/app", env=env), make_job("plain"))
+    assert (get(store, "placed").cwd, get(store, "placed").env) == ("/srv/app", env)
+    assert (get(store, "plain").cwd, get(store, "plain").env) == (None, None)
+    claimed = {j.id: j for j in store.claim_jobs("w1", None, 2, 30)}
+    assert (claimed["placed"].cwd, claimed["placed"].env) == ("/srv/app", env)
+
+
 def test_get_job_of_an_unknown_id_is_none(store: Store) -> None:
     enqueue(store, make_job("known"))
     assert store.get_job("unknown") is None
@@ -556,6 +565,33 @@ def test_complete_job_records_the_result_in_the_attempt(store: Store) -> None:
     assert (attempt.stdout, attempt.stderr) == (OK.stdout, OK.stderr)
     assert store.claim_jobs("w2", None, 10, 60) == []
     assert not store.has_unfinished_jobs(None)
+
+
+def test_complete_jobs_records_several_in_one_call_each_guarded(store: Store) -> None:
+    enqueue(store, make_job("a"), make_job("b"), make_job("c"), make_job("d"))
+    a, b, c = (claim_one(store, "w1") for _ in range(3))
+    claim_one(store, "w2")  # d: another worker's
+    other = RunResult(exit_code=0, error=None, stdout=b"b out", stderr=b"")
+    recorded = store.complete_jobs(
+        "w1",
+        [
+            ("a", a.last_attempt, OK),
+            ("b", b.last_attempt, other),
+            ("c", c.last_attempt + 1, OK),  # not its attempt: refused, as complete_job does
+            ("d", 1, OK),  # held by w2: refused
+        ],
+    )
+    assert recorded == [True, True, False, False]
+    assert [get(store, i).state for i in "abcd"] == [COMPLETED, COMPLETED, PROCESSING, PROCESSING]
+    [attempt_b] = store.list_attempts("b")
+    assert (attempt_b.exit_code, attempt_b.stdout, attempt_b.finished_at is not None) == (
+        0,
+        b"b out",
+        True,
+    )
+    assert store.list_attempts("c")[0].finished_at is None
+    assert store.count_jobs().by_state[COMPLETED] == 2
+    assert store.complete_jobs("w1", []) == []
 
 
 def test_fail_job_with_retries_left_waits_for_the_retry(store: Store) -> None:
@@ -1467,6 +1503,11 @@ def _running_job(store: Store) -> None:
     claim_one(store, "w1")
 
 
+def _paused_job(store: Store) -> None:
+    enqueue(store, make_job("p", queue="q"))
+    store.pause_queues(["q"])
+
+
 WAKE_UPS: dict[str, tuple[Callable[[Store], object], Callable[[Store], object]]] = {
     "enqueue": (lambda s: None, lambda s: enqueue(s, make_job("new"))),
     "dlq retry": (_dead_job, lambda s: s.retry_dead_jobs(["d"], 3)),
@@ -1474,6 +1515,7 @@ WAKE_UPS: dict[str, tuple[Callable[[Store], object], Callable[[Store], object]]]
     "update to pending": (_dead_job, lambda s: s.update_job("d", JobChanges(requeue=True))),
     "cancel a running job": (_running_job, lambda s: s.cancel_jobs(["r"])),
     "release": (_running_job, lambda s: s.release_job("r", "w1", 1)),
+    "resume a paused queue": (_paused_job, lambda s: s.resume_queues(["q"])),
     "worker stop request": (
         lambda s: s.register_worker(worker_info("w1")),
         lambda s: s.request_worker_stop(StopMode.GRACEFUL),
@@ -1497,3 +1539,48 @@ def test_changes_that_give_workers_something_to_do_wake_them(
         assert waiter.wait(5) is True
     finally:
         waiter.close()
+
+
+# -- paused queues ----------------------------------------------------------------------
+
+
+def test_a_paused_queue_is_not_claimed_until_resumed(store: Store) -> None:
+    enqueue(store, make_job("p1", queue="paused"), make_job("d1", queue="default"))
+    store.pause_queues(["paused", "paused"])
+    assert store.paused_queues() == ["paused"]
+    assert [j.id for j in store.claim_jobs("w1", None, 10, 30)] == ["d1"]
+    assert store.claim_jobs("w1", ["paused"], 10, 30) == []
+    store.resume_queues(["paused"])
+    assert store.paused_queues() == []
+    assert [j.id for j in store.claim_jobs("w1", None, 10, 30)] == ["p1"]
+
+
+def test_pausing_every_queue_and_resuming_all(store: Store) -> None:
+    enqueue(store, make_job("a", queue="a"), make_job("b", queue="b"))
+    store.pause_queues(["*"])
+    store.pause_queues(["a"])
+    assert store.paused_queues() == ["*", "a"]
+    assert store.claim_jobs("w1", None, 10, 30) == []
+    store.resume_queues(None)
+    assert store.paused_queues() == []
+    assert {j.id for j in store.claim_jobs("w1", None, 10, 30)} == {"a", "b"}
+
+
+def test_a_large_batch_counts_per_queue_and_refuses_a_taken_id_whole(store: Store) -> None:
+    """Bulk enqueues (hundreds of jobs) may take a faster path; the promises stay."""
+    big = [make_job(f"big-{i}", queue="qa" if i % 3 else "qb") for i in range(600)]
+    enqueue(store, *big)
+    assert store.count_jobs().by_state[PENDING] == 600
+    assert store.count_jobs("qa").by_state[PENDING] == 400
+    assert store.count_jobs("qb").by_state[PENDING] == 200
+    again = [make_job(f"more-{i}") for i in range(500)] + [make_job("big-7")]
+    again += [make_job(f"after-{i}") for i in range(10)]
+    with pytest.raises(DuplicateJob, match="big-7"):
+        enqueue(store, *again)
+    assert store.get_job("more-0") is None and store.get_job("after-0") is None
+    assert store.count_jobs().by_state[PENDING] == 600
+    # Counting still works job by job afterwards.
+    enqueue(store, make_job("single", queue="qb"))
+    assert store.count_jobs("qb").by_state[PENDING] == 201
+    claim_one(store, queues=["qb"])
+    assert store.count_jobs("qb").by_state[PENDING] == 200

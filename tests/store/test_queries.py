@@ -27,8 +27,12 @@ def only_code(sql: str) -> str:
     return "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
 
 
+# Statements a dialect builds in Python instead (SQLite's bulk insert: sqlite_enqueue.py).
+BUILT_IN_CODE = {"sqlite": {"enqueue_job"}}
+
+
 def test_every_dialect_defines_the_same_query_names() -> None:
-    sqlite = set(load_queries(query_file("sqlite")))
+    sqlite = set(load_queries(query_file("sqlite"))) | BUILT_IN_CODE["sqlite"]
     postgres = set(load_queries(query_file("postgres")))
     assert sorted(sqlite - postgres) == [], "in sqlite.sql only"
     assert sorted(postgres - sqlite) == [], "in postgres.sql only"

@@ -45,6 +45,24 @@ def test_enqueue_one_array_and_json_lines(api: Running) -> None:
     assert shown["attempts"] == []
 
 
+def test_enqueue_takes_and_shows_cwd_and_env(api: Running) -> None:
+    spec = {"id": "placed", "command": "true", "cwd": "/srv", "env": {"A": "1"}}
+    assert api.client.post("/api/jobs", json=spec).status_code == 201
+    job = api.client.get("/api/jobs/placed").json()["job"]
+    assert (job["cwd"], job["env"]) == ("/srv", {"A": "1"})
+    assert api.client.get("/api/jobs").json()["jobs"][0]["env"] == {"A": "1"}
+    bad = api.client.post("/api/jobs", json={"command": "true", "cwd": "rel"})
+    assert bad.status_code == 422 and bad.json()["field"] == "cwd"
+
+
+def test_pause_and_resume_a_queue(api: Running) -> None:
+    paused = api.client.post("/api/queues/ci/pause")
+    assert paused.status_code == 200 and paused.json() == {"paused": ["ci"]}
+    assert api.client.get("/api/status").json()["paused"] == ["ci"]
+    assert api.client.post("/api/queues/ci/resume").json() == {"paused": []}
+    assert api.client.post("/api/queues/a%20b/pause").status_code == 422
+
+
 def test_bulk_enqueue_is_all_or_nothing(api: Running) -> None:
     api.client.post("/api/jobs", json={"id": "taken", "command": "true"})
     bad_line = '{"id": "n1", "command": "true"}\n{"id": "n2", "command": ""}\n'
@@ -255,3 +273,23 @@ def test_database_gone_is_503_with_retry_after_and_no_password() -> None:
                 assert "hunter2" not in response.text and response.json()["error"]
     finally:
         helpers.drop_test_database(url)
+
+
+def test_ids_with_a_slash_are_reachable_percent_encoded(api: Running) -> None:
+    client = api.client
+    assert client.post("/api/jobs", json={"id": "team/a", "command": "true"}).status_code == 201
+    assert client.post("/api/jobs", json={"id": "team", "command": "true"}).status_code == 201
+    shown = client.get("/api/jobs/team%2Fa")
+    assert shown.status_code == 200 and shown.json()["job"]["id"] == "team/a"
+    assert client.get("/api/jobs/team%2fa").json()["job"]["id"] == "team/a"
+    output = client.get("/api/jobs/team%2Fa/output")
+    assert output.status_code == 200 and output.json()["attempt"] in (0, None)
+    assert client.get("/api/jobs/nobody%2Fa/output").status_code == 404
+    assert client.get("/jobs/team%2Fa").status_code == 200
+    assert client.post("/api/jobs/team%2Fa/cancel").json() == {"id": "team/a", "state": "cancelled"}
+    assert client.post("/api/jobs/team%2Fa/requeue").json() == {"id": "team/a", "state": "pending"}
+    assert client.get("/api/jobs/team").json()["job"]["state"] == "pending"  # untouched
+    client.post("/api/jobs/team%2Fa/cancel")
+    assert client.delete("/api/jobs/team%2Fa").json() == {"deleted": 1}
+    assert client.get("/api/jobs/team%2Fa").status_code == 404
+    assert [job["id"] for job in client.get("/api/jobs").json()["jobs"]] == ["team"]

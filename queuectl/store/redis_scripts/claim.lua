@@ -40,12 +40,29 @@ end
 
 -- The candidates: per set, its best `limit` (score, then seq in the member's first 16
 -- hex digits); merged across the queues' sets.
+-- Paused queues (P.."paused", "*" = all) are skipped: with any paused, a claim of
+-- every queue reads each waiting queue's own set instead of the shared one.
 local picked = {}
 local sets = {}
-if #ARGV < 7 then
+local paused = {}
+for _, q in ipairs(redis.call('SMEMBERS', P .. 'paused')) do paused[q] = true end
+if paused['*'] then
+    sets = {}
+elseif #ARGV >= 7 then
+    for i = 7, #ARGV do
+        if not paused[ARGV[i]] then sets[#sets + 1] = P .. 'ready:' .. ARGV[i] end
+    end
+elseif next(paused) == nil then
     sets[1] = P .. 'ready'
 else
-    for i = 7, #ARGV do sets[#sets + 1] = P .. 'ready:' .. ARGV[i] end
+    local seen = {}
+    for _, field in ipairs(redis.call('HKEYS', P .. 'counts')) do
+        local s, q = string.match(field, '^([^|]+)|(.*)$')
+        if waiting(s) and not paused[q] and not seen[q] then
+            seen[q] = true
+            sets[#sets + 1] = P .. 'ready:' .. q
+        end
+    end
 end
 for _, set in ipairs(limit > 0 and sets or {}) do
     local found = redis.call('ZRANGE', set, 0, limit - 1, 'WITHSCORES')

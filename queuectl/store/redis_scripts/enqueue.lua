@@ -1,9 +1,10 @@
--- enqueue_jobs: ARGV = prefix, default max_retries, then 9 fields per job (id, command,
--- queue, priority, max_retries, timeout, run_at, delay, keep_daemons; "" = None).
+-- enqueue_jobs: ARGV = prefix, default max_retries, then 11 fields per job (id, command,
+-- queue, priority, max_retries, timeout, run_at, delay, keep_daemons, cwd, env as JSON;
+-- "" = None).
 -- All or none: the first id already taken (or twice in the batch) is returned as
 -- {"duplicate", id} and nothing is written. Returns {"ok"}.
 local now = clock()
-local FIELDS = 9
+local FIELDS = 11
 local seen = {}
 for i = 3, #ARGV, FIELDS do
     local id = ARGV[i]
@@ -25,6 +26,8 @@ for i = 3, #ARGV, FIELDS do
     }
     if own ~= '' then job.own_max_retries = own end
     if ARGV[i + 5] ~= '' then job.timeout = ARGV[i + 5] end
+    if ARGV[i + 9] ~= '' then job.cwd = ARGV[i + 9] end
+    if ARGV[i + 10] ~= '' then job.env = ARGV[i + 10] end
     if run_at <= now then due = true end
     insert(job, now)
 end

@@ -15,6 +15,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 
 from queuectl.web.dashboard import shells
+from queuectl.web.paths import job_id_from_path
 
 # The pages run only our own script and styles; nothing inline, nothing from elsewhere.
 PAGE_HEADERS = {
@@ -84,6 +85,7 @@ def jobs(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
 def job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[str] | Redirect:
     from html import escape
 
+    job_id = job_id_from_path(job_id)
     data = f' data-job-id="{escape(job_id)}"'
     return _page(request, f"Job {job_id}", "job", shells.job_page(job_id), data)
 

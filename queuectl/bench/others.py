@@ -1,0 +1,84 @@
+"""Other queues on the same work, when installed: RQ (with the local Redis) and
+task-spooler (`tsp`). Skipped quietly when absent."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from queuectl.bench import Figure
+from queuectl.bench.backends import REDIS_DEFAULT, redis_answers
+from queuectl.bench.procs import spawn_limit
+
+
+def measure(jobs: int, runs: int) -> list[Figure]:
+    figures = []
+    if importlib.util.find_spec("rq") is not None and redis_answers(_rq_url()):
+        figures.append(_rq_drain(jobs, runs))
+    if shutil.which("tsp"):
+        figures.append(_tsp_end_to_end(jobs, runs))
+    return figures
+
+
+def _rq_url() -> str:
+    return os.environ.get("QUEUECTL_BENCH_REDIS") or REDIS_DEFAULT
+
+
+def _rq_drain(jobs: int, runs: int) -> Figure:
+    """RQ with 2 burst workers (forking) on `jobs` calls of `/bin/sh -c true`."""
+    from redis import Redis  # type: ignore[import-not-found,unused-ignore]
+    from rq import Queue  # type: ignore[import-not-found,unused-ignore]
+
+    url = _rq_url()
+    connection = Redis.from_url(url)
+    rates, limits = [], []
+    for _ in range(runs):
+        limits.append(spawn_limit(jobs))
+        connection.flushdb()
+        queue = Queue("bench", connection=connection)
+        for _ in range(jobs):
+            queue.enqueue(subprocess.call, ["/bin/sh", "-c", "true"])
+        start = time.perf_counter()
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", url, "-q", "bench"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(2)
+        ]
+        for worker in workers:
+            worker.wait()
+        rates.append(jobs / (time.perf_counter() - start))
+    connection.flushdb()
+    figure = Figure("drain, RQ", "redis", "jobs/s", rates, note=f"{jobs} jobs")
+    figure.baseline = sorted(limits)[len(limits) // 2]
+    figure.baseline_label = "spawn limit"
+    figure.ratio = figure.median / figure.baseline
+    return figure
+
+
+def _tsp_end_to_end(jobs: int, runs: int) -> Figure:
+    """task-spooler with 2 slots, end to end: `jobs` `tsp true` calls, then waiting."""
+    rates, limits = [], []
+    for _ in range(runs):
+        limits.append(spawn_limit(jobs))
+        with tempfile.TemporaryDirectory(prefix="queuectl-tsp-") as folder:
+            env = {**os.environ, "TS_SOCKET": os.path.join(folder, "socket"), "TS_SLOTS": "2"}
+            env["TMPDIR"] = folder
+            start = time.perf_counter()
+            loop = 'i=0; while [ "$i" -lt "$1" ]; do tsp -n true >/dev/null; i=$((i+1)); done'
+            subprocess.run(["sh", "-c", loop, "sh", str(jobs)], env=env, check=True)
+            subprocess.run(["tsp", "-w"], check=False, env=env, stdout=subprocess.DEVNULL)
+            rates.append(jobs / (time.perf_counter() - start))
+            subprocess.run(["tsp", "-K"], check=False, env=env, stderr=subprocess.DEVNULL)
+    figure = Figure("end to end, task-spooler", "-", "jobs/s", rates, note=f"{jobs} jobs")
+    figure.baseline = sorted(limits)[len(limits) // 2]
+    figure.baseline_label = "spawn limit"
+    figure.ratio = figure.median / figure.baseline
+    return figure

@@ -1,0 +1,88 @@
+"""Where a job runs: the directory it was enqueued from (or --cwd, or the spec's `cwd`),
+with the worker's environment plus `env` / --env; a directory missing on the worker's host
+fails the attempt with an error that says so. Real enqueues, a real burst worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def cli(tmp_path: Path):
+    """`cli(*args, cwd=...)`: the real queuectl in a subprocess on a fresh database."""
+    env = {**os.environ, "QUEUECTL_DB": str(tmp_path / "q.db"), "HOME": str(tmp_path)}
+    env["XDG_DATA_HOME"] = env["XDG_STATE_HOME"] = str(tmp_path / "xdg")
+
+    def run(*args: str, cwd: Path | str = tmp_path, input: str | None = None) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "queuectl", *args],
+            env=env,
+            cwd=cwd,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    return run
+
+
+def test_a_job_runs_where_it_was_enqueued_with_its_env(cli, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "build.sh").write_text("#!/bin/sh\necho built in $(pwd) with $MODE $2\n")
+    (project / "build.sh").chmod(0o755)
+    cli("enqueue", "--id", "b", "--env", "MODE=fast", "--", "./build.sh", "x", "y", cwd=project)
+    cli("enqueue", '{"id":"j","command":"pwd"}', cwd=project)  # a JSON spec, too
+    cli("worker", "start", "--burst", cwd="/")
+    assert cli("logs", "b") == f"built in {project} with fast y\n"
+    assert cli("logs", "j") == f"{project}\n"
+
+
+def test_cwd_option_and_spec_cwd(cli, tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    cli("enqueue", "--id", "rel", "--cwd", "sub", "--", "pwd")
+    spec = {"id": "spec", "command": "pwd", "cwd": "/", "env": {"V": "1"}}
+    cli("enqueue", "--file", "-", "--env", "W=2", input=json.dumps(spec))
+    shown = json.loads(cli("show", "spec", "--json"))
+    assert (shown["cwd"], shown["env"]) == ("/", {"V": "1", "W": "2"})
+    cli("worker", "start", "--burst")
+    assert cli("logs", "rel") == f"{tmp_path / 'sub'}\n"
+    assert cli("logs", "spec") == "/\n"
+
+
+def test_a_missing_directory_fails_the_attempt_and_says_so(cli, tmp_path: Path) -> None:
+    cli("enqueue", "--id", "gone", "--max-retries", "0", "--cwd", "/no/such/dir", "--", "true")
+    cli("worker", "start", "--burst")
+    shown = json.loads(cli("show", "gone", "--json"))
+    assert shown["state"] == "dead"
+    error = shown["attempt_log"][0]["error"]
+    assert "/no/such/dir" in error and "does not exist" in error
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        ({"command": "true", "cwd": "relative"}, "cwd"),
+        ({"command": "true", "env": {"A=B": "1"}}, "env"),
+        ({"command": "true", "env": {"A": 1}}, "env"),
+        ({"command": "true", "env": ["A"]}, "env"),
+    ],
+)
+def test_bad_cwd_or_env_is_rejected(run, stored_ids, spec, fragment) -> None:
+    run("enqueue", json.dumps(spec)).error(fragment, code=1)
+    assert stored_ids() == []
+
+
+def test_bad_env_option_is_rejected(run, stored_ids) -> None:
+    run("enqueue", "--env", "NOVALUE", "--", "true").error("--env", code=2)
+    assert stored_ids() == []

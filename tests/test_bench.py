@@ -1,0 +1,70 @@
+"""Smoke test of `python -m queuectl.bench` at a tiny size: every figure runs and reports,
+with no assertion about speed (that is the benchmark's own verdict)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.pg_helpers import postgres_admin_url, require_postgres
+
+EXPECTED = {
+    "drain",
+    "slot efficiency",
+    "start-up enqueue '<json>'",
+    "start-up status --json",
+    "enqueue loop",
+    "pickup p50",
+    "pickup p99",
+    "bulk enqueue",
+    "scale claim",
+    "scale status",
+    "scale list first page",
+    "scale dlq list",
+    "idle CPU worker",
+    "idle CPU serve",
+}
+
+
+def run_bench(*args: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-m", "queuectl.bench", "--quick", "--json", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    report: dict[str, object] = json.loads(done.stdout)
+    return report
+
+
+def test_quick_run_on_sqlite_reports_every_figure() -> None:
+    report = run_bench()
+    figures = report["figures"]
+    assert isinstance(figures, list)
+    names = {f["name"] for f in figures}
+    assert names >= EXPECTED
+    for figure in figures:
+        assert figure["backend"] in {"sqlite", "-", "redis"}
+        assert figure["samples"] and all(x >= 0 for x in figure["samples"])
+    drain = next(f for f in figures if f["name"] == "drain")
+    assert drain["baseline"] > 0 and drain["ratio"] > 0
+
+
+def test_markdown_table_for_one_figure_on_postgres() -> None:
+    require_postgres()
+    figures = ["--only", "drain", "--only", "scale"]
+    done = subprocess.run(
+        [sys.executable, "-m", "queuectl.bench", "--quick", "--db", postgres_admin_url(), *figures],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert rows[0].startswith("| figure | backend | median")
+    assert any(row.startswith("| drain (100 jobs) | postgresql |") for row in rows)
+    assert any(row.startswith("| scale claim") for row in rows)
