@@ -139,6 +139,7 @@ class Worker:
         self._watch_changes()
         queues = ",".join(self.options.queues or ["*"])
         log.info("worker %s started: %d slot(s), queues %s", self.id, self.options.slots, queues)
+        self._warn_if_not_durable()
         self.notifier.ready(f"worker {self.id}: {self.options.slots} slot(s), queues {queues}")
         try:
             reason = self._loop()
@@ -226,6 +227,16 @@ class Worker:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             self.wait(left)
+
+    def _warn_if_not_durable(self) -> None:
+        """Say once, at start, when the store would lose acknowledged jobs in a crash or
+        restart (Store.durability_warning); a store that does not answer says nothing."""
+        try:
+            warning = self.store.durability_warning()
+        except StoreError:
+            return
+        if warning is not None:
+            log.warning("%s", warning.removeprefix("warning: "))
 
     def _register(self) -> None:
         info = WorkerRegistration(

@@ -55,6 +55,26 @@ def postgres_database(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+def redis_helpers() -> ModuleType:
+    """tests.redis_helpers once the Redis driver is installed; skips the test otherwise
+    (fails it under CI=true, where every backend must run)."""
+    try:
+        from tests import redis_helpers as helpers
+    except ModuleNotFoundError as err:
+        if err.name == "redis" and os.environ.get("CI") != "true":
+            pytest.skip("Redis backend not available: the redis driver is missing")
+        raise
+    helpers.require_redis()
+    return helpers
+
+
+@contextmanager
+def redis_database(tmp_path: Path) -> Iterator[str]:
+    """A key prefix of its own on the test server (tests.redis_helpers)."""
+    with redis_helpers().fresh_prefix() as url:
+        yield url
+
+
 # Every backend the suites run on (the conformance suite in tests/store/, the worker and
 # service tests): its name, how to make a fresh, empty database for one test (its URL),
 # and the marks its tests carry. Adding a backend = its module in queuectl/store/, its
@@ -62,7 +82,16 @@ def postgres_database(tmp_path: Path) -> Iterator[str]:
 BACKENDS: dict[str, tuple[Callable[[Path], AbstractContextManager[str]], list[Any]]] = {
     "sqlite": (sqlite_database, []),
     "postgres": (postgres_database, [pytest.mark.postgres]),
+    "redis": (redis_database, [pytest.mark.redis]),
 }
+# For tests that make the database refuse a value by its size (a trigger, a column's
+# storage): Redis has no such limit to set per test. Use with
+# @pytest.mark.parametrize("store_url", SQL_BACKENDS, indirect=True).
+SQL_BACKENDS = [
+    pytest.param(name, id=name, marks=marks)
+    for name, (_, marks) in BACKENDS.items()
+    if name in ("sqlite", "postgres")
+]
 
 
 @pytest.fixture(

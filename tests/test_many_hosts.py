@@ -1,16 +1,19 @@
-"""Many hosts on one PostgreSQL database: real worker supervisors against a real server.
+"""Many hosts on one PostgreSQL database or Redis server: real worker supervisors against a
+real server, each test on both.
 
 Each supervisor is a separate `queuectl worker start` process; QUEUECTL_HOSTNAME gives
 each one a host name of its own, so one machine plays several hosts. Every test gets a
-throw-away database (tests.pg_helpers), and every wait is on a condition with a deadline.
+throw-away database (tests.pg_helpers) or key prefix (tests.redis_helpers), and every wait
+is on a condition with a deadline.
 
 What these tests prove (the many-hosts issue):
 - three supervisors share 1,000 jobs: each job completes with exactly one recorded
   success, all three hosts do work, a SIGKILLed supervisor's running jobs are recovered by
   the others once its lease expires, and `worker stop` stops the rest;
-- the workers' server connections terminated mid-run (`pg_terminate_backend`): every job
-  still completes and the workers keep going;
-- the server restarted mid-run (a server of the test's own, tests.own_postgres): the same.
+- the workers' server connections terminated mid-run (`pg_terminate_backend`, Redis's
+  `CLIENT KILL`): every job still completes and the workers keep going;
+- the server restarted mid-run (a server of the test's own, tests.own_postgres or
+  tests.own_redis): the same.
 """
 
 from __future__ import annotations
@@ -33,11 +36,16 @@ from psycopg.conninfo import conninfo_to_dict
 from queuectl.errors import StoreError
 from queuectl.models import Attempt, JobState, NewJob
 from queuectl.store import Store, open_store
-from tests.conftest import pg_helpers
+from tests.conftest import pg_helpers, redis_helpers
 from tests.helpers import kill_matching, start_worker, stop, wait_for
 from tests.own_postgres import OwnPostgres
+from tests.own_redis import OwnRedis
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow]
+SERVERS = [
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("redis", marks=pytest.mark.redis),
+]
 
 LOST = "worker lost (lease expired)"
 T = TypeVar("T")
@@ -46,16 +54,21 @@ T = TypeVar("T")
 # -- fixtures -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database (these tests are PostgreSQL-only: no SQLite variant)."""
+@pytest.fixture(params=SERVERS)
+def server_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh PostgreSQL database or Redis key prefix (these tests are for servers that
+    many hosts share: no SQLite variant)."""
+    if request.param == "redis":
+        with redis_helpers().fresh_prefix() as url:
+            yield url
+        return
     with pg_helpers().fresh_database() as url:
         yield url
 
 
 @pytest.fixture
-def pg_store(pg_url: str) -> Iterator[Store]:
-    opened = open_store(pg_url)
+def server_store(server_url: str) -> Iterator[Store]:
+    opened = open_store(server_url)
     try:
         yield opened
     finally:
@@ -102,9 +115,9 @@ class Hosts:
 
 
 @pytest.fixture
-def hosts(pg_url: str, tmp_path: Path) -> Iterator[Hosts]:
+def hosts(server_url: str, tmp_path: Path) -> Iterator[Hosts]:
     # A sleep length of its own (0.01xxxxx s) marks this test's job processes in /proc.
-    started = Hosts(pg_url, tmp_path, f"0.01{secrets.randbelow(10**5):05d}")
+    started = Hosts(server_url, tmp_path, f"0.01{secrets.randbelow(10**5):05d}")
     try:
         yield started
     finally:
@@ -211,9 +224,9 @@ def check_ran_once_each(store: Store, ids: list[str], out: Path, hosts: Hosts) -
 
 
 def test_three_hosts_share_the_queue_and_recover_a_killed_one(
-    pg_store: Store, pg_url: str, hosts: Hosts, tmp_path: Path
+    server_store: Store, server_url: str, hosts: Hosts, tmp_path: Path
 ) -> None:
-    store = pg_store
+    store = server_store
     store.set_config("lease-seconds", "2")
     store.set_config("backoff-base", "1")
     out = tmp_path / "ran.txt"
@@ -274,14 +287,14 @@ def test_three_hosts_share_the_queue_and_recover_a_killed_one(
 
     # `worker list` shows the two survivors, with their hosts; not the dead one.
     survivors = {name: hosts.procs[name] for name in names if name != victim_host}
-    listed = cli(pg_url, "worker", "list", "--json")
+    listed = cli(server_url, "worker", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
     assert {(r["host"], r["pid"]) for r in rows} == {(h, p.pid) for h, p in survivors.items()}
     assert {r["id"] for r in rows} == {worker_ids[h] for h in survivors}
 
     # `worker stop` (from "another host": the request goes through the database).
-    stopped = cli(pg_url, "worker", "stop", "--timeout", "30")
+    stopped = cli(server_url, "worker", "stop", "--timeout", "30")
     assert stopped.returncode == 0, stopped.stderr + hosts.log_text()
     assert "stopped 2 worker(s)" in stopped.stdout, stopped.stdout
     for name, proc in survivors.items():
@@ -302,8 +315,26 @@ def _dbname(url: str) -> str:
     return str(conninfo_to_dict(url)["dbname"])
 
 
+def _redis_clients(url: str) -> list[tuple[str, str]]:
+    """(id, host) of queuectl's connections to the Redis server of `url` (their names are
+    queuectl:<host>:<pid>)."""
+    import redis
+
+    from queuectl.store.redis_client import split_url
+
+    with redis.Redis.from_url(split_url(url)[0]) as client:
+        found = client.client_list()
+    return [
+        (str(c["id"]), c["name"].split(":")[1])
+        for c in found
+        if c.get("name", "").startswith("queuectl:")
+    ]
+
+
 def backends(url: str) -> list[str]:
     """The application names of the connections to `url`'s database (a worker's: its host)."""
+    if url.startswith("redis"):
+        return [host for _, host in _redis_clients(url)]
     with _admin() as conn:
         rows = conn.execute(
             "SELECT application_name FROM pg_stat_activity"
@@ -313,8 +344,19 @@ def backends(url: str) -> list[str]:
     return [str(name) for (name,) in rows]
 
 
-def terminate_backends(url: str) -> list[str]:
-    """End every connection to `url`'s database (the workers', ours); whose they were."""
+def terminate_backends(url: str, hosts: Hosts) -> list[str]:
+    """End every connection to `url`'s database (the workers', ours; on Redis, which other
+    tests share, only the workers' hosts'); whose they were."""
+    if url.startswith("redis"):
+        import redis
+
+        from queuectl.store.redis_client import split_url
+
+        ended = [(i, host) for i, host in _redis_clients(url) if host in hosts.procs]
+        with redis.Redis.from_url(split_url(url)[0]) as client:
+            for client_id, _ in ended:
+                client.client_kill_filter(_id=client_id)
+        return [host for _, host in ended]
     with _admin() as conn:
         rows = conn.execute(
             "SELECT application_name, pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -325,9 +367,9 @@ def terminate_backends(url: str) -> list[str]:
 
 
 def test_terminated_connections_every_job_still_completes(
-    pg_store: Store, pg_url: str, hosts: Hosts, tmp_path: Path
+    server_store: Store, server_url: str, hosts: Hosts, tmp_path: Path
 ) -> None:
-    store = pg_store
+    store = server_store
     # Longer than any outage here: no lease may expire, so no job may run twice.
     store.set_config("lease-seconds", "10")
     store.set_config("backoff-base", "1")
@@ -347,10 +389,10 @@ def test_terminated_connections_every_job_still_completes(
         )
         # Every worker is connected again (its store connection at least) before each cut.
         hosts.wait(
-            lambda: set(hosts.procs) <= set(backends(pg_url)),
+            lambda: set(hosts.procs) <= set(backends(server_url)),
             what=f"every worker connected before termination {round_number}",
         )
-        ended = terminate_backends(pg_url)
+        ended = terminate_backends(server_url, hosts)
         assert set(hosts.procs) <= set(ended), f"termination {round_number} ended {ended}"
         done_before = wait_for(tolerant(lambda: completed(store)), what="a count") or 0
     assert done_before < len(ids), "the run ended before the last termination"
@@ -363,12 +405,26 @@ def test_terminated_connections_every_job_still_completes(
         assert stop(proc, timeout=30) == 0, f"{name}\n{hosts.log_text()}"
 
 
+@pytest.fixture(params=SERVERS)
+def own_server(request: pytest.FixtureRequest) -> Iterator[OwnPostgres | OwnRedis]:
+    if request.param == "redis":
+        from tests.own_redis import own_redis_server
+
+        with own_redis_server() as redis_server:
+            yield redis_server
+        return
+    from tests.own_postgres import own_postgres_server
+
+    with own_postgres_server() as pg_server:
+        yield pg_server
+
+
 def test_server_restart_every_job_still_completes(
-    own_postgres: OwnPostgres, tmp_path: Path
+    own_server: OwnPostgres | OwnRedis, tmp_path: Path
 ) -> None:
-    """On a server of this test's own (tests.own_postgres): restarting the shared one would
-    break every other test running against it."""
-    server = own_postgres
+    """On a server of this test's own (tests.own_postgres, tests.own_redis): restarting the
+    shared one would break every other test running against it."""
+    server = own_server
     store = open_store(server.url)
     hosts = Hosts(server.url, tmp_path, f"0.01{secrets.randbelow(10**5):05d}")
     try:

@@ -29,6 +29,7 @@ from queuectl.config import MAX_OUTPUT_LIMIT, Settings
 from queuectl.models import JobState
 from queuectl.runner import Limits, TailBuffer, run_command
 from queuectl.store import Store, open_store
+from tests.conftest import SQL_BACKENDS
 from tests.helpers import (
     enqueue,
     job,
@@ -79,8 +80,15 @@ def peak_rss(pid: int) -> int:
 @contextlib.contextmanager
 def database_held(store_url: str, backend: str) -> Iterator[None]:
     """Hold the database so that the worker's calls fail or hang: SQLite's write lock
-    (its writes give up after the busy timeout), or an ACCESS EXCLUSIVE lock on jobs
-    (every PostgreSQL statement of the worker waits for it, for good)."""
+    (its writes give up after the busy timeout), an ACCESS EXCLUSIVE lock on jobs
+    (every PostgreSQL statement of the worker waits for it, for good), or every command
+    of the test's Redis user refused."""
+    if backend == "redis":
+        from tests.redis_helpers import refusing
+
+        with refusing(store_url):
+            yield
+        return
     if backend == "postgres":
         import psycopg
 
@@ -108,7 +116,7 @@ def database_refusing_writes(store_url: str, backend: str) -> Iterator[None]:
     """Make every write of the worker fail before it sends any data: SQLite's write lock
     held (BEGIN IMMEDIATE fails), or PostgreSQL refusing connections to the database
     (the worker's are cut, and it cannot open new ones)."""
-    if backend == "sqlite":
+    if backend in ("sqlite", "redis"):
         with database_held(store_url, backend):
             yield
         return
@@ -254,6 +262,7 @@ def test_output_at_the_maximum_is_recorded_with_bounded_memory(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("store_url", SQL_BACKENDS, indirect=True)
 @pytest.mark.parametrize("stream", ["stdout", "both"])
 def test_a_refused_result_is_recorded_degraded_and_the_next_job_runs(
     store: Store,
@@ -360,6 +369,8 @@ def freeze_between_transactions(
                 " AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
             ).fetchone()
         free = row is not None and row[0] == 0
+    elif backend == "redis":
+        free = True  # a script runs whole on the server: no transaction is left open
     else:
         import sqlite3
 

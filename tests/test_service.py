@@ -240,6 +240,14 @@ def test_reuse_check_checks_the_schema_once_per_url(store_url: str, store: Store
 
         with psycopg.connect(store_url, autocommit=True) as conn:
             conn.execute("INSERT INTO schema_migrations (version) VALUES (999)")
+    elif store_url.startswith("redis"):
+        import redis
+
+        from queuectl.store.redis_client import split_url
+
+        address, prefix = split_url(store_url)
+        with redis.Redis.from_url(address) as client:
+            client.set(prefix + "schema", 999)
     else:
         import sqlite3
 

@@ -25,6 +25,7 @@ from queuectl.timefmt import parse_duration
 @pass_app
 def status(app: App, as_json: bool, queue: str | None) -> None:
     """Jobs per state, jobs scheduled for later, paused queues and the workers alive."""
+    app.warn_if_not_durable()
     output.print_status(service.status(app.store, queue), as_json)
 
 
@@ -160,6 +161,7 @@ def db_migrate(app: App) -> None:
 def ping(app: App) -> None:
     """Check that the database answers."""
     click.echo(f"ok: {service.ping(app.store)}")
+    app.warn_if_not_durable()
 
 
 # Spellings of the earlier QueueCTL tools (see README, "Coming from earlier tools").

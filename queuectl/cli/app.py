@@ -159,6 +159,22 @@ class App:
             self._store = open_store(self.db)
         return self._store
 
+    def warn_if_not_durable(self) -> None:
+        """One line on stderr when the database would lose acknowledged jobs in a crash or
+        restart (`status`, `ping` and `worker start --detach` say so; a worker logs it).
+        A database that cannot be reached says nothing here: the command itself reports
+        it (or, for a worker, waits for it)."""
+        from queuectl import service
+        from queuectl.cli import output
+        from queuectl.errors import StoreError
+
+        try:
+            warning = service.durability_warning(self.store)
+        except StoreError:
+            return
+        if warning is not None:
+            output.warn(warning)
+
     def close(self) -> None:
         if self._store is not None:
             self._store.close()

@@ -100,6 +100,7 @@ def _detach(
 
     url = resolve_url(app.db)
     service.ping(app.store)  # fail here, with a clear message, rather than in a log file
+    app.warn_if_not_durable()  # the worker logs it too, but in its log file
     log_path = detached_log_path(url)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # The URL goes through the environment: in argv, `ps` would show its password.

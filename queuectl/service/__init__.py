@@ -36,7 +36,15 @@ from queuectl.service.workers import (
 )
 
 if TYPE_CHECKING:
-    from queuectl.service.admin import DEMO_QUEUE, Migration, demo_jobs, demo_results, migrate, ping
+    from queuectl.service.admin import (
+        DEMO_QUEUE,
+        Migration,
+        demo_jobs,
+        demo_results,
+        durability_warning,
+        migrate,
+        ping,
+    )
     from queuectl.service.common import (
         DEFAULT_MAX_RETRIES,
         parse_list_states,
@@ -102,6 +110,7 @@ _WHERE = {
     "delete": "jobs",
     "demo_jobs": "admin",
     "demo_results": "admin",
+    "durability_warning": "admin",
     "encode_cursor": "paging",
     "get_job": "jobs",
     "job_details": "jobs",
@@ -154,6 +163,7 @@ __all__ = [
     "delete",
     "demo_jobs",
     "demo_results",
+    "durability_warning",
     "encode_cursor",
     "enqueue",
     "enqueue_bulk",

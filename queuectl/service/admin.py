@@ -25,6 +25,12 @@ def ping(store: Store) -> str:
     return store.ping()
 
 
+def durability_warning(store: Store) -> str | None:
+    """One line when jobs the database acknowledged would not survive its crash or
+    restart (a Redis server that does not fsync every write), else None."""
+    return store.durability_warning()
+
+
 def migrate(url: str | None) -> Migration:
     """Create or upgrade the schema at `url`, reporting what was applied (opening a
     store normally migrates silently)."""

@@ -90,6 +90,12 @@ class Store(Protocol):
         """Check that the database answers; returns a short description (backend, version)."""
         ...
 
+    def durability_warning(self) -> str | None:
+        """One line when jobs the store acknowledged would not survive a crash or restart
+        of the database as it is configured (a Redis server that does not fsync every
+        write), else None. Read from the server once per store."""
+        ...
+
     def migrate(self) -> list[int]:
         """Apply the numbered migrations not yet applied, in order; return their numbers.
         Safe to run from many processes at once. Opening a store already migrates it."""

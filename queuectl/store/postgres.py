@@ -286,6 +286,9 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
 
         return self._run(work, read=True, transaction=False)
 
+    def durability_warning(self) -> str | None:
+        return None  # enqueues keep synchronous_commit on: committed is on disk
+
     def migrate(self) -> list[int]:
         def apply(version: int, script: str, conn: psycopg.Connection[Row]) -> bool:
             # Many processes may open a fresh database at once: one migrates, the others

@@ -273,6 +273,9 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
             conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
         return f"SQLite {sqlite3.sqlite_version} at {self.path}"
 
+    def durability_warning(self) -> str | None:
+        return None  # enqueues commit with synchronous=FULL
+
     def migrate(self) -> list[int]:
         return self._patiently(self._migrate)
 

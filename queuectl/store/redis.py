@@ -1,0 +1,365 @@
+"""The Redis backend: every job in a hash, indexes in sorted sets, changes in Lua scripts.
+
+Each store operation is one Lua script (redis_scripts/, key layout in common.lua), so it is
+atomic on the server: no other client sees half of it, and two claims never take the same
+job. Every time is the server's clock (TIME). The decisions about jobs are
+queuectl.rules': a script only stores, and applies a decided change while the job is
+still as the decision saw it (state, worker, attempt), saying whether it applied.
+
+Durability is the server's: with `appendonly yes` and `appendfsync always` an acknowledged
+change survives a crash, with `everysec` up to a second of changes can be lost, and with
+persistence off a restart loses everything (`durability_warning` says which, once read).
+
+Idle workers subscribe to a channel every change that makes a job claimable (or gives a
+worker orders) publishes on (redis_waiter.py).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from queuectl import rules
+from queuectl.errors import DuplicateJob, StoreError, StoreUnavailable
+from queuectl.models import (
+    SCHEDULED,
+    Attempt,
+    Job,
+    JobQuery,
+    JobState,
+    NewJob,
+    QueueCounts,
+    QueueStats,
+    RunResult,
+    StopMode,
+    WorkerInfo,
+    WorkerOrders,
+    WorkerRegistration,
+)
+from queuectl.store import redis_rows as rows
+from queuectl.store.finishing import GuardedFinishes
+from queuectl.store.paging import id_prefix_range
+from queuectl.store.redis_client import Scripts, connect, redacted_url, split_url
+from queuectl.store.redis_durability import durability_warning
+from queuectl.store.redis_observe import RedisObserve
+from queuectl.store.redis_operators import RedisOperators
+from queuectl.store.redis_rows import optional
+
+if TYPE_CHECKING:
+    from queuectl.store.redis_waiter import RedisChangeWaiter
+
+SCHEMA_VERSION = 1  # the key layout of common.lua; a new layout would add a migration
+MAX_DECISIONS = 10  # stop requests decided again when workers keep changing meanwhile
+MAX_LOST_CLAIMS = 5  # claims whose answer was lost, remembered to get their jobs back
+
+
+class RedisStore(GuardedFinishes, RedisOperators, RedisObserve):
+    """`Store` on one Redis database and key prefix. Safe to share between threads (the
+    client keeps a pool of connections)."""
+
+    def __init__(
+        self, url: str, durable: bool = True, migrate: bool = True, check_schema: bool = True
+    ) -> None:
+        # `durable` is the server's business here (its appendfsync), not a client's.
+        self.url = url
+        address, self.prefix = split_url(url)
+        self._address = address
+        self._target = redacted_url(address)
+        self._client = connect(address)
+        self._scripts = Scripts(self._client, self.prefix, self._target)
+        self._durability: str | None = None
+        self._lost_claims: dict[str, list[str]] = {}  # worker id -> claim tokens
+        try:
+            if check_schema:
+                self._check_schema(migrate)
+        except BaseException:
+            self.close()
+            raise
+
+    def _key(self, name: str) -> str:
+        return self.prefix + name
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._client.close()
+
+    def ping(self) -> str:
+        info = self._scripts.call(lambda: self._client.info("server"), read=True)
+        kwargs = self._client.connection_pool.connection_kwargs
+        where = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
+        return f"Redis {info.get('redis_version', '?')} at {where}/{kwargs.get('db', 0)}"
+
+    def durability_warning(self) -> str | None:
+        """One line when acknowledged jobs would not survive a server restart or crash
+        (read from the server's persistence settings once), else None."""
+        if self._durability is None:
+            self._durability = durability_warning(self._client, self._scripts, self._target) or ""
+        return self._durability or None
+
+    def _check_schema(self, migrate: bool) -> None:
+        """Refuse keys laid out by a newer queuectl; mark a fresh prefix as ours."""
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self._target} (prefix {self.prefix!r}) has schema version {version}, "
+                f"newer than this queuectl knows ({SCHEMA_VERSION}): upgrade queuectl"
+            )
+        if version < SCHEMA_VERSION and migrate:
+            self.migrate()
+
+    def migrate(self) -> list[int]:
+        key = self._key("schema")
+        applied = self._scripts.call(lambda: self._client.set(key, SCHEMA_VERSION, nx=True))
+        return [SCHEMA_VERSION] if applied else []
+
+    def schema_version(self) -> int:
+        key = self._key("schema")
+        version = self._scripts.call(lambda: self._client.get(key), read=True)
+        return int(version) if version else 0
+
+    def now(self) -> float:
+        seconds, micros = self._scripts.call(self._client.time, read=True)
+        return float(seconds) + float(micros) / 1e6 + self._scripts.clock_offset
+
+    def advance_clock(self, seconds: float) -> None:
+        self._scripts.clock_offset += seconds
+
+    # -- jobs: producers and operators -----------------------------------------------
+
+    def enqueue_jobs(self, jobs: Sequence[NewJob], default_max_retries: int) -> list[str]:
+        if not jobs:
+            return []
+        args: list[Any] = [default_max_retries]
+        for job in jobs:
+            args += [
+                job.id,
+                job.command,
+                job.queue,
+                job.priority,
+                optional(job.max_retries),
+                optional(job.timeout),
+                optional(None if job.run_at is None else float(job.run_at)),
+                repr(float(job.delay)),
+                "1" if job.keep_daemons else "0",
+                job.cwd or "",
+                "" if job.env is None else json.dumps(job.env),
+            ]
+        answer = self._scripts.run("enqueue", args)
+        if answer[0] == b"duplicate":
+            raise DuplicateJob(answer[1].decode())
+        return [job.id for job in jobs]
+
+    def get_job(self, job_id: str) -> Job | None:
+        key = self._key(f"job:{job_id}")
+        found = self._scripts.call(lambda: self._client.hgetall(key), read=True)
+        return rows.job(found) if found else None
+
+    def _get_jobs(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        """The jobs that exist among `job_ids`, read at once."""
+
+        def read() -> list[Any]:
+            pipe = self._client.pipeline(transaction=True)
+            for job_id in job_ids:
+                pipe.hgetall(self._key(f"job:{job_id}"))
+            return pipe.execute()
+
+        found = self._scripts.call(read, read=True)
+        return {job_id: rows.job(f) for job_id, f in zip(job_ids, found, strict=True) if f}
+
+    def list_jobs(
+        self,
+        state: JobState | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
+    ) -> list[Job]:
+        query = JobQuery(states=() if state is None else (state,), queue=queue)
+        return self.query_jobs(query, None, limit)
+
+    def query_jobs(self, query: JobQuery, after_seq: int | None, limit: int | None) -> list[Job]:
+        low = high = ""
+        if query.id_prefix is not None:
+            low, high = id_prefix_range(query.id_prefix)
+        args = [
+            "1" if query.order == "oldest" else "0",
+            optional(after_seq),
+            optional(limit),
+            "" if query.queue is None else "=" + query.queue,
+            low,
+            high,
+            query.search or "",
+            *(str(state) for state in query.states),
+        ]
+        return [rows.job(flat) for flat in self._scripts.run("query", args, read=True)]
+
+    def list_attempts(self, job_id: str) -> list[Attempt]:
+        job = self.get_job(job_id)
+        if job is None:
+            return []
+
+        def read() -> list[Any]:
+            pipe = self._client.pipeline(transaction=False)
+            for n in range(1, job.last_attempt + 1):
+                pipe.hgetall(self._key(f"att:{job_id}:{n}"))
+            return pipe.execute()
+
+        return [rows.attempt(f) for f in self._scripts.call(read, read=True) if f]
+
+    def count_jobs(self, queue: str | None = None) -> QueueCounts:
+        flat = self._scripts.run("counts", [queue or ""], read=True)
+        by_state = dict.fromkeys(JobState, 0)
+        scheduled = 0
+        for i in range(0, len(flat), 2):
+            name, n = flat[i].decode(), int(flat[i + 1])
+            if name == SCHEDULED:
+                scheduled = n
+            else:
+                by_state[JobState(name)] = n
+        return QueueCounts(by_state=by_state, scheduled=scheduled)
+
+    def queue_stats(self) -> list[QueueStats]:
+        stats = []
+        for row in self._scripts.run("stats", read=True):
+            by_state = {JobState(row[i].decode()): int(row[i + 1]) for i in range(2, len(row), 2)}
+            oldest = float(row[1]) if row[1] else None
+            stats.append(QueueStats(row[0].decode(), by_state, oldest))
+        return stats
+
+    # -- jobs: workers ------------------------------------------------------------------
+
+    def claim_jobs(
+        self, worker_id: str, queues: Sequence[str] | None, limit: int, lease_seconds: float
+    ) -> list[Job]:
+        if limit <= 0 or (queues is not None and not queues):
+            return []
+        token = secrets.token_hex(8)
+        lost = self._lost_claims.get(worker_id, [])
+        args = [worker_id, repr(float(lease_seconds)), limit, token, " ".join(lost)]
+        try:
+            found = self._scripts.run("claim", [*args, *(queues or ())])
+        except StoreUnavailable:
+            # The claim may have been applied and only its answer lost (a server that
+            # shuts down drops pending replies): the next claim asks for its jobs back.
+            self._lost_claims[worker_id] = [*lost[-(MAX_LOST_CLAIMS - 1) :], token]
+            raise
+        self._lost_claims.pop(worker_id, None)
+        return [rows.job(flat) for flat in found]
+
+    def heartbeat(
+        self, worker_id: str, lease_seconds: float, held: Sequence[str] = ()
+    ) -> WorkerOrders:
+        args = [worker_id, repr(float(lease_seconds)), *held]
+        stop, renewed, cancel = self._scripts.run("heartbeat", args)
+        return WorkerOrders(
+            stop=StopMode(stop.decode()) if stop else None,
+            cancel=frozenset(i.decode() for i in cancel),
+            renewed=frozenset(i.decode() for i in renewed),
+        )
+
+    def _apply_finish(self, guard: rules.Held, finish: rules.Finish, result: RunResult) -> bool:
+        args = [
+            guard.job_id,
+            guard.worker_id,
+            guard.attempt,
+            optional(guard.cancel_requested),
+            "1" if guard.lease_expired else "0",
+            str(finish.state),
+            optional(finish.run_after),
+            "1" if finish.counted else "0",
+            "1" if finish.records_result else "0",
+            optional(result.exit_code),
+            result.error or "",
+            bytes(result.stdout),
+            bytes(result.stderr),
+            max(result.stdout_bytes, len(result.stdout)),
+            max(result.stderr_bytes, len(result.stderr)),
+        ]
+        return bool(self._scripts.run("finish", args))
+
+    def expired_jobs(self, limit: int = 100) -> list[Job]:
+        return [rows.job(flat) for flat in self._scripts.run("expired", [limit], read=True)]
+
+    def has_unfinished_jobs(self, queues: Sequence[str] | None) -> bool:
+        if queues is not None and not queues:
+            return False
+        return bool(self._scripts.run("unfinished", list(queues or ()), read=True))
+
+    def change_waiter(self) -> RedisChangeWaiter:
+        from queuectl.store.redis_waiter import RedisChangeWaiter
+
+        return RedisChangeWaiter(self._address, self._key("wake"))
+
+    # -- config -------------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, str]:
+        key = self._key("config")
+        found: dict[Any, Any] = self._scripts.call(lambda: self._client.hgetall(key), read=True)
+        return {k.decode(): v.decode() for k, v in found.items()}
+
+    def set_config(self, key: str, value: str) -> None:
+        self._scripts.call(lambda: self._client.hset(self._key("config"), key, value))
+
+    def reset_config(self, key: str | None = None) -> None:
+        config = self._key("config")
+        if key is None:
+            self._scripts.call(lambda: self._client.delete(config))
+        else:
+            self._scripts.call(lambda: self._client.hdel(config, key))
+
+    # -- paused queues ------------------------------------------------------------------
+
+    def pause_queues(self, queues: Sequence[str]) -> None:
+        if queues:
+            self._scripts.call(lambda: self._client.sadd(self._key("paused"), *queues))
+
+    def resume_queues(self, queues: Sequence[str] | None) -> None:
+        def resume() -> None:
+            pipe = self._client.pipeline(transaction=True)
+            if queues is None:
+                pipe.delete(self._key("paused"))
+            elif queues:
+                pipe.srem(self._key("paused"), *queues)
+            pipe.publish(self._key("wake"), "resume")  # their jobs are claimable again
+            pipe.execute()
+
+        self._scripts.call(resume)
+
+    def paused_queues(self) -> list[str]:
+        key = self._key("paused")
+        found: set[Any] = self._scripts.call(lambda: self._client.smembers(key), read=True)
+        return sorted(q.decode() for q in found)
+
+    # -- workers ------------------------------------------------------------------------
+
+    def register_worker(self, worker: WorkerRegistration) -> None:
+        queues = ",".join(worker.queues)
+        args = [worker.id, worker.host, worker.pid, queues, worker.slots]
+        self._scripts.run("register_worker", args)
+
+    def unregister_worker(self, worker_id: str) -> None:
+        self._scripts.run("unregister_worker", [worker_id])
+
+    def list_workers(self, alive_within: float | None = None) -> list[WorkerInfo]:
+        found = self._scripts.run("list_workers", [optional(alive_within)], read=True)
+        return [rows.worker(flat, running) for flat, running in found]
+
+    def request_worker_stop(self, mode: StopMode, worker_ids: Sequence[str] | None = None) -> int:
+        for _ in range(MAX_DECISIONS):
+            workers = self.list_workers()
+            if worker_ids is not None:
+                wanted = set(worker_ids)
+                workers = [w for w in workers if w.id in wanted]
+            args: list[str] = []
+            for worker in workers:
+                current = worker.stop_requested
+                decided = rules.stop_request(current, mode)
+                args += [worker.id, optional(current and str(current)), str(decided)]
+            asked = int(self._scripts.run("stop_workers", args))
+            if asked >= 0:
+                return asked
+        raise StoreError("workers kept changing while being asked to stop; try again")
+
+    def prune_workers(self, dead_for: float) -> int:
+        return int(self._scripts.run("prune_workers", [repr(float(dead_for))]))

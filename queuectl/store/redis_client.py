@@ -1,0 +1,144 @@
+"""Reaching Redis: URLs, the client, the Lua scripts, and errors as queuectl's.
+
+A `redis://` or `rediss://` URL is redis-py's, plus an optional `prefix` query parameter
+(default `queuectl:`) naming the keys of this queue, so several queues (or the tests) can
+share one server and database. The client never retries on its own: a write whose answer
+was lost may have been applied, so the caller decides (reads are retried once, as on
+PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Callable, Sequence
+from functools import cache
+from importlib import resources
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode
+
+from queuectl.errors import StoreError, StoreRefused, StoreUnavailable
+
+try:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    _IMPORT_ERROR: ImportError | None = None
+except ImportError as err:  # the `redis` extra is not installed
+    _IMPORT_ERROR = err
+
+T = TypeVar("T")
+DEFAULT_PREFIX = "queuectl:"
+PREFIX_PARAM = "prefix"
+CONNECT_TIMEOUT_S = 10.0
+# A server that stops answering (frozen, cut off) is given up on after this long; longer
+# than any script runs (a purge deletes in batches for that reason).
+SOCKET_TIMEOUT_S = 30.0
+SCRIPTS = (
+    "enqueue",
+    "claim",
+    "query",
+    "counts",
+    "stats",
+    "unfinished",
+    "expired",
+    "heartbeat",
+    "finish",
+    "apply",
+    "purge",
+    "register_worker",
+    "list_workers",
+    "stop_workers",
+    "prune_workers",
+    "unregister_worker",
+    "publish_output",
+    "dead_groups",
+    "dead_group_ids",
+)
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """The URL to hand redis-py, and the key prefix (its own query parameter)."""
+    base, _, query = url.partition("?")
+    params = parse_qsl(query, keep_blank_values=True)
+    prefix = next((v for k, v in params if k == PREFIX_PARAM), DEFAULT_PREFIX)
+    kept = urlencode([(k, v) for k, v in params if k != PREFIX_PARAM])
+    return (f"{base}?{kept}" if kept else base), prefix
+
+
+def redacted_url(url: str) -> str:
+    """The URL for messages: no password."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url.partition("?")[0])
+
+
+def client_name() -> str:
+    """How our connections appear in CLIENT LIST: host and pid, as worker ids name them."""
+    host = os.environ.get("QUEUECTL_HOSTNAME") or socket.gethostname()
+    return f"queuectl:{re.sub(r'[^!-~]', '_', host)}:{os.getpid()}"
+
+
+def connect(url: str) -> redis.Redis:
+    if _IMPORT_ERROR is not None:
+        raise StoreError("Redis support is not installed: pip install 'queuectl[redis]'")
+    try:
+        return redis.Redis.from_url(
+            url,
+            client_name=client_name(),
+            retry=Retry(NoBackoff(), 0),
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            socket_keepalive=True,
+        )
+    except ValueError as err:
+        raise StoreError(f"invalid Redis URL {redacted_url(url)}: {err}") from None
+
+
+@cache
+def script_text(name: str) -> str:
+    """A script as sent: the shared library (common.lua) and then the script itself."""
+    folder = resources.files("queuectl.store") / "redis_scripts"
+    return (folder / "common.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+
+
+def translate_error(err: Exception, target: str) -> StoreError:
+    """A redis-py error as queuectl's: unreachable (retry), refused (never as is), other."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if isinstance(err, redis.exceptions.AuthenticationError | redis.exceptions.AuthorizationError):
+        return StoreError(f"Redis at {target} refused the connection: {text}")
+    if isinstance(err, redis.ConnectionError | redis.TimeoutError):
+        return StoreUnavailable(f"cannot reach Redis at {target}: {text}")
+    if isinstance(err, redis.exceptions.OutOfMemoryError) or text.startswith("OOM"):
+        return StoreRefused(f"Redis at {target} refused the write: {text}")
+    if text.startswith(("BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN")):
+        return StoreUnavailable(f"Redis at {target} is busy: {text}")
+    return StoreError(f"Redis error at {target}: {text}")
+
+
+class Scripts:
+    """The Lua scripts registered on one client, called by name; every call is one atomic
+    step on the server. Errors come out as queuectl's; `read=True` tries once more after
+    a lost connection (a write never is: it may have been applied)."""
+
+    def __init__(self, client: redis.Redis, prefix: str, target: str) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._target = target
+        self._scripts = {name: client.register_script(script_text(name)) for name in SCRIPTS}
+        self.clock_offset = 0.0  # seconds added to the server's clock (advance_clock)
+
+    def run(self, name: str, args: Sequence[Any] = (), *, read: bool = False) -> Any:
+        script = self._scripts[name]
+        offset = repr(self.clock_offset)
+        return self.call(lambda: script(args=[self._prefix, offset, *args]), read=read)
+
+    def call(self, action: Callable[[], T], *, read: bool = False) -> T:
+        tries = 2 if read else 1
+        for attempt in range(1, tries + 1):
+            try:
+                return action()
+            except redis.RedisError as err:
+                translated = translate_error(err, self._target)
+                if not isinstance(translated, StoreUnavailable) or attempt == tries:
+                    raise translated from None
+        raise AssertionError("unreachable")

@@ -1,0 +1,206 @@
+-- queuectl on Redis: the key layout and the index upkeep every script shares.
+-- redis.py prepends this file to each script; ARGV[1] is the key prefix, ARGV[2] how far
+-- the caller's clock runs ahead of the server's (Store.advance_clock, for tests), taken
+-- off ARGV here, so each script's own arguments start at ARGV[2].
+--
+-- Keys (P = the prefix):
+--   P.."job:"..id           hash: the job's fields (absent field = None)
+--   P.."att:"..id..":"..n   hash: attempt n of the job (1 .. last_attempt)
+--   P.."seq"                counter: the last job seq handed out
+--   P.."all"                zset seq -> id: every job (listing order)
+--   P.."ids"                zset 0 -> id: every job, for id-prefix ranges (ZRANGEBYLEX)
+--   P.."state:"..s          zset seq -> id: the jobs in state s
+--   P.."counts"             hash "state|queue" -> jobs
+--   P.."ready" / P.."ready:"..q   zset -priority -> seq(16 hex)..id: due waiting jobs
+--   P.."timers"             zset run_at -> id: waiting jobs not yet due (moved to ready
+--                           by the next claim once due)
+--   P.."pending_at:"..q     zset run_at -> id: pending jobs (scheduled counts, oldest due)
+--   P.."leases"             zset lease_expires_at -> id: processing jobs
+--   P.."running:"..w        zset seq -> id: processing jobs of worker w
+--   P.."config"             hash key -> value
+--   P.."worker:"..w / P.."workers"   hash of a worker / zset started_at -> id
+--   P.."metrics" / P.."metric_seconds"  hash "kind|queue|outcome|le" -> n / seconds
+--   P.."minutes"            hash slot -> "minute completed failed" (a ring of 1440)
+--   P.."wake"               the pub/sub channel idle workers listen on
+-- Times are the server's clock (TIME), epoch seconds.
+
+local P = ARGV[1]
+local CLOCK_OFFSET = tonumber(table.remove(ARGV, 2))
+local WAKE = P .. 'wake'
+local BUCKETS = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
+                 600, 1800, 3600}
+
+local function clock()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) + tonumber(t[2]) / 1000000 + CLOCK_OFFSET
+end
+
+-- A number as Redis should keep it: integers exactly, others with every digit.
+local function num(x)
+    if x == math.floor(x) and math.abs(x) < 1e15 then
+        return string.format('%d', x)
+    end
+    return string.format('%.17g', x)
+end
+
+local function job_key(id) return P .. 'job:' .. id end
+local function att_key(id, n) return P .. 'att:' .. id .. ':' .. n end
+
+local function load(id)
+    local flat = redis.call('HGETALL', job_key(id))
+    if #flat == 0 then return nil end
+    local job = {}
+    for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
+    return job
+end
+
+local function flatten(job)
+    local out = {}
+    for k, v in pairs(job) do
+        out[#out + 1] = k
+        out[#out + 1] = v
+    end
+    return out
+end
+
+local function waiting(state) return state == 'pending' or state == 'failed' end
+
+local function ready_member(job)
+    return string.format('%016x', tonumber(job.seq)) .. job.id
+end
+
+local function unindex(job)
+    local id, q, s = job.id, job.queue, job.state
+    redis.call('HINCRBY', P .. 'counts', s .. '|' .. q, -1)
+    redis.call('ZREM', P .. 'state:' .. s, id)
+    if waiting(s) then
+        local m = ready_member(job)
+        redis.call('ZREM', P .. 'ready', m)
+        redis.call('ZREM', P .. 'ready:' .. q, m)
+        redis.call('ZREM', P .. 'timers', id)
+    end
+    if s == 'pending' then redis.call('ZREM', P .. 'pending_at:' .. q, id) end
+    if s == 'processing' then
+        redis.call('ZREM', P .. 'leases', id)
+        redis.call('ZREM', P .. 'running:' .. job.worker_id, id)
+    end
+end
+
+local function make_ready(job)
+    local m = ready_member(job)
+    local score = -tonumber(job.priority)
+    redis.call('ZADD', P .. 'ready', score, m)
+    redis.call('ZADD', P .. 'ready:' .. job.queue, score, m)
+end
+
+local function index(job, now)
+    local id, q, s, seq = job.id, job.queue, job.state, job.seq
+    redis.call('HINCRBY', P .. 'counts', s .. '|' .. q, 1)
+    redis.call('ZADD', P .. 'state:' .. s, seq, id)
+    if waiting(s) then
+        if tonumber(job.run_at) <= now then
+            make_ready(job)
+        else
+            redis.call('ZADD', P .. 'timers', job.run_at, id)
+        end
+    end
+    if s == 'pending' then redis.call('ZADD', P .. 'pending_at:' .. q, job.run_at, id) end
+    if s == 'processing' then
+        redis.call('ZADD', P .. 'leases', job.lease_expires_at, id)
+        redis.call('ZADD', P .. 'running:' .. job.worker_id, seq, id)
+    end
+end
+
+-- Metrics: one observation in its histogram bucket (le 0 for "end": no duration).
+local function observe(kind, queue, outcome, seconds)
+    local le = '0'
+    if seconds ~= nil then
+        le = '+Inf'
+        for _, bound in ipairs(BUCKETS) do
+            if seconds <= bound then le = num(bound) break end
+        end
+    end
+    local field = kind .. '|' .. queue .. '|' .. outcome .. '|' .. le
+    redis.call('HINCRBY', P .. 'metrics', field, 1)
+    redis.call('HINCRBYFLOAT', P .. 'metric_seconds', field, num(seconds or 0))
+end
+
+local function count_minute(state, now)
+    local minute = math.floor(now / 60)
+    local slot = minute % 1440
+    local kept = redis.call('HGET', P .. 'minutes', slot)
+    local m, done, failed = minute, 0, 0
+    if kept then
+        local a, b, c = string.match(kept, '^(%S+) (%S+) (%S+)$')
+        if tonumber(a) == minute then done, failed = tonumber(b), tonumber(c) end
+    end
+    if state == 'completed' then done = done + 1 else failed = failed + 1 end
+    redis.call('HSET', P .. 'minutes', slot, num(m) .. ' ' .. num(done) .. ' ' .. num(failed))
+end
+
+-- What a state change counts: a claim's wait, an attempt's run, a waiting job's end.
+local function count_move(old, job, now)
+    local from, to = old.state, job.state
+    if from == to then return end
+    if to == 'processing' then
+        local due = math.max(tonumber(old.run_at), tonumber(old.created_at))
+        observe('wait', job.queue, '', math.max(now - due, 0))
+    elseif to == 'completed' or to == 'failed' or to == 'dead' or to == 'cancelled' then
+        if from == 'processing' then
+            local started = redis.call('HGET', att_key(job.id, old.last_attempt), 'started_at')
+            observe('run', job.queue, to, math.max(now - tonumber(started or now), 0))
+            if to ~= 'cancelled' then count_minute(to, now) end
+        else
+            observe('end', job.queue, to, nil)
+        end
+    end
+end
+
+-- Change a stored job: `changes` maps fields to new values (false = remove the field);
+-- every index and counter follows. Returns the job as now stored.
+local INDEXED = {state = true, queue = true, run_at = true, priority = true,
+                 lease_expires_at = true, worker_id = true}
+
+local function update(job, changes, now)
+    local moves = false
+    for k in pairs(changes) do
+        if INDEXED[k] and changes[k] ~= job[k] then moves = true break end
+    end
+    if moves then unindex(job) end
+    local old = {state = job.state, run_at = job.run_at, created_at = job.created_at,
+                 last_attempt = job.last_attempt}
+    local set, gone = {}, {}
+    for k, v in pairs(changes) do
+        if v == false then
+            if job[k] ~= nil then gone[#gone + 1] = k end
+            job[k] = nil
+        else
+            if type(v) == 'number' then v = num(v) end
+            job[k] = v
+            set[#set + 1] = k
+            set[#set + 1] = v
+        end
+    end
+    if #set > 0 then redis.call('HSET', job_key(job.id), unpack(set)) end
+    if #gone > 0 then redis.call('HDEL', job_key(job.id), unpack(gone)) end
+    if moves then index(job, now) end
+    count_move(old, job, now)
+    return job
+end
+
+local function insert(job, now)
+    local set = flatten(job)
+    redis.call('HSET', job_key(job.id), unpack(set))
+    redis.call('ZADD', P .. 'all', job.seq, job.id)
+    redis.call('ZADD', P .. 'ids', 0, job.id)
+    index(job, now)
+end
+
+local function delete(job)
+    unindex(job)
+    local id = job.id
+    redis.call('DEL', job_key(id))
+    for n = 1, tonumber(job.last_attempt or '0') do redis.call('DEL', att_key(id, n)) end
+    redis.call('ZREM', P .. 'all', id)
+    redis.call('ZREM', P .. 'ids', id)
+end
