@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from queuectl import rules
 from queuectl.errors import InvalidSpec, JobNotFound
 from queuectl.models import Attempt, Job, JobChanges, JobQuery, JobState
 from queuectl.service.common import configured_max_retries, parse_state
@@ -43,8 +44,12 @@ def cancel(store: Store, job_ids: Sequence[str]) -> dict[str, JobState]:
     return store.cancel_jobs(list(dict.fromkeys(job_ids)))
 
 
-REQUEUEABLE = (JobState.COMPLETED, JobState.FAILED, JobState.DEAD, JobState.CANCELLED)
-CANCELLABLE = (JobState.PENDING, JobState.FAILED, JobState.PROCESSING)
+# The states `retry --state` and `cancel --state` take, in the rulebook's terms (a running
+# job's cancel is a request its worker carries out).
+REQUEUEABLE = tuple(state for state in JobState if state in rules.REQUEUABLE)
+CANCELLABLE = tuple(
+    state for state in JobState if state in rules.CANCELLABLE_AT_ONCE or state is rules.PROCESSING
+)
 
 
 def ids_in_states(
