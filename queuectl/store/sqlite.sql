@@ -62,7 +62,7 @@ LIMIT :limit;
 -- Pending jobs due later: read from jobs_pending_run_at (one range per queue), then
 -- sorted; the cost follows how many are scheduled, not how many are pending.
 SELECT j.* FROM job_counts AS c
-JOIN jobs AS j INDEXED BY jobs_pending_run_at
+CROSS JOIN jobs AS j INDEXED BY jobs_pending_run_at
   ON j.queue = c.queue AND j.state = 'pending' AND j.run_at > :now
 WHERE c.state = 'pending' AND (:queue IS NULL OR c.queue = :queue)
   AND CASE WHEN :oldest THEN j.seq > COALESCE(:after, 0)
@@ -96,8 +96,10 @@ GROUP BY state;
 
 -- name: count_scheduled
 -- Per queue, a range on jobs_pending_run_at (queue, run_at): only scheduled rows are read.
+-- CROSS JOIN fixes the order (queues first); with a plain JOIN the planner may scan the
+-- whole index, one entry per pending job.
 SELECT count(*) FROM job_counts AS c
-JOIN jobs AS j INDEXED BY jobs_pending_run_at
+CROSS JOIN jobs AS j INDEXED BY jobs_pending_run_at
   ON j.queue = c.queue AND j.state = 'pending' AND j.run_at > :now
 WHERE c.state = 'pending' AND (:queue IS NULL OR c.queue = :queue);
 
