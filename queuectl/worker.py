@@ -6,10 +6,11 @@ turn of the loop runs a fixed list of named steps:
 
 1. heartbeat       renew our leases; read orders (stop, cancel running jobs)
 2. reap_expired    fail jobs whose worker died (lease expired); refresh settings
-3. record_results  write what finished commands produced (complete/fail/cancel/release)
+3. record_results  write what finished commands produced (complete/fail/cancel/release;
+                   short jobs' successes a few at a time: pacing.py)
 4. claim_jobs      fill free slots with due jobs, one atomic claim for all of them (and,
-                   while jobs are short, one more in reserve, started the moment a slot
-                   frees, before any database call)
+                   while jobs are short, a reserve started the moment a slot frees,
+                   before any database call: pacing.py)
 5. check_stop      when stopping: wait for running jobs, up to the grace period
 6. wait            sleep until output, an exit, a database change, a signal or a timer
 
@@ -42,6 +43,7 @@ from types import FrameType
 from queuectl.config import Settings
 from queuectl.errors import StoreError, StoreGone, StoreRefused
 from queuectl.models import Job, LiveTail, RunResult, WorkerRegistration
+from queuectl.pacing import Pacing
 from queuectl.proctree import Sweeper, become_subreaper
 from queuectl.recording import Finished, failure_text, record
 from queuectl.runner import Limits, Process, seal_inherited_fds, start_command
@@ -56,8 +58,7 @@ KILL_GRACE_S = 1.0  # SIGTERM to SIGKILL on a cold stop or a cancel
 PRUNE_AFTER_S = 3600.0  # forget workers silent for this long
 MAX_STORE_BACKOFF_S = 5.0
 LISTEN_RETRY_S = 1.0  # how often a waiter that lost its connection tries again
-RESERVE_BELOW_S = 0.1  # hold one claimed job in reserve while jobs run shorter than this
-RESERVE_HOLD_S = 0.25  # ...and give it back if it waits longer than this for a slot
+RESERVE_HOLD_S = 0.25  # a reserved job waiting longer than this for a slot goes back
 HANDBACK_S = 3.0  # after a stop's deadline: how long to try to record and hand jobs back
 WATCHDOG_SLACK_S = 2.0  # ...and how much longer before the watchdog ends the process
 MAX_RESULT_FAILURES = 3  # failures of a result while the store takes other writes before
@@ -95,8 +96,9 @@ class Worker:
         self.running: dict[str, tuple[Job, Process]] = {}
         self.ready: deque[Job] = deque()  # claimed, waiting for a slot (see _wanted)
         self.ready_since = 0.0  # when the oldest job in `ready` was claimed
-        self.recent_runtime = 1.0  # moving average of job run times, seconds
+        self.pacing = Pacing()
         self.unrecorded: deque[Finished] = deque()
+        self.unrecorded_since = 0.0  # when the oldest result in `unrecorded` came in
         self.stop_mode: str | None = None  # None, "graceful" or "now"
         self.stop_deadline: float | None = None
         self.signals = 0
@@ -421,6 +423,9 @@ class Worker:
         is given up after a few tries. Only a store that takes nothing makes all wait."""
         if not self.unrecorded or time.monotonic() < self.next_record:
             return
+        if (linger := self._record_linger()) > 0:
+            self.next_record = time.monotonic() + linger
+            return
         self._record_successes()
         for done in list(self.unrecorded):
             try:
@@ -448,17 +453,18 @@ class Worker:
         else:
             self.record_backoff = 0.0
 
+    def _record_linger(self) -> float:
+        """How long the results waiting may wait for more to batch with (pacing.py):
+        only plain successes, while other jobs still run and no stop is under way."""
+        batchable = bool(self.running) and not self.stop_mode
+        batchable = batchable and all(_plain_success(done) for done in self.unrecorded)
+        age = time.monotonic() - self.unrecorded_since
+        return self.pacing.record_after(len(self.unrecorded), age, batchable)
+
     def _record_successes(self) -> None:
         """Plain successes (small output, no earlier failure) in one transaction: short
         jobs end several per turn. Anything amiss leaves them to the one-by-one path."""
-        batch = [
-            done
-            for done in self.unrecorded
-            if done.reason is None
-            and done.failures == 0
-            and done.result.succeeded
-            and len(done.result.stdout) + len(done.result.stderr) <= BATCH_OUTPUT_BYTES
-        ]
+        batch = [done for done in self.unrecorded if _plain_success(done)]
         if len(batch) < 2:
             return
         try:
@@ -558,7 +564,7 @@ class Worker:
         self._release_stale_reserve()
         want = self._wanted()
         now = time.monotonic()
-        if want <= 0 or not (self.dirty or now >= self.next_claim):
+        if not self._claim_worthwhile(want) or not (self.dirty or now >= self.next_claim):
             return
         self.dirty = False
         self.next_claim = now + self.settings.poll_interval
@@ -573,11 +579,14 @@ class Worker:
             self.dirty = True  # there may be more: claim again as soon as a slot frees
 
     def _wanted(self) -> int:
-        """How many jobs to claim: one per free slot, plus one held in reserve while jobs
-        are short, so a slot that frees starts its next job before any database call.
-        Long jobs get no reserve: a job must not wait behind one that runs for minutes."""
-        reserve = 1 if self.recent_runtime < RESERVE_BELOW_S else 0
+        """How many jobs to claim: one per free slot, plus a reserve while jobs are short,
+        so a slot that frees starts its next job before any database call (pacing.py)."""
+        reserve = self.pacing.reserve(self.options.slots)
         return self.options.slots + reserve - len(self.running) - len(self.ready)
+
+    def _claim_worthwhile(self, want: int) -> bool:
+        idle_slot = not self.ready and len(self.running) < self.options.slots
+        return self.pacing.claim_worthwhile(want, self.options.slots, idle_slot)
 
     def _start_ready(self) -> None:
         while self.ready and len(self.running) < self.options.slots and not self.stop_mode:
@@ -588,7 +597,7 @@ class Worker:
         """A reserved job still waiting after RESERVE_HOLD_S sits behind a job that is not
         short after all: give it back, for a free worker to take, and stop reserving."""
         if self.ready and time.monotonic() >= self.ready_since + RESERVE_HOLD_S:
-            self.recent_runtime = max(self.recent_runtime, 1.0)
+            self.pacing.slow_down()
             self.release_reserve()
 
     def release_reserve(self) -> None:
@@ -611,9 +620,14 @@ class Worker:
             job.command, env, limits, self.selector, self.sweeper, job.keep_daemons, job.cwd
         )
         if isinstance(process, RunResult):  # could not even start: a failed attempt
-            self.unrecorded.append(Finished(job, process, None))
+            self._add_unrecorded(Finished(job, process, None))
         else:
             self.running[job.id] = (job, process)
+
+    def _add_unrecorded(self, done: Finished) -> None:
+        if not self.unrecorded:
+            self.unrecorded_since = time.monotonic()
+        self.unrecorded.append(done)
 
     def _burst_done(self) -> bool:
         if self.running or self.ready or self.unrecorded or self.dirty:
@@ -649,14 +663,15 @@ class Worker:
             timers.append(swept)
         if limit is not None:
             return min([limit, *(max(0.0, t - now) for t in timers)])
-        if self.dirty and not self.stop_mode and self._wanted() > 0:
+        claim = not self.stop_mode and self._claim_worthwhile(self._wanted())
+        if self.dirty and claim:
             return 0.0  # a claim to make right away
         if self.unrecorded and now >= self.next_record:
             return 0.0  # results to record right away
         timers += [self.next_heartbeat, self.next_reap]
         if self.running:
             timers.append(self.next_publish)
-        if not self.stop_mode and self._wanted() > 0:
+        if claim:
             timers.append(self.next_claim)
         if self.unrecorded:
             timers.append(self.next_record)
@@ -681,9 +696,8 @@ class Worker:
                 result = process.finish()
                 if process.reason == "lost":
                     continue  # someone else owns this job now: nothing of ours to record
-                took = result.finished_at - result.started_at
-                self.recent_runtime = 0.8 * self.recent_runtime + 0.2 * took
-                self.unrecorded.append(Finished(job, result, reason))
+                self.pacing.observe(result.finished_at - result.started_at)
+                self._add_unrecorded(Finished(job, result, reason))
         self._start_ready()  # before recording: the freed slot need not wait for the store
 
     def _watch_changes(self) -> None:
@@ -744,6 +758,16 @@ def _drain(fd: int) -> None:
             pass
     except BlockingIOError:
         pass
+
+
+def _plain_success(done: Finished) -> bool:
+    """A success with little output, not tried before: one of a batch (complete_jobs)."""
+    return (
+        done.reason is None
+        and done.failures == 0
+        and done.result.succeeded
+        and len(done.result.stdout) + len(done.result.stderr) <= BATCH_OUTPUT_BYTES
+    )
 
 
 def _ending(done: Finished, retry_delay: float | None) -> str:

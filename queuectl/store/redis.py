@@ -39,7 +39,7 @@ from queuectl.models import (
     WorkerRegistration,
 )
 from queuectl.store import redis_rows as rows
-from queuectl.store.finishing import GuardedFinishes
+from queuectl.store.finishing import Finishing, GuardedFinishes
 from queuectl.store.paging import id_prefix_range
 from queuectl.store.redis_client import Scripts, connect, redacted_url, split_url
 from queuectl.store.redis_durability import durability_warning
@@ -259,24 +259,18 @@ class RedisStore(GuardedFinishes, RedisOperators, RedisObserve):
         )
 
     def _apply_finish(self, guard: rules.Held, finish: rules.Finish, result: RunResult) -> bool:
-        args = [
-            guard.job_id,
-            guard.worker_id,
-            guard.attempt,
-            optional(guard.cancel_requested),
-            "1" if guard.lease_expired else "0",
-            str(finish.state),
-            optional(finish.run_after),
-            "1" if finish.counted else "0",
-            "1" if finish.records_result else "0",
-            optional(result.exit_code),
-            result.error or "",
-            bytes(result.stdout),
-            bytes(result.stderr),
-            max(result.stdout_bytes, len(result.stdout)),
-            max(result.stderr_bytes, len(result.stderr)),
+        return bool(self._scripts.run("finish", _finish_args(guard, finish, result)))
+
+    def _apply_finishes(self, finishes: Sequence[Finishing]) -> list[bool]:
+        """One round trip for all; one the server refused is applied again on its own,
+        which raises its error as `_apply_finish` does."""
+        if len(finishes) < 2:
+            return super()._apply_finishes(finishes)
+        answers = self._scripts.run_many("finish", [_finish_args(*f) for f in finishes])
+        return [
+            self._apply_finish(*finishing) if isinstance(answer, Exception) else bool(answer)
+            for answer, finishing in zip(answers, finishes, strict=True)
         ]
-        return bool(self._scripts.run("finish", args))
 
     def expired_jobs(self, limit: int = 100) -> list[Job]:
         return [rows.job(flat) for flat in self._scripts.run("expired", [limit], read=True)]
@@ -363,3 +357,24 @@ class RedisStore(GuardedFinishes, RedisOperators, RedisObserve):
 
     def prune_workers(self, dead_for: float) -> int:
         return int(self._scripts.run("prune_workers", [repr(float(dead_for))]))
+
+
+def _finish_args(guard: rules.Held, finish: rules.Finish, result: RunResult) -> list[Any]:
+    """finish.lua's arguments."""
+    return [
+        guard.job_id,
+        guard.worker_id,
+        guard.attempt,
+        optional(guard.cancel_requested),
+        "1" if guard.lease_expired else "0",
+        str(finish.state),
+        optional(finish.run_after),
+        "1" if finish.counted else "0",
+        "1" if finish.records_result else "0",
+        optional(result.exit_code),
+        result.error or "",
+        bytes(result.stdout),
+        bytes(result.stderr),
+        max(result.stdout_bytes, len(result.stdout)),
+        max(result.stderr_bytes, len(result.stderr)),
+    ]

@@ -31,7 +31,7 @@ class RedisChangeWaiter:
     def _subscribe(self) -> None:
         """Subscribe and wait for the server to confirm, so that any change published
         from now on reaches us (even one made before the first `wait`)."""
-        pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
+        pubsub = self._client.pubsub()
         try:
             pubsub.subscribe(self._channel)
             deadline = time.monotonic() + SUBSCRIBE_TIMEOUT_S

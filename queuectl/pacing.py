@@ -1,0 +1,55 @@
+"""When a worker goes to the store: batches for short jobs, at once for long ones.
+
+A job that runs for a millisecond must not cost a write transaction to claim it and
+another to record it: at that rate the store, not the jobs, would set the pace. While
+jobs are short, a worker claims several jobs ahead (a reserve, started the moment a slot
+frees) and records several results in one transaction, a few milliseconds late. Long
+jobs get neither: a job must not wait behind one that runs for minutes, and a result is
+recorded as soon as it is known.
+"""
+
+from __future__ import annotations
+
+QUICK_S = 0.1  # jobs shorter than this on average: hold one job in reserve
+SHORT_S = 0.01  # ...shorter than this: hold several, and record results in batches
+RESERVE_PER_SLOT = 4  # ...that many per slot
+MAX_RESERVE = 64
+RECORD_BATCH = 32  # record at once when this many results wait
+RECORD_LINGER_S = 0.02  # ...or when the oldest has waited this long
+
+
+class Pacing:
+    """The moving average of job run times, and what it allows."""
+
+    def __init__(self) -> None:
+        self.recent_runtime = 1.0  # seconds; a new worker assumes jobs are long
+
+    def observe(self, took: float) -> None:
+        self.recent_runtime = 0.8 * self.recent_runtime + 0.2 * took
+
+    def slow_down(self) -> None:
+        """A reserved job waited too long for a slot: jobs are not short after all."""
+        self.recent_runtime = max(self.recent_runtime, 1.0)
+
+    @property
+    def short(self) -> bool:
+        return self.recent_runtime < SHORT_S
+
+    def reserve(self, slots: int) -> int:
+        """Jobs to hold claimed beyond the free slots."""
+        if self.short:
+            return min(RESERVE_PER_SLOT * slots, MAX_RESERVE)
+        return 1 if self.recent_runtime < QUICK_S else 0
+
+    def claim_worthwhile(self, want: int, slots: int, idle_slot: bool) -> bool:
+        """Whether a claim of `want` jobs is worth a transaction now: always when a slot
+        has nothing to start, else once the reserve is half used up."""
+        return want > 0 and (idle_slot or want >= max(1, self.reserve(slots) // 2))
+
+    def record_after(self, waiting: int, oldest_age: float, batchable: bool) -> float:
+        """Seconds until the results waiting should be recorded (0: now). Only plain
+        successes of short jobs linger, and only while more are coming (the caller
+        says so with `batchable`)."""
+        if not batchable or not self.short or waiting >= RECORD_BATCH:
+            return 0.0
+        return max(0.0, RECORD_LINGER_S - oldest_age)

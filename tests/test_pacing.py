@@ -1,0 +1,88 @@
+"""Short jobs share the store's work: a claim takes several, a write records several.
+
+The worker runs in a process of its own on the real store; the script below only counts
+the calls it makes to that store (pacing.py decides how many there are)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from queuectl.models import JobState, NewJob
+from queuectl.pacing import RECORD_BATCH, Pacing
+from queuectl.store import Store
+
+pytestmark = pytest.mark.slow
+
+_COUNTING_WORKER = """
+import json, sys
+from collections import Counter
+from queuectl.worker import Worker, WorkerOptions
+
+worker = Worker(sys.argv[1], WorkerOptions(slots=2, burst=True))
+calls, jobs = Counter(), Counter()
+for name in ("claim_jobs", "complete_jobs", "complete_job"):
+    real = getattr(worker.store, name)
+    def counted(*args, _real=real, _name=name):
+        calls[_name] += 1
+        answer = _real(*args)
+        jobs[_name] += len(answer) if isinstance(answer, list) else 1
+        return answer
+    setattr(worker.store, name, counted)
+worker.run()
+print(json.dumps({"calls": calls, "jobs": jobs}))
+"""
+
+
+def test_short_jobs_are_claimed_and_recorded_in_batches(store: Store, store_url: str) -> None:
+    total = 300
+    store.enqueue_jobs([NewJob(id=f"j{i}", command="true") for i in range(total)], 0)
+    run = subprocess.run(
+        [sys.executable, "-c", _COUNTING_WORKER, store_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    counts = json.loads(run.stdout)
+    calls, jobs = counts["calls"], counts["jobs"]
+    assert store.count_jobs().by_state[JobState.COMPLETED] == total
+    assert jobs["claim_jobs"] == total
+    # One job a claim and a write each would be 2 x 300 calls; batches need far fewer.
+    # (The first jobs, before the worker has seen that they are short, go one by one.)
+    assert calls["claim_jobs"] < total / 3, counts
+    assert calls["complete_jobs"] + calls.get("complete_job", 0) < total / 3, counts
+
+
+def test_long_jobs_get_no_reserve_and_no_delay() -> None:
+    pacing = Pacing()
+    assert pacing.reserve(4) == 0
+    assert pacing.record_after(1, 0.0, batchable=True) == 0.0
+    for _ in range(30):
+        pacing.observe(0.05)
+    assert pacing.reserve(4) == 1  # quick jobs: one in reserve
+    assert pacing.record_after(1, 0.0, batchable=True) == 0.0
+    for _ in range(30):
+        pacing.observe(0.001)
+    assert pacing.reserve(4) > 4  # short jobs: several per slot
+    assert pacing.record_after(1, 0.0, batchable=True) > 0
+    assert pacing.record_after(RECORD_BATCH, 0.0, batchable=True) == 0.0
+    assert pacing.record_after(1, 0.0, batchable=False) == 0.0  # a failure, a stop
+    assert pacing.record_after(1, 1.0, batchable=True) == 0.0  # waited long enough
+    pacing.slow_down()
+    assert pacing.reserve(4) == 0
+
+
+def test_a_claim_is_made_for_an_idle_slot_however_small() -> None:
+    pacing = Pacing()
+    for _ in range(30):
+        pacing.observe(0.001)
+    slots = 2
+    assert pacing.claim_worthwhile(1, slots, idle_slot=True)
+    assert not pacing.claim_worthwhile(1, slots, idle_slot=False)  # the reserve holds
+    assert pacing.claim_worthwhile(pacing.reserve(slots), slots, idle_slot=False)
+    assert not pacing.claim_worthwhile(0, slots, idle_slot=True)
