@@ -23,7 +23,8 @@ Finishing = tuple[rules.Held, rules.Finish, RunResult]
 
 
 def finish_params(guard: rules.Held, finish: rules.Finish, result: RunResult) -> dict[str, Any]:
-    """The parameters of the SQL backends' guarded finish_job and finish_attempt."""
+    """The parameters of a guarded finish: SQLite's finish_job and finish_attempt, one row
+    of PostgreSQL's finish_jobs."""
     return {
         "id": guard.job_id,
         "worker_id": guard.worker_id,

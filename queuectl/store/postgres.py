@@ -187,7 +187,6 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         self._lock = threading.RLock()
         self._closed = False
         self._q = Q  # the queries, on the server's clock (see advance_clock)
-        self._finish_sql = FINISH
         self._clock_offset = 0.0
         self._conn: psycopg.Connection[Row] | None = connect_server(
             self._dsn, durable, self._poll_only
@@ -261,7 +260,6 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
     def advance_clock(self, seconds: float) -> None:
         self._clock_offset += seconds
         self._q = {name: on_clock(sql, self._clock_offset) for name, sql in Q.items()}
-        self._finish_sql = on_clock(FINISH, self._clock_offset)
 
     def _ensure_schema(self, migrate: bool) -> None:
         version = self.schema_version()
@@ -567,44 +565,24 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         return self._run(work)
 
     def _apply_finish(self, guard: rules.Held, finish: rules.Finish, result: RunResult) -> bool:
-        params = finish_params(guard, finish, result)
-        wakes = finish.state is JobState.PENDING  # claimable again at once
-
-        def work(conn: psycopg.Connection[Row]) -> bool:
-            applied = conn.execute(self._finish_sql, params).fetchone() is not None
-            if applied and wakes:
-                conn.execute(NOTIFY)
-            return applied
-
-        try:
-            return self._run(work, transaction=wakes)
-        except InvalidSpec as err:  # a DataError: this result can never be stored as is
-            raise StoreRefused(str(err)) from None
-        except (OverflowError, MemoryError) as err:
-            raise StoreRefused(f"PostgreSQL at {self._target} refused the write: {err}") from None
+        return self._apply_finishes([(guard, finish, result)])[0]
 
     def _apply_finishes(self, finishes: Sequence[Finishing]) -> list[bool]:
+        """All in one statement (finish_jobs), each guarded on its own."""
         if not finishes:
             return []
-        params = [finish_params(guard, finish, result) for guard, finish, result in finishes]
+        rows = [finish_params(guard, finish, result) for guard, finish, result in finishes]
+        columns = {name: [row[name] for row in rows] for name in rows[0]}
         wakes = any(finish.state is JobState.PENDING for _, finish, _ in finishes)
 
         def work(conn: psycopg.Connection[Row]) -> list[bool]:
-            # One pipelined round trip, each finish its own transaction (a sync after
-            # each): in one transaction, two workers' batches would lock shared counter
-            # rows (counts per state, histogram buckets) in different orders and deadlock.
-            with conn.pipeline() as pipeline:
-                cursors = []
-                for one in params:
-                    cursors.append(conn.execute(self._finish_sql, one))
-                    pipeline.sync()
-            applied = [cursor.fetchone() is not None for cursor in cursors]
-            if wakes and any(applied):
-                conn.execute(NOTIFY)
-            return applied
+            moved = {row["id"] for row in conn.execute(self._q["finish_jobs"], columns)}
+            if wakes and moved:
+                conn.execute(NOTIFY)  # a retry is claimable at once
+            return [guard.job_id in moved for guard, _, _ in finishes]
 
         try:
-            return self._run(work, transaction=False)
+            return self._run(work, transaction=wakes)
         except InvalidSpec as err:  # a DataError: a result that can never be stored as is
             raise StoreRefused(str(err)) from None
         except (OverflowError, MemoryError) as err:
@@ -694,17 +672,6 @@ def on_clock(sql: str, offset: float) -> str:
     if not offset:
         return sql
     return sql.replace("now()", f"(now() + make_interval(secs => {float(offset)!r}))")
-
-
-def _finishing_statement() -> str:
-    """finish_job (which moves the job) and finish_attempt as one statement: data-modifying
-    CTEs run once, atomically, whatever the outer SELECT reads."""
-    moved = Q["finish_job"].rstrip().rstrip(";")
-    closing = Q["finish_attempt"].rstrip().rstrip(";")
-    return f"WITH moved AS ({moved}), closed AS ({closing}) SELECT state FROM moved"
-
-
-FINISH = _finishing_statement()
 
 
 def _fetch_job(conn: psycopg.Connection[Row], job_id: str, lock: bool = False) -> Job:

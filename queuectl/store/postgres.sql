@@ -256,35 +256,49 @@ RETURNING id;
 SELECT id FROM jobs
 WHERE worker_id = %(worker_id)s AND state = 'processing' AND cancel_requested;
 
--- name: finish_job
--- Applies a decision of queuectl/rules.py (rules.Finish) to a job its worker holds,
--- guarded by the job as the decision saw it (rules.Held): (id, worker_id, last_attempt)
--- while processing, cancel_requested when the decision read it, and, when reaping, the
--- lease still expired (a heartbeat since expired_jobs looked wins). last_attempt numbers
--- a job's attempts and never repeats, so a worker whose job moved on changes nothing.
-UPDATE jobs
-SET state = %(state)s, attempts = attempts - %(uncounted)s,
-    run_at = COALESCE(now() + make_interval(secs => %(run_after)s::float8), run_at),
-    updated_at = now(), worker_id = NULL, lease_expires_at = NULL, cancel_requested = false,
-    exit_code = CASE WHEN %(records_result)s THEN %(exit_code)s::integer ELSE exit_code END,
-    last_error = CASE WHEN %(records_result)s THEN %(error)s::text ELSE last_error END
-WHERE id = %(id)s AND state = 'processing' AND worker_id = %(worker_id)s
-  AND last_attempt = %(attempt)s
-  AND (%(cancel_requested)s::boolean IS NULL
-       OR cancel_requested = %(cancel_requested)s::boolean)
-  AND (NOT %(expired_only)s OR lease_expires_at < now())
-RETURNING state;
-
--- name: finish_attempt
--- Runs as the tail of a finishing statement (postgres.py wraps that one as `moved`),
--- so moving the job and closing its attempt is one statement and one round trip.
-UPDATE attempts
-SET finished_at = now(), exit_code = %(exit_code)s, error = %(error)s,
-    stdout = %(stdout)s, stderr = %(stderr)s,
-    stdout_bytes = %(stdout_bytes)s, stderr_bytes = %(stderr_bytes)s
-WHERE EXISTS (SELECT 1 FROM moved)
-  AND job_id = %(id)s AND attempt = %(attempt)s AND worker_id = %(worker_id)s
-  AND finished_at IS NULL;
+-- name: finish_jobs
+-- Applies decisions of queuectl/rules.py (rules.Finish), one row of the arrays per job
+-- (a worker's batch of results, or one), each guarded by the job as its decision saw it
+-- (rules.Held): (id, worker_id, last_attempt) while processing, cancel_requested when
+-- the decision read it, and, when reaping, the lease still expired (a heartbeat since
+-- expired_jobs looked wins). last_attempt numbers a job's attempts and never repeats, so
+-- a worker whose job moved on changes nothing. Moving the jobs and closing their attempt
+-- records is one statement: one round trip, and the counting triggers take their rows
+-- once, in key order, so two workers' batches cannot lock them crosswise.
+WITH batch AS (
+    SELECT * FROM unnest(
+        %(id)s::text[], %(worker_id)s::text[], %(attempt)s::integer[],
+        %(cancel_requested)s::boolean[], %(expired_only)s::boolean[], %(state)s::text[],
+        %(run_after)s::float8[], %(uncounted)s::integer[], %(records_result)s::boolean[],
+        %(exit_code)s::integer[], %(error)s::text[], %(stdout)s::bytea[],
+        %(stderr)s::bytea[], %(stdout_bytes)s::bigint[], %(stderr_bytes)s::bigint[]
+    ) AS b (id, worker_id, attempt, cancel_requested, expired_only, state, run_after,
+            uncounted, records_result, exit_code, error, stdout, stderr, stdout_bytes,
+            stderr_bytes)
+), moved AS (
+    UPDATE jobs AS j
+    SET state = b.state, attempts = j.attempts - b.uncounted,
+        run_at = COALESCE(now() + make_interval(secs => b.run_after), j.run_at),
+        updated_at = now(), worker_id = NULL, lease_expires_at = NULL,
+        cancel_requested = false,
+        exit_code = CASE WHEN b.records_result THEN b.exit_code ELSE j.exit_code END,
+        last_error = CASE WHEN b.records_result THEN b.error ELSE j.last_error END
+    FROM batch AS b
+    WHERE j.id = b.id AND j.state = 'processing' AND j.worker_id = b.worker_id
+      AND j.last_attempt = b.attempt
+      AND (b.cancel_requested IS NULL OR j.cancel_requested = b.cancel_requested)
+      AND (NOT b.expired_only OR j.lease_expires_at < now())
+    RETURNING j.id
+), closed AS (
+    UPDATE attempts AS a
+    SET finished_at = now(), exit_code = b.exit_code, error = b.error,
+        stdout = b.stdout, stderr = b.stderr,
+        stdout_bytes = b.stdout_bytes, stderr_bytes = b.stderr_bytes
+    FROM batch AS b JOIN moved AS m ON m.id = b.id
+    WHERE a.job_id = b.id AND a.attempt = b.attempt AND a.worker_id = b.worker_id
+      AND a.finished_at IS NULL
+)
+SELECT id FROM moved;
 
 -- name: expired_jobs
 SELECT * FROM jobs
