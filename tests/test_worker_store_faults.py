@@ -24,6 +24,7 @@ import pytest
 from queuectl.models import JobState
 from queuectl.store import open_store
 from tests.helpers import enqueue, processes_matching, state_of, wait_for
+from tests.pg_helpers import create_test_database, drop_test_database
 
 pytestmark = pytest.mark.slow
 
@@ -31,10 +32,11 @@ pytestmark = pytest.mark.slow
 class Worker:
     """`queuectl worker start ARGS` as a real process, its stderr in a file."""
 
-    def __init__(self, db: Path, *args: str) -> None:
+    def __init__(self, db: Path | str, *args: str, logs: Path | None = None) -> None:
         env = {**os.environ, "QUEUECTL_SQLITE_BUSY_TIMEOUT": "0.5"}
         command = [sys.executable, "-m", "queuectl", "--db", str(db), "worker", "start", *args]
-        self.log = db.with_name(f"worker-{uuid.uuid4().hex[:8]}.log")
+        folder = logs if logs is not None else Path(db).parent
+        self.log = folder / f"worker-{uuid.uuid4().hex[:8]}.log"
         with open(self.log, "w") as out:
             self.proc = subprocess.Popen(command, stdout=out, stderr=out, env=env)
 
@@ -165,4 +167,27 @@ def test_a_worker_stops_when_its_database_file_goes(db: Path, tmp_path: Path, ho
     assert code == 1
     message = one_error_line(running.stderr)
     assert str(db) in message and "deleted or replaced" in message
+    wait_for(lambda: not processes_matching(marker), what="the job's process to be killed")
+
+
+@pytest.mark.postgres
+def test_a_worker_stops_when_its_postgres_database_is_dropped(tmp_path: Path) -> None:
+    url = create_test_database()
+    try:
+        store = open_store(url)
+        marker = f"orphan-{uuid.uuid4().hex}"
+        enqueue(store, f'{{"id":"slow","command":"sleep 60 # {marker}"}}')
+        running = Worker(url, logs=tmp_path)
+        try:
+            wait_for(lambda: state_of(store, "slow") is JobState.PROCESSING, what="the job")
+            store.close()
+            drop_test_database(url)  # ends the worker's sessions too
+            code = running.finish(timeout=60)
+        finally:
+            running.kill()
+    finally:
+        drop_test_database(url)
+    assert code == 1
+    message = one_error_line(running.stderr)
+    assert "does not exist" in message
     wait_for(lambda: not processes_matching(marker), what="the job's process to be killed")

@@ -219,7 +219,8 @@ class Store(Protocol):
         request, the processing jobs of this worker to cancel, and `renewed`, the held
         jobs it still owns (one missing has moved on: the worker lost its lease).
         Raises StoreGone when the database is gone for good (a SQLite file deleted or
-        replaced under the worker): the worker stops rather than run on unseen."""
+        replaced under the worker, a PostgreSQL database dropped): the worker stops
+        rather than run on unseen or retry forever."""
         ...
 
     def complete_job(self, job_id: str, worker_id: str, attempt: int, result: RunResult) -> bool:

@@ -32,6 +32,7 @@ from queuectl.errors import (
     InvalidSpec,
     JobNotFound,
     StoreError,
+    StoreGone,
     StoreRefused,
     StoreUnavailable,
 )
@@ -139,7 +140,9 @@ def connect_server(dsn: str, durable: bool, poll_only: bool) -> psycopg.Connecti
     except psycopg.Error as err:
         reason = _reason(err)
         refused = re.search(r"does not exist|authentication|password|pg_hba|invalid", reason)
-        kind = StoreError if refused else StoreUnavailable
+        # No such database (dropped under a running worker, say): no retry brings it back.
+        gone = re.search(r'database ".*" does not exist', reason)
+        kind = StoreGone if gone else StoreError if refused else StoreUnavailable
         raise kind(f"cannot connect to PostgreSQL at {target}: {reason}") from None
     if not durable:
         # Workers: a commit returns before its WAL reaches disk. A server crash may lose
