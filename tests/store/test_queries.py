@@ -29,11 +29,15 @@ def only_code(sql: str) -> str:
 
 # Statements a dialect builds in Python instead (SQLite's bulk insert: sqlite_enqueue.py).
 BUILT_IN_CODE = {"sqlite": {"enqueue_job"}}
+# Finishing attempts: PostgreSQL applies a batch in one statement over arrays (one round
+# trip); SQLite, a local file, runs two statements per job in one transaction.
+OWN_WAY = {"sqlite": {"finish_job", "finish_attempt"}, "postgres": {"finish_jobs"}}
 
 
 def test_every_dialect_defines_the_same_query_names() -> None:
     sqlite = set(load_queries(query_file("sqlite"))) | BUILT_IN_CODE["sqlite"]
-    postgres = set(load_queries(query_file("postgres")))
+    sqlite -= OWN_WAY["sqlite"]
+    postgres = set(load_queries(query_file("postgres"))) - OWN_WAY["postgres"]
     assert sorted(sqlite - postgres) == [], "in sqlite.sql only"
     assert sorted(postgres - sqlite) == [], "in postgres.sql only"
 
