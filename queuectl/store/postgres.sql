@@ -270,8 +270,8 @@ WITH batch AS (
         %(id)s::text[], %(worker_id)s::text[], %(attempt)s::integer[],
         %(cancel_requested)s::boolean[], %(expired_only)s::boolean[], %(state)s::text[],
         %(run_after)s::float8[], %(uncounted)s::integer[], %(records_result)s::boolean[],
-        %(exit_code)s::integer[], %(error)s::text[], %(stdout)s::bytea[],
-        %(stderr)s::bytea[], %(stdout_bytes)s::bigint[], %(stderr_bytes)s::bigint[]
+        %(exit_code)s::integer[], %(error)s::text[], %(stdout)b::bytea[],
+        %(stderr)b::bytea[], %(stdout_bytes)s::bigint[], %(stderr_bytes)s::bigint[]
     ) AS b (id, worker_id, attempt, cancel_requested, expired_only, state, run_after,
             uncounted, records_result, exit_code, error, stdout, stderr, stdout_bytes,
             stderr_bytes)
