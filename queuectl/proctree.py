@@ -221,8 +221,13 @@ class Sweeper:
         snapshot = Snapshot()
         for token, at in list(self.doomed_tokens.items()):
             if at <= now:
-                del self.doomed_tokens[token]
-                send(snapshot, snapshot.members(token, (), None), signal.SIGKILL)
+                # A process SIGKILLed is not gone yet: keep the token until a rescan finds
+                # none of its processes (`settled`, or here), killing again meanwhile.
+                if members := snapshot.members(token, (), None):
+                    send(snapshot, members, signal.SIGKILL)
+                    self.doomed_tokens[token] = now + 1.0
+                else:
+                    del self.doomed_tokens[token]
         if self.subreaper:
             self._sweep(snapshot, now)
             self.reap()
