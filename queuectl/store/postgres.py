@@ -15,13 +15,11 @@ server may have committed one before the connection dropped).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-import os
-import re
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -32,9 +30,7 @@ from queuectl.errors import (
     InvalidSpec,
     JobNotFound,
     StoreError,
-    StoreGone,
     StoreRefused,
-    StoreUnavailable,
 )
 from queuectl.models import (
     SCHEDULED,
@@ -52,19 +48,22 @@ from queuectl.models import (
     WorkerOrders,
     WorkerRegistration,
 )
+from queuectl.store import postgres_rows as pg_rows
 from queuectl.store.finishing import Finishing, GuardedFinishes, finish_params
 from queuectl.store.paging import id_prefix_range, merge_pages
+from queuectl.store.postgres_connect import (
+    Row,
+    connect_server,
+    redacted_url,
+    refused,
+    split_url,
+    translate_error,
+)
 from queuectl.store.postgres_observe import PostgresObserve
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
 
-try:
+with contextlib.suppress(ImportError):  # without the `postgres` extra, connect_server says so
     import psycopg
-    from psycopg.conninfo import conninfo_to_dict
-    from psycopg.rows import dict_row
-
-    _IMPORT_ERROR: ImportError | None = None
-except ImportError as err:  # the `postgres` extra is not installed
-    _IMPORT_ERROR = err
 
 if TYPE_CHECKING:
     from queuectl.store.postgres_waiter import PostgresChangeWaiter
@@ -72,8 +71,6 @@ if TYPE_CHECKING:
 Q = load_queries("postgres.sql")
 CHANNEL = "queuectl_jobs"
 NOTIFY = f"NOTIFY {CHANNEL}"  # delivered at commit; repeats in one transaction fold into one
-POLL_ONLY_PARAM = "queuectl_poll_only"
-CONNECT_TIMEOUT_S = 10  # unless the URL sets connect_timeout
 # pg_advisory_xact_lock key serialising migrations: the bytes of "queuectl" as a bigint.
 MIGRATION_LOCK = int.from_bytes(b"queuectl", "big")
 
@@ -87,93 +84,6 @@ _UPDATABLE = {  # update_job: column -> how its parameter is written (fixed, nev
 }
 
 T = TypeVar("T")
-Row = dict[str, Any]
-
-
-def split_url(url: str) -> tuple[str, bool]:
-    """The URL to hand libpq, and whether poll-only mode was asked for (by its query
-    parameter, which libpq would reject, or by QUEUECTL_PG_POLL_ONLY=1)."""
-    base, _, query = url.partition("?")
-    ours = [item for item in query.split("&") if item.partition("=")[0] == POLL_ONLY_PARAM]
-    kept = "&".join(item for item in query.split("&") if item and item not in ours)
-    poll_only = os.environ.get("QUEUECTL_PG_POLL_ONLY", "") == "1" or (
-        POLL_ONLY_PARAM + "=1" in ours
-    )
-    return (f"{base}?{kept}" if kept else base), poll_only
-
-
-def redacted_url(url: str) -> str:
-    """The URL for messages: no password."""
-    url = re.sub(r"(password=)[^&]*", r"\1***", url)
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
-
-
-def _reason(err: Exception) -> str:
-    """libpq's message in one line, without its 'connection to server ... failed:' prefix."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    text = lines[0] if lines else type(err).__name__
-    text = text.rsplit(" failed: ", 1)[-1]
-    return re.sub(r"^(FATAL|ERROR):\s+", "", text)
-
-
-def connect_server(dsn: str, durable: bool, poll_only: bool) -> psycopg.Connection[Row]:
-    target = redacted_url(dsn)
-    if _IMPORT_ERROR is not None:
-        raise StoreError("PostgreSQL support is not installed: pip install 'queuectl[postgres]'")
-    try:
-        options = conninfo_to_dict(dsn)
-    except psycopg.Error as err:
-        raise StoreError(f"invalid PostgreSQL URL {target}: {_reason(err)}") from None
-    extra: dict[str, Any] = {}
-    if "connect_timeout" not in options:
-        extra["connect_timeout"] = CONNECT_TIMEOUT_S
-    if "keepalives" not in options:
-        # A peer that vanished without closing (host lost power, network cut) is noticed
-        # in about 25 s instead of the kernel's default of hours.
-        extra.update(keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
-    if poll_only:
-        # Poolers in transaction mode (the reason for poll-only) may hand each statement
-        # to another server connection: no server-side prepared statements then.
-        extra["prepare_threshold"] = None
-    try:
-        conn = psycopg.connect(dsn, autocommit=True, row_factory=dict_row, **extra)
-    except psycopg.Error as err:
-        reason = _reason(err)
-        refused = re.search(r"does not exist|authentication|password|pg_hba|invalid", reason)
-        # No such database (dropped under a running worker, say): no retry brings it back.
-        gone = re.search(r'database ".*" does not exist', reason)
-        kind = StoreGone if gone else StoreError if refused else StoreUnavailable
-        raise kind(f"cannot connect to PostgreSQL at {target}: {reason}") from None
-    if not durable:
-        # Workers: a commit returns before its WAL reaches disk. A server crash may lose
-        # their last few claims or results, and those jobs then run again (at-least-once,
-        # as on SQLite with synchronous=NORMAL). Enqueues keep the durable default.
-        try:
-            conn.execute("SET synchronous_commit = off")
-        except psycopg.Error as err:
-            conn.close()
-            raise translate_error(err, lost=True, target=target) from None
-    return conn
-
-
-# SQLSTATE classes of an answer that refuses the data itself (integrity constraint
-# violation; program limit exceeded, e.g. "row is too big"): the same write would be
-# refused again. psycopg files class 54 under OperationalError, like a lost connection.
-REFUSED_CLASSES = ("23", "54")
-
-
-def refused(err: psycopg.Error) -> bool:
-    return (err.sqlstate or "")[:2] in REFUSED_CLASSES
-
-
-def translate_error(err: psycopg.Error, lost: bool, target: str) -> StoreError | InvalidSpec:
-    if lost:
-        return StoreUnavailable(f"lost the connection to PostgreSQL at {target}: {_reason(err)}")
-    if refused(err):
-        return StoreRefused(f"PostgreSQL at {target} refused the write: {_reason(err)}")
-    if isinstance(err, psycopg.DataError):  # a number or time out of PostgreSQL's range
-        return InvalidSpec(f"value rejected by PostgreSQL: {_reason(err)}")
-    return StoreError(f"PostgreSQL error at {target}: {_reason(err)}")
 
 
 class PostgresStore(GuardedFinishes, PostgresObserve):
@@ -376,7 +286,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
 
     def get_job(self, job_id: str) -> Job | None:
         rows = self._read("get_job", {"id": job_id})
-        return _job(rows[0]) if rows else None
+        return pg_rows.job(rows[0]) if rows else None
 
     def list_jobs(
         self,
@@ -386,7 +296,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
     ) -> list[Job]:
         params = {"queue": queue, "limit": limit, "state": None if state is None else str(state)}
         rows = self._read("list_jobs" if state is None else "list_jobs_in_state", params)
-        return [_job(row) for row in rows]
+        return [pg_rows.job(row) for row in rows]
 
     def query_jobs(self, query: JobQuery, after_seq: int | None, limit: int | None) -> list[Job]:
         oldest = query.order == "oldest"
@@ -401,27 +311,31 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         direction = "oldest" if oldest else "newest"
         if query.id_prefix is not None:
             params["id_low"], params["id_high"] = id_prefix_range(query.id_prefix)
-            return [_job(row) for row in self._read("query_jobs_by_id_prefix", params)]
+            return [pg_rows.job(row) for row in self._read("query_jobs_by_id_prefix", params)]
         if not query.states:
-            return [_job(row) for row in self._read(f"query_jobs_{direction}", params)]
+            return [pg_rows.job(row) for row in self._read(f"query_jobs_{direction}", params)]
         if SCHEDULED not in query.states:
-            return [_job(row) for row in self._read(f"query_jobs_in_state_{direction}", params)]
+            return [
+                pg_rows.job(row) for row in self._read(f"query_jobs_in_state_{direction}", params)
+            ]
 
         def work(conn: psycopg.Connection[Row]) -> list[Job]:
             # Scheduled jobs come from their own index; the states' pages merge with them.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one snapshot
-            pages = [[_job(r) for r in conn.execute(self._q["query_jobs_scheduled"], params)]]
+            pages = [
+                [pg_rows.job(r) for r in conn.execute(self._q["query_jobs_scheduled"], params)]
+            ]
             others = [str(s) for s in query.states if s != SCHEDULED]
             if others:
                 sql = self._q[f"query_jobs_in_state_{direction}"]
                 rows = conn.execute(sql, {**params, "states": others}).fetchall()
-                pages.append([_job(row) for row in rows])
+                pages.append([pg_rows.job(row) for row in rows])
             return merge_pages(pages, oldest, limit)
 
         return self._run(work, read=True)
 
     def list_attempts(self, job_id: str) -> list[Attempt]:
-        return [_attempt(row) for row in self._read("list_attempts", {"id": job_id})]
+        return [pg_rows.attempt(row) for row in self._read("list_attempts", {"id": job_id})]
 
     def count_jobs(self, queue: str | None = None) -> QueueCounts:
         def work(conn: psycopg.Connection[Row]) -> QueueCounts:
@@ -459,7 +373,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
                 raise StoreError(f"job {job_id!r} changed while it was locked; try again")
             if changes.requeue:
                 conn.execute(NOTIFY)
-            return _job(row)
+            return pg_rows.job(row)
 
         return self._run(work)
 
@@ -470,7 +384,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
             # One transaction, the rows locked (in id order, so two cancels never
             # deadlock): every decision holds until the commit, and an error rolls all back.
             rows = conn.execute(self._q["lock_jobs"], {"ids": ids}).fetchall()
-            found = {row["id"]: _job(row) for row in rows}
+            found = {row["id"]: pg_rows.job(row) for row in rows}
             actions = {}
             for job_id in ids:
                 if job_id not in found:
@@ -544,7 +458,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
             "lease_seconds": lease_seconds,
         }
         rows, _ = self._statement("claim_jobs", params)
-        jobs = [_job(row) for row in rows]
+        jobs = [pg_rows.job(row) for row in rows]
         # The statement orders them already; the sort keeps that promise explicit.
         order = {row["id"]: row["seq"] for row in rows}
         return sorted(jobs, key=lambda job: (-job.priority, order[job.id]))
@@ -592,7 +506,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
             raise StoreRefused(f"PostgreSQL at {self._target} refused the write: {err}") from None
 
     def expired_jobs(self, limit: int = 100) -> list[Job]:
-        return [_job(row) for row in self._read("expired_jobs", {"limit": limit})]
+        return [pg_rows.job(row) for row in self._read("expired_jobs", {"limit": limit})]
 
     def has_unfinished_jobs(self, queues: Sequence[str] | None) -> bool:
         rows = self._read("has_unfinished_jobs", {"queues": _list(queues)})
@@ -648,7 +562,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
 
     def list_workers(self, alive_within: float | None = None) -> list[WorkerInfo]:
         rows = self._read("list_workers", {"alive_within": alive_within})
-        return [_worker(row) for row in rows]
+        return [pg_rows.worker(row) for row in rows]
 
     def request_worker_stop(self, mode: StopMode, worker_ids: Sequence[str] | None = None) -> int:
         params = {
@@ -681,7 +595,7 @@ def _fetch_job(conn: psycopg.Connection[Row], job_id: str, lock: bool = False) -
     row = conn.execute(Q["lock_job" if lock else "get_job"], {"id": job_id}).fetchone()
     if row is None:
         raise JobNotFound(f"no job with id {job_id!r}")
-    return _job(row)
+    return pg_rows.job(row)
 
 
 def _refuse_missing(
@@ -731,33 +645,3 @@ def _list(values: Sequence[str] | None) -> list[str] | None:
 
 def _float(value: float | None) -> float | None:
     return None if value is None else float(value)
-
-
-def _fields(cls: type[msgspec.Struct], row: Row) -> dict[str, Any]:
-    """The row's columns that model `cls` has, as plain values: datetimes become epoch
-    seconds, arrays tuples."""
-    values = {}
-    for name in cls.__struct_fields__:
-        if name in row:
-            value = row[name]
-            if isinstance(value, datetime):
-                value = value.timestamp()
-            elif isinstance(value, list):
-                value = tuple(value)
-            values[name] = value
-    return values
-
-
-def _job(row: Row) -> Job:
-    values = _fields(Job, row)
-    return Job(**{**values, "state": JobState(values["state"])})
-
-
-def _attempt(row: Row) -> Attempt:
-    return Attempt(**_fields(Attempt, row))
-
-
-def _worker(row: Row) -> WorkerInfo:
-    values = _fields(WorkerInfo, row)
-    stop = values.get("stop_requested")
-    return WorkerInfo(**{**values, "stop_requested": None if stop is None else StopMode(stop)})

@@ -46,10 +46,10 @@ class PostgresObserve:
         return self._run(work)
 
     def get_attempt(self, job_id: str, attempt: int | None = None) -> Attempt | None:
-        from queuectl.store.postgres import _attempt
+        from queuectl.store import postgres_rows
 
         rows = self._read("get_attempt", {"id": job_id, "attempt": attempt})
-        return _attempt(rows[0]) if rows else None
+        return postgres_rows.attempt(rows[0]) if rows else None
 
     def metric_buckets(self) -> list[float]:
         return [float(row["le"]) for row in self._read("metric_buckets")]

@@ -8,9 +8,7 @@ sqlite.sql, under the same names as postgres.sql.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -47,113 +45,23 @@ from queuectl.models import (
     WorkerOrders,
     WorkerRegistration,
 )
+from queuectl.store import sqlite_connect, sqlite_rows
 from queuectl.store.finishing import Finishing, GuardedFinishes, finish_params
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
+from queuectl.store.sqlite_connect import (
+    connect_file,
+    file_identity,
+    sqlite_path,
+    translate_error,
+)
 from queuectl.store.sqlite_enqueue import insert_jobs
 from queuectl.store.sqlite_observe import SqliteObserve
 
 Q = load_queries("sqlite.sql")
-BUSY_TIMEOUT_S = float(os.environ.get("QUEUECTL_SQLITE_BUSY_TIMEOUT", "10"))
 
 T = TypeVar("T")
 _UPDATABLE = ("command", "queue", "priority", "max_retries", "timeout", "run_at")
-
-
-def sqlite_path(url: str) -> str:
-    """SQLAlchemy's forms, `sqlite:///relative/path` and `sqlite:////absolute/path`, or a
-    plain path (with ~ expanded)."""
-    if url.startswith("sqlite:///"):
-        return url[len("sqlite:///") :]
-    if url.startswith("sqlite://"):
-        return url[len("sqlite://") :]
-    return os.path.expanduser(url)
-
-
-def connect_file(path: str, durable: bool) -> sqlite3.Connection:
-    if not path.strip() or path.strip() == ":memory:" or path.startswith("file:"):
-        # SQLite would quietly open a temporary or in-memory database: every job lost.
-        raise StoreError(f"not a database file path: {path!r} (give a file, e.g. ./queue.db)")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise StoreError(f"cannot open database {path}: directory {parent} does not exist")
-    if os.path.isdir(path):
-        raise StoreError(f"cannot open database {path}: it is a directory")
-    try:
-        conn = sqlite3.connect(
-            path,
-            # Workers (durable=False) wait for the write lock themselves, in short steps
-            # (_begin_write): SQLite's handler sleeps 1, 2, 5, 10... ms between looks,
-            # ages next to another worker's 0.1 ms transaction. In WAL mode their reads
-            # never wait; a new file's WAL switch is waited out by _patiently.
-            timeout=BUSY_TIMEOUT_S if durable else 0,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys = ON")
-        # FULL syncs the WAL on every commit: an acknowledged enqueue survives power loss.
-        # Workers use NORMAL: a power cut may roll back their last claims or results,
-        # and those jobs then run again (at-least-once, see README).
-        conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-    except sqlite3.Error as err:
-        raise translate_error(err, path) from None
-    return conn
-
-
-def translate_error(err: sqlite3.Error, path: str) -> StoreError:
-    text = str(err)
-    if isinstance(err, sqlite3.DataError | sqlite3.IntegrityError) or "too big" in text:
-        # SQLITE_TOOBIG, a constraint: the same write would be refused again.
-        return StoreRefused(f"database {path} refused the write: {text}")
-    if "not a database" in text or "malformed" in text:
-        return StoreError(f"{path} is not a SQLite database (or it is damaged)")
-    if "locked" in text or "busy" in text:
-        return StoreError(
-            f"database {path} is locked: another process held it for over {BUSY_TIMEOUT_S:g}s"
-        )
-    if "unable to open" in text or "readonly" in text or "disk I/O" in text:
-        return StoreError(f"cannot open database {path}: {_why_unwritable(path) or text}")
-    return StoreError(f"database error on {path}: {text}")
-
-
-def _why_unwritable(path: str) -> str | None:
-    """What SQLite's vague "unable to open" or "disk I/O error" means, when the file
-    system tells: it is mounted read-only, or full, or we may not write there (a reader
-    of a WAL database needs to write its -shm file, so each stops every command)."""
-    parent = os.path.dirname(os.path.abspath(path))
-    try:
-        fs = os.statvfs(parent)
-    except OSError:
-        return None
-    if fs.f_flag & os.ST_RDONLY:
-        return "its file system is read-only"
-    if fs.f_bavail == 0:
-        return "the disk is full"
-    # Try rather than os.access: that answers for the real user, with root's privileges.
-    if os.path.exists(path) and _denied(lambda: os.close(os.open(path, os.O_RDWR))):
-        return "no permission to read and write the file"
-    probe = os.path.join(parent, f".queuectl-probe-{os.getpid()}")
-    if _denied(lambda: os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))):
-        if not os.path.exists(path):
-            return f"no permission to create files in {parent}"
-        return (
-            f"no permission to create files in {parent} (SQLite keeps its -wal and -shm "
-            "files beside the database)"
-        )
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
-    return None
-
-
-def _denied(attempt: Callable[[], object]) -> bool:
-    try:
-        attempt()
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return False
 
 
 def _json(values: Sequence[str] | None) -> str | None:
@@ -170,7 +78,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
         self.path = sqlite_path(url)
         self._conn = connect_file(self.path, durable)
         self._lock = threading.RLock()
-        self._identity = _file_identity(self.path)
+        self._identity = file_identity(self.path)
         self._clock_offset = 0.0  # advance_clock (tests): every time below is self.now()
         try:
             if check_schema:
@@ -210,7 +118,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
 
         A worker's connection has no busy handler (see _connect) and looks again every
         50 us to 2 ms; other connections let SQLite's handler wait."""
-        give_up = time.monotonic() + BUSY_TIMEOUT_S
+        give_up = time.monotonic() + sqlite_connect.BUSY_TIMEOUT_S
         pause = 0.00005
         while True:
             try:
@@ -228,7 +136,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
     def _check_file(self) -> None:
         """SQLite keeps writing to a file deleted under it, where nobody else will ever
         look: a worker left on it would run on unseen by `status` and `worker stop`."""
-        if _file_identity(self.path) != self._identity:
+        if file_identity(self.path) != self._identity:
             raise StoreGone(
                 f"database file {self.path} was deleted or replaced while in use; stopping"
             )
@@ -241,7 +149,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
     def _patiently(self, action: Callable[[], T]) -> T:
         """Processes opening a new file at once race to switch it to WAL, and SQLite
         answers the losers "locked" at once, without waiting: give them the busy timeout."""
-        give_up = time.monotonic() + BUSY_TIMEOUT_S
+        give_up = time.monotonic() + sqlite_connect.BUSY_TIMEOUT_S
         while True:
             try:
                 return action()
@@ -327,7 +235,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
     def get_job(self, job_id: str) -> Job | None:
         with self._reading() as conn:
             row = conn.execute(Q["get_job"], {"id": job_id}).fetchone()
-        return _job(row) if row else None
+        return sqlite_rows.job(row) if row else None
 
     def list_jobs(
         self,
@@ -339,7 +247,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
         with self._reading() as conn:
             query = Q["list_jobs"] if state is None else Q["list_jobs_in_state"]
             rows = conn.execute(query, params).fetchall()
-        return [_job(row) for row in rows]
+        return [sqlite_rows.job(row) for row in rows]
 
     def query_jobs(self, query: JobQuery, after_seq: int | None, limit: int | None) -> list[Job]:
         oldest = query.order == "oldest"
@@ -362,11 +270,11 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
                     scheduled=SCHEDULED in query.states,
                 )
                 rows = conn.execute(Q["query_jobs_by_id_prefix"], params).fetchall()
-                return [_job(row) for row in rows]
+                return [sqlite_rows.job(row) for row in rows]
             direction = "oldest" if oldest else "newest"
             if not query.states:
                 rows = conn.execute(Q[f"query_jobs_{direction}"], params).fetchall()
-                return [_job(row) for row in rows]
+                return [sqlite_rows.job(row) for row in rows]
             # One range scan of jobs_state per state, merged by seq: no sort of the table.
             conn.execute("BEGIN")  # one snapshot for every state
             try:
@@ -378,7 +286,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
                         args = {**params, "state": str(state), "scheduled": False}
                         query_name = f"query_jobs_in_state_{direction}"
                         rows = conn.execute(Q[query_name], args).fetchall()
-                    pages.append([_job(row) for row in rows])
+                    pages.append([sqlite_rows.job(row) for row in rows])
             finally:
                 conn.execute("COMMIT")
         return merge_pages(pages, oldest, limit)
@@ -386,7 +294,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
     def list_attempts(self, job_id: str) -> list[Attempt]:
         with self._reading() as conn:
             rows = conn.execute(Q["list_attempts"], {"id": job_id}).fetchall()
-        return [_attempt(row) for row in rows]
+        return [sqlite_rows.attempt(row) for row in rows]
 
     def count_jobs(self, queue: str | None = None) -> QueueCounts:
         by_state = dict.fromkeys(JobState, 0)
@@ -404,7 +312,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
     def queue_stats(self) -> list[QueueStats]:
         with self._reading() as conn:
             rows = conn.execute(Q["queue_stats"], {"now": self.now()}).fetchall()
-        return _queue_stats(rows)
+        return sqlite_rows.queue_stats(rows)
 
     def update_job(self, job_id: str, changes: JobChanges) -> Job:
         with self._writing() as conn:
@@ -492,7 +400,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
             rows = conn.execute(Q["claim_jobs"], params).fetchall()
             # RETURNING does not promise an order; hand jobs out in claim order.
             rows.sort(key=lambda row: (-row["priority"], row["seq"]))
-            jobs = [_job(row) for row in rows]
+            jobs = [sqlite_rows.job(row) for row in rows]
             conn.executemany(
                 Q["start_attempt"],
                 [
@@ -517,7 +425,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
             renewed = conn.execute(Q["extend_leases"], params).fetchall()
             cancel = conn.execute(Q["cancel_orders"], params).fetchall()
         return WorkerOrders(
-            stop=_stop_mode(worker["stop_requested"]) if worker else None,
+            stop=sqlite_rows.stop_mode(worker["stop_requested"]) if worker else None,
             cancel=frozenset(row["id"] for row in cancel),
             renewed=frozenset(row["id"] for row in renewed),
         )
@@ -553,7 +461,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
     def expired_jobs(self, limit: int = 100) -> list[Job]:
         with self._reading() as conn:
             rows = conn.execute(Q["expired_jobs"], {"now": self.now(), "limit": limit}).fetchall()
-        return [_job(row) for row in rows]
+        return [sqlite_rows.job(row) for row in rows]
 
     def has_unfinished_jobs(self, queues: Sequence[str] | None) -> bool:
         params = {"queues": _json(queues), "now": self.now()}
@@ -615,7 +523,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
         params = {"alive_within": alive_within, "now": self.now()}
         with self._reading() as conn:
             rows = conn.execute(Q["list_workers"], params).fetchall()
-        return [_worker(row) for row in rows]
+        return [sqlite_rows.worker(row) for row in rows]
 
     def request_worker_stop(self, mode: StopMode, worker_ids: Sequence[str] | None = None) -> int:
         params = {
@@ -632,36 +540,11 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
             return cursor.rowcount
 
 
-def _stop_mode(value: str | None) -> StopMode | None:
-    return None if value is None else StopMode(value)
-
-
-def _file_identity(path: str) -> tuple[int, int] | None:
-    """(device, inode) of the database file, None when it is gone."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return (info.st_dev, info.st_ino) if info.st_nlink else None
-
-
 def _refuse(conn: sqlite3.Connection, job_id: str, check: Callable[[Job], None]) -> None:
     """Raise why the guarded change (allowed by rules' `check`) did not touch the job; the
     transaction then rolls back."""
     check(_fetch_job(conn, job_id))
     raise StoreError(f"job {job_id!r} changed under the write lock")
-
-
-def _queue_stats(rows: Sequence[sqlite3.Row]) -> list[QueueStats]:
-    stats: dict[str, QueueStats] = {}
-    for row in rows:
-        seen = stats.setdefault(row["queue"], QueueStats(queue=row["queue"], by_state={}))
-        seen.by_state[JobState(row["state"])] = row["n"]
-        if row["oldest_due_at"] is not None:
-            stats[row["queue"]] = QueueStats(
-                queue=seen.queue, by_state=seen.by_state, oldest_due_at=row["oldest_due_at"]
-            )
-    return list(stats.values())
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -704,60 +587,4 @@ def _fetch_job(conn: sqlite3.Connection, job_id: str) -> Job:
     row = conn.execute(Q["lock_job"], {"id": job_id}).fetchone()
     if row is None:
         raise JobNotFound(f"no job with id {job_id!r}")
-    return _job(row)
-
-
-def _job(row: sqlite3.Row) -> Job:
-    return Job(
-        id=row["id"],
-        command=row["command"],
-        queue=row["queue"],
-        state=JobState(row["state"]),
-        priority=row["priority"],
-        attempts=row["attempts"],
-        last_attempt=row["last_attempt"],
-        max_retries=row["max_retries"],
-        timeout=row["timeout"],
-        run_at=row["run_at"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        worker_id=row["worker_id"],
-        lease_expires_at=row["lease_expires_at"],
-        last_error=row["last_error"],
-        exit_code=row["exit_code"],
-        cancel_requested=bool(row["cancel_requested"]),
-        keep_daemons=bool(row["keep_daemons"]),
-        seq=row["seq"],
-        cwd=row["cwd"],
-        env=json.loads(row["env"]) if row["env"] else None,
-    )
-
-
-def _attempt(row: sqlite3.Row) -> Attempt:
-    return Attempt(
-        job_id=row["job_id"],
-        attempt=row["attempt"],
-        worker_id=row["worker_id"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        exit_code=row["exit_code"],
-        error=row["error"],
-        stdout=bytes(row["stdout"]),
-        stderr=bytes(row["stderr"]),
-        stdout_bytes=row["stdout_bytes"],
-        stderr_bytes=row["stderr_bytes"],
-    )
-
-
-def _worker(row: sqlite3.Row) -> WorkerInfo:
-    return WorkerInfo(
-        id=row["id"],
-        host=row["host"],
-        pid=row["pid"],
-        queues=tuple(json.loads(row["queues"])),
-        slots=row["slots"],
-        started_at=row["started_at"],
-        heartbeat_at=row["heartbeat_at"],
-        stop_requested=_stop_mode(row["stop_requested"]),
-        running=tuple(json.loads(row["running"] or "[]")),
-    )
+    return sqlite_rows.job(row)

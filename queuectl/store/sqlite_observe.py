@@ -29,11 +29,12 @@ class SqliteObserve:
             return sum(conn.execute(Q["publish_output"], tail_params(t)).rowcount for t in tails)
 
     def get_attempt(self, job_id: str, attempt: int | None = None) -> Attempt | None:
-        from queuectl.store.sqlite import Q, _attempt
+        from queuectl.store import sqlite_rows
+        from queuectl.store.sqlite import Q
 
         with self._reading() as conn:
             row = conn.execute(Q["get_attempt"], {"id": job_id, "attempt": attempt}).fetchone()
-        return _attempt(row) if row else None
+        return sqlite_rows.attempt(row) if row else None
 
     def metric_buckets(self) -> list[float]:
         from queuectl.store.sqlite import Q

@@ -7,7 +7,7 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING
 
-from queuectl.store.sqlite import connect_file, translate_error
+from queuectl.store.sqlite_connect import connect_file, translate_error
 
 if TYPE_CHECKING:
     from queuectl.store.inotify import DirectoryWatch

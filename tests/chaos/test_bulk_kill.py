@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from queuectl.store import Store
-from queuectl.store.sqlite import sqlite_path
+from queuectl.store.sqlite_connect import sqlite_path
 from tests.chaos.faults import (
     CHAOS_SETTINGS,
     Figures,

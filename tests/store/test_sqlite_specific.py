@@ -17,7 +17,7 @@ import pytest
 import queuectl.store.sqlite as sqlite_backend
 from queuectl.errors import StoreError
 from queuectl.models import JobChanges, JobState, RunResult
-from queuectl.store import Store, open_store
+from queuectl.store import Store, open_store, sqlite_connect
 from queuectl.store.queries import latest_migration
 from tests.conftest import make_job
 
@@ -137,7 +137,7 @@ def test_a_missing_directory_is_refused_not_created(tmp_path: Path) -> None:
 def test_a_database_locked_too_long_fails_cleanly_and_changes_nothing(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_backend, "BUSY_TIMEOUT_S", 0.2)  # read when connecting
+    monkeypatch.setattr(sqlite_connect, "BUSY_TIMEOUT_S", 0.2)  # read when used
     store = open_store(str(db_path))
     try:
         store.enqueue_jobs([make_job("before")], 3)
