@@ -49,6 +49,7 @@ from queuectl.models import (
     WorkerRegistration,
 )
 from queuectl.store import postgres_rows as pg_rows
+from queuectl.store import queries
 from queuectl.store.finishing import Finishing, GuardedFinishes, finish_params
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.postgres_connect import (
@@ -349,15 +350,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         return self._run(work, read=True)
 
     def queue_stats(self) -> list[QueueStats]:
-        stats: dict[str, QueueStats] = {}
-        for row in self._read("queue_stats"):
-            seen = stats.setdefault(row["queue"], QueueStats(queue=row["queue"], by_state={}))
-            seen.by_state[JobState(row["state"])] = row["n"]
-            if row["oldest_due_at"] is not None:
-                stats[row["queue"]] = QueueStats(
-                    queue=seen.queue, by_state=seen.by_state, oldest_due_at=row["oldest_due_at"]
-                )
-        return list(stats.values())
+        return queries.queue_stats(self._read("queue_stats"))
 
     def update_job(self, job_id: str, changes: JobChanges) -> Job:
         def work(conn: psycopg.Connection[Row]) -> Job:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
+from typing import Any
 
 from queuectl.errors import StoreError
+from queuectl.models import JobState, QueueStats
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
@@ -54,3 +57,17 @@ def load_migrations(dialect: str) -> list[tuple[int, str]]:
             with open(os.path.join(folder, name), encoding="utf-8") as handle:
                 found.append((int(name.split("_", 1)[0]), handle.read()))
     return sorted(found)
+
+
+def queue_stats(rows: Iterable[Any]) -> list[QueueStats]:
+    """The rows of either dialect's `queue_stats` query (queue, state, n, oldest_due_at;
+    sqlite3.Row or dict) as one QueueStats per queue."""
+    stats: dict[str, QueueStats] = {}
+    for row in rows:
+        seen = stats.setdefault(row["queue"], QueueStats(queue=row["queue"], by_state={}))
+        seen.by_state[JobState(row["state"])] = row["n"]
+        if row["oldest_due_at"] is not None:
+            stats[row["queue"]] = QueueStats(
+                queue=seen.queue, by_state=seen.by_state, oldest_due_at=row["oldest_due_at"]
+            )
+    return list(stats.values())

@@ -45,7 +45,7 @@ from queuectl.models import (
     WorkerOrders,
     WorkerRegistration,
 )
-from queuectl.store import sqlite_connect, sqlite_rows
+from queuectl.store import queries, sqlite_connect, sqlite_rows
 from queuectl.store.finishing import Finishing, GuardedFinishes, finish_params
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
@@ -312,7 +312,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
     def queue_stats(self) -> list[QueueStats]:
         with self._reading() as conn:
             rows = conn.execute(Q["queue_stats"], {"now": self.now()}).fetchall()
-        return sqlite_rows.queue_stats(rows)
+        return queries.queue_stats(rows)
 
     def update_job(self, job_id: str, changes: JobChanges) -> Job:
         with self._writing() as conn:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
 
-from queuectl.models import Attempt, Job, JobState, QueueStats, StopMode, WorkerInfo
+from queuectl.models import Attempt, Job, JobState, StopMode, WorkerInfo
 
 
 def job(row: sqlite3.Row) -> Job:
@@ -67,15 +66,3 @@ def worker(row: sqlite3.Row) -> WorkerInfo:
 
 def stop_mode(value: str | None) -> StopMode | None:
     return None if value is None else StopMode(value)
-
-
-def queue_stats(rows: Sequence[sqlite3.Row]) -> list[QueueStats]:
-    stats: dict[str, QueueStats] = {}
-    for row in rows:
-        seen = stats.setdefault(row["queue"], QueueStats(queue=row["queue"], by_state={}))
-        seen.by_state[JobState(row["state"])] = row["n"]
-        if row["oldest_due_at"] is not None:
-            stats[row["queue"]] = QueueStats(
-                queue=seen.queue, by_state=seen.by_state, oldest_due_at=row["oldest_due_at"]
-            )
-    return list(stats.values())
