@@ -65,6 +65,8 @@ MAX_RESULT_FAILURES = 3  # failures of a result while the store takes other writ
 # its last try, in degraded forms only (recording.record)
 BATCH_OUTPUT_BYTES = 64 << 10  # successes with at most this much output are recorded together
 PUBLISH_EVERY_S = 1.0  # running jobs' output goes to the store at most this often
+BURST_POLL_S = 0.02  # a burst run with only others' jobs left looks again this soon...
+# ...then half as often each time, down to the poll interval (see _burst_done)
 
 
 def default_host() -> str:
@@ -112,6 +114,7 @@ class Worker:
         self.last_store_error = ""
         self.store_abandoned = False  # gave up on the store: shut down without it
         self.dirty = True  # something may be due: try a claim
+        self.burst_poll = 0.0  # see _burst_done
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
@@ -476,6 +479,7 @@ class Worker:
         for done, stored in zip(batch, recorded, strict=True):
             job, result = done.job, done.result
             if stored:
+                self.tally["completed"] += 1
                 took = result.finished_at - result.started_at
                 log.info("job %s attempt %d completed after %.2fs", job.id, job.last_attempt, took)
             else:
@@ -630,12 +634,20 @@ class Worker:
         self.unrecorded.append(done)
 
     def _burst_done(self) -> bool:
+        """Whether a burst run is over: nothing of ours left, nothing unfinished in the
+        store. Other workers' results wake no one (only new work does), so while only
+        their jobs are left, look again soon, then less and less often."""
         if self.running or self.ready or self.unrecorded or self.dirty:
+            self.burst_poll = 0.0
             return False
         try:
-            return not self.store.has_unfinished_jobs(self.options.queues)
+            if not self.store.has_unfinished_jobs(self.options.queues):
+                return True
         except StoreError:
             return False
+        self.burst_poll = min(max(2 * self.burst_poll, BURST_POLL_S), self.settings.poll_interval)
+        self.next_claim = min(self.next_claim, time.monotonic() + self.burst_poll)
+        return False
 
     # -- waiting --------------------------------------------------------------------------
 

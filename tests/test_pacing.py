@@ -33,7 +33,7 @@ for name in ("claim_jobs", "complete_jobs", "complete_job"):
         return answer
     setattr(worker.store, name, counted)
 worker.run()
-print(json.dumps({"calls": calls, "jobs": jobs}))
+print(json.dumps({"calls": calls, "jobs": jobs, "tally": worker.tally}))
 """
 
 
@@ -52,6 +52,7 @@ def test_short_jobs_are_claimed_and_recorded_in_batches(store: Store, store_url:
     calls, jobs = counts["calls"], counts["jobs"]
     assert store.count_jobs().by_state[JobState.COMPLETED] == total
     assert jobs["claim_jobs"] == total
+    assert counts["tally"] == {"completed": total}  # its summary counts batched ones too
     # One job a claim and a write each would be 2 x 300 calls; batches need far fewer.
     # (The first jobs, before the worker has seen that they are short, go one by one.)
     assert calls["claim_jobs"] < total / 3, counts

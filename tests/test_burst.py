@@ -1,0 +1,45 @@
+"""A burst run ends soon after the last job ends, even when another worker ran it.
+
+Other workers' results wake no one (only new work does), so a burst worker with only
+their jobs left must look again by itself: soon at first, then less and less often."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from queuectl.models import NewJob, RunResult
+from queuectl.store import Store
+from queuectl.worker import BURST_POLL_S, Worker, WorkerOptions
+
+
+def test_a_burst_worker_looks_again_soon_while_others_jobs_run(
+    store: Store, store_url: str
+) -> None:
+    store.set_config("poll-interval", "60")
+    store.enqueue_jobs([NewJob(id="theirs", command="true")], 0)
+    [held] = store.claim_jobs("other-worker", None, 1, 600)
+    worker = Worker(store_url, WorkerOptions(burst=True))
+    try:
+        looks = []
+        for _ in range(6):
+            worker.next_claim = time.monotonic()  # as if the time to look had come
+            worker.claim_jobs()  # nothing for us: the only job is theirs
+            assert not worker.ready
+            assert not worker._burst_done()
+            looks.append(worker.next_claim - time.monotonic())
+        assert looks[0] <= BURST_POLL_S
+        assert looks[-1] > 8 * BURST_POLL_S  # and less often while they go on
+        assert max(looks) < 60  # far sooner than the poll interval
+        now = time.time()
+        store.complete_jobs("other-worker", [("theirs", held.last_attempt, _ok(now))])
+        assert worker._burst_done()
+    finally:
+        worker.store.close()
+        worker.selector.close()
+        os.close(worker._wake_read)
+        os.close(worker._wake_write)
+
+
+def _ok(now: float) -> RunResult:
+    return RunResult(exit_code=0, error=None, started_at=now, finished_at=now)
