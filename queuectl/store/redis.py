@@ -21,6 +21,8 @@ import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from queuectl import rules
 from queuectl.errors import DuplicateJob, StoreError, StoreUnavailable
 from queuectl.models import (
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1  # the key layout of common.lua; a new layout would add a migration
 MAX_DECISIONS = 10  # stop requests decided again when workers keep changing meanwhile
 MAX_LOST_CLAIMS = 5  # claims whose answer was lost, remembered to get their jobs back
+LARGE_OUTPUT_BYTES = 64 << 10  # see _wire
 
 
 class RedisStore(GuardedFinishes, RedisOperators, RedisObserve):
@@ -259,18 +262,15 @@ class RedisStore(GuardedFinishes, RedisOperators, RedisObserve):
         )
 
     def _apply_finish(self, guard: rules.Held, finish: rules.Finish, result: RunResult) -> bool:
-        return bool(self._scripts.run("finish", _finish_args(guard, finish, result)))
+        return self._apply_finishes([(guard, finish, result)])[0]
 
     def _apply_finishes(self, finishes: Sequence[Finishing]) -> list[bool]:
-        """One round trip for all; one the server refused is applied again on its own,
-        which raises its error as `_apply_finish` does."""
-        if len(finishes) < 2:
-            return super()._apply_finishes(finishes)
-        answers = self._scripts.run_many("finish", [_finish_args(*f) for f in finishes])
-        return [
-            self._apply_finish(*finishing) if isinstance(answer, Exception) else bool(answer)
-            for answer, finishing in zip(answers, finishes, strict=True)
-        ]
+        """One script call for all (each guarded and applied on its own inside it)."""
+        if not finishes:
+            return []
+        packed = msgspec.msgpack.encode([_finish_fields(*f) for f in finishes])
+        outputs = [_wire(o) for *_, result in finishes for o in (result.stdout, result.stderr)]
+        return [bool(applied) for applied in self._scripts.run("finish", [packed, *outputs])]
 
     def expired_jobs(self, limit: int = 100) -> list[Job]:
         return [rows.job(flat) for flat in self._scripts.run("expired", [limit], read=True)]
@@ -359,12 +359,20 @@ class RedisStore(GuardedFinishes, RedisOperators, RedisObserve):
         return int(self._scripts.run("prune_workers", [repr(float(dead_for))]))
 
 
-def _finish_args(guard: rules.Held, finish: rules.Finish, result: RunResult) -> list[Any]:
-    """finish.lua's arguments."""
+def _wire(output: bytes) -> bytes | memoryview:
+    """An output as a script argument. A large one goes as a memoryview: redis-py then
+    sends it as it is, where it would otherwise copy it into one buffer with the rest of
+    the command (hiredis), a copy of up to 16 MiB per stream."""
+    return memoryview(output) if len(output) > LARGE_OUTPUT_BYTES else bytes(output)
+
+
+def _finish_fields(guard: rules.Held, finish: rules.Finish, result: RunResult) -> list[str]:
+    """One finish as finish.lua takes it, but for its outputs: strings, as script
+    arguments would be."""
     return [
         guard.job_id,
         guard.worker_id,
-        guard.attempt,
+        str(guard.attempt),
         optional(guard.cancel_requested),
         "1" if guard.lease_expired else "0",
         str(finish.state),
@@ -373,8 +381,6 @@ def _finish_args(guard: rules.Held, finish: rules.Finish, result: RunResult) -> 
         "1" if finish.records_result else "0",
         optional(result.exit_code),
         result.error or "",
-        bytes(result.stdout),
-        bytes(result.stderr),
-        max(result.stdout_bytes, len(result.stdout)),
-        max(result.stderr_bytes, len(result.stderr)),
+        str(max(result.stdout_bytes, len(result.stdout))),
+        str(max(result.stderr_bytes, len(result.stderr))),
     ]

@@ -132,21 +132,6 @@ class Scripts:
         offset = repr(self.clock_offset)
         return self.call(lambda: script(args=[self._prefix, offset, *args]), read=read)
 
-    def run_many(self, name: str, arg_lists: Sequence[Sequence[Any]]) -> list[Any]:
-        """The script once per argument list, all in one round trip (a pipeline, not a
-        transaction: each call is atomic and guarded on its own). A call the server
-        refused is its error (a redis-py exception) in the answer's list."""
-        script = self._scripts[name]
-        offset = repr(self.clock_offset)
-
-        def send() -> list[Any]:
-            pipe = self._client.pipeline(transaction=False)
-            for args in arg_lists:
-                script(args=[self._prefix, offset, *args], client=pipe)
-            return pipe.execute(raise_on_error=False)
-
-        return self.call(send)
-
     def call(self, action: Callable[[], T], *, read: bool = False) -> T:
         tries = 2 if read else 1
         for attempt in range(1, tries + 1):

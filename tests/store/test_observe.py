@@ -212,6 +212,16 @@ def test_a_claim_of_several_jobs_counts_each_wait(store: Store, limit: int) -> N
     assert totals(store.metric_samples())[("wait", "default", "")][0] == limit
 
 
+def test_a_batch_of_results_counts_each_run_and_minute(store: Store) -> None:
+    """Stores may tally a batch's counts once (Redis does): none may be lost."""
+    start = store.now()
+    store.enqueue_jobs([make_job(f"j{i}") for i in range(3)], 3)
+    claim(store, "j0", "j1", "j2")
+    assert store.complete_jobs("w1", [(f"j{i}", 1, OK) for i in range(3)]) == [True] * 3
+    assert totals(store.metric_samples())[("run", "default", "completed")][0] == 3
+    assert sum(r.completed for r in store.throughput(start - 120)) == 3
+
+
 def test_a_throughput_slot_left_from_a_day_ago_starts_over(store: Store) -> None:
     """The per-minute counts are a ring of 1440 slots: yesterday's count in this minute's
     slot must not add to today's, and yesterday's other minutes stay as they were."""

@@ -39,5 +39,6 @@ for _, item in ipairs(jobs) do
         end
     end
 end
+flush_counts()
 if wake then redis.call('PUBLISH', WAKE, 'change') end
 return {'ok'}

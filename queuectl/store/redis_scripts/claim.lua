@@ -95,4 +95,5 @@ end
 if #claimed > 0 then  -- an idle worker's empty claims write nothing
     redis.call('SET', record_key, table.concat(record, '\n'), 'PX', math.ceil(2000 * lease))
 end
+flush_counts()
 return claimed

@@ -111,7 +111,12 @@ local function index(job, now)
     end
 end
 
--- Metrics: one observation in its histogram bucket (le 0 for "end": no duration).
+-- Metrics and the per-minute ring are tallied in memory while a script runs and written
+-- once at its end (flush_counts), so a batch of jobs costs a few writes, not a few each.
+-- Every script that changes a job's state (through update) ends with flush_counts().
+local tallied, tallied_seconds, minute_tally = {}, {}, {}
+
+-- One observation in its histogram bucket (le 0 for "end": no duration).
 local function observe(kind, queue, outcome, seconds)
     local le = '0'
     if seconds ~= nil then
@@ -121,21 +126,36 @@ local function observe(kind, queue, outcome, seconds)
         end
     end
     local field = kind .. '|' .. queue .. '|' .. outcome .. '|' .. le
-    redis.call('HINCRBY', P .. 'metrics', field, 1)
-    redis.call('HINCRBYFLOAT', P .. 'metric_seconds', field, num(seconds or 0))
+    tallied[field] = (tallied[field] or 0) + 1
+    tallied_seconds[field] = (tallied_seconds[field] or 0) + (seconds or 0)
 end
 
 local function count_minute(state, now)
     local minute = math.floor(now / 60)
-    local slot = minute % 1440
-    local kept = redis.call('HGET', P .. 'minutes', slot)
-    local m, done, failed = minute, 0, 0
-    if kept then
-        local a, b, c = string.match(kept, '^(%S+) (%S+) (%S+)$')
-        if tonumber(a) == minute then done, failed = tonumber(b), tonumber(c) end
+    local counts = minute_tally[minute] or {0, 0}
+    if state == 'completed' then counts[1] = counts[1] + 1 else counts[2] = counts[2] + 1 end
+    minute_tally[minute] = counts
+end
+
+local function flush_counts()
+    for field, n in pairs(tallied) do
+        redis.call('HINCRBY', P .. 'metrics', field, n)
+        redis.call('HINCRBYFLOAT', P .. 'metric_seconds', field, num(tallied_seconds[field]))
     end
-    if state == 'completed' then done = done + 1 else failed = failed + 1 end
-    redis.call('HSET', P .. 'minutes', slot, num(m) .. ' ' .. num(done) .. ' ' .. num(failed))
+    for minute, counts in pairs(minute_tally) do
+        local slot = minute % 1440
+        local kept = redis.call('HGET', P .. 'minutes', slot)
+        local done, failed = counts[1], counts[2]
+        if kept then
+            local a, b, c = string.match(kept, '^(%S+) (%S+) (%S+)$')
+            if tonumber(a) == minute then
+                done, failed = done + tonumber(b), failed + tonumber(c)
+            end
+        end
+        redis.call('HSET', P .. 'minutes', slot,
+                   num(minute) .. ' ' .. num(done) .. ' ' .. num(failed))
+    end
+    tallied, tallied_seconds, minute_tally = {}, {}, {}
 end
 
 -- What a state change counts: a claim's wait, an attempt's run, a waiting job's end.
