@@ -43,6 +43,7 @@ def run(argv: Sequence[str]) -> bool:
     if parsed is None:
         return False
     command, db, spec = parsed
+    _import_msgspec_lean()
     from queuectl.cli.errors import fail, silence_stdout
     from queuectl.errors import QueueError
 
@@ -63,6 +64,20 @@ def run(argv: Sequence[str]) -> bool:
     except KeyboardInterrupt:
         sys.exit(130)
     return True
+
+
+def _import_msgspec_lean() -> None:
+    """Import msgspec without typing_extensions, when that is installed (other packages
+    bring it): msgspec imports it only to understand that module's own types, which
+    queuectl's structs do not use, and it costs 10 ms of inspect, ast and dis. Only in
+    these short processes: `serve` imports Litestar, whose types need it."""
+    if "msgspec" in sys.modules or "typing_extensions" in sys.modules:
+        return
+    sys.modules["typing_extensions"] = None  # type: ignore[assignment]  # import fails
+    try:
+        import msgspec  # noqa: F401
+    finally:
+        del sys.modules["typing_extensions"]  # a later import finds it as usual
 
 
 _NO_OPTIONS = {

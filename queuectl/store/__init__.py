@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 from queuectl.errors import InvalidSpec, StoreError
@@ -41,9 +42,24 @@ def __getattr__(name: str) -> Any:
 
 def default_db_path() -> Path:
     """`queuectl.db` in the user's data directory (created on first use)."""
+    from pathlib import Path
+
+    return Path(_default_db_file())
+
+
+def _default_db_file() -> str:
+    """On Linux, the XDG rule written out ($XDG_DATA_HOME when it is an absolute path,
+    else ~/.local/share): importing platformdirs costs 13 ms, a quarter of an `enqueue`.
+    Elsewhere, platformdirs decides."""
+    linux = sys.platform.startswith("linux")  # (a variable: mypy checks one platform)
+    if linux:
+        base = os.environ.get("XDG_DATA_HOME", "")
+        if not os.path.isabs(base):
+            base = os.path.expanduser("~/.local/share")
+        return os.path.join(base, "queuectl", "queuectl.db")
     from platformdirs import user_data_path
 
-    return user_data_path("queuectl") / "queuectl.db"
+    return str(user_data_path("queuectl") / "queuectl.db")
 
 
 def resolve_url(url: str | None) -> str:
@@ -51,9 +67,9 @@ def resolve_url(url: str | None) -> str:
     url = url or os.environ.get("QUEUECTL_DB") or ""
     if url.strip():
         return url.strip()
-    default = default_db_path()
-    default.parent.mkdir(parents=True, exist_ok=True)  # first use of the default
-    return str(default)
+    default = _default_db_file()
+    os.makedirs(os.path.dirname(default), exist_ok=True)  # first use of the default
+    return default
 
 
 def open_store(

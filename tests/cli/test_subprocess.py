@@ -85,6 +85,16 @@ def test_default_database_lives_in_the_user_data_dir(tmp_path, env):
     assert "d" in ok(queuectl("list", env=env))
 
 
+@pytest.mark.parametrize("xdg", ["", "relative/dir"])
+def test_without_a_usable_xdg_data_home_the_default_is_under_home(tmp_path, env, xdg, monkeypatch):
+    """The XDG rule: only an absolute $XDG_DATA_HOME counts; else ~/.local/share."""
+    monkeypatch.chdir(tmp_path)  # where a relative one would wrongly land
+    env["XDG_DATA_HOME"] = xdg
+    ok(queuectl("enqueue", '{"id":"d","command":"true"}', env=env))
+    assert (tmp_path / "home" / ".local" / "share" / "queuectl" / "queuectl.db").is_file()
+    assert not (tmp_path / "relative").exists()
+
+
 def test_python_dash_m_help_and_version(env):
     done = subprocess.run(
         [sys.executable, "-m", "queuectl", "--help"],
