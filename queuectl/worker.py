@@ -19,8 +19,9 @@ most once a second and only for jobs that printed something and have run for a s
 
 Signal handlers only set flags (and `set_wakeup_fd` wakes the loop). A store that is
 unreachable is retried with backoff; running jobs go on meanwhile and their results wait
-in memory until the store is back. A result the store refuses is recorded degraded
-(recording.py), and a stop ends in bounded time whatever the store does (watchdog.py).
+in memory until the store is back (results.py). A result the store refuses is recorded
+degraded (recording.py), and a stop ends in bounded time whatever the store does
+(watchdog.py).
 """
 
 from __future__ import annotations
@@ -35,17 +36,18 @@ import signal
 import socket
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
 from queuectl.config import Settings
-from queuectl.errors import StoreError, StoreGone, StoreRefused
+from queuectl.errors import StoreError, StoreGone
 from queuectl.models import Job, LiveTail, RunResult, WorkerRegistration
 from queuectl.pacing import Pacing
 from queuectl.proctree import Sweeper, become_subreaper
-from queuectl.recording import Finished, failure_text, record
+from queuectl.recording import Finished, failure_text
+from queuectl.results import MAX_STORE_BACKOFF_S, Results
 from queuectl.runner import Limits, Process, seal_inherited_fds, start_command
 from queuectl.sdnotify import Notifier
 from queuectl.store import ChangeWaiter, Store, open_store
@@ -56,14 +58,10 @@ log = logging.getLogger("queuectl.worker")
 MIN_HEARTBEAT_S = 0.25  # earliest heartbeat after a wake-up (cancel and stop orders)
 KILL_GRACE_S = 1.0  # SIGTERM to SIGKILL on a cold stop or a cancel
 PRUNE_AFTER_S = 3600.0  # forget workers silent for this long
-MAX_STORE_BACKOFF_S = 5.0
 LISTEN_RETRY_S = 1.0  # how often a waiter that lost its connection tries again
 RESERVE_HOLD_S = 0.25  # a reserved job waiting longer than this for a slot goes back
 HANDBACK_S = 3.0  # after a stop's deadline: how long to try to record and hand jobs back
 WATCHDOG_SLACK_S = 2.0  # ...and how much longer before the watchdog ends the process
-MAX_RESULT_FAILURES = 3  # failures of a result while the store takes other writes before
-# its last try, in degraded forms only (recording.record)
-BATCH_OUTPUT_BYTES = 64 << 10  # successes with at most this much output are recorded together
 PUBLISH_EVERY_S = 1.0  # running jobs' output goes to the store at most this often
 BURST_POLL_S = 0.02  # a burst run with only others' jobs left looks again this soon...
 # ...then half as often each time, down to the poll interval (see _burst_done)
@@ -99,15 +97,12 @@ class Worker:
         self.ready: deque[Job] = deque()  # claimed, waiting for a slot (see _wanted)
         self.ready_since = 0.0  # when the oldest job in `ready` was claimed
         self.pacing = Pacing()
-        self.unrecorded: deque[Finished] = deque()
-        self.unrecorded_since = 0.0  # when the oldest result in `unrecorded` came in
         self.stop_mode: str | None = None  # None, "graceful" or "now"
         self.stop_deadline: float | None = None
         self.signals = 0
         now = time.monotonic()
         self.next_heartbeat = self.next_reap = self.next_claim = now
-        self.next_record = self.next_publish = now
-        self.record_backoff = 0.0
+        self.next_publish = now
         self.outage_backoff = 0.0
         self.last_outage = -1e9  # monotonic time of the last store failure
         self.failing_since: float | None = None  # store failing every step since then
@@ -126,7 +121,15 @@ class Worker:
         self.notifier = Notifier()  # systemd Type=notify; a no-op elsewhere
         self.sweeper = Sweeper(subreaper=False)
         self.watchdog: Watchdog | None = None  # ends the process if a stop overruns
-        self.tally: Counter[str] = Counter()  # attempts recorded, by how they ended
+        self.results = Results(
+            self.store,
+            self.id,
+            self.pacing,
+            settings=lambda: self.settings,
+            store_takes_writes=self._store_takes_writes,
+            slot_freed=self._slot_freed,
+            retry_due=self._retry_due,
+        )
         self.started = time.monotonic()
 
     # -- life cycle ---------------------------------------------------------------------
@@ -266,7 +269,7 @@ class Worker:
         deadline = time.monotonic() + KILL_GRACE_S + HANDBACK_S
         while time.monotonic() < deadline:
             # Given up on the store: stop once the commands are dead; their leases expire.
-            if not self.running and (not self.unrecorded or self.store_abandoned):
+            if not self.running and (not self.results or self.store_abandoned):
                 break
             self.wait(0.1)
             if not self.store_abandoned:
@@ -281,10 +284,10 @@ class Worker:
                 self.store.unregister_worker(self.id)
         except StoreError as err:
             log.warning("could not unregister worker %s: %s", self.id, err)
-        if self.unrecorded:
+        if self.results:
             log.warning(
                 "%d result(s) not recorded; those jobs run again once their leases expire",
-                len(self.unrecorded),
+                len(self.results),
             )
         self.store.close()
         signal.set_wakeup_fd(-1)
@@ -335,8 +338,8 @@ class Worker:
         if self.stop_deadline is None:
             grace = self.settings.grace_period if self.stop_mode == "graceful" else 0.0
             self.stop_deadline = now + grace
-            if self.stop_mode == "graceful" and (self.running or self.unrecorded):
-                count = len(self.running) + len(self.unrecorded)
+            if self.stop_mode == "graceful" and (self.running or self.results):
+                count = len(self.running) + len(self.results)
                 log.info(
                     "stopping: waiting up to %gs for %d job(s); "
                     "a second Ctrl-C (or SIGTERM) kills them and puts them back as pending",
@@ -352,7 +355,7 @@ class Worker:
                 process.interrupt("released", KILL_GRACE_S)
             # What the store has not taken yet gets a brief last try in _shutdown.
             return not self.running
-        return not self.running and released and not self.unrecorded
+        return not self.running and released and not self.results
 
     def _last_words(self) -> None:
         """The watchdog's: kill what still runs; its jobs run again after their leases."""
@@ -362,7 +365,7 @@ class Worker:
             "worker %s: the database did not let it stop in time; exiting without "
             "recording %d job(s), which run again once their leases expire",
             self.id,
-            len(self.running) + len(self.unrecorded),
+            len(self.running) + len(self.results),
         )
 
     # -- the steps ------------------------------------------------------------------------
@@ -372,7 +375,7 @@ class Worker:
         if now < self.next_heartbeat:
             return
         held = [*self.running, *(job.id for job in self.ready)]
-        held += [done.job.id for done in self.unrecorded]
+        held += [done.job.id for done in self.results]
         orders = self.store.heartbeat(self.id, self.settings.lease_seconds, held)
         self.next_heartbeat = now + min(self.settings.lease_seconds / 3, 5.0)
         self._drop_lost(orders.renewed)
@@ -421,80 +424,13 @@ class Worker:
         self.store.prune_workers(max(PRUNE_AFTER_S, self.settings.lease_seconds * 10))
 
     def record_results(self) -> None:
-        """Record each finished command on its own: one the store refuses is recorded
-        degraded (recording.record), one that fails while the store takes other writes
-        is given up after a few tries. Only a store that takes nothing makes all wait."""
-        if not self.unrecorded or time.monotonic() < self.next_record:
-            return
-        if (linger := self._record_linger()) > 0:
-            self.next_record = time.monotonic() + linger
-            return
-        self._record_successes()
-        for done in list(self.unrecorded):
-            try:
-                self._record(done)
-            except StoreRefused as err:
-                self._give_up(done, f"refused even without its output ({err})")
-            except StoreError as err:
-                if not self._store_takes_writes():
-                    self._retry_results_later()
-                    raise
-                done.failures += 1
-                if done.failures <= MAX_RESULT_FAILURES:
-                    log.warning(
-                        "job %s attempt %d: recording its result failed (%s); will retry",
-                        done.job.id,
-                        done.job.last_attempt,
-                        err,
-                    )
-                    continue
-                self._give_up(done, f"failed {done.failures} times ({err})")
-            self.unrecorded.remove(done)
-            self.dirty = True  # a slot is free: claim its next job at once
-        if self.unrecorded:
-            self._retry_results_later()
-        else:
-            self.record_backoff = 0.0
+        self.results.record(others_running=bool(self.running), stopping=bool(self.stop_mode))
 
-    def _record_linger(self) -> float:
-        """How long the results waiting may wait for more to batch with (pacing.py):
-        only plain successes, while other jobs still run and no stop is under way."""
-        batchable = bool(self.running) and not self.stop_mode
-        batchable = batchable and all(_plain_success(done) for done in self.unrecorded)
-        age = time.monotonic() - self.unrecorded_since
-        return self.pacing.record_after(len(self.unrecorded), age, batchable)
+    def _slot_freed(self) -> None:
+        self.dirty = True  # claim its next job at once
 
-    def _record_successes(self) -> None:
-        """Plain successes (small output, no earlier failure) in one transaction: short
-        jobs end several per turn. Anything amiss leaves them to the one-by-one path."""
-        batch = [done for done in self.unrecorded if _plain_success(done)]
-        if len(batch) < 2:
-            return
-        try:
-            recorded = self.store.complete_jobs(
-                self.id, [(d.job.id, d.job.last_attempt, d.result) for d in batch]
-            )
-        except StoreError:
-            return
-        for done, stored in zip(batch, recorded, strict=True):
-            job, result = done.job, done.result
-            if stored:
-                self.tally["completed"] += 1
-                took = result.finished_at - result.started_at
-                log.info("job %s attempt %d completed after %.2fs", job.id, job.last_attempt, took)
-            else:
-                log.warning(
-                    "job %s attempt %d: result discarded, the lease was lost (job moved on)",
-                    job.id,
-                    job.last_attempt,
-                )
-            self.unrecorded.remove(done)
-        self.dirty = True  # slots are free: claim their next jobs at once
-
-    def _retry_results_later(self) -> None:
-        """Keep the results; the loop goes on serving running jobs meanwhile."""
-        self.record_backoff = min(max(self.record_backoff * 2, 0.1), MAX_STORE_BACKOFF_S)
-        self.next_record = time.monotonic() + self.record_backoff
+    def _retry_due(self, at: float) -> None:
+        self.next_claim = min(self.next_claim, at)  # be there when a retry comes due
 
     def _store_takes_writes(self) -> bool:
         """Whether the store takes a write right now (a heartbeat): if so, a result that
@@ -506,40 +442,11 @@ class Worker:
             return False
         return True
 
-    def _give_up(self, done: Finished, why: str) -> None:
-        """Stop holding a result the store will not take: its lease expires and the job
-        runs again (the lease rules), rather than this worker retrying it forever."""
-        job = done.job
-        log.error(
-            "job %s attempt %d: result not recorded, %s; the job runs again once its lease expires",
-            job.id,
-            job.last_attempt,
-            why,
-        )
-
-    def _record(self, done: Finished) -> None:
-        job, result = done.job, done.result
-        took = result.finished_at - result.started_at
-        suspect = done.failures >= MAX_RESULT_FAILURES  # last try: degraded forms only
-        recorded = record(self.store, self.settings, self.id, done, suspect)
-        if recorded.retry_delay is not None:  # be there when the retry comes due
-            self.next_claim = min(self.next_claim, time.monotonic() + recorded.retry_delay)
-        if recorded.stored:
-            self.tally[_ending(done, recorded.retry_delay)] += 1
-            log.info(
-                "job %s attempt %d %s after %.2fs", job.id, job.last_attempt, recorded.outcome, took
-            )
-        else:
-            log.warning(
-                "job %s attempt %d: result discarded, the lease was lost (job moved on)",
-                job.id,
-                job.last_attempt,
-            )
-
     def summary(self) -> str:
         """What this worker did, for its last words: attempts by outcome and run time."""
-        counts = [f"{self.tally[k]} {k}" for k in ("completed", "failed", "dead")]
-        counts += [f"{n} {k}" for k, n in self.tally.items() if k in ("cancelled", "released")]
+        tally = self.results.tally
+        counts = [f"{tally[k]} {k}" for k in ("completed", "failed", "dead")]
+        counts += [f"{n} {k}" for k, n in tally.items() if k in ("cancelled", "released")]
         ran = time.monotonic() - self.started
         return f"worker {self.id} ran {_took(ran)}: {', '.join(counts)}"
 
@@ -624,20 +531,15 @@ class Worker:
             job.command, env, limits, self.selector, self.sweeper, job.keep_daemons, job.cwd
         )
         if isinstance(process, RunResult):  # could not even start: a failed attempt
-            self._add_unrecorded(Finished(job, process, None))
+            self.results.add(Finished(job, process, None))
         else:
             self.running[job.id] = (job, process)
-
-    def _add_unrecorded(self, done: Finished) -> None:
-        if not self.unrecorded:
-            self.unrecorded_since = time.monotonic()
-        self.unrecorded.append(done)
 
     def _burst_done(self) -> bool:
         """Whether a burst run is over: nothing of ours left, nothing unfinished in the
         store. Other workers' results wake no one (only new work does), so while only
         their jobs are left, look again soon, then less and less often."""
-        if self.running or self.ready or self.unrecorded or self.dirty:
+        if self.running or self.ready or self.results or self.dirty:
             self.burst_poll = 0.0
             return False
         try:
@@ -678,15 +580,15 @@ class Worker:
         claim = not self.stop_mode and self._claim_worthwhile(self._wanted())
         if self.dirty and claim:
             return 0.0  # a claim to make right away
-        if self.unrecorded and now >= self.next_record:
+        if self.results.due(now):
             return 0.0  # results to record right away
         timers += [self.next_heartbeat, self.next_reap]
         if self.running:
             timers.append(self.next_publish)
         if claim:
             timers.append(self.next_claim)
-        if self.unrecorded:
-            timers.append(self.next_record)
+        if self.results:
+            timers.append(self.results.next_try)
         if self.stop_deadline is not None and self.stop_mode == "graceful":
             timers.append(self.stop_deadline)
         if self.ready:
@@ -709,7 +611,7 @@ class Worker:
                 if process.reason == "lost":
                     continue  # someone else owns this job now: nothing of ours to record
                 self.pacing.observe(result.finished_at - result.started_at)
-                self._add_unrecorded(Finished(job, result, reason))
+                self.results.add(Finished(job, result, reason))
         self._start_ready()  # before recording: the freed slot need not wait for the store
 
     def _watch_changes(self) -> None:
@@ -770,25 +672,6 @@ def _drain(fd: int) -> None:
             pass
     except BlockingIOError:
         pass
-
-
-def _plain_success(done: Finished) -> bool:
-    """A success with little output, not tried before: one of a batch (complete_jobs)."""
-    return (
-        done.reason is None
-        and done.failures == 0
-        and done.result.succeeded
-        and len(done.result.stdout) + len(done.result.stderr) <= BATCH_OUTPUT_BYTES
-    )
-
-
-def _ending(done: Finished, retry_delay: float | None) -> str:
-    """How a recorded attempt ended, for the summary: failed means a retry is due."""
-    if done.reason in ("cancelled", "released"):
-        return done.reason
-    if done.result.succeeded:
-        return "completed"
-    return "failed" if retry_delay is not None else "dead"
 
 
 def _took(seconds: float) -> str:

@@ -33,7 +33,7 @@ for name in ("claim_jobs", "complete_jobs", "complete_job"):
         return answer
     setattr(worker.store, name, counted)
 worker.run()
-print(json.dumps({"calls": calls, "jobs": jobs, "tally": worker.tally}))
+print(json.dumps({"calls": calls, "jobs": jobs, "tally": worker.results.tally}))
 """
 
 
