@@ -38,6 +38,12 @@ def configure(verbosity: int, log_format: str, log_file: Path | None = None) -> 
             TextFormat(stamped=not _under_journald(stream), color=_is_color_terminal(stream))
         )
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    # Our formats read neither where a call was made nor which thread or process made it:
+    # skip looking (the logging HOWTO's "Optimization"); a busy worker logs two lines a job.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 def detached_log_path(url: str) -> Path:
