@@ -589,6 +589,9 @@ def test_complete_jobs_records_several_in_one_call_each_guarded(store: Store) ->
         b"b out",
         True,
     )
+    [attempt_a] = store.list_attempts("a")  # each result's outputs, none of its neighbour's
+    assert (attempt_a.stdout, attempt_a.stderr) == (OK.stdout, OK.stderr)
+    assert attempt_b.stderr == b""
     assert store.list_attempts("c")[0].finished_at is None
     assert store.count_jobs().by_state[COMPLETED] == 2
     assert store.complete_jobs("w1", []) == []
