@@ -537,8 +537,9 @@ class Worker:
 
     def _burst_done(self) -> bool:
         """Whether a burst run is over: nothing of ours left, nothing unfinished in the
-        store. Other workers' results wake no one (only new work does), so while only
-        their jobs are left, look again soon, then less and less often."""
+        store. Other workers' results need not wake us (the store contract promises a
+        wake-up for new work only), so while only their jobs are left, look again soon,
+        then less and less often."""
         if self.running or self.ready or self.results or self.dirty:
             self.burst_poll = 0.0
             return False

@@ -1,7 +1,8 @@
 """A burst run ends soon after the last job ends, even when another worker ran it.
 
-Other workers' results wake no one (only new work does), so a burst worker with only
-their jobs left must look again by itself: soon at first, then less and less often."""
+Other workers' results need not wake it (stores promise a wake-up for new work only), so
+a burst worker with only their jobs left looks again by itself: soon at first, then less
+and less often."""
 
 from __future__ import annotations
 
