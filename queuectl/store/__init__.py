@@ -51,7 +51,8 @@ def _default_db_file() -> str:
     """On Linux, the XDG rule written out ($XDG_DATA_HOME when it is an absolute path,
     else ~/.local/share): importing platformdirs costs 13 ms, a quarter of an `enqueue`.
     Elsewhere, platformdirs decides."""
-    linux = sys.platform.startswith("linux")  # (a variable: mypy checks one platform)
+    # (A variable: mypy checks one platform.) Android's Python says "linux" before 3.13.
+    linux = sys.platform.startswith("linux") and not hasattr(sys, "getandroidapilevel")
     if linux:
         base = os.environ.get("XDG_DATA_HOME", "")
         if not os.path.isabs(base):
