@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
+from queuectl.claimer import Claimer
 from queuectl.config import Settings
 from queuectl.errors import StoreError, StoreGone
 from queuectl.models import Job, LiveTail, RunResult, WorkerRegistration
@@ -110,6 +111,7 @@ class Worker:
         self.store_abandoned = False  # gave up on the store: shut down without it
         self.dirty = True  # something may be due: try a claim
         self.burst_poll = 0.0  # see _burst_done
+        self.claimer: Claimer | None = None  # claims in a thread, on server stores (run)
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
@@ -145,6 +147,8 @@ class Worker:
         self._install_signal_handlers()
         self._until_stored("register", self._register)
         self._watch_changes()
+        if self.store.remote:
+            self.claimer = Claimer(self.store.url, self._wake_write)
         queues = ",".join(self.options.queues or ["*"])
         log.info("worker %s started: %d slot(s), queues %s", self.id, self.options.slots, queues)
         self._warn_if_not_durable()
@@ -277,8 +281,21 @@ class Worker:
         while self.sweeper.busy and time.monotonic() < deadline:
             self.wait(0.1)  # what jobs left behind, in its grace period
         self.sweeper.finish_all()
+        self._leave_store()
+        signal.set_wakeup_fd(-1)
+        if self.sweeper.subreaper and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            become_subreaper(False)  # whoever runs us in-process gets its orphans back
+        self.selector.close()
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+
+    def _leave_store(self) -> None:
+        """Close the change waiter and the claimer, leave the registry, close the store."""
         if self.waiter is not None:
             self.waiter.close()
+        if self.claimer is not None:
+            self.claimer.close(wait=not self.store_abandoned)
         try:
             if not self.store_abandoned:  # else its heartbeat just goes stale
                 self.store.unregister_worker(self.id)
@@ -290,13 +307,6 @@ class Worker:
                 len(self.results),
             )
         self.store.close()
-        signal.set_wakeup_fd(-1)
-        if self.sweeper.subreaper and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            become_subreaper(False)  # whoever runs us in-process gets its orphans back
-        self.selector.close()
-        os.close(self._wake_read)
-        os.close(self._wake_write)
 
     # -- signals and stopping -------------------------------------------------------------
 
@@ -473,21 +483,37 @@ class Worker:
 
     def claim_jobs(self) -> None:
         self._release_stale_reserve()
+        if self._claim_in_flight():
+            assert self.claimer is not None
+            asked = self.claimer.asked
+            jobs = self.claimer.take()
+            if jobs is None:
+                return  # still on its way; its answer wakes the loop
+            self._claimed(jobs, asked)
         want = self._wanted()
         now = time.monotonic()
         if not self._claim_worthwhile(want) or not (self.dirty or now >= self.next_claim):
             return
         self.dirty = False
         self.next_claim = now + self.settings.poll_interval
+        if self.claimer is not None:  # the loop goes on meanwhile (claimer.py)
+            self.claimer.ask(self.id, self.options.queues, want, self.settings.lease_seconds)
+            return
         jobs = self.store.claim_jobs(
             self.id, self.options.queues, want, self.settings.lease_seconds
         )
+        self._claimed(jobs, want)
+
+    def _claimed(self, jobs: list[Job], asked: int) -> None:
         if jobs and not self.ready:
-            self.ready_since = now
+            self.ready_since = time.monotonic()
         self.ready.extend(jobs)
         self._start_ready()
-        if len(jobs) == want:
+        if len(jobs) == asked:
             self.dirty = True  # there may be more: claim again as soon as a slot frees
+
+    def _claim_in_flight(self) -> bool:
+        return self.claimer is not None and self.claimer.pending
 
     def _wanted(self) -> int:
         """How many jobs to claim: one per free slot, plus a reserve while jobs are short,
@@ -509,10 +535,17 @@ class Worker:
         short after all: give it back, for a free worker to take, and stop reserving."""
         if self.ready and time.monotonic() >= self.ready_since + RESERVE_HOLD_S:
             self.pacing.slow_down()
-            self.release_reserve()
+            self._hand_back_ready()
 
     def release_reserve(self) -> None:
-        """Stopping: claimed jobs that never started go back, their attempt not counted."""
+        """Stopping: claimed jobs that never started go back, their attempt not counted
+        (those of a claim in flight too, once its answer is in)."""
+        if self._claim_in_flight():
+            assert self.claimer is not None
+            self.ready.extend(self.claimer.take(wait=True) or [])
+        self._hand_back_ready()
+
+    def _hand_back_ready(self) -> None:
         while self.ready:
             job = self.ready[0]
             self.store.release_job(job.id, self.id, job.last_attempt)
@@ -540,7 +573,7 @@ class Worker:
         store. Other workers' results need not wake us (the store contract promises a
         wake-up for new work only), so while only their jobs are left, look again soon,
         then less and less often."""
-        if self.running or self.ready or self.results or self.dirty:
+        if self.running or self.ready or self.results or self.dirty or self._claim_in_flight():
             self.burst_poll = 0.0
             return False
         try:
@@ -578,7 +611,8 @@ class Worker:
             timers.append(swept)
         if limit is not None:
             return min([limit, *(max(0.0, t - now) for t in timers)])
-        claim = not self.stop_mode and self._claim_worthwhile(self._wanted())
+        claim = not self.stop_mode and not self._claim_in_flight()
+        claim = claim and self._claim_worthwhile(self._wanted())
         if self.dirty and claim:
             return 0.0  # a claim to make right away
         if self.results.due(now):

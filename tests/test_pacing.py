@@ -20,18 +20,27 @@ pytestmark = pytest.mark.slow
 _COUNTING_WORKER = """
 import json, sys
 from collections import Counter
+import queuectl.claimer
+from queuectl.store import open_store
 from queuectl.worker import Worker, WorkerOptions
 
-worker = Worker(sys.argv[1], WorkerOptions(slots=2, burst=True))
 calls, jobs = Counter(), Counter()
-for name in ("claim_jobs", "complete_jobs", "complete_job"):
-    real = getattr(worker.store, name)
-    def counted(*args, _real=real, _name=name):
-        calls[_name] += 1
-        answer = _real(*args)
-        jobs[_name] += len(answer) if isinstance(answer, list) else 1
-        return answer
-    setattr(worker.store, name, counted)
+
+def counting(store):
+    for name in ("claim_jobs", "complete_jobs", "complete_job"):
+        real = getattr(store, name)
+        def counted(*args, _real=real, _name=name):
+            calls[_name] += 1
+            answer = _real(*args)
+            jobs[_name] += len(answer) if isinstance(answer, list) else 1
+            return answer
+        setattr(store, name, counted)
+    return store
+
+# Server stores claim on a connection of their own (claimer.py): count those calls too.
+queuectl.claimer.open_store = lambda *args, **kwargs: counting(open_store(*args, **kwargs))
+worker = Worker(sys.argv[1], WorkerOptions(slots=2, burst=True))
+counting(worker.store)
 worker.run()
 print(json.dumps({"calls": calls, "jobs": jobs, "tally": worker.results.tally}))
 """

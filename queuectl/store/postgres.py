@@ -95,6 +95,7 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
         self, url: str, durable: bool = True, migrate: bool = True, check_schema: bool = True
     ) -> None:
         self.url = url
+        self.remote = True
         self._dsn, self._poll_only = split_url(url)
         self._target = redacted_url(self._dsn)
         self._durable = durable

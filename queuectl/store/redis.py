@@ -67,6 +67,7 @@ class RedisStore(GuardedFinishes, RedisOperators, RedisObserve):
     ) -> None:
         # `durable` is the server's business here (its appendfsync), not a client's.
         self.url = url
+        self.remote = True
         address, self.prefix = split_url(url)
         self._address = address
         self._target = redacted_url(address)

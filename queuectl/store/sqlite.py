@@ -75,6 +75,7 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
         self, url: str, durable: bool = True, migrate: bool = True, check_schema: bool = True
     ) -> None:
         self.url = url
+        self.remote = False
         self.path = sqlite_path(url)
         self._conn = connect_file(self.path, durable)
         self._lock = threading.RLock()

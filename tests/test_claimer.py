@@ -1,0 +1,139 @@
+"""Claims on server stores, made in a thread on a connection of their own (claimer.py).
+
+Real stores: on PostgreSQL and Redis, the answer, the error and a stop while a claim is in
+flight; on every backend, that a worker makes a claimer exactly where the store is a
+server."""
+
+from __future__ import annotations
+
+import os
+import select
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from queuectl.claimer import Claimer
+from queuectl.errors import StoreError
+from queuectl.models import JobState, NewJob
+from queuectl.store import Store, open_store
+from queuectl.worker import Worker, WorkerOptions
+from tests.conftest import BACKENDS
+
+# Server stores only: on SQLite, claims stay in the worker's loop.
+REMOTE = [
+    pytest.param(name, id=name, marks=marks)
+    for name, (_, marks) in BACKENDS.items()
+    if name != "sqlite"
+]
+
+
+@pytest.fixture
+def wake() -> Iterator[tuple[int, int]]:
+    read, write = os.pipe()
+    yield read, write
+    os.close(read)
+    os.close(write)
+
+
+def _enqueue(store: Store, count: int) -> None:
+    store.enqueue_jobs([NewJob(id=f"j{i}", command="true") for i in range(count)], 3)
+
+
+def _woken(read_fd: int) -> bool:
+    return bool(select.select([read_fd], [], [], 30)[0])
+
+
+@pytest.mark.parametrize("store_url", REMOTE, indirect=True)
+def test_a_claim_is_answered_in_the_background_and_wakes_the_loop(
+    store: Store, wake: tuple[int, int]
+) -> None:
+    _enqueue(store, 3)
+    claimer = Claimer(store.url, wake[1])
+    try:
+        assert claimer.take() == []  # nothing asked
+        claimer.ask("w1", None, 2, 30)
+        assert claimer.pending and claimer.asked == 2
+        assert _woken(wake[0])
+        jobs = claimer.take()
+        assert jobs is not None and [j.id for j in jobs] == ["j0", "j1"]
+        assert not claimer.pending
+        assert [store.get_job(f"j{i}").state for i in range(3)] == [  # type: ignore[union-attr]
+            JobState.PROCESSING,
+            JobState.PROCESSING,
+            JobState.PENDING,
+        ]
+    finally:
+        claimer.close()
+
+
+@pytest.mark.parametrize("store_url", REMOTE, indirect=True)
+def test_the_claims_error_comes_out_of_take(
+    store: Store, backend: str, wake: tuple[int, int]
+) -> None:
+    claimer = Claimer(store.url, wake[1])
+    try:
+        with _refusing(store.url, backend):
+            claimer.ask("w1", None, 1, 30)
+            assert _woken(wake[0])
+            with pytest.raises(StoreError):
+                claimer.take()
+        assert not claimer.pending
+        claimer.ask("w1", None, 1, 30)  # and the next claim works again
+        assert claimer.take(wait=True) == []
+    finally:
+        claimer.close()
+
+
+@contextmanager
+def _refusing(url: str, backend: str) -> Iterator[None]:
+    """Redis: every command of this test's user refused. PostgreSQL: every connection to
+    the test's database cut (a claim is a write: not tried again on a new connection)."""
+    if backend == "redis":
+        from tests.redis_helpers import refusing
+
+        with refusing(url):
+            yield
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        yield
+
+
+@pytest.mark.parametrize("store_url", REMOTE, indirect=True)
+def test_a_stop_hands_back_the_jobs_of_a_claim_in_flight(store: Store, store_url: str) -> None:
+    _enqueue(store, 3)
+    worker = Worker(store_url, WorkerOptions(slots=1))
+    try:
+        worker.claimer = Claimer(store_url, worker._wake_write)  # as run() makes it
+        worker.claimer.ask(worker.id, None, 3, 30)
+        worker.release_reserve()  # waits for the answer, then hands its jobs back
+        assert not worker.claimer.pending and not worker.ready
+        for i in range(3):
+            job = store.get_job(f"j{i}")
+            assert job is not None
+            assert (job.state, job.attempts) == (JobState.PENDING, 0)
+    finally:
+        if worker.claimer is not None:
+            worker.claimer.close()
+        worker.store.close()
+        worker.selector.close()
+        os.close(worker._wake_read)
+        os.close(worker._wake_write)
+
+
+def test_a_worker_on_a_server_store_claims_through_its_claimer(store_url: str) -> None:
+    store = open_store(store_url)
+    try:
+        _enqueue(store, 5)
+        worker = Worker(store_url, WorkerOptions(slots=2, burst=True))
+        worker.run()
+        assert (worker.claimer is not None) == store.remote
+        assert store.count_jobs().by_state[JobState.COMPLETED] == 5
+    finally:
+        store.close()
