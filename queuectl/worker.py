@@ -147,13 +147,12 @@ class Worker:
         self._install_signal_handlers()
         self._until_stored("register", self._register)
         self._watch_changes()
-        if self.store.remote:
-            self.claimer = Claimer(self.store.url, self._wake_write)
         queues = ",".join(self.options.queues or ["*"])
         log.info("worker %s started: %d slot(s), queues %s", self.id, self.options.slots, queues)
         self._warn_if_not_durable()
         self.notifier.ready(f"worker {self.id}: {self.options.slots} slot(s), queues {queues}")
         try:
+            self._start_claimer()
             reason = self._loop()
         finally:
             self._shutdown()
@@ -161,6 +160,16 @@ class Worker:
         log.info("%s", self.summary())
         self.notifier.close()
         return 0
+
+    def _start_claimer(self) -> None:
+        """On a server store, claims go to a thread with a connection of its own
+        (claimer.py); if that connection cannot be had, the loop claims itself."""
+        if not self.store.remote:
+            return
+        try:
+            self.claimer = Claimer(self.store.url, self._wake_write)
+        except StoreError as err:
+            log.warning("claiming on the worker's own connection (%s)", err)
 
     def _loop(self) -> str:
         while True:
