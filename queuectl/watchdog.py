@@ -31,9 +31,16 @@ class Watchdog:
             with contextlib.suppress(OSError):  # full: it is armed already
                 os.write(self._arm_fd, b"!")
 
+    def disarm(self) -> None:
+        """The stop ended in time: the process goes on (a worker run in-process, by a
+        test or an embedding program, returns from `run` and must not be ended later)."""
+        self.deadline = None
+
     def _run(self, armed: int) -> None:
         os.read(armed, 1)
         while self.deadline is not None and (left := self.deadline - time.monotonic()) > 0:
             time.sleep(min(left, 0.5))
+        if self.deadline is None:
+            return  # disarmed
         self.last_words()
         os._exit(0)

@@ -40,6 +40,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Any
 
 from queuectl.claimer import Claimer
 from queuectl.config import Settings
@@ -123,6 +124,7 @@ class Worker:
         self.notifier = Notifier()  # systemd Type=notify; a no-op elsewhere
         self.sweeper = Sweeper(subreaper=False)
         self.watchdog: Watchdog | None = None  # ends the process if a stop overruns
+        self._handlers: dict[signal.Signals, Any] = {}  # signal handlers we replaced
         self.results = Results(
             self.store,
             self.id,
@@ -156,6 +158,8 @@ class Worker:
             reason = self._loop()
         finally:
             self._shutdown()
+            if self.watchdog is not None:
+                self.watchdog.disarm()
         log.info("worker %s stopped: %s", self.id, reason)
         log.info("%s", self.summary())
         self.notifier.close()
@@ -292,6 +296,8 @@ class Worker:
         self.sweeper.finish_all()
         self._leave_store()
         signal.set_wakeup_fd(-1)
+        for sig, handler in self._handlers.items():  # whoever runs us in-process: theirs
+            signal.signal(sig, handler)
         if self.sweeper.subreaper and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             become_subreaper(False)  # whoever runs us in-process gets its orphans back
@@ -322,11 +328,11 @@ class Worker:
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is threading.main_thread():
             signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False)
-            signal.signal(signal.SIGTERM, self._on_signal)
-            signal.signal(signal.SIGINT, self._on_signal)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._handlers[sig] = signal.signal(sig, self._on_signal)
             if self.sweeper.subreaper:
                 signal.signal(signal.SIGCHLD, self._on_child)
-            # Only a worker process of its own (see request_stop), never one in a test.
+            # Ends the process if a stop overruns; disarmed when `run` returns in time.
             self.watchdog = Watchdog(self._last_words)
 
     def _on_child(self, signum: int, frame: FrameType | None) -> None:

@@ -180,3 +180,17 @@ def registration(
     slots: int = 2,
 ) -> WorkerRegistration:
     return WorkerRegistration(id=worker_id, host=host, pid=pid, queues=queues, slots=slots)
+
+
+# .ci/run checks that this file exists after pytest: a test that ends the whole process
+# (os._exit, say from a worker's stop watchdog run in-process) would otherwise look like
+# a pass, with every test after it never run.
+SESSION_FINISHED = ROOT / ".pytest-session-finished"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    SESSION_FINISHED.unlink(missing_ok=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    SESSION_FINISHED.write_text(f"{exitstatus}\n")

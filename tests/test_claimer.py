@@ -6,8 +6,11 @@ server."""
 
 from __future__ import annotations
 
+import json
 import os
 import select
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,7 +19,7 @@ import pytest
 from queuectl.claimer import Claimer
 from queuectl.errors import StoreError
 from queuectl.models import JobState, NewJob
-from queuectl.store import Store, open_store
+from queuectl.store import Store
 from queuectl.worker import Worker, WorkerOptions
 from tests.conftest import BACKENDS
 
@@ -127,13 +130,40 @@ def test_a_stop_hands_back_the_jobs_of_a_claim_in_flight(store: Store, store_url
         os.close(worker._wake_write)
 
 
-def test_a_worker_on_a_server_store_claims_through_its_claimer(store_url: str) -> None:
-    store = open_store(store_url)
-    try:
-        _enqueue(store, 5)
-        worker = Worker(store_url, WorkerOptions(slots=2, burst=True))
-        worker.run()
-        assert (worker.claimer is not None) == store.remote
-        assert store.count_jobs().by_state[JobState.COMPLETED] == 5
-    finally:
-        store.close()
+_RUN_IN_PROCESS = """
+import json, signal, sys
+from queuectl.worker import Worker, WorkerOptions
+
+before = signal.getsignal(signal.SIGTERM)
+worker = Worker(sys.argv[1], WorkerOptions(slots=2, burst=True))
+code = worker.run()
+print(json.dumps({
+    "code": code,
+    "claimer": worker.claimer is not None,
+    "disarmed": worker.watchdog is not None and worker.watchdog.deadline is None,
+    "handlers_back": signal.getsignal(signal.SIGTERM) is before,
+}))
+"""
+
+
+def test_a_worker_claims_through_a_claimer_on_server_stores(store: Store, store_url: str) -> None:
+    """Run in a process of its own: a worker's `run` in a test's main thread installs
+    signal handlers and a stop watchdog. Once `run` returns, the watchdog is disarmed and
+    the handlers are the caller's again (an embedding program goes on)."""
+    _enqueue(store, 5)
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN_IN_PROCESS, store_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report == {
+        "code": 0,
+        "claimer": store.remote,
+        "disarmed": True,
+        "handlers_back": True,
+    }
+    assert store.count_jobs().by_state[JobState.COMPLETED] == 5
