@@ -185,13 +185,12 @@ def test_sigkilled_worker_job_recovered_through_lease(store: Store, store_url: s
 
 
 def test_warm_stop_lets_running_job_finish(store: Store, store_url: str, tmp_path: Path):
-    flag = tmp_path / "go"
-    enqueue(
-        store,
-        f'{{"id":"warm","command":"while [ ! -e {flag} ]; do sleep 0.05; done; echo finished"}}',
-    )
+    started, flag = tmp_path / "started", tmp_path / "go"
+    command = f"touch {started}; while [ ! -e {flag} ]; do sleep 0.05; done; echo finished"
+    enqueue(store, json.dumps({"id": "warm", "command": command}))
     worker = start_worker(store_url, tmp_path / "w.log")
-    wait_for(lambda: state_of(store, "warm") is JobState.PROCESSING, what="job running")
+    # Running, not just claimed: a job claimed but not started yet would be handed back.
+    wait_for(started.exists, what="job running")
     worker.send_signal(signal.SIGTERM)
     wait_for(lambda: "stopping: waiting" in (tmp_path / "w.log").read_text(), what="warm stop")
     assert worker.poll() is None, "worker exited while its job was running"
