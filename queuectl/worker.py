@@ -511,9 +511,11 @@ class Worker:
             return
         self.dirty = False
         self.next_claim = now + self.settings.poll_interval
-        if self.claimer is not None:  # the loop goes on meanwhile (claimer.py)
+        if self.claimer is not None and self.running:  # jobs run on meanwhile (claimer.py)
             self.claimer.ask(self.id, self.options.queues, want, self.settings.lease_seconds)
             return
+        # Nothing running: nothing to overlap, and a thread's hand-off would only delay
+        # the first job's start.
         jobs = self.store.claim_jobs(
             self.id, self.options.queues, want, self.settings.lease_seconds
         )

@@ -130,6 +130,27 @@ def test_a_stop_hands_back_the_jobs_of_a_claim_in_flight(store: Store, store_url
         os.close(worker._wake_write)
 
 
+@pytest.mark.parametrize("store_url", REMOTE, indirect=True)
+def test_an_idle_worker_claims_in_its_loop(store: Store, store_url: str) -> None:
+    """Nothing running, nothing to overlap: the first job starts without a hand-off."""
+    _enqueue(store, 1)
+    worker = Worker(store_url, WorkerOptions(slots=1))
+    try:
+        worker.claimer = Claimer(store_url, worker._wake_write)  # as run() makes it
+        worker.claim_jobs()
+        assert not worker.claimer.pending
+        assert list(worker.running) == ["j0"]
+    finally:
+        for _, process in worker.running.values():
+            process.kill_group()
+            process.finish()
+        worker.claimer.close()
+        worker.store.close()
+        worker.selector.close()
+        os.close(worker._wake_read)
+        os.close(worker._wake_write)
+
+
 _RUN_IN_PROCESS = """
 import json, signal, sys
 from queuectl.worker import Worker, WorkerOptions
