@@ -5,7 +5,9 @@ loop, it would hold every slot's next start until the answer came back. The loop
 the claimer instead and goes on running jobs; the thread makes the claim (the driver
 waits for the server with the GIL released) and wakes the loop through its wake-up pipe.
 One claim at a time is in flight. The answer, or the store's error, is taken by the
-loop's claim step, so errors are handled there as before.
+loop's claim step, so errors are handled there as before. A worker with nothing
+running claims on its own connection: there is nothing to overlap, and the hand-off to
+the thread and back would only delay the first job.
 
 Claims are atomic on the server and name the worker, so which connection made one does
 not matter to leases, heartbeats or results. A claim whose answer is lost is the store's
