@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from queuectl.models import Job, JobState
 from queuectl.spec import parse_job
 from queuectl.store import Store
+from queuectl.worker import Worker, WorkerOptions
 
 T = TypeVar("T")
 
@@ -88,3 +90,37 @@ def kill_matching(marker: str) -> None:
     for pid in processes_matching(marker):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def worker_script_report(script: str, *args: str) -> Any:
+    """Run `script` (Python that drives a Worker) in a process of its own and return the
+    JSON its last output line holds: a worker's `run` installs signal handlers and a stop
+    watchdog, which belong in a process of their own, not in pytest's."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+@contextlib.contextmanager
+def stepped_worker(url: str, options: WorkerOptions) -> Iterator[Worker]:
+    """A Worker whose steps a test calls one by one (never `run`), released afterwards:
+    what it still runs killed, its claimer, store, selector and wake-up pipe closed."""
+    worker = Worker(url, options)
+    try:
+        yield worker
+    finally:
+        for _, process in worker.running.values():
+            process.kill_group()
+            process.finish()
+        if worker.claimer is not None:
+            worker.claimer.close()
+        worker.store.close()
+        worker.selector.close()
+        os.close(worker._wake_read)
+        os.close(worker._wake_write)

@@ -6,12 +6,12 @@ and less often."""
 
 from __future__ import annotations
 
-import os
 import time
 
 from queuectl.models import NewJob, RunResult
 from queuectl.store import Store
-from queuectl.worker import BURST_POLL_S, Worker, WorkerOptions
+from queuectl.worker import BURST_POLL_S, WorkerOptions
+from tests.helpers import stepped_worker
 
 
 def test_a_burst_worker_looks_again_soon_while_others_jobs_run(
@@ -20,8 +20,7 @@ def test_a_burst_worker_looks_again_soon_while_others_jobs_run(
     store.set_config("poll-interval", "60")
     store.enqueue_jobs([NewJob(id="theirs", command="true")], 0)
     [held] = store.claim_jobs("other-worker", None, 1, 600)
-    worker = Worker(store_url, WorkerOptions(burst=True))
-    try:
+    with stepped_worker(store_url, WorkerOptions(burst=True)) as worker:
         looks = []
         for _ in range(6):
             worker.next_claim = time.monotonic()  # as if the time to look had come
@@ -35,11 +34,6 @@ def test_a_burst_worker_looks_again_soon_while_others_jobs_run(
         now = time.time()
         store.complete_jobs("other-worker", [("theirs", held.last_attempt, _ok(now))])
         assert worker._burst_done()
-    finally:
-        worker.store.close()
-        worker.selector.close()
-        os.close(worker._wake_read)
-        os.close(worker._wake_write)
 
 
 def _ok(now: float) -> RunResult:

@@ -6,11 +6,8 @@ server."""
 
 from __future__ import annotations
 
-import json
 import os
 import select
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,8 +17,9 @@ from queuectl.claimer import Claimer
 from queuectl.errors import StoreError
 from queuectl.models import JobState, NewJob
 from queuectl.store import Store
-from queuectl.worker import Worker, WorkerOptions
+from queuectl.worker import WorkerOptions
 from tests.conftest import BACKENDS
+from tests.helpers import stepped_worker, worker_script_report
 
 # Server stores only: on SQLite, claims stay in the worker's loop.
 REMOTE = [
@@ -111,44 +109,26 @@ def _refusing(url: str, backend: str) -> Iterator[None]:
 @pytest.mark.parametrize("store_url", REMOTE, indirect=True)
 def test_a_stop_hands_back_the_jobs_of_a_claim_in_flight(store: Store, store_url: str) -> None:
     _enqueue(store, 3)
-    worker = Worker(store_url, WorkerOptions(slots=1))
-    try:
+    with stepped_worker(store_url, WorkerOptions(slots=1)) as worker:
         worker.claimer = Claimer(store_url, worker._wake_write)  # as run() makes it
         worker.claimer.ask(worker.id, None, 3, 30)
         worker.release_reserve()  # waits for the answer, then hands its jobs back
         assert not worker.claimer.pending and not worker.ready
-        for i in range(3):
-            job = store.get_job(f"j{i}")
-            assert job is not None
-            assert (job.state, job.attempts) == (JobState.PENDING, 0)
-    finally:
-        if worker.claimer is not None:
-            worker.claimer.close()
-        worker.store.close()
-        worker.selector.close()
-        os.close(worker._wake_read)
-        os.close(worker._wake_write)
+    for i in range(3):
+        job = store.get_job(f"j{i}")
+        assert job is not None
+        assert (job.state, job.attempts) == (JobState.PENDING, 0)
 
 
 @pytest.mark.parametrize("store_url", REMOTE, indirect=True)
 def test_an_idle_worker_claims_in_its_loop(store: Store, store_url: str) -> None:
     """Nothing running, nothing to overlap: the first job starts without a hand-off."""
     _enqueue(store, 1)
-    worker = Worker(store_url, WorkerOptions(slots=1))
-    try:
+    with stepped_worker(store_url, WorkerOptions(slots=1)) as worker:
         worker.claimer = Claimer(store_url, worker._wake_write)  # as run() makes it
         worker.claim_jobs()
         assert not worker.claimer.pending
         assert list(worker.running) == ["j0"]
-    finally:
-        for _, process in worker.running.values():
-            process.kill_group()
-            process.finish()
-        worker.claimer.close()
-        worker.store.close()
-        worker.selector.close()
-        os.close(worker._wake_read)
-        os.close(worker._wake_write)
 
 
 _RUN_IN_PROCESS = """
@@ -172,15 +152,7 @@ def test_a_worker_claims_through_a_claimer_on_server_stores(store: Store, store_
     signal handlers and a stop watchdog. Once `run` returns, the watchdog is disarmed and
     the handlers are the caller's again (an embedding program goes on)."""
     _enqueue(store, 5)
-    done = subprocess.run(
-        [sys.executable, "-c", _RUN_IN_PROCESS, store_url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout.splitlines()[-1])
+    report = worker_script_report(_RUN_IN_PROCESS, store_url)
     assert report == {
         "code": 0,
         "claimer": store.remote,

@@ -5,15 +5,12 @@ the calls it makes to that store (pacing.py decides how many there are)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
 from queuectl.models import JobState, NewJob
 from queuectl.pacing import RECORD_BATCH, Pacing
 from queuectl.store import Store
+from tests.helpers import worker_script_report
 
 pytestmark = pytest.mark.slow
 
@@ -49,15 +46,7 @@ print(json.dumps({"calls": calls, "jobs": jobs, "tally": worker.results.tally}))
 def test_short_jobs_are_claimed_and_recorded_in_batches(store: Store, store_url: str) -> None:
     total = 300
     store.enqueue_jobs([NewJob(id=f"j{i}", command="true") for i in range(total)], 0)
-    run = subprocess.run(
-        [sys.executable, "-c", _COUNTING_WORKER, store_url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr
-    counts = json.loads(run.stdout)
+    counts = worker_script_report(_COUNTING_WORKER, store_url)
     calls, jobs = counts["calls"], counts["jobs"]
     assert store.count_jobs().by_state[JobState.COMPLETED] == total
     assert jobs["claim_jobs"] == total
