@@ -11,7 +11,8 @@ the thread and back would only delay the first job.
 
 Claims are atomic on the server and name the worker, so which connection made one does
 not matter to leases, heartbeats or results. A claim whose answer is lost is the store's
-to recover, as on the loop's own connection (the lease rules, or Redis's lost claims).
+to recover, whichever connection claims next (the lease rules; Redis keeps the lost
+claims for the process, not the connection).
 """
 
 from __future__ import annotations

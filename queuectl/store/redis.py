@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,40 @@ MAX_LOST_CLAIMS = 5  # claims whose answer was lost, remembered to get their job
 LARGE_OUTPUT_BYTES = 64 << 10  # see _wire
 
 
+class LostClaims:
+    """The tokens of claims whose answer was lost, by key prefix and worker, for the whole
+    process: a worker claims on more than one connection (claimer.py), and the server keeps
+    only each worker's last claim, so whichever connection claims next must hand the tokens
+    over, or a successful claim would overwrite the lost one and its jobs wait out their
+    lease unrun."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokens: dict[tuple[str, str], list[str]] = {}
+
+    def get(self, prefix: str, worker_id: str) -> list[str]:
+        with self._lock:
+            return list(self._tokens.get((prefix, worker_id), ()))
+
+    def add(self, prefix: str, worker_id: str, token: str) -> None:
+        with self._lock:
+            kept = self._tokens.get((prefix, worker_id), [])
+            self._tokens[(prefix, worker_id)] = [*kept[-(MAX_LOST_CLAIMS - 1) :], token]
+
+    def answered(self, prefix: str, worker_id: str, sent: list[str]) -> None:
+        """A claim that carried `sent` was answered: those jobs are back. Tokens lost
+        meanwhile on another connection stay."""
+        with self._lock:
+            left = [t for t in self._tokens.get((prefix, worker_id), ()) if t not in sent]
+            if left:
+                self._tokens[(prefix, worker_id)] = left
+            else:
+                self._tokens.pop((prefix, worker_id), None)
+
+
+LOST_CLAIMS = LostClaims()
+
+
 class RedisStore(GuardedFinishes, RedisOperators, RedisObserve):
     """`Store` on one Redis database and key prefix. Safe to share between threads (the
     client keeps a pool of connections)."""
@@ -74,7 +109,6 @@ class RedisStore(GuardedFinishes, RedisOperators, RedisObserve):
         self._client = connect(address)
         self._scripts = Scripts(self._client, self.prefix, self._target)
         self._durability: str | None = None
-        self._lost_claims: dict[str, list[str]] = {}  # worker id -> claim tokens
         try:
             if check_schema:
                 self._check_schema(migrate)
@@ -239,16 +273,16 @@ class RedisStore(GuardedFinishes, RedisOperators, RedisObserve):
         if limit <= 0 or (queues is not None and not queues):
             return []
         token = secrets.token_hex(8)
-        lost = self._lost_claims.get(worker_id, [])
+        lost = LOST_CLAIMS.get(self.prefix, worker_id)
         args = [worker_id, repr(float(lease_seconds)), limit, token, " ".join(lost)]
         try:
             found = self._scripts.run("claim", [*args, *(queues or ())])
         except StoreUnavailable:
             # The claim may have been applied and only its answer lost (a server that
             # shuts down drops pending replies): the next claim asks for its jobs back.
-            self._lost_claims[worker_id] = [*lost[-(MAX_LOST_CLAIMS - 1) :], token]
+            LOST_CLAIMS.add(self.prefix, worker_id, token)
             raise
-        self._lost_claims.pop(worker_id, None)
+        LOST_CLAIMS.answered(self.prefix, worker_id, lost)
         return [rows.job(flat) for flat in found]
 
     def heartbeat(

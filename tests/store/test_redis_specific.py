@@ -209,3 +209,25 @@ def test_a_claim_whose_answer_was_lost_hands_its_jobs_back_on_the_next_claim(
         store.close()
         direct.close()
         proxy.close()
+
+
+def test_a_lost_claim_comes_back_on_the_workers_other_connection(redis_url: str) -> None:
+    """A worker claims on two connections (its loop's and its claimer's): the claim after
+    a lost answer may be made on the other one, and must still bring the jobs back."""
+    parts = urlsplit(redis_url)
+    proxy = ReplyDropper(parts.hostname or "127.0.0.1", parts.port or 6379)
+    proxied = redis_url.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
+    claimer, loop = open_store(proxied), open_store(redis_url)
+    try:
+        assert claimer.claim_jobs("w1", None, 1, 60) == []  # the script is loaded now
+        loop.enqueue_jobs([make_job("lost-on-one"), make_job("next")], 3)
+        proxy.drop.set()
+        with pytest.raises(StoreUnavailable):
+            claimer.claim_jobs("w1", None, 1, 60)
+        taken = loop.claim_jobs("w1", None, 2, 60)
+        assert [job.id for job in taken] == ["lost-on-one", "next"]
+        assert claimer.claim_jobs("w1", None, 1, 60) == []  # handed back once
+    finally:
+        claimer.close()
+        loop.close()
+        proxy.close()
