@@ -47,7 +47,7 @@ def run_backend(server: Server, sizes: Sizes, only: set[str]) -> list[Figure]:
         with server.fresh(name) as url:
             out.extend(measure(url))
 
-    on_fresh("drain", lambda url: [running.drain(url, backend, sizes.drain, sizes.runs)])
+    on_fresh("drain", lambda url: running.drain(url, backend, sizes.drain, sizes.runs))
     on_fresh("slots", lambda url: [running.slots(url, backend, sizes.slots, 1)])
     on_fresh("startup", lambda url: cli.startup(url, backend, sizes.startup_runs))
     on_fresh("loop", lambda url: [cli.enqueue_loop(url, backend, sizes.loop, sizes.runs)])

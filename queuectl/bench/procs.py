@@ -76,6 +76,65 @@ def spawn_limit(jobs: int, processes: int = 2) -> float:
     return each * processes / elapsed
 
 
+_CAPTURE_LOOP = """
+import os, selectors, sys, time
+n, slots = int(sys.argv[1]), int(sys.argv[2])
+args, devnull = ["/bin/sh", "-c", "true"], os.open(os.devnull, os.O_RDONLY)
+selector = selectors.DefaultSelector()
+open_fds = {}
+
+def start():
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    dups = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, out_w, 1),
+            (os.POSIX_SPAWN_DUP2, err_w, 2)]
+    pid = os.posix_spawn("/bin/sh", args, os.environ, file_actions=dups, setsid=True)
+    os.close(out_w)
+    os.close(err_w)
+    exit_fd = os.pidfd_open(pid)
+    open_fds[pid] = {out_r, err_r, exit_fd}
+    for fd in (out_r, err_r):
+        selector.register(fd, selectors.EVENT_READ, (pid, False))
+    selector.register(exit_fd, selectors.EVENT_READ, (pid, True))
+
+start_time = time.perf_counter()
+started = finished = 0
+while started < min(slots, n):
+    start()
+    started += 1
+while finished < n:
+    for key, _ in selector.select():
+        pid, exited = key.data
+        if exited:
+            os.waitpid(pid, 0)
+        elif os.read(key.fd, 65536):
+            continue
+        selector.unregister(key.fd)
+        os.close(key.fd)
+        open_fds[pid].discard(key.fd)
+        if not open_fds[pid]:
+            del open_fds[pid]
+            finished += 1
+            if started < n:
+                start()
+                started += 1
+print(time.perf_counter() - start_time)
+"""
+
+
+def capture_limit(jobs: int, slots: int = 2) -> float:
+    """Jobs/s of a bare capture loop: one Python process running `slots` `/bin/sh -c
+    true` at a time with only what every job needs (stdout and stderr into pipes read to
+    the end, the exit watched through a pidfd, epoll): the ceiling of a worker's design,
+    before any queue work."""
+    loop = subprocess.run(
+        [sys.executable, "-c", _CAPTURE_LOOP, str(jobs), str(slots)],
+        stdout=subprocess.PIPE,
+        check=True,
+    )
+    return jobs / float(loop.stdout)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (its own, not its children's)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

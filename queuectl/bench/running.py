@@ -9,6 +9,7 @@ import time
 from queuectl.bench import Figure
 from queuectl.bench.procs import (
     bench_env,
+    capture_limit,
     cpu_seconds,
     queuectl_command,
     ratio_figure,
@@ -36,12 +37,14 @@ def _completed(url: str) -> int:
         store.close()
 
 
-def drain(url: str, backend: str, jobs: int, runs: int) -> Figure:
+def drain(url: str, backend: str, jobs: int, runs: int) -> list[Figure]:
     """`worker start --count 2 --burst` over `jobs` `true` jobs, beside the spawn limit
-    measured just before each run."""
-    rates, limits = [], []
+    measured just before each run; and a bare capture loop's rate (procs.capture_limit),
+    which parts the gap into what running a job costs and what the queue adds."""
+    rates, limits, captures = [], [], []
     for run in range(runs):
         limits.append(spawn_limit(jobs))
+        captures.append(capture_limit(jobs))
         _enqueue(url, [NewJob(id=f"d{run}-{i}", command="true") for i in range(jobs)])
         start = time.perf_counter()
         if start_worker(url, "--count", "2", "--burst").wait() != 0:
@@ -51,10 +54,14 @@ def drain(url: str, backend: str, jobs: int, runs: int) -> Figure:
     if done != jobs * runs:
         raise RuntimeError(f"drain: {done} of {jobs * runs} jobs completed")
     limit = 0.7 if backend == "postgresql" else 0.8
+    spawned = sorted(limits)[len(limits) // 2]
+    capture = Figure("capture loop", backend, "jobs/s", captures, note="2 slots, no queue")
+    capture.baseline, capture.baseline_label = spawned, "spawn limit"
+    capture.ratio = capture.median / spawned
     figure = Figure(
         "drain", backend, "jobs/s", rates, target=f">= {limit} x spawn limit", note=f"{jobs} jobs"
     )
-    return ratio_figure(figure, sorted(limits)[len(limits) // 2], "spawn limit", limit, True)
+    return [capture, ratio_figure(figure, spawned, "spawn limit", limit, True)]
 
 
 def slots(url: str, backend: str, jobs: int, runs: int) -> Figure:
