@@ -411,6 +411,15 @@ class Worker:
             if job_id in self.running and self.running[job_id][1].reason is None:
                 log.info("job %s: cancel requested, killing its process group", job_id)
                 self.running[job_id][1].interrupt("cancelled", KILL_GRACE_S)
+        self._cancel_reserved(orders.cancel)
+
+    def _cancel_reserved(self, cancel: frozenset[str]) -> None:
+        """A reserved job whose cancel was asked for never starts: handed back, the store's
+        rule makes it cancelled (the attempt not counted)."""
+        for job in [job for job in self.ready if job.id in cancel]:
+            if self.store.release_job(job.id, self.id, job.last_attempt):
+                log.info("job %s: cancelled before it started", job.id)
+            self.ready.remove(job)
 
     def _drop_lost(self, renewed: frozenset[str]) -> None:
         """Jobs whose lease we lost (we were cut off or stalled for longer than a lease,
