@@ -26,7 +26,6 @@ degraded (recording.py), and a stop ends in bounded time whatever the store does
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import random
@@ -42,6 +41,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
+from queuectl.changes import ChangeWatch
 from queuectl.claimer import Claimer
 from queuectl.config import Settings
 from queuectl.errors import StoreError, StoreGone
@@ -52,7 +52,7 @@ from queuectl.recording import Finished, failure_text
 from queuectl.results import MAX_STORE_BACKOFF_S, Results
 from queuectl.runner import Limits, Process, seal_inherited_fds, start_command
 from queuectl.sdnotify import Notifier
-from queuectl.store import ChangeWaiter, Store, open_store
+from queuectl.store import Store, open_store
 from queuectl.watchdog import Watchdog
 
 log = logging.getLogger("queuectl.worker")
@@ -60,7 +60,6 @@ log = logging.getLogger("queuectl.worker")
 MIN_HEARTBEAT_S = 0.25  # earliest heartbeat after a wake-up (cancel and stop orders)
 KILL_GRACE_S = 1.0  # SIGTERM to SIGKILL on a cold stop or a cancel
 PRUNE_AFTER_S = 3600.0  # forget workers silent for this long
-LISTEN_RETRY_S = 1.0  # how often a waiter that lost its connection tries again
 RESERVE_HOLD_S = 0.25  # a reserved job waiting longer than this for a slot goes back
 HANDBACK_S = 3.0  # after a stop's deadline: how long to try to record and hand jobs back
 WATCHDOG_SLACK_S = 2.0  # ...and how much longer before the watchdog ends the process
@@ -117,10 +116,7 @@ class Worker:
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
         self.selector.register(self._wake_read, selectors.EVENT_READ, "wake")
-        self.waiter: ChangeWaiter | None = None
-        self._waiter_fd: int | None = None
-        self.fd_waiter = False  # the waiter is watched in our selector (not by a thread)
-        self.next_listen = 0.0
+        self.changes = ChangeWatch(self.selector, self._wake_write, self._heard_change)
         self.notifier = Notifier()  # systemd Type=notify; a no-op elsewhere
         self.sweeper = Sweeper(subreaper=False)
         self.watchdog: Watchdog | None = None  # ends the process if a stop overruns
@@ -148,7 +144,7 @@ class Worker:
             log.warning("cannot become a child subreaper; job orphans are found by token")
         self._install_signal_handlers()
         self._until_stored("register", self._register)
-        self._watch_changes()
+        self.changes.start(self.store)
         queues = ",".join(self.options.queues or ["*"])
         log.info("worker %s started: %d slot(s), queues %s", self.id, self.options.slots, queues)
         self._warn_if_not_durable()
@@ -307,8 +303,7 @@ class Worker:
 
     def _leave_store(self) -> None:
         """Close the change waiter and the claimer, leave the registry, close the store."""
-        if self.waiter is not None:
-            self.waiter.close()
+        self.changes.close()
         if self.claimer is not None:
             self.claimer.close(wait=not self.store_abandoned)
         try:
@@ -618,8 +613,7 @@ class Worker:
         database changes, signals; then deadlines (timeouts, kills). With `limit` (a
         pause while the store is down) only the commands' own deadlines count."""
         now = time.monotonic()
-        if self.fd_waiter and self._waiter_fd is None and now >= self.next_listen:
-            self.next_listen = now + LISTEN_RETRY_S  # its connection is gone: listen again
+        if self.changes.relisten_due(now):  # its connection is gone: listen again
             self._on_change()
         for key, _ in self.selector.select(self._timeout(now, limit)):
             if key.data == "wake":
@@ -654,8 +648,8 @@ class Worker:
             timers.append(self.stop_deadline)
         if self.ready:
             timers.append(self.ready_since + RESERVE_HOLD_S)
-        if self.fd_waiter and self._waiter_fd is None:
-            timers.append(self.next_listen)
+        if (relisten := self.changes.relisten_at()) is not None:
+            timers.append(relisten)
         return max(0.0, min(timers) - now)
 
     def _collect(self, now: float) -> None:
@@ -675,56 +669,16 @@ class Worker:
                 self.results.add(Finished(job, result, reason))
         self._start_ready()  # before recording: the freed slot need not wait for the store
 
-    def _watch_changes(self) -> None:
-        """Wake on database changes: through the waiter's file descriptor when it has one,
-        else through a thread that blocks in it and pokes our wake-up pipe."""
-        try:
-            self.waiter = self.store.change_waiter()
-        except StoreError as err:
-            log.warning("no change notifications (%s); polling instead", err)
-            return
-        self._waiter_fd = self.waiter.fileno()
-        if self._waiter_fd is not None:
-            self.selector.register(self._waiter_fd, selectors.EVENT_READ, "changes")
-            self.fd_waiter = True
-            return
-        threading.Thread(target=self._waiter_thread, name="waiter", daemon=True).start()
-
     def _on_change(self) -> None:
-        assert self.waiter is not None
-        try:
-            changed = self.waiter.wait(0)
-        except StoreError:
-            changed = True
-        if changed:
+        if self.changes.take():
             self.dirty = True
             if self.running:  # it may be a cancel or stop order for us: look soon
                 soon = time.monotonic() + MIN_HEARTBEAT_S
                 self.next_heartbeat = min(self.next_heartbeat, soon)
-        # The waiter may have reconnected, on a new socket that can have the old number
-        # (which epoll forgot when it closed): watch whatever it has now, afresh.
-        if self._waiter_fd is not None:
-            self.selector.unregister(self._waiter_fd)
-        self._waiter_fd = self.waiter.fileno()
-        if self._waiter_fd is not None:
-            self.selector.register(self._waiter_fd, selectors.EVENT_READ, "changes")
 
-    def _waiter_thread(self) -> None:
-        waiter = self.waiter
-        assert waiter is not None
-        while True:
-            try:
-                changed = waiter.wait(1.0)
-            except StoreError:
-                time.sleep(1.0)
-                continue
-            except Exception:  # closed at shutdown
-                return
-            if changed:
-                self.dirty = True
-                # A full pipe already holds a wake-up; a closed one: we are shutting down.
-                with contextlib.suppress(OSError):
-                    os.write(self._wake_write, b"c")
+    def _heard_change(self) -> None:
+        """From the waiter's thread: claim on the loop's next turn."""
+        self.dirty = True
 
 
 def _drain(fd: int) -> None:

@@ -1,0 +1,102 @@
+"""How a worker hears that its store changed (new work, orders), without polling.
+
+The store's change waiter is watched in the worker's selector when it has a file
+descriptor (inotify on SQLite, LISTEN on PostgreSQL, SUBSCRIBE on Redis); else a thread
+blocks in it and pokes the worker's wake-up pipe. A waiter that lost its connection and
+has no descriptor for a while is asked again every LISTEN_RETRY_S; meanwhile the
+worker's poll interval is the fallback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import selectors
+import threading
+import time
+from collections.abc import Callable
+
+from queuectl.errors import StoreError
+from queuectl.store import ChangeWaiter, Store
+
+log = logging.getLogger("queuectl.worker")
+
+LISTEN_RETRY_S = 1.0  # how often a waiter that lost its connection tries again
+
+
+class ChangeWatch:
+    """The worker's change waiter. Its selector key's data is "changes": on that key (and
+    when `relisten_due`), the worker calls `take`. The thread, where there is one, calls
+    `heard` itself and wakes the loop through `wake_fd`."""
+
+    def __init__(
+        self, selector: selectors.BaseSelector, wake_fd: int, heard: Callable[[], None]
+    ) -> None:
+        self.selector = selector
+        self.wake_fd = wake_fd
+        self.heard = heard
+        self.waiter: ChangeWaiter | None = None
+        self._fd: int | None = None
+        self._in_selector = False  # watched in the selector, not by a thread
+        self._next_listen = 0.0
+
+    def start(self, store: Store) -> None:
+        try:
+            self.waiter = store.change_waiter()
+        except StoreError as err:
+            log.warning("no change notifications (%s); polling instead", err)
+            return
+        self._fd = self.waiter.fileno()
+        if self._fd is not None:
+            self.selector.register(self._fd, selectors.EVENT_READ, "changes")
+            self._in_selector = True
+            return
+        threading.Thread(target=self._listen, name="waiter", daemon=True).start()
+
+    def take(self) -> bool:
+        """Consume what the waiter has; whether something may have changed."""
+        assert self.waiter is not None
+        try:
+            changed = self.waiter.wait(0)
+        except StoreError:
+            changed = True
+        # The waiter may have reconnected, on a new socket that can have the old number
+        # (which epoll forgot when it closed): watch whatever it has now, afresh.
+        if self._fd is not None:
+            self.selector.unregister(self._fd)
+        self._fd = self.waiter.fileno()
+        if self._fd is not None:
+            self.selector.register(self._fd, selectors.EVENT_READ, "changes")
+        return changed
+
+    def relisten_at(self) -> float | None:
+        """When to ask a waiter that lost its connection again (None: it has none to lose)."""
+        return self._next_listen if self._in_selector and self._fd is None else None
+
+    def relisten_due(self, now: float) -> bool:
+        if (at := self.relisten_at()) is None or now < at:
+            return False
+        self._next_listen = now + LISTEN_RETRY_S
+        return True
+
+    def close(self) -> None:
+        if self.waiter is not None:
+            self.waiter.close()
+
+    def _listen(self) -> None:
+        waiter = self.waiter
+        assert waiter is not None
+        while True:
+            try:
+                changed = waiter.wait(1.0)
+            except StoreError:
+                time.sleep(1.0)
+                continue
+            except Exception:  # closed at shutdown
+                return
+            if changed:
+                self.heard()
+                # A full pipe already holds a wake-up; a closed one: we are shutting down.
+                with contextlib.suppress(OSError):
+                    os.write(self.wake_fd, b"c")
