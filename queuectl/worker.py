@@ -4,7 +4,7 @@ One process, one thread, one store connection. Running commands are `runner.Proc
 objects driven by the loop's selector, so N slots cost no threads and no locks. Each
 turn of the loop runs a fixed list of named steps:
 
-1. heartbeat       renew our leases; read orders (stop, cancel running jobs)
+1. heartbeat       renew our leases; read orders (stop; cancel jobs running or reserved)
 2. reap_expired    fail jobs whose worker died (lease expired); refresh settings
 3. record_results  write what finished commands produced (complete/fail/cancel/release;
                    short jobs' successes a few at a time: pacing.py)
