@@ -23,7 +23,7 @@ import pytest
 from queuectl.errors import InvalidStateChange, StoreError, StoreUnavailable
 from queuectl.models import JobChanges, JobState, NewJob, RunResult
 from queuectl.store import open_store
-from queuectl.store.queries import latest_migration
+from queuectl.store.queries import latest_migration, load_queries
 
 try:
     import psycopg
@@ -462,3 +462,27 @@ def test_a_cancel_of_several_jobs_is_all_or_none_when_one_ends_meanwhile(stores:
         "a": JobState.PENDING,
         "b": JobState.COMPLETED,
     }
+
+
+# -- query plans ----------------------------------------------------------------------
+
+
+def test_listing_a_state_walks_its_index_whatever_analyze_saw(pg_url: str) -> None:
+    """A large table of completed jobs with none dead: ANALYZE sees one or two states. The
+    listing queries take their states from an array (the planner cannot see them), and
+    must still read jobs_state, not walk every job by seq (migration 0007)."""
+    open_store(pg_url).close()  # migrated
+    query = load_queries("postgres.sql")["query_jobs_in_state_newest"]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        columns = "id, command, state, max_retries, run_at, created_at, updated_at"
+        with conn.cursor().copy(f"COPY jobs ({columns}) FROM STDIN") as copy:
+            at = "2026-01-01 00:00:00+00"
+            for i in range(200_000):
+                state = "completed" if i % 20_000 else "pending"
+                copy.write_row((f"c{i}", "true", state, 3, at, at, at))
+        conn.execute("VACUUM ANALYZE jobs")
+        for states in (["dead"], ["failed", "cancelled"]):
+            params = {"states": states, "after": None, "queue": None, "search": None}
+            rows = conn.execute(f"EXPLAIN {query}", {**params, "limit": 51}).fetchall()
+            plan = "\n".join(row[0] for row in rows)
+            assert "jobs_state" in plan and "jobs_pkey" not in plan, plan
