@@ -47,8 +47,7 @@ def startup(url: str, backend: str, runs: int) -> list[Figure]:
             if backend == "postgresql":
                 figure.met = bool(figure.met) and figure.median <= 150
         else:
-            figure.baseline, figure.baseline_label = bare_median, "python -c pass"
-            figure.ratio = figure.median / bare_median
+            ratio_figure(figure, bare_median, "python -c pass")
         figures.append(figure)
     return figures
 

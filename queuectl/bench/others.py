@@ -13,7 +13,7 @@ import time
 
 from queuectl.bench import Figure
 from queuectl.bench.backends import REDIS_DEFAULT, redis_answers
-from queuectl.bench.procs import spawn_limit
+from queuectl.bench.procs import ratio_figure, spawn_limit
 
 
 def measure(jobs: int, runs: int) -> list[Figure]:
@@ -57,10 +57,7 @@ def _rq_drain(jobs: int, runs: int) -> Figure:
         rates.append(jobs / (time.perf_counter() - start))
     connection.flushdb()
     figure = Figure("drain, RQ", "redis", "jobs/s", rates, note=f"{jobs} jobs")
-    figure.baseline = sorted(limits)[len(limits) // 2]
-    figure.baseline_label = "spawn limit"
-    figure.ratio = figure.median / figure.baseline
-    return figure
+    return ratio_figure(figure, sorted(limits)[len(limits) // 2], "spawn limit")
 
 
 def _tsp_end_to_end(jobs: int, runs: int) -> Figure:
@@ -78,7 +75,4 @@ def _tsp_end_to_end(jobs: int, runs: int) -> Figure:
             rates.append(jobs / (time.perf_counter() - start))
             subprocess.run(["tsp", "-K"], check=False, env=env, stderr=subprocess.DEVNULL)
     figure = Figure("end to end, task-spooler", "-", "jobs/s", rates, note=f"{jobs} jobs")
-    figure.baseline = sorted(limits)[len(limits) // 2]
-    figure.baseline_label = "spawn limit"
-    figure.ratio = figure.median / figure.baseline
-    return figure
+    return ratio_figure(figure, sorted(limits)[len(limits) // 2], "spawn limit")

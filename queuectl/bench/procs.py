@@ -142,12 +142,17 @@ def cpu_seconds(pid: int) -> float:
 
 
 def ratio_figure(
-    figure: Figure, baseline: float, label: str, limit: float, higher_is_better: bool
+    figure: Figure,
+    baseline: float,
+    label: str,
+    limit: float | None = None,
+    higher_is_better: bool = True,
 ) -> Figure:
-    """Fill in the ratio to the same-run baseline and whether it meets `limit`."""
+    """Fill in the ratio to the same-run baseline and, given a `limit`, whether it meets
+    it (no limit: a figure shown beside its baseline, with no target)."""
     figure.baseline = baseline
     figure.baseline_label = label
     figure.ratio = figure.median / baseline if baseline else None
-    if figure.ratio is not None:
+    if figure.ratio is not None and limit is not None:
         figure.met = figure.ratio >= limit if higher_is_better else figure.ratio <= limit
     return figure

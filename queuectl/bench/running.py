@@ -56,8 +56,7 @@ def drain(url: str, backend: str, jobs: int, runs: int) -> list[Figure]:
     limit = 0.7 if backend == "postgresql" else 0.8
     spawned = sorted(limits)[len(limits) // 2]
     capture = Figure("capture loop", backend, "jobs/s", captures, note="2 slots, no queue")
-    capture.baseline, capture.baseline_label = spawned, "spawn limit"
-    capture.ratio = capture.median / spawned
+    ratio_figure(capture, spawned, "spawn limit")
     figure = Figure(
         "drain", backend, "jobs/s", rates, target=f">= {limit} x spawn limit", note=f"{jobs} jobs"
     )
