@@ -131,6 +131,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture
+def wake_pipe() -> Iterator[tuple[int, int]]:
+    """(read, write) ends of a pipe, as a worker's wake-up pipe, closed afterwards."""
+    read, write = os.pipe()
+    yield read, write
+    os.close(read)
+    os.close(write)
+
+
+@pytest.fixture
 def chaos_scale(request: pytest.FixtureRequest) -> float:
     """How big the fault-injection tests run: 1 in CI, more by hand (`--chaos-scale 20`)."""
     scale: float = request.config.getoption("--chaos-scale")

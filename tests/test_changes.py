@@ -3,11 +3,9 @@ the store's waiter has a descriptor, else through a thread that wakes the loop."
 
 from __future__ import annotations
 
-import os
 import select
 import selectors
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +14,6 @@ import queuectl.store.inotify
 from queuectl.changes import ChangeWatch
 from queuectl.store import Store, open_store
 from tests.conftest import make_job
-
-
-@pytest.fixture
-def wake_pipe() -> Iterator[tuple[int, int]]:
-    read, write = os.pipe()
-    yield read, write
-    os.close(read)
-    os.close(write)
 
 
 def _enqueue_elsewhere(url: str) -> None:

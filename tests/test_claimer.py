@@ -6,7 +6,6 @@ server."""
 
 from __future__ import annotations
 
-import os
 import select
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,14 +28,6 @@ REMOTE = [
 ]
 
 
-@pytest.fixture
-def wake() -> Iterator[tuple[int, int]]:
-    read, write = os.pipe()
-    yield read, write
-    os.close(read)
-    os.close(write)
-
-
 def _enqueue(store: Store, count: int) -> None:
     store.enqueue_jobs([NewJob(id=f"j{i}", command="true") for i in range(count)], 3)
 
@@ -47,15 +38,15 @@ def _woken(read_fd: int) -> bool:
 
 @pytest.mark.parametrize("store_url", REMOTE, indirect=True)
 def test_a_claim_is_answered_in_the_background_and_wakes_the_loop(
-    store: Store, wake: tuple[int, int]
+    store: Store, wake_pipe: tuple[int, int]
 ) -> None:
     _enqueue(store, 3)
-    claimer = Claimer(store.url, wake[1])
+    claimer = Claimer(store.url, wake_pipe[1])
     try:
         assert claimer.take() == []  # nothing asked
         claimer.ask("w1", None, 2, 30)
         assert claimer.pending and claimer.asked == 2
-        assert _woken(wake[0])
+        assert _woken(wake_pipe[0])
         jobs = claimer.take()
         assert jobs is not None and [j.id for j in jobs] == ["j0", "j1"]
         assert not claimer.pending
@@ -70,13 +61,13 @@ def test_a_claim_is_answered_in_the_background_and_wakes_the_loop(
 
 @pytest.mark.parametrize("store_url", REMOTE, indirect=True)
 def test_the_claims_error_comes_out_of_take(
-    store: Store, backend: str, wake: tuple[int, int]
+    store: Store, backend: str, wake_pipe: tuple[int, int]
 ) -> None:
-    claimer = Claimer(store.url, wake[1])
+    claimer = Claimer(store.url, wake_pipe[1])
     try:
         with _refusing(store.url, backend):
             claimer.ask("w1", None, 1, 30)
-            assert _woken(wake[0])
+            assert _woken(wake_pipe[0])
             with pytest.raises(StoreError):
                 claimer.take()
         assert not claimer.pending

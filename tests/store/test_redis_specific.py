@@ -180,12 +180,21 @@ class ReplyDropper:
         self._listener.close()
 
 
-def test_a_claim_whose_answer_was_lost_hands_its_jobs_back_on_the_next_claim(
-    redis_url: str,
-) -> None:
+@pytest.fixture
+def dropping_proxy(redis_url: str) -> Iterator[tuple[ReplyDropper, str]]:
+    """A ReplyDropper in front of the test's Redis, and the test's URL through it."""
     parts = urlsplit(redis_url)
     proxy = ReplyDropper(parts.hostname or "127.0.0.1", parts.port or 6379)
-    proxied = redis_url.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
+    try:
+        yield proxy, redis_url.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
+    finally:
+        proxy.close()
+
+
+def test_a_claim_whose_answer_was_lost_hands_its_jobs_back_on_the_next_claim(
+    redis_url: str, dropping_proxy: tuple[ReplyDropper, str]
+) -> None:
+    proxy, proxied = dropping_proxy
     store, direct = open_store(proxied), open_store(redis_url)
     try:
         assert store.claim_jobs("w1", None, 1, 60) == []  # the script is loaded now
@@ -208,15 +217,14 @@ def test_a_claim_whose_answer_was_lost_hands_its_jobs_back_on_the_next_claim(
     finally:
         store.close()
         direct.close()
-        proxy.close()
 
 
-def test_a_lost_claim_comes_back_on_the_workers_other_connection(redis_url: str) -> None:
+def test_a_lost_claim_comes_back_on_the_workers_other_connection(
+    redis_url: str, dropping_proxy: tuple[ReplyDropper, str]
+) -> None:
     """A worker claims on two connections (its loop's and its claimer's): the claim after
     a lost answer may be made on the other one, and must still bring the jobs back."""
-    parts = urlsplit(redis_url)
-    proxy = ReplyDropper(parts.hostname or "127.0.0.1", parts.port or 6379)
-    proxied = redis_url.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
+    proxy, proxied = dropping_proxy
     claimer, loop = open_store(proxied), open_store(redis_url)
     try:
         assert claimer.claim_jobs("w1", None, 1, 60) == []  # the script is loaded now
@@ -230,4 +238,3 @@ def test_a_lost_claim_comes_back_on_the_workers_other_connection(redis_url: str)
     finally:
         claimer.close()
         loop.close()
-        proxy.close()
