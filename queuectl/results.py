@@ -125,30 +125,29 @@ class Results:
         except StoreError:
             return
         for done, stored in zip(batch, recorded, strict=True):
-            job, result = done.job, done.result
             if stored:
-                self.tally["completed"] += 1
-                took = result.finished_at - result.started_at
-                log.info("job %s attempt %d completed after %.2fs", job.id, job.last_attempt, took)
+                self._recorded(done, "completed", "completed")
             else:
                 _log_lost(done)
             self.waiting.remove(done)
         self.slot_freed()
 
     def _record(self, done: Finished) -> None:
-        job, result = done.job, done.result
-        took = result.finished_at - result.started_at
         suspect = done.failures >= MAX_RESULT_FAILURES  # last try: degraded forms only
         recorded = record(self.store, self.settings(), self.worker_id, done, suspect)
         if recorded.retry_delay is not None:  # be there when the retry comes due
             self.retry_due(time.monotonic() + recorded.retry_delay)
         if recorded.stored:
-            self.tally[_ending(done, recorded.retry_delay)] += 1
-            log.info(
-                "job %s attempt %d %s after %.2fs", job.id, job.last_attempt, recorded.outcome, took
-            )
+            self._recorded(done, _ending(done, recorded.retry_delay), recorded.outcome)
         else:
             _log_lost(done)
+
+    def _recorded(self, done: Finished, ending: str, outcome: str) -> None:
+        """Tally a recorded attempt by how it ended, and log it with its outcome."""
+        job, result = done.job, done.result
+        took = result.finished_at - result.started_at
+        self.tally[ending] += 1
+        log.info("job %s attempt %d %s after %.2fs", job.id, job.last_attempt, outcome, took)
 
     def _retry_later(self) -> None:
         """Keep the results; the loop goes on serving running jobs meanwhile."""
