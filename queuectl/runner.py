@@ -102,10 +102,27 @@ def describe_exit(code: int) -> str | None:
     return f"exit code {code}"
 
 
+# Secrets of queuectl's own that a job never needs: `queuectl serve`'s API token.
+HIDDEN_FROM_JOBS = (b"QUEUECTL_TOKEN",)
+
+
 @functools.cache
 def _base_env() -> dict[bytes, bytes]:
-    """The worker's environment, encoded once: Popen would encode it again per job."""
-    return dict(os.environb)
+    """The worker's environment, encoded once (Popen would encode it again per job),
+    without queuectl's own secrets."""
+    return {k: v for k, v in os.environb.items() if k not in HIDDEN_FROM_JOBS}
+
+
+def _job_env(env: Mapping[str, str], token: str) -> dict[bytes, bytes] | str:
+    """The environment of one job, or why it cannot have one: a job stored before its
+    text was checked may hold a lone surrogate, which no environment can carry."""
+    try:
+        extra = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
+    except UnicodeEncodeError:
+        return "cannot start: `env` holds text that is not valid Unicode (a lone surrogate)"
+    job_env = {**_base_env(), **extra}
+    job_env[TOKEN_VAR.encode()] = token.encode()
+    return job_env
 
 
 @functools.cache
@@ -151,8 +168,9 @@ def start_command(
         error = f"cannot start: working directory {cwd!r} does not exist on this host"
         return RunResult(None, error, started_at=started, finished_at=time.time())
     token = f"{_token_prefix()}.{next(_tokens)}"
-    job_env = {**_base_env(), **{os.fsencode(k): os.fsencode(v) for k, v in env.items()}}
-    job_env[TOKEN_VAR.encode()] = token.encode()
+    job_env = _job_env(env, token)
+    if isinstance(job_env, str):
+        return RunResult(None, job_env, started_at=started, finished_at=time.time())
     try:
         out_read, out_write = os.pipe()
     except OSError as err:  # out of descriptors: a failed attempt, not a dead worker

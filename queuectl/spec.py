@@ -76,8 +76,29 @@ def spec_from_mapping(data: dict[str, Any]) -> JobSpec:
         raise InvalidSpec(f"invalid job spec: {_explain(err)}", field=_field(err)) from None
 
 
+def check_text(field: str, *values: str | None) -> None:
+    """Refuse text that is not valid Unicode (a lone surrogate, which JSON's `\\ud800`
+    escape can carry): no backend can store it, and no process can be given it."""
+    for value in values:
+        if value is None or value.isascii():
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidSpec(
+                f"invalid job spec: `{field}` holds text that is not valid Unicode "
+                "(a lone surrogate such as \\ud800)",
+                field=field,
+            ) from None
+
+
 def to_new_job(spec: JobSpec) -> NewJob:
     """Check the rules a type cannot express and resolve id, run_at and delay."""
+    check_text("command", spec.command)
+    check_text("cwd", spec.cwd)
+    check_text("run_at", spec.run_at)
+    if spec.env:
+        check_text("env", *spec.env, *spec.env.values())
     if not spec.command.strip():
         raise InvalidSpec(
             "invalid job spec: `command` must be a non-empty shell command", field="command"

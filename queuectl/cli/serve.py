@@ -6,13 +6,22 @@ starts, so no other command pays for it or needs it installed.
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from queuectl.cli.app import App, pass_app
 
 
 def _serve(
-    app: App, host: str, port: int, token: str | None, read_only: bool, metrics_public: bool
+    app: App,
+    host: str,
+    port: int,
+    token: str | None,
+    read_only: bool = False,
+    metrics_public: bool = False,
+    allowed_hosts: tuple[str, ...] = (),
+    forwarded_proto: str | None = None,
 ) -> None:
     try:
         import litestar  # noqa: F401
@@ -21,10 +30,17 @@ def _serve(
         raise click.ClickException(
             "the web server is not installed: install queuectl[web]"
         ) from None
-    from queuectl.web.settings import ServeSettings, is_loopback
+    from queuectl.web.settings import MIN_TOKEN_LENGTH, ServeSettings, is_loopback
 
+    # The token is the server's secret: workers it starts and their jobs must not inherit it.
+    os.environ.pop("QUEUECTL_TOKEN", None)
     if token is not None and not token.strip():
         raise click.UsageError("--token (or QUEUECTL_TOKEN) must not be empty")
+    if token is not None and len(token.strip()) < MIN_TOKEN_LENGTH:
+        raise click.UsageError(
+            f"the token is {len(token.strip())} characters; use at least {MIN_TOKEN_LENGTH} "
+            "random ones, for example: QUEUECTL_TOKEN=$(openssl rand -hex 24)"
+        )
     if token is None and not is_loopback(host):
         raise click.UsageError(
             f"refusing to serve on {host} without a token: anyone who reaches it could run "
@@ -40,6 +56,8 @@ def _serve(
             token=token.strip() if token else None,
             read_only=read_only,
             metrics_public=metrics_public,
+            allowed_hosts=allowed_hosts,
+            forwarded_proto=forwarded_proto,
         )
     )
 
@@ -49,8 +67,9 @@ _token = click.option(
     "--token",
     envvar="QUEUECTL_TOKEN",
     metavar="T",
-    help="Bearer token clients must send (env QUEUECTL_TOKEN, which `ps` does not show). "
-    "Required to bind anything but loopback.",
+    help="Bearer token clients must send (env QUEUECTL_TOKEN, which `ps` does not show), "
+    "at least 16 characters: `openssl rand -hex 24` makes one. Required to bind anything "
+    "but loopback.",
 )
 
 
@@ -60,12 +79,33 @@ _token = click.option(
 @_token
 @click.option("--read-only", is_flag=True, help="Refuse every change (403).")
 @click.option("--metrics-public", is_flag=True, help="Serve /metrics without the token.")
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A host name clients use to reach the server (behind a proxy, say); repeatable; "
+    "`.example.com` allows the domain and its subdomains. Loopback names and the bound "
+    "address are always allowed; other names get 421.",
+)
+@click.option(
+    "--forwarded-proto",
+    type=click.Choice(["http", "https"]),
+    help="What a reverse proxy in front serves: `https` makes the login cookies Secure.",
+)
 @pass_app
 def serve(
-    app: App, host: str, port: int, token: str | None, read_only: bool, metrics_public: bool
+    app: App,
+    host: str,
+    port: int,
+    token: str | None,
+    read_only: bool,
+    metrics_public: bool,
+    allowed_hosts: tuple[str, ...],
+    forwarded_proto: str | None,
 ) -> None:
     """Serve the REST API (/api, /docs), the dashboard and /metrics over HTTP."""
-    _serve(app, host, port, token, read_only, metrics_public)
+    _serve(app, host, port, token, read_only, metrics_public, allowed_hosts, forwarded_proto)
 
 
 @click.command("dashboard", hidden=True)
@@ -75,7 +115,7 @@ def serve(
 @pass_app
 def dashboard_alias(app: App, host: str, port: int, token: str | None) -> None:
     """Tool 001's spelling of `serve`."""
-    _serve(app, host, port, token, False, False)
+    _serve(app, host, port, token)
 
 
 @click.command("webui", hidden=True)
@@ -85,4 +125,4 @@ def dashboard_alias(app: App, host: str, port: int, token: str | None) -> None:
 @pass_app
 def webui_alias(app: App, host: str, port: int, token: str | None) -> None:
     """Tool 003's spelling of `serve` (its default port was 5000)."""
-    _serve(app, host, port, token, False, False)
+    _serve(app, host, port, token)

@@ -7,13 +7,12 @@ import importlib.util
 from typing import Any
 
 from litestar import Litestar
-from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin
 
 from queuectl import __version__
-from queuectl.web import errors, legacy, routes_admin, routes_jobs, routes_system
-from queuectl.web.auth import AuthMiddleware
+from queuectl.web import docs, errors, legacy, routes_admin, routes_jobs, routes_system
+from queuectl.web.auth import Guard, guarded
 from queuectl.web.context import Server
 from queuectl.web.hub import EventHub
 from queuectl.web.paths import keep_encoded_slashes
@@ -32,11 +31,17 @@ def dashboard_handlers() -> list[Any]:
 
 
 class QueuectlApp(Litestar):
-    """Litestar routes on the decoded path; ids with `/` need the encoded one kept."""
+    """Every HTTP request passes the guard (queuectl.web.auth) before Litestar routes it,
+    unknown paths included; Litestar routes on the decoded path, so ids with `/` need the
+    encoded one kept."""
+
+    guard: Guard
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             keep_encoded_slashes(scope)
+            await guarded(self.guard, scope, receive, send, super().__call__)
+            return
         await super().__call__(scope, receive, send)
 
 
@@ -44,7 +49,8 @@ def create_app(settings: ServeSettings, stores: ThreadStores | None = None) -> L
     """Build the app; opens (and migrates) the store now, so a bad --db fails at start."""
     stores = stores or ThreadStores(settings.db)
     hub = EventHub(stores.open_extra, routes_system.snapshot)
-    server = Server(settings, stores, hub)
+    guard = Guard(settings)
+    server = Server(settings, stores, hub, guard)
 
     def shutdown() -> None:
         hub.stop()
@@ -53,23 +59,26 @@ def create_app(settings: ServeSettings, stores: ThreadStores | None = None) -> L
     api = [*routes_jobs.HANDLERS, *routes_admin.HANDLERS, *routes_system.HANDLERS]
     for handler in api:  # operation ids: the function names (`list_jobs`, `dlq_retry`)
         handler.operation_id = handler.operation_id or handler.handler_name
-    return QueuectlApp(
-        route_handlers=[*api, *legacy.HANDLERS, *dashboard_handlers()],
+    app = QueuectlApp(
+        route_handlers=[*api, *legacy.HANDLERS, *docs.HANDLERS, *dashboard_handlers()],
         exception_handlers=errors.HANDLERS,
-        middleware=[DefineMiddleware(AuthMiddleware, settings=settings)],
         openapi_config=OpenAPIConfig(
             title="queuectl",
             version=__version__,
             description="A durable job queue for shell commands: the REST API of "
             '`queuectl serve`. Errors are JSON `{"error": "..."}`.',
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[JsonRenderPlugin()],
+            security=[{"bearer": []}, {"session": []}, {}],
+            components=docs.security_components(),
         ),
         request_max_body_size=settings.max_body,
         state=_state(server),
         on_shutdown=[shutdown],
         debug=False,
     )
+    app.guard = guard
+    return app
 
 
 def _state(server: Server) -> Any:

@@ -1,25 +1,34 @@
-"""Who may do what, checked once for every request before any route runs.
+"""Who may do what, checked once for every request before Litestar routes it.
 
-The rules (README, "Security"): a server without a token serves loopback clients only; with
-a token, every change needs it, and so does every request from off loopback except
-/healthz (and /metrics with --metrics-public). A browser sends the token as an HttpOnly
-cookie set by POST /login, and a cookie-authenticated change must also repeat the CSRF
-cookie in a header (double submit), which a page on another site cannot read. Unsafe
-requests from another origin are refused whatever they carry.
+The rules (README, "Security"):
+- every request names a Host the server answers to (queuectl.web.hosts), token or not;
+- a change never comes from another site: refused when the browser marks it cross-site
+  (`Sec-Fetch-Site`) or its `Origin` is another host, whatever the method (tool 000's
+  state-changing GETs included), while curl and scripts, which send neither, go through;
+- without a token the server serves loopback clients only;
+- with a token, every change needs it, and so does every request from off loopback except
+  /healthz (and /metrics with --metrics-public). A browser logs in once and holds a
+  session id (queuectl.web.sessions), never the token; a change made with the session
+  repeats the session's CSRF secret in a header;
+- wrong tokens are throttled per client address; oversized headers get 431.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
 
-from litestar.types import ASGIApp, Receive, Scope, Send
+from queuectl.web.hosts import HostPolicy
+from queuectl.web.sessions import FailureThrottle, Session, Sessions
+from queuectl.web.settings import MAX_HEADER_BYTES, ServeSettings, is_loopback
 
-from queuectl.web.settings import ServeSettings, is_loopback
-
-TOKEN_COOKIE = "queuectl_token"
+SESSION_COOKIE = "queuectl_session"
+# Over HTTPS the cookie takes the __Host- prefix: the browser then keeps it Secure, for
+# this host only (no Domain) and for Path=/, whatever another response tries to set.
+SECURE_SESSION_COOKIE = "__Host-queuectl_session"
 CSRF_COOKIE = "queuectl_csrf"
 CSRF_HEADER = "x-queuectl-csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -28,28 +37,28 @@ UNSAFE_GETS = frozenset({"/worker/stop", "/worker/start"})
 # Reachable without a token from anywhere: liveness, the login form, its assets.
 PUBLIC_PATHS = frozenset({"/healthz", "/login", "/logout"})
 PUBLIC_PREFIXES = ("/static/",)
+# Sec-Fetch-Site values of requests the user made on this server's own pages or by hand.
+OWN_SITE = frozenset({"same-origin", "none"})
+
+Asgi = Callable[[Any, Any, Any], Awaitable[None]]
 
 
 class Denied(Exception):
-    """A request the rules refuse: its status and one-line reason."""
+    """A request the rules refuse: its status, one-line reason and extra headers."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
 
 def is_change(method: str, path: str) -> bool:
     """Whether a request may change something (so it needs the token, and read-only refuses
-    it). Logging in and out changes nothing on the server."""
+    it). Logging in and out changes nothing in the queue."""
     if path in ("/login", "/logout"):
         return False
     return method not in SAFE_METHODS or path in UNSAFE_GETS
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    pairs = scope.get("headers", [])
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in pairs}
 
 
 def _cookies(headers: dict[str, str]) -> dict[str, str]:
@@ -62,29 +71,61 @@ def _cookies(headers: dict[str, str]) -> dict[str, str]:
 
 
 def same_secret(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
 
 
-class Rules:
-    """The decision for one request, from the settings and what the request carries."""
+class Guard:
+    """The decision for one request, from the settings and what the request carries, plus
+    the state it keeps: sessions and the wrong-token throttle."""
 
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
+        self.hosts = HostPolicy(settings.host, settings.allowed_hosts)
+        self.sessions = Sessions()
+        self.throttle = FailureThrottle()
 
-    def check(self, method: str, path: str, client: str | None, headers: dict[str, str]) -> str:
+    def is_secure(self, scheme: str) -> bool:
+        return scheme == "https" or self.settings.forwarded_proto == "https"
+
+    def session_cookie(self, secure: bool) -> str:
+        return SECURE_SESSION_COOKIE if secure else SESSION_COOKIE
+
+    def session_of(self, headers: dict[str, str], secure: bool) -> tuple[str, Session] | None:
+        session_id = _cookies(headers).get(self.session_cookie(secure))
+        if not session_id:
+            return None
+        session = self.sessions.get(session_id)
+        return None if session is None else (session_id, session)
+
+    def check_throttle(self, client: str | None) -> None:
+        wait = self.throttle.wait_seconds(client or "?")
+        if wait > 0:
+            retry = str(int(wait) + 1)
+            raise Denied(
+                429, f"too many wrong tokens; try again in {retry} s", {"Retry-After": retry}
+            )
+
+    def check(
+        self, method: str, path: str, client: str | None, headers: dict[str, str], secure: bool
+    ) -> str:
         """Return how the request authenticated ("bearer", "cookie" or "none"), or raise
         Denied."""
+        host = headers.get("host")
+        if not self.hosts.allows(host):
+            raise Denied(
+                421,
+                f"this server does not answer to Host {(host or '')[:100]!r} "
+                "(loopback names, its own address, and names given with --allowed-host)",
+            )
         change = is_change(method, path)
         if change:
-            self._check_origin(headers)
+            _check_same_site(headers)
         if self.settings.token is None:
-            self._check_local(client, headers)
+            if client is None or not is_loopback(client):
+                raise Denied(401, "this server has no token and serves loopback clients only")
             how = "none"
-            cookies = _cookies(headers)
-            if change and TOKEN_COOKIE in cookies:
-                self._check_csrf(headers, cookies)
         else:
-            how = self._authenticate(method, path, client, headers, change)
+            how = self._authenticate(path, client, headers, change, secure)
         if change and self.settings.read_only:
             raise Denied(403, "this server is read-only (--read-only): changes are refused")
         return how
@@ -95,86 +136,89 @@ class Rules:
         return path == "/metrics" and self.settings.metrics_public
 
     def _authenticate(
-        self, method: str, path: str, client: str | None, headers: dict[str, str], change: bool
+        self, path: str, client: str | None, headers: dict[str, str], change: bool, secure: bool
     ) -> str:
         token = self.settings.token
         assert token is not None
         authorization = headers.get("authorization")
         if authorization is not None:
+            self.check_throttle(client)
             scheme, _, given = authorization.partition(" ")
             if scheme.lower() != "bearer" or not same_secret(given.strip(), token):
+                self.throttle.failed(client or "?")
                 raise Denied(401, "invalid token in the Authorization header")
             return "bearer"
-        cookies = _cookies(headers)
-        if TOKEN_COOKIE in cookies and same_secret(cookies[TOKEN_COOKIE], token):
+        found = self.session_of(headers, secure)
+        if found is not None:
             if change:
-                self._check_csrf(headers, cookies)
+                given = headers.get(CSRF_HEADER, "")
+                if not given or not same_secret(given, found[1].csrf):
+                    raise Denied(403, "missing or wrong X-Queuectl-Csrf header (log in again)")
             return "cookie"
         local = client is not None and is_loopback(client)
         if change or not (local or self._public(path)):
             raise Denied(401, "authentication required: send 'Authorization: Bearer <token>'")
         return "none"
 
-    @staticmethod
-    def _check_csrf(headers: dict[str, str], cookies: dict[str, str]) -> None:
-        expected = cookies.get(CSRF_COOKIE, "")
-        given = headers.get(CSRF_HEADER, "")
-        if not expected or not given or not same_secret(given, expected):
-            raise Denied(403, "missing or wrong X-Queuectl-Csrf header (log in again)")
 
-    @staticmethod
-    def _check_origin(headers: dict[str, str]) -> None:
-        origin = headers.get("origin")
-        if origin is None:
-            return
-        if urlsplit(origin).netloc.lower() != headers.get("host", "").lower():
-            raise Denied(403, "cross-origin change refused")
-
-    def _check_local(self, client: str | None, headers: dict[str, str]) -> None:
-        """Without a token only this machine may talk to the server; the Host check stops
-        a DNS-rebinding page from reaching it through a name that resolves to 127.0.0.1."""
-        if client is None or not is_loopback(client):
-            raise Denied(401, "this server has no token and serves loopback clients only")
-        host = headers.get("host", "")
-        name = urlsplit(f"//{host}").hostname or ""
-        if not (is_loopback(name) or name == self.settings.host.lower()):
-            raise Denied(403, f"unexpected Host header {host[:100]!r} (use 127.0.0.1)")
+def _check_same_site(headers: dict[str, str]) -> None:
+    """A change from another site is refused. Browsers send Sec-Fetch-Site on every
+    request, `<img>` and form GETs included, which carry no Origin; another port of the
+    same host is `same-site`, not `same-origin`, and is refused too."""
+    site = headers.get("sec-fetch-site")
+    if site is not None and site not in OWN_SITE:
+        raise Denied(403, f"cross-site change refused (Sec-Fetch-Site: {site[:40]})")
+    origin = headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc.lower() != headers.get("host", "").lower():
+        raise Denied(403, "cross-origin change refused")
 
 
-class AuthMiddleware:
-    """ASGI middleware applying `Rules`; refusals are JSON errors like every other."""
-
-    def __init__(self, app: ASGIApp, settings: ServeSettings) -> None:
-        self.app = app
-        self.rules = Rules(settings)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw: Any = scope  # a plain dict underneath; Litestar's TypedDicts are too narrow here
-        if raw["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = _headers(scope)
-        client = raw.get("client")
-        state: dict[str, Any] = raw.setdefault("state", {})
-        try:
-            how = self.rules.check(
-                raw["method"], raw["path"], client[0] if client else None, headers
-            )
-        except Denied as denied:
-            await _send_error(send, denied)
-            return
-        state["queuectl_auth"] = how
-        await self.app(scope, receive, send)
+def _header_bytes(scope: Any) -> int:
+    size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+    return size + sum(len(k) + len(v) + 4 for k, v in scope.get("headers", []))
 
 
-async def _send_error(send: Send, denied: Denied) -> None:
+async def guarded(guard: Guard, scope: Any, receive: Any, send: Any, app: Asgi) -> None:
+    """Apply the guard to one HTTP request, then hand it to `app` with `nosniff` added to
+    its response; refusals are JSON errors like every other."""
+    client = scope.get("client")
+    try:
+        if _header_bytes(scope) > MAX_HEADER_BYTES:
+            raise Denied(431, f"request line and headers over {MAX_HEADER_BYTES} bytes")
+        pairs = scope.get("headers", [])
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in pairs}
+        secure = guard.is_secure(scope.get("scheme", "http"))
+        how = guard.check(
+            scope["method"], scope["path"], client[0] if client else None, headers, secure
+        )
+    except Denied as denied:
+        await _send_error(send, denied)
+        return
+    scope.setdefault("state", {})["queuectl_auth"] = how
+
+    async def send_nosniff(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            names = {name.lower() for name, _ in message.get("headers", [])}
+            if b"x-content-type-options" not in names:
+                message["headers"] = [*message.get("headers", []), NOSNIFF]
+        await send(message)
+
+    await app(scope, receive, send_nosniff)
+
+
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
+async def _send_error(send: Any, denied: Denied) -> None:
     import msgspec
 
     body = msgspec.json.encode({"error": denied.message})
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
+        NOSNIFF,
     ]
+    headers += [(k.lower().encode(), v.encode()) for k, v in denied.headers.items()]
     if denied.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="queuectl"'))
     await send({"type": "http.response.start", "status": denied.status, "headers": headers})

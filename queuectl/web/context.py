@@ -11,22 +11,34 @@ if TYPE_CHECKING:
     from litestar import Request
 
     from queuectl.store.base import Store
+    from queuectl.web.auth import Guard
     from queuectl.web.hub import EventHub
     from queuectl.web.settings import ServeSettings
     from queuectl.web.stores import ThreadStores
 
 
 P = ParamSpec("P")
+# Event streams cost no thread (one snapshot feeds them all), only a connection each.
+MAX_EVENT_STREAMS = 500
+MAX_EVENT_STREAMS_PER_CLIENT = 32
 R = TypeVar("R")
 
 
 class Server:
     """The state of one `queuectl serve` process."""
 
-    def __init__(self, settings: ServeSettings, stores: ThreadStores, hub: EventHub) -> None:
+    def __init__(
+        self, settings: ServeSettings, stores: ThreadStores, hub: EventHub, guard: Guard
+    ) -> None:
         self.settings = settings
         self.stores = stores
         self.hub = hub
+        self.guard = guard
+        from queuectl.web.output import MAX_FOLLOWERS, MAX_FOLLOWERS_PER_CLIENT
+        from queuectl.web.slots import ClientSlots
+
+        self.followers = ClientSlots(MAX_FOLLOWERS, MAX_FOLLOWERS_PER_CLIENT)
+        self.event_streams = ClientSlots(MAX_EVENT_STREAMS, MAX_EVENT_STREAMS_PER_CLIENT)
 
 
 def server(request: Request[Any, Any, Any]) -> Server:

@@ -15,6 +15,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
 from queuectl import errors
+from queuectl.web.auth import Denied
 
 log = logging.getLogger("queuectl.web")
 
@@ -117,7 +118,19 @@ def internal_error(request: Request[Any, Any, Any], err: Exception) -> Response[
     return error_response(500, "internal server error (details in the server log)")
 
 
+def denied(request: Request[Any, Any, Any], err: Denied) -> Response[Any]:
+    """A guard refusal raised inside a route (the login throttle)."""
+    return error_response(err.status, err.message, err.headers)
+
+
+def too_deep(request: Request[Any, Any, Any], err: RecursionError) -> Response[Any]:
+    """msgspec refuses JSON nested past Python's recursion limit with RecursionError."""
+    return error_response(400, "malformed JSON: nested too deeply")
+
+
 HANDLERS: dict[int | type[Exception], Any] = {
+    Denied: denied,
+    RecursionError: too_deep,
     errors.QueueError: queue_error,
     HTTPException: http_error,
     Exception: internal_error,

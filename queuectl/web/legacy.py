@@ -116,6 +116,17 @@ def worker_stop(request: Request[Any, Any, Any]) -> Json:
     return {"stopping": service.request_stop(store(request), None, now=False)}
 
 
+SERVER_SECRETS = ("QUEUECTL_TOKEN",)
+
+
+def worker_env(url: str) -> dict[str, str]:
+    """A started worker's environment: the database in QUEUECTL_DB (not argv: `ps` would
+    show a password), and none of the server's own secrets."""
+    env = {k: v for k, v in os.environ.items() if k not in SERVER_SECRETS}
+    env["QUEUECTL_DB"] = url
+    return env
+
+
 @get("/worker/start", include_in_schema=False)
 @in_thread
 def worker_start(
@@ -132,7 +143,7 @@ def worker_start(
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "QUEUECTL_DB": url},  # not argv: `ps` would show a password
+        env=worker_env(url),
         check=False,
     )
     if done.returncode != 0:

@@ -15,13 +15,14 @@ from typing import Any
 
 import msgspec
 
+from queuectl.web.auth import Denied
 from queuectl.web.context import Server
 from queuectl.web.hub import PING, PING_SECONDS
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 POLL_SECONDS = 0.5
 MAX_FOLLOWERS = 64  # threads (and connections) a server spends on live output at most
-_followers = threading.BoundedSemaphore(MAX_FOLLOWERS)
+MAX_FOLLOWERS_PER_CLIENT = 8  # ... and one client address at most
 
 
 async def whole(server: Server, job_id: str, attempt: int | None) -> dict[str, Any]:
@@ -41,25 +42,34 @@ def _event(name: str, data: Any) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + msgspec.json.encode(data) + b"\n\n"
 
 
-async def start_follow(server: Server, job_id: str, attempt: int | None) -> AsyncIterator[bytes]:
+async def start_follow(
+    server: Server, client: str, job_id: str, attempt: int | None
+) -> AsyncIterator[bytes]:
     """Check the job and attempt exist (so a bad id is a 404, not an empty stream), then
-    return the event stream."""
+    return the event stream, which holds one of the server's follower slots (and of its
+    client's) until it ends."""
     from litestar.concurrency import sync_to_thread
 
-    from queuectl.errors import StoreUnavailable
     from queuectl.service import observe
 
     await sync_to_thread(observe.attempt_output, server.stores.get(), job_id, attempt)
-    if not _followers.acquire(blocking=False):
-        raise StoreUnavailable("too many live output streams; try again shortly")
-    return _stream(server, job_id, attempt)
+    if not server.followers.acquire(client):
+        raise Denied(
+            429,
+            f"too many live output streams (at most {MAX_FOLLOWERS_PER_CLIENT} per client, "
+            f"{MAX_FOLLOWERS} in all); try again shortly",
+            {"Retry-After": "5"},
+        )
+    return _stream(server, client, job_id, attempt)
 
 
-async def _stream(server: Server, job_id: str, attempt: int | None) -> AsyncIterator[bytes]:
+async def _stream(
+    server: Server, client: str, job_id: str, attempt: int | None
+) -> AsyncIterator[bytes]:
     # Unbounded, but fed at the poll rate with capped tails: a slow client costs little.
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
     gone = threading.Event()
-    feeder = _Feeder(server, job_id, attempt, queue, gone)
+    feeder = _Feeder(server, client, job_id, attempt, queue, gone)
     threading.Thread(target=feeder.run, name=f"queuectl-follow-{job_id}", daemon=True).start()
     try:
         while True:
@@ -85,12 +95,14 @@ class _Feeder:
     def __init__(
         self,
         server: Server,
+        client: str,
         job_id: str,
         attempt: int | None,
         queue: asyncio.Queue[bytes | None],
         gone: threading.Event,
     ) -> None:
         self.server = server
+        self.client = client
         self.job_id = job_id
         self.attempt = attempt
         self.queue = queue
@@ -133,6 +145,6 @@ class _Feeder:
         finally:
             if store is not None:
                 store.close()
-            _followers.release()
+            self.server.followers.release(self.client)
             if not self.gone.is_set():
                 self.put(None)

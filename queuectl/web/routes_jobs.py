@@ -20,6 +20,7 @@ from queuectl.web.paths import job_id_from_path
 
 Json = dict[str, Any]
 NDJSON = "application/x-ndjson"
+MAX_ATTEMPT = 2**31 - 1  # attempts are 32-bit integers in every backend
 
 
 class Ids(msgspec.Struct, forbid_unknown_fields=True):
@@ -128,14 +129,15 @@ def show_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Json:
 async def job_output(
     request: Request[Any, Any, Any],
     job_id: FromPath[str],
-    attempt: Annotated[int | None, QueryParameter(ge=1)] = None,
+    attempt: Annotated[int | None, QueryParameter(ge=1, le=MAX_ATTEMPT)] = None,
     follow: FromQuery[bool] = False,
 ) -> Response[Any]:
     from queuectl.web import output
 
     job_id = job_id_from_path(job_id)
     if follow:
-        first = await output.start_follow(server(request), job_id, attempt)
+        client = request.client.host if request.client else "?"
+        first = await output.start_follow(server(request), client, job_id, attempt)
         return Stream(first, media_type="text/event-stream", headers=output.SSE_HEADERS)
     data = await output.whole(server(request), job_id, attempt)
     return Response(data)

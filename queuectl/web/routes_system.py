@@ -1,8 +1,8 @@
-"""Outside /api's resources: /healthz, /metrics, /openapi.json, /docs, login, /api/events."""
+"""Outside /api's resources: /healthz, /metrics, /openapi.json, login, /api/events."""
 
 from __future__ import annotations
 
-import secrets
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -12,14 +12,20 @@ from litestar.datastructures import Cookie
 from litestar.response import Redirect, Stream
 
 from queuectl import serialize, service
-from queuectl.web.auth import CSRF_COOKIE, TOKEN_COOKIE, same_secret
-from queuectl.web.context import in_thread, server, store
+from queuectl.web.auth import CSRF_COOKIE, Denied, same_secret
+from queuectl.web.context import (
+    MAX_EVENT_STREAMS,
+    MAX_EVENT_STREAMS_PER_CLIENT,
+    in_thread,
+    server,
+    store,
+)
 from queuectl.web.errors import error_response
 from queuectl.web.hub import Snapshot
 from queuectl.web.output import SSE_HEADERS
+from queuectl.web.sessions import SESSION_SECONDS
 
 METRICS_TYPE = "text/plain; version=0.0.4"  # Litestar adds "; charset=utf-8"
-COOKIE_MAX_AGE = 7 * 86_400
 
 
 @get("/healthz", include_in_schema=False)
@@ -44,11 +50,6 @@ def openapi_json(request: Request[Any, Any, Any]) -> Response[Any]:
     return Response(request.app.openapi_schema.to_schema(), media_type=MediaType.JSON)
 
 
-@get("/docs", include_in_schema=False, sync_to_thread=False)
-def docs() -> Redirect:
-    return Redirect("/schema/swagger")
-
-
 def _safe_next(target: str | None) -> str:
     """Only a local path: `//evil.example` or a full URL would make an open redirect."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -56,63 +57,105 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+MAX_LOGIN_BYTES = 4096  # a token and a `next` path: the form is parsed before any check
+MAX_LOGIN_FIELDS = 4
+
+
+async def _bounded_body(request: Request[Any, Any, Any], limit: int) -> bytes:
+    """The body, refused (413) as soon as it passes `limit`: an unauthenticated client
+    must not make the server buffer or parse megabytes."""
+    from litestar.exceptions import HTTPException
+
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(status_code=413, detail="request body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _login_fields(request: Request[Any, Any, Any]) -> tuple[dict[str, str], bool]:
-    body = (await request.body()).decode("utf-8", "replace")
+    from queuectl.errors import InvalidSpec
+
+    body = (await _bounded_body(request, MAX_LOGIN_BYTES)).decode("utf-8", "replace")
     content_type = request.headers.get("content-type", "")
     if "json" in content_type:
         import msgspec
 
         try:
             data = msgspec.json.decode(body)
-        except msgspec.DecodeError:
-            data = {}
-        fields = {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-        return fields, True
-    return {k: v[0] for k, v in parse_qs(body).items()}, False
+        except (msgspec.DecodeError, RecursionError):
+            raise InvalidSpec("malformed JSON: the body is not a JSON object") from None
+        if not isinstance(data, dict):
+            raise InvalidSpec("malformed JSON: the body is not a JSON object")
+        return {k: v for k, v in data.items() if isinstance(v, str)}, True
+    try:
+        fields = parse_qs(body, max_num_fields=MAX_LOGIN_FIELDS)
+    except ValueError:
+        raise InvalidSpec("malformed form: too many fields") from None
+    return {k: v[0] for k, v in fields.items()}, False
 
 
 @post("/login", include_in_schema=False, status_code=303)
 async def login(request: Request[Any, Any, Any]) -> Response[Any]:
-    """The dashboard's form: a right token sets the HttpOnly token cookie and the CSRF
-    cookie (double submit), then goes to `next`."""
+    """The dashboard's form: a right token starts a session (an HttpOnly cookie holding a
+    random id, never the token) with its CSRF secret in a cookie the page reads, then goes
+    to `next`. Wrong tokens are throttled per client address."""
+    guard = server(request).guard
+    client = request.client.host if request.client else None
+    guard.check_throttle(client)
     fields, wants_json = await _login_fields(request)
     token = server(request).settings.token
-    given = fields.get("token", "")
-    if token is not None and not same_secret(given, token):
+    if token is None:  # nothing to log in to: every loopback client may act
+        if wants_json:
+            return Response({"ok": True})
+        return Redirect(_safe_next(fields.get("next")), status_code=303)
+    if not same_secret(fields.get("token", ""), token):
+        guard.throttle.failed(client or "?")
         if wants_json:
             return error_response(401, "wrong token")
         return Redirect("/login?error=1", status_code=303)
+    session_id, session = guard.sessions.create()
+    secure = guard.is_secure(request.scope.get("scheme", "http"))
     cookies = [
         Cookie(
+            key=guard.session_cookie(secure),
+            value=session_id,
+            path="/",
+            samesite="strict",
+            httponly=True,
+            secure=secure,
+            max_age=int(SESSION_SECONDS),
+        ),
+        Cookie(
             key=CSRF_COOKIE,
-            value=secrets.token_urlsafe(24),
+            value=session.csrf,
             path="/",
             samesite="strict",
             httponly=False,
-            max_age=COOKIE_MAX_AGE,
-        )
+            secure=secure,
+            max_age=int(SESSION_SECONDS),
+        ),
     ]
-    if token is not None:
-        cookies.append(
-            Cookie(
-                key=TOKEN_COOKIE,
-                value=token,
-                path="/",
-                samesite="strict",
-                httponly=True,
-                max_age=COOKIE_MAX_AGE,
-            )
-        )
     if wants_json:
         return Response({"ok": True}, cookies=cookies)
     return Redirect(_safe_next(fields.get("next")), status_code=303, cookies=cookies)
 
 
 @post("/logout", include_in_schema=False, status_code=303)
-async def logout() -> Response[Any]:
+async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Ends the session on the server (its id is worthless from now on) and clears the
+    cookies."""
+    guard = server(request).guard
+    secure = guard.is_secure(request.scope.get("scheme", "http"))
+    found = guard.session_of(dict(request.headers), secure)
+    if found is not None:
+        guard.sessions.revoke(found[0])
     cookies = [
-        Cookie(key=name, value="", path="/", max_age=0, samesite="strict")
-        for name in (TOKEN_COOKIE, CSRF_COOKIE)
+        Cookie(key=name, value="", path="/", max_age=0, samesite="strict", secure=secure)
+        for name in (guard.session_cookie(secure), CSRF_COOKIE)
     ]
     return Redirect("/login", status_code=303, cookies=cookies)
 
@@ -130,13 +173,37 @@ def snapshot(the_store: Any) -> Snapshot:
 async def events(request: Request[Any, Any, Any]) -> Stream:
     from queuectl.web.hub import sse_message
 
-    hub = server(request).hub
-    first = hub.latest()
-    if not first:  # nothing published yet: this client's first snapshot is its own
-        stores = server(request).stores
-        data = await sync_to_thread(lambda: snapshot(stores.get()))
-        first = [sse_message(name, value) for name, value in data.items()]
-    return Stream(hub.stream(first), media_type="text/event-stream", headers=SSE_HEADERS)
+    this = server(request)
+    client = request.client.host if request.client else "?"
+    if not this.event_streams.acquire(client):
+        raise Denied(
+            429,
+            f"too many event streams (at most {MAX_EVENT_STREAMS_PER_CLIENT} per client, "
+            f"{MAX_EVENT_STREAMS} in all); close some pages",
+            {"Retry-After": "5"},
+        )
+    try:
+        first = this.hub.latest()
+        if not first:  # nothing published yet: this client's first snapshot is its own
+            stores = this.stores
+            data = await sync_to_thread(lambda: snapshot(stores.get()))
+            first = [sse_message(name, value) for name, value in data.items()]
+    except BaseException:
+        this.event_streams.release(client)
+        raise
+    stream = _released(this.hub.stream(first), lambda: this.event_streams.release(client))
+    return Stream(stream, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-HANDLERS = [healthz, metrics, openapi_json, docs, login, logout, events]
+async def _released(
+    stream: AsyncIterator[bytes], release: Callable[[], None]
+) -> AsyncIterator[bytes]:
+    """`stream`, calling `release` once it ends for any reason (the client went away)."""
+    try:
+        async for message in stream:
+            yield message
+    finally:
+        release()
+
+
+HANDLERS = [healthz, metrics, openapi_json, login, logout, events]

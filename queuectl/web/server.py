@@ -2,9 +2,11 @@
 
 - Bodies over ServeSettings.max_body get 413 (Litestar counts the bytes as they arrive).
 - A slow client costs a socket, never a worker thread: bodies are read on the event loop
-  and sync handlers run only once a request is complete; idle keep-alive connections
-  close after KEEP_ALIVE_SECONDS; headers are capped by h11 (16 KiB); at most
-  MAX_CONNECTIONS connections at once (more get 503).
+  and sync handlers run only once a request is complete. Its socket is bounded too: the
+  request line and headers must arrive within HEADERS_SECONDS, a body that stalls for
+  BODY_IDLE_SECONDS is dropped (queuectl.web.protocol), idle keep-alive connections
+  close after KEEP_ALIVE_SECONDS; headers over 16 KiB get 431; at most MAX_CONNECTIONS
+  connections at once (more get 503).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from typing import Any
 
-from queuectl.web.settings import KEEP_ALIVE_SECONDS, ServeSettings, masked_url
+from queuectl.web.settings import KEEP_ALIVE_SECONDS, MAX_HEADER_BYTES, ServeSettings, masked_url
 
 MAX_CONNECTIONS = 1000
 SHUTDOWN_GRACE_SECONDS = 3  # event streams never end on their own
@@ -37,22 +40,33 @@ def run(settings: ServeSettings) -> None:
         file=sys.stderr,
         flush=True,
     )
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
-        limit_concurrency=MAX_CONNECTIONS,
-        server_header=False,
-        lifespan="on",
-        log_level="info",
-    )
+    config = uvicorn_config(app, settings)
     # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler
     # that was there before it: make that a clean exit 0, as a worker's graceful stop is.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_cleanly)
     uvicorn.Server(config).run()
+
+
+def uvicorn_config(app: Any, settings: ServeSettings, **overrides: Any) -> Any:
+    """The uvicorn settings of `queuectl serve` (the tests serve with the same)."""
+    import uvicorn
+
+    from queuectl.web.protocol import GuardedH11Protocol
+
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "http": GuardedH11Protocol,
+        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+        "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS,
+        "limit_concurrency": MAX_CONNECTIONS,
+        "server_header": False,
+        "lifespan": "on",
+        "log_level": "info",
+    }
+    return uvicorn.Config(app, **{**options, **overrides})
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

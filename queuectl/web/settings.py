@@ -10,6 +10,10 @@ import msgspec
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # request bodies above this get 413
 KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
+HEADERS_SECONDS = 5  # a request's line and headers must all arrive within this
+BODY_IDLE_SECONDS = 15  # a request body that sends nothing for this long is dropped
+MAX_HEADER_BYTES = 16 * 1024  # request line and headers together; more gets 431
+MIN_TOKEN_LENGTH = 16
 
 
 class ServeSettings(msgspec.Struct, frozen=True):
@@ -22,6 +26,10 @@ class ServeSettings(msgspec.Struct, frozen=True):
     read_only: bool = False
     metrics_public: bool = False
     max_body: int = MAX_BODY_BYTES
+    # Host names the server answers to besides loopback names and the bound address.
+    allowed_hosts: tuple[str, ...] = ()
+    # "https" when a TLS-terminating proxy stands in front: cookies are then Secure.
+    forwarded_proto: str | None = None
 
 
 def is_loopback(host: str) -> bool:

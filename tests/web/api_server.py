@@ -13,6 +13,7 @@ import httpx
 import uvicorn
 
 from queuectl.web.app import create_app
+from queuectl.web.server import uvicorn_config
 from queuectl.web.settings import ServeSettings
 from tests.helpers import wait_for
 
@@ -42,14 +43,7 @@ class Running:
 def serving(db: str, host: str = "127.0.0.1", **options: Any) -> Iterator[Running]:
     settings = ServeSettings(db=db, host=host, port=free_port(host), **options)
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=settings.port,
-        log_level="warning",
-        lifespan="on",
-        timeout_graceful_shutdown=2,
-    )
+    config = uvicorn_config(app, settings, log_level="warning", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -43,8 +43,9 @@ def test_cookie_login_and_csrf(tmp_path: Path) -> None:
         good = browser.post("/login", data={"token": TOKEN, "next": "//evil.example/"})
         assert good.status_code == 303 and good.headers["location"] == "/"
         set_cookie = good.headers.get_list("set-cookie")
-        token_cookie = next(c for c in set_cookie if c.startswith("queuectl_token="))
-        assert "HttpOnly" in token_cookie and "samesite=strict" in token_cookie.lower()
+        session_cookie = next(c for c in set_cookie if c.startswith("queuectl_session="))
+        assert "HttpOnly" in session_cookie and "samesite=strict" in session_cookie.lower()
+        assert TOKEN not in " ".join(set_cookie)  # a session id, never the token
         csrf = browser.cookies["queuectl_csrf"]
         assert browser.post("/api/jobs", json=JOB).status_code == 403  # no CSRF header
         forged = browser.post("/api/jobs", json=JOB, headers={"X-Queuectl-Csrf": "guess"})
@@ -72,7 +73,7 @@ def test_no_token_server_refuses_cross_site_and_rebinding(tmp_path: Path) -> Non
         cross = client.post("/api/jobs", json=JOB, headers={"Origin": "http://evil.example"})
         assert cross.status_code == 403
         rebound = client.get("/api/status", headers={"Host": "evil.example"})
-        assert rebound.status_code == 403
+        assert rebound.status_code == 421
 
 
 def test_read_only_refuses_every_change(tmp_path: Path) -> None:

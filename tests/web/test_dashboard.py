@@ -362,7 +362,7 @@ def test_read_only_server_shows_no_action_buttons(
 def test_token_server_refuses_the_page_without_the_token_and_works_after_login(
     serve: Callable[..., Server], page: Any
 ) -> None:
-    server = serve("--token", "s3cret-token")
+    server = serve("--token", "s3cret-token-for-the-dashboard")
     page.goto(server.base + "/jobs")
     assert "/login" in page.url
     assert page.locator("#jobs").count() == 0
@@ -375,15 +375,15 @@ def test_token_server_refuses_the_page_without_the_token_and_works_after_login(
     page.wait_for_selector("#err-token")
     assert "/login" in page.url
 
-    page.fill("#f-token", "s3cret-token")
+    page.fill("#f-token", "s3cret-token-for-the-dashboard")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(lambda url: "/login" not in url)
     page.goto(server.base + "/jobs")
     _ready(page)
     assert page.url.endswith("/jobs")
     cookies = {c["name"]: c for c in page.context.cookies()}
-    assert cookies["queuectl_token"]["httpOnly"] is True
-    assert cookies["queuectl_token"]["sameSite"] == "Strict"
+    assert cookies["queuectl_session"]["httpOnly"] is True
+    assert cookies["queuectl_session"]["sameSite"] == "Strict"
 
     # A change from the page works: the script repeats the CSRF cookie in its header.
     page.goto(server.base + "/enqueue")

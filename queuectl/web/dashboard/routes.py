@@ -14,19 +14,10 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect
 
+from queuectl.web.csp import PAGE_HEADERS
 from queuectl.web.dashboard import shells
 from queuectl.web.paths import job_id_from_path
 
-# The pages run only our own script and styles; nothing inline, nothing from elsewhere.
-PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
 STATIC_TYPES = {"app.js": "text/javascript", "app.css": "text/css"}
 
 

@@ -1,0 +1,32 @@
+"""Long-lived streams (live output, events) counted in total and per client address, so
+one client cannot hold every slot and shut the others out."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+
+class ClientSlots:
+    def __init__(self, total: int, per_client: int) -> None:
+        self.total = total
+        self.per_client = per_client
+        self._held: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def acquire(self, client: str) -> bool:
+        with self._lock:
+            if self._held.total() >= self.total or self._held[client] >= self.per_client:
+                return False
+            self._held[client] += 1
+            return True
+
+    def release(self, client: str) -> None:
+        with self._lock:
+            self._held[client] -= 1
+            if self._held[client] <= 0:
+                del self._held[client]
+
+    def held(self, client: str | None = None) -> int:
+        with self._lock:
+            return self._held.total() if client is None else self._held[client]
