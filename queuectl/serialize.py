@@ -17,6 +17,18 @@ if TYPE_CHECKING:
     from queuectl.service.status import Status
 
 
+def _encodable(text: str) -> str:
+    """Text any JSON encoder takes: a lone surrogate (stored by a version that did not
+    refuse one) is shown as its `\\udXXX` escape instead of failing the whole response."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _encodable_env(env: dict[str, str]) -> dict[str, str]:
+    return {_encodable(k): _encodable(v) for k, v in env.items()}
+
+
 def job_dict(job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
@@ -39,7 +51,7 @@ def job_dict(job: Job) -> dict[str, Any]:
         "final": job.state in FINAL_STATES,
         "keep_daemons": job.keep_daemons,
         "cwd": job.cwd,
-        "env": job.env,
+        "env": None if job.env is None else _encodable_env(job.env),
         "seq": job.seq,
     }
 

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 # Event streams cost no thread (one snapshot feeds them all), only a connection each.
-MAX_EVENT_STREAMS = 500
-MAX_EVENT_STREAMS_PER_CLIENT = 32
+MAX_EVENT_STREAMS = 800  # of the 1000 connections the server takes
+MAX_EVENT_STREAMS_PER_CLIENT = 128  # a proxy in front is one client
 R = TypeVar("R")
 
 

@@ -67,7 +67,7 @@ def status_of(err: errors.QueueError) -> int:
     if isinstance(err, errors.Conflict):
         return 409
     if isinstance(err, errors.InvalidSpec):
-        return 400 if "malformed JSON" in str(err) else 422
+        return 400 if str(err).startswith("malformed ") else 422
     return 400
 
 
