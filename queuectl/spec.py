@@ -21,7 +21,9 @@ from queuectl.timefmt import parse_time
 MAX_ID_LENGTH = 200
 # Matched with fullmatch: `$` would also accept a trailing newline ("abc\n").
 _ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+-]*")
-_QUEUE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
+# A job id as a type: what the API takes wherever it names existing jobs.
+JobId = Annotated[str, msgspec.Meta(pattern=f"^{_ID_PATTERN.pattern}$", max_length=MAX_ID_LENGTH)]
+QUEUE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 
 
 # Bounds every backend can store: 32-bit priorities, and times within years 1970-9999.
@@ -39,7 +41,7 @@ Seconds = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
 
 
 class JobSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """A job as a user writes it (see DESIGN.md, "The job")."""
+    """A job as a user writes it (README, "The job spec")."""
 
     command: str
     id: str | None = None
@@ -57,11 +59,56 @@ class JobSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 _decoder = msgspec.json.Decoder(JobSpec)
 
 
+def spec_json_schema() -> dict[str, Any]:
+    """The job spec's JSON Schema: msgspec's from the type, plus the rules of
+    `to_new_job` that a schema can state (the API documents this one)."""
+    schema = msgspec.json.schema(JobSpec)
+    found: dict[str, Any] = schema.pop("$defs")[schema["$ref"].rsplit("/", 1)[1]]
+    spec = dict(found)
+    props = {name: dict(value) for name, value in spec["properties"].items()}
+    no_nul = "^[^\\u0000]*$"
+    props["command"].update(
+        minLength=1, maxLength=MAX_COMMAND_BYTES, pattern="^[^\\u0000]*\\S[^\\u0000]*$"
+    )
+    props["id"] = _nullable(
+        {"type": "string", "pattern": f"^{_ID_PATTERN.pattern}$", "maxLength": MAX_ID_LENGTH}
+    )
+    props["queue"].update(pattern=f"^{QUEUE_PATTERN.pattern}$")
+    props["run_at"] = _nullable(
+        {"type": "string", "format": "date-time", "pattern": "^(19[7-9][0-9]|[2-9][0-9]{3})-"}
+    )
+    props["cwd"] = _nullable(
+        {"type": "string", "pattern": "^/[^\\u0000]*$", "maxLength": MAX_PATH_BYTES}
+    )
+    props["env"] = _nullable(
+        {
+            "type": "object",
+            "propertyNames": {"pattern": "^[^=\\u0000]+$"},
+            "additionalProperties": {"type": "string", "pattern": no_nul},
+        }
+    )
+    spec["properties"] = props
+    # `run_at` and `delay` replace each other: both set (not null) is an error.
+    spec["not"] = {
+        "required": ["run_at", "delay"],
+        "properties": {"run_at": {"type": "string"}, "delay": {"type": "number"}},
+    }
+    return spec
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}], "default": None}
+
+
 def decode_spec(text: str | bytes) -> JobSpec:
     """Decode one JSON object into a JobSpec, with a readable error on any fault."""
     try:
         return _decoder.decode(text)
     except msgspec.ValidationError as err:
+        if "got `float`" in str(err):  # maybe `5.0` for an integer: the slower, kinder path
+            data = load_json(text if isinstance(text, str) else text.decode())
+            if isinstance(data, dict):
+                return spec_from_mapping(data)
         raise InvalidSpec(f"invalid job spec: {_explain(err)}", field=_field(err)) from None
     except msgspec.DecodeError as err:
         detail = str(err).removeprefix("JSON is malformed: ")
@@ -71,9 +118,23 @@ def decode_spec(text: str | bytes) -> JobSpec:
 def spec_from_mapping(data: dict[str, Any]) -> JobSpec:
     """Validate an already-parsed mapping (for example merged from CLI options)."""
     try:
-        return msgspec.convert(data, JobSpec)
+        return msgspec.convert(_whole_numbers(data), JobSpec)
     except msgspec.ValidationError as err:
         raise InvalidSpec(f"invalid job spec: {_explain(err)}", field=_field(err)) from None
+
+
+_INTEGER_FIELDS = ("max_retries", "priority")
+
+
+def _whole_numbers(data: dict[str, Any]) -> dict[str, Any]:
+    """JSON does not tell 5 from 5.0 (JSON Schema reads both as an integer): a whole number
+    written with a fraction is taken for an integer field; 5.5 is still refused."""
+    fixed = {}
+    for name in _INTEGER_FIELDS:
+        value = data.get(name)
+        if isinstance(value, float) and value.is_integer():
+            fixed[name] = int(value)
+    return {**data, **fixed} if fixed else data
 
 
 def check_text(field: str, *values: str | None) -> None:
@@ -189,7 +250,7 @@ def is_queue_name(name: str) -> bool:
     """A name a job can have as its queue (so a worker can serve it)."""
     if name in _GOOD_QUEUES:  # a bulk enqueue names the same few queues many times
         return True
-    if _QUEUE_PATTERN.fullmatch(name) is None:
+    if QUEUE_PATTERN.fullmatch(name) is None:
         return False
     if len(_GOOD_QUEUES) < 1000:
         _GOOD_QUEUES.add(name)

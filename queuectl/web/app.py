@@ -40,9 +40,33 @@ class QueuectlApp(Litestar):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             keep_encoded_slashes(scope)
+            if scope["method"] == "OPTIONS":
+                send = self._with_full_allow(scope, send)
             await guarded(self.guard, scope, receive, send, super().__call__)
             return
         await super().__call__(scope, receive, send)
+
+    def _with_full_allow(self, scope: Any, send: Any) -> Any:
+        """Litestar's automatic OPTIONS answer lists only the methods its path had when
+        the first handler was added (GET /api/jobs/{id} without DELETE): name them all."""
+        if not hasattr(self, "_methods"):
+            self._methods: dict[str, set[str]] = {}
+            for route in self.routes:
+                self._methods.setdefault(route.path, set()).update(getattr(route, "methods", ()))
+
+        async def send_with_allow(message: Any) -> None:
+            handler = scope.get("route_handler")
+            if message["type"] == "http.response.start" and handler is not None:
+                methods = set().union(*(self._methods.get(p, set()) for p in handler.paths))
+                if methods:
+                    allow = ", ".join(sorted(methods)).encode()
+                    headers = [
+                        (k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"
+                    ]
+                    message["headers"] = [*headers, (b"allow", allow)]
+            await send(message)
+
+        return send_with_allow
 
 
 def create_app(settings: ServeSettings, stores: ThreadStores | None = None) -> Litestar:

@@ -84,6 +84,15 @@ def queue_error(request: Request[Any, Any, Any], err: errors.QueueError) -> Resp
     return error_response(status, message, field=field)
 
 
+_RULES = (" >= ", " <= ", " > ", " < ", "length", "matching regex")
+
+
+def _breaks_a_rule(reason: str) -> bool:
+    """A parameter of the right type outside its bounds (`limit=0`) is invalid, 422; one
+    that does not parse (`limit=abc`) is malformed, 400."""
+    return any(rule in reason for rule in _RULES)
+
+
 def http_error(request: Request[Any, Any, Any], err: HTTPException) -> Response[Any]:
     status = err.status_code
     if status >= 500:
@@ -100,6 +109,8 @@ def http_error(request: Request[Any, Any, Any], err: HTTPException) -> Response[
                 field = key
             else:
                 message = f"invalid parameter {key!r}: {reason}"
+                status = 422 if _breaks_a_rule(str(reason)) else 400
+                field = key
     elif status == 413:
         message = "request body too large"
     elif isinstance(err.__cause__, SerializationException):  # the body is not JSON

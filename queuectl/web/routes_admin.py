@@ -6,24 +6,38 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, delete, get, post, put
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 
 from queuectl import __version__, serialize, service
 from queuectl.errors import InvalidSpec
 from queuectl.service import observe as observe_
+from queuectl.spec import QUEUE_PATTERN, JobId
 from queuectl.web import shapes
-from queuectl.web.context import in_thread, server, store
+from queuectl.web.bodies import body_operation, decode, struct_schema
+from queuectl.web.context import in_thread, run_in_thread, server, store
 
 Json = dict[str, Any]
+QueueName = Annotated[str, Parameter(pattern=f"^{QUEUE_PATTERN.pattern}$")]
 MAX_AGE = 100 * 365 * 86_400.0
 
 
 class DlqRetry(msgspec.Struct, forbid_unknown_fields=True):
-    """Which dead jobs to retry: `ids`, `all`, or a `group` key from /api/dlq/groups."""
+    """Which dead jobs to retry: `ids`, `all`, or a `group` key from /api/dlq/groups.
+    An empty list, `false` or an empty key counts as not given; exactly one must be."""
 
-    ids: list[str] | None = None
+    ids: Annotated[list[JobId], msgspec.Meta(max_length=10_000)] | None = None
     all: bool = False
     group: str | None = None
+
+
+def _dlq_retry_schema() -> dict[str, Any]:
+    schema = struct_schema(DlqRetry)
+    schema["oneOf"] = [
+        {"required": ["ids"], "properties": {"ids": {"type": "array", "minItems": 1}}},
+        {"required": ["all"], "properties": {"all": {"const": True}}},
+        {"required": ["group"], "properties": {"group": {"type": "string", "minLength": 1}}},
+    ]
+    return schema
 
 
 class DlqPurge(msgspec.Struct, forbid_unknown_fields=True):
@@ -36,7 +50,9 @@ class WorkerStop(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ConfigValue(msgspec.Struct, forbid_unknown_fields=True):
-    value: str
+    """A number may be sent as a number or as the string GET shows."""
+
+    value: str | int | float
 
 
 @get(
@@ -51,7 +67,8 @@ def dlq_list(
     cursor: FromQuery[str | None] = None,
     queue: FromQuery[str | None] = None,
 ) -> Json:
-    return serialize.page_dict(service.list_dead(store(request), limit, cursor, queue))
+    page = service.list_dead(store(request), limit, cursor or None, queue or None)
+    return serialize.page_dict(page)
 
 
 @get(
@@ -69,31 +86,36 @@ def dlq_groups(request: Request[Any, Any, Any]) -> Json:
     "/api/dlq/retry",
     status_code=200,
     summary="Retry dead jobs",
-    responses=shapes.responses(shapes.IdList, 200, 404, 409, 422),
+    operation_class=body_operation(_dlq_retry_schema()),
+    responses=shapes.responses(shapes.IdList, 200, 404, 409, 413, 422),
 )
-@in_thread
-def dlq_retry(request: Request[Any, Any, Any], data: JSONBody[DlqRetry]) -> Json:
-    given = sum((data.ids is not None, data.all, data.group is not None))
+async def dlq_retry(request: Request[Any, Any, Any]) -> Json:
+    data = decode(await request.body(), DlqRetry)
+    given = sum((bool(data.ids), data.all, bool(data.group)))
     if given != 1:
         raise InvalidSpec('give exactly one of "ids", "all": true or "group"', field="ids")
-    the_store = store(request)
-    ids: list[str] | None = data.ids
-    if data.group is not None:
-        ids = observe_.dlq_group_ids(the_store, data.group)
-    if ids is not None and not ids:
-        raise InvalidSpec("no job ids given", field="ids")
-    return {"ids": service.retry_dead(the_store, ids)}
+    stores = server(request).stores
+
+    def work() -> list[str]:
+        the_store = stores.get()
+        if data.group:  # NotFound when no dead job is in it
+            return service.retry_dead(the_store, observe_.dlq_group_ids(the_store, data.group))
+        return service.retry_dead(the_store, None if data.all else data.ids)
+
+    return {"ids": await run_in_thread(work)}
 
 
 @post(
     "/api/dlq/purge",
     status_code=200,
     summary="Delete dead jobs",
-    responses=shapes.responses(shapes.Deleted, 200, 422),
+    operation_class=body_operation(struct_schema(DlqPurge)),
+    responses=shapes.responses(shapes.Deleted, 200, 413, 422),
 )
-@in_thread
-def dlq_purge(request: Request[Any, Any, Any], data: JSONBody[DlqPurge]) -> Json:
-    return {"deleted": service.purge_dead(store(request), data.older_than)}
+async def dlq_purge(request: Request[Any, Any, Any]) -> Json:
+    older_than = decode(await request.body(), DlqPurge).older_than
+    stores = server(request).stores
+    return {"deleted": await run_in_thread(lambda: service.purge_dead(stores.get(), older_than))}
 
 
 @get(
@@ -134,12 +156,14 @@ def workers(request: Request[Any, Any, Any], all: FromQuery[bool] = False) -> Js
     "/api/workers/stop",
     status_code=200,
     summary="Stop workers",
-    responses=shapes.responses(shapes.Asked, 200, 404, 422),
+    operation_class=body_operation(struct_schema(WorkerStop)),
+    responses=shapes.responses(shapes.Asked, 200, 404, 413, 422),
 )
-@in_thread
-def workers_stop(request: Request[Any, Any, Any], data: JSONBody[WorkerStop]) -> Json:
+async def workers_stop(request: Request[Any, Any, Any]) -> Json:
+    data = decode(await request.body(), WorkerStop)
     ids = None if data.worker_id is None else [data.worker_id]
-    return {"asked": service.request_stop(store(request), ids, data.now)}
+    stores = server(request).stores
+    return {"asked": await run_in_thread(lambda: service.request_stop(stores.get(), ids, data.now))}
 
 
 @get(
@@ -166,15 +190,21 @@ def config_get(request: Request[Any, Any, Any], key: FromPath[str]) -> Json:
 @put(
     "/api/config/{key:str}",
     summary="Set a config value",
-    responses=shapes.responses(shapes.ConfigItem, 200, 404, 422),
+    operation_class=body_operation(struct_schema(ConfigValue)),
+    responses=shapes.responses(shapes.ConfigItem, 200, 404, 413, 422),
 )
-@in_thread
-def config_set(
-    request: Request[Any, Any, Any], key: FromPath[str], data: JSONBody[ConfigValue]
-) -> Json:
-    the_store = store(request)
-    name, _ = service.config_set(the_store, key, data.value)
-    return serialize.config_item_dict(service.config_item(the_store, name))
+async def config_set(request: Request[Any, Any, Any], key: FromPath[str]) -> Json:
+    value = decode(await request.body(), ConfigValue).value
+    if isinstance(value, bool):  # msgspec keeps bools apart from ints; so do config values
+        raise InvalidSpec("invalid request body: `value` must be a string or a number")
+    stores = server(request).stores
+
+    def work() -> Json:
+        the_store = stores.get()
+        name, _ = service.config_set(the_store, key, str(value))
+        return serialize.config_item_dict(service.config_item(the_store, name))
+
+    return await run_in_thread(work)
 
 
 @delete(
@@ -204,8 +234,14 @@ def info(request: Request[Any, Any, Any]) -> Json:
         "version": __version__,
         "read_only": settings.read_only,
         "auth_required": settings.token is not None,
-        "backend": "postgresql" if url.startswith("postgres") else "sqlite",
+        "backend": backend_name(url),
     }
+
+
+def backend_name(url: str) -> str:
+    """`sqlite`, `postgresql` or `redis` (a plain path is a SQLite file)."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else "sqlite"
+    return {"postgres": "postgresql", "rediss": "redis"}.get(scheme, scheme)
 
 
 @post(
@@ -215,7 +251,7 @@ def info(request: Request[Any, Any, Any]) -> Json:
     responses=shapes.responses(shapes.Paused, 200, 422),
 )
 @in_thread
-def queue_pause(request: Request[Any, Any, Any], name: FromPath[str]) -> Json:
+def queue_pause(request: Request[Any, Any, Any], name: QueueName) -> Json:
     return {"paused": service.pause(store(request), [name])}
 
 
@@ -226,7 +262,7 @@ def queue_pause(request: Request[Any, Any, Any], name: FromPath[str]) -> Json:
     responses=shapes.responses(shapes.Paused, 200, 422),
 )
 @in_thread
-def queue_resume(request: Request[Any, Any, Any], name: FromPath[str]) -> Json:
+def queue_resume(request: Request[Any, Any, Any], name: QueueName) -> Json:
     return {"paused": service.resume(store(request), [name])}
 
 

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.openapi.spec import Operation
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
 
 from queuectl import serialize, service
 from queuectl.errors import InvalidSpec
 from queuectl.models import JobQuery
-from queuectl.spec import JobSpec
+from queuectl.spec import JobId, spec_json_schema
 from queuectl.web import shapes
-from queuectl.web.context import in_thread, server, store
+from queuectl.web.bodies import body_operation, decode, struct_schema
+from queuectl.web.context import in_thread, run_in_thread, server, store
 from queuectl.web.paths import job_id_from_path
 
 Json = dict[str, Any]
@@ -26,14 +27,7 @@ MAX_ATTEMPT = 2**31 - 1  # attempts are 32-bit integers in every backend
 class Ids(msgspec.Struct, forbid_unknown_fields=True):
     """Several jobs at once (all or nothing)."""
 
-    ids: Annotated[list[str], msgspec.Meta(min_length=1, max_length=10_000)]
-
-
-def _spec_schema() -> Json:
-    """The job spec's JSON Schema, from the one msgspec type (never written twice)."""
-    schema = msgspec.json.schema(JobSpec)
-    definitions = schema.pop("$defs")
-    return dict(definitions[schema["$ref"].rsplit("/", 1)[1]])
+    ids: Annotated[list[JobId], msgspec.Meta(min_length=1, max_length=10_000)]
 
 
 class EnqueueOperation(Operation):
@@ -41,7 +35,7 @@ class EnqueueOperation(Operation):
 
     def to_schema(self) -> dict[str, Any]:
         schema = super().to_schema()
-        spec = _spec_schema()
+        spec = spec_json_schema()
         one_or_many = {"oneOf": [spec, {"type": "array", "items": spec, "minItems": 1}]}
         schema["requestBody"] = {
             "required": True,
@@ -81,9 +75,25 @@ async def enqueue_jobs(request: Request[Any, Any, Any]) -> Json:
     return await sync_to_thread(work)
 
 
+STATES_PATTERN = "^[\\s,]*((pending|processing|completed|failed|dead|cancelled|scheduled)[\\s,]*)*$"
+
+
+class ListOperation(Operation):
+    """`state` takes names, repeated or comma-separated: say which."""
+
+    def to_schema(self) -> dict[str, Any]:
+        schema = super().to_schema()
+        for parameter in schema.get("parameters", []):
+            if parameter["name"] == "state":
+                item = {"type": "string", "pattern": STATES_PATTERN}
+                parameter["schema"] = {"oneOf": [{"type": "array", "items": item}, item]}
+        return schema
+
+
 @get(
     "/api/jobs",
     summary="List jobs, a page at a time",
+    operation_class=ListOperation,
     responses=shapes.responses(shapes.JobPage, 200, 422),
 )
 @in_thread
@@ -93,18 +103,18 @@ def list_jobs(
     queue: FromQuery[str | None] = None,
     id_prefix: FromQuery[str | None] = None,
     search: FromQuery[str | None] = None,
-    order: FromQuery[str] = "newest",
+    order: FromQuery[Literal["newest", "oldest"]] = "newest",
     limit: Annotated[int, QueryParameter(ge=1, le=service.MAX_PAGE)] = 50,
     cursor: FromQuery[str | None] = None,
 ) -> Json:
-    query = JobQuery(
+    query = JobQuery(  # an empty parameter (`cursor=`, as a form sends it) is no parameter
         states=service.parse_list_states(states),
-        queue=queue,
-        id_prefix=id_prefix,
-        search=search,
+        queue=queue or None,
+        id_prefix=id_prefix or None,
+        search=search or None,
         order=order,
         limit=limit,
-        cursor=cursor,
+        cursor=cursor or None,
     )
     return serialize.page_dict(service.list_jobs(store(request), query))
 
@@ -121,9 +131,22 @@ def show_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Json:
     return serialize.job_details_dict(job, attempts)
 
 
+class OutputOperation(Operation):
+    """With ?follow=1 the same 200 is an event stream: document both media types."""
+
+    def to_schema(self) -> dict[str, Any]:
+        schema = super().to_schema()
+        content = schema["responses"]["200"]["content"]
+        content["text/event-stream"] = {
+            "schema": {"type": "string", "description": "events stdout, stderr (JSON text), end"}
+        }
+        return schema
+
+
 @get(
     "/api/jobs/{job_id:str}/output",
     summary="An attempt's output; ?follow=1 streams it (server-sent events) until it ends",
+    operation_class=OutputOperation,
     responses=shapes.responses(shapes.Output, 200, 404, 422),
 )
 async def job_output(
@@ -181,15 +204,20 @@ def delete_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Json:
     return {"deleted": service.delete(store(request), [job_id])}
 
 
+IDS_BODY = body_operation(struct_schema(Ids))
+
+
 @post(
     "/api/jobs/cancel",
     status_code=200,
     summary="Cancel several jobs",
-    responses=shapes.responses(shapes.JobStates, 200, 404, 409, 422),
+    operation_class=IDS_BODY,
+    responses=shapes.responses(shapes.JobStates, 200, 400, 404, 409, 422),
 )
-@in_thread
-def cancel_many(request: Request[Any, Any, Any], data: JSONBody[Ids]) -> Json:
-    states = service.cancel(store(request), data.ids)
+async def cancel_many(request: Request[Any, Any, Any]) -> Json:
+    ids = decode(await request.body(), Ids).ids
+    stores = server(request).stores
+    states = await run_in_thread(lambda: service.cancel(stores.get(), ids))
     return {"states": {job_id: state.value for job_id, state in states.items()}}
 
 
@@ -197,22 +225,26 @@ def cancel_many(request: Request[Any, Any, Any], data: JSONBody[Ids]) -> Json:
     "/api/jobs/requeue",
     status_code=200,
     summary="Requeue several jobs",
-    responses=shapes.responses(shapes.IdList, 200, 404, 409, 422),
+    operation_class=IDS_BODY,
+    responses=shapes.responses(shapes.IdList, 200, 400, 404, 409, 422),
 )
-@in_thread
-def requeue_many(request: Request[Any, Any, Any], data: JSONBody[Ids]) -> Json:
-    return {"ids": service.requeue(store(request), data.ids)}
+async def requeue_many(request: Request[Any, Any, Any]) -> Json:
+    ids = decode(await request.body(), Ids).ids
+    stores = server(request).stores
+    return {"ids": await run_in_thread(lambda: service.requeue(stores.get(), ids))}
 
 
 @post(
     "/api/jobs/delete",
     status_code=200,
     summary="Delete several jobs",
-    responses=shapes.responses(shapes.Deleted, 200, 404, 409, 422),
+    operation_class=IDS_BODY,
+    responses=shapes.responses(shapes.Deleted, 200, 400, 404, 409, 422),
 )
-@in_thread
-def delete_many(request: Request[Any, Any, Any], data: JSONBody[Ids]) -> Json:
-    return {"deleted": service.delete(store(request), data.ids)}
+async def delete_many(request: Request[Any, Any, Any]) -> Json:
+    ids = decode(await request.body(), Ids).ids
+    stores = server(request).stores
+    return {"deleted": await run_in_thread(lambda: service.delete(stores.get(), ids))}
 
 
 HANDLERS = [

@@ -177,6 +177,9 @@ _ERRORS = {
     400: "malformed JSON or a bad parameter",
     401: "missing or wrong token",
     403: "read-only server, or a refused cross-site or CSRF request",
+    421: "a Host name this server does not answer to",
+    429: "too many wrong tokens, or too many streams from one client (see Retry-After)",
+    431: "request line and headers over 16 KiB",
     404: "unknown id or key",
     409: "duplicate id, or a state that does not allow the change",
     413: "request body too large",
@@ -190,6 +193,6 @@ def responses(shape: type[Any] | None, status: int = 200, *errors: int) -> dict[
     found: dict[int, ResponseSpec] = {}
     if shape is not None:
         found[status] = ResponseSpec(data_container=shape, description="success")
-    for code in (400, 503, *errors):
+    for code in (400, 401, 403, 421, 429, 431, 503, *errors):
         found[code] = ResponseSpec(data_container=Error, description=_ERRORS[code])
     return found
