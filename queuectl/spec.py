@@ -88,6 +88,17 @@ def spec_json_schema() -> dict[str, Any]:
         }
     )
     spec["properties"] = props
+    spec["examples"] = [
+        {"command": "./build.sh --release", "queue": "builds", "timeout": 600},
+        {
+            "id": "report-2026-12",
+            "command": "make report",
+            "cwd": "/srv/reports",
+            "env": {"MONTH": "2026-12"},
+            "max_retries": 5,
+            "delay": 30,
+        },
+    ]
     # `run_at` and `delay` replace each other: both set (not null) is an error.
     spec["not"] = {
         "required": ["run_at", "delay"],

@@ -41,6 +41,11 @@ def _serve(
             f"the token is {len(token.strip())} characters; use at least {MIN_TOKEN_LENGTH} "
             "random ones, for example: QUEUECTL_TOKEN=$(openssl rand -hex 24)"
         )
+    if token is None and (allowed_hosts or forwarded_proto):
+        raise click.UsageError(
+            "--allowed-host and --forwarded-proto are for a server behind a proxy, where "
+            "every client comes from loopback: set a token (QUEUECTL_TOKEN) too"
+        )
     if token is None and not is_loopback(host):
         raise click.UsageError(
             f"refusing to serve on {host} without a token: anyone who reaches it could run "
@@ -86,12 +91,14 @@ _token = click.option(
     metavar="NAME",
     help="A host name clients use to reach the server (behind a proxy, say); repeatable; "
     "`.example.com` allows the domain and its subdomains. Loopback names and the bound "
-    "address are always allowed; other names get 421.",
+    "address are always allowed; other names get 421. Needs a token, and then every "
+    "request needs it (a proxy's clients all come from loopback).",
 )
 @click.option(
     "--forwarded-proto",
     type=click.Choice(["http", "https"]),
-    help="What a reverse proxy in front serves: `https` makes the login cookies Secure.",
+    help="What a reverse proxy in front serves: `https` makes the login cookies Secure. "
+    "Needs a token, and then every request needs it.",
 )
 @pass_app
 def serve(

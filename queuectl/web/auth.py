@@ -7,9 +7,10 @@ The rules (README, "Security"):
   state-changing GETs included), while curl and scripts, which send neither, go through;
 - without a token the server serves loopback clients only;
 - with a token, every change needs it, and so does every request from off loopback except
-  /healthz (and /metrics with --metrics-public). A browser logs in once and holds a
-  session id (queuectl.web.sessions), never the token; a change made with the session
-  repeats the session's CSRF secret in a header;
+  /healthz (and /metrics with --metrics-public); behind a proxy (--allowed-host or
+  --forwarded-proto) every client comes from loopback, so then every request needs it.
+  A browser logs in once and holds a session id (queuectl.web.sessions), never the
+  token; a change made with the session repeats the session's CSRF secret in a header;
 - wrong tokens are throttled per client address; oversized headers get 431.
 """
 
@@ -83,6 +84,8 @@ class Guard:
         self.hosts = HostPolicy(settings.host, settings.allowed_hosts)
         self.sessions = Sessions()
         self.throttle = FailureThrottle()
+        # Behind a proxy every client arrives from loopback: it then earns nothing.
+        self.loopback_trusted = not settings.allowed_hosts and settings.forwarded_proto is None
 
     def is_secure(self, scheme: str) -> bool:
         return scheme == "https" or self.settings.forwarded_proto == "https"
@@ -155,7 +158,7 @@ class Guard:
                 if not given or not same_secret(given, found[1].csrf):
                     raise Denied(403, "missing or wrong X-Queuectl-Csrf header (log in again)")
             return "cookie"
-        local = client is not None and is_loopback(client)
+        local = self.loopback_trusted and client is not None and is_loopback(client)
         if change or not (local or self._public(path)):
             raise Denied(401, "authentication required: send 'Authorization: Bearer <token>'")
         return "none"

@@ -138,7 +138,10 @@ class OutputOperation(Operation):
         schema = super().to_schema()
         content = schema["responses"]["200"]["content"]
         content["text/event-stream"] = {
-            "schema": {"type": "string", "description": "events stdout, stderr (JSON text), end"}
+            "schema": {
+                "description": "events `stdout` and `stderr` (data: JSON text), then `end` "
+                "(data: {exit_code, state, error})"
+            }
         }
         return schema
 

@@ -168,9 +168,29 @@ def test_allowed_hosts_name_a_proxy(tmp_path: Path) -> None:
     options: dict[str, Any] = {"allowed_hosts": ("queue.example.com", ".corp.example")}
     with serving(str(tmp_path / "q.db"), token=TOKEN, **options) as api:
         for host in ("queue.example.com", "Queue.Example.Com:443", "a.corp.example"):
-            assert api.client.get("/api/status", headers={"Host": host}).status_code == 200
+            response = api.client.get("/api/status", headers={"Host": host, **BEARER})
+            assert response.status_code == 200
         for host in ("example.com", "queue.example.com.evil", "corp.example.evil", "x@y"):
-            assert api.client.get("/api/status", headers={"Host": host}).status_code == 421
+            response = api.client.get("/api/status", headers={"Host": host, **BEARER})
+            assert response.status_code == 421
+
+
+def test_behind_a_proxy_loopback_earns_nothing(tmp_path: Path) -> None:
+    """Every client of a proxied server arrives from 127.0.0.1: reads need the token too."""
+    with serving(str(tmp_path / "q.db"), token=TOKEN, forwarded_proto="https") as api:
+        assert api.client.get("/api/status").status_code == 401
+        assert api.client.get("/api/status", headers=BEARER).status_code == 200
+        assert api.client.get("/healthz").status_code == 200
+    done = subprocess.run(
+        [sys.executable, "-m", "queuectl", "--db", str(tmp_path / "q.db"), "serve"]
+        + ["--allowed-host", "queue.example.com"],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and "set a token" in done.stderr
 
 
 def test_a_wildcard_bind_answers_to_any_address_but_not_to_names() -> None:
