@@ -6,6 +6,7 @@ Screenshots go to $QUEUECTL_SCREENSHOTS (default: a pytest temp dir).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -466,3 +467,41 @@ def test_every_page_fits_a_phone_and_follows_the_dark_preference(
         backgrounds[scheme] = tab.evaluate("() => getComputedStyle(document.body).backgroundColor")
         context.close()
     assert backgrounds["light"] != backgrounds["dark"]
+
+
+def test_a_slow_old_response_never_fills_the_table_of_a_newer_filter(
+    serve: Callable[..., Server], page: Any
+) -> None:
+    """The unfiltered first page is held back until the user has ticked "dead" and seen the
+    dead jobs; when it arrives, late, the table must still show only dead jobs (before,
+    it showed the completed ones under the "dead" filter: "select all" + Delete would have
+    deleted them)."""
+    server = serve()
+    server.call("POST", "/api/jobs", [{"id": f"ok-{n}", "command": "true"} for n in range(3)])
+    dead = [{"id": f"bad-{n}", "command": "false", "max_retries": 0} for n in range(2)]
+    server.call("POST", "/api/jobs", dead)
+    burst = [sys.executable, "-m", "queuectl", "--db", server.db, "worker", "start", "--burst"]
+    subprocess.run(burst, check=True, capture_output=True, timeout=120)
+
+    held: list[Any] = []
+
+    def hold_the_first(route: Any) -> None:
+        if not held and "state=" not in route.request.url:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/api/jobs?*", hold_the_first)
+    page.goto(server.base + "/jobs")
+    page.wait_for_function("() => document.querySelector('#filters') !== null")
+    wait_for(lambda: held, what="the first page request to be held")
+    page.locator("input[name=state][value=dead]").check()
+    expect(page.locator("#jobs tbody tr")).to_have_count(2)
+    with contextlib.suppress(Exception):  # an aborted request cannot be continued
+        held[0].continue_()
+    page.wait_for_function(
+        "() => Number(document.body.dataset.dropped || 0) >= 1 || "
+        "[...document.querySelectorAll('#jobs tbody tr')].some((r) => r.dataset.state !== 'dead')"
+    )
+    states = page.eval_on_selector_all("#jobs tbody tr", "rows => rows.map(r => r.dataset.state)")
+    assert states == ["dead", "dead"]

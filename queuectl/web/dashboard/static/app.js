@@ -74,8 +74,8 @@
     constructor(status, body) { super((body && body.error) || "HTTP " + status); this.status = status; this.field = body && body.field; }
   }
   const cookie = (name) => { const m = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)")); return m ? decodeURIComponent(m[1]) : null; };
-  async function api(method, path, body) {
-    const opts = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  async function api(method, path, body, signal) {
+    const opts = { method, credentials: "same-origin", headers: { Accept: "application/json" }, signal };
     if (method !== "GET") { const t = cookie("queuectl_csrf"); if (t) opts.headers["X-Queuectl-Csrf"] = t; }
     if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
     const r = await fetch(path, opts);
@@ -231,13 +231,35 @@
       setText("#selected-count", selected.size + " selected");
       for (const b of $$("[data-bulk]")) b.disabled = selected.size === 0;
     }
+    // A list answers the filter it was asked with: a newer request aborts the older one,
+    // and a response that does not answer the filter shown now is dropped, never drawn
+    // (a slow unfiltered page must not fill a "dead" view, where "select all" + Delete
+    // would then delete the wrong jobs).
+    let inflight = null;
+    function dropped() { document.body.dataset.dropped = String(Number(document.body.dataset.dropped || 0) + 1); }
     async function load() {
       const q = query();
       q.set("limit", "50");
       const cursor = view.cursors[view.page];
       if (cursor) q.set("cursor", cursor);
+      const asked = q.toString();
+      if (inflight) inflight.abort();
+      const mine = inflight = new AbortController();
       let d;
-      try { d = await api("GET", "/api/jobs?" + q); } catch (e) { flash(e.message, true); return; }
+      try { d = await api("GET", "/api/jobs?" + asked, undefined, mine.signal); } catch (e) {
+        if (e.name === "AbortError") { dropped(); return; }
+        if (mine === inflight) flash(e.message, true);
+        return;
+      } finally { if (mine === inflight) inflight = null; }
+      const now = query();
+      now.set("limit", "50");
+      if (view.cursors[view.page]) now.set("cursor", view.cursors[view.page]);
+      // "scheduled" is a view of pending jobs, not a state a row carries: no row check then.
+      const states = now.get("state") && !now.get("state").includes("scheduled") ? now.get("state").split(",") : null;
+      if (now.toString() !== asked || (states && d.jobs.some((j) => !states.includes(j.state)))) {
+        dropped();
+        return;
+      }
       const ids = new Set(d.jobs.map((j) => j.id));
       for (const id of selected) if (!ids.has(id)) selected.delete(id);
       const rows = d.jobs.map((j) => h("tr", { "data-id": j.id, "data-state": j.state },
@@ -255,6 +277,7 @@
     const refresh = throttle(load, 1000);
     function restart() {
       view.cursors = [null]; view.page = 0;
+      selected.clear(); // a new filter: nothing chosen from the old rows stays chosen
       const q = query();
       history.replaceState(null, "", q.toString() ? "/jobs?" + q : "/jobs");
       load();
