@@ -150,13 +150,16 @@ class App:
         self.db = db
         self.db_from_env = db_from_env  # from QUEUECTL_DB rather than --db
         self._store: Store | None = None
+        # Only commands that add work (and `worker start`) may create a database: any
+        # other on a SQLite file that does not exist says so (a mistyped --db).
+        self.may_create = False
 
     @property
     def store(self) -> Store:
         if self._store is None:
             from queuectl.store import open_store
 
-            self._store = open_store(self.db)
+            self._store = open_store(self.db, create=self.may_create)
         return self._store
 
     def warn_if_not_durable(self) -> None:

@@ -116,12 +116,7 @@ def _store(ctx: click.Context) -> Iterator[Store | None]:
     store = None
     try:
         url = resolve_url(db or os.environ.get("QUEUECTL_DB"))
-        if "://" not in url or url.startswith("sqlite:"):
-            path = url.removeprefix("sqlite://")
-            if not os.path.exists(path):
-                yield None
-                return
-        store = open_store(url, migrate=False)
+        store = open_store(url, migrate=False, create=False)
     except Exception:  # a completion never shows an error
         yield None
         return

@@ -114,7 +114,7 @@ def _status(db: str | None) -> None:
     from queuectl.service.status import status
     from queuectl.store import open_store
 
-    store = open_store(db)
+    store = open_store(db, create=False)
     try:
         report = status(store)
     finally:

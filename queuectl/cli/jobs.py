@@ -141,6 +141,7 @@ def enqueue(
     transaction: one bad line and nothing is enqueued.
     """
     app: App = ctx.obj
+    app.may_create = True  # adding work may start a new queue
     here = caller_directory()
     if options["cwd"] is not None:
         options["cwd"] = os.path.join(here or "/", os.path.expanduser(options["cwd"]))

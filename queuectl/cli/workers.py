@@ -79,6 +79,7 @@ def worker_start(
                 f"bad queue name {name!r} (letters, digits, ._:-)", param_hint="'--queue'"
             )
     verbosity = -1 if quiet else 1 if verbose else 0
+    app.may_create = True  # a worker may be started before the first job is enqueued
     if count is None:
         count = service.settings(app.store).worker_count
     if detach:
@@ -206,6 +207,7 @@ def demo(ctx: click.Context, count: int) -> None:
     QUEUECTL_DB is ignored: the demo never writes to your queue unless asked to).
     """
     app: App = ctx.obj
+    app.may_create = True
     suffix = ""
     if app.db is None or app.db_from_env:
         path = default_db_path().parent / "demo.db"

@@ -79,6 +79,7 @@ def open_store(
     durable: bool = True,
     migrate: bool = True,
     reuse_check: bool = False,
+    create: bool = True,
 ) -> Store:
     """Open (and migrate on first use) the store at `url`: a path or `sqlite:///path` for
     SQLite, `postgresql://...` for PostgreSQL, `redis://...` for Redis, or a scheme
@@ -86,13 +87,45 @@ def open_store(
     roll back the last few commits, which only makes those jobs run again. `migrate=False`
     leaves an old schema as it is (for `db migrate`, which reports what it applies).
     `reuse_check=True` (servers opening a connection per thread) checks and migrates the
-    schema only the first time this process opens the URL; later opens skip that query."""
+    schema only the first time this process opens the URL; later opens skip that query.
+    `create=False` (commands that only read or change existing jobs) refuses a SQLite file
+    that does not exist, so a mistyped `--db` says so instead of making an empty queue."""
     target = resolve_url(url)
+    check_names_a_database(target)
+    if not create:
+        refuse_missing_file(target)
     check = not (reuse_check and target in _CHECKED)
     store = _open(target, durable, migrate, check)
     if reuse_check and migrate:
         _CHECKED.add(target)
     return store
+
+
+def check_names_a_database(url: str) -> None:
+    """A PostgreSQL URL without a database name would connect to the server's default
+    database (through the local socket, if no host) and put queuectl's tables there."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in ("postgresql", "postgres"):
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(url)
+        if parts.path.strip("/") == "" and "dbname" not in parse_qs(parts.query):
+            raise StoreError(
+                f"{scheme}:// URL names no database: write postgresql://user@host/DBNAME"
+            )
+
+
+def refuse_missing_file(url: str) -> None:
+    if "://" in url and not url.lower().startswith("sqlite:"):
+        return
+    from queuectl.store.sqlite_connect import sqlite_path
+
+    path = sqlite_path(url)
+    if path.strip() and not os.path.exists(path):
+        raise StoreError(
+            f"no queuectl database at {path}: the file does not exist (a typo? "
+            "`enqueue`, `worker start` and `db migrate` create one)"
+        )
 
 
 # The backends that ship with queuectl, by URL scheme (a plain path is SQLite), as

@@ -88,9 +88,16 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
-    """Path of a fresh (not yet created) SQLite database file."""
-    return str(tmp_path / "queue.db")
+def db(tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """Path of an empty queue's SQLite file: created, since only commands that add work
+    create a database (the others refuse a missing file), except in tests marked
+    `uncreated`, which check that nothing creates it."""
+    path = str(tmp_path / "queue.db")
+    if request.node.get_closest_marker("uncreated") is None:
+        from queuectl.store import open_store
+
+        open_store(path).close()
+    return path
 
 
 def _invoke(

@@ -37,6 +37,7 @@ def help_commands(text: str) -> list[str]:
 # -- hidden -------------------------------------------------------------------------------
 
 
+@pytest.mark.uncreated
 def test_aliases_are_not_in_the_main_help(run, db):
     text = run("--help").ok().stdout
     listed = help_commands(text)
@@ -206,6 +207,7 @@ def test_worker_start_uses_the_worker_count_setting(tmp_path):
             [str(QUEUECTL), *args], env=env, capture_output=True, text=True, timeout=60, check=False
         )
 
+    assert queuectl("db", "migrate").returncode == 0  # a setting goes into an existing queue
     assert queuectl("config", "set", "worker-count", "3").returncode == 0
     started = queuectl("worker", "start", "--burst")
     assert started.returncode == 0, started.stderr

@@ -282,6 +282,7 @@ def test_unknown_config_key_is_an_error(run, snapshot, command):
 def test_config_is_stored_in_the_database_file(run, db, tmp_path):
     run("config", "set", "grace-period", "12").ok()
     other_db = str(tmp_path / "other.db")
+    run("--db", other_db, "db", "migrate").ok()
     # Another database has its own settings.
     assert run("--db", other_db, "config", "get", "grace-period").ok().stdout == "60\n"
     assert run("config", "get", "grace-period").ok().stdout == "12\n"
@@ -298,7 +299,8 @@ def test_db_migrate_creates_the_schema(run, db, snapshot):
     assert run("db", "migrate").ok().stdout == f"schema version {latest} (nothing to apply)\n"
 
 
-def test_db_migrate_on_a_new_database_reports_what_it_applied(run):
+@pytest.mark.uncreated
+def test_db_migrate_on_a_new_database_reports_what_it_applied(run, db):
     latest = latest_migration("sqlite")
     every = ", ".join(str(v) for v in range(1, latest + 1))
     assert run("db", "migrate").ok().stdout == f"schema version {latest} (applied {every})\n"

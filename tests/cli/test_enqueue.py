@@ -319,6 +319,7 @@ def test_missing_file_is_an_error(run, tmp_path, db):
     run("enqueue", "--file", missing).error("cannot read", "nope.jsonl", code=1)
 
 
+@pytest.mark.uncreated
 def test_file_and_spec_together_is_a_usage_error(run, tmp_path, db):
     path = write(tmp_path, "one.jsonl", '{"command":"true"}\n')
     run("enqueue", "--file", path, '{"command":"true"}').error(code=2)
@@ -326,6 +327,7 @@ def test_file_and_spec_together_is_a_usage_error(run, tmp_path, db):
     assert not Path(db).exists()  # usage errors never open the database
 
 
+@pytest.mark.uncreated
 def test_no_spec_and_no_file_is_a_usage_error(run, db):
     run("enqueue").error("spec", code=2)
     assert not Path(db).exists()

@@ -333,6 +333,7 @@ def test_damaged_queuectl_database_is_an_error(run, db):
 # -- usage errors -------------------------------------------------------------------------------
 
 
+@pytest.mark.uncreated
 @pytest.mark.parametrize(
     "args",
     [
@@ -402,3 +403,42 @@ def test_a_mistyped_spec_field_gets_a_suggestion(run, seeded, spec, meant):
 
 def test_an_unknown_field_far_from_any_gets_no_suggestion(run, seeded):
     assert "did you mean" not in run("enqueue", '{"command":"true","zzz":1}').error("zzz")
+
+
+READERS = {
+    "list": ["list"],
+    "status-json": ["status", "--json"],  # the fast path
+    "status": ["status"],
+    "show": ["show", "x"],
+    "logs": ["logs", "x"],
+    "cancel": ["cancel", "x"],
+    "config-set": ["config", "set", "max-retries", "5"],
+    "dlq-list": ["dlq", "list"],
+    "worker-list": ["worker", "list"],
+    "ping": ["ping"],
+}
+
+
+@pytest.mark.parametrize("command", READERS.values(), ids=READERS.keys())
+def test_a_mistyped_db_is_an_error_and_creates_nothing(run, tmp_path, command):
+    typo = tmp_path / "queu.db"
+    result = run("--db", str(typo), *command)
+    result.error("no queuectl database at", "does not exist", code=1)
+    assert result.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("queu.")) == []
+
+
+def test_commands_that_add_work_create_the_database(run, tmp_path):
+    new = tmp_path / "new.db"
+    run("--db", str(new), "enqueue", "--", "true").ok()
+    assert new.exists()
+    assert len(run("--db", str(new), "list", "--json").ok().json()) == 1
+    migrated = tmp_path / "migrated.db"
+    run("--db", str(migrated), "db", "migrate").ok()
+    run("--db", str(migrated), "status").ok()
+
+
+@pytest.mark.parametrize("url", ["postgresql://", "postgresql://queue@127.0.0.1:1", "postgres:///"])
+def test_a_postgres_url_without_a_database_name_is_refused(run, url):
+    result = run("--db", url, "enqueue", "--", "true")
+    result.error("names no database", code=1)

@@ -206,7 +206,8 @@ def test_migrate_then_reopen_in_new_processes(tmp_path, env):
 def test_first_use_migrates_without_db_migrate(tmp_path, env):
     path = tmp_path / "auto.db"
     env["QUEUECTL_DB"] = str(path)
-    assert json.loads(ok(queuectl("status", "--json", env=env)))["jobs"]["pending"] == 0
+    ok(queuectl("enqueue", "--", "true", env=env))  # adding work creates the queue
+    assert json.loads(ok(queuectl("status", "--json", env=env)))["jobs"]["pending"] == 1
     assert applied(path) == ALL
 
 
@@ -221,7 +222,7 @@ def test_concurrent_migrations_of_a_new_database(tmp_path, env):
             stderr=subprocess.PIPE,
             text=True,
         )
-        for args in (["db", "migrate"], ["init"], ["db", "migrate"], ["status", "--json"])
+        for args in (["db", "migrate"], ["init"], ["db", "migrate"], ["enqueue", "--", "true"])
     ]
     for child in children:
         _out, err = child.communicate(timeout=60)

@@ -44,7 +44,7 @@ def queuectl(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
 
 def test_a_new_database_in_a_read_only_directory(locked_dir: Path) -> None:
     locked_dir.chmod(0o555)
-    done = queuectl("--db", str(locked_dir / "q.db"), "status", home=locked_dir)
+    done = queuectl("--db", str(locked_dir / "q.db"), "enqueue", "--", "true", home=locked_dir)
     assert done.returncode == 1
     assert done.stderr == (
         f"error: cannot open database {locked_dir / 'q.db'}: "
@@ -55,7 +55,7 @@ def test_a_new_database_in_a_read_only_directory(locked_dir: Path) -> None:
 def test_an_existing_database_in_a_read_only_directory(locked_dir: Path) -> None:
     db = locked_dir / "q.db"
     made = subprocess.run(
-        [sys.executable, "-m", "queuectl", "--db", str(db), "status"],
+        [sys.executable, "-m", "queuectl", "--db", str(db), "db", "migrate"],
         capture_output=True,
         check=False,
     )

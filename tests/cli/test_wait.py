@@ -13,6 +13,9 @@ import pytest
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
+    from queuectl.store import open_store
+
+    open_store(str(tmp_path / "q.db")).close()  # an empty queue
     base = {**os.environ, "QUEUECTL_DB": str(tmp_path / "q.db"), "HOME": str(tmp_path)}
     return {**base, "XDG_DATA_HOME": str(tmp_path / "d"), "XDG_STATE_HOME": str(tmp_path / "s")}
 

@@ -25,6 +25,7 @@ def test_a_worker_prints_a_summary_when_it_exits(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         return done
 
+    cli("db", "migrate")
     cli("config", "set", "backoff-base", "1")  # the retry is due at once
     cli("enqueue", "--", "true")
     cli("enqueue", "--max-retries", "0", "--", "false")
