@@ -15,16 +15,20 @@ def fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def one_line(text: str) -> str:
+def one_line(text: str, keep: str = "") -> str:
     """`text` with every character that could break or rewrite the line escaped: control
     characters (newline, CR, ESC...), line and paragraph separators, lone surrogates
-    (undecodable bytes of an argument). The message may quote anything the user gave."""
+    (undecodable bytes of an argument), except those in `keep`. Whatever a message,
+    table cell or `show` prints may come from anyone who can enqueue (over HTTP too):
+    none of it may drive the reader's terminal."""
+    if text.isprintable():  # the common case: nothing to escape
+        return text
     import unicodedata
 
     unsafe = ("Cc", "Cs", "Zl", "Zp")
     return "".join(
         char.encode("unicode_escape").decode("ascii")
-        if unicodedata.category(char) in unsafe
+        if unicodedata.category(char) in unsafe and char not in keep
         else char
         for char in text
     )

@@ -109,22 +109,26 @@ def print_job(job: Job, attempts: Sequence[Attempt], as_json: bool) -> None:
     if as_json:
         echo_json(serialize.job_show_dict(job, attempts))
         return
+    from queuectl.cli.errors import one_line
+
     for key, value in serialize.job_dict(job).items():
         if value is not None:
-            shown = value if isinstance(value, str) else json.dumps(value)
-            click.echo(f"{key + ':':<18}{shown}")
+            shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            click.echo(f"{key + ':':<18}{one_line(shown)}")
     for attempt in attempts:
         outcome = attempt.error or (
             f"exit {attempt.exit_code}" if attempt.finished_at else "running"
         )
         click.echo(
-            f"\nattempt {attempt.attempt} on {attempt.worker_id}: {outcome}\n"
+            f"\nattempt {attempt.attempt} on {one_line(str(attempt.worker_id))}: "
+            f"{one_line(outcome)}\n"
             f"  started {when(attempt.started_at)}, finished {when(attempt.finished_at)}"
         )
         for name, stream in (("stdout", attempt.stdout), ("stderr", attempt.stderr)):
-            if stream:
+            if stream:  # lines and tabs kept, escapes and other controls shown escaped
                 click.echo(f"  --- {name} (tail) ---")
-                click.echo(_indent(stream.decode("utf-8", "replace")))
+                text = one_line(stream.decode("utf-8", "replace"), keep="\n\t")
+                click.echo(_indent(text))
 
 
 def _indent(text: str) -> str:

@@ -29,7 +29,11 @@ class Column:
 
 
 def render(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> list[str]:
-    """The table as lines, fitted to the terminal when stdout is one."""
+    """The table as lines, fitted to the terminal when stdout is one. Every cell is shown
+    with its control characters escaped (`\\x1b`), never sent to the terminal raw."""
+    from queuectl.cli.errors import one_line
+
+    rows = [[one_line(value) for value in row] for row in rows]
     width = _terminal_width()
     widths = _fit(columns, rows, width)
     color = width is not None and "NO_COLOR" not in os.environ

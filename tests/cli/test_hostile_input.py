@@ -234,3 +234,23 @@ def test_a_worker_for_a_queue_no_job_can_have_is_refused(run, seeded, name, deta
     args = ["worker", "start", "--burst", "--queue", "default", "--queue", name]
     run(*args, *(["--detach"] if detach else [])).error("--queue", code=2)
     seeded()
+
+
+# -- terminal escapes ------------------------------------------------------------------------
+
+
+def test_terminal_escapes_in_a_job_are_shown_escaped_never_sent_raw(run, db):
+    """Anyone who can enqueue (over HTTP too) could otherwise recolour, clear or retitle
+    the operator's terminal through `list` and `show`."""
+    command = "echo \x1b[2J\x1b]0;pwned\x07 done"
+    spec = {"id": "esc", "command": command, "env": {"X": "\x1b[31m"}}
+    run("enqueue", json.dumps(spec)).ok()
+    for args in (["list"], ["show", "esc"], ["list", "--state", "pending"]):
+        out = run(*args).ok().stdout
+        assert "\x1b" not in out and "\x07" not in out, args
+        assert "\\x1b[2J" in out, args
+    worker = [sys.executable, "-m", "queuectl", "--db", db, "worker", "start", "--burst"]
+    subprocess.run(worker, check=True, capture_output=True, timeout=60)
+    shown = run("show", "esc").ok().stdout
+    assert "\x1b" not in shown and "\\x1b[2J" in shown  # the output's tail too
+    assert run("logs", "esc").ok().stdout.startswith("\x1b[2J")  # `logs` is the raw output
