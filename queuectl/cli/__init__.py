@@ -27,7 +27,31 @@ def __getattr__(name: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the console script and `python -m queuectl`."""
+    """Entry point of the console script and `python -m queuectl`. Whatever the way out,
+    stdout is flushed here: a reader that left (`queuectl --help | true`) is not an error,
+    and the interpreter's own last flush must not find anything left to fail on."""
+    try:
+        _main(argv)
+    except SystemExit as done:
+        _flush_quietly()
+        # Click answers a broken pipe while printing help (`--help | true`) with exit 1,
+        # after wrapping stdout to keep quiet: the reader left, which is not a failure.
+        if done.code == 1 and type(sys.stdout).__name__ == "_PacifyFlushWrapper":
+            sys.exit(0)
+        raise
+    _flush_quietly()
+
+
+def _flush_quietly() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        silence_stdout()
+    except ValueError:  # stdout already closed
+        pass
+
+
+def _main(argv: list[str] | None) -> None:
     from queuectl.cli import fast
 
     if fast.run(sys.argv[1:] if argv is None else argv):
@@ -42,7 +66,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.exceptions.NoArgsIsHelpError as err:  # `queuectl`, `queuectl worker`
-        click.echo(err.ctx.get_help() if err.ctx else cli.get_help(click.Context(cli)))
+        try:
+            click.echo(err.ctx.get_help() if err.ctx else cli.get_help(click.Context(cli)))
+        except BrokenPipeError:
+            silence_stdout()
         sys.exit(0)
     except click.exceptions.Abort:
         fail("aborted", 130)

@@ -270,3 +270,25 @@ def test_upgrade_of_an_existing_database_keeps_its_data(run, db, request):
     assert run("db", "migrate").ok().stdout == f"schema version {LATEST + 1} (nothing to apply)\n"
     run("enqueue", '{"id":"new","command":"true"}').ok()
     assert [j["id"] for j in run("list", "--json").ok().json()] == ["new", "old"]
+
+
+@pytest.mark.parametrize(
+    "args", [[], ["--help"], ["dlq"], ["worker"], ["config"], ["db"], ["list", "--help"]]
+)
+def test_help_into_a_closed_pipe_is_quiet_and_exits_0(args, env):
+    """`queuectl --help | true`: the reader left before the help was written."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [str(QUEUECTL), *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (0, "")
