@@ -234,8 +234,21 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
             ).fetchone()
             assert found is not None
             if found["ours"]:
+                kind = conn.execute(
+                    "SELECT data_type FROM information_schema.columns"
+                    " WHERE table_name = 'schema_migrations' AND column_name = 'version'"
+                    " AND table_schema = current_schema()"
+                ).fetchone()
+                if kind is None or kind["data_type"] not in ("integer", "bigint"):
+                    raise StoreError(
+                        f"{self._target} has a schema_migrations table of another program: "
+                        "not a queuectl database"
+                    )
                 row = conn.execute("SELECT max(version) AS v FROM schema_migrations").fetchone()
-                return int(row["v"] or 0) if row else 0
+                version = int(row["v"] or 0) if row else 0
+                if version and not found["jobs"]:
+                    raise StoreError(f"{self._target} has no jobs table: not a queuectl database")
+                return version
             if found["jobs"]:
                 raise StoreError(
                     f"{self._target} has a jobs table but no schema_migrations: "

@@ -160,16 +160,30 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
             time.sleep(0.01)
 
     def _applied_version(self) -> int:
+        """0 for an empty file; a file another program made (its own tables, or a
+        `schema_migrations` of another shape) is refused and never changed."""
+        not_ours = StoreError(f"{self.path} is a SQLite database, but not a queuectl one")
         with self._reading() as conn:
             tables = {
-                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                r[0]
+                for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                if not r[0].startswith("sqlite_")
             }
-            if "schema_migrations" in tables:
-                row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
-                return int(row[0] or 0)
-        if tables:
-            raise StoreError(f"{self.path} is a SQLite database, but not a queuectl one")
-        return 0
+            if "schema_migrations" not in tables:
+                if tables:
+                    raise not_ours
+                return 0
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(schema_migrations)")}
+            if "version" not in columns:
+                raise not_ours
+            version = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+        if version is None:
+            if tables - {"schema_migrations"}:
+                raise not_ours
+            return 0
+        if not isinstance(version, int) or "jobs" not in tables:
+            raise not_ours
+        return version
 
     # -- life cycle ---------------------------------------------------------------------
 

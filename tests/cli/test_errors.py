@@ -240,11 +240,16 @@ def _sidecars(path: Path) -> list[Path]:
     return [path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal")]
 
 
-def _other_app_db(path: Path) -> None:
+def _other_app_db(path: Path, migrations: str | None = None) -> None:
+    """Another program's database; `migrations` is its own `schema_migrations` table (as
+    Rails and others keep one), with a row."""
     conn = sqlite3.connect(path)
     with conn:
         conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
         conn.execute("INSERT INTO users (name) VALUES ('ada')")
+        if migrations is not None:
+            conn.execute(f"CREATE TABLE schema_migrations ({migrations})")
+            conn.execute("INSERT INTO schema_migrations VALUES ('20230101120000')")
     conn.close()
 
 
@@ -271,7 +276,17 @@ COMMANDS = {
 
 @pytest.mark.parametrize("command", COMMANDS.values(), ids=COMMANDS.keys())
 @pytest.mark.parametrize(
-    "kind", ["directory", "missing-directory", "garbage", "text", "other-app", "bad-scheme"]
+    "kind",
+    [
+        "directory",
+        "missing-directory",
+        "garbage",
+        "text",
+        "other-app",
+        "other-app-migrations",
+        "other-app-text-versions",
+        "bad-scheme",
+    ],
 )
 def test_unusable_db_is_an_error_and_left_alone(run, tmp_path, kind, command):
     target = tmp_path / "target.db"
@@ -292,11 +307,17 @@ def test_unusable_db_is_an_error_and_left_alone(run, tmp_path, kind, command):
     elif kind == "other-app":
         _other_app_db(target)
         fragment = "not a queuectl"
+    elif kind == "other-app-migrations":
+        _other_app_db(target, "name TEXT")  # no `version` column
+        fragment = "not a queuectl"
+    elif kind == "other-app-text-versions":
+        _other_app_db(target, "version TEXT PRIMARY KEY")
+        fragment = "not a queuectl"
     url = f"mysql://user@host/{target.name}" if kind == "bad-scheme" else str(target)
     if kind == "bad-scheme":
         fragment = "mysql"
     before = target.read_bytes() if target.is_file() else None
-    contents = _sqlite_contents(target) if kind == "other-app" else None
+    contents = _sqlite_contents(target) if kind.startswith("other-app") else None
 
     result = run("--db", url, *command)
 

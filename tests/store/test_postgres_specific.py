@@ -326,6 +326,21 @@ def test_shared_database_is_fine_but_a_foreign_jobs_table_is_refused(pg_url: str
         open_store(pg_url)
 
 
+def test_another_programs_schema_migrations_is_refused_and_left_alone(pg_url: str) -> None:
+    """Rails and others keep a `schema_migrations` of text versions: not ours, untouched."""
+    name = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_helpers.postgres_admin_url(), dbname=name, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS jobs, attempts, config, workers, schema_migrations")
+        conn.execute("CREATE TABLE schema_migrations (version text PRIMARY KEY)")
+        conn.execute("INSERT INTO schema_migrations VALUES ('20230101120000')")
+        with pytest.raises(StoreError, match="not a queuectl database"):
+            open_store(pg_url)
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchall()
+    assert tables == [("schema_migrations",)]
+
+
 def test_migration_2_numbers_attempts_on_from_the_history(
     pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
