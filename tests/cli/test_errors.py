@@ -288,34 +288,30 @@ COMMANDS = {
         "bad-scheme",
     ],
 )
-def test_unusable_db_is_an_error_and_left_alone(run, tmp_path, kind, command):
+def _unusable(kind: str, tmp_path: Path) -> tuple[Path, str, str]:
+    """Make the unusable database of `kind`: (its path, the --db value, what the error
+    must say)."""
     target = tmp_path / "target.db"
-    fragment = str(target)
+    other_app = {"other-app": None, "other-app-migrations": "name TEXT"}  # no `version`
+    other_app["other-app-text-versions"] = "version TEXT PRIMARY KEY"
     if kind == "directory":
         target.mkdir()
         (target / "keep.txt").write_text("mine")
-        fragment = "directory"
-    elif kind == "missing-directory":
+        return target, str(target), "directory"
+    if kind == "missing-directory":
         target = tmp_path / "missing" / "queue.db"
-        fragment = "does not exist"
-    elif kind == "garbage":
-        target.write_bytes(GARBAGE)
-        fragment = "not a SQLite database"
-    elif kind == "text":
-        target.write_text("id,command\n1,echo hi\n")
-        fragment = "not a SQLite database"
-    elif kind == "other-app":
-        _other_app_db(target)
-        fragment = "not a queuectl"
-    elif kind == "other-app-migrations":
-        _other_app_db(target, "name TEXT")  # no `version` column
-        fragment = "not a queuectl"
-    elif kind == "other-app-text-versions":
-        _other_app_db(target, "version TEXT PRIMARY KEY")
-        fragment = "not a queuectl"
-    url = f"mysql://user@host/{target.name}" if kind == "bad-scheme" else str(target)
-    if kind == "bad-scheme":
-        fragment = "mysql"
+        return target, str(target), "does not exist"
+    if kind in ("garbage", "text"):
+        target.write_bytes(GARBAGE if kind == "garbage" else b"id,command\n1,echo hi\n")
+        return target, str(target), "not a SQLite database"
+    if kind in other_app:
+        _other_app_db(target, other_app[kind])
+        return target, str(target), "not a queuectl"
+    return target, f"mysql://user@host/{target.name}", "mysql"
+
+
+def test_unusable_db_is_an_error_and_left_alone(run, tmp_path, kind, command):
+    target, url, fragment = _unusable(kind, tmp_path)
     before = target.read_bytes() if target.is_file() else None
     contents = _sqlite_contents(target) if kind.startswith("other-app") else None
 
