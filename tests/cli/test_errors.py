@@ -274,20 +274,6 @@ COMMANDS = {
 }
 
 
-@pytest.mark.parametrize("command", COMMANDS.values(), ids=COMMANDS.keys())
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "directory",
-        "missing-directory",
-        "garbage",
-        "text",
-        "other-app",
-        "other-app-migrations",
-        "other-app-text-versions",
-        "bad-scheme",
-    ],
-)
 def _unusable(kind: str, tmp_path: Path) -> tuple[Path, str, str]:
     """Make the unusable database of `kind`: (its path, the --db value, what the error
     must say)."""
@@ -310,6 +296,20 @@ def _unusable(kind: str, tmp_path: Path) -> tuple[Path, str, str]:
     return target, f"mysql://user@host/{target.name}", "mysql"
 
 
+@pytest.mark.parametrize("command", COMMANDS.values(), ids=COMMANDS.keys())
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "directory",
+        "missing-directory",
+        "garbage",
+        "text",
+        "other-app",
+        "other-app-migrations",
+        "other-app-text-versions",
+        "bad-scheme",
+    ],
+)
 def test_unusable_db_is_an_error_and_left_alone(run, tmp_path, kind, command):
     target, url, fragment = _unusable(kind, tmp_path)
     before = target.read_bytes() if target.is_file() else None
