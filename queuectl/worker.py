@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import secrets
 import selectors
 import signal
@@ -52,6 +51,7 @@ from queuectl.recording import Finished, failure_text
 from queuectl.results import MAX_STORE_BACKOFF_S, Results
 from queuectl.runner import Limits, Process, seal_inherited_fds, start_command
 from queuectl.sdnotify import Notifier
+from queuectl.service.leases import reap_expired
 from queuectl.store import Store, open_store
 from queuectl.watchdog import Watchdog
 
@@ -443,13 +443,9 @@ class Worker:
             # We were cut off from the store, and so perhaps were the other workers: give
             # them one lease to renew theirs before calling their jobs lost.
             return
-        for job in self.store.expired_jobs():
-            lost = RunResult(None, "worker lost (lease expired)")
-            delay = self.settings.retry_delay(job.attempts, random.random())
-            state = self.store.reap_job(job, lost, delay)
-            if state is not None:
-                text = failure_text(job, lost, state, delay)
-                log.warning("job %s: worker %s lost it; %s", job.id, job.worker_id, text)
+        for lost in reap_expired(self.store, self.settings):
+            text = failure_text(lost.job, lost.result, lost.state, lost.retry_delay)
+            log.warning("job %s: worker %s lost it; %s", lost.job.id, lost.job.worker_id, text)
         self.store.prune_workers(max(PRUNE_AFTER_S, self.settings.lease_seconds * 10))
 
     def record_results(self) -> None:

@@ -26,7 +26,7 @@ from queuectl.timefmt import parse_duration
 def status(app: App, as_json: bool, queue: str | None) -> None:
     """Jobs per state, jobs scheduled for later, paused queues and the workers alive."""
     app.warn_if_not_durable()
-    output.print_status(service.status(app.store, queue), as_json)
+    output.print_status(service.status(app.jobs_store, queue), as_json)
 
 
 # -- dlq ----------------------------------------------------------------------------------

@@ -153,6 +153,7 @@ class App:
         # Only commands that add work (and `worker start`) may create a database: any
         # other on a SQLite file that does not exist says so (a mistyped --db).
         self.may_create = False
+        self._reaped = False
 
     @property
     def store(self) -> Store:
@@ -161,6 +162,19 @@ class App:
 
             self._store = open_store(self.db, create=self.may_create)
         return self._store
+
+    @property
+    def jobs_store(self) -> Store:
+        """The store, once the jobs of dead workers (lease expired) have been failed back
+        to their retry rules: what commands that read or change jobs use, so a job never
+        shows `processing` for a worker that is gone."""
+        store = self.store
+        if not self._reaped:
+            self._reaped = True
+            from queuectl.service.leases import reap_expired
+
+            reap_expired(store)
+        return store
 
     def warn_if_not_durable(self) -> None:
         """One line on stderr when the database would lose acknowledged jobs in a crash or

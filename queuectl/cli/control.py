@@ -12,6 +12,8 @@ from queuectl.cli import output
 from queuectl.cli.app import App, completer, pass_app
 from queuectl.cli.params import Duration
 from queuectl.models import FINAL_STATES, JobState
+from queuectl.service.leases import reap_expired
+from queuectl.store.base import Store
 
 
 def state_option(allowed: tuple[JobState, ...], what: str) -> click.Option:
@@ -53,7 +55,7 @@ def select_jobs(
         return list(job_ids)
     if not states and queue is None:
         raise click.UsageError("give job IDs, --state or --queue")
-    return service.ids_in_states(app.store, states, allowed, queue)
+    return service.ids_in_states(app.jobs_store, states, allowed, queue)
 
 
 @click.command(params=[state_option(service.REQUEUEABLE, "Retry")])
@@ -80,7 +82,7 @@ def retry(
     if not job_ids and not states:
         raise click.UsageError("give job IDs or --state")
     ids = select_jobs(app, job_ids, states, queue, service.REQUEUEABLE)
-    requeued = service.requeue(app.store, ids) if ids else []
+    requeued = service.requeue(app.jobs_store, ids) if ids else []
     if as_json:
         output.echo_json({"ids": requeued})
     elif not requeued:
@@ -116,7 +118,7 @@ def wait(app: App, job_ids: tuple[str, ...], queue: str | None, limit: float | N
     completed, 1 if any ended dead or cancelled (or was deleted), and 124 after --timeout.
     Jobs enqueued while it waits are not waited for.
     """
-    store = app.store
+    store = app.jobs_store
     if job_ids and queue is not None:
         raise click.UsageError("give job IDs or --queue, not both")
     if job_ids:
@@ -127,6 +129,7 @@ def wait(app: App, job_ids: tuple[str, ...], queue: str | None, limit: float | N
         ids = service.ids_in_states(store, [], UNFINISHED, queue)
     click.echo(f"waiting for {len(ids)} job{'s' if len(ids) != 1 else ''}")
     sys.stdout.flush()
+    _warn_if_unserved(store, ids)
     ended = _wait_until_final(app, ids, limit)
     failed = [f"{job_id} ({state})" for job_id, state in ended.items() if state != "completed"]
     if failed:
@@ -134,6 +137,21 @@ def wait(app: App, job_ids: tuple[str, ...], queue: str | None, limit: float | N
             f"{len(failed)} of {len(ended)} jobs did not complete: {', '.join(failed)}"
         )
     click.echo(f"{len(ended)} job{'s' if len(ended) != 1 else ''} completed")
+
+
+def _warn_if_unserved(store: Store, ids: list[str]) -> None:
+    """Say so when no live worker serves a queue of the jobs waited on: the wait would
+    last until one is started."""
+    queues = {job.queue for job in map(store.get_job, ids[:1000]) if job is not None}
+    alive = service.workers(store, include_dead=False)
+    served = set().union(*(w.queues for w in alive)) if alive else set()
+    everything = any(not w.queues for w in alive)
+    unserved = sorted(q for q in queues if not everything and q not in served)
+    if unserved:
+        names = ", ".join(unserved[:5]) + (", ..." if len(unserved) > 5 else "")
+        output.warn(
+            f"no live worker serves queue {names}: waiting until one does (queuectl worker start)"
+        )
 
 
 class WaitTimedOut(click.ClickException):
@@ -171,6 +189,7 @@ def _wait_until_final(app: App, ids: list[str], limit: float | None) -> dict[str
                     f"not finished ({shown})"
                 )
             waiter.wait(1.0 if left is None else min(1.0, left))
+            reap_expired(store)  # a worker that dies while we wait: its jobs go on
     finally:
         waiter.close()
 

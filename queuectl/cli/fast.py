@@ -111,11 +111,13 @@ def _status(db: str | None) -> None:
     import json
 
     from queuectl.serialize import status_dict
+    from queuectl.service.leases import reap_expired
     from queuectl.service.status import status
     from queuectl.store import open_store
 
     store = open_store(db, create=False)
     try:
+        reap_expired(store)  # as `status` does: no job shows processing for a dead worker
         report = status(store)
     finally:
         store.close()

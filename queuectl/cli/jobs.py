@@ -239,7 +239,7 @@ def list_(
     query = JobQuery(
         states=chosen, queue=queue, search=search, id_prefix=id_prefix, order=order, limit=limit
     )
-    page = service.list_jobs(app.store, query, max_limit=None)
+    page = service.list_jobs(app.jobs_store, query, max_limit=None)
     output.print_jobs(page.jobs, as_json)
     if not as_json and page.next_cursor is not None:
         output.warn(f"(showing the {order} {limit}; use --limit 0 for all)")
@@ -251,7 +251,7 @@ def list_(
 @pass_app
 def show(app: App, job_id: str, as_json: bool) -> None:
     """Every field of a job, and each attempt with its output tail."""
-    job, attempts = service.job_details(app.store, job_id)
+    job, attempts = service.job_details(app.jobs_store, job_id)
     output.print_job(job, attempts, as_json)
 
 
@@ -276,7 +276,7 @@ def cancel(
     queuectl cancel --state pending --queue ci
     """
     ids = select_jobs(app, job_ids, states, queue, service.CANCELLABLE)
-    done = service.cancel(app.store, ids) if ids else {}
+    done = service.cancel(app.jobs_store, ids) if ids else {}
     if as_json:
         output.echo_json({"states": {job_id: state.value for job_id, state in done.items()}})
     elif not done:

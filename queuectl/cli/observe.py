@@ -48,7 +48,7 @@ def logs(
     if follow:
         _follow(app, job_id, attempt, lines)
         return
-    out = observe.attempt_output(app.store, job_id, attempt)
+    out = observe.attempt_output(app.jobs_store, job_id, attempt)
     if as_json:
         from queuectl import serialize
         from queuectl.cli.output import echo_json

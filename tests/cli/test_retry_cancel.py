@@ -3,6 +3,8 @@ requeue` and `pueue restart`) and `cancel --state S / --queue Q` for many jobs a
 
 from __future__ import annotations
 
+import pytest
+
 from tests.cli.conftest import Run
 
 
@@ -71,3 +73,49 @@ def test_cancel_bad_selection_is_refused(run: Run, put, snapshot) -> None:
     run("cancel", "--state", "dead").error("--state", code=2)
     run("cancel", "p", "--queue", "x").error("not both", code=2)
     assert snapshot() == before
+
+
+# -- a job whose worker died ------------------------------------------------------------------
+
+
+def _orphaned(db: str, job_id: str) -> None:
+    """`job_id` claimed by a worker that then died: processing, its lease run out, and no
+    worker running to notice."""
+    from queuectl.store import open_store
+    from tests.helpers import wait_for
+
+    store = open_store(db)
+    try:
+        assert [j.id for j in store.claim_jobs("gone-1", None, 1, 0.05)] == [job_id]
+        wait_for(store.expired_jobs, 30, "the lease to run out")
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("command", "after"),
+    [
+        (["show", "orphan"], "failed"),
+        (["list"], "failed"),
+        (["status", "--json"], "failed"),
+        (["cancel", "orphan"], "cancelled"),
+        (["retry", "orphan"], "pending"),
+    ],
+    ids=["show", "list", "status-json", "cancel", "retry"],
+)
+def test_a_job_whose_worker_died_is_reaped_by_the_command_that_touches_it(run, db, command, after):
+    run("enqueue", '{"id": "orphan", "command": "true", "max_retries": 2}').ok()
+    _orphaned(db, "orphan")
+    result = run(*command)
+    result.ok()
+    assert "its worker will kill it" not in result.stdout + result.stderr
+    shown = run("show", "orphan", "--json").ok().json()
+    assert shown["state"] == after, shown
+    assert shown["attempt_log"][0]["error"] == "worker lost (lease expired)"
+
+
+def test_wait_says_when_no_live_worker_serves_the_queue(run, db):
+    run("enqueue", '{"id": "w1", "command": "true", "queue": "mail"}').ok()
+    result = run("wait", "w1", "--timeout", "0.1")
+    assert result.exit_code == 124
+    assert "no live worker serves queue mail" in result.stderr
