@@ -11,11 +11,24 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import msgspec
+from litestar import Request
 from litestar.openapi.spec import Operation
 
 from queuectl.errors import InvalidSpec
 
 T = TypeVar("T")
+# Bodies larger than this are decoded in a worker thread, never on the event loop.
+IN_THREAD_BYTES = 64 * 1024
+
+
+async def read(request: Request[Any, Any, Any], type_: type[T]) -> T:
+    """The request's body decoded as `type_` (strictly); a large one off the event loop."""
+    raw = await request.body()
+    if len(raw) <= IN_THREAD_BYTES:
+        return decode(raw, type_)
+    from queuectl.web.context import run_in_thread
+
+    return await run_in_thread(lambda: decode(raw, type_))
 
 
 def decode(raw: bytes, type_: type[T]) -> T:

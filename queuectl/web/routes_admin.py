@@ -12,8 +12,8 @@ from queuectl import __version__, serialize, service
 from queuectl.errors import InvalidSpec
 from queuectl.service import observe as observe_
 from queuectl.spec import QUEUE_PATTERN, JobId
-from queuectl.web import shapes
-from queuectl.web.bodies import body_operation, decode, struct_schema
+from queuectl.web import bodies, shapes
+from queuectl.web.bodies import body_operation, struct_schema
 from queuectl.web.context import in_thread, run_in_thread, server, store
 
 Json = dict[str, Any]
@@ -90,7 +90,7 @@ def dlq_groups(request: Request[Any, Any, Any]) -> Json:
     responses=shapes.responses(shapes.IdList, 200, 404, 409, 413, 422),
 )
 async def dlq_retry(request: Request[Any, Any, Any]) -> Json:
-    data = decode(await request.body(), DlqRetry)
+    data = await bodies.read(request, DlqRetry)
     given = sum((bool(data.ids), data.all, bool(data.group)))
     if given != 1:
         raise InvalidSpec('give exactly one of "ids", "all": true or "group"', field="ids")
@@ -113,7 +113,7 @@ async def dlq_retry(request: Request[Any, Any, Any]) -> Json:
     responses=shapes.responses(shapes.Deleted, 200, 413, 422),
 )
 async def dlq_purge(request: Request[Any, Any, Any]) -> Json:
-    older_than = decode(await request.body(), DlqPurge).older_than
+    older_than = (await bodies.read(request, DlqPurge)).older_than
     stores = server(request).stores
     return {"deleted": await run_in_thread(lambda: service.purge_dead(stores.get(), older_than))}
 
@@ -160,7 +160,7 @@ def workers(request: Request[Any, Any, Any], all: FromQuery[bool] = False) -> Js
     responses=shapes.responses(shapes.Asked, 200, 404, 413, 422),
 )
 async def workers_stop(request: Request[Any, Any, Any]) -> Json:
-    data = decode(await request.body(), WorkerStop)
+    data = await bodies.read(request, WorkerStop)
     ids = None if data.worker_id is None else [data.worker_id]
     stores = server(request).stores
     return {"asked": await run_in_thread(lambda: service.request_stop(stores.get(), ids, data.now))}
@@ -194,7 +194,7 @@ def config_get(request: Request[Any, Any, Any], key: FromPath[str]) -> Json:
     responses=shapes.responses(shapes.ConfigItem, 200, 404, 413, 422),
 )
 async def config_set(request: Request[Any, Any, Any], key: FromPath[str]) -> Json:
-    value = decode(await request.body(), ConfigValue).value
+    value = (await bodies.read(request, ConfigValue)).value
     if isinstance(value, bool):  # msgspec keeps bools apart from ints; so do config values
         raise InvalidSpec("invalid request body: `value` must be a string or a number")
     stores = server(request).stores

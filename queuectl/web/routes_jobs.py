@@ -14,8 +14,8 @@ from queuectl import serialize, service
 from queuectl.errors import InvalidSpec
 from queuectl.models import JobQuery
 from queuectl.spec import JobId, spec_json_schema
-from queuectl.web import shapes
-from queuectl.web.bodies import body_operation, decode, struct_schema
+from queuectl.web import bodies, shapes
+from queuectl.web.bodies import body_operation, struct_schema
 from queuectl.web.context import in_thread, run_in_thread, server, store
 from queuectl.web.paths import job_id_from_path
 
@@ -218,7 +218,7 @@ IDS_BODY = body_operation(struct_schema(Ids))
     responses=shapes.responses(shapes.JobStates, 200, 400, 404, 409, 422),
 )
 async def cancel_many(request: Request[Any, Any, Any]) -> Json:
-    ids = decode(await request.body(), Ids).ids
+    ids = (await bodies.read(request, Ids)).ids
     stores = server(request).stores
     states = await run_in_thread(lambda: service.cancel(stores.get(), ids))
     return {"states": {job_id: state.value for job_id, state in states.items()}}
@@ -232,7 +232,7 @@ async def cancel_many(request: Request[Any, Any, Any]) -> Json:
     responses=shapes.responses(shapes.IdList, 200, 400, 404, 409, 422),
 )
 async def requeue_many(request: Request[Any, Any, Any]) -> Json:
-    ids = decode(await request.body(), Ids).ids
+    ids = (await bodies.read(request, Ids)).ids
     stores = server(request).stores
     return {"ids": await run_in_thread(lambda: service.requeue(stores.get(), ids))}
 
@@ -245,7 +245,7 @@ async def requeue_many(request: Request[Any, Any, Any]) -> Json:
     responses=shapes.responses(shapes.Deleted, 200, 400, 404, 409, 422),
 )
 async def delete_many(request: Request[Any, Any, Any]) -> Json:
-    ids = decode(await request.body(), Ids).ids
+    ids = (await bodies.read(request, Ids)).ids
     stores = server(request).stores
     return {"deleted": await run_in_thread(lambda: service.delete(stores.get(), ids))}
 

@@ -6,6 +6,7 @@ the API docs' own page. Each test here failed on the server before the guard."""
 from __future__ import annotations
 
 import http.server
+import json
 import socket
 import subprocess
 import sys
@@ -590,3 +591,16 @@ def test_docs_render_offline_in_the_browser(tmp_path: Path, browser: Any) -> Non
             context.close()
         assert elsewhere == []
         assert problems == []
+
+
+def test_a_large_body_is_decoded_off_the_event_loop_and_still_acts(tmp_path: Path) -> None:
+    from queuectl.web.bodies import IN_THREAD_BYTES
+
+    with serving(str(tmp_path / "q.db")) as api:
+        specs = [{"id": f"large-body-job-{n:05d}", "command": "true"} for n in range(6000)]
+        assert api.client.post("/api/jobs", json=specs).status_code == 201
+        body = json.dumps({"ids": [s["id"] for s in specs]}).encode()
+        assert len(body) > IN_THREAD_BYTES
+        response = api.client.post("/api/jobs/cancel", content=body)
+        assert response.status_code == 200, response.text
+        assert set(response.json()["states"].values()) == {"cancelled"}
