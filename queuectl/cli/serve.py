@@ -117,11 +117,11 @@ def serve(
 
 @click.command("dashboard", hidden=True)
 @_host
-@click.option("--port", type=click.IntRange(0, 65535), default=8080)
+@click.option("--port", type=click.IntRange(0, 65535), default=5000)
 @_token
 @pass_app
 def dashboard_alias(app: App, host: str, port: int, token: str | None) -> None:
-    """Tool 001's spelling of `serve`."""
+    """Tool 001's spelling of `serve` (its default port was 5000)."""
     _serve(app, host, port, token)
 
 

@@ -26,8 +26,9 @@ async def _text(request: Request[Any, Any, Any]) -> str:
         raise InvalidSpec("malformed JSON: the body is not UTF-8") from None
 
 
-@post("/enqueue", status_code=201, include_in_schema=False)
+@post("/enqueue", status_code=200, include_in_schema=False)
 async def enqueue(request: Request[Any, Any, Any]) -> Json:
+    """Tool 000 answered 200 with `status_code` and `status` in the body."""
     from litestar.concurrency import sync_to_thread
 
     text = await _text(request)
@@ -36,7 +37,13 @@ async def enqueue(request: Request[Any, Any, Any]) -> Json:
     def work() -> Json:
         job = service.spec_with_overrides(service.read_spec(text), {})
         job_id = service.enqueue(stores.get(), [job])[0]
-        return {"message": "job enqueued", "id": job_id, "job_id": job_id}
+        return {
+            "status_code": 200,
+            "status": "Insertion Successful",
+            "message": "job enqueued",
+            "id": job_id,
+            "job_id": job_id,
+        }
 
     return await sync_to_thread(work)
 
@@ -66,14 +73,34 @@ async def update(request: Request[Any, Any, Any]) -> Json:
 @get("/status", include_in_schema=False)
 @in_thread
 def status(request: Request[Any, Any, Any]) -> Json:
-    return serialize.status_dict(service.status(store(request)))
+    """Tool 000's shape (`timestamp`, `summary`, `active_workers`, `system_status`) beside
+    /api/status's own fields."""
+    from queuectl.timefmt import iso
+
+    the_store = store(request)
+    found = serialize.status_dict(service.status(the_store))
+    jobs = found["jobs"]
+    summary = {"total_jobs": sum(jobs.values())}
+    summary.update({name: jobs.get(name, 0) for name in TOOL_000_STATES})
+    active = len(found["workers"])
+    return {
+        "timestamp": iso(the_store.now()),
+        "summary": summary,
+        "active_workers": active,
+        "system_status": "running" if active else "idle",
+        **found,
+    }
+
+
+TOOL_000_STATES = ("pending", "processing", "completed", "failed", "dead")
 
 
 @get("/dlq/list", include_in_schema=False)
 @in_thread
-def dlq_list(request: Request[Any, Any, Any]) -> list[Json]:
+def dlq_list(request: Request[Any, Any, Any]) -> Json:
+    """Tool 000's shape: `{"status": "success", "jobs": [...]}`."""
     page = service.list_dead(store(request), limit=service.MAX_PAGE)
-    return [serialize.job_dict(job) for job in page.jobs]
+    return {"status": "success", "jobs": [serialize.job_dict(job) for job in page.jobs]}
 
 
 @post("/dlq/retry", status_code=200, include_in_schema=False)

@@ -225,7 +225,8 @@ def test_metrics_health_openapi_docs(api: Running) -> None:
 def test_tool_000_routes(api: Running, store_url: str) -> None:
     client = api.client
     created = client.post("/enqueue", json={"id": "t1", "command": "exit 1", "max_retries": 0})
-    assert created.status_code == 201 and created.json()["job_id"] == "t1"
+    assert created.status_code == 200 and created.json()["job_id"] == "t1"
+    assert created.json()["status"] == "Insertion Successful"  # what tool 000 answered
     client.post("/enqueue", json={"id": "t2", "command": "true"})
     assert [j["id"] for j in client.get("/list", params={"state": "pending"}).json()] == [
         "t2",
@@ -233,7 +234,13 @@ def test_tool_000_routes(api: Running, store_url: str) -> None:
     ]
     updated = client.put("/update", json={"id": "t2", "priority": 7}).json()
     assert updated["priority"] == 7
-    assert client.get("/status").json()["jobs"]["pending"] == 2
+    status = client.get("/status").json()
+    assert status["jobs"]["pending"] == 2
+    assert status["summary"] == {
+        "total_jobs": 2, "pending": 2, "processing": 0, "completed": 0, "failed": 0, "dead": 0
+    }  # fmt: skip
+    assert (status["active_workers"], status["system_status"]) == (0, "idle")
+    assert status["timestamp"].endswith("Z")
     assert client.post("/config/set", json={"key": "max_retries", "value": "4"}).json() == {
         "key": "max-retries",
         "value": "4",
@@ -243,8 +250,10 @@ def test_tool_000_routes(api: Running, store_url: str) -> None:
     started = client.get("/worker/start", params={"num_workers": 2}).json()
     assert started["started"] is True
     try:
-        wait_for(lambda: client.get("/dlq/list").json(), 60, "t1 to die")
-        assert [j["id"] for j in client.get("/dlq/list").json()] == ["t1"]
+        wait_for(lambda: client.get("/dlq/list").json()["jobs"], 60, "t1 to die")
+        dead = client.get("/dlq/list").json()
+        assert dead["status"] == "success" and [j["id"] for j in dead["jobs"]] == ["t1"]
+        assert {"id", "command", "attempts"} <= set(dead["jobs"][0])
         assert client.post("/dlq/retry", params={"job_id": "t1"}).json() == {"retried": ["t1"]}
     finally:
         assert client.get("/worker/stop").json()["stopping"] == 1
