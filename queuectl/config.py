@@ -17,22 +17,33 @@ class Key(msgspec.Struct, frozen=True):
     low: float
     high: float
     help: str
+    seconds: bool = False  # a duration: `90`, `30s`, `15m` and `1h30m` are all taken
 
     def parse(self, text: str) -> float:
         """Turn the user's text into a value of the right kind, within range."""
         try:
             value: float = self.kind(text)
         except ValueError:
-            expected = "a whole number" if self.kind is int else "a number"
-            raise ConfigError(
-                f"{self.name} must be {expected}, got {text!r}", field="value"
-            ) from None
+            value = self._duration(text)
         if not self.low <= value <= self.high:
             raise ConfigError(
                 f"{self.name} must be between {_fmt(self.low)} and {_fmt(self.high)}",
                 field="value",
             )
         return value
+
+    def _duration(self, text: str) -> float:
+        from queuectl.errors import InvalidSpec
+        from queuectl.timefmt import parse_duration
+
+        expected = "a whole number" if self.kind is int else "a number"
+        if self.seconds:
+            expected = "a number of seconds or a duration (30s, 15m, 1h30m)"
+            try:
+                return parse_duration(text)
+            except InvalidSpec:
+                pass
+        raise ConfigError(f"{self.name} must be {expected}, got {text!r}", field="value")
 
     @property
     def type_name(self) -> str:
@@ -51,13 +62,29 @@ KEYS: dict[str, Key] = {
     for key in (
         Key("max-retries", 3, int, 0, 1000, "retries after the first attempt for new jobs"),
         Key("backoff-base", 2, float, 1, 100, "retry n waits backoff-base ** n seconds"),
-        Key("max-backoff", 3600, float, 0, 31_536_000, "upper bound of one retry delay (s)"),
+        Key("max-backoff", 3600, float, 0, 31_536_000, "upper bound of one retry delay (s)", True),
         Key("backoff-jitter", 0, float, 0, 1, "random extra delay, as a fraction of it"),
-        Key("job-timeout", 0, float, 0, 31_536_000, "default timeout per attempt (s, 0 = none)"),
-        Key("lease-seconds", 30, float, 2, 86_400, "a job's lease; heartbeats renew it"),
+        Key(
+            "job-timeout",
+            0,
+            float,
+            0,
+            31_536_000,
+            "default timeout per attempt (s, 0 = none)",
+            True,
+        ),
+        Key("lease-seconds", 30, float, 2, 86_400, "a job's lease; heartbeats renew it", True),
         Key("worker-count", 1, int, 1, 256, "jobs at once for `worker start` without --count"),
         Key("poll-interval", 0.5, float, 0.01, 60, "fallback claim interval without a wake-up (s)"),
-        Key("grace-period", 60, float, 0, 86_400, "how long a graceful stop waits for jobs (s)"),
+        Key(
+            "grace-period",
+            60,
+            float,
+            0,
+            86_400,
+            "how long a graceful stop waits for jobs (s)",
+            True,
+        ),
         # 16 MiB per stream: both tails of one attempt (32 MiB) stay far below what every
         # backend takes in one write (SQLite: 1e9 bytes per row; PostgreSQL: 1 GB per
         # value and per protocol message), a worker's memory stays a few times that per

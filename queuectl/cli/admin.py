@@ -52,8 +52,11 @@ def dlq_list(app: App, limit: int, as_json: bool) -> None:
 @click.argument("job_ids", nargs=-1, metavar="ID...")
 @click.option("--all", "retry_all", is_flag=True, help="Retry every dead job.")
 @click.option("--group", metavar="KEY", help="Retry one group of `dlq groups`.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"ids": [...]}.')
 @pass_app
-def dlq_retry(app: App, job_ids: tuple[str, ...], retry_all: bool, group: str | None) -> None:
+def dlq_retry(
+    app: App, job_ids: tuple[str, ...], retry_all: bool, group: str | None, as_json: bool
+) -> None:
     """Send dead jobs back to pending with their attempts reset (all or none)."""
     if sum((bool(job_ids), retry_all, group is not None)) != 1:
         raise click.UsageError("give job ids, --all or --group KEY (one of them)")
@@ -62,6 +65,9 @@ def dlq_retry(app: App, job_ids: tuple[str, ...], retry_all: bool, group: str | 
 
         job_ids = tuple(observe.dlq_group_ids(app.store, group))
     moved = service.retry_dead(app.store, None if retry_all else job_ids)
+    if as_json:
+        output.echo_json({"ids": moved})
+        return
     for job_id in moved if not retry_all else ():
         click.echo(f"{job_id}: pending")
     if retry_all:
@@ -72,11 +78,15 @@ def dlq_retry(app: App, job_ids: tuple[str, ...], retry_all: bool, group: str | 
 @click.option(
     "--older-than", metavar="AGE", help="Only those dead for longer than AGE (30m, 12h, 7d)."
 )
+@click.option("--json", "as_json", is_flag=True, help='Print {"deleted": N}.')
 @pass_app
-def dlq_purge(app: App, older_than: str | None) -> None:
+def dlq_purge(app: App, older_than: str | None, as_json: bool) -> None:
     """Delete dead jobs for good."""
     age = parse_duration(older_than) if older_than is not None else None
     count = service.purge_dead(app.store, age)
+    if as_json:
+        output.echo_json({"deleted": count})
+        return
     click.echo(f"purged {count} job{'s' if count != 1 else ''}")
 
 
@@ -131,10 +141,14 @@ def config_set(app: App, key: str, value: str) -> None:
 
 @config.command("reset")
 @click.argument("key", required=False, shell_complete=complete_config_keys)
+@click.option("--json", "as_json", is_flag=True, help='Print {"reset": [keys]}.')
 @pass_app
-def config_reset(app: App, key: str | None) -> None:
+def config_reset(app: App, key: str | None, as_json: bool) -> None:
     """Back to the default: one KEY, or every key."""
     name = service.config_reset(app.store, key)
+    if as_json:
+        output.echo_json({"reset": [name] if name else list(KEYS)})
+        return
     click.echo(f"{name or 'all keys'} reset to default")
 
 
@@ -147,11 +161,16 @@ def db() -> None:
 
 
 @db.command("migrate")
+@click.option("--json", "as_json", is_flag=True, help='Print {"version": N, "applied": [...]}.')
 @pass_app
-def db_migrate(app: App) -> None:
-    """Create or upgrade the schema (also done on first use)."""
+def db_migrate(app: App, as_json: bool) -> None:
+    """Create or upgrade the schema (also done when a command first opens the database;
+    `enqueue`, `worker start` and `db migrate` create one)."""
     report = service.migrate(app.db)  # not app.store: opening would apply them unreported
     applied = report.applied
+    if as_json:
+        output.echo_json({"version": report.version, "applied": list(applied)})
+        return
     done = f"applied {', '.join(map(str, applied))}" if applied else "nothing to apply"
     click.echo(f"schema version {report.version} ({done})")
 

@@ -31,6 +31,7 @@ COMMANDS = {
     "pause": "control:pause",
     "resume": "control:resume",
     "purge": "jobs:purge",
+    "delete": "jobs:delete",
     "update": "jobs:update",
     "status": "admin:status",
     "dlq": "admin:dlq",
@@ -52,6 +53,20 @@ COMMANDS = {
     "config-reset": "admin:config_reset_alias",
     "worker-start": "workers:worker_start_alias",
     "worker-stop": "workers:worker_stop_alias",
+}
+
+
+# Words other queues use for what queuectl spells otherwise (pueue's `kill` and `remove`,
+# shell habits): pointed at the right command.
+OTHER_TOOLS_WORDS = {
+    "kill": "cancel",
+    "rm": "delete",
+    "remove": "delete",
+    "del": "delete",
+    "stop": "worker stop",
+    "start": "worker start",
+    "add": "enqueue",
+    "ls": "list",
 }
 
 
@@ -88,6 +103,8 @@ class LazyGroup(click.Group):
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else ""
+        if name in OTHER_TOOLS_WORDS:
+            ctx.fail(f"No such command {name!r}. Did you mean {OTHER_TOOLS_WORDS[name]!r}?")
         if name and not name.startswith("-") and name not in COMMANDS:
             visible = [n for n in COMMANDS if not _is_hidden_name(n)]
             close = difflib.get_close_matches(name, visible, n=1, cutoff=0.6)

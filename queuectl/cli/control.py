@@ -194,29 +194,38 @@ def _wait_until_final(app: App, ids: list[str], limit: float | None) -> dict[str
         waiter.close()
 
 
+PAUSED_JSON = click.option(
+    "--json", "as_json", is_flag=True, help='Print {"paused": [...]}, every paused queue after.'
+)
+
+
 @click.command()
 @click.argument(
     "queues", nargs=-1, metavar="[QUEUE]...", shell_complete=completer("complete_queues")
 )
+@PAUSED_JSON
 @pass_app
-def pause(app: App, queues: tuple[str, ...]) -> None:
+def pause(app: App, queues: tuple[str, ...], as_json: bool) -> None:
     """Stop workers (on every host) from starting jobs of these queues (default: of every
     queue) until `queuectl resume`; running jobs go on."""
-    _print_paused(service.pause(app.store, queues))
+    _print_paused(service.pause(app.store, queues), as_json)
 
 
 @click.command()
 @click.argument(
     "queues", nargs=-1, metavar="[QUEUE]...", shell_complete=completer("complete_queues")
 )
+@PAUSED_JSON
 @pass_app
-def resume(app: App, queues: tuple[str, ...]) -> None:
+def resume(app: App, queues: tuple[str, ...], as_json: bool) -> None:
     """Let workers start jobs of these paused queues again (default: resume them all)."""
-    _print_paused(service.resume(app.store, queues))
+    _print_paused(service.resume(app.store, queues), as_json)
 
 
-def _print_paused(paused: list[str]) -> None:
-    if not paused:
+def _print_paused(paused: list[str], as_json: bool) -> None:
+    if as_json:
+        output.echo_json({"paused": paused})
+    elif not paused:
         click.echo("no queue is paused")
     elif service.EVERY_QUEUE in paused:
         click.echo("paused: every queue")

@@ -286,28 +286,42 @@ def cancel(
         click.echo(f"{job_id}: {note}")
 
 
-@click.command()
-@click.option(
-    "--state",
-    "states",
-    multiple=True,
-    required=True,
-    type=click.Choice([s.value for s in service.PURGEABLE], case_sensitive=False),
-    help="Delete jobs in this final state (repeatable).",
-)
+@click.command(params=[state_option(service.PURGEABLE, "Delete")])
 @click.option(
     "--older-than", metavar="AGE", help="Only those last updated before AGE ago (30m, 12h, 7d)."
 )
 @click.option("--json", "as_json", is_flag=True, help='Print {"deleted": N}.')
 @pass_app
-def purge(app: App, states: tuple[str, ...], older_than: str | None, as_json: bool) -> None:
+def purge(app: App, states: list[JobState], older_than: str | None, as_json: bool) -> None:
     """Delete finished jobs and their attempt records."""
+    if not states:
+        raise click.UsageError("give --state (completed, dead, cancelled; repeatable or a,b)")
     age = parse_duration(older_than) if older_than is not None else None
-    count = service.purge(app.store, [JobState(s.lower()) for s in states], age)
+    count = service.purge(app.store, states, age)
     if as_json:
         output.echo_json({"deleted": count})
     else:
         click.echo(f"purged {count} job{'s' if count != 1 else ''}")
+
+
+@click.command()
+@click.argument(
+    "job_ids",
+    nargs=-1,
+    required=True,
+    metavar="ID...",
+    shell_complete=completer("complete_job_ids"),
+)
+@click.option("--json", "as_json", is_flag=True, help='Print {"deleted": N}.')
+@pass_app
+def delete(app: App, job_ids: tuple[str, ...], as_json: bool) -> None:
+    """Delete finished jobs (completed, dead, cancelled) and their attempts: all or none."""
+    count = service.delete(app.jobs_store, job_ids)
+    if as_json:
+        output.echo_json({"deleted": count})
+        return
+    for job_id in dict.fromkeys(job_ids):
+        click.echo(f"{job_id}: deleted")
 
 
 @click.command(hidden=True)

@@ -13,6 +13,7 @@ import click
 from queuectl import service
 from queuectl.cli import output
 from queuectl.cli.app import App, completer, hidden_alias, pass_app
+from queuectl.cli.params import Duration
 from queuectl.store import default_db_path, resolve_url
 
 
@@ -139,9 +140,9 @@ def _detach(
 @click.option("--now", is_flag=True, help="Kill running jobs and put them back as pending.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0),
+    type=Duration(),
     default=None,
-    help="Seconds to wait for them to exit (default: grace-period + 10).",
+    help="How long to wait for them to exit: 90, 30s, 5m (default: grace-period + 10 s).",
 )
 @click.option(
     "--json", "as_json", is_flag=True, help='Print {"stopped": [...], "dead": [...], ...}.'
