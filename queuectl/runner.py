@@ -102,8 +102,18 @@ def describe_exit(code: int) -> str | None:
     return f"exit code {code}"
 
 
-# Secrets of queuectl's own that a job never needs: `queuectl serve`'s API token.
-HIDDEN_FROM_JOBS = (b"QUEUECTL_TOKEN",)
+# The worker's own business, never a job's: `queuectl serve`'s API token, and systemd's
+# sockets and watchdog (a job that wrote READY=1 or STOPPING=1 to NOTIFY_SOCKET would speak
+# for the worker).
+HIDDEN_FROM_JOBS = (
+    b"QUEUECTL_TOKEN",
+    b"NOTIFY_SOCKET",
+    b"WATCHDOG_PID",
+    b"WATCHDOG_USEC",
+    b"LISTEN_PID",
+    b"LISTEN_FDS",
+    b"LISTEN_FDNAMES",
+)
 
 
 @functools.cache

@@ -44,3 +44,20 @@ def test_worker_notifies_ready_and_stopping(tmp_path: Path, abstract: bool) -> N
     finally:
         stop(worker)
         sock.close()
+
+
+def test_jobs_do_not_inherit_the_workers_notify_socket(tmp_path: Path) -> None:
+    """A job that wrote READY=1 or STOPPING=1 there would speak for its worker."""
+    import subprocess
+    import sys
+
+    db = str(tmp_path / "q.db")
+    command = 'echo "[${NOTIFY_SOCKET-unset}] [${WATCHDOG_USEC-unset}]"'
+    enqueue = [sys.executable, "-m", "queuectl", "--db", db, "enqueue", "--id", "j", "--", command]
+    subprocess.run(enqueue, check=True, capture_output=True, timeout=60)
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "nobody.sock"), "WATCHDOG_USEC": "1"}
+    burst = [sys.executable, "-m", "queuectl", "--db", db, "worker", "start", "--burst"]
+    subprocess.run(burst, check=True, capture_output=True, timeout=60, env=env)
+    logs = [sys.executable, "-m", "queuectl", "--db", db, "logs", "j"]
+    shown = subprocess.run(logs, check=True, capture_output=True, text=True, timeout=60)
+    assert shown.stdout == "[unset] [unset]\n"

@@ -111,9 +111,16 @@ def plain_command(words: list[str]) -> str:
 @click.option(
     "--env",
     "env_pairs",
-    metavar="NAME=VALUE",
+    metavar="NAME[=VALUE]",
     multiple=True,
-    help="Set a variable for the job (repeatable; added to the spec's `env`).",
+    help="Set a variable for the job (repeatable; added to the spec's `env`); a NAME alone "
+    "copies its value from this shell.",
+)
+@click.option(
+    "--env-all",
+    is_flag=True,
+    help="Give the job this shell's whole environment (but the worker's own business: "
+    "NOTIFY_SOCKET, LISTEN_*, WATCHDOG_*, QUEUECTL_TOKEN); --env adds to it.",
 )
 @click.option("--json", "as_json", is_flag=True, help='Print {"ids": [...]}.')
 @click.pass_context
@@ -124,6 +131,7 @@ def enqueue(
     file: str | None,
     job_id: str | None,
     env_pairs: tuple[str, ...],
+    env_all: bool,
     as_json: bool,
     **options: Any,
 ) -> None:
@@ -145,7 +153,7 @@ def enqueue(
     here = caller_directory()
     if options["cwd"] is not None:
         options["cwd"] = os.path.join(here or "/", os.path.expanduser(options["cwd"]))
-    options["env"] = _env_option(env_pairs)
+    options["env"] = _env_option(env_pairs, env_all)
     argv: list[str] | None = ctx.meta.get("queuectl.argv")
     if options["run_at"] is not None and options["delay"] is not None:
         raise click.UsageError("give --run-at or --delay, not both")
@@ -172,12 +180,24 @@ def enqueue(
     _print_ids(service.enqueue(app.store, [job]), as_json)
 
 
-def _env_option(pairs: tuple[str, ...]) -> dict[str, str] | None:
+def _env_option(pairs: tuple[str, ...], env_all: bool = False) -> dict[str, str] | None:
+    """--env NAME=VALUE, --env NAME (this shell's value) and --env-all, as one mapping."""
     env = {}
+    if env_all:
+        from queuectl.runner import HIDDEN_FROM_JOBS  # not for every enqueue: start-up time
+
+        hidden = {name.decode() for name in HIDDEN_FROM_JOBS}
+        env = {k: v for k, v in os.environ.items() if k not in hidden}
     for pair in pairs:
         name, equals, value = pair.partition("=")
-        if not name or not equals:
+        if not name:
             raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="'--env'")
+        if not equals:
+            if name not in os.environ:
+                raise click.BadParameter(
+                    f"{name} is not set in this shell (give NAME=VALUE)", param_hint="'--env'"
+                )
+            value = os.environ[name]
         env[name] = value
     return env or None
 

@@ -86,3 +86,18 @@ def test_bad_cwd_or_env_is_rejected(run, stored_ids, spec, fragment) -> None:
 def test_bad_env_option_is_rejected(run, stored_ids) -> None:
     run("enqueue", "--env", "NOVALUE", "--", "true").error("--env", code=2)
     assert stored_ids() == []
+
+
+def test_env_name_alone_copies_the_callers_value(run):
+    run("enqueue", "--id", "e1", "--env", "FROM_SHELL", "--", "true", env={"FROM_SHELL": "hi"}).ok()
+    assert run("show", "e1", "--json").ok().json()["env"] == {"FROM_SHELL": "hi"}
+    missing = run("enqueue", "--env", "NOT_SET_ANYWHERE", "--", "true")
+    missing.error("NOT_SET_ANYWHERE is not set in this shell", code=2)
+
+
+def test_env_all_takes_the_callers_environment_but_the_workers_own(run):
+    env = {"MINE": "1", "NOTIFY_SOCKET": "/run/x", "QUEUECTL_TOKEN": "t" * 20}
+    run("enqueue", "--id", "e2", "--env-all", "--env", "MINE=2", "--", "true", env=env).ok()
+    got = run("show", "e2", "--json").ok().json()["env"]
+    assert got["MINE"] == "2" and "PATH" in got
+    assert "NOTIFY_SOCKET" not in got and "QUEUECTL_TOKEN" not in got
