@@ -191,6 +191,15 @@ def test_request_stop_only_records_the_request(store: Store) -> None:
         service.request_stop(store, ["w9"], now=True)
 
 
+def test_worker_stop_counts_a_worker_that_left_meanwhile_as_stopped(store: Store) -> None:
+    """Two `worker stop --now` at once: the second may ask a worker the first already
+    stopped (gone from the registry between its listing and its request)."""
+    register(store, "w1")
+    assert service.request_stop(store, ["w1", "w-gone"], now=True, gone_ok=True) == 1
+    assert service.request_stop(store, ["w-gone"], now=True, gone_ok=True) == 0
+    assert {w.id: w.stop_requested for w in service.workers(store)} == {"w1": "now"}
+
+
 def test_workers_carry_heartbeat_age_and_alive(store: Store) -> None:
     register(store, "w1")
     (worker,) = service.workers(store)

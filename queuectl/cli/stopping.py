@@ -52,7 +52,7 @@ def stop_workers(store: Store, now: bool, timeout: float, host: str) -> StopRepo
     service.forget_workers(store, dead)
     waiting = [w.id for w in workers if w.id not in dead]
     if waiting:
-        service.request_stop(store, waiting, now)
+        service.request_stop(store, waiting, now, gone_ok=True)
     for worker_id in waiting:
         if worker_id in local and _is_queuectl(local[worker_id]):
             # Gone already, or not ours: the database request still reaches it.

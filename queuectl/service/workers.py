@@ -40,18 +40,24 @@ def live_workers(store: Store, include_dead: bool = False) -> list[WorkerInfo]:
     return workers(store, include_dead)
 
 
-def request_stop(store: Store, worker_ids: Sequence[str] | None, now: bool) -> int:
+def request_stop(
+    store: Store, worker_ids: Sequence[str] | None, now: bool, gone_ok: bool = False
+) -> int:
     """Ask workers to stop: the given ids, or every live one when None. Graceful lets
     running jobs finish (up to grace-period); `now` kills them and requeues them.
-    Returns how many were asked. WorkerNotFound for an id that is not registered."""
+    Returns how many were asked. WorkerNotFound for an id that is not registered, unless
+    `gone_ok` (`worker stop` asking the workers it just listed: one that left the registry
+    meanwhile, stopped by another `worker stop`, has stopped, which is what was asked)."""
     if worker_ids is not None:
         if not worker_ids:
             raise InvalidSpec("no worker ids given", field="worker_id")
         known = {w.id for w in store.list_workers()}
         for worker_id in worker_ids:
-            if worker_id not in known:
+            if worker_id not in known and not gone_ok:
                 raise WorkerNotFound(f"no worker with id {worker_id!r}")
-        ids = list(dict.fromkeys(worker_ids))
+        ids = [i for i in dict.fromkeys(worker_ids) if i in known]
+        if not ids:
+            return 0
     else:
         ids = [w.id for w in workers(store)]
         if not ids:

@@ -103,16 +103,21 @@ def open_store(
 
 def check_names_a_database(url: str) -> None:
     """A PostgreSQL URL without a database name would connect to the server's default
-    database (through the local socket, if no host) and put queuectl's tables there."""
+    database (through the local socket, if no host) and put queuectl's tables there; a
+    Redis URL whose database part is not a number would silently use database 0."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme in ("postgresql", "postgres"):
-        from urllib.parse import parse_qs, urlsplit
+    if scheme not in ("postgresql", "postgres", "redis", "rediss"):
+        return
+    from urllib.parse import parse_qs, urlsplit
 
-        parts = urlsplit(url)
-        if parts.path.strip("/") == "" and "dbname" not in parse_qs(parts.query):
-            raise StoreError(
-                f"{scheme}:// URL names no database: write postgresql://user@host/DBNAME"
-            )
+    parts = urlsplit(url)
+    name = parts.path.strip("/")
+    if scheme.startswith("postgres") and name == "" and "dbname" not in parse_qs(parts.query):
+        raise StoreError(f"{scheme}:// URL names no database: write postgresql://user@host/DBNAME")
+    if scheme.startswith("redis") and name and not name.isdigit():
+        raise StoreError(
+            f"Redis database {name[:40]!r} is not a number: write redis://host:port/0 (0-15)"
+        )
 
 
 def refuse_missing_file(url: str) -> None:

@@ -459,3 +459,11 @@ def test_commands_that_add_work_create_the_database(run, tmp_path):
 def test_a_postgres_url_without_a_database_name_is_refused(run, url):
     result = run("--db", url, "enqueue", "--", "true")
     result.error("names no database", code=1)
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:1/x", "redis://127.0.0.1:1/queue", "rediss://h/1a"]
+)
+def test_a_redis_url_whose_database_is_not_a_number_is_refused(run, url):
+    """It would silently have used database 0."""
+    run("--db", url, "list").error("is not a number", code=1)
