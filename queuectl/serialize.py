@@ -56,17 +56,28 @@ def job_dict(job: Job) -> dict[str, Any]:
     }
 
 
-def attempt_dict(attempt: Attempt) -> dict[str, Any]:
-    return {
+# `show` prints the end of each attempt's output: all of it is `logs` (whose one attempt
+# is at most the output-limit, 16 MiB a stream at most), never one document per attempt.
+SHOW_TAIL_BYTES = 64 * 1024
+
+
+def attempt_dict(attempt: Attempt, tail: int | None = None) -> dict[str, Any]:
+    """An attempt with its output, or its last `tail` bytes of each stream (and how many
+    bytes each stream holds in all)."""
+    found: dict[str, Any] = {
         "attempt": attempt.attempt,
         "worker_id": attempt.worker_id,
         "started_at": iso(attempt.started_at),
         "finished_at": iso(attempt.finished_at),
         "exit_code": attempt.exit_code,
         "error": attempt.error,
-        "stdout": attempt.stdout.decode("utf-8", "replace"),
-        "stderr": attempt.stderr.decode("utf-8", "replace"),
     }
+    for name, stream in (("stdout", attempt.stdout), ("stderr", attempt.stderr)):
+        shown = stream if tail is None else stream[-tail:]
+        found[name] = shown.decode("utf-8", "replace")
+        if tail is not None:
+            found[f"{name}_bytes"] = len(stream)
+    return found
 
 
 def output_dict(out: Output) -> dict[str, Any]:
@@ -87,8 +98,10 @@ def job_details_dict(job: Job, attempts: Sequence[Attempt]) -> dict[str, Any]:
 
 
 def job_show_dict(job: Job, attempts: Sequence[Attempt]) -> dict[str, Any]:
-    """`show --json`: the job's fields with its attempts under "attempt_log"."""
-    return {**job_dict(job), "attempt_log": [attempt_dict(a) for a in attempts]}
+    """`show --json`: the job's fields with its attempts under "attempt_log", each with
+    the last SHOW_TAIL_BYTES of its output."""
+    log = [attempt_dict(a, SHOW_TAIL_BYTES) for a in attempts]
+    return {**job_dict(job), "attempt_log": log}
 
 
 def page_dict(page: JobPage) -> dict[str, Any]:

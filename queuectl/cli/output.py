@@ -28,7 +28,12 @@ STATE_STYLES = {
 
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    """Indented JSON, encoded by msgspec: several times faster than json.dumps on big
+    listings (`list --json` of 20,000 jobs)."""
+    import msgspec
+
+    sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n")
+    sys.stdout.flush()
 
 
 def when(ts: float | None, short: bool = False) -> str:
@@ -127,7 +132,8 @@ def print_job(job: Job, attempts: Sequence[Attempt], as_json: bool) -> None:
         for name, stream in (("stdout", attempt.stdout), ("stderr", attempt.stderr)):
             if stream:  # lines and tabs kept, escapes and other controls shown escaped
                 click.echo(f"  --- {name} (tail) ---")
-                text = one_line(stream.decode("utf-8", "replace"), keep="\n\t")
+                tail = stream[-serialize.SHOW_TAIL_BYTES :]
+                text = one_line(tail.decode("utf-8", "replace"), keep="\n\t")
                 click.echo(_indent(text))
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import subprocess
+import sys
 import time
 from datetime import datetime
 
@@ -424,3 +426,19 @@ def test_update_to_a_non_pending_state_message_is_readable(run):
     run("enqueue", '{"id":"u","command":"true"}').ok()
     message = run("update", '{"id":"u","state":"dead"}').error(code=1)
     assert "JobState" not in message and "dead" in message
+
+
+def test_show_prints_output_tails_not_whole_outputs(run, db):
+    """A job at a high output-limit: `show --json` stays a few times the tail it shows
+    (it printed 201 MB for a job at the 16 MiB cap), and says how much there is."""
+    from queuectl.serialize import SHOW_TAIL_BYTES
+
+    run("config", "set", "output-limit", "4000000").ok()
+    run("enqueue", "--id", "big", "--", "head -c 3000000 /dev/zero; echo end").ok()
+    worker = [sys.executable, "-m", "queuectl", "--db", db, "worker", "start", "--burst"]
+    subprocess.run(worker, check=True, capture_output=True, timeout=120)
+    shown = run("show", "big", "--json").ok()
+    assert len(shown.stdout) < 8 * SHOW_TAIL_BYTES
+    (attempt,) = shown.json()["attempt_log"]
+    assert attempt["stdout_bytes"] == 3_000_004 and attempt["stdout"].endswith("end\n")
+    assert len(run("show", "big").ok().stdout) < 8 * SHOW_TAIL_BYTES
