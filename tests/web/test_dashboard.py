@@ -505,3 +505,36 @@ def test_a_slow_old_response_never_fills_the_table_of_a_newer_filter(
     )
     states = page.eval_on_selector_all("#jobs tbody tr", "rows => rows.map(r => r.dataset.state)")
     assert states == ["dead", "dead"]
+
+
+def test_a_copy_keeps_every_field_and_the_job_page_shows_them(
+    serve: Callable[..., Server], page: Any, tmp_path: Path
+) -> None:
+    """The copy of a job that read a file in its `cwd` failed with "cannot open": the
+    copy dropped `cwd` and `env`, and the page did not show them."""
+    server = serve()
+    spec = {
+        "id": "orig",
+        "command": "cat settings.txt",
+        "queue": "builds",
+        "cwd": str(tmp_path),
+        "env": {"API_KEY": "s3cret-value", "MODE": "fast"},
+        "keep_daemons": True,
+    }
+    server.call("POST", "/api/jobs", spec)
+    page.goto(server.base + "/jobs/orig")
+    _ready(page)
+    expect(page.locator("#spec")).to_contain_text(str(tmp_path))
+    expect(page.locator("#spec")).to_contain_text("API_KEY=")
+    assert "s3cret-value" not in page.locator("#spec").inner_text()  # masked until asked
+    page.get_by_role("button", name="Show values").click()
+    expect(page.locator("#spec")).to_contain_text("API_KEY=s3cret-value")
+
+    page.get_by_role("link", name="Enqueue a copy").click()
+    _ready(page)
+    expect(page.locator("#f-cwd")).to_have_value(str(tmp_path))
+    page.locator("#enqueue button[type=submit]").click()
+    page.wait_for_url(lambda url: "/jobs/" in url and not url.endswith("/orig"))
+    copy_id = page.url.rsplit("/", 1)[1]
+    copy = server.call("GET", f"/api/jobs/{copy_id}")["job"]
+    assert {k: copy[k] for k in spec if k != "id"} == {k: v for k, v in spec.items() if k != "id"}

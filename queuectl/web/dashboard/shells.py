@@ -235,6 +235,14 @@ ENQUEUE = f"""<h1>Enqueue a job</h1>
 {_field("run_at", "Run at", "your local time", "datetime")}
 {_field("timeout", "Timeout (seconds)", "0 = none; empty = config default", "number")}
 {_field("max_retries", "Max retries", "empty = config default", "number")}
+{_field("cwd", "Working directory", "absolute path; empty = the worker's directory")}
+<div class="field wide"><label for="f-env">Environment</label>
+<textarea id="f-env" name="env" rows="3" spellcheck="false" autocomplete="off"
+ aria-describedby="hint-env err-env"></textarea>
+<small id="hint-env">one NAME=VALUE a line, added to the worker's environment</small>
+<p class="field-error" id="err-env"></p></div>
+<div class="field"><label class="chip"><input type="checkbox" id="f-keep_daemons"
+ name="keep_daemons"> keep daemons it starts running</label></div>
 <p class="field-error" id="err-form"></p>
 <div class="row"><button type="submit" class="primary">Enqueue</button></div>
 </form>

@@ -316,6 +316,19 @@
   }
 
   // ---- one job ----
+  // Names shown, values masked (they may be secrets) until the user asks for them.
+  function envList(env) {
+    const names = Object.keys(env || {});
+    if (!names.length) return null;
+    const values = names.map((k) => h("span", { class: "env-value", "data-name": k }, "••••"));
+    const reveal = button("Show values", () => {
+      values.forEach((el) => { el.textContent = env[el.dataset.name]; });
+      reveal.remove();
+    }, "small");
+    return h("span", { class: "env" },
+      ...names.flatMap((k, i) => [h("code", {}, k, "=", values[i]), i < names.length - 1 ? " " : ""]), " ", reveal);
+  }
+
   async function jobPage() {
     const id = document.body.dataset.jobId, base = "/api/jobs/" + enc(id);
     let signature = "", follow = null, hosts = {};
@@ -389,6 +402,8 @@
         ...field("command", h("pre", {}, job.command)), ...field("queue", job.queue),
         ...field("priority", String(job.priority)), ...field("attempts", `${job.attempts} of ${job.max_retries + 1}`),
         ...field("timeout", job.timeout ? job.timeout + " s" : "none"), ...field("run at", job.run_at),
+        ...field("directory", job.cwd ? h("code", {}, job.cwd) : "the worker's own"),
+        ...field("environment", envList(job.env)), ...field("keep daemons", job.keep_daemons ? "yes" : "no"),
         ...field("created", job.created_at), ...field("updated", job.updated_at),
         ...field("worker", job.worker_id), ...field("exit code", job.exit_code == null ? null : String(job.exit_code)),
         ...field("last error", job.last_error ? h("span", { class: "err" }, job.last_error) : null));
@@ -471,7 +486,10 @@
     if (copy) {
       try {
         const { job } = await api("GET", "/api/jobs/" + enc(copy));
-        for (const k of ["command", "queue", "priority", "timeout", "max_retries"]) if (job[k] != null) form.elements[k].value = job[k];
+        // A copy keeps every field of the spec (not the id: that one is taken).
+        for (const k of ["command", "queue", "priority", "timeout", "max_retries", "cwd"]) if (job[k] != null) form.elements[k].value = job[k];
+        if (job.env) form.elements.env.value = Object.entries(job.env).map(([k, v]) => `${k}=${v}`).join("\n");
+        form.elements.keep_daemons.checked = !!job.keep_daemons;
       } catch (e) { flash(e.message, true); }
     }
     const NUMERIC = ["priority", "delay", "timeout", "max_retries"];
@@ -485,8 +503,17 @@
       const spec = {};
       for (const el of $$("input, textarea", form)) {
         const v = el.value.trim();
+        if (el.type === "checkbox") { if (el.checked) spec[el.name] = true; continue; }
         if (!v) continue;
-        if (el.name === "run_at") spec.run_at = Number.isNaN(Date.parse(v)) ? v : new Date(v).toISOString();
+        if (el.name === "env") {
+          const env = {};
+          for (const line of el.value.split("\n").filter((l) => l.trim())) {
+            const at = line.indexOf("=");
+            if (at < 1) { $("#err-env").textContent = `expected NAME=VALUE, got "${line}"`; el.setAttribute("aria-invalid", "true"); el.focus(); return; }
+            env[line.slice(0, at)] = line.slice(at + 1);
+          }
+          spec.env = env;
+        } else if (el.name === "run_at") spec.run_at = Number.isNaN(Date.parse(v)) ? v : new Date(v).toISOString();
         else if (NUMERIC.includes(el.name) && /^-?\d+(\.\d+)?$/.test(v)) spec[el.name] = Number(v);
         else spec[el.name] = el.name === "command" ? el.value : v; // the API reports wrong types
       }
