@@ -266,6 +266,28 @@ def queue_resume(request: Request[Any, Any, Any], name: QueueName) -> Json:
     return {"paused": service.resume(store(request), [name])}
 
 
+@post(
+    "/api/queues/pause",
+    status_code=200,
+    summary="Pause every queue, present and future (queues/*/resume or resume undoes it)",
+    responses=shapes.responses(shapes.Paused, 200),
+)
+@in_thread
+def pause_all(request: Request[Any, Any, Any]) -> Json:
+    return {"paused": service.pause(store(request), [])}
+
+
+@post(
+    "/api/queues/resume",
+    status_code=200,
+    summary="Resume every paused queue",
+    responses=shapes.responses(shapes.Paused, 200),
+)
+@in_thread
+def resume_all(request: Request[Any, Any, Any]) -> Json:
+    return {"paused": service.resume(store(request), [])}
+
+
 HANDLERS = [
     dlq_list,
     dlq_groups,
@@ -277,6 +299,8 @@ HANDLERS = [
     workers_stop,
     queue_pause,
     queue_resume,
+    pause_all,
+    resume_all,
     config_list,
     config_get,
     config_set,

@@ -538,3 +538,31 @@ def test_a_copy_keeps_every_field_and_the_job_page_shows_them(
     copy_id = page.url.rsplit("/", 1)[1]
     copy = server.call("GET", f"/api/jobs/{copy_id}")["job"]
     assert {k: copy[k] for k in spec if k != "id"} == {k: v for k, v in spec.items() if k != "id"}
+
+
+def test_paused_queues_show_and_can_be_paused_and_resumed_from_the_overview(
+    serve: Callable[..., Server], page: Any
+) -> None:
+    server = serve()
+    server.call("POST", "/api/jobs", {"command": "true", "queue": "mail"})
+    server.call("POST", "/api/queues/reports/pause")  # paused before it has any job
+    page.goto(server.base + "/")
+    _ready(page)
+    reports = page.locator("#queues tr[data-queue='reports']")
+    expect(reports).to_contain_text("paused")
+    mail = page.locator("#queues tr[data-queue='mail']")
+    expect(mail).to_contain_text("running")
+    mail.get_by_role("button", name="Pause").click()
+    expect(mail).to_contain_text("paused")
+    assert sorted(server.call("GET", "/api/status")["paused"]) == ["mail", "reports"]
+    reports.get_by_role("button", name="Resume").click()
+    expect(reports).to_have_count(0)  # no job and not paused: nothing to show
+    assert server.call("GET", "/api/status")["paused"] == ["mail"]
+
+    server.call("POST", "/api/queues/pause")  # every queue
+    page.reload()
+    _ready(page)
+    expect(page.locator("#paused-all")).to_be_visible()
+    page.get_by_role("button", name="Resume all").click()
+    expect(page.locator("#paused-all")).to_be_hidden()
+    assert server.call("GET", "/api/status")["paused"] == []

@@ -117,10 +117,13 @@ OVERVIEW = (
 </section>
 <section aria-labelledby="h-queues">
 <h2 id="h-queues">Queues</h2>
+<p id="paused-all" class="note" hidden>Every queue is paused: workers start no job until
+it is resumed. <span class="act" id="paused-all-act"></span></p>
 <div class="scroll"><table id="queues">
 <thead><tr><th>queue</th><th class="num">depth</th><th class="num">running</th>
 <th class="num">oldest pending</th>
 <th class="num" title="dead / (completed + dead)">failure rate</th>
+<th>status</th><th class="act" hidden><span class="sr">actions</span></th>
 </tr></thead><tbody></tbody></table></div>
 </section>
 """

@@ -155,14 +155,26 @@
     const alive = Array.isArray(st.workers) ? st.workers.filter((w) => w.alive !== false).length : st.workers;
     setText("#workers-alive", fmtN(alive));
     setText("#slots-busy", fmtN(st.slots_busy) + " / " + fmtN(st.slots));
-    const rows = Object.entries(st.queues || {}).sort(([a], [b]) => a.localeCompare(b)).map(([q, c]) => {
+    // Paused queues show as such (one with no job yet too), each with its button.
+    const paused = new Set(st.paused || []), every = paused.has("*");
+    const names = [...new Set([...Object.keys(st.queues || {}), ...[...paused].filter((q) => q !== "*")])].sort();
+    const toggle = (path, done) => act({ path, done, after: async () => renderStatus(await currentStatus()) });
+    $("#paused-all").hidden = !every;
+    $("#paused-all-act").replaceChildren(...(every && writable() ? [button("Resume all", () => toggle("/api/queues/resume", "Every queue resumed."), "small")] : []));
+    const rows = names.map((q) => {
+      const c = (st.queues || {})[q] || {};
       const finished = (c.completed || 0) + (c.dead || 0);
       const rate = finished ? ((100 * (c.dead || 0)) / finished).toFixed(1) + "%" : "–";
       const oldest = c.oldest_pending_age == null ? h("span", {}, "–") : since(Date.now() - c.oldest_pending_age * 1000, "");
-      return h("tr", { "data-queue": q },
+      const isPaused = paused.has(q) || every;
+      const path = "/api/queues/" + enc(q) + (paused.has(q) ? "/resume" : "/pause");
+      return h("tr", { "data-queue": q, class: isPaused ? "paused" : "" },
         h("td", {}, h("a", { href: "/jobs?queue=" + enc(q) }, q)),
-        h("td", { class: "num" }, fmtN(c.pending)), h("td", { class: "num" }, fmtN(c.processing)),
-        h("td", { class: "num" }, oldest), h("td", { class: "num" }, rate));
+        h("td", { class: "num" }, fmtN(c.pending || 0)), h("td", { class: "num" }, fmtN(c.processing || 0)),
+        h("td", { class: "num" }, oldest), h("td", { class: "num" }, rate),
+        h("td", {}, h("span", { class: "state " + (isPaused ? "state-failed" : "state-completed") }, isPaused ? "paused" : "running")),
+        writable() ? h("td", {}, every ? null : button(paused.has(q) ? "Resume" : "Pause",
+          () => toggle(path, `${q} ${paused.has(q) ? "resumed" : "paused"}.`), "small")) : null);
     });
     $("#queues tbody").replaceChildren(...rows);
   }
