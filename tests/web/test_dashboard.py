@@ -566,3 +566,27 @@ def test_paused_queues_show_and_can_be_paused_and_resumed_from_the_overview(
     page.get_by_role("button", name="Resume all").click()
     expect(page.locator("#paused-all")).to_be_hidden()
     assert server.call("GET", "/api/status")["paused"] == []
+
+
+def test_ten_tabs_load_and_stay_live_on_one_event_stream(
+    serve: Callable[..., Server], page: Any
+) -> None:
+    """A browser opens six connections to a host: with a stream per tab the seventh tab
+    stayed blank. Ten tabs of one browser now share one stream, and each updates live;
+    closing the tab that holds it passes it on."""
+    server = serve()
+    tabs = [page]
+    page.goto(server.base + "/")
+    _ready(page)
+    for _ in range(9):
+        tab = page.context.new_page()
+        tab.goto(server.base + "/")
+        _ready(tab)
+        tabs.append(tab)
+    server.call("POST", "/api/jobs", {"command": "true"})
+    for tab in tabs:
+        expect(tab.locator("#count-pending")).to_have_text("1")
+    tabs[0].close()  # the first tab led: another takes the stream over
+    server.call("POST", "/api/jobs", {"command": "true"})
+    for tab in tabs[1:]:
+        expect(tab.locator("#count-pending")).to_have_text("2")

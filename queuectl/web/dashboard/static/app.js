@@ -117,18 +117,44 @@
   // ---- live events ----
   const handlers = { status: [], jobs: [], workers: [] };
   const on = (name, fn) => handlers[name].push(fn);
-  function connect() {
-    const es = new EventSource("/api/events");
-    for (const name of Object.keys(handlers)) {
-      es.addEventListener(name, (e) => {
-        let data = null;
-        try { data = JSON.parse(e.data); } catch { /* a hint without a body */ }
-        for (const fn of handlers[name]) fn(data);
-      });
-    }
+  // One event stream per browser, whatever the number of tabs: a browser allows six
+  // connections to a host, so a stream per tab left the seventh tab blank. The tab that
+  // holds the "queuectl-events" lock reads the stream and relays each event to the other
+  // tabs over a BroadcastChannel; when it closes, the lock (and the stream) passes to
+  // another tab. A new tab asks the leader for its latest status at once.
+  function deliver(name, raw) {
+    let data = null;
+    try { data = JSON.parse(raw); } catch { /* a hint without a body */ }
+    for (const fn of handlers[name]) fn(data);
+  }
+  function showLive(on) {
     const live = $("#live");
-    es.onopen = () => { live.classList.add("on"); live.title = "Live updates: connected"; };
-    es.onerror = () => { live.classList.remove("on"); live.title = "Live updates: reconnecting"; };
+    live.classList.toggle("on", on);
+    live.title = on ? "Live updates: connected" : "Live updates: reconnecting";
+  }
+  function connect() {
+    const channel = "BroadcastChannel" in window && navigator.locks ? new BroadcastChannel("queuectl-events") : null;
+    let lastStatus = null;
+    function lead() {
+      const es = new EventSource("/api/events");
+      for (const name of Object.keys(handlers)) {
+        es.addEventListener(name, (e) => {
+          if (name === "status") lastStatus = e.data;
+          deliver(name, e.data);
+          if (channel) channel.postMessage({ name, raw: e.data });
+        });
+      }
+      es.onopen = () => showLive(true);
+      es.onerror = () => showLive(false);
+    }
+    if (!channel) { lead(); return; }
+    channel.onmessage = (e) => {
+      if (e.data.ask) { if (lastStatus) channel.postMessage({ name: "status", raw: lastStatus }); return; }
+      showLive(true);
+      deliver(e.data.name, e.data.raw);
+    };
+    navigator.locks.request("queuectl-events", () => { lead(); return new Promise(() => {}); });
+    channel.postMessage({ ask: "status" });
   }
   // The event stream starts with the server's latest status snapshot, shared by every
   // client; only when none arrives soon does a page ask /api/status itself (a count over
