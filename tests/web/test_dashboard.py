@@ -590,3 +590,34 @@ def test_ten_tabs_load_and_stay_live_on_one_event_stream(
     server.call("POST", "/api/jobs", {"command": "true"})
     for tab in tabs[1:]:
         expect(tab.locator("#count-pending")).to_have_text("2")
+
+
+def test_live_updates_keep_the_focus_and_can_be_paused(
+    serve: Callable[..., Server], page: Any
+) -> None:
+    from queuectl.store import open_store
+    from tests.conftest import registration
+
+    server = serve()
+    store = open_store(server.db)
+    try:
+        store.register_worker(registration("w-1", host="h1"))
+        page.goto(server.base + "/workers")
+        _ready(page)
+        stop = page.locator("#workers tr[data-worker='w-1']").get_by_role("button", name="Stop")
+        stop.first.focus()
+        store.register_worker(registration("w-2", host="h2"))  # a change: the table redraws
+        expect(page.locator("#workers tr[data-worker='w-2']")).to_have_count(1)
+        expect(stop.first).to_be_focused()
+
+        page.goto(server.base + "/")
+        _ready(page)
+        expect(page.locator("#count-pending")).to_have_text("0")
+        page.get_by_role("button", name="Pause live updates").click()
+        server.call("POST", "/api/jobs", {"command": "true"})
+        page.wait_for_selector("body[data-held]", state="attached")  # an update came, held
+        expect(page.locator("#count-pending")).to_have_text("0")
+        page.get_by_role("button", name="Resume live updates").click()
+        expect(page.locator("#count-pending")).to_have_text("1")
+    finally:
+        store.close()

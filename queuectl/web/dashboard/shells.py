@@ -37,6 +37,8 @@ def layout(title: str, page: str, body: str, asset: str, data: str = "") -> str:
     nav = (
         f'<nav aria-label="Pages">{"".join(links)}</nav>\n<span class="live" id="live"'
         ' title="Live updates: connecting" role="img" aria-label="live updates"></span>'
+        '<button type="button" class="small" id="live-toggle" aria-pressed="false">'
+        "Pause live updates</button>"
     )
     if page == "login":  # nothing to navigate to before signing in; no script needed
         script = nav = ""

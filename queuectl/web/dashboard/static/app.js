@@ -122,10 +122,44 @@
   // holds the "queuectl-events" lock reads the stream and relays each event to the other
   // tabs over a BroadcastChannel; when it closes, the lock (and the stream) passes to
   // another tab. A new tab asks the leader for its latest status at once.
+  // "Pause live updates": events are held back (the last of each kind kept) and applied
+  // when the user resumes, so nothing moves under a reader.
+  let livePaused = false;
+  const held = new Map();
   function deliver(name, raw) {
+    if (livePaused) { held.set(name, raw); document.body.dataset.held = String(held.size); return; }
     let data = null;
     try { data = JSON.parse(raw); } catch { /* a hint without a body */ }
     for (const fn of handlers[name]) fn(data);
+  }
+  function setupLiveToggle() {
+    const toggle = $("#live-toggle");
+    if (!toggle) return;
+    toggle.addEventListener("click", () => {
+      livePaused = !livePaused;
+      toggle.setAttribute("aria-pressed", String(livePaused));
+      toggle.textContent = livePaused ? "Resume live updates" : "Pause live updates";
+      if (!livePaused) { const due = [...held]; held.clear(); for (const [name, raw] of due) deliver(name, raw); }
+    });
+  }
+  // Live re-renders keep the user's place: the focused control (found again by its row
+  // and label), and what was expanded.
+  function rowKey(el) {
+    const row = el.closest("[data-id],[data-worker],[data-queue],[data-key]");
+    if (!row) return null;
+    const id = row.dataset.id || row.dataset.worker || row.dataset.queue || row.dataset.key;
+    return [id, el.tagName, el.getAttribute("aria-label") || el.textContent.trim().slice(0, 80)].join("|");
+  }
+  function keepPlace(container, render) {
+    const active = document.activeElement;
+    const focusKey = active && container.contains(active) ? rowKey(active) : null;
+    const open = new Set($$("details[open]", container).map(rowKey));
+    render();
+    for (const d of $$("details", container)) if (open.has(rowKey(d))) d.open = true;
+    if (focusKey) {
+      const again = $$("button, a, input, summary, details", container).find((el) => rowKey(el) === focusKey);
+      if (again) again.focus();
+    }
   }
   function showLive(on) {
     const live = $("#live");
@@ -202,7 +236,7 @@
         writable() ? h("td", {}, every ? null : button(paused.has(q) ? "Resume" : "Pause",
           () => toggle(path, `${q} ${paused.has(q) ? "resumed" : "paused"}.`), "small")) : null);
     });
-    $("#queues tbody").replaceChildren(...rows);
+    keepPlace($("#queues tbody"), () => $("#queues tbody").replaceChildren(...rows));
   }
   function renderChart(minutes) {
     const W = 600, H = 130, top = 8, bottom = 112, slots = 60, bw = W / slots;
@@ -304,7 +338,7 @@
         writable() ? h("td", {}, h("input", { type: "checkbox", class: "pick", "aria-label": "select " + j.id, checked: selected.has(j.id), value: j.id })) : null,
         h("td", {}, jobLink(j.id)), h("td", {}, badge(j.state)), h("td", {}, j.queue),
         h("td", { class: "num" }, `${j.attempts}/${j.max_retries + 1}`), whenCell(j), h("td", {}, cmd(j.command))));
-      $("#jobs tbody").replaceChildren(...rows);
+      keepPlace($("#jobs tbody"), () => $("#jobs tbody").replaceChildren(...rows));
       $("#jobs-empty").hidden = rows.length > 0;
       view.next = d.next_cursor;
       $("#prev").disabled = view.page === 0;
@@ -498,7 +532,7 @@
     async function load() {
       let list;
       try { list = listOf(await api("GET", "/api/workers" + (all.checked ? "?all=1" : "")), "workers"); } catch (e) { flash(e.message, true); return; }
-      $("#workers tbody").replaceChildren(...list.map((w) => {
+      const rows = list.map((w) => {
         const status = !w.alive ? "dead" : w.stop_requested ? "stopping" : "alive";
         return h("tr", { class: w.alive ? "" : "dead", "data-worker": w.id },
           h("td", {}, h("code", {}, w.id)), h("td", {}, w.host), h("td", { class: "num" }, String(w.pid)),
@@ -508,7 +542,8 @@
           h("td", { class: "num" }, w.heartbeat_at ? since(w.heartbeat_at) : span(w.heartbeat_age)),
           h("td", {}, h("span", { class: "state " + (w.alive ? "state-completed" : "state-dead") }, status)),
           writable() ? h("td", {}, w.alive ? [button("Stop", () => stop(w, false), "small"), " ", button("Stop now", () => stop(w, true), "small danger")] : null) : null);
-      }));
+      });
+      keepPlace($("#workers tbody"), () => $("#workers tbody").replaceChildren(...rows));
       $("#workers-empty").hidden = list.length > 0;
     }
     all.addEventListener("change", load);
@@ -597,6 +632,7 @@
     if (writable()) for (const el of $$(".act")) el.hidden = false;
     document.body.classList.toggle("read-only", !writable());
     connect();
+    setupLiveToggle();
     try { await PAGES[page](); } catch (e) { flash(e.message, true); }
     document.body.dataset.ready = "1";
     performance.mark("queuectl-ready"); // the benchmark reads it: data on screen
