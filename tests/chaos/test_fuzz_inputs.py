@@ -37,6 +37,7 @@ from queuectl.cli import main
 from queuectl.config import KEYS
 from queuectl.spec import MAX_PRIORITY, MAX_RETRIES, MAX_SECONDS
 from queuectl.store import open_store
+from queuectl.timefmt import parse_duration
 
 MAX_ARG_BYTES = 128 * 1024  # Linux's MAX_ARG_STRLEN, the terminating NUL included
 
@@ -354,7 +355,12 @@ def test_fuzzed_config_values_are_stored_in_range_or_rejected(fresh_db, chaos_sc
         spec = KEYS[name]
         number = spec.kind(stored)
         assert spec.low <= number <= spec.high
-        assert float(value) == number  # what was given, only written plainly
+        try:
+            given = float(value)
+        except ValueError:  # a duration (`5s`, `15m`), taken by the keys in seconds only
+            assert spec.seconds, (name, value)
+            given = parse_duration(value)
+        assert given == number  # what was given, only written plainly
         got = invoke(db, ["config", "get", key])
         assert (got.code, got.stdout) == (0, f"{stored}\n")
 
