@@ -195,7 +195,10 @@ async def guarded(guard: Guard, scope: Any, receive: Any, send: Any, app: Asgi) 
             scope["method"], scope["path"], client[0] if client else None, headers, secure
         )
     except Denied as denied:
-        await _send_error(send, denied)
+        if denied.status == 401 and _is_page_visit(scope):
+            await _send_to_login(send, scope)
+        else:
+            await _send_error(send, denied)
         return
     scope.setdefault("state", {})["queuectl_auth"] = how
 
@@ -210,6 +213,26 @@ async def guarded(guard: Guard, scope: Any, receive: Any, send: Any, app: Asgi) 
 
 
 NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
+def _is_page_visit(scope: Any) -> bool:
+    """A browser opening a page (a GET that asks for HTML): sent to the login form rather
+    than shown a JSON 401, from off loopback or behind a proxy as on loopback."""
+    if scope["method"] != "GET" or scope["path"].startswith("/api/"):
+        return False
+    accept = next((v for k, v in scope.get("headers", []) if k.lower() == b"accept"), b"")
+    return b"text/html" in accept
+
+
+async def _send_to_login(send: Any, scope: Any) -> None:
+    from urllib.parse import quote
+
+    query = scope.get("query_string") or b""
+    target = scope["path"] + ("?" + query.decode("latin-1") if query else "")
+    location = "/login?next=" + quote(target, safe="")
+    headers = [(b"location", location.encode()), (b"content-length", b"0"), NOSNIFF]
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _send_error(send: Any, denied: Denied) -> None:

@@ -37,8 +37,10 @@ class Server:
         from queuectl.web.output import MAX_FOLLOWERS, MAX_FOLLOWERS_PER_CLIENT
         from queuectl.web.slots import ClientSlots
 
-        self.followers = ClientSlots(MAX_FOLLOWERS, MAX_FOLLOWERS_PER_CLIENT)
-        self.event_streams = ClientSlots(MAX_EVENT_STREAMS, MAX_EVENT_STREAMS_PER_CLIENT)
+        self.followers = ClientSlots(MAX_FOLLOWERS, MAX_FOLLOWERS_PER_CLIENT, "live output streams")
+        self.event_streams = ClientSlots(
+            MAX_EVENT_STREAMS, MAX_EVENT_STREAMS_PER_CLIENT, "event streams"
+        )
 
 
 def server(request: Request[Any, Any, Any]) -> Server:

@@ -15,7 +15,6 @@ from typing import Any
 
 import msgspec
 
-from queuectl.web.auth import Denied
 from queuectl.web.context import Server
 from queuectl.web.hub import PING, PING_SECONDS
 
@@ -53,13 +52,7 @@ async def start_follow(
     from queuectl.service import observe
 
     await sync_to_thread(observe.attempt_output, server.stores.get(), job_id, attempt)
-    if not server.followers.acquire(client):
-        raise Denied(
-            429,
-            f"too many live output streams (at most {MAX_FOLLOWERS_PER_CLIENT} per client, "
-            f"{MAX_FOLLOWERS} in all); try again shortly",
-            {"Retry-After": "5"},
-        )
+    server.followers.take(client)
     return _stream(server, client, job_id, attempt)
 
 

@@ -12,10 +12,8 @@ from litestar.datastructures import Cookie
 from litestar.response import Redirect, Stream
 
 from queuectl import serialize, service
-from queuectl.web.auth import CSRF_COOKIE, Denied, same_secret
+from queuectl.web.auth import CSRF_COOKIE, same_secret
 from queuectl.web.context import (
-    MAX_EVENT_STREAMS,
-    MAX_EVENT_STREAMS_PER_CLIENT,
     in_thread,
     server,
     store,
@@ -175,13 +173,7 @@ async def events(request: Request[Any, Any, Any]) -> Stream:
 
     this = server(request)
     client = request.client.host if request.client else "?"
-    if not this.event_streams.acquire(client):
-        raise Denied(
-            429,
-            f"too many event streams (at most {MAX_EVENT_STREAMS_PER_CLIENT} per client, "
-            f"{MAX_EVENT_STREAMS} in all); close some pages",
-            {"Retry-After": "5"},
-        )
+    this.event_streams.take(client)
     try:
         first = this.hub.latest()
         if not first:  # nothing published yet: this client's first snapshot is its own

@@ -621,3 +621,22 @@ def test_live_updates_keep_the_focus_and_can_be_paused(
         expect(page.locator("#count-pending")).to_have_text("1")
     finally:
         store.close()
+
+
+def test_behind_a_proxy_the_browser_is_sent_to_log_in_first(
+    serve: Callable[..., Server], page: Any
+) -> None:
+    """With --allowed-host (a proxy in front), loopback earns nothing: opening a page
+    without a session leads to the login form, and back after signing in."""
+    token = "a-token-of-thirty-two-characters"
+    server = serve("--token", token, "--allowed-host", "queue.example.com")
+    page.goto(server.base + "/workers")
+    expect(page.locator("#f-token")).to_be_visible()
+    page.fill("#f-token", token)
+    page.keyboard.press("Enter")
+    page.wait_for_url(server.base + "/workers")
+    _ready(page)
+    page.get_by_role("button", name="Sign out").click()  # the session ends on the server
+    page.wait_for_url(server.base + "/login")
+    page.goto(server.base + "/workers")
+    expect(page.locator("#f-token")).to_be_visible()

@@ -182,6 +182,12 @@ def test_behind_a_proxy_loopback_earns_nothing(tmp_path: Path) -> None:
         assert api.client.get("/api/status").status_code == 401
         assert api.client.get("/api/status", headers=BEARER).status_code == 200
         assert api.client.get("/healthz").status_code == 200
+        # A browser opening a page is sent to the login form, not shown a JSON 401.
+        html = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+        visit = api.client.get("/jobs?state=dead", headers=html)
+        assert visit.status_code == 303
+        assert visit.headers["location"] == "/login?next=%2Fjobs%3Fstate%3Ddead"
+        assert api.client.get("/login", headers=html).status_code == 200
     done = subprocess.run(
         [
             sys.executable,

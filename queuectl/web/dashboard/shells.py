@@ -39,6 +39,8 @@ def layout(title: str, page: str, body: str, asset: str, data: str = "") -> str:
         ' title="Live updates: connecting" role="img" aria-label="live updates"></span>'
         '<button type="button" class="small" id="live-toggle" aria-pressed="false">'
         "Pause live updates</button>"
+        '<form method="post" action="/logout" id="sign-out" hidden>'
+        '<button type="submit" class="small">Sign out</button></form>'
     )
     if page == "login":  # nothing to navigate to before signing in; no script needed
         script = nav = ""

@@ -629,6 +629,7 @@
   const PAGES = { overview, jobs: jobsPage, job: jobPage, dlq: dlqPage, workers: workersPage, enqueue: enqueuePage, config: configPage };
   async function start() {
     try { info = await api("GET", "/api/info"); } catch (e) { flash(e.message, true); }
+    $("#sign-out").hidden = !info.auth_required; // a session ends on the server
     if (writable()) for (const el of $$(".act")) el.hidden = false;
     document.body.classList.toggle("read-only", !writable());
     connect();
