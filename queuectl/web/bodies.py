@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request
+from litestar.concurrency import sync_to_thread
 from litestar.openapi.spec import Operation
 
 from queuectl.errors import InvalidSpec
@@ -26,9 +27,7 @@ async def read(request: Request[Any, Any, Any], type_: type[T]) -> T:
     raw = await request.body()
     if len(raw) <= IN_THREAD_BYTES:
         return decode(raw, type_)
-    from queuectl.web.context import run_in_thread
-
-    return await run_in_thread(lambda: decode(raw, type_))
+    return await sync_to_thread(decode, raw, type_)
 
 
 def decode(raw: bytes, type_: type[T]) -> T:

@@ -53,13 +53,6 @@ def store(request: Request[Any, Any, Any]) -> Store:
     return server(request).stores.get()
 
 
-async def run_in_thread(fn: Callable[[], R]) -> R:
-    """Run blocking work in a worker thread (anyio's pool) from an async handler."""
-    import anyio.to_thread
-
-    return await anyio.to_thread.run_sync(fn)
-
-
 def in_thread(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """Run a blocking handler in a worker thread (anyio's pool), as an async handler.
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, delete, get, post, put
+from litestar.concurrency import sync_to_thread
 from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 
 from queuectl import __version__, serialize, service
@@ -14,7 +15,7 @@ from queuectl.service import observe as observe_
 from queuectl.spec import QUEUE_PATTERN, JobId
 from queuectl.web import bodies, shapes
 from queuectl.web.bodies import body_operation, struct_schema
-from queuectl.web.context import in_thread, run_in_thread, server, store
+from queuectl.web.context import in_thread, server, store
 
 Json = dict[str, Any]
 QueueName = Annotated[str, Parameter(pattern=f"^{QUEUE_PATTERN.pattern}$")]
@@ -102,7 +103,7 @@ async def dlq_retry(request: Request[Any, Any, Any]) -> Json:
             return service.retry_dead(the_store, observe_.dlq_group_ids(the_store, data.group))
         return service.retry_dead(the_store, None if data.all else data.ids)
 
-    return {"ids": await run_in_thread(work)}
+    return {"ids": await sync_to_thread(work)}
 
 
 @post(
@@ -115,7 +116,7 @@ async def dlq_retry(request: Request[Any, Any, Any]) -> Json:
 async def dlq_purge(request: Request[Any, Any, Any]) -> Json:
     older_than = (await bodies.read(request, DlqPurge)).older_than
     stores = server(request).stores
-    return {"deleted": await run_in_thread(lambda: service.purge_dead(stores.get(), older_than))}
+    return {"deleted": await sync_to_thread(lambda: service.purge_dead(stores.get(), older_than))}
 
 
 @get(
@@ -163,7 +164,9 @@ async def workers_stop(request: Request[Any, Any, Any]) -> Json:
     data = await bodies.read(request, WorkerStop)
     ids = None if data.worker_id is None else [data.worker_id]
     stores = server(request).stores
-    return {"asked": await run_in_thread(lambda: service.request_stop(stores.get(), ids, data.now))}
+    return {
+        "asked": await sync_to_thread(lambda: service.request_stop(stores.get(), ids, data.now))
+    }
 
 
 @get(
@@ -204,7 +207,7 @@ async def config_set(request: Request[Any, Any, Any], key: FromPath[str]) -> Jso
         name, _ = service.config_set(the_store, key, str(value))
         return serialize.config_item_dict(service.config_item(the_store, name))
 
-    return await run_in_thread(work)
+    return await sync_to_thread(work)
 
 
 @delete(

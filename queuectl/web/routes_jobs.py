@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, delete, get, post
+from litestar.concurrency import sync_to_thread
 from litestar.openapi.spec import Operation
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
@@ -16,7 +17,7 @@ from queuectl.models import JobQuery
 from queuectl.spec import JobId, spec_json_schema
 from queuectl.web import bodies, shapes
 from queuectl.web.bodies import body_operation, struct_schema
-from queuectl.web.context import in_thread, run_in_thread, server, store
+from queuectl.web.context import in_thread, server, store
 from queuectl.web.paths import job_id_from_path
 
 Json = dict[str, Any]
@@ -69,8 +70,6 @@ async def enqueue_jobs(request: Request[Any, Any, Any]) -> Json:
             return {"ids": service.enqueue_bulk(stores.get(), text)}
         job = service.spec_with_overrides(service.read_spec(text), {})
         return {"id": service.enqueue(stores.get(), [job])[0]}
-
-    from litestar.concurrency import sync_to_thread
 
     return await sync_to_thread(work)
 
@@ -220,7 +219,7 @@ IDS_BODY = body_operation(struct_schema(Ids))
 async def cancel_many(request: Request[Any, Any, Any]) -> Json:
     ids = (await bodies.read(request, Ids)).ids
     stores = server(request).stores
-    states = await run_in_thread(lambda: service.cancel(stores.get(), ids))
+    states = await sync_to_thread(lambda: service.cancel(stores.get(), ids))
     return {"states": {job_id: state.value for job_id, state in states.items()}}
 
 
@@ -234,7 +233,7 @@ async def cancel_many(request: Request[Any, Any, Any]) -> Json:
 async def requeue_many(request: Request[Any, Any, Any]) -> Json:
     ids = (await bodies.read(request, Ids)).ids
     stores = server(request).stores
-    return {"ids": await run_in_thread(lambda: service.requeue(stores.get(), ids))}
+    return {"ids": await sync_to_thread(lambda: service.requeue(stores.get(), ids))}
 
 
 @post(
@@ -247,7 +246,7 @@ async def requeue_many(request: Request[Any, Any, Any]) -> Json:
 async def delete_many(request: Request[Any, Any, Any]) -> Json:
     ids = (await bodies.read(request, Ids)).ids
     stores = server(request).stores
-    return {"deleted": await run_in_thread(lambda: service.delete(stores.get(), ids))}
+    return {"deleted": await sync_to_thread(lambda: service.delete(stores.get(), ids))}
 
 
 HANDLERS = [

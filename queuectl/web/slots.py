@@ -39,7 +39,3 @@ class ClientSlots:
             self._held[client] -= 1
             if self._held[client] <= 0:
                 del self._held[client]
-
-    def held(self, client: str | None = None) -> int:
-        with self._lock:
-            return self._held.total() if client is None else self._held[client]
