@@ -21,8 +21,9 @@ from queuectl.timefmt import parse_time
 MAX_ID_LENGTH = 200
 # Matched with fullmatch: `$` would also accept a trailing newline ("abc\n").
 _ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+-]*")
+_ID_SCHEMA_PATTERN = f"^{_ID_PATTERN.pattern}$"  # JSON Schema patterns search: anchored
 # A job id as a type: what the API takes wherever it names existing jobs.
-JobId = Annotated[str, msgspec.Meta(pattern=f"^{_ID_PATTERN.pattern}$", max_length=MAX_ID_LENGTH)]
+JobId = Annotated[str, msgspec.Meta(pattern=_ID_SCHEMA_PATTERN, max_length=MAX_ID_LENGTH)]
 QUEUE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 
 
@@ -59,19 +60,24 @@ class JobSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 _decoder = msgspec.json.Decoder(JobSpec)
 
 
+def inline_schema(struct: type) -> dict[str, Any]:
+    """The JSON Schema of a flat msgspec Struct, inline (msgspec puts it under $defs)."""
+    schema = msgspec.json.schema(struct)
+    found: dict[str, Any] = schema.pop("$defs")[schema["$ref"].rsplit("/", 1)[1]]
+    return dict(found)
+
+
 def spec_json_schema() -> dict[str, Any]:
     """The job spec's JSON Schema: msgspec's from the type, plus the rules of
     `to_new_job` that a schema can state (the API documents this one)."""
-    schema = msgspec.json.schema(JobSpec)
-    found: dict[str, Any] = schema.pop("$defs")[schema["$ref"].rsplit("/", 1)[1]]
-    spec = dict(found)
+    spec = inline_schema(JobSpec)
     props = {name: dict(value) for name, value in spec["properties"].items()}
     no_nul = "^[^\\u0000]*$"
     props["command"].update(
         minLength=1, maxLength=MAX_COMMAND_BYTES, pattern="^[^\\u0000]*\\S[^\\u0000]*$"
     )
     props["id"] = _nullable(
-        {"type": "string", "pattern": f"^{_ID_PATTERN.pattern}$", "maxLength": MAX_ID_LENGTH}
+        {"type": "string", "pattern": _ID_SCHEMA_PATTERN, "maxLength": MAX_ID_LENGTH}
     )
     props["queue"].update(pattern=f"^{QUEUE_PATTERN.pattern}$")
     props["run_at"] = _nullable(

@@ -42,14 +42,6 @@ def decode(raw: bytes, type_: type[T]) -> T:
         raise InvalidSpec("malformed JSON: nested too deeply") from None
 
 
-def struct_schema(type_: type) -> dict[str, Any]:
-    """The JSON Schema of a flat msgspec Struct, inline (no $defs)."""
-    schema = msgspec.json.schema(type_)
-    definitions = schema.pop("$defs")
-    found: dict[str, Any] = definitions[schema["$ref"].rsplit("/", 1)[1]]
-    return dict(found)
-
-
 def body_operation(schema: dict[str, Any]) -> type[Operation]:
     """An Operation class documenting a required JSON body of `schema`."""
 

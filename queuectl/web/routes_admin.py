@@ -12,9 +12,9 @@ from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 from queuectl import __version__, serialize, service
 from queuectl.errors import InvalidSpec
 from queuectl.service import observe as observe_
-from queuectl.spec import QUEUE_PATTERN, JobId
+from queuectl.spec import QUEUE_PATTERN, JobId, inline_schema
 from queuectl.web import bodies, shapes
-from queuectl.web.bodies import body_operation, struct_schema
+from queuectl.web.bodies import body_operation
 from queuectl.web.context import in_thread, server, store
 
 Json = dict[str, Any]
@@ -32,7 +32,7 @@ class DlqRetry(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _dlq_retry_schema() -> dict[str, Any]:
-    schema = struct_schema(DlqRetry)
+    schema = inline_schema(DlqRetry)
     schema["oneOf"] = [
         {"required": ["ids"], "properties": {"ids": {"type": "array", "minItems": 1}}},
         {"required": ["all"], "properties": {"all": {"const": True}}},
@@ -110,7 +110,7 @@ async def dlq_retry(request: Request[Any, Any, Any]) -> Json:
     "/api/dlq/purge",
     status_code=200,
     summary="Delete dead jobs",
-    operation_class=body_operation(struct_schema(DlqPurge)),
+    operation_class=body_operation(inline_schema(DlqPurge)),
     responses=shapes.responses(shapes.Deleted, 200, 413, 422),
 )
 async def dlq_purge(request: Request[Any, Any, Any]) -> Json:
@@ -157,7 +157,7 @@ def workers(request: Request[Any, Any, Any], all: FromQuery[bool] = False) -> Js
     "/api/workers/stop",
     status_code=200,
     summary="Stop workers",
-    operation_class=body_operation(struct_schema(WorkerStop)),
+    operation_class=body_operation(inline_schema(WorkerStop)),
     responses=shapes.responses(shapes.Asked, 200, 404, 413, 422),
 )
 async def workers_stop(request: Request[Any, Any, Any]) -> Json:
@@ -193,7 +193,7 @@ def config_get(request: Request[Any, Any, Any], key: FromPath[str]) -> Json:
 @put(
     "/api/config/{key:str}",
     summary="Set a config value",
-    operation_class=body_operation(struct_schema(ConfigValue)),
+    operation_class=body_operation(inline_schema(ConfigValue)),
     responses=shapes.responses(shapes.ConfigItem, 200, 404, 413, 422),
 )
 async def config_set(request: Request[Any, Any, Any], key: FromPath[str]) -> Json:

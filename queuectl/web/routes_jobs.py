@@ -14,9 +14,9 @@ from litestar.response import Stream
 from queuectl import serialize, service
 from queuectl.errors import InvalidSpec
 from queuectl.models import JobQuery
-from queuectl.spec import JobId, spec_json_schema
+from queuectl.spec import JobId, inline_schema, spec_json_schema
 from queuectl.web import bodies, shapes
-from queuectl.web.bodies import body_operation, struct_schema
+from queuectl.web.bodies import body_operation
 from queuectl.web.context import in_thread, server, store
 from queuectl.web.paths import job_id_from_path
 
@@ -206,7 +206,7 @@ def delete_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Json:
     return {"deleted": service.delete(store(request), [job_id])}
 
 
-IDS_BODY = body_operation(struct_schema(Ids))
+IDS_BODY = body_operation(inline_schema(Ids))
 
 
 @post(
