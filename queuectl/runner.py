@@ -106,13 +106,13 @@ def describe_exit(code: int) -> str | None:
 # sockets and watchdog (a job that wrote READY=1 or STOPPING=1 to NOTIFY_SOCKET would speak
 # for the worker).
 HIDDEN_FROM_JOBS = (
-    b"QUEUECTL_TOKEN",
-    b"NOTIFY_SOCKET",
-    b"WATCHDOG_PID",
-    b"WATCHDOG_USEC",
-    b"LISTEN_PID",
-    b"LISTEN_FDS",
-    b"LISTEN_FDNAMES",
+    "QUEUECTL_TOKEN",
+    "NOTIFY_SOCKET",
+    "WATCHDOG_PID",
+    "WATCHDOG_USEC",
+    "LISTEN_PID",
+    "LISTEN_FDS",
+    "LISTEN_FDNAMES",
 )
 
 
@@ -120,7 +120,8 @@ HIDDEN_FROM_JOBS = (
 def _base_env() -> dict[bytes, bytes]:
     """The worker's environment, encoded once (Popen would encode it again per job),
     without queuectl's own secrets."""
-    return {k: v for k, v in os.environb.items() if k not in HIDDEN_FROM_JOBS}
+    hidden = {os.fsencode(name) for name in HIDDEN_FROM_JOBS}
+    return {k: v for k, v in os.environb.items() if k not in hidden}
 
 
 def _job_env(env: Mapping[str, str], token: str) -> dict[bytes, bytes] | str:

@@ -186,8 +186,7 @@ def _env_option(pairs: tuple[str, ...], env_all: bool = False) -> dict[str, str]
     if env_all:
         from queuectl.runner import HIDDEN_FROM_JOBS  # not for every enqueue: start-up time
 
-        hidden = {name.decode() for name in HIDDEN_FROM_JOBS}
-        env = {k: v for k, v in os.environ.items() if k not in hidden}
+        env = {k: v for k, v in os.environ.items() if k not in HIDDEN_FROM_JOBS}
     for pair in pairs:
         name, equals, value = pair.partition("=")
         if not name:
