@@ -7,7 +7,8 @@ from collections.abc import Mapping
 
 import msgspec
 
-from queuectl.errors import ConfigError, UnknownConfigKey
+from queuectl.errors import ConfigError, InvalidSpec, UnknownConfigKey
+from queuectl.timefmt import parse_duration
 
 
 class Key(msgspec.Struct, frozen=True):
@@ -33,9 +34,6 @@ class Key(msgspec.Struct, frozen=True):
         return value
 
     def _duration(self, text: str) -> float:
-        from queuectl.errors import InvalidSpec
-        from queuectl.timefmt import parse_duration
-
         expected = "a whole number" if self.kind is int else "a number"
         if self.seconds:
             expected = "a number of seconds or a duration (30s, 15m, 1h30m)"
@@ -62,7 +60,15 @@ KEYS: dict[str, Key] = {
     for key in (
         Key("max-retries", 3, int, 0, 1000, "retries after the first attempt for new jobs"),
         Key("backoff-base", 2, float, 1, 100, "retry n waits backoff-base ** n seconds"),
-        Key("max-backoff", 3600, float, 0, 31_536_000, "upper bound of one retry delay (s)", True),
+        Key(
+            "max-backoff",
+            3600,
+            float,
+            0,
+            31_536_000,
+            "upper bound of one retry delay (s)",
+            seconds=True,
+        ),
         Key("backoff-jitter", 0, float, 0, 1, "random extra delay, as a fraction of it"),
         Key(
             "job-timeout",
@@ -71,9 +77,17 @@ KEYS: dict[str, Key] = {
             0,
             31_536_000,
             "default timeout per attempt (s, 0 = none)",
-            True,
+            seconds=True,
         ),
-        Key("lease-seconds", 30, float, 2, 86_400, "a job's lease; heartbeats renew it", True),
+        Key(
+            "lease-seconds",
+            30,
+            float,
+            2,
+            86_400,
+            "a job's lease; heartbeats renew it",
+            seconds=True,
+        ),
         Key("worker-count", 1, int, 1, 256, "jobs at once for `worker start` without --count"),
         Key("poll-interval", 0.5, float, 0.01, 60, "fallback claim interval without a wake-up (s)"),
         Key(
@@ -83,7 +97,7 @@ KEYS: dict[str, Key] = {
             0,
             86_400,
             "how long a graceful stop waits for jobs (s)",
-            True,
+            seconds=True,
         ),
         # 16 MiB per stream: both tails of one attempt (32 MiB) stay far below what every
         # backend takes in one write (SQLite: 1e9 bytes per row; PostgreSQL: 1 GB per

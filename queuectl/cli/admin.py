@@ -165,7 +165,7 @@ def db() -> None:
 @pass_app
 def db_migrate(app: App, as_json: bool) -> None:
     """Create or upgrade the schema (also done when a command first opens the database;
-    `enqueue`, `worker start` and `db migrate` create one)."""
+    `enqueue`, `worker start`, `demo` and `db migrate` create one)."""
     report = service.migrate(app.db)  # not app.store: opening would apply them unreported
     applied = report.applied
     if as_json:

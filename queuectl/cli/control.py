@@ -144,7 +144,7 @@ def _warn_if_unserved(store: Store, ids: list[str]) -> None:
     last until one is started."""
     queues = {job.queue for job in map(store.get_job, ids[:1000]) if job is not None}
     alive = service.workers(store, include_dead=False)
-    served = set().union(*(w.queues for w in alive)) if alive else set()
+    served = set().union(*(w.queues for w in alive))
     everything = any(not w.queues for w in alive)
     unserved = sorted(q for q in queues if not everything and q not in served)
     if unserved:

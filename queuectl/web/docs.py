@@ -1,6 +1,7 @@
-"""/docs: Swagger UI for the API, served from the files of the `swagger-ui-bundle`
-package (installed with queuectl[web]), so the docs work offline and under the same
-Content-Security-Policy as the dashboard: no CDN, nothing inline, no framing."""
+"""/docs: Swagger UI for the API, served from the files of the `swagger-ui-bundle-v2`
+package (installed with queuectl[web]; it imports as `swagger_ui_bundle`), so the docs
+work offline and under the same Content-Security-Policy as the dashboard: no CDN,
+nothing inline, no framing."""
 
 from __future__ import annotations
 

@@ -272,7 +272,7 @@ def queue_resume(request: Request[Any, Any, Any], name: QueueName) -> Json:
 @post(
     "/api/queues/pause",
     status_code=200,
-    summary="Pause every queue, present and future (queues/*/resume or resume undoes it)",
+    summary="Pause every queue, present and future (POST /api/queues/resume undoes it)",
     responses=shapes.responses(shapes.Paused, 200),
 )
 @in_thread

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import msgspec
 from litestar import Request, Response, delete, get, post
@@ -13,14 +14,18 @@ from litestar.response import Stream
 
 from queuectl import serialize, service
 from queuectl.errors import InvalidSpec
-from queuectl.models import JobQuery
+from queuectl.models import SCHEDULED, JobQuery, JobState
 from queuectl.spec import JobId, inline_schema, spec_json_schema
 from queuectl.web import bodies, shapes
 from queuectl.web.bodies import body_operation
 from queuectl.web.context import in_thread, server, store
 from queuectl.web.paths import job_id_from_path
 
+if TYPE_CHECKING:
+    from queuectl.store.base import Store
+
 Json = dict[str, Any]
+T = TypeVar("T")
 NDJSON = "application/x-ndjson"
 MAX_ATTEMPT = 2**31 - 1  # attempts are 32-bit integers in every backend
 
@@ -74,7 +79,8 @@ async def enqueue_jobs(request: Request[Any, Any, Any]) -> Json:
     return await sync_to_thread(work)
 
 
-STATES_PATTERN = "^[\\s,]*((pending|processing|completed|failed|dead|cancelled|scheduled)[\\s,]*)*$"
+_STATE_NAMES = "|".join([*(state.value for state in JobState), SCHEDULED])
+STATES_PATTERN = f"^[\\s,]*(({_STATE_NAMES})[\\s,]*)*$"
 
 
 class ListOperation(Operation):
@@ -209,6 +215,13 @@ def delete_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Json:
 IDS_BODY = body_operation(inline_schema(Ids))
 
 
+async def _on_ids(request: Request[Any, Any, Any], act: Callable[[Store, list[str]], T]) -> T:
+    """`act(store, ids)` in a worker thread, for a body `{"ids": [...]}`."""
+    ids = (await bodies.read(request, Ids)).ids
+    stores = server(request).stores
+    return await sync_to_thread(lambda: act(stores.get(), ids))
+
+
 @post(
     "/api/jobs/cancel",
     status_code=200,
@@ -217,9 +230,7 @@ IDS_BODY = body_operation(inline_schema(Ids))
     responses=shapes.responses(shapes.JobStates, 200, 400, 404, 409, 422),
 )
 async def cancel_many(request: Request[Any, Any, Any]) -> Json:
-    ids = (await bodies.read(request, Ids)).ids
-    stores = server(request).stores
-    states = await sync_to_thread(lambda: service.cancel(stores.get(), ids))
+    states = await _on_ids(request, service.cancel)
     return {"states": {job_id: state.value for job_id, state in states.items()}}
 
 
@@ -231,9 +242,7 @@ async def cancel_many(request: Request[Any, Any, Any]) -> Json:
     responses=shapes.responses(shapes.IdList, 200, 400, 404, 409, 422),
 )
 async def requeue_many(request: Request[Any, Any, Any]) -> Json:
-    ids = (await bodies.read(request, Ids)).ids
-    stores = server(request).stores
-    return {"ids": await sync_to_thread(lambda: service.requeue(stores.get(), ids))}
+    return {"ids": await _on_ids(request, service.requeue)}
 
 
 @post(
@@ -244,9 +253,7 @@ async def requeue_many(request: Request[Any, Any, Any]) -> Json:
     responses=shapes.responses(shapes.Deleted, 200, 400, 404, 409, 422),
 )
 async def delete_many(request: Request[Any, Any, Any]) -> Json:
-    ids = (await bodies.read(request, Ids)).ids
-    stores = server(request).stores
-    return {"deleted": await sync_to_thread(lambda: service.delete(stores.get(), ids))}
+    return {"deleted": await _on_ids(request, service.delete)}
 
 
 HANDLERS = [
