@@ -7,7 +7,7 @@ decision was made from: a compare-and-set on the job's id, its state and, for a 
 worker holds, that worker and attempt number (`Held`, plus `cancel_requested` when the
 decision read it), and it reports whether the change applied. A decision that did not
 apply is never forced: the caller re-reads the job and decides once more (see
-queuectl/store/finishing.py), or reports the job's new state.
+queuectl/store/guarded.py), or reports the job's new state.
 
 Times a decision sets are relative (`run_after` seconds from the store's clock), so the
 store applies them on its own clock (`Store.now()`), whatever host decided.
@@ -155,74 +155,156 @@ def backoff_delay(
 # -- operators: cancel, update, requeue, retry, delete --------------------------------------
 
 
-class CancelAction(StrEnum):
-    """What a cancel does to a job: ends it at once, or asks its worker to kill it."""
+class Field(StrEnum):
+    """The job fields an operator's decision may write (a backend maps each to its own
+    column or hash field; nothing else is ever written from a decision)."""
 
-    CANCEL = "cancel"  # pending/failed: cancelled now
-    REQUEST = "request"  # processing: cancel_requested, stays processing until recorded
+    STATE = "state"
+    COMMAND = "command"
+    QUEUE = "queue"
+    PRIORITY = "priority"
+    MAX_RETRIES = "max_retries"
+    OWN_MAX_RETRIES = "own_max_retries"  # the job's own budget, kept across DLQ retries
+    TIMEOUT = "timeout"
+    RUN_AT = "run_at"
+    ATTEMPTS = "attempts"
+    LAST_ERROR = "last_error"
+    EXIT_CODE = "exit_code"
+    CANCEL_REQUESTED = "cancel_requested"
+    WORKER_ID = "worker_id"
+    LEASE_EXPIRES_AT = "lease_expires_at"
 
 
-def cancel(job: Job) -> CancelAction:
-    """How to cancel `job`; InvalidStateChange when it already ended."""
+class StoreNow(msgspec.Struct, frozen=True):
+    """A field value: the store's clock when the change applies (run_at due now)."""
+
+
+class RetryBudget(msgspec.Struct, frozen=True):
+    """A field value: the job's own max_retries when it set one, else `default`
+    (max_retries_for; only the store keeps whether the job set its own)."""
+
+    default: int
+
+
+NOW = StoreNow()
+Value = str | int | float | bool | None | StoreNow | RetryBudget
+
+
+class Change(msgspec.Struct, frozen=True):
+    """A decided change of one job: write `sets` (and updated_at), or `delete` it with its
+    attempts, only while the job is still in `from_state` with `from_attempt` as its
+    last_attempt, the job as the decision read it. A backend applies a batch of changes
+    all or none (`apply_changes`); when one job moved meanwhile, nothing is written and
+    the caller reads and decides again."""
+
+    job_id: str
+    from_state: JobState
+    from_attempt: int
+    sets: dict[Field, Value] = msgspec.field(default_factory=dict)
+    delete: bool = False
+
+    @property
+    def state(self) -> JobState:
+        """The job's state once the change applied (deleted: its state before)."""
+        state = self.sets.get(Field.STATE, self.from_state)
+        return JobState(state) if isinstance(state, str) else self.from_state
+
+    @property
+    def wakes_workers(self) -> bool:
+        """Whether idle workers must look again: the job may be claimable now (waiting
+        after the change, with a new state or run_at), or its worker has a new order."""
+        waiting = self.state in CLAIMABLE and (
+            Field.STATE in self.sets or Field.RUN_AT in self.sets
+        )
+        return not self.delete and (waiting or self.sets.get(Field.CANCEL_REQUESTED) is True)
+
+
+def _change(job: Job, sets: dict[Field, Value] | None = None, delete: bool = False) -> Change:
+    return Change(job.id, job.state, job.last_attempt, sets or {}, delete)
+
+
+def cancel(job: Job) -> Change:
+    """A waiting job (pending/failed) is cancelled at once; a running one is marked for its
+    worker to kill (it stays processing until recorded); an ended one is refused."""
     if job.state in CANCELLABLE_AT_ONCE:
-        return CancelAction.CANCEL
+        return _change(job, {Field.STATE: CANCELLED, Field.CANCEL_REQUESTED: False})
     if job.state is PROCESSING:
-        return CancelAction.REQUEST
+        return _change(job, {Field.CANCEL_REQUESTED: True})
     raise InvalidStateChange(f"job {job.id!r} is already {job.state.value}; nothing to cancel")
 
 
-def state_after_cancel(action: CancelAction) -> JobState:
-    return CANCELLED if action is CancelAction.CANCEL else PROCESSING
+_EDITABLE = (Field.COMMAND, Field.QUEUE, Field.PRIORITY, Field.MAX_RETRIES, Field.TIMEOUT)
 
 
-class JobUpdate(msgspec.Struct, frozen=True):
-    """What update_job writes, guarded by the job still being in `from_state`: the given
-    `changes` (max_retries also becomes the job's own, kept across DLQ retries) and, for a
-    requeue, state pending with the cancel request cleared, `attempts` reset when
-    `reset_attempts`, and run_at the store's now when `due_now`."""
-
-    from_state: JobState
-    changes: JobChanges
-    reset_attempts: bool = False
-    due_now: bool = False
-
-
-def update(job: Job, changes: JobChanges) -> JobUpdate:
-    """Which edit `changes` makes of `job`. A running job is never edited (its worker
-    holds a copy); a requeue of a job that ended runs it again from scratch."""
+def update(job: Job, changes: JobChanges) -> Change:
+    """Which edit `changes` makes of `job`: the fields given (max_retries also becomes
+    the job's own). A running job is never edited (its worker holds a copy). A requeue
+    makes it pending with the cancel request cleared, due now unless run_at is given;
+    a job that ended runs again from scratch (attempts reset), a failed one keeps its
+    budget."""
     if job.state is PROCESSING:
         raise InvalidStateChange(f"job {job.id!r} is running; cancel it or wait for it to end")
-    if not changes.requeue:
-        return JobUpdate(job.state, changes)
-    return JobUpdate(
-        job.state,
-        changes,
-        reset_attempts=job.state in FINAL_STATES,
-        due_now=changes.run_at is msgspec.UNSET,
-    )
+    sets: dict[Field, Value] = {
+        name: getattr(changes, name)
+        for name in _EDITABLE
+        if getattr(changes, name) is not msgspec.UNSET
+    }
+    if changes.max_retries is not msgspec.UNSET:
+        sets[Field.OWN_MAX_RETRIES] = changes.max_retries
+    if changes.run_at is not msgspec.UNSET:
+        sets[Field.RUN_AT] = float(changes.run_at)
+    if changes.requeue:
+        sets |= {Field.STATE: PENDING, Field.CANCEL_REQUESTED: False}
+        if job.state in FINAL_STATES:
+            sets[Field.ATTEMPTS] = 0
+        if changes.run_at is msgspec.UNSET:
+            sets[Field.RUN_AT] = NOW
+    return _change(job, sets)
 
 
-def check_requeue(job: Job) -> None:
-    """Only a job that ended (or failed, awaiting its retry) may be requeued."""
+def _from_scratch(default_max_retries: int) -> dict[Field, Value]:
+    """What a requeue and a DLQ retry reset: pending, due now, no attempt counted, no
+    error kept, the retry budget re-read (its own, else the configured default)."""
+    return {
+        Field.STATE: PENDING,
+        Field.ATTEMPTS: 0,
+        Field.RUN_AT: NOW,
+        Field.LAST_ERROR: None,
+        Field.EXIT_CODE: None,
+        Field.CANCEL_REQUESTED: False,
+        Field.MAX_RETRIES: RetryBudget(default_max_retries),
+    }
+
+
+def requeue(job: Job, default_max_retries: int) -> Change:
+    """Only a job that ended (or failed, awaiting its retry) may be requeued: it runs again
+    from scratch, owned by no worker."""
     if job.state not in REQUEUABLE:
         raise InvalidStateChange(
             f"cannot requeue job {job.id!r}: it is {job.state.value}; it has not finished"
         )
+    sets = _from_scratch(default_max_retries)
+    return _change(job, sets | {Field.WORKER_ID: None, Field.LEASE_EXPIRES_AT: None})
 
 
-def check_dlq_retry(job: Job) -> None:
+def dlq_retry(job: Job, default_max_retries: int) -> Change:
+    """A dead job runs again from scratch (its last worker is still shown until a new one
+    claims it)."""
     if job.state not in RETRYABLE_FROM_DLQ:
         raise InvalidStateChange(
             f"job {job.id!r} is {job.state.value}, not dead: only DLQ jobs can be retried"
         )
+    return _change(job, _from_scratch(default_max_retries))
 
 
-def check_delete(job: Job) -> None:
+def delete(job: Job) -> Change:
+    """Only a finished job may be deleted (with its attempts)."""
     if job.state not in DELETABLE:
         raise InvalidStateChange(
             f"cannot delete job {job.id!r}: it is {job.state.value}; "
             "only finished jobs can be deleted"
         )
+    return _change(job, delete=True)
 
 
 # -- defaults and workers -------------------------------------------------------------------

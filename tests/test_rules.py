@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -10,6 +11,8 @@ import pytest
 from queuectl import rules
 from queuectl.errors import InvalidStateChange
 from queuectl.models import Job, JobChanges, JobState, StopMode
+
+F = rules.Field
 
 PENDING, PROCESSING, COMPLETED = JobState.PENDING, JobState.PROCESSING, JobState.COMPLETED
 FAILED, DEAD, CANCELLED = JobState.FAILED, JobState.DEAD, JobState.CANCELLED
@@ -124,10 +127,13 @@ def test_leases_expire_and_heartbeats_renew_only_held_jobs() -> None:
 
 
 def test_cancel_ends_waiting_jobs_asks_running_ones_and_refuses_ended_ones() -> None:
-    assert rules.cancel(job(PENDING)) is rules.CancelAction.CANCEL
-    assert rules.cancel(job(FAILED)) is rules.CancelAction.CANCEL
-    assert rules.cancel(job(PROCESSING)) is rules.CancelAction.REQUEST
-    assert rules.state_after_cancel(rules.CancelAction.REQUEST) is PROCESSING
+    for state in (PENDING, FAILED):
+        change = rules.cancel(job(state))
+        assert change.sets == {F.STATE: CANCELLED, F.CANCEL_REQUESTED: False}
+        assert change.state is CANCELLED and not change.wakes_workers
+    asked = rules.cancel(job(PROCESSING))
+    assert asked.sets == {F.CANCEL_REQUESTED: True}
+    assert asked.state is PROCESSING and asked.wakes_workers  # its worker must hear of it
     for state in (COMPLETED, DEAD, CANCELLED):
         with pytest.raises(InvalidStateChange, match="already"):
             rules.cancel(job(state))
@@ -136,28 +142,43 @@ def test_cancel_ends_waiting_jobs_asks_running_ones_and_refuses_ended_ones() -> 
 def test_update_refuses_a_running_job_and_requeues_ended_ones_from_scratch() -> None:
     with pytest.raises(InvalidStateChange, match="running"):
         rules.update(job(PROCESSING), JobChanges(priority=1))
-    edit = rules.update(job(PENDING), JobChanges(priority=1))
-    assert (edit.from_state, edit.reset_attempts, edit.due_now) == (PENDING, False, False)
+    edit = rules.update(job(PENDING), JobChanges(priority=1, max_retries=7))
+    assert edit.sets == {F.PRIORITY: 1, F.MAX_RETRIES: 7, F.OWN_MAX_RETRIES: 7}
+    assert (edit.from_state, edit.wakes_workers) == (PENDING, False)
     for state in (COMPLETED, DEAD, CANCELLED):
         edit = rules.update(job(state), JobChanges(requeue=True))
-        assert (edit.reset_attempts, edit.due_now) == (True, True)
+        assert edit.sets[F.ATTEMPTS] == 0 and edit.sets[F.RUN_AT] == rules.NOW
+        assert edit.state is PENDING and edit.wakes_workers
     failed = rules.update(job(FAILED), JobChanges(requeue=True, run_at=500.0))
-    assert (failed.reset_attempts, failed.due_now) == (False, False)  # keeps its budget
+    assert F.ATTEMPTS not in failed.sets  # keeps its budget
+    assert failed.sets[F.RUN_AT] == 500.0
+
+
+def test_requeue_and_dlq_retry_start_from_scratch_and_delete_deletes() -> None:
+    requeued = rules.requeue(job(COMPLETED), default_max_retries=4)
+    retried = rules.dlq_retry(job(DEAD), default_max_retries=4)
+    for change in (requeued, retried):
+        assert change.state is PENDING and change.wakes_workers
+        assert change.sets[F.MAX_RETRIES] == rules.RetryBudget(4)
+        assert change.sets[F.LAST_ERROR] is None and change.sets[F.ATTEMPTS] == 0
+    assert requeued.sets[F.WORKER_ID] is None  # owned by no worker
+    assert F.WORKER_ID not in retried.sets  # its last worker is shown until the next claim
+    assert rules.delete(job(COMPLETED)).delete
 
 
 def test_requeue_retry_and_delete_accept_only_their_states() -> None:
     for state in JobState:
-        checks = [
-            (rules.check_requeue, state is not PENDING and state is not PROCESSING),
-            (rules.check_dlq_retry, state is DEAD),
-            (rules.check_delete, state in (COMPLETED, DEAD, CANCELLED)),
+        checks: list[tuple[Callable[[Job], rules.Change], bool]] = [
+            (lambda j: rules.requeue(j, 3), state is not PENDING and state is not PROCESSING),
+            (lambda j: rules.dlq_retry(j, 3), state is DEAD),
+            (rules.delete, state in (COMPLETED, DEAD, CANCELLED)),
         ]
-        for check, allowed in checks:
+        for decide, allowed in checks:
             if allowed:
-                check(job(state))
+                decide(job(state))
             else:
                 with pytest.raises(InvalidStateChange):
-                    check(job(state))
+                    decide(job(state))
 
 
 def test_max_retries_own_else_configured() -> None:

@@ -22,13 +22,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import msgspec
-
 from queuectl import rules
 from queuectl.errors import (
     DuplicateJob,
     InvalidSpec,
-    JobNotFound,
     StoreError,
     StoreRefused,
 )
@@ -36,7 +33,6 @@ from queuectl.models import (
     SCHEDULED,
     Attempt,
     Job,
-    JobChanges,
     JobQuery,
     JobState,
     NewJob,
@@ -50,7 +46,7 @@ from queuectl.models import (
 )
 from queuectl.store import postgres_rows as pg_rows
 from queuectl.store import queries
-from queuectl.store.finishing import Finishing, GuardedFinishes, finish_params
+from queuectl.store.guarded import Finishing, GuardedStore, finish_params
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.postgres_connect import (
     Row,
@@ -62,6 +58,7 @@ from queuectl.store.postgres_connect import (
 )
 from queuectl.store.postgres_observe import PostgresObserve
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
+from queuectl.store.sql_changes import Dialect, statement
 
 with contextlib.suppress(ImportError):  # without the `postgres` extra, connect_server says so
     import psycopg
@@ -75,19 +72,27 @@ NOTIFY = f"NOTIFY {CHANNEL}"  # delivered at commit; repeats in one transaction 
 # pg_advisory_xact_lock key serialising migrations: the bytes of "queuectl" as a bigint.
 MIGRATION_LOCK = int.from_bytes(b"queuectl", "big")
 
-_UPDATABLE = {  # update_job: column -> how its parameter is written (fixed, never input)
-    "command": "%(command)s",
-    "queue": "%(queue)s",
-    "priority": "%(priority)s::bigint",
-    "max_retries": "%(max_retries)s::bigint",
-    "timeout": "%(timeout)s::float8",
-    "run_at": "to_timestamp(%(run_at)s::float8)",
-}
+_TIME = "to_timestamp({}::float8)"
+POSTGRES = Dialect(
+    param=lambda name: f"%({name})s",
+    now="now()",  # each store's own clock: see _apply_changes and advance_clock
+    casts={
+        rules.Field.RUN_AT: _TIME,
+        rules.Field.LEASE_EXPIRES_AT: _TIME,
+        rules.Field.PRIORITY: "{}::bigint",
+        rules.Field.MAX_RETRIES: "{}::bigint",
+        rules.Field.OWN_MAX_RETRIES: "{}::bigint",
+        rules.Field.TIMEOUT: "{}::float8",
+        rules.Field.ATTEMPTS: "{}::integer",
+        rules.Field.EXIT_CODE: "{}::integer",
+        rules.Field.CANCEL_REQUESTED: "{}::boolean",
+    },
+)
 
 T = TypeVar("T")
 
 
-class PostgresStore(GuardedFinishes, PostgresObserve):
+class PostgresStore(GuardedStore, PostgresObserve):
     """`Store` on one PostgreSQL database. Safe to share between threads (calls are
     serialised on its one connection)."""
 
@@ -366,88 +371,26 @@ class PostgresStore(GuardedFinishes, PostgresObserve):
     def queue_stats(self) -> list[QueueStats]:
         return queries.queue_stats(self._read("queue_stats"))
 
-    def update_job(self, job_id: str, changes: JobChanges) -> Job:
-        def work(conn: psycopg.Connection[Row]) -> Job:
-            # FOR UPDATE: no claim or finish slips in between the decision and its write.
-            job = _fetch_job(conn, job_id, lock=True)
-            edit = rules.update(job, changes)
-            params = {**_update_params(edit.changes), "id": job_id, "from": str(edit.from_state)}
-            # Column names come from JobChanges' fixed fields, never from input.
-            sql = f"UPDATE jobs SET {', '.join(_update_assignments(edit, self._now_sql))} "
-            sql += "WHERE id = %(id)s AND state = %(from)s RETURNING *"
-            row = conn.execute(sql, params).fetchone()
-            if row is None:  # the lock makes this unreachable; never report a false success
-                raise StoreError(f"job {job_id!r} changed while it was locked; try again")
-            if changes.requeue:
+    def _read_jobs(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        rows = self._read("get_jobs", {"ids": list(job_ids)})
+        return {row["id"]: pg_rows.job(row) for row in rows}
+
+    def _apply_changes(self, changes: Sequence[rules.Change]) -> str | None:
+        dialect = POSTGRES._replace(now=self._now_sql)
+
+        def work(conn: psycopg.Connection[Row]) -> None:
+            for change in changes:
+                sql, params = statement(change, dialect)
+                if conn.execute(sql, params).fetchone() is None:
+                    raise _Moved(change.job_id)
+            if any(change.wakes_workers for change in changes):
                 conn.execute(NOTIFY)
-            return pg_rows.job(row)
 
-        return self._run(work)
-
-    def cancel_jobs(self, job_ids: Sequence[str]) -> dict[str, JobState]:
-        ids = list(dict.fromkeys(job_ids))
-
-        def work(conn: psycopg.Connection[Row]) -> dict[str, JobState]:
-            # One transaction, the rows locked (in id order, so two cancels never
-            # deadlock): every decision holds until the commit, and an error rolls all back.
-            rows = conn.execute(self._q["lock_jobs"], {"ids": ids}).fetchall()
-            found = {row["id"]: pg_rows.job(row) for row in rows}
-            actions = {}
-            for job_id in ids:
-                if job_id not in found:
-                    raise JobNotFound(f"no job with id {job_id!r}")
-                actions[job_id] = rules.cancel(found[job_id])
-            now_ids = [i for i, a in actions.items() if a is rules.CancelAction.CANCEL]
-            asked = [i for i, a in actions.items() if a is rules.CancelAction.REQUEST]
-            if now_ids:
-                conn.execute(self._q["cancel_waiting_job"], {"ids": now_ids})
-            if asked:
-                conn.execute(self._q["request_cancel"], {"ids": asked})
-                conn.execute(NOTIFY)  # their workers' next look sees the request
-            return {job_id: rules.state_after_cancel(a) for job_id, a in actions.items()}
-
-        return self._run(work)
-
-    def retry_dead_jobs(self, job_ids: Sequence[str] | None, default_max_retries: int) -> list[str]:
-        ids = None if job_ids is None else list(dict.fromkeys(job_ids))
-        params = {"ids": ids, "default_max_retries": default_max_retries}
-
-        def work(conn: psycopg.Connection[Row]) -> list[str]:
-            moved = [row["id"] for row in conn.execute(self._q["retry_dead_job"], params)]
-            _refuse_missing(conn, ids or [], set(moved), rules.check_dlq_retry)
-            if moved:
-                conn.execute(NOTIFY)
-            return moved if ids is None else ids
-
-        return self._run(work)
-
-    def requeue_jobs(self, job_ids: Sequence[str], default_max_retries: int) -> list[str]:
-        ids = list(dict.fromkeys(job_ids))
-        params = {
-            "ids": ids,
-            "default_max_retries": default_max_retries,
-            "from_states": sorted(rules.REQUEUABLE),
-        }
-
-        def work(conn: psycopg.Connection[Row]) -> list[str]:
-            moved = {row["id"] for row in conn.execute(self._q["requeue_job"], params)}
-            _refuse_missing(conn, ids, moved, rules.check_requeue)
-            if moved:
-                conn.execute(NOTIFY)
-            return ids
-
-        return self._run(work)
-
-    def delete_jobs(self, job_ids: Sequence[str]) -> int:
-        ids = list(dict.fromkeys(job_ids))
-
-        def work(conn: psycopg.Connection[Row]) -> int:
-            params = {"ids": ids, "from_states": sorted(rules.DELETABLE)}
-            gone = {row["id"] for row in conn.execute(self._q["delete_job"], params)}
-            _refuse_missing(conn, ids, gone, rules.check_delete)
-            return len(gone)
-
-        return self._run(work)
+        try:
+            self._run(work)
+        except _Moved as moved:  # raised inside the transaction: it rolled back
+            return moved.job_id
+        return None
 
     def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
         params = {"states": [str(s) for s in states], "older_than": older_than or 0.0}
@@ -598,52 +541,11 @@ def on_clock(sql: str, offset: float) -> str:
     return sql.replace("now()", f"(now() + make_interval(secs => {float(offset)!r}))")
 
 
-def _fetch_job(conn: psycopg.Connection[Row], job_id: str, lock: bool = False) -> Job:
-    row = conn.execute(Q["lock_job" if lock else "get_job"], {"id": job_id}).fetchone()
-    if row is None:
-        raise JobNotFound(f"no job with id {job_id!r}")
-    return pg_rows.job(row)
+class _Moved(Exception):
+    """A job changed since its change was decided: roll the whole batch back."""
 
-
-def _refuse_missing(
-    conn: psycopg.Connection[Row],
-    ids: Sequence[str],
-    done: set[str],
-    check: Callable[[Job], None],
-) -> None:
-    """Raise for the first id the guarded change did not touch, why rules' `check` refuses
-    it (the transaction rolls back)."""
-    for job_id in ids:
-        if job_id not in done:
-            check(_fetch_job(conn, job_id))
-            raise StoreError(f"job {job_id!r} changed meanwhile; try again")
-
-
-def _update_assignments(edit: rules.JobUpdate, now: str) -> list[str]:
-    """SET clauses that write a rules.update decision (`now`: the SQL of the store's now)."""
-    assignments = [f"updated_at = {now}"]
-    assignments += [
-        f"{column} = {value}"
-        for column, value in _UPDATABLE.items()
-        if getattr(edit.changes, column) is not msgspec.UNSET
-    ]
-    if edit.changes.max_retries is not msgspec.UNSET:
-        assignments.append(f"own_max_retries = {_UPDATABLE['max_retries']}")
-    if edit.changes.requeue:
-        assignments += ["state = 'pending'", "cancel_requested = false"]
-    if edit.due_now:
-        assignments.append(f"run_at = {now}")
-    if edit.reset_attempts:
-        assignments.append("attempts = 0")
-    return assignments
-
-
-def _update_params(changes: JobChanges) -> dict[str, Any]:
-    return {
-        column: getattr(changes, column)
-        for column in _UPDATABLE
-        if getattr(changes, column) is not msgspec.UNSET
-    }
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
 
 
 def _list(values: Sequence[str] | None) -> list[str] | None:

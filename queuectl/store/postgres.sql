@@ -151,52 +151,10 @@ FROM job_counts AS c
 WHERE c.n > 0
 ORDER BY c.queue, c.state;
 
--- name: lock_job
-SELECT * FROM jobs WHERE id = %(id)s FOR UPDATE;
-
--- name: lock_jobs
--- The rows a change of several jobs decides on, locked until its commit (in id order).
-SELECT * FROM jobs WHERE id = ANY (%(ids)s::text[]) ORDER BY id FOR UPDATE;
-
--- name: cancel_waiting_job
--- cancel_jobs applies rules.cancel to rows it holds locked (lock_jobs).
-UPDATE jobs SET state = 'cancelled', updated_at = now(), cancel_requested = false
-WHERE id = ANY (%(ids)s::text[]);
-
--- name: request_cancel
-UPDATE jobs SET cancel_requested = true, updated_at = now()
-WHERE id = ANY (%(ids)s::text[]);
-
--- name: retry_dead_job
--- All the requested ids in one statement (`ids` NULL = every dead job); postgres.py
--- compares what moved with what was asked and rolls back if an id did not move.
-WITH moved AS (
-    UPDATE jobs
-    SET state = 'pending', attempts = 0, run_at = now(), updated_at = now(),
-        last_error = NULL, exit_code = NULL,
-        max_retries = COALESCE(own_max_retries, %(default_max_retries)s)
-    WHERE state = 'dead'
-      AND (%(ids)s::text[] IS NULL OR id = ANY (%(ids)s::text[]))
-    RETURNING id, seq
-)
-SELECT id FROM moved ORDER BY seq;
-
--- name: requeue_job
--- Every id in one statement; postgres.py compares what moved with what was asked and
--- rolls back when one did not (missing, or waiting/running).
-UPDATE jobs
-SET state = 'pending', attempts = 0, run_at = now(), updated_at = now(),
-    last_error = NULL, exit_code = NULL, worker_id = NULL, lease_expires_at = NULL,
-    cancel_requested = false,
-    max_retries = COALESCE(own_max_retries, %(default_max_retries)s)
-WHERE id = ANY (%(ids)s::text[]) AND state = ANY (%(from_states)s::text[])
-RETURNING id;
-
--- name: delete_job
--- Jobs in the given states (rules.DELETABLE); their attempts go with them (CASCADE).
-DELETE FROM jobs
-WHERE id = ANY (%(ids)s::text[]) AND state = ANY (%(from_states)s::text[])
-RETURNING id;
+-- name: get_jobs
+-- The jobs an operator's change decides on (queuectl/store/guarded.py): not locked, since
+-- the change is written guarded by the state and attempt read here.
+SELECT * FROM jobs WHERE id = ANY (%(ids)s::text[]);
 
 -- name: purge_jobs
 -- Attempts go with their job (ON DELETE CASCADE).

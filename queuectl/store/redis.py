@@ -41,13 +41,13 @@ from queuectl.models import (
     WorkerOrders,
     WorkerRegistration,
 )
+from queuectl.store import redis_changes
 from queuectl.store import redis_rows as rows
-from queuectl.store.finishing import Finishing, GuardedFinishes
+from queuectl.store.guarded import Finishing, GuardedStore
 from queuectl.store.paging import id_prefix_range
 from queuectl.store.redis_client import Scripts, connect, redacted_url, split_url
 from queuectl.store.redis_durability import durability_warning
 from queuectl.store.redis_observe import RedisObserve
-from queuectl.store.redis_operators import RedisOperators
 from queuectl.store.redis_rows import optional
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class LostClaims:
 LOST_CLAIMS = LostClaims()
 
 
-class RedisStore(GuardedFinishes, RedisOperators, RedisObserve):
+class RedisStore(GuardedStore, RedisObserve):
     """`Store` on one Redis database and key prefix. Safe to share between threads (the
     client keeps a pool of connections)."""
 
@@ -195,8 +195,7 @@ class RedisStore(GuardedFinishes, RedisOperators, RedisObserve):
         found = self._scripts.call(lambda: self._client.hgetall(key), read=True)
         return rows.job(found) if found else None
 
-    def _get_jobs(self, job_ids: Sequence[str]) -> dict[str, Job]:
-        """The jobs that exist among `job_ids`, read at once."""
+    def _read_jobs(self, job_ids: Sequence[str]) -> dict[str, Job]:
 
         def read() -> list[Any]:
             pipe = self._client.pipeline(transaction=True)
@@ -206,6 +205,13 @@ class RedisStore(GuardedFinishes, RedisOperators, RedisObserve):
 
         found = self._scripts.call(read, read=True)
         return {job_id: rows.job(f) for job_id, f in zip(job_ids, found, strict=True) if f}
+
+    def _apply_changes(self, changes: Sequence[rules.Change]) -> str | None:
+        answer = self._scripts.run("apply", redis_changes.apply_args(changes))
+        return None if answer[0] == b"ok" else answer[1].decode()
+
+    def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
+        return redis_changes.purge(self._scripts, states, older_than)
 
     def list_jobs(
         self,

@@ -16,11 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import msgspec
-
 from queuectl import rules
 from queuectl.errors import (
-    JobNotFound,
     StoreError,
     StoreGone,
     StoreRefused,
@@ -33,7 +30,6 @@ from queuectl.models import (
     SCHEDULED,
     Attempt,
     Job,
-    JobChanges,
     JobQuery,
     JobState,
     NewJob,
@@ -46,9 +42,10 @@ from queuectl.models import (
     WorkerRegistration,
 )
 from queuectl.store import queries, sqlite_connect, sqlite_rows
-from queuectl.store.finishing import Finishing, GuardedFinishes, finish_params
+from queuectl.store.guarded import Finishing, GuardedStore, finish_params
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
+from queuectl.store.sql_changes import Dialect, statement
 from queuectl.store.sqlite_connect import (
     connect_file,
     file_identity,
@@ -61,14 +58,14 @@ from queuectl.store.sqlite_observe import SqliteObserve
 Q = load_queries("sqlite.sql")
 
 T = TypeVar("T")
-_UPDATABLE = ("command", "queue", "priority", "max_retries", "timeout", "run_at")
+SQLITE = Dialect(param=lambda name: f":{name}", now=":now", casts={})
 
 
 def _json(values: Sequence[str] | None) -> str | None:
     return None if values is None else json.dumps(list(values))
 
 
-class SqliteStore(GuardedFinishes, SqliteObserve):
+class SqliteStore(GuardedStore, SqliteObserve):
     """`Store` on one SQLite file. Safe to share between threads (calls are serialised)."""
 
     def __init__(
@@ -329,68 +326,23 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
             rows = conn.execute(Q["queue_stats"], {"now": self.now()}).fetchall()
         return queries.queue_stats(rows)
 
-    def update_job(self, job_id: str, changes: JobChanges) -> Job:
-        with self._writing() as conn:
-            job = _fetch_job(conn, job_id)
-            edit = rules.update(job, changes)
-            assignments, params = _update_assignments(edit, self.now())
-            params.update(id=job_id, from_state=str(edit.from_state))
-            # Column names come from JobChanges' fixed fields, never from input; the state
-            # guard always holds under the write lock, and is there for the rule's sake.
-            sql = f"UPDATE jobs SET {', '.join(assignments)} WHERE id = :id AND state = :from_state"
-            conn.execute(sql, params)
-            return _fetch_job(conn, job_id)
+    def _read_jobs(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        with self._reading() as conn:
+            rows = conn.execute(Q["get_jobs"], {"ids": _json(job_ids)}).fetchall()
+        return {row["id"]: sqlite_rows.job(row) for row in rows}
 
-    def cancel_jobs(self, job_ids: Sequence[str]) -> dict[str, JobState]:
-        states: dict[str, JobState] = {}
-        with self._writing() as conn:  # all or none: an error rolls every cancel back
-            now = self.now()
-            for job_id in dict.fromkeys(job_ids):
-                job = _fetch_job(conn, job_id)
-                action = rules.cancel(job)
-                query = (
-                    "cancel_waiting_job"
-                    if action is rules.CancelAction.CANCEL
-                    else "request_cancel"
-                )
-                params = {"id": job_id, "now": now, "from_state": str(job.state)}
-                if conn.execute(Q[query], params).fetchone() is None:
-                    raise StoreError(f"job {job_id!r} changed under the write lock")
-                states[job_id] = rules.state_after_cancel(action)
-        return states
-
-    def retry_dead_jobs(self, job_ids: Sequence[str] | None, default_max_retries: int) -> list[str]:
-        params: dict[str, Any] = {"now": self.now(), "default_max_retries": default_max_retries}
-        with self._writing() as conn:
-            if job_ids is None:
-                rows = conn.execute(Q["retry_dead_job"], {**params, "id": None}).fetchall()
-                return [row["id"] for row in rows]
-            for job_id in job_ids:
-                if conn.execute(Q["retry_dead_job"], {**params, "id": job_id}).fetchone() is None:
-                    _refuse(conn, job_id, rules.check_dlq_retry)
-        return list(job_ids)
-
-    def requeue_jobs(self, job_ids: Sequence[str], default_max_retries: int) -> list[str]:
-        unique = list(dict.fromkeys(job_ids))
-        params: dict[str, Any] = {
-            "now": self.now(),
-            "default_max_retries": default_max_retries,
-            "from_states": _json(sorted(rules.REQUEUABLE)),
-        }
-        with self._writing() as conn:
-            for job_id in unique:
-                if conn.execute(Q["requeue_job"], {**params, "id": job_id}).fetchone() is None:
-                    _refuse(conn, job_id, rules.check_requeue)
-        return unique
-
-    def delete_jobs(self, job_ids: Sequence[str]) -> int:
-        unique = list(dict.fromkeys(job_ids))
-        with self._writing() as conn:
-            for job_id in unique:
-                params = {"id": job_id, "from_states": _json(sorted(rules.DELETABLE))}
-                if conn.execute(Q["delete_job"], params).fetchone() is None:
-                    _refuse(conn, job_id, rules.check_delete)
-        return len(unique)
+    def _apply_changes(self, changes: Sequence[rules.Change]) -> str | None:
+        # Under the write lock nothing else writes; the commit itself wakes idle workers.
+        try:
+            with self._writing() as conn:
+                now = self.now()
+                for change in changes:
+                    sql, params = statement(change, SQLITE)
+                    if conn.execute(sql, {**params, "now": now}).fetchone() is None:
+                        raise _Moved(change.job_id)
+        except _Moved as moved:
+            return moved.job_id
+        return None
 
     def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
         cutoff = self.now() - (older_than or 0.0)
@@ -555,11 +507,11 @@ class SqliteStore(GuardedFinishes, SqliteObserve):
             return cursor.rowcount
 
 
-def _refuse(conn: sqlite3.Connection, job_id: str, check: Callable[[Job], None]) -> None:
-    """Raise why the guarded change (allowed by rules' `check`) did not touch the job; the
-    transaction then rolls back."""
-    check(_fetch_job(conn, job_id))
-    raise StoreError(f"job {job_id!r} changed under the write lock")
+class _Moved(Exception):
+    """A job changed since its change was decided: roll the whole batch back."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -575,31 +527,3 @@ def _statements(script: str) -> Iterator[str]:
         ln.strip().startswith("--") or not ln.strip() for ln in buffer.splitlines()
     ):
         raise StoreError("migration script ends with an incomplete statement")
-
-
-def _update_assignments(edit: rules.JobUpdate, now: float) -> tuple[list[str], dict[str, object]]:
-    """SET clauses that write a rules.update decision."""
-    assignments = ["updated_at = :now"]
-    params: dict[str, object] = {"now": now}
-    for column in _UPDATABLE:
-        value = getattr(edit.changes, column)
-        if value is not msgspec.UNSET:
-            assignments.append(f"{column} = :{column}")
-            params[column] = value
-    if edit.changes.max_retries is not msgspec.UNSET:
-        assignments.append("own_max_retries = :max_retries")
-    if edit.changes.requeue:
-        assignments += ["state = 'pending'", "cancel_requested = 0"]
-    if edit.due_now:
-        assignments.append("run_at = :now")
-    if edit.reset_attempts:
-        assignments.append("attempts = 0")
-    return assignments, params
-
-
-def _fetch_job(conn: sqlite3.Connection, job_id: str) -> Job:
-    """The job, in a write transaction (so nothing changes it until the commit)."""
-    row = conn.execute(Q["lock_job"], {"id": job_id}).fetchone()
-    if row is None:
-        raise JobNotFound(f"no job with id {job_id!r}")
-    return sqlite_rows.job(row)

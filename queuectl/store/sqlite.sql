@@ -114,48 +114,9 @@ FROM job_counts AS c
 WHERE c.n > 0
 ORDER BY c.queue, c.state;
 
--- name: lock_job
--- The row a change decides on. Under BEGIN IMMEDIATE the whole database is locked
--- already (postgres.sql locks the row): a plain read.
-SELECT * FROM jobs WHERE id = :id;
-
--- name: lock_jobs
-SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(:ids)) ORDER BY id;
-
--- name: cancel_waiting_job
--- cancel_jobs applies rules.cancel, guarded by the state it was decided on.
-UPDATE jobs SET state = 'cancelled', updated_at = :now, cancel_requested = 0
-WHERE id = :id AND state = :from_state
-RETURNING state;
-
--- name: request_cancel
-UPDATE jobs SET cancel_requested = 1, updated_at = :now
-WHERE id = :id AND state = :from_state
-RETURNING state;
-
--- name: retry_dead_job
-UPDATE jobs
-SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now,
-    last_error = NULL, exit_code = NULL,
-    max_retries = COALESCE(own_max_retries, :default_max_retries)
-WHERE state = 'dead' AND (:id IS NULL OR id = :id)
-RETURNING id;
-
--- name: requeue_job
--- A job in :from_states (rules.REQUEUABLE) runs again from scratch; sqlite.py checks
--- each id moved.
-UPDATE jobs
-SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now,
-    last_error = NULL, exit_code = NULL, worker_id = NULL, lease_expires_at = NULL,
-    cancel_requested = 0,
-    max_retries = COALESCE(own_max_retries, :default_max_retries)
-WHERE id = :id AND state IN (SELECT value FROM json_each(:from_states))
-RETURNING id;
-
--- name: delete_job
--- Jobs in the given states (rules.DELETABLE); their attempts go with them (CASCADE).
-DELETE FROM jobs WHERE id = :id AND state IN (SELECT value FROM json_each(:from_states))
-RETURNING id;
+-- name: get_jobs
+-- The jobs an operator's change decides on (queuectl/store/guarded.py).
+SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: purge_jobs
 DELETE FROM jobs

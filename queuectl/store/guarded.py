@@ -1,0 +1,225 @@
+"""Every change of a job's life after its enqueue, decided once for every backend.
+
+A backend keeps only reads and a few guarded writes; this layer does the rest:
+
+- Operators (update, cancel, requeue, DLQ retry, delete): read the jobs, let
+  queuectl.rules decide a `rules.Change` for each (a rule that refuses raises), and hand
+  them all to the backend's `_apply_changes`, which writes them all or none, each guarded
+  by the state and last_attempt it was decided from. When a job moved meanwhile nothing is
+  written, and the jobs are read and decided again.
+- Finishes (complete, fail, reap, cancel a running job, release): queuectl.rules decides
+  how the attempt ends from the job as the worker holds it (no read of the store: a finish
+  stays one round trip); the backend's `_apply_finish` applies it guarded by `rules.Held`,
+  in one atomic step that also closes the attempt record. When the guard fails only
+  because a cancel was asked for meanwhile, the job is read again and decided once more;
+  otherwise the job moved on and the write is void.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from msgspec.structs import replace
+
+from queuectl import rules
+from queuectl.errors import JobNotFound, StoreError
+from queuectl.models import Job, JobChanges, JobQuery, JobState, RunResult
+
+MAX_DECISIONS = 10  # operators' changes decided again when jobs keep moving meanwhile
+RETRY_ALL_PAGE = 1000  # dead jobs read and retried per guarded write by a DLQ retry of all
+
+RELEASED = RunResult(exit_code=None, error="released")
+
+Finishing = tuple[rules.Held, rules.Finish, RunResult]
+"""A decided finish: the guard it holds under, the decision, the result to record."""
+
+
+def finish_params(guard: rules.Held, finish: rules.Finish, result: RunResult) -> dict[str, Any]:
+    """The parameters of a guarded finish: SQLite's finish_job and finish_attempt, one row
+    of PostgreSQL's finish_jobs."""
+    return {
+        "id": guard.job_id,
+        "worker_id": guard.worker_id,
+        "attempt": guard.attempt,
+        "cancel_requested": guard.cancel_requested,
+        "expired_only": guard.lease_expired,
+        "state": str(finish.state),
+        "run_after": finish.run_after,
+        "uncounted": 0 if finish.counted else 1,
+        "records_result": finish.records_result,
+        "exit_code": result.exit_code,
+        "error": result.error,
+        "stdout": bytes(result.stdout),
+        "stderr": bytes(result.stderr),
+        "stdout_bytes": max(result.stdout_bytes, len(result.stdout)),
+        "stderr_bytes": max(result.stderr_bytes, len(result.stderr)),
+    }
+
+
+class GuardedStore(ABC):
+    """The Store methods that change jobs after their enqueue, on top of the backend's
+    boundary: the abstract methods below (and `get_job`/`query_jobs` of the Store)."""
+
+    # -- the backend's boundary -----------------------------------------------------------
+
+    @abstractmethod
+    def get_job(self, job_id: str) -> Job | None: ...
+
+    @abstractmethod
+    def query_jobs(
+        self, query: JobQuery, after_seq: int | None, limit: int | None
+    ) -> list[Job]: ...
+
+    @abstractmethod
+    def _read_jobs(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        """The jobs with these ids that exist, by id (one read)."""
+
+    @abstractmethod
+    def _apply_changes(self, changes: Sequence[rules.Change]) -> str | None:
+        """Apply every change in one transaction, all or none: each only while its job is
+        still in `from_state` with `from_attempt` as its last_attempt, setting updated_at
+        to the store's now as well (or deleting it with its attempts); then wake idle
+        workers when a change `wakes_workers`. Returns None when all applied, else the id
+        of a job that moved meanwhile (then nothing changed)."""
+
+    @abstractmethod
+    def _apply_finish(self, guard: rules.Held, finish: rules.Finish, result: RunResult) -> bool:
+        """Apply `finish` to the job and close its attempt record with `result`, in one
+        atomic step, only while `guard` holds; whether it applied (if not, nothing
+        changed). Raises StoreRefused when the store refuses the result itself (its output
+        too large, a constraint), StoreUnavailable/StoreError as any call: the worker
+        tells them apart (a refused result is written again degraded, never as is)."""
+
+    def _apply_finishes(self, finishes: Sequence[Finishing]) -> list[bool]:
+        """`_apply_finish` for each, in order; a backend that can applies them in one
+        transaction (one round trip), each guarded on its own."""
+        return [self._apply_finish(guard, finish, result) for guard, finish, result in finishes]
+
+    # -- operators --------------------------------------------------------------------------
+
+    def _decide_and_apply(
+        self,
+        job_ids: Sequence[str],
+        decide: Callable[[Job], rules.Change | None],
+        strict: bool = True,
+    ) -> list[rules.Change]:
+        """Read the jobs, let `decide(job)` say what to write (it raises when a rule
+        refuses; None leaves the job as it is), apply all guarded, all or none; read and
+        decide again while one moved meanwhile. `strict`: a missing id raises JobNotFound
+        (else it is skipped). Returns the changes applied."""
+        ids = list(dict.fromkeys(job_ids))
+        for _ in range(MAX_DECISIONS):
+            jobs = self._read_jobs(ids)
+            decided = []
+            for job_id in ids:
+                job = jobs.get(job_id)
+                if job is None:
+                    if strict:
+                        raise JobNotFound(f"no job with id {job_id!r}")
+                    continue
+                change = decide(job)
+                if change is not None:
+                    decided.append(change)
+            if not decided or self._apply_changes(decided) is None:
+                return decided
+        raise StoreError("jobs kept changing while being changed; try again")
+
+    def update_job(self, job_id: str, changes: JobChanges) -> Job:
+        self._decide_and_apply([job_id], lambda job: rules.update(job, changes))
+        updated = self.get_job(job_id)
+        if updated is None:  # deleted right after the edit
+            raise JobNotFound(f"no job with id {job_id!r}")
+        return updated
+
+    def cancel_jobs(self, job_ids: Sequence[str]) -> dict[str, JobState]:
+        return {
+            change.job_id: change.state for change in self._decide_and_apply(job_ids, rules.cancel)
+        }
+
+    def retry_dead_jobs(self, job_ids: Sequence[str] | None, default_max_retries: int) -> list[str]:
+        if job_ids is not None:
+            retried = self._decide_and_apply(
+                job_ids, lambda job: rules.dlq_retry(job, default_max_retries)
+            )
+            return [change.job_id for change in retried]
+        # Every job dead now, a page at a time; one that moved on meanwhile is left.
+        moved: list[str] = []
+        dead = JobQuery(states=(JobState.DEAD,), order="oldest")
+        after: int | None = None
+        while page := self.query_jobs(dead, after, RETRY_ALL_PAGE):
+            after = page[-1].seq
+
+            def still_dead(job: Job) -> rules.Change | None:
+                alive = job.state not in rules.RETRYABLE_FROM_DLQ
+                return None if alive else rules.dlq_retry(job, default_max_retries)
+
+            ids = [job.id for job in page]
+            moved += [c.job_id for c in self._decide_and_apply(ids, still_dead, strict=False)]
+        return moved
+
+    def requeue_jobs(self, job_ids: Sequence[str], default_max_retries: int) -> list[str]:
+        requeued = self._decide_and_apply(
+            job_ids, lambda job: rules.requeue(job, default_max_retries)
+        )
+        return [change.job_id for change in requeued]
+
+    def delete_jobs(self, job_ids: Sequence[str]) -> int:
+        return len(self._decide_and_apply(job_ids, rules.delete))
+
+    # -- finishes ---------------------------------------------------------------------------
+
+    def complete_job(self, job_id: str, worker_id: str, attempt: int, result: RunResult) -> bool:
+        return self._apply_finish(rules.Held(job_id, worker_id, attempt), rules.completed(), result)
+
+    def complete_jobs(
+        self, worker_id: str, finished: Sequence[tuple[str, int, RunResult]]
+    ) -> list[bool]:
+        done = rules.completed()
+        return self._apply_finishes(
+            [
+                (rules.Held(job_id, worker_id, attempt), done, result)
+                for job_id, attempt, result in finished
+            ]
+        )
+
+    def fail_job(self, job: Job, result: RunResult, retry_delay: float) -> JobState | None:
+        return self._fail(job, result, retry_delay, reaping=False)
+
+    def reap_job(self, job: Job, result: RunResult, retry_delay: float) -> JobState | None:
+        return self._fail(job, result, retry_delay, reaping=True)
+
+    def _fail(
+        self, job: Job, result: RunResult, retry_delay: float, reaping: bool
+    ) -> JobState | None:
+        guard = rules.held(job, reads_cancel=True)
+        if reaping:
+            guard = replace(guard, lease_expired=True)
+        finish = rules.failed(job, retry_delay)
+        if self._apply_finish(guard, finish, result):
+            return finish.state
+        current = self.get_job(job.id)
+        if current is None or not rules.worth_redeciding(guard, current):
+            return None
+        guard = replace(guard, cancel_requested=current.cancel_requested)
+        finish = rules.failed(current, retry_delay)
+        return finish.state if self._apply_finish(guard, finish, result) else None
+
+    def cancel_running_job(
+        self, job_id: str, worker_id: str, attempt: int, result: RunResult
+    ) -> bool:
+        guard = rules.Held(job_id, worker_id, attempt)
+        return self._apply_finish(guard, rules.cancelled_while_running(), result)
+
+    def release_job(self, job_id: str, worker_id: str, attempt: int) -> bool:
+        # The worker has no fresh copy of cancel_requested: decide on "not asked" (the
+        # common case) and, if that guard fails on a cancel request, decide again.
+        guard = rules.Held(job_id, worker_id, attempt, cancel_requested=False)
+        if self._apply_finish(guard, rules.released(False), RELEASED):
+            return True
+        current = self.get_job(job_id)
+        if current is None or not rules.worth_redeciding(guard, current):
+            return False
+        guard = replace(guard, cancel_requested=current.cancel_requested)
+        return self._apply_finish(guard, rules.released(current.cancel_requested), RELEASED)

@@ -1,0 +1,52 @@
+"""How the SQL backends write a `rules.Change`: one guarded UPDATE or DELETE.
+
+The statement's text depends only on which fields the change sets and how (a value, the
+store's now, the job's own retry budget), never on input: column names come from
+`rules.Field`. The guard is the job as the decision read it (id, state, last_attempt),
+so a statement that touches no row means the job moved meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+from queuectl import rules
+
+Field = rules.Field
+
+
+class Dialect(NamedTuple):
+    """What differs between SQLite and PostgreSQL: how a parameter is written, the SQL
+    of the store's clock, and how a field's value is cast ("{}" is the parameter)."""
+
+    param: Callable[[str], str]
+    now: str
+    casts: Mapping[Field, str]
+
+
+def statement(change: rules.Change, dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    """The change's SQL and parameters; it returns the job's id when it applied."""
+    p = dialect.param
+    params: dict[str, Any] = {
+        "id": change.job_id,
+        "from_state": str(change.from_state),
+        "from_attempt": change.from_attempt,
+    }
+    guard = f"id = {p('id')} AND state = {p('from_state')} AND last_attempt = {p('from_attempt')}"
+    if change.delete:  # the attempts go with the job (ON DELETE CASCADE)
+        return f"DELETE FROM jobs WHERE {guard} RETURNING id", params
+    assignments = [f"updated_at = {dialect.now}"]
+    for field, value in change.sets.items():
+        if isinstance(value, rules.StoreNow):
+            assignments.append(f"{field} = {dialect.now}")
+            continue
+        name = f"v_{field}"
+        placeholder = dialect.casts.get(field, "{}").format(p(name))
+        if isinstance(value, rules.RetryBudget):
+            params[name] = value.default
+            assignments.append(f"{field} = COALESCE(own_max_retries, {placeholder})")
+        else:
+            params[name] = str(value) if isinstance(value, str) else value
+            assignments.append(f"{field} = {placeholder}")
+    return f"UPDATE jobs SET {', '.join(assignments)} WHERE {guard} RETURNING id", params
