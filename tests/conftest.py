@@ -75,6 +75,21 @@ def redis_database(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+@contextmanager
+def memory_database(tmp_path: Path) -> Iterator[str]:
+    """A memory database of its own, forgotten after the test."""
+    from queuectl.store import memory_data
+
+    name = f"test-{tmp_path.name}-{next(_memory_numbers)}"
+    try:
+        yield f"memory://{name}"
+    finally:
+        memory_data.forget(name)
+
+
+_memory_numbers = itertools.count(1)
+
+
 # Every backend the suites run on (the conformance suite in tests/store/, the worker and
 # service tests): its name, how to make a fresh, empty database for one test (its URL),
 # and the marks its tests carry. Adding a backend = its module in queuectl/store/, its
@@ -83,6 +98,7 @@ BACKENDS: dict[str, tuple[Callable[[Path], AbstractContextManager[str]], list[An
     "sqlite": (sqlite_database, []),
     "postgres": (postgres_database, [pytest.mark.postgres]),
     "redis": (redis_database, [pytest.mark.redis]),
+    "memory": (memory_database, []),
 }
 # For tests that make the database refuse a value by its size (a trigger, a column's
 # storage): Redis has no such limit to set per test. Use with

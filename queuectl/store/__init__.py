@@ -145,6 +145,7 @@ BUILT_IN = {
     "postgres": "queuectl.store.postgres:PostgresStore",
     "redis": "queuectl.store.redis:RedisStore",
     "rediss": "queuectl.store.redis:RedisStore",
+    "memory": "queuectl.store.memory:MemoryStore",
 }
 # What a built-in backend needs installed: (its name, the extra that brings its driver).
 _EXTRAS = {
