@@ -14,7 +14,7 @@ import msgspec
 
 
 class JobState(StrEnum):
-    """The six states of a job; see the diagram in the README."""
+    """The six states of a job; see the diagram in docs/jobs.md."""
 
     PENDING = "pending"
     PROCESSING = "processing"

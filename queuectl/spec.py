@@ -42,7 +42,7 @@ Seconds = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
 
 
 class JobSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """A job as a user writes it (README, "The job spec")."""
+    """A job as a user writes it (docs/jobs.md, "The job spec")."""
 
     command: str
     id: str | None = None

@@ -6,7 +6,7 @@ each one a host name of its own, so one machine plays several hosts. Every test 
 throw-away database (tests.pg_helpers) or key prefix (tests.redis_helpers), and every wait
 is on a condition with a deadline.
 
-What these tests prove (the many-hosts issue):
+What these tests prove:
 - three supervisors share 1,000 jobs: each job completes with exactly one recorded
   success, all three hosts do work, a SIGKILLed supervisor's running jobs are recovered by
   the others once its lease expires, and `worker stop` stops the rest;

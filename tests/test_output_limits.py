@@ -1,4 +1,4 @@
-"""Output the database cannot store must not wedge a worker (issue 13, item 2).
+"""Output the database cannot store must not wedge a worker.
 
 `output-limit` is capped at what every backend stores comfortably; a result the database
 refuses all the same is recorded degraded and the next job runs; a stop ends in bounded
@@ -164,7 +164,7 @@ def test_output_limit_past_the_maximum_is_refused(store: Store, store_url: str):
 
 
 def test_a_limit_stored_before_the_maximum_counts_as_the_maximum():
-    """A database where an older queuectl stored output-limit 600 MB (issue 13)."""
+    """A database where an older queuectl stored output-limit 600 MB."""
     settings = Settings.from_stored({"output-limit": str(600 << 20)})
     assert settings.output_limit == MAX_OUTPUT_LIMIT
 
@@ -255,7 +255,7 @@ def test_output_at_the_maximum_is_recorded_with_bounded_memory(
         assert attempt.stdout == b"a" * limit and attempt.stderr == b"b" * limit
 
     # Recording adds the driver's copy of the result and the row it builds: still a few
-    # times the limit per stream, never the gigabytes of issue 13.
+    # times the limit per stream, never the gigabytes a job printed.
     grown = peak_rss(worker.pid) - base
     assert grown < 8 * limit, f"worker peak RSS grew by {grown >> 20} MiB"
     assert stop(worker, 60) == 0, log.read_text()
@@ -401,8 +401,8 @@ def test_worker_stop_waits_for_the_worker_process_itself(
     worker = start_worker(store_url, log)
     workers.append(worker)
     wait_for(lambda: store.list_workers(alive_within=2), 60, "the worker to register")
-    # A worker that cannot act on the request (stopped here; in issue 13 it was busy
-    # retrying a result) lets its heartbeat go stale: that is not the same as gone.
+    # A worker that cannot act on the request (stopped here; it could as well be
+    # busy retrying a result) lets its heartbeat go stale: that is not the same as gone.
     wait_for(lambda: freeze_between_transactions(worker, store_url, backend), 60, "a freeze")
     try:
         stopping = cli(store_url, "worker", "stop", "--timeout", "6")
@@ -438,10 +438,10 @@ def test_worker_stop_reports_a_killed_worker_dead_at_once(
 def test_a_result_that_drops_the_connection_is_recorded_degraded(
     tmp_path: Path, workers: list[subprocess.Popen[bytes]]
 ):
-    """In issue 13 PostgreSQL dropped the connection on every try of a result too large
-    for it, and the worker retried it forever. Here the server drops it (the backend
-    ends itself) whenever an attempt's stdout exceeds REFUSED_OVER: the worker sees the
-    store take other writes, gives the result a few tries, then records it degraded."""
+    """PostgreSQL may drop the connection on every try of a result too large for it, and a
+    worker must not retry it forever. Here the server drops it (the backend ends itself)
+    whenever an attempt's stdout exceeds REFUSED_OVER: the worker sees the store take
+    other writes, gives the result a few tries, then records it degraded."""
     import psycopg
 
     from tests.conftest import pg_helpers

@@ -1,4 +1,4 @@
-"""Whole process trees (DESIGN.md invariant 4): when a job ends, however it ends, every
+"""Whole process trees: when a job ends, however it ends, every
 process it started is killed, even one that left its process group or session, and the
 worker leaves no zombie. Real workers on each backend; processes found in /proc by a
 unique marker in their command line."""

@@ -1,4 +1,4 @@
-"""`python -m queuectl.bench`: the speed figures of issue 12, each beside a baseline taken
+"""`python -m queuectl.bench`: the speed figures, each beside a baseline taken
 in the same run, so a noisy or slow machine shows up in both numbers rather than in the
 verdict.
 

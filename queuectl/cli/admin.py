@@ -183,7 +183,7 @@ def ping(app: App) -> None:
     app.warn_if_not_durable()
 
 
-# Spellings of the earlier QueueCTL tools (see README, "Coming from earlier tools").
+# Spellings of the earlier QueueCTL tools (see docs/coming-from-earlier-tools.md).
 init_alias = hidden_alias(db_migrate, "init")
 dlq_list_alias = hidden_alias(dlq_list, "dlq-list")
 dlq_retry_alias = hidden_alias(dlq_retry, "dlq-retry")

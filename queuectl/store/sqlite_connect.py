@@ -47,7 +47,7 @@ def connect_file(path: str, durable: bool) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys = ON")
         # FULL syncs the WAL on every commit: an acknowledged enqueue survives power loss.
         # Workers use NORMAL: a power cut may roll back their last claims or results,
-        # and those jobs then run again (at-least-once, see README).
+        # and those jobs then run again (at-least-once, see docs/guarantees.md).
         conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
     except sqlite3.Error as err:
         raise translate_error(err, path) from None

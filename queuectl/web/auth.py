@@ -1,6 +1,6 @@
 """Who may do what, checked once for every request before Litestar routes it.
 
-The rules (README, "Security"):
+The rules (docs/http-api.md, "Security"):
 - every request names a Host the server answers to (queuectl.web.hosts), token or not;
 - a change never comes from another site: refused when the browser marks it cross-site
   (`Sec-Fetch-Site`) or its `Origin` is another host, whatever the method (tool 000's

@@ -53,7 +53,7 @@ def _folder() -> Path:
 
 
 def security_components() -> Components:
-    """How a client authenticates (README, "Security"): a bearer token, or the dashboard's
+    """How a client authenticates (docs/http-api.md, "Security"): a bearer token, or the dashboard's
     session cookie. Loopback reads on a server without a token need neither."""
     return Components(
         security_schemes={

@@ -302,7 +302,7 @@ def check_round_trip(db: Path, job_id: str, spec: dict[str, Any]) -> None:
     assert shown.code == 0, shown.stderr
     job = json.loads(shown.stdout)
     assert (job["id"], job["state"], job["command"]) == (job_id, "pending", spec["command"])
-    # What the README promises of every stored job, whatever was accepted:
+    # What docs/jobs.md promises of every stored job, whatever was accepted:
     assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,199}", job_id), job_id
     assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}", job["queue"]), job["queue"]
     assert job["command"].strip() and len(job["command"].encode()) < 128 * 1024

@@ -1,5 +1,5 @@
-"""Spellings of the earlier QueueCTL tools (DESIGN.md, "Users coming from earlier QueueCTL
-tools"): each one does what the current command does, and none shows in --help."""
+"""Spellings of the earlier QueueCTL tools (docs/coming-from-earlier-tools.md): each one
+does what the current command does, and none shows in --help."""
 
 from __future__ import annotations
 
