@@ -231,20 +231,13 @@ def config_reset(request: Request[Any, Any, Any], key: FromPath[str]) -> Json:
     responses=shapes.responses(shapes.Info),
 )
 def info(request: Request[Any, Any, Any]) -> Json:
-    settings = server(request).settings
-    url = server(request).stores.url
+    this = server(request)
     return {
         "version": __version__,
-        "read_only": settings.read_only,
-        "auth_required": settings.token is not None,
-        "backend": backend_name(url),
+        "read_only": this.settings.read_only,
+        "auth_required": this.settings.token is not None,
+        "backend": this.stores.backend,
     }
-
-
-def backend_name(url: str) -> str:
-    """`sqlite`, `postgresql` or `redis` (a plain path is a SQLite file)."""
-    scheme = url.split("://", 1)[0].lower() if "://" in url else "sqlite"
-    return {"postgres": "postgresql", "rediss": "redis"}.get(scheme, scheme)
 
 
 @post(
