@@ -7,10 +7,13 @@ with `route_handlers()`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from litestar.handlers import HTTPRouteHandler
 
 
-def route_handlers() -> list[Any]:
+def route_handlers() -> list[HTTPRouteHandler]:
     """The page and static-file handlers for `Litestar(route_handlers=...)`."""
     from queuectl.web.dashboard.routes import HANDLERS
 

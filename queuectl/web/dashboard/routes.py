@@ -6,14 +6,14 @@ import hashlib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
 from urllib.parse import quote
 
-from litestar import Request, Response, get
+from litestar import Response, get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect
 
+from queuectl.web.context import HttpRequest, server
 from queuectl.web.csp import PAGE_HEADERS
 from queuectl.web.dashboard import shells
 from queuectl.web.paths import job_id_from_path
@@ -44,16 +44,15 @@ def _version() -> str:
     return digest.hexdigest()[:12]
 
 
-def _needs_login(request: Request[Any, Any, Any]) -> bool:
+def _needs_login(request: HttpRequest) -> bool:
     """With a token configured, a browser without the cookie is sent to the login form.
     (The API lets loopback reads through without it, but the page's actions need it.)"""
-    server = request.app.state.get("queuectl")  # queuectl.web.context.Server
-    token = getattr(getattr(server, "settings", None), "token", None)
+    token = server(request).settings.token
     return token is not None and request.scope.get("state", {}).get("queuectl_auth") == "none"
 
 
 def _page(
-    request: Request[Any, Any, Any], title: str, page: str, body: str, data: str = ""
+    request: HttpRequest, title: str, page: str, body: str, data: str = ""
 ) -> Response[str] | Redirect:
     if _needs_login(request):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -63,17 +62,17 @@ def _page(
 
 
 @get("/", include_in_schema=False, sync_to_thread=False)
-def overview(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+def overview(request: HttpRequest) -> Response[str] | Redirect:
     return _page(request, "Overview", "overview", shells.OVERVIEW)
 
 
 @get("/jobs", include_in_schema=False, sync_to_thread=False)
-def jobs(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+def jobs(request: HttpRequest) -> Response[str] | Redirect:
     return _page(request, "Jobs", "jobs", shells.JOBS)
 
 
 @get("/jobs/{job_id:str}", include_in_schema=False, sync_to_thread=False)
-def job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[str] | Redirect:
+def job(request: HttpRequest, job_id: FromPath[str]) -> Response[str] | Redirect:
     from html import escape
 
     job_id = job_id_from_path(job_id)
@@ -82,27 +81,27 @@ def job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[str]
 
 
 @get("/dlq", include_in_schema=False, sync_to_thread=False)
-def dlq(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+def dlq(request: HttpRequest) -> Response[str] | Redirect:
     return _page(request, "Dead letter queue", "dlq", shells.DLQ)
 
 
 @get("/workers", include_in_schema=False, sync_to_thread=False)
-def workers(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+def workers(request: HttpRequest) -> Response[str] | Redirect:
     return _page(request, "Workers", "workers", shells.WORKERS)
 
 
 @get("/enqueue", include_in_schema=False, sync_to_thread=False)
-def enqueue(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+def enqueue(request: HttpRequest) -> Response[str] | Redirect:
     return _page(request, "Enqueue", "enqueue", shells.ENQUEUE)
 
 
 @get("/config", include_in_schema=False, sync_to_thread=False)
-def config(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+def config(request: HttpRequest) -> Response[str] | Redirect:
     return _page(request, "Configuration", "config", shells.CONFIG)
 
 
 @get("/login", include_in_schema=False, sync_to_thread=False)
-def login(request: Request[Any, Any, Any]) -> Response[str]:
+def login(request: HttpRequest) -> Response[str]:
     next_path = request.query_params.get("next") or "/"
     if not next_path.startswith("/") or next_path.startswith("//"):
         next_path = "/"
