@@ -1,7 +1,7 @@
-"""The web dashboard: HTML page shells and their static CSS and script.
+"""The web dashboard: HTML page shells and their static CSS and script modules.
 
-The pages hold no data; app.js fetches everything from the REST API under /api and
-follows /api/events, so the dashboard can do nothing the API cannot. The app mounts it
+The pages hold no data; the scripts fetch everything from the REST API under /api and
+follow /api/events, so the dashboard can do nothing the API cannot. The app mounts it
 with `route_handlers()`.
 """
 

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from litestar import Response, get
@@ -18,7 +19,7 @@ from queuectl.web.csp import PAGE_HEADERS
 from queuectl.web.dashboard import shells
 from queuectl.web.paths import job_id_from_path
 
-STATIC_TYPES = {"app.js": "text/javascript", "app.css": "text/css"}
+MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css"}
 
 
 @dataclass(frozen=True)
@@ -29,15 +30,21 @@ class Asset:
 
 @cache
 def _assets() -> dict[str, Asset]:
+    """The script modules and the style sheet in static/, by file name."""
     folder = resources.files("queuectl.web.dashboard") / "static"
-    return {
-        name: Asset((folder / name).read_bytes(), media) for name, media in STATIC_TYPES.items()
-    }
+    found = {}
+    for item in sorted(folder.iterdir(), key=lambda item: item.name):
+        media = MEDIA_TYPES.get(PurePosixPath(item.name).suffix)
+        if media is not None:
+            found[item.name] = Asset(item.read_bytes(), media)
+    return found
 
 
 @cache
 def _version() -> str:
-    """A content hash for the asset URLs, so browsers may cache them for good."""
+    """A content hash of every asset, the folder of their URLs (/static/<hash>/app.js),
+    so browsers may cache them for good and the modules' relative imports stay on one
+    version."""
     digest = hashlib.sha256()
     for asset in _assets().values():
         digest.update(asset.body)
@@ -110,8 +117,9 @@ def login(request: HttpRequest) -> Response[str]:
     return Response(html, media_type="text/html", headers=PAGE_HEADERS)
 
 
-@get("/static/{name:str}", include_in_schema=False, sync_to_thread=False)
-def static(name: FromPath[str]) -> Response[bytes]:
+@get("/static/{version:str}/{name:str}", include_in_schema=False, sync_to_thread=False)
+def static(version: FromPath[str], name: FromPath[str]) -> Response[bytes]:
+    """The asset as this server has it, whatever `version` asked (it only keys caches)."""
     asset = _assets().get(name)
     if asset is None:
         raise NotFoundException(f"no static file {name!r}")
