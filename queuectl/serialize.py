@@ -1,20 +1,27 @@
-"""Every JSON shape queuectl prints or serves, written once for the CLI's --json and the
-HTTP API: snake_case keys, times as ISO 8601 UTC strings (`...Z`), output as UTF-8 text
-(undecodable bytes replaced). Plain dicts and lists, ready for any JSON encoder."""
+"""Every JSON shape queuectl prints or serves, written once as a msgspec Struct for the
+CLI's --json, the HTTP API's responses and the API's OpenAPI schema: snake_case keys,
+times as ISO 8601 UTC strings (`...Z`), output as UTF-8 text (undecodable bytes
+replaced). Each Struct's `of` builds it from the service's values; the `*_dict`
+functions give the CLI plain dicts (same keys, same order) for any JSON encoder.
+
+Service values that are their own JSON already (ConfigItem, observe's Minute and
+DlqGroup) are served as they are."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
+from queuectl import models
 from queuectl.errors import InvalidSpec, QueueError
-from queuectl.models import FINAL_STATES, Attempt, Job, JobPage, WorkerInfo
 from queuectl.timefmt import iso
 
 if TYPE_CHECKING:
     from queuectl.service.config import ConfigItem
-    from queuectl.service.observe import Output
-    from queuectl.service.status import Status
+    from queuectl.service.observe import Output as ServiceOutput
+    from queuectl.service.status import Status as ServiceStatus
 
 
 def _encodable(text: str) -> str:
@@ -29,31 +36,211 @@ def _encodable_env(env: dict[str, str]) -> dict[str, str]:
     return {_encodable(k): _encodable(v) for k, v in env.items()}
 
 
-def job_dict(job: Job) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "command": job.command,
-        "state": job.state.value,
-        "attempts": job.attempts,
-        "last_attempt": job.last_attempt,
-        "max_retries": job.max_retries,
-        "priority": job.priority,
-        "queue": job.queue,
-        "run_at": iso(job.run_at),
-        "timeout": job.timeout,
-        "created_at": iso(job.created_at),
-        "updated_at": iso(job.updated_at),
-        "worker_id": job.worker_id,
-        "lease_expires_at": iso(job.lease_expires_at),
-        "exit_code": job.exit_code,
-        "last_error": job.last_error,
-        "cancel_requested": job.cancel_requested,
-        "final": job.state in FINAL_STATES,
-        "keep_daemons": job.keep_daemons,
-        "cwd": job.cwd,
-        "env": None if job.env is None else _encodable_env(job.env),
-        "seq": job.seq,
-    }
+def _text(stream: bytes) -> str:
+    return stream.decode("utf-8", "replace")
+
+
+class Job(msgspec.Struct):
+    """A job as shown: `final` says whether its state is one it never leaves."""
+
+    id: str
+    command: str
+    state: str
+    attempts: int  # failed attempts counted against max_retries (reset by a requeue)
+    last_attempt: int  # number of the latest attempt; attempt numbers never repeat
+    max_retries: int
+    priority: int
+    queue: str
+    run_at: str | None
+    timeout: float | None
+    created_at: str
+    updated_at: str
+    worker_id: str | None
+    lease_expires_at: str | None
+    exit_code: int | None
+    last_error: str | None
+    cancel_requested: bool
+    final: bool
+    keep_daemons: bool
+    cwd: str | None  # None: the worker's directory
+    env: dict[str, str] | None  # merged over the worker's environment
+    seq: int
+
+    @classmethod
+    def of(cls, job: models.Job) -> Job:
+        return cls(
+            id=job.id,
+            command=job.command,
+            state=job.state.value,
+            attempts=job.attempts,
+            last_attempt=job.last_attempt,
+            max_retries=job.max_retries,
+            priority=job.priority,
+            queue=job.queue,
+            run_at=iso(job.run_at),
+            timeout=job.timeout,
+            created_at=iso(job.created_at),
+            updated_at=iso(job.updated_at),
+            worker_id=job.worker_id,
+            lease_expires_at=iso(job.lease_expires_at),
+            exit_code=job.exit_code,
+            last_error=job.last_error,
+            cancel_requested=job.cancel_requested,
+            final=job.state in models.FINAL_STATES,
+            keep_daemons=job.keep_daemons,
+            cwd=job.cwd,
+            env=None if job.env is None else _encodable_env(job.env),
+            seq=job.seq,
+        )
+
+
+class Attempt(msgspec.Struct):
+    """One run of a job with its output."""
+
+    attempt: int
+    worker_id: str
+    started_at: str
+    finished_at: str | None
+    exit_code: int | None
+    error: str | None
+    stdout: str
+    stderr: str
+
+    @classmethod
+    def of(cls, attempt: models.Attempt, tail: int | None = None) -> Attempt:
+        """With `tail`, only the last `tail` bytes of each stream."""
+        cut = slice(None) if tail is None else slice(-tail, None)
+        return cls(
+            attempt=attempt.attempt,
+            worker_id=attempt.worker_id,
+            started_at=iso(attempt.started_at),
+            finished_at=iso(attempt.finished_at),
+            exit_code=attempt.exit_code,
+            error=attempt.error,
+            stdout=_text(attempt.stdout[cut]),
+            stderr=_text(attempt.stderr[cut]),
+        )
+
+
+class JobPage(msgspec.Struct):
+    jobs: list[Job]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: models.JobPage) -> JobPage:
+        return cls([Job.of(job) for job in page.jobs], page.next_cursor)
+
+
+class JobDetails(msgspec.Struct):
+    """A job with its attempts (the API's GET /api/jobs/{id})."""
+
+    job: Job
+    attempts: list[Attempt]
+
+    @classmethod
+    def of(cls, job: models.Job, attempts: Sequence[models.Attempt]) -> JobDetails:
+        return cls(Job.of(job), [Attempt.of(a) for a in attempts])
+
+
+class Output(msgspec.Struct):
+    """An attempt's output (`logs --json`, GET /api/jobs/{id}/output)."""
+
+    attempt: int | None
+    stdout: str
+    stderr: str
+    running: bool
+    exit_code: int | None
+    error: str | None
+
+    @classmethod
+    def of(cls, out: ServiceOutput) -> Output:
+        stdout, stderr = _text(out.stdout), _text(out.stderr)
+        return cls(out.attempt, stdout, stderr, out.running, out.exit_code, out.error)
+
+
+class Worker(msgspec.Struct):
+    id: str
+    host: str
+    pid: int
+    queues: list[str]
+    slots: int
+    started_at: str
+    heartbeat_at: str
+    heartbeat_age: float | None
+    alive: bool | None
+    stop_requested: str | None
+    running: list[str]
+
+    @classmethod
+    def of(cls, worker: models.WorkerInfo) -> Worker:
+        return cls(
+            id=worker.id,
+            host=worker.host,
+            pid=worker.pid,
+            queues=list(worker.queues),
+            slots=worker.slots,
+            started_at=iso(worker.started_at),
+            heartbeat_at=iso(worker.heartbeat_at),
+            heartbeat_age=worker.heartbeat_age,
+            alive=worker.alive,
+            stop_requested=None if worker.stop_requested is None else worker.stop_requested.value,
+            running=list(worker.running),
+        )
+
+
+class Status(msgspec.Struct):
+    """Jobs per state, and per queue with its oldest due job's wait (seconds)."""
+
+    jobs: dict[str, int]
+    queues: dict[str, dict[str, float | None]]
+    scheduled: int
+    workers: list[Worker]
+    slots: int
+    slots_busy: int
+    paused: list[str]  # paused queues; "*" = every queue
+
+    @classmethod
+    def of(cls, report: ServiceStatus) -> Status:
+        queues: dict[str, dict[str, float | None]] = {
+            q.queue: {
+                **{state.value: n for state, n in q.by_state.items()},
+                "oldest_pending_age": q.oldest_pending_age,
+            }
+            for q in report.queues
+        }
+        return cls(
+            jobs={state.value: n for state, n in report.counts.by_state.items()},
+            queues=queues,
+            scheduled=report.counts.scheduled,
+            workers=[Worker.of(w) for w in report.workers],
+            slots=report.slots,
+            slots_busy=report.slots_busy,
+            paused=report.paused,
+        )
+
+
+class Error(msgspec.Struct, omit_defaults=True):
+    """`{"error": "<one line>"}`, plus "field" for an invalid value that names one."""
+
+    error: str
+    field: str | None = None
+
+    @classmethod
+    def of(cls, err: QueueError) -> Error:
+        field = err.field if isinstance(err, InvalidSpec) else None
+        return cls(" ".join(str(err).split()), field)
+
+
+# -- plain dicts, for the CLI --------------------------------------------------------------
+
+
+def _builtins(shape: msgspec.Struct) -> dict[str, Any]:
+    found: dict[str, Any] = msgspec.to_builtins(shape)
+    return found
+
+
+def job_dict(job: models.Job) -> dict[str, Any]:
+    return _builtins(Job.of(job))
 
 
 # `show` prints the end of each attempt's output: all of it is `logs` (whose one attempt
@@ -61,101 +248,39 @@ def job_dict(job: Job) -> dict[str, Any]:
 SHOW_TAIL_BYTES = 64 * 1024
 
 
-def attempt_dict(attempt: Attempt, tail: int | None = None) -> dict[str, Any]:
-    """An attempt with its output, or its last `tail` bytes of each stream (and how many
-    bytes each stream holds in all)."""
-    found: dict[str, Any] = {
-        "attempt": attempt.attempt,
-        "worker_id": attempt.worker_id,
-        "started_at": iso(attempt.started_at),
-        "finished_at": iso(attempt.finished_at),
-        "exit_code": attempt.exit_code,
-        "error": attempt.error,
-    }
-    for name, stream in (("stdout", attempt.stdout), ("stderr", attempt.stderr)):
-        shown = stream if tail is None else stream[-tail:]
-        found[name] = shown.decode("utf-8", "replace")
-        if tail is not None:
-            found[f"{name}_bytes"] = len(stream)
+def _tail_dict(attempt: models.Attempt) -> dict[str, Any]:
+    """An attempt with the last SHOW_TAIL_BYTES of each stream, each followed by how many
+    bytes that stream holds in all."""
+    sizes = {"stdout": len(attempt.stdout), "stderr": len(attempt.stderr)}
+    found: dict[str, Any] = {}
+    for key, value in _builtins(Attempt.of(attempt, SHOW_TAIL_BYTES)).items():
+        found[key] = value
+        if key in sizes:
+            found[f"{key}_bytes"] = sizes[key]
     return found
 
 
-def output_dict(out: Output) -> dict[str, Any]:
-    """An attempt's output (`logs --json`, GET /api/jobs/{id}/output)."""
-    return {
-        "attempt": out.attempt,
-        "stdout": out.stdout.decode("utf-8", "replace"),
-        "stderr": out.stderr.decode("utf-8", "replace"),
-        "running": out.running,
-        "exit_code": out.exit_code,
-        "error": out.error,
-    }
-
-
-def job_details_dict(job: Job, attempts: Sequence[Attempt]) -> dict[str, Any]:
-    """A job with its attempts (the API's GET /api/jobs/{id})."""
-    return {"job": job_dict(job), "attempts": [attempt_dict(a) for a in attempts]}
-
-
-def job_show_dict(job: Job, attempts: Sequence[Attempt]) -> dict[str, Any]:
+def job_show_dict(job: models.Job, attempts: Sequence[models.Attempt]) -> dict[str, Any]:
     """`show --json`: the job's fields with its attempts under "attempt_log", each with
-    the last SHOW_TAIL_BYTES of its output."""
-    log = [attempt_dict(a, SHOW_TAIL_BYTES) for a in attempts]
-    return {**job_dict(job), "attempt_log": log}
+    the end of its output."""
+    return {**job_dict(job), "attempt_log": [_tail_dict(a) for a in attempts]}
 
 
-def page_dict(page: JobPage) -> dict[str, Any]:
-    return {"jobs": [job_dict(job) for job in page.jobs], "next_cursor": page.next_cursor}
+def output_dict(out: ServiceOutput) -> dict[str, Any]:
+    return _builtins(Output.of(out))
 
 
-def worker_dict(worker: WorkerInfo) -> dict[str, Any]:
-    return {
-        "id": worker.id,
-        "host": worker.host,
-        "pid": worker.pid,
-        "queues": list(worker.queues),
-        "slots": worker.slots,
-        "started_at": iso(worker.started_at),
-        "heartbeat_at": iso(worker.heartbeat_at),
-        "heartbeat_age": worker.heartbeat_age,
-        "alive": worker.alive,
-        "stop_requested": worker.stop_requested,
-        "running": list(worker.running),
-    }
+def worker_dict(worker: models.WorkerInfo) -> dict[str, Any]:
+    return _builtins(Worker.of(worker))
 
 
-def status_dict(report: Status) -> dict[str, Any]:
-    return {
-        "jobs": {state.value: n for state, n in report.counts.by_state.items()},
-        "queues": {
-            q.queue: {
-                **{state.value: n for state, n in q.by_state.items()},
-                "oldest_pending_age": q.oldest_pending_age,
-            }
-            for q in report.queues
-        },
-        "scheduled": report.counts.scheduled,
-        "workers": [worker_dict(w) for w in report.workers],
-        "slots": report.slots,
-        "slots_busy": report.slots_busy,
-        "paused": report.paused,
-    }
+def status_dict(report: ServiceStatus) -> dict[str, Any]:
+    return _builtins(Status.of(report))
 
 
 def config_item_dict(item: ConfigItem) -> dict[str, Any]:
-    return {
-        "key": item.key,
-        "value": item.value,
-        "default": item.default,
-        "is_default": item.is_default,
-        "meaning": item.meaning,
-        "type": item.type,
-    }
+    return _builtins(item)
 
 
 def error_dict(err: QueueError) -> dict[str, Any]:
-    """`{"error": "<one line>"}`, plus "field" for an invalid spec that names one."""
-    data: dict[str, Any] = {"error": " ".join(str(err).split())}
-    if isinstance(err, InvalidSpec) and err.field is not None:
-        data["field"] = err.field
-    return data
+    return _builtins(Error.of(err))

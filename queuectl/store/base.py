@@ -79,6 +79,8 @@ class Store(Protocol):
     """A durable job store shared by every process that opens the same URL."""
 
     url: str
+    # The backend's own name ("sqlite", "postgres", ...): what GET /api/info reports.
+    backend: str
     # Whether the store is a server across a connection (PostgreSQL, Redis): a worker
     # then claims on a second connection, in a thread, and runs jobs meanwhile.
     remote: bool

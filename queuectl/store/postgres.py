@@ -96,6 +96,8 @@ class PostgresStore(GuardedStore, PostgresObserve):
     """`Store` on one PostgreSQL database. Safe to share between threads (calls are
     serialised on its one connection)."""
 
+    backend = "postgres"
+
     def __init__(
         self, url: str, durable: bool = True, migrate: bool = True, check_schema: bool = True
     ) -> None:

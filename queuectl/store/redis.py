@@ -97,6 +97,8 @@ class RedisStore(GuardedStore, RedisObserve):
     """`Store` on one Redis database and key prefix. Safe to share between threads (the
     client keeps a pool of connections)."""
 
+    backend = "redis"
+
     def __init__(
         self, url: str, durable: bool = True, migrate: bool = True, check_schema: bool = True
     ) -> None:

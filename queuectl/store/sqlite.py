@@ -68,6 +68,8 @@ def _json(values: Sequence[str] | None) -> str | None:
 class SqliteStore(GuardedStore, SqliteObserve):
     """`Store` on one SQLite file. Safe to share between threads (calls are serialised)."""
 
+    backend = "sqlite"
+
     def __init__(
         self, url: str, durable: bool = True, migrate: bool = True, check_schema: bool = True
     ) -> None:

@@ -4,14 +4,16 @@ dashboard, /metrics, /healthz and the OpenAPI schema, behind the auth middleware
 from __future__ import annotations
 
 import importlib.util
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from litestar import Litestar
+from litestar.datastructures import State
+from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from queuectl import __version__
-from queuectl.web import docs, errors, legacy, routes_admin, routes_jobs, routes_system
+from queuectl.web import docs, errors, legacy, routes_admin, routes_jobs, routes_system, shapes
 from queuectl.web.auth import Guard, guarded
 from queuectl.web.context import Server
 from queuectl.web.hub import EventHub
@@ -19,15 +21,27 @@ from queuectl.web.paths import keep_encoded_slashes
 from queuectl.web.settings import ServeSettings
 from queuectl.web.stores import ThreadStores
 
+if TYPE_CHECKING:
+    from litestar.handlers import HTTPRouteHandler
+    from litestar.types import (
+        HTTPScope,
+        LifeSpanReceive,
+        LifeSpanScope,
+        LifeSpanSend,
+        Message,
+        Receive,
+        Scope,
+        Send,
+    )
 
-def dashboard_handlers() -> list[Any]:
+
+def dashboard_handlers() -> list[HTTPRouteHandler]:
     """The dashboard's pages and assets, when queuectl.web.dashboard is present."""
     if importlib.util.find_spec("queuectl.web.dashboard") is None:
         return []
     from queuectl.web import dashboard
 
-    handlers: list[Any] = dashboard.route_handlers()
-    return handlers
+    return dashboard.route_handlers()
 
 
 class QueuectlApp(Litestar):
@@ -37,16 +51,23 @@ class QueuectlApp(Litestar):
 
     guard: Guard
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            keep_encoded_slashes(scope)
-            if scope["method"] == "OPTIONS":
-                send = self._with_full_allow(scope, send)
-            await guarded(self.guard, scope, receive, send, super().__call__)
+    async def __call__(
+        self,
+        scope: Scope | LifeSpanScope,
+        receive: Receive | LifeSpanReceive,
+        send: Send | LifeSpanSend,
+    ) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await super().__call__(scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
+        # An HTTP scope, which comes with HTTP's receive and send (mypy cannot tell).
+        http_scope, http_send = cast("HTTPScope", scope), cast("Send", send)
+        keep_encoded_slashes(http_scope)
+        if http_scope["method"] == "OPTIONS":
+            http_send = self._with_full_allow(http_scope, http_send)
+        await guarded(self.guard, http_scope, cast("Receive", receive), http_send, super().__call__)
 
-    def _with_full_allow(self, scope: Any, send: Any) -> Any:
+    def _with_full_allow(self, scope: HTTPScope, send: Send) -> Send:
         """Litestar's automatic OPTIONS answer lists only the methods its path had when
         the first handler was added (GET /api/jobs/{id} without DELETE): name them all."""
         if not hasattr(self, "_methods"):
@@ -54,7 +75,7 @@ class QueuectlApp(Litestar):
             for route in self.routes:
                 self._methods.setdefault(route.path, set()).update(getattr(route, "methods", ()))
 
-        async def send_with_allow(message: Any) -> None:
+        async def send_with_allow(message: Message) -> None:
             handler = scope.get("route_handler")
             if message["type"] == "http.response.start" and handler is not None:
                 methods = set().union(*(self._methods.get(p, set()) for p in handler.paths))
@@ -83,6 +104,9 @@ def create_app(settings: ServeSettings, stores: ThreadStores | None = None) -> L
     api = [*routes_jobs.HANDLERS, *routes_admin.HANDLERS, *routes_system.HANDLERS]
     for handler in api:  # operation ids: the function names (`list_jobs`, `dlq_retry`)
         handler.operation_id = handler.operation_id or handler.handler_name
+    for handler in [*routes_jobs.HANDLERS, *routes_admin.HANDLERS]:
+        # A resource's success response is its handler's return type: a JSON shape.
+        handler.response_description = handler.response_description or shapes.SUCCESS
     app = QueuectlApp(
         route_handlers=[*api, *legacy.HANDLERS, *docs.HANDLERS, *dashboard_handlers()],
         exception_handlers=errors.HANDLERS,
@@ -105,7 +129,5 @@ def create_app(settings: ServeSettings, stores: ThreadStores | None = None) -> L
     return app
 
 
-def _state(server: Server) -> Any:
-    from litestar.datastructures import State
-
+def _state(server: Server) -> State:
     return State({"queuectl": server})

@@ -17,14 +17,16 @@ The rules (docs/http-api.md, "Security"):
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from queuectl.web.hosts import HostPolicy
 from queuectl.web.sessions import FailureThrottle, Session, Sessions
 from queuectl.web.settings import MAX_HEADER_BYTES, ServeSettings, is_loopback
+
+if TYPE_CHECKING:
+    from litestar.types import ASGIApp, HTTPScope, Message, Receive, Send
 
 SESSION_COOKIE = "queuectl_session"
 # Over HTTPS the cookie takes the __Host- prefix: the browser then keeps it Secure, for
@@ -40,8 +42,6 @@ PUBLIC_PATHS = frozenset({"/healthz", "/login", "/logout"})
 PUBLIC_PREFIXES = ("/static/",)
 # Sec-Fetch-Site values of requests the user made on this server's own pages or by hand.
 OWN_SITE = frozenset({"same-origin", "none"})
-
-Asgi = Callable[[Any, Any, Any], Awaitable[None]]
 
 
 class Denied(Exception):
@@ -176,12 +176,14 @@ def _check_same_site(headers: dict[str, str]) -> None:
         raise Denied(403, "cross-origin change refused")
 
 
-def _header_bytes(scope: Any) -> int:
+def _header_bytes(scope: HTTPScope) -> int:
     size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
     return size + sum(len(k) + len(v) + 4 for k, v in scope.get("headers", []))
 
 
-async def guarded(guard: Guard, scope: Any, receive: Any, send: Any, app: Asgi) -> None:
+async def guarded(
+    guard: Guard, scope: HTTPScope, receive: Receive, send: Send, app: ASGIApp
+) -> None:
     """Apply the guard to one HTTP request, then hand it to `app` with `nosniff` added to
     its response; refusals are JSON errors like every other."""
     client = scope.get("client")
@@ -202,7 +204,7 @@ async def guarded(guard: Guard, scope: Any, receive: Any, send: Any, app: Asgi) 
         return
     scope.setdefault("state", {})["queuectl_auth"] = how
 
-    async def send_nosniff(message: Any) -> None:
+    async def send_nosniff(message: Message) -> None:
         if message["type"] == "http.response.start":
             names = {name.lower() for name, _ in message.get("headers", [])}
             if b"x-content-type-options" not in names:
@@ -215,7 +217,7 @@ async def guarded(guard: Guard, scope: Any, receive: Any, send: Any, app: Asgi) 
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 
-def _is_page_visit(scope: Any) -> bool:
+def _is_page_visit(scope: HTTPScope) -> bool:
     """A browser opening a page (a GET that asks for HTML): sent to the login form rather
     than shown a JSON 401, from off loopback or behind a proxy as on loopback."""
     if scope["method"] != "GET" or scope["path"].startswith("/api/"):
@@ -224,7 +226,7 @@ def _is_page_visit(scope: Any) -> bool:
     return b"text/html" in accept
 
 
-async def _send_to_login(send: Any, scope: Any) -> None:
+async def _send_to_login(send: Send, scope: HTTPScope) -> None:
     from urllib.parse import quote
 
     query = scope.get("query_string") or b""
@@ -235,7 +237,7 @@ async def _send_to_login(send: Any, scope: Any) -> None:
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _send_error(send: Any, denied: Denied) -> None:
+async def _send_error(send: Send, denied: Denied) -> None:
     import msgspec
 
     body = msgspec.json.encode({"error": denied.message})

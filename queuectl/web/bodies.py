@@ -11,18 +11,18 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import msgspec
-from litestar import Request
 from litestar.concurrency import sync_to_thread
 from litestar.openapi.spec import Operation
 
 from queuectl.errors import InvalidSpec
+from queuectl.web.context import HttpRequest
 
 T = TypeVar("T")
 # Bodies larger than this are decoded in a worker thread, never on the event loop.
 IN_THREAD_BYTES = 64 * 1024
 
 
-async def read(request: Request[Any, Any, Any], type_: type[T]) -> T:
+async def read(request: HttpRequest, type_: type[T]) -> T:
     """The request's body decoded as `type_` (strictly); a large one off the event loop."""
     raw = await request.body()
     if len(raw) <= IN_THREAD_BYTES:
@@ -42,7 +42,7 @@ def decode(raw: bytes, type_: type[T]) -> T:
         raise InvalidSpec("malformed JSON: nested too deeply") from None
 
 
-def body_operation(schema: dict[str, Any]) -> type[Operation]:
+def body_operation(schema: dict[str, object]) -> type[Operation]:
     """An Operation class documenting a required JSON body of `schema`."""
 
     class BodyOperation(Operation):

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
+from litestar import Request
+from litestar.datastructures import State
 
 if TYPE_CHECKING:
-    from litestar import Request
-
     from queuectl.store.base import Store
     from queuectl.web.auth import Guard
     from queuectl.web.hub import EventHub
@@ -22,6 +23,9 @@ P = ParamSpec("P")
 MAX_EVENT_STREAMS = 800  # of the 1000 connections the server takes
 MAX_EVENT_STREAMS_PER_CLIENT = 128  # a proxy in front is one client
 R = TypeVar("R")
+# A request as every handler sees it: the guard (queuectl.web.auth) checks it before
+# Litestar routes it, so Litestar's own user and auth slots stay empty.
+HttpRequest = Request[None, None, State]
 
 
 class Server:
@@ -43,12 +47,12 @@ class Server:
         )
 
 
-def server(request: Request[Any, Any, Any]) -> Server:
+def server(request: HttpRequest) -> Server:
     found: Server = request.app.state["queuectl"]
     return found
 
 
-def store(request: Request[Any, Any, Any]) -> Store:
+def store(request: HttpRequest) -> Store:
     """This thread's store (call from a sync handler, which runs in a worker thread)."""
     return server(request).stores.get()
 

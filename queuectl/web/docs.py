@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from litestar import Response, get
 from litestar.exceptions import NotFoundException
@@ -78,7 +77,7 @@ def docs_page() -> Response[str]:
 
 
 @get("/docs/{name:str}", include_in_schema=False, sync_to_thread=False)
-def docs_asset(name: FromPath[str]) -> Response[Any]:
+def docs_asset(name: FromPath[str]) -> Response[bytes]:
     if name == "init.js":
         return Response(INIT, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
     media_type = ASSETS.get(name)

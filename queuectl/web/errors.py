@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
-from litestar import Request, Response
+from litestar import Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.types import ExceptionHandlersMap
 
 from queuectl import errors
+from queuectl.serialize import Error
 from queuectl.web.auth import Denied
+from queuectl.web.context import HttpRequest
 
 log = logging.getLogger("queuectl.web")
 
@@ -41,11 +43,13 @@ def one_line(text: str, limit: int = 500) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
+ErrorResponse = Response[Error]
+
+
 def error_response(
-    status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
-) -> Response[dict[str, Any]]:
-    body: dict[str, Any] = {"error": one_line(message)}
-    body.update({k: v for k, v in extra.items() if v is not None})
+    status: int, message: str, headers: dict[str, str] | None = None, field: str | None = None
+) -> ErrorResponse:
+    body = Error(one_line(message), field)
     return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
@@ -71,7 +75,7 @@ def status_of(err: errors.QueueError) -> int:
     return 400
 
 
-def queue_error(request: Request[Any, Any, Any], err: errors.QueueError) -> Response[Any]:
+def queue_error(request: HttpRequest, err: errors.QueueError) -> ErrorResponse:
     status = status_of(err)
     message = str(err)
     if status == 503:
@@ -93,7 +97,7 @@ def _breaks_a_rule(reason: str) -> bool:
     return any(rule in reason for rule in _RULES)
 
 
-def http_error(request: Request[Any, Any, Any], err: HTTPException) -> Response[Any]:
+def http_error(request: HttpRequest, err: HTTPException) -> ErrorResponse:
     status = err.status_code
     if status >= 500:
         return internal_error(request, err)
@@ -119,7 +123,7 @@ def http_error(request: Request[Any, Any, Any], err: HTTPException) -> Response[
     return error_response(status, message, headers, field=field)
 
 
-def internal_error(request: Request[Any, Any, Any], err: Exception) -> Response[Any]:
+def internal_error(request: HttpRequest, err: Exception) -> ErrorResponse:
     """A bug: log its traceback on the server (passwords scrubbed; tokens never reach an
     exception), tell the client one line."""
     import traceback
@@ -129,17 +133,17 @@ def internal_error(request: Request[Any, Any, Any], err: Exception) -> Response[
     return error_response(500, "internal server error (details in the server log)")
 
 
-def denied(request: Request[Any, Any, Any], err: Denied) -> Response[Any]:
+def denied(request: HttpRequest, err: Denied) -> ErrorResponse:
     """A guard refusal raised inside a route (the login throttle)."""
     return error_response(err.status, err.message, err.headers)
 
 
-def too_deep(request: Request[Any, Any, Any], err: RecursionError) -> Response[Any]:
+def too_deep(request: HttpRequest, err: RecursionError) -> ErrorResponse:
     """msgspec refuses JSON nested past Python's recursion limit with RecursionError."""
     return error_response(400, "malformed JSON: nested too deeply")
 
 
-HANDLERS: dict[int | type[Exception], Any] = {
+HANDLERS: ExceptionHandlersMap = {
     Denied: denied,
     RecursionError: too_deep,
     errors.QueueError: queue_error,

@@ -15,9 +15,12 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import msgspec
+
+if TYPE_CHECKING:
+    from queuectl.store.base import ChangeWaiter, Store
 
 log = logging.getLogger("queuectl.web")
 
@@ -25,10 +28,10 @@ PING_SECONDS = 15.0
 REFRESH_SECONDS = 5.0  # recompute this often even without a change (heartbeat ages)
 MIN_GAP_SECONDS = 0.1  # at most ~10 computations a second under a burst of changes
 
-Snapshot = dict[str, Any]  # event name -> JSON-able data
+Snapshot = dict[str, msgspec.Struct]  # event name -> its data
 
 
-def sse_message(event: str, data: Any) -> bytes:
+def sse_message(event: str, data: object) -> bytes:
     """One event in the text/event-stream format (data is one JSON line)."""
     return b"event: " + event.encode() + b"\ndata: " + msgspec.json.encode(data) + b"\n\n"
 
@@ -59,7 +62,9 @@ class Subscriber:
 class EventHub:
     """The waiter thread and the set of subscribers it feeds."""
 
-    def __init__(self, open_store: Callable[[], Any], compute: Callable[[Any], Snapshot]) -> None:
+    def __init__(
+        self, open_store: Callable[[], Store], compute: Callable[[Store], Snapshot]
+    ) -> None:
         self._open_store = open_store
         self._compute = compute
         self._subscribers: set[Subscriber] = set()
@@ -96,12 +101,12 @@ class EventHub:
     # -- the waiter thread -------------------------------------------------------------
 
     def _run(self) -> None:
-        store = None
-        waiter = None
+        store: Store | None = None
+        waiter: ChangeWaiter | None = None
         changed = False
         while not self._stopping.is_set():
             try:
-                if store is None:
+                if store is None or waiter is None:
                     store = self._open_store()
                     waiter = store.change_waiter()
                     self._last = {}
@@ -115,7 +120,7 @@ class EventHub:
                 self._stopping.wait(2.0)
         _close(waiter, store)
 
-    def _cycle(self, store: Any, waiter: Any, changed: bool) -> bool:
+    def _cycle(self, store: Store, waiter: ChangeWaiter, changed: bool) -> bool:
         """Publish a fresh snapshot if anyone listens, then sleep until the database
         changes (True) or the periodic refresh is due (False)."""
         if self._subscribers:
@@ -181,7 +186,7 @@ class EventHub:
             self.unsubscribe(subscriber)
 
 
-def _close(*closables: Any) -> None:
+def _close(*closables: Store | ChangeWaiter | None) -> None:
     for closable in closables:
         if closable is not None:
             with contextlib.suppress(Exception):

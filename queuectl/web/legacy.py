@@ -6,20 +6,58 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Request, get, post, put
+import msgspec
+from litestar import get, post, put
 from litestar.params import FromQuery, QueryParameter
 
 from queuectl import serialize, service
 from queuectl.errors import InvalidSpec, StoreError
-from queuectl.web.context import in_thread, server, store
+from queuectl.web.context import HttpRequest, in_thread, server, store
 
-Json = dict[str, Any]
 MAX_WORKER_SLOTS = 256
 
 
-async def _text(request: Request[Any, Any, Any]) -> str:
+# Tool 000's answers, keys in its order (kw_only: a default may come before a field
+# without one).
+
+
+class Enqueued(msgspec.Struct, kw_only=True):
+    """Tool 000 answered 200 with `status_code` and `status` in the body."""
+
+    status_code: int = 200
+    status: str = "Insertion Successful"
+    message: str = "job enqueued"
+    id: str
+    job_id: str
+
+
+class DeadJobs(msgspec.Struct, kw_only=True):
+    status: str = "success"
+    jobs: list[serialize.Job]
+
+
+class Retried(msgspec.Struct):
+    retried: list[str]
+
+
+class ConfigValue(msgspec.Struct):
+    key: str
+    value: str
+
+
+class Stopping(msgspec.Struct):
+    stopping: int
+
+
+class Started(msgspec.Struct, kw_only=True):
+    started: bool = True
+    pid: int
+    slots: int
+
+
+async def _text(request: HttpRequest) -> str:
     try:
         return (await request.body()).decode()
     except UnicodeDecodeError:
@@ -27,23 +65,16 @@ async def _text(request: Request[Any, Any, Any]) -> str:
 
 
 @post("/enqueue", status_code=200, include_in_schema=False)
-async def enqueue(request: Request[Any, Any, Any]) -> Json:
-    """Tool 000 answered 200 with `status_code` and `status` in the body."""
+async def enqueue(request: HttpRequest) -> Enqueued:
     from litestar.concurrency import sync_to_thread
 
     text = await _text(request)
     stores = server(request).stores
 
-    def work() -> Json:
+    def work() -> Enqueued:
         job = service.spec_with_overrides(service.read_spec(text), {})
         job_id = service.enqueue(stores.get(), [job])[0]
-        return {
-            "status_code": 200,
-            "status": "Insertion Successful",
-            "message": "job enqueued",
-            "id": job_id,
-            "job_id": job_id,
-        }
+        return Enqueued(id=job_id, job_id=job_id)
 
     return await sync_to_thread(work)
 
@@ -51,35 +82,35 @@ async def enqueue(request: Request[Any, Any, Any]) -> Json:
 @get("/list", include_in_schema=False)
 @in_thread
 def list_(
-    request: Request[Any, Any, Any],
+    request: HttpRequest,
     states: Annotated[str | None, QueryParameter(name="state")] = None,
-) -> list[Json]:
+) -> list[serialize.Job]:
     from queuectl.models import JobQuery
 
     query = JobQuery(states=service.parse_list_states(states), limit=service.MAX_PAGE)
-    return [serialize.job_dict(job) for job in service.list_jobs(store(request), query).jobs]
+    return [serialize.Job.of(job) for job in service.list_jobs(store(request), query).jobs]
 
 
 @put("/update", include_in_schema=False)
-async def update(request: Request[Any, Any, Any]) -> Json:
+async def update(request: HttpRequest) -> serialize.Job:
     from litestar.concurrency import sync_to_thread
 
     text = await _text(request)
     stores = server(request).stores
     job = await sync_to_thread(lambda: service.update(stores.get(), text))
-    return serialize.job_dict(job)
+    return serialize.Job.of(job)
 
 
 @get("/status", include_in_schema=False)
 @in_thread
-def status(request: Request[Any, Any, Any]) -> Json:
+def status(request: HttpRequest) -> dict[str, object]:
     """Tool 000's shape (`timestamp`, `summary`, `active_workers`, `system_status`) beside
     /api/status's own fields."""
     from queuectl.timefmt import iso
 
     the_store = store(request)
     found = serialize.status_dict(service.status(the_store))
-    jobs = found["jobs"]
+    jobs: dict[str, int] = found["jobs"]
     summary = {"total_jobs": sum(jobs.values())}
     summary.update({name: jobs.get(name, 0) for name in TOOL_000_STATES})
     active = len(found["workers"])
@@ -97,24 +128,23 @@ TOOL_000_STATES = ("pending", "processing", "completed", "failed", "dead")
 
 @get("/dlq/list", include_in_schema=False)
 @in_thread
-def dlq_list(request: Request[Any, Any, Any]) -> Json:
-    """Tool 000's shape: `{"status": "success", "jobs": [...]}`."""
+def dlq_list(request: HttpRequest) -> DeadJobs:
     page = service.list_dead(store(request), limit=service.MAX_PAGE)
-    return {"status": "success", "jobs": [serialize.job_dict(job) for job in page.jobs]}
+    return DeadJobs(jobs=[serialize.Job.of(job) for job in page.jobs])
 
 
 @post("/dlq/retry", status_code=200, include_in_schema=False)
 @in_thread
-def dlq_retry(request: Request[Any, Any, Any], job_id: FromQuery[str]) -> Json:
-    return {"retried": service.retry_dead(store(request), [job_id])}
+def dlq_retry(request: HttpRequest, job_id: FromQuery[str]) -> Retried:
+    return Retried(service.retry_dead(store(request), [job_id]))
 
 
 @post("/config/set", include_in_schema=False, status_code=200)
 async def legacy_config_set(
-    request: Request[Any, Any, Any],
+    request: HttpRequest,
     key: FromQuery[str | None] = None,
     value: FromQuery[str | None] = None,
-) -> Json:
+) -> ConfigValue:
     """`{"key": K, "value": V}` in the body, or ?key=K&value=V."""
     from litestar.concurrency import sync_to_thread
 
@@ -126,21 +156,21 @@ async def legacy_config_set(
         raise InvalidSpec('config/set needs "key" and "value"', field="key")
     stores = server(request).stores
     name, stored = await sync_to_thread(lambda: service.config_set(stores.get(), key, str(value)))
-    return {"key": name, "value": stored}
+    return ConfigValue(name, stored)
 
 
 @get("/config/get", include_in_schema=False)
 @in_thread
-def legacy_config_get(request: Request[Any, Any, Any], key: FromQuery[str]) -> Json:
+def legacy_config_get(request: HttpRequest, key: FromQuery[str]) -> ConfigValue:
     item = service.config_item(store(request), key)
-    return {"key": item.key, "value": item.value}
+    return ConfigValue(item.key, item.value)
 
 
 @get("/worker/stop", include_in_schema=False)
 @in_thread
-def worker_stop(request: Request[Any, Any, Any]) -> Json:
+def worker_stop(request: HttpRequest) -> Stopping:
     """Graceful stop of every worker, recorded in the database (any host)."""
-    return {"stopping": service.request_stop(store(request), None, now=False)}
+    return Stopping(service.request_stop(store(request), None, now=False))
 
 
 SERVER_SECRETS = ("QUEUECTL_TOKEN",)
@@ -157,9 +187,9 @@ def worker_env(url: str) -> dict[str, str]:
 @get("/worker/start", include_in_schema=False)
 @in_thread
 def worker_start(
-    request: Request[Any, Any, Any],
+    request: HttpRequest,
     num_workers: Annotated[int, QueryParameter(ge=1, le=MAX_WORKER_SLOTS)] = 1,
-) -> Json:
+) -> Started:
     """A detached local worker with `num_workers` slots (`queuectl worker start --detach`,
     which waits until the worker has registered)."""
     url = server(request).stores.url
@@ -176,7 +206,7 @@ def worker_start(
     if done.returncode != 0:
         reason = done.stderr.strip().splitlines()[-1:] or ["worker did not start"]
         raise StoreError(reason[0].removeprefix("error: "))
-    return {"started": True, "pid": int(done.stdout.split()[0]), "slots": num_workers}
+    return Started(pid=int(done.stdout.split()[0]), slots=num_workers)
 
 
 HANDLERS = [

@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator
-from typing import Any
 
-import msgspec
-
+from queuectl.serialize import Error, Output
 from queuectl.web.context import Server
-from queuectl.web.hub import PING, PING_SECONDS
+from queuectl.web.hub import PING, PING_SECONDS, sse_message
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 POLL_SECONDS = 0.5
@@ -24,21 +22,15 @@ MAX_FOLLOWERS = 64  # threads (and connections) a server spends on live output a
 MAX_FOLLOWERS_PER_CLIENT = 8  # ... and one client address at most
 
 
-async def whole(server: Server, job_id: str, attempt: int | None) -> dict[str, Any]:
+async def whole(server: Server, job_id: str, attempt: int | None) -> Output:
     from litestar.concurrency import sync_to_thread
 
     from queuectl.service import observe
 
-    def work() -> dict[str, Any]:
-        from queuectl import serialize
-
-        return serialize.output_dict(observe.attempt_output(server.stores.get(), job_id, attempt))
+    def work() -> Output:
+        return Output.of(observe.attempt_output(server.stores.get(), job_id, attempt))
 
     return await sync_to_thread(work)
-
-
-def _event(name: str, data: Any) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + msgspec.json.encode(data) + b"\n\n"
 
 
 async def start_follow(
@@ -127,14 +119,14 @@ class _Feeder:
                     return
                 if isinstance(item, observe.End):
                     end = {"exit_code": item.exit_code, "state": item.state.value}
-                    self.put(_event("end", {**end, "error": item.error}))
+                    self.put(sse_message("end", {**end, "error": item.error}))
                     return
-                self.put(_event(item.stream, item.data.decode("utf-8", "replace")))
+                self.put(sse_message(item.stream, item.data.decode("utf-8", "replace")))
         except _ClientGone:
             pass
         except Exception as err:
             if not self.gone.is_set():
-                self.put(_event("error", {"error": " ".join(str(err).split())}))
+                self.put(sse_message("error", Error(" ".join(str(err).split()))))
         finally:
             if store is not None:
                 store.close()

@@ -5,13 +5,16 @@ handlers decode the id they receive."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
+
+if TYPE_CHECKING:
+    from litestar.types import HTTPScope
 
 _ENCODED_SLASH = "%2F"
 
 
-def keep_encoded_slashes(scope: dict[str, Any]) -> None:
+def keep_encoded_slashes(scope: HTTPScope) -> None:
     """Rewrite `scope["path"]` from `raw_path`, decoding every escape but `%2F`."""
     raw = scope.get("raw_path")
     if not raw or b"%2f" not in raw.lower():

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from litestar import Request, delete, get, post, put
+from litestar import delete, get, post, put
 from litestar.concurrency import sync_to_thread
 from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 
@@ -15,9 +15,8 @@ from queuectl.service import observe as observe_
 from queuectl.spec import QUEUE_PATTERN, JobId, inline_schema
 from queuectl.web import bodies, shapes
 from queuectl.web.bodies import body_operation
-from queuectl.web.context import in_thread, server, store
+from queuectl.web.context import HttpRequest, in_thread, server, store
 
-Json = dict[str, Any]
 QueueName = Annotated[str, Parameter(pattern=f"^{QUEUE_PATTERN.pattern}$")]
 MAX_AGE = 100 * 365 * 86_400.0
 
@@ -31,7 +30,7 @@ class DlqRetry(msgspec.Struct, forbid_unknown_fields=True):
     group: str | None = None
 
 
-def _dlq_retry_schema() -> dict[str, Any]:
+def _dlq_retry_schema() -> dict[str, object]:
     schema = inline_schema(DlqRetry)
     schema["oneOf"] = [
         {"required": ["ids"], "properties": {"ids": {"type": "array", "minItems": 1}}},
@@ -59,28 +58,27 @@ class ConfigValue(msgspec.Struct, forbid_unknown_fields=True):
 @get(
     "/api/dlq",
     summary="Dead jobs, newest first, a page at a time",
-    responses=shapes.responses(shapes.JobPage, 200, 422),
+    responses=shapes.errors(422),
 )
 @in_thread
 def dlq_list(
-    request: Request[Any, Any, Any],
+    request: HttpRequest,
     limit: Annotated[int, QueryParameter(ge=1, le=service.MAX_PAGE)] = 50,
     cursor: FromQuery[str | None] = None,
     queue: FromQuery[str | None] = None,
-) -> Json:
+) -> serialize.JobPage:
     page = service.list_dead(store(request), limit, cursor or None, queue or None)
-    return serialize.page_dict(page)
+    return serialize.JobPage.of(page)
 
 
 @get(
     "/api/dlq/groups",
     summary="Dead jobs grouped by how they failed",
-    responses=shapes.responses(shapes.DlqGroups),
+    responses=shapes.errors(),
 )
 @in_thread
-def dlq_groups(request: Request[Any, Any, Any]) -> Json:
-    groups = observe_.dlq_groups(store(request))
-    return {"groups": [msgspec.to_builtins(g) for g in groups]}
+def dlq_groups(request: HttpRequest) -> shapes.DlqGroups:
+    return shapes.DlqGroups(observe_.dlq_groups(store(request)))
 
 
 @post(
@@ -88,9 +86,9 @@ def dlq_groups(request: Request[Any, Any, Any]) -> Json:
     status_code=200,
     summary="Retry dead jobs",
     operation_class=body_operation(_dlq_retry_schema()),
-    responses=shapes.responses(shapes.IdList, 200, 404, 409, 413, 422),
+    responses=shapes.errors(404, 409, 413, 422),
 )
-async def dlq_retry(request: Request[Any, Any, Any]) -> Json:
+async def dlq_retry(request: HttpRequest) -> shapes.IdList:
     data = await bodies.read(request, DlqRetry)
     given = sum((bool(data.ids), data.all, bool(data.group)))
     if given != 1:
@@ -103,7 +101,7 @@ async def dlq_retry(request: Request[Any, Any, Any]) -> Json:
             return service.retry_dead(the_store, observe_.dlq_group_ids(the_store, data.group))
         return service.retry_dead(the_store, None if data.all else data.ids)
 
-    return {"ids": await sync_to_thread(work)}
+    return shapes.IdList(await sync_to_thread(work))
 
 
 @post(
@@ -111,46 +109,47 @@ async def dlq_retry(request: Request[Any, Any, Any]) -> Json:
     status_code=200,
     summary="Delete dead jobs",
     operation_class=body_operation(inline_schema(DlqPurge)),
-    responses=shapes.responses(shapes.Deleted, 200, 413, 422),
+    responses=shapes.errors(413, 422),
 )
-async def dlq_purge(request: Request[Any, Any, Any]) -> Json:
+async def dlq_purge(request: HttpRequest) -> shapes.Deleted:
     older_than = (await bodies.read(request, DlqPurge)).older_than
     stores = server(request).stores
-    return {"deleted": await sync_to_thread(lambda: service.purge_dead(stores.get(), older_than))}
+    return shapes.Deleted(
+        await sync_to_thread(lambda: service.purge_dead(stores.get(), older_than))
+    )
 
 
 @get(
     "/api/status",
     summary="Jobs per state and queue, workers, slots",
-    responses=shapes.responses(shapes.Status),
+    responses=shapes.errors(),
 )
 @in_thread
-def status(request: Request[Any, Any, Any]) -> Json:
-    return serialize.status_dict(service.status(store(request)))
+def status(request: HttpRequest) -> serialize.Status:
+    return serialize.Status.of(service.status(store(request)))
 
 
 @get(
     "/api/throughput",
     summary="Jobs finished per minute",
-    responses=shapes.responses(shapes.Throughput, 200, 422),
+    responses=shapes.errors(422),
 )
 @in_thread
 def throughput(
-    request: Request[Any, Any, Any], minutes: Annotated[int, QueryParameter(ge=1, le=1440)] = 60
-) -> Json:
-    rows = observe_.throughput(store(request), minutes)
-    return {"minutes": [msgspec.to_builtins(row) for row in rows]}
+    request: HttpRequest, minutes: Annotated[int, QueryParameter(ge=1, le=1440)] = 60
+) -> shapes.Throughput:
+    return shapes.Throughput(observe_.throughput(store(request), minutes))
 
 
 @get(
     "/api/workers",
     summary="Workers (all=1: recently dead ones too)",
-    responses=shapes.responses(shapes.Workers),
+    responses=shapes.errors(),
 )
 @in_thread
-def workers(request: Request[Any, Any, Any], all: FromQuery[bool] = False) -> Json:
+def workers(request: HttpRequest, all: FromQuery[bool] = False) -> shapes.Workers:
     found = service.workers(store(request), include_dead=all)
-    return {"workers": [serialize.worker_dict(w) for w in found]}
+    return shapes.Workers([serialize.Worker.of(w) for w in found])
 
 
 @post(
@@ -158,54 +157,53 @@ def workers(request: Request[Any, Any, Any], all: FromQuery[bool] = False) -> Js
     status_code=200,
     summary="Stop workers",
     operation_class=body_operation(inline_schema(WorkerStop)),
-    responses=shapes.responses(shapes.Asked, 200, 404, 413, 422),
+    responses=shapes.errors(404, 413, 422),
 )
-async def workers_stop(request: Request[Any, Any, Any]) -> Json:
+async def workers_stop(request: HttpRequest) -> shapes.Asked:
     data = await bodies.read(request, WorkerStop)
     ids = None if data.worker_id is None else [data.worker_id]
     stores = server(request).stores
-    return {
-        "asked": await sync_to_thread(lambda: service.request_stop(stores.get(), ids, data.now))
-    }
+    return shapes.Asked(
+        await sync_to_thread(lambda: service.request_stop(stores.get(), ids, data.now))
+    )
 
 
 @get(
     "/api/config",
     summary="Every config key with its value",
-    responses=shapes.responses(shapes.ConfigItems),
+    responses=shapes.errors(),
 )
 @in_thread
-def config_list(request: Request[Any, Any, Any]) -> Json:
-    items = service.config_items(store(request))
-    return {"items": [serialize.config_item_dict(item) for item in items]}
+def config_list(request: HttpRequest) -> shapes.ConfigItems:
+    return shapes.ConfigItems(service.config_items(store(request)))
 
 
 @get(
     "/api/config/{key:str}",
     summary="One config key",
-    responses=shapes.responses(shapes.ConfigItem, 200, 404),
+    responses=shapes.errors(404),
 )
 @in_thread
-def config_get(request: Request[Any, Any, Any], key: FromPath[str]) -> Json:
-    return serialize.config_item_dict(service.config_item(store(request), key))
+def config_get(request: HttpRequest, key: FromPath[str]) -> service.ConfigItem:
+    return service.config_item(store(request), key)
 
 
 @put(
     "/api/config/{key:str}",
     summary="Set a config value",
     operation_class=body_operation(inline_schema(ConfigValue)),
-    responses=shapes.responses(shapes.ConfigItem, 200, 404, 413, 422),
+    responses=shapes.errors(404, 413, 422),
 )
-async def config_set(request: Request[Any, Any, Any], key: FromPath[str]) -> Json:
+async def config_set(request: HttpRequest, key: FromPath[str]) -> service.ConfigItem:
     value = (await bodies.read(request, ConfigValue)).value
     if isinstance(value, bool):  # msgspec keeps bools apart from ints; so do config values
         raise InvalidSpec("invalid request body: `value` must be a string or a number")
     stores = server(request).stores
 
-    def work() -> Json:
+    def work() -> service.ConfigItem:
         the_store = stores.get()
         name, _ = service.config_set(the_store, key, str(value))
-        return serialize.config_item_dict(service.config_item(the_store, name))
+        return service.config_item(the_store, name)
 
     return await sync_to_thread(work)
 
@@ -214,81 +212,74 @@ async def config_set(request: Request[Any, Any, Any], key: FromPath[str]) -> Jso
     "/api/config/{key:str}",
     status_code=200,
     summary="Reset to the default",
-    responses=shapes.responses(shapes.ConfigItem, 200, 404),
+    responses=shapes.errors(404),
 )
 @in_thread
-def config_reset(request: Request[Any, Any, Any], key: FromPath[str]) -> Json:
+def config_reset(request: HttpRequest, key: FromPath[str]) -> service.ConfigItem:
     the_store = store(request)
     name = service.config_reset(the_store, key)
     assert name is not None
-    return serialize.config_item_dict(service.config_item(the_store, name))
+    return service.config_item(the_store, name)
 
 
 @get(
     "/api/info",
     sync_to_thread=False,
     summary="What this server is and allows",
-    responses=shapes.responses(shapes.Info),
+    responses=shapes.errors(),
 )
-def info(request: Request[Any, Any, Any]) -> Json:
-    settings = server(request).settings
-    url = server(request).stores.url
-    return {
-        "version": __version__,
-        "read_only": settings.read_only,
-        "auth_required": settings.token is not None,
-        "backend": backend_name(url),
-    }
-
-
-def backend_name(url: str) -> str:
-    """`sqlite`, `postgresql` or `redis` (a plain path is a SQLite file)."""
-    scheme = url.split("://", 1)[0].lower() if "://" in url else "sqlite"
-    return {"postgres": "postgresql", "rediss": "redis"}.get(scheme, scheme)
+def info(request: HttpRequest) -> shapes.Info:
+    this = server(request)
+    return shapes.Info(
+        version=__version__,
+        read_only=this.settings.read_only,
+        auth_required=this.settings.token is not None,
+        backend=this.stores.backend,
+    )
 
 
 @post(
     "/api/queues/{name:str}/pause",
     status_code=200,
     summary="Pause a queue: workers start none of its jobs until it is resumed",
-    responses=shapes.responses(shapes.Paused, 200, 422),
+    responses=shapes.errors(422),
 )
 @in_thread
-def queue_pause(request: Request[Any, Any, Any], name: QueueName) -> Json:
-    return {"paused": service.pause(store(request), [name])}
+def queue_pause(request: HttpRequest, name: QueueName) -> shapes.Paused:
+    return shapes.Paused(service.pause(store(request), [name]))
 
 
 @post(
     "/api/queues/{name:str}/resume",
     status_code=200,
     summary="Resume a paused queue",
-    responses=shapes.responses(shapes.Paused, 200, 422),
+    responses=shapes.errors(422),
 )
 @in_thread
-def queue_resume(request: Request[Any, Any, Any], name: QueueName) -> Json:
-    return {"paused": service.resume(store(request), [name])}
+def queue_resume(request: HttpRequest, name: QueueName) -> shapes.Paused:
+    return shapes.Paused(service.resume(store(request), [name]))
 
 
 @post(
     "/api/queues/pause",
     status_code=200,
     summary="Pause every queue, present and future (POST /api/queues/resume undoes it)",
-    responses=shapes.responses(shapes.Paused, 200),
+    responses=shapes.errors(),
 )
 @in_thread
-def pause_all(request: Request[Any, Any, Any]) -> Json:
-    return {"paused": service.pause(store(request), [])}
+def pause_all(request: HttpRequest) -> shapes.Paused:
+    return shapes.Paused(service.pause(store(request), []))
 
 
 @post(
     "/api/queues/resume",
     status_code=200,
     summary="Resume every paused queue",
-    responses=shapes.responses(shapes.Paused, 200),
+    responses=shapes.errors(),
 )
 @in_thread
-def resume_all(request: Request[Any, Any, Any]) -> Json:
-    return {"paused": service.resume(store(request), [])}
+def resume_all(request: HttpRequest) -> shapes.Paused:
+    return shapes.Paused(service.resume(store(request), []))
 
 
 HANDLERS = [

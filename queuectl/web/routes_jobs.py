@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import msgspec
-from litestar import Request, Response, delete, get, post
+from litestar import Response, delete, get, post
 from litestar.concurrency import sync_to_thread
+from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Operation
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
@@ -18,13 +19,12 @@ from queuectl.models import SCHEDULED, JobQuery, JobState
 from queuectl.spec import JobId, inline_schema, spec_json_schema
 from queuectl.web import bodies, shapes
 from queuectl.web.bodies import body_operation
-from queuectl.web.context import in_thread, server, store
+from queuectl.web.context import HttpRequest, in_thread, server, store
 from queuectl.web.paths import job_id_from_path
 
 if TYPE_CHECKING:
     from queuectl.store.base import Store
 
-Json = dict[str, Any]
 T = TypeVar("T")
 NDJSON = "application/x-ndjson"
 MAX_ATTEMPT = 2**31 - 1  # attempts are 32-bit integers in every backend
@@ -58,9 +58,9 @@ class EnqueueOperation(Operation):
     operation_class=EnqueueOperation,
     status_code=201,
     summary="Enqueue one job (an object) or many (an array or JSON lines), all or nothing",
-    responses=shapes.responses(shapes.Enqueued, 201, 409, 413, 422),
+    responses=shapes.errors(409, 413, 422),
 )
-async def enqueue_jobs(request: Request[Any, Any, Any]) -> Json:
+async def enqueue_jobs(request: HttpRequest) -> shapes.Enqueued:
     body = await request.body()
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
@@ -70,11 +70,11 @@ async def enqueue_jobs(request: Request[Any, Any, Any]) -> Json:
     many = content_type == NDJSON or text.lstrip().startswith("[")
     stores = server(request).stores
 
-    def work() -> Json:
+    def work() -> shapes.Enqueued:
         if many:
-            return {"ids": service.enqueue_bulk(stores.get(), text)}
+            return shapes.Enqueued(ids=service.enqueue_bulk(stores.get(), text))
         job = service.spec_with_overrides(service.read_spec(text), {})
-        return {"id": service.enqueue(stores.get(), [job])[0]}
+        return shapes.Enqueued(id=service.enqueue(stores.get(), [job])[0])
 
     return await sync_to_thread(work)
 
@@ -99,11 +99,11 @@ class ListOperation(Operation):
     "/api/jobs",
     summary="List jobs, a page at a time",
     operation_class=ListOperation,
-    responses=shapes.responses(shapes.JobPage, 200, 422),
+    responses=shapes.errors(422),
 )
 @in_thread
 def list_jobs(
-    request: Request[Any, Any, Any],
+    request: HttpRequest,
     states: Annotated[list[str] | None, QueryParameter(name="state")] = None,
     queue: FromQuery[str | None] = None,
     id_prefix: FromQuery[str | None] = None,
@@ -111,7 +111,7 @@ def list_jobs(
     order: FromQuery[Literal["newest", "oldest"]] = "newest",
     limit: Annotated[int, QueryParameter(ge=1, le=service.MAX_PAGE)] = 50,
     cursor: FromQuery[str | None] = None,
-) -> Json:
+) -> serialize.JobPage:
     query = JobQuery(  # an empty parameter (`cursor=`, as a form sends it) is no parameter
         states=service.parse_list_states(states),
         queue=queue or None,
@@ -121,19 +121,19 @@ def list_jobs(
         limit=limit,
         cursor=cursor or None,
     )
-    return serialize.page_dict(service.list_jobs(store(request), query))
+    return serialize.JobPage.of(service.list_jobs(store(request), query))
 
 
 @get(
     "/api/jobs/{job_id:str}",
     summary="A job and its attempts",
-    responses=shapes.responses(shapes.JobDetails, 200, 404),
+    responses=shapes.errors(404),
 )
 @in_thread
-def show_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Json:
+def show_job(request: HttpRequest, job_id: FromPath[str]) -> serialize.JobDetails:
     job_id = job_id_from_path(job_id)
     job, attempts = service.job_details(store(request), job_id)
-    return serialize.job_details_dict(job, attempts)
+    return serialize.JobDetails.of(job, attempts)
 
 
 class OutputOperation(Operation):
@@ -155,14 +155,18 @@ class OutputOperation(Operation):
     "/api/jobs/{job_id:str}/output",
     summary="An attempt's output; ?follow=1 streams it (server-sent events) until it ends",
     operation_class=OutputOperation,
-    responses=shapes.responses(shapes.Output, 200, 404, 422),
+    # Two media types for one status: the return type cannot say it, so the route does.
+    responses={
+        200: ResponseSpec(serialize.Output, description=shapes.SUCCESS, generate_examples=False),
+        **shapes.errors(404, 422),
+    },
 )
 async def job_output(
-    request: Request[Any, Any, Any],
+    request: HttpRequest,
     job_id: FromPath[str],
     attempt: Annotated[int | None, QueryParameter(ge=1, le=MAX_ATTEMPT)] = None,
     follow: FromQuery[bool] = False,
-) -> Response[Any]:
+) -> Response[serialize.Output] | Stream:
     from queuectl.web import output
 
     job_id = job_id_from_path(job_id)
@@ -178,44 +182,44 @@ async def job_output(
     "/api/jobs/{job_id:str}/cancel",
     status_code=200,
     summary="Cancel",
-    responses=shapes.responses(shapes.JobState, 200, 404, 409),
+    responses=shapes.errors(404, 409),
 )
 @in_thread
-def cancel_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Json:
+def cancel_job(request: HttpRequest, job_id: FromPath[str]) -> shapes.JobState:
     job_id = job_id_from_path(job_id)
     states = service.cancel(store(request), [job_id])
-    return {"id": job_id, "state": states[job_id].value}
+    return shapes.JobState(job_id, states[job_id].value)
 
 
 @post(
     "/api/jobs/{job_id:str}/requeue",
     status_code=200,
     summary="Put a finished or failed job back to pending",
-    responses=shapes.responses(shapes.JobState, 200, 404, 409),
+    responses=shapes.errors(404, 409),
 )
 @in_thread
-def requeue_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Json:
+def requeue_job(request: HttpRequest, job_id: FromPath[str]) -> shapes.JobState:
     job_id = job_id_from_path(job_id)
     service.requeue(store(request), [job_id])
-    return {"id": job_id, "state": "pending"}
+    return shapes.JobState(job_id, JobState.PENDING.value)
 
 
 @delete(
     "/api/jobs/{job_id:str}",
     status_code=200,
     summary="Delete a finished job",
-    responses=shapes.responses(shapes.Deleted, 200, 404, 409),
+    responses=shapes.errors(404, 409),
 )
 @in_thread
-def delete_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Json:
+def delete_job(request: HttpRequest, job_id: FromPath[str]) -> shapes.Deleted:
     job_id = job_id_from_path(job_id)
-    return {"deleted": service.delete(store(request), [job_id])}
+    return shapes.Deleted(service.delete(store(request), [job_id]))
 
 
 IDS_BODY = body_operation(inline_schema(Ids))
 
 
-async def _on_ids(request: Request[Any, Any, Any], act: Callable[[Store, list[str]], T]) -> T:
+async def _on_ids(request: HttpRequest, act: Callable[[Store, list[str]], T]) -> T:
     """`act(store, ids)` in a worker thread, for a body `{"ids": [...]}`."""
     ids = (await bodies.read(request, Ids)).ids
     stores = server(request).stores
@@ -227,11 +231,11 @@ async def _on_ids(request: Request[Any, Any, Any], act: Callable[[Store, list[st
     status_code=200,
     summary="Cancel several jobs",
     operation_class=IDS_BODY,
-    responses=shapes.responses(shapes.JobStates, 200, 400, 404, 409, 422),
+    responses=shapes.errors(404, 409, 422),
 )
-async def cancel_many(request: Request[Any, Any, Any]) -> Json:
+async def cancel_many(request: HttpRequest) -> shapes.JobStates:
     states = await _on_ids(request, service.cancel)
-    return {"states": {job_id: state.value for job_id, state in states.items()}}
+    return shapes.JobStates({job_id: state.value for job_id, state in states.items()})
 
 
 @post(
@@ -239,10 +243,10 @@ async def cancel_many(request: Request[Any, Any, Any]) -> Json:
     status_code=200,
     summary="Requeue several jobs",
     operation_class=IDS_BODY,
-    responses=shapes.responses(shapes.IdList, 200, 400, 404, 409, 422),
+    responses=shapes.errors(404, 409, 422),
 )
-async def requeue_many(request: Request[Any, Any, Any]) -> Json:
-    return {"ids": await _on_ids(request, service.requeue)}
+async def requeue_many(request: HttpRequest) -> shapes.IdList:
+    return shapes.IdList(await _on_ids(request, service.requeue))
 
 
 @post(
@@ -250,10 +254,10 @@ async def requeue_many(request: Request[Any, Any, Any]) -> Json:
     status_code=200,
     summary="Delete several jobs",
     operation_class=IDS_BODY,
-    responses=shapes.responses(shapes.Deleted, 200, 400, 404, 409, 422),
+    responses=shapes.errors(404, 409, 422),
 )
-async def delete_many(request: Request[Any, Any, Any]) -> Json:
-    return {"deleted": await _on_ids(request, service.delete)}
+async def delete_many(request: HttpRequest) -> shapes.Deleted:
+    return shapes.Deleted(await _on_ids(request, service.delete))
 
 
 HANDLERS = [

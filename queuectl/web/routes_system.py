@@ -3,48 +3,55 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
-from litestar import MediaType, Request, Response, get, post
+import msgspec
+from litestar import MediaType, Response, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.datastructures import Cookie
 from litestar.response import Redirect, Stream
 
 from queuectl import serialize, service
 from queuectl.web.auth import CSRF_COOKIE, same_secret
-from queuectl.web.context import (
-    in_thread,
-    server,
-    store,
-)
+from queuectl.web.context import HttpRequest, in_thread, server, store
 from queuectl.web.errors import error_response
 from queuectl.web.hub import Snapshot
 from queuectl.web.output import SSE_HEADERS
 from queuectl.web.sessions import SESSION_SECONDS
+from queuectl.web.shapes import Workers
+
+if TYPE_CHECKING:
+    from queuectl.store.base import Store
 
 METRICS_TYPE = "text/plain; version=0.0.4"  # Litestar adds "; charset=utf-8"
 
 
+class Ok(msgspec.Struct):
+    """`{"ok": true}`: /healthz, and a login asked for in JSON."""
+
+    ok: bool = True
+
+
 @get("/healthz", include_in_schema=False)
 @in_thread
-def healthz(request: Request[Any, Any, Any]) -> dict[str, Any]:
+def healthz(request: HttpRequest) -> Ok:
     """200 when the database answers (else 503 through the error mapping). Public off
     loopback, so it names no versions."""
     service.ping(store(request))
-    return {"ok": True}
+    return Ok()
 
 
 @get("/metrics", media_type=METRICS_TYPE, summary="Prometheus metrics (text exposition format)")
 @in_thread
-def metrics(request: Request[Any, Any, Any]) -> str:
+def metrics(request: HttpRequest) -> str:
     from queuectl.service import observe
 
     return observe.metrics_text(store(request))
 
 
 @get("/openapi.json", include_in_schema=False, sync_to_thread=False)
-def openapi_json(request: Request[Any, Any, Any]) -> Response[Any]:
+def openapi_json(request: HttpRequest) -> Response[dict[str, object]]:
     return Response(request.app.openapi_schema.to_schema(), media_type=MediaType.JSON)
 
 
@@ -59,7 +66,7 @@ MAX_LOGIN_BYTES = 4096  # a token and a `next` path: the form is parsed before a
 MAX_LOGIN_FIELDS = 4
 
 
-async def _bounded_body(request: Request[Any, Any, Any], limit: int) -> bytes:
+async def _bounded_body(request: HttpRequest, limit: int) -> bytes:
     """The body, refused (413) as soon as it passes `limit`: an unauthenticated client
     must not make the server buffer or parse megabytes."""
     from litestar.exceptions import HTTPException
@@ -74,7 +81,7 @@ async def _bounded_body(request: Request[Any, Any, Any], limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _login_fields(request: Request[Any, Any, Any]) -> tuple[dict[str, str], bool]:
+async def _login_fields(request: HttpRequest) -> tuple[dict[str, str], bool]:
     from queuectl.errors import InvalidSpec
 
     body = (await _bounded_body(request, MAX_LOGIN_BYTES)).decode("utf-8", "replace")
@@ -97,7 +104,7 @@ async def _login_fields(request: Request[Any, Any, Any]) -> tuple[dict[str, str]
 
 
 @post("/login", include_in_schema=False, status_code=303)
-async def login(request: Request[Any, Any, Any]) -> Response[Any]:
+async def login(request: HttpRequest) -> Response[Ok] | Response[serialize.Error] | Redirect:
     """The dashboard's form: a right token starts a session (an HttpOnly cookie holding a
     random id, never the token) with its CSRF secret in a cookie the page reads, then goes
     to `next`. Wrong tokens are throttled per client address."""
@@ -108,7 +115,7 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
     token = server(request).settings.token
     if token is None:  # nothing to log in to: every loopback client may act
         if wants_json:
-            return Response({"ok": True})
+            return Response(Ok())
         return Redirect(_safe_next(fields.get("next")), status_code=303)
     if not same_secret(fields.get("token", ""), token):
         guard.throttle.failed(client or "?")
@@ -138,12 +145,12 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
         ),
     ]
     if wants_json:
-        return Response({"ok": True}, cookies=cookies)
+        return Response(Ok(), cookies=cookies)
     return Redirect(_safe_next(fields.get("next")), status_code=303, cookies=cookies)
 
 
 @post("/logout", include_in_schema=False, status_code=303)
-async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
+async def logout(request: HttpRequest) -> Redirect:
     """Ends the session on the server (its id is worthless from now on) and clears the
     cookies."""
     guard = server(request).guard
@@ -158,17 +165,17 @@ async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
     return Redirect("/login", status_code=303, cookies=cookies)
 
 
-def snapshot(the_store: Any) -> Snapshot:
+def snapshot(the_store: Store) -> Snapshot:
     """What /api/events publishes: computed once per change for every client."""
-    status = serialize.status_dict(service.status(the_store))
-    return {"status": status, "workers": {"workers": status["workers"]}}
+    status = serialize.Status.of(service.status(the_store))
+    return {"status": status, "workers": Workers(status.workers)}
 
 
 @get(
     "/api/events",
     summary="Server-sent events: status, jobs (a hint to refetch), workers; a ping every 15 s",
 )
-async def events(request: Request[Any, Any, Any]) -> Stream:
+async def events(request: HttpRequest) -> Stream:
     from queuectl.web.hub import sse_message
 
     this = server(request)

@@ -14,9 +14,13 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from queuectl.web.settings import KEEP_ALIVE_SECONDS, MAX_HEADER_BYTES, ServeSettings, masked_url
+
+if TYPE_CHECKING:
+    import uvicorn
+    from litestar.types import ASGIApp
 
 MAX_CONNECTIONS = 1000
 SHUTDOWN_GRACE_SECONDS = 3  # event streams never end on their own
@@ -48,7 +52,7 @@ def run(settings: ServeSettings) -> None:
     uvicorn.Server(config).run()
 
 
-def uvicorn_config(app: Any, settings: ServeSettings, **overrides: Any) -> Any:
+def uvicorn_config(app: ASGIApp, settings: ServeSettings, **overrides: Any) -> uvicorn.Config:
     """The uvicorn settings of `queuectl serve` (the tests serve with the same)."""
     import uvicorn
 

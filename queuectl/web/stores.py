@@ -22,6 +22,7 @@ class ThreadStores:
         self._lock = threading.Lock()
         self._opened: list[Store] = [open_store(self.url, reuse_check=True)]
         self._local.store = self._opened[0]
+        self.backend = self._opened[0].backend
 
     def get(self) -> Store:
         """This thread's store, opened on first use."""

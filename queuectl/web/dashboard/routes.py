@@ -6,19 +6,20 @@ import hashlib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from pathlib import PurePosixPath
 from urllib.parse import quote
 
-from litestar import Request, Response, get
+from litestar import Response, get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect
 
+from queuectl.web.context import HttpRequest, server
 from queuectl.web.csp import PAGE_HEADERS
 from queuectl.web.dashboard import shells
 from queuectl.web.paths import job_id_from_path
 
-STATIC_TYPES = {"app.js": "text/javascript", "app.css": "text/css"}
+MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css"}
 
 
 @dataclass(frozen=True)
@@ -29,31 +30,36 @@ class Asset:
 
 @cache
 def _assets() -> dict[str, Asset]:
+    """The script modules and the style sheet in static/, by file name."""
     folder = resources.files("queuectl.web.dashboard") / "static"
-    return {
-        name: Asset((folder / name).read_bytes(), media) for name, media in STATIC_TYPES.items()
-    }
+    found = {}
+    for item in sorted(folder.iterdir(), key=lambda item: item.name):
+        media = MEDIA_TYPES.get(PurePosixPath(item.name).suffix)
+        if media is not None:
+            found[item.name] = Asset(item.read_bytes(), media)
+    return found
 
 
 @cache
 def _version() -> str:
-    """A content hash for the asset URLs, so browsers may cache them for good."""
+    """A content hash of every asset, the folder of their URLs (/static/<hash>/app.js),
+    so browsers may cache them for good and the modules' relative imports stay on one
+    version."""
     digest = hashlib.sha256()
     for asset in _assets().values():
         digest.update(asset.body)
     return digest.hexdigest()[:12]
 
 
-def _needs_login(request: Request[Any, Any, Any]) -> bool:
+def _needs_login(request: HttpRequest) -> bool:
     """With a token configured, a browser without the cookie is sent to the login form.
     (The API lets loopback reads through without it, but the page's actions need it.)"""
-    server = request.app.state.get("queuectl")  # queuectl.web.context.Server
-    token = getattr(getattr(server, "settings", None), "token", None)
+    token = server(request).settings.token
     return token is not None and request.scope.get("state", {}).get("queuectl_auth") == "none"
 
 
 def _page(
-    request: Request[Any, Any, Any], title: str, page: str, body: str, data: str = ""
+    request: HttpRequest, title: str, page: str, body: str, data: str = ""
 ) -> Response[str] | Redirect:
     if _needs_login(request):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -63,17 +69,17 @@ def _page(
 
 
 @get("/", include_in_schema=False, sync_to_thread=False)
-def overview(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+def overview(request: HttpRequest) -> Response[str] | Redirect:
     return _page(request, "Overview", "overview", shells.OVERVIEW)
 
 
 @get("/jobs", include_in_schema=False, sync_to_thread=False)
-def jobs(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+def jobs(request: HttpRequest) -> Response[str] | Redirect:
     return _page(request, "Jobs", "jobs", shells.JOBS)
 
 
 @get("/jobs/{job_id:str}", include_in_schema=False, sync_to_thread=False)
-def job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[str] | Redirect:
+def job(request: HttpRequest, job_id: FromPath[str]) -> Response[str] | Redirect:
     from html import escape
 
     job_id = job_id_from_path(job_id)
@@ -82,27 +88,27 @@ def job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[str]
 
 
 @get("/dlq", include_in_schema=False, sync_to_thread=False)
-def dlq(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+def dlq(request: HttpRequest) -> Response[str] | Redirect:
     return _page(request, "Dead letter queue", "dlq", shells.DLQ)
 
 
 @get("/workers", include_in_schema=False, sync_to_thread=False)
-def workers(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+def workers(request: HttpRequest) -> Response[str] | Redirect:
     return _page(request, "Workers", "workers", shells.WORKERS)
 
 
 @get("/enqueue", include_in_schema=False, sync_to_thread=False)
-def enqueue(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+def enqueue(request: HttpRequest) -> Response[str] | Redirect:
     return _page(request, "Enqueue", "enqueue", shells.ENQUEUE)
 
 
 @get("/config", include_in_schema=False, sync_to_thread=False)
-def config(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+def config(request: HttpRequest) -> Response[str] | Redirect:
     return _page(request, "Configuration", "config", shells.CONFIG)
 
 
 @get("/login", include_in_schema=False, sync_to_thread=False)
-def login(request: Request[Any, Any, Any]) -> Response[str]:
+def login(request: HttpRequest) -> Response[str]:
     next_path = request.query_params.get("next") or "/"
     if not next_path.startswith("/") or next_path.startswith("//"):
         next_path = "/"
@@ -111,8 +117,9 @@ def login(request: Request[Any, Any, Any]) -> Response[str]:
     return Response(html, media_type="text/html", headers=PAGE_HEADERS)
 
 
-@get("/static/{name:str}", include_in_schema=False, sync_to_thread=False)
-def static(name: FromPath[str]) -> Response[bytes]:
+@get("/static/{version:str}/{name:str}", include_in_schema=False, sync_to_thread=False)
+def static(version: FromPath[str], name: FromPath[str]) -> Response[bytes]:
+    """The asset as this server has it, whatever `version` asked (it only keys caches)."""
     asset = _assets().get(name)
     if asset is None:
         raise NotFoundException(f"no static file {name!r}")

@@ -1,9 +1,10 @@
 """The HTML shells of the dashboard pages.
 
-Each page is a static skeleton (headings, empty tables, forms) that app.js fills from the
-REST API, so the server renders no job data and a page costs the same with a million
-jobs as with none. Action controls carry `hidden` and class `act`: the script reveals them
-only after /api/info says the server is writable, so read-only servers never show them.
+Each page is a static skeleton (headings, empty tables, forms) that its script module
+(static/<page>.js, loaded by app.js) fills from the REST API, so the server renders no
+job data and a page costs the same with a million jobs as with none. Action controls
+carry `hidden` and class `act`: the script reveals them only after /api/info says the
+server is writable, so read-only servers never show them.
 """
 
 from __future__ import annotations
@@ -33,7 +34,12 @@ def layout(title: str, page: str, body: str, asset: str, data: str = "") -> str:
         current = ' aria-current="page"' if key == page else ""
         badge = ' <span class="badge" id="nav-dead" hidden></span>' if key == "dlq" else ""
         links.append(f'<a href="{href}"{current}>{label}{badge}</a>')
-    script = f'<script src="/static/app.js?v={asset}" defer></script>'
+    static = f"/static/{asset}"
+    script = (  # app.js imports core.js and the page's own module: fetch them at once
+        f'<link rel="modulepreload" href="{static}/core.js">\n'
+        f'<link rel="modulepreload" href="{static}/{page}.js">\n'
+        f'<script type="module" src="{static}/app.js"></script>'
+    )
     nav = (
         f'<nav aria-label="Pages">{"".join(links)}</nav>\n<span class="live" id="live"'
         ' title="Live updates: connecting" role="img" aria-label="live updates"></span>'
@@ -52,7 +58,7 @@ def layout(title: str, page: str, body: str, asset: str, data: str = "") -> str:
 <meta name="color-scheme" content="light dark">
 <link rel="icon" href="data:,">
 <title>{escape(title)} · queuectl</title>
-<link rel="stylesheet" href="/static/app.css?v={asset}">
+<link rel="stylesheet" href="/static/{asset}/app.css">
 {script}
 </head>
 <body data-page="{page}"{data}>
