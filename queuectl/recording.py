@@ -16,7 +16,7 @@ import msgspec
 
 from queuectl.config import Settings
 from queuectl.errors import StoreError, StoreRefused
-from queuectl.models import Job, JobState, RunResult
+from queuectl.models import Interrupt, Job, JobState, RunResult
 from queuectl.store import Store
 
 log = logging.getLogger("queuectl.worker")
@@ -32,7 +32,7 @@ class Finished:
 
     job: Job
     result: RunResult
-    reason: str | None  # None, "cancelled" or "released"
+    reason: Interrupt | None  # None (it ended by itself), CANCELLED or RELEASED
     failures: int = 0  # failed tries while the store answered other writes
 
 
@@ -94,10 +94,10 @@ def _write(
     store: Store, settings: Settings, worker_id: str, done: Finished, result: RunResult
 ) -> Recorded:
     job = done.job
-    if done.reason == "cancelled":
+    if done.reason is Interrupt.CANCELLED:
         ok = store.cancel_running_job(job.id, worker_id, job.last_attempt, result)
         return Recorded(ok, "cancelled")
-    if done.reason == "released":
+    if done.reason is Interrupt.RELEASED:
         ok = store.release_job(job.id, worker_id, job.last_attempt)
         return Recorded(ok, "released to pending (attempt not counted)")
     if done.result.succeeded:

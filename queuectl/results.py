@@ -154,6 +154,13 @@ class Results:
         self.backoff = min(max(self.backoff * 2, 0.1), MAX_STORE_BACKOFF_S)
         self.next_try = time.monotonic() + self.backoff
 
+    def summary(self, worker_id: str, ran: float) -> str:
+        """What a worker did in `ran` seconds, for its last words: attempts by outcome."""
+        tally = self.tally
+        counts = [f"{tally[k]} {k}" for k in ("completed", "failed", "dead")]
+        counts += [f"{n} {k}" for k, n in tally.items() if k in ("cancelled", "released")]
+        return f"worker {worker_id} ran {_took(ran)}: {', '.join(counts)}"
+
     def _give_up(self, done: Finished, why: str) -> None:
         """Stop holding a result the store will not take: its lease expires and the job
         runs again (the lease rules), rather than this worker retrying it forever."""
@@ -186,8 +193,18 @@ def _plain_success(done: Finished) -> bool:
 
 def _ending(done: Finished, retry_delay: float | None) -> str:
     """How a recorded attempt ended, for the summary: failed means a retry is due."""
-    if done.reason in ("cancelled", "released"):
-        return done.reason
+    if done.reason is not None:
+        return done.reason.value
     if done.result.succeeded:
         return "completed"
     return "failed" if retry_delay is not None else "dead"
+
+
+def _took(seconds: float) -> str:
+    """1.2s, 3m05s, 2h01m07s."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m{secs:02d}s"

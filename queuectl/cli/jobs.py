@@ -184,7 +184,7 @@ def _env_option(pairs: tuple[str, ...], env_all: bool = False) -> dict[str, str]
     """--env NAME=VALUE, --env NAME (this shell's value) and --env-all, as one mapping."""
     env = {}
     if env_all:
-        from queuectl.runner import HIDDEN_FROM_JOBS  # not for every enqueue: start-up time
+        from queuectl.spawn import HIDDEN_FROM_JOBS  # not for every enqueue: start-up time
 
         env = {k: v for k, v in os.environ.items() if k not in HIDDEN_FROM_JOBS}
     for pair in pairs:
