@@ -40,6 +40,7 @@ class Finished:
 class Recorded:
     stored: bool  # False: the lease was lost meanwhile and the job moved on
     outcome: str  # for the log: "completed", "failed (...), retry 1/3 in 2.00s,", ...
+    ending: str  # for the worker's tally: completed, failed, dead, cancelled or released
     retry_delay: float | None = None  # the job failed and is due again after this
 
 
@@ -96,17 +97,36 @@ def _write(
     job = done.job
     if done.reason is Interrupt.CANCELLED:
         ok = store.cancel_running_job(job.id, worker_id, job.last_attempt, result)
-        return Recorded(ok, "cancelled")
+        return Recorded(ok, "cancelled", "cancelled")
     if done.reason is Interrupt.RELEASED:
-        ok = store.release_job(job.id, worker_id, job.last_attempt)
-        return Recorded(ok, "released to pending (attempt not counted)")
+        if not store.release_job(job.id, worker_id, job.last_attempt):
+            return Recorded(False, "released", "released")
+        return _released(store, job)
     if done.result.succeeded:
         ok = store.complete_job(job.id, worker_id, job.last_attempt, result)
-        return Recorded(ok, "completed")
+        return Recorded(ok, "completed", "completed")
     delay = settings.retry_delay(job.attempts, random.random())
     state = store.fail_job(job, result, delay)
     outcome = failure_text(job, result, state, delay)
-    return Recorded(state is not None, outcome, delay if state is JobState.FAILED else None)
+    if state is JobState.FAILED:
+        return Recorded(True, outcome, "failed", delay)
+    return Recorded(state is not None, outcome, "dead")
+
+
+def _released(store: Store, job: Job) -> Recorded:
+    """A release that applied: the job is pending again, or cancelled when its cancel was
+    asked for meanwhile (rules.released). The store says only that the release applied,
+    so the job is read back (one cancelled by an operator just after the release ended
+    cancelled all the same)."""
+    try:
+        current = store.get_job(job.id)
+    except StoreError:  # the release is stored: never tried again for want of this read
+        return Recorded(True, "released (attempt not counted)", "released")
+    if current is not None and current.state is JobState.CANCELLED:
+        return Recorded(
+            True, "cancelled (a cancel was asked for; attempt not counted)", "cancelled"
+        )
+    return Recorded(True, "released to pending (attempt not counted)", "released")
 
 
 def failure_text(job: Job, result: RunResult, state: JobState | None, delay: float) -> str:

@@ -138,7 +138,7 @@ class Results:
         if recorded.retry_delay is not None:  # be there when the retry comes due
             self.retry_due(time.monotonic() + recorded.retry_delay)
         if recorded.stored:
-            self._recorded(done, _ending(done, recorded.retry_delay), recorded.outcome)
+            self._recorded(done, recorded.ending, recorded.outcome)
         else:
             _log_lost(done)
 
@@ -189,15 +189,6 @@ def _plain_success(done: Finished) -> bool:
         and done.result.succeeded
         and len(done.result.stdout) + len(done.result.stderr) <= BATCH_OUTPUT_BYTES
     )
-
-
-def _ending(done: Finished, retry_delay: float | None) -> str:
-    """How a recorded attempt ended, for the summary: failed means a retry is due."""
-    if done.reason is not None:
-        return done.reason.value
-    if done.result.succeeded:
-        return "completed"
-    return "failed" if retry_delay is not None else "dead"
 
 
 def _took(seconds: float) -> str:
