@@ -11,7 +11,8 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import App, completer, listing_options, pass_app
+from queuectl.cli.app import completer, listing_options
+from queuectl.cli.context import App, pass_app
 from queuectl.cli.control import select_jobs, state_option
 from queuectl.cli.params import Duration
 from queuectl.cli.spec_arg import caller_directory, job_from_argument, read_spec_argument
