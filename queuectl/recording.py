@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
+from enum import StrEnum
 
 import msgspec
 
@@ -36,11 +37,21 @@ class Finished:
     failures: int = 0  # failed tries while the store answered other writes
 
 
+class Ending(StrEnum):
+    """How a recorded attempt ended, as the worker's summary counts it."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"  # a retry is due
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+    RELEASED = "released"  # handed back unfinished, pending again
+
+
 @dataclass(frozen=True)
 class Recorded:
     stored: bool  # False: the lease was lost meanwhile and the job moved on
     outcome: str  # for the log: "completed", "failed (...), retry 1/3 in 2.00s,", ...
-    ending: str  # for the worker's tally: completed, failed, dead, cancelled or released
+    ending: Ending  # for the worker's tally
     retry_delay: float | None = None  # the job failed and is due again after this
 
 
@@ -97,20 +108,20 @@ def _write(
     job = done.job
     if done.reason is Interrupt.CANCELLED:
         ok = store.cancel_running_job(job.id, worker_id, job.last_attempt, result)
-        return Recorded(ok, "cancelled", "cancelled")
+        return Recorded(ok, "cancelled", Ending.CANCELLED)
     if done.reason is Interrupt.RELEASED:
         if not store.release_job(job.id, worker_id, job.last_attempt):
-            return Recorded(False, "released", "released")
+            return Recorded(False, "released", Ending.RELEASED)
         return _released(store, job)
     if done.result.succeeded:
         ok = store.complete_job(job.id, worker_id, job.last_attempt, result)
-        return Recorded(ok, "completed", "completed")
+        return Recorded(ok, "completed", Ending.COMPLETED)
     delay = settings.retry_delay(job.attempts, random.random())
     state = store.fail_job(job, result, delay)
     outcome = failure_text(job, result, state, delay)
     if state is JobState.FAILED:
-        return Recorded(True, outcome, "failed", delay)
-    return Recorded(state is not None, outcome, "dead")
+        return Recorded(True, outcome, Ending.FAILED, delay)
+    return Recorded(state is not None, outcome, Ending.DEAD)
 
 
 def _released(store: Store, job: Job) -> Recorded:
@@ -121,12 +132,11 @@ def _released(store: Store, job: Job) -> Recorded:
     try:
         current = store.get_job(job.id)
     except StoreError:  # the release is stored: never tried again for want of this read
-        return Recorded(True, "released (attempt not counted)", "released")
+        return Recorded(True, "released (attempt not counted)", Ending.RELEASED)
     if current is not None and current.state is JobState.CANCELLED:
-        return Recorded(
-            True, "cancelled (a cancel was asked for; attempt not counted)", "cancelled"
-        )
-    return Recorded(True, "released to pending (attempt not counted)", "released")
+        outcome = "cancelled (a cancel was asked for; attempt not counted)"
+        return Recorded(True, outcome, Ending.CANCELLED)
+    return Recorded(True, "released to pending (attempt not counted)", Ending.RELEASED)
 
 
 def failure_text(job: Job, result: RunResult, state: JobState | None, delay: float) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from queuectl.config import Settings
 from queuectl.errors import StoreError, StoreRefused
 from queuectl.pacing import Pacing
-from queuectl.recording import Finished, record
+from queuectl.recording import Ending, Finished, record
 from queuectl.store import Store
 
 log = logging.getLogger("queuectl.worker")
@@ -54,7 +54,7 @@ class Results:
         self.waiting_since = 0.0  # when the oldest result waiting came in
         self.next_try = time.monotonic()
         self.backoff = 0.0
-        self.tally: Counter[str] = Counter()  # attempts recorded, by how they ended
+        self.tally: Counter[Ending] = Counter()  # attempts recorded, by how they ended
 
     def __len__(self) -> int:
         return len(self.waiting)
@@ -126,7 +126,7 @@ class Results:
             return
         for done, stored in zip(batch, recorded, strict=True):
             if stored:
-                self._recorded(done, "completed", "completed")
+                self._recorded(done, Ending.COMPLETED, "completed")
             else:
                 _log_lost(done)
             self.waiting.remove(done)
@@ -142,7 +142,7 @@ class Results:
         else:
             _log_lost(done)
 
-    def _recorded(self, done: Finished, ending: str, outcome: str) -> None:
+    def _recorded(self, done: Finished, ending: Ending, outcome: str) -> None:
         """Tally a recorded attempt by how it ended, and log it with its outcome."""
         job, result = done.job, done.result
         took = result.finished_at - result.started_at
@@ -157,8 +157,9 @@ class Results:
     def summary(self, worker_id: str, ran: float) -> str:
         """What a worker did in `ran` seconds, for its last words: attempts by outcome."""
         tally = self.tally
-        counts = [f"{tally[k]} {k}" for k in ("completed", "failed", "dead")]
-        counts += [f"{n} {k}" for k, n in tally.items() if k in ("cancelled", "released")]
+        counts = [f"{tally[k]} {k}" for k in (Ending.COMPLETED, Ending.FAILED, Ending.DEAD)]
+        others = (Ending.CANCELLED, Ending.RELEASED)  # only when there were any
+        counts += [f"{n} {k}" for k, n in tally.items() if k in others]
         return f"worker {worker_id} ran {_took(ran)}: {', '.join(counts)}"
 
     def _give_up(self, done: Finished, why: str) -> None:

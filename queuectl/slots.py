@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from queuectl.models import Interrupt, Job, LiveTail
 from queuectl.pacing import Pacing
@@ -58,9 +58,9 @@ class Slots:
         idle_slot = not self.ready and len(self.running) < self.count
         return self.pacing.claim_worthwhile(want, self.count, idle_slot)
 
-    def reserve(self, jobs: Iterable[Job]) -> None:
+    def reserve(self, jobs: list[Job]) -> None:
         """Jobs just claimed: they wait here for a slot."""
-        if not self.ready:
+        if jobs and not self.ready:
             self.ready_since = time.monotonic()
         self.ready.extend(jobs)
 

@@ -14,9 +14,9 @@ turn of the loop runs a fixed list of named steps:
 7. wait            sleep until output, an exit, a database change, a signal or a timer
 
 The Worker composes the parts that own the rest: the jobs it holds (slots.py), its
-periodic duties (timers.py), its stop (stop_sequence.py; watchdog.py ends it in bounded
-time whatever the store does), what it does while the store is down (store_outage.py),
-and what wakes its loop (wakeups.py, changes.py).
+claims (claiming.py), its periodic duties (timers.py), its stop (stop_sequence.py;
+watchdog.py ends it in bounded time whatever the store does), what it does while the
+store is down (store_outage.py), and what wakes its loop (wakeups.py, changes.py).
 """
 
 from __future__ import annotations
@@ -77,9 +77,10 @@ class WorkerOptions:
 
 class Worker:
     """One supervisor process: the loop and its steps, composed of the jobs it holds
-    (`slots`: slots.py), its stop (`stop`: stop_sequence.py), what it does while the
-    store is down (`outage`: store_outage.py), its periodic duties (`timers`: timers.py)
-    and the results it holds (`results`: results.py). `run()` returns the exit code."""
+    (`slots`: slots.py), its claims (`claims`: claiming.py), its stop (`stop`:
+    stop_sequence.py), what it does while the store is down (`outage`: store_outage.py),
+    its periodic duties (`timers`: timers.py), the results it holds (`results`:
+    results.py) and what wakes it (`wakeups`, `changes`). `run()` returns the exit code."""
 
     def __init__(self, url: str | None, options: WorkerOptions) -> None:
         self.options = options
