@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import msgspec
 
 from queuectl.errors import ConfigError, InvalidSpec, UnknownConfigKey
+from queuectl.rules import backoff_delay
 from queuectl.timefmt import parse_duration
 
 
@@ -170,8 +171,6 @@ class Settings(msgspec.Struct, frozen=True):
     def retry_delay(self, failed_attempts: int, jitter: float = 0.0) -> float:
         """Seconds to wait after the n-th failed attempt: min(base ** n, max-backoff),
         plus `jitter` (a number in [0, 1)) times backoff-jitter of it."""
-        from queuectl.rules import backoff_delay
-
         return backoff_delay(
             failed_attempts, self.backoff_base, self.max_backoff, self.backoff_jitter, jitter
         )

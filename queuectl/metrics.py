@@ -34,45 +34,10 @@ class Snapshot:
 
 def render(snap: Snapshot) -> str:
     lines: list[str] = []
-    queues = sorted(set(snap.queues) | {s.queue for s in snap.samples})
-
-    _family(lines, "queuectl_jobs", "gauge", "Jobs in the store, per queue and state.")
     # Every queue seen (counters included): a queue emptied by a purge reads 0, not gone.
-    no_jobs: tuple[Mapping[JobState, int], float | None] = ({}, None)
-    for queue in queues:
-        by_state = snap.queues.get(queue, no_jobs)[0]
-        for state in JobState:
-            lines.append(
-                _sample(
-                    "queuectl_jobs", {"queue": queue, "state": state.value}, by_state.get(state, 0)
-                )
-            )
-
-    _family(
-        lines,
-        "queuectl_jobs_scheduled",
-        "gauge",
-        "Pending jobs whose run_at is still in the future.",
-    )
-    lines.append(_sample("queuectl_jobs_scheduled", {}, snap.scheduled))
-
-    name = "queuectl_jobs_finished_total"
-    _family(
-        lines,
-        name,
-        "counter",
-        "Jobs that reached an outcome, per queue: completed, failed (a retry is due), "
-        "dead (moved to the DLQ) or cancelled.",
-    )
-    finished: Counter[tuple[str, str]] = Counter()
-    for s in snap.samples:
-        if s.kind in ("run", "end"):
-            finished[s.queue, s.outcome] += s.n
-    for queue in queues:
-        for outcome in OUTCOMES:
-            labels = {"queue": queue, "outcome": outcome}
-            lines.append(_sample(name, labels, finished[queue, outcome]))
-
+    queues = sorted(set(snap.queues) | {s.queue for s in snap.samples})
+    _jobs(lines, snap, queues)
+    _finished(lines, snap.samples, queues)
     _histogram(
         lines,
         "queuectl_job_run_seconds",
@@ -89,7 +54,50 @@ def render(snap: Snapshot) -> str:
         snap.buckets,
         (s for s in snap.samples if s.kind == "wait"),
     )
+    _oldest_pending(lines, snap, queues)
+    _workers(lines, snap.workers)
+    return "\n".join(lines) + "\n"
 
+
+_NO_JOBS: tuple[Mapping[JobState, int], float | None] = ({}, None)
+
+
+def _jobs(lines: list[str], snap: Snapshot, queues: Sequence[str]) -> None:
+    _family(lines, "queuectl_jobs", "gauge", "Jobs in the store, per queue and state.")
+    for queue in queues:
+        by_state = snap.queues.get(queue, _NO_JOBS)[0]
+        for state in JobState:
+            labels = {"queue": queue, "state": state.value}
+            lines.append(_sample("queuectl_jobs", labels, by_state.get(state, 0)))
+    _family(
+        lines,
+        "queuectl_jobs_scheduled",
+        "gauge",
+        "Pending jobs whose run_at is still in the future.",
+    )
+    lines.append(_sample("queuectl_jobs_scheduled", {}, snap.scheduled))
+
+
+def _finished(lines: list[str], samples: Sequence[MetricSample], queues: Sequence[str]) -> None:
+    name = "queuectl_jobs_finished_total"
+    _family(
+        lines,
+        name,
+        "counter",
+        "Jobs that reached an outcome, per queue: completed, failed (a retry is due), "
+        "dead (moved to the DLQ) or cancelled.",
+    )
+    finished: Counter[tuple[str, str]] = Counter()
+    for s in samples:
+        if s.kind in ("run", "end"):
+            finished[s.queue, s.outcome] += s.n
+    for queue in queues:
+        for outcome in OUTCOMES:
+            labels = {"queue": queue, "outcome": outcome}
+            lines.append(_sample(name, labels, finished[queue, outcome]))
+
+
+def _oldest_pending(lines: list[str], snap: Snapshot, queues: Sequence[str]) -> None:
     name = "queuectl_queue_oldest_pending_age_seconds"
     _family(
         lines,
@@ -98,18 +106,18 @@ def render(snap: Snapshot) -> str:
         "How long the oldest due pending job of each queue has waited (0 when none).",
     )
     for queue in queues:
-        age = snap.queues.get(queue, no_jobs)[1]
+        age = snap.queues.get(queue, _NO_JOBS)[1]
         lines.append(_sample(name, {"queue": queue}, age or 0.0))
 
-    _family(lines, "queuectl_workers", "gauge", "Live workers (fresh heartbeat), per host.")
-    for host, count in sorted(Counter(w.host for w in snap.workers).items()):
-        lines.append(_sample("queuectl_workers", {"host": host}, count))
 
+def _workers(lines: list[str], workers: Sequence[WorkerInfo]) -> None:
+    _family(lines, "queuectl_workers", "gauge", "Live workers (fresh heartbeat), per host.")
+    for host, count in sorted(Counter(w.host for w in workers).items()):
+        lines.append(_sample("queuectl_workers", {"host": host}, count))
     _family(lines, "queuectl_slots", "gauge", "Job slots of the live workers.")
-    lines.append(_sample("queuectl_slots", {}, sum(w.slots for w in snap.workers)))
+    lines.append(_sample("queuectl_slots", {}, sum(w.slots for w in workers)))
     _family(lines, "queuectl_slots_busy", "gauge", "Slots of live workers running a job.")
-    lines.append(_sample("queuectl_slots_busy", {}, sum(len(w.running) for w in snap.workers)))
-    return "\n".join(lines) + "\n"
+    lines.append(_sample("queuectl_slots_busy", {}, sum(len(w.running) for w in workers)))
 
 
 def _histogram(

@@ -35,6 +35,15 @@ class StopMode(StrEnum):
     NOW = "now"
 
 
+class Interrupt(StrEnum):
+    """Why a worker killed a job's command before it ended. The value is also the error
+    the attempt records (a release's attempt record says "released")."""
+
+    CANCELLED = "cancelled"  # its cancel was asked for: the job ends cancelled
+    RELEASED = "released"  # the worker stops at once: the job is handed back, uncounted
+    LOST = "lost"  # its lease was lost, another worker has the job: nothing is recorded
+
+
 class NewJob(msgspec.Struct, frozen=True):
     """A validated job, ready to be stored; `None` fields take the configured default."""
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
+from enum import StrEnum
 
 import msgspec
 
 from queuectl.config import Settings
 from queuectl.errors import StoreError, StoreRefused
-from queuectl.models import Job, JobState, RunResult
+from queuectl.models import Interrupt, Job, JobState, RunResult
 from queuectl.store import Store
 
 log = logging.getLogger("queuectl.worker")
@@ -32,14 +33,25 @@ class Finished:
 
     job: Job
     result: RunResult
-    reason: str | None  # None, "cancelled" or "released"
+    reason: Interrupt | None  # None (it ended by itself), CANCELLED or RELEASED
     failures: int = 0  # failed tries while the store answered other writes
+
+
+class Ending(StrEnum):
+    """How a recorded attempt ended, as the worker's summary counts it."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"  # a retry is due
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+    RELEASED = "released"  # handed back unfinished, pending again
 
 
 @dataclass(frozen=True)
 class Recorded:
     stored: bool  # False: the lease was lost meanwhile and the job moved on
     outcome: str  # for the log: "completed", "failed (...), retry 1/3 in 2.00s,", ...
+    ending: Ending  # for the worker's tally
     retry_delay: float | None = None  # the job failed and is due again after this
 
 
@@ -94,19 +106,37 @@ def _write(
     store: Store, settings: Settings, worker_id: str, done: Finished, result: RunResult
 ) -> Recorded:
     job = done.job
-    if done.reason == "cancelled":
+    if done.reason is Interrupt.CANCELLED:
         ok = store.cancel_running_job(job.id, worker_id, job.last_attempt, result)
-        return Recorded(ok, "cancelled")
-    if done.reason == "released":
-        ok = store.release_job(job.id, worker_id, job.last_attempt)
-        return Recorded(ok, "released to pending (attempt not counted)")
+        return Recorded(ok, "cancelled", Ending.CANCELLED)
+    if done.reason is Interrupt.RELEASED:
+        if not store.release_job(job.id, worker_id, job.last_attempt):
+            return Recorded(False, "released", Ending.RELEASED)
+        return _released(store, job)
     if done.result.succeeded:
         ok = store.complete_job(job.id, worker_id, job.last_attempt, result)
-        return Recorded(ok, "completed")
+        return Recorded(ok, "completed", Ending.COMPLETED)
     delay = settings.retry_delay(job.attempts, random.random())
     state = store.fail_job(job, result, delay)
     outcome = failure_text(job, result, state, delay)
-    return Recorded(state is not None, outcome, delay if state is JobState.FAILED else None)
+    if state is JobState.FAILED:
+        return Recorded(True, outcome, Ending.FAILED, delay)
+    return Recorded(state is not None, outcome, Ending.DEAD)
+
+
+def _released(store: Store, job: Job) -> Recorded:
+    """A release that applied: the job is pending again, or cancelled when its cancel was
+    asked for meanwhile (rules.released). The store says only that the release applied,
+    so the job is read back (one cancelled by an operator just after the release ended
+    cancelled all the same)."""
+    try:
+        current = store.get_job(job.id)
+    except StoreError:  # the release is stored: never tried again for want of this read
+        return Recorded(True, "released (attempt not counted)", Ending.RELEASED)
+    if current is not None and current.state is JobState.CANCELLED:
+        outcome = "cancelled (a cancel was asked for; attempt not counted)"
+        return Recorded(True, outcome, Ending.CANCELLED)
+    return Recorded(True, "released to pending (attempt not counted)", Ending.RELEASED)
 
 
 def failure_text(job: Job, result: RunResult, state: JobState | None, delay: float) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from queuectl.config import Settings
 from queuectl.errors import StoreError, StoreRefused
 from queuectl.pacing import Pacing
-from queuectl.recording import Finished, record
+from queuectl.recording import Ending, Finished, record
 from queuectl.store import Store
 
 log = logging.getLogger("queuectl.worker")
@@ -54,7 +54,7 @@ class Results:
         self.waiting_since = 0.0  # when the oldest result waiting came in
         self.next_try = time.monotonic()
         self.backoff = 0.0
-        self.tally: Counter[str] = Counter()  # attempts recorded, by how they ended
+        self.tally: Counter[Ending] = Counter()  # attempts recorded, by how they ended
 
     def __len__(self) -> int:
         return len(self.waiting)
@@ -126,7 +126,7 @@ class Results:
             return
         for done, stored in zip(batch, recorded, strict=True):
             if stored:
-                self._recorded(done, "completed", "completed")
+                self._recorded(done, Ending.COMPLETED, "completed")
             else:
                 _log_lost(done)
             self.waiting.remove(done)
@@ -138,11 +138,11 @@ class Results:
         if recorded.retry_delay is not None:  # be there when the retry comes due
             self.retry_due(time.monotonic() + recorded.retry_delay)
         if recorded.stored:
-            self._recorded(done, _ending(done, recorded.retry_delay), recorded.outcome)
+            self._recorded(done, recorded.ending, recorded.outcome)
         else:
             _log_lost(done)
 
-    def _recorded(self, done: Finished, ending: str, outcome: str) -> None:
+    def _recorded(self, done: Finished, ending: Ending, outcome: str) -> None:
         """Tally a recorded attempt by how it ended, and log it with its outcome."""
         job, result = done.job, done.result
         took = result.finished_at - result.started_at
@@ -153,6 +153,14 @@ class Results:
         """Keep the results; the loop goes on serving running jobs meanwhile."""
         self.backoff = min(max(self.backoff * 2, 0.1), MAX_STORE_BACKOFF_S)
         self.next_try = time.monotonic() + self.backoff
+
+    def summary(self, worker_id: str, ran: float) -> str:
+        """What a worker did in `ran` seconds, for its last words: attempts by outcome."""
+        tally = self.tally
+        counts = [f"{tally[k]} {k}" for k in (Ending.COMPLETED, Ending.FAILED, Ending.DEAD)]
+        others = (Ending.CANCELLED, Ending.RELEASED)  # only when there were any
+        counts += [f"{n} {k}" for k, n in tally.items() if k in others]
+        return f"worker {worker_id} ran {_took(ran)}: {', '.join(counts)}"
 
     def _give_up(self, done: Finished, why: str) -> None:
         """Stop holding a result the store will not take: its lease expires and the job
@@ -184,10 +192,11 @@ def _plain_success(done: Finished) -> bool:
     )
 
 
-def _ending(done: Finished, retry_delay: float | None) -> str:
-    """How a recorded attempt ended, for the summary: failed means a retry is due."""
-    if done.reason in ("cancelled", "released"):
-        return done.reason
-    if done.result.succeeded:
-        return "completed"
-    return "failed" if retry_delay is not None else "dead"
+def _took(seconds: float) -> str:
+    """1.2s, 3m05s, 2h01m07s."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m{secs:02d}s"

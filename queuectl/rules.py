@@ -15,7 +15,7 @@ store applies them on its own clock (`Store.now()`), whatever host decided.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from enum import StrEnum
 
 import msgspec
@@ -314,14 +314,6 @@ def max_retries_for(own: int | None, configured: int) -> int:
     """A job's retry budget: its own when it set one, else the configured default (on
     enqueue, and again on a requeue or DLQ retry, so a config change reaches them)."""
     return configured if own is None else own
-
-
-def configured_max_retries(config: Mapping[str, str]) -> int:
-    """The max-retries default from the stored config values (the caller reads them and
-    hands the number to the store; a store never reads its config table for a rule)."""
-    from queuectl.config import Settings
-
-    return Settings.from_stored(config).max_retries
 
 
 _STOP_RANK = {StopMode.GRACEFUL: 1, StopMode.NOW: 2}

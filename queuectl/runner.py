@@ -1,5 +1,5 @@
-"""Run shell commands as jobs: `/bin/sh -c` in a session of its own, output streamed into
-capped tail buffers, timeouts and interrupts that kill the whole process tree.
+"""Run shell commands as jobs: `/bin/sh -c` in a session of its own (spawn.py), output
+streamed into capped tail buffers, timeouts and interrupts that kill the whole process tree.
 
 A `Process` is driven by its owner's selector, so one thread can run many commands at
 once (the worker does); `run_command` drives one to its end for simple callers. Nothing
@@ -10,8 +10,6 @@ here raises for a command that misbehaves: a spawn failure, a timeout or a kill 
 from __future__ import annotations
 
 import contextlib
-import functools
-import itertools
 import os
 import selectors
 import signal
@@ -19,13 +17,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from queuectl.models import RunResult
-from queuectl.proctree import TOKEN_VAR, Sweeper
+from queuectl.config import Settings
+from queuectl.models import Interrupt, Job, RunResult
+from queuectl.proctree import Sweeper
+from queuectl.spawn import Spawned, spawn
 
-SHELL = "/bin/sh"
 READ_CHUNK = 65_536
 ABANDON_PIPES_S = 2.0  # after the shell exits, how long to keep reading its pipes
-_tokens = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,62 +100,6 @@ def describe_exit(code: int) -> str | None:
     return f"exit code {code}"
 
 
-# The worker's own business, never a job's: `queuectl serve`'s API token, and systemd's
-# sockets and watchdog (a job that wrote READY=1 or STOPPING=1 to NOTIFY_SOCKET would speak
-# for the worker).
-HIDDEN_FROM_JOBS = (
-    "QUEUECTL_TOKEN",
-    "NOTIFY_SOCKET",
-    "WATCHDOG_PID",
-    "WATCHDOG_USEC",
-    "LISTEN_PID",
-    "LISTEN_FDS",
-    "LISTEN_FDNAMES",
-)
-
-
-@functools.cache
-def _base_env() -> dict[bytes, bytes]:
-    """The worker's environment, encoded once (Popen would encode it again per job),
-    without queuectl's own secrets."""
-    hidden = {os.fsencode(name) for name in HIDDEN_FROM_JOBS}
-    return {k: v for k, v in os.environb.items() if k not in hidden}
-
-
-def _job_env(env: Mapping[str, str], token: str) -> dict[bytes, bytes] | str:
-    """The environment of one job, or why it cannot have one: a job stored before its
-    text was checked may hold a lone surrogate, which no environment can carry."""
-    try:
-        extra = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
-    except UnicodeEncodeError:
-        return "cannot start: `env` holds text that is not valid Unicode (a lone surrogate)"
-    job_env = {**_base_env(), **extra}
-    job_env[TOKEN_VAR.encode()] = token.encode()
-    return job_env
-
-
-@functools.cache
-def _devnull() -> int:
-    return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-
-
-def seal_inherited_fds() -> None:
-    """Make every descriptor above stderr close-on-exec, so jobs inherit none of ours.
-
-    posix_spawn (below) does not close descriptors the way subprocess's close_fds does;
-    Python creates its own non-inheritable, and this covers any we were started with."""
-    for name in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else ():
-        fd = int(name)
-        if fd > 2:
-            with contextlib.suppress(OSError):
-                os.set_inheritable(fd, False)
-
-
-@functools.cache
-def _token_prefix() -> str:
-    return f"{os.getpid()}.{os.urandom(4).hex()}"
-
-
 def start_command(
     command: str,
     env: Mapping[str, str],
@@ -167,87 +109,50 @@ def start_command(
     keep_daemons: bool = False,
     cwd: str | None = None,
 ) -> Process | RunResult:
-    """Spawn `command` (in directory `cwd`, if given) and register it with `selector`; a
-    spawn failure is a RunResult. With a `sweeper`, every descendant dies with the
-    command, even those that left its group, unless `keep_daemons`; without one, its
-    process group does.
-
-    os.posix_spawn (vfork-style) costs a third less than subprocess.Popen per job, which
-    is most of a worker's overhead on short jobs."""
+    """Spawn `command` (in directory `cwd`, if given; see spawn.py) and register it with
+    `selector`; a spawn failure is a RunResult. With a `sweeper`, every descendant dies
+    with the command, even those that left its group, unless `keep_daemons`; without one,
+    its process group does."""
     started = time.time()
-    if cwd is not None and not os.path.isdir(cwd):
-        error = f"cannot start: working directory {cwd!r} does not exist on this host"
-        return RunResult(None, error, started_at=started, finished_at=time.time())
-    token = f"{_token_prefix()}.{next(_tokens)}"
-    job_env = _job_env(env, token)
-    if isinstance(job_env, str):
-        return RunResult(None, job_env, started_at=started, finished_at=time.time())
+    spawned = spawn(command, env, cwd)
+    if isinstance(spawned, str):
+        return RunResult(None, spawned, started_at=started, finished_at=time.time())
     try:
-        out_read, out_write = os.pipe()
-    except OSError as err:  # out of descriptors: a failed attempt, not a dead worker
-        return RunResult(None, f"cannot start: {err}", started_at=started, finished_at=time.time())
-    try:
-        err_read, err_write = os.pipe()
-    except OSError as err:
-        os.close(out_read)
-        os.close(out_write)
-        return RunResult(None, f"cannot start: {err}", started_at=started, finished_at=time.time())
-    try:
-        pid = os.posix_spawn(
-            SHELL,
-            _shell_argv(command, cwd),
-            job_env,
-            file_actions=[
-                (os.POSIX_SPAWN_DUP2, _devnull(), 0),
-                (os.POSIX_SPAWN_DUP2, out_write, 1),
-                (os.POSIX_SPAWN_DUP2, err_write, 2),
-            ],
-            setsid=True,  # its own session and process group: kill the group, kill it all
-            # Python ignores SIGPIPE (and SIGXFSZ); a job gets the defaults, as from a
-            # shell: `yes | head` ends quietly instead of printing "Broken pipe".
-            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
+        process = Process(
+            spawned.pid, spawned.stdout_fd, spawned.stderr_fd, limits, selector, started
         )
-    except (OSError, ValueError) as err:
-        for fd in (out_read, err_read):
-            os.close(fd)
-        return RunResult(None, f"cannot start: {err}", started_at=started, finished_at=time.time())
-    finally:
-        os.close(out_write)
-        os.close(err_write)
-    try:
-        process = Process(pid, out_read, err_read, limits, selector, started)
     except OSError as err:  # no pidfd: stop the command rather than lose track of it
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        for fd in (out_read, err_read):
-            with contextlib.suppress(OSError, KeyError):
-                selector.unregister(fd)
-            os.close(fd)
+        _abandon(spawned, selector)
         return RunResult(None, f"cannot start: {err}", started_at=started, finished_at=time.time())
     if sweeper is not None:
-        process.track(sweeper, token, keep_daemons)
+        process.track(sweeper, spawned.token, keep_daemons)
     return process
 
 
-# posix_spawn has no chdir (Python does not expose glibc's addchdir_np), and chdir in a
-# threaded worker would move every thread: the shell changes directory, then becomes the
-# job's own `sh -c`, so the job sees exactly what it would have without a cwd.
-_CD_THEN_RUN = 'cd -- "$1" && exec "$0" -c "$2"'
+def start_job(
+    job: Job, settings: Settings, selector: selectors.BaseSelector, sweeper: Sweeper
+) -> Process | RunResult:
+    """start_command for a job's attempt: its timeout (else job-timeout), the output
+    limit, and its environment, which also names the job and the attempt."""
+    timeout = job.timeout if job.timeout is not None else settings.job_timeout
+    limits = Limits(timeout=timeout, output_limit=settings.output_limit)
+    env = {
+        **(job.env or {}),
+        "QUEUECTL_JOB_ID": job.id,
+        "QUEUECTL_ATTEMPT": str(job.last_attempt),
+    }
+    return start_command(job.command, env, limits, selector, sweeper, job.keep_daemons, job.cwd)
 
 
-def _shell_argv(command: str, cwd: str | None) -> list[str]:
-    if cwd is None or cwd == _worker_cwd():
-        return [SHELL, "-c", command]
-    return [SHELL, "-c", _CD_THEN_RUN, SHELL, cwd, command]
-
-
-@functools.cache
-def _worker_cwd() -> str | None:
-    try:
-        return os.getcwd()
-    except OSError:  # our own directory was removed
-        return None
+def _abandon(spawned: Spawned, selector: selectors.BaseSelector) -> None:
+    """Kill and reap a command that cannot be watched, and close its pipes."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(spawned.pid, signal.SIGKILL)
+    os.waitpid(spawned.pid, 0)
+    for fd in (spawned.stdout_fd, spawned.stderr_fd):
+        with contextlib.suppress(OSError, KeyError):
+            selector.unregister(fd)
+        os.close(fd)
 
 
 class Process:
@@ -270,7 +175,7 @@ class Process:
         self.stdout = TailBuffer(limits.output_limit)
         self.stderr = TailBuffer(limits.output_limit)
         self.error: str | None = None
-        self.reason: str | None = None  # why it was interrupted, if it was
+        self.reason: Interrupt | None = None  # why it was interrupted, if it was
         self.returncode: int | None = None
         self.published = (0, 0)  # bytes of stdout and stderr its owner last published
         self.exit_fd = os.pidfd_open(pid)
@@ -336,14 +241,14 @@ class Process:
             for fd in list(self.sources):
                 self._close(fd)
 
-    def interrupt(self, reason: str, grace: float) -> None:
+    def interrupt(self, reason: Interrupt, grace: float) -> None:
         """Stop it now (cancel, cold stop, lease lost): SIGTERM to the group, SIGKILL after
         `grace`. A job already timing out stays a timeout when merely released."""
         if self.reason is not None or self.returncode is not None:
             return
-        if not (reason == "released" and self.error is not None):
+        if not (reason is Interrupt.RELEASED and self.error is not None):
             self.reason = reason
-            self.error = reason
+            self.error = reason.value
         self._terminate(grace)
 
     def kill_group(self) -> None:

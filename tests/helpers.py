@@ -115,12 +115,10 @@ def stepped_worker(url: str, options: WorkerOptions) -> Iterator[Worker]:
     try:
         yield worker
     finally:
-        for _, process in worker.running.values():
+        for _, process in worker.slots.running.values():
             process.kill_group()
             process.finish()
-        if worker.claimer is not None:
-            worker.claimer.close()
+        worker.claims.close(wait=True)
         worker.store.close()
         worker.selector.close()
-        os.close(worker._wake_read)
-        os.close(worker._wake_write)
+        worker.wakeups.close()

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 
+from queuectl.claiming import BURST_POLL_S
 from queuectl.models import NewJob, RunResult
 from queuectl.store import Store
-from queuectl.worker import BURST_POLL_S, WorkerOptions
+from queuectl.timers import Duty
+from queuectl.worker import WorkerOptions
 from tests.helpers import stepped_worker
 
 
@@ -23,17 +25,17 @@ def test_a_burst_worker_looks_again_soon_while_others_jobs_run(
     with stepped_worker(store_url, WorkerOptions(burst=True)) as worker:
         looks = []
         for _ in range(6):
-            worker.next_claim = time.monotonic()  # as if the time to look had come
-            worker.claim_jobs()  # nothing for us: the only job is theirs
-            assert not worker.ready
-            assert not worker._burst_done()
-            looks.append(worker.next_claim - time.monotonic())
+            worker.timers.due_now(Duty.CLAIM)  # as if the time to look had come
+            worker.claims.claim()  # nothing for us: the only job is theirs
+            assert not worker.slots.ready
+            assert not worker.claims.burst_done(results_held=False)
+            looks.append(worker.timers.at(Duty.CLAIM) - time.monotonic())
         assert looks[0] <= BURST_POLL_S
         assert looks[-1] > 8 * BURST_POLL_S  # and less often while they go on
         assert max(looks) < 60  # far sooner than the poll interval
         now = time.time()
         store.complete_jobs("other-worker", [("theirs", held.last_attempt, _ok(now))])
-        assert worker._burst_done()
+        assert worker.claims.burst_done(results_held=False)
 
 
 def _ok(now: float) -> RunResult:

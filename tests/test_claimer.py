@@ -101,10 +101,10 @@ def _refusing(url: str, backend: str) -> Iterator[None]:
 def test_a_stop_hands_back_the_jobs_of_a_claim_in_flight(store: Store, store_url: str) -> None:
     _enqueue(store, 3)
     with stepped_worker(store_url, WorkerOptions(slots=1)) as worker:
-        worker.claimer = Claimer(store_url, worker._wake_write)  # as run() makes it
-        worker.claimer.ask(worker.id, None, 3, 30)
-        worker.release_reserve()  # waits for the answer, then hands its jobs back
-        assert not worker.claimer.pending and not worker.ready
+        claimer = worker.claims.claimer = Claimer(store_url, worker.wakeups.write_fd)  # as run()
+        claimer.ask(worker.id, None, 3, 30)
+        worker.claims.release_reserve()  # waits for the answer, then hands its jobs back
+        assert not claimer.pending and not worker.slots.ready
     for i in range(3):
         job = store.get_job(f"j{i}")
         assert job is not None
@@ -116,10 +116,10 @@ def test_an_idle_worker_claims_in_its_loop(store: Store, store_url: str) -> None
     """Nothing running, nothing to overlap: the first job starts without a hand-off."""
     _enqueue(store, 1)
     with stepped_worker(store_url, WorkerOptions(slots=1)) as worker:
-        worker.claimer = Claimer(store_url, worker._wake_write)  # as run() makes it
-        worker.claim_jobs()
-        assert not worker.claimer.pending
-        assert list(worker.running) == ["j0"]
+        claimer = worker.claims.claimer = Claimer(store_url, worker.wakeups.write_fd)  # as run()
+        worker.claims.claim()
+        assert not claimer.pending
+        assert list(worker.slots.running) == ["j0"]
 
 
 _RUN_IN_PROCESS = """
@@ -131,8 +131,8 @@ worker = Worker(sys.argv[1], WorkerOptions(slots=2, burst=True))
 code = worker.run()
 print(json.dumps({
     "code": code,
-    "claimer": worker.claimer is not None,
-    "disarmed": worker.watchdog is not None and worker.watchdog.deadline is None,
+    "claimer": worker.claims.claimer is not None,
+    "disarmed": worker.stop.watchdog is not None and worker.stop.watchdog.deadline is None,
     "handlers_back": signal.getsignal(signal.SIGTERM) is before,
 }))
 """

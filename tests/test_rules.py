@@ -184,8 +184,6 @@ def test_requeue_retry_and_delete_accept_only_their_states() -> None:
 def test_max_retries_own_else_configured() -> None:
     assert rules.max_retries_for(None, 4) == 4
     assert rules.max_retries_for(0, 4) == 0
-    assert rules.configured_max_retries({}) == 3
-    assert rules.configured_max_retries({"max-retries": "7"}) == 7
 
 
 def test_stop_now_beats_graceful_and_is_never_downgraded() -> None:

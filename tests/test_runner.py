@@ -9,15 +9,16 @@ import uuid
 
 import pytest
 
+from queuectl.models import Interrupt
 from queuectl.runner import (
     Limits,
     Process,
     TailBuffer,
     describe_exit,
     run_command,
-    seal_inherited_fds,
     start_command,
 )
+from queuectl.spawn import seal_inherited_fds
 from tests.helpers import kill_matching, processes_matching, wait_for
 
 
@@ -128,7 +129,7 @@ def test_interrupt_stops_a_running_process_with_its_reason():
     with selectors.DefaultSelector() as selector:
         process = start_command("sleep 30", {}, Limits(), selector)
         assert isinstance(process, Process)
-        process.interrupt("cancelled", grace=1.0)
+        process.interrupt(Interrupt.CANCELLED, grace=1.0)
         while not process.done:
             for key, _ in selector.select(1.0):
                 process.on_event(key)

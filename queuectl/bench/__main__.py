@@ -66,6 +66,33 @@ def run_backend(server: Server, sizes: Sizes, only: set[str]) -> list[Figure]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    only = set(args.only or FIGURES)
+    sizes = Sizes(args.quick)
+    figures: list[Figure] = []
+    for url in _backend_urls(args.all_backends, args.db):
+        server = Server(url)
+        try:
+            figures.extend(run_backend(server, sizes, only))
+        finally:
+            server.close()
+    if "others" in only:
+        figures.extend(others.measure(sizes.drain, sizes.runs))
+
+    context: dict[str, object] = {
+        "cores": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "python": sys.version.split()[0],
+    }
+    if args.json:
+        print(as_json(figures, context))
+    else:
+        print(f"{context['cores']} cores, {context['date']}, Python {context['python']}\n")
+        print(markdown(figures))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m queuectl.bench",
         description="Measure queuectl's speed figures beside same-run baselines.",
@@ -88,44 +115,24 @@ def main(argv: list[str] | None = None) -> int:
         help=f"only this figure (repeatable): {', '.join(FIGURES)}",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object instead of a table")
-    args = parser.parse_args(argv)
-    only = set(args.only or FIGURES)
-    sizes = Sizes(args.quick)
+    return parser
 
-    if args.all_backends:
-        urls: list[str | None] = [None]
-        pg = os.environ.get("QUEUECTL_BENCH_POSTGRES") or POSTGRES_DEFAULT
-        if postgres_answers(pg):
-            urls.append(pg)
-        else:
-            print(f"skipping PostgreSQL: {pg} does not answer", file=sys.stderr)
-        redis = os.environ.get("QUEUECTL_BENCH_REDIS") or REDIS_DEFAULT
-        if redis_store_exists() and redis_answers(redis):
-            urls.append(redis)
+
+def _backend_urls(all_backends: bool, db: str | None) -> list[str | None]:
+    """The databases to measure: `db` (None: a temporary SQLite file), or with
+    `all_backends` SQLite and every server that answers."""
+    if not all_backends:
+        return [db]
+    urls: list[str | None] = [None]
+    pg = os.environ.get("QUEUECTL_BENCH_POSTGRES") or POSTGRES_DEFAULT
+    if postgres_answers(pg):
+        urls.append(pg)
     else:
-        urls = [args.db]
-
-    figures: list[Figure] = []
-    for url in urls:
-        server = Server(url)
-        try:
-            figures.extend(run_backend(server, sizes, only))
-        finally:
-            server.close()
-    if "others" in only:
-        figures.extend(others.measure(sizes.drain, sizes.runs))
-
-    context: dict[str, object] = {
-        "cores": os.cpu_count(),
-        "date": time.strftime("%Y-%m-%d", time.gmtime()),
-        "python": sys.version.split()[0],
-    }
-    if args.json:
-        print(as_json(figures, context))
-    else:
-        print(f"{context['cores']} cores, {context['date']}, Python {context['python']}\n")
-        print(markdown(figures))
-    return 0
+        print(f"skipping PostgreSQL: {pg} does not answer", file=sys.stderr)
+    redis = os.environ.get("QUEUECTL_BENCH_REDIS") or REDIS_DEFAULT
+    if redis_store_exists() and redis_answers(redis):
+        urls.append(redis)
+    return urls
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import App, completer, hidden_alias, listing_options, pass_app
+from queuectl.cli.app import completer, hidden_alias, listing_options
 from queuectl.cli.completion import complete_config_keys
+from queuectl.cli.context import App, pass_app
 from queuectl.cli.observe import dlq_groups
 from queuectl.config import KEYS
 from queuectl.timefmt import parse_duration

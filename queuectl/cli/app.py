@@ -1,5 +1,6 @@
-"""The root command group and the context every command gets: the database URL and a
-store opened on first use (so `--help` and usage errors never touch the database)."""
+"""The root command group: commands imported on first use, `--db` before or after a
+command's name, and the options and helpers the command modules share. The context every
+command gets (the database URL, a store opened on first use) is cli/context.py."""
 
 from __future__ import annotations
 
@@ -7,15 +8,13 @@ import difflib
 import importlib
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from queuectl import __version__
+from queuectl.cli.context import App
 from queuectl.cli.errors import silence_stdout
-
-if TYPE_CHECKING:
-    from queuectl.store import Store
 
 # Commands live in a few modules, imported only when one of their commands runs (or for
 # --help), so `queuectl enqueue` pays for nothing else. Hidden names are old spellings.
@@ -160,61 +159,6 @@ def _accept_db_option(command: click.Command) -> None:
             _accept_db_option(sub)
 
 
-class App:
-    """Per-invocation state: which database, and its store once a command needs it."""
-
-    def __init__(self, db: str | None = None, db_from_env: bool = False) -> None:
-        self.db = db
-        self.db_from_env = db_from_env  # from QUEUECTL_DB rather than --db
-        self._store: Store | None = None
-        # Only commands that add work (and `worker start`) may create a database: any
-        # other on a SQLite file that does not exist says so (a mistyped --db).
-        self.may_create = False
-        self._reaped = False
-
-    @property
-    def store(self) -> Store:
-        if self._store is None:
-            from queuectl.store import open_store
-
-            self._store = open_store(self.db, create=self.may_create)
-        return self._store
-
-    @property
-    def jobs_store(self) -> Store:
-        """The store, once the jobs of dead workers (lease expired) have been failed back
-        to their retry rules: what commands that read or change jobs use, so a job never
-        shows `processing` for a worker that is gone."""
-        store = self.store
-        if not self._reaped:
-            self._reaped = True
-            from queuectl.service.leases import reap_expired
-
-            reap_expired(store)
-        return store
-
-    def warn_if_not_durable(self) -> None:
-        """One line on stderr when the database would lose acknowledged jobs in a crash or
-        restart (`status`, `ping` and `worker start --detach` say so; a worker logs it).
-        A database that cannot be reached says nothing here: the command itself reports
-        it (or, for a worker, waits for it)."""
-        from queuectl import service
-        from queuectl.cli import output
-        from queuectl.errors import StoreError
-
-        try:
-            warning = service.durability_warning(self.store)
-        except StoreError:
-            return
-        if warning is not None:
-            output.warn(warning)
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-
-
 @click.group(
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -233,8 +177,6 @@ def cli(ctx: click.Context, db: str | None) -> None:
     ctx.obj = app
     ctx.call_on_close(app.close)
 
-
-pass_app = click.make_pass_decorator(App)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -33,17 +33,17 @@ _INSTALL = {
     epilog="\b\nInstall:\n" + "\n".join(f"  {line}" for line in _INSTALL.values()),
 )
 @click.argument("shell", type=click.Choice(_SHELLS))
-def completion(shell: str) -> None:
+@click.pass_context
+def completion(ctx: click.Context, shell: str) -> None:
     """Print the completion script for SHELL (commands, options, job ids, queues, states,
     config keys)."""
     from click.shell_completion import get_completion_class
 
-    from queuectl.cli.app import cli
-
     script_class = get_completion_class(shell)
     if script_class is None:  # pragma: no cover - every shell above is Click's
         raise click.UsageError(f"no completion for {shell}")
-    click.echo(script_class(cli, {}, "queuectl", "_QUEUECTL_COMPLETE").source())
+    root = ctx.find_root().command  # the `queuectl` group
+    click.echo(script_class(root, {}, "queuectl", "_QUEUECTL_COMPLETE").source())
 
 
 def complete_config_keys(
@@ -106,7 +106,7 @@ def complete_queues(
 def _store(ctx: click.Context) -> Iterator[Store | None]:
     """The database the command line names (--db before or after the command, or
     QUEUECTL_DB), if it exists and answers; never created or migrated for a completion."""
-    from queuectl.cli.app import App
+    from queuectl.cli.context import App
     from queuectl.store import open_store, resolve_url
 
     app = ctx.find_object(App)

@@ -9,7 +9,8 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import App, completer, pass_app
+from queuectl.cli.app import completer
+from queuectl.cli.context import App, pass_app
 from queuectl.cli.params import Duration
 from queuectl.models import FINAL_STATES, JobState
 from queuectl.service.leases import reap_expired

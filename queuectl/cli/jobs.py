@@ -11,7 +11,8 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import App, completer, listing_options, pass_app
+from queuectl.cli.app import completer, listing_options
+from queuectl.cli.context import App, pass_app
 from queuectl.cli.control import select_jobs, state_option
 from queuectl.cli.params import Duration
 from queuectl.cli.spec_arg import caller_directory, job_from_argument, read_spec_argument
@@ -184,7 +185,7 @@ def _env_option(pairs: tuple[str, ...], env_all: bool = False) -> dict[str, str]
     """--env NAME=VALUE, --env NAME (this shell's value) and --env-all, as one mapping."""
     env = {}
     if env_all:
-        from queuectl.runner import HIDDEN_FROM_JOBS  # not for every enqueue: start-up time
+        from queuectl.spawn import HIDDEN_FROM_JOBS  # not for every enqueue: start-up time
 
         env = {k: v for k, v in os.environ.items() if k not in HIDDEN_FROM_JOBS}
     for pair in pairs:

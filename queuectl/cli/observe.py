@@ -9,7 +9,8 @@ import tempfile
 import click
 import msgspec
 
-from queuectl.cli.app import App, completer, pass_app
+from queuectl.cli.app import completer
+from queuectl.cli.context import App, pass_app
 from queuectl.errors import JobNotFound
 
 

@@ -10,7 +10,7 @@ import os
 
 import click
 
-from queuectl.cli.app import App, pass_app
+from queuectl.cli.context import App, pass_app
 
 
 def _serve(

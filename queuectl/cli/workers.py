@@ -12,7 +12,8 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import App, completer, hidden_alias, pass_app
+from queuectl.cli.app import completer, hidden_alias
+from queuectl.cli.context import App, pass_app
 from queuectl.cli.params import Duration
 from queuectl.store import default_db_path, resolve_url
 

@@ -10,7 +10,8 @@ import msgspec
 from queuectl.errors import DuplicateJob, InvalidSpec
 from queuectl.models import NewJob
 from queuectl.service.common import DEFAULT_MAX_RETRIES, configured_max_retries
-from queuectl.spec import load_json, parse_job_lines, spec_from_mapping, to_new_job
+from queuectl.spec import load_json, spec_from_mapping, to_new_job
+from queuectl.spec_lines import parse_job_lines
 from queuectl.timefmt import iso
 
 if TYPE_CHECKING:
