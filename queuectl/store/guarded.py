@@ -25,12 +25,12 @@ from msgspec.structs import replace
 
 from queuectl import rules
 from queuectl.errors import JobNotFound, StoreError
-from queuectl.models import Job, JobChanges, JobQuery, JobState, RunResult
+from queuectl.models import Interrupt, Job, JobChanges, JobQuery, JobState, RunResult
 
 MAX_DECISIONS = 10  # operators' changes decided again when jobs keep moving meanwhile
 RETRY_ALL_PAGE = 1000  # dead jobs read and retried per guarded write by a DLQ retry of all
 
-RELEASED = RunResult(exit_code=None, error="released")
+RELEASED = RunResult(exit_code=None, error=str(Interrupt.RELEASED))
 
 Finishing = tuple[rules.Held, rules.Finish, RunResult]
 """A decided finish: the guard it holds under, the decision, the result to record."""

@@ -50,6 +50,8 @@ PENDING, PROCESSING, DEAD = JobState.PENDING, JobState.PROCESSING, JobState.DEAD
 class MemoryStore(GuardedStore):
     """`Store` on a memory database shared by every store of the same URL in the process."""
 
+    backend = "memory"
+
     def __init__(
         self, url: str, durable: bool = True, migrate: bool = True, check_schema: bool = True
     ) -> None:
