@@ -110,6 +110,23 @@ SQL_BACKENDS = [
 ]
 
 
+# Backends whose database lives in the test's own process: tests marked `shared_store`
+# (they hand the URL to worker or server processes) are deselected on them.
+IN_PROCESS_BACKENDS = frozenset({"memory"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("store_url") if callspec else None
+        shared = item.get_closest_marker("shared_store") is not None
+        (dropped if shared and backend in IN_PROCESS_BACKENDS else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(
     params=[pytest.param(name, id=name, marks=marks) for name, (_, marks) in BACKENDS.items()]
 )

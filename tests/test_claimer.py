@@ -24,7 +24,7 @@ from tests.helpers import stepped_worker, worker_script_report
 REMOTE = [
     pytest.param(name, id=name, marks=marks)
     for name, (_, marks) in BACKENDS.items()
-    if name != "sqlite"
+    if name in ("postgres", "redis")  # stores across a connection (Store.remote)
 ]
 
 
@@ -138,6 +138,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.shared_store
 def test_a_worker_claims_through_a_claimer_on_server_stores(store: Store, store_url: str) -> None:
     """Run in a process of its own: a worker's `run` in a test's main thread installs
     signal handlers and a stop watchdog. Once `run` returns, the watchdog is disarmed and

@@ -11,11 +11,15 @@ import threading
 from pathlib import Path
 from typing import IO
 
+import pytest
+
 from queuectl.models import JobState, RunResult
 from queuectl.store import Store
 from tests.conftest import as_claimed, make_job
 from tests.exposition import check_histograms, parse
 from tests.helpers import start_worker, state_of, stop, wait_for
+
+pytestmark = pytest.mark.shared_store  # workers or servers in other processes
 
 
 def queuectl(url: str, *args: str) -> subprocess.CompletedProcess[str]:

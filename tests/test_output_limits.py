@@ -40,6 +40,8 @@ from tests.helpers import (
     wait_for,
 )
 
+pytestmark = pytest.mark.shared_store  # workers or servers in other processes
+
 REFUSED_OVER = 8000  # bytes of stdout or stderr the databases below refuse
 
 

@@ -12,7 +12,7 @@ from queuectl.pacing import RECORD_BATCH, Pacing
 from queuectl.store import Store
 from tests.helpers import worker_script_report
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.shared_store]
 
 _COUNTING_WORKER = """
 import json, sys

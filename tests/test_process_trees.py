@@ -28,7 +28,7 @@ from tests.helpers import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.shared_store]
 
 # Ways a job's process can leave its process group or outlive its parent. `{m}` is the
 # marker; each shape starts one or two processes whose command line holds it.

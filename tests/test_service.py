@@ -239,6 +239,7 @@ def test_status_has_counts_per_queue_and_slots(store: Store) -> None:
 # -- store pool and the schema check ------------------------------------------------------------
 
 
+@pytest.mark.shared_store
 def test_reuse_check_checks_the_schema_once_per_url(store_url: str, store: Store) -> None:
     first = open_store(store_url, reuse_check=True)
     first.close()

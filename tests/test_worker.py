@@ -31,7 +31,7 @@ from tests.helpers import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.shared_store]
 
 
 def run_burst(url: str, log: Path, *args: str, timeout: float = 120) -> None:

@@ -33,7 +33,7 @@ from tests.chaos.faults import (
     recover,
 )
 
-pytestmark = [pytest.mark.chaos, pytest.mark.slow]
+pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.shared_store]
 
 ENQUEUERS = 2
 

@@ -19,7 +19,7 @@ from queuectl.spec import MAX_COMMAND_BYTES
 from queuectl.store import Store
 from tests.chaos.faults import Figures, fleet, new_marker, queuectl
 
-pytestmark = [pytest.mark.chaos, pytest.mark.slow]
+pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.shared_store]
 
 JOBS = {
     # cat copies stdin to its end; `read` then fails at end-of-file (status 1).

@@ -19,7 +19,7 @@ from queuectl.models import JobState
 from queuectl.store import Store
 from tests.helpers import enqueue, job, start_worker, stop, wait_for
 
-pytestmark = [pytest.mark.chaos, pytest.mark.slow]
+pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.shared_store]
 
 LIMIT = 1 << 20  # output-limit for these tests: 1 MiB per stream
 

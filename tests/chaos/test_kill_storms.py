@@ -38,7 +38,7 @@ from tests.chaos.faults import (
 )
 from tests.helpers import wait_for
 
-pytestmark = [pytest.mark.chaos, pytest.mark.slow]
+pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.shared_store]
 
 KINDS = ("supervisor", "host", "job shell", "job group", "supervisor frozen")
 

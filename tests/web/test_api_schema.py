@@ -19,6 +19,8 @@ import pytest
 
 from tests.web.api_server import serving
 
+pytestmark = pytest.mark.shared_store  # workers or servers in other processes
+
 EXAMPLES = 15
 # One criterion per entry: schemathesis joins several with "or".
 CONFIG = """
