@@ -28,7 +28,7 @@ class App:
         if self._store is None:
             from queuectl.store import open_store
 
-            self._store = open_store(self.db, create=self.may_create)
+            self._store = open_store(self.db, create=self.may_create, shared=True)
         return self._store
 
     @property

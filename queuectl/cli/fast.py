@@ -99,7 +99,7 @@ def _enqueue(db: str | None, spec: str) -> None:
     from queuectl.store import open_store
 
     job = job_from_argument(read_spec_argument(spec), _NO_OPTIONS, caller_directory())
-    store = open_store(db)
+    store = open_store(db, shared=True)
     try:
         job_id = enqueue(store, [job])[0]
     finally:
@@ -115,7 +115,7 @@ def _status(db: str | None) -> None:
     from queuectl.service.status import status
     from queuectl.store import open_store
 
-    store = open_store(db, create=False)
+    store = open_store(db, create=False, shared=True)
     try:
         reap_expired(store)  # as `status` does: no job shows processing for a dead worker
         report = status(store)

@@ -80,6 +80,7 @@ def open_store(
     migrate: bool = True,
     reuse_check: bool = False,
     create: bool = True,
+    shared: bool = False,
 ) -> Store:
     """Open (and migrate on first use) the store at `url`: a path or `sqlite:///path` for
     SQLite, `postgresql://...` for PostgreSQL, `redis://...` for Redis, or a scheme
@@ -89,13 +90,23 @@ def open_store(
     `reuse_check=True` (servers opening a connection per thread) checks and migrates the
     schema only the first time this process opens the URL; later opens skip that query.
     `create=False` (commands that only read or change existing jobs) refuses a SQLite file
-    that does not exist, so a mistyped `--db` says so instead of making an empty queue."""
+    that does not exist, so a mistyped `--db` says so instead of making an empty queue.
+    `shared=True` (the command line: each command is a process of its own) refuses a
+    backend whose database lives in one process's memory (memory://)."""
     target = resolve_url(url)
     check_names_a_database(target)
     if not create:
         refuse_missing_file(target)
+    opener = backend_class(target)
+    if shared and getattr(opener, "process_local", False):
+        scheme = target.split("://", 1)[0]
+        raise StoreError(
+            f"{scheme}:// lives in the memory of one process and every queuectl command is a "
+            "process of its own: use a file path, postgresql:// or redis:// "
+            f"({scheme}:// is for tests and Python code)"
+        )
     check = not (reuse_check and target in _CHECKED)
-    store = _open(target, durable, migrate, check)
+    store: Store = opener(target, durable=durable, migrate=migrate, check_schema=check)
     if reuse_check and migrate:
         _CHECKED.add(target)
     return store
@@ -183,10 +194,3 @@ def _entry_point(scheme: str) -> str | None:
 
     found = entry_points(group=ENTRY_POINT_GROUP, name=scheme)
     return next((ep.value for ep in found), None)
-
-
-def _open(target: str, durable: bool, migrate: bool, check: bool) -> Store:
-    store: Store = backend_class(target)(
-        target, durable=durable, migrate=migrate, check_schema=check
-    )
-    return store

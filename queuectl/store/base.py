@@ -81,6 +81,8 @@ class Store(Protocol):
     url: str
     # The backend's own name ("sqlite", "postgres", ...): what GET /api/info reports.
     backend: str
+    # A backend class may set `process_local = True` when its database lives in the
+    # memory of one process (memory://): the command line then refuses it.
     # Whether the store is a server across a connection (PostgreSQL, Redis): a worker
     # then claims on a second connection, in a thread, and runs jobs meanwhile.
     remote: bool

@@ -51,6 +51,7 @@ class MemoryStore(GuardedStore):
     """`Store` on a memory database shared by every store of the same URL in the process."""
 
     backend = "memory"
+    process_local = True  # open_store(shared=True), the command line, refuses it
 
     def __init__(
         self, url: str, durable: bool = True, migrate: bool = True, check_schema: bool = True
