@@ -84,6 +84,9 @@ BACKENDS: dict[str, tuple[Callable[[Path], AbstractContextManager[str]], list[An
     "postgres": (postgres_database, [pytest.mark.postgres]),
     "redis": (redis_database, [pytest.mark.redis]),
 }
+# Backends whose data lives in one process's memory: the CLI tests, which run a process
+# per command, leave them out.
+IN_ONE_PROCESS = {"memory"}
 # For tests that make the database refuse a value by its size (a trigger, a column's
 # storage): Redis has no such limit to set per test. Use with
 # @pytest.mark.parametrize("store_url", SQL_BACKENDS, indirect=True).

@@ -69,6 +69,7 @@ def test_a_missing_directory_fails_the_attempt_and_says_so(cli, tmp_path: Path) 
     assert "/no/such/dir" in error and "does not exist" in error
 
 
+@pytest.mark.before_store
 @pytest.mark.parametrize(
     ("spec", "fragment"),
     [
@@ -83,6 +84,7 @@ def test_bad_cwd_or_env_is_rejected(run, stored_ids, spec, fragment) -> None:
     assert stored_ids() == []
 
 
+@pytest.mark.before_store
 def test_bad_env_option_is_rejected(run, stored_ids) -> None:
     run("enqueue", "--env", "NOVALUE", "--", "true").error("--env", code=2)
     assert stored_ids() == []

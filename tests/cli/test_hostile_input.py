@@ -37,6 +37,7 @@ NEWLINE_NAMES = {
 }
 
 
+@pytest.mark.before_store
 @pytest.mark.parametrize(("args", "fragment"), NEWLINE_NAMES.values(), ids=NEWLINE_NAMES.keys())
 def test_a_trailing_newline_in_an_id_or_queue_is_rejected(run, seeded, args, fragment):
     message = run("enqueue", *args).error(fragment, code=1)
@@ -172,6 +173,7 @@ def test_one_line_escapes_what_would_break_the_line(text, expected):
 # -- a run time no backend can store: rejected, never stored -----------------------------------
 
 
+@pytest.mark.before_store
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
@@ -228,6 +230,7 @@ def test_a_command_longer_than_one_exec_argument_is_rejected(run, seeded, tmp_pa
     seeded()
 
 
+@pytest.mark.before_store
 @pytest.mark.parametrize("name", ["default\n", "a b", "", "-x"])
 @pytest.mark.parametrize("detach", [False, True])
 def test_a_worker_for_a_queue_no_job_can_have_is_refused(run, seeded, name, detach):
