@@ -11,6 +11,8 @@ import threading
 from pathlib import Path
 from typing import IO
 
+import pytest
+
 from queuectl.models import JobState, RunResult
 from queuectl.store import Store
 from tests.conftest import as_claimed, make_job
@@ -49,6 +51,7 @@ def waiting_job(tmp_path: Path) -> tuple[str, Path]:
     return command, go
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_logs_and_follow_show_a_running_jobs_output_then_exit_with_its_status(
     store: Store, store_url: str, tmp_path: Path
 ) -> None:

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from queuectl.models import JobState
 from queuectl.store import Store
 from tests.conftest import make_job
 from tests.helpers import start_worker, stop, wait_for
+
+pytestmark = pytest.mark.not_fast  # real worker processes
 
 JOBS = 240
 

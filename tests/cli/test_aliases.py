@@ -156,6 +156,7 @@ def test_ping(run, backend):
     assert run("ping").ok().stdout.startswith(f"ok: {stored.PRODUCT[backend]}")
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_worker_start_alias_runs_jobs(tmp_path):
     """A real worker process, started by the old spelling, in burst mode."""
     db = str(tmp_path / "w.db")
@@ -201,6 +202,7 @@ def test_a_bad_value_for_a_scaled_alias_changes_nothing(run) -> None:
     assert run("config", "get", "poll-interval").stdout == "0.5\n"
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_worker_start_uses_the_worker_count_setting(tmp_path):
     db = str(tmp_path / "w.db")
     env = {**os.environ, "QUEUECTL_DB": db}

@@ -201,6 +201,7 @@ def test_unrepresentable_run_time_is_rejected(run, seeded, args, fragment):
 # -- a command longer than the kernel takes for one argument ---------------------------------
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_the_longest_command_the_kernel_accepts_is_enqueued_and_runs(run, db):
     from queuectl.spec import MAX_COMMAND_BYTES
 
@@ -242,6 +243,7 @@ def test_a_worker_for_a_queue_no_job_can_have_is_refused(run, seeded, name, deta
 # -- terminal escapes ------------------------------------------------------------------------
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_terminal_escapes_in_a_job_are_shown_escaped_never_sent_raw(run, db):
     """Anyone who can enqueue (over HTTP too) could otherwise recolour, clear or retitle
     the operator's terminal through `list` and `show`."""

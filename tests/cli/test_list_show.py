@@ -419,6 +419,7 @@ def test_update_to_a_non_pending_state_message_is_readable(run):
     assert "JobState" not in message and "dead" in message
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_show_prints_output_tails_not_whole_outputs(run, db):
     """A job at a high output-limit: `show --json` stays a few times the tail it shows
     (it printed 201 MB for a job at the 16 MiB cap), and says how much there is."""

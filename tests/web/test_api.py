@@ -150,6 +150,7 @@ def test_error_codes(api: Running) -> None:
         assert "Traceback" not in response.text
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_output_whole_and_dlq(api: Running, store_url: str, tmp_path: Path) -> None:
     client = api.client
     client.post(
@@ -222,6 +223,7 @@ def test_metrics_health_openapi_docs(api: Running) -> None:
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
 
 
+@pytest.mark.not_fast  # real worker processes, started through the API
 def test_tool_000_routes(api: Running, store_url: str) -> None:
     client = api.client
     created = client.post("/enqueue", json={"id": "t1", "command": "exit 1", "max_retries": 0})

@@ -43,6 +43,7 @@ def test_events_arrive_after_an_enqueue(api: Running) -> None:
         assert later["queues"]["default"]["pending"] == 1  # type: ignore[index]
 
 
+@pytest.mark.not_fast  # 100 event streams: seconds
 def test_many_clients_share_one_computation(api: Running) -> None:
     clients = 100
     with ExitStack() as stack:
@@ -64,6 +65,7 @@ def test_many_clients_share_one_computation(api: Running) -> None:
     wait_for(lambda: api.hub.subscriber_count == 0, 30, "disconnected clients dropped")
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_output_of_a_running_job_streams_live(api: Running, store_url: str, tmp_path: Path) -> None:
     go = tmp_path / "go"
     command = f"echo first; while [ ! -e {go} ]; do sleep 0.05; done; echo second >&2"
@@ -108,6 +110,7 @@ def test_a_follower_whose_client_left_stops(api: Running) -> None:
     wait_for(lambda: not _followers("later"), 30, "the follower to stop")
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_a_worker_starting_is_an_event(api: Running, store_url: str, tmp_path: Path) -> None:
     with httpx.stream("GET", f"{api.base_url}/api/events", timeout=60) as response:
         events = sse_events(response.iter_lines())
