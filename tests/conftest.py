@@ -100,6 +100,12 @@ BACKENDS: dict[str, tuple[Callable[[Path], AbstractContextManager[str]], list[An
     "redis": (redis_database, [pytest.mark.redis]),
     "memory": (memory_database, []),
 }
+# Backends whose data lives in one process's memory: the CLI tests (the command line
+# refuses them) leave them out, and tests marked `shared_store` (they hand the URL to
+# worker or server processes) are deselected on them.
+IN_ONE_PROCESS = frozenset({"memory"})
+# Backends that need no server: their tests may be in the fast tier (see is_fast).
+FAST_BACKENDS = {"sqlite", "memory"}
 # For tests that make the database refuse a value by its size (a trigger, a column's
 # storage): Redis has no such limit to set per test. Use with
 # @pytest.mark.parametrize("store_url", SQL_BACKENDS, indirect=True).
@@ -108,23 +114,6 @@ SQL_BACKENDS = [
     for name, (_, marks) in BACKENDS.items()
     if name in ("sqlite", "postgres")
 ]
-
-
-# Backends whose database lives in the test's own process: tests marked `shared_store`
-# (they hand the URL to worker or server processes) are deselected on them.
-IN_PROCESS_BACKENDS = frozenset({"memory"})
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    kept, dropped = [], []
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        backend = callspec.params.get("store_url") if callspec else None
-        shared = item.get_closest_marker("shared_store") is not None
-        (dropped if shared and backend in IN_PROCESS_BACKENDS else kept).append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
 
 
 @pytest.fixture(
@@ -222,6 +211,58 @@ def registration(
     slots: int = 2,
 ) -> WorkerRegistration:
     return WorkerRegistration(id=worker_id, host=host, pid=pid, queues=queues, slots=slots)
+
+
+# -- the fast tier: `pytest -m fast`, run after every change -----------------------------
+# No real worker process, no PostgreSQL or Redis, no browser; under a minute on 2 cores.
+# A test is fast unless a rule below says otherwise; a test the rules cannot judge (one
+# that starts a worker process itself, or takes seconds) says so with @pytest.mark.not_fast.
+
+NOT_FAST_MARKS = {"postgres", "redis", "browser", "slow", "chaos", "not_fast", "shared_store"}
+# Fixtures that start worker processes, servers of their own, or a browser.
+NOT_FAST_FIXTURES = {"own_postgres", "own_redis", "own_server", "hosts", "worker", "workers"}
+NOT_FAST_FIXTURES |= {"browser", "serve"}
+# Fixtures parametrized over BACKENDS (the CLI tests' `db` too): fast on FAST_BACKENDS only.
+ON_A_BACKEND = ("store_url", "db")
+
+
+def is_fast(item: pytest.Item) -> bool:
+    """Whether `item` belongs to the fast tier (the rules above)."""
+    if any(item.get_closest_marker(name) for name in NOT_FAST_MARKS):
+        return False
+    if NOT_FAST_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return False
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params if callspec else {}
+    return all(params.get(name, "sqlite") in FAST_BACKENDS for name in ON_A_BACKEND)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect `shared_store` tests on IN_ONE_PROCESS backends; mark the fast tier."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("store_url") if callspec else None
+        shared = item.get_closest_marker("shared_store") is not None
+        (dropped if shared and backend in IN_ONE_PROCESS else kept).append(item)
+        if is_fast(item):
+            item.add_marker(pytest.mark.fast)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+IN_MEMORY = "/dev/shm"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """`pytest -m fast` keeps its tmp_path directories in memory (IN_MEMORY, where it is
+    writable): no fast test is about what a disk does, and the disk's syncs (SQLite's
+    commits) took a quarter of its time on the shared machine. pytest still keeps only
+    the last few runs' directories there. --basetemp or PYTEST_DEBUG_TEMPROOT wins."""
+    chosen = config.option.basetemp or os.environ.get("PYTEST_DEBUG_TEMPROOT")
+    if config.option.markexpr.strip() == "fast" and not chosen and os.access(IN_MEMORY, os.W_OK):
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = IN_MEMORY
 
 
 # .ci/run checks that this file exists after pytest: a test that ends the whole process

@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.pg_helpers import postgres_admin_url, require_postgres
 
 EXPECTED = {
@@ -40,6 +42,7 @@ def run_bench(*args: str) -> dict[str, object]:
     return report
 
 
+@pytest.mark.not_fast  # the benchmark, with worker processes: seconds
 def test_quick_run_on_sqlite_reports_every_figure() -> None:
     report = run_bench()
     figures = report["figures"]
@@ -53,6 +56,7 @@ def test_quick_run_on_sqlite_reports_every_figure() -> None:
     assert drain["baseline"] > 0 and drain["ratio"] > 0
 
 
+@pytest.mark.postgres
 def test_markdown_table_for_one_figure_on_postgres() -> None:
     require_postgres()
     figures = ["--only", "drain", "--only", "scale"]

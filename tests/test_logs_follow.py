@@ -53,6 +53,7 @@ def waiting_job(tmp_path: Path) -> tuple[str, Path]:
     return command, go
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_logs_and_follow_show_a_running_jobs_output_then_exit_with_its_status(
     store: Store, store_url: str, tmp_path: Path
 ) -> None:

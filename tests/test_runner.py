@@ -158,6 +158,7 @@ def test_a_process_that_left_the_session_dies_with_the_job():
         kill_matching(mark)
 
 
+@pytest.mark.not_fast  # waits out grace periods: seconds
 def test_a_timeout_kills_escaped_processes_even_those_ignoring_sigterm():
     mark = marker()
     try:
@@ -172,6 +173,7 @@ def test_a_timeout_kills_escaped_processes_even_those_ignoring_sigterm():
         kill_matching(mark)
 
 
+@pytest.mark.not_fast  # seconds
 def test_keep_daemons_leaves_what_the_command_left_running():
     mark = marker()
     try:
@@ -189,6 +191,7 @@ def test_each_command_carries_a_token_of_its_own():
     assert first.stdout != second.stdout
 
 
+@pytest.mark.not_fast  # waits out grace periods: seconds
 @pytest.mark.parametrize("ending", ["exit", "timeout"])
 def test_each_leftover_gets_one_sigterm_then_sigkill(tmp_path, ending):
     """A trap that cleans up runs once: a process is not sent SIGTERM twice (by its group

@@ -46,6 +46,7 @@ def test_worker_notifies_ready_and_stopping(tmp_path: Path, abstract: bool) -> N
         sock.close()
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_jobs_do_not_inherit_the_workers_notify_socket(tmp_path: Path) -> None:
     """A job that wrote READY=1 or STOPPING=1 there would speak for its worker."""
     import subprocess

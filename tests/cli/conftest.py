@@ -1,13 +1,16 @@
 """Fixtures for the CLI tests.
 
-- `db`: the path of a fresh SQLite file in tmp_path (created on first use).
+- `db`: a fresh, empty queue as --db takes it, on each backend of tests.conftest.BACKENDS
+  whose data outlives a process: a SQLite file in tmp_path, a PostgreSQL database, a
+  Redis key prefix. Tests marked `sqlite_only`, `uncreated` or `before_store` run on
+  SQLite alone (SQLITE_ONLY says why); `backend` names the backend of the test.
 - `run`: calls `queuectl.cli.main` in-process, the way the console script does (sys.exit
   included), with QUEUECTL_DB set to `db`; stdout and stderr are captured separately.
   `result.ok()` and `result.error(...)` hold the checks every test shares.
 - `put`: enqueues a job straight into the store and drives it to a state the way a
   worker would (claim, complete or fail), without running anything.
-- `snapshot` / `stored_ids`: the database read with plain sqlite3, to prove that a
-  failed command changed nothing.
+- `snapshot` / `stored_ids`: the database read with the backend's own driver
+  (tests.cli.stored), to prove that a failed command changed nothing.
 
 Helpers are fixtures (or methods of Result) so test modules import nothing from here.
 """
@@ -15,11 +18,10 @@ Helpers are fixtures (or methods of Result) so test modules import nothing from 
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,9 +32,14 @@ from click.testing import CliRunner
 from queuectl.cli import main
 from queuectl.models import NewJob, RunResult
 from queuectl.store import open_store
-from tests.conftest import as_claimed
+from tests.cli import stored
+from tests.conftest import BACKENDS, IN_ONE_PROCESS, as_claimed
 
 TEST_WORKER = "test-worker"
+# A test with one of these marks runs on SQLite alone: it checks SQLite's own files
+# (sqlite_only, uncreated), or what it checks is refused before any store is opened, where
+# the backend cannot change the outcome (before_store: help, usage, input).
+SQLITE_ONLY = ("sqlite_only", "uncreated", "before_store")
 
 
 @dataclass(frozen=True)
@@ -87,17 +94,42 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-def db(tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    """Path of an empty queue's SQLite file: created, since only commands that add work
-    create a database (the others refuse a missing file), except in tests marked
-    `uncreated`, which check that nothing creates it."""
-    path = str(tmp_path / "queue.db")
-    if request.node.get_closest_marker("uncreated") is None:
-        from queuectl.store import open_store
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that uses `db` runs once per backend whose data outlives a process (each
+    command a user runs is a process of its own), unless it is marked to run on SQLite
+    alone."""
+    if "db" not in metafunc.fixturenames:
+        return
+    if any(metafunc.definition.get_closest_marker(mark) for mark in SQLITE_ONLY):
+        return  # `db` is SQLite's, and the test's id stays as it was
+    names = [name for name in BACKENDS if name not in IN_ONE_PROCESS]
+    params = [pytest.param(name, id=name, marks=BACKENDS[name][1]) for name in names]
+    metafunc.parametrize("db", params, indirect=True)
 
-        open_store(path).close()
-    return path
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend (a BACKENDS name) that `db` belongs to."""
+    callspec = getattr(request.node, "callspec", None)
+    name: str = callspec.params.get("db", "sqlite") if callspec else "sqlite"
+    return name
+
+
+@pytest.fixture
+def db(tmp_path: Path, request: pytest.FixtureRequest, backend: str) -> Iterator[str]:
+    """An empty queue, as --db takes it (see the module's docstring). It is created, since
+    only commands that add work create a database (the others refuse a missing SQLite
+    file), except in tests marked `uncreated`, which check that nothing creates it."""
+    if backend == "sqlite":
+        path = str(tmp_path / "queue.db")
+        if request.node.get_closest_marker("uncreated") is None:
+            open_store(path).close()
+        yield path
+        return
+    fresh_database, _ = BACKENDS[backend]
+    with fresh_database(tmp_path) as url:
+        open_store(url).close()
+        yield url
 
 
 def _invoke(
@@ -145,18 +177,11 @@ def run(db: str) -> Run:
 
 
 @pytest.fixture
-def snapshot(db: str) -> Callable[..., dict[str, list[tuple[Any, ...]]]]:
-    """`snapshot()`: every row of the queuectl tables of `db` (or of `path`)."""
+def snapshot(db: str) -> Callable[..., stored.Contents]:
+    """`snapshot()`: everything queuectl keeps in `db` (or in `path`): tests.cli.stored."""
 
-    def _snapshot(path: str | None = None) -> dict[str, list[tuple[Any, ...]]]:
-        conn = sqlite3.connect(f"file:{path or db}?mode=ro", uri=True)
-        try:
-            return {
-                table: conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
-                for table in ("jobs", "attempts", "config", "schema_migrations")
-            }
-        finally:
-            conn.close()
+    def _snapshot(path: str | None = None) -> stored.Contents:
+        return stored.contents(path or db)
 
     return _snapshot
 
@@ -164,17 +189,7 @@ def snapshot(db: str) -> Callable[..., dict[str, list[tuple[Any, ...]]]]:
 @pytest.fixture
 def stored_ids(db: str) -> Callable[[], list[str]]:
     """`stored_ids()`: ids of the jobs in `db`, in enqueue order ([] if no file yet)."""
-
-    def _ids() -> list[str]:
-        if not Path(db).exists():
-            return []
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            return [row[0] for row in conn.execute("SELECT id FROM jobs ORDER BY seq")]
-        finally:
-            conn.close()
-
-    return _ids
+    return lambda: stored.job_ids(db)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.store.queries import latest_migration
+from tests.cli import stored
 
 ALIASES = [
     "worker-start",
@@ -49,12 +49,14 @@ def test_aliases_are_not_in_the_main_help(run, db):
     assert not Path(db).exists()  # --help never opens the database
 
 
+@pytest.mark.before_store
 def test_status_option_is_not_in_list_help(run):
     text = run("list", "--help").ok().stdout
     assert "--state" in text
     assert "--status" not in text
 
 
+@pytest.mark.before_store
 @pytest.mark.parametrize("group", ["dlq", "config", "db", "worker"])
 def test_group_help_lists_only_current_names(run, group):
     listed = help_commands(run(group, "--help").ok().stdout)
@@ -62,6 +64,7 @@ def test_group_help_lists_only_current_names(run, group):
     assert not set(listed) & {"dlq-list", "config-show", "show", "init", "worker-start"}
 
 
+@pytest.mark.before_store
 @pytest.mark.parametrize("alias", ALIASES)
 def test_each_alias_has_its_own_help(run, alias):
     text = run(alias, "--help").ok().stdout
@@ -136,11 +139,11 @@ def test_list_status_is_list_state(run, put):
         assert [j["state"] for j in via_alias] == [state]
 
 
-def test_init_is_db_migrate(run, db, snapshot, tmp_path):
-    latest = latest_migration("sqlite")
+def test_init_is_db_migrate(run, db):
+    latest = stored.latest_schema(db)
     result = run("init").ok()
     assert result.stdout.startswith(f"schema version {latest} ")
-    assert [row[0] for row in snapshot()["schema_migrations"]] == list(range(1, latest + 1))
+    assert stored.schema_version(db) == latest
     assert run("init").ok().stdout == run("db", "migrate").ok().stdout
 
 
@@ -149,10 +152,11 @@ def test_worker_stop_alias_with_no_worker(run):
     assert "no workers" in run("worker-stop").ok().stdout
 
 
-def test_ping(run):
-    assert run("ping").ok().stdout.startswith("ok: SQLite")
+def test_ping(run, backend):
+    assert run("ping").ok().stdout.startswith(f"ok: {stored.PRODUCT[backend]}")
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_worker_start_alias_runs_jobs(tmp_path):
     """A real worker process, started by the old spelling, in burst mode."""
     db = str(tmp_path / "w.db")
@@ -198,6 +202,7 @@ def test_a_bad_value_for_a_scaled_alias_changes_nothing(run) -> None:
     assert run("config", "get", "poll-interval").stdout == "0.5\n"
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_worker_start_uses_the_worker_count_setting(tmp_path):
     db = str(tmp_path / "w.db")
     env = {**os.environ, "QUEUECTL_DB": db}

@@ -36,6 +36,7 @@ def cli(tmp_path: Path):
     return run
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_a_job_runs_where_it_was_enqueued_with_its_env(cli, tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
@@ -48,6 +49,7 @@ def test_a_job_runs_where_it_was_enqueued_with_its_env(cli, tmp_path: Path) -> N
     assert cli("logs", "j") == f"{project}\n"
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_cwd_option_and_spec_cwd(cli, tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     cli("enqueue", "--id", "rel", "--cwd", "sub", "--", "pwd")
@@ -60,6 +62,7 @@ def test_cwd_option_and_spec_cwd(cli, tmp_path: Path) -> None:
     assert cli("logs", "spec") == "/\n"
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_a_missing_directory_fails_the_attempt_and_says_so(cli, tmp_path: Path) -> None:
     cli("enqueue", "--id", "gone", "--max-retries", "0", "--cwd", "/no/such/dir", "--", "true")
     cli("worker", "start", "--burst")
@@ -69,6 +72,7 @@ def test_a_missing_directory_fails_the_attempt_and_says_so(cli, tmp_path: Path) 
     assert "/no/such/dir" in error and "does not exist" in error
 
 
+@pytest.mark.before_store
 @pytest.mark.parametrize(
     ("spec", "fragment"),
     [
@@ -83,6 +87,7 @@ def test_bad_cwd_or_env_is_rejected(run, stored_ids, spec, fragment) -> None:
     assert stored_ids() == []
 
 
+@pytest.mark.before_store
 def test_bad_env_option_is_rejected(run, stored_ids) -> None:
     run("enqueue", "--env", "NOVALUE", "--", "true").error("--env", code=2)
     assert stored_ids() == []

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from datetime import datetime
 
 import pytest
 
 from queuectl.config import KEYS
-from queuectl.store.queries import latest_migration
+from tests.cli import stored
 
 DEFAULTS = {
     "max-retries": "3",
@@ -126,7 +125,7 @@ def test_dlq_retry_all(run, put):
 
 def test_dlq_retry_takes_max_retries_from_config_unless_the_job_set_its_own(run, put, db):
     put("inherits", "dead")
-    _forget_own_max_retries(db, "inherits")
+    stored.forget_own_max_retries(db, "inherits")  # as if enqueued without one
     put("own", "dead", max_retries=0)
     run("config", "set", "max-retries", "4").ok()
 
@@ -136,14 +135,7 @@ def test_dlq_retry_takes_max_retries_from_config_unless_the_job_set_its_own(run,
     assert retries == {"inherits": 4, "own": 0}
 
 
-def _forget_own_max_retries(db: str, job_id: str) -> None:
-    """`put` always passes max_retries; make this job look like one enqueued without it."""
-    conn = sqlite3.connect(db)
-    with conn:
-        conn.execute("UPDATE jobs SET own_max_retries = NULL WHERE id = ?", (job_id,))
-    conn.close()
-
-
+@pytest.mark.before_store
 @pytest.mark.parametrize("args", [(), ("d", "--all")], ids=["nothing", "ids-and-all"])
 def test_dlq_retry_needs_ids_or_all_not_both(run, put, snapshot, args):
     put("d", "dead")
@@ -170,10 +162,7 @@ def test_dlq_purge_deletes_dead_jobs_only(run, put, stored_ids):
 def test_dlq_purge_older_than(run, put, db, stored_ids):
     put("old", "dead")
     put("new", "dead")
-    conn = sqlite3.connect(db)
-    with conn:
-        conn.execute("UPDATE jobs SET updated_at = ? WHERE id = 'old'", (time.time() - 7200,))
-    conn.close()
+    stored.backdate_job(db, "old", 7200)
 
     assert run("dlq", "purge", "--older-than", "1h").ok().stdout == "purged 1 job\n"
     assert stored_ids() == ["new"]
@@ -291,22 +280,23 @@ def test_config_is_stored_in_the_database_file(run, db, tmp_path):
 # -- db migrate / ping ----------------------------------------------------------------------
 
 
-def test_db_migrate_creates_the_schema(run, db, snapshot):
-    latest = latest_migration("sqlite")
+def test_db_migrate_creates_the_schema(run, db):
+    latest = stored.latest_schema(db)
     result = run("db", "migrate").ok()
     assert result.stdout.startswith(f"schema version {latest} ")
-    assert [row[0] for row in snapshot()["schema_migrations"]] == list(range(1, latest + 1))
+    assert stored.schema_version(db) == latest
     assert run("db", "migrate").ok().stdout == f"schema version {latest} (nothing to apply)\n"
 
 
 @pytest.mark.uncreated
 def test_db_migrate_on_a_new_database_reports_what_it_applied(run, db):
-    latest = latest_migration("sqlite")
+    latest = stored.latest_schema(db)
     every = ", ".join(str(v) for v in range(1, latest + 1))
     assert run("db", "migrate").ok().stdout == f"schema version {latest} (applied {every})\n"
 
 
-def test_ping_answers(run, db):
+def test_ping_answers(run, db, backend):
     result = run("ping").ok()
-    assert result.stdout.startswith("ok: ")
-    assert "SQLite" in result.stdout and db in result.stdout
+    assert result.stdout.startswith(f"ok: {stored.PRODUCT[backend]} ")
+    if backend == "sqlite":
+        assert db in result.stdout

@@ -16,6 +16,8 @@ import pytest
 from queuectl.cli import fast
 from tests.cli.conftest import Run
 
+pytestmark = pytest.mark.sqlite_only  # twin SQLite files, compared row by row
+
 ENQUEUE_CASES = [
     ("enqueue", '{"id":"a1","command":"echo hi"}'),
     ("enqueue", '{"id":"a1","command":"echo again"}'),  # duplicate of the first

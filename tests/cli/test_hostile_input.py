@@ -37,6 +37,7 @@ NEWLINE_NAMES = {
 }
 
 
+@pytest.mark.before_store
 @pytest.mark.parametrize(("args", "fragment"), NEWLINE_NAMES.values(), ids=NEWLINE_NAMES.keys())
 def test_a_trailing_newline_in_an_id_or_queue_is_rejected(run, seeded, args, fragment):
     message = run("enqueue", *args).error(fragment, code=1)
@@ -172,6 +173,7 @@ def test_one_line_escapes_what_would_break_the_line(text, expected):
 # -- a run time no backend can store: rejected, never stored -----------------------------------
 
 
+@pytest.mark.before_store
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
@@ -199,6 +201,7 @@ def test_unrepresentable_run_time_is_rejected(run, seeded, args, fragment):
 # -- a command longer than the kernel takes for one argument ---------------------------------
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_the_longest_command_the_kernel_accepts_is_enqueued_and_runs(run, db):
     from queuectl.spec import MAX_COMMAND_BYTES
 
@@ -228,6 +231,7 @@ def test_a_command_longer_than_one_exec_argument_is_rejected(run, seeded, tmp_pa
     seeded()
 
 
+@pytest.mark.before_store
 @pytest.mark.parametrize("name", ["default\n", "a b", "", "-x"])
 @pytest.mark.parametrize("detach", [False, True])
 def test_a_worker_for_a_queue_no_job_can_have_is_refused(run, seeded, name, detach):
@@ -239,11 +243,13 @@ def test_a_worker_for_a_queue_no_job_can_have_is_refused(run, seeded, name, deta
 # -- terminal escapes ------------------------------------------------------------------------
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_terminal_escapes_in_a_job_are_shown_escaped_never_sent_raw(run, db):
     """Anyone who can enqueue (over HTTP too) could otherwise recolour, clear or retitle
     the operator's terminal through `list` and `show`."""
     command = "echo \x1b[2J\x1b]0;pwned\x07 done"
-    spec = {"id": "esc", "command": command, "env": {"X": "\x1b[31m"}}
+    # The shell runs `pwned...` after the `;` and fails (127): no retry backoff to wait out.
+    spec = {"id": "esc", "command": command, "env": {"X": "\x1b[31m"}, "max_retries": 0}
     run("enqueue", json.dumps(spec)).ok()
     for args in (["list"], ["show", "esc"], ["list", "--state", "pending"]):
         out = run(*args).ok().stdout

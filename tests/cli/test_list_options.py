@@ -53,6 +53,7 @@ def test_list_oldest_says_which_end_it_cut(run, mixed):
     assert run("list", "--oldest", "--limit", "6").ok().stderr == ""  # not cut: no note
 
 
+@pytest.mark.before_store
 @pytest.mark.parametrize("value", ["failed,running", "queued", "dead,,x"])
 def test_list_unknown_state_in_a_list_is_a_usage_error(run, mixed, value):
     message = run("list", "--state", value).error("--state", code=2)

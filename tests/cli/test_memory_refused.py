@@ -7,6 +7,8 @@ import pytest
 
 from tests.cli.conftest import Run
 
+pytestmark = pytest.mark.before_store  # refused before any store is opened
+
 
 @pytest.mark.parametrize(
     "args",

@@ -66,6 +66,7 @@ def test_cancel_by_state_and_queue(run: Run, put) -> None:
     assert run("cancel", "--state", "pending").ok().stdout == "no jobs to cancel\n"
 
 
+@pytest.mark.before_store
 def test_cancel_bad_selection_is_refused(run: Run, put, snapshot) -> None:
     put("p", "pending")
     before = snapshot()

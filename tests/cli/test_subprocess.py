@@ -247,6 +247,7 @@ def next_migration(tmp_path, monkeypatch):
     monkeypatch.setattr(queries, "_HERE", str(copy))
 
 
+@pytest.mark.sqlite_only
 def test_upgrade_of_an_existing_database_keeps_its_data(run, db, request):
     run("enqueue", '{"id":"old","command":"echo old","priority":2}').ok()
     run("config", "set", "grace-period", "9").ok()

@@ -41,6 +41,7 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_wait_for_ids_until_a_worker_completes_them(env: dict[str, str]) -> None:
     for job_id in ("a", "b"):
         assert run(env, "enqueue", "--id", job_id, "--", "true").returncode == 0
@@ -53,6 +54,7 @@ def test_wait_for_ids_until_a_worker_completes_them(env: dict[str, str]) -> None
     assert sorted(lines[1:-1]) == ["a: completed", "b: completed"]
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_wait_for_every_job_of_a_queue_fails_when_one_is_dead(env: dict[str, str]) -> None:
     run(env, "enqueue", "--id", "good", "--queue", "q", "--", "true")
     run(env, "enqueue", "--id", "bad", "--queue", "q", "--max-retries", "0", "--", "false")

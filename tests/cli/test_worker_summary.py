@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.not_fast  # real worker processes
+
 
 def test_a_worker_prints_a_summary_when_it_exits(tmp_path: Path) -> None:
     env = {**os.environ, "QUEUECTL_DB": str(tmp_path / "q.db"), "HOME": str(tmp_path)}

@@ -43,6 +43,7 @@ def test_events_arrive_after_an_enqueue(api: Running) -> None:
         assert later["queues"]["default"]["pending"] == 1  # type: ignore[index]
 
 
+@pytest.mark.not_fast  # 100 event streams: seconds
 def test_many_clients_share_one_computation(api: Running) -> None:
     clients = 100
     with ExitStack() as stack:

@@ -37,6 +37,7 @@ checks.positive_data_acceptance.expected-statuses = [200, 404, 422]
 """
 
 
+@pytest.mark.not_fast  # property-based: half a minute
 def test_every_schemathesis_check_passes(store_url: str, tmp_path: Path) -> None:
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG)

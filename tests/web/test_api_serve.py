@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.helpers import wait_for
 from tests.web.api_server import free_port, sse_events
@@ -70,6 +71,7 @@ def test_enqueue_does_not_import_the_web_stack(tmp_path: Path) -> None:
     assert not {m for m in imported if m.startswith("queuectl.web")}
 
 
+@pytest.mark.not_fast  # a `queuectl serve` process
 def test_serve_process_end_to_end(store_url: str, tmp_path: Path) -> None:
     url = store_url
     if url.startswith("postgresql://postgres@"):  # trust auth ignores it; must never show

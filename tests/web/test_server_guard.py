@@ -176,6 +176,7 @@ def test_allowed_hosts_name_a_proxy(tmp_path: Path) -> None:
             assert response.status_code == 421
 
 
+@pytest.mark.not_fast  # a `queuectl serve` process
 def test_behind_a_proxy_loopback_earns_nothing(tmp_path: Path) -> None:
     """Every client of a proxied server arrives from 127.0.0.1: reads need the token too."""
     with serving(str(tmp_path / "q.db"), token=TOKEN, forwarded_proto="https") as api:
@@ -409,6 +410,7 @@ def test_slow_clients_are_cut_off(tmp_path: Path, quick_deadlines: None) -> None
             sock.close()
 
 
+@pytest.mark.not_fast  # waits out request deadlines: seconds
 def test_an_event_stream_outlives_the_request_deadlines(
     tmp_path: Path, quick_deadlines: None
 ) -> None:
@@ -459,6 +461,7 @@ def test_one_client_cannot_hold_every_live_output_slot(tmp_path: Path) -> None:
 # -- secrets and text ------------------------------------------------------------------------
 
 
+@pytest.mark.not_fast  # a `queuectl serve` process and a worker process
 def test_jobs_never_see_the_servers_token(tmp_path: Path) -> None:
     """A worker started by GET /worker/start, and one started by hand in a shell that
     exports QUEUECTL_TOKEN: neither passes the token on to its jobs."""
@@ -533,6 +536,7 @@ def test_text_that_is_not_unicode_is_refused_naming_the_field(tmp_path: Path) ->
         assert api.client.get("/api/jobs").json()["jobs"] == []
 
 
+@pytest.mark.not_fast  # a real worker process
 def test_a_stored_job_no_process_can_be_given_fails_and_the_worker_goes_on(
     tmp_path: Path,
 ) -> None:
