@@ -46,7 +46,7 @@ from queuectl.models import (
 )
 from queuectl.store import postgres_rows as pg_rows
 from queuectl.store import queries
-from queuectl.store.guarded import Finishing, GuardedStore, finish_params
+from queuectl.store.guarded import Finishing, GuardedStore
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.postgres_connect import (
     Row,
@@ -59,6 +59,7 @@ from queuectl.store.postgres_connect import (
 from queuectl.store.postgres_observe import PostgresObserve
 from queuectl.store.queries import check_schema_version, load_migrations, load_queries
 from queuectl.store.sql_changes import Dialect, statement
+from queuectl.store.sql_params import finish_params
 
 with contextlib.suppress(ImportError):  # without the `postgres` extra, connect_server says so
     import psycopg

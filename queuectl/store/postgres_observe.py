@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from queuectl.models import Attempt, DeadGroup, LiveTail, MetricSample, MinuteCount
-from queuectl.store.sqlite_observe import tail_params
+from queuectl.store.sql_params import tail_params
 
 if TYPE_CHECKING:
     import psycopg

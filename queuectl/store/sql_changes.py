@@ -50,3 +50,11 @@ def statement(change: rules.Change, dialect: Dialect) -> tuple[str, dict[str, An
             params[name] = str(value) if isinstance(value, str) else value
             assignments.append(f"{field} = {placeholder}")
     return f"UPDATE jobs SET {', '.join(assignments)} WHERE {guard} RETURNING id", params
+
+
+class Moved(Exception):
+    """A job changed since its change was decided: raised inside the transaction, it
+    rolls the whole batch back."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
