@@ -39,8 +39,7 @@ from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.postgres_base import NOTIFY, Q
 from queuectl.store.postgres_connect import Row
 from queuectl.store.postgres_observe import PostgresObserve
-from queuectl.store.sql_changes import Dialect, Moved, statement
-from queuectl.store.sql_params import finish_params
+from queuectl.store.sql_changes import Dialect, Moved, finish_params, statement
 
 if TYPE_CHECKING:
     import psycopg

@@ -13,7 +13,7 @@ from queuectl.models import Attempt, DeadGroup, LiveTail, MetricSample, MinuteCo
 from queuectl.store import postgres_rows
 from queuectl.store.postgres_base import PostgresBase, Q
 from queuectl.store.postgres_connect import Row
-from queuectl.store.sql_params import tail_params
+from queuectl.store.sql_changes import tail_params
 
 if TYPE_CHECKING:
     import psycopg

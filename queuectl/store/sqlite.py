@@ -31,8 +31,7 @@ from queuectl.models import (
 from queuectl.store import queries, sqlite_rows
 from queuectl.store.guarded import Finishing, GuardedStore
 from queuectl.store.paging import id_prefix_range, merge_pages
-from queuectl.store.sql_changes import Dialect, Moved, statement
-from queuectl.store.sql_params import finish_params
+from queuectl.store.sql_changes import Dialect, Moved, finish_params, statement
 from queuectl.store.sqlite_base import Q
 from queuectl.store.sqlite_enqueue import insert_jobs
 from queuectl.store.sqlite_observe import SqliteObserve

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from queuectl.models import Attempt, DeadGroup, LiveTail, MetricSample, MinuteCount
 from queuectl.store import sqlite_rows
-from queuectl.store.sql_params import tail_params
+from queuectl.store.sql_changes import tail_params
 from queuectl.store.sqlite_base import Q, SqliteBase
 
 
