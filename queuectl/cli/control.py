@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,7 +15,9 @@ from queuectl.cli.context import App, pass_app
 from queuectl.cli.params import Duration
 from queuectl.models import FINAL_STATES, JobState
 from queuectl.service.leases import reap_expired
-from queuectl.store.base import Store
+
+if TYPE_CHECKING:
+    from queuectl.store.base import Store
 
 
 def state_option(allowed: tuple[JobState, ...], what: str) -> click.Option:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from queuectl.config import Settings
 from queuectl.models import Job, JobState, RunResult
-from queuectl.store.base import Store
+
+if TYPE_CHECKING:
+    from queuectl.store.base import Store
 
 LOST = "worker lost (lease expired)"
 

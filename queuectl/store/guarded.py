@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from msgspec.structs import replace
 
@@ -34,28 +33,6 @@ RELEASED = RunResult(exit_code=None, error=str(Interrupt.RELEASED))
 
 Finishing = tuple[rules.Held, rules.Finish, RunResult]
 """A decided finish: the guard it holds under, the decision, the result to record."""
-
-
-def finish_params(guard: rules.Held, finish: rules.Finish, result: RunResult) -> dict[str, Any]:
-    """The parameters of a guarded finish: SQLite's finish_job and finish_attempt, one row
-    of PostgreSQL's finish_jobs."""
-    return {
-        "id": guard.job_id,
-        "worker_id": guard.worker_id,
-        "attempt": guard.attempt,
-        "cancel_requested": guard.cancel_requested,
-        "expired_only": guard.lease_expired,
-        "state": str(finish.state),
-        "run_after": finish.run_after,
-        "uncounted": 0 if finish.counted else 1,
-        "records_result": finish.records_result,
-        "exit_code": result.exit_code,
-        "error": result.error,
-        "stdout": bytes(result.stdout),
-        "stderr": bytes(result.stderr),
-        "stdout_bytes": max(result.stdout_bytes, len(result.stdout)),
-        "stderr_bytes": max(result.stderr_bytes, len(result.stderr)),
-    }
 
 
 class GuardedStore(ABC):

@@ -7,13 +7,14 @@ own functions (claimable, claim_order, lease_expired, renews, the operators' cha
 the finishes), and it passes the same conformance suite, which keeps the Python
 statement of the rules and the three databases in step.
 
-Every call holds the database's lock, so each is atomic, as one transaction is.
+Every call holds the database's lock, so each is atomic, as one transaction is. This
+part keeps the jobs' life cycle; the database, clock and life cycle are memory_base.py's,
+the workers, config and paused queues memory_workers.py's, the observability reads
+memory_observe.py's.
 """
 
 from __future__ import annotations
 
-import os
-import time
 from collections import Counter
 from collections.abc import Sequence
 
@@ -24,66 +25,28 @@ from queuectl.errors import DuplicateJob
 from queuectl.models import (
     SCHEDULED,
     Attempt,
-    DeadGroup,
     Job,
     JobQuery,
     JobState,
-    LiveTail,
-    MetricSample,
-    MinuteCount,
     NewJob,
     QueueCounts,
     QueueStats,
     RunResult,
-    StopMode,
-    WorkerInfo,
     WorkerOrders,
-    WorkerRegistration,
 )
 from queuectl.store.guarded import GuardedStore
-from queuectl.store.memory_data import BUCKETS, MemoryWaiter, Worker, database
+from queuectl.store.memory_data import MemoryWaiter, is_open_run
+from queuectl.store.memory_observe import MemoryObserve
+from queuectl.store.memory_workers import MemoryWorkers
 
-SCHEMA_VERSION = 1
-PENDING, PROCESSING, DEAD = JobState.PENDING, JobState.PROCESSING, JobState.DEAD
+PENDING, PROCESSING = JobState.PENDING, JobState.PROCESSING
 
 
-class MemoryStore(GuardedStore):
+class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve):
     """`Store` on a memory database shared by every store of the same URL in the process."""
 
     backend = "memory"
     process_local = True  # open_store(shared=True), the command line, refuses it
-
-    def __init__(
-        self, url: str, durable: bool = True, migrate: bool = True, check_schema: bool = True
-    ) -> None:
-        self.url = url
-        self.remote = False
-        self._name = url.split("://", 1)[1]
-        self._db = database(self._name)
-        self._clock_offset = 0.0
-
-    # -- life cycle ---------------------------------------------------------------------
-
-    def close(self) -> None:
-        pass  # the database stays for the process's other stores on this URL
-
-    def ping(self) -> str:
-        return f"memory database {self._name!r} in process {os.getpid()}"
-
-    def durability_warning(self) -> str | None:
-        return "memory:// keeps jobs in this process only: they are gone when it exits"
-
-    def migrate(self) -> list[int]:
-        return []  # born at the current version
-
-    def schema_version(self) -> int:
-        return SCHEMA_VERSION
-
-    def now(self) -> float:
-        return time.time() + self._clock_offset
-
-    def advance_clock(self, seconds: float) -> None:
-        self._clock_offset += seconds
 
     # -- jobs: producers and readers ------------------------------------------------------
 
@@ -271,14 +234,6 @@ class MemoryStore(GuardedStore):
         stop = worker.stop_requested if worker is not None else None
         return WorkerOrders(stop=stop, cancel=frozenset(cancel), renewed=frozenset(renewed))
 
-    def _mine(self, worker_id: str) -> list[Job]:
-        """The processing jobs of a worker."""
-        return [
-            job
-            for job in self._db.jobs.values()
-            if job.state is PROCESSING and job.worker_id == worker_id
-        ]
-
     def _apply_finish(self, guard: rules.Held, finish: rules.Finish, result: RunResult) -> bool:
         with self._db.lock:
             now = self.now()
@@ -306,7 +261,7 @@ class MemoryStore(GuardedStore):
     def _close_attempt(self, guard: rules.Held, result: RunResult, now: float) -> None:
         records = self._db.attempts.get(guard.job_id, [])
         for i, run in enumerate(records):
-            if _open_run(run, guard.attempt, guard.worker_id):
+            if is_open_run(run, guard.attempt, guard.worker_id):
                 records[i] = replace(
                     run,
                     finished_at=now,
@@ -338,144 +293,6 @@ class MemoryStore(GuardedStore):
 
     def change_waiter(self) -> MemoryWaiter:
         return MemoryWaiter(self._db)
-
-    # -- config and paused queues -------------------------------------------------------
-
-    def get_config(self) -> dict[str, str]:
-        with self._db.lock:
-            return dict(self._db.config)
-
-    def set_config(self, key: str, value: str) -> None:
-        with self._db.lock:
-            self._db.config[key] = value
-
-    def reset_config(self, key: str | None = None) -> None:
-        with self._db.lock:
-            if key is None:
-                self._db.config.clear()
-            else:
-                self._db.config.pop(key, None)
-
-    def pause_queues(self, queues: Sequence[str]) -> None:
-        with self._db.lock:
-            self._db.paused.update(queues)
-
-    def resume_queues(self, queues: Sequence[str] | None) -> None:
-        with self._db.lock:
-            if queues is None:
-                self._db.paused.clear()
-            else:
-                self._db.paused.difference_update(queues)
-            self._db.wake()
-
-    def paused_queues(self) -> list[str]:
-        with self._db.lock:
-            return sorted(self._db.paused)
-
-    # -- workers ------------------------------------------------------------------------
-
-    def register_worker(self, worker: WorkerRegistration) -> None:
-        with self._db.lock:
-            now = self.now()
-            self._db.workers[worker.id] = Worker(
-                worker.id, worker.host, worker.pid, tuple(worker.queues), worker.slots, now, now
-            )
-
-    def unregister_worker(self, worker_id: str) -> None:
-        with self._db.lock:
-            self._db.workers.pop(worker_id, None)
-
-    def list_workers(self, alive_within: float | None = None) -> list[WorkerInfo]:
-        with self._db.lock:
-            now = self.now()
-            workers = [
-                w.info(tuple(job.id for job in self._mine(w.id)))
-                for w in self._db.workers.values()
-                if alive_within is None or w.heartbeat_at >= now - alive_within
-            ]
-        return sorted(workers, key=lambda w: (w.started_at, w.id))
-
-    def request_worker_stop(self, mode: StopMode, worker_ids: Sequence[str] | None = None) -> int:
-        with self._db.lock:
-            asked = [
-                w for w in self._db.workers.values() if worker_ids is None or w.id in worker_ids
-            ]
-            for worker in asked:
-                worker.stop_requested = rules.stop_request(worker.stop_requested, mode)
-            self._db.wake()
-        return len(asked)
-
-    def prune_workers(self, dead_for: float) -> int:
-        with self._db.lock:
-            cutoff = self.now() - dead_for
-            dead = [w.id for w in self._db.workers.values() if w.heartbeat_at < cutoff]
-            for worker_id in dead:
-                del self._db.workers[worker_id]
-        return len(dead)
-
-    # -- observability --------------------------------------------------------------------
-
-    def publish_output(self, tails: Sequence[LiveTail]) -> int:
-        updated = 0
-        with self._db.lock:
-            for tail in tails:
-                records = self._db.attempts.get(tail.job_id, [])
-                for i, run in enumerate(records):
-                    if _open_run(run, tail.attempt, tail.worker_id):
-                        records[i] = replace(
-                            run,
-                            stdout=bytes(tail.stdout),
-                            stderr=bytes(tail.stderr),
-                            stdout_bytes=max(tail.stdout_bytes, len(tail.stdout)),
-                            stderr_bytes=max(tail.stderr_bytes, len(tail.stderr)),
-                        )
-                        updated += 1
-        return updated
-
-    def get_attempt(self, job_id: str, attempt: int | None = None) -> Attempt | None:
-        with self._db.lock:
-            runs = self._db.attempts.get(job_id, [])
-            if attempt is None:
-                return runs[-1] if runs else None
-            return self._db.open_attempt(job_id, attempt)
-
-    def throughput(self, since: float) -> list[MinuteCount]:
-        with self._db.lock:
-            kept = sorted(self._db.minutes.values())
-        return [
-            MinuteCount(float(minute * 60), completed, failed)
-            for minute, completed, failed in kept
-            if minute * 60 >= since
-        ]
-
-    def dead_groups(self) -> list[DeadGroup]:
-        groups: dict[tuple[str | None, int | None], list[Job]] = {}
-        for job in self._dead():
-            groups.setdefault((job.last_error, job.exit_code), []).append(job)
-        found = [
-            (len(jobs), jobs[-1].seq, DeadGroup(error, code, len(jobs), jobs[-1].id))
-            for (error, code), jobs in groups.items()
-        ]
-        return [group for _, _, group in sorted(found, key=lambda g: (-g[0], -g[1]))]
-
-    def dead_group_ids(self, error: str | None, exit_code: int | None) -> list[str]:
-        return [j.id for j in self._dead() if (j.last_error, j.exit_code) == (error, exit_code)]
-
-    def _dead(self) -> list[Job]:
-        """The dead jobs, oldest first."""
-        with self._db.lock:
-            return [job for job in self._db.jobs.values() if job.state is DEAD]
-
-    def metric_buckets(self) -> list[float]:
-        return list(BUCKETS)
-
-    def metric_samples(self) -> list[MetricSample]:
-        with self._db.lock:
-            kept = sorted(self._db.metrics.items())
-        return [
-            MetricSample(kind, queue, outcome, le, n, seconds)
-            for (kind, queue, outcome, le), (n, seconds) in kept
-        ]
 
 
 def _job(new: NewJob, default_max_retries: int, now: float, seq: int) -> Job:
@@ -525,7 +342,3 @@ def _holds(guard: rules.Held, job: Job, now: float) -> bool:
         and (guard.cancel_requested is None or job.cancel_requested == guard.cancel_requested)
         and (not guard.lease_expired or rules.lease_expired(job, now))
     )
-
-
-def _open_run(run: Attempt, number: int, worker_id: str) -> bool:
-    return run.attempt == number and run.worker_id == worker_id and run.finished_at is None

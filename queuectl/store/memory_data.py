@@ -118,6 +118,11 @@ class Database:
         self.minutes[slot] = (minute, ok + completed, bad + (not completed))
 
 
+def is_open_run(run: Attempt, number: int, worker_id: str) -> bool:
+    """Whether an attempt record is attempt `number`, still running under `worker_id`."""
+    return run.attempt == number and run.worker_id == worker_id and run.finished_at is None
+
+
 class MemoryWaiter:
     """A ChangeWaiter on a memory database: a pipe the database writes a byte into on
     every change worth a look, so an event loop can watch its read end."""

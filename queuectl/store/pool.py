@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from queuectl.errors import StoreUnavailable
+from queuectl.store.opening import open_store, resolve_url
 
 if TYPE_CHECKING:
     from queuectl.store.base import Store
@@ -26,8 +27,6 @@ class StorePool:
     `wait` seconds, then gets StoreUnavailable (a 503 with Retry-After, not a hang)."""
 
     def __init__(self, url: str | None, size: int = 16, wait: float = 10.0) -> None:
-        from queuectl.store import open_store, resolve_url
-
         if size < 1:
             raise ValueError("a pool holds at least one store")
         self.url = resolve_url(url)
@@ -59,8 +58,6 @@ class StorePool:
                 return self._idle.pop()  # the most recently used: its connection is warm
             self._open += 1
         try:
-            from queuectl.store import open_store
-
             return open_store(self.url, reuse_check=True)
         except BaseException:
             with self._cond:

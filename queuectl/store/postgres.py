@@ -1,34 +1,22 @@
 """The server backend: PostgreSQL through psycopg 3, one connection per store object.
 
-The connection runs in autocommit mode: a change of several statements runs in one
-explicit transaction, a single statement is atomic by itself. A claim is one
-`FOR UPDATE SKIP LOCKED` statement, so any number of workers on any number of hosts can
-claim at once and never get the same job. Every time is the server's `now()`.
-Idle workers sleep in LISTEN on `queuectl_jobs`; whatever makes a job claimable (or gives
-a worker new orders) sends a NOTIFY in the same transaction. The queries are in
-postgres.sql, under the same names as sqlite.sql.
-
-A lost connection raises StoreUnavailable; the next call opens a new one. Reads are
-retried once on the new connection; writes never are (the caller decides, since the
-server may have committed one before the connection dropped).
+A claim is one `FOR UPDATE SKIP LOCKED` statement, so any number of workers on any number
+of hosts can claim at once and never get the same job. Idle workers sleep in LISTEN on
+`queuectl_jobs`; whatever makes a job claimable (or gives a worker new orders) sends a
+NOTIFY in the same transaction. This half of PostgresStore keeps the jobs' life cycle, the
+workers and config; its connection, transactions and clock are postgres_base.py's, the
+observability reads postgres_observe.py's. The queries are in postgres.sql, under the
+same names as sqlite.sql.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
-import threading
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from queuectl import rules
-from queuectl.errors import (
-    DuplicateJob,
-    InvalidSpec,
-    StoreError,
-    StoreRefused,
-)
+from queuectl.errors import DuplicateJob, InvalidSpec, StoreRefused
 from queuectl.models import (
     SCHEDULED,
     Attempt,
@@ -46,31 +34,17 @@ from queuectl.models import (
 )
 from queuectl.store import postgres_rows as pg_rows
 from queuectl.store import queries
-from queuectl.store.guarded import Finishing, GuardedStore, finish_params
+from queuectl.store.guarded import Finishing, GuardedStore
 from queuectl.store.paging import id_prefix_range, merge_pages
-from queuectl.store.postgres_connect import (
-    Row,
-    connect_server,
-    redacted_url,
-    refused,
-    split_url,
-    translate_error,
-)
+from queuectl.store.postgres_base import NOTIFY, Q
+from queuectl.store.postgres_connect import Row
 from queuectl.store.postgres_observe import PostgresObserve
-from queuectl.store.queries import check_schema_version, load_migrations, load_queries
-from queuectl.store.sql_changes import Dialect, statement
-
-with contextlib.suppress(ImportError):  # without the `postgres` extra, connect_server says so
-    import psycopg
+from queuectl.store.sql_changes import Dialect, Moved, finish_params, statement
 
 if TYPE_CHECKING:
-    from queuectl.store.postgres_waiter import PostgresChangeWaiter
+    import psycopg
 
-Q = load_queries("postgres.sql")
-CHANNEL = "queuectl_jobs"
-NOTIFY = f"NOTIFY {CHANNEL}"  # delivered at commit; repeats in one transaction fold into one
-# pg_advisory_xact_lock key serialising migrations: the bytes of "queuectl" as a bigint.
-MIGRATION_LOCK = int.from_bytes(b"queuectl", "big")
+    from queuectl.store.postgres_waiter import PostgresChangeWaiter
 
 _TIME = "to_timestamp({}::float8)"
 POSTGRES = Dialect(
@@ -89,190 +63,12 @@ POSTGRES = Dialect(
     },
 )
 
-T = TypeVar("T")
-
 
 class PostgresStore(GuardedStore, PostgresObserve):
     """`Store` on one PostgreSQL database. Safe to share between threads (calls are
     serialised on its one connection)."""
 
     backend = "postgres"
-
-    def __init__(
-        self, url: str, durable: bool = True, migrate: bool = True, check_schema: bool = True
-    ) -> None:
-        self.url = url
-        self.remote = True
-        self._dsn, self._poll_only = split_url(url)
-        self._target = redacted_url(self._dsn)
-        self._durable = durable
-        self._lock = threading.RLock()
-        self._closed = False
-        self._q = Q  # the queries, on the server's clock (see advance_clock)
-        self._clock_offset = 0.0
-        self._conn: psycopg.Connection[Row] | None = connect_server(
-            self._dsn, durable, self._poll_only
-        )
-        try:
-            if check_schema:
-                self._ensure_schema(migrate)
-        except BaseException:
-            self.close()
-            raise
-
-    # -- plumbing -------------------------------------------------------------------
-
-    def _run(
-        self,
-        work: Callable[[psycopg.Connection[Row]], T],
-        *,
-        read: bool = False,
-        transaction: bool = True,
-    ) -> T:
-        """Run `work` on the connection, in one transaction unless it is a single statement
-        (atomic on its own in autocommit, and one round trip instead of three). A read is
-        tried once more on a new connection when the old one turned out to be lost; a
-        write never is: the server may have committed it just before the loss."""
-        tries = 2 if read else 1
-        with self._lock:
-            for attempt in range(1, tries + 1):
-                if self._closed:
-                    raise StoreError("the store is closed")
-                if self._conn is None or self._conn.closed:
-                    self._conn = connect_server(self._dsn, self._durable, self._poll_only)
-                conn = self._conn
-                try:
-                    if not transaction:
-                        return work(conn)
-                    with conn.transaction():
-                        return work(conn)
-                except psycopg.Error as err:
-                    # An admin shutdown or a connection left mid-transaction is as good as
-                    # lost: start afresh rather than reuse a connection in doubt.
-                    lost = (
-                        conn.broken
-                        or conn.closed
-                        or (isinstance(err, psycopg.OperationalError) and not refused(err))
-                        or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
-                    )
-                    if lost:  # the next call (or the retry) opens a new connection
-                        conn.close()
-                        self._conn = None
-                    if not lost or attempt == tries:
-                        raise translate_error(err, lost, self._target) from None
-            raise AssertionError("unreachable")
-
-    def _read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
-        work = lambda conn: conn.execute(self._q[query], params).fetchall()  # noqa: E731
-        return self._run(work, read=True, transaction=False)
-
-    def _statement(self, query: str, params: dict[str, Any]) -> tuple[list[Row], int]:
-        """One write statement (atomic by itself): its rows and its row count."""
-
-        def work(conn: psycopg.Connection[Row]) -> tuple[list[Row], int]:
-            cursor = conn.execute(self._q[query], params)
-            return (cursor.fetchall() if cursor.description else []), cursor.rowcount
-
-        return self._run(work, transaction=False)
-
-    @property
-    def _now_sql(self) -> str:
-        return on_clock("now()", self._clock_offset)
-
-    def advance_clock(self, seconds: float) -> None:
-        self._clock_offset += seconds
-        self._q = {name: on_clock(sql, self._clock_offset) for name, sql in Q.items()}
-
-    def _ensure_schema(self, migrate: bool) -> None:
-        version = self.schema_version()
-        if version < check_schema_version(version, "postgres", self._target) and migrate:
-            self.migrate()
-
-    # -- life cycle ---------------------------------------------------------------------
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def ping(self) -> str:
-        def work(conn: psycopg.Connection[Row]) -> str:
-            conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
-            info = conn.info
-            major, minor = divmod(info.server_version, 10000)
-            return f"PostgreSQL {major}.{minor} at {info.host}:{info.port}/{info.dbname}"
-
-        return self._run(work, read=True, transaction=False)
-
-    def durability_warning(self) -> str | None:
-        return None  # enqueues keep synchronous_commit on: committed is on disk
-
-    def migrate(self) -> list[int]:
-        def apply(version: int, script: str, conn: psycopg.Connection[Row]) -> bool:
-            # Many processes may open a fresh database at once: one migrates, the others
-            # wait here and then find the version already applied.
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            done = conn.execute(
-                "SELECT 1 FROM schema_migrations WHERE version = %s", (version,)
-            ).fetchone()
-            if done:
-                return False
-            conn.execute(script)  # no parameters: sent as is, all statements at once
-            conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
-            return True
-
-        applied = []
-        for version, script in load_migrations("postgres"):
-            if self._run(functools.partial(apply, version, script)):
-                applied.append(version)
-        return applied
-
-    def schema_version(self) -> int:
-        def work(conn: psycopg.Connection[Row]) -> int:
-            found = conn.execute(
-                "SELECT to_regclass('schema_migrations') IS NOT NULL AS ours,"
-                " to_regclass('jobs') IS NOT NULL AS jobs"
-            ).fetchone()
-            assert found is not None
-            if found["ours"]:
-                kind = conn.execute(
-                    "SELECT data_type FROM information_schema.columns"
-                    " WHERE table_name = 'schema_migrations' AND column_name = 'version'"
-                    " AND table_schema = current_schema()"
-                ).fetchone()
-                if kind is None or kind["data_type"] not in ("integer", "bigint"):
-                    raise StoreError(
-                        f"{self._target} has a schema_migrations table of another program: "
-                        "not a queuectl database"
-                    )
-                row = conn.execute("SELECT max(version) AS v FROM schema_migrations").fetchone()
-                version = int(row["v"] or 0) if row else 0
-                if version and not found["jobs"]:
-                    raise StoreError(f"{self._target} has no jobs table: not a queuectl database")
-                return version
-            if found["jobs"]:
-                raise StoreError(
-                    f"{self._target} has a jobs table but no schema_migrations: "
-                    "not a queuectl database"
-                )
-            return 0
-
-        return self._run(work, read=True, transaction=False)
-
-    def now(self) -> float:
-        def work(conn: psycopg.Connection[Row]) -> float:
-            sql = "SELECT extract(epoch FROM now())::float8 AS now"
-            row = conn.execute(on_clock(sql, self._clock_offset)).fetchone()
-            assert row is not None
-            return float(row["now"])
-
-        return self._run(work, read=True, transaction=False)
 
     # -- jobs: producers and operators -----------------------------------------------
 
@@ -384,13 +180,13 @@ class PostgresStore(GuardedStore, PostgresObserve):
             for change in changes:
                 sql, params = statement(change, dialect)
                 if conn.execute(sql, params).fetchone() is None:
-                    raise _Moved(change.job_id)
+                    raise Moved(change.job_id)
             if any(change.wakes_workers for change in changes):
                 conn.execute(NOTIFY)
 
         try:
             self._run(work)
-        except _Moved as moved:  # raised inside the transaction: it rolled back
+        except Moved as moved:  # raised inside the transaction: it rolled back
             return moved.job_id
         return None
 
@@ -533,21 +329,6 @@ class PostgresStore(GuardedStore, PostgresObserve):
 
     def prune_workers(self, dead_for: float) -> int:
         return self._statement("prune_workers", {"dead_for": dead_for})[1]
-
-
-def on_clock(sql: str, offset: float) -> str:
-    """`sql` with the server's now() moved `offset` seconds on (advance_clock, for tests;
-    the queries run unchanged until a test drives the clock)."""
-    if not offset:
-        return sql
-    return sql.replace("now()", f"(now() + make_interval(secs => {float(offset)!r}))")
-
-
-class _Moved(Exception):
-    """A job changed since its change was decided: roll the whole batch back."""
-
-    def __init__(self, job_id: str) -> None:
-        self.job_id = job_id
 
 
 def _list(values: Sequence[str] | None) -> list[str] | None:

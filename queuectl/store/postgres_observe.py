@@ -1,40 +1,27 @@
 """PostgresStore's observability methods: live output, throughput, DLQ groups, metrics.
 
-A mixin, so postgres.py keeps the job life cycle and this file what only watches it. The
-counters themselves are kept by a trigger (migration 0004); here they are only read."""
+The half of PostgresStore that only watches the jobs' life cycle (postgres.py keeps the
+rest). The counters themselves are kept by a trigger (migration 0004); here they are only
+read."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from queuectl.models import Attempt, DeadGroup, LiveTail, MetricSample, MinuteCount
-from queuectl.store.sqlite_observe import tail_params
+from queuectl.store import postgres_rows
+from queuectl.store.postgres_base import PostgresBase, Q
+from queuectl.store.postgres_connect import Row
+from queuectl.store.sql_changes import tail_params
 
 if TYPE_CHECKING:
     import psycopg
 
-T = TypeVar("T")
-Row = dict[str, Any]
 
-
-class PostgresObserve:
-    def _run(
-        self,
-        work: Callable[[psycopg.Connection[Row]], T],
-        *,
-        read: bool = False,
-        transaction: bool = True,
-    ) -> T:
-        raise NotImplementedError
-
-    def _read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
-        raise NotImplementedError
-
+class PostgresObserve(PostgresBase):
     def publish_output(self, tails: Sequence[LiveTail]) -> int:
         """All tails in one transaction, sent in one pipeline (one round trip)."""
-        from queuectl.store.postgres import Q
-
         if not tails:
             return 0
 
@@ -46,8 +33,6 @@ class PostgresObserve:
         return self._run(work)
 
     def get_attempt(self, job_id: str, attempt: int | None = None) -> Attempt | None:
-        from queuectl.store import postgres_rows
-
         rows = self._read("get_attempt", {"id": job_id, "attempt": attempt})
         return postgres_rows.attempt(rows[0]) if rows else None
 

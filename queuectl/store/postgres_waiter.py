@@ -7,7 +7,7 @@ import time
 import psycopg
 
 from queuectl.errors import StoreError
-from queuectl.store.postgres import CHANNEL
+from queuectl.store.postgres_base import CHANNEL
 from queuectl.store.postgres_connect import Row, connect_server, redacted_url, translate_error
 
 POLL_INTERVAL_S = 0.5  # how often a poll-only waiter hands back to its caller

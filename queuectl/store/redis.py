@@ -6,12 +6,10 @@ job. Every time is the server's clock (TIME). The decisions about jobs are
 queuectl.rules': a script only stores, and applies a decided change while the job is
 still as the decision saw it (state, worker, attempt), saying whether it applied.
 
-Durability is the server's: with `appendonly yes` and `appendfsync always` an acknowledged
-change survives a crash, with `everysec` up to a second of changes can be lost, and with
-persistence off a restart loses everything (`durability_warning` says which, once read).
-
 Idle workers subscribe to a channel every change that makes a job claimable (or gives a
-worker orders) publishes on (redis_waiter.py).
+worker orders) publishes on (redis_waiter.py). This half of RedisStore keeps the jobs'
+life cycle, the workers and config; its client, schema mark, durability and clock are
+redis_base.py's, the observability reads redis_observe.py's.
 """
 
 from __future__ import annotations
@@ -45,15 +43,12 @@ from queuectl.store import redis_changes
 from queuectl.store import redis_rows as rows
 from queuectl.store.guarded import Finishing, GuardedStore
 from queuectl.store.paging import id_prefix_range
-from queuectl.store.redis_client import Scripts, connect, redacted_url, split_url
-from queuectl.store.redis_durability import durability_warning
 from queuectl.store.redis_observe import RedisObserve
 from queuectl.store.redis_rows import optional
 
 if TYPE_CHECKING:
     from queuectl.store.redis_waiter import RedisChangeWaiter
 
-SCHEMA_VERSION = 1  # the key layout of common.lua; a new layout would add a migration
 MAX_DECISIONS = 10  # stop requests decided again when workers keep changing meanwhile
 MAX_LOST_CLAIMS = 5  # claims whose answer was lost, remembered to get their jobs back
 LARGE_OUTPUT_BYTES = 64 << 10  # see _wire
@@ -98,74 +93,6 @@ class RedisStore(GuardedStore, RedisObserve):
     client keeps a pool of connections)."""
 
     backend = "redis"
-
-    def __init__(
-        self, url: str, durable: bool = True, migrate: bool = True, check_schema: bool = True
-    ) -> None:
-        # `durable` is the server's business here (its appendfsync), not a client's.
-        self.url = url
-        self.remote = True
-        address, self.prefix = split_url(url)
-        self._address = address
-        self._target = redacted_url(address)
-        self._client = connect(address)
-        self._scripts = Scripts(self._client, self.prefix, self._target)
-        self._durability: str | None = None
-        try:
-            if check_schema:
-                self._check_schema(migrate)
-        except BaseException:
-            self.close()
-            raise
-
-    def _key(self, name: str) -> str:
-        return self.prefix + name
-
-    # -- life cycle ---------------------------------------------------------------------
-
-    def close(self) -> None:
-        self._client.close()
-
-    def ping(self) -> str:
-        info = self._scripts.call(lambda: self._client.info("server"), read=True)
-        kwargs = self._client.connection_pool.connection_kwargs
-        where = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
-        return f"Redis {info.get('redis_version', '?')} at {where}/{kwargs.get('db', 0)}"
-
-    def durability_warning(self) -> str | None:
-        """One line when acknowledged jobs would not survive a server restart or crash
-        (read from the server's persistence settings once), else None."""
-        if self._durability is None:
-            self._durability = durability_warning(self._client, self._scripts, self._target) or ""
-        return self._durability or None
-
-    def _check_schema(self, migrate: bool) -> None:
-        """Refuse keys laid out by a newer queuectl; mark a fresh prefix as ours."""
-        version = self.schema_version()
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self._target} (prefix {self.prefix!r}) has schema version {version}, "
-                f"newer than this queuectl knows ({SCHEMA_VERSION}): upgrade queuectl"
-            )
-        if version < SCHEMA_VERSION and migrate:
-            self.migrate()
-
-    def migrate(self) -> list[int]:
-        key = self._key("schema")
-        applied = self._scripts.call(lambda: self._client.set(key, SCHEMA_VERSION, nx=True))
-        return [SCHEMA_VERSION] if applied else []
-
-    def schema_version(self) -> int:
-        key = self._key("schema")
-        version = self._scripts.call(lambda: self._client.get(key), read=True)
-        return int(version) if version else 0
-
-    def now(self) -> float:
-        seconds, micros = self._scripts.call(self._client.time, read=True)
-        return float(seconds) + float(micros) / 1e6 + self._scripts.clock_offset
-
-    def advance_clock(self, seconds: float) -> None:
-        self._scripts.clock_offset += seconds
 
     # -- jobs: producers and operators -----------------------------------------------
 

@@ -1,31 +1,24 @@
 """RedisStore's observability methods: live output, throughput, DLQ groups, metrics.
 
-A mixin, as for the SQL backends. The counters are kept by the scripts that move jobs
+The half of RedisStore that only watches the jobs' life cycle (redis.py keeps the rest),
+as for the SQL backends. The counters are kept by the scripts that move jobs
 (common.lua: count_move), in the same atomic step; here they are only read."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from queuectl.models import Attempt, DeadGroup, LiveTail, MetricSample, MinuteCount
 from queuectl.store import redis_rows as rows
-
-if TYPE_CHECKING:
-    import redis
-
-    from queuectl.store.redis_client import Scripts
+from queuectl.store.redis_base import RedisBase
 
 # The histograms' upper bounds (seconds), as common.lua's BUCKETS, then +Inf.
 BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BUCKETS += (30, 60, 120, 300, 600, 1800, 3600, float("inf"))
 
 
-class RedisObserve:
-    prefix: str
-    _client: redis.Redis
-    _scripts: Scripts
-
+class RedisObserve(RedisBase):
     def get_job_last_attempt(self, job_id: str) -> int | None:
         key = f"{self.prefix}job:{job_id}"
         found = self._scripts.call(lambda: self._client.hget(key, "last_attempt"), read=True)

@@ -1,9 +1,11 @@
-"""How the SQL backends write a `rules.Change`: one guarded UPDATE or DELETE.
+"""How the SQL backends write what was decided, shared by both dialects.
 
-The statement's text depends only on which fields the change sets and how (a value, the
-store's now, the job's own retry budget), never on input: column names come from
-`rules.Field`. The guard is the job as the decision read it (id, state, last_attempt),
-so a statement that touches no row means the job moved meanwhile.
+A `rules.Change` becomes one guarded UPDATE or DELETE. The statement's text depends only
+on which fields the change sets and how (a value, the store's now, the job's own retry
+budget), never on input: column names come from `rules.Field`. The guard is the job as
+the decision read it (id, state, last_attempt), so a statement that touches no row means
+the job moved meanwhile. A guarded finish and a live tail are bound under the same
+parameter names in both dialects (finish_params, tail_params).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from queuectl import rules
+from queuectl.models import LiveTail, RunResult
 
 Field = rules.Field
 
@@ -50,3 +53,46 @@ def statement(change: rules.Change, dialect: Dialect) -> tuple[str, dict[str, An
             params[name] = str(value) if isinstance(value, str) else value
             assignments.append(f"{field} = {placeholder}")
     return f"UPDATE jobs SET {', '.join(assignments)} WHERE {guard} RETURNING id", params
+
+
+class Moved(Exception):
+    """A job changed since its change was decided: raised inside the transaction, it
+    rolls the whole batch back."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+
+
+def finish_params(guard: rules.Held, finish: rules.Finish, result: RunResult) -> dict[str, Any]:
+    """The parameters of a guarded finish: SQLite's finish_job and finish_attempt, one row
+    of PostgreSQL's finish_jobs."""
+    return {
+        "id": guard.job_id,
+        "worker_id": guard.worker_id,
+        "attempt": guard.attempt,
+        "cancel_requested": guard.cancel_requested,
+        "expired_only": guard.lease_expired,
+        "state": str(finish.state),
+        "run_after": finish.run_after,
+        "uncounted": 0 if finish.counted else 1,
+        "records_result": finish.records_result,
+        "exit_code": result.exit_code,
+        "error": result.error,
+        "stdout": bytes(result.stdout),
+        "stderr": bytes(result.stderr),
+        "stdout_bytes": max(result.stdout_bytes, len(result.stdout)),
+        "stderr_bytes": max(result.stderr_bytes, len(result.stderr)),
+    }
+
+
+def tail_params(tail: LiveTail) -> dict[str, Any]:
+    """publish_output's parameters (the same names in both dialects)."""
+    return {
+        "id": tail.job_id,
+        "attempt": tail.attempt,
+        "worker_id": tail.worker_id,
+        "stdout": bytes(tail.stdout),
+        "stderr": bytes(tail.stderr),
+        "stdout_bytes": max(tail.stdout_bytes, len(tail.stdout)),
+        "stderr_bytes": max(tail.stderr_bytes, len(tail.stderr)),
+    }

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.errors import InvalidSpec
+from queuectl.errors import StoreError
 from queuectl.store import BUILT_IN, ENTRY_POINT_GROUP, backend_class
 from queuectl.store.sqlite import SqliteStore
 
@@ -49,7 +49,8 @@ def test_paths_and_sqlite_urls_open_sqlite(tmp_path: Path) -> None:
 
 
 def test_an_unknown_scheme_is_one_clear_error() -> None:
-    with pytest.raises(InvalidSpec, match="unsupported database URL scheme 'mysql'"):
+    # A database that cannot be used (StoreError), not an invalid job spec (a 422 over HTTP).
+    with pytest.raises(StoreError, match="unsupported database URL scheme 'mysql'"):
         backend_class("mysql://user@host/db")
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-import queuectl.store.sqlite as sqlite_backend
 from queuectl.errors import StoreError
 from queuectl.models import JobChanges, JobState, RunResult
 from queuectl.store import Store, open_store, sqlite_connect
 from queuectl.store.queries import latest_migration
+from queuectl.store.sqlite_base import Q as SQLITE_QUERIES
 from tests.conftest import make_job
 
 
@@ -181,7 +181,7 @@ def test_claim_walks_the_jobs_claim_index_without_sorting(
     with raw_connect(db_path) as raw:
         plan = [
             row[3]
-            for row in raw.execute("EXPLAIN QUERY PLAN " + sqlite_backend.Q["claim_jobs"], params)
+            for row in raw.execute("EXPLAIN QUERY PLAN " + SQLITE_QUERIES["claim_jobs"], params)
         ]
     assert any("USING INDEX jobs_claim" in step for step in plan), plan
     # Sorting would mean reading every waiting job: the index gives the order.
@@ -257,7 +257,7 @@ def test_scheduled_count_seeks_per_queue_instead_of_scanning_pending_jobs(tmp_pa
     open_store(str(path)).close()
     with closing(sqlite3.connect(path)) as conn:
         plan = conn.execute(
-            "EXPLAIN QUERY PLAN " + sqlite_backend.Q["count_scheduled"],
+            "EXPLAIN QUERY PLAN " + SQLITE_QUERIES["count_scheduled"],
             {"queue": None, "now": time.time()},
         ).fetchall()
     details = [row[-1] for row in plan]
