@@ -12,16 +12,22 @@ one is never cloned; one pytest session builds it (under an advisory lock, then 
 into place, so a half-built template is never seen) while the others wait. Templates no
 session has used for a day are dropped. `create_test_database()` still gives an empty
 database, for the tests of migrating one.
+
+A database a test is done with is emptied and handed to the next test (`_reuse`), which
+is some thirty times quicker than a drop and a clone: only when nothing is connected to it
+any more and its schema is still the template's (a test may add a trigger, say);
+otherwise it is dropped. The spares are dropped when the session ends.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import secrets
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache
 from urllib.parse import quote, urlencode
 
@@ -114,17 +120,129 @@ def _drop(conn: psycopg.Connection[tuple[object, ...]], name: str) -> None:
 
 @contextmanager
 def fresh_database() -> Iterator[str]:
-    """The URL of a new database with queuectl's latest schema and no data (a clone of
-    the migrated template), dropped afterwards."""
-    try:
-        url = create_test_database(migrated_template())
-    except psycopg.errors.InvalidCatalogName:  # another session dropped it as unused
-        migrated_template.cache_clear()
-        url = create_test_database(migrated_template())
+    """The URL of a database with queuectl's latest schema and no data (a clone of the
+    migrated template, or one emptied after an earlier test), dropped or emptied after."""
+    url = _SPARES.pop() if _SPARES else _clone()
     try:
         yield url
     finally:
+        if _reuse(url):
+            _SPARES.append(url)
+        else:
+            drop_test_database(url)
+
+
+_SPARES: list[str] = []  # emptied databases, ready for the next test
+KEPT_TABLES = ("schema_migrations", "metric_buckets")  # what a migration puts in
+SESSIONS_GONE_S = 2.0  # how long a closed connection's server process may take to exit
+
+
+def _clone() -> str:
+    try:
+        return create_test_database(migrated_template())
+    except psycopg.errors.InvalidCatalogName:  # another session dropped it as unused
+        migrated_template.cache_clear()
+        return create_test_database(migrated_template())
+
+
+# Everything a test could change about a database other than its rows: a database whose
+# fingerprint differs from the template's is dropped, never reused.
+FINGERPRINT = """
+SELECT md5(string_agg(part, ',' ORDER BY part)) FROM (
+    SELECT 'n:' || nspname FROM pg_namespace
+    WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'
+    UNION ALL
+    SELECT 'c:' || attrelid::regclass || '.' || attname || ':' || atttypid::regtype || ':'
+           || attnotnull || ':' || coalesce(array_to_string(attoptions, ';'), '')
+    FROM pg_attribute JOIN pg_class ON pg_class.oid = attrelid
+    WHERE relnamespace = 'public'::regnamespace AND attnum > 0 AND NOT attisdropped
+    UNION ALL
+    SELECT 't:' || tgrelid::regclass || '.' || tgname || ':' || tgenabled::text FROM pg_trigger
+    WHERE NOT tgisinternal
+    UNION ALL
+    SELECT 'f:' || oid::regprocedure || ':' || md5(prosrc) FROM pg_proc
+    WHERE pronamespace = 'public'::regnamespace
+    UNION ALL
+    SELECT 'k:' || conrelid::regclass || '.' || conname || ':' || pg_get_constraintdef(oid)
+    FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+    UNION ALL
+    SELECT 'i:' || indexdef FROM pg_indexes WHERE schemaname = 'public'
+    UNION ALL
+    SELECT 's:' || array_to_string(setconfig, ';') FROM pg_db_role_setting
+    WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+    UNION ALL
+    SELECT 'b:' || le FROM metric_buckets
+    UNION ALL
+    SELECT 'v:' || version FROM schema_migrations
+) AS parts (part)
+"""
+
+
+def _fingerprint(conn: psycopg.Connection[tuple[object, ...]]) -> str:
+    row = conn.execute(FINGERPRINT).fetchone()
+    return str(row[0] if row else "")
+
+
+@cache
+def _template_fingerprint() -> str:
+    """The fingerprint of a fresh clone (read once a session)."""
+    url = _clone()
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            return _fingerprint(conn)
+    finally:
         drop_test_database(url)
+
+
+def _reuse(url: str) -> bool:
+    """Empty the database for the next test when it may be reused (see the module doc);
+    False when it must be dropped."""
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            if not _alone(conn):
+                return False
+            if _fingerprint(conn) != _template_fingerprint():
+                return False
+            tables = [
+                sql.Identifier(str(name))
+                for (name,) in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                    " AND tablename <> ALL (%s)",
+                    (list(KEPT_TABLES),),
+                )
+            ]
+            if tables:
+                conn.execute(
+                    sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
+                        sql.SQL(", ").join(tables)
+                    )
+                )
+            return True
+    except psycopg.Error:  # dropped by the test, or the server restarted: drop it
+        return False
+
+
+def _alone(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    """Whether no other session is connected (a test's closed connections may take a
+    moment to go; a worker left running never does)."""
+    deadline = time.monotonic() + SESSIONS_GONE_S
+    while True:
+        others = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+        if others is not None and others[0] == 0:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+
+
+@atexit.register
+def _drop_spares() -> None:
+    while _SPARES:
+        with suppress(psycopg.Error):
+            drop_test_database(_SPARES.pop())
 
 
 def migrations_digest() -> str:
