@@ -6,6 +6,7 @@ import os
 import selectors
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -70,7 +71,7 @@ def test_stdin_is_empty_and_the_job_leads_its_own_session() -> None:
     assert int(pid) != os.getsid(0)
 
 
-def test_no_descriptor_of_ours_leaks_into_a_job(tmp_path) -> None:
+def test_no_descriptor_of_ours_leaks_into_a_job(tmp_path: Path) -> None:
     ours = tmp_path / "ours"
     with open(ours, "w") as handle:
         os.set_inheritable(handle.fileno(), True)  # as if our parent had left one open
@@ -193,7 +194,7 @@ def test_each_command_carries_a_token_of_its_own() -> None:
 
 @pytest.mark.not_fast  # waits out grace periods: seconds
 @pytest.mark.parametrize("ending", ["exit", "timeout"])
-def test_each_leftover_gets_one_sigterm_then_sigkill(tmp_path, ending) -> None:
+def test_each_leftover_gets_one_sigterm_then_sigkill(tmp_path: Path, ending: str) -> None:
     """A trap that cleans up runs once: a process is not sent SIGTERM twice (by its group
     and again by its token, or at the timeout and again when the shell exits)."""
     mark = marker()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.models import JobState
+from queuectl.models import JobState, NewJob
 from queuectl.store import Store, open_store
 from tests.helpers import (
     enqueue,
@@ -328,10 +328,8 @@ def _check_detached_worker_stops(
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _job(job_id: str, command: str, **fields: object):
-    from queuectl.models import NewJob
-
-    return NewJob(id=job_id, command=command, **fields)  # type: ignore[arg-type]
+def _job(job_id: str, command: str, priority: int = 0, delay: float = 0.0) -> NewJob:
+    return NewJob(id=job_id, command=command, priority=priority, delay=delay)
 
 
 def _peak_rss_kib(pid: int) -> int:
