@@ -61,14 +61,14 @@ def refuse_long_output(store_url: str, backend: str) -> None:
         return
     import sqlite3
 
-    conn = sqlite3.connect(store_url)
-    with conn:
-        conn.execute(
+    sqlite_conn = sqlite3.connect(store_url)
+    with sqlite_conn:
+        sqlite_conn.execute(
             "CREATE TRIGGER refuse_long_output BEFORE UPDATE ON attempts"
             f" WHEN length(NEW.stdout) > {REFUSED_OVER} OR length(NEW.stderr) > {REFUSED_OVER}"
             " BEGIN SELECT RAISE(ABORT, 'string or blob too big'); END"
         )
-    conn.close()
+    sqlite_conn.close()
 
 
 def peak_rss(pid: int) -> int:
@@ -104,13 +104,13 @@ def database_held(store_url: str, backend: str) -> Iterator[None]:
         return
     import sqlite3
 
-    conn = sqlite3.connect(store_url, isolation_level=None)
-    conn.execute("BEGIN IMMEDIATE")
+    sqlite_conn = sqlite3.connect(store_url, isolation_level=None)
+    sqlite_conn.execute("BEGIN IMMEDIATE")
     try:
         yield
     finally:
-        conn.execute("ROLLBACK")
-        conn.close()
+        sqlite_conn.execute("ROLLBACK")
+        sqlite_conn.close()
 
 
 @contextlib.contextmanager
@@ -210,7 +210,7 @@ def test_output_at_the_maximum_is_recorded_with_bounded_memory(
     tmp_path: Path,
     kind: str,
     workers: list[subprocess.Popen[bytes]],
-):
+) -> None:
     limit = MAX_OUTPUT_LIMIT
     store.set_config("output-limit", str(limit))
     store.set_config("grace-period", "5")
@@ -376,15 +376,15 @@ def freeze_between_transactions(
     else:
         import sqlite3
 
-        conn = sqlite3.connect(store_url, timeout=0, isolation_level=None)
+        sqlite_conn = sqlite3.connect(store_url, timeout=0, isolation_level=None)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("ROLLBACK")
+            sqlite_conn.execute("BEGIN IMMEDIATE")
+            sqlite_conn.execute("ROLLBACK")
             free = True
         except sqlite3.OperationalError:
             free = False
         finally:
-            conn.close()
+            sqlite_conn.close()
     if not free:
         worker.send_signal(signal.SIGCONT)
     return free
