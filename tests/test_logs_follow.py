@@ -62,10 +62,11 @@ def test_logs_and_follow_show_a_running_jobs_output_then_exit_with_its_status(
     worker = start_worker(store_url, tmp_path / "w.log")
     try:
         # `logs` on the running job: its output so far (its worker publishes it).
-        seen = wait_for(
-            lambda: (done := queuectl(store_url, "logs", "slow")).stdout == "first\n" and done,
-            what="logs to show the running job's output",
-        )
+        def output_so_far() -> subprocess.CompletedProcess[str] | None:
+            done = queuectl(store_url, "logs", "slow")
+            return done if done.stdout == "first\n" else None
+
+        seen = wait_for(output_so_far, what="logs to show the running job's output")
         assert seen.returncode == 0 and seen.stderr == "oops\n"
         assert state_of(store, "slow") is JobState.PROCESSING
 
