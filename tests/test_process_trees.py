@@ -20,6 +20,7 @@ from queuectl.models import JobState, RunResult
 from queuectl.store import Store, open_store
 from tests.helpers import (
     enqueue,
+    job,
     kill_matching,
     processes_matching,
     start_worker,
@@ -215,7 +216,7 @@ def test_keep_daemons_leaves_the_daemons_running(
 ) -> None:
     command = f"setsid sleep {mark} & env -i setsid sleep {mark} & sleep 0.3"
     enqueue(store, spec("j", command, keep_daemons=True))
-    assert store.get_job("j").keep_daemons  # type: ignore[union-attr]
+    assert job(store, "j").keep_daemons
     worker = start_worker(store_url, tmp_path / "w.log")
     try:
         wait_for(lambda: state_of(store, "j") is JobState.COMPLETED, what="job completed")
@@ -262,7 +263,7 @@ def test_each_leftover_gets_one_sigterm(ending: str, tmp_path: Path, mark: str) 
         if ending == "cancel":
             wait_for(lambda: len(processes_matching(mark)) >= 3, what="all started")
             queuectl(url, "cancel", "j")
-        wait_for(lambda: store.get_job("j").state.value in ("completed", "dead", "cancelled"))  # type: ignore[union-attr]
+        wait_for(lambda: state_of(store, "j").value in ("completed", "dead", "cancelled"))
         assert_all_gone(mark, worker)
         assert sorted(line.split(":")[0] for line in log.read_text().split()) == [
             "escaped",
