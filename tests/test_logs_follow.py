@@ -5,6 +5,7 @@ condition (output seen, state reached), never a fixed sleep."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import threading
@@ -31,13 +32,15 @@ class Reader:
     """Collects what a child process writes to one pipe, from a thread."""
 
     def __init__(self, pipe: IO[bytes]) -> None:
+        # A Popen pipe (bufsize -1) is buffered: read1 returns what is there, not 4096.
+        assert isinstance(pipe, io.BufferedReader), pipe
         self.data = b""
         self._pipe = pipe
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
-        while chunk := self._pipe.read1(4096):  # type: ignore[attr-defined]
+        while chunk := self._pipe.read1(4096):
             self.data += chunk
 
     def done(self) -> bytes:
