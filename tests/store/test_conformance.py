@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypedDict, Unpack
 
 import pytest
 
@@ -22,6 +23,7 @@ from queuectl.models import (
     JobChanges,
     JobQuery,
     JobState,
+    ListState,
     NewJob,
     RunResult,
     StopMode,
@@ -1290,10 +1292,20 @@ def test_change_waiter_times_out_when_nothing_changes(store: Store) -> None:
 # -- listing pages (query_jobs) ----------------------------------------------------------------
 
 
+class QueryFields(TypedDict, total=False):
+    """JobQuery's fields the listing tests set (the others keep JobQuery's defaults)."""
+
+    states: tuple[ListState, ...]
+    queue: str
+    id_prefix: str
+    search: str
+    order: str
+
+
 def page_ids(
-    store: Store, after: int | None = None, limit: int | None = None, **query: object
+    store: Store, after: int | None = None, limit: int | None = None, **query: Unpack[QueryFields]
 ) -> list[str]:
-    return ids(store.query_jobs(JobQuery(**query), after, limit))  # type: ignore[arg-type]
+    return ids(store.query_jobs(JobQuery(**query), after, limit))
 
 
 def test_query_jobs_orders_by_seq_and_continues_after_a_seq(store: Store) -> None:
