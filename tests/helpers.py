@@ -21,8 +21,11 @@ from queuectl.worker import Worker, WorkerOptions
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+def wait_for(
+    condition: Callable[[], T | None], timeout: float = 30.0, what: str = "condition"
+) -> T:
+    """Poll `condition` until it returns something truthy (so never None: a condition may
+    answer None for "not yet"); fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()

@@ -23,13 +23,21 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn, TypedDict
 
 import pytest
 
 STARTUP_TIMEOUT_S = 60.0
 
 
-def unavailable(reason: str) -> None:
+class RunAs(TypedDict, total=False):
+    """The keywords that run a child process as another user (none: as ourselves)."""
+
+    user: int
+    group: int
+
+
+def unavailable(reason: str) -> NoReturn:
     """Skip with `reason`; fail instead under CI=true (a missing tool must not pass CI)."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (CI=true: this test must run)")
@@ -83,7 +91,7 @@ class OwnPostgres:
         self._as = self._user()
 
     @staticmethod
-    def _user() -> dict[str, object]:
+    def _user() -> RunAs:
         """Run the server as `postgres` when we are root; as ourselves otherwise."""
         if os.geteuid() != 0:
             return {}
@@ -94,8 +102,8 @@ class OwnPostgres:
         return {"user": entry.pw_uid, "group": entry.pw_gid}
 
     def _chown(self, path: Path) -> None:
-        if self._as:
-            os.chown(path, int(str(self._as["user"])), int(str(self._as["group"])))
+        if "user" in self._as and "group" in self._as:
+            os.chown(path, self._as["user"], self._as["group"])
 
     def init(self) -> None:
         self._chown(self.root)

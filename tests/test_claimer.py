@@ -18,7 +18,7 @@ from queuectl.models import JobState, NewJob
 from queuectl.store import Store
 from queuectl.worker import WorkerOptions
 from tests.conftest import BACKENDS
-from tests.helpers import stepped_worker, worker_script_report
+from tests.helpers import state_of, stepped_worker, worker_script_report
 
 # Server stores only: on SQLite, claims stay in the worker's loop.
 REMOTE = [
@@ -45,12 +45,14 @@ def test_a_claim_is_answered_in_the_background_and_wakes_the_loop(
     try:
         assert claimer.take() == []  # nothing asked
         claimer.ask("w1", None, 2, 30)
-        assert claimer.pending and claimer.asked == 2
+        # A tuple, not `pending and ...`: mypy would keep `pending` narrowed to True past
+        # take() and call the checks after it unreachable.
+        assert (claimer.pending, claimer.asked) == (True, 2)
         assert _woken(wake_pipe[0])
         jobs = claimer.take()
         assert jobs is not None and [j.id for j in jobs] == ["j0", "j1"]
         assert not claimer.pending
-        assert [store.get_job(f"j{i}").state for i in range(3)] == [  # type: ignore[union-attr]
+        assert [state_of(store, f"j{i}") for i in range(3)] == [
             JobState.PROCESSING,
             JobState.PROCESSING,
             JobState.PENDING,

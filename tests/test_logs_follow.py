@@ -5,6 +5,7 @@ condition (output seen, state reached), never a fixed sleep."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import threading
@@ -31,13 +32,15 @@ class Reader:
     """Collects what a child process writes to one pipe, from a thread."""
 
     def __init__(self, pipe: IO[bytes]) -> None:
+        # A Popen pipe (bufsize -1) is buffered: read1 returns what is there, not 4096.
+        assert isinstance(pipe, io.BufferedReader), pipe
         self.data = b""
         self._pipe = pipe
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
-        while chunk := self._pipe.read1(4096):  # type: ignore[attr-defined]
+        while chunk := self._pipe.read1(4096):
             self.data += chunk
 
     def done(self) -> bytes:
@@ -62,10 +65,11 @@ def test_logs_and_follow_show_a_running_jobs_output_then_exit_with_its_status(
     worker = start_worker(store_url, tmp_path / "w.log")
     try:
         # `logs` on the running job: its output so far (its worker publishes it).
-        seen = wait_for(
-            lambda: (done := queuectl(store_url, "logs", "slow")).stdout == "first\n" and done,
-            what="logs to show the running job's output",
-        )
+        def output_so_far() -> subprocess.CompletedProcess[str] | None:
+            done = queuectl(store_url, "logs", "slow")
+            return done if done.stdout == "first\n" else None
+
+        seen = wait_for(output_so_far, what="logs to show the running job's output")
         assert seen.returncode == 0 and seen.stderr == "oops\n"
         assert state_of(store, "slow") is JobState.PROCESSING
 

@@ -99,7 +99,7 @@ class Hosts:
         parts = [f"--- {host} ---\n{log.read_text()}" for host, log in self.logs.items()]
         return "\n".join(parts)
 
-    def wait(self, condition: Callable[[], T], what: str, timeout: float = 30) -> T:
+    def wait(self, condition: Callable[[], T | None], what: str, timeout: float = 30) -> T:
         """wait_for, with the workers' logs in the failure message."""
         try:
             return wait_for(condition, timeout=timeout, what=what)

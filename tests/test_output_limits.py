@@ -61,14 +61,14 @@ def refuse_long_output(store_url: str, backend: str) -> None:
         return
     import sqlite3
 
-    conn = sqlite3.connect(store_url)
-    with conn:
-        conn.execute(
+    sqlite_conn = sqlite3.connect(store_url)
+    with sqlite_conn:
+        sqlite_conn.execute(
             "CREATE TRIGGER refuse_long_output BEFORE UPDATE ON attempts"
             f" WHEN length(NEW.stdout) > {REFUSED_OVER} OR length(NEW.stderr) > {REFUSED_OVER}"
             " BEGIN SELECT RAISE(ABORT, 'string or blob too big'); END"
         )
-    conn.close()
+    sqlite_conn.close()
 
 
 def peak_rss(pid: int) -> int:
@@ -104,13 +104,13 @@ def database_held(store_url: str, backend: str) -> Iterator[None]:
         return
     import sqlite3
 
-    conn = sqlite3.connect(store_url, isolation_level=None)
-    conn.execute("BEGIN IMMEDIATE")
+    sqlite_conn = sqlite3.connect(store_url, isolation_level=None)
+    sqlite_conn.execute("BEGIN IMMEDIATE")
     try:
         yield
     finally:
-        conn.execute("ROLLBACK")
-        conn.close()
+        sqlite_conn.execute("ROLLBACK")
+        sqlite_conn.close()
 
 
 @contextlib.contextmanager
@@ -153,7 +153,7 @@ def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
 # -- the config bound -------------------------------------------------------------------
 
 
-def test_output_limit_past_the_maximum_is_refused(store: Store, store_url: str):
+def test_output_limit_past_the_maximum_is_refused(store: Store, store_url: str) -> None:
     assert cli(store_url, "config", "set", "output-limit", str(MAX_OUTPUT_LIMIT)).returncode == 0
     assert cli(store_url, "config", "set", "output-limit", "1024").returncode == 0
     for too_big in (str(MAX_OUTPUT_LIMIT + 1), str(600 << 20), str(1 << 30)):
@@ -165,13 +165,13 @@ def test_output_limit_past_the_maximum_is_refused(store: Store, store_url: str):
     assert store.get_config()["output-limit"] == "1024"
 
 
-def test_a_limit_stored_before_the_maximum_counts_as_the_maximum():
+def test_a_limit_stored_before_the_maximum_counts_as_the_maximum() -> None:
     """A database where an older queuectl stored output-limit 600 MB."""
     settings = Settings.from_stored({"output-limit": str(600 << 20)})
     assert settings.output_limit == MAX_OUTPUT_LIMIT
 
 
-def test_tail_buffer_keeps_the_tail_in_at_most_limit_bytes():
+def test_tail_buffer_keeps_the_tail_in_at_most_limit_bytes() -> None:
     rng = random.Random(13)
     for limit in (1, 7, 64, 1000):
         tail, written = TailBuffer(limit), b""
@@ -185,7 +185,7 @@ def test_tail_buffer_keeps_the_tail_in_at_most_limit_bytes():
         assert tail.value() == written[-limit:]
 
 
-def test_jobs_get_the_default_sigpipe():
+def test_jobs_get_the_default_sigpipe() -> None:
     """Python ignores SIGPIPE; a job must not inherit that (`yes | head` would complain)."""
     result = run_command("yes | head -c 10 >/dev/null; echo done", {}, Limits())
     assert (result.stdout, result.stderr, result.exit_code) == (b"done\n", b"", 0)
@@ -210,7 +210,7 @@ def test_output_at_the_maximum_is_recorded_with_bounded_memory(
     tmp_path: Path,
     kind: str,
     workers: list[subprocess.Popen[bytes]],
-):
+) -> None:
     limit = MAX_OUTPUT_LIMIT
     store.set_config("output-limit", str(limit))
     store.set_config("grace-period", "5")
@@ -273,7 +273,7 @@ def test_a_refused_result_is_recorded_degraded_and_the_next_job_runs(
     tmp_path: Path,
     stream: str,
     workers: list[subprocess.Popen[bytes]],
-):
+) -> None:
     refuse_long_output(store_url, backend)
     store.set_config("grace-period", "5")
     to_stderr = "; head -c 20000 /dev/urandom >&2" if stream == "both" else ""
@@ -326,7 +326,7 @@ def test_graceful_stop_ends_whatever_the_database_does(
     backend: str,
     tmp_path: Path,
     workers: list[subprocess.Popen[bytes]],
-):
+) -> None:
     store.set_config("grace-period", "1")
     store.set_config("lease-seconds", "2")
     marker = f"{600 + os.getpid() % 300}.{int.from_bytes(os.urandom(2), 'big'):05d}"
@@ -376,15 +376,15 @@ def freeze_between_transactions(
     else:
         import sqlite3
 
-        conn = sqlite3.connect(store_url, timeout=0, isolation_level=None)
+        sqlite_conn = sqlite3.connect(store_url, timeout=0, isolation_level=None)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("ROLLBACK")
+            sqlite_conn.execute("BEGIN IMMEDIATE")
+            sqlite_conn.execute("ROLLBACK")
             free = True
         except sqlite3.OperationalError:
             free = False
         finally:
-            conn.close()
+            sqlite_conn.close()
     if not free:
         worker.send_signal(signal.SIGCONT)
     return free
@@ -397,7 +397,7 @@ def test_worker_stop_waits_for_the_worker_process_itself(
     backend: str,
     tmp_path: Path,
     workers: list[subprocess.Popen[bytes]],
-):
+) -> None:
     store.set_config("lease-seconds", "2")
     log = tmp_path / "w.log"
     worker = start_worker(store_url, log)
@@ -420,7 +420,7 @@ def test_worker_stop_waits_for_the_worker_process_itself(
 @pytest.mark.slow
 def test_worker_stop_reports_a_killed_worker_dead_at_once(
     store: Store, store_url: str, tmp_path: Path, workers: list[subprocess.Popen[bytes]]
-):
+) -> None:
     log = tmp_path / "w.log"
     worker = start_worker(store_url, log)
     workers.append(worker)
@@ -439,7 +439,7 @@ def test_worker_stop_reports_a_killed_worker_dead_at_once(
 @pytest.mark.postgres
 def test_a_result_that_drops_the_connection_is_recorded_degraded(
     tmp_path: Path, workers: list[subprocess.Popen[bytes]]
-):
+) -> None:
     """PostgreSQL may drop the connection on every try of a result too large for it, and a
     worker must not retry it forever. Here the server drops it (the backend ends itself)
     whenever an attempt's stdout exceeds REFUSED_OVER: the worker sees the store take

@@ -20,6 +20,7 @@ from queuectl.models import JobState, RunResult
 from queuectl.store import Store, open_store
 from tests.helpers import (
     enqueue,
+    job,
     kill_matching,
     processes_matching,
     start_worker,
@@ -95,7 +96,7 @@ def assert_all_gone(mark: str, worker: subprocess.Popen[bytes] | None) -> None:
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-def test_a_job_that_ends_leaves_nothing_running(shape: str, tmp_path: Path, mark: str):
+def test_a_job_that_ends_leaves_nothing_running(shape: str, tmp_path: Path, mark: str) -> None:
     url = str(tmp_path / "q.db")
     store = open_store(url)
     enqueue(store, spec("j", f"{SHAPES[shape].format(m=mark)} sleep 0.5"))
@@ -111,7 +112,7 @@ def test_a_job_that_ends_leaves_nothing_running(shape: str, tmp_path: Path, mark
 # -- every shape at once, each way a job can end, on each backend --------------------------
 
 
-def test_normal_end(store: Store, store_url: str, tmp_path: Path, mark: str):
+def test_normal_end(store: Store, store_url: str, tmp_path: Path, mark: str) -> None:
     enqueue(store, spec("j", f"{ALL_SHAPES.format(m=mark)} sleep 0.5"))
     worker = start_worker(store_url, tmp_path / "w.log")
     try:
@@ -121,7 +122,7 @@ def test_normal_end(store: Store, store_url: str, tmp_path: Path, mark: str):
         stop(worker)
 
 
-def test_timeout(store: Store, store_url: str, tmp_path: Path, mark: str):
+def test_timeout(store: Store, store_url: str, tmp_path: Path, mark: str) -> None:
     command = f"{ALL_SHAPES.format(m=mark)} sleep {mark}"
     enqueue(store, spec("j", command, timeout=1.5, max_retries=0))
     worker = start_worker(store_url, tmp_path / "w.log")
@@ -133,7 +134,7 @@ def test_timeout(store: Store, store_url: str, tmp_path: Path, mark: str):
         stop(worker)
 
 
-def test_cancel(store: Store, store_url: str, tmp_path: Path, mark: str):
+def test_cancel(store: Store, store_url: str, tmp_path: Path, mark: str) -> None:
     enqueue(store, spec("j", f"{ALL_SHAPES.format(m=mark)} sleep {mark}"))
     worker = start_worker(store_url, tmp_path / "w.log")
     try:
@@ -147,7 +148,7 @@ def test_cancel(store: Store, store_url: str, tmp_path: Path, mark: str):
 
 def test_graceful_stop_while_the_job_finishes(
     store: Store, store_url: str, tmp_path: Path, mark: str
-):
+) -> None:
     """The job ends within the grace period: the worker exits only once what it left
     running is gone (nothing re-parents to init behind its back)."""
     flag = tmp_path / "go"
@@ -167,7 +168,7 @@ def test_graceful_stop_while_the_job_finishes(
 
 
 @pytest.mark.parametrize("how", ["graceful", "now"])
-def test_worker_stop(how: str, store: Store, store_url: str, tmp_path: Path, mark: str):
+def test_worker_stop(how: str, store: Store, store_url: str, tmp_path: Path, mark: str) -> None:
     if how == "graceful":
         store.set_config("grace-period", "0.5")  # the job outlasts it: killed at its end
     enqueue(store, spec("j", f"{ALL_SHAPES.format(m=mark)} sleep {mark}"))
@@ -185,7 +186,9 @@ def test_worker_stop(how: str, store: Store, store_url: str, tmp_path: Path, mar
         stop(worker)
 
 
-def test_lost_lease_kills_the_whole_tree(store: Store, store_url: str, tmp_path: Path, mark: str):
+def test_lost_lease_kills_the_whole_tree(
+    store: Store, store_url: str, tmp_path: Path, mark: str
+) -> None:
     """A worker that finds its job gone to another (its lease lost) kills its copy, tree
     and all."""
     store.set_config("lease-seconds", "1")
@@ -210,10 +213,10 @@ def test_lost_lease_kills_the_whole_tree(store: Store, store_url: str, tmp_path:
 
 def test_keep_daemons_leaves_the_daemons_running(
     store: Store, store_url: str, tmp_path: Path, mark: str
-):
+) -> None:
     command = f"setsid sleep {mark} & env -i setsid sleep {mark} & sleep 0.3"
     enqueue(store, spec("j", command, keep_daemons=True))
-    assert store.get_job("j").keep_daemons  # type: ignore[union-attr]
+    assert job(store, "j").keep_daemons
     worker = start_worker(store_url, tmp_path / "w.log")
     try:
         wait_for(lambda: state_of(store, "j") is JobState.COMPLETED, what="job completed")
@@ -232,7 +235,7 @@ def test_keep_daemons_leaves_the_daemons_running(
         stop(worker)
 
 
-def test_many_short_jobs_leave_no_zombie(store: Store, store_url: str, tmp_path: Path):
+def test_many_short_jobs_leave_no_zombie(store: Store, store_url: str, tmp_path: Path) -> None:
     enqueue(store, *(spec(f"j{i}", "true & true") for i in range(200)))
     worker = start_worker(store_url, tmp_path / "w.log", "--count", "2")
     try:
@@ -245,7 +248,7 @@ def test_many_short_jobs_leave_no_zombie(store: Store, store_url: str, tmp_path:
 
 
 @pytest.mark.parametrize("ending", ["exit", "timeout", "cancel"])
-def test_each_leftover_gets_one_sigterm(ending: str, tmp_path: Path, mark: str):
+def test_each_leftover_gets_one_sigterm(ending: str, tmp_path: Path, mark: str) -> None:
     """A cleanup trap runs once: no process gets SIGTERM from its group and again by its
     token, or at the timeout and again when the shell exits."""
     url = str(tmp_path / "q.db")
@@ -260,7 +263,7 @@ def test_each_leftover_gets_one_sigterm(ending: str, tmp_path: Path, mark: str):
         if ending == "cancel":
             wait_for(lambda: len(processes_matching(mark)) >= 3, what="all started")
             queuectl(url, "cancel", "j")
-        wait_for(lambda: store.get_job("j").state.value in ("completed", "dead", "cancelled"))  # type: ignore[union-attr]
+        wait_for(lambda: state_of(store, "j").value in ("completed", "dead", "cancelled"))
         assert_all_gone(mark, worker)
         assert sorted(line.split(":")[0] for line in log.read_text().split()) == [
             "escaped",

@@ -6,6 +6,7 @@ import os
 import selectors
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +27,7 @@ def marker() -> str:
     return f"{700 + uuid.uuid4().int % 200}.{uuid.uuid4().int % 10_000:04d}"
 
 
-def test_tail_buffer_keeps_only_the_last_bytes():
+def test_tail_buffer_keeps_only_the_last_bytes() -> None:
     tail = TailBuffer(10)
     for chunk in (b"0123456789", b"abcdefghij", b"XYZ"):
         tail.write(chunk)
@@ -45,11 +46,11 @@ def test_tail_buffer_keeps_only_the_last_bytes():
         (-15, "killed by SIGTERM"),
     ],
 )
-def test_exit_codes_are_described(code: int, text: str | None):
+def test_exit_codes_are_described(code: int, text: str | None) -> None:
     assert describe_exit(code) == text
 
 
-def test_output_exit_code_and_environment_are_captured():
+def test_output_exit_code_and_environment_are_captured() -> None:
     result = run_command(
         'echo "$QUEUECTL_JOB_ID:$QUEUECTL_ATTEMPT"; echo oops >&2; exit 4',
         {"QUEUECTL_JOB_ID": "j1", "QUEUECTL_ATTEMPT": "2"},
@@ -62,7 +63,7 @@ def test_output_exit_code_and_environment_are_captured():
     assert result.finished_at >= result.started_at
 
 
-def test_stdin_is_empty_and_the_job_leads_its_own_session():
+def test_stdin_is_empty_and_the_job_leads_its_own_session() -> None:
     result = run_command("cat; ps -o sid= -p $$; ps -o pgid= -p $$; echo $$", {}, Limits())
     assert result.succeeded, result.stderr
     sid, pgid, pid = result.stdout.split()
@@ -70,7 +71,7 @@ def test_stdin_is_empty_and_the_job_leads_its_own_session():
     assert int(pid) != os.getsid(0)
 
 
-def test_no_descriptor_of_ours_leaks_into_a_job(tmp_path):
+def test_no_descriptor_of_ours_leaks_into_a_job(tmp_path: Path) -> None:
     ours = tmp_path / "ours"
     with open(ours, "w") as handle:
         os.set_inheritable(handle.fileno(), True)  # as if our parent had left one open
@@ -81,7 +82,7 @@ def test_no_descriptor_of_ours_leaks_into_a_job(tmp_path):
     assert str(ours).encode() not in after.stdout  # ...and after sealing there is none
 
 
-def test_timeout_kills_the_whole_group_and_leaves_no_process():
+def test_timeout_kills_the_whole_group_and_leaves_no_process() -> None:
     mark = marker()
     try:
         start = time.monotonic()
@@ -95,7 +96,7 @@ def test_timeout_kills_the_whole_group_and_leaves_no_process():
         kill_matching(mark)
 
 
-def test_a_job_ignoring_sigterm_is_killed_after_the_grace_period():
+def test_a_job_ignoring_sigterm_is_killed_after_the_grace_period() -> None:
     start = time.monotonic()
     result = run_command("trap '' TERM; sleep 30", {}, Limits(timeout=0.2, kill_grace=0.3))
     assert result.error == "timeout after 0.2s"
@@ -103,7 +104,7 @@ def test_a_job_ignoring_sigterm_is_killed_after_the_grace_period():
     assert time.monotonic() - start < 5
 
 
-def test_leftover_background_processes_die_with_the_shell():
+def test_leftover_background_processes_die_with_the_shell() -> None:
     mark = marker()
     try:
         result = run_command(f"sleep {mark} & echo started", {}, Limits())
@@ -113,7 +114,7 @@ def test_leftover_background_processes_die_with_the_shell():
         kill_matching(mark)
 
 
-def test_an_escaped_process_holding_the_pipes_does_not_hang_the_job():
+def test_an_escaped_process_holding_the_pipes_does_not_hang_the_job() -> None:
     mark = marker()
     try:
         start = time.monotonic()
@@ -125,7 +126,7 @@ def test_an_escaped_process_holding_the_pipes_does_not_hang_the_job():
         kill_matching(mark)
 
 
-def test_interrupt_stops_a_running_process_with_its_reason():
+def test_interrupt_stops_a_running_process_with_its_reason() -> None:
     with selectors.DefaultSelector() as selector:
         process = start_command("sleep 30", {}, Limits(), selector)
         assert isinstance(process, Process)
@@ -139,7 +140,7 @@ def test_interrupt_stops_a_running_process_with_its_reason():
     assert result.exit_code == -15
 
 
-def test_huge_output_is_streamed_into_a_bounded_tail():
+def test_huge_output_is_streamed_into_a_bounded_tail() -> None:
     result = run_command("head -c 50000000 /dev/zero; echo END", {}, Limits(output_limit=100))
     assert result.succeeded
     assert len(result.stdout) == 100 and result.stdout.endswith(b"END\n")
@@ -148,7 +149,7 @@ def test_huge_output_is_streamed_into_a_bounded_tail():
 # -- whole process trees (no subreaper here: orphans are found by the token) ---------------
 
 
-def test_a_process_that_left_the_session_dies_with_the_job():
+def test_a_process_that_left_the_session_dies_with_the_job() -> None:
     mark = marker()
     try:
         result = run_command(f"setsid sleep {mark} & sleep 0.3", {}, Limits())
@@ -159,7 +160,7 @@ def test_a_process_that_left_the_session_dies_with_the_job():
 
 
 @pytest.mark.not_fast  # waits out grace periods: seconds
-def test_a_timeout_kills_escaped_processes_even_those_ignoring_sigterm():
+def test_a_timeout_kills_escaped_processes_even_those_ignoring_sigterm() -> None:
     mark = marker()
     try:
         result = run_command(
@@ -174,7 +175,7 @@ def test_a_timeout_kills_escaped_processes_even_those_ignoring_sigterm():
 
 
 @pytest.mark.not_fast  # seconds
-def test_keep_daemons_leaves_what_the_command_left_running():
+def test_keep_daemons_leaves_what_the_command_left_running() -> None:
     mark = marker()
     try:
         result = run_command(f"setsid sleep {mark} & sleep 0.3", {}, Limits(), keep_daemons=True)
@@ -184,7 +185,7 @@ def test_keep_daemons_leaves_what_the_command_left_running():
         kill_matching(mark)
 
 
-def test_each_command_carries_a_token_of_its_own():
+def test_each_command_carries_a_token_of_its_own() -> None:
     first = run_command("echo $QUEUECTL_RUN", {}, Limits())
     second = run_command("echo $QUEUECTL_RUN", {}, Limits())
     assert first.stdout.strip() and second.stdout.strip()
@@ -193,7 +194,7 @@ def test_each_command_carries_a_token_of_its_own():
 
 @pytest.mark.not_fast  # waits out grace periods: seconds
 @pytest.mark.parametrize("ending", ["exit", "timeout"])
-def test_each_leftover_gets_one_sigterm_then_sigkill(tmp_path, ending):
+def test_each_leftover_gets_one_sigterm_then_sigkill(tmp_path: Path, ending: str) -> None:
     """A trap that cleans up runs once: a process is not sent SIGTERM twice (by its group
     and again by its token, or at the timeout and again when the shell exits)."""
     mark = marker()

@@ -32,11 +32,7 @@ def every_page(store: Store, query: JobQuery) -> list[list[str]]:
         pages.append([job.id for job in page.jobs])
         if page.next_cursor is None:
             return pages
-        query = JobQuery(**{**_fields(query), "cursor": page.next_cursor})
-
-
-def _fields(query: JobQuery) -> dict[str, object]:
-    return {name: getattr(query, name) for name in query.__struct_fields__}
+        query = msgspec.structs.replace(query, cursor=page.next_cursor)
 
 
 # -- listing ------------------------------------------------------------------------------------
@@ -261,10 +257,10 @@ def test_reuse_check_checks_the_schema_once_per_url(store_url: str, store: Store
     else:
         import sqlite3
 
-        conn = sqlite3.connect(store_url)
-        with conn:
-            conn.execute("INSERT INTO schema_migrations VALUES (999, 0)")
-        conn.close()
+        sqlite_conn = sqlite3.connect(store_url)
+        with sqlite_conn:
+            sqlite_conn.execute("INSERT INTO schema_migrations VALUES (999, 0)")
+        sqlite_conn.close()
     with pytest.raises(StoreError, match="newer"):
         open_store(store_url)
     again = open_store(store_url, reuse_check=True)

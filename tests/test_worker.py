@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.models import JobState
+from queuectl.models import JobState, NewJob
 from queuectl.store import Store, open_store
 from tests.helpers import (
     enqueue,
@@ -52,7 +52,9 @@ def marker() -> str:
 # -- the five scenarios -------------------------------------------------------------------
 
 
-def test_success_reaches_completed_with_output(store: Store, store_url: str, tmp_path: Path):
+def test_success_reaches_completed_with_output(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
     enqueue(
         store,
         '{"id":"ok","command":"echo out; echo err >&2; echo $QUEUECTL_JOB_ID:$QUEUECTL_ATTEMPT"}',
@@ -70,7 +72,7 @@ def test_success_reaches_completed_with_output(store: Store, store_url: str, tmp
 
 def test_failing_job_backs_off_then_dead_then_dlq_retry(
     store: Store, store_url: str, tmp_path: Path
-):
+) -> None:
     store.set_config("backoff-base", "1.3")
     enqueue(store, '{"id":"bad","command":"exit 3","max_retries":2}')
     run_burst(store_url, tmp_path / "w.log")
@@ -100,7 +102,9 @@ def test_failing_job_backs_off_then_dead_then_dlq_retry(
     assert len(store.list_attempts("bad")) == 6
 
 
-def test_parallel_slots_run_every_job_exactly_once(store: Store, store_url: str, tmp_path: Path):
+def test_parallel_slots_run_every_job_exactly_once(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
     out = tmp_path / "ids.txt"
     store.enqueue_jobs([_job(f"j{i}", f'echo "$QUEUECTL_JOB_ID" >> {out}') for i in range(500)], 3)
     run_burst(store_url, tmp_path / "w.log", "--count", "4")
@@ -109,7 +113,7 @@ def test_parallel_slots_run_every_job_exactly_once(store: Store, store_url: str,
     assert store.count_jobs().by_state[JobState.COMPLETED] == 500
 
 
-def test_invalid_commands_fail_cleanly(store: Store, store_url: str, tmp_path: Path):
+def test_invalid_commands_fail_cleanly(store: Store, store_url: str, tmp_path: Path) -> None:
     script = tmp_path / "not-executable.sh"
     script.write_text("#!/bin/sh\necho hi\n")
     enqueue(
@@ -125,7 +129,7 @@ def test_invalid_commands_fail_cleanly(store: Store, store_url: str, tmp_path: P
     assert b"not found" in store.list_attempts("missing")[0].stderr
 
 
-def test_jobs_survive_worker_restart(store: Store, store_url: str, tmp_path: Path):
+def test_jobs_survive_worker_restart(store: Store, store_url: str, tmp_path: Path) -> None:
     store.enqueue_jobs([_job(f"r{i}", "sleep 0.05") for i in range(60)], 3)
     log = tmp_path / "w.log"
     first = start_worker(store_url, log, "--count", "2")
@@ -147,7 +151,7 @@ def test_jobs_survive_worker_restart(store: Store, store_url: str, tmp_path: Pat
 # -- failure paths ------------------------------------------------------------------------
 
 
-def test_timeout_kills_the_whole_process_tree(store: Store, store_url: str, tmp_path: Path):
+def test_timeout_kills_the_whole_process_tree(store: Store, store_url: str, tmp_path: Path) -> None:
     mark = marker()
     enqueue(
         store,
@@ -163,7 +167,9 @@ def test_timeout_kills_the_whole_process_tree(store: Store, store_url: str, tmp_
         kill_matching(mark)
 
 
-def test_sigkilled_worker_job_recovered_through_lease(store: Store, store_url: str, tmp_path: Path):
+def test_sigkilled_worker_job_recovered_through_lease(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
     store.set_config("lease-seconds", "2")
     store.set_config("backoff-base", "1")
     mark = marker()
@@ -184,7 +190,7 @@ def test_sigkilled_worker_job_recovered_through_lease(store: Store, store_url: s
         kill_matching(mark)
 
 
-def test_warm_stop_lets_running_job_finish(store: Store, store_url: str, tmp_path: Path):
+def test_warm_stop_lets_running_job_finish(store: Store, store_url: str, tmp_path: Path) -> None:
     started, flag = tmp_path / "started", tmp_path / "go"
     command = f"touch {started}; while [ ! -e {flag} ]; do sleep 0.05; done; echo finished"
     enqueue(store, json.dumps({"id": "warm", "command": command}))
@@ -200,7 +206,9 @@ def test_warm_stop_lets_running_job_finish(store: Store, store_url: str, tmp_pat
     assert store.list_attempts("warm")[0].stdout == b"finished\n"
 
 
-def test_cold_stop_puts_job_back_without_counting(store: Store, store_url: str, tmp_path: Path):
+def test_cold_stop_puts_job_back_without_counting(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
     mark = marker()
     enqueue(store, f'{{"id":"cold","command":"sleep {mark}"}}')
     worker = start_worker(store_url, tmp_path / "w.log")
@@ -220,7 +228,7 @@ def test_cold_stop_puts_job_back_without_counting(store: Store, store_url: str, 
 
 def test_job_printing_100_mb_costs_the_worker_no_memory(
     store: Store, store_url: str, tmp_path: Path
-):
+) -> None:
     store.set_config("output-limit", "1000")
     enqueue(
         store, '{"id":"loud","command":"head -c 100000000 /dev/zero | tr \\"\\\\0\\" x; echo END"}'
@@ -237,7 +245,9 @@ def test_job_printing_100_mb_costs_the_worker_no_memory(
     assert peak_kib < 120_000, f"worker peaked at {peak_kib} KiB for a 100 MB job"
 
 
-def test_priority_then_age_and_run_at_respected(store: Store, store_url: str, tmp_path: Path):
+def test_priority_then_age_and_run_at_respected(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
     now = store.now()
     store.enqueue_jobs(
         [
@@ -260,7 +270,7 @@ def test_priority_then_age_and_run_at_respected(store: Store, store_url: str, tm
     assert starts["later"] >= now + 1.5 - 0.01, "a scheduled job ran early"
 
 
-def test_cancel_of_running_job_kills_it(store: Store, store_url: str, tmp_path: Path):
+def test_cancel_of_running_job_kills_it(store: Store, store_url: str, tmp_path: Path) -> None:
     mark = marker()
     enqueue(store, f'{{"id":"victim","command":"sleep {mark} & sleep {mark}"}}')
     worker = start_worker(store_url, tmp_path / "w.log")
@@ -277,7 +287,7 @@ def test_cancel_of_running_job_kills_it(store: Store, store_url: str, tmp_path: 
         kill_matching(mark)
 
 
-def test_worker_stop_stops_a_detached_worker(store_url: str, tmp_path: Path):
+def test_worker_stop_stops_a_detached_worker(store_url: str, tmp_path: Path) -> None:
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
     base = [sys.executable, "-m", "queuectl", "--db", store_url]
     started = subprocess.run(
@@ -318,10 +328,8 @@ def _check_detached_worker_stops(
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _job(job_id: str, command: str, **fields: object):
-    from queuectl.models import NewJob
-
-    return NewJob(id=job_id, command=command, **fields)  # type: ignore[arg-type]
+def _job(job_id: str, command: str, priority: int = 0, delay: float = 0.0) -> NewJob:
+    return NewJob(id=job_id, command=command, priority=priority, delay=delay)
 
 
 def _peak_rss_kib(pid: int) -> int:
@@ -338,7 +346,9 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-def test_a_worker_with_busy_slots_does_not_spin(store: Store, store_url: str, tmp_path: Path):
+def test_a_worker_with_busy_slots_does_not_spin(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
     store.set_config("grace-period", "0")  # stop() need not wait for the long job
     mark = marker()
     enqueue(store, f'{{"id":"long","command":"sleep {mark}"}}')
@@ -352,7 +362,9 @@ def test_a_worker_with_busy_slots_does_not_spin(store: Store, store_url: str, tm
         kill_matching(mark)
 
 
-def test_a_worker_that_lost_its_lease_kills_its_copy(store: Store, store_url: str, tmp_path: Path):
+def test_a_worker_that_lost_its_lease_kills_its_copy(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
     """A stalled worker (SIGSTOP) loses its lease; another worker runs the job. When the
     first wakes, its heartbeat finds the job gone and it kills its own copy at once."""
     store.set_config("lease-seconds", "2")

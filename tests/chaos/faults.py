@@ -216,7 +216,7 @@ class Fleet:
     def all_logs(self) -> str:
         return "".join(log.read_text(errors="replace") for log in self.logs if log.exists())
 
-    def wait(self, condition: Callable[[], T], what: str, timeout: float = 60) -> T:
+    def wait(self, condition: Callable[[], T | None], what: str, timeout: float = 60) -> T:
         """wait_for, with the workers' logs in the failure message."""
         try:
             return wait_for(condition, timeout=timeout, what=what)

@@ -260,7 +260,9 @@ spec_texts = st.one_of(
 
 
 @pytest.mark.usefixtures("isolated")
-def test_fuzzed_specs_are_stored_as_given_or_rejected_whole(fresh_db, chaos_scale):
+def test_fuzzed_specs_are_stored_as_given_or_rejected_whole(
+    fresh_db: Callable[[], Path], chaos_scale: float
+) -> None:
     @fuzz_settings(150, chaos_scale)
     @given(spec_texts)
     def check(text: str) -> None:
@@ -281,7 +283,9 @@ def test_fuzzed_specs_are_stored_as_given_or_rejected_whole(fresh_db, chaos_scal
 
 
 @pytest.mark.usefixtures("isolated")
-def test_fuzzed_valid_specs_are_enqueued_and_round_trip(fresh_db, chaos_scale):
+def test_fuzzed_valid_specs_are_enqueued_and_round_trip(
+    fresh_db: Callable[[], Path], chaos_scale: float
+) -> None:
     db = fresh_db()
     numbers = itertools.count()
 
@@ -337,7 +341,9 @@ config_values = st.one_of(
 
 
 @pytest.mark.usefixtures("isolated")
-def test_fuzzed_config_values_are_stored_in_range_or_rejected(fresh_db, chaos_scale):
+def test_fuzzed_config_values_are_stored_in_range_or_rejected(
+    fresh_db: Callable[[], Path], chaos_scale: float
+) -> None:
     db = fresh_db()
 
     @fuzz_settings(200, chaos_scale)
@@ -417,7 +423,12 @@ arguments = st.lists(
 
 
 @pytest.mark.usefixtures("isolated")
-def test_fuzzed_arguments_never_end_in_a_traceback(fresh_db, chaos_scale, tmp_path, monkeypatch):
+def test_fuzzed_arguments_never_end_in_a_traceback(
+    fresh_db: Callable[[], Path],
+    chaos_scale: float,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     db = fresh_db()
     monkeypatch.chdir(tmp_path)  # a relative --file is looked for here
 
@@ -451,7 +462,9 @@ file_contents = st.one_of(
 
 
 @pytest.mark.usefixtures("isolated")
-def test_fuzzed_files_are_enqueued_whole_or_not_at_all(fresh_db, chaos_scale, tmp_path):
+def test_fuzzed_files_are_enqueued_whole_or_not_at_all(
+    fresh_db: Callable[[], Path], chaos_scale: float, tmp_path: Path
+) -> None:
     db = fresh_db()
     path = tmp_path / "jobs.in"
     numbers = itertools.count()
@@ -489,7 +502,9 @@ def count_jobs(db: Path) -> int:
 
 
 @pytest.mark.usefixtures("isolated")
-def test_fuzzed_inputs_in_real_processes(fresh_db, chaos_scale, tmp_path):
+def test_fuzzed_inputs_in_real_processes(
+    fresh_db: Callable[[], Path], chaos_scale: float, tmp_path: Path
+) -> None:
     db = fresh_db()
     path = tmp_path / "jobs.in"
 

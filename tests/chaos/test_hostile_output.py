@@ -59,7 +59,7 @@ def run_jobs(store: Store, specs: dict[str, str], timeout: float) -> None:
 
 def test_huge_output_with_and_without_newlines_and_binary(
     store: Store, worker: subprocess.Popen[bytes], chaos_scale: float
-):
+) -> None:
     base = peak_rss(worker.pid)
     text = int(256 * chaos_scale) << 20  # per stream
     binary = int(32 * chaos_scale) << 20
@@ -84,7 +84,7 @@ def test_huge_output_with_and_without_newlines_and_binary(
     assert stop(worker) == 0
 
 
-def test_stdout_closed_early_and_stdin_read(store: Store, worker: subprocess.Popen[bytes]):
+def test_stdout_closed_early_and_stdin_read(store: Store, worker: subprocess.Popen[bytes]) -> None:
     run_jobs(
         store,
         {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypedDict, Unpack
 
 import pytest
 
@@ -22,6 +23,7 @@ from queuectl.models import (
     JobChanges,
     JobQuery,
     JobState,
+    ListState,
     NewJob,
     RunResult,
     StopMode,
@@ -537,9 +539,11 @@ def test_heartbeat_returns_the_stop_request_and_the_jobs_to_cancel(store: Store)
     claim_one(store, "w2")
     assert store.cancel_jobs(["run-2"])["run-2"] == PROCESSING
     assert store.cancel_jobs(["elsewhere"])["elsewhere"] == PROCESSING
-    assert store.request_worker_stop("graceful", ["w1"]) == 1
+    assert store.request_worker_stop(StopMode.GRACEFUL, ["w1"]) == 1
 
-    assert store.heartbeat("w1", 60) == WorkerOrders(stop="graceful", cancel=frozenset({"run-2"}))
+    assert store.heartbeat("w1", 60) == WorkerOrders(
+        stop=StopMode.GRACEFUL, cancel=frozenset({"run-2"})
+    )
     assert store.heartbeat("w2", 60) == WorkerOrders(stop=None, cancel=frozenset({"elsewhere"}))
     # An unknown worker gets no orders (and no error).
     assert store.heartbeat("ghost", 60) == WorkerOrders()
@@ -1147,7 +1151,7 @@ def test_list_workers_shows_the_jobs_each_runs(store: Store) -> None:
 
 def test_register_again_replaces_the_worker(store: Store) -> None:
     store.register_worker(worker_info("w1", queues=("a",), slots=1, pid=100))
-    store.request_worker_stop("now", ["w1"])
+    store.request_worker_stop(StopMode.NOW, ["w1"])
     store.register_worker(worker_info("w1", queues=("b", "c"), slots=4, pid=200))
     [worker] = store.list_workers()
     assert worker.stop_requested is None
@@ -1172,16 +1176,16 @@ def test_alive_within_and_prune_workers_go_by_the_last_heartbeat(store: Store) -
 def test_request_worker_stop_graceful_never_downgrades_now(store: Store) -> None:
     for worker_id in ("w1", "w2", "w3"):
         store.register_worker(worker_info(worker_id))
-    assert store.request_worker_stop("graceful", ["w1"]) == 1
+    assert store.request_worker_stop(StopMode.GRACEFUL, ["w1"]) == 1
     assert store.heartbeat("w1", 30).stop == "graceful"
     assert store.heartbeat("w2", 30).stop is None
-    assert store.request_worker_stop("now", ["w2", "ghost"]) == 1
+    assert store.request_worker_stop(StopMode.NOW, ["w2", "ghost"]) == 1
     assert store.heartbeat("w2", 30).stop == "now"
 
-    assert store.request_worker_stop("graceful") == 3
+    assert store.request_worker_stop(StopMode.GRACEFUL) == 3
     stops = {w.id: w.stop_requested for w in store.list_workers()}
     assert stops == {"w1": "graceful", "w2": "now", "w3": "graceful"}
-    assert store.request_worker_stop("now") == 3
+    assert store.request_worker_stop(StopMode.NOW) == 3
     assert {w.stop_requested for w in store.list_workers()} == {"now"}
     assert store.heartbeat("w1", 30).stop == "now"
 
@@ -1288,10 +1292,20 @@ def test_change_waiter_times_out_when_nothing_changes(store: Store) -> None:
 # -- listing pages (query_jobs) ----------------------------------------------------------------
 
 
+class QueryFields(TypedDict, total=False):
+    """JobQuery's fields the listing tests set (the others keep JobQuery's defaults)."""
+
+    states: tuple[ListState, ...]
+    queue: str
+    id_prefix: str
+    search: str
+    order: str
+
+
 def page_ids(
-    store: Store, after: int | None = None, limit: int | None = None, **query: object
+    store: Store, after: int | None = None, limit: int | None = None, **query: Unpack[QueryFields]
 ) -> list[str]:
-    return ids(store.query_jobs(JobQuery(**query), after, limit))  # type: ignore[arg-type]
+    return ids(store.query_jobs(JobQuery(**query), after, limit))
 
 
 def test_query_jobs_orders_by_seq_and_continues_after_a_seq(store: Store) -> None:

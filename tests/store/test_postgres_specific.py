@@ -29,6 +29,7 @@ try:
     import psycopg
 
     from queuectl.store.postgres import PostgresStore
+    from queuectl.store.postgres_connect import Row
     from tests import pg_helpers
 except ModuleNotFoundError as err:  # pragma: no cover - the `postgres` extra is missing
     if err.name != "psycopg" or os.environ.get("CI") == "true":
@@ -74,8 +75,14 @@ def stores(pg_url: str) -> Iterator[Stores]:
         store.close()
 
 
+def connection(store: PostgresStore) -> psycopg.Connection[Row]:
+    """The store's open connection (None only once it is closed or lost)."""
+    assert store._conn is not None, "the store has no open connection"
+    return store._conn
+
+
 def backend_pid(store: PostgresStore) -> int:
-    row = store._conn.execute("SELECT pg_backend_pid() AS pid").fetchone()  # type: ignore[union-attr]
+    row = connection(store).execute("SELECT pg_backend_pid() AS pid").fetchone()
     assert row is not None
     return int(row["pid"])
 
@@ -89,8 +96,8 @@ def terminate(admin: Admin, pid: int) -> None:
         time.sleep(0.01)
 
 
-def job(job_id: str, **fields: object) -> NewJob:
-    return NewJob(id=job_id, command="true", **fields)  # type: ignore[arg-type]
+def job(job_id: str, priority: int = 0, delay: float = 0.0) -> NewJob:
+    return NewJob(id=job_id, command="true", priority=priority, delay=delay)
 
 
 # -- LISTEN / NOTIFY ---------------------------------------------------------------------
@@ -187,7 +194,8 @@ def test_the_waiter_listens_again_after_losing_its_connection(stores: Stores, ad
     store = stores()
     waiter = store.change_waiter()
     try:
-        terminate(admin, waiter._conn.info.backend_pid)  # type: ignore[union-attr]
+        assert waiter._conn is not None, "the waiter is listening"
+        terminate(admin, waiter._conn.info.backend_pid)
         assert waiter.wait(5) is True  # may have missed a NOTIFY: the caller should look
         assert waiter.wait(0.1) is False
         store.enqueue_jobs([job("a")], 3)
@@ -263,7 +271,7 @@ def test_times_come_from_the_server_clock(
 
 def test_workers_commit_without_waiting_for_the_disk(stores: Stores) -> None:
     def setting(store: PostgresStore) -> str:
-        row = store._conn.execute("SHOW synchronous_commit").fetchone()  # type: ignore[union-attr]
+        row = connection(store).execute("SHOW synchronous_commit").fetchone()
         assert row is not None
         return str(row["synchronous_commit"])
 

@@ -61,7 +61,8 @@ def serving(db: str, host: str = "127.0.0.1", **options: Any) -> Iterator[Runnin
 
 def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
     """(event, data) pairs from a text/event-stream's lines; comments as ("", ": ...")."""
-    event, data = "message", []
+    event = "message"
+    data: list[str] = []
     for line in lines:
         if line.startswith(":"):
             yield "", line

@@ -4,9 +4,10 @@ job's output followed over HTTP (real worker)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,12 +22,15 @@ def api(store_url: str) -> Iterator[Running]:
         yield running
 
 
-def next_event(events: Iterator[tuple[str, str]], name: str, check: object = None) -> object:
-    """The data of the next `name` event (for which `check(data)` holds, if given)."""
+def next_event(
+    events: Iterator[tuple[str, str]], name: str, check: Callable[[Any], bool] | None = None
+) -> Any:
+    """The data of the next `name` event (for which `check(data)` holds, if given): the
+    event's JSON, as parsed (Any: its shape is what the test checks)."""
     for event, data in events:
         if event == name:
             value = json.loads(data)
-            if check is None or check(value):  # type: ignore[operator]
+            if check is None or check(value):
                 return value
     raise AssertionError(f"stream ended before a {name} event")
 
@@ -36,11 +40,11 @@ def test_events_arrive_after_an_enqueue(api: Running) -> None:
         assert response.headers["content-type"].startswith("text/event-stream")
         events = sse_events(response.iter_lines())
         first = next_event(events, "status")
-        assert first["jobs"]["pending"] == 0  # type: ignore[index]
+        assert first["jobs"]["pending"] == 0
         api.client.post("/api/jobs", json={"command": "true"})
         assert next_event(events, "jobs") == {"changed": True}
         later = next_event(events, "status", lambda s: s["jobs"]["pending"] == 1)
-        assert later["queues"]["default"]["pending"] == 1  # type: ignore[index]
+        assert later["queues"]["default"]["pending"] == 1
 
 
 @pytest.mark.not_fast  # 100 event streams: seconds
@@ -118,6 +122,6 @@ def test_a_worker_starting_is_an_event(api: Running, store_url: str, tmp_path: P
         worker = start_worker(store_url, tmp_path / "worker.log", "--count", "2")
         try:
             seen = next_event(events, "workers", lambda w: len(w["workers"]) == 1)
-            assert seen["workers"][0]["slots"] == 2  # type: ignore[index]
+            assert seen["workers"][0]["slots"] == 2
         finally:
             stop(worker)

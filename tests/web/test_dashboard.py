@@ -248,7 +248,9 @@ def test_dlq_groups_two_different_errors_apart(
     ]
     server.call("POST", "/api/jobs", specs)
     for spec in specs:
-        wait_for(lambda s=spec: server.state(s["id"]) == "dead", what=f"{spec['id']} to die")
+        job_id = str(spec["id"])
+        # wait_for calls the lambda before the loop moves on: it sees this job_id.
+        wait_for(lambda: server.state(job_id) == "dead", what=f"{job_id} to die")  # noqa: B023
 
     page.goto(server.base + "/dlq")
     _ready(page)

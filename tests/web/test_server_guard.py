@@ -19,9 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
+from queuectl.models import JobState
 from queuectl.store import open_store
 from tests.conftest import make_job, registration
-from tests.helpers import start_worker, stop, wait_for
+from tests.helpers import start_worker, state_of, stop, wait_for
 from tests.web.api_server import Running, free_port, serving
 
 TOKEN = "a-token-of-thirty-two-characters"
@@ -487,7 +488,7 @@ def test_jobs_never_see_the_servers_token(tmp_path: Path) -> None:
             ids = store.enqueue_jobs([make_job(f"leak-{n}", command) for n in range(6)], 0)
 
             def finished() -> bool:
-                return all(store.get_job(i).state.value == "completed" for i in ids)
+                return all(state_of(store, i) is JobState.COMPLETED for i in ids)
 
             wait_for(finished, 60, "the jobs to finish")
             outputs = {_stdout(base, job_id) for job_id in ids}
