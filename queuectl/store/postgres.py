@@ -39,7 +39,13 @@ from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.postgres_base import NOTIFY, Q
 from queuectl.store.postgres_connect import Row
 from queuectl.store.postgres_observe import PostgresObserve
-from queuectl.store.sql_changes import Dialect, Moved, finish_params, statement
+from queuectl.store.sql_changes import (
+    Dialect,
+    Moved,
+    alike,
+    array_statement,
+    finish_params,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -177,10 +183,12 @@ class PostgresStore(GuardedStore, PostgresObserve):
         dialect = POSTGRES._replace(now=self._now_sql)
 
         def work(conn: psycopg.Connection[Row]) -> None:
-            for change in changes:
-                sql, params = statement(change, dialect)
-                if conn.execute(sql, params).fetchone() is None:
-                    raise Moved(change.job_id)
+            for group in alike(changes):  # one statement for each group of changes alike
+                sql, params = array_statement(group, dialect)
+                applied = {row["id"] for row in conn.execute(sql, params)}
+                for change in group:
+                    if change.job_id not in applied:
+                        raise Moved(change.job_id)
             if any(change.wakes_workers for change in changes):
                 conn.execute(NOTIFY)
 

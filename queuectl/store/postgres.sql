@@ -156,6 +156,10 @@ ORDER BY c.queue, c.state;
 -- the change is written guarded by the state and attempt read here.
 SELECT * FROM jobs WHERE id = ANY (%(ids)s::text[]);
 
+-- name: get_guards
+-- (SQLite's name; PostgreSQL guards each change in its own statement, see sql_changes.py.)
+SELECT id, state, last_attempt FROM jobs WHERE id = ANY (%(ids)s::text[]);
+
 -- name: purge_jobs
 -- Attempts go with their job (ON DELETE CASCADE).
 DELETE FROM jobs

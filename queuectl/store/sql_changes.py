@@ -10,7 +10,7 @@ parameter names in both dialects (finish_params, tail_params).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from queuectl import rules
@@ -28,31 +28,73 @@ class Dialect(NamedTuple):
     casts: Mapping[Field, str]
 
 
-def statement(change: rules.Change, dialect: Dialect) -> tuple[str, dict[str, Any]]:
-    """The change's SQL and parameters; it returns the job's id when it applied."""
+def row_statement(
+    group: Sequence[rules.Change], dialect: Dialect, common: Mapping[str, Any]
+) -> tuple[str, list[dict[str, Any]]]:
+    """One statement for a group of `alike` changes, run once per job (SQLite's
+    executemany), and each job's parameters (`common` and its guard: its own state and
+    attempt). Its row count says how many applied."""
+    p = dialect.param
+    guard = f"id = {p('id')} AND state = {p('from_state')} AND last_attempt = {p('from_attempt')}"
+    sql, values = _write(group[0], dialect, "", guard, dict(common))
+    rows = [
+        {**values, "id": c.job_id, "from_state": str(c.from_state), "from_attempt": c.from_attempt}
+        for c in group
+    ]
+    return sql.removesuffix(" RETURNING jobs.id"), rows
+
+
+def alike(changes: Sequence[rules.Change]) -> list[list[rules.Change]]:
+    """The changes in groups that write the same fields with the same values (a cancel
+    or a requeue of many jobs is one group), in order of first appearance."""
+    groups: dict[tuple[bool, tuple[tuple[Field, rules.Value], ...]], list[rules.Change]] = {}
+    for change in changes:
+        groups.setdefault((change.delete, tuple(change.sets.items())), []).append(change)
+    return list(groups.values())
+
+
+def array_statement(group: Sequence[rules.Change], dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    """One statement for a group of `alike` changes, each job guarded by its own state
+    and attempt through arrays (PostgreSQL's unnest): one round trip for the group. It
+    returns the id of each job it changed."""
     p = dialect.param
     params: dict[str, Any] = {
-        "id": change.job_id,
-        "from_state": str(change.from_state),
-        "from_attempt": change.from_attempt,
+        "ids": [c.job_id for c in group],
+        "from_states": [str(c.from_state) for c in group],
+        "from_attempts": [c.from_attempt for c in group],
     }
-    guard = f"id = {p('id')} AND state = {p('from_state')} AND last_attempt = {p('from_attempt')}"
+    guards = (
+        f"unnest({p('ids')}::text[], {p('from_states')}::text[], {p('from_attempts')}::integer[])"
+        " AS guard (job_id, job_state, job_attempt)"
+    )
+    guard = "id = job_id AND state = job_state AND last_attempt = job_attempt"
+    return _write(group[0], dialect, guards, guard, params)
+
+
+def _write(
+    change: rules.Change, dialect: Dialect, guards: str, guard: str, params: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The UPDATE (or DELETE) that writes `change`'s fields where `guard` holds, joined
+    with the table of `guards` when there is one."""
     if change.delete:  # the attempts go with the job (ON DELETE CASCADE)
-        return f"DELETE FROM jobs WHERE {guard} RETURNING id", params
+        using = f" USING {guards}" if guards else ""
+        return f"DELETE FROM jobs{using} WHERE {guard} RETURNING jobs.id", params
     assignments = [f"updated_at = {dialect.now}"]
     for field, value in change.sets.items():
         if isinstance(value, rules.StoreNow):
             assignments.append(f"{field} = {dialect.now}")
             continue
         name = f"v_{field}"
-        placeholder = dialect.casts.get(field, "{}").format(p(name))
+        placeholder = dialect.casts.get(field, "{}").format(dialect.param(name))
         if isinstance(value, rules.RetryBudget):
             params[name] = value.default
             assignments.append(f"{field} = COALESCE(own_max_retries, {placeholder})")
         else:
             params[name] = str(value) if isinstance(value, str) else value
             assignments.append(f"{field} = {placeholder}")
-    return f"UPDATE jobs SET {', '.join(assignments)} WHERE {guard} RETURNING id", params
+    source = f" FROM {guards}" if guards else ""
+    sets = ", ".join(assignments)
+    return f"UPDATE jobs SET {sets}{source} WHERE {guard} RETURNING jobs.id", params
 
 
 class Moved(Exception):

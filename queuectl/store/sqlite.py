@@ -31,7 +31,7 @@ from queuectl.models import (
 from queuectl.store import queries, sqlite_rows
 from queuectl.store.guarded import Finishing, GuardedStore
 from queuectl.store.paging import id_prefix_range, merge_pages
-from queuectl.store.sql_changes import Dialect, Moved, finish_params, statement
+from queuectl.store.sql_changes import Dialect, Moved, alike, finish_params, row_statement
 from queuectl.store.sqlite_base import Q
 from queuectl.store.sqlite_enqueue import insert_jobs
 from queuectl.store.sqlite_observe import SqliteObserve
@@ -147,14 +147,24 @@ class SqliteStore(GuardedStore, SqliteObserve):
         return {row["id"]: sqlite_rows.job(row) for row in rows}
 
     def _apply_changes(self, changes: Sequence[rules.Change]) -> str | None:
-        # Under the write lock nothing else writes; the commit itself wakes idle workers.
+        # Under the write lock nothing else writes, so the guards are checked with one read
+        # first and each group of changes alike is one executemany. The commit itself
+        # wakes idle workers.
         try:
             with self._writing() as conn:
-                now = self.now()
+                ids = _json([change.job_id for change in changes])
+                found = {
+                    row["id"]: (row["state"], row["last_attempt"])
+                    for row in conn.execute(Q["get_guards"], {"ids": ids})
+                }
                 for change in changes:
-                    sql, params = statement(change, SQLITE)
-                    if conn.execute(sql, {**params, "now": now}).fetchone() is None:
-                        raise Moved(change.job_id)
+                    if found.get(change.job_id) != (change.from_state, change.from_attempt):
+                        return change.job_id
+                now = self.now()
+                for group in alike(changes):
+                    sql, rows = row_statement(group, SQLITE, {"now": now})
+                    if conn.executemany(sql, rows).rowcount != len(group):
+                        raise Moved(group[0].job_id)  # unreachable under the lock
         except Moved as moved:
             return moved.job_id
         return None

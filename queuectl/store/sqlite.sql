@@ -118,6 +118,10 @@ ORDER BY c.queue, c.state;
 -- The jobs an operator's change decides on (queuectl/store/guarded.py).
 SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
 
+-- name: get_guards
+-- What guards an operator's change (sqlite.py checks them under the write lock).
+SELECT id, state, last_attempt FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
+
 -- name: purge_jobs
 DELETE FROM jobs
 WHERE state IN (SELECT value FROM json_each(:states)) AND updated_at <= :cutoff;
