@@ -12,7 +12,8 @@
 - `snapshot` / `stored_ids`: the database read with the backend's own driver
   (tests.cli.stored), to prove that a failed command changed nothing.
 
-Helpers are fixtures (or methods of Result) so test modules import nothing from here.
+Helpers are fixtures (or methods of Result) so test modules import nothing from here
+but the fixtures' types (Run, Put, Snapshot, StoredIds), to annotate with.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from click.testing import CliRunner
@@ -82,7 +83,42 @@ class Result:
         return message
 
 
-Run = Callable[..., Result]
+class Run(Protocol):
+    """The `run` fixture: queuectl in-process with these arguments."""
+
+    def __call__(
+        self,
+        *args: str,
+        input: str | bytes | None = None,
+        env: Mapping[str, str | None] | None = None,
+    ) -> Result: ...
+
+
+class Put(Protocol):
+    """The `put` fixture: `put_in_state` on the test's database."""
+
+    def __call__(
+        self,
+        job_id: str,
+        state: str,
+        *,
+        command: str = ...,
+        queue: str | None = ...,
+        max_retries: int | None = ...,
+        stdout: bytes = ...,
+        stderr: bytes = ...,
+        exit_code: int | None = ...,
+        **fields: Any,
+    ) -> None: ...
+
+
+class Snapshot(Protocol):
+    """The `snapshot` fixture: everything stored in the test's database (or in `path`)."""
+
+    def __call__(self, path: str | None = None) -> stored.Contents: ...
+
+
+StoredIds = Callable[[], list[str]]
 
 
 @pytest.fixture(autouse=True)
@@ -177,7 +213,7 @@ def run(db: str) -> Run:
 
 
 @pytest.fixture
-def snapshot(db: str) -> Callable[..., stored.Contents]:
+def snapshot(db: str) -> Snapshot:
     """`snapshot()`: everything queuectl keeps in `db` (or in `path`): tests.cli.stored."""
 
     def _snapshot(path: str | None = None) -> stored.Contents:
@@ -187,13 +223,13 @@ def snapshot(db: str) -> Callable[..., stored.Contents]:
 
 
 @pytest.fixture
-def stored_ids(db: str) -> Callable[[], list[str]]:
+def stored_ids(db: str) -> StoredIds:
     """`stored_ids()`: ids of the jobs in `db`, in enqueue order ([] if no file yet)."""
     return lambda: stored.job_ids(db)
 
 
 @pytest.fixture
-def put(db: str) -> Callable[..., None]:
+def put(db: str) -> Put:
     """`put("job1", "dead", stdout=b"...")`: see `put_in_state`."""
 
     def _put(job_id: str, state: str, **kwargs: Any) -> None:

@@ -13,11 +13,18 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
+
+    # A connection of either SQL backend's own driver (both take `execute(query, params)`).
+    Connection = sqlite3.Connection | psycopg.Connection[tuple[Any, ...]]
 
 # The tables a snapshot compares (the same on SQLite and PostgreSQL).
 TABLES = ("jobs", "attempts", "config", "schema_migrations")
 
+# Table (SQL) or key (Redis) -> its rows; a Redis key has one row: its value.
 Contents = dict[str, list[tuple[Any, ...]]]
 
 
@@ -37,7 +44,7 @@ def contents(url: str) -> Contents:
     if kind == "redis":
         with _redis(url) as (client, prefix):
             keys = sorted(client.scan_iter(match=prefix + "*", count=1000))
-            return {key.decode(): [_redis_value(client, key)] for key in keys}
+            return {key.decode(): [(_redis_value(client, key),)] for key in keys}
     with _sql(url, read_only=True) as conn:
         return {table: _rows(conn, f"SELECT * FROM {table} ORDER BY 1") for table in TABLES}
 
@@ -97,14 +104,14 @@ def _set_time(url: str, table: str, column: str, row_id: str, epoch: float) -> N
 
 
 @contextmanager
-def _sql(url: str, read_only: bool = False) -> Iterator[Any]:
+def _sql(url: str, read_only: bool = False) -> Iterator[Connection]:
     """A connection of the database's own driver (sqlite3 or psycopg), closed afterwards;
     read-only on SQLite, which then neither creates the file nor touches its journal."""
     if kind_of(url) == "postgres":
         import psycopg
 
-        with psycopg.connect(url, autocommit=True) as conn:
-            yield conn
+        with psycopg.connect(url, autocommit=True) as pg_conn:
+            yield pg_conn
         return
     conn = sqlite3.connect(f"file:{url}?mode=ro", uri=True) if read_only else sqlite3.connect(url)
     try:
@@ -113,11 +120,11 @@ def _sql(url: str, read_only: bool = False) -> Iterator[Any]:
         conn.close()
 
 
-def _rows(conn: Any, query: str) -> list[tuple[Any, ...]]:
+def _rows(conn: Connection, query: str) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in conn.execute(query).fetchall()]
 
 
-def _write(conn: Any, query: str, params: tuple[Any, ...]) -> None:
+def _write(conn: Connection, query: str, params: tuple[Any, ...]) -> None:
     """One statement with %s placeholders, committed (sqlite3 takes ?)."""
     if isinstance(conn, sqlite3.Connection):
         with conn:
@@ -128,7 +135,8 @@ def _write(conn: Any, query: str, params: tuple[Any, ...]) -> None:
 
 @contextmanager
 def _redis(url: str) -> Iterator[tuple[Any, str]]:
-    """A client on the test's server and the test's key prefix."""
+    """A client on the test's server and the test's key prefix. The client is Any: redis-py
+    types each reply of its sync client as "or an Awaitable", which a reader would cast."""
     import redis
 
     from queuectl.store.redis_client import split_url
@@ -161,7 +169,7 @@ def latest_schema(url: str) -> int:
     """The schema version `db migrate` brings the database of `url` to."""
     kind = kind_of(url)
     if kind == "redis":
-        from queuectl.store.redis import SCHEMA_VERSION
+        from queuectl.store.redis_base import SCHEMA_VERSION
 
         return SCHEMA_VERSION
     from queuectl.store.queries import latest_migration

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli import stored
+from tests.cli.conftest import Put, Run
 
 ALIASES = [
     "worker-start",
@@ -38,7 +39,7 @@ def help_commands(text: str) -> list[str]:
 
 
 @pytest.mark.uncreated
-def test_aliases_are_not_in_the_main_help(run, db):
+def test_aliases_are_not_in_the_main_help(run: Run, db: str) -> None:
     text = run("--help").ok().stdout
     listed = help_commands(text)
     assert set(VISIBLE) <= set(listed), listed
@@ -50,7 +51,7 @@ def test_aliases_are_not_in_the_main_help(run, db):
 
 
 @pytest.mark.before_store
-def test_status_option_is_not_in_list_help(run):
+def test_status_option_is_not_in_list_help(run: Run) -> None:
     text = run("list", "--help").ok().stdout
     assert "--state" in text
     assert "--status" not in text
@@ -58,7 +59,7 @@ def test_status_option_is_not_in_list_help(run):
 
 @pytest.mark.before_store
 @pytest.mark.parametrize("group", ["dlq", "config", "db", "worker"])
-def test_group_help_lists_only_current_names(run, group):
+def test_group_help_lists_only_current_names(run: Run, group: str) -> None:
     listed = help_commands(run(group, "--help").ok().stdout)
     assert listed, group
     assert not set(listed) & {"dlq-list", "config-show", "show", "init", "worker-start"}
@@ -66,7 +67,7 @@ def test_group_help_lists_only_current_names(run, group):
 
 @pytest.mark.before_store
 @pytest.mark.parametrize("alias", ALIASES)
-def test_each_alias_has_its_own_help(run, alias):
+def test_each_alias_has_its_own_help(run: Run, alias: str) -> None:
     text = run(alias, "--help").ok().stdout
     assert text.startswith(f"Usage: queuectl {alias}")
 
@@ -74,7 +75,7 @@ def test_each_alias_has_its_own_help(run, alias):
 # -- they work ------------------------------------------------------------------------------
 
 
-def test_dlq_list_alias(run, put):
+def test_dlq_list_alias(run: Run, put: Put) -> None:
     put("d1", "dead")
     put("p1", "pending")
     put("d2", "dead")
@@ -84,7 +85,7 @@ def test_dlq_list_alias(run, put):
     assert "d1" in table and "d2" in table and "p1" not in table
 
 
-def test_dlq_retry_alias(run, put):
+def test_dlq_retry_alias(run: Run, put: Put) -> None:
     put("d1", "dead")
     put("d2", "dead")
     assert run("dlq-retry", "d1").ok().stdout == "d1: pending\n"
@@ -93,7 +94,7 @@ def test_dlq_retry_alias(run, put):
     run("dlq-retry").error("--all", code=2)
 
 
-def test_config_set_and_get_aliases(run):
+def test_config_set_and_get_aliases(run: Run) -> None:
     assert run("config-set", "max_retries", "5").ok().stdout == "max-retries = 5\n"
     assert run("config-get", "max-retries").ok().stdout == "5\n"
     assert run("config", "get", "max_retries").ok().stdout == "5\n"
@@ -102,14 +103,14 @@ def test_config_set_and_get_aliases(run):
     assert run("config-get", "max-retries").ok().stdout == "5\n"
 
 
-def test_config_set_with_underscores(run):
+def test_config_set_with_underscores(run: Run) -> None:
     assert run("config", "set", "max_retries", "5").ok().stdout == "max-retries = 5\n"
     run("config", "set", "backoff_base", "3").ok()
     values = run("config", "list", "--json").ok().json()
     assert (values["max-retries"], values["backoff-base"]) == (5, 3)
 
 
-def test_config_show_and_config_get_without_key_list_everything(run):
+def test_config_show_and_config_get_without_key_list_everything(run: Run) -> None:
     run("config", "set", "grace-period", "7").ok()
     listing = run("config", "list").ok().stdout
     assert "grace-period = 7" in listing
@@ -119,7 +120,7 @@ def test_config_show_and_config_get_without_key_list_everything(run):
     assert run("config-show", "--json").ok().json() == run("config", "list", "--json").ok().json()
 
 
-def test_config_reset_alias(run):
+def test_config_reset_alias(run: Run) -> None:
     run("config-set", "max-retries", "9").ok()
     run("config-set", "job-timeout", "30").ok()
     run("config-reset", "job_timeout").ok()
@@ -129,7 +130,7 @@ def test_config_reset_alias(run):
     assert run("config-get", "max-retries").ok().stdout == "3\n"
 
 
-def test_list_status_is_list_state(run, put):
+def test_list_status_is_list_state(run: Run, put: Put) -> None:
     put("p", "pending")
     put("d", "dead")
     put("c", "completed")
@@ -139,7 +140,7 @@ def test_list_status_is_list_state(run, put):
         assert [j["state"] for j in via_alias] == [state]
 
 
-def test_init_is_db_migrate(run, db):
+def test_init_is_db_migrate(run: Run, db: str) -> None:
     latest = stored.latest_schema(db)
     result = run("init").ok()
     assert result.stdout.startswith(f"schema version {latest} ")
@@ -147,17 +148,17 @@ def test_init_is_db_migrate(run, db):
     assert run("init").ok().stdout == run("db", "migrate").ok().stdout
 
 
-def test_worker_stop_alias_with_no_worker(run):
+def test_worker_stop_alias_with_no_worker(run: Run) -> None:
     assert run("worker-stop").ok().stdout == run("worker", "stop").ok().stdout
     assert "no workers" in run("worker-stop").ok().stdout
 
 
-def test_ping(run, backend):
+def test_ping(run: Run, backend: str) -> None:
     assert run("ping").ok().stdout.startswith(f"ok: {stored.PRODUCT[backend]}")
 
 
 @pytest.mark.not_fast  # a real worker process
-def test_worker_start_alias_runs_jobs(tmp_path):
+def test_worker_start_alias_runs_jobs(tmp_path: Path) -> None:
     """A real worker process, started by the old spelling, in burst mode."""
     db = str(tmp_path / "w.db")
     env = {**os.environ, "QUEUECTL_DB": db, "XDG_DATA_HOME": str(tmp_path / "xdg")}
@@ -187,7 +188,7 @@ def test_worker_start_alias_runs_jobs(tmp_path):
         ("poll-interval-ms", "200", "poll-interval = 0.2"),
     ],
 )
-def test_config_keys_of_earlier_tools(run, old: str, value: str, shown: str) -> None:
+def test_config_keys_of_earlier_tools(run: Run, old: str, value: str, shown: str) -> None:
     done = run("config", "set", old, value)
     assert done.exit_code == 0, done.stderr
     assert done.stdout == shown + "\n"
@@ -195,7 +196,7 @@ def test_config_keys_of_earlier_tools(run, old: str, value: str, shown: str) -> 
     assert run("config", "get", key).stdout == stored + "\n"
 
 
-def test_a_bad_value_for_a_scaled_alias_changes_nothing(run) -> None:
+def test_a_bad_value_for_a_scaled_alias_changes_nothing(run: Run) -> None:
     done = run("config", "set", "poll-interval-ms", "soon")
     assert done.exit_code == 1
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
@@ -203,7 +204,7 @@ def test_a_bad_value_for_a_scaled_alias_changes_nothing(run) -> None:
 
 
 @pytest.mark.not_fast  # a real worker process
-def test_worker_start_uses_the_worker_count_setting(tmp_path):
+def test_worker_start_uses_the_worker_count_setting(tmp_path: Path) -> None:
     db = str(tmp_path / "w.db")
     env = {**os.environ, "QUEUECTL_DB": db}
 

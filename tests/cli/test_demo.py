@@ -15,7 +15,7 @@ from queuectl.store import open_store
 pytestmark = pytest.mark.slow
 
 
-def test_demo_runs_every_job_to_its_end_on_a_fresh_database(tmp_path: Path):
+def test_demo_runs_every_job_to_its_end_on_a_fresh_database(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "QUEUECTL_DB"}
     env["XDG_DATA_HOME"] = str(tmp_path)
     mine = tmp_path / "mine.db"

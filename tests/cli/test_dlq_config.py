@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
 from queuectl.config import KEYS
 from tests.cli import stored
+from tests.cli.conftest import Put, Run, Snapshot, StoredIds
 
 DEFAULTS = {
     "max-retries": "3",
@@ -33,14 +35,14 @@ def _epoch(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
-def states(run) -> dict[str, str]:
+def states(run: Run) -> dict[str, str]:
     return {j["id"]: j["state"] for j in run("list", "--json", "--limit", "0").ok().json()}
 
 
 # -- dlq list -------------------------------------------------------------------------------
 
 
-def test_dlq_list_shows_dead_jobs_only_newest_first(run, put):
+def test_dlq_list_shows_dead_jobs_only_newest_first(run: Run, put: Put) -> None:
     put("dead-1", "dead")
     put("alive", "pending")
     put("failed", "failed")
@@ -56,13 +58,13 @@ def test_dlq_list_shows_dead_jobs_only_newest_first(run, put):
     assert "alive" not in table and "failed" not in table
 
 
-def test_dlq_list_empty(run, put):
+def test_dlq_list_empty(run: Run, put: Put) -> None:
     put("alive", "pending")
     assert run("dlq", "list").ok().stdout.strip() == "no jobs"
     assert run("dlq", "list", "--json").ok().json() == []
 
 
-def test_dlq_list_limit(run, put):
+def test_dlq_list_limit(run: Run, put: Put) -> None:
     for n in range(3):
         put(f"d{n}", "dead")
     assert [j["id"] for j in run("dlq", "list", "--limit", "2", "--json").ok().json()] == [
@@ -74,7 +76,7 @@ def test_dlq_list_limit(run, put):
 # -- dlq retry ------------------------------------------------------------------------------
 
 
-def test_dlq_retry_moves_a_dead_job_back_to_pending_with_attempts_reset(run, put):
+def test_dlq_retry_moves_a_dead_job_back_to_pending_with_attempts_reset(run: Run, put: Put) -> None:
     put("d", "dead", stdout=b"first run\n")
     put("other", "dead")
 
@@ -89,7 +91,7 @@ def test_dlq_retry_moves_a_dead_job_back_to_pending_with_attempts_reset(run, put
     assert states(run)["other"] == "dead"
 
 
-def test_dlq_retry_several_ids(run, put):
+def test_dlq_retry_several_ids(run: Run, put: Put) -> None:
     for job_id in ("a", "b", "c"):
         put(job_id, "dead")
     assert run("dlq", "retry", "a", "c").ok().lines == ["a: pending", "c: pending"]
@@ -100,7 +102,9 @@ def test_dlq_retry_several_ids(run, put):
     ("bad_id", "fragment"),
     [("missing", "missing"), ("alive", "not dead"), ("done", "not dead")],
 )
-def test_dlq_retry_is_all_or_none(run, put, snapshot, bad_id, fragment):
+def test_dlq_retry_is_all_or_none(
+    run: Run, put: Put, snapshot: Snapshot, bad_id: str, fragment: str
+) -> None:
     put("d1", "dead")
     put("alive", "pending")
     put("done", "completed")
@@ -112,7 +116,7 @@ def test_dlq_retry_is_all_or_none(run, put, snapshot, bad_id, fragment):
     assert snapshot() == before
 
 
-def test_dlq_retry_all(run, put):
+def test_dlq_retry_all(run: Run, put: Put) -> None:
     for job_id in ("x", "y"):
         put(job_id, "dead")
     put("p", "pending")
@@ -123,7 +127,9 @@ def test_dlq_retry_all(run, put):
     assert run("dlq", "retry", "--all").ok().stdout == "0 jobs back to pending\n"
 
 
-def test_dlq_retry_takes_max_retries_from_config_unless_the_job_set_its_own(run, put, db):
+def test_dlq_retry_takes_max_retries_from_config_unless_the_job_set_its_own(
+    run: Run, put: Put, db: str
+) -> None:
     put("inherits", "dead")
     stored.forget_own_max_retries(db, "inherits")  # as if enqueued without one
     put("own", "dead", max_retries=0)
@@ -137,7 +143,9 @@ def test_dlq_retry_takes_max_retries_from_config_unless_the_job_set_its_own(run,
 
 @pytest.mark.before_store
 @pytest.mark.parametrize("args", [(), ("d", "--all")], ids=["nothing", "ids-and-all"])
-def test_dlq_retry_needs_ids_or_all_not_both(run, put, snapshot, args):
+def test_dlq_retry_needs_ids_or_all_not_both(
+    run: Run, put: Put, snapshot: Snapshot, args: tuple[str, ...]
+) -> None:
     put("d", "dead")
     before = snapshot()
     run("dlq", "retry", *args).error("--all", code=2)
@@ -147,7 +155,7 @@ def test_dlq_retry_needs_ids_or_all_not_both(run, put, snapshot, args):
 # -- dlq purge ------------------------------------------------------------------------------
 
 
-def test_dlq_purge_deletes_dead_jobs_only(run, put, stored_ids):
+def test_dlq_purge_deletes_dead_jobs_only(run: Run, put: Put, stored_ids: StoredIds) -> None:
     put("d1", "dead")
     put("p", "pending")
     put("d2", "dead")
@@ -159,7 +167,7 @@ def test_dlq_purge_deletes_dead_jobs_only(run, put, stored_ids):
     assert run("dlq", "purge").ok().stdout == "purged 0 jobs\n"
 
 
-def test_dlq_purge_older_than(run, put, db, stored_ids):
+def test_dlq_purge_older_than(run: Run, put: Put, db: str, stored_ids: StoredIds) -> None:
     put("old", "dead")
     put("new", "dead")
     stored.backdate_job(db, "old", 7200)
@@ -171,7 +179,7 @@ def test_dlq_purge_older_than(run, put, db, stored_ids):
 # -- config ---------------------------------------------------------------------------------
 
 
-def test_config_list_shows_every_key_with_its_default(run):
+def test_config_list_shows_every_key_with_its_default(run: Run) -> None:
     lines = run("config", "list").ok().lines
     assert lines == [f"{key} = {value}  (default)" for key, value in DEFAULTS.items()]
     assert run("config", "list", "--json").ok().json() == typed(DEFAULTS)
@@ -181,7 +189,7 @@ def test_config_list_shows_every_key_with_its_default(run):
 
 
 @pytest.mark.parametrize("spelling", ["max-retries", "max_retries", "MAX-RETRIES", " Max_Retries "])
-def test_config_keys_accept_hyphens_or_underscores(run, spelling):
+def test_config_keys_accept_hyphens_or_underscores(run: Run, spelling: str) -> None:
     assert run("config", "set", spelling, "5").ok().stdout == "max-retries = 5\n"
     assert run("config", "get", spelling).ok().stdout == "5\n"
     assert run("config", "get", "max-retries").ok().stdout == "5\n"
@@ -202,7 +210,7 @@ def test_config_keys_accept_hyphens_or_underscores(run, spelling):
         ("output-limit", "1024", "1024"),
     ],
 )
-def test_config_set_stores_validated_values(run, key, value, stored):
+def test_config_set_stores_validated_values(run: Run, key: str, value: str, stored: str) -> None:
     assert run("config", "set", key, value).ok().stdout == f"{key} = {stored}\n"
     assert run("config", "get", key).ok().stdout == f"{stored}\n"
     values = run("config", "list", "--json").ok().json()
@@ -226,7 +234,9 @@ def test_config_set_stores_validated_values(run, key, value, stored):
         ("no-such-key", "1", "unknown config key"),
     ],
 )
-def test_config_set_rejects_bad_values_and_keeps_the_old_one(run, snapshot, key, value, fragment):
+def test_config_set_rejects_bad_values_and_keeps_the_old_one(
+    run: Run, snapshot: Snapshot, key: str, value: str, fragment: str
+) -> None:
     run("config", "set", "max-retries", "7").ok()
     before = snapshot()
 
@@ -236,18 +246,18 @@ def test_config_set_rejects_bad_values_and_keeps_the_old_one(run, snapshot, key,
     assert run("config", "get", "max-retries").ok().stdout == "7\n"
 
 
-def test_config_set_negative_value_after_double_dash(run, snapshot):
+def test_config_set_negative_value_after_double_dash(run: Run, snapshot: Snapshot) -> None:
     run("config", "set", "max-retries", "7").ok()
     before = snapshot()
     run("config", "set", "max-retries", "--", "-1").error("between", code=1)
     assert snapshot() == before
 
 
-def test_config_set_negative_value_says_out_of_range(run):
+def test_config_set_negative_value_says_out_of_range(run: Run) -> None:
     run("config", "set", "max-retries", "-1").error("between", code=1)
 
 
-def test_config_values_persist_across_invocations_and_reset(run):
+def test_config_values_persist_across_invocations_and_reset(run: Run) -> None:
     run("config", "set", "max-retries", "9").ok()
     run("config", "set", "backoff-base", "3").ok()
 
@@ -260,7 +270,9 @@ def test_config_values_persist_across_invocations_and_reset(run):
 
 
 @pytest.mark.parametrize("command", [("get", "nope"), ("reset", "nope"), ("set", "nope", "1")])
-def test_unknown_config_key_is_an_error(run, snapshot, command):
+def test_unknown_config_key_is_an_error(
+    run: Run, snapshot: Snapshot, command: tuple[str, ...]
+) -> None:
     run("config", "set", "max-retries", "2").ok()
     before = snapshot()
     message = run("config", *command).error("unknown config key", "nope", code=1)
@@ -268,7 +280,7 @@ def test_unknown_config_key_is_an_error(run, snapshot, command):
     assert snapshot() == before
 
 
-def test_config_is_stored_in_the_database_file(run, db, tmp_path):
+def test_config_is_stored_in_the_database_file(run: Run, db: str, tmp_path: Path) -> None:
     run("config", "set", "grace-period", "12").ok()
     other_db = str(tmp_path / "other.db")
     run("--db", other_db, "db", "migrate").ok()
@@ -280,7 +292,7 @@ def test_config_is_stored_in_the_database_file(run, db, tmp_path):
 # -- db migrate / ping ----------------------------------------------------------------------
 
 
-def test_db_migrate_creates_the_schema(run, db):
+def test_db_migrate_creates_the_schema(run: Run, db: str) -> None:
     latest = stored.latest_schema(db)
     result = run("db", "migrate").ok()
     assert result.stdout.startswith(f"schema version {latest} ")
@@ -289,13 +301,13 @@ def test_db_migrate_creates_the_schema(run, db):
 
 
 @pytest.mark.uncreated
-def test_db_migrate_on_a_new_database_reports_what_it_applied(run, db):
+def test_db_migrate_on_a_new_database_reports_what_it_applied(run: Run, db: str) -> None:
     latest = stored.latest_schema(db)
     every = ", ".join(str(v) for v in range(1, latest + 1))
     assert run("db", "migrate").ok().stdout == f"schema version {latest} (applied {every})\n"
 
 
-def test_ping_answers(run, db, backend):
+def test_ping_answers(run: Run, db: str, backend: str) -> None:
     result = run("ping").ok()
     assert result.stdout.startswith(f"ok: {stored.PRODUCT[backend]} ")
     if backend == "sqlite":

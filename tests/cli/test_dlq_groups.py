@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from tests.cli.conftest import Put, Run
 
-def test_groups_list_the_dead_by_failure_and_a_group_is_retried(run, put):
+
+def test_groups_list_the_dead_by_failure_and_a_group_is_retried(run: Run, put: Put) -> None:
     for job_id, code in [("a", 2), ("b", 9), ("c", 2), ("d", 2)]:
         put(job_id, "dead", exit_code=code)
     put("ok", "completed")
@@ -23,7 +25,7 @@ def test_groups_list_the_dead_by_failure_and_a_group_is_retried(run, put):
     run("dlq", "retry", "--group", groups[0]["key"]).error("no dead jobs in group", code=1)
 
 
-def test_retry_takes_exactly_one_of_ids_all_and_group(run, put):
+def test_retry_takes_exactly_one_of_ids_all_and_group(run: Run, put: Put) -> None:
     put("a", "dead")
     for args in (["--all", "--group", "k"], ["a", "--group", "k"], ["a", "--all"], []):
         run("dlq", "retry", *args).error("one of them", code=2)
@@ -31,5 +33,5 @@ def test_retry_takes_exactly_one_of_ids_all_and_group(run, put):
     assert run("dlq", "groups").ok().stdout.count("exit code 1") == 1
 
 
-def test_groups_of_an_empty_dlq(run):
+def test_groups_of_an_empty_dlq(run: Run) -> None:
     assert run("dlq", "groups", "--json").ok().json() == []

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.conftest import Run, StoredIds
+
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 
@@ -19,7 +21,9 @@ def epoch(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
-def test_enqueue_prints_the_id_and_stores_a_pending_job_with_defaults(run, stored_ids):
+def test_enqueue_prints_the_id_and_stores_a_pending_job_with_defaults(
+    run: Run, stored_ids: StoredIds
+) -> None:
     before = time.time()
     result = run("enqueue", '{"id":"job1","command":"sleep 2 && echo done"}').ok()
     after = time.time()
@@ -41,7 +45,7 @@ def test_enqueue_prints_the_id_and_stores_a_pending_job_with_defaults(run, store
     assert epoch(job["run_at"]) == pytest.approx(created, abs=0.002)  # due at once
 
 
-def test_enqueue_without_id_generates_a_unique_one(run, stored_ids):
+def test_enqueue_without_id_generates_a_unique_one(run: Run, stored_ids: StoredIds) -> None:
     first = run("enqueue", '{"command":"echo a"}').ok().stdout.strip()
     second = run("enqueue", '{"command":"echo a"}').ok().stdout.strip()
 
@@ -51,7 +55,7 @@ def test_enqueue_without_id_generates_a_unique_one(run, stored_ids):
     assert run("show", first, "--json").ok().json()["command"] == "echo a"
 
 
-def test_every_spec_field_is_stored(run):
+def test_every_spec_field_is_stored(run: Run) -> None:
     spec = {
         "id": "full",
         "command": "make test",
@@ -84,14 +88,14 @@ def test_every_spec_field_is_stored(run):
         ("2031-01-02", "2031-01-02T00:00:00"),
     ],
 )
-def test_run_at_is_read_as_iso_8601_and_shown_in_utc(run, run_at, stored):
+def test_run_at_is_read_as_iso_8601_and_shown_in_utc(run: Run, run_at: str, stored: str) -> None:
     run("enqueue", json.dumps({"id": "t", "command": "true", "run_at": run_at})).ok()
     shown = run("show", "t", "--json").ok().json()["run_at"]
     assert ISO_UTC.match(shown)
     assert shown.startswith(stored)
 
 
-def test_delay_puts_run_at_that_many_seconds_after_enqueue(run):
+def test_delay_puts_run_at_that_many_seconds_after_enqueue(run: Run) -> None:
     run("enqueue", '{"id":"later","command":"true","delay":90}').ok()
     job = run("show", "later", "--json").ok().json()
     assert epoch(job["run_at"]) - epoch(job["created_at"]) == pytest.approx(90, abs=0.01)
@@ -111,7 +115,9 @@ def test_delay_puts_run_at_that_many_seconds_after_enqueue(run):
         ("--queue", "emails", "queue", "emails"),
     ],
 )
-def test_options_override_spec_fields(run, option, value, field, expected):
+def test_options_override_spec_fields(
+    run: Run, option: str, value: str, field: str, expected: str | float
+) -> None:
     spec = {"id": "spec-id", "command": "true", "priority": 1, "timeout": 1, "max_retries": 1}
     spec["queue"] = "from-spec"
     job_id = run("enqueue", json.dumps(spec), option, value).ok().stdout.strip()
@@ -123,7 +129,7 @@ def test_options_override_spec_fields(run, option, value, field, expected):
     assert {k: job[k] for k in untouched} == untouched
 
 
-def test_options_add_fields_missing_from_the_spec(run):
+def test_options_add_fields_missing_from_the_spec(run: Run) -> None:
     job_id = run(
         "enqueue",
         '{"command":"true"}',
@@ -143,19 +149,19 @@ def test_options_add_fields_missing_from_the_spec(run):
     )
 
 
-def test_run_at_option_replaces_the_spec_delay(run):
+def test_run_at_option_replaces_the_spec_delay(run: Run) -> None:
     run("enqueue", '{"id":"r","command":"true","delay":5}', "--run-at", "2032-02-03T04:05:06").ok()
     assert run("show", "r", "--json").ok().json()["run_at"].startswith("2032-02-03T04:05:06")
 
 
-def test_delay_option_replaces_the_spec_run_at(run):
+def test_delay_option_replaces_the_spec_run_at(run: Run) -> None:
     spec = '{"id":"d","command":"true","run_at":"2032-02-03T04:05:06"}'
     run("enqueue", spec, "--delay", "30").ok()
     job = run("show", "d", "--json").ok().json()
     assert epoch(job["run_at"]) - epoch(job["created_at"]) == pytest.approx(30, abs=0.01)
 
 
-def test_new_jobs_take_max_retries_from_config(run):
+def test_new_jobs_take_max_retries_from_config(run: Run) -> None:
     run("enqueue", '{"id":"before","command":"true"}').ok()
     run("config", "set", "max-retries", "6").ok()
     run("enqueue", '{"id":"after","command":"true"}').ok()
@@ -165,13 +171,13 @@ def test_new_jobs_take_max_retries_from_config(run):
     assert retries == {"before": 3, "after": 6, "own": 1}
 
 
-def test_enqueued_job_is_committed_for_other_connections(run, stored_ids):
+def test_enqueued_job_is_committed_for_other_connections(run: Run, stored_ids: StoredIds) -> None:
     run("enqueue", '{"id":"durable","command":"true"}').ok()
     # A connection of the database's own driver (another reader) sees the committed row.
     assert stored_ids() == ["durable"]
 
 
-def test_unicode_and_shell_syntax_in_command_are_kept_verbatim(run):
+def test_unicode_and_shell_syntax_in_command_are_kept_verbatim(run: Run) -> None:
     command = "printf '%s\\n' \"héllo wörld ✓\" | tr a-z A-Z && echo $((1+2)) > /dev/null"
     run("enqueue", json.dumps({"id": "u", "command": command})).ok()
     assert run("show", "u", "--json").ok().json()["command"] == command
@@ -186,7 +192,9 @@ def write(tmp_path: Path, name: str, text: str) -> str:
     return str(path)
 
 
-def test_file_of_json_lines_enqueues_every_job_in_order(run, tmp_path, stored_ids):
+def test_file_of_json_lines_enqueues_every_job_in_order(
+    run: Run, tmp_path: Path, stored_ids: StoredIds
+) -> None:
     lines = [
         '{"id":"b1","command":"echo 1"}',
         "",
@@ -208,7 +216,7 @@ def test_file_of_json_lines_enqueues_every_job_in_order(run, tmp_path, stored_id
     )
 
 
-def test_file_with_one_json_array(run, tmp_path, stored_ids):
+def test_file_with_one_json_array(run: Run, tmp_path: Path, stored_ids: StoredIds) -> None:
     array = [{"id": "a1", "command": "echo 1"}, {"id": "a2", "command": "echo 2"}]
     path = write(tmp_path, "jobs.json", json.dumps(array, indent=2))
 
@@ -216,13 +224,13 @@ def test_file_with_one_json_array(run, tmp_path, stored_ids):
     assert stored_ids() == ["a1", "a2"]
 
 
-def test_file_dash_reads_stdin(run, stored_ids):
+def test_file_dash_reads_stdin(run: Run, stored_ids: StoredIds) -> None:
     text = '{"id":"s1","command":"echo 1"}\n{"id":"s2","command":"echo 2"}\n'
     assert run("enqueue", "--file", "-", input=text).ok().stdout == "s1\ns2\n"
     assert stored_ids() == ["s1", "s2"]
 
 
-def test_file_options_apply_to_every_job(run, tmp_path):
+def test_file_options_apply_to_every_job(run: Run, tmp_path: Path) -> None:
     text = '{"id":"o1","command":"true","priority":1}\n{"id":"o2","command":"true"}\n'
     path = write(tmp_path, "jobs.jsonl", text)
 
@@ -235,7 +243,7 @@ def test_file_options_apply_to_every_job(run, tmp_path):
     }
 
 
-def test_large_file_is_enqueued_in_one_go(run, tmp_path, stored_ids):
+def test_large_file_is_enqueued_in_one_go(run: Run, tmp_path: Path, stored_ids: StoredIds) -> None:
     ids = [f"big-{n:04d}" for n in range(1000)]
     text = "\n".join(json.dumps({"id": i, "command": f"echo {i}"}) for i in ids)
     path = write(tmp_path, "big.jsonl", text)
@@ -271,8 +279,8 @@ def test_large_file_is_enqueued_in_one_go(run, tmp_path, stored_ids):
     ],
 )
 def test_file_with_one_bad_entry_enqueues_nothing_and_names_it(
-    run, tmp_path, stored_ids, text, where
-):
+    run: Run, tmp_path: Path, stored_ids: StoredIds, text: str, where: str
+) -> None:
     run("enqueue", '{"id":"existing","command":"true"}').ok()
     path = write(tmp_path, "bad.jsonl", text)
 
@@ -284,7 +292,9 @@ def test_file_with_one_bad_entry_enqueues_nothing_and_names_it(
     assert stored_ids() == ["existing"]
 
 
-def test_bad_last_line_of_a_large_file_enqueues_nothing(run, tmp_path, stored_ids):
+def test_bad_last_line_of_a_large_file_enqueues_nothing(
+    run: Run, tmp_path: Path, stored_ids: StoredIds
+) -> None:
     lines = [json.dumps({"id": f"n{n}", "command": "true"}) for n in range(500)]
     lines.append('{"id":"n500","command":"true","timeout":-1}')
     path = write(tmp_path, "bad.jsonl", "\n".join(lines))
@@ -293,7 +303,9 @@ def test_bad_last_line_of_a_large_file_enqueues_nothing(run, tmp_path, stored_id
     assert stored_ids() == []
 
 
-def test_file_with_an_id_already_stored_enqueues_nothing(run, tmp_path, stored_ids):
+def test_file_with_an_id_already_stored_enqueues_nothing(
+    run: Run, tmp_path: Path, stored_ids: StoredIds
+) -> None:
     run("enqueue", '{"id":"taken","command":"true"}').ok()
     text = '{"id":"fresh","command":"true"}\n{"id":"taken","command":"true"}\n'
 
@@ -301,7 +313,7 @@ def test_file_with_an_id_already_stored_enqueues_nothing(run, tmp_path, stored_i
     assert stored_ids() == ["taken"]
 
 
-def test_file_duplicate_of_a_stored_id_names_the_line(run, tmp_path):
+def test_file_duplicate_of_a_stored_id_names_the_line(run: Run, tmp_path: Path) -> None:
     run("enqueue", '{"id":"taken","command":"true"}').ok()
     text = '{"id":"fresh","command":"true"}\n{"id":"taken","command":"true"}\n'
     run("enqueue", "--file", write(tmp_path, "dup.jsonl", text)).error("line 2", "taken")
@@ -310,17 +322,17 @@ def test_file_duplicate_of_a_stored_id_names_the_line(run, tmp_path):
 @pytest.mark.parametrize(
     "text", ["", "\n\n   \n", "[]"], ids=["empty", "blank-lines", "empty-array"]
 )
-def test_file_without_any_job_is_an_error(run, tmp_path, text):
+def test_file_without_any_job_is_an_error(run: Run, tmp_path: Path, text: str) -> None:
     run("enqueue", "--file", write(tmp_path, "none.jsonl", text)).error("no job", code=1)
 
 
-def test_missing_file_is_an_error(run, tmp_path, db):
+def test_missing_file_is_an_error(run: Run, tmp_path: Path, db: str) -> None:
     missing = str(tmp_path / "nope.jsonl")
     run("enqueue", "--file", missing).error("cannot read", "nope.jsonl", code=1)
 
 
 @pytest.mark.uncreated
-def test_file_and_spec_together_is_a_usage_error(run, tmp_path, db):
+def test_file_and_spec_together_is_a_usage_error(run: Run, tmp_path: Path, db: str) -> None:
     path = write(tmp_path, "one.jsonl", '{"command":"true"}\n')
     run("enqueue", "--file", path, '{"command":"true"}').error(code=2)
     run("enqueue", "--file", path, "--id", "x").error(code=2)
@@ -328,12 +340,12 @@ def test_file_and_spec_together_is_a_usage_error(run, tmp_path, db):
 
 
 @pytest.mark.uncreated
-def test_no_spec_and_no_file_is_a_usage_error(run, db):
+def test_no_spec_and_no_file_is_a_usage_error(run: Run, db: str) -> None:
     run("enqueue").error("spec", code=2)
     assert not Path(db).exists()
 
 
-def test_keep_daemons_is_stored_and_shown(run, stored_ids):
+def test_keep_daemons_is_stored_and_shown(run: Run, stored_ids: StoredIds) -> None:
     run("enqueue", '{"id":"d","command":"mydaemon --fork","keep_daemons":true}').ok()
     run("enqueue", '{"id":"n","command":"true"}').ok()
     assert run("show", "d", "--json").ok().json()["keep_daemons"] is True
@@ -343,7 +355,9 @@ def test_keep_daemons_is_stored_and_shown(run, stored_ids):
     assert sorted(stored_ids()) == ["d", "n"]
 
 
-def test_bulk_lines_are_one_spec_each_even_when_joined_they_would_parse(run, stored_ids):
+def test_bulk_lines_are_one_spec_each_even_when_joined_they_would_parse(
+    run: Run, stored_ids: StoredIds
+) -> None:
     # Three lines, three JSON values, but the first value spans two lines: not JSON lines.
     text = '{"command":"x"\n,"id":"y"}\n{"command":"z"} {"command":"w"}\n'
     run("enqueue", "--file", "-", input=text).error("line 1")

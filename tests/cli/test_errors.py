@@ -10,15 +10,22 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.cli.conftest import Run, Snapshot
+
 GARBAGE = bytes(range(256)) * 16  # 4 KiB that are not a SQLite header
 
 
+# The `seeded` fixture: asserts that the database is as it was when seeded.
+Unchanged = Callable[[], None]
+
+
 @pytest.fixture
-def seeded(run, snapshot):
+def seeded(run: Run, snapshot: Snapshot) -> Unchanged:
     """A database with one job and one setting; returns a function that asserts that
     nothing changed since."""
     run("enqueue", '{"id":"existing","command":"echo hi"}').ok()
@@ -74,21 +81,21 @@ BAD_SPECS = {
 
 @pytest.mark.before_store
 @pytest.mark.parametrize(("spec", "fragment"), BAD_SPECS.values(), ids=BAD_SPECS.keys())
-def test_bad_spec_is_rejected(run, seeded, spec, fragment):
+def test_bad_spec_is_rejected(run: Run, seeded: Unchanged, spec: str, fragment: str) -> None:
     result = run("enqueue", spec)
     result.error(fragment, code=1)
     assert result.stdout == ""
     seeded()
 
 
-def test_duplicate_id_is_rejected(run, seeded):
+def test_duplicate_id_is_rejected(run: Run, seeded: Unchanged) -> None:
     result = run("enqueue", '{"id":"existing","command":"echo other"}')
     result.error("existing", "already exists", code=1)
     seeded()
     assert run("show", "existing", "--json").ok().json()["command"] == "echo hi"
 
 
-def test_duplicate_id_given_by_option_is_rejected(run, seeded):
+def test_duplicate_id_given_by_option_is_rejected(run: Run, seeded: Unchanged) -> None:
     run("enqueue", '{"id":"fresh","command":"true"}', "--id", "existing").error("existing")
     seeded()
 
@@ -112,7 +119,9 @@ BAD_OPTIONS = {
 
 @pytest.mark.before_store
 @pytest.mark.parametrize(("args", "fragment", "code"), BAD_OPTIONS.values(), ids=BAD_OPTIONS.keys())
-def test_bad_enqueue_option_is_rejected(run, seeded, args, fragment, code):
+def test_bad_enqueue_option_is_rejected(
+    run: Run, seeded: Unchanged, args: list[str], fragment: str, code: int
+) -> None:
     result = run("enqueue", '{"command":"true"}', *args)
     result.error(fragment, code=code)
     assert result.stdout == ""
@@ -135,7 +144,7 @@ HUGE = "99999999999999999999"  # does not fit SQLite's 64-bit INTEGER
     ],
     ids=["spec-priority", "spec-max-retries", "option-priority", "option-max-retries"],
 )
-def test_integer_too_large_is_rejected(run, seeded, args):
+def test_integer_too_large_is_rejected(run: Run, seeded: Unchanged, args: list[str]) -> None:
     run("enqueue", *args).error()
     seeded()
 
@@ -151,7 +160,7 @@ def test_integer_too_large_is_rejected(run, seeded, args):
     ],
     ids=["spec-nan", "spec-infinity", "option-nan", "option-inf"],
 )
-def test_non_finite_numbers_are_rejected(run, seeded, args):
+def test_non_finite_numbers_are_rejected(run: Run, seeded: Unchanged, args: list[str]) -> None:
     run("enqueue", *args).error()
     seeded()
 
@@ -172,7 +181,9 @@ def test_non_finite_numbers_are_rejected(run, seeded, args):
     ],
     ids=["list", "list-status", "purge", "update"],
 )
-def test_unknown_state_is_rejected(run, seeded, args, fragment, code, listed):
+def test_unknown_state_is_rejected(
+    run: Run, seeded: Unchanged, args: list[str], fragment: str, code: int, listed: str
+) -> None:
     message = run(*args).error(fragment, code=code)
     assert listed in message  # the valid states are listed
     seeded()
@@ -189,7 +200,7 @@ def test_unknown_state_is_rejected(run, seeded, args, fragment, code, listed):
     ],
     ids=lambda a: "-".join(a[:2]),
 )
-def test_unknown_config_key_is_rejected(run, seeded, args):
+def test_unknown_config_key_is_rejected(run: Run, seeded: Unchanged, args: list[str]) -> None:
     run(*args).error("unknown config key", "retries", code=1)
     seeded()
 
@@ -209,7 +220,7 @@ def test_unknown_config_key_is_rejected(run, seeded, args):
     ],
     ids=lambda a: "-".join(a[:2]),
 )
-def test_unknown_job_id_is_rejected(run, seeded, args):
+def test_unknown_job_id_is_rejected(run: Run, seeded: Unchanged, args: list[str]) -> None:
     result = run(*args)
     result.error("ghost", code=1)
     seeded()  # all or nothing: `cancel existing ghost` cancels neither
@@ -231,7 +242,7 @@ def test_unknown_job_id_is_rejected(run, seeded, args):
         ('{"id":"existing","run_at":"someday"}', "ISO 8601"),
     ],
 )
-def test_bad_update_is_rejected(run, seeded, spec, fragment):
+def test_bad_update_is_rejected(run: Run, seeded: Unchanged, spec: str, fragment: str) -> None:
     run("update", spec).error(fragment, code=1)
     seeded()
 
@@ -314,7 +325,9 @@ def _unusable(kind: str, tmp_path: Path) -> tuple[Path, str, str]:
         "bad-scheme",
     ],
 )
-def test_unusable_db_is_an_error_and_left_alone(run, tmp_path, kind, command):
+def test_unusable_db_is_an_error_and_left_alone(
+    run: Run, tmp_path: Path, kind: str, command: list[str]
+) -> None:
     target, url, fragment = _unusable(kind, tmp_path)
     before = target.read_bytes() if target.is_file() else None
     contents = _sqlite_contents(target) if kind.startswith("other-app") else None
@@ -335,7 +348,7 @@ def test_unusable_db_is_an_error_and_left_alone(run, tmp_path, kind, command):
 
 
 @pytest.mark.sqlite_only
-def test_unusable_db_from_the_environment(run, tmp_path):
+def test_unusable_db_from_the_environment(run: Run, tmp_path: Path) -> None:
     bad = tmp_path / "bad.db"
     bad.write_bytes(GARBAGE)
     result = run("list", env={"QUEUECTL_DB": str(bad)})
@@ -344,7 +357,7 @@ def test_unusable_db_from_the_environment(run, tmp_path):
 
 
 @pytest.mark.sqlite_only
-def test_damaged_queuectl_database_is_an_error(run, db):
+def test_damaged_queuectl_database_is_an_error(run: Run, db: str) -> None:
     run("enqueue", '{"id":"a","command":"true"}').ok()
     data = bytearray(Path(db).read_bytes())
     data[100:4096] = b"\xff" * (4096 - 100)  # wreck the schema page
@@ -373,7 +386,9 @@ def test_damaged_queuectl_database_is_an_error(run, db):
     ],
     ids=lambda a: "-".join(a[:2]),
 )
-def test_usage_errors_exit_2_with_one_line_and_touch_nothing(run, db, args):
+def test_usage_errors_exit_2_with_one_line_and_touch_nothing(
+    run: Run, db: str, args: list[str]
+) -> None:
     result = run(*args)
     message = result.error(code=2)
     assert "--help" in message  # points to the help
@@ -381,7 +396,7 @@ def test_usage_errors_exit_2_with_one_line_and_touch_nothing(run, db, args):
 
 
 @pytest.mark.sqlite_only
-def test_a_locked_database_is_one_line_and_changes_nothing(db, tmp_path):
+def test_a_locked_database_is_one_line_and_changes_nothing(db: str, tmp_path: Path) -> None:
     """Another process holds the write lock longer than the busy timeout."""
     import os
     import sqlite3
@@ -421,13 +436,15 @@ def test_a_locked_database_is_one_line_and_changes_nothing(db, tmp_path):
         ('{"command":"true","priorty":3}', "priority"),
     ],
 )
-def test_a_mistyped_spec_field_gets_a_suggestion(run, seeded, spec, meant):
+def test_a_mistyped_spec_field_gets_a_suggestion(
+    run: Run, seeded: Unchanged, spec: str, meant: str
+) -> None:
     run("enqueue", spec).error(f"did you mean `{meant}`?", code=1)
     seeded()
 
 
 @pytest.mark.before_store
-def test_an_unknown_field_far_from_any_gets_no_suggestion(run, seeded):
+def test_an_unknown_field_far_from_any_gets_no_suggestion(run: Run, seeded: Unchanged) -> None:
     assert "did you mean" not in run("enqueue", '{"command":"true","zzz":1}').error("zzz")
 
 
@@ -447,7 +464,9 @@ READERS = {
 
 @pytest.mark.sqlite_only
 @pytest.mark.parametrize("command", READERS.values(), ids=READERS.keys())
-def test_a_mistyped_db_is_an_error_and_creates_nothing(run, tmp_path, command):
+def test_a_mistyped_db_is_an_error_and_creates_nothing(
+    run: Run, tmp_path: Path, command: list[str]
+) -> None:
     typo = tmp_path / "queu.db"
     result = run("--db", str(typo), *command)
     result.error("no queuectl database at", "does not exist", code=1)
@@ -456,7 +475,7 @@ def test_a_mistyped_db_is_an_error_and_creates_nothing(run, tmp_path, command):
 
 
 @pytest.mark.sqlite_only
-def test_commands_that_add_work_create_the_database(run, tmp_path):
+def test_commands_that_add_work_create_the_database(run: Run, tmp_path: Path) -> None:
     new = tmp_path / "new.db"
     run("--db", str(new), "enqueue", "--", "true").ok()
     assert new.exists()
@@ -468,7 +487,7 @@ def test_commands_that_add_work_create_the_database(run, tmp_path):
 
 @pytest.mark.before_store
 @pytest.mark.parametrize("url", ["postgresql://", "postgresql://queue@127.0.0.1:1", "postgres:///"])
-def test_a_postgres_url_without_a_database_name_is_refused(run, url):
+def test_a_postgres_url_without_a_database_name_is_refused(run: Run, url: str) -> None:
     result = run("--db", url, "enqueue", "--", "true")
     result.error("names no database", code=1)
 
@@ -477,6 +496,6 @@ def test_a_postgres_url_without_a_database_name_is_refused(run, url):
 @pytest.mark.parametrize(
     "url", ["redis://127.0.0.1:1/x", "redis://127.0.0.1:1/queue", "rediss://h/1a"]
 )
-def test_a_redis_url_whose_database_is_not_a_number_is_refused(run, url):
+def test_a_redis_url_whose_database_is_not_a_number_is_refused(run: Run, url: str) -> None:
     """It would silently have used database 0."""
     run("--db", url, "list").error("is not a number", code=1)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from queuectl.cli import fast
-from tests.cli.conftest import Run
+from tests.cli.conftest import Result, Run
 
 pytestmark = pytest.mark.sqlite_only  # twin SQLite files, compared row by row
 
@@ -36,7 +36,9 @@ ENQUEUE_CASES = [
 ]
 
 
-def _both_ways(run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, args: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _both_ways(
+    run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, args: tuple[str, ...]
+) -> tuple[Result, Result]:
     fast_db = str(tmp_path / "fast.db")
     click_db = str(tmp_path / "click.db")
     fast_result = run(*args, env={"QUEUECTL_DB": fast_db})

@@ -9,12 +9,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from tests.cli.conftest import Run, Snapshot
+
+# The `seeded` fixture: asserts that the database is as it was when seeded.
+Unchanged = Callable[[], None]
+
 
 @pytest.fixture
-def seeded(run, snapshot):
+def seeded(run: Run, snapshot: Snapshot) -> Unchanged:
     """One job and one setting; returns a check that nothing changed since."""
     run("enqueue", '{"id":"existing","command":"echo hi"}').ok()
     run("config", "set", "max-retries", "4").ok()
@@ -39,25 +46,29 @@ NEWLINE_NAMES = {
 
 @pytest.mark.before_store
 @pytest.mark.parametrize(("args", "fragment"), NEWLINE_NAMES.values(), ids=NEWLINE_NAMES.keys())
-def test_a_trailing_newline_in_an_id_or_queue_is_rejected(run, seeded, args, fragment):
+def test_a_trailing_newline_in_an_id_or_queue_is_rejected(
+    run: Run, seeded: Unchanged, args: list[str], fragment: str
+) -> None:
     message = run("enqueue", *args).error(fragment, code=1)
     assert "\\n" in message or "\\r" in message  # the bad character is shown, escaped
     seeded()
 
 
-def test_a_trailing_newline_in_a_file_id_is_rejected(run, seeded, tmp_path):
+def test_a_trailing_newline_in_a_file_id_is_rejected(
+    run: Run, seeded: Unchanged, tmp_path: Path
+) -> None:
     path = tmp_path / "jobs.json"
     path.write_text(json.dumps([{"command": "true", "id": "ok"}, {"command": "x", "id": "b\n"}]))
     run("enqueue", "--file", str(path)).error("item 1", "id", code=1)
     seeded()
 
 
-def test_update_with_a_trailing_newline_in_the_id_is_rejected(run, seeded):
+def test_update_with_a_trailing_newline_in_the_id_is_rejected(run: Run, seeded: Unchanged) -> None:
     run("update", '{"id":"existing\\n","priority":3}').error("invalid job id", code=1)
     seeded()
 
 
-def test_a_trailing_newline_in_a_duration_is_still_whitespace(run):
+def test_a_trailing_newline_in_a_duration_is_still_whitespace(run: Run) -> None:
     # `purge --older-than` takes blanks around the number on purpose: not the `$` bug.
     run("purge", "--state", "completed", "--older-than", "7d\n").ok()
 
@@ -71,7 +82,9 @@ def test_a_trailing_newline_in_a_duration_is_still_whitespace(run):
     [b"\xff\xfe{}", b'{"command":"true"}\n{"command":"echo \xc3"}\n', b"\xed\xa0\x80"],
     ids=["bom-16", "cut-sequence-line-2", "surrogate"],
 )
-def test_a_file_that_is_not_utf8_is_one_error_line(run, seeded, tmp_path, source, data):
+def test_a_file_that_is_not_utf8_is_one_error_line(
+    run: Run, seeded: Unchanged, tmp_path: Path, source: str, data: bytes
+) -> None:
     if source == "file":
         path = tmp_path / "jobs.jsonl"
         path.write_bytes(data)
@@ -84,7 +97,7 @@ def test_a_file_that_is_not_utf8_is_one_error_line(run, seeded, tmp_path, source
     seeded()
 
 
-def test_a_utf8_bom_is_allowed(run, tmp_path):
+def test_a_utf8_bom_is_allowed(run: Run, tmp_path: Path) -> None:
     path = tmp_path / "jobs.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"id":"bom","command":"true"}\n')
     run("enqueue", "--file", str(path)).ok()
@@ -106,13 +119,17 @@ DEEP_FIELD = '{"command":"true","x":' + "[" * 50_000 + "]" * 50_000 + "}"
     ],
     ids=["enqueue", "enqueue-field", "update", "update-field", "config-set"],
 )
-def test_json_nested_too_deep_is_one_error_line(run, seeded, args):
+def test_json_nested_too_deep_is_one_error_line(
+    run: Run, seeded: Unchanged, args: list[str]
+) -> None:
     run(*args).error(code=1)
     seeded()
 
 
 @pytest.mark.parametrize("text", [DEEP, DEEP_FIELD + "\n", "[" + DEEP_FIELD + "]"])
-def test_a_file_nested_too_deep_is_one_error_line(run, seeded, tmp_path, text):
+def test_a_file_nested_too_deep_is_one_error_line(
+    run: Run, seeded: Unchanged, tmp_path: Path, text: str
+) -> None:
     path = tmp_path / "deep.json"
     path.write_text(text)
     run("enqueue", "--file", str(path)).error(code=1)
@@ -146,7 +163,9 @@ def test_a_file_nested_too_deep_is_one_error_line(run, seeded, tmp_path, text):
         "file-name",
     ],
 )
-def test_an_error_quoting_control_characters_stays_on_one_line(run, seeded, args, shown):
+def test_an_error_quoting_control_characters_stays_on_one_line(
+    run: Run, seeded: Unchanged, args: list[str], shown: str
+) -> None:
     message = run(*args).error(shown)
     assert all(ch.isprintable() for ch in message), repr(message)
     seeded()
@@ -163,7 +182,7 @@ def test_an_error_quoting_control_characters_stays_on_one_line(run, seeded, args
         ("back\\slash", "back\\slash"),
     ],
 )
-def test_one_line_escapes_what_would_break_the_line(text, expected):
+def test_one_line_escapes_what_would_break_the_line(text: str, expected: str) -> None:
     from queuectl.cli import one_line
 
     assert one_line(text) == expected
@@ -191,7 +210,9 @@ def test_one_line_escapes_what_would_break_the_line(text, expected):
         "run-at-before-1970",
     ],
 )
-def test_unrepresentable_run_time_is_rejected(run, seeded, args, fragment):
+def test_unrepresentable_run_time_is_rejected(
+    run: Run, seeded: Unchanged, args: list[str], fragment: str
+) -> None:
     # A bad option value is a usage error (2); a bad spec field, invalid input (1).
     run("enqueue", *args).error(fragment, code=2 if "--delay" in args else 1)
     seeded()
@@ -202,7 +223,7 @@ def test_unrepresentable_run_time_is_rejected(run, seeded, args, fragment):
 
 
 @pytest.mark.not_fast  # a real worker process
-def test_the_longest_command_the_kernel_accepts_is_enqueued_and_runs(run, db):
+def test_the_longest_command_the_kernel_accepts_is_enqueued_and_runs(run: Run, db: str) -> None:
     from queuectl.spec import MAX_COMMAND_BYTES
 
     command = "echo ran #" + "x" * (MAX_COMMAND_BYTES - 10)
@@ -222,7 +243,9 @@ def test_the_longest_command_the_kernel_accepts_is_enqueued_and_runs(run, db):
     ["true " + "x" * (128 * 1024 - 5), "true " + "é" * (64 * 1024)],
     ids=["ascii-128KiB", "two-byte-chars"],
 )
-def test_a_command_longer_than_one_exec_argument_is_rejected(run, seeded, tmp_path, command):
+def test_a_command_longer_than_one_exec_argument_is_rejected(
+    run: Run, seeded: Unchanged, tmp_path: Path, command: str
+) -> None:
     message = run("enqueue", json.dumps({"command": command})).error("command", code=1)
     assert "131071" in message and "MAX_ARG_STRLEN" in message
     path = tmp_path / "jobs.jsonl"
@@ -234,7 +257,9 @@ def test_a_command_longer_than_one_exec_argument_is_rejected(run, seeded, tmp_pa
 @pytest.mark.before_store
 @pytest.mark.parametrize("name", ["default\n", "a b", "", "-x"])
 @pytest.mark.parametrize("detach", [False, True])
-def test_a_worker_for_a_queue_no_job_can_have_is_refused(run, seeded, name, detach):
+def test_a_worker_for_a_queue_no_job_can_have_is_refused(
+    run: Run, seeded: Unchanged, name: str, detach: bool
+) -> None:
     args = ["worker", "start", "--burst", "--queue", "default", "--queue", name]
     run(*args, *(["--detach"] if detach else [])).error("--queue", code=2)
     seeded()
@@ -244,7 +269,7 @@ def test_a_worker_for_a_queue_no_job_can_have_is_refused(run, seeded, name, deta
 
 
 @pytest.mark.not_fast  # a real worker process
-def test_terminal_escapes_in_a_job_are_shown_escaped_never_sent_raw(run, db):
+def test_terminal_escapes_in_a_job_are_shown_escaped_never_sent_raw(run: Run, db: str) -> None:
     """Anyone who can enqueue (over HTTP too) could otherwise recolour, clear or retitle
     the operator's terminal through `list` and `show`."""
     command = "echo \x1b[2J\x1b]0;pwned\x07 done"

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from tests.cli import stored
-from tests.cli.conftest import Run
+from tests.cli.conftest import Put, Run
 
 
-def test_logs_json(run: Run, put) -> None:
+def test_logs_json(run: Run, put: Put) -> None:
     put("done", "completed", stdout=b"one\ntwo\n", stderr=b"warn\n")
     assert run("logs", "done", "--json").ok().json() == {
         "attempt": 1,
@@ -23,7 +23,7 @@ def test_logs_json(run: Run, put) -> None:
     run("logs", "done", "--json", "--follow").error("--follow", code=2)
 
 
-def test_purge_json(run: Run, put) -> None:
+def test_purge_json(run: Run, put: Put) -> None:
     put("old", "completed")
     assert run("purge", "--state", "completed", "--json").ok().json() == {"deleted": 1}
 
@@ -41,7 +41,7 @@ def test_pause_and_resume_json(run: Run) -> None:
     assert run("resume", "--json").ok().json() == {"paused": []}
 
 
-def test_dlq_retry_and_purge_json(run: Run, put) -> None:
+def test_dlq_retry_and_purge_json(run: Run, put: Put) -> None:
     put("d1", "dead")
     put("d2", "dead")
     assert run("dlq", "retry", "d1", "--json").ok().json() == {"ids": ["d1"]}
@@ -57,7 +57,7 @@ def test_config_reset_and_db_migrate_json(run: Run, db: str) -> None:
     assert migrated == {"applied": [], "version": stored.latest_schema(db)}
 
 
-def test_delete_one_or_several_finished_jobs(run: Run, put) -> None:
+def test_delete_one_or_several_finished_jobs(run: Run, put: Put) -> None:
     put("c1", "completed")
     put("c2", "cancelled")
     put("p1", "pending")
@@ -67,7 +67,7 @@ def test_delete_one_or_several_finished_jobs(run: Run, put) -> None:
     assert run("delete", "c1", "--json").error("no job with id 'c1'", code=1)
 
 
-def test_purge_takes_states_as_a_comma_list(run: Run, put) -> None:
+def test_purge_takes_states_as_a_comma_list(run: Run, put: Put) -> None:
     put("c1", "completed")
     put("d1", "dead")
     put("x1", "cancelled")

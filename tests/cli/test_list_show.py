@@ -11,12 +11,14 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
 from queuectl.models import RunResult, WorkerRegistration
 from queuectl.store import open_store
 from tests.cli import stored
+from tests.cli.conftest import Put, Run, Snapshot, StoredIds
 
 STATES = ["pending", "processing", "completed", "failed", "dead", "cancelled"]
 JSON_KEYS = {
@@ -41,7 +43,7 @@ def epoch(text: str) -> float:
 
 
 @pytest.fixture
-def one_per_state(put):
+def one_per_state(put: Put) -> None:
     """One job in each of the six states, enqueued in STATES order (ids = state names)."""
     for state in STATES:
         put(state, state, command=f"echo {state}")
@@ -50,12 +52,12 @@ def one_per_state(put):
 # -- list ---------------------------------------------------------------------------------
 
 
-def test_list_on_an_empty_queue(run):
+def test_list_on_an_empty_queue(run: Run) -> None:
     assert run("list").ok().stdout.strip() == "no jobs"
     assert run("list", "--json").ok().json() == []
 
 
-def test_list_json_has_the_documented_keys_and_iso_utc_times(run):
+def test_list_json_has_the_documented_keys_and_iso_utc_times(run: Run) -> None:
     run("enqueue", '{"id":"j1","command":"echo hi","priority":2,"timeout":5}').ok()
 
     [job] = run("list", "--json").ok().json()
@@ -70,7 +72,7 @@ def test_list_json_has_the_documented_keys_and_iso_utc_times(run):
         assert abs(epoch(job[key]) - time.time()) < 60, key
 
 
-def test_list_is_newest_first(run, tmp_path):
+def test_list_is_newest_first(run: Run, tmp_path: Path) -> None:
     for n in range(1, 4):
         run("enqueue", f'{{"id":"single-{n}","command":"true"}}').ok()
     bulk = "\n".join(f'{{"id":"bulk-{n}","command":"true"}}' for n in range(1, 4))
@@ -81,7 +83,7 @@ def test_list_is_newest_first(run, tmp_path):
     assert ids == ["bulk-3", "bulk-2", "bulk-1", "single-3", "single-2", "single-1"]
 
 
-def test_list_table_shows_each_job_once_with_its_state(run, one_per_state):
+def test_list_table_shows_each_job_once_with_its_state(run: Run, one_per_state: None) -> None:
     result = run("list").ok()
     for state in STATES:
         rows = [line for line in result.lines if re.search(rf"\b{state}\b.*\b{state}\b", line)]
@@ -90,7 +92,7 @@ def test_list_table_shows_each_job_once_with_its_state(run, one_per_state):
 
 
 @pytest.mark.parametrize("state", STATES)
-def test_list_filters_by_state(run, one_per_state, state):
+def test_list_filters_by_state(run: Run, one_per_state: None, state: str) -> None:
     jobs = run("list", "--state", state, "--json").ok().json()
     assert [(j["id"], j["state"]) for j in jobs] == [(state, state)]
 
@@ -100,7 +102,7 @@ def test_list_filters_by_state(run, one_per_state, state):
     assert not any(re.search(rf"\b{other}\b", table) for other in others), table
 
 
-def test_list_filters_by_queue_and_state_together(run, put):
+def test_list_filters_by_queue_and_state_together(run: Run, put: Put) -> None:
     put("a-pending", "pending", queue="alpha")
     put("b-pending", "pending", queue="beta")
     put("a-dead", "dead", queue="alpha-dead")
@@ -114,7 +116,7 @@ def test_list_filters_by_queue_and_state_together(run, put):
     assert run("list", "--queue", "nowhere", "--json").ok().json() == []
 
 
-def test_list_limit_keeps_the_newest(run):
+def test_list_limit_keeps_the_newest(run: Run) -> None:
     text = "\n".join(f'{{"id":"l{n}","command":"true"}}' for n in range(5))
     run("enqueue", "--file", "-", input=text).ok()
 
@@ -128,7 +130,7 @@ def test_list_limit_keeps_the_newest(run):
     assert "--limit 0" in table.stderr  # says the list was cut
 
 
-def test_list_default_limit_is_100(run):
+def test_list_default_limit_is_100(run: Run) -> None:
     text = "\n".join(f'{{"id":"m{n:03d}","command":"true"}}' for n in range(120))
     run("enqueue", "--file", "-", input=text).ok()
 
@@ -137,9 +139,9 @@ def test_list_default_limit_is_100(run):
     assert jobs[0]["id"] == "m119"
 
 
-def test_generated_ids_stay_whole_in_the_list_table(run):
-    job_id = run("enqueue", '{"command":"echo a fairly long command to fill the column"}')
-    job_id = job_id.ok().stdout.strip()
+def test_generated_ids_stay_whole_in_the_list_table(run: Run) -> None:
+    enqueued = run("enqueue", '{"command":"echo a fairly long command to fill the column"}')
+    job_id = enqueued.ok().stdout.strip()
     run("enqueue", '{"command":"true","delay":30}').ok()
     assert job_id in run("list").ok().stdout
 
@@ -147,7 +149,7 @@ def test_generated_ids_stay_whole_in_the_list_table(run):
 # -- show -----------------------------------------------------------------------------------
 
 
-def test_show_text_lists_every_set_field(run):
+def test_show_text_lists_every_set_field(run: Run) -> None:
     run("enqueue", '{"id":"s1","command":"echo hi","queue":"q9","priority":4}').ok()
     out = run("show", "s1").ok().stdout
     fields = dict(re.findall(r"^(\w+):\s+(.*)$", out, flags=re.MULTILINE))
@@ -159,7 +161,7 @@ def test_show_text_lists_every_set_field(run):
     assert ISO_UTC.match(fields["created_at"])
 
 
-def test_show_json_includes_the_attempt_log(run, put):
+def test_show_json_includes_the_attempt_log(run: Run, put: Put) -> None:
     put("f1", "failed", command="boom", stdout=b"partial out\n", stderr=b"it broke\n", exit_code=3)
 
     job = run("show", "f1", "--json").ok().json()
@@ -177,7 +179,7 @@ def test_show_json_includes_the_attempt_log(run, put):
     assert epoch(job["run_at"]) - time.time() > 3000
 
 
-def test_show_text_includes_attempt_output(run, put):
+def test_show_text_includes_attempt_output(run: Run, put: Put) -> None:
     put("c1", "completed", stdout=b"all good\n", stderr=b"a warning\n")
     out = run("show", "c1").ok().stdout
     assert "completed" in out
@@ -187,14 +189,14 @@ def test_show_text_includes_attempt_output(run, put):
 # -- logs -----------------------------------------------------------------------------------
 
 
-def test_logs_prints_stdout_and_stderr_of_the_last_attempt(run, put):
+def test_logs_prints_stdout_and_stderr_of_the_last_attempt(run: Run, put: Put) -> None:
     put("l1", "completed", stdout=b"line 1\nline 2\n", stderr=b"warn\n")
     result = run("logs", "l1").ok()
     assert result.stdout == "line 1\nline 2\n"
     assert result.stderr == "warn\n"
 
 
-def test_logs_attempt_selects_an_earlier_attempt(run, put, db):
+def test_logs_attempt_selects_an_earlier_attempt(run: Run, put: Put, db: str) -> None:
     put("r1", "failed", stdout=b"first try\n", stderr=b"first err\n")
     run("update", '{"id":"r1","state":"pending"}').ok()  # retry now, not in an hour
     store = open_store(db)
@@ -211,14 +213,14 @@ def test_logs_attempt_selects_an_earlier_attempt(run, put, db):
     run("logs", "r1", "--attempt", "7").error("attempt 7", code=1)
 
 
-def test_logs_of_a_job_that_never_ran_is_an_error(run):
+def test_logs_of_a_job_that_never_ran_is_an_error(run: Run) -> None:
     run("enqueue", '{"id":"fresh","command":"true"}').ok()
     result = run("logs", "fresh")
     result.error("fresh", code=1)
     assert result.stdout == ""
 
 
-def test_logs_never_ran_message_is_readable(run):
+def test_logs_never_ran_message_is_readable(run: Run) -> None:
     run("enqueue", '{"id":"fresh","command":"true"}').ok()
     assert "no any" not in run("logs", "fresh").error(code=1)
 
@@ -226,14 +228,14 @@ def test_logs_never_ran_message_is_readable(run):
 # -- status -----------------------------------------------------------------------------------
 
 
-def test_status_json_on_an_empty_queue_has_all_six_states(run):
+def test_status_json_on_an_empty_queue_has_all_six_states(run: Run) -> None:
     report = run("status", "--json").ok().json()
     assert report["jobs"] == dict.fromkeys(STATES, 0)
     assert report["workers"] == []
     assert report["scheduled"] == 0
 
 
-def test_status_counts_jobs_per_state_and_scheduled(run, one_per_state):
+def test_status_counts_jobs_per_state_and_scheduled(run: Run, one_per_state: None) -> None:
     run("enqueue", '{"id":"p2","command":"true"}').ok()
     run("enqueue", '{"id":"later","command":"true","delay":600}').ok()
     run("enqueue", '{"id":"at","command":"true","run_at":"2099-01-01T00:00:00Z"}').ok()
@@ -257,7 +259,7 @@ def test_status_counts_jobs_per_state_and_scheduled(run, one_per_state):
     assert "2 pending job(s) scheduled" in text
 
 
-def test_status_lists_live_workers_only(run, db, put):
+def test_status_lists_live_workers_only(run: Run, db: str, put: Put) -> None:
     put("busy", "processing")
     store = open_store(db)
     try:
@@ -282,7 +284,7 @@ def test_status_lists_live_workers_only(run, db, put):
 # -- cancel -----------------------------------------------------------------------------------
 
 
-def test_cancel_waiting_jobs(run, put):
+def test_cancel_waiting_jobs(run: Run, put: Put) -> None:
     put("p", "pending")
     put("f", "failed")
     result = run("cancel", "p", "f").ok()
@@ -291,7 +293,7 @@ def test_cancel_waiting_jobs(run, put):
     assert states == {"p": "cancelled", "f": "cancelled"}
 
 
-def test_cancel_a_running_job_asks_its_worker(run, put):
+def test_cancel_a_running_job_asks_its_worker(run: Run, put: Put) -> None:
     put("r", "processing")
     result = run("cancel", "r").ok()
     assert result.stdout.startswith("r: running")
@@ -301,14 +303,16 @@ def test_cancel_a_running_job_asks_its_worker(run, put):
 
 
 @pytest.mark.parametrize("state", ["completed", "dead", "cancelled"])
-def test_cancel_a_finished_job_is_an_error_and_changes_nothing(run, put, snapshot, state):
+def test_cancel_a_finished_job_is_an_error_and_changes_nothing(
+    run: Run, put: Put, snapshot: Snapshot, state: str
+) -> None:
     put("done", state)
     before = snapshot()
     run("cancel", "done").error("done", state, code=1)
     assert snapshot() == before
 
 
-def test_cancel_with_an_unknown_id_cancels_none(run, put):
+def test_cancel_with_an_unknown_id_cancels_none(run: Run, put: Put) -> None:
     put("ok", "pending")
     result = run("cancel", "ok", "missing")
     result.error("missing", code=1)
@@ -319,7 +323,9 @@ def test_cancel_with_an_unknown_id_cancels_none(run, put):
 # -- purge ------------------------------------------------------------------------------------
 
 
-def test_purge_deletes_only_the_given_final_state(run, one_per_state, stored_ids, db):
+def test_purge_deletes_only_the_given_final_state(
+    run: Run, one_per_state: None, stored_ids: StoredIds, db: str
+) -> None:
     assert "completed" in stored.attempt_owners(db)
     result = run("purge", "--state", "completed").ok()
     assert result.stdout == "purged 1 job\n"
@@ -328,13 +334,15 @@ def test_purge_deletes_only_the_given_final_state(run, one_per_state, stored_ids
     assert "completed" not in stored.attempt_owners(db)
 
 
-def test_purge_several_states_at_once(run, one_per_state, stored_ids):
+def test_purge_several_states_at_once(run: Run, one_per_state: None, stored_ids: StoredIds) -> None:
     result = run("purge", "--state", "dead", "--state", "CANCELLED").ok()
     assert result.stdout == "purged 2 jobs\n"
     assert stored_ids() == ["pending", "processing", "completed", "failed"]
 
 
-def test_purge_older_than_keeps_recent_jobs(run, put, db, stored_ids):
+def test_purge_older_than_keeps_recent_jobs(
+    run: Run, put: Put, db: str, stored_ids: StoredIds
+) -> None:
     put("old-done", "completed")
     put("new-done", "completed")
     put("old-pending", "pending")
@@ -352,28 +360,30 @@ def test_purge_older_than_keeps_recent_jobs(run, put, db, stored_ids):
 
 @pytest.mark.before_store
 @pytest.mark.parametrize("state", ["pending", "processing", "failed", "bogus"])
-def test_purge_refuses_non_final_or_unknown_states(run, one_per_state, snapshot, state):
+def test_purge_refuses_non_final_or_unknown_states(
+    run: Run, one_per_state: None, snapshot: Snapshot, state: str
+) -> None:
     before = snapshot()
     run("purge", "--state", state).error("--state", code=2)
     assert snapshot() == before
 
 
 @pytest.mark.before_store
-def test_purge_bad_age_is_an_error(run, one_per_state, snapshot):
+def test_purge_bad_age_is_an_error(run: Run, one_per_state: None, snapshot: Snapshot) -> None:
     before = snapshot()
     run("purge", "--state", "completed", "--older-than", "a week").error("duration", code=1)
     assert snapshot() == before
 
 
 @pytest.mark.before_store
-def test_purge_without_state_is_a_one_line_error(run, one_per_state):
+def test_purge_without_state_is_a_one_line_error(run: Run, one_per_state: None) -> None:
     run("purge").error("--state", code=2)
 
 
 # -- update -----------------------------------------------------------------------------------
 
 
-def test_update_changes_the_given_fields_only(run):
+def test_update_changes_the_given_fields_only(run: Run) -> None:
     run("enqueue", '{"id":"u","command":"echo old","priority":1,"timeout":9}').ok()
     before = run("show", "u", "--json").ok().json()
 
@@ -396,7 +406,7 @@ def test_update_changes_the_given_fields_only(run):
 
 
 @pytest.mark.parametrize("state", ["dead", "cancelled", "completed", "failed"])
-def test_update_state_pending_requeues(run, put, state):
+def test_update_state_pending_requeues(run: Run, put: Put, state: str) -> None:
     put("again", state)
     assert run("update", '{"id":"again","state":"pending"}').ok().stdout == "again: pending\n"
     job = run("show", "again", "--json").ok().json()
@@ -406,21 +416,21 @@ def test_update_state_pending_requeues(run, put, state):
         assert job["attempts"] == 0
 
 
-def test_update_a_running_job_is_refused(run, put, snapshot):
+def test_update_a_running_job_is_refused(run: Run, put: Put, snapshot: Snapshot) -> None:
     put("busy", "processing")
     before = snapshot()
     run("update", '{"id":"busy","priority":5}').error("busy", "running", code=1)
     assert snapshot() == before
 
 
-def test_update_to_a_non_pending_state_message_is_readable(run):
+def test_update_to_a_non_pending_state_message_is_readable(run: Run) -> None:
     run("enqueue", '{"id":"u","command":"true"}').ok()
     message = run("update", '{"id":"u","state":"dead"}').error(code=1)
     assert "JobState" not in message and "dead" in message
 
 
 @pytest.mark.not_fast  # a real worker process
-def test_show_prints_output_tails_not_whole_outputs(run, db):
+def test_show_prints_output_tails_not_whole_outputs(run: Run, db: str) -> None:
     """A job at a high output-limit: `show --json` stays a few times the tail it shows
     (it printed 201 MB for a job at the 16 MiB cap), and says how much there is."""
     from queuectl.serialize import SHOW_TAIL_BYTES

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import Run
+from tests.cli.conftest import Put, Run
 
 
 @pytest.mark.before_store
@@ -174,7 +174,7 @@ def test_completion_offers_commands_and_config_keys(db: str) -> None:
     assert "dlq-list" not in _complete(db, "queuectl dl", 1)  # old spellings stay hidden
 
 
-def test_completion_offers_job_ids_queues_and_states(db: str, tmp_path: Path, put) -> None:
+def test_completion_offers_job_ids_queues_and_states(db: str, tmp_path: Path, put: Put) -> None:
     missing = str(tmp_path / "missing.db")
     assert _complete(missing, "queuectl show ", 2) == []  # no database: nothing, none made
     assert not Path(missing).exists()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.conftest import Run, Snapshot
 from tests.helpers import wait_for
 
 
@@ -72,7 +73,7 @@ def test_pause_and_resume_with_a_running_worker(tmp_path: Path) -> None:
         worker.wait(timeout=60)
 
 
-def test_a_bad_queue_name_is_refused(run, snapshot) -> None:
+def test_a_bad_queue_name_is_refused(run: Run, snapshot: Snapshot) -> None:
     run("status").ok()  # create the database
     before = snapshot()
     run("pause", "a b").error("queue", code=1)

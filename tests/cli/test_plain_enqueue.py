@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.conftest import Run
+from tests.cli.conftest import Run, StoredIds
 
 
 def shown(run: Run, job_id: str) -> dict[str, object]:
@@ -43,19 +43,19 @@ def test_run_at_option_on_a_plain_command(run: Run) -> None:
 
 
 @pytest.mark.before_store
-def test_missing_command_after_double_dash_is_an_error(run: Run, stored_ids) -> None:
+def test_missing_command_after_double_dash_is_an_error(run: Run, stored_ids: StoredIds) -> None:
     run("enqueue", "--").error("command after --", code=2)
     assert stored_ids() == []
 
 
 @pytest.mark.before_store
-def test_spec_and_plain_command_together_is_an_error(run: Run, stored_ids) -> None:
+def test_spec_and_plain_command_together_is_an_error(run: Run, stored_ids: StoredIds) -> None:
     run("enqueue", '{"command":"true"}', "--", "ls").error("one of")
     assert stored_ids() == []
 
 
 @pytest.mark.before_store
-def test_a_spec_that_is_not_json_points_to_double_dash(run: Run, stored_ids) -> None:
+def test_a_spec_that_is_not_json_points_to_double_dash(run: Run, stored_ids: StoredIds) -> None:
     run("enqueue", "ls -la").error("malformed JSON", "enqueue -- CMD", code=1)
     assert stored_ids() == []
 
@@ -68,6 +68,6 @@ def test_json_flag_prints_the_ids(run: Run) -> None:
 
 @pytest.mark.before_store
 @pytest.mark.parametrize("value", ["soon", "-1", "5x"])
-def test_bad_duration_options_are_rejected(run: Run, stored_ids, value: str) -> None:
+def test_bad_duration_options_are_rejected(run: Run, stored_ids: StoredIds, value: str) -> None:
     run("enqueue", "--delay", value, "--", "true").error("--delay", code=2)
     assert stored_ids() == []

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.conftest import Run
+from tests.cli.conftest import Put, Run, Snapshot
 
 
 def states(run: Run) -> dict[str, tuple[str, int]]:
     return {j["id"]: (j["state"], j["attempts"]) for j in run("list", "--json").ok().json()}
 
 
-def test_retry_ids_of_any_finished_state(run: Run, put) -> None:
+def test_retry_ids_of_any_finished_state(run: Run, put: Put) -> None:
     for state in ("completed", "failed", "dead", "cancelled"):
         put(state, state)
     done = run("retry", "completed", "failed", "dead", "cancelled").ok()
@@ -20,7 +20,7 @@ def test_retry_ids_of_any_finished_state(run: Run, put) -> None:
     assert all(v == ("pending", 0) for v in states(run).values())
 
 
-def test_retry_by_state_and_queue(run: Run, put) -> None:
+def test_retry_by_state_and_queue(run: Run, put: Put) -> None:
     put("c1", "completed", queue="a")
     put("c2", "completed", queue="b")
     put("d1", "dead", queue="a")
@@ -37,7 +37,9 @@ def test_retry_by_state_and_queue(run: Run, put) -> None:
     assert run("retry", "--state", "failed").ok().stdout == "no jobs to retry\n"
 
 
-def test_retry_refuses_waiting_jobs_and_changes_nothing(run: Run, put, snapshot) -> None:
+def test_retry_refuses_waiting_jobs_and_changes_nothing(
+    run: Run, put: Put, snapshot: Snapshot
+) -> None:
     put("done", "completed")
     put("waiting", "pending")
     before = snapshot()
@@ -48,7 +50,7 @@ def test_retry_refuses_waiting_jobs_and_changes_nothing(run: Run, put, snapshot)
     assert snapshot() == before
 
 
-def test_cancel_by_state_and_queue(run: Run, put) -> None:
+def test_cancel_by_state_and_queue(run: Run, put: Put) -> None:
     put("a3", "completed", queue="a")  # the claims of put() take the only due job
     put("a2", "failed", queue="a")
     put("a1", "pending", queue="a")
@@ -67,7 +69,7 @@ def test_cancel_by_state_and_queue(run: Run, put) -> None:
 
 
 @pytest.mark.before_store
-def test_cancel_bad_selection_is_refused(run: Run, put, snapshot) -> None:
+def test_cancel_bad_selection_is_refused(run: Run, put: Put, snapshot: Snapshot) -> None:
     put("p", "pending")
     before = snapshot()
     run("cancel").error("--state", code=2)
@@ -104,7 +106,9 @@ def _orphaned(db: str, job_id: str) -> None:
     ],
     ids=["show", "list", "status-json", "cancel", "retry"],
 )
-def test_a_job_whose_worker_died_is_reaped_by_the_command_that_touches_it(run, db, command, after):
+def test_a_job_whose_worker_died_is_reaped_by_the_command_that_touches_it(
+    run: Run, db: str, command: list[str], after: str
+) -> None:
     run("enqueue", '{"id": "orphan", "command": "true", "max_retries": 2}').ok()
     _orphaned(db, "orphan")
     result = run(*command)
@@ -115,7 +119,7 @@ def test_a_job_whose_worker_died_is_reaped_by_the_command_that_touches_it(run, d
     assert shown["attempt_log"][0]["error"] == "worker lost (lease expired)"
 
 
-def test_wait_says_when_no_live_worker_serves_the_queue(run, db):
+def test_wait_says_when_no_live_worker_serves_the_queue(run: Run, db: str) -> None:
     run("enqueue", '{"id": "w1", "command": "true", "queue": "mail"}').ok()
     result = run("wait", "w1", "--timeout", "0.1")
     assert result.exit_code == 124

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from queuectl.store import queries
+from tests.cli.conftest import Run
 
 # The schema versions this queuectl ships (every test below follows them).
 
@@ -50,11 +51,11 @@ def ok(done: subprocess.CompletedProcess[str]) -> str:
     return done.stdout
 
 
-def test_the_console_script_is_installed():
+def test_the_console_script_is_installed() -> None:
     assert QUEUECTL.is_file() and os.access(QUEUECTL, os.X_OK)
 
 
-def test_enqueue_list_status_through_queuectl_db(tmp_path, env):
+def test_enqueue_list_status_through_queuectl_db(tmp_path: Path, env: dict[str, str]) -> None:
     env["QUEUECTL_DB"] = str(tmp_path / "env.db")
 
     assert ok(queuectl("enqueue", '{"id":"job1","command":"echo hi"}', env=env)) == "job1\n"
@@ -66,7 +67,7 @@ def test_enqueue_list_status_through_queuectl_db(tmp_path, env):
     assert not (tmp_path / "xdg" / "queuectl").exists()  # the default db was not used
 
 
-def test_db_option_and_sqlite_url(tmp_path, env):
+def test_db_option_and_sqlite_url(tmp_path: Path, env: dict[str, str]) -> None:
     path = tmp_path / "opt.db"
     env["QUEUECTL_DB"] = str(tmp_path / "ignored.db")  # --db wins over the variable
 
@@ -79,14 +80,16 @@ def test_db_option_and_sqlite_url(tmp_path, env):
     assert not (tmp_path / "ignored.db").exists()
 
 
-def test_default_database_lives_in_the_user_data_dir(tmp_path, env):
+def test_default_database_lives_in_the_user_data_dir(tmp_path: Path, env: dict[str, str]) -> None:
     ok(queuectl("enqueue", '{"id":"d","command":"true"}', env=env))
     assert (tmp_path / "xdg" / "queuectl" / "queuectl.db").is_file()
     assert "d" in ok(queuectl("list", env=env))
 
 
 @pytest.mark.parametrize("xdg", ["", "relative/dir"])
-def test_without_a_usable_xdg_data_home_the_default_is_under_home(tmp_path, env, xdg, monkeypatch):
+def test_without_a_usable_xdg_data_home_the_default_is_under_home(
+    tmp_path: Path, env: dict[str, str], xdg: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The XDG rule: only an absolute $XDG_DATA_HOME counts; else ~/.local/share."""
     monkeypatch.chdir(tmp_path)  # where a relative one would wrongly land
     env["XDG_DATA_HOME"] = xdg
@@ -95,7 +98,7 @@ def test_without_a_usable_xdg_data_home_the_default_is_under_home(tmp_path, env,
     assert not (tmp_path / "relative").exists()
 
 
-def test_python_dash_m_help_and_version(env):
+def test_python_dash_m_help_and_version(env: dict[str, str]) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "queuectl", "--help"],
         env=env,
@@ -111,7 +114,7 @@ def test_python_dash_m_help_and_version(env):
     assert re.match(r"^queuectl, version \d+\.\d+", version)
 
 
-def test_errors_are_one_line_with_exit_codes(tmp_path, env):
+def test_errors_are_one_line_with_exit_codes(tmp_path: Path, env: dict[str, str]) -> None:
     env["QUEUECTL_DB"] = str(tmp_path / "e.db")
 
     failed = queuectl("enqueue", '{"command":""}', env=env)
@@ -130,7 +133,7 @@ def test_errors_are_one_line_with_exit_codes(tmp_path, env):
     assert bad_db.stderr.startswith("error: ") and "Traceback" not in bad_db.stderr
 
 
-def test_bulk_enqueue_from_stdin(tmp_path, env):
+def test_bulk_enqueue_from_stdin(tmp_path: Path, env: dict[str, str]) -> None:
     env["QUEUECTL_DB"] = str(tmp_path / "bulk.db")
     text = "".join(json.dumps({"id": f"s{n}", "command": "true"}) + "\n" for n in range(50))
     printed = ok(queuectl("enqueue", "--file", "-", env=env, input=text))
@@ -138,7 +141,9 @@ def test_bulk_enqueue_from_stdin(tmp_path, env):
     assert len(json.loads(ok(queuectl("list", "--json", "--limit", "0", env=env)))) == 50
 
 
-def test_output_cut_short_by_the_reader_is_not_an_error(tmp_path, env):
+def test_output_cut_short_by_the_reader_is_not_an_error(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
     """`queuectl list --json | head -1`: the reader leaves early; exit 0, no noise."""
     env["QUEUECTL_DB"] = str(tmp_path / "pipe.db")
     text = "".join(json.dumps({"command": f"echo {n}"}) + "\n" for n in range(1000))
@@ -181,7 +186,7 @@ ALL = list(range(1, LATEST + 1))
 NOTHING_TO_APPLY = f"schema version {LATEST} (nothing to apply)\n"
 
 
-def test_migrate_then_reopen_in_new_processes(tmp_path, env):
+def test_migrate_then_reopen_in_new_processes(tmp_path: Path, env: dict[str, str]) -> None:
     path = tmp_path / "life.db"
     env["QUEUECTL_DB"] = str(path)
 
@@ -203,7 +208,7 @@ def test_migrate_then_reopen_in_new_processes(tmp_path, env):
     assert again == job
 
 
-def test_first_use_migrates_without_db_migrate(tmp_path, env):
+def test_first_use_migrates_without_db_migrate(tmp_path: Path, env: dict[str, str]) -> None:
     path = tmp_path / "auto.db"
     env["QUEUECTL_DB"] = str(path)
     ok(queuectl("enqueue", "--", "true", env=env))  # adding work creates the queue
@@ -211,7 +216,7 @@ def test_first_use_migrates_without_db_migrate(tmp_path, env):
     assert applied(path) == ALL
 
 
-def test_concurrent_migrations_of_a_new_database(tmp_path, env):
+def test_concurrent_migrations_of_a_new_database(tmp_path: Path, env: dict[str, str]) -> None:
     path = tmp_path / "race.db"
     env["QUEUECTL_DB"] = str(path)
     children = [
@@ -232,7 +237,7 @@ def test_concurrent_migrations_of_a_new_database(tmp_path, env):
 
 
 @pytest.fixture
-def next_migration(tmp_path, monkeypatch):
+def next_migration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A copy of the store's SQL files plus the migration after the latest, made the
     active set (in this process only)."""
     source = Path(queries._HERE)
@@ -248,7 +253,9 @@ def next_migration(tmp_path, monkeypatch):
 
 
 @pytest.mark.sqlite_only
-def test_upgrade_of_an_existing_database_keeps_its_data(run, db, request):
+def test_upgrade_of_an_existing_database_keeps_its_data(
+    run: Run, db: str, request: pytest.FixtureRequest
+) -> None:
     run("enqueue", '{"id":"old","command":"echo old","priority":2}').ok()
     run("config", "set", "grace-period", "9").ok()
     old_job = run("show", "old", "--json").ok().json()
@@ -276,7 +283,7 @@ def test_upgrade_of_an_existing_database_keeps_its_data(run, db, request):
 @pytest.mark.parametrize(
     "args", [[], ["--help"], ["dlq"], ["worker"], ["config"], ["db"], ["list", "--help"]]
 )
-def test_help_into_a_closed_pipe_is_quiet_and_exits_0(args, env):
+def test_help_into_a_closed_pipe_is_quiet_and_exits_0(args: list[str], env: dict[str, str]) -> None:
     """`queuectl --help | true`: the reader left before the help was written."""
     read_end, write_end = os.pipe()
     os.close(read_end)
