@@ -15,6 +15,7 @@ from typing import TypedDict, Unpack
 
 import pytest
 
+from queuectl import rules
 from queuectl.errors import DuplicateJob, InvalidStateChange, JobNotFound
 from queuectl.models import (
     FINAL_STATES,
@@ -31,6 +32,7 @@ from queuectl.models import (
     WorkerRegistration,
 )
 from queuectl.store import Store, open_store
+from queuectl.store.guarded import GuardedStore
 from tests.conftest import as_claimed, make_job
 
 PENDING, PROCESSING, COMPLETED = JobState.PENDING, JobState.PROCESSING, JobState.COMPLETED
@@ -1447,6 +1449,38 @@ def test_delete_jobs_refuses_unfinished_or_missing_jobs_and_deletes_none(
     with pytest.raises(expected, match="blocker"):
         store.delete_jobs(["done", "blocker"])
     assert get(store, "done").state is COMPLETED
+
+
+# -- the one guarded write every operator goes through --------------------------------------
+
+
+def test_changes_decided_on_a_stale_read_write_nothing(store: Store) -> None:
+    """GuardedStore._apply_changes: all or none, each job guarded by the state and
+    attempt its change was decided from (the caller then reads and decides again)."""
+    assert isinstance(store, GuardedStore)
+    enqueue(store, make_job("moved"), make_job("still"))
+    stale = {job.id: job for job in store.list_jobs()}
+    claim_one(store)  # "moved", enqueued first, is processing now
+    before = [snapshot(store, job_id) for job_id in ("moved", "still")]
+    changes = [rules.cancel(stale["still"]), rules.cancel(stale["moved"])]
+    assert store._apply_changes(changes) == "moved"
+    assert [snapshot(store, job_id) for job_id in ("moved", "still")] == before
+    fresh = [rules.cancel(get(store, "still")), rules.cancel(get(store, "moved"))]
+    assert store._apply_changes(fresh) is None
+    assert get(store, "still").state is CANCELLED and get(store, "moved").cancel_requested
+
+
+def test_a_change_decided_on_an_earlier_attempt_writes_nothing(store: Store) -> None:
+    """The same state is not enough: the job ran again meanwhile (a later attempt)."""
+    assert isinstance(store, GuardedStore)
+    enqueue(store, make_job("again"))
+    first = claim_one(store)
+    assert store.complete_job("again", "w1", first.last_attempt, OK)
+    store.requeue_jobs(["again"], DEFAULT_RETRIES)
+    second = claim_one(store)
+    assert (second.state, second.last_attempt) == (PROCESSING, first.last_attempt + 1)
+    assert store._apply_changes([rules.cancel(first)]) == "again"
+    assert not get(store, "again").cancel_requested
 
 
 # -- queue_stats --------------------------------------------------------------------------------
