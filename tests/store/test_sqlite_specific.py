@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -285,3 +286,21 @@ def test_a_bulk_enqueue_on_a_full_disk_says_the_disk_is_full(db_path: Path) -> N
         assert store._conn.execute("SELECT count(*) FROM job_counts WHERE n > 0").fetchone()[0] == 1
     finally:
         store.close()
+
+
+def test_a_starting_worker_waits_for_a_lock_another_process_holds(db_path: Path) -> None:
+    """The worker's pragmas read the schema: they wait for a lock like every other
+    statement instead of failing at once on a file other processes are opening."""
+    with closing(sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)) as other:
+        other.execute("CREATE TABLE unrelated (a)")
+        other.execute("BEGIN EXCLUSIVE")
+        other.execute("INSERT INTO unrelated VALUES (1)")
+        released = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+        released.start()
+        try:
+            conn = sqlite_connect.connect_file(str(db_path), durable=False)
+        finally:
+            released.join()
+        with closing(conn):
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+            assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0  # then waits itself
