@@ -83,9 +83,9 @@ class RedisBase:
     def schema_version(self) -> int:
         key = self._key("schema")
 
-        def read() -> bytes | None:
+        def read() -> bytes | str | None:
             try:
-                value: bytes | None = self._client.get(key)
+                value: bytes | str | None = self._client.get(key)
             except redis.ResponseError as err:  # WRONGTYPE: a list, a hash...
                 raise self._not_a_schema(key, "a value of another type") from err
             return value
