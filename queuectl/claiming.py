@@ -102,8 +102,13 @@ class Claims:
         self._claimed(jobs, want)
 
     def _claimed(self, jobs: list[Job], asked: int) -> None:
+        if jobs:
+            ids = ", ".join(job.id for job in jobs[:5]) + (", ..." if len(jobs) > 5 else "")
+            log.debug("claimed %d of %d job(s) asked for: %s", len(jobs), asked, ids)
         self.slots.reserve(jobs)
         self.started()
+        if self.slots.ready:
+            log.debug("%d job(s) held in reserve for the next free slot", len(self.slots.ready))
         if len(jobs) == asked:
             self.dirty = True  # there may be more: claim again as soon as a slot frees
 

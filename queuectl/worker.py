@@ -39,7 +39,7 @@ from queuectl.errors import StoreError
 from queuectl.models import Job, RunResult, StopMode, WorkerRegistration
 from queuectl.pacing import Pacing
 from queuectl.proctree import Sweeper, become_subreaper
-from queuectl.recording import Finished, failure_text
+from queuectl.recording import Finished, command_shown, event_fields, failure_text
 from queuectl.results import Results
 from queuectl.runner import Process, start_job
 from queuectl.sdnotify import Notifier
@@ -285,6 +285,7 @@ class Worker:
         held = self.slots.held() + [done.job.id for done in self.results]
         orders = self.store.heartbeat(self.id, self.settings.lease_seconds, held)
         self.timers.booked(Duty.HEARTBEAT, now, self.settings)
+        log.debug("heartbeat: %d of %d lease(s) renewed", len(orders.renewed), len(held))
         self.slots.drop_lost(orders.renewed)
         if orders.stop and orders.stop != self.stop.mode:
             log.info("stop requested through the database (%s)", orders.stop)
@@ -333,7 +334,13 @@ class Worker:
 
     def _launch(self, job: Job) -> Process | None:
         """Start `job`'s command; one that cannot even start is a failed attempt."""
-        log.info("job %s attempt %d started: %s", job.id, job.last_attempt, job.command)
+        log.info(
+            "job %s attempt %d started: %s",
+            job.id,
+            job.last_attempt,
+            command_shown(job.command),
+            extra=event_fields("started", job),
+        )
         process = start_job(job, self.settings, self.selector, self.sweeper)
         if isinstance(process, RunResult):
             self.results.add(Finished(job, process, None))
@@ -349,7 +356,12 @@ class Worker:
         now = time.monotonic()
         if self.changes.relisten_due(now):  # its connection is gone: listen again
             self._on_change()
-        for key, _ in self.selector.select(self._timeout(now, limit)):
+        timeout = self._timeout(now, limit)
+        if timeout is None:
+            log.debug("waiting for an event")
+        elif timeout >= 0.001:  # not a mere look at what is ready
+            log.debug("waiting up to %.3fs", timeout)
+        for key, _ in self.selector.select(timeout):
             if key.data == "wake":
                 self.wakeups.drain()
             elif key.data == "changes":
