@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.cli.worker_log import TextFormat
+from queuectl.cli.worker_log import TextFormat, detached_log_path
 from queuectl.models import JobState
 from queuectl.store import open_store
 from tests.helpers import enqueue, kill_matching, start_worker, state_of, stop, wait_for
@@ -145,3 +145,22 @@ def test_a_graceful_stop_says_how_to_kill_the_running_jobs(tmp_path: Path) -> No
             kill_matching(mark)
     finally:
         store.close()
+
+
+def test_a_detached_log_file_is_named_from_the_database_not_its_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    same_file = ["q.db", "./q.db", "sub/../q.db", str(tmp_path / "q.db"), "sqlite:///q.db"]
+    assert len({detached_log_path(spelling) for spelling in same_file}) == 1
+    assert detached_log_path("q.db") != detached_log_path("sub/q.db")
+    server = [
+        "postgresql://app:secret@db.example:5432/jobs",
+        "postgresql://app:other@db.example:5432/jobs",
+        "postgresql://app@db.example:5432/jobs",
+        "postgresql://app@db.example:5432/jobs?password=secret",
+    ]
+    assert len({detached_log_path(url) for url in server}) == 1
+    assert "secret" not in str(detached_log_path(server[0]))
+    assert detached_log_path(server[0]) != detached_log_path("postgresql://app@db.example/other")
