@@ -258,7 +258,11 @@ class Worker:
     def check_stop(self) -> bool:
         """While stopping: True once nothing runs and every result is recorded, or, after
         the grace period (a cold stop: at once), once the running jobs are killed."""
+        asked = self.stop.mode
         self.stop.advance(time.monotonic(), len(self.slots.running) + len(self.results))
+        if self.stop.mode is not asked:  # the grace period is over: tell systemd too
+            running = len(self.slots.running)
+            self.notifier.status(f"stopping ({self.stop.mode}): {running} job(s) running")
         released = self._step(self.claims.release_reserve)
         if self.stop.mode is StopMode.NOW:
             self.slots.release_running()
