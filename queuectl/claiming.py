@@ -51,6 +51,7 @@ class Claims:
         self.started = started
         self.dirty = True  # something may be due: try a claim
         self.burst_poll = 0.0  # see burst_done
+        self.burst_check_failing_since: float | None = None  # monotonic; see burst_done
         self.claimer: Claimer | None = None  # claims in a thread, on server stores
 
     def start_claimer(self, wake_fd: int) -> None:
@@ -101,8 +102,13 @@ class Claims:
         self._claimed(jobs, want)
 
     def _claimed(self, jobs: list[Job], asked: int) -> None:
+        if jobs:
+            ids = ", ".join(job.id for job in jobs[:5]) + (", ..." if len(jobs) > 5 else "")
+            log.debug("claimed %d of %d job(s) asked for: %s", len(jobs), asked, ids)
         self.slots.reserve(jobs)
         self.started()
+        if self.slots.ready:
+            log.debug("%d job(s) held in reserve for the next free slot", len(self.slots.ready))
         if len(jobs) == asked:
             self.dirty = True  # there may be more: claim again as soon as a slot frees
 
@@ -125,12 +131,27 @@ class Claims:
         try:
             if not self.store.has_unfinished_jobs(self.queues):
                 return True
-        except StoreError:
-            return False
+            self.burst_check_failing_since = None
+        except StoreError as err:
+            self._burst_check_failed(err)
         poll = self.settings().poll_interval
         self.burst_poll = min(max(2 * self.burst_poll, BURST_POLL_S), poll)
         self.timers.no_later_than(Duty.CLAIM, time.monotonic() + self.burst_poll)
         return False
+
+    def _burst_check_failed(self, err: StoreError) -> None:
+        """Logged and looked at again soon like any step of the loop; after two leases of
+        failures without a break the burst run gives up (as store_outage.py does)."""
+        now = time.monotonic()
+        if self.burst_check_failing_since is None:
+            self.burst_check_failing_since = now
+        failing = now - self.burst_check_failing_since
+        if failing >= 2 * self.settings().lease_seconds:
+            raise StoreError(
+                f"burst run gave up: the check for unfinished jobs failed for {failing:.0f}s "
+                f"({err})"
+            )
+        log.warning("burst: cannot check for unfinished jobs (%s); retrying", err)
 
     def close(self, wait: bool) -> None:
         if self.claimer is not None:

@@ -55,6 +55,23 @@ class Recorded:
     retry_delay: float | None = None  # the job failed and is due again after this
 
 
+COMMAND_SHOWN = 200  # a `started` line shows at most this many characters of the command
+
+
+def event_fields(event: str, job: Job, **more: object) -> dict[str, object]:
+    """A job event's fields, for a log call's `extra`: JSON lines carry them (and text
+    lines colour failed and dead events) instead of leaving them inside one message."""
+    fields = {"event": event, "job": job.id, "attempt": job.last_attempt, "queue": job.queue}
+    return {"fields": {**fields, **more}}
+
+
+def command_shown(command: str) -> str:
+    """The command for a `started` line: a command can be megabytes long."""
+    if len(command) <= COMMAND_SHOWN:
+        return command
+    return f"{command[:COMMAND_SHOWN]}... ({len(command) - COMMAND_SHOWN} more characters)"
+
+
 def degraded(result: RunResult, keep: int) -> RunResult:
     """`result` with at most the last `keep` bytes of each stream; its error says so."""
     if keep > 0:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from queuectl.config import Settings
 from queuectl.errors import StoreError, StoreRefused
 from queuectl.pacing import Pacing
-from queuectl.recording import Ending, Finished, record
+from queuectl.recording import Ending, Finished, event_fields, record
 from queuectl.store import Store
 
 log = logging.getLogger("queuectl.worker")
@@ -147,7 +147,16 @@ class Results:
         job, result = done.job, done.result
         took = result.finished_at - result.started_at
         self.tally[ending] += 1
-        log.info("job %s attempt %d %s after %.2fs", job.id, job.last_attempt, outcome, took)
+        log.info(
+            "job %s attempt %d %s after %.2fs",
+            job.id,
+            job.last_attempt,
+            outcome,
+            took,
+            extra=event_fields(
+                ending.value, job, exit_code=result.exit_code, duration_s=round(took, 3)
+            ),
+        )
 
     def _retry_later(self) -> None:
         """Keep the results; the loop goes on serving running jobs meanwhile."""

@@ -81,6 +81,7 @@ class Slots:
         """A reserved job still waiting after RESERVE_HOLD_S sits behind a job that is not
         short after all: give it back, for a free worker to take, and stop reserving."""
         if self.ready and time.monotonic() >= self.ready_since + RESERVE_HOLD_S:
+            log.debug("reserve of %d job(s) handed back: a slot stayed busy", len(self.ready))
             self.pacing.slow_down()
             self.hand_back_reserve()
 

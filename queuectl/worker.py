@@ -39,7 +39,7 @@ from queuectl.errors import StoreError
 from queuectl.models import Job, RunResult, StopMode, WorkerRegistration
 from queuectl.pacing import Pacing
 from queuectl.proctree import Sweeper, become_subreaper
-from queuectl.recording import Finished, failure_text
+from queuectl.recording import Finished, command_shown, event_fields, failure_text
 from queuectl.results import Results
 from queuectl.runner import Process, start_job
 from queuectl.sdnotify import Notifier
@@ -258,7 +258,11 @@ class Worker:
     def check_stop(self) -> bool:
         """While stopping: True once nothing runs and every result is recorded, or, after
         the grace period (a cold stop: at once), once the running jobs are killed."""
+        asked = self.stop.mode
         self.stop.advance(time.monotonic(), len(self.slots.running) + len(self.results))
+        if self.stop.mode is not asked:  # the grace period is over: tell systemd too
+            running = len(self.slots.running)
+            self.notifier.status(f"stopping ({self.stop.mode}): {running} job(s) running")
         released = self._step(self.claims.release_reserve)
         if self.stop.mode is StopMode.NOW:
             self.slots.release_running()
@@ -285,6 +289,7 @@ class Worker:
         held = self.slots.held() + [done.job.id for done in self.results]
         orders = self.store.heartbeat(self.id, self.settings.lease_seconds, held)
         self.timers.booked(Duty.HEARTBEAT, now, self.settings)
+        log.debug("heartbeat: %d of %d lease(s) renewed", len(orders.renewed), len(held))
         self.slots.drop_lost(orders.renewed)
         if orders.stop and orders.stop != self.stop.mode:
             log.info("stop requested through the database (%s)", orders.stop)
@@ -333,7 +338,13 @@ class Worker:
 
     def _launch(self, job: Job) -> Process | None:
         """Start `job`'s command; one that cannot even start is a failed attempt."""
-        log.info("job %s attempt %d started: %s", job.id, job.last_attempt, job.command)
+        log.info(
+            "job %s attempt %d started: %s",
+            job.id,
+            job.last_attempt,
+            command_shown(job.command),
+            extra=event_fields("started", job),
+        )
         process = start_job(job, self.settings, self.selector, self.sweeper)
         if isinstance(process, RunResult):
             self.results.add(Finished(job, process, None))
@@ -349,7 +360,12 @@ class Worker:
         now = time.monotonic()
         if self.changes.relisten_due(now):  # its connection is gone: listen again
             self._on_change()
-        for key, _ in self.selector.select(self._timeout(now, limit)):
+        timeout = self._timeout(now, limit)
+        if timeout is None:
+            log.debug("waiting for an event")
+        elif timeout >= 0.001:  # not a mere look at what is ready
+            log.debug("waiting up to %.3fs", timeout)
+        for key, _ in self.selector.select(timeout):
             if key.data == "wake":
                 self.wakeups.drain()
             elif key.data == "changes":

@@ -6,9 +6,13 @@ and less often."""
 
 from __future__ import annotations
 
+import logging
 import time
 
+import pytest
+
 from queuectl.claiming import BURST_POLL_S
+from queuectl.errors import StoreError
 from queuectl.models import NewJob, RunResult
 from queuectl.store import Store
 from queuectl.timers import Duty
@@ -40,3 +44,24 @@ def test_a_burst_worker_looks_again_soon_while_others_jobs_run(
 
 def _ok(now: float) -> RunResult:
     return RunResult(exit_code=0, error=None, started_at=now, finished_at=now)
+
+
+def test_a_burst_worker_whose_check_for_unfinished_jobs_fails_logs_retries_and_gives_up(
+    store: Store, store_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.set_config("poll-interval", "60")
+    with stepped_worker(store_url, WorkerOptions(burst=True)) as worker:
+
+        def failing(queues: object) -> bool:
+            raise StoreError("database is on fire")
+
+        worker.claims.claim()  # nothing to claim: the run may be over
+        monkeypatch.setattr(worker.store, "has_unfinished_jobs", failing)
+        with caplog.at_level(logging.WARNING, logger="queuectl.worker"):
+            assert not worker.claims.burst_done(results_held=False)
+        assert "database is on fire" in caplog.text  # said, not swallowed
+        assert worker.timers.at(Duty.CLAIM) - time.monotonic() < 60  # looks again by itself
+        lease = worker.settings.lease_seconds
+        worker.claims.burst_check_failing_since = time.monotonic() - 2 * lease  # time passes
+        with pytest.raises(StoreError, match=r"burst run gave up.*on fire"):
+            worker.claims.burst_done(results_held=False)

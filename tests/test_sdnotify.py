@@ -3,6 +3,7 @@ begins to stop, on the datagram socket systemd names in $NOTIFY_SOCKET."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import start_worker, stop
+from queuectl.models import JobState
+from queuectl.store import open_store
+from tests.helpers import enqueue, kill_matching, start_worker, state_of, stop, wait_for
 
 
 def _messages(sock: socket.socket) -> Iterator[dict[str, str]]:
@@ -44,6 +47,35 @@ def test_worker_notifies_ready_and_stopping(tmp_path: Path, abstract: bool) -> N
     finally:
         stop(worker)
         sock.close()
+
+
+@pytest.mark.slow
+def test_the_status_says_now_once_the_grace_period_is_over(tmp_path: Path) -> None:
+    db = str(tmp_path / "q.db")
+    mark = f"sleep 1000 # {tmp_path.name}-grace"
+    store = open_store(db)
+    try:
+        store.set_config("grace-period", "1")
+        enqueue(store, json.dumps({"id": "long", "command": mark}))
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        address = str(tmp_path / "notify.sock")
+        sock.bind(address)
+        sock.settimeout(60)  # a bound on the wait, not a sleep: recv returns on arrival
+        worker = start_worker(db, tmp_path / "worker.log", env={"NOTIFY_SOCKET": address})
+        try:
+            messages = _messages(sock)
+            assert next(messages)["READY"] == "1"
+            wait_for(lambda: state_of(store, "long") is JobState.PROCESSING, what="job start")
+            worker.send_signal(signal.SIGTERM)
+            assert "stopping (graceful)" in next(messages)["STATUS"]
+            assert "stopping (now)" in next(messages)["STATUS"]  # as the log says
+            assert worker.wait(60) == 0
+        finally:
+            stop(worker)
+            kill_matching(mark)
+            sock.close()
+    finally:
+        store.close()
 
 
 @pytest.mark.not_fast  # a real worker process

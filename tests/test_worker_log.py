@@ -1,9 +1,11 @@
-"""Worker log lines: text with local time and zone, JSON lines, quiet, and no timestamps
-of our own under journald (which stamps every line itself)."""
+"""Worker log lines: text with local time and zone, JSON lines with the events' fields,
+quiet and verbose, colour for failed and dead events, and under journald no timestamps of
+our own (journald stamps every line itself) but each line's priority."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from queuectl.cli.worker_log import TextFormat, detached_log_path
 from queuectl.models import JobState
 from queuectl.store import open_store
 from tests.helpers import enqueue, kill_matching, start_worker, state_of, stop, wait_for
@@ -20,12 +23,17 @@ pytestmark = pytest.mark.slow
 
 
 def _burst(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None, journald: bool = False
+    tmp_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    journald: bool = False,
+    command: str = "true",
 ) -> list[str]:
     """Enqueue one job, run a burst worker with `args`; its stderr lines."""
     db = str(tmp_path / "q.db")
     base = [sys.executable, "-m", "queuectl", "--db", db]
-    subprocess.run([*base, "enqueue", '{"id":"j","command":"true"}'], check=True, timeout=60)
+    job = json.dumps({"id": "j", "command": command, "max_retries": 0})
+    subprocess.run([*base, "enqueue", job], check=True, timeout=60)
     log = tmp_path / "stderr.log"
     with open(log, "wb") as err:
         stat = os.fstat(err.fileno())
@@ -62,14 +70,62 @@ def test_json_lines(tmp_path: Path) -> None:
     assert any("completed" in entry["message"] for entry in entries)
 
 
+def test_json_lines_carry_the_events_fields(tmp_path: Path) -> None:
+    lines = _burst(tmp_path, "--log-format", "json", command="exit 3")
+    events = {entry["event"]: entry for entry in map(json.loads, lines) if "event" in entry}
+    assert set(events) == {"started", "dead"}
+    for entry in events.values():
+        assert (entry["job"], entry["attempt"], entry["queue"]) == ("j", 1, "default")
+    assert events["dead"]["exit_code"] == 3
+    assert isinstance(events["dead"]["duration_s"], float)
+
+
+def test_verbose_logs_claims_leases_and_waits(tmp_path: Path) -> None:
+    lines = _burst(tmp_path, "-v", command="sleep 0.2")  # a job to wait for
+    debug = [line for line in lines if " DEBUG " in line]
+    for what in ("claimed 1 of", "lease(s) renewed", "waiting"):
+        assert any(what in line for line in debug), (what, debug)
+
+
+def test_a_started_line_shows_the_head_of_a_long_command(tmp_path: Path) -> None:
+    command = "true " + "x" * 5000
+    [started] = [line for line in _burst(tmp_path, command=command) if "attempt 1 started:" in line]
+    assert command[:200] in started
+    assert command[:201] not in started
+    assert "(4805 more characters)" in started
+
+
+def _record(level: int, **fields: object) -> logging.LogRecord:
+    record = logging.LogRecord("queuectl.worker", level, "", 0, "job j %s", ("x",), None)
+    if fields:
+        record.fields = fields
+    return record
+
+
+def test_failed_and_dead_events_are_coloured_on_a_terminal() -> None:
+    coloured = TextFormat(stamped=False, color=True)
+    assert "\x1b[31mjob j x\x1b[0m" in coloured.format(_record(logging.INFO, event="dead"))
+    assert "\x1b[33mjob j x\x1b[0m" in coloured.format(_record(logging.INFO, event="failed"))
+    assert coloured.format(_record(logging.INFO, event="completed")) == "INFO job j x"
+    plain = TextFormat(stamped=False, color=False)
+    assert plain.format(_record(logging.INFO, event="dead")) == "INFO job j x"
+
+
+def test_under_journald_each_line_carries_its_priority() -> None:
+    journal = TextFormat(stamped=False, color=False, priority=True)
+    assert journal.format(_record(logging.WARNING)) == "<4>WARNING job j x"
+    assert journal.format(_record(logging.ERROR)) == "<3>ERROR job j x"
+    assert journal.format(_record(logging.DEBUG)) == "<7>DEBUG job j x"
+
+
 def test_quiet_logs_no_job_events(tmp_path: Path) -> None:
     assert _burst(tmp_path, "-q") == []
 
 
-def test_under_journald_lines_have_no_timestamp(tmp_path: Path) -> None:
+def test_under_journald_lines_have_no_timestamp_but_a_priority(tmp_path: Path) -> None:
     lines = _burst(tmp_path, journald=True)
     assert lines
-    assert all(line.startswith(("INFO ", "WARNING ")) for line in lines)
+    assert all(line.startswith(("<6>INFO ", "<4>WARNING ")) for line in lines)
 
 
 def test_a_graceful_stop_says_how_to_kill_the_running_jobs(tmp_path: Path) -> None:
@@ -89,3 +145,22 @@ def test_a_graceful_stop_says_how_to_kill_the_running_jobs(tmp_path: Path) -> No
             kill_matching(mark)
     finally:
         store.close()
+
+
+def test_a_detached_log_file_is_named_from_the_database_not_its_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    same_file = ["q.db", "./q.db", "sub/../q.db", str(tmp_path / "q.db"), "sqlite:///q.db"]
+    assert len({detached_log_path(spelling) for spelling in same_file}) == 1
+    assert detached_log_path("q.db") != detached_log_path("sub/q.db")
+    server = [
+        "postgresql://app:secret@db.example:5432/jobs",
+        "postgresql://app:other@db.example:5432/jobs",
+        "postgresql://app@db.example:5432/jobs",
+        "postgresql://app@db.example:5432/jobs?password=secret",
+    ]
+    assert len({detached_log_path(url) for url in server}) == 1
+    assert "secret" not in str(detached_log_path(server[0]))
+    assert detached_log_path(server[0]) != detached_log_path("postgresql://app@db.example/other")

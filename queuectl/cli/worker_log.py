@@ -1,6 +1,8 @@
 """How a worker logs: one line per event, as text for people (local time with the zone
-named, colour on a terminal, no timestamps of its own under journald, which adds them) or
-as JSON lines for machines; to stderr, or to a rotated file for a detached worker."""
+named, colour on a terminal; under journald no timestamps of its own, which journald adds,
+and each line's syslog priority, so `journalctl -p warning` finds the warnings) or as JSON
+lines for machines, with the event's fields (recording.event_fields); to stderr, or to a
+rotated file for a detached worker."""
 
 from __future__ import annotations
 
@@ -13,10 +15,14 @@ import sys
 import time
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 LOG_FILE_BYTES = 10 * 1024 * 1024  # rotate a detached worker's log at 10 MiB...
 LOG_FILE_BACKUPS = 5  # ...keeping five old files
 _COLORS = {"WARNING": 33, "ERROR": 31, "CRITICAL": 31, "DEBUG": 2}
+_EVENT_COLORS = {"failed": 33, "dead": 31}  # a job's attempt that failed, a job given up on
+# The `<N>` prefix journald reads as a line's priority (sd-daemon.h's SD_WARNING etc.).
+_PRIORITIES = {"DEBUG": 7, "INFO": 6, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
 
 
 def configure(verbosity: int, log_format: str, log_file: Path | None = None) -> None:
@@ -34,8 +40,9 @@ def configure(verbosity: int, log_format: str, log_file: Path | None = None) -> 
         handler.setFormatter(JsonFormat())
     else:
         stream = sys.stderr if log_file is None else None
+        journald = _under_journald(stream)
         handler.setFormatter(
-            TextFormat(stamped=not _under_journald(stream), color=_is_color_terminal(stream))
+            TextFormat(stamped=not journald, color=_is_color_terminal(stream), priority=journald)
         )
     logging.basicConfig(level=level, handlers=[handler], force=True)
     # Our formats read neither where a call was made nor which thread or process made it:
@@ -47,33 +54,63 @@ def configure(verbosity: int, log_format: str, log_file: Path | None = None) -> 
 
 
 def detached_log_path(url: str) -> Path:
-    """One log file per database, under $XDG_STATE_HOME/queuectl/ (~/.local/state/...)."""
+    """One log file per database, under $XDG_STATE_HOME/queuectl/ (~/.local/state/...),
+    named from the database itself (database_identity), not from how `--db` spelled it."""
     from platformdirs import user_state_path
 
-    digest = hashlib.sha256(url.encode()).hexdigest()[:10]
-    stem = Path(url.split("?", 1)[0].rstrip("/")).name or "db"
+    identity = database_identity(url)
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
+    stem = Path(identity.split("?", 1)[0].rstrip("/")).name or "db"
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in stem)[:40]
     return user_state_path("queuectl") / f"worker-{safe}-{digest}.log"
 
 
+def database_identity(url: str) -> str:
+    """A SQLite file's absolute path (symlinks resolved), or a server's URL without its
+    password: `q.db`, `./q.db` and `sqlite:///q.db` are one database, and so are two
+    spellings of a URL that differ only in the password (which must not reach a file name
+    anyway)."""
+    if "://" not in url or url.lower().startswith("sqlite:"):
+        from queuectl.store.sqlite_connect import sqlite_path
+
+        return os.path.realpath(sqlite_path(url))
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user_info, host = netloc.rsplit("@", 1)
+        user = user_info.split(":", 1)[0]
+        netloc = f"{user}@{host}" if user else host
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"]
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path, urlencode(query), ""))
+
+
 class TextFormat(logging.Formatter):
     """`2026-11-23 12:03:05.123 CET INFO message`; each second formatted only once (a busy
-    worker writes two lines per job, and strftime was a tenth of its time)."""
+    worker writes two lines per job, and strftime was a tenth of its time). Under journald
+    (`priority`, not `stamped`): `<6>INFO message`."""
 
-    def __init__(self, stamped: bool, color: bool) -> None:
+    def __init__(self, stamped: bool, color: bool, priority: bool = False) -> None:
         super().__init__()
         self.stamped = stamped
         self.color = color
+        self.priority = priority
         self._second = -1
         self._text = ""
 
     def format(self, record: logging.LogRecord) -> str:
         level = record.levelname
-        if self.color and level in _COLORS:
-            level = f"\x1b[{_COLORS[level]}m{level}\x1b[0m"
-        line = f"{level} {record.getMessage()}"
+        message = record.getMessage()
+        if self.color:
+            if level in _COLORS:
+                level = f"\x1b[{_COLORS[level]}m{level}\x1b[0m"
+            event = getattr(record, "fields", {}).get("event")
+            if event in _EVENT_COLORS:
+                message = f"\x1b[{_EVENT_COLORS[event]}m{message}\x1b[0m"
+        line = f"{level} {message}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
+        if self.priority:
+            return f"<{_PRIORITIES.get(record.levelname, 6)}>{line}"
         if not self.stamped:
             return line
         second = int(record.created)
@@ -85,7 +122,8 @@ class TextFormat(logging.Formatter):
 
 
 class JsonFormat(logging.Formatter):
-    """One JSON object per line: time (ISO 8601 UTC), level, logger, message."""
+    """One JSON object per line: time (ISO 8601 UTC), level, logger, message, and a job
+    event's fields (`event`, `job`, `attempt`, `queue`, `exit_code`, `duration_s`)."""
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
@@ -94,6 +132,7 @@ class JsonFormat(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            **getattr(record, "fields", {}),
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

@@ -47,13 +47,15 @@ def worker() -> None:
     help="Run in the background; print the pid and the log file (one per database).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Log warnings and errors only.")
-@click.option("--verbose", "-v", is_flag=True, help="Log debugging detail too.")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Also log claims, reserves, lease renewals and waits."
+)
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
     show_default=True,
-    help="Lines for people, or one JSON object per line.",
+    help="Lines for people, or one JSON object per line (with each job event's fields).",
 )
 @click.option("--log-file", type=click.Path(path_type=Path), hidden=True)  # set by --detach
 @pass_app

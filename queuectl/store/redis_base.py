@@ -9,6 +9,8 @@ persistence off a restart loses everything (`durability_warning` says which, onc
 
 from __future__ import annotations
 
+import redis
+
 from queuectl.errors import StoreError
 from queuectl.store.redis_client import Scripts, connect, redacted_url, split_url
 from queuectl.store.redis_durability import durability_warning
@@ -80,8 +82,28 @@ class RedisBase:
 
     def schema_version(self) -> int:
         key = self._key("schema")
-        version = self._scripts.call(lambda: self._client.get(key), read=True)
-        return int(version) if version else 0
+
+        def read() -> bytes | str | None:
+            try:
+                value: bytes | str | None = self._client.get(key)
+            except redis.ResponseError as err:  # WRONGTYPE: a list, a hash...
+                raise self._not_a_schema(key, "a value of another type") from err
+            return value
+
+        version = self._scripts.call(read, read=True)
+        if not version:
+            return 0
+        try:
+            return int(version)
+        except ValueError:
+            raise self._not_a_schema(key, repr(version[:40])) from None
+
+    def _not_a_schema(self, key: str, found: str) -> StoreError:
+        """A key of another program's under our prefix: one line, not a traceback."""
+        return StoreError(
+            f"{self._target}: key {key!r} should hold queuectl's schema version but holds "
+            f"{found} (is another program using the prefix {self.prefix!r}?)"
+        )
 
     # -- the clock ------------------------------------------------------------------------
 

@@ -75,7 +75,7 @@ class SqliteBase:
     def _begin_write(self, conn: sqlite3.Connection) -> None:
         """BEGIN IMMEDIATE, waiting up to the busy timeout for another writer to finish.
 
-        A worker's connection has no busy handler (see _connect) and looks again every
+        A worker's connection has no busy handler (see connect_file) and looks again every
         50 us to 2 ms; other connections let SQLite's handler wait."""
         give_up = time.monotonic() + sqlite_connect.BUSY_TIMEOUT_S
         pause = 0.00005

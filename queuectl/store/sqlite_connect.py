@@ -35,11 +35,7 @@ def connect_file(path: str, durable: bool) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(
             path,
-            # Workers (durable=False) wait for the write lock themselves, in short steps
-            # (_begin_write): SQLite's handler sleeps 1, 2, 5, 10... ms between looks,
-            # ages next to another worker's 0.1 ms transaction. In WAL mode their reads
-            # never wait; a new file's WAL switch is waited out by _patiently.
-            timeout=BUSY_TIMEOUT_S if durable else 0,
+            timeout=BUSY_TIMEOUT_S,  # the pragmas below read the schema: they may wait
             isolation_level=None,
             check_same_thread=False,
         )
@@ -49,6 +45,12 @@ def connect_file(path: str, durable: bool) -> sqlite3.Connection:
         # Workers use NORMAL: a power cut may roll back their last claims or results,
         # and those jobs then run again (at-least-once, see docs/guarantees.md).
         conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+        if not durable:
+            # Then workers wait for the write lock themselves, in short steps
+            # (_begin_write): SQLite's handler sleeps 1, 2, 5, 10... ms between looks,
+            # ages next to another worker's 0.1 ms transaction. In WAL mode their reads
+            # never wait; a new file's WAL switch is waited out by _patiently.
+            conn.execute("PRAGMA busy_timeout = 0")
     except sqlite3.Error as err:
         raise translate_error(err, path) from None
     return conn

@@ -9,6 +9,7 @@ rolls the trigger back into place with the rows.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections import Counter
@@ -72,9 +73,17 @@ def insert_jobs(
             conn.execute(trigger)
     except sqlite3.IntegrityError:  # the only constraint an insert can break: a taken id
         conn.execute("ROLLBACK TO enqueue")
-        raise DuplicateJob(_first_taken(conn, jobs)) from None
-    finally:
         conn.execute("RELEASE enqueue")
+        raise DuplicateJob(_first_taken(conn, jobs)) from None
+    except BaseException:
+        # A full disk (or an interrupt) can make SQLite roll the whole transaction back
+        # itself, savepoint included: undo what is left, never hide the first error.
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK TO enqueue")
+                conn.execute("RELEASE enqueue")
+        raise
+    conn.execute("RELEASE enqueue")
 
 
 def _count_trigger(conn: sqlite3.Connection) -> str | None:

@@ -13,9 +13,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from queuectl.errors import StoreUnavailable
+from queuectl.errors import StoreError, StoreUnavailable
 from queuectl.models import JobState, RunResult
 from queuectl.store import Store, open_store
+from queuectl.store.redis_base import RedisBase
 from queuectl.store.redis_durability import judge
 from tests.conftest import make_job
 from tests.own_postgres import free_port
@@ -238,3 +239,23 @@ def test_a_lost_claim_comes_back_on_the_workers_other_connection(
     finally:
         claimer.close()
         loop.close()
+
+
+@pytest.mark.parametrize("junk", ["junk", "list"])
+def test_a_schema_key_holding_junk_is_a_one_line_error_naming_the_key(
+    redis_url: str, junk: str
+) -> None:
+    opened = open_store(redis_url)
+    assert isinstance(opened, RedisBase)
+    key = opened.prefix + "schema"
+    client = opened._client
+    client.delete(key)
+    if junk == "list":
+        client.rpush(key, "1")
+    else:
+        client.set(key, "not a number")
+    opened.close()
+    with pytest.raises(StoreError) as err:
+        open_store(redis_url).close()
+    assert "\n" not in str(err.value)
+    assert key in str(err.value)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -18,6 +19,7 @@ from queuectl.errors import StoreError
 from queuectl.models import JobChanges, JobState, RunResult
 from queuectl.store import Store, open_store, sqlite_connect
 from queuectl.store.queries import latest_migration
+from queuectl.store.sqlite import SqliteStore
 from queuectl.store.sqlite_base import Q as SQLITE_QUERIES
 from tests.conftest import make_job
 
@@ -263,3 +265,42 @@ def test_scheduled_count_seeks_per_queue_instead_of_scanning_pending_jobs(tmp_pa
     details = [row[-1] for row in plan]
     assert any(d.startswith("SEARCH j USING INDEX jobs_pending_run_at") for d in details), details
     assert not any(d.startswith("SCAN j") for d in details), details
+
+
+def test_a_bulk_enqueue_on_a_full_disk_says_the_disk_is_full(db_path: Path) -> None:
+    """SQLite rolls the whole transaction back when the disk fills; the error must be that,
+    not the failed RELEASE of a savepoint that no longer exists."""
+    store = SqliteStore(str(db_path))
+    try:
+        store.enqueue_jobs([make_job("before")], 3)
+        pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+        store._conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # a disk about to fill
+        bulk = [make_job(f"bulk-{i}", command="echo " + "x" * 500) for i in range(400)]
+        with pytest.raises(StoreError) as err:
+            store.enqueue_jobs(bulk, 3)
+        message = str(err.value).replace(str(db_path), "<path>")
+        assert "\n" not in message
+        assert "disk is full" in message
+        assert "savepoint" not in message
+        assert [job.id for job in store.list_jobs()] == ["before"]
+        assert store._conn.execute("SELECT count(*) FROM job_counts WHERE n > 0").fetchone()[0] == 1
+    finally:
+        store.close()
+
+
+def test_a_starting_worker_waits_for_a_lock_another_process_holds(db_path: Path) -> None:
+    """The worker's pragmas read the schema: they wait for a lock like every other
+    statement instead of failing at once on a file other processes are opening."""
+    with closing(sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)) as other:
+        other.execute("CREATE TABLE unrelated (a)")
+        other.execute("BEGIN EXCLUSIVE")
+        other.execute("INSERT INTO unrelated VALUES (1)")
+        released = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+        released.start()
+        try:
+            conn = sqlite_connect.connect_file(str(db_path), durable=False)
+        finally:
+            released.join()
+        with closing(conn):
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+            assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0  # then waits itself
