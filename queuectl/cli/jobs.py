@@ -14,11 +14,11 @@ from queuectl.cli import output
 from queuectl.cli.app import completer, listing_options
 from queuectl.cli.context import App, pass_app
 from queuectl.cli.control import select_jobs, state_option
-from queuectl.cli.params import Duration
+from queuectl.cli.params import Duration, RunAt
 from queuectl.cli.spec_arg import caller_directory, job_from_argument, read_spec_argument
 from queuectl.errors import InvalidSpec
 from queuectl.models import JobQuery, JobState, ListState
-from queuectl.timefmt import parse_duration, parse_time
+from queuectl.timefmt import parse_duration
 
 STATE_NAMES = [s.value for s in JobState]
 
@@ -95,7 +95,13 @@ def plain_command(words: list[str]) -> str:
 )
 @click.option("--id", "job_id", help="Job id (default: generated).")
 @click.option("--priority", type=int, help="Higher runs first (default 0).")
-@click.option("--run-at", help="Not before this ISO 8601 time (naive = UTC).")
+@click.option(
+    "--run-at",
+    type=RunAt(),
+    help="Not before this time, in local time unless it names a zone or offset: 20:00 (the "
+    "next one), 'tomorrow 09:00', 'mon 9am', 2026-12-06T20:00, '2026-12-06 20:00 "
+    "Asia/Tokyo', 2026-12-06T20:00+09:00, 'in 2h'.",
+)
 @click.option(
     "--delay", type=Duration(), help="Not before this long from now (seconds, or 90s, 15m, 2h)."
 )
@@ -158,8 +164,6 @@ def enqueue(
     argv: list[str] | None = ctx.meta.get("queuectl.argv")
     if options["run_at"] is not None and options["delay"] is not None:
         raise click.UsageError("give --run-at or --delay, not both")
-    if options["run_at"] is not None:
-        parse_time(options["run_at"])  # reject a bad time before reading any input
     if sum(x is not None for x in (spec, file, argv)) > 1:
         raise click.UsageError("give one of: a command after --, a SPEC, or --file")
     if file is not None:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from queuectl.errors import InvalidSpec
-from queuectl.timefmt import parse_duration
+from queuectl.timefmt import iso, parse_duration, parse_run_at
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]
@@ -20,5 +20,20 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
             return value
         try:
             return parse_duration(str(value))
+        except InvalidSpec as err:
+            self.fail(str(err), param, ctx)
+
+
+class RunAt(click.ParamType):  # type: ignore[type-arg]
+    """A moment as a person types it (timefmt.parse_run_at; no offset = this machine's
+    local time), handed on as the ISO 8601 UTC text a job spec's `run_at` holds."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import time
+
+        try:
+            return iso(parse_run_at(str(value), time.time()))
         except InvalidSpec as err:
             self.fail(str(err), param, ctx)
