@@ -4,7 +4,6 @@ command line prints a time or a span (`in 2h 15m`)."""
 
 from __future__ import annotations
 
-import calendar
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import overload
@@ -56,11 +55,9 @@ def iso(ts: float | None) -> str | None:
 
 # --- What a person types after --run-at -------------------------------------------------
 
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DAY_WORDS = {
-    **{name: n for n, name in enumerate(_DAYS)},
-    **{name: n for n, name in enumerate(calendar.day_name[i].lower() for i in range(7))},
-}
+# English whatever the locale: `mon` and `monday` both name Monday (weekday 0).
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY_WORDS = {word: n for n, name in enumerate(_DAYS) for word in (name, name[:3])}
 # `20:00`, `9:30:15`, `9pm`, `9:30am`: a colon or am/pm makes a number a clock time.
 _CLOCK = re.compile(r"(\d{1,2})(?::(\d{2})(?::(\d{2}))?(?=$|am|pm)|(?=am|pm))(am|pm)?")
 _BRACKET_ZONE = re.compile(r"(.*?)\s*\[([^\[\]]+)\]")
@@ -77,14 +74,8 @@ def parse_run_at(text: str, now: float, zone: tzinfo | None = None) -> float:
     `now` or `in DURATION`; any of them may end with a zone name, `Asia/Tokyo` or
     `[Asia/Tokyo]`. `zone=None` is the machine's local zone (TZ); `now` is passed in so
     "the next 20:00" never depends on a clock read here."""
-    words = text.strip()
-    bracketed = _BRACKET_ZONE.fullmatch(words)
-    if bracketed:
-        words, zone = bracketed.group(1), _zone(bracketed.group(2))
-    else:
-        head, _, last = words.rpartition(" ")
-        if head and ("/" in last or last.upper() == "UTC"):
-            words, zone = head.strip(), _zone(last)
+    words, named = _named_zone(text.strip())
+    zone = named or zone
     lowered = words.lower()
     if lowered == "now":
         return now
@@ -92,8 +83,20 @@ def parse_run_at(text: str, now: float, zone: tzinfo | None = None) -> float:
         return now + parse_duration(lowered[3:])
     moment = _next_day_and_clock(lowered, now, zone)
     if moment is None:
-        moment = _iso(words, zone, text)
+        moment = _iso(words, zone, named is not None, text)
     return moment
+
+
+def _named_zone(words: str) -> tuple[str, tzinfo | None]:
+    """`words` without the zone name it ends with (`[Asia/Tokyo]`, ` Asia/Tokyo`, ` UTC`),
+    and that zone."""
+    bracketed = _BRACKET_ZONE.fullmatch(words)
+    if bracketed:
+        return bracketed.group(1), _zone(bracketed.group(2))
+    head, _, last = words.rpartition(" ")
+    if head and ("/" in last or last.upper() == "UTC"):
+        return head.strip(), _zone(last)
+    return words, None
 
 
 def _zone(name: str) -> tzinfo:
@@ -105,14 +108,14 @@ def _zone(name: str) -> tzinfo:
         raise InvalidSpec(f"unknown time zone: {name.strip()!r}") from None
 
 
-def _iso(words: str, zone: tzinfo | None, text: str) -> float:
+def _iso(words: str, zone: tzinfo | None, zone_named: bool, text: str) -> float:
     try:
         moment = datetime.fromisoformat(words.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidSpec(f"not a time: {text.strip()!r} (try {RUN_AT_FORMS})") from None
     if moment.tzinfo is None:
         return _local(moment, zone)
-    if zone is not None and moment.utcoffset() != moment.astimezone(zone).utcoffset():
+    if zone_named and moment.utcoffset() != moment.astimezone(zone).utcoffset():
         raise InvalidSpec(f"the offset and the zone disagree: {text.strip()!r}")
     return moment.timestamp()
 
