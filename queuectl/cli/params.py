@@ -33,7 +33,12 @@ class RunAt(click.ParamType):  # type: ignore[type-arg]
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         import time
 
+        from queuectl.spec import LATEST_TIME
+
         try:
-            return iso(parse_run_at(str(value), time.time()))
+            moment = parse_run_at(str(value), time.time())
         except InvalidSpec as err:
             self.fail(str(err), param, ctx)
+        if not 0 <= moment <= LATEST_TIME:
+            self.fail(f"must fall in 1970-9999: {value!r}", param, ctx)
+        return iso(moment)
