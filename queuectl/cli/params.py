@@ -24,6 +24,13 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
             self.fail(str(err), param, ctx)
 
 
+RUN_AT_HELP = (
+    "Not before this time, in local time unless it names a zone or offset: 20:00 (the next "
+    "one), 'tomorrow 09:00', 'mon 9am', 2026-12-06T20:00, '2026-12-06 20:00 Asia/Tokyo', "
+    "2026-12-06T20:00+09:00, 'in 2h'."
+)
+
+
 class RunAt(click.ParamType):  # type: ignore[type-arg]
     """A moment as a person types it (timefmt.parse_run_at; no offset = this machine's
     local time), handed on as the ISO 8601 UTC text a job spec's `run_at` holds."""

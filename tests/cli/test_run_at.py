@@ -116,3 +116,21 @@ def test_tables_show_a_near_run_at_compactly(run, local_zone):
     assert "(in 2h 15m)" in listing
     assert not re.search(r"\(in \d+s\)", listing)
     assert re.search(rf"RUN AT \({'JST' if local_zone.key == 'Asia/Tokyo' else 'UTC'}\)", listing)
+
+
+def test_update_reschedules_with_run_at_or_delay(run, local_zone):
+    run("enqueue", "--id", "u", "--", "true").ok()
+    run("update", '{"id":"u"}', "--run-at", "2031-05-06T20:00").ok()
+    assert run_at_of(run, "u") == datetime(2031, 5, 6, 20, 0, tzinfo=local_zone)
+    before = time.time()
+    run("update", '{"id":"u","priority":3}', "--delay", "2h").ok()
+    due = run_at_of(run, "u").timestamp()
+    assert before + 7200 - 1 <= due <= time.time() + 7200 + 1
+    assert run("show", "u", "--json").ok().json()["priority"] == 3
+
+
+def test_update_with_a_bad_run_at_changes_nothing(run, local_zone):
+    run("enqueue", "--id", "u", "--run-at", "2031-05-06T20:00", "--", "true").ok()
+    run("update", '{"id":"u"}', "--run-at", "Asia/Tokio 20:00").error("--run-at", code=2)
+    run("update", '{"id":"u"}', "--run-at", "20:00", "--delay", "1m").error("not both", code=2)
+    assert run_at_of(run, "u") == datetime(2031, 5, 6, 20, 0, tzinfo=local_zone)
