@@ -148,3 +148,12 @@ def test_bad_run_at_is_a_one_line_error_naming_it(text: str, message: str) -> No
 )
 def test_spans_are_shown_compactly(seconds: float, shown: str) -> None:
     assert relative(seconds) == shown
+
+
+def test_the_worker_log_prints_a_retry_delay_compactly() -> None:
+    from queuectl.models import Job, JobState, RunResult
+    from queuectl.recording import failure_text
+
+    job = Job("j", "false", "default", JobState.FAILED, 0, 1, 3, None, NOW, NOW, NOW)
+    text = failure_text(job, RunResult(1, "exit 1"), JobState.FAILED, 7199.4)
+    assert text == "failed (exit 1), retry 1/3 in 2h,"
