@@ -174,9 +174,9 @@ def relative(seconds: float) -> str:
         return "now"
     parts = []
     for unit, width, below in (("d", 86_400, 3600), ("h", 3600, 60), ("m", 60, 1)):
-        if size >= width:
-            size = round(size / below) * below  # round to the second unit shown
-            parts = [f"{size // width}{unit}", f"{size % width // below}{_BELOW[unit]}"]
+        rounded = round(size / below) * below  # to the second unit shown: 86399s is 1d
+        if rounded >= width:
+            parts = [f"{rounded // width}{unit}", f"{rounded % width // below}{_BELOW[unit]}"]
             break
     else:
         parts = [f"{size}s"]

@@ -140,6 +140,8 @@ def test_bad_run_at_is_a_one_line_error_naming_it(text: str, message: str) -> No
         (8100, "in 2h 15m"),
         (8130, "in 2h 16m"),
         (90_061, "in 1d 1h"),
+        (86_399, "in 1d"),  # not "in 24h"
+        (3599.5, "in 1h"),
         (-180, "3m ago"),
         (-5, "5s ago"),
         (0.4, "now"),
