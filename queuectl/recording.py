@@ -19,6 +19,7 @@ from queuectl.config import Settings
 from queuectl.errors import StoreError, StoreRefused
 from queuectl.models import Interrupt, Job, JobState, RunResult
 from queuectl.store import Store
+from queuectl.timefmt import relative
 
 log = logging.getLogger("queuectl.worker")
 
@@ -158,7 +159,8 @@ def _released(store: Store, job: Job) -> Recorded:
 
 def failure_text(job: Job, result: RunResult, state: JobState | None, delay: float) -> str:
     if state is JobState.FAILED:
-        return f"failed ({result.error}), retry {job.attempts}/{job.max_retries} in {delay:.2f}s,"
+        retry = f"retry {job.attempts}/{job.max_retries} {relative(delay)}"
+        return f"failed ({result.error}), {retry},"
     if state is JobState.DEAD:
         return f"failed ({result.error}), dead (moved to the DLQ),"
     return f"failed ({result.error})"

@@ -14,11 +14,11 @@ from queuectl.cli import output
 from queuectl.cli.app import completer, listing_options
 from queuectl.cli.context import App, pass_app
 from queuectl.cli.control import select_jobs, state_option
-from queuectl.cli.params import Duration
+from queuectl.cli.params import RUN_AT_HELP, Duration, RunAt
 from queuectl.cli.spec_arg import caller_directory, job_from_argument, read_spec_argument
 from queuectl.errors import InvalidSpec
 from queuectl.models import JobQuery, JobState, ListState
-from queuectl.timefmt import parse_duration, parse_time
+from queuectl.timefmt import iso, parse_duration
 
 STATE_NAMES = [s.value for s in JobState]
 
@@ -95,7 +95,7 @@ def plain_command(words: list[str]) -> str:
 )
 @click.option("--id", "job_id", help="Job id (default: generated).")
 @click.option("--priority", type=int, help="Higher runs first (default 0).")
-@click.option("--run-at", help="Not before this ISO 8601 time (naive = UTC).")
+@click.option("--run-at", type=RunAt(), help=RUN_AT_HELP)
 @click.option(
     "--delay", type=Duration(), help="Not before this long from now (seconds, or 90s, 15m, 2h)."
 )
@@ -158,8 +158,6 @@ def enqueue(
     argv: list[str] | None = ctx.meta.get("queuectl.argv")
     if options["run_at"] is not None and options["delay"] is not None:
         raise click.UsageError("give --run-at or --delay, not both")
-    if options["run_at"] is not None:
-        parse_time(options["run_at"])  # reject a bad time before reading any input
     if sum(x is not None for x in (spec, file, argv)) > 1:
         raise click.UsageError("give one of: a command after --, a SPEC, or --file")
     if file is not None:
@@ -346,13 +344,23 @@ def delete(app: App, job_ids: tuple[str, ...], as_json: bool) -> None:
 
 @click.command(hidden=True)
 @click.argument("spec")
+@click.option("--run-at", type=RunAt(), help=RUN_AT_HELP)
+@click.option("--delay", type=Duration(), help="Due this long from now (90s, 15m, 2h).")
 @pass_app
-def update(app: App, spec: str) -> None:
-    """Edit a job that is not running: SPEC is a JSON object with its id and new fields.
+def update(app: App, spec: str, run_at: str | None, delay: float | None) -> None:
+    """Edit a job that is not running: SPEC is a JSON object with its id and new fields;
+    --run-at and --delay set its `run_at`.
 
     \b
     queuectl update '{"id":"job1","priority":9}'
     queuectl update '{"id":"job1","state":"pending"}'    # requeue it
+    queuectl update '{"id":"job1"}' --run-at 'tomorrow 09:00'
     """
-    job = service.update(app.store, spec)
+    if run_at is not None and delay is not None:
+        raise click.UsageError("give --run-at or --delay, not both")
+    if delay is not None:
+        import time
+
+        run_at = iso(time.time() + delay)
+    job = service.update(app.store, spec, {"run_at": run_at} if run_at is not None else None)
     click.echo(f"{job.id}: {job.state.value}")

@@ -13,6 +13,7 @@ import click
 
 from queuectl import serialize
 from queuectl.models import Attempt, Job, WorkerInfo
+from queuectl.timefmt import relative, stamp
 
 if TYPE_CHECKING:
     from queuectl.service import Status
@@ -38,12 +39,19 @@ def echo_json(data: Any) -> None:
 
 def when(ts: float | None, short: bool = False) -> str:
     """A time for a table: local time (the zone is named in the column header, see
-    `zone_name`), to the second, with 'in 5s' for the near future."""
+    `zone_name`), to the second, with `(in 2h 15m)` for the next day."""
     if ts is None:
         return "-"
     text = datetime.fromtimestamp(ts).strftime("%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M:%S")
     ahead = ts - time.time()
-    return f"{text} (in {ahead:.0f}s)" if 0 < ahead < 86_400 else text
+    return f"{text} ({relative(ahead)})" if 0 < ahead < 86_400 else text
+
+
+def when_zoned(ts: float | None) -> str:
+    """A time for `show`: local, naming its zone, and how far from now (`3m ago`)."""
+    if ts is None:
+        return "-"
+    return f"{stamp(ts)} ({relative(ts - time.time())})"
 
 
 def zone_name() -> str:
@@ -110,6 +118,10 @@ def print_jobs(jobs: Sequence[Job], as_json: bool, title: str | None = None) -> 
     print_table(title, columns, rows)
 
 
+# The job's times, which `show` prints in local time with their zone (JSON keeps UTC).
+_TIME_FIELDS = frozenset({"run_at", "created_at", "updated_at", "lease_expires_at"})
+
+
 def print_job(job: Job, attempts: Sequence[Attempt], as_json: bool) -> None:
     if as_json:
         echo_json(serialize.job_show_dict(job, attempts))
@@ -117,9 +129,13 @@ def print_job(job: Job, attempts: Sequence[Attempt], as_json: bool) -> None:
     from queuectl.cli.errors import one_line
 
     for key, value in serialize.job_dict(job).items():
-        if value is not None:
+        if key in _TIME_FIELDS and value is not None:
+            shown = when_zoned(getattr(job, key))
+        elif value is not None:
             shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-            click.echo(f"{key + ':':<18}{one_line(shown)}")
+        else:
+            continue
+        click.echo(f"{key + ':':<18}{one_line(shown)}")
     for attempt in attempts:
         outcome = attempt.error or (
             f"exit {attempt.exit_code}" if attempt.finished_at else "running"
@@ -127,7 +143,8 @@ def print_job(job: Job, attempts: Sequence[Attempt], as_json: bool) -> None:
         click.echo(
             f"\nattempt {attempt.attempt} on {one_line(str(attempt.worker_id))}: "
             f"{one_line(outcome)}\n"
-            f"  started {when(attempt.started_at)}, finished {when(attempt.finished_at)}"
+            f"  started {when_zoned(attempt.started_at)}, "
+            f"finished {when_zoned(attempt.finished_at)}"
         )
         for name, stream in (("stdout", attempt.stdout), ("stderr", attempt.stderr)):
             if stream:  # lines and tabs kept, escapes and other controls shown escaped

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from queuectl.errors import InvalidSpec
-from queuectl.timefmt import parse_duration
+from queuectl.timefmt import iso, parse_duration, parse_run_at
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]
@@ -22,3 +22,30 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
             return parse_duration(str(value))
         except InvalidSpec as err:
             self.fail(str(err), param, ctx)
+
+
+RUN_AT_HELP = (
+    "Not before this time, in local time unless it names a zone or offset: 20:00 (the next "
+    "one), 'tomorrow 09:00', 'mon 9am', 2026-12-06T20:00, '2026-12-06 20:00 Asia/Tokyo', "
+    "2026-12-06T20:00+09:00, 'in 2h'."
+)
+
+
+class RunAt(click.ParamType):  # type: ignore[type-arg]
+    """A moment as a person types it (timefmt.parse_run_at; no offset = this machine's
+    local time), handed on as the ISO 8601 UTC text a job spec's `run_at` holds."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import time
+
+        from queuectl.spec import LATEST_TIME
+
+        try:
+            moment = parse_run_at(str(value), time.time())
+        except InvalidSpec as err:
+            self.fail(str(err), param, ctx)
+        if not 0 <= moment <= LATEST_TIME:
+            self.fail(f"must fall in 1970-9999: {value!r}", param, ctx)
+        return iso(moment)

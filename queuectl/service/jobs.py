@@ -93,11 +93,13 @@ def purge(store: Store, states: Sequence[JobState], older_than: float | None) ->
 _UPDATE_FIELDS = {"id", "command", "queue", "priority", "max_retries", "timeout", "run_at", "state"}
 
 
-def update(store: Store, text: str) -> Job:
-    """Edit a job that is not running from a JSON object with its `id` and new fields."""
+def update(store: Store, text: str, overrides: dict[str, object] | None = None) -> Job:
+    """Edit a job that is not running from a JSON object with its `id` and new fields;
+    `overrides` (command-line options) replace the object's fields."""
     data = load_json(text)
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         raise InvalidSpec('update needs a JSON object with the job\'s "id"', field="id")
+    data.update(overrides or {})
     unknown = set(data) - _UPDATE_FIELDS
     if unknown:
         raise InvalidSpec(

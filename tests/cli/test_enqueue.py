@@ -150,7 +150,7 @@ def test_options_add_fields_missing_from_the_spec(run: Run) -> None:
 
 
 def test_run_at_option_replaces_the_spec_delay(run: Run) -> None:
-    run("enqueue", '{"id":"r","command":"true","delay":5}', "--run-at", "2032-02-03T04:05:06").ok()
+    run("enqueue", '{"id":"r","command":"true","delay":5}', "--run-at", "2032-02-03T04:05:06Z").ok()
     assert run("show", "r", "--json").ok().json()["run_at"].startswith("2032-02-03T04:05:06")
 
 

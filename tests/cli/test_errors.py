@@ -109,7 +109,7 @@ BAD_OPTIONS = {
     "negative-delay": (["--delay", "-1"], "--delay", 2),
     "word-delay": (["--delay", "soon"], "--delay", 2),
     "word-priority": (["--priority", "high"], "--priority", 2),
-    "run-at-not-iso": (["--run-at", "tomorrow"], "ISO 8601", 1),
+    "run-at-not-a-time": (["--run-at", "next tuesday"], "--run-at", 2),
     "run-at-and-delay": (["--run-at", "2030-01-01", "--delay", "5"], "--delay", 2),
     "empty-id": (["--id", ""], "id", 1),
     "bad-queue": (["--queue", "a b"], "queue", 1),

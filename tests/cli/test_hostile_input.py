@@ -199,7 +199,8 @@ def test_one_line_escapes_what_would_break_the_line(text: str, expected: str) ->
         (['{"command":"true","delay":1e300}'], "delay"),
         (['{"command":"true"}', "--delay", "99999999999"], "delay"),
         (['{"command":"true","run_at":"9999-12-31T23:59:59-14:00"}'], "run_at"),
-        (['{"command":"true"}', "--run-at", "9999-12-31T23:59:59-14:00"], "run_at"),
+        (['{"command":"true"}', "--run-at", "9999-12-31T23:59:59-14:00"], "--run-at"),
+        (['{"command":"true"}', "--run-at", "1969-12-31T23:59:59Z"], "1970-9999"),
         (['{"command":"true","run_at":"1969-12-31T23:59:59Z"}'], "run_at"),
     ],
     ids=[
@@ -207,6 +208,7 @@ def test_one_line_escapes_what_would_break_the_line(text: str, expected: str) ->
         "option-delay-3000-years",
         "run-at-year-10000",
         "option-run-at-year-10000",
+        "option-run-at-before-1970",
         "run-at-before-1970",
     ],
 )
@@ -214,7 +216,8 @@ def test_unrepresentable_run_time_is_rejected(
     run: Run, seeded: Unchanged, args: list[str], fragment: str
 ) -> None:
     # A bad option value is a usage error (2); a bad spec field, invalid input (1).
-    run("enqueue", *args).error(fragment, code=2 if "--delay" in args else 1)
+    option = "--delay" in args or "--run-at" in args
+    run("enqueue", *args).error(fragment, code=2 if option else 1)
     seeded()
     run("list", "--json").ok()
 
