@@ -41,10 +41,10 @@ def dlq() -> None:
 @dlq.command("list")
 @listing_options
 @pass_app
-def dlq_list(app: App, limit: int, as_json: bool) -> None:
+def dlq_list(app: App, limit: int, as_json: bool, wide: bool) -> None:
     """List dead jobs, newest first."""
     page = service.list_dead(app.store, limit=limit, max_limit=None)
-    output.print_jobs(page.jobs, as_json)
+    output.print_jobs(page.jobs, as_json, wide=wide)
     if not as_json and page.next_cursor is not None:
         output.warn(f"(showing the newest {limit}; use --limit 0 for all)")
 

@@ -252,15 +252,17 @@ def list_(
     oldest: bool,
     limit: int,
     as_json: bool,
+    wide: bool,
 ) -> None:
-    """List jobs, newest first."""
+    """List jobs, newest first: today's times as the clock alone, and the QUEUE and RUN AT
+    columns only when they tell something (--wide: everything)."""
     chosen = tuple(dict.fromkeys(s for group in (*states, *status_alias) for s in group))
     order = "oldest" if oldest else "newest"
     query = JobQuery(
         states=chosen, queue=queue, search=search, id_prefix=id_prefix, order=order, limit=limit
     )
     page = service.list_jobs(app.jobs_store, query, max_limit=None)
-    output.print_jobs(page.jobs, as_json)
+    output.print_jobs(page.jobs, as_json, wide=wide)
     if not as_json and page.next_cursor is not None:
         output.warn(f"(showing the {order} {limit}; use --limit 0 for all)")
 
