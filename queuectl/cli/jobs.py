@@ -17,8 +17,10 @@ from queuectl.cli.control import select_jobs, state_option
 from queuectl.cli.last_job import last_option, one_job, remember
 from queuectl.cli.params import Duration
 from queuectl.cli.spec_arg import caller_directory, job_from_argument, read_spec_argument
+from queuectl.cli.watching import watch, watch_option
 from queuectl.errors import InvalidSpec
 from queuectl.models import JobQuery, JobState, ListState
+from queuectl.service.leases import reap_expired
 from queuectl.timefmt import parse_duration, parse_time
 
 STATE_NAMES = [s.value for s in JobState]
@@ -246,6 +248,7 @@ class StateList(click.ParamType):  # type: ignore[type-arg]
 @click.option("--id-prefix", metavar="PREFIX", help="Only jobs whose id starts with PREFIX.")
 @click.option("--oldest", is_flag=True, help="Oldest first (default: newest first).")
 @listing_options
+@watch_option
 @pass_app
 def list_(
     app: App,
@@ -258,18 +261,29 @@ def list_(
     limit: int,
     as_json: bool,
     wide: bool,
+    interval: float | None,
 ) -> None:
     """List jobs, newest first: today's times as the clock alone, and the QUEUE and RUN AT
-    columns only when they tell something (--wide: everything)."""
+    columns only when they tell something (--wide: everything; --watch: redrawn)."""
+    if interval is not None and as_json:
+        raise click.UsageError("--watch draws a table: not with --json")
     chosen = tuple(dict.fromkeys(s for group in (*states, *status_alias) for s in group))
     order = "oldest" if oldest else "newest"
     query = JobQuery(
         states=chosen, queue=queue, search=search, id_prefix=id_prefix, order=order, limit=limit
     )
-    page = service.list_jobs(app.jobs_store, query, max_limit=None)
-    output.print_jobs(page.jobs, as_json, wide=wide)
-    if not as_json and page.next_cursor is not None:
-        output.warn(f"(showing the {order} {limit}; use --limit 0 for all)")
+
+    def frame() -> None:
+        reap_expired(app.store)  # each frame, as one `list` would
+        page = service.list_jobs(app.store, query, max_limit=None)
+        output.print_jobs(page.jobs, as_json, wide=wide)
+        if not as_json and page.next_cursor is not None:
+            output.warn(f"(showing the {order} {limit}; use --limit 0 for all)")
+
+    if interval is None:
+        frame()
+    else:
+        watch(frame, interval)
 
 
 @click.command()
