@@ -361,7 +361,7 @@ def purge(
         states = list(service.PURGEABLE)
     if not states:
         raise click.UsageError(
-            "give --finished, or --state (completed, dead, cancelled; repeatable or a,b)"
+            "give --state (completed, dead, cancelled; repeatable or a,b) or --finished"
         )
     age = parse_duration(older_than) if older_than is not None else None
     count = service.purge(app.store, states, age)
