@@ -37,11 +37,11 @@ def status(app: App, as_json: bool, queue: str | None, interval: float | None) -
         output.print_status(service.status(app.jobs_store, queue), as_json)
         return
 
-    def frame() -> None:
+    def fetch() -> service.Status:
         reap_expired(app.store)  # each frame, as one `status` would
-        output.print_status(service.status(app.store, queue), as_json=False)
+        return service.status(app.store, queue)
 
-    watch(frame, interval)
+    watch(fetch, lambda report: output.print_status(report, as_json=False), interval)
 
 
 # -- dlq ----------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from queuectl.cli.params import Duration
 from queuectl.cli.spec_arg import caller_directory, job_from_argument, read_spec_argument
 from queuectl.cli.watching import watch, watch_option
 from queuectl.errors import InvalidSpec
-from queuectl.models import JobQuery, JobState, ListState
+from queuectl.models import JobPage, JobQuery, JobState, ListState
 from queuectl.service.leases import reap_expired
 from queuectl.timefmt import parse_duration, parse_time
 
@@ -273,17 +273,19 @@ def list_(
         states=chosen, queue=queue, search=search, id_prefix=id_prefix, order=order, limit=limit
     )
 
-    def frame() -> None:
+    def fetch() -> JobPage:
         reap_expired(app.store)  # each frame, as one `list` would
-        page = service.list_jobs(app.store, query, max_limit=None)
+        return service.list_jobs(app.store, query, max_limit=None)
+
+    def show(page: JobPage) -> None:
         output.print_jobs(page.jobs, as_json, wide=wide)
         if not as_json and page.next_cursor is not None:
             output.warn(f"(showing the {order} {limit}; use --limit 0 for all)")
 
     if interval is None:
-        frame()
+        show(fetch())
     else:
-        watch(frame, interval)
+        watch(fetch, show, interval)
 
 
 @click.command()

@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 DEFAULT_INTERVAL = 2.0  # seconds, as watch(1)
 CLEAR_SCREEN = "\x1b[H\x1b[2J"  # cursor home, then erase the screen
 
@@ -34,18 +35,21 @@ def watch_option(command: F) -> F:
     )(command)
 
 
-def watch(draw_frame: Callable[[], None], interval: float) -> NoReturn:
-    """Call `draw_frame` (which prints one frame) every `interval` seconds until Ctrl-C."""
+def watch(fetch: Callable[[], T], show: Callable[[T], None], interval: float) -> NoReturn:
+    """Every `interval` seconds, `fetch` what a frame shows, then `show` it (printing one
+    frame); until Ctrl-C. The screen is cleared only once the data is in, so a slow
+    database never leaves it blank."""
     terminal = sys.stdout.isatty()
     try:
         first = True
         while True:
+            data = fetch()
             if terminal:
                 sys.stdout.write(CLEAR_SCREEN)
             elif not first:
                 sys.stdout.write("\n")
             first = False
-            draw_frame()
+            show(data)
             sys.stdout.flush()
             time.sleep(interval)
     except KeyboardInterrupt:
