@@ -126,13 +126,13 @@ def wait(
     completed, 1 if any ended dead or cancelled (or was deleted), and 124 after --timeout.
     Jobs enqueued while it waits are not waited for.
     """
-    store = app.jobs_store
     if last and (job_ids or queue is not None):
         raise click.UsageError("give --last alone, not with job IDs or --queue")
-    if last:
-        job_ids = (one_job(app, None, last),)
     if job_ids and queue is not None:
         raise click.UsageError("give job IDs or --queue, not both")
+    store = app.jobs_store
+    if last:
+        job_ids = (one_job(app, None, last),)
     if job_ids:
         ids = list(dict.fromkeys(job_ids))
         for job_id in ids:
