@@ -10,7 +10,9 @@ from queuectl.cli.app import completer, hidden_alias, listing_options
 from queuectl.cli.completion import complete_config_keys
 from queuectl.cli.context import App, pass_app
 from queuectl.cli.observe import dlq_groups
+from queuectl.cli.watching import watch, watch_option
 from queuectl.config import KEYS
+from queuectl.service.leases import reap_expired
 from queuectl.timefmt import parse_duration
 
 
@@ -23,11 +25,23 @@ from queuectl.timefmt import parse_duration
     help="Only this queue: its jobs, and the workers serving it.",
     shell_complete=completer("complete_queues"),
 )
+@watch_option
 @pass_app
-def status(app: App, as_json: bool, queue: str | None) -> None:
-    """Jobs per state, jobs scheduled for later, paused queues and the workers alive."""
+def status(app: App, as_json: bool, queue: str | None, interval: float | None) -> None:
+    """Jobs per state, jobs scheduled for later, paused queues and the workers alive
+    (--watch: redrawn until Ctrl-C)."""
+    if interval is not None and as_json:
+        raise click.UsageError("--watch draws a table: not with --json")
     app.warn_if_not_durable()
-    output.print_status(service.status(app.jobs_store, queue), as_json)
+    if interval is None:
+        output.print_status(service.status(app.jobs_store, queue), as_json)
+        return
+
+    def fetch() -> service.Status:
+        reap_expired(app.store)  # each frame, as one `status` would
+        return service.status(app.store, queue)
+
+    watch(fetch, lambda report: output.print_status(report, as_json=False), interval)
 
 
 # -- dlq ----------------------------------------------------------------------------------
@@ -41,10 +55,10 @@ def dlq() -> None:
 @dlq.command("list")
 @listing_options
 @pass_app
-def dlq_list(app: App, limit: int, as_json: bool) -> None:
+def dlq_list(app: App, limit: int, as_json: bool, wide: bool) -> None:
     """List dead jobs, newest first."""
     page = service.list_dead(app.store, limit=limit, max_limit=None)
-    output.print_jobs(page.jobs, as_json)
+    output.print_jobs(page.jobs, as_json, wide=wide)
     if not as_json and page.next_cursor is not None:
         output.warn(f"(showing the newest {limit}; use --limit 0 for all)")
 

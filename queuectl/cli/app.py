@@ -182,7 +182,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def listing_options(command: F) -> F:
-    """--limit and --json, the same on every command that lists jobs."""
+    """--limit, --json and --wide, the same on every command that lists jobs."""
+    command = wide_option(command)
     command = click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")(command)
     return click.option(
         "--limit",
@@ -192,6 +193,16 @@ def listing_options(command: F) -> F:
         metavar="N",
         callback=_check_limit,
         help="At most this many (0 = all).",
+    )(command)
+
+
+def wide_option(command: F) -> F:
+    """--wide: every column, dates in full, nothing cut to fit the terminal."""
+    return click.option(
+        "--wide",
+        "-w",
+        is_flag=True,
+        help="Every column, dates in full, nothing cut to fit the terminal.",
     )(command)
 
 

@@ -12,6 +12,7 @@ from queuectl import service
 from queuectl.cli import output
 from queuectl.cli.app import completer
 from queuectl.cli.context import App, pass_app
+from queuectl.cli.last_job import last_option, one_job
 from queuectl.cli.params import Duration
 from queuectl.models import FINAL_STATES, JobState
 from queuectl.service.leases import reap_expired
@@ -114,17 +115,24 @@ WAIT_TIMED_OUT = 124  # as timeout(1)
     type=Duration(),
     help=f"Give up after this long (30s, 15m, 2h) and exit {WAIT_TIMED_OUT}.",
 )
+@last_option
 @pass_app
-def wait(app: App, job_ids: tuple[str, ...], queue: str | None, limit: float | None) -> None:
+def wait(
+    app: App, job_ids: tuple[str, ...], queue: str | None, limit: float | None, last: bool
+) -> None:
     """Block until those jobs (default: every job not yet finished) have finished.
 
     Prints how many it waits for, then each job as it finishes. Exits 0 if every one
     completed, 1 if any ended dead or cancelled (or was deleted), and 124 after --timeout.
     Jobs enqueued while it waits are not waited for.
     """
-    store = app.jobs_store
+    if last and (job_ids or queue is not None):
+        raise click.UsageError("give --last alone, not with job IDs or --queue")
     if job_ids and queue is not None:
         raise click.UsageError("give job IDs or --queue, not both")
+    store = app.jobs_store
+    if last:
+        job_ids = (one_job(app, None, last),)
     if job_ids:
         ids = list(dict.fromkeys(job_ids))
         for job_id in ids:

@@ -105,6 +105,9 @@ def _enqueue(db: str | None, spec: str) -> None:
     finally:
         store.close()
     sys.stdout.write(f"{job_id}\n")
+    from queuectl.cli.last_job import remember
+
+    remember(db, job_id)
 
 
 def _status(db: str | None) -> None:

@@ -14,10 +14,13 @@ from queuectl.cli import output
 from queuectl.cli.app import completer, listing_options
 from queuectl.cli.context import App, pass_app
 from queuectl.cli.control import select_jobs, state_option
+from queuectl.cli.last_job import last_option, one_job, remember
 from queuectl.cli.params import RUN_AT_HELP, Duration, RunAt
 from queuectl.cli.spec_arg import caller_directory, job_from_argument, read_spec_argument
+from queuectl.cli.watching import watch, watch_option
 from queuectl.errors import InvalidSpec
-from queuectl.models import JobQuery, JobState, ListState
+from queuectl.models import JobPage, JobQuery, JobState, ListState
+from queuectl.service.leases import reap_expired
 from queuectl.timefmt import iso, parse_duration
 
 STATE_NAMES = [s.value for s in JobState]
@@ -165,6 +168,8 @@ def enqueue(
             raise click.UsageError("--id goes with one job, not with --file")
         ids = service.enqueue_bulk(app.store, _read_file(file), options, here)
         _print_ids(ids, as_json)
+        if ids:
+            remember(app.db, ids[-1])
         output.warn(f"enqueued {len(ids)} job{'s' if len(ids) != 1 else ''}")
         return
     if argv is not None:
@@ -176,7 +181,9 @@ def enqueue(
     else:
         data = read_spec_argument(spec)
     job = job_from_argument(data, {**options, "id": job_id}, here)
-    _print_ids(service.enqueue(app.store, [job]), as_json)
+    ids = service.enqueue(app.store, [job])
+    _print_ids(ids, as_json)
+    remember(app.db, ids[-1])
 
 
 def _env_option(pairs: tuple[str, ...], env_all: bool = False) -> dict[str, str] | None:
@@ -239,6 +246,7 @@ class StateList(click.ParamType):  # type: ignore[type-arg]
 @click.option("--id-prefix", metavar="PREFIX", help="Only jobs whose id starts with PREFIX.")
 @click.option("--oldest", is_flag=True, help="Oldest first (default: newest first).")
 @listing_options
+@watch_option
 @pass_app
 def list_(
     app: App,
@@ -250,25 +258,42 @@ def list_(
     oldest: bool,
     limit: int,
     as_json: bool,
+    wide: bool,
+    interval: float | None,
 ) -> None:
-    """List jobs, newest first."""
+    """List jobs, newest first: today's times as the clock alone, and the QUEUE and RUN AT
+    columns only when they tell something (--wide: everything; --watch: redrawn)."""
+    if interval is not None and as_json:
+        raise click.UsageError("--watch draws a table: not with --json")
     chosen = tuple(dict.fromkeys(s for group in (*states, *status_alias) for s in group))
     order = "oldest" if oldest else "newest"
     query = JobQuery(
         states=chosen, queue=queue, search=search, id_prefix=id_prefix, order=order, limit=limit
     )
-    page = service.list_jobs(app.jobs_store, query, max_limit=None)
-    output.print_jobs(page.jobs, as_json)
-    if not as_json and page.next_cursor is not None:
-        output.warn(f"(showing the {order} {limit}; use --limit 0 for all)")
+
+    def fetch() -> JobPage:
+        reap_expired(app.store)  # each frame, as one `list` would
+        return service.list_jobs(app.store, query, max_limit=None)
+
+    def show(page: JobPage) -> None:
+        output.print_jobs(page.jobs, as_json, wide=wide)
+        if not as_json and page.next_cursor is not None:
+            output.warn(f"(showing the {order} {limit}; use --limit 0 for all)")
+
+    if interval is None:
+        show(fetch())
+    else:
+        watch(fetch, show, interval)
 
 
 @click.command()
-@click.argument("job_id", shell_complete=completer("complete_job_ids"))
+@click.argument("job_id", required=False, shell_complete=completer("complete_job_ids"))
+@last_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @pass_app
-def show(app: App, job_id: str, as_json: bool) -> None:
+def show(app: App, job_id: str | None, last: bool, as_json: bool) -> None:
     """Every field of a job, and each attempt with its output tail."""
+    job_id = one_job(app, job_id, last)
     job, attempts = service.job_details(app.jobs_store, job_id)
     output.print_job(job, attempts, as_json)
 
@@ -282,17 +307,28 @@ def show(app: App, job_id: str, as_json: bool) -> None:
     help="Cancel every unfinished job of this queue (or with --state).",
     shell_complete=completer("complete_queues"),
 )
+@last_option
 @click.option("--json", "as_json", is_flag=True, help='Print {"states": {id: state}}.')
 @pass_app
 def cancel(
-    app: App, job_ids: tuple[str, ...], states: list[JobState], queue: str | None, as_json: bool
+    app: App,
+    job_ids: tuple[str, ...],
+    states: list[JobState],
+    queue: str | None,
+    last: bool,
+    as_json: bool,
 ) -> None:
     """Cancel jobs: waiting ones at once; a running one is killed by its worker.
 
     \b
     queuectl cancel job1 job2
+    queuectl cancel --last
     queuectl cancel --state pending --queue ci
     """
+    if last:
+        if job_ids or states or queue is not None:
+            raise click.UsageError("give --last alone, not with job IDs, --state or --queue")
+        job_ids = (one_job(app, None, last),)
     ids = select_jobs(app, job_ids, states, queue, service.CANCELLABLE)
     done = service.cancel(app.jobs_store, ids) if ids else {}
     if as_json:
@@ -306,14 +342,27 @@ def cancel(
 
 @click.command(params=[state_option(service.PURGEABLE, "Delete")])
 @click.option(
+    "--finished",
+    is_flag=True,
+    help="Delete every finished job: completed, dead and cancelled (--state all three).",
+)
+@click.option(
     "--older-than", metavar="AGE", help="Only those last updated before AGE ago (30m, 12h, 7d)."
 )
 @click.option("--json", "as_json", is_flag=True, help='Print {"deleted": N}.')
 @pass_app
-def purge(app: App, states: list[JobState], older_than: str | None, as_json: bool) -> None:
+def purge(
+    app: App, states: list[JobState], finished: bool, older_than: str | None, as_json: bool
+) -> None:
     """Delete finished jobs and their attempt records."""
+    if finished and states:
+        raise click.UsageError("give --finished or --state, not both")
+    if finished:
+        states = list(service.PURGEABLE)
     if not states:
-        raise click.UsageError("give --state (completed, dead, cancelled; repeatable or a,b)")
+        raise click.UsageError(
+            "give --state (completed, dead, cancelled; repeatable or a,b) or --finished"
+        )
     age = parse_duration(older_than) if older_than is not None else None
     count = service.purge(app.store, states, age)
     if as_json:

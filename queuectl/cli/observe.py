@@ -11,11 +11,13 @@ import msgspec
 
 from queuectl.cli.app import completer
 from queuectl.cli.context import App, pass_app
+from queuectl.cli.last_job import last_option, one_job
 from queuectl.errors import JobNotFound
 
 
 @click.command()
-@click.argument("job_id", shell_complete=completer("complete_job_ids"))
+@click.argument("job_id", required=False, shell_complete=completer("complete_job_ids"))
+@last_option
 @click.option("--attempt", type=click.IntRange(min=0), help="This attempt instead of the last.")
 @click.option(
     "-f",
@@ -38,7 +40,13 @@ from queuectl.errors import JobNotFound
 )
 @pass_app
 def logs(
-    app: App, job_id: str, attempt: int | None, follow: bool, lines: int | None, as_json: bool
+    app: App,
+    job_id: str | None,
+    last: bool,
+    attempt: int | None,
+    follow: bool,
+    lines: int | None,
+    as_json: bool,
 ) -> None:
     """A job's output: stdout here, stderr on stderr. A running job's output so far (its
     worker shares it about once a second); --follow prints it as it comes, like tail -f."""
@@ -46,6 +54,7 @@ def logs(
 
     if follow and as_json:
         raise click.UsageError("--json prints the output once: not with --follow")
+    job_id = one_job(app, job_id, last)
     if follow:
         _follow(app, job_id, attempt, lines)
         return

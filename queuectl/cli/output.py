@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -54,14 +54,32 @@ def when_zoned(ts: float | None) -> str:
     return f"{stamp(ts)} ({relative(ts - time.time())})"
 
 
+def table_when(ts: float | None, short: bool = False, wide: bool = False) -> str:
+    """`when`, but a time of today shows as the clock alone (`14:05:09`) so that a plain
+    listing fits 80 columns; `wide` keeps the date always."""
+    text = when(ts, short)
+    if wide or ts is None:
+        return text
+    moment = datetime.fromtimestamp(ts)
+    if moment.date() != date.today():
+        return text
+    return text.removeprefix(moment.strftime("%m-%d " if short else "%Y-%m-%d "))
+
+
 def zone_name() -> str:
     """The local time zone's name as tables show it: `UPDATED (CET)`."""
     return datetime.now().astimezone().strftime("%Z") or "local"
 
 
-def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+def print_table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    wide: bool = False,
+) -> None:
     """Columns named with a trailing `~` are free text: they alone shrink (with `…`) when
-    the terminal is narrow, and nothing is cut in a pipe. A STATE column is coloured."""
+    the terminal is narrow (never when `wide`), and nothing is cut in a pipe. A STATE
+    column is coloured."""
     from queuectl.cli.table import Column, render
 
     spec = [
@@ -72,11 +90,20 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
         )
         for name in columns
     ]
-    lines = render(spec, rows)
+    lines = render(spec, rows, wide)
     if title:
         lines.insert(0, title)
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
+
+
+def _optional_columns(
+    columns: list[str], rows: list[list[str]], keep: Sequence[bool]
+) -> tuple[list[str], list[list[str]]]:
+    """The table without the columns whose `keep` is False."""
+    columns = [name for name, kept in zip(columns, keep, strict=True) if kept]
+    rows = [[cell for cell, kept in zip(row, keep, strict=True) if kept] for row in rows]
+    return columns, rows
 
 
 def _state(value: str) -> str:
@@ -87,35 +114,43 @@ def _plain(text: str) -> str:
     return text.replace("\n", " ").replace("\r", " ").replace("\t", " ")
 
 
-def print_jobs(jobs: Sequence[Job], as_json: bool, title: str | None = None) -> None:
+def print_jobs(
+    jobs: Sequence[Job], as_json: bool, title: str | None = None, wide: bool = False
+) -> None:
+    """A plain listing fits 80 columns for everyday jobs: today's times as the clock, the
+    QUEUE column only for several queues, RUN AT only for jobs due at another time than
+    their last change. `wide` shows every column, dates in full."""
     if as_json:
         echo_json([serialize.job_dict(job) for job in jobs])
         return
     if not jobs:
         click.echo("no jobs")
         return
-    waiting = any(job.state.value in ("pending", "failed") for job in jobs)
-    queues = len({job.queue for job in jobs}) > 1
     zone = zone_name()
-    columns = [
-        "ID",
-        "STATE",
-        "ATTEMPTS",
-        "PRI",
-        *(["QUEUE"] if queues else []),
-        f"UPDATED ({zone})",
-    ]
-    columns += [*([f"RUN AT ({zone})"] if waiting else []), "COMMAND~"]
+    columns = ["ID", "STATE", "ATTEMPTS", "PRI", "QUEUE", f"UPDATED ({zone})"]
+    columns += [f"RUN AT ({zone})", "COMMAND~"]
     rows = []
     for job in jobs:
         row = [_plain(job.id), _state(job.state.value), f"{job.attempts}/{job.max_retries + 1}"]
-        row += [str(job.priority), *([_plain(job.queue)] if queues else [])]
-        row.append(when(job.updated_at, short=True))
-        if waiting:
-            due = job.state.value in ("pending", "failed")
-            row.append(when(job.run_at, short=True) if due else "")
+        row += [str(job.priority), _plain(job.queue)]
+        row.append(table_when(job.updated_at, short=True, wide=wide))
+        row.append(_run_at_cell(job, wide))
         rows.append([*row, _plain(job.command)])
-    print_table(title, columns, rows)
+    several_queues = len({job.queue for job in jobs}) > 1
+    waiting = any(row[6] for row in rows)
+    keep = [True] * 4 + [wide or several_queues, True, waiting, True]
+    columns, rows = _optional_columns(columns, rows, keep)
+    print_table(title, columns, rows, wide)
+
+
+def _run_at_cell(job: Job, wide: bool) -> str:
+    """When a waiting job is due: always with `wide`, else only when that is not the
+    moment of its last change (a job waiting its turn since it was enqueued shows none)."""
+    if job.state.value not in ("pending", "failed"):
+        return ""
+    if not wide and abs(job.run_at - job.updated_at) < 1:
+        return ""
+    return table_when(job.run_at, short=True, wide=wide)
 
 
 # The job's times, which `show` prints in local time with their zone (JSON keeps UTC).
@@ -158,7 +193,9 @@ def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.rstrip("\n").splitlines())
 
 
-def print_workers(workers: Sequence[WorkerInfo], as_json: bool) -> None:
+def print_workers(workers: Sequence[WorkerInfo], as_json: bool, wide: bool = False) -> None:
+    """Plain: HOST and PID only when a worker's id does not already begin with them, STOP
+    only when a worker was told to stop, today's times as the clock; `wide`: everything."""
     if as_json:
         echo_json([serialize.worker_dict(w) for w in workers])
         return
@@ -172,8 +209,8 @@ def print_workers(workers: Sequence[WorkerInfo], as_json: bool) -> None:
             str(w.pid),
             ",".join(w.queues) or "*",
             f"{len(w.running)}/{w.slots}",
-            when(w.started_at),
-            when(w.heartbeat_at),
+            table_when(w.started_at, wide=wide),
+            table_when(w.heartbeat_at, wide=wide),
             w.stop_requested or "",
         ]
         for w in workers
@@ -181,7 +218,11 @@ def print_workers(workers: Sequence[WorkerInfo], as_json: bool) -> None:
     zone = zone_name()
     columns = ["ID", "HOST", "PID", "QUEUES", "RUNNING", f"STARTED ({zone})", f"HEARTBEAT ({zone})"]
     columns.append("STOP")
-    print_table(None, columns, rows)
+    named = wide or any(not w.id.startswith(f"{w.host}-{w.pid}") for w in workers)
+    stopping = wide or any(w.stop_requested for w in workers)
+    keep = [True, named, named, True, True, True, True, stopping]
+    columns, rows = _optional_columns(columns, rows, keep)
+    print_table(None, columns, rows, wide)
 
 
 def print_status(report: Status, as_json: bool) -> None:

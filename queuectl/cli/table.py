@@ -2,8 +2,8 @@
 
 Columns that identify and classify (ids, states, counts, queues, times) always keep their
 full width. Only free-text columns (a command, an error) shrink, ending in `…`, and only
-when the output is a terminal narrower than the table; in a pipe nothing is cut. Colour is
-for terminals only (and never with NO_COLOR set).
+when the output is a terminal narrower than the table (and not `wide`); in a pipe nothing
+is cut. Colour is for terminals only (and never with NO_COLOR set).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 GAP = "  "
-MIN_FREE_WIDTH = 12
+MIN_FREE_WIDTH = 12  # what a free column keeps when the line cannot fit the terminal anyway
+MIN_CUT_WIDTH = 6  # narrower than this, a cut column says too little to be worth the fit
 _ANSI = {"cyan": 36, "yellow": 33, "green": 32, "magenta": 35, "red": 31, "dim": 2, "bold": 1}
 
 
@@ -28,14 +29,17 @@ class Column:
     style: Callable[[str], str | None] | None = None
 
 
-def render(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> list[str]:
-    """The table as lines, fitted to the terminal when stdout is one. Every cell is shown
-    with its control characters escaped (`\\x1b`), never sent to the terminal raw."""
+def render(
+    columns: Sequence[Column], rows: Sequence[Sequence[str]], wide: bool = False
+) -> list[str]:
+    """The table as lines, fitted to the terminal when stdout is one (unless `wide`: then
+    nothing is cut). Every cell is shown with its control characters escaped (`\\x1b`),
+    never sent to the terminal raw."""
     from queuectl.cli.errors import one_line
 
     rows = [[one_line(value) for value in row] for row in rows]
     width = _terminal_width()
-    widths = _fit(columns, rows, width)
+    widths = _fit(columns, rows, None if wide else width)
     color = width is not None and "NO_COLOR" not in os.environ
     last = len(columns) - 1
     header = GAP.join(
@@ -74,7 +78,9 @@ def _fit(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int | 
     if wanted <= room:
         return natural
     widths = list(natural)
-    share = max(room // len(free), MIN_FREE_WIDTH)
+    share = room // len(free)
+    if share < MIN_CUT_WIDTH:  # the line wraps whatever is cut: keep the text readable
+        share = MIN_FREE_WIDTH
     for index in free:  # narrow free columns give their spare share to the wide ones
         widths[index] = min(natural[index], share)
     spare = room - sum(widths[i] for i in free)

@@ -12,7 +12,7 @@ import click
 
 from queuectl import service
 from queuectl.cli import output
-from queuectl.cli.app import completer, hidden_alias
+from queuectl.cli.app import completer, hidden_alias, wide_option
 from queuectl.cli.context import App, pass_app
 from queuectl.cli.params import Duration
 from queuectl.store import default_db_path, resolve_url
@@ -187,10 +187,12 @@ def worker_stop(app: App, now: bool, timeout: float | None, as_json: bool) -> No
     "--all", "include_dead", is_flag=True, help="Include workers whose heartbeat stopped."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@wide_option
 @pass_app
-def worker_list(app: App, include_dead: bool, as_json: bool) -> None:
-    """Workers with a fresh heartbeat: id, host, pid, started, heartbeat, running jobs."""
-    output.print_workers(service.workers(app.store, include_dead), as_json)
+def worker_list(app: App, include_dead: bool, as_json: bool, wide: bool) -> None:
+    """Workers with a fresh heartbeat: id, queues, running jobs, started, heartbeat (HOST
+    and PID when the id does not name them, STOP when asked to stop; --wide: everything)."""
+    output.print_workers(service.workers(app.store, include_dead), as_json, wide)
 
 
 worker_start_alias = hidden_alias(worker_start, "worker-start")

@@ -125,6 +125,7 @@ StoredIds = Callable[[], list[str]]
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Never touch the user's real default database; no terminal-dependent output."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))  # enqueue's --last
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     for name in ("QUEUECTL_DB", "COLUMNS", "LINES", "FORCE_COLOR", "TTY_COMPATIBLE"):
         monkeypatch.delenv(name, raising=False)

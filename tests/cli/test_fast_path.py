@@ -104,7 +104,11 @@ def test_enqueue_and_status_json_import_no_more_than_they_use(tmp_path: Path) ->
         "main(sys.argv[1:])\n"
         f"print([m for m in {unused!r} if m in sys.modules])\n"
     )
-    env = {"XDG_DATA_HOME": str(tmp_path / "xdg"), "PATH": "/usr/bin:/bin"}
+    env = {
+        "XDG_DATA_HOME": str(tmp_path / "xdg"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),  # where enqueue remembers its job
+        "PATH": "/usr/bin:/bin",
+    }
     for args in (["enqueue", '{"id":"c1","command":"true"}'], ["status", "--json"]):
         done = subprocess.run(
             [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True

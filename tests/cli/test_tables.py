@@ -1,4 +1,5 @@
-"""Tables never lose information: only free text shrinks, and only on a narrow terminal."""
+"""Tables never lose information: only free text shrinks, and only on a narrow terminal;
+everyday listings fit 80 columns, and --wide shows every column in full."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 import pty
 import subprocess
 import sys
+from collections.abc import Callable
+from datetime import datetime
 
 from tests.cli.conftest import Run
 
@@ -16,7 +19,7 @@ HEADERS = ["ID", "STATE", "ATTEMPTS", "PRI", "QUEUE", "UPDATED", "RUN AT", "COMM
 
 def _fill(run: Run) -> None:
     spec = f'{{"id":"{LONG_ID}","command":"{LONG_COMMAND}","queue":"reports"}}'
-    assert run("enqueue", spec).exit_code == 0
+    assert run("enqueue", "--delay", "2h", spec).exit_code == 0
     assert run("enqueue", '{"id":"b","command":"true","priority":7}').exit_code == 0
 
 
@@ -98,3 +101,79 @@ def test_worker_list_keeps_whole_heartbeat_times(run: Run, db: str) -> None:
     stamps = [word for word in text.split() if word.count(":") == 2]
     assert len(stamps) == 2  # started and heartbeat, each HH:MM:SS in full
     assert "…" not in text
+
+
+def _typical_jobs(run: Run, put: Callable[..., None]) -> None:
+    """What a newcomer's queue holds: one queue, short commands, generated ids."""
+    put("a1b2c3d4e5f6", "completed", queue="default", command="echo done")
+    put("0f1e2d3c4b5a", "processing", queue="default", command="sleep 30")
+    for command in (["make", "test"], ["echo", "hello"]):
+        run("enqueue", "--", *command).ok()
+
+
+def _widest(text: str) -> int:
+    return max(len(line) for line in text.splitlines())
+
+
+def test_a_typical_listing_fits_80_columns(run: Run, put: Callable[..., None]) -> None:
+    _typical_jobs(run, put)
+    for args in (("list",), ("status",), ("list", "--state", "pending")):
+        done = run(*args, env={"COLUMNS": "80"}).ok()
+        assert _widest(done.stdout) <= 80, done.stdout
+    listing = run("list").ok().stdout
+    assert "QUEUE" not in listing and "RUN AT" not in listing  # nothing they would tell
+
+
+def test_run_at_is_shown_for_the_jobs_due_later(run: Run) -> None:
+    run("enqueue", "--", "make", "test").ok()
+    run("enqueue", "--delay", "2h", "--", "make", "deploy").ok()
+    header, *rows = run("list").ok().lines
+    assert "RUN AT" in header
+    [later] = [line for line in rows if "make deploy" in line]
+    [now] = [line for line in rows if "make test" in line]
+    assert later.count(":") == 4 and now.count(":") == 2  # its UPDATED, and RUN AT or none
+
+
+def test_wide_shows_every_column_in_full(run: Run, put: Callable[..., None]) -> None:
+    _typical_jobs(run, put)
+    plain = run("list").ok().stdout
+    wide = run("list", "--wide").ok().stdout
+    header = wide.splitlines()[0]
+    assert "QUEUE" in header and "RUN AT" in header
+    assert wide.count("default") == 4
+    today = datetime.now().strftime("%m-%d ")
+    assert today not in plain
+    assert wide.count(today) == 4 + 2  # updated of each job, run at of the two pending
+
+
+def test_on_a_terminal_the_command_gives_way_first(run: Run, db: str) -> None:
+    for command in (LONG_COMMAND, "true"):
+        run("enqueue", "--id", f"job-{len(command):03}-with-an-id-of-thirty", "--", command).ok()
+    text = _in_a_terminal(db, 80, "list")
+    assert _widest(text) <= 80, text  # the command keeps no more room than is left
+    assert "echo w" in text and "…" in text
+    wide = _in_a_terminal(db, 80, "list", "--wide")
+    assert LONG_COMMAND in wide and "…" not in wide
+
+
+def test_worker_list_names_host_and_pid_once(run: Run, db: str) -> None:
+    _register(db, "build-7", "build-7-4242-ab12", 4242, ("default",))
+    done = run("worker", "list", env={"COLUMNS": "80"}).ok()
+    assert _widest(done.stdout) <= 80
+    header = done.lines[0].split()
+    assert "HOST" not in header and "PID" not in header and "STOP" not in header
+    wide = run("worker", "list", "--wide").ok()
+    assert {"HOST", "PID", "STOP"} <= set(wide.lines[0].split())
+    assert "4242" in wide.lines[1].split()
+    assert datetime.now().strftime("%Y-%m-%d") in wide.stdout
+
+
+def _register(db: str, host: str, worker_id: str, pid: int, queues: tuple[str, ...]) -> None:
+    from queuectl.models import WorkerRegistration
+    from queuectl.store import open_store
+
+    store = open_store(db)
+    try:
+        store.register_worker(WorkerRegistration(worker_id, host, pid, queues, 2))
+    finally:
+        store.close()
