@@ -260,6 +260,9 @@ class PostgresStore(GuardedStore, PostgresObserve):
         rows = self._read("has_unfinished_jobs", {"queues": _list(queues)})
         return bool(rows[0]["unfinished"])
 
+    def next_due_in(self, queues: Sequence[str] | None) -> float | None:
+        return _float(self._read("next_due_in", {"queues": _list(queues)})[0]["due_in"])
+
     def change_waiter(self) -> PostgresChangeWaiter:
         from queuectl.store.postgres_waiter import PostgresChangeWaiter
 

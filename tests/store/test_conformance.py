@@ -1226,6 +1226,36 @@ def test_has_unfinished_jobs(store: Store) -> None:
     assert not store.has_unfinished_jobs(["a", "b", "c"])
 
 
+# -- next_due_in -------------------------------------------------------------------------------
+
+
+def test_next_due_in(store: Store) -> None:
+    def ahead(queues: list[str] | None) -> float | None:
+        return store.next_due_in(queues)
+
+    assert ahead(None) is None
+    enqueue(store, make_job("due", queue="a"))
+    assert ahead(None) is None  # a job due now is the claim's, not a time to wait for
+    enqueue(store, make_job("later", delay=600, queue="a"))
+    put_in_state(store, "retrying", FAILED, queue="b")  # its retry is an hour away
+    enqueue(store, make_job("soon", delay=60, queue="c"))
+    put_in_state(store, "running", PROCESSING, queue="d")
+
+    def near(value: float | None, expected: float) -> bool:
+        return value is not None and expected - 5 < value <= expected
+
+    assert near(ahead(None), 60)
+    assert near(ahead(["a", "b"]), 600)
+    assert near(ahead(["b"]), 3600)  # a failed job's retry counts
+    assert ahead(["d"]) is None and ahead(["nowhere"]) is None and ahead([]) is None
+
+    store.advance_clock(61)  # "soon" is due: the next is "later"
+    assert near(ahead(None), 539)
+    assert ahead(["c"]) is None
+    store.cancel_jobs(["later"])
+    assert near(ahead(None), 3539)
+
+
 # -- change waiter -----------------------------------------------------------------------------
 
 
