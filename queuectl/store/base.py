@@ -286,7 +286,9 @@ class Store(Protocol):
         """A waiter (own connection) that wakes idle workers. It must wake on every change
         that makes a job claimable now or gives a worker an order: enqueue, requeue, DLQ
         retry, update to pending, release, a cancel request for a running job and a stop
-        request (the conformance suite checks each); it may wake on any other change."""
+        request; and on a job put to wait for a later time (an enqueue scheduled ahead, a
+        retry recorded), whose time an idle worker then reads (next_due_in). The
+        conformance suite checks each; it may wake on any other change."""
         ...
 
     # -- config -------------------------------------------------------------------------

@@ -1543,6 +1543,12 @@ def _paused_job(store: Store) -> None:
 
 WAKE_UPS: dict[str, tuple[Callable[[Store], object], Callable[[Store], object]]] = {
     "enqueue": (lambda s: None, lambda s: enqueue(s, make_job("new"))),
+    # A job due later: idle workers read when it comes due (Store.next_due_in).
+    "enqueue for later": (lambda s: None, lambda s: enqueue(s, make_job("new", delay=3600))),
+    "a retry recorded": (
+        _running_job,
+        lambda s: s.fail_job(as_claimed(s, "r", "w1", 1), BOOM, 3600),
+    ),
     "dlq retry": (_dead_job, lambda s: s.retry_dead_jobs(["d"], 3)),
     "requeue": (_dead_job, lambda s: s.requeue_jobs(["d"], 3)),
     "update to pending": (_dead_job, lambda s: s.update_job("d", JobChanges(requeue=True))),
@@ -1560,8 +1566,9 @@ WAKE_UPS: dict[str, tuple[Callable[[Store], object], Callable[[Store], object]]]
 def test_changes_that_give_workers_something_to_do_wake_them(
     store: Store, open_more: Callable[[], Store], reason: str
 ) -> None:
-    """The store contract (Store.change_waiter): whatever makes a job claimable now, or
-    gives a worker an order, wakes a waiter on another connection within the wait."""
+    """The store contract (Store.change_waiter): whatever makes a job claimable now or
+    later, or gives a worker an order, wakes a waiter on another connection within the
+    wait."""
     prepare, act = WAKE_UPS[reason]
     prepare(store)
     waiter = open_more().change_waiter()  # listening from here on
