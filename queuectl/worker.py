@@ -173,7 +173,10 @@ class Worker:
         """Sleep, but keep running commands' output flowing meanwhile; cut short when the
         change waiter is connected again (the store answers: try it at once)."""
         deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0 and not self.changes.back():
+        while (left := deadline - time.monotonic()) > 0:
+            if self.changes.back():
+                self.outage.store_back()
+                return
             self.wait(left)
 
     def _warn_if_not_durable(self) -> None:

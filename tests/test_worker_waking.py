@@ -55,8 +55,8 @@ def test_workers_resume_within_a_second_of_a_restarted_redis_answering(tmp_path:
         logs = [tmp_path / f"w{i}.log" for i in range(2)]
         workers = [start_worker(server.url, log) for log in logs]
         try:
-            for worker in workers:
-                wait_for(lambda w=worker: any(x.pid == w.pid for x in store.list_workers()))
+            for log in logs:  # logged once its change waiter listens
+                wait_for(lambda log=log: " started: " in log.read_text(), what="start-up")
             server.crash()
             # Failures enough for the pause between tries to have doubled up to seconds
             # (0.1, 0.2, 0.4 ... 5 s): what a worker did before was wait it out.
