@@ -4,7 +4,8 @@ The store's change waiter is watched in the worker's selector when it has a file
 descriptor (inotify on SQLite, LISTEN on PostgreSQL, SUBSCRIBE on Redis); else a thread
 blocks in it and pokes the worker's wake-up pipe. A waiter that lost its connection and
 has no descriptor for a while is asked again every LISTEN_RETRY_S; meanwhile the
-worker's poll interval is the fallback.
+worker's poll interval is the fallback. Once it has one again, the store answers again:
+`back` tells a worker pausing through an outage to try its store at once.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from queuectl.store import ChangeWaiter, Store
 
 log = logging.getLogger("queuectl.worker")
 
-LISTEN_RETRY_S = 1.0  # how often a waiter that lost its connection tries again
+LISTEN_RETRY_S = 0.25  # how often a waiter that lost its connection tries again
 
 
 class ChangeWatch:
@@ -40,6 +41,7 @@ class ChangeWatch:
         self._fd: int | None = None
         self._in_selector = False  # watched in the selector, not by a thread
         self._next_listen = 0.0
+        self.reconnected = False  # connected again since `back` was last asked
 
     def start(self, store: Store) -> None:
         try:
@@ -63,12 +65,20 @@ class ChangeWatch:
             changed = True
         # The waiter may have reconnected, on a new socket that can have the old number
         # (which epoll forgot when it closed): watch whatever it has now, afresh.
+        lost = self._fd is None
         if self._fd is not None:
             self.selector.unregister(self._fd)
         self._fd = self.waiter.fileno()
         if self._fd is not None:
             self.selector.register(self._fd, selectors.EVENT_READ, "changes")
+            self.reconnected = self.reconnected or lost
         return changed
+
+    def back(self) -> bool:
+        """Whether the waiter got its connection back since last asked: the store answers
+        again (a wake-up on reconnect, not the end of an outage's backoff)."""
+        back, self.reconnected = self.reconnected, False
+        return back
 
     def relisten_at(self) -> float | None:
         """When to ask a waiter that lost its connection again (None: it has none to lose)."""

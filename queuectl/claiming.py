@@ -2,8 +2,10 @@
 over.
 
 A claim is made when something may be due (`dirty`: a wake-up from the store, a slot
-freed, a full claim that may have left more) or when the poll interval comes round, and
-only when it is worth a transaction (pacing.py). It fills the free slots and the reserve
+freed, a full claim that may have left more), when the next waiting job comes due (a
+scheduled job, a retry: read from the store after a claim that left slots free), or at
+the latest when the poll interval comes round, and only when it is worth a transaction
+(pacing.py). It fills the free slots and the reserve
 (slots.py) in one atomic claim. On a server store, while jobs run, it goes to a thread
 with a connection of its own (claimer.py) and the loop takes its answer on a later turn.
 """
@@ -24,6 +26,7 @@ from queuectl.timers import Duty, Timers
 
 log = logging.getLogger("queuectl.worker")
 
+DUE_MARGIN_S = 0.001  # wake this long after a job's run_at: not a claim just before it
 BURST_POLL_S = 0.02  # a burst run with only others' jobs left looks again this soon...
 # ...then half as often each time, down to the poll interval (see Claims.burst_done)
 
@@ -111,6 +114,21 @@ class Claims:
             log.debug("%d job(s) held in reserve for the next free slot", len(self.slots.ready))
         if len(jobs) == asked:
             self.dirty = True  # there may be more: claim again as soon as a slot frees
+        else:
+            self._claim_when_due()
+
+    def _claim_when_due(self) -> None:
+        """Nothing more is due now: claim again when the next waiting job comes due (the
+        store's clock decides, so the wait is read as seconds from its now), if that is
+        before the poll interval's turn. A store that does not answer leaves the poll."""
+        try:
+            due_in = self.store.next_due_in(self.queues)
+        except StoreError as err:
+            log.debug("cannot read when the next job is due (%s)", err)
+            return
+        if due_in is not None:
+            at = time.monotonic() + due_in + DUE_MARGIN_S
+            self.timers.no_later_than(Duty.CLAIM, at)
 
     def release_reserve(self) -> None:
         """Stopping: claimed jobs that never started go back, their attempt not counted

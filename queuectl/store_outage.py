@@ -57,6 +57,12 @@ class StoreOutage:
         self.backoff = min(max(self.backoff * 2, 0.1), MAX_STORE_BACKOFF_S)
         return self.backoff
 
+    def store_back(self) -> None:
+        """The store answers again (the change waiter connected again): a step that still
+        fails (a connection that broke in the outage) is tried again soon, the backoff
+        started afresh."""
+        self.backoff = 0.0
+
     def check_patience(self) -> None:
         """A long-running worker outlasts any outage; a burst run must end. It gives up
         once the store has failed it for two leases without a break (a minute by

@@ -3,7 +3,7 @@
 One table says how often each duty comes round; the loop's steps ask whether theirs is
 due and book the next turn when they have done it, and the loop's wait sleeps until the
 earliest. A duty can also be brought forward: a heartbeat at once after a signal or an
-outage, a claim when a retry comes due.
+outage, a claim when a scheduled job or a retry comes due.
 """
 
 from __future__ import annotations

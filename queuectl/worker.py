@@ -170,9 +170,13 @@ class Worker:
         return False
 
     def _pause(self, seconds: float) -> None:
-        """Sleep, but keep running commands' output flowing meanwhile."""
+        """Sleep, but keep running commands' output flowing meanwhile; cut short when the
+        change waiter is connected again (the store answers: try it at once)."""
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
+            if self.changes.back():
+                self.outage.store_back()
+                return
             self.wait(left)
 
     def _warn_if_not_durable(self) -> None:
@@ -379,7 +383,11 @@ class Worker:
         timers = self.slots.deadlines()
         if (swept := self.sweeper.next_deadline()) is not None:
             timers.append(swept)
-        if limit is not None:
+        if limit is not None:  # and the waiter's next try to connect again: see _pause
+            if self.changes.reconnected:
+                return 0.0
+            relisten = self.changes.relisten_at()
+            timers += [] if relisten is None else [relisten]
             return min([limit, *(max(0.0, t - now) for t in timers)])
         claim = not self.stop.mode and self.claims.would_claim()
         if self.claims.dirty and claim:

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from queuectl.bench import Figure, cli, others, running, scale
+from queuectl.bench import Figure, cli, due, others, running, scale
 from queuectl.bench.backends import (
     POSTGRES_DEFAULT,
     REDIS_DEFAULT,
@@ -19,7 +19,7 @@ from queuectl.bench.backends import (
 )
 from queuectl.bench.report import as_json, markdown
 
-FIGURES = ("drain", "slots", "startup", "loop", "pickup", "bulk", "scale", "idle", "others")
+FIGURES = ("drain", "slots", "startup", "loop", "pickup", "due", "bulk", "scale", "idle", "others")
 
 
 class Sizes:
@@ -30,6 +30,7 @@ class Sizes:
         self.startup_runs = 2 if quick else 15
         self.loop = 3 if quick else 30
         self.pickup = 5 if quick else 200
+        self.due = (3, 2) if quick else (40, 15)  # scheduled jobs, retries
         self.bulk = 500 if quick else 100_000
         self.scale = (200, 2000) if quick else (1000, 1_000_000)
         self.scale_runs = 3 if quick else 50
@@ -52,6 +53,7 @@ def run_backend(server: Server, sizes: Sizes, only: set[str]) -> list[Figure]:
     on_fresh("startup", lambda url: cli.startup(url, backend, sizes.startup_runs))
     on_fresh("loop", lambda url: [cli.enqueue_loop(url, backend, sizes.loop, sizes.runs)])
     on_fresh("pickup", lambda url: running.pickup(url, backend, sizes.pickup))
+    on_fresh("due", lambda url: due.due_pickup(url, backend, *sizes.due))
     on_fresh("bulk", lambda url: [cli.bulk_enqueue(url, backend, sizes.bulk, sizes.runs)])
     if "scale" in only and backend != "redis":
         small, large = sizes.scale

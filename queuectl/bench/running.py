@@ -79,7 +79,7 @@ def slots(url: str, backend: str, jobs: int, runs: int) -> Figure:
     return ratio_figure(figure, 24 / 0.05, "ideal 3x8 slots", 0.9, True)
 
 
-def _wait_registered(url: str, pid: int, deadline: float) -> None:
+def wait_registered(url: str, pid: int, deadline: float) -> None:
     store = open_store(url)
     try:
         while not any(w.pid == pid for w in store.list_workers()):
@@ -98,7 +98,7 @@ def pickup(url: str, backend: str, samples: int) -> list[Figure]:
     store = open_store(url)
     delays = []
     try:
-        _wait_registered(url, worker.pid, time.monotonic() + 30)
+        wait_registered(url, worker.pid, time.monotonic() + 30)
         time.sleep(0.5)  # let it settle into waiting
         for i in range(samples):
             store.enqueue_jobs([NewJob(id=f"p{i}", command="true")], 0)
@@ -153,7 +153,7 @@ def idle(url: str, backend: str, seconds: float) -> list[Figure]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_registered(url, worker.pid, time.monotonic() + 30)
+        wait_registered(url, worker.pid, time.monotonic() + 30)
         _wait_listening(port, time.monotonic() + 30)
         time.sleep(1.0)  # past start-up
         before = {p.pid: cpu_seconds(p.pid) for p in (worker, serve)}

@@ -275,11 +275,20 @@ class Store(Protocol):
         (jobs scheduled for later do not count): what keeps a burst worker going."""
         ...
 
+    def next_due_in(self, queues: Sequence[str] | None) -> float | None:
+        """Seconds from the store's now until the earliest waiting job (pending, or failed
+        awaiting its retry) of `queues` (all when None) that is not due yet comes due;
+        None when no job waits for a later time. An idle worker sleeps until then; in
+        seconds, not a time, so that a worker whose clock is off still wakes on time."""
+        ...
+
     def change_waiter(self) -> ChangeWaiter:
         """A waiter (own connection) that wakes idle workers. It must wake on every change
         that makes a job claimable now or gives a worker an order: enqueue, requeue, DLQ
         retry, update to pending, release, a cancel request for a running job and a stop
-        request (the conformance suite checks each); it may wake on any other change."""
+        request; and on a job put to wait for a later time (an enqueue scheduled ahead, a
+        retry recorded), whose time an idle worker then reads (next_due_in). The
+        conformance suite checks each; it may wake on any other change."""
         ...
 
     # -- config -------------------------------------------------------------------------

@@ -291,6 +291,18 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve):
                 for job in self._db.jobs.values()
             )
 
+    def next_due_in(self, queues: Sequence[str] | None) -> float | None:
+        with self._db.lock:
+            now = self.now()
+            ahead = [
+                job.run_at - now
+                for job in self._db.jobs.values()
+                if (queues is None or job.queue in queues)
+                and job.state in (PENDING, JobState.FAILED)
+                and job.run_at > now
+            ]
+        return min(ahead, default=None)
+
     def change_waiter(self) -> MemoryWaiter:
         return MemoryWaiter(self._db)
 

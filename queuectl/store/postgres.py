@@ -246,12 +246,12 @@ class PostgresStore(GuardedStore, PostgresObserve):
             return []
         rows = [finish_params(guard, finish, result) for guard, finish, result in finishes]
         columns = {name: [row[name] for row in rows] for name in rows[0]}
-        wakes = any(finish.state is JobState.PENDING for _, finish, _ in finishes)
+        wakes = any(finish.state in rules.CLAIMABLE for _, finish, _ in finishes)
 
         def work(conn: psycopg.Connection[Row]) -> list[bool]:
             moved = {row["id"] for row in conn.execute(self._q["finish_jobs"], columns)}
             if wakes and moved:
-                conn.execute(NOTIFY)  # a retry is claimable at once
+                conn.execute(NOTIFY)  # a retry: claimable now or, later, a time to wake
             return [guard.job_id in moved for guard, _, _ in finishes]
 
         try:
@@ -267,6 +267,9 @@ class PostgresStore(GuardedStore, PostgresObserve):
     def has_unfinished_jobs(self, queues: Sequence[str] | None) -> bool:
         rows = self._read("has_unfinished_jobs", {"queues": _list(queues)})
         return bool(rows[0]["unfinished"])
+
+    def next_due_in(self, queues: Sequence[str] | None) -> float | None:
+        return _float(self._read("next_due_in", {"queues": _list(queues)})[0]["due_in"])
 
     def change_waiter(self) -> PostgresChangeWaiter:
         from queuectl.store.postgres_waiter import PostgresChangeWaiter

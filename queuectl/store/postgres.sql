@@ -279,6 +279,23 @@ SELECT EXISTS (
       AND (%(queues)s::text[] IS NULL OR queue = ANY (%(queues)s::text[]))
 ) AS unfinished;
 
+-- name: next_due_in
+-- When an idle worker looks again: the earliest run_at still ahead among the waiting jobs
+-- of its queues, one seek per queue and state (jobs_pending_run_at, jobs_failed_run_at).
+SELECT extract(epoch FROM min(at) - now())::float8 AS due_in FROM (
+    SELECT (SELECT min(j.run_at) FROM jobs AS j
+            WHERE j.queue = c.queue AND j.state = 'pending' AND j.run_at > now()) AS at
+    FROM job_counts AS c
+    WHERE c.state = 'pending' AND c.n > 0
+      AND (%(queues)s::text[] IS NULL OR c.queue = ANY (%(queues)s::text[]))
+    UNION ALL
+    SELECT (SELECT min(j.run_at) FROM jobs AS j
+            WHERE j.queue = c.queue AND j.state = 'failed' AND j.run_at > now())
+    FROM job_counts AS c
+    WHERE c.state = 'failed' AND c.n > 0
+      AND (%(queues)s::text[] IS NULL OR c.queue = ANY (%(queues)s::text[]))
+) AS ahead;
+
 -- name: get_config
 SELECT key, value FROM config;
 

@@ -250,6 +250,12 @@ class RedisStore(GuardedStore, RedisObserve):
             return False
         return bool(self._scripts.run("unfinished", list(queues or ()), read=True))
 
+    def next_due_in(self, queues: Sequence[str] | None) -> float | None:
+        if queues is not None and not queues:
+            return None
+        due_in = self._scripts.run("next_due", list(queues or ()), read=True)
+        return None if due_in is None else float(due_in)
+
     def change_waiter(self) -> RedisChangeWaiter:
         from queuectl.store.redis_waiter import RedisChangeWaiter
 

@@ -42,6 +42,7 @@ SCRIPTS = (
     "counts",
     "stats",
     "unfinished",
+    "next_due",
     "expired",
     "heartbeat",
     "finish",

@@ -260,6 +260,12 @@ class SqliteStore(GuardedStore, SqliteObserve):
         with self._reading() as conn:
             return bool(conn.execute(Q["has_unfinished_jobs"], params).fetchone()[0])
 
+    def next_due_in(self, queues: Sequence[str] | None) -> float | None:
+        params = {"queues": _json(queues), "now": self.now()}
+        with self._reading() as conn:
+            due_in = conn.execute(Q["next_due_in"], params).fetchone()[0]
+        return None if due_in is None else float(due_in)
+
     def change_waiter(self) -> SqliteChangeWaiter:
         from queuectl.store.sqlite_waiter import SqliteChangeWaiter
 

@@ -206,6 +206,23 @@ SELECT EXISTS (
       AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
 );
 
+-- name: next_due_in
+-- When an idle worker looks again: the earliest run_at still ahead among the waiting jobs
+-- of its queues, one seek per queue and state (jobs_pending_run_at, jobs_failed_run_at).
+SELECT min(at) - :now FROM (
+    SELECT (SELECT min(j.run_at) FROM jobs AS j INDEXED BY jobs_pending_run_at
+            WHERE j.queue = c.queue AND j.state = 'pending' AND j.run_at > :now) AS at
+    FROM job_counts AS c
+    WHERE c.state = 'pending' AND c.n > 0
+      AND (:queues IS NULL OR c.queue IN (SELECT value FROM json_each(:queues)))
+    UNION ALL
+    SELECT (SELECT min(j.run_at) FROM jobs AS j INDEXED BY jobs_failed_run_at
+            WHERE j.queue = c.queue AND j.state = 'failed' AND j.run_at > :now)
+    FROM job_counts AS c
+    WHERE c.state = 'failed' AND c.n > 0
+      AND (:queues IS NULL OR c.queue IN (SELECT value FROM json_each(:queues)))
+);
+
 -- name: get_config
 SELECT key, value FROM config;
 

@@ -1232,6 +1232,36 @@ def test_has_unfinished_jobs(store: Store) -> None:
     assert not store.has_unfinished_jobs(["a", "b", "c"])
 
 
+# -- next_due_in -------------------------------------------------------------------------------
+
+
+def test_next_due_in(store: Store) -> None:
+    def ahead(queues: list[str] | None) -> float | None:
+        return store.next_due_in(queues)
+
+    assert ahead(None) is None
+    enqueue(store, make_job("due", queue="a"))
+    assert ahead(None) is None  # a job due now is the claim's, not a time to wait for
+    enqueue(store, make_job("later", delay=600, queue="a"))
+    put_in_state(store, "retrying", FAILED, queue="b")  # its retry is an hour away
+    enqueue(store, make_job("soon", delay=60, queue="c"))
+    put_in_state(store, "running", PROCESSING, queue="d")
+
+    def near(value: float | None, expected: float) -> bool:
+        return value is not None and expected - 5 < value <= expected
+
+    assert near(ahead(None), 60)
+    assert near(ahead(["a", "b"]), 600)
+    assert near(ahead(["b"]), 3600)  # a failed job's retry counts
+    assert ahead(["d"]) is None and ahead(["nowhere"]) is None and ahead([]) is None
+
+    store.advance_clock(61)  # "soon" is due: the next is "later"
+    assert near(ahead(None), 539)
+    assert ahead(["c"]) is None
+    store.cancel_jobs(["later"])
+    assert near(ahead(None), 3539)
+
+
 # -- change waiter -----------------------------------------------------------------------------
 
 
@@ -1561,6 +1591,12 @@ def _paused_job(store: Store) -> None:
 
 WAKE_UPS: dict[str, tuple[Callable[[Store], object], Callable[[Store], object]]] = {
     "enqueue": (lambda s: None, lambda s: enqueue(s, make_job("new"))),
+    # A job due later: idle workers read when it comes due (Store.next_due_in).
+    "enqueue for later": (lambda s: None, lambda s: enqueue(s, make_job("new", delay=3600))),
+    "a retry recorded": (
+        _running_job,
+        lambda s: s.fail_job(as_claimed(s, "r", "w1", 1), BOOM, 3600),
+    ),
     "dlq retry": (_dead_job, lambda s: s.retry_dead_jobs(["d"], 3)),
     "requeue": (_dead_job, lambda s: s.requeue_jobs(["d"], 3)),
     "update to pending": (_dead_job, lambda s: s.update_job("d", JobChanges(requeue=True))),
@@ -1578,8 +1614,9 @@ WAKE_UPS: dict[str, tuple[Callable[[Store], object], Callable[[Store], object]]]
 def test_changes_that_give_workers_something_to_do_wake_them(
     store: Store, open_more: Callable[[], Store], reason: str
 ) -> None:
-    """The store contract (Store.change_waiter): whatever makes a job claimable now, or
-    gives a worker an order, wakes a waiter on another connection within the wait."""
+    """The store contract (Store.change_waiter): whatever makes a job claimable now or
+    later, or gives a worker an order, wakes a waiter on another connection within the
+    wait."""
     prepare, act = WAKE_UPS[reason]
     prepare(store)
     waiter = open_more().change_waiter()  # listening from here on

@@ -12,7 +12,6 @@ for i = 3, #ARGV, FIELDS do
     seen[id] = true
 end
 local default = tonumber(ARGV[2])
-local due = false
 for i = 3, #ARGV, FIELDS do
     local own = ARGV[i + 4]
     local run_at = tonumber(ARGV[i + 6]) or (now + tonumber(ARGV[i + 7]))
@@ -28,8 +27,8 @@ for i = 3, #ARGV, FIELDS do
     if ARGV[i + 5] ~= '' then job.timeout = ARGV[i + 5] end
     if ARGV[i + 9] ~= '' then job.cwd = ARGV[i + 9] end
     if ARGV[i + 10] ~= '' then job.env = ARGV[i + 10] end
-    if run_at <= now then due = true end
     insert(job, now)
 end
-if due then redis.call('PUBLISH', WAKE, 'enqueue') end
+-- Even for jobs due later: an idle worker reads when the next one comes due.
+redis.call('PUBLISH', WAKE, 'enqueue')
 return {'ok'}

@@ -41,7 +41,7 @@ local function finish(f, stdout, stderr)
         if f[10] ~= '' then redis.call('HSET', akey, 'exit_code', f[10]) end
         if f[11] ~= '' then redis.call('HSET', akey, 'error', f[11]) end
     end
-    wake = wake or (waiting(job.state) and tonumber(job.run_at) <= now)
+    wake = wake or waiting(job.state)  -- a retry, due now or later
     return 1
 end
 
