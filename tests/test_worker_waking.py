@@ -56,12 +56,12 @@ def test_workers_resume_within_a_second_of_a_restarted_redis_answering(tmp_path:
         workers = [start_worker(server.url, log) for log in logs]
         try:
             for log in logs:  # logged once its change waiter listens
-                wait_for(lambda log=log: " started: " in log.read_text(), what="start-up")
+                wait_for(lambda: " started: " in log.read_text(), what="start-up")  # noqa: B023
             server.crash()
             # Failures enough for the pause between tries to have doubled up to seconds
             # (0.1, 0.2, 0.4 ... 5 s): what a worker did before was wait it out.
-            for log in logs:
-                wait_for(lambda log=log: log.read_text().count("database unavailable") >= 8)
+            for log in logs:  # (wait_for calls the lambda before the loop moves on)
+                wait_for(lambda: log.read_text().count("database unavailable") >= 8)  # noqa: B023
             server.start()  # returns once the server answers, its data loaded
             answering = time.time()
             store.enqueue_jobs([NewJob(id="after", command="true")], 0)
