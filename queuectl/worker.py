@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import selectors
-import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from types import FrameType
 
 from queuectl.changes import ChangeWatch
@@ -51,28 +48,12 @@ from queuectl.store import Store, open_store
 from queuectl.store_outage import StoreOutage
 from queuectl.timers import PUBLISH_EVERY_S, Duty, Timers
 from queuectl.wakeups import Wakeups
+from queuectl.worker_options import WorkerOptions, new_worker_id
 
 log = logging.getLogger("queuectl.worker")
 
 MIN_HEARTBEAT_S = 0.25  # earliest heartbeat after a wake-up (cancel and stop orders)
 PRUNE_AFTER_S = 3600.0  # forget workers silent for this long
-
-
-def default_host() -> str:
-    return os.environ.get("QUEUECTL_HOSTNAME") or socket.gethostname()
-
-
-def new_worker_id(host: str) -> str:
-    """host-pid-random: readable in `worker list`, unique even when pids are reused."""
-    return f"{host}-{os.getpid()}-{secrets.token_hex(2)}"
-
-
-@dataclass
-class WorkerOptions:
-    slots: int = 1
-    queues: Sequence[str] | None = None  # None = every queue
-    burst: bool = False
-    host: str = field(default_factory=default_host)
 
 
 class Worker:

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 from queuectl.models import Job, JobState
 from queuectl.spec import parse_job
 from queuectl.store import Store
-from queuectl.worker import Worker, WorkerOptions
+from queuectl.worker import Worker
+from queuectl.worker_options import WorkerOptions
 
 T = TypeVar("T")
 

@@ -16,7 +16,7 @@ from queuectl.errors import StoreError
 from queuectl.models import NewJob, RunResult
 from queuectl.store import Store
 from queuectl.timers import Duty
-from queuectl.worker import WorkerOptions
+from queuectl.worker_options import WorkerOptions
 from tests.helpers import stepped_worker
 
 

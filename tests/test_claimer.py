@@ -16,7 +16,7 @@ from queuectl.claimer import Claimer
 from queuectl.errors import StoreError
 from queuectl.models import JobState, NewJob
 from queuectl.store import Store
-from queuectl.worker import WorkerOptions
+from queuectl.worker_options import WorkerOptions
 from tests.conftest import BACKENDS
 from tests.helpers import state_of, stepped_worker, worker_script_report
 
@@ -126,7 +126,8 @@ def test_an_idle_worker_claims_in_its_loop(store: Store, store_url: str) -> None
 
 _RUN_IN_PROCESS = """
 import json, signal, sys
-from queuectl.worker import Worker, WorkerOptions
+from queuectl.worker import Worker
+from queuectl.worker_options import WorkerOptions
 
 before = signal.getsignal(signal.SIGTERM)
 worker = Worker(sys.argv[1], WorkerOptions(slots=2, burst=True))

@@ -19,7 +19,8 @@ import json, sys
 from collections import Counter
 import queuectl.claimer
 from queuectl.store import open_store
-from queuectl.worker import Worker, WorkerOptions
+from queuectl.worker import Worker
+from queuectl.worker_options import WorkerOptions
 
 calls, jobs = Counter(), Counter()
 

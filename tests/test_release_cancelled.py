@@ -12,7 +12,7 @@ import pytest
 from queuectl.models import JobState, NewJob, StopMode
 from queuectl.service import jobs as job_service
 from queuectl.store import Store
-from queuectl.worker import WorkerOptions
+from queuectl.worker_options import WorkerOptions
 from tests.helpers import stepped_worker
 
 

@@ -6,7 +6,7 @@ from queuectl.models import JobState, NewJob
 from queuectl.service import jobs as job_service
 from queuectl.store import Store
 from queuectl.timers import Duty
-from queuectl.worker import WorkerOptions
+from queuectl.worker_options import WorkerOptions
 from tests.helpers import stepped_worker
 
 

@@ -90,7 +90,8 @@ def worker_start(
         _detach(app, count, queues, burst, verbosity, log_format)
         return
     from queuectl.cli.worker_log import configure
-    from queuectl.worker import Worker, WorkerOptions
+    from queuectl.worker import Worker
+    from queuectl.worker_options import WorkerOptions
 
     configure(verbosity, log_format, log_file)
     options = WorkerOptions(slots=count, queues=list(queues) or None, burst=burst)
@@ -154,7 +155,7 @@ def _detach(
 def worker_stop(app: App, now: bool, timeout: float | None, as_json: bool) -> None:
     """Stop every worker using this database, on any host; waits and reports."""
     from queuectl.cli.stopping import stop_workers
-    from queuectl.worker import default_host
+    from queuectl.worker_options import default_host
 
     wait = timeout if timeout is not None else service.settings(app.store).grace_period + 10
     report = stop_workers(app.store, now, wait, default_host())
