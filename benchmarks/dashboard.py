@@ -1,4 +1,4 @@
-"""Dashboard speed against issue 9's targets; prints one line per measurement.
+"""Dashboard speed against its targets (listed below); prints one line per measurement.
 
     python benchmarks/dashboard.py [--jobs 1000000] [--db PATH] [--idle 60]
 
