@@ -273,8 +273,10 @@ SESSION_FINISHED = ROOT / ".pytest-session-finished"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    SESSION_FINISHED.unlink(missing_ok=True)
+    if not hasattr(session.config, "workerinput"):  # the controller, not an xdist worker
+        SESSION_FINISHED.unlink(missing_ok=True)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    SESSION_FINISHED.write_text(f"{exitstatus}\n")
+    if not hasattr(session.config, "workerinput"):
+        SESSION_FINISHED.write_text(f"{exitstatus}\n")
