@@ -41,12 +41,12 @@ def state_file() -> str:
 
 
 def database_key(db: str | None) -> str:
-    """The database as resolved for opening it; a relative SQLite path made absolute, so
-    the same file is the same key from any directory."""
-    from queuectl.store import resolve_url
+    """The database as resolved for opening it, as database_identity names it: a SQLite
+    file's absolute path (the same file from any directory), a server's URL without its
+    password (which must never reach the state file)."""
+    from queuectl.store.opening import database_identity, resolve_url
 
-    url = resolve_url(db)
-    return url if "://" in url else os.path.abspath(url)
+    return database_identity(resolve_url(db))
 
 
 def remember(db: str | None, job_id: str) -> None:

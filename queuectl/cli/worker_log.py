@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 from typing import TextIO
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 LOG_FILE_BYTES = 10 * 1024 * 1024  # rotate a detached worker's log at 10 MiB...
 LOG_FILE_BACKUPS = 5  # ...keeping five old files
@@ -58,30 +57,13 @@ def detached_log_path(url: str) -> Path:
     named from the database itself (database_identity), not from how `--db` spelled it."""
     from platformdirs import user_state_path
 
+    from queuectl.store.opening import database_identity
+
     identity = database_identity(url)
     digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
     stem = Path(identity.split("?", 1)[0].rstrip("/")).name or "db"
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in stem)[:40]
     return user_state_path("queuectl") / f"worker-{safe}-{digest}.log"
-
-
-def database_identity(url: str) -> str:
-    """A SQLite file's absolute path (symlinks resolved), or a server's URL without its
-    password: `q.db`, `./q.db` and `sqlite:///q.db` are one database, and so are two
-    spellings of a URL that differ only in the password (which must not reach a file name
-    anyway)."""
-    if "://" not in url or url.lower().startswith("sqlite:"):
-        from queuectl.store.sqlite_connect import sqlite_path
-
-        return os.path.realpath(sqlite_path(url))
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        user_info, host = netloc.rsplit("@", 1)
-        user = user_info.split(":", 1)[0]
-        netloc = f"{user}@{host}" if user else host
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"]
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path, urlencode(query), ""))
 
 
 class TextFormat(logging.Formatter):

@@ -172,3 +172,24 @@ def _entry_point(scheme: str) -> str | None:
 
     found = entry_points(group=ENTRY_POINT_GROUP, name=scheme)
     return next((ep.value for ep in found), None)
+
+
+def database_identity(url: str) -> str:
+    """A SQLite file's absolute path (symlinks resolved), or a server's URL without its
+    password: `q.db`, `./q.db` and `sqlite:///q.db` are one database, and so are two
+    spellings of a URL that differ only in the password (which must not reach a file name
+    anyway)."""
+    if "://" not in url or url.lower().startswith("sqlite:"):
+        from queuectl.store.sqlite_connect import sqlite_path
+
+        return os.path.realpath(sqlite_path(url))
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user_info, host = netloc.rsplit("@", 1)
+        user = user_info.split(":", 1)[0]
+        netloc = f"{user}@{host}" if user else host
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"]
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path, urlencode(query), ""))

@@ -8,6 +8,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import Run
 
 
@@ -91,3 +93,12 @@ def test_purge_finished_deletes_completed_dead_and_cancelled(
     left = {job["id"] for job in run("list", "--json").ok().json()}
     assert left == {"job-pending", "job-failed"}
     run("purge", "--finished", "--state", "dead").error("not both", code=2)
+
+
+@pytest.mark.before_store
+def test_the_state_file_never_holds_a_password(tmp_path: Path) -> None:
+    from queuectl.cli.last_job import database_key
+
+    key = database_key("postgresql://app:s3cret@127.0.0.1:5432/jobs?password=s3cret2")
+    assert "s3cret" not in key and key == database_key("postgresql://app:other@127.0.0.1:5432/jobs")
+    assert database_key(str(tmp_path / "q.db")) == database_key(f"sqlite:///{tmp_path}/q.db")
