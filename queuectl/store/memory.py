@@ -223,7 +223,7 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve):
             now = self.now()
             worker = self._db.workers.get(worker_id)
             if worker is not None:
-                worker.heartbeat_at = now
+                self._db.workers[worker_id] = replace(worker, heartbeat_at=now)
             renewed, cancel = set(), set()
             for job in self._mine(worker_id):
                 if rules.renews(job, worker_id, holding):

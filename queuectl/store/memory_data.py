@@ -16,7 +16,7 @@ import select
 import threading
 from dataclasses import dataclass, field
 
-from queuectl.models import FINAL_STATES, Attempt, Job, JobState, StopMode, WorkerInfo
+from queuectl.models import FINAL_STATES, Attempt, Job, JobState, WorkerInfo
 
 # Histogram bucket upper bounds (seconds), as the SQL backends' metric_buckets table.
 BUCKETS = (
@@ -26,33 +26,6 @@ BUCKETS = (
 MINUTES_KEPT = 1440  # throughput: one day of per-minute counters
 
 MetricKey = tuple[str, str, str, float]  # kind, queue, outcome, bucket
-
-
-@dataclass
-class Worker:
-    """A registered worker as stored (its running jobs are read from the jobs)."""
-
-    id: str
-    host: str
-    pid: int
-    queues: tuple[str, ...]
-    slots: int
-    started_at: float
-    heartbeat_at: float
-    stop_requested: StopMode | None = None
-
-    def info(self, running: tuple[str, ...]) -> WorkerInfo:
-        return WorkerInfo(
-            id=self.id,
-            host=self.host,
-            pid=self.pid,
-            queues=self.queues,
-            slots=self.slots,
-            started_at=self.started_at,
-            heartbeat_at=self.heartbeat_at,
-            stop_requested=self.stop_requested,
-            running=running,
-        )
 
 
 @dataclass
@@ -66,7 +39,7 @@ class Database:
     seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     config: dict[str, str] = field(default_factory=dict)
     paused: set[str] = field(default_factory=set)
-    workers: dict[str, Worker] = field(default_factory=dict)
+    workers: dict[str, WorkerInfo] = field(default_factory=dict)  # running: read from jobs
     metrics: dict[MetricKey, tuple[int, float]] = field(default_factory=dict)
     minutes: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # slot: minute, ok, bad
     waiters: set[MemoryWaiter] = field(default_factory=set)

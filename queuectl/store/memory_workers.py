@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from msgspec.structs import replace
+
 from queuectl import rules
 from queuectl.models import StopMode, WorkerInfo, WorkerRegistration
 from queuectl.store.memory_base import MemoryBase
-from queuectl.store.memory_data import Worker
 
 
 class MemoryWorkers(MemoryBase):
@@ -50,7 +51,7 @@ class MemoryWorkers(MemoryBase):
     def register_worker(self, worker: WorkerRegistration) -> None:
         with self._db.lock:
             now = self.now()
-            self._db.workers[worker.id] = Worker(
+            self._db.workers[worker.id] = WorkerInfo(
                 worker.id, worker.host, worker.pid, tuple(worker.queues), worker.slots, now, now
             )
 
@@ -62,7 +63,7 @@ class MemoryWorkers(MemoryBase):
         with self._db.lock:
             now = self.now()
             workers = [
-                w.info(tuple(job.id for job in self._mine(w.id)))
+                replace(w, running=tuple(job.id for job in self._mine(w.id)))
                 for w in self._db.workers.values()
                 if alive_within is None or w.heartbeat_at >= now - alive_within
             ]
@@ -74,7 +75,8 @@ class MemoryWorkers(MemoryBase):
                 w for w in self._db.workers.values() if worker_ids is None or w.id in worker_ids
             ]
             for worker in asked:
-                worker.stop_requested = rules.stop_request(worker.stop_requested, mode)
+                stop = rules.stop_request(worker.stop_requested, mode)
+                self._db.workers[worker.id] = replace(worker, stop_requested=stop)
             self._db.wake()
         return len(asked)
 
