@@ -27,6 +27,15 @@ class JobState(StrEnum):
 FINAL_STATES = frozenset({JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED})
 
 
+class AfterMode(StrEnum):
+    """When a job that runs after others may start: once they all "completed" (the
+    default), or once they all "finished" however they ended (completed, dead or
+    cancelled): a clean-up or notify step. The rules are queuectl.workflow's."""
+
+    COMPLETED = "completed"
+    FINISHED = "finished"
+
+
 class StopMode(StrEnum):
     """How a worker is asked to stop: "graceful" lets running jobs end (up to the grace
     period), "now" kills them. "now" beats "graceful" (queuectl.rules.stop_request)."""
@@ -58,6 +67,8 @@ class NewJob(msgspec.Struct, frozen=True):
     keep_daemons: bool = False  # leave what the command leaves running when it exits
     cwd: str | None = None  # where it runs (None: the worker's directory)
     env: dict[str, str] | None = None  # merged over the worker's environment
+    after: tuple[str, ...] = ()  # ids of the jobs it runs after (queuectl.workflow)
+    after_mode: AfterMode = AfterMode.COMPLETED
 
 
 class Job(msgspec.Struct, frozen=True):
@@ -87,6 +98,18 @@ class Job(msgspec.Struct, frozen=True):
     seq: int = 0  # enqueue order, unique per store: what list cursors point at
     cwd: str | None = None
     env: dict[str, str] | None = None
+    # Workflows (queuectl.workflow): when it runs after other jobs (None: after none), how
+    # many of those have not yet ended as it needs (a pending job with blockers > 0 is
+    # "blocked"), how many jobs run after it, and the job whose end cancelled it.
+    after_mode: AfterMode | None = None
+    blockers: int = 0
+    dependents: int = 0
+    cancelled_by: str | None = None
+
+    @property
+    def blocked(self) -> bool:
+        """Pending, but waiting for jobs it runs after."""
+        return self.state is JobState.PENDING and self.blockers > 0
 
 
 class Attempt(msgspec.Struct, frozen=True):
@@ -173,14 +196,34 @@ class WorkerOrders(msgspec.Struct, frozen=True):
 
 
 class QueueCounts(msgspec.Struct, frozen=True):
-    """Jobs per state (every state present) and how many wait for a future run_at."""
+    """Jobs per state (every state present), how many pending ones wait for a future
+    run_at (not counting blocked ones) and how many wait for other jobs (blocked)."""
 
     by_state: dict[JobState, int]
     scheduled: int
+    blocked: int = 0
 
 
 SCHEDULED = "scheduled"  # a listing filter: pending jobs whose run_at is in the future
-ListState = JobState | str  # a JobState or SCHEDULED
+BLOCKED = "blocked"  # a listing filter: pending jobs waiting for jobs they run after
+ListState = JobState | str  # a JobState, SCHEDULED or BLOCKED
+
+
+class Requeued(list[str]):
+    """The ids a requeue or DLQ retry moved back to pending (it is that list), and
+    `brought_back`: the jobs that came back with them because each had been cancelled
+    only because one of them ended (queuectl.workflow)."""
+
+    def __init__(self, ids: list[str], brought_back: list[str] | None = None) -> None:
+        super().__init__(ids)
+        self.brought_back = brought_back or []
+
+
+class JobLinks(msgspec.Struct, frozen=True):
+    """A job's place in a workflow: the ids it runs after and those that run after it."""
+
+    after: tuple[str, ...] = ()
+    dependents: tuple[str, ...] = ()
 
 
 class QueueStats(msgspec.Struct, frozen=True):

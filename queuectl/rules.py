@@ -38,8 +38,9 @@ PURGEABLE = FINAL_STATES
 
 
 def claimable(job: Job, now: float) -> bool:
-    """Whether a claim may take the job: pending or failed, and due."""
-    return job.state in CLAIMABLE and job.run_at <= now
+    """Whether a claim may take the job: pending or failed, due, and not waiting for jobs
+    it runs after (queuectl.workflow)."""
+    return job.state in CLAIMABLE and job.blockers == 0 and job.run_at <= now
 
 
 def claim_order(job: Job) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import msgspec
 
 from queuectl.errors import InvalidSpec
-from queuectl.models import NewJob
+from queuectl.models import AfterMode, NewJob
 from queuectl.timefmt import parse_time
 
 MAX_ID_LENGTH = 200
@@ -55,6 +55,8 @@ class JobSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     keep_daemons: bool = False
     cwd: str | None = None
     env: dict[str, str] | None = None
+    after: list[str] | None = None
+    after_mode: AfterMode = AfterMode.COMPLETED
 
 
 _decoder = msgspec.json.Decoder(JobSpec)
@@ -93,6 +95,18 @@ def spec_json_schema() -> dict[str, Any]:
             "additionalProperties": {"type": "string", "pattern": no_nul},
         }
     )
+    props["after"] = _nullable(
+        {
+            "type": "array",
+            "items": {"type": "string", "pattern": _ID_SCHEMA_PATTERN, "maxLength": MAX_ID_LENGTH},
+            "description": "ids of the jobs this one runs after (existing, or in the same bulk)",
+        }
+    )
+    props["after_mode"] = {
+        "enum": [mode.value for mode in AfterMode],
+        "default": AfterMode.COMPLETED.value,
+        "description": "run once the jobs in `after` all completed, or all finished in any way",
+    }
     spec["properties"] = props
     spec["examples"] = [
         {"command": "./build.sh --release", "queue": "builds", "timeout": 600},
@@ -215,6 +229,7 @@ def to_new_job(spec: JobSpec) -> NewJob:
             f"invalid job spec: `run_at` must fall in 1970-9999: {spec.run_at}", field="run_at"
         )
     _check_cwd_env(spec.cwd, spec.env)
+    _check_after(spec.after)
     return NewJob(
         id=job_id,
         command=spec.command,
@@ -227,6 +242,8 @@ def to_new_job(spec: JobSpec) -> NewJob:
         keep_daemons=spec.keep_daemons,
         cwd=spec.cwd,
         env=spec.env or None,
+        after=tuple(spec.after or ()),
+        after_mode=spec.after_mode,
     )
 
 
@@ -275,6 +292,14 @@ def is_queue_name(name: str) -> bool:
 
 
 _GOOD_QUEUES: set[str] = set()
+
+
+def _check_after(after: list[str] | None) -> None:
+    for parent in after or ():
+        try:
+            check_job_id(parent)
+        except InvalidSpec as err:
+            raise InvalidSpec(f"{err} (in `after`)", field="after") from None
 
 
 def check_job_id(job_id: str) -> None:

@@ -34,6 +34,7 @@ from queuectl.models import (
     DeadGroup,
     Job,
     JobChanges,
+    JobLinks,
     JobQuery,
     JobState,
     LiveTail,
@@ -42,6 +43,7 @@ from queuectl.models import (
     NewJob,
     QueueCounts,
     QueueStats,
+    Requeued,
     RunResult,
     StopMode,
     WorkerInfo,
@@ -129,7 +131,13 @@ class Store(Protocol):
         `max_retries=None` takes `default_max_retries` (the caller's configured default,
         queuectl.rules.max_retries_for; the job keeps no own value then),
         `run_at=None` means now + `delay`. Raises DuplicateJob (naming the id) when an id
-        exists; then nothing is inserted. Wakes idle workers."""
+        exists; then nothing is inserted. Wakes idle workers.
+        Jobs with `after` (queuectl.workflow): every id named is in the batch or exists
+        (read in the same transaction, where it cannot end meanwhile); each new job
+        stores its blockers (queuectl.workflow.blockers_at_enqueue), its after_mode and
+        its links, and each job named counts the new dependents. InvalidSpec (naming the
+        id) for an unknown id or one that ended as its new job never accepts; the caller
+        has checked the batch itself (queuectl.workflow.check_graph)."""
         ...
 
     def get_job(self, job_id: str) -> Job | None:
@@ -151,6 +159,11 @@ class Store(Protocol):
         order "newest", ascending for "oldest"; only those after `after_seq` in that order;
         at most `limit` (None = all). `query.limit` and `query.cursor` are the caller's.
         Cost grows with `limit` and the rows skipped by the filters, never the table."""
+        ...
+
+    def job_links(self, job_ids: Sequence[str]) -> dict[str, JobLinks]:
+        """For each id: the ids of the jobs it runs after and of those that run after it,
+        each sorted (links to deleted jobs included: a reader looks them up)."""
         ...
 
     def list_attempts(self, job_id: str) -> list[Attempt]:
@@ -181,18 +194,21 @@ class Store(Protocol):
         the id) for a missing or ended job; then nothing changes."""
         ...
 
-    def retry_dead_jobs(self, job_ids: Sequence[str] | None, default_max_retries: int) -> list[str]:
+    def retry_dead_jobs(self, job_ids: Sequence[str] | None, default_max_retries: int) -> Requeued:
         """Move dead jobs (all of them when `job_ids` is None) back to pending, due now,
         attempts reset to 0, max_retries `default_max_retries` unless the job set its own.
         Raises JobNotFound / InvalidStateChange (naming the id) for an id that is missing or
-        not dead; then none move. Returns the ids moved."""
+        not dead; then none move. Returns the ids moved, and in `brought_back` the jobs
+        that came back with them: those cancelled only because one of them ended, down
+        the graph (queuectl.workflow)."""
         ...
 
-    def requeue_jobs(self, job_ids: Sequence[str], default_max_retries: int) -> list[str]:
+    def requeue_jobs(self, job_ids: Sequence[str], default_max_retries: int) -> Requeued:
         """Move finished or failed jobs (completed, failed, dead, cancelled) back to pending,
         due now, attempts reset, max_retries re-read as in retry_dead_jobs. All or none:
         JobNotFound / InvalidStateChange (naming the id) for a missing, pending or
-        processing one. Returns the ids (duplicates once). Wakes idle workers."""
+        processing one. Returns the ids (duplicates once), with the jobs brought back as
+        in retry_dead_jobs. Wakes idle workers."""
         ...
 
     def delete_jobs(self, job_ids: Sequence[str]) -> int:

@@ -19,12 +19,21 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from msgspec.structs import replace
 
 from queuectl import rules
 from queuectl.errors import JobNotFound, StoreError
-from queuectl.models import Interrupt, Job, JobChanges, JobQuery, JobState, RunResult
+from queuectl.models import (
+    Interrupt,
+    Job,
+    JobChanges,
+    JobQuery,
+    JobState,
+    Requeued,
+    RunResult,
+)
 
 MAX_DECISIONS = 10  # operators' changes decided again when jobs keep moving meanwhile
 RETRY_ALL_PAGE = 1000  # dead jobs read and retried per guarded write by a DLQ retry of all
@@ -33,6 +42,15 @@ RELEASED = RunResult(exit_code=None, error=str(Interrupt.RELEASED))
 
 Finishing = tuple[rules.Held, rules.Finish, RunResult]
 """A decided finish: the guard it holds under, the decision, the result to record."""
+
+
+class Applied(NamedTuple):
+    """What `_apply_changes` did: `moved` names a job that moved meanwhile (then nothing
+    changed); else `brought_back` lists the jobs that came back with the jobs put back to
+    pending (queuectl.workflow)."""
+
+    moved: str | None = None
+    brought_back: tuple[str, ...] = ()
 
 
 class GuardedStore(ABC):
@@ -54,12 +72,14 @@ class GuardedStore(ABC):
         """The jobs with these ids that exist, by id (one read)."""
 
     @abstractmethod
-    def _apply_changes(self, changes: Sequence[rules.Change]) -> str | None:
+    def _apply_changes(self, changes: Sequence[rules.Change]) -> Applied:
         """Apply every change in one transaction, all or none: each only while its job is
         still in `from_state` with `from_attempt` as its last_attempt, setting updated_at
-        to the store's now as well (or deleting it with its attempts); then wake idle
-        workers when a change `wakes_workers`. Returns None when all applied, else the id
-        of a job that moved meanwhile (then nothing changed)."""
+        to the store's now as well (or deleting it with its attempts); in the same
+        transaction, release or cancel the jobs after a job that ended, and bring back
+        those after a job put back to pending (queuectl.workflow); then wake idle
+        workers when a change `wakes_workers` or a job was released. Returns
+        `Applied(moved=id)` when a job moved meanwhile (then nothing changed)."""
 
     @abstractmethod
     def _apply_finish(self, guard: rules.Held, finish: rules.Finish, result: RunResult) -> bool:
@@ -81,11 +101,11 @@ class GuardedStore(ABC):
         job_ids: Sequence[str],
         decide: Callable[[Job], rules.Change | None],
         strict: bool = True,
-    ) -> list[rules.Change]:
+    ) -> tuple[list[rules.Change], tuple[str, ...]]:
         """Read the jobs, let `decide(job)` say what to write (it raises when a rule
         refuses; None leaves the job as it is), apply all guarded, all or none; read and
         decide again while one moved meanwhile. `strict`: a missing id raises JobNotFound
-        (else it is skipped). Returns the changes applied."""
+        (else it is skipped). Returns the changes applied and the jobs brought back."""
         ids = list(dict.fromkeys(job_ids))
         for _ in range(MAX_DECISIONS):
             jobs = self._read_jobs(ids)
@@ -99,30 +119,33 @@ class GuardedStore(ABC):
                 change = decide(job)
                 if change is not None:
                     decided.append(change)
-            if not decided or self._apply_changes(decided) is None:
-                return decided
+            if not decided:
+                return decided, ()
+            applied = self._apply_changes(decided)
+            if applied.moved is None:
+                return decided, applied.brought_back
         raise StoreError("jobs kept changing while being changed; try again")
 
     def update_job(self, job_id: str, changes: JobChanges) -> Job:
-        self._decide_and_apply([job_id], lambda job: rules.update(job, changes))
+        self._decide_and_apply([job_id], lambda job: rules.update(job, changes))[0]
         updated = self.get_job(job_id)
         if updated is None:  # deleted right after the edit
             raise JobNotFound(f"no job with id {job_id!r}")
         return updated
 
     def cancel_jobs(self, job_ids: Sequence[str]) -> dict[str, JobState]:
-        return {
-            change.job_id: change.state for change in self._decide_and_apply(job_ids, rules.cancel)
-        }
+        changes, _ = self._decide_and_apply(job_ids, rules.cancel)
+        return {change.job_id: change.state for change in changes}
 
-    def retry_dead_jobs(self, job_ids: Sequence[str] | None, default_max_retries: int) -> list[str]:
+    def retry_dead_jobs(self, job_ids: Sequence[str] | None, default_max_retries: int) -> Requeued:
         if job_ids is not None:
-            retried = self._decide_and_apply(
+            retried, back = self._decide_and_apply(
                 job_ids, lambda job: rules.dlq_retry(job, default_max_retries)
             )
-            return [change.job_id for change in retried]
+            return Requeued([change.job_id for change in retried], list(back))
         # Every job dead now, a page at a time; one that moved on meanwhile is left.
         moved: list[str] = []
+        brought_back: list[str] = []
         dead = JobQuery(states=(JobState.DEAD,), order="oldest")
         after: int | None = None
         while page := self.query_jobs(dead, after, RETRY_ALL_PAGE):
@@ -133,17 +156,19 @@ class GuardedStore(ABC):
                 return None if alive else rules.dlq_retry(job, default_max_retries)
 
             ids = [job.id for job in page]
-            moved += [c.job_id for c in self._decide_and_apply(ids, still_dead, strict=False)]
-        return moved
+            retried, back = self._decide_and_apply(ids, still_dead, strict=False)
+            moved += [change.job_id for change in retried]
+            brought_back += back
+        return Requeued(moved, brought_back)
 
-    def requeue_jobs(self, job_ids: Sequence[str], default_max_retries: int) -> list[str]:
-        requeued = self._decide_and_apply(
+    def requeue_jobs(self, job_ids: Sequence[str], default_max_retries: int) -> Requeued:
+        requeued, back = self._decide_and_apply(
             job_ids, lambda job: rules.requeue(job, default_max_retries)
         )
-        return [change.job_id for change in requeued]
+        return Requeued([change.job_id for change in requeued], list(back))
 
     def delete_jobs(self, job_ids: Sequence[str]) -> int:
-        return len(self._decide_and_apply(job_ids, rules.delete))
+        return len(self._decide_and_apply(job_ids, rules.delete)[0])
 
     # -- finishes ---------------------------------------------------------------------------
 

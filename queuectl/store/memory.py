@@ -23,9 +23,12 @@ from msgspec.structs import replace
 from queuectl import rules
 from queuectl.errors import DuplicateJob
 from queuectl.models import (
+    BLOCKED,
+    FINAL_STATES,
     SCHEDULED,
     Attempt,
     Job,
+    JobLinks,
     JobQuery,
     JobState,
     NewJob,
@@ -34,7 +37,8 @@ from queuectl.models import (
     RunResult,
     WorkerOrders,
 )
-from queuectl.store.guarded import GuardedStore
+from queuectl.store import memory_after
+from queuectl.store.guarded import Applied, GuardedStore
 from queuectl.store.memory_data import MemoryWaiter, is_open_run
 from queuectl.store.memory_observe import MemoryObserve
 from queuectl.store.memory_workers import MemoryWorkers
@@ -58,8 +62,10 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve):
                 if new.id in seen or new.id in self._db.jobs:
                     raise DuplicateJob(new.id)
                 seen.add(new.id)
+            made = [_job(new, default_max_retries, now, next(self._db.seq)) for new in jobs]
+            for job in memory_after.add_jobs(self._db, jobs, made):
+                self._db.jobs[job.id] = job
             for new in jobs:
-                self._db.jobs[new.id] = _job(new, default_max_retries, now, next(self._db.seq))
                 self._db.own_max_retries[new.id] = new.max_retries
             self._db.wake()
         return [job.id for job in jobs]
@@ -97,6 +103,10 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve):
                     break
         return found
 
+    def job_links(self, job_ids: Sequence[str]) -> dict[str, JobLinks]:
+        with self._db.lock:
+            return memory_after.links(self._db, job_ids)
+
     def list_attempts(self, job_id: str) -> list[Attempt]:
         with self._db.lock:
             return list(self._db.attempts.get(job_id, []))
@@ -106,8 +116,9 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve):
             now = self.now()
             jobs = [j for j in self._db.jobs.values() if queue is None or j.queue == queue]
         by_state = dict.fromkeys(JobState, 0) | Counter(job.state for job in jobs)
-        scheduled = sum(1 for job in jobs if job.state is PENDING and job.run_at > now)
-        return QueueCounts(by_state=by_state, scheduled=scheduled)
+        scheduled = sum(1 for job in jobs if _in_state(job, SCHEDULED, now))
+        blocked = sum(1 for job in jobs if job.blocked)
+        return QueueCounts(by_state=by_state, scheduled=scheduled, blocked=blocked)
 
     def queue_stats(self) -> list[QueueStats]:
         with self._db.lock:
@@ -117,14 +128,14 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve):
         for job in sorted(jobs, key=lambda j: j.queue):
             seen = stats.setdefault(job.queue, QueueStats(queue=job.queue, by_state={}))
             seen.by_state[job.state] = seen.by_state.get(job.state, 0) + 1
-            due = job.state is PENDING and job.run_at <= now
+            due = job.state is PENDING and not job.blocked and job.run_at <= now
             if due and (seen.oldest_due_at is None or job.run_at < seen.oldest_due_at):
                 stats[job.queue] = replace(seen, oldest_due_at=job.run_at)
         return list(stats.values())
 
     # -- jobs: guarded changes --------------------------------------------------------------
 
-    def _apply_changes(self, changes: Sequence[rules.Change]) -> str | None:
+    def _apply_changes(self, changes: Sequence[rules.Change]) -> Applied:
         with self._db.lock:
             for change in changes:
                 job = self._db.jobs.get(change.job_id)
@@ -133,13 +144,18 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve):
                     or job.state is not change.from_state
                     or job.last_attempt != change.from_attempt
                 ):
-                    return change.job_id
+                    return Applied(moved=change.job_id)
             now = self.now()
             for change in changes:
                 self._apply_change(change, now)
-            if any(change.wakes_workers for change in changes):
+            moved = [(c.job_id, c.from_state, c.state) for c in changes if not c.delete]
+            ended = [(i, after) for i, before, after in moved if _ends(before, after)]
+            memory_after.release(self._db, ended, now, self._move)
+            reopened = [i for i, before, after in moved if _ends(after, before)]
+            back = memory_after.reopen(self._db, reopened, now, self._move)
+            if any(change.wakes_workers for change in changes) or ended or back:
                 self._db.wake()
-        return None
+        return Applied(brought_back=tuple(back))
 
     def _apply_change(self, change: rules.Change, now: float) -> None:
         old = self._db.jobs[change.job_id]
@@ -254,7 +270,9 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve):
             )
             self._close_attempt(guard, result, now)
             self._move(job, ended, now)
-            if finish.state in rules.CLAIMABLE:
+            if finish.state in FINAL_STATES:
+                memory_after.release(self._db, [(job.id, finish.state)], now, self._move)
+            if finish.state in rules.CLAIMABLE or job.dependents:
                 self._db.wake()
         return True
 
@@ -286,7 +304,7 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve):
                 (queues is None or job.queue in queues)
                 and (
                     job.state in (PROCESSING, JobState.FAILED)
-                    or (job.state is PENDING and job.run_at <= now)
+                    or (job.state is PENDING and not job.blocked and job.run_at <= now)
                 )
                 for job in self._db.jobs.values()
             )
@@ -299,6 +317,7 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve):
                 for job in self._db.jobs.values()
                 if (queues is None or job.queue in queues)
                 and job.state in (PENDING, JobState.FAILED)
+                and not job.blocked
                 and job.run_at > now
             ]
         return min(ahead, default=None)
@@ -341,8 +360,15 @@ def _matches(job: Job, query: JobQuery, now: float) -> bool:
 
 def _in_state(job: Job, state: str, now: float) -> bool:
     if state == SCHEDULED:
-        return job.state is PENDING and job.run_at > now
+        return job.state is PENDING and not job.blocked and job.run_at > now
+    if state == BLOCKED:
+        return job.blocked
     return job.state == state
+
+
+def _ends(before: JobState, after: JobState) -> bool:
+    """Whether a change from `before` to `after` ends the job (else, reversed: reopens)."""
+    return after in FINAL_STATES and before not in FINAL_STATES
 
 
 def _holds(guard: rules.Held, job: Job, now: float) -> bool:

@@ -43,6 +43,8 @@ class Database:
     metrics: dict[MetricKey, tuple[int, float]] = field(default_factory=dict)
     minutes: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # slot: minute, ok, bad
     waiters: set[MemoryWaiter] = field(default_factory=set)
+    after: dict[str, tuple[str, ...]] = field(default_factory=dict)  # job: jobs it runs after
+    dependents: dict[str, list[str]] = field(default_factory=dict)  # job: jobs after it
 
     def wake(self) -> None:
         """Tell every idle worker's waiter that jobs may have changed."""

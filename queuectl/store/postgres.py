@@ -15,12 +15,14 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from queuectl import rules
+from queuectl import rules, workflow
 from queuectl.errors import DuplicateJob, InvalidSpec, StoreRefused
 from queuectl.models import (
+    BLOCKED,
     SCHEDULED,
     Attempt,
     Job,
+    JobLinks,
     JobQuery,
     JobState,
     NewJob,
@@ -32,9 +34,9 @@ from queuectl.models import (
     WorkerOrders,
     WorkerRegistration,
 )
+from queuectl.store import postgres_after, queries
 from queuectl.store import postgres_rows as pg_rows
-from queuectl.store import queries
-from queuectl.store.guarded import Finishing, GuardedStore
+from queuectl.store.guarded import Applied, Finishing, GuardedStore
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.postgres_base import NOTIFY, Q
 from queuectl.store.postgres_connect import Row
@@ -94,15 +96,25 @@ class PostgresStore(GuardedStore, PostgresObserve):
             "keep_daemons": [j.keep_daemons for j in jobs],
             "cwds": [j.cwd for j in jobs],
             "envs": [json.dumps(j.env) if j.env else None for j in jobs],
+            "after_modes": [None] * len(jobs),
+            "blockers": [0] * len(jobs),
+            "dependents": [0] * len(jobs),
             "default_max_retries": default_max_retries,
         }
 
+        outside = workflow.check_graph(jobs)
+
         def work(conn: psycopg.Connection[Row]) -> None:
+            links = postgres_after.link_params(conn, self._q, jobs, outside)
+            if links is not None:
+                params.update(links.columns)
             inserted = {row["id"] for row in conn.execute(self._q["enqueue_job"], params)}
             for job in jobs:
                 if job.id not in inserted:  # taken before, or twice in this batch
                     raise DuplicateJob(job.id)
                 inserted.discard(job.id)
+            if links is not None:
+                conn.execute(self._q["insert_after"], links.edges)
             conn.execute(NOTIFY)
 
         self._run(work)
@@ -138,7 +150,7 @@ class PostgresStore(GuardedStore, PostgresObserve):
             return [pg_rows.job(row) for row in self._read("query_jobs_by_id_prefix", params)]
         if not query.states:
             return [pg_rows.job(row) for row in self._read(f"query_jobs_{direction}", params)]
-        if SCHEDULED not in query.states:
+        if SCHEDULED not in query.states and BLOCKED not in query.states:
             return [
                 pg_rows.job(row) for row in self._read(f"query_jobs_in_state_{direction}", params)
             ]
@@ -147,9 +159,11 @@ class PostgresStore(GuardedStore, PostgresObserve):
             # Scheduled jobs come from their own index; the states' pages merge with them.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one snapshot
             pages = [
-                [pg_rows.job(r) for r in conn.execute(self._q["query_jobs_scheduled"], params)]
+                [pg_rows.job(r) for r in conn.execute(self._q[f"query_jobs_{name}"], params)]
+                for name in (SCHEDULED, BLOCKED)
+                if name in query.states
             ]
-            others = [str(s) for s in query.states if s != SCHEDULED]
+            others = [str(s) for s in query.states if s not in (SCHEDULED, BLOCKED)]
             if others:
                 sql = self._q[f"query_jobs_in_state_{direction}"]
                 rows = conn.execute(sql, {**params, "states": others}).fetchall()
@@ -168,7 +182,12 @@ class PostgresStore(GuardedStore, PostgresObserve):
             for row in conn.execute(self._q["count_jobs"], {"queue": queue}):
                 by_state[JobState(row["state"])] = row["n"]
             scheduled = conn.execute(self._q["count_scheduled"], {"queue": queue}).fetchone()
-            return QueueCounts(by_state=by_state, scheduled=scheduled["n"] if scheduled else 0)
+            blocked = conn.execute(self._q["count_blocked"], {"queue": queue}).fetchone()
+            return QueueCounts(
+                by_state=by_state,
+                scheduled=scheduled["n"] if scheduled else 0,
+                blocked=blocked["n"] if blocked else 0,
+            )
 
         return self._run(work, read=True)
 
@@ -179,24 +198,28 @@ class PostgresStore(GuardedStore, PostgresObserve):
         rows = self._read("get_jobs", {"ids": list(job_ids)})
         return {row["id"]: pg_rows.job(row) for row in rows}
 
-    def _apply_changes(self, changes: Sequence[rules.Change]) -> str | None:
+    def job_links(self, job_ids: Sequence[str]) -> dict[str, JobLinks]:
+        return self._run(lambda conn: postgres_after.links(conn, self._q, job_ids), read=True)
+
+    def _apply_changes(self, changes: Sequence[rules.Change]) -> Applied:
         dialect = POSTGRES._replace(now=self._now_sql)
 
-        def work(conn: psycopg.Connection[Row]) -> None:
+        def work(conn: psycopg.Connection[Row]) -> tuple[str, ...]:
             for group in alike(changes):  # one statement for each group of changes alike
                 sql, params = array_statement(group, dialect)
                 applied = {row["id"] for row in conn.execute(sql, params)}
                 for change in group:
                     if change.job_id not in applied:
                         raise Moved(change.job_id)
-            if any(change.wakes_workers for change in changes):
+            back = postgres_after.after_changes(conn, self._q, changes)
+            if any(change.wakes_workers for change in changes) or back:
                 conn.execute(NOTIFY)
+            return back
 
         try:
-            self._run(work)
+            return Applied(brought_back=self._run(work))
         except Moved as moved:  # raised inside the transaction: it rolled back
-            return moved.job_id
-        return None
+            return Applied(moved=moved.job_id)
 
     def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
         params = {"states": [str(s) for s in states], "older_than": older_than or 0.0}
@@ -245,7 +268,8 @@ class PostgresStore(GuardedStore, PostgresObserve):
         if not finishes:
             return []
         rows = [finish_params(guard, finish, result) for guard, finish, result in finishes]
-        columns = {name: [row[name] for row in rows] for name in rows[0]}
+        columns: dict[str, Any] = {name: [row[name] for row in rows] for name in rows[0]}
+        columns |= postgres_after.FINISH_PARAMS
         wakes = any(finish.state in rules.CLAIMABLE for _, finish, _ in finishes)
 
         def work(conn: psycopg.Connection[Row]) -> list[bool]:

@@ -11,19 +11,22 @@
 -- RETURNING tells which ids were taken without aborting (also against a concurrent
 -- enqueue of the same id); postgres.py then names the first one and rolls back.
 INSERT INTO jobs (id, command, queue, priority, max_retries, own_max_retries, timeout,
-                  run_at, created_at, updated_at, keep_daemons, cwd, env)
+                  run_at, created_at, updated_at, keep_daemons, cwd, env, after_mode,
+                  blockers, dependents)
 SELECT n.id, n.command, n.queue, n.priority,
        COALESCE(n.max_retries, %(default_max_retries)s),
        n.max_retries, n.timeout,
        COALESCE(to_timestamp(n.run_at), now() + make_interval(secs => n.delay)),
-       now(), now(), n.keep_daemons, n.cwd, n.env::jsonb
+       now(), now(), n.keep_daemons, n.cwd, n.env::jsonb, n.after_mode, n.blockers,
+       n.dependents
 FROM unnest(%(ids)s::text[], %(commands)s::text[], %(queues)s::text[],
             %(priorities)s::bigint[], %(max_retries)s::bigint[], %(timeouts)s::float8[],
             %(run_ats)s::float8[], %(delays)s::float8[], %(keep_daemons)s::boolean[],
-            %(cwds)s::text[], %(envs)s::text[])
+            %(cwds)s::text[], %(envs)s::text[], %(after_modes)s::text[],
+            %(blockers)s::integer[], %(dependents)s::integer[])
      WITH ORDINALITY
      AS n (id, command, queue, priority, max_retries, timeout, run_at, delay, keep_daemons,
-           cwd, env, ord)
+           cwd, env, after_mode, blockers, dependents, ord)
 ORDER BY n.ord
 ON CONFLICT (id) DO NOTHING
 RETURNING id;
@@ -72,7 +75,7 @@ SELECT j.* FROM unnest(%(states)s::text[]) AS s (name)
 CROSS JOIN LATERAL (
     SELECT * FROM jobs
     WHERE state = CASE WHEN s.name = 'scheduled' THEN 'pending' ELSE s.name END
-      AND (s.name <> 'scheduled' OR run_at > now())
+      AND (s.name <> 'scheduled' OR (blockers = 0 AND run_at > now()))
       AND seq < COALESCE(%(after)s::bigint, 9223372036854775807)
       AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
       AND (%(search)s::text IS NULL OR strpos(command, %(search)s::text) > 0)
@@ -87,7 +90,7 @@ SELECT j.* FROM unnest(%(states)s::text[]) AS s (name)
 CROSS JOIN LATERAL (
     SELECT * FROM jobs
     WHERE state = CASE WHEN s.name = 'scheduled' THEN 'pending' ELSE s.name END
-      AND (s.name <> 'scheduled' OR run_at > now())
+      AND (s.name <> 'scheduled' OR (blockers = 0 AND run_at > now()))
       AND seq > COALESCE(%(after)s::bigint, 0)
       AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
       AND (%(search)s::text IS NULL OR strpos(command, %(search)s::text) > 0)
@@ -101,12 +104,24 @@ LIMIT %(limit)s::bigint;
 -- Pending jobs due later: read from jobs_pending_run_at (one range per queue), then
 -- sorted; the cost follows how many are scheduled, not how many are pending.
 SELECT j.* FROM job_counts AS c
-JOIN jobs AS j ON j.queue = c.queue AND j.state = 'pending' AND j.run_at > now()
+JOIN jobs AS j ON j.queue = c.queue AND j.state = 'pending' AND j.blockers = 0
+                 AND j.run_at > now()
 WHERE c.state = 'pending' AND (%(queue)s::text IS NULL OR c.queue = %(queue)s::text)
   AND CASE WHEN %(oldest)s::boolean THEN j.seq > COALESCE(%(after)s::bigint, 0)
            ELSE j.seq < COALESCE(%(after)s::bigint, 9223372036854775807) END
   AND (%(search)s::text IS NULL OR strpos(j.command, %(search)s::text) > 0)
 ORDER BY CASE WHEN %(oldest)s::boolean THEN j.seq ELSE -j.seq END
+LIMIT %(limit)s::bigint;
+
+-- name: query_jobs_blocked
+-- Pending jobs waiting for jobs they run after, from their own index (jobs_blocked).
+SELECT * FROM jobs
+WHERE state = 'pending' AND blockers > 0
+  AND CASE WHEN %(oldest)s::boolean THEN seq > COALESCE(%(after)s::bigint, 0)
+           ELSE seq < COALESCE(%(after)s::bigint, 9223372036854775807) END
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(search)s::text IS NULL OR strpos(command, %(search)s::text) > 0)
+ORDER BY CASE WHEN %(oldest)s::boolean THEN seq ELSE -seq END
 LIMIT %(limit)s::bigint;
 
 -- name: query_jobs_by_id_prefix
@@ -118,7 +133,9 @@ WHERE id >= %(id_low)s::text AND id < %(id_high)s::text
   AND CASE WHEN %(oldest)s::boolean THEN seq > COALESCE(%(after)s::bigint, 0)
            ELSE seq < COALESCE(%(after)s::bigint, 9223372036854775807) END
   AND (%(states)s::text[] IS NULL OR state = ANY (%(states)s::text[])
-       OR ('scheduled' = ANY (%(states)s::text[]) AND state = 'pending' AND run_at > now()))
+       OR ('scheduled' = ANY (%(states)s::text[]) AND state = 'pending' AND blockers = 0
+           AND run_at > now())
+       OR ('blocked' = ANY (%(states)s::text[]) AND state = 'pending' AND blockers > 0))
   AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(search)s::text IS NULL OR strpos(command, %(search)s::text) > 0)
 ORDER BY CASE WHEN %(oldest)s::boolean THEN seq ELSE -seq END
@@ -136,8 +153,14 @@ GROUP BY state;
 -- name: count_scheduled
 -- Per queue, a range on jobs_pending_run_at (queue, run_at): only scheduled rows are read.
 SELECT count(*) AS n FROM job_counts AS c
-JOIN jobs AS j ON j.queue = c.queue AND j.state = 'pending' AND j.run_at > now()
+JOIN jobs AS j ON j.queue = c.queue AND j.state = 'pending' AND j.blockers = 0
+                 AND j.run_at > now()
 WHERE c.state = 'pending' AND (%(queue)s::text IS NULL OR c.queue = %(queue)s::text);
+
+-- name: count_blocked
+SELECT count(*) AS n FROM jobs
+WHERE state = 'pending' AND blockers > 0
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text);
 
 -- name: queue_stats
 -- The earliest pending run_at of a queue is its oldest due job when it is not in the
@@ -145,7 +168,8 @@ WHERE c.state = 'pending' AND (%(queue)s::text IS NULL OR c.queue = %(queue)s::t
 SELECT c.queue, c.state, c.n,
        extract(epoch FROM (SELECT min(j.run_at) FROM jobs AS j
                            WHERE c.state = 'pending' AND j.state = 'pending'
-                             AND j.queue = c.queue AND j.run_at <= now()))::float8
+                             AND j.queue = c.queue AND j.blockers = 0
+                             AND j.run_at <= now()))::float8
            AS oldest_due_at
 FROM job_counts AS c
 WHERE c.n > 0
@@ -159,6 +183,58 @@ SELECT * FROM jobs WHERE id = ANY (%(ids)s::text[]);
 -- name: get_guards
 -- (SQLite's name; PostgreSQL guards each change in its own statement, see sql_changes.py.)
 SELECT id, state, last_attempt FROM jobs WHERE id = ANY (%(ids)s::text[]);
+
+-- name: job_states
+-- The jobs an enqueue names in `after`, locked until it commits (a finish of one of them
+-- waits, then sees the new jobs after it), their dependents counted up in the same step.
+UPDATE jobs AS j SET dependents = j.dependents + d.n
+FROM unnest(%(ids)s::text[], %(counts)s::integer[]) AS d (id, n)
+WHERE j.id = d.id
+RETURNING j.id, j.state;
+
+-- name: insert_after
+INSERT INTO job_after (parent, child)
+SELECT * FROM unnest(%(parents)s::text[], %(children)s::text[]);
+
+-- name: job_links
+SELECT parent, child FROM job_after WHERE child = %(id)s OR parent = %(id)s;
+
+-- name: release_after
+-- Release or cancel the jobs after jobs that ended (queuectl_release, migration 0009).
+SELECT queuectl_release(%(ids)s::text[], %(states)s::text[], %(rules)s::jsonb);
+
+-- name: lock_parents
+-- Before a requeue recounts what jobs wait for: lock the jobs they run after, so a finish
+-- of one of them either commits first (and is counted as ended) or waits for the requeue
+-- (and then counts it down).
+SELECT p.id FROM jobs AS p
+WHERE p.id IN (SELECT a.parent FROM job_after AS a
+               WHERE a.child = ANY (%(ids)s::text[])
+                  OR a.child IN (SELECT c.id FROM jobs AS c
+                                 WHERE c.cancelled_by = ANY (%(ids)s::text[])))
+ORDER BY p.id
+FOR SHARE;
+
+-- name: recount_blockers
+UPDATE jobs AS j
+SET cancelled_by = NULL,
+    blockers = (SELECT count(*) FROM job_after AS a JOIN jobs AS p ON p.id = a.parent
+                WHERE a.child = j.id AND NOT p.state = ANY (%(final)s::text[]))
+WHERE j.id = ANY (%(ids)s::text[]) AND j.after_mode IS NOT NULL
+RETURNING j.id;
+
+-- name: revive_children
+UPDATE jobs AS j
+SET state = 'pending', cancelled_by = NULL, last_error = NULL, exit_code = NULL,
+    attempts = 0, run_at = now(), updated_at = now(),
+    blockers = (SELECT count(*) FROM job_after AS a JOIN jobs AS p ON p.id = a.parent
+                WHERE a.child = j.id AND NOT p.state = ANY (%(final)s::text[]))
+WHERE j.state = 'cancelled' AND j.after_mode = %(mode)s::text
+  AND j.cancelled_by = ANY (%(ids)s::text[])
+  AND NOT EXISTS (SELECT 1 FROM job_after AS a JOIN jobs AS p ON p.id = a.parent
+                  WHERE a.child = j.id AND p.state = ANY (%(never)s::text[]))
+  AND %(now)s::float8 IS NOT NULL
+RETURNING j.id;
 
 -- name: purge_jobs
 -- Attempts go with their job (ON DELETE CASCADE).
@@ -174,7 +250,7 @@ WHERE state = ANY (%(states)s::text[])
 -- `started` opens their attempt records in the same statement.
 WITH picked AS (
     SELECT seq FROM jobs
-    WHERE state IN ('pending', 'failed') AND run_at <= now()
+    WHERE state IN ('pending', 'failed') AND blockers = 0 AND run_at <= now()
       AND (%(queues)s::text[] IS NULL OR queue = ANY (%(queues)s::text[]))
       -- Paused queues (migration 0006; '*' = all): a hashed subplan, not a per-row lookup.
       AND queue NOT IN (SELECT queue FROM paused_queues)
@@ -250,7 +326,7 @@ WITH batch AS (
       AND j.last_attempt = b.attempt
       AND (b.cancel_requested IS NULL OR j.cancel_requested = b.cancel_requested)
       AND (NOT b.expired_only OR j.lease_expires_at < now())
-    RETURNING j.id
+    RETURNING j.id, j.state, j.dependents
 ), closed AS (
     UPDATE attempts AS a
     SET finished_at = now(), exit_code = b.exit_code, error = b.error,
@@ -259,8 +335,13 @@ WITH batch AS (
     FROM batch AS b JOIN moved AS m ON m.id = b.id
     WHERE a.job_id = b.id AND a.attempt = b.attempt AND a.worker_id = b.worker_id
       AND a.finished_at IS NULL
+), released AS (
+    -- The jobs after those that ended (queuectl_release, migration 0009), in this same
+    -- statement: a crash can never leave them blocked on a job that has ended.
+    SELECT queuectl_release(array_agg(id), array_agg(state), %(after_rules)s::jsonb) AS n
+    FROM moved WHERE dependents > 0 AND state = ANY (%(final)s::text[])
 )
-SELECT id FROM moved;
+SELECT id, (SELECT n FROM released) AS cancelled FROM moved;
 
 -- name: expired_jobs
 SELECT * FROM jobs
@@ -275,7 +356,7 @@ SELECT EXISTS (
       AND (%(queues)s::text[] IS NULL OR queue = ANY (%(queues)s::text[]))
 ) OR EXISTS (
     SELECT 1 FROM jobs
-    WHERE state = 'pending' AND run_at <= now()
+    WHERE state = 'pending' AND blockers = 0 AND run_at <= now()
       AND (%(queues)s::text[] IS NULL OR queue = ANY (%(queues)s::text[]))
 ) AS unfinished;
 
@@ -284,7 +365,8 @@ SELECT EXISTS (
 -- of its queues, one seek per queue and state (jobs_pending_run_at, jobs_failed_run_at).
 SELECT extract(epoch FROM min(at) - now())::float8 AS due_in FROM (
     SELECT (SELECT min(j.run_at) FROM jobs AS j
-            WHERE j.queue = c.queue AND j.state = 'pending' AND j.run_at > now()) AS at
+            WHERE j.queue = c.queue AND j.state = 'pending' AND j.blockers = 0
+              AND j.run_at > now()) AS at
     FROM job_counts AS c
     WHERE c.state = 'pending' AND c.n > 0
       AND (%(queues)s::text[] IS NULL OR c.queue = ANY (%(queues)s::text[]))

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from queuectl.models import Attempt, Job, JobState, StopMode, WorkerInfo
+from queuectl.models import AfterMode, Attempt, Job, JobState, StopMode, WorkerInfo
 from queuectl.store.postgres_connect import Row
 
 
@@ -28,7 +28,14 @@ def fields(cls: type[msgspec.Struct], row: Row) -> dict[str, Any]:
 
 def job(row: Row) -> Job:
     values = fields(Job, row)
-    return Job(**{**values, "state": JobState(values["state"])})
+    mode = values.get("after_mode")
+    return Job(
+        **{
+            **values,
+            "state": JobState(values["state"]),
+            "after_mode": None if mode is None else AfterMode(mode),
+        }
+    )
 
 
 def attempt(row: Row) -> Attempt:

@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from queuectl import rules
+from queuectl import rules, workflow
 from queuectl.errors import DuplicateJob, StoreError, StoreUnavailable
 from queuectl.models import (
+    BLOCKED,
     SCHEDULED,
     Attempt,
     Job,
+    JobLinks,
     JobQuery,
     JobState,
     NewJob,
@@ -41,7 +43,7 @@ from queuectl.models import (
 )
 from queuectl.store import redis_changes
 from queuectl.store import redis_rows as rows
-from queuectl.store.guarded import Finishing, GuardedStore
+from queuectl.store.guarded import Applied, Finishing, GuardedStore
 from queuectl.store.paging import id_prefix_range
 from queuectl.store.redis_observe import RedisObserve
 from queuectl.store.redis_rows import optional
@@ -113,10 +115,18 @@ class RedisStore(GuardedStore, RedisObserve):
                 "1" if job.keep_daemons else "0",
                 job.cwd or "",
                 "" if job.env is None else json.dumps(job.env),
+                job.after_mode.value if job.after else "",
+                ",".join(job.after),
             ]
+        workflow.check_graph(jobs)
         answer = self._scripts.run("enqueue", args)
         if answer[0] == b"duplicate":
             raise DuplicateJob(answer[1].decode())
+        if answer[0] == b"unknown":
+            raise workflow.unknown_parent(answer[1].decode(), answer[2].decode())
+        if answer[0] == b"never":
+            state = JobState(answer[3].decode())
+            raise workflow.never_runs(answer[1].decode(), answer[2].decode(), state)
         return [job.id for job in jobs]
 
     def get_job(self, job_id: str) -> Job | None:
@@ -135,9 +145,30 @@ class RedisStore(GuardedStore, RedisObserve):
         found = self._scripts.call(read, read=True)
         return {job_id: rows.job(f) for job_id, f in zip(job_ids, found, strict=True) if f}
 
-    def _apply_changes(self, changes: Sequence[rules.Change]) -> str | None:
+    def _apply_changes(self, changes: Sequence[rules.Change]) -> Applied:
         answer = self._scripts.run("apply", redis_changes.apply_args(changes))
-        return None if answer[0] == b"ok" else answer[1].decode()
+        if answer[0] != b"ok":
+            return Applied(moved=answer[1].decode())
+        return Applied(brought_back=tuple(item.decode() for item in answer[1:]))
+
+    def job_links(self, job_ids: Sequence[str]) -> dict[str, JobLinks]:
+        ids = list(dict.fromkeys(job_ids))
+
+        def read() -> list[Any]:
+            pipe = self._client.pipeline(transaction=True)
+            for job_id in ids:
+                pipe.smembers(self._key(f"parents:{job_id}"))
+                pipe.smembers(self._key(f"children:{job_id}"))
+            return pipe.execute()
+
+        found = self._scripts.call(read, read=True)
+        return {
+            job_id: JobLinks(
+                tuple(sorted(p.decode() for p in found[2 * i])),
+                tuple(sorted(c.decode() for c in found[2 * i + 1])),
+            )
+            for i, job_id in enumerate(ids)
+        }
 
     def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
         return redis_changes.purge(self._scripts, states, older_than)
@@ -183,14 +214,14 @@ class RedisStore(GuardedStore, RedisObserve):
     def count_jobs(self, queue: str | None = None) -> QueueCounts:
         flat = self._scripts.run("counts", [queue or ""], read=True)
         by_state = dict.fromkeys(JobState, 0)
-        scheduled = 0
+        extra = {SCHEDULED: 0, BLOCKED: 0}
         for i in range(0, len(flat), 2):
             name, n = flat[i].decode(), int(flat[i + 1])
-            if name == SCHEDULED:
-                scheduled = n
+            if name in extra:
+                extra[name] = n
             else:
                 by_state[JobState(name)] = n
-        return QueueCounts(by_state=by_state, scheduled=scheduled)
+        return QueueCounts(by_state=by_state, scheduled=extra[SCHEDULED], blocked=extra[BLOCKED])
 
     def queue_stats(self) -> list[QueueStats]:
         stats = []

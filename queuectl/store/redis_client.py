@@ -8,6 +8,7 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -99,7 +100,16 @@ def connect(url: str) -> redis.Redis:
 def script_text(name: str) -> str:
     """A script as sent: the shared library (common.lua) and then the script itself."""
     folder = resources.files("queuectl.store") / "redis_scripts"
-    return (folder / "common.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+    common = (folder / "common.lua").read_text()
+    return after_rules_lua() + common + "\n" + (folder / f"{name}.lua").read_text()
+
+
+def after_rules_lua() -> str:
+    """queuectl.workflow's rules for each end state, as common.lua's AFTER_RULES."""
+    from queuectl.store.sql_after import release_rules
+
+    text = json.dumps(release_rules())
+    return f"local AFTER_RULES = cjson.decode('{text}')\n"
 
 
 def translate_error(err: Exception, target: str) -> StoreError:

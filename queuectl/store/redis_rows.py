@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from queuectl.models import Attempt, Job, JobState, StopMode, WorkerInfo
+from queuectl.models import AfterMode, Attempt, Job, JobState, StopMode, WorkerInfo
 
 Fields = dict[str, bytes]
 
@@ -64,6 +64,10 @@ def job(flat: Sequence[Any] | dict[Any, Any]) -> Job:
         seq=int(f["seq"]),
         cwd=_str(f, "cwd"),
         env=None if "env" not in f else json.loads(f["env"]),
+        after_mode=AfterMode(f["after_mode"].decode()) if "after_mode" in f else None,
+        blockers=_int(f, "blockers") or 0,
+        dependents=_int(f, "dependents") or 0,
+        cancelled_by=_str(f, "cancelled_by"),
     )
 
 

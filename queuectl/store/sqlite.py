@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING, Any
 from queuectl import rules
 from queuectl.errors import StoreRefused
 from queuectl.models import (
+    BLOCKED,
+    FINAL_STATES,
     SCHEDULED,
     Attempt,
     Job,
+    JobLinks,
     JobQuery,
     JobState,
     NewJob,
@@ -28,8 +31,8 @@ from queuectl.models import (
     WorkerOrders,
     WorkerRegistration,
 )
-from queuectl.store import queries, sqlite_rows
-from queuectl.store.guarded import Finishing, GuardedStore
+from queuectl.store import queries, sqlite_after, sqlite_rows
+from queuectl.store.guarded import Applied, Finishing, GuardedStore
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.sql_changes import Dialect, Moved, alike, finish_params, row_statement
 from queuectl.store.sqlite_base import Q
@@ -89,12 +92,13 @@ class SqliteStore(GuardedStore, SqliteObserve):
         with self._reading() as conn:
             if query.id_prefix is not None:
                 low, high = id_prefix_range(query.id_prefix)
-                states = [str(s) for s in query.states if s != SCHEDULED]
+                states = [str(s) for s in query.states if s not in (SCHEDULED, BLOCKED)]
                 params.update(
                     id_low=low,
                     id_high=high,
                     states=json.dumps(states) if query.states else None,
                     scheduled=SCHEDULED in query.states,
+                    blocked=BLOCKED in query.states,
                 )
                 rows = conn.execute(Q["query_jobs_by_id_prefix"], params).fetchall()
                 return [sqlite_rows.job(row) for row in rows]
@@ -107,8 +111,8 @@ class SqliteStore(GuardedStore, SqliteObserve):
             try:
                 pages = []
                 for state in query.states:
-                    if state == SCHEDULED:
-                        rows = conn.execute(Q["query_jobs_scheduled"], params).fetchall()
+                    if state in (SCHEDULED, BLOCKED):
+                        rows = conn.execute(Q[f"query_jobs_{state}"], params).fetchall()
                     else:
                         args = {**params, "state": str(state), "scheduled": False}
                         query_name = f"query_jobs_in_state_{direction}"
@@ -132,9 +136,10 @@ class SqliteStore(GuardedStore, SqliteObserve):
                     by_state[JobState(state)] = n
                 params = {"queue": queue, "now": self.now()}
                 scheduled = conn.execute(Q["count_scheduled"], params).fetchone()[0]
+                blocked = conn.execute(Q["count_blocked"], params).fetchone()[0]
             finally:
                 conn.execute("COMMIT")
-        return QueueCounts(by_state=by_state, scheduled=scheduled)
+        return QueueCounts(by_state=by_state, scheduled=scheduled, blocked=blocked)
 
     def queue_stats(self) -> list[QueueStats]:
         with self._reading() as conn:
@@ -146,7 +151,11 @@ class SqliteStore(GuardedStore, SqliteObserve):
             rows = conn.execute(Q["get_jobs"], {"ids": _json(job_ids)}).fetchall()
         return {row["id"]: sqlite_rows.job(row) for row in rows}
 
-    def _apply_changes(self, changes: Sequence[rules.Change]) -> str | None:
+    def job_links(self, job_ids: Sequence[str]) -> dict[str, JobLinks]:
+        with self._reading() as conn:
+            return sqlite_after.links(conn, job_ids)
+
+    def _apply_changes(self, changes: Sequence[rules.Change]) -> Applied:
         # Under the write lock nothing else writes, so the guards are checked with one read
         # first and each group of changes alike is one executemany. The commit itself
         # wakes idle workers.
@@ -159,15 +168,15 @@ class SqliteStore(GuardedStore, SqliteObserve):
                 }
                 for change in changes:
                     if found.get(change.job_id) != (change.from_state, change.from_attempt):
-                        return change.job_id
+                        return Applied(moved=change.job_id)
                 now = self.now()
                 for group in alike(changes):
                     sql, rows = row_statement(group, SQLITE, {"now": now})
                     if conn.executemany(sql, rows).rowcount != len(group):
                         raise Moved(group[0].job_id)  # unreachable under the lock
+                return Applied(brought_back=sqlite_after.after_changes(conn, changes, now))
         except Moved as moved:
-            return moved.job_id
-        return None
+            return Applied(moved=moved.job_id)
 
     def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
         cutoff = self.now() - (older_than or 0.0)
@@ -227,9 +236,11 @@ class SqliteStore(GuardedStore, SqliteObserve):
         try:
             with self._writing() as conn:
                 params["now"] = self.now()
-                if conn.execute(Q["finish_job"], params).fetchone() is None:
+                row = conn.execute(Q["finish_job"], params).fetchone()
+                if row is None:
                     return False
                 conn.execute(Q["finish_attempt"], params)
+                sqlite_after.after_finish(conn, _ended([row]), params["now"])
         except (OverflowError, MemoryError) as err:  # a blob past what sqlite3 binds
             raise StoreRefused(f"database {self.path} refused the write: {err}") from None
         return True
@@ -242,10 +253,11 @@ class SqliteStore(GuardedStore, SqliteObserve):
                 for guard, finish, result in finishes:
                     params = finish_params(guard, finish, result)
                     params["now"] = now
-                    moved = conn.execute(Q["finish_job"], params).fetchone() is not None
-                    if moved:
+                    row = conn.execute(Q["finish_job"], params).fetchone()
+                    if row is not None:
                         conn.execute(Q["finish_attempt"], params)
-                    applied.append(moved)
+                        sqlite_after.after_finish(conn, _ended([row]), now)
+                    applied.append(row is not None)
         except (OverflowError, MemoryError) as err:  # a blob past what sqlite3 binds
             raise StoreRefused(f"database {self.path} refused the write: {err}") from None
         return applied
@@ -336,3 +348,12 @@ class SqliteStore(GuardedStore, SqliteObserve):
         with self._writing() as conn:
             cursor = conn.execute(Q["prune_workers"], {"dead_for": dead_for, "now": self.now()})
             return cursor.rowcount
+
+
+def _ended(rows: Sequence[Any]) -> list[tuple[str, JobState]]:
+    """The finished rows (id, state, dependents) whose end the jobs after them must see."""
+    return [
+        (row["id"], JobState(row["state"]))
+        for row in rows
+        if row["dependents"] and JobState(row["state"]) in FINAL_STATES
+    ]

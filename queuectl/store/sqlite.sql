@@ -63,12 +63,23 @@ LIMIT :limit;
 -- sorted; the cost follows how many are scheduled, not how many are pending.
 SELECT j.* FROM job_counts AS c
 CROSS JOIN jobs AS j INDEXED BY jobs_pending_run_at
-  ON j.queue = c.queue AND j.state = 'pending' AND j.run_at > :now
+  ON j.queue = c.queue AND j.state = 'pending' AND j.blockers = 0 AND j.run_at > :now
 WHERE c.state = 'pending' AND (:queue IS NULL OR c.queue = :queue)
   AND CASE WHEN :oldest THEN j.seq > COALESCE(:after, 0)
            ELSE j.seq < COALESCE(:after, 9223372036854775807) END
   AND (:search IS NULL OR instr(j.command, :search) > 0)
 ORDER BY CASE WHEN :oldest THEN j.seq ELSE -j.seq END
+LIMIT :limit;
+
+-- name: query_jobs_blocked
+-- Pending jobs waiting for jobs they run after, from their own index (jobs_blocked).
+SELECT * FROM jobs INDEXED BY jobs_blocked
+WHERE state = 'pending' AND blockers > 0
+  AND CASE WHEN :oldest THEN seq > COALESCE(:after, 0)
+           ELSE seq < COALESCE(:after, 9223372036854775807) END
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:search IS NULL OR instr(command, :search) > 0)
+ORDER BY CASE WHEN :oldest THEN seq ELSE -seq END
 LIMIT :limit;
 
 -- name: query_jobs_by_id_prefix
@@ -79,7 +90,8 @@ WHERE id >= :id_low AND id < :id_high AND substr(id, 1, length(:id_low)) = :id_l
   AND CASE WHEN :oldest THEN seq > COALESCE(:after, 0)
            ELSE seq < COALESCE(:after, 9223372036854775807) END
   AND (:states IS NULL OR state IN (SELECT value FROM json_each(:states))
-       OR (:scheduled AND state = 'pending' AND run_at > :now))
+       OR (:scheduled AND state = 'pending' AND blockers = 0 AND run_at > :now)
+       OR (:blocked AND state = 'pending' AND blockers > 0))
   AND (:queue IS NULL OR queue = :queue)
   AND (:search IS NULL OR instr(command, :search) > 0)
 ORDER BY CASE WHEN :oldest THEN seq ELSE -seq END
@@ -100,8 +112,12 @@ GROUP BY state;
 -- whole index, one entry per pending job.
 SELECT count(*) FROM job_counts AS c
 CROSS JOIN jobs AS j INDEXED BY jobs_pending_run_at
-  ON j.queue = c.queue AND j.state = 'pending' AND j.run_at > :now
+  ON j.queue = c.queue AND j.state = 'pending' AND j.blockers = 0 AND j.run_at > :now
 WHERE c.state = 'pending' AND (:queue IS NULL OR c.queue = :queue);
+
+-- name: count_blocked
+SELECT count(*) FROM jobs INDEXED BY jobs_blocked
+WHERE state = 'pending' AND blockers > 0 AND (:queue IS NULL OR queue = :queue);
 
 -- name: queue_stats
 -- The earliest pending run_at of a queue is its oldest due job when it is not in the
@@ -109,7 +125,7 @@ WHERE c.state = 'pending' AND (:queue IS NULL OR c.queue = :queue);
 SELECT c.queue, c.state, c.n,
        (SELECT min(j.run_at) FROM jobs AS j
         WHERE c.state = 'pending' AND j.state = 'pending' AND j.queue = c.queue
-          AND j.run_at <= :now) AS oldest_due_at
+          AND j.blockers = 0 AND j.run_at <= :now) AS oldest_due_at
 FROM job_counts AS c
 WHERE c.n > 0
 ORDER BY c.queue, c.state;
@@ -121,6 +137,67 @@ SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
 -- name: get_guards
 -- What guards an operator's change (sqlite.py checks them under the write lock).
 SELECT id, state, last_attempt FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: job_links
+-- The jobs a job runs after, and those that run after it (each edge once).
+SELECT parent, child FROM job_after WHERE child = :id OR parent = :id;
+
+-- name: release_children
+-- After jobs (:ids) ended as `:state`: each pending job after them whose mode that end
+-- meets waits for one fewer per edge (queuectl.workflow gives the modes).
+UPDATE jobs
+SET blockers = blockers - (SELECT count(*) FROM job_after AS a
+                           WHERE a.child = jobs.id
+                             AND a.parent IN (SELECT value FROM json_each(:ids)))
+WHERE state = 'pending' AND blockers > 0
+  AND after_mode IN (SELECT value FROM json_each(:modes))
+  AND id IN (SELECT child FROM job_after WHERE parent IN (SELECT value FROM json_each(:ids)));
+
+-- name: cancel_children
+-- ... and each pending job after them whose mode that end can never meet is cancelled,
+-- naming the job that caused it; the caller goes on with the jobs cancelled here.
+UPDATE jobs
+SET state = 'cancelled', blockers = 0, updated_at = :now, cancel_requested = 0,
+    cancelled_by = (SELECT min(a.parent) FROM job_after AS a WHERE a.child = jobs.id
+                      AND a.parent IN (SELECT value FROM json_each(:ids))),
+    last_error = 'after ' || (SELECT min(a.parent) FROM job_after AS a
+                              WHERE a.child = jobs.id
+                                AND a.parent IN (SELECT value FROM json_each(:ids))) || :note
+WHERE state = 'pending'
+  AND after_mode IN (SELECT value FROM json_each(:modes))
+  AND id IN (SELECT child FROM job_after WHERE parent IN (SELECT value FROM json_each(:ids)))
+RETURNING id;
+
+-- name: lock_parents
+-- (SQLite's write lock already keeps every other writer out.)
+SELECT NULL WHERE :ids IS NULL;
+
+-- name: recount_blockers
+-- Jobs put back to pending: they wait for the jobs they run after that have not ended
+-- (an explicit requeue does not wait for ones that already ended).
+UPDATE jobs
+SET cancelled_by = NULL,
+    blockers = (SELECT count(*) FROM job_after AS a JOIN jobs AS p ON p.id = a.parent
+                WHERE a.child = jobs.id
+                  AND p.state NOT IN (SELECT value FROM json_each(:final)))
+WHERE id IN (SELECT value FROM json_each(:ids)) AND after_mode IS NOT NULL
+RETURNING id;
+
+-- name: revive_children
+-- Jobs cancelled only because one of :ids ended (none of the other jobs they run after
+-- ended as their mode never accepts: :never) come back to pending, from scratch.
+UPDATE jobs
+SET state = 'pending', cancelled_by = NULL, last_error = NULL, exit_code = NULL,
+    attempts = 0, run_at = :now, updated_at = :now,
+    blockers = (SELECT count(*) FROM job_after AS a JOIN jobs AS p ON p.id = a.parent
+                WHERE a.child = jobs.id
+                  AND p.state NOT IN (SELECT value FROM json_each(:final)))
+WHERE state = 'cancelled' AND after_mode = :mode
+  AND cancelled_by IN (SELECT value FROM json_each(:ids))
+  AND NOT EXISTS (SELECT 1 FROM job_after AS a JOIN jobs AS p ON p.id = a.parent
+                  WHERE a.child = jobs.id
+                    AND p.state IN (SELECT value FROM json_each(:never)))
+RETURNING id;
 
 -- name: purge_jobs
 DELETE FROM jobs
@@ -137,7 +214,7 @@ SET state = 'processing', attempts = attempts + 1, last_attempt = last_attempt +
     lease_expires_at = :now + :lease_seconds, updated_at = :now, cancel_requested = 0
 WHERE seq IN (
     SELECT seq FROM jobs INDEXED BY jobs_claim
-    WHERE state IN ('pending', 'failed') AND run_at <= :now
+    WHERE state IN ('pending', 'failed') AND blockers = 0 AND run_at <= :now
       AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
       -- Paused queues (migration 0006; '*' = all): evaluated once, not per row.
       AND queue NOT IN (SELECT queue FROM paused_queues)
@@ -181,7 +258,7 @@ SET state = :state, attempts = attempts - :uncounted,
 WHERE id = :id AND state = 'processing' AND worker_id = :worker_id AND last_attempt = :attempt
   AND (:cancel_requested IS NULL OR cancel_requested = :cancel_requested)
   AND (NOT :expired_only OR lease_expires_at < :now)
-RETURNING state;
+RETURNING id, state, dependents;
 
 -- name: finish_attempt
 UPDATE attempts
@@ -202,7 +279,7 @@ SELECT EXISTS (
       AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
 ) OR EXISTS (
     SELECT 1 FROM jobs
-    WHERE state = 'pending' AND run_at <= :now
+    WHERE state = 'pending' AND blockers = 0 AND run_at <= :now
       AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
 );
 
@@ -211,7 +288,8 @@ SELECT EXISTS (
 -- of its queues, one seek per queue and state (jobs_pending_run_at, jobs_failed_run_at).
 SELECT min(at) - :now FROM (
     SELECT (SELECT min(j.run_at) FROM jobs AS j INDEXED BY jobs_pending_run_at
-            WHERE j.queue = c.queue AND j.state = 'pending' AND j.run_at > :now) AS at
+            WHERE j.queue = c.queue AND j.state = 'pending' AND j.blockers = 0
+              AND j.run_at > :now) AS at
     FROM job_counts AS c
     WHERE c.state = 'pending' AND c.n > 0
       AND (:queues IS NULL OR c.queue IN (SELECT value FROM json_each(:queues)))

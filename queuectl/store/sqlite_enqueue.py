@@ -15,17 +15,21 @@ import sqlite3
 from collections import Counter
 from collections.abc import Sequence
 
+from queuectl import workflow
 from queuectl.errors import DuplicateJob
-from queuectl.models import NewJob
+from queuectl.models import JobState, NewJob
 
 BULK_ROWS = 200  # from this many jobs, counts are added once instead of row by row
 COUNT_TRIGGER = "job_counts_insert"
 
 _INSERT = (
     "INSERT INTO jobs (id, command, queue, priority, max_retries, own_max_retries, timeout,"
-    " run_at, created_at, updated_at, keep_daemons, cwd, env)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " run_at, created_at, updated_at, keep_daemons, cwd, env, after_mode, blockers, dependents)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_STATES = "SELECT id, state FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
+_ADD_DEPENDENTS = "UPDATE jobs SET dependents = dependents + ? WHERE id = ?"
+_LINK = "INSERT INTO job_after (parent, child) VALUES (?, ?)"
 _ADD_COUNT = (
     "INSERT INTO job_counts (queue, state, n) VALUES (?, 'pending', ?)"
     " ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n"
@@ -43,6 +47,9 @@ def insert_jobs(
         if job.id in seen:
             raise DuplicateJob(job.id)
         seen.add(job.id)
+    outside = workflow.check_graph(jobs)
+    found = {row[0]: JobState(row[1]) for row in conn.execute(_STATES, (json.dumps(outside),))}
+    blockers, dependents = workflow.blockers_at_enqueue(jobs, found)
     rows = [
         (
             job.id,
@@ -58,9 +65,13 @@ def insert_jobs(
             job.keep_daemons,
             job.cwd,
             json.dumps(job.env) if job.env else None,
+            job.after_mode.value if job.after else None,
+            blocking,
+            dependents.pop(job.id, 0),
         )
-        for job in jobs
+        for job, blocking in zip(jobs, blockers, strict=True)
     ]
+    links = [(parent, job.id) for job in jobs for parent in job.after]
     conn.execute("SAVEPOINT enqueue")
     try:
         trigger = _count_trigger(conn) if len(rows) >= BULK_ROWS else None
@@ -71,6 +82,9 @@ def insert_jobs(
             conn.executemany(_INSERT, rows)
             conn.executemany(_ADD_COUNT, Counter(job.queue for job in jobs).items())
             conn.execute(trigger)
+        if links:
+            conn.executemany(_LINK, links)
+            conn.executemany(_ADD_DEPENDENTS, [(n, i) for i, n in dependents.items()])
     except sqlite3.IntegrityError:  # the only constraint an insert can break: a taken id
         conn.execute("ROLLBACK TO enqueue")
         conn.execute("RELEASE enqueue")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from queuectl.models import Attempt, Job, JobState, StopMode, WorkerInfo
+from queuectl.models import AfterMode, Attempt, Job, JobState, StopMode, WorkerInfo
 
 
 def job(row: sqlite3.Row) -> Job:
@@ -31,6 +31,10 @@ def job(row: sqlite3.Row) -> Job:
         seq=row["seq"],
         cwd=row["cwd"],
         env=json.loads(row["env"]) if row["env"] else None,
+        after_mode=AfterMode(row["after_mode"]) if row["after_mode"] else None,
+        blockers=row["blockers"],
+        dependents=row["dependents"],
+        cancelled_by=row["cancelled_by"],
     )
 
 

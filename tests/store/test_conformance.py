@@ -1493,10 +1493,10 @@ def test_changes_decided_on_a_stale_read_write_nothing(store: Store) -> None:
     claim_one(store)  # "moved", enqueued first, is processing now
     before = [snapshot(store, job_id) for job_id in ("moved", "still")]
     changes = [rules.cancel(stale["still"]), rules.cancel(stale["moved"])]
-    assert store._apply_changes(changes) == "moved"
+    assert store._apply_changes(changes).moved == "moved"
     assert [snapshot(store, job_id) for job_id in ("moved", "still")] == before
     fresh = [rules.cancel(get(store, "still")), rules.cancel(get(store, "moved"))]
-    assert store._apply_changes(fresh) is None
+    assert store._apply_changes(fresh).moved is None
     assert get(store, "still").state is CANCELLED and get(store, "moved").cancel_requested
 
 
@@ -1509,7 +1509,7 @@ def test_a_change_decided_on_an_earlier_attempt_writes_nothing(store: Store) -> 
     store.requeue_jobs(["again"], DEFAULT_RETRIES)
     second = claim_one(store)
     assert (second.state, second.last_attempt) == (PROCESSING, first.last_attempt + 1)
-    assert store._apply_changes([rules.cancel(first)]) == "again"
+    assert store._apply_changes([rules.cancel(first)]).moved == "again"
     assert not get(store, "again").cancel_requested
 
 

@@ -3,7 +3,8 @@
 -- expected last_attempt, action ("delete" or "set"), n, then n (field, value) pairs.
 -- A value is "s" .. text (set), "n" (now), "d" (remove), "o" .. text (the job's own
 -- max_retries if it set one, else this default: queuectl.rules.max_retries_for).
--- Returns {"ok"} or {"changed", id} (nothing written: the caller decides again).
+-- Returns {"ok", ids brought back...} or {"changed", id} (nothing written: the caller
+-- decides again).
 local now = clock()
 local jobs = {}
 local i = 2
@@ -39,6 +40,9 @@ for _, item in ipairs(jobs) do
         end
     end
 end
+if settle(now) or #BROUGHT_BACK > 0 then wake = true end
 flush_counts()
 if wake then redis.call('PUBLISH', WAKE, 'change') end
-return {'ok'}
+local answer = {'ok'}
+for _, id in ipairs(BROUGHT_BACK) do answer[#answer + 1] = id end
+return answer

@@ -14,7 +14,10 @@
 --   P.."ready" / P.."ready:"..q   zset -priority -> seq(16 hex)..id: due waiting jobs
 --   P.."timers"             zset run_at -> id: waiting jobs not yet due (moved to ready
 --                           by the next claim once due)
---   P.."pending_at:"..q     zset run_at -> id: pending jobs (scheduled counts, oldest due)
+--   P.."pending_at:"..q     zset run_at -> id: pending jobs not blocked (scheduled counts,
+--                           oldest due)
+--   P.."blocked"            zset seq -> id: pending jobs waiting for jobs they run after
+--   P.."parents:"..id / P.."children:"..id   sets: the jobs it runs after / those after it
 --   P.."leases"             zset lease_expires_at -> id: processing jobs
 --   P.."running:"..w        zset seq -> id: processing jobs of worker w
 --   P.."config"             hash key -> value
@@ -64,6 +67,9 @@ local function flatten(job)
 end
 
 local function waiting(state) return state == 'pending' or state == 'failed' end
+local function is_blocked(job)
+    return job.state == 'pending' and tonumber(job.blockers or '0') > 0
+end
 
 local function ready_member(job)
     return string.format('%016x', tonumber(job.seq)) .. job.id
@@ -73,6 +79,7 @@ local function unindex(job)
     local id, q, s = job.id, job.queue, job.state
     redis.call('HINCRBY', P .. 'counts', s .. '|' .. q, -1)
     redis.call('ZREM', P .. 'state:' .. s, id)
+    if s == 'pending' then redis.call('ZREM', P .. 'blocked', id) end
     if waiting(s) then
         local m = ready_member(job)
         redis.call('ZREM', P .. 'ready', m)
@@ -97,14 +104,16 @@ local function index(job, now)
     local id, q, s, seq = job.id, job.queue, job.state, job.seq
     redis.call('HINCRBY', P .. 'counts', s .. '|' .. q, 1)
     redis.call('ZADD', P .. 'state:' .. s, seq, id)
-    if waiting(s) then
+    if is_blocked(job) then
+        redis.call('ZADD', P .. 'blocked', seq, id)
+    elseif waiting(s) then
         if tonumber(job.run_at) <= now then
             make_ready(job)
         else
             redis.call('ZADD', P .. 'timers', job.run_at, id)
         end
+        if s == 'pending' then redis.call('ZADD', P .. 'pending_at:' .. q, job.run_at, id) end
     end
-    if s == 'pending' then redis.call('ZADD', P .. 'pending_at:' .. q, job.run_at, id) end
     if s == 'processing' then
         redis.call('ZADD', P .. 'leases', job.lease_expires_at, id)
         redis.call('ZADD', P .. 'running:' .. job.worker_id, seq, id)
@@ -179,7 +188,26 @@ end
 -- Change a stored job: `changes` maps fields to new values (false = remove the field);
 -- every index and counter follows. Returns the job as now stored.
 local INDEXED = {state = true, queue = true, run_at = true, priority = true,
-                 lease_expires_at = true, worker_id = true}
+                 lease_expires_at = true, worker_id = true, blockers = true}
+
+-- Workflows (queuectl/workflow.py decides; AFTER_RULES, put before this file by
+-- redis_client.py, maps each end state to {met = modes, never = modes, note = text}).
+-- update() notes the jobs that ended and those put back to pending from an end; settle()
+-- then releases, cancels or brings back the jobs after them, down the graph, in the same
+-- script, as a worklist (no recursion, however long the chain).
+local ENDED, REOPENED, BROUGHT_BACK = {}, {}, {}
+local FINAL = {completed = true, dead = true, cancelled = true}
+
+local function has(list, value)
+    for _, v in ipairs(list or {}) do if v == value then return true end end
+    return false
+end
+
+local function outcome(state, mode)
+    if not FINAL[state] then return 'waits' end
+    if has(AFTER_RULES[state].met, mode) then return 'met' end
+    return 'never'
+end
 
 local function update(job, changes, now)
     local moves = false
@@ -205,7 +233,77 @@ local function update(job, changes, now)
     if #gone > 0 then redis.call('HDEL', job_key(job.id), unpack(gone)) end
     if moves then index(job, now) end
     count_move(old, job, now)
+    if old.state ~= job.state then
+        if FINAL[job.state] and not FINAL[old.state] then
+            ENDED[#ENDED + 1] = {job.id, job.state}
+        elseif FINAL[old.state] and job.state == 'pending' then
+            REOPENED[#REOPENED + 1] = job.id
+        end
+    end
     return job
+end
+
+local function unended_parents(id)
+    local n = 0
+    for _, parent in ipairs(redis.call('SMEMBERS', P .. 'parents:' .. id)) do
+        local state = redis.call('HGET', job_key(parent), 'state')
+        if state and not FINAL[state] then n = n + 1 end
+    end
+    return n
+end
+
+local function never_parent(id, mode)
+    for _, parent in ipairs(redis.call('SMEMBERS', P .. 'parents:' .. id)) do
+        local state = redis.call('HGET', job_key(parent), 'state')
+        if state and outcome(state, mode) == 'never' then return true end
+    end
+    return false
+end
+
+-- Returns whether a job may have become claimable (idle workers are then woken).
+local function settle(now)
+    local released = false
+    local i, j = 1, 1
+    while i <= #ENDED or j <= #REOPENED do
+        if i <= #ENDED then
+            local parent, state = ENDED[i][1], ENDED[i][2]
+            i = i + 1
+            for _, id in ipairs(redis.call('SMEMBERS', P .. 'children:' .. parent)) do
+                local child = load(id)
+                if child and child.state == 'pending' and child.after_mode then
+                    local seen = outcome(state, child.after_mode)
+                    if seen == 'met' and tonumber(child.blockers) > 0 then
+                        update(child, {blockers = tonumber(child.blockers) - 1}, now)
+                        released = released or tonumber(child.blockers) == 0
+                    elseif seen == 'never' then
+                        update(child, {state = 'cancelled', blockers = 0, updated_at = now,
+                                       cancel_requested = '0', cancelled_by = parent,
+                                       last_error = 'after ' .. parent .. AFTER_RULES[state].note},
+                               now)
+                    end
+                end
+            end
+        else
+            local parent = REOPENED[j]
+            j = j + 1
+            local job = load(parent)
+            if job and job.after_mode then
+                update(job, {blockers = unended_parents(parent), cancelled_by = false}, now)
+            end
+            for _, id in ipairs(redis.call('SMEMBERS', P .. 'children:' .. parent)) do
+                local child = load(id)
+                if child and child.state == 'cancelled' and child.cancelled_by == parent
+                   and not never_parent(id, child.after_mode) then
+                    BROUGHT_BACK[#BROUGHT_BACK + 1] = id
+                    update(child, {state = 'pending', cancelled_by = false, last_error = false,
+                                   exit_code = false, attempts = 0, run_at = now,
+                                   updated_at = now, blockers = unended_parents(id)}, now)
+                end
+            end
+        end
+    end
+    ENDED, REOPENED = {}, {}
+    return released
 end
 
 local function insert(job, now)

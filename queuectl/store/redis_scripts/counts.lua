@@ -1,4 +1,5 @@
--- count_jobs: ARGV = prefix, queue ("" = all). Returns {state, n, ..., "scheduled", n}.
+-- count_jobs: ARGV = prefix, queue ("" = all). Returns {state, n, ..., "scheduled", n,
+-- "blocked", n}.
 local now = clock()
 local queue = ARGV[2]
 local by_state = {}
@@ -21,4 +22,14 @@ for s, n in pairs(by_state) do
 end
 out[#out + 1] = 'scheduled'
 out[#out + 1] = scheduled
+local blocked = 0
+if queue == '' then
+    blocked = redis.call('ZCARD', P .. 'blocked')
+else
+    for _, id in ipairs(redis.call('ZRANGE', P .. 'blocked', 0, -1)) do
+        if redis.call('HGET', job_key(id), 'queue') == queue then blocked = blocked + 1 end
+    end
+end
+out[#out + 1] = 'blocked'
+out[#out + 1] = blocked
 return out

@@ -8,9 +8,11 @@ local after = tonumber(ARGV[3])
 local limit = tonumber(ARGV[4])
 local queue = ARGV[5] ~= '' and string.sub(ARGV[5], 2) or nil
 local low, high, search = ARGV[6], ARGV[7], ARGV[8]
-local states, scheduled = {}, false
+local states, scheduled, blocked = {}, false, false
 for i = 9, #ARGV do
-    if ARGV[i] == 'scheduled' then scheduled = true else states[#states + 1] = ARGV[i] end
+    if ARGV[i] == 'scheduled' then scheduled = true
+    elseif ARGV[i] == 'blocked' then blocked = true
+    else states[#states + 1] = ARGV[i] end
 end
 
 local function before(a, b)  -- a comes first in the listing order
@@ -25,9 +27,11 @@ local function matches(job)
 end
 
 local function in_states(job)
-    if #states == 0 and not scheduled then return true end
+    if #states == 0 and not scheduled and not blocked then return true end
     for _, s in ipairs(states) do if job.state == s then return true end end
-    return scheduled and job.state == 'pending' and tonumber(job.run_at) > now
+    if blocked and is_blocked(job) then return true end
+    return scheduled and not is_blocked(job) and job.state == 'pending'
+           and tonumber(job.run_at) > now
 end
 
 -- Walk one seq-scored zset from the cursor on, keeping what matches, up to `limit`.
@@ -79,10 +83,11 @@ if low ~= '' then
         end
     end
     sorted(jobs)
-elseif #states == 0 and not scheduled then
+elseif #states == 0 and not scheduled and not blocked then
     walk(P .. 'all', jobs)
 else
     for _, s in ipairs(states) do walk(P .. 'state:' .. s, jobs) end
+    if blocked then walk(P .. 'blocked', jobs) end
     if scheduled then  -- pending jobs due later: read from their run_at index
         for _, q in ipairs(pending_queues()) do
             local key = P .. 'pending_at:' .. q
