@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from queuectl.service.config import ConfigItem
     from queuectl.service.observe import Output as ServiceOutput
     from queuectl.service.status import Status as ServiceStatus
+    from queuectl.service.workflows import Links
 
 
 def _encodable(text: str) -> str:
@@ -65,6 +66,11 @@ class Job(msgspec.Struct):
     cwd: str | None  # None: the worker's directory
     env: dict[str, str] | None  # merged over the worker's environment
     seq: int
+    after_mode: str | None  # runs after other jobs: "completed" or "finished"; else None
+    blocked: bool  # pending, waiting for jobs it runs after
+    waiting_for: int  # how many of those have not ended as it needs
+    dependents: int  # how many jobs run after it
+    cancelled_by: str | None  # the job whose end cancelled it
 
     @classmethod
     def of(cls, job: models.Job) -> Job:
@@ -91,6 +97,11 @@ class Job(msgspec.Struct):
             cwd=job.cwd,
             env=None if job.env is None else _encodable_env(job.env),
             seq=job.seq,
+            after_mode=None if job.after_mode is None else job.after_mode.value,
+            blocked=job.blocked,
+            waiting_for=job.blockers,
+            dependents=job.dependents,
+            cancelled_by=job.cancelled_by,
         )
 
 
@@ -131,15 +142,29 @@ class JobPage(msgspec.Struct):
         return cls([Job.of(job) for job in page.jobs], page.next_cursor)
 
 
+class LinkedJob(msgspec.Struct):
+    """A job linked in a workflow, with its state (None: deleted since)."""
+
+    id: str
+    state: str | None
+
+
 class JobDetails(msgspec.Struct):
-    """A job with its attempts (the API's GET /api/jobs/{id})."""
+    """A job with its attempts (the API's GET /api/jobs/{id}), the jobs it runs after and
+    those that run after it."""
 
     job: Job
     attempts: list[Attempt]
+    after: list[LinkedJob]
+    dependents: list[LinkedJob]
 
     @classmethod
-    def of(cls, job: models.Job, attempts: Sequence[models.Attempt]) -> JobDetails:
-        return cls(Job.of(job), [Attempt.of(a) for a in attempts])
+    def of(
+        cls, job: models.Job, attempts: Sequence[models.Attempt], links: Links | None = None
+    ) -> JobDetails:
+        after = [] if links is None else [LinkedJob(j.id, j.state) for j in links.after]
+        deps = [] if links is None else [LinkedJob(j.id, j.state) for j in links.dependents]
+        return cls(Job.of(job), [Attempt.of(a) for a in attempts], after, deps)
 
 
 class Output(msgspec.Struct):
@@ -194,6 +219,7 @@ class Status(msgspec.Struct):
     jobs: dict[str, int]
     queues: dict[str, dict[str, float | None]]
     scheduled: int
+    blocked: int  # pending jobs waiting for jobs they run after
     workers: list[Worker]
     slots: int
     slots_busy: int
@@ -212,6 +238,7 @@ class Status(msgspec.Struct):
             jobs={state.value: n for state, n in report.counts.by_state.items()},
             queues=queues,
             scheduled=report.counts.scheduled,
+            blocked=report.counts.blocked,
             workers=[Worker.of(w) for w in report.workers],
             slots=report.slots,
             slots_busy=report.slots_busy,
@@ -260,10 +287,14 @@ def _tail_dict(attempt: models.Attempt) -> dict[str, Any]:
     return found
 
 
-def job_show_dict(job: models.Job, attempts: Sequence[models.Attempt]) -> dict[str, Any]:
-    """`show --json`: the job's fields with its attempts under "attempt_log", each with
-    the end of its output."""
-    return {**job_dict(job), "attempt_log": [_tail_dict(a) for a in attempts]}
+def job_show_dict(
+    job: models.Job, attempts: Sequence[models.Attempt], links: Links | None = None
+) -> dict[str, Any]:
+    """`show --json`: the job's fields, the jobs it runs after and those after it (each
+    with its state), and its attempts under "attempt_log", each with the end of its
+    output."""
+    linked = {} if links is None else _builtins(links)
+    return {**job_dict(job), **linked, "attempt_log": [_tail_dict(a) for a in attempts]}
 
 
 def output_dict(out: ServiceOutput) -> dict[str, Any]:

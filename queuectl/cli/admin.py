@@ -87,6 +87,7 @@ def dlq_retry(
         click.echo(f"{job_id}: pending")
     if retry_all:
         click.echo(f"{len(moved)} job{'s' if len(moved) != 1 else ''} back to pending")
+    output.say_brought_back(getattr(moved, "brought_back", []))
 
 
 @dlq.command("purge")

@@ -94,6 +94,7 @@ def retry(
         click.echo("no jobs to retry")
     else:
         click.echo("\n".join(f"{job_id}: pending" for job_id in requeued))
+        output.say_brought_back(getattr(requeued, "brought_back", []))
 
 
 UNFINISHED = (JobState.PENDING, JobState.PROCESSING, JobState.FAILED)

@@ -19,7 +19,7 @@ from queuectl.cli.params import RUN_AT_HELP, Duration, RunAt
 from queuectl.cli.spec_arg import caller_directory, job_from_argument, read_spec_argument
 from queuectl.cli.watching import watch, watch_option
 from queuectl.errors import InvalidSpec
-from queuectl.models import JobPage, JobQuery, JobState, ListState
+from queuectl.models import AfterMode, JobPage, JobQuery, JobState, ListState
 from queuectl.service.leases import reap_expired
 from queuectl.timefmt import iso, parse_duration
 
@@ -126,6 +126,19 @@ def plain_command(words: list[str]) -> str:
     help="Give the job this shell's whole environment (but the worker's own business: "
     "NOTIFY_SOCKET, LISTEN_*, WATCHDOG_*, QUEUECTL_TOKEN); --env adds to it.",
 )
+@click.option(
+    "--after",
+    "after_ids",
+    metavar="ID[,ID...]",
+    multiple=True,
+    help="Run only after these jobs (repeatable, or a comma list); see --after-mode.",
+)
+@click.option(
+    "--after-mode",
+    type=click.Choice([mode.value for mode in AfterMode]),
+    help="completed (default): run once they all completed, and be cancelled if one ends "
+    "dead or cancelled; finished: run once they all ended, however they ended.",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"ids": [...]}.')
 @click.pass_context
 def enqueue(
@@ -136,6 +149,7 @@ def enqueue(
     job_id: str | None,
     env_pairs: tuple[str, ...],
     env_all: bool,
+    after_ids: tuple[str, ...],
     as_json: bool,
     **options: Any,
 ) -> None:
@@ -147,6 +161,7 @@ def enqueue(
     queuectl enqueue --queue ci --priority 5 --delay 1m -- 'make && make test'
     queuectl enqueue '{"id":"job1","command":"sleep 2 && echo done"}'
     queuectl enqueue --file jobs.jsonl
+    queuectl enqueue --id stitch --after render-1,render-2 -- ./stitch.sh
 
     A job runs in the directory it was enqueued from (or --cwd, or the spec's `cwd`), with
     the worker's environment plus the spec's `env` and --env. A bulk enqueue is one
@@ -158,6 +173,8 @@ def enqueue(
     if options["cwd"] is not None:
         options["cwd"] = os.path.join(here or "/", os.path.expanduser(options["cwd"]))
     options["env"] = _env_option(env_pairs, env_all)
+    after = [part.strip() for value in after_ids for part in value.split(",") if part.strip()]
+    options["after"] = after or None
     argv: list[str] | None = ctx.meta.get("queuectl.argv")
     if options["run_at"] is not None and options["delay"] is not None:
         raise click.UsageError("give --run-at or --delay, not both")
@@ -235,8 +252,9 @@ class StateList(click.ParamType):  # type: ignore[type-arg]
     type=StateList(),
     multiple=True,
     help="Only jobs in these states (repeatable, or comma-separated: failed,dead; "
-    "'scheduled' = pending jobs due later).",
-    shell_complete=completer("complete_states", [*STATE_NAMES, "scheduled"]),
+    "'scheduled' = pending jobs due later, 'blocked' = pending jobs waiting for jobs they "
+    "run after).",
+    shell_complete=completer("complete_states", [*STATE_NAMES, "scheduled", "blocked"]),
 )
 @click.option("--status", "status_alias", type=StateList(), multiple=True, hidden=True)
 @click.option(
@@ -295,7 +313,7 @@ def show(app: App, job_id: str | None, last: bool, as_json: bool) -> None:
     """Every field of a job, and each attempt with its output tail."""
     job_id = one_job(app, job_id, last)
     job, attempts = service.job_details(app.jobs_store, job_id)
-    output.print_job(job, attempts, as_json)
+    output.print_job(job, attempts, as_json, service.job_links(app.jobs_store, job_id))
 
 
 @click.command(params=[state_option(service.CANCELLABLE, "Cancel")])

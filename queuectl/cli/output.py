@@ -17,6 +17,7 @@ from queuectl.timefmt import relative, stamp
 
 if TYPE_CHECKING:
     from queuectl.service import Status
+    from queuectl.service.workflows import Links
 
 STATE_STYLES = {
     "pending": "cyan",
@@ -131,7 +132,8 @@ def print_jobs(
     columns += [f"RUN AT ({zone})", "COMMAND~"]
     rows = []
     for job in jobs:
-        row = [_plain(job.id), _state(job.state.value), f"{job.attempts}/{job.max_retries + 1}"]
+        state = "blocked" if job.blocked else job.state.value
+        row = [_plain(job.id), _state(state), f"{job.attempts}/{job.max_retries + 1}"]
         row += [str(job.priority), _plain(job.queue)]
         row.append(table_when(job.updated_at, short=True, wide=wide))
         row.append(_run_at_cell(job, wide))
@@ -157,12 +159,18 @@ def _run_at_cell(job: Job, wide: bool) -> str:
 _TIME_FIELDS = frozenset({"run_at", "created_at", "updated_at", "lease_expires_at"})
 
 
-def print_job(job: Job, attempts: Sequence[Attempt], as_json: bool) -> None:
+def print_job(
+    job: Job, attempts: Sequence[Attempt], as_json: bool, links: Links | None = None
+) -> None:
     if as_json:
-        echo_json(serialize.job_show_dict(job, attempts))
+        echo_json(serialize.job_show_dict(job, attempts, links))
         return
     from queuectl.cli.errors import one_line
 
+    for key, linked in (("after", links.after), ("dependents", links.dependents)) if links else ():
+        if linked:
+            shown = ", ".join(f"{_plain(j.id)} ({j.state or 'deleted'})" for j in linked)
+            click.echo(f"{key + ':':<18}{one_line(shown)}")
     for key, value in serialize.job_dict(job).items():
         if key in _TIME_FIELDS and value is not None:
             shown = when_zoned(getattr(job, key))
@@ -235,6 +243,8 @@ def print_status(report: Status, as_json: bool) -> None:
     print_table("Jobs", ["STATE", "COUNT"], rows)
     if report.counts.scheduled:
         click.echo(f"\n{report.counts.scheduled} pending job(s) scheduled for later")
+    if report.counts.blocked:
+        click.echo(f"\n{report.counts.blocked} pending job(s) blocked, waiting for other jobs")
     if report.paused:
         names = "every queue" if "*" in report.paused else ", ".join(report.paused)
         click.echo(f"\nPaused: {names} (queuectl resume to go on)")
@@ -244,3 +254,11 @@ def print_status(report: Status, as_json: bool) -> None:
 
 def warn(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+def say_brought_back(ids: Sequence[str]) -> None:
+    """After a requeue: the jobs that came back with it (they had been cancelled only
+    because a job they run after ended)."""
+    if ids:
+        shown = ", ".join(_plain(i) for i in ids)
+        click.echo(f"also back to pending ({len(ids)}, run after those): {shown}")

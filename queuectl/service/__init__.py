@@ -83,6 +83,7 @@ if TYPE_CHECKING:
         list_jobs,
     )
     from queuectl.service.queues import EVERY_QUEUE, pause, paused, resume
+    from queuectl.service.workflows import job_links
 
 _WHERE = {
     "ConfigItem": "config",
@@ -114,6 +115,7 @@ _WHERE = {
     "encode_cursor": "paging",
     "get_job": "jobs",
     "job_details": "jobs",
+    "job_links": "workflows",
     "last_attempt": "jobs",
     "list_dead": "dlq",
     "list_jobs": "paging",
@@ -172,6 +174,7 @@ __all__ = [
     "get_job",
     "ids_in_states",
     "job_details",
+    "job_links",
     "last_attempt",
     "list_dead",
     "list_jobs",

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from queuectl import config as cfg
 from queuectl.errors import InvalidSpec
-from queuectl.models import SCHEDULED, JobState, ListState
+from queuectl.models import BLOCKED, SCHEDULED, JobState, ListState
 
 if TYPE_CHECKING:
     from queuectl.store.base import Store
@@ -44,13 +44,13 @@ def parse_list_states(values: str | list[str] | tuple[str, ...] | None) -> tuple
         for name in item.split(","):
             if not name.strip():
                 continue
-            if name.strip().lower() == SCHEDULED:
-                found.append(SCHEDULED)
+            if name.strip().lower() in (SCHEDULED, BLOCKED):
+                found.append(name.strip().lower())
                 continue
             try:
                 found.append(JobState(name.strip().lower()))
             except ValueError:
-                valid = ", ".join([*(s.value for s in JobState), SCHEDULED])
+                valid = ", ".join([*(s.value for s in JobState), SCHEDULED, BLOCKED])
                 raise InvalidSpec(
                     f"unknown state {name.strip()!r} (valid: {valid})", field="state"
                 ) from None

@@ -110,6 +110,8 @@ def _as_spec(job: NewJob) -> dict[str, Any]:
         "keep_daemons": job.keep_daemons or None,
         "cwd": job.cwd,
         "env": job.env,
+        "after": list(job.after) or None,
+        "after_mode": job.after_mode.value if job.after else None,
     }
     if job.run_at is not None:
         fields["run_at"] = iso(job.run_at)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from queuectl.errors import InvalidSpec
-from queuectl.models import SCHEDULED, JobPage, JobQuery, JobState
+from queuectl.models import BLOCKED, SCHEDULED, JobPage, JobQuery, JobState
 from queuectl.spec import MAX_ID_LENGTH
 
 if TYPE_CHECKING:
@@ -49,15 +49,16 @@ def check_query(query: JobQuery, max_limit: int | None = MAX_PAGE) -> JobQuery:
     normalised (JobState values, "scheduled" dropped when "pending" covers it)."""
     states = []
     for state in query.states:
-        if state == SCHEDULED:
-            states.append(SCHEDULED)
+        if state in (SCHEDULED, BLOCKED):
+            states.append(state)
             continue
         try:
             states.append(JobState(state))
         except ValueError:
             raise InvalidSpec(f"unknown state {state!r}", field="state") from None
-    if JobState.PENDING in states and SCHEDULED in states:
-        states.remove(SCHEDULED)
+    for view in (SCHEDULED, BLOCKED):
+        if JobState.PENDING in states and view in states:
+            states.remove(view)
     if query.order not in ORDERS:
         raise InvalidSpec(f"order must be newest or oldest, not {query.order!r}", field="order")
     low = 0 if max_limit is None else 1

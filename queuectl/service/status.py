@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from queuectl.models import SCHEDULED, JobQuery, JobState, QueueCounts, WorkerInfo
+from queuectl.models import BLOCKED, SCHEDULED, JobQuery, JobState, QueueCounts, WorkerInfo
 from queuectl.service.workers import workers as list_workers
 
 if TYPE_CHECKING:
@@ -56,6 +56,11 @@ def status(store: Store, queue: str | None = None) -> Status:
     queues = [q for q in queues if q.queue == queue]
     by_state = queues[0].by_state if queues else {state: 0 for state in JobState}
     later = JobQuery(states=(SCHEDULED,), queue=queue, limit=0)
-    counts = QueueCounts(by_state=by_state, scheduled=len(store.query_jobs(later, None, None)))
+    blocked = JobQuery(states=(BLOCKED,), queue=queue, limit=0)
+    counts = QueueCounts(
+        by_state=by_state,
+        scheduled=len(store.query_jobs(later, None, None)),
+        blocked=len(store.query_jobs(blocked, None, None)),
+    )
     serving = [w for w in list_workers(store) if not w.queues or queue in w.queues]
     return Status(counts, serving, queues, [q for q in paused if q in (queue, "*")])

@@ -133,7 +133,8 @@ def list_jobs(
 def show_job(request: HttpRequest, job_id: FromPath[str]) -> serialize.JobDetails:
     job_id = job_id_from_path(job_id)
     job, attempts = service.job_details(store(request), job_id)
-    return serialize.JobDetails.of(job, attempts)
+    links = service.job_links(store(request), job_id)
+    return serialize.JobDetails.of(job, attempts, links)
 
 
 class OutputOperation(Operation):
