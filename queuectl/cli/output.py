@@ -120,7 +120,8 @@ def print_jobs(
 ) -> None:
     """A plain listing fits 80 columns for everyday jobs: today's times as the clock, the
     QUEUE column only for several queues, RUN AT only for jobs due at another time than
-    their last change. `wide` shows every column, dates in full."""
+    their last change, as a span from now while ahead. `wide` shows every column, dates
+    in full."""
     if as_json:
         echo_json([serialize.job_dict(job) for job in jobs])
         return
@@ -140,6 +141,8 @@ def print_jobs(
         rows.append([*row, _plain(job.command)])
     several_queues = len({job.queue for job in jobs}) > 1
     waiting = any(row[6] for row in rows)
+    if not wide and all(not row[6] or row[6].startswith("in ") for row in rows):
+        columns[6] = "RUN AT"  # spans from now only: no zone to name
     keep = [True] * 4 + [wide or several_queues, True, waiting, True]
     columns, rows = _optional_columns(columns, rows, keep)
     print_table(title, columns, rows, wide)
@@ -147,12 +150,19 @@ def print_jobs(
 
 def _run_at_cell(job: Job, wide: bool) -> str:
     """When a waiting job is due: always with `wide`, else only when that is not the
-    moment of its last change (a job waiting its turn since it was enqueued shows none)."""
+    moment of its last change (a job waiting its turn since it was enqueued shows none),
+    and when still ahead as the span alone (`in 19h 57m`, `in 2d 23h`), which keeps the
+    line in 80 columns (`show` and `--wide` give the time)."""
     if job.state.value not in ("pending", "failed"):
         return ""
-    if not wide and abs(job.run_at - job.updated_at) < 1:
+    if wide:
+        return table_when(job.run_at, short=True, wide=True)
+    if abs(job.run_at - job.updated_at) < 1:
         return ""
-    return table_when(job.run_at, short=True, wide=wide)
+    ahead = job.run_at - time.time()
+    if ahead >= 1:
+        return relative(ahead)
+    return table_when(job.run_at, short=True)
 
 
 # The job's times, which `show` prints in local time with their zone (JSON keeps UTC).

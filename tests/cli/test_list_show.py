@@ -444,3 +444,20 @@ def test_show_prints_output_tails_not_whole_outputs(run: Run, db: str) -> None:
     (attempt,) = shown.json()["attempt_log"]
     assert attempt["stdout_bytes"] == 3_000_004 and attempt["stdout"].endswith("end\n")
     assert len(run("show", "big").ok().stdout) < 8 * SHOW_TAIL_BYTES
+
+
+def test_show_at_the_output_cap_prints_tails_once(run: Run, put: Put) -> None:
+    """Both streams at the cap (16 MiB each) of what JSON escapes most (a control byte is
+    six characters, an undecodable one three bytes): `show` and `show --json` print each
+    tail once, a small fraction of the cap, and --json counts the whole streams."""
+    from queuectl.config import MAX_OUTPUT_LIMIT
+    from queuectl.serialize import SHOW_TAIL_BYTES
+
+    tail_out = b"\x01" * (MAX_OUTPUT_LIMIT - 4) + b"end\n"
+    put("big", "completed", stdout=tail_out, stderr=b"\x80" * MAX_OUTPUT_LIMIT)
+    shown = run("show", "big", "--json").ok()
+    assert len(shown.stdout.encode()) < 16 * SHOW_TAIL_BYTES  # 6 + 3 bytes a byte shown
+    (attempt,) = shown.json()["attempt_log"]
+    assert attempt["stdout_bytes"] == attempt["stderr_bytes"] == MAX_OUTPUT_LIMIT
+    assert attempt["stdout"].endswith("\x01end\n") and len(attempt["stdout"]) == SHOW_TAIL_BYTES
+    assert len(run("show", "big").ok().stdout.encode()) < 16 * SHOW_TAIL_BYTES

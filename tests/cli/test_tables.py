@@ -131,7 +131,31 @@ def test_run_at_is_shown_for_the_jobs_due_later(run: Run) -> None:
     assert "RUN AT" in header
     [later] = [line for line in rows if "make deploy" in line]
     [now] = [line for line in rows if "make test" in line]
-    assert later.count(":") == 4 and now.count(":") == 2  # its UPDATED, and RUN AT or none
+    assert later.count(":") == 2 and now.count(":") == 2  # its UPDATED as the clock alone
+    assert " in 2h " in later or " in 1h 59m " in later  # RUN AT as the span alone
+    wide = run("list", "--wide").ok().stdout
+    assert "(in 2h)" in wide or "(in 1h 59m)" in wide  # --wide: the time and the span
+
+
+def test_a_mixed_listing_fits_80_columns(run: Run, db: str, put: Callable[..., None]) -> None:
+    """Due later, failed with a retry time, running, a long command: in a pipe every line
+    but the long command's fits 80 columns (which is kept whole); on a terminal all do."""
+    put("f00dfeed0001", "failed", queue="default", command="./upload.sh")  # retry in 1h
+    put("f00dfeed0002", "processing", queue="default", command="sleep 30")
+    run("enqueue", "--delay", "19h57m", "--", "./nightly.sh").ok()
+    run("enqueue", "--delay", "71h", "--", "./weekly.sh").ok()
+    run("enqueue", "--", LONG_COMMAND).ok()
+    _register(db, "build-7", "build-7-4242-ab12", 4242, ("default", "reports"))
+    listing = run("list", env={"COLUMNS": "80"}).ok().stdout
+    assert "in 19h 5" in listing and "in 2d 23h" in listing
+    assert " in 1h " in listing or " in 59m " in listing
+    assert LONG_COMMAND in listing
+    short = [line for line in listing.splitlines() if LONG_COMMAND not in line]
+    assert len(short) == 5 and _widest("\n".join(short)) <= 80, listing
+    for args in (("status",), ("worker", "list")):
+        assert _widest(run(*args, env={"COLUMNS": "80"}).ok().stdout) <= 80
+    on_terminal = _in_a_terminal(db, 80, "list")
+    assert _widest(on_terminal) <= 80 and "in 19h 5" in on_terminal, on_terminal
 
 
 def test_wide_shows_every_column_in_full(run: Run, put: Callable[..., None]) -> None:
