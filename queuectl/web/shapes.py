@@ -13,7 +13,7 @@ from litestar.openapi import ResponseSpec
 
 from queuectl.serialize import Error, Worker
 from queuectl.service.config import ConfigItem
-from queuectl.service.observe import DlqGroup, Minute
+from queuectl.service.observe import Minute
 
 
 class Workers(msgspec.Struct):
@@ -26,10 +26,6 @@ class ConfigItems(msgspec.Struct):
 
 class Throughput(msgspec.Struct):
     minutes: list[Minute]
-
-
-class DlqGroups(msgspec.Struct):
-    groups: list[DlqGroup]
 
 
 class Enqueued(msgspec.Struct, omit_defaults=True):

@@ -22,6 +22,7 @@ NAV = (
 
 STATES = ("pending", "processing", "failed", "dead", "completed", "cancelled")
 HINTS = {
+    "pending": ' title="pending and due now (scheduled ones are counted apart)"',
     "failed": ' title="failed an attempt, waiting for its retry"',
     "dead": ' title="out of retries: the dead letter queue"',
 }
@@ -85,18 +86,23 @@ def layout(title: str, page: str, body: str, asset: str, data: str = "") -> str:
 """
 
 
-def _counts() -> str:
-    cards = "".join(
-        f'<a class="card state-{s}" href="/jobs?state={s}"{HINTS.get(s, "")}>'
-        f'<span class="label">{s}</span>'
-        f'<span class="n" id="count-{s}">&ndash;</span></a>'
-        for s in STATES
+def _card(state: str) -> str:
+    # Pending jobs show as two cards: due now, and scheduled for later.
+    label = "pending, due" if state == "pending" else state
+    return (
+        f'<a class="card state-{state}" href="/jobs?state={state}"{HINTS.get(state, "")}>'
+        f'<span class="label">{label}</span>'
+        f'<span class="n" id="count-{state}">&ndash;</span></a>'
     )
-    cards += (
+
+
+def _counts() -> str:
+    cards = _card("pending") + (
         '<a class="card state-scheduled" href="/jobs?state=scheduled"'
-        ' title="pending or failed, due later"><span class="label">scheduled</span>'
+        ' title="pending, due later"><span class="label">scheduled</span>'
         '<span class="n" id="count-scheduled">&ndash;</span></a>'
     )
+    cards += "".join(_card(s) for s in STATES if s != "pending")
     return (
         f'<section aria-labelledby="h-counts"><h2 id="h-counts">Jobs</h2>'
         f'<div class="cards">{cards}</div></section>'
@@ -113,8 +119,10 @@ OVERVIEW = (
 <div class="cards">
 <a class="card" href="/workers"><span class="label">alive</span>
 <span class="n" id="workers-alive">&ndash;</span></a>
-<a class="card" href="/workers"><span class="label">slots busy</span>
+<a class="card" href="/workers" title="slots running a job"><span class="label">slots busy</span>
 <span class="n" id="slots-busy">&ndash;</span></a>
+<a class="card" href="/workers" title="claimed ahead while jobs are short, waiting for a slot">
+<span class="label">reserved</span><span class="n" id="slots-reserved">&ndash;</span></a>
 </div>
 </div>
 <div aria-labelledby="h-chart">
@@ -215,7 +223,9 @@ WORKERS = """<h1>Workers</h1>
 <label class="chip"><input type="checkbox" id="show-dead"> show dead workers</label>
 <div class="scroll"><table id="workers">
 <thead><tr><th>worker</th><th>host</th><th class="num">pid</th><th>queues</th>
-<th class="num">slots busy</th><th>running</th><th class="num">heartbeat</th><th>status</th>
+<th class="num">slots busy</th>
+<th class="num" title="claimed ahead while jobs are short, waiting for a slot">reserved</th>
+<th title="started or reserved">jobs held</th><th class="num">heartbeat</th><th>status</th>
 <th class="act" hidden><span class="sr">actions</span></th></tr></thead>
 <tbody></tbody></table></div>
 <p class="empty" id="workers-empty" hidden>No workers.</p>
