@@ -249,6 +249,37 @@ def info(request: HttpRequest) -> shapes.Info:
     )
 
 
+@get(
+    "/api/queues",
+    summary="Every queue: due, scheduled, running, failed, dead, paused, oldest due job's wait",
+    responses=shapes.errors(),
+)
+@in_thread
+def queues(request: HttpRequest) -> shapes.Queues:
+    from queuectl.service.queues import overview
+
+    the_store = store(request)
+    return shapes.Queues(overview(the_store), service.paused(the_store))
+
+
+@get(
+    "/api/queues/{name:str}/scheduled",
+    summary="A queue's scheduled jobs, earliest run time first",
+    responses=shapes.errors(422),
+)
+@in_thread
+def queue_scheduled(
+    request: HttpRequest,
+    name: QueueName,
+    limit: Annotated[int, QueryParameter(ge=1, le=service.MAX_PAGE)] = 50,
+) -> shapes.ScheduledJobs:
+    from queuectl.service.queues import scheduled
+
+    found = scheduled(store(request), name, limit)
+    jobs = [serialize.Job.of(job) for job in found.jobs]
+    return shapes.ScheduledJobs(jobs, found.read, found.complete)
+
+
 @post(
     "/api/queues/{name:str}/pause",
     status_code=200,
@@ -302,6 +333,8 @@ HANDLERS = [
     throughput,
     workers,
     workers_stop,
+    queues,
+    queue_scheduled,
     queue_pause,
     queue_resume,
     pause_all,

@@ -14,6 +14,7 @@ from html import escape
 NAV = (
     ("/", "overview", "Overview"),
     ("/jobs", "jobs", "Jobs"),
+    ("/queues", "queues", "Queues"),
     ("/dlq", "dlq", "DLQ"),
     ("/workers", "workers", "Workers"),
     ("/enqueue", "enqueue", "Enqueue"),
@@ -164,6 +165,9 @@ JOBS = f"""<h1>Jobs</h1>
 <label>Command contains <input name="search" type="search" autocomplete="off"></label>
 <label>Order <select name="order"><option value="newest">newest first</option>
 <option value="oldest">oldest first</option></select></label>
+<input type="hidden" name="fingerprint">
+<p class="chip" id="group-filter" hidden>DLQ group <code id="group-key"></code>
+<button type="button" class="small" id="group-clear">Clear</button></p>
 </form>
 <div class="bulk act" id="bulk" hidden>
 <span id="selected-count">0 selected</span>
@@ -202,10 +206,15 @@ DLQ = """<h1>Dead letter queue</h1>
 <button type="button" id="retry-all">Retry all</button>
 <button type="button" id="purge" class="danger">Purge</button>
 </div>
-<section aria-labelledby="h-groups"><h2 id="h-groups">Grouped by last error</h2>
+<section aria-labelledby="h-groups"><h2 id="h-groups">Grouped by how they failed</h2>
+<p class="note">Jobs whose last attempt failed the same way: the same kind of error and
+exit code, and the same last line of stderr once numbers, ids, paths and times are set
+aside.</p>
+<p class="note" id="groups-window" hidden></p>
 <div class="scroll"><table id="dlq-groups">
-<thead><tr><th>last error</th><th class="num">exit code</th><th class="num">jobs</th>
-<th>newest</th><th class="act" hidden><span class="sr">actions</span></th></tr></thead>
+<thead><tr><th>last line of stderr</th><th>kind</th><th class="num">exit code</th>
+<th class="num">jobs</th><th>list</th>
+<th class="act" hidden><span class="sr">actions</span></th></tr></thead>
 <tbody></tbody></table></div>
 <p class="empty" id="groups-empty" hidden>The dead letter queue is empty.</p></section>
 <section aria-labelledby="h-dead"><h2 id="h-dead">Dead jobs</h2>
@@ -217,6 +226,32 @@ DLQ = """<h1>Dead letter queue</h1>
 <button type="button" id="prev" disabled>← Previous</button>
 <button type="button" id="next" disabled>Next →</button>
 </nav></section>
+"""
+
+QUEUES = """<h1>Queues</h1>
+<p id="paused-all" class="note" hidden>Every queue is paused: workers start no job until
+it is resumed. <span class="act" id="paused-all-act"></span></p>
+<div class="scroll"><table id="queue-table">
+<thead><tr><th>queue</th>
+<th class="num" title="pending, due now">due</th>
+<th class="num" title="pending, due later">scheduled</th>
+<th class="num">running</th>
+<th class="num" title="failed an attempt, waiting for its retry">failed</th>
+<th class="num">dead</th><th class="num">oldest due</th><th>status</th>
+<th class="act" hidden><span class="sr">actions</span></th></tr></thead>
+<tbody></tbody></table></div>
+<p class="empty" id="queues-empty" hidden>No queues yet: a queue appears with its first
+job.</p>
+<section aria-labelledby="h-scheduled"><h2 id="h-scheduled">Scheduled jobs of
+<select id="scheduled-queue" aria-label="queue"></select></h2>
+<p class="note" id="scheduled-note" hidden></p>
+<div class="scroll"><table id="scheduled" class="jobs">
+<thead><tr><th>runs at <span id="zone"></span></th><th>in</th><th>id</th>
+<th class="num">priority</th><th>command</th>
+<th class="act" hidden><span class="sr">actions</span></th></tr></thead>
+<tbody></tbody></table></div>
+<p class="empty" id="scheduled-empty" hidden>Nothing scheduled in this queue.</p>
+</section>
 """
 
 WORKERS = """<h1>Workers</h1>
