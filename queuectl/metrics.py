@@ -117,7 +117,7 @@ def _workers(lines: list[str], workers: Sequence[WorkerInfo]) -> None:
     _family(lines, "queuectl_slots", "gauge", "Job slots of the live workers.")
     lines.append(_sample("queuectl_slots", {}, sum(w.slots for w in workers)))
     _family(lines, "queuectl_slots_busy", "gauge", "Slots of live workers running a job.")
-    lines.append(_sample("queuectl_slots_busy", {}, sum(len(w.running) for w in workers)))
+    lines.append(_sample("queuectl_slots_busy", {}, sum(w.busy for w in workers)))
 
 
 def _histogram(

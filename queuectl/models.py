@@ -156,9 +156,22 @@ class WorkerInfo(msgspec.Struct, frozen=True):
     started_at: float
     heartbeat_at: float
     stop_requested: StopMode | None = None
-    running: tuple[str, ...] = ()
+    running: tuple[str, ...] = ()  # its processing jobs: started, reserved or finishing
     heartbeat_age: float | None = None  # seconds; filled in by the service, not the store
     alive: bool | None = None  # heartbeat within lease-seconds; filled in by the service
+
+    @property
+    def busy(self) -> int:
+        """Slots running a job. `running` lists every processing job the worker holds:
+        those started, and its reserve (claimed while jobs are short, waiting for a
+        slot). It starts a reserved job the moment a slot frees (slots.py), so it holds a
+        reserve only while every slot is busy: the first `slots` of them are running."""
+        return min(len(self.running), self.slots)
+
+    @property
+    def reserved(self) -> int:
+        """Jobs claimed and held for the next free slot (see `busy`)."""
+        return len(self.running) - self.busy
 
 
 class WorkerRegistration(msgspec.Struct, frozen=True):

@@ -194,7 +194,9 @@ class Worker(msgspec.Struct):
     heartbeat_age: float | None
     alive: bool | None
     stop_requested: str | None
-    running: list[str]
+    running: list[str]  # every processing job it holds: `busy` running, `reserved` waiting
+    busy: int
+    reserved: int
 
     @classmethod
     def of(cls, worker: models.WorkerInfo) -> Worker:
@@ -210,6 +212,8 @@ class Worker(msgspec.Struct):
             alive=worker.alive,
             stop_requested=None if worker.stop_requested is None else worker.stop_requested.value,
             running=list(worker.running),
+            busy=worker.busy,
+            reserved=worker.reserved,
         )
 
 
@@ -218,11 +222,13 @@ class Status(msgspec.Struct):
 
     jobs: dict[str, int]
     queues: dict[str, dict[str, float | None]]
-    scheduled: int
-    blocked: int  # pending jobs waiting for jobs they run after
+    scheduled: int  # pending jobs due later (counted in jobs["pending"] too)
+    blocked: int  # pending jobs waiting for jobs they run after (in jobs["pending"] too)
+    due: int  # pending jobs due now: jobs["pending"] - scheduled - blocked
     workers: list[Worker]
     slots: int
-    slots_busy: int
+    slots_busy: int  # slots running a job
+    slots_reserved: int  # jobs claimed ahead, waiting for a slot (not running)
     paused: list[str]  # paused queues; "*" = every queue
 
     @classmethod
@@ -239,9 +245,11 @@ class Status(msgspec.Struct):
             queues=queues,
             scheduled=report.counts.scheduled,
             blocked=report.counts.blocked,
+            due=report.due,
             workers=[Worker.of(w) for w in report.workers],
             slots=report.slots,
             slots_busy=report.slots_busy,
+            slots_reserved=report.slots_reserved,
             paused=report.paused,
         )
 

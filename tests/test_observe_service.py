@@ -124,28 +124,6 @@ def test_throughput_has_every_minute_oldest_first(store: Store) -> None:
             observe.throughput(store, bad)
 
 
-def test_dlq_groups_and_the_ids_of_a_group(store: Store) -> None:
-    store.enqueue_jobs([make_job(f"d{i}", max_retries=0) for i in range(3)], 3)
-    for i, code in enumerate([2, 9, 2]):
-        claim(store, f"d{i}")
-        store.fail_job(
-            as_claimed(store, f"d{i}", "w1", 1), RunResult(code, f"exit code {code}"), 0.0
-        )
-    groups = observe.dlq_groups(store)
-    assert [(g.error, g.count, g.newest_job_id) for g in groups] == [
-        ("exit code 2", 2, "d2"),
-        ("exit code 9", 1, "d1"),
-    ]
-    assert len({g.key for g in groups}) == 2
-    assert observe.dlq_group_ids(store, groups[0].key) == ["d0", "d2"]
-    assert observe.dlq_groups(store)[0].key == groups[0].key  # stable
-    store.retry_dead_jobs(["d1"], 3)
-    with pytest.raises(NotFound):
-        observe.dlq_group_ids(store, groups[1].key)
-    with pytest.raises(NotFound):
-        observe.dlq_group_ids(store, "no-such-group")
-
-
 def test_metrics_text_is_valid_exposition_and_counters_survive_a_purge(store: Store) -> None:
     store.enqueue_jobs(
         [make_job("ok"), make_job("dead", max_retries=0), make_job("q", queue='odd "q"\\')],

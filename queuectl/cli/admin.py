@@ -76,9 +76,9 @@ def dlq_retry(
     if sum((bool(job_ids), retry_all, group is not None)) != 1:
         raise click.UsageError("give job ids, --all or --group KEY (one of them)")
     if group is not None:
-        from queuectl.service import observe
+        from queuectl.service.dlq_groups import dlq_group_ids
 
-        job_ids = tuple(observe.dlq_group_ids(app.store, group))
+        job_ids = tuple(dlq_group_ids(app.store, group))
     moved = service.retry_dead(app.store, None if retry_all else job_ids)
     if as_json:
         output.echo_json({"ids": moved})

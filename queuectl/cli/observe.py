@@ -154,25 +154,30 @@ def metrics(app: App, output: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_app
 def dlq_groups(app: App, as_json: bool) -> None:
-    """Dead jobs grouped by how they failed (same error and exit code), largest first;
-    `dlq retry --group KEY` retries one group."""
+    """Dead jobs grouped by how they failed (kind of error, exit code, last line of
+    stderr with numbers, ids, paths and times made alike), largest first; the newest
+    1000 dead jobs are grouped. `dlq retry --group KEY` retries one group."""
     import msgspec
 
     from queuectl.cli import output
-    from queuectl.service import observe
+    from queuectl.service import dlq_groups as groups_
 
-    groups = observe.dlq_groups(app.store)
+    found = groups_.dlq_groups(app.store)
     if as_json:
-        output.echo_json([msgspec.to_builtins(g) for g in groups])
+        output.echo_json([msgspec.to_builtins(g) for g in found.groups])
         return
     rows = [
         [
             g.key,
             str(g.count),
+            g.kind,
             "" if g.exit_code is None else str(g.exit_code),
-            g.error or "",
+            g.line or g.error or "",
             g.newest_job_id,
         ]
-        for g in groups
+        for g in found.groups
     ]
-    output.print_table("Dead jobs by failure", ["KEY", "JOBS", "EXIT", "ERROR", "NEWEST"], rows)
+    columns = ["KEY", "JOBS", "KIND", "EXIT", "LAST STDERR LINE (OR ERROR)", "NEWEST"]
+    output.print_table("Dead jobs by failure", columns, rows)
+    if found.fingerprinted < found.dead:
+        output.warn(f"(grouped the newest {found.fingerprinted} of {found.dead} dead jobs)")

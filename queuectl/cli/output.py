@@ -226,7 +226,7 @@ def print_workers(workers: Sequence[WorkerInfo], as_json: bool, wide: bool = Fal
             w.host,
             str(w.pid),
             ",".join(w.queues) or "*",
-            f"{len(w.running)}/{w.slots}",
+            f"{w.busy}/{w.slots}" + (f" +{w.reserved} reserved" if w.reserved else ""),
             table_when(w.started_at, wide=wide),
             table_when(w.heartbeat_at, wide=wide),
             w.stop_requested or "",
@@ -259,7 +259,8 @@ def print_status(report: Status, as_json: bool) -> None:
         names = "every queue" if "*" in report.paused else ", ".join(report.paused)
         click.echo(f"\nPaused: {names} (queuectl resume to go on)")
     alive, busy, slots = len(report.workers), report.slots_busy, report.slots
-    click.echo(f"\nWorkers alive: {alive} ({busy}/{slots} slots busy)")
+    reserve = f", {report.slots_reserved} job(s) in reserve" if report.slots_reserved else ""
+    click.echo(f"\nWorkers alive: {alive} ({busy}/{slots} slots busy{reserve})")
 
 
 def warn(message: str) -> None:

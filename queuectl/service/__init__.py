@@ -73,6 +73,7 @@ if TYPE_CHECKING:
         last_attempt,
         purge,
         requeue,
+        run_now,
         update,
     )
     from queuectl.service.paging import (
@@ -127,6 +128,7 @@ _WHERE = {
     "purge_dead": "dlq",
     "requeue": "jobs",
     "retry_dead": "dlq",
+    "run_now": "jobs",
     "settings": "common",
     "update": "jobs",
 }
@@ -194,6 +196,7 @@ __all__ = [
     "requeue",
     "resume",
     "retry_dead",
+    "run_now",
     "settings",
     "spec_with_overrides",
     "status",

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from queuectl import rules
-from queuectl.errors import InvalidSpec, JobNotFound
+from queuectl.errors import InvalidSpec, InvalidStateChange, JobNotFound
 from queuectl.models import Attempt, Job, JobChanges, JobQuery, JobState
 from queuectl.service.common import configured_max_retries, parse_state
 from queuectl.spec import check_job_id, load_json, spec_from_mapping, to_new_job
@@ -125,3 +125,12 @@ def update(store: Store, text: str, overrides: dict[str, object] | None = None) 
     if not fields and not requeue:
         raise InvalidSpec("nothing to update: give at least one field besides id")
     return store.update_job(job_id, JobChanges(**fields, requeue=requeue))  # type: ignore[arg-type]
+
+
+def run_now(store: Store, job_id: str) -> Job:
+    """Make a waiting job (pending or failed) due now, by the store's clock: an update of
+    its run_at. Conflict for a job in another state."""
+    job = get_job(store, job_id)
+    if job.state not in (JobState.PENDING, JobState.FAILED):
+        raise InvalidStateChange(f"job {job_id!r} is {job.state.value}, not waiting to run")
+    return store.update_job(job_id, JobChanges(run_at=store.now()))

@@ -1,5 +1,5 @@
 """Watching jobs: an attempt's output (whole, or followed while it runs), jobs finished per
-minute, the DLQ grouped by how its jobs failed, and the Prometheus metrics text.
+minute, and the Prometheus metrics text (the DLQ's groups are in service/dlq_groups.py).
 
 Not imported by the package `__init__`: front ends import `queuectl.service.observe`
 when they need it, so `queuectl enqueue` never loads it.
@@ -7,8 +7,6 @@ when they need it, so `queuectl enqueue` never loads it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -128,7 +126,7 @@ def _produced(record: Attempt, stream: str) -> int:
     return max(total, len(tail))
 
 
-# -- throughput and the DLQ --------------------------------------------------------------------
+# -- throughput --------------------------------------------------------------------------------
 
 
 class Minute(msgspec.Struct, frozen=True):
@@ -157,40 +155,6 @@ def throughput(store: Store, minutes: int = 60) -> list[Minute]:
             )
         )
     return rows
-
-
-class DlqGroup(msgspec.Struct, frozen=True):
-    """Dead jobs that failed the same way: same last error (which names the exit code,
-    signal or timeout) and exit code. `key` names the group for dlq_group_ids."""
-
-    key: str
-    error: str | None
-    exit_code: int | None
-    count: int
-    newest_job_id: str
-
-
-def group_key(error: str | None, exit_code: int | None) -> str:
-    """A short stable name for a group: a hash of what defines it."""
-    text = json.dumps([error, exit_code])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def dlq_groups(store: Store) -> list[DlqGroup]:
-    """The DLQ grouped by how its jobs failed, largest group first."""
-    return [
-        DlqGroup(group_key(g.error, g.exit_code), g.error, g.exit_code, g.count, g.newest_job_id)
-        for g in store.dead_groups()
-    ]
-
-
-def dlq_group_ids(store: Store, key: str) -> list[str]:
-    """The ids of the dead jobs in group `key` (to retry them); NotFound when no dead job
-    is in that group (any more)."""
-    for group in store.dead_groups():
-        if group_key(group.error, group.exit_code) == key:
-            return store.dead_group_ids(group.error, group.exit_code)
-    raise NotFound(f"no dead jobs in group {key!r}")
 
 
 # -- metrics ---------------------------------------------------------------------------------

@@ -1,12 +1,17 @@
-"""Pausing and resuming queues: workers on every host claim nothing from a paused queue
-(its running jobs go on) until it is resumed."""
+"""Queues: pausing and resuming them (workers on every host claim nothing from a paused
+queue, its running jobs go on, until it is resumed), and the queues view: each queue's
+counts and its scheduled jobs by run time."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from queuectl.errors import InvalidSpec
+from queuectl.models import SCHEDULED, Job, JobQuery, JobState
+from queuectl.service.paging import MAX_PAGE
 from queuectl.spec import is_queue_name
 
 if TYPE_CHECKING:
@@ -38,3 +43,76 @@ def resume(store: Store, queues: Sequence[str]) -> list[str]:
 
 def paused(store: Store) -> list[str]:
     return store.paused_queues()
+
+
+# -- the queues view ---------------------------------------------------------------------
+
+SCHEDULED_READ = 10_000  # scheduled jobs of a queue read to order them by run time
+
+
+class QueueOverview(msgspec.Struct, frozen=True):
+    """One queue: pending jobs `due` now and `scheduled` for later, `running`, `failed`
+    (waiting for a retry), `dead`, whether it is `paused` (by name or with every queue),
+    and how long its oldest due job has waited (seconds; None when none is due).
+    Per-queue limits are not a feature yet: when they are, they belong here."""
+
+    queue: str
+    due: int
+    scheduled: int
+    running: int
+    failed: int
+    dead: int
+    completed: int
+    paused: bool
+    oldest_pending_age: float | None
+
+
+def overview(store: Store) -> list[QueueOverview]:
+    """Every queue that has jobs or is paused by name, by name. Counts are kept, not
+    counted (scheduled: one index range per queue)."""
+    now = store.now()
+    stats = {s.queue: s for s in store.queue_stats()}
+    stopped = store.paused_queues()
+    every = EVERY_QUEUE in stopped
+    rows = []
+    for name in sorted({*stats, *(q for q in stopped if q != EVERY_QUEUE)}):
+        found = stats.get(name)
+        by_state = found.by_state if found else {}
+        scheduled = store.count_jobs(name).scheduled if by_state.get(JobState.PENDING) else 0
+        oldest = None if found is None or found.oldest_due_at is None else found.oldest_due_at
+        rows.append(
+            QueueOverview(
+                queue=name,
+                due=by_state.get(JobState.PENDING, 0) - scheduled,
+                scheduled=scheduled,
+                running=by_state.get(JobState.PROCESSING, 0),
+                failed=by_state.get(JobState.FAILED, 0),
+                dead=by_state.get(JobState.DEAD, 0),
+                completed=by_state.get(JobState.COMPLETED, 0),
+                paused=every or name in stopped,
+                oldest_pending_age=None if oldest is None else max(0.0, now - oldest),
+            )
+        )
+    return rows
+
+
+class Scheduled(msgspec.Struct, frozen=True):
+    """A queue's scheduled jobs, earliest run time first: `jobs` (at most the limit
+    asked), of `read` scheduled jobs read; `complete` is False when the queue holds more
+    than SCHEDULED_READ (the earliest of those read are shown, in enqueue order)."""
+
+    jobs: list[Job]
+    read: int
+    complete: bool
+
+
+def scheduled(store: Store, queue: str, limit: int = 50) -> Scheduled:
+    """The queue's pending jobs due later, ordered by run_at (then enqueue order)."""
+    (name,) = _checked([queue])
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidSpec(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+    query = JobQuery(states=(SCHEDULED,), queue=name, order="oldest", limit=0)
+    found = store.query_jobs(query, None, SCHEDULED_READ + 1)
+    complete = len(found) <= SCHEDULED_READ
+    found = sorted(found[:SCHEDULED_READ], key=lambda job: (job.run_at, job.seq))
+    return Scheduled(found[:limit], min(len(found), SCHEDULED_READ), complete)

@@ -29,12 +29,24 @@ class Status(msgspec.Struct, frozen=True):
     paused: list[str] = msgspec.field(default_factory=list)  # "*": every queue
 
     @property
+    def due(self) -> int:
+        """Pending jobs due now (the others pending are scheduled for later, or blocked:
+        waiting for jobs they run after)."""
+        pending = self.counts.by_state.get(JobState.PENDING, 0)
+        return pending - self.counts.scheduled - self.counts.blocked
+
+    @property
     def slots(self) -> int:
         return sum(w.slots for w in self.workers)
 
     @property
     def slots_busy(self) -> int:
-        return sum(len(w.running) for w in self.workers)
+        """Slots running a job (a worker's reserve is not counted: WorkerInfo.busy)."""
+        return sum(w.busy for w in self.workers)
+
+    @property
+    def slots_reserved(self) -> int:
+        return sum(w.reserved for w in self.workers)
 
 
 def status(store: Store, queue: str | None = None) -> Status:

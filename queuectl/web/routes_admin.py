@@ -11,6 +11,7 @@ from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 
 from queuectl import __version__, serialize, service
 from queuectl.errors import InvalidSpec
+from queuectl.service import dlq_groups as groups_
 from queuectl.service import observe as observe_
 from queuectl.spec import QUEUE_PATTERN, JobId, inline_schema
 from queuectl.web import bodies, shapes
@@ -41,7 +42,11 @@ def _dlq_retry_schema() -> dict[str, object]:
 
 
 class DlqPurge(msgspec.Struct, forbid_unknown_fields=True):
+    """Every dead job (`older_than` seconds dead, when given), or one `group` (all of
+    its jobs or none)."""
+
     older_than: Annotated[float, msgspec.Meta(ge=0, le=MAX_AGE)] | None = None
+    group: str | None = None
 
 
 class WorkerStop(msgspec.Struct, forbid_unknown_fields=True):
@@ -73,12 +78,12 @@ def dlq_list(
 
 @get(
     "/api/dlq/groups",
-    summary="Dead jobs grouped by how they failed",
+    summary="The newest dead jobs grouped by failure fingerprint",
     responses=shapes.errors(),
 )
 @in_thread
-def dlq_groups(request: HttpRequest) -> shapes.DlqGroups:
-    return shapes.DlqGroups(observe_.dlq_groups(store(request)))
+def dlq_groups(request: HttpRequest) -> groups_.DlqGroups:
+    return groups_.dlq_groups(store(request))
 
 
 @post(
@@ -98,7 +103,7 @@ async def dlq_retry(request: HttpRequest) -> shapes.IdList:
     def work() -> list[str]:
         the_store = stores.get()
         if data.group:  # NotFound when no dead job is in it
-            return service.retry_dead(the_store, observe_.dlq_group_ids(the_store, data.group))
+            return groups_.retry_group(the_store, data.group)
         return service.retry_dead(the_store, None if data.all else data.ids)
 
     return shapes.IdList(await sync_to_thread(work))
@@ -109,14 +114,20 @@ async def dlq_retry(request: HttpRequest) -> shapes.IdList:
     status_code=200,
     summary="Delete dead jobs",
     operation_class=body_operation(inline_schema(DlqPurge)),
-    responses=shapes.errors(413, 422),
+    responses=shapes.errors(404, 409, 413, 422),
 )
 async def dlq_purge(request: HttpRequest) -> shapes.Deleted:
-    older_than = (await bodies.read(request, DlqPurge)).older_than
+    data = await bodies.read(request, DlqPurge)
+    if data.group and data.older_than is not None:
+        raise InvalidSpec('give "group" or "older_than", not both', field="group")
     stores = server(request).stores
-    return shapes.Deleted(
-        await sync_to_thread(lambda: service.purge_dead(stores.get(), older_than))
-    )
+
+    def work() -> int:
+        if data.group:  # NotFound when no dead job is in it
+            return groups_.purge_group(stores.get(), data.group)
+        return service.purge_dead(stores.get(), data.older_than)
+
+    return shapes.Deleted(await sync_to_thread(work))
 
 
 @get(
@@ -238,6 +249,37 @@ def info(request: HttpRequest) -> shapes.Info:
     )
 
 
+@get(
+    "/api/queues",
+    summary="Every queue: due, scheduled, running, failed, dead, paused, oldest due job's wait",
+    responses=shapes.errors(),
+)
+@in_thread
+def queues(request: HttpRequest) -> shapes.Queues:
+    from queuectl.service.queues import overview
+
+    the_store = store(request)
+    return shapes.Queues(overview(the_store), service.paused(the_store))
+
+
+@get(
+    "/api/queues/{name:str}/scheduled",
+    summary="A queue's scheduled jobs, earliest run time first",
+    responses=shapes.errors(422),
+)
+@in_thread
+def queue_scheduled(
+    request: HttpRequest,
+    name: QueueName,
+    limit: Annotated[int, QueryParameter(ge=1, le=service.MAX_PAGE)] = 50,
+) -> shapes.ScheduledJobs:
+    from queuectl.service.queues import scheduled
+
+    found = scheduled(store(request), name, limit)
+    jobs = [serialize.Job.of(job) for job in found.jobs]
+    return shapes.ScheduledJobs(jobs, found.read, found.complete)
+
+
 @post(
     "/api/queues/{name:str}/pause",
     status_code=200,
@@ -291,6 +333,8 @@ HANDLERS = [
     throughput,
     workers,
     workers_stop,
+    queues,
+    queue_scheduled,
     queue_pause,
     queue_resume,
     pause_all,

@@ -111,6 +111,14 @@ def list_jobs(
     order: FromQuery[Literal["newest", "oldest"]] = "newest",
     limit: Annotated[int, QueryParameter(ge=1, le=service.MAX_PAGE)] = 50,
     cursor: FromQuery[str | None] = None,
+    fingerprint: Annotated[
+        str | None,
+        QueryParameter(
+            description="a `key` of GET /api/dlq/groups: the dead jobs of that group "
+            "(with state, order, limit and cursor only)",
+            max_length=64,
+        ),
+    ] = None,
 ) -> serialize.JobPage:
     query = JobQuery(  # an empty parameter (`cursor=`, as a form sends it) is no parameter
         states=service.parse_list_states(states),
@@ -121,6 +129,10 @@ def list_jobs(
         limit=limit,
         cursor=cursor or None,
     )
+    if fingerprint:
+        from queuectl.service.dlq_groups import list_group
+
+        return serialize.JobPage.of(list_group(store(request), fingerprint, query))
     return serialize.JobPage.of(service.list_jobs(store(request), query))
 
 
@@ -205,6 +217,18 @@ def requeue_job(request: HttpRequest, job_id: FromPath[str]) -> shapes.JobState:
     return shapes.JobState(job_id, JobState.PENDING.value)
 
 
+@post(
+    "/api/jobs/{job_id:str}/run-now",
+    status_code=200,
+    summary="Make a waiting job due now (its run_at set to the server's now)",
+    responses=shapes.errors(404, 409),
+)
+@in_thread
+def run_now(request: HttpRequest, job_id: FromPath[str]) -> serialize.Job:
+    job_id = job_id_from_path(job_id)
+    return serialize.Job.of(service.run_now(store(request), job_id))
+
+
 @delete(
     "/api/jobs/{job_id:str}",
     status_code=200,
@@ -268,6 +292,7 @@ HANDLERS = [
     job_output,
     cancel_job,
     requeue_job,
+    run_now,
     delete_job,
     cancel_many,
     requeue_many,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import msgspec
 from litestar.openapi import ResponseSpec
 
-from queuectl.serialize import Error, Worker
+from queuectl.serialize import Error, Job, Worker
 from queuectl.service.config import ConfigItem
-from queuectl.service.observe import DlqGroup, Minute
+from queuectl.service.observe import Minute
+from queuectl.service.queues import QueueOverview
 
 
 class Workers(msgspec.Struct):
@@ -28,8 +29,18 @@ class Throughput(msgspec.Struct):
     minutes: list[Minute]
 
 
-class DlqGroups(msgspec.Struct):
-    groups: list[DlqGroup]
+class Queues(msgspec.Struct):
+    queues: list[QueueOverview]
+    paused: list[str]  # as GET /api/status: paused names, "*" = every queue
+
+
+class ScheduledJobs(msgspec.Struct):
+    """A queue's scheduled jobs, earliest run time first; `complete` is false when the
+    queue held more than `read` (the earliest of those read are shown)."""
+
+    jobs: list[Job]
+    read: int
+    complete: bool
 
 
 class Enqueued(msgspec.Struct, omit_defaults=True):

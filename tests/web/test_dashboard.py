@@ -257,7 +257,7 @@ def test_dlq_groups_two_different_errors_apart(
     rows = page.locator("#dlq-groups tbody tr")
     assert rows.count() == 2
     cells = [rows.nth(i).locator("td") for i in range(2)]
-    by_exit = {row.nth(1).inner_text(): row.nth(2).inner_text() for row in cells}
+    by_exit = {row.nth(2).inner_text(): row.nth(3).inner_text() for row in cells}
     assert by_exit == {"3": "2", "4": "1"}
     assert page.locator("#dlq-jobs tbody tr").count() == 3
     page.screenshot(path=str(shots / "dlq.png"), full_page=True)

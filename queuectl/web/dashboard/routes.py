@@ -87,6 +87,11 @@ def job(request: HttpRequest, job_id: FromPath[str]) -> Response[str] | Redirect
     return _page(request, f"Job {job_id}", "job", shells.job_page(job_id), data)
 
 
+@get("/queues", include_in_schema=False, sync_to_thread=False)
+def queues(request: HttpRequest) -> Response[str] | Redirect:
+    return _page(request, "Queues", "queues", shells.QUEUES)
+
+
 @get("/dlq", include_in_schema=False, sync_to_thread=False)
 def dlq(request: HttpRequest) -> Response[str] | Redirect:
     return _page(request, "Dead letter queue", "dlq", shells.DLQ)
@@ -130,4 +135,4 @@ def static(version: FromPath[str], name: FromPath[str]) -> Response[bytes]:
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
 
-HANDLERS = (overview, jobs, job, dlq, workers, enqueue, config, login, static)
+HANDLERS = (overview, jobs, job, queues, dlq, workers, enqueue, config, login, static)

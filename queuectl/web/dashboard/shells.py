@@ -14,6 +14,7 @@ from html import escape
 NAV = (
     ("/", "overview", "Overview"),
     ("/jobs", "jobs", "Jobs"),
+    ("/queues", "queues", "Queues"),
     ("/dlq", "dlq", "DLQ"),
     ("/workers", "workers", "Workers"),
     ("/enqueue", "enqueue", "Enqueue"),
@@ -22,6 +23,7 @@ NAV = (
 
 STATES = ("pending", "processing", "failed", "dead", "completed", "cancelled")
 HINTS = {
+    "pending": ' title="pending and due now (scheduled ones are counted apart)"',
     "failed": ' title="failed an attempt, waiting for its retry"',
     "dead": ' title="out of retries: the dead letter queue"',
 }
@@ -85,18 +87,23 @@ def layout(title: str, page: str, body: str, asset: str, data: str = "") -> str:
 """
 
 
-def _counts() -> str:
-    cards = "".join(
-        f'<a class="card state-{s}" href="/jobs?state={s}"{HINTS.get(s, "")}>'
-        f'<span class="label">{s}</span>'
-        f'<span class="n" id="count-{s}">&ndash;</span></a>'
-        for s in STATES
+def _card(state: str) -> str:
+    # Pending jobs show as two cards: due now, and scheduled for later.
+    label = "pending, due" if state == "pending" else state
+    return (
+        f'<a class="card state-{state}" href="/jobs?state={state}"{HINTS.get(state, "")}>'
+        f'<span class="label">{label}</span>'
+        f'<span class="n" id="count-{state}">&ndash;</span></a>'
     )
-    cards += (
+
+
+def _counts() -> str:
+    cards = _card("pending") + (
         '<a class="card state-scheduled" href="/jobs?state=scheduled"'
-        ' title="pending or failed, due later"><span class="label">scheduled</span>'
+        ' title="pending, due later"><span class="label">scheduled</span>'
         '<span class="n" id="count-scheduled">&ndash;</span></a>'
     )
+    cards += "".join(_card(s) for s in STATES if s != "pending")
     return (
         f'<section aria-labelledby="h-counts"><h2 id="h-counts">Jobs</h2>'
         f'<div class="cards">{cards}</div></section>'
@@ -113,8 +120,10 @@ OVERVIEW = (
 <div class="cards">
 <a class="card" href="/workers"><span class="label">alive</span>
 <span class="n" id="workers-alive">&ndash;</span></a>
-<a class="card" href="/workers"><span class="label">slots busy</span>
+<a class="card" href="/workers" title="slots running a job"><span class="label">slots busy</span>
 <span class="n" id="slots-busy">&ndash;</span></a>
+<a class="card" href="/workers" title="claimed ahead while jobs are short, waiting for a slot">
+<span class="label">reserved</span><span class="n" id="slots-reserved">&ndash;</span></a>
 </div>
 </div>
 <div aria-labelledby="h-chart">
@@ -156,6 +165,9 @@ JOBS = f"""<h1>Jobs</h1>
 <label>Command contains <input name="search" type="search" autocomplete="off"></label>
 <label>Order <select name="order"><option value="newest">newest first</option>
 <option value="oldest">oldest first</option></select></label>
+<input type="hidden" name="fingerprint">
+<p class="chip" id="group-filter" hidden>DLQ group <code id="group-key"></code>
+<button type="button" class="small" id="group-clear">Clear</button></p>
 </form>
 <div class="bulk act" id="bulk" hidden>
 <span id="selected-count">0 selected</span>
@@ -194,10 +206,15 @@ DLQ = """<h1>Dead letter queue</h1>
 <button type="button" id="retry-all">Retry all</button>
 <button type="button" id="purge" class="danger">Purge</button>
 </div>
-<section aria-labelledby="h-groups"><h2 id="h-groups">Grouped by last error</h2>
+<section aria-labelledby="h-groups"><h2 id="h-groups">Grouped by how they failed</h2>
+<p class="note">Jobs whose last attempt failed the same way: the same kind of error and
+exit code, and the same last line of stderr once numbers, ids, paths and times are set
+aside.</p>
+<p class="note" id="groups-window" hidden></p>
 <div class="scroll"><table id="dlq-groups">
-<thead><tr><th>last error</th><th class="num">exit code</th><th class="num">jobs</th>
-<th>newest</th><th class="act" hidden><span class="sr">actions</span></th></tr></thead>
+<thead><tr><th>last line of stderr</th><th>kind</th><th class="num">exit code</th>
+<th class="num">jobs</th><th>list</th>
+<th class="act" hidden><span class="sr">actions</span></th></tr></thead>
 <tbody></tbody></table></div>
 <p class="empty" id="groups-empty" hidden>The dead letter queue is empty.</p></section>
 <section aria-labelledby="h-dead"><h2 id="h-dead">Dead jobs</h2>
@@ -211,11 +228,39 @@ DLQ = """<h1>Dead letter queue</h1>
 </nav></section>
 """
 
+QUEUES = """<h1>Queues</h1>
+<p id="paused-all" class="note" hidden>Every queue is paused: workers start no job until
+it is resumed. <span class="act" id="paused-all-act"></span></p>
+<div class="scroll"><table id="queue-table">
+<thead><tr><th>queue</th>
+<th class="num" title="pending, due now">due</th>
+<th class="num" title="pending, due later">scheduled</th>
+<th class="num">running</th>
+<th class="num" title="failed an attempt, waiting for its retry">failed</th>
+<th class="num">dead</th><th class="num">oldest due</th><th>status</th>
+<th class="act" hidden><span class="sr">actions</span></th></tr></thead>
+<tbody></tbody></table></div>
+<p class="empty" id="queues-empty" hidden>No queues yet: a queue appears with its first
+job.</p>
+<section aria-labelledby="h-scheduled"><h2 id="h-scheduled">Scheduled jobs of
+<select id="scheduled-queue" aria-label="queue"></select></h2>
+<p class="note" id="scheduled-note" hidden></p>
+<div class="scroll"><table id="scheduled" class="jobs">
+<thead><tr><th>runs at <span id="zone"></span></th><th>in</th><th>id</th>
+<th class="num">priority</th><th>command</th>
+<th class="act" hidden><span class="sr">actions</span></th></tr></thead>
+<tbody></tbody></table></div>
+<p class="empty" id="scheduled-empty" hidden>Nothing scheduled in this queue.</p>
+</section>
+"""
+
 WORKERS = """<h1>Workers</h1>
 <label class="chip"><input type="checkbox" id="show-dead"> show dead workers</label>
 <div class="scroll"><table id="workers">
 <thead><tr><th>worker</th><th>host</th><th class="num">pid</th><th>queues</th>
-<th class="num">slots busy</th><th>running</th><th class="num">heartbeat</th><th>status</th>
+<th class="num">slots busy</th>
+<th class="num" title="claimed ahead while jobs are short, waiting for a slot">reserved</th>
+<th title="started or reserved">jobs held</th><th class="num">heartbeat</th><th>status</th>
 <th class="act" hidden><span class="sr">actions</span></th></tr></thead>
 <tbody></tbody></table></div>
 <p class="empty" id="workers-empty" hidden>No workers.</p>

@@ -48,6 +48,23 @@ export function since(t, suffix = " ago") {
 setInterval(() => {
   for (const el of $$("[data-since]")) el.textContent = span((Date.now() - Number(el.dataset.since)) / 1000) + el.dataset.suffix;
 }, 1000);
+// Times in the browser's own zone. A datetime-local value ("2026-12-06T15:30") is a wall
+// time here: sent with this zone's offset at that date ("...T15:30:00+01:00"), never as
+// UTC, so the server stores the moment the user meant.
+const pad = (n) => String(Math.abs(Math.trunc(n))).padStart(2, "0");
+export const zoneName = () => Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
+export function localIso(value) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value || "");
+  if (!m) return null;
+  const at = new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
+  const off = -at.getTimezoneOffset();
+  return `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6] || "00"}${off < 0 ? "-" : "+"}${pad(off / 60)}:${pad(off % 60)}`;
+}
+// An ISO time or epoch as "2026-12-06 15:30:00" in the browser's zone.
+export function localTime(t) {
+  const d = new Date(ms(t));
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
 export const badge = (state) => h("span", { class: "state state-" + state }, state);
 export const jobLink = (id) => h("a", { href: "/jobs/" + enc(id) }, id);
 export function cmd(text) {

@@ -1,18 +1,34 @@
-// The dead letter queue: dead jobs grouped by how they failed, each group and each job
-// with its retry, and a page-by-page list.
-import { $, act, api, button, cmd, flash, fmtN, h, jobLink, listOf, on, since, throttle, writable } from "./core.js";
+// The dead letter queue: dead jobs grouped by failure fingerprint (the API's groups),
+// each group with its jobs, retry and purge, and a page-by-page list with a retry each.
+import { $, act, api, button, cmd, enc, flash, fmtN, h, jobLink, listOf, on, since, throttle, writable } from "./core.js";
+
+// One group: its fingerprint's line (the last line of stderr, made alike), kind and exit
+// code, how many jobs, a link to them (the jobs view filtered by the fingerprint), and
+// retry or purge of the whole group, each saying how many it acts on.
+function groupRow(g, again) {
+  const n = fmtN(g.count), jobs = g.count === 1 ? "job" : "jobs";
+  const retry = () => act({ path: "/api/dlq/retry", body: { group: g.key },
+    done: (out) => `Retried ${fmtN(out.ids.length)} ${jobs}.`, after: again });
+  const purge = () => act({ ask: `Delete the ${n} ${jobs} of this group for good?`, label: "Purge " + n, path: "/api/dlq/purge", body: { group: g.key },
+    done: (out) => `Purged ${fmtN(out.deleted)} ${jobs}.`, after: again });
+  return h("tr", { "data-group": g.key },
+    h("td", {}, h("code", { class: "err fp-line" }, g.line || "(no stderr)"), g.error ? h("div", { class: "muted" }, g.error) : null),
+    h("td", {}, g.kind), h("td", { class: "num" }, g.exit_code == null ? "–" : String(g.exit_code)),
+    h("td", { class: "num group-count" }, fmtN(g.count)),
+    h("td", {}, h("a", { href: "/jobs?state=dead&fingerprint=" + enc(g.key) }, `${n} ${jobs}`)),
+    writable() ? h("td", {}, button(`Retry group (${n})`, retry, "small"), " ", button(`Purge group (${n})`, purge, "small danger")) : null);
+}
 
 export default async function dlqPage() {
   const view = { cursors: [null], page: 0 }, again = () => load();
-  const retryGroup = (g) => act({ path: "/api/dlq/retry", body: { group: g.key }, done: `Retried ${g.count} job(s) with this error.`, after: again });
   async function load() {
     try {
-      const groups = listOf(await api("GET", "/api/dlq/groups"), "groups");
-      $("#dlq-groups tbody").replaceChildren(...groups.map((g) => h("tr", { "data-group": g.key },
-        h("td", { class: "err" }, g.error || "(no error text)"), h("td", { class: "num" }, g.exit_code == null ? "–" : String(g.exit_code)),
-        h("td", { class: "num group-count" }, fmtN(g.count)), h("td", {}, g.newest_job_id ? jobLink(g.newest_job_id) : "–"),
-        writable() ? h("td", {}, button("Retry group", () => retryGroup(g), "small")) : null)));
+      const found = await api("GET", "/api/dlq/groups"), groups = listOf(found, "groups");
+      $("#dlq-groups tbody").replaceChildren(...groups.map((g) => groupRow(g, again)));
       $("#groups-empty").hidden = groups.length > 0;
+      const window = $("#groups-window");
+      window.hidden = found.fingerprinted >= found.dead;
+      window.textContent = `Grouped: the newest ${fmtN(found.fingerprinted)} of ${fmtN(found.dead)} dead jobs (older ones are listed below, not grouped).`;
       const q = new URLSearchParams({ limit: "50" }), cursor = view.cursors[view.page];
       if (cursor) q.set("cursor", cursor);
       const d = await api("GET", "/api/dlq?" + q), jobs = listOf(d, "jobs");

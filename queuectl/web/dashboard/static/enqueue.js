@@ -1,10 +1,11 @@
 // The enqueue form: one job spec (or a copy of a job's), sent as JSON; the API's
 // validation errors show next to the field they name.
-import { $, $$, api, enc, flash, writable } from "./core.js";
+import { $, $$, api, enc, flash, localIso, writable, zoneName } from "./core.js";
 
 export default async function enqueuePage() {
   const form = $("#enqueue");
   if (!writable()) { $(".ro-note").hidden = false; return; }
+  $("#hint-run_at").textContent = "your local time (" + zoneName() + ")";
   const copy = new URLSearchParams(location.search).get("copy");
   if (copy) {
     try {
@@ -36,7 +37,7 @@ export default async function enqueuePage() {
           env[line.slice(0, at)] = line.slice(at + 1);
         }
         spec.env = env;
-      } else if (el.name === "run_at") spec.run_at = Number.isNaN(Date.parse(v)) ? v : new Date(v).toISOString();
+      } else if (el.name === "run_at") spec.run_at = localIso(v) || v; // the API reports a bad one
       else if (NUMERIC.includes(el.name) && /^-?\d+(\.\d+)?$/.test(v)) spec[el.name] = Number(v);
       else spec[el.name] = el.name === "command" ? el.value : v; // the API reports wrong types
     }

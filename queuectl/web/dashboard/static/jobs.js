@@ -2,7 +2,7 @@
 // cursor, with a selection for the bulk actions; it refreshes on the jobs events.
 import { $, $$, act, api, badge, cmd, currentStatus, flash, h, jobLink, keepPlace, ms, on, setText, since, throttle, writable } from "./core.js";
 
-const FILTERS = ["queue", "id_prefix", "search"];
+const FILTERS = ["queue", "id_prefix", "search", "fingerprint"]; // fingerprint: a DLQ group's key
 
 function whenCell(j) {
   const runAt = ms(j.run_at);
@@ -25,6 +25,16 @@ function fillFilters(form) {
   const wanted = (params.get("state") || "").split(",").concat(params.getAll("state").slice(1));
   for (const box of $$("input[name=state]", form)) box.checked = wanted.includes(box.value);
   for (const name of [...FILTERS, "order"]) if (params.get(name)) form.elements[name].value = params.get(name);
+  showGroup(form);
+}
+
+// A DLQ group's jobs: the fingerprint filter shows as a chip; the API takes no other
+// filter beside it, so those are disabled until it is cleared.
+function showGroup(form) {
+  const key = form.elements.fingerprint.value;
+  $("#group-filter").hidden = !key;
+  setText("#group-key", key);
+  for (const name of ["queue", "id_prefix", "search"]) form.elements[name].disabled = !!key;
 }
 
 function dropped() { document.body.dataset.dropped = String(Number(document.body.dataset.dropped || 0) + 1); }
@@ -41,7 +51,7 @@ class JobList {
     const q = new URLSearchParams(), form = this.form;
     const states = $$("input[name=state]:checked", form).map((b) => b.value);
     if (states.length) q.set("state", states.join(","));
-    for (const name of FILTERS) { const v = form.elements[name].value.trim(); if (v) q.set(name, v); }
+    for (const name of FILTERS) { const el = form.elements[name], v = el.value.trim(); if (v && !el.disabled) q.set(name, v); }
     if (form.elements.order.value !== "newest") q.set("order", form.elements.order.value);
     return q;
   }
@@ -118,6 +128,7 @@ function wireFilters(list) {
     typing = setTimeout(() => list.restart(), e.target.type === "checkbox" || e.target.tagName === "SELECT" ? 0 : 300);
   });
   list.form.addEventListener("submit", (e) => { e.preventDefault(); list.restart(); });
+  $("#group-clear").addEventListener("click", () => { list.form.elements.fingerprint.value = ""; showGroup(list.form); list.restart(); });
   const view = list.view;
   $("#next").addEventListener("click", () => { view.cursors[view.page + 1] = view.next; view.page += 1; list.load(); });
   $("#prev").addEventListener("click", () => { view.page = Math.max(0, view.page - 1); list.load(); });

@@ -3,11 +3,13 @@
 import { $, STATES, act, api, button, currentStatus, enc, fmtN, h, keepPlace, listOf, ms, on, setText, since, svg, throttle, writable } from "./core.js";
 
 function renderStatus(st) {
-  for (const s of STATES) setText("#count-" + s, fmtN(st.jobs[s]));
+  for (const s of STATES) if (s !== "pending") setText("#count-" + s, fmtN(st.jobs[s]));
+  setText("#count-pending", fmtN(st.due)); // pending splits into due now and scheduled
   setText("#count-scheduled", fmtN(st.scheduled));
   const alive = Array.isArray(st.workers) ? st.workers.filter((w) => w.alive !== false).length : st.workers;
   setText("#workers-alive", fmtN(alive));
-  setText("#slots-busy", fmtN(st.slots_busy) + " / " + fmtN(st.slots));
+  setText("#slots-busy", fmtN(st.slots_busy) + " / " + fmtN(st.slots)); // started jobs only
+  setText("#slots-reserved", fmtN(st.slots_reserved));
   // Paused queues show as such (one with no job yet too), each with its button.
   const paused = new Set(st.paused || []), every = paused.has("*");
   const names = [...new Set([...Object.keys(st.queues || {}), ...[...paused].filter((q) => q !== "*")])].sort();

@@ -14,7 +14,7 @@ export default async function workersPage() {
       return h("tr", { class: w.alive ? "" : "dead", "data-worker": w.id },
         h("td", {}, h("code", {}, w.id)), h("td", {}, w.host), h("td", { class: "num" }, String(w.pid)),
         h("td", {}, (w.queues || []).join(", ") || "all"),
-        h("td", { class: "num" }, `${(w.running || []).length} / ${w.slots}`),
+        h("td", { class: "num" }, `${w.busy} / ${w.slots}`), h("td", { class: "num" }, String(w.reserved)),
         h("td", {}, ...(w.running || []).flatMap((id, i) => (i ? [", ", jobLink(id)] : [jobLink(id)]))),
         h("td", { class: "num" }, w.heartbeat_at ? since(w.heartbeat_at) : span(w.heartbeat_age)),
         h("td", {}, h("span", { class: "state " + (w.alive ? "state-completed" : "state-dead") }, status)),
