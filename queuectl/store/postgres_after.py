@@ -42,7 +42,9 @@ def link_params(
         for parent in job.after:
             if parent in added:
                 added[parent] += 1
-    params = {"ids": list(added), "counts": list(added.values())}
+    # In id order: two enqueues after the same jobs lock them in the same order.
+    ordered = sorted(added)
+    params = {"ids": ordered, "counts": [added[parent] for parent in ordered]}
     found = {row["id"]: JobState(row["state"]) for row in conn.execute(q["job_states"], params)}
     blockers, dependents = workflow.blockers_at_enqueue(jobs, found)
     columns: dict[str, list[Any]] = {

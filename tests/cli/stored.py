@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     Connection = sqlite3.Connection | psycopg.Connection[tuple[Any, ...]]
 
 # The tables a snapshot compares (the same on SQLite and PostgreSQL).
-TABLES = ("jobs", "attempts", "config", "schema_migrations")
+TABLES = ("jobs", "job_after", "attempts", "config", "schema_migrations")
 
 # Table (SQL) or key (Redis) -> its rows; a Redis key has one row: its value.
 Contents = dict[str, list[tuple[Any, ...]]]
