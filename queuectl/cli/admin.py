@@ -81,13 +81,13 @@ def dlq_retry(
         job_ids = tuple(dlq_group_ids(app.store, group))
     moved = service.retry_dead(app.store, None if retry_all else job_ids)
     if as_json:
-        output.echo_json({"ids": moved})
+        output.echo_json({"ids": list(moved), "brought_back": moved.brought_back})
         return
     for job_id in moved if not retry_all else ():
         click.echo(f"{job_id}: pending")
     if retry_all:
         click.echo(f"{len(moved)} job{'s' if len(moved) != 1 else ''} back to pending")
-    output.say_brought_back(getattr(moved, "brought_back", []))
+    output.say_brought_back(moved.brought_back)
 
 
 @dlq.command("purge")

@@ -14,7 +14,7 @@ from queuectl.cli.app import completer
 from queuectl.cli.context import App, pass_app
 from queuectl.cli.last_job import last_option, one_job
 from queuectl.cli.params import Duration
-from queuectl.models import FINAL_STATES, JobState
+from queuectl.models import FINAL_STATES, JobState, Requeued
 from queuectl.service.leases import reap_expired
 
 if TYPE_CHECKING:
@@ -87,14 +87,14 @@ def retry(
     if not job_ids and not states:
         raise click.UsageError("give job IDs or --state")
     ids = select_jobs(app, job_ids, states, queue, service.REQUEUEABLE)
-    requeued = service.requeue(app.jobs_store, ids) if ids else []
+    requeued = service.requeue(app.jobs_store, ids) if ids else Requeued([])
     if as_json:
-        output.echo_json({"ids": requeued})
+        output.echo_json({"ids": list(requeued), "brought_back": requeued.brought_back})
     elif not requeued:
         click.echo("no jobs to retry")
     else:
         click.echo("\n".join(f"{job_id}: pending" for job_id in requeued))
-        output.say_brought_back(getattr(requeued, "brought_back", []))
+        output.say_brought_back(requeued.brought_back)
 
 
 UNFINISHED = (JobState.PENDING, JobState.PROCESSING, JobState.FAILED)

@@ -44,7 +44,7 @@ def test_pause_and_resume_json(run: Run) -> None:
 def test_dlq_retry_and_purge_json(run: Run, put: Put) -> None:
     put("d1", "dead")
     put("d2", "dead")
-    assert run("dlq", "retry", "d1", "--json").ok().json() == {"ids": ["d1"]}
+    assert run("dlq", "retry", "d1", "--json").ok().json() == {"ids": ["d1"], "brought_back": []}
     assert run("dlq", "purge", "--json").ok().json() == {"deleted": 1}
 
 

@@ -26,7 +26,8 @@ def test_retry_by_state_and_queue(run: Run, put: Put) -> None:
     put("d1", "dead", queue="a")
     put("p1", "pending", queue="a")  # after the others: put() claims the due job
     assert run("retry", "--state", "completed,dead", "--queue", "a", "--json").ok().json() == {
-        "ids": ["c1", "d1"]
+        "ids": ["c1", "d1"],
+        "brought_back": [],
     }
     assert states(run) == {
         "c1": ("pending", 0),
