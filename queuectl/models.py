@@ -232,6 +232,15 @@ class Requeued(list[str]):
         self.brought_back = brought_back or []
 
 
+class Record(msgspec.Struct, frozen=True):
+    """A named value the store keeps for queuectl's own bookkeeping (schedules, when the
+    last prune ran): its text and a version that every write counts up, so writers
+    that read it can write it back only if nobody wrote meanwhile (Store.put_record)."""
+
+    value: str
+    version: int
+
+
 class JobLinks(msgspec.Struct, frozen=True):
     """A job's place in a workflow: the ids it runs after and those that run after it."""
 

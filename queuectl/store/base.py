@@ -43,6 +43,7 @@ from queuectl.models import (
     NewJob,
     QueueCounts,
     QueueStats,
+    Record,
     Requeued,
     RunResult,
     StopMode,
@@ -319,6 +320,22 @@ class Store(Protocol):
 
     def reset_config(self, key: str | None = None) -> None:
         """Forget one stored value, or all when `key` is None, so defaults apply."""
+        ...
+
+    # -- records: queuectl's own bookkeeping ------------------------------------------------
+
+    def get_records(self, kind: str) -> dict[str, Record]:
+        """Every record of `kind` (schedules, retention, ...), by name."""
+        ...
+
+    def put_record(self, kind: str, name: str, value: str, version: int | None) -> int | None:
+        """Write a record only if it is still as the caller read it: absent when `version`
+        is None, else at that version. Returns the new version (1 for a new record), or
+        None when another write came first (then nothing changed)."""
+        ...
+
+    def delete_record(self, kind: str, name: str) -> bool:
+        """Forget a record; whether there was one."""
         ...
 
     # -- paused queues ------------------------------------------------------------------

@@ -41,12 +41,13 @@ from queuectl.store import memory_after
 from queuectl.store.guarded import Applied, GuardedStore
 from queuectl.store.memory_data import MemoryWaiter, is_open_run
 from queuectl.store.memory_observe import MemoryObserve
+from queuectl.store.memory_records import MemoryRecords
 from queuectl.store.memory_workers import MemoryWorkers
 
 PENDING, PROCESSING = JobState.PENDING, JobState.PROCESSING
 
 
-class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve):
+class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve, MemoryRecords):
     """`Store` on a memory database shared by every store of the same URL in the process."""
 
     backend = "memory"

@@ -16,7 +16,7 @@ import select
 import threading
 from dataclasses import dataclass, field
 
-from queuectl.models import FINAL_STATES, Attempt, Job, JobState, WorkerInfo
+from queuectl.models import FINAL_STATES, Attempt, Job, JobState, Record, WorkerInfo
 
 # Histogram bucket upper bounds (seconds), as the SQL backends' metric_buckets table.
 BUCKETS = (
@@ -45,6 +45,7 @@ class Database:
     waiters: set[MemoryWaiter] = field(default_factory=set)
     after: dict[str, tuple[str, ...]] = field(default_factory=dict)  # job: jobs it runs after
     dependents: dict[str, list[str]] = field(default_factory=dict)  # job: jobs after it
+    records: dict[str, dict[str, Record]] = field(default_factory=dict)  # kind: name: record
 
     def wake(self) -> None:
         """Tell every idle worker's waiter that jobs may have changed."""

@@ -41,6 +41,7 @@ from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.postgres_base import NOTIFY, Q
 from queuectl.store.postgres_connect import Row
 from queuectl.store.postgres_observe import PostgresObserve
+from queuectl.store.postgres_records import PostgresRecords
 from queuectl.store.sql_changes import (
     Dialect,
     Moved,
@@ -72,7 +73,7 @@ POSTGRES = Dialect(
 )
 
 
-class PostgresStore(GuardedStore, PostgresObserve):
+class PostgresStore(GuardedStore, PostgresObserve, PostgresRecords):
     """`Store` on one PostgreSQL database. Safe to share between threads (calls are
     serialised on its one connection)."""
 

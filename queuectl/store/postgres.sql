@@ -479,3 +479,19 @@ SELECT id FROM jobs
 WHERE state = 'dead' AND last_error IS NOT DISTINCT FROM %(error)s::text
   AND exit_code IS NOT DISTINCT FROM %(exit_code)s::integer
 ORDER BY seq;
+
+-- name: get_records
+SELECT name, value, version FROM records WHERE kind = %(kind)s ORDER BY name;
+
+-- name: insert_record
+INSERT INTO records (kind, name, value, version) VALUES (%(kind)s, %(name)s, %(value)s, 1)
+ON CONFLICT (kind, name) DO NOTHING
+RETURNING version;
+
+-- name: update_record
+UPDATE records SET value = %(value)s, version = version + 1
+WHERE kind = %(kind)s AND name = %(name)s AND version = %(version)s
+RETURNING version;
+
+-- name: delete_record
+DELETE FROM records WHERE kind = %(kind)s AND name = %(name)s;

@@ -46,6 +46,7 @@ from queuectl.store import redis_rows as rows
 from queuectl.store.guarded import Applied, Finishing, GuardedStore
 from queuectl.store.paging import id_prefix_range
 from queuectl.store.redis_observe import RedisObserve
+from queuectl.store.redis_records import RedisRecords
 from queuectl.store.redis_rows import optional
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ class LostClaims:
 LOST_CLAIMS = LostClaims()
 
 
-class RedisStore(GuardedStore, RedisObserve):
+class RedisStore(GuardedStore, RedisObserve, RedisRecords):
     """`Store` on one Redis database and key prefix. Safe to share between threads (the
     client keeps a pool of connections)."""
 

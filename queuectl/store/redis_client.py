@@ -38,6 +38,7 @@ CONNECT_TIMEOUT_S = 10.0
 SOCKET_TIMEOUT_S = 30.0
 SCRIPTS = (
     "enqueue",
+    "record",
     "claim",
     "query",
     "counts",

@@ -38,6 +38,7 @@ from queuectl.store.sql_changes import Dialect, Moved, alike, finish_params, row
 from queuectl.store.sqlite_base import Q
 from queuectl.store.sqlite_enqueue import insert_jobs
 from queuectl.store.sqlite_observe import SqliteObserve
+from queuectl.store.sqlite_records import SqliteRecords
 
 if TYPE_CHECKING:
     from queuectl.store.sqlite_waiter import SqliteChangeWaiter
@@ -49,7 +50,7 @@ def _json(values: Sequence[str] | None) -> str | None:
     return None if values is None else json.dumps(list(values))
 
 
-class SqliteStore(GuardedStore, SqliteObserve):
+class SqliteStore(GuardedStore, SqliteObserve, SqliteRecords):
     """`Store` on one SQLite file. Safe to share between threads (calls are serialised)."""
 
     backend = "sqlite"

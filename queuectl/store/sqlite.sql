@@ -397,3 +397,20 @@ ORDER BY g.n DESC, g.newest_seq DESC;
 SELECT id FROM jobs
 WHERE state = 'dead' AND last_error IS :error AND exit_code IS :exit_code
 ORDER BY seq;
+
+-- name: get_records
+SELECT name, value, version FROM records WHERE kind = :kind ORDER BY name;
+
+-- name: insert_record
+-- Only when absent: a second writer's insert adds nothing (and says so: no row).
+INSERT INTO records (kind, name, value, version) VALUES (:kind, :name, :value, 1)
+ON CONFLICT (kind, name) DO NOTHING
+RETURNING version;
+
+-- name: update_record
+UPDATE records SET value = :value, version = version + 1
+WHERE kind = :kind AND name = :name AND version = :version
+RETURNING version;
+
+-- name: delete_record
+DELETE FROM records WHERE kind = :kind AND name = :name;

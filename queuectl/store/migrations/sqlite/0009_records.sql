@@ -1,0 +1,9 @@
+-- Records: values queuectl keeps for its own bookkeeping (schedules, the last prune), by
+-- kind and name, each with a version its writers compare and set (Store.put_record).
+CREATE TABLE records (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
