@@ -20,13 +20,15 @@ class Key(msgspec.Struct, frozen=True):
     high: float
     help: str
     seconds: bool = False  # a duration: `90`, `30s`, `15m` and `1h30m` are all taken
+    forever: bool = False  # 0 means "for ever"; the word `forever` is taken for it
 
     def parse(self, text: str) -> float:
         """Turn the user's text into a value of the right kind, within range."""
         try:
             value: float = self.kind(text)
         except ValueError:
-            value = self._duration(text)
+            forever = self.forever and text.strip().lower() == "forever"
+            value = 0 if forever else self._duration(text)
         if not self.low <= value <= self.high:
             raise ConfigError(
                 f"{self.name} must be between {_fmt(self.low)} and {_fmt(self.high)}",
@@ -55,6 +57,7 @@ def _fmt(value: float) -> str:
 
 
 MAX_OUTPUT_LIMIT = 16 << 20  # bytes per stream; see output-limit below
+MAX_KEEP = 100 * 365 * 86_400  # a century
 
 KEYS: dict[str, Key] = {
     key.name: key
@@ -105,6 +108,20 @@ KEYS: dict[str, Key] = {
         # value and per protocol message), a worker's memory stays a few times that per
         # slot, and one result is written in well under a lease.
         Key("output-limit", 65_536, int, 0, MAX_OUTPUT_LIMIT, "bytes of stdout/stderr tail kept"),
+        # Retention: how long finished jobs are kept, by how they ended (workers prune).
+        *(
+            Key(
+                f"keep-{state}",
+                days * 86_400,
+                float,
+                0,
+                MAX_KEEP,
+                f"keep {state} jobs this long, then prune them (0 or forever = keep)",
+                seconds=True,
+                forever=True,
+            )
+            for state, days in (("completed", 7), ("cancelled", 7), ("dead", 0))
+        ),
     )
 }
 
@@ -156,6 +173,9 @@ class Settings(msgspec.Struct, frozen=True):
     poll_interval: float
     grace_period: float
     output_limit: int
+    keep_completed: float
+    keep_cancelled: float
+    keep_dead: float
 
     @classmethod
     def from_stored(cls, stored: Mapping[str, str]) -> Settings:

@@ -21,6 +21,7 @@ from queuectl.timefmt import iso
 if TYPE_CHECKING:
     from queuectl.service.config import ConfigItem
     from queuectl.service.observe import Output as ServiceOutput
+    from queuectl.service.schedules import ScheduleView
     from queuectl.service.status import Status as ServiceStatus
     from queuectl.service.workflows import Links
 
@@ -323,3 +324,49 @@ def config_item_dict(item: ConfigItem) -> dict[str, Any]:
 
 def error_dict(err: QueueError) -> dict[str, Any]:
     return _builtins(Error.of(err))
+
+
+class ScheduleShape(msgspec.Struct):
+    """A schedule as shown (`schedule list/show --json`, /api/schedules): its timing, in
+    words too, its next due times, its latest run with that job's state."""
+
+    name: str
+    spec: dict[str, Any]
+    cron: str | None
+    every: float | None
+    tz: str
+    words: str
+    catch_up: str
+    no_overlap: bool
+    paused: bool
+    next_runs: list[str]
+    last_run: str | None
+    last_job: str | None
+    last_state: str | None
+    skipped: int
+    created_at: str
+
+    @classmethod
+    def of(cls, view: ScheduleView) -> ScheduleShape:
+        s = view.schedule
+        return cls(
+            name=s.name,
+            spec=s.spec,
+            cron=s.cron,
+            every=s.every,
+            tz=s.tz,
+            words=view.words,
+            catch_up=s.catch_up.value,
+            no_overlap=s.no_overlap,
+            paused=s.paused,
+            next_runs=[iso(at) for at in view.upcoming],
+            last_run=iso(s.last_due),
+            last_job=s.last_job,
+            last_state=view.last_state,
+            skipped=s.skipped,
+            created_at=iso(s.created_at),
+        )
+
+
+def schedule_dict(view: ScheduleView) -> dict[str, Any]:
+    return _builtins(ScheduleShape.of(view))

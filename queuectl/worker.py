@@ -33,6 +33,7 @@ from queuectl.changes import ChangeWatch
 from queuectl.claiming import Claims
 from queuectl.config import Settings
 from queuectl.errors import StoreError
+from queuectl.housekeeping import Housekeeper
 from queuectl.models import Job, RunResult, StopMode, WorkerRegistration
 from queuectl.pacing import Pacing
 from queuectl.proctree import Sweeper, become_subreaper
@@ -116,10 +117,13 @@ class Worker:
         log.info("worker %s started: %d slot(s), queues %s", self.id, self.options.slots, queues)
         self._warn_if_not_durable()
         self.notifier.ready(f"worker {self.id}: {self.options.slots} slot(s), queues {queues}")
+        chores = Housekeeper(self.store.url)  # schedules and retention, in a thread
+        chores.start()
         try:
             self.claims.start_claimer(self.wakeups.write_fd)
             reason = self._loop()
         finally:
+            chores.stop()
             self._shutdown()
             self.stop.ended()
         log.info("worker %s stopped: %s", self.id, reason)

@@ -38,6 +38,7 @@ COMMANDS = {
     "db": "admin:db",
     "ping": "admin:ping",
     "worker": "workers:worker",
+    "schedule": "schedule:schedule",
     "completion": "completion:completion",
     "demo": "workers:demo",
     "serve": "serve:serve",

@@ -262,6 +262,7 @@ class StateList(click.ParamType):  # type: ignore[type-arg]
 )
 @click.option("--search", metavar="TEXT", help="Only jobs whose command contains TEXT.")
 @click.option("--id-prefix", metavar="PREFIX", help="Only jobs whose id starts with PREFIX.")
+@click.option("--schedule", metavar="NAME", help="Only the runs of schedule NAME.")
 @click.option("--oldest", is_flag=True, help="Oldest first (default: newest first).")
 @listing_options
 @watch_option
@@ -273,6 +274,7 @@ def list_(
     queue: str | None,
     search: str | None,
     id_prefix: str | None,
+    schedule: str | None,
     oldest: bool,
     limit: int,
     as_json: bool,
@@ -283,6 +285,10 @@ def list_(
     columns only when they tell something (--wide: everything; --watch: redrawn)."""
     if interval is not None and as_json:
         raise click.UsageError("--watch draws a table: not with --json")
+    if schedule is not None:
+        if id_prefix is not None:
+            raise click.UsageError("--schedule or --id-prefix, not both")
+        id_prefix = f"{schedule}@"  # a run's id is its schedule's name and due time
     chosen = tuple(dict.fromkeys(s for group in (*states, *status_alias) for s in group))
     order = "oldest" if oldest else "newest"
     query = JobQuery(

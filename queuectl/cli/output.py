@@ -111,6 +111,11 @@ def _state(value: str) -> str:
     return value
 
 
+def plain_text(text: str) -> str:
+    """Text as a table cell or a line may show it: control characters escaped."""
+    return _plain(text)
+
+
 def _plain(text: str) -> str:
     return text.replace("\n", " ").replace("\r", " ").replace("\t", " ")
 

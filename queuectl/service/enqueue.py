@@ -97,6 +97,13 @@ def _in_directory(job: NewJob, cwd: str) -> NewJob:
     return job if job.cwd is not None else msgspec.structs.replace(job, cwd=cwd)
 
 
+def spec_fields(job: NewJob) -> dict[str, Any]:
+    """A validated job's spec fields but its id (what a schedule keeps of each run)."""
+    fields = _as_spec(job)
+    fields.pop("id", None)
+    return fields
+
+
 def _as_spec(job: NewJob) -> dict[str, Any]:
     """A validated NewJob back as spec fields, so options can override them."""
     fields: dict[str, Any] = {

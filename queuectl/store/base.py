@@ -217,9 +217,12 @@ class Store(Protocol):
         JobNotFound / InvalidStateChange (naming the id) otherwise. Returns how many."""
         ...
 
-    def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
+    def purge_jobs(
+        self, states: Sequence[JobState], older_than: float | None = None, limit: int | None = None
+    ) -> int:
         """Delete jobs (and their attempts) in final `states` whose updated_at is more than
-        `older_than` seconds ago (any age when None); return how many."""
+        `older_than` seconds ago (any age when None); return how many. With `limit`, at
+        most that many, the oldest first (retention prunes in small batches)."""
         ...
 
     # -- jobs: workers ------------------------------------------------------------------

@@ -185,15 +185,19 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve, MemoryRecords):
         self._db.own_max_retries.pop(job_id, None)
         self._db.attempts.pop(job_id, None)
 
-    def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
+    def purge_jobs(
+        self, states: Sequence[JobState], older_than: float | None = None, limit: int | None = None
+    ) -> int:
         purgeable = set(states) & rules.PURGEABLE
         with self._db.lock:
             cutoff = self.now() - (older_than or 0.0)
-            gone = [
-                job.id
+            found = [
+                job
                 for job in self._db.jobs.values()
                 if job.state in purgeable and job.updated_at <= cutoff
             ]
+            found.sort(key=lambda job: job.updated_at)
+            gone = [job.id for job in found[:limit]]
             for job_id in gone:
                 self._delete(job_id)
         return len(gone)

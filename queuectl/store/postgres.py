@@ -222,7 +222,15 @@ class PostgresStore(GuardedStore, PostgresObserve, PostgresRecords):
         except Moved as moved:  # raised inside the transaction: it rolled back
             return Applied(moved=moved.job_id)
 
-    def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
+    def purge_jobs(
+        self, states: Sequence[JobState], older_than: float | None = None, limit: int | None = None
+    ) -> int:
+        if limit is not None:
+            gone = 0
+            for state in states:
+                args = {"state": str(state), "older_than": older_than or 0.0, "limit": limit - gone}
+                gone += self._statement("purge_jobs_batch", args)[1]
+            return gone
         params = {"states": [str(s) for s in states], "older_than": older_than or 0.0}
         return self._statement("purge_jobs", params)[1]
 

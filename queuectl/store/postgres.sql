@@ -242,6 +242,13 @@ DELETE FROM jobs
 WHERE state = ANY (%(states)s::text[])
   AND updated_at <= now() - make_interval(secs => %(older_than)s);
 
+-- name: purge_jobs_batch
+-- Retention: at most `limit` jobs of one final state, oldest change first (jobs_ended).
+DELETE FROM jobs
+WHERE seq IN (SELECT seq FROM jobs
+              WHERE state = %(state)s AND updated_at <= now() - make_interval(secs => %(older_than)s)
+              ORDER BY updated_at LIMIT %(limit)s);
+
 -- name: claim_jobs
 -- One statement, one round trip. `picked` walks jobs_claim in (priority DESC, seq) order
 -- and locks the rows it takes; SKIP LOCKED steps over rows another claimer holds instead

@@ -171,8 +171,10 @@ class RedisStore(GuardedStore, RedisObserve, RedisRecords):
             for i, job_id in enumerate(ids)
         }
 
-    def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
-        return redis_changes.purge(self._scripts, states, older_than)
+    def purge_jobs(
+        self, states: Sequence[JobState], older_than: float | None = None, limit: int | None = None
+    ) -> int:
+        return redis_changes.purge(self._scripts, states, older_than, limit)
 
     def list_jobs(
         self,

@@ -47,14 +47,18 @@ def _value(value: rules.Value) -> str:
     return "s" + str(value)
 
 
-def purge(scripts: Scripts, states: Sequence[JobState], older_than: float | None) -> int:
-    """Delete jobs in final `states` older than `older_than` seconds, a batch per call."""
+def purge(
+    scripts: Scripts, states: Sequence[JobState], older_than: float | None, limit: int | None = None
+) -> int:
+    """Delete jobs in final `states` older than `older_than` seconds, a batch per call
+    (at most `limit` in all, when given)."""
     purgeable = [str(s) for s in states if s in rules.PURGEABLE]
     if not purgeable:
         return 0
     total = 0
     while True:
-        gone = int(scripts.run("purge", [optional(older_than), PURGE_BATCH, *purgeable]))
+        batch = PURGE_BATCH if limit is None else min(PURGE_BATCH, limit - total)
+        gone = int(scripts.run("purge", [optional(older_than), batch, *purgeable]))
         total += gone
-        if gone < PURGE_BATCH:
+        if gone < batch or (limit is not None and total >= limit):
             return total

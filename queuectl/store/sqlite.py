@@ -179,8 +179,17 @@ class SqliteStore(GuardedStore, SqliteObserve, SqliteRecords):
         except Moved as moved:
             return Applied(moved=moved.job_id)
 
-    def purge_jobs(self, states: Sequence[JobState], older_than: float | None = None) -> int:
+    def purge_jobs(
+        self, states: Sequence[JobState], older_than: float | None = None, limit: int | None = None
+    ) -> int:
         cutoff = self.now() - (older_than or 0.0)
+        if limit is not None:
+            gone = 0
+            for state in states:
+                params = {"state": str(state), "cutoff": cutoff, "limit": limit - gone}
+                with self._writing() as conn:
+                    gone += conn.execute(Q["purge_jobs_batch"], params).rowcount
+            return gone
         with self._writing() as conn:
             cursor = conn.execute(Q["purge_jobs"], {"states": _json(states), "cutoff": cutoff})
             return cursor.rowcount

@@ -203,6 +203,14 @@ RETURNING id;
 DELETE FROM jobs
 WHERE state IN (SELECT value FROM json_each(:states)) AND updated_at <= :cutoff;
 
+-- name: purge_jobs_batch
+-- Retention: at most :limit jobs of one final state, oldest change first (jobs_ended).
+DELETE FROM jobs
+WHERE seq IN (SELECT seq FROM jobs INDEXED BY jobs_ended
+              WHERE state = :state AND state IN ('completed', 'dead', 'cancelled')
+                AND updated_at <= :cutoff
+              ORDER BY updated_at LIMIT :limit);
+
 -- name: claim_jobs
 -- One statement picks and takes the jobs, inside BEGIN IMMEDIATE: SQLite has one writer
 -- at a time, so no two workers can take the same row. The subquery walks jobs_claim in

@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from queuectl import __version__
+from queuectl.housekeeping import Housekeeper
 from queuectl.web import docs, errors, legacy, routes_admin, routes_jobs, routes_system, shapes
 from queuectl.web.auth import Guard, guarded
 from queuectl.web.context import Server
@@ -97,7 +98,13 @@ def create_app(settings: ServeSettings, stores: ThreadStores | None = None) -> L
     guard = Guard(settings)
     server = Server(settings, stores, hub, guard)
 
+    chores = Housekeeper(stores.url, name="serve-housekeeping")  # schedules, retention
+
+    def startup() -> None:
+        chores.start()
+
     def shutdown() -> None:
+        chores.stop()
         hub.stop()
         stores.close()
 
@@ -122,6 +129,7 @@ def create_app(settings: ServeSettings, stores: ThreadStores | None = None) -> L
         ),
         request_max_body_size=settings.max_body,
         state=_state(server),
+        on_startup=[startup],
         on_shutdown=[shutdown],
         debug=False,
     )

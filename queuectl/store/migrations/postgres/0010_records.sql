@@ -6,3 +6,7 @@ CREATE TABLE records (
     version bigint NOT NULL,
     PRIMARY KEY (kind, name)
 );
+
+-- Retention prunes finished jobs oldest first, a batch at a time, by state and age.
+CREATE INDEX jobs_ended ON jobs (state, updated_at)
+    WHERE state IN ('completed', 'dead', 'cancelled');
