@@ -14,8 +14,8 @@ from queuectl.schedules import CatchUp, Schedule
 PARIS = ZoneInfo("Europe/Paris")
 
 
-def at(*parts: int, tz: ZoneInfo | None = None) -> float:
-    return datetime(*parts, tzinfo=tz or UTC).timestamp()  # type: ignore[misc]
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp()
 
 
 def cron(expr: str, tz: str = "UTC") -> Schedule:
