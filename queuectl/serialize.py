@@ -21,6 +21,7 @@ from queuectl.timefmt import iso
 if TYPE_CHECKING:
     from queuectl.service.config import ConfigItem
     from queuectl.service.observe import Output as ServiceOutput
+    from queuectl.service.retention import Prune
     from queuectl.service.schedules import ScheduleView
     from queuectl.service.status import Status as ServiceStatus
     from queuectl.service.workflows import Links
@@ -218,6 +219,19 @@ class Worker(msgspec.Struct):
         )
 
 
+class LastPrune(msgspec.Struct):
+    """When retention last pruned finished jobs, and how many it removed."""
+
+    started_at: str
+    finished_at: str | None
+    removed: int
+    total: int  # since the first prune
+
+    @classmethod
+    def of(cls, prune: Prune) -> LastPrune:
+        return cls(iso(prune.started_at), iso(prune.finished_at), prune.removed, prune.total)
+
+
 class Status(msgspec.Struct):
     """Jobs per state, and per queue with its oldest due job's wait (seconds)."""
 
@@ -231,6 +245,7 @@ class Status(msgspec.Struct):
     slots_busy: int  # slots running a job
     slots_reserved: int  # jobs claimed ahead, waiting for a slot (not running)
     paused: list[str]  # paused queues; "*" = every queue
+    last_prune: LastPrune | None  # retention's latest prune (None: none yet)
 
     @classmethod
     def of(cls, report: ServiceStatus) -> Status:
@@ -252,6 +267,7 @@ class Status(msgspec.Struct):
             slots_busy=report.slots_busy,
             slots_reserved=report.slots_reserved,
             paused=report.paused,
+            last_prune=None if report.last_prune is None else LastPrune.of(report.last_prune),
         )
 
 

@@ -263,6 +263,10 @@ def print_status(report: Status, as_json: bool) -> None:
     if report.paused:
         names = "every queue" if "*" in report.paused else ", ".join(report.paused)
         click.echo(f"\nPaused: {names} (queuectl resume to go on)")
+    if report.last_prune is not None:
+        prune = report.last_prune
+        ago = relative(prune.started_at - report.now)
+        click.echo(f"\nLast prune: {ago}, {prune.removed} finished job(s) removed")
     alive, busy, slots = len(report.workers), report.slots_busy, report.slots
     reserve = f", {report.slots_reserved} job(s) in reserve" if report.slots_reserved else ""
     click.echo(f"\nWorkers alive: {alive} ({busy}/{slots} slots busy{reserve})")

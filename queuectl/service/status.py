@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from queuectl.models import BLOCKED, SCHEDULED, JobQuery, JobState, QueueCounts, WorkerInfo
+from queuectl.service.retention import Prune, last_prune
 from queuectl.service.workers import workers as list_workers
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ class Status(msgspec.Struct, frozen=True):
     workers: list[WorkerInfo]
     queues: list[QueueStatus] = msgspec.field(default_factory=list)
     paused: list[str] = msgspec.field(default_factory=list)  # "*": every queue
+    last_prune: Prune | None = None  # retention's latest prune
+    now: float = 0.0  # the store's clock when the status was read
 
     @property
     def due(self) -> int:
@@ -63,8 +66,9 @@ def status(store: Store, queue: str | None = None) -> Status:
         for stats in store.queue_stats()
     ]
     paused = store.paused_queues()
+    pruned = last_prune(store)
     if queue is None:
-        return Status(store.count_jobs(), list_workers(store), queues, paused)
+        return Status(store.count_jobs(), list_workers(store), queues, paused, pruned, now)
     queues = [q for q in queues if q.queue == queue]
     by_state = queues[0].by_state if queues else {state: 0 for state in JobState}
     later = JobQuery(states=(SCHEDULED,), queue=queue, limit=0)
@@ -75,4 +79,5 @@ def status(store: Store, queue: str | None = None) -> Status:
         blocked=len(store.query_jobs(blocked, None, None)),
     )
     serving = [w for w in list_workers(store) if not w.queues or queue in w.queues]
-    return Status(counts, serving, queues, [q for q in paused if q in (queue, "*")])
+    paused = [q for q in paused if q in (queue, "*")]
+    return Status(counts, serving, queues, paused, pruned, now)
