@@ -14,7 +14,16 @@ from litestar.openapi.plugins import JsonRenderPlugin
 
 from queuectl import __version__
 from queuectl.housekeeping import Housekeeper
-from queuectl.web import docs, errors, legacy, routes_admin, routes_jobs, routes_system, shapes
+from queuectl.web import (
+    docs,
+    errors,
+    legacy,
+    routes_admin,
+    routes_jobs,
+    routes_schedules,
+    routes_system,
+    shapes,
+)
 from queuectl.web.auth import Guard, guarded
 from queuectl.web.context import Server
 from queuectl.web.hub import EventHub
@@ -108,10 +117,15 @@ def create_app(settings: ServeSettings, stores: ThreadStores | None = None) -> L
         hub.stop()
         stores.close()
 
-    api = [*routes_jobs.HANDLERS, *routes_admin.HANDLERS, *routes_system.HANDLERS]
+    api = [
+        *routes_jobs.HANDLERS,
+        *routes_admin.HANDLERS,
+        *routes_schedules.HANDLERS,
+        *routes_system.HANDLERS,
+    ]
     for handler in api:  # operation ids: the function names (`list_jobs`, `dlq_retry`)
         handler.operation_id = handler.operation_id or handler.handler_name
-    for handler in [*routes_jobs.HANDLERS, *routes_admin.HANDLERS]:
+    for handler in [*routes_jobs.HANDLERS, *routes_admin.HANDLERS, *routes_schedules.HANDLERS]:
         # A resource's success response is its handler's return type: a JSON shape.
         handler.response_description = handler.response_description or shapes.SUCCESS
     app = QueuectlApp(
