@@ -208,9 +208,12 @@ def wide_option(command: F) -> F:
 
 def _check_limit(ctx: click.Context, param: click.Parameter, value: int) -> int:
     """A count, shown in --help as N rather than Click's `0<=x<=2147483648`."""
-    if not 0 <= value <= 2**31:
-        raise click.BadParameter("must be a whole number from 0 (all) to 2147483648")
-    return value
+    from queuectl.cli.values import limit
+
+    try:
+        return limit(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
 
 
 def completer(name: str, *args: Any) -> Callable[..., Any]:

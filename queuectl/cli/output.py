@@ -1,4 +1,5 @@
-"""Printing: readable tables for people (queuectl.cli.table), JSON for programs."""
+"""Printing: readable tables for people (queuectl.cli.table), JSON for programs. No Click
+here: the fast path (cli/fast.py) prints through these functions too."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import time
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
-
-import click
 
 from queuectl import serialize
 from queuectl.models import Attempt, Job, WorkerInfo
@@ -26,6 +25,21 @@ STATE_STYLES = {
     "dead": "red",
     "cancelled": "dim",
 }
+
+
+def echo(text: str = "", err: bool = False) -> None:
+    """One line (or several) on stdout, or stderr with `err`, flushed."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
+
+
+def print_ids(ids: Sequence[str], as_json: bool) -> None:
+    """The ids a command added: one a line, or {"ids": [...]}."""
+    if as_json:
+        echo_json({"ids": list(ids)})
+    else:
+        echo("\n".join(ids))
 
 
 def echo_json(data: Any) -> None:
@@ -125,7 +139,7 @@ def print_jobs(
         echo_json([serialize.job_dict(job) for job in jobs])
         return
     if not jobs:
-        click.echo("no jobs")
+        echo("no jobs")
         return
     zone = zone_name()
     columns = ["ID", "STATE", "ATTEMPTS", "PRI", "QUEUE", f"UPDATED ({zone})"]
@@ -180,12 +194,12 @@ def print_job(job: Job, attempts: Sequence[Attempt], as_json: bool) -> None:
             shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         else:
             continue
-        click.echo(f"{key + ':':<18}{one_line(shown)}")
+        echo(f"{key + ':':<18}{one_line(shown)}")
     for attempt in attempts:
         outcome = attempt.error or (
             f"exit {attempt.exit_code}" if attempt.finished_at else "running"
         )
-        click.echo(
+        echo(
             f"\nattempt {attempt.attempt} on {one_line(str(attempt.worker_id))}: "
             f"{one_line(outcome)}\n"
             f"  started {when_zoned(attempt.started_at)}, "
@@ -193,10 +207,10 @@ def print_job(job: Job, attempts: Sequence[Attempt], as_json: bool) -> None:
         )
         for name, stream in (("stdout", attempt.stdout), ("stderr", attempt.stderr)):
             if stream:  # lines and tabs kept, escapes and other controls shown escaped
-                click.echo(f"  --- {name} (tail) ---")
+                echo(f"  --- {name} (tail) ---")
                 tail = stream[-serialize.SHOW_TAIL_BYTES :]
                 text = one_line(tail.decode("utf-8", "replace"), keep="\n\t")
-                click.echo(_indent(text))
+                echo(_indent(text))
 
 
 def _indent(text: str) -> str:
@@ -210,7 +224,7 @@ def print_workers(workers: Sequence[WorkerInfo], as_json: bool, wide: bool = Fal
         echo_json([serialize.worker_dict(w) for w in workers])
         return
     if not workers:
-        click.echo("no workers")
+        echo("no workers")
         return
     rows = [
         [
@@ -244,12 +258,12 @@ def print_status(report: Status, as_json: bool) -> None:
     rows.append(["total", str(sum(counts.values()))])
     print_table("Jobs", ["STATE", "COUNT"], rows)
     if report.counts.scheduled:
-        click.echo(f"\n{report.counts.scheduled} pending job(s) scheduled for later")
+        echo(f"\n{report.counts.scheduled} pending job(s) scheduled for later")
     if report.paused:
         names = "every queue" if "*" in report.paused else ", ".join(report.paused)
-        click.echo(f"\nPaused: {names} (queuectl resume to go on)")
+        echo(f"\nPaused: {names} (queuectl resume to go on)")
     alive, busy, slots = len(report.workers), report.slots_busy, report.slots
-    click.echo(f"\nWorkers alive: {alive} ({busy}/{slots} slots busy)")
+    echo(f"\nWorkers alive: {alive} ({busy}/{slots} slots busy)")
 
 
 def warn(message: str) -> None:
