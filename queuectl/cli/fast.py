@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -66,17 +65,18 @@ ARGUMENTS = {"enqueue": 1, "list": 0, "show": 1, "logs": 1, "status": 0}  # at m
 _DB = ("db", VALUE)
 
 
-@dataclass
 class Call:
     """A command line as read: the command, its database, its options' raw values (a
-    list for MANY), its arguments, and for `enqueue -- CMD` the words after `--`."""
+    list for MANY), its arguments, and for `enqueue -- CMD` the words after `--`. (Not a
+    dataclass: importing dataclasses costs as much as the rest of this module's work.)"""
 
-    command: str
-    db: str | None
-    db_from_env: bool
-    values: dict[str, Any] = field(default_factory=dict)
-    arguments: list[str] = field(default_factory=list)
-    words: list[str] | None = None
+    def __init__(self, command: str, db: str | None, db_from_env: bool) -> None:
+        self.command = command
+        self.db = db
+        self.db_from_env = db_from_env
+        self.values: dict[str, Any] = {}
+        self.arguments: list[str] = []
+        self.words: list[str] | None = None
 
 
 def parse(argv: Sequence[str]) -> Call | None:
@@ -139,11 +139,16 @@ def _int(value: str) -> int:
     return int(value)
 
 
+def _states(value: str) -> Any:
+    from queuectl.service.common import parse_list_states
+
+    return parse_list_states(value)
+
+
 def _read(call: Call) -> dict[str, Any] | None:
     """The typed option values, read by the functions the Click option types call; None
     when one is refused (Click then reports it in its own words)."""
     from queuectl.cli import values
-    from queuectl.service.common import parse_list_states
     from queuectl.timefmt import parse_duration
 
     readers: dict[str, Callable[[str], Any]] = {
@@ -152,7 +157,7 @@ def _read(call: Call) -> dict[str, Any] | None:
         "delay": parse_duration,
         "timeout": parse_duration,
         "max_retries": lambda value: values.non_negative(int, value),
-        "state": parse_list_states,
+        "state": _states,
         "limit": lambda value: values.limit(int(value)),
         "attempt": lambda value: values.non_negative(int, value),
         "tail": lambda value: values.non_negative(int, value),
@@ -217,15 +222,15 @@ def _one_job(call: Call, given: dict[str, Any]) -> tuple[str | None, bool] | Non
 
 def _prepare(call: Call) -> Action | None:
     """What to run for `call`, or None for Click to run it."""
-    from queuectl.cli import reading
-    from queuectl.cli.last_job import one_job
-
     given = _read(call)
     if given is None:
         return None
-    as_json = "json" in given
     if call.command == "enqueue":
         return _enqueue(call, given)
+    from queuectl.cli import reading
+    from queuectl.cli.last_job import one_job
+
+    as_json = "json" in given
     if call.command == "list":
         query = reading.list_query(
             given.get("state", ()),
