@@ -279,8 +279,9 @@ def run(argv: Sequence[str]) -> bool:
     except BrokenPipeError:
         silence_stdout()
         sys.exit(0)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except (KeyboardInterrupt, EOFError):  # as Click reports them: a blank line closes ^C
+        sys.stderr.write("\n")
+        fail("aborted", 130)
     finally:
         app.close()
     return True

@@ -174,6 +174,22 @@ def test_list_show_logs_and_status_both_ways_print_the_same(
         _same(run(*args), _by_click(run, monkeypatch, args, db), args)
 
 
+@pytest.mark.sqlite_only
+def test_ctrl_c_is_reported_the_same_both_ways(
+    run: Run, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while a command reads the database: Click's blank line and `aborted`."""
+    from queuectl.cli import reading
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reading, "print_status", interrupted)
+    fast_result = run("status")
+    assert (fast_result.exit_code, fast_result.stderr) == (130, "\nerror: aborted\n")
+    _same(fast_result, _by_click(run, monkeypatch, ("status",), db), ("status",))
+
+
 @pytest.mark.sqlite_only  # SQLite files, read back row by row
 def test_db_option_before_and_after_the_command(run: Run, tmp_path: Path) -> None:
     first, second = tmp_path / "first.db", tmp_path / "second.db"
