@@ -83,6 +83,8 @@ def parse(argv: Sequence[str]) -> Call | None:
     """The Call argv makes, if the fast path knows every word of it, else None. `db` is
     the last --db given (before or after the command's name), else QUEUECTL_DB (empty =
     unset, as in Click)."""
+    if "_QUEUECTL_COMPLETE" in os.environ:  # a shell asking Click for completions
+        return None
     args = list(argv)
     db: str | None = os.environ.get("QUEUECTL_DB") or None
     from_env = db is not None

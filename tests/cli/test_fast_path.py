@@ -99,6 +99,9 @@ READ_CASES: list[tuple[str, ...]] = [
     ("status", "--watch", "1", "--json"),
     ("--db", "nowhere/missing.db", "list"),
     ("show", "done1", "--db=nowhere/missing.db"),
+    ("--db", "postgresql://postgres@127.0.0.1:1/none", "list"),  # nothing listens there
+    ("logs", "done1", "--db", "redis://127.0.0.1:1/0"),
+    ("enqueue", "--db", "nowhere/missing.db", "--", "true"),
 ]
 
 # What differs from one run to the next: spans from now, a queue's waiting time, and the
@@ -237,6 +240,13 @@ def test_the_everyday_forms_take_the_fast_path(args: list[str]) -> None:
 )
 def test_other_command_lines_go_to_click_whole(args: list[str]) -> None:
     assert fast.parse(args) is None
+
+
+@pytest.mark.before_store
+def test_shell_completion_goes_to_click(run: Run) -> None:
+    env = {"_QUEUECTL_COMPLETE": "bash_complete", "COMP_WORDS": "queuectl list --st"}
+    env["COMP_CWORD"] = "2"
+    assert "--state" in run("list", env=env).ok().stdout
 
 
 @pytest.mark.before_store
