@@ -1,13 +1,15 @@
 """queuectl on a real terminal: tmux, a terminal emulator, shows what a person would see.
-`--watch` redraws in place (one table on the screen however many frames) and Ctrl-C ends
-it with exit 0 and no traceback; escapes in a job's command are shown escaped by `list`
-and `show`, never obeyed; `queuectl --help | true` exits 0 quietly.
+`--watch` redraws in place (one table on the screen and none in its history however many
+frames, cut to the screen's height) and Ctrl-C ends it with exit 0 and no traceback;
+escapes in a job's command are shown escaped by `list` and `show`, never obeyed;
+`queuectl --help | true` exits 0 quietly.
 
 tmux is Debian's (`apt-get install tmux`, as .ci/run does); without it these tests skip,
 and fail under CI=true."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -39,19 +41,21 @@ class Terminal:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    def start(self, line: str, db: str) -> None:
+    def start(self, line: str, db: str, rows: int = 30) -> None:
         """Run the shell line, then print its exit status (`EXIT=N`) and keep the pane."""
         env = {**os.environ, "QUEUECTL_DB": db, "TERM": "xterm-256color"}
         for name in ("NO_COLOR", "COLUMNS", "LINES"):
             env.pop(name, None)
         script = f'{line}; echo "EXIT=$?"; exec sleep 600'
-        self._tmux(
-            "new-session", "-d", "-s", "t", "-x", "100", "-y", "30", "bash", "-c", script, env=env
-        )
+        size = ["-x", "100", "-y", str(rows)]
+        self._tmux("new-session", "-d", "-s", "t", *size, "bash", "-c", script, env=env)
 
-    def screen(self, colours: bool = False) -> str:
-        """The pane as shown; with `colours`, with the escape sequences of its attributes."""
-        return self._tmux("capture-pane", "-p", *(["-e"] if colours else []), "-t", "t")
+    def screen(self, colours: bool = False, history: bool = False) -> str:
+        """The pane as shown; with `colours`, with the escape sequences of its attributes;
+        with `history`, after the lines that scrolled off it (or that it cleared away)."""
+        options = ["-e"] if colours else []
+        options += ["-S", "-"] if history else []
+        return self._tmux("capture-pane", "-p", *options, "-t", "t")
 
     def wait_for(self, done: Callable[[str], bool], what: str, timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
@@ -99,6 +103,28 @@ def test_list_watch_redraws_in_place_and_ends_on_ctrl_c(
     run("enqueue", "--id", "second-job", "--", "echo", "two").ok()
     shown = terminal.wait_for(lambda text: "second-job" in text, "a later frame")
     assert shown.count("COMMAND") == 1 and shown.count("first-job") == 1, shown
+    history = terminal.screen(history=True)
+    assert history.count("COMMAND") == 1, history  # no frame went into the history
+    terminal.ctrl_c()
+    _ended_cleanly(terminal)
+
+
+def test_a_listing_taller_than_the_screen_is_cut_to_it(
+    run: Run, db: str, terminal: Terminal
+) -> None:
+    """Forty jobs on twenty rows: the header stays at the top and the last line says
+    what is left out, so the screen never scrolls."""
+    specs = "".join(json.dumps({"command": f"echo {n}"}) + "\n" for n in range(40))
+    run("enqueue", "--file", "-", input=specs).ok()
+    terminal.start(f"{QUEUECTL} list --watch 0.1", db, rows=20)
+    terminal.wait_for(lambda text: "more lines below" in text, "a frame cut to the screen")
+    run("enqueue", "--id", "newest-job", "--", "true").ok()
+    shown = terminal.wait_for(lambda text: "newest-job" in text, "a later frame")
+    lines = shown.rstrip("\n").splitlines()
+    assert lines[0].startswith("ID ") and "24 more lines below" in lines[-1], shown
+    assert len(lines) == 19  # 18 of the 42 lines, the note; the last row keeps the cursor
+    history = terminal.screen(history=True)
+    assert history.count("COMMAND") == 1, history
     terminal.ctrl_c()
     _ended_cleanly(terminal)
 
@@ -112,6 +138,7 @@ def test_status_watch_redraws_in_place_and_ends_on_ctrl_c(
     run("enqueue", "--", "true").ok()
     shown = terminal.wait_for(lambda text: "pending     2" in text, "a later frame")
     assert shown.count("STATE") == 1 and shown.count("Workers alive") == 1, shown
+    assert terminal.screen(history=True).count("Workers alive") == 1
     terminal.ctrl_c()
     _ended_cleanly(terminal)
 
