@@ -57,6 +57,7 @@ ENQUEUE_CASES: list[tuple[str, ...]] = [
     ("enqueue", "--id", "e12", "--json=yes", "--", "true"),
     ("enqueue", "--id", "e13", "--file", "-", "--", "true"),
     ("enqueue", "--id", "e14", "--timeout", "-1", "--", "true"),
+    ("enqueue", "--id", "e15", "--", "echo \udcff"),  # an undecodable byte
     ("enqueue",),
     ("enqueue", "--help"),
 ]
@@ -74,6 +75,7 @@ READ_CASES: list[tuple[str, ...]] = [
     ("list", "--limit", "-1"),
     ("list", "--limit", "many"),
     ("list", "extra"),
+    ("list", "--search", "\udcff"),
     ("list", "--json", "--watch", "1"),
     ("show", "done1"),
     ("show", "done1", "--json"),
