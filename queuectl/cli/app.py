@@ -15,6 +15,7 @@ import click
 from queuectl import __version__
 from queuectl.cli.context import App
 from queuectl.cli.errors import silence_stdout
+from queuectl.cli.values import DEFAULT_LIMIT
 
 # Commands live in a few modules, imported only when one of their commands runs (or for
 # --help), so `queuectl enqueue` pays for nothing else. Hidden names are old spellings.
@@ -188,7 +189,7 @@ def listing_options(command: F) -> F:
     return click.option(
         "--limit",
         type=int,
-        default=100,
+        default=DEFAULT_LIMIT,
         show_default=True,
         metavar="N",
         callback=_check_limit,

@@ -137,10 +137,6 @@ def _option(
     return (spec, args.pop(0)) if args else None
 
 
-def _int(value: str) -> int:
-    return int(value)
-
-
 def _states(value: str) -> Any:
     from queuectl.service.common import parse_list_states
 
@@ -154,7 +150,7 @@ def _read(call: Call) -> dict[str, Any] | None:
     from queuectl.timefmt import parse_duration
 
     readers: dict[str, Callable[[str], Any]] = {
-        "priority": _int,
+        "priority": int,
         "run_at": values.run_at,
         "delay": parse_duration,
         "timeout": parse_duration,
@@ -229,7 +225,7 @@ def _prepare(call: Call) -> Action | None:
         return None
     if call.command == "enqueue":
         return _enqueue(call, given)
-    from queuectl.cli import reading
+    from queuectl.cli import reading, values
     from queuectl.cli.last_job import one_job
 
     as_json = "json" in given
@@ -240,7 +236,7 @@ def _prepare(call: Call) -> Action | None:
             given.get("search"),
             given.get("id_prefix"),
             "oldest" in given,
-            given.get("limit", 100),
+            given.get("limit", values.DEFAULT_LIMIT),
         )
         wide = "wide" in given
         return lambda app: reading.print_page(

@@ -7,8 +7,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-# --limit: 0 (all) to this many.
+# --limit: 0 (all) to this many; this many when not given.
 MAX_LIMIT = 2**31
+DEFAULT_LIMIT = 100
 
 
 def non_negative(kind: type, value: Any) -> Any:
