@@ -14,10 +14,13 @@ from queuectl.bench.procs import bench_env, queuectl_command, ratio_figure, wall
 
 STARTUP_COMMANDS = [
     ("enqueue '<json>'", ["enqueue", '{"command":"true"}']),
+    ("enqueue -- CMD", ["enqueue", "--queue", "ci", "--", "make", "test"]),
     ("status --json", ["status", "--json"]),
     ("status", ["status"]),
     ("list", ["list"]),
     ("list --json", ["list", "--json"]),
+    ("show --last", ["show", "--last"]),
+    ("logs --last --json", ["logs", "--last", "--json"]),
 ]
 _HOT = {"enqueue '<json>'", "status --json"}  # the ones with a target
 

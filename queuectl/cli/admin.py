@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from queuectl import service
-from queuectl.cli import output
+from queuectl.cli import output, reading
 from queuectl.cli.app import completer, hidden_alias, listing_options
 from queuectl.cli.completion import complete_config_keys
 from queuectl.cli.context import App, pass_app
@@ -32,10 +32,10 @@ def status(app: App, as_json: bool, queue: str | None, interval: float | None) -
     (--watch: redrawn until Ctrl-C)."""
     if interval is not None and as_json:
         raise click.UsageError("--watch draws a table: not with --json")
-    app.warn_if_not_durable()
     if interval is None:
-        output.print_status(service.status(app.jobs_store, queue), as_json)
+        reading.print_status(app, queue, as_json)
         return
+    app.warn_if_not_durable()
 
     def fetch() -> service.Status:
         reap_expired(app.store)  # each frame, as one `status` would

@@ -15,6 +15,7 @@ import click
 from queuectl import __version__
 from queuectl.cli.context import App
 from queuectl.cli.errors import silence_stdout
+from queuectl.cli.values import DEFAULT_LIMIT
 
 # Commands live in a few modules, imported only when one of their commands runs (or for
 # --help), so `queuectl enqueue` pays for nothing else. Hidden names are old spellings.
@@ -189,7 +190,7 @@ def listing_options(command: F) -> F:
     return click.option(
         "--limit",
         type=int,
-        default=100,
+        default=DEFAULT_LIMIT,
         show_default=True,
         metavar="N",
         callback=_check_limit,
@@ -209,9 +210,12 @@ def wide_option(command: F) -> F:
 
 def _check_limit(ctx: click.Context, param: click.Parameter, value: int) -> int:
     """A count, shown in --help as N rather than Click's `0<=x<=2147483648`."""
-    if not 0 <= value <= 2**31:
-        raise click.BadParameter("must be a whole number from 0 (all) to 2147483648")
-    return value
+    from queuectl.cli.values import limit
+
+    try:
+        return limit(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
 
 
 def completer(name: str, *args: Any) -> Callable[..., Any]:

@@ -1,13 +1,14 @@
 """The context every command gets: the database URL and a store opened on first use (so
-`--help` and usage errors never touch the database)."""
+`--help` and usage errors never touch the database). Click loads only for `pass_app`:
+the fast path (cli/fast.py) makes an App of its own."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import click
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import click
+
     from queuectl.store import Store
 
 
@@ -66,4 +67,16 @@ class App:
             self._store = None
 
 
-pass_app = click.make_pass_decorator(App)
+if TYPE_CHECKING:
+    pass_app = click.make_pass_decorator(App)
+
+
+def __getattr__(name: str) -> Any:
+    """`pass_app`, the decorator that hands a command its App, made on first use."""
+    if name != "pass_app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import click
+
+    decorator = click.make_pass_decorator(App)
+    globals()["pass_app"] = decorator
+    return decorator

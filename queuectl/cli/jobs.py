@@ -2,32 +2,36 @@
 
 from __future__ import annotations
 
-import math
-import os
 import sys
 from typing import Any
 
 import click
 
 from queuectl import service
-from queuectl.cli import output
+from queuectl.cli import output, reading
 from queuectl.cli.app import completer, listing_options
 from queuectl.cli.context import App, pass_app
 from queuectl.cli.control import select_jobs, state_option
 from queuectl.cli.last_job import last_option, one_job, remember
 from queuectl.cli.params import RUN_AT_HELP, Duration, RunAt
-from queuectl.cli.spec_arg import caller_directory, job_from_argument, read_spec_argument
+from queuectl.cli.spec_arg import (
+    caller_directory,
+    enqueue_one,
+    job_options,
+    plain_command,
+    read_spec_argument,
+)
+from queuectl.cli.values import non_negative
 from queuectl.cli.watching import watch, watch_option
 from queuectl.errors import InvalidSpec
-from queuectl.models import AfterMode, JobPage, JobQuery, JobState, ListState
-from queuectl.service.leases import reap_expired
+from queuectl.models import AfterMode, JobPage, JobState, ListState
 from queuectl.timefmt import iso, parse_duration
 
 STATE_NAMES = [s.value for s in JobState]
 
 
 class NonNegative(click.ParamType):  # type: ignore[type-arg]
-    """A number >= 0 (int or float); Click's own types allow negatives."""
+    """A number >= 0 (int or float); Click's own types allow negatives (values.py)."""
 
     def __init__(self, kind: type) -> None:
         self.kind = kind
@@ -35,14 +39,9 @@ class NonNegative(click.ParamType):  # type: ignore[type-arg]
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         try:
-            number = self.kind(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a valid {self.name}", param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite {self.name}", param, ctx)
-        if number < 0:
-            self.fail(f"{value!r} must not be negative", param, ctx)
-        return number
+            return non_negative(self.kind, value)
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
 
 
 def _read_file(path: str) -> str:
@@ -75,16 +74,6 @@ class EnqueueCommand(click.Command):
             ctx.meta["queuectl.argv"] = args[cut + 1 :]
             args = args[:cut]
         return super().parse_args(ctx, args)
-
-
-def plain_command(words: list[str]) -> str:
-    """One word is a shell command line as typed (`-- 'make && make test'`); several are
-    quoted one by one, so `-- grep "a b" file` runs exactly those words."""
-    if len(words) == 1:
-        return words[0]
-    import shlex
-
-    return shlex.join(words)
 
 
 @click.command(cls=EnqueueCommand)
@@ -170,9 +159,10 @@ def enqueue(
     app: App = ctx.obj
     app.may_create = True  # adding work may start a new queue
     here = caller_directory()
-    if options["cwd"] is not None:
-        options["cwd"] = os.path.join(here or "/", os.path.expanduser(options["cwd"]))
-    options["env"] = _env_option(env_pairs, env_all)
+    try:
+        options = job_options(options, env_pairs, env_all, here)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="'--env'") from None
     after = [part.strip() for value in after_ids for part in value.split(",") if part.strip()]
     options["after"] = after or None
     argv: list[str] | None = ctx.meta.get("queuectl.argv")
@@ -184,7 +174,7 @@ def enqueue(
         if job_id is not None:
             raise click.UsageError("--id goes with one job, not with --file")
         ids = service.enqueue_bulk(app.store, _read_file(file), options, here)
-        _print_ids(ids, as_json)
+        output.print_ids(ids, as_json)
         if ids:
             remember(app.db, ids[-1])
         output.warn(f"enqueued {len(ids)} job{'s' if len(ids) != 1 else ''}")
@@ -197,38 +187,7 @@ def enqueue(
         raise click.UsageError("missing a command (queuectl enqueue -- CMD), a SPEC or --file")
     else:
         data = read_spec_argument(spec)
-    job = job_from_argument(data, {**options, "id": job_id}, here)
-    ids = service.enqueue(app.store, [job])
-    _print_ids(ids, as_json)
-    remember(app.db, ids[-1])
-
-
-def _env_option(pairs: tuple[str, ...], env_all: bool = False) -> dict[str, str] | None:
-    """--env NAME=VALUE, --env NAME (this shell's value) and --env-all, as one mapping."""
-    env = {}
-    if env_all:
-        from queuectl.spawn import HIDDEN_FROM_JOBS  # not for every enqueue: start-up time
-
-        env = {k: v for k, v in os.environ.items() if k not in HIDDEN_FROM_JOBS}
-    for pair in pairs:
-        name, equals, value = pair.partition("=")
-        if not name:
-            raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="'--env'")
-        if not equals:
-            if name not in os.environ:
-                raise click.BadParameter(
-                    f"{name} is not set in this shell (give NAME=VALUE)", param_hint="'--env'"
-                )
-            value = os.environ[name]
-        env[name] = value
-    return env or None
-
-
-def _print_ids(ids: list[str], as_json: bool) -> None:
-    if as_json:
-        output.echo_json({"ids": ids})
-    else:
-        click.echo("\n".join(ids))
+    enqueue_one(app, data, {**options, "id": job_id}, here, as_json)
 
 
 class StateList(click.ParamType):  # type: ignore[type-arg]
@@ -289,20 +248,13 @@ def list_(
         if id_prefix is not None:
             raise click.UsageError("--schedule or --id-prefix, not both")
         id_prefix = f"{schedule}@"  # a run's id is its schedule's name and due time
-    chosen = tuple(dict.fromkeys(s for group in (*states, *status_alias) for s in group))
-    order = "oldest" if oldest else "newest"
-    query = JobQuery(
-        states=chosen, queue=queue, search=search, id_prefix=id_prefix, order=order, limit=limit
-    )
+    query = reading.list_query((*states, *status_alias), queue, search, id_prefix, oldest, limit)
 
     def fetch() -> JobPage:
-        reap_expired(app.store)  # each frame, as one `list` would
-        return service.list_jobs(app.store, query, max_limit=None)
+        return reading.fetch_page(app.store, query)  # each frame, as one `list` would
 
     def show(page: JobPage) -> None:
-        output.print_jobs(page.jobs, as_json, wide=wide)
-        if not as_json and page.next_cursor is not None:
-            output.warn(f"(showing the {order} {limit}; use --limit 0 for all)")
+        reading.print_page(page, query, as_json, wide)
 
     if interval is None:
         show(fetch())
@@ -317,9 +269,7 @@ def list_(
 @pass_app
 def show(app: App, job_id: str | None, last: bool, as_json: bool) -> None:
     """Every field of a job, and each attempt with its output tail."""
-    job_id = one_job(app, job_id, last)
-    job, attempts = service.job_details(app.jobs_store, job_id)
-    output.print_job(job, attempts, as_json, service.job_links(app.jobs_store, job_id))
+    reading.show_job(app, one_job(app, job_id, last), as_json)
 
 
 @click.command(params=[state_option(service.CANCELLABLE, "Cancel")])

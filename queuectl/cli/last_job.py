@@ -94,13 +94,14 @@ def last_job_id(store: Store, db: str | None) -> str:
 
 def one_job(app: App, job_id: str | None, last: bool) -> str:
     """The job a one-job command acts on: its ID argument, or --last (the database is
-    opened only for --last, after the usage is checked)."""
+    opened only for --last, after the usage is checked). The fast path calls it with
+    exactly one of them, so Click loads only to report a usage error."""
+    if job_id is not None and not last:
+        return job_id
+    if last and job_id is None:
+        return last_job_id(app.jobs_store, app.db)
     import click
 
-    if job_id is not None and last:
-        raise click.UsageError("give a job ID or --last, not both")
     if job_id is not None:
-        return job_id
-    if not last:
-        raise click.UsageError("missing a job ID (or --last)")
-    return last_job_id(app.jobs_store, app.db)
+        raise click.UsageError("give a job ID or --last, not both")
+    raise click.UsageError("missing a job ID (or --last)")

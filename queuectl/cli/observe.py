@@ -9,10 +9,10 @@ import tempfile
 import click
 import msgspec
 
+from queuectl.cli import reading
 from queuectl.cli.app import completer
 from queuectl.cli.context import App, pass_app
 from queuectl.cli.last_job import last_option, one_job
-from queuectl.errors import JobNotFound
 
 
 @click.command()
@@ -50,34 +50,13 @@ def logs(
 ) -> None:
     """A job's output: stdout here, stderr on stderr. A running job's output so far (its
     worker shares it about once a second); --follow prints it as it comes, like tail -f."""
-    from queuectl.service import observe
-
     if follow and as_json:
         raise click.UsageError("--json prints the output once: not with --follow")
     job_id = one_job(app, job_id, last)
     if follow:
         _follow(app, job_id, attempt, lines)
         return
-    out = observe.attempt_output(app.jobs_store, job_id, attempt)
-    if as_json:
-        from queuectl import serialize
-        from queuectl.cli.output import echo_json
-
-        shown = msgspec.structs.replace(
-            out, stdout=_last_lines(out.stdout, lines), stderr=_last_lines(out.stderr, lines)
-        )
-        echo_json(serialize.output_dict(shown))
-        return
-    if out.attempt is None:
-        raise JobNotFound(f"job {job_id!r} has not run yet")
-    _write(sys.stdout.buffer, _last_lines(out.stdout, lines))
-    _write(sys.stderr.buffer, _last_lines(out.stderr, lines))
-    if out.running and not out.stdout and not out.stderr:
-        click.echo(
-            f"queuectl: job {job_id} (attempt {out.attempt}) is running and has shown no "
-            "output yet (its worker shares output about once a second; see --follow)",
-            err=True,
-        )
+    reading.print_logs(app, job_id, attempt, lines, as_json)
 
 
 def _follow(app: App, job_id: str, attempt: int | None, lines: int | None) -> None:
@@ -90,8 +69,9 @@ def _follow(app: App, job_id: str, attempt: int | None, lines: int | None) -> No
         data = item.data
         if item.stream not in seen:  # the first chunk of a stream is all of it so far
             seen.add(item.stream)
-            data = _last_lines(data, lines)
-        _write(sys.stdout.buffer if item.stream == "stdout" else sys.stderr.buffer, data)
+            data = reading.last_lines(data, lines)
+        stream = sys.stdout.buffer if item.stream == "stdout" else sys.stderr.buffer
+        reading.write_bytes(stream, data)
 
 
 def exit_status(exit_code: int | None) -> int:
@@ -102,20 +82,6 @@ def exit_status(exit_code: int | None) -> int:
     if exit_code < 0:
         return 128 + min(-exit_code, 127)
     return min(exit_code, 255)
-
-
-def _last_lines(data: bytes, count: int | None) -> bytes:
-    if count is None:
-        return data
-    if count == 0:
-        return b""
-    return b"".join(data.splitlines(keepends=True)[-count:])
-
-
-def _write(stream: object, data: bytes) -> None:
-    if data:
-        stream.write(data)  # type: ignore[attr-defined]
-        stream.flush()  # type: ignore[attr-defined]
 
 
 @click.command()
@@ -157,7 +123,6 @@ def dlq_groups(app: App, as_json: bool) -> None:
     """Dead jobs grouped by how they failed (kind of error, exit code, last line of
     stderr with numbers, ids, paths and times made alike), largest first; the newest
     1000 dead jobs are grouped. `dlq retry --group KEY` retries one group."""
-    import msgspec
 
     from queuectl.cli import output
     from queuectl.service import dlq_groups as groups_

@@ -1,4 +1,5 @@
-"""Printing: readable tables for people (queuectl.cli.table), JSON for programs."""
+"""Printing: readable tables for people (queuectl.cli.table), JSON for programs. No Click
+here: the fast path (cli/fast.py) prints through these functions too."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import time
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
-
-import click
 
 from queuectl import serialize
 from queuectl.models import Attempt, Job, WorkerInfo
@@ -27,6 +26,21 @@ STATE_STYLES = {
     "dead": "red",
     "cancelled": "dim",
 }
+
+
+def echo(text: str = "", err: bool = False) -> None:
+    """One line (or several) on stdout, or stderr with `err`, flushed."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
+
+
+def print_ids(ids: Sequence[str], as_json: bool) -> None:
+    """The ids a command added: one a line, or {"ids": [...]}."""
+    if as_json:
+        echo_json({"ids": list(ids)})
+    else:
+        echo("\n".join(ids))
 
 
 def echo_json(data: Any) -> None:
@@ -131,7 +145,7 @@ def print_jobs(
         echo_json([serialize.job_dict(job) for job in jobs])
         return
     if not jobs:
-        click.echo("no jobs")
+        echo("no jobs")
         return
     zone = zone_name()
     columns = ["ID", "STATE", "ATTEMPTS", "PRI", "QUEUE", f"UPDATED ({zone})"]
@@ -185,7 +199,7 @@ def print_job(
     for key, linked in (("after", links.after), ("dependents", links.dependents)) if links else ():
         if linked:
             shown = ", ".join(f"{_plain(j.id)} ({j.state or 'deleted'})" for j in linked)
-            click.echo(f"{key + ':':<18}{one_line(shown)}")
+            echo(f"{key + ':':<18}{one_line(shown)}")
     for key, value in serialize.job_dict(job).items():
         if key in _TIME_FIELDS and value is not None:
             shown = when_zoned(getattr(job, key))
@@ -193,12 +207,12 @@ def print_job(
             shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         else:
             continue
-        click.echo(f"{key + ':':<18}{one_line(shown)}")
+        echo(f"{key + ':':<18}{one_line(shown)}")
     for attempt in attempts:
         outcome = attempt.error or (
             f"exit {attempt.exit_code}" if attempt.finished_at else "running"
         )
-        click.echo(
+        echo(
             f"\nattempt {attempt.attempt} on {one_line(str(attempt.worker_id))}: "
             f"{one_line(outcome)}\n"
             f"  started {when_zoned(attempt.started_at)}, "
@@ -206,10 +220,10 @@ def print_job(
         )
         for name, stream in (("stdout", attempt.stdout), ("stderr", attempt.stderr)):
             if stream:  # lines and tabs kept, escapes and other controls shown escaped
-                click.echo(f"  --- {name} (tail) ---")
+                echo(f"  --- {name} (tail) ---")
                 tail = stream[-serialize.SHOW_TAIL_BYTES :]
                 text = one_line(tail.decode("utf-8", "replace"), keep="\n\t")
-                click.echo(_indent(text))
+                echo(_indent(text))
 
 
 def _indent(text: str) -> str:
@@ -223,7 +237,7 @@ def print_workers(workers: Sequence[WorkerInfo], as_json: bool, wide: bool = Fal
         echo_json([serialize.worker_dict(w) for w in workers])
         return
     if not workers:
-        click.echo("no workers")
+        echo("no workers")
         return
     rows = [
         [
@@ -257,19 +271,19 @@ def print_status(report: Status, as_json: bool) -> None:
     rows.append(["total", str(sum(counts.values()))])
     print_table("Jobs", ["STATE", "COUNT"], rows)
     if report.counts.scheduled:
-        click.echo(f"\n{report.counts.scheduled} pending job(s) scheduled for later")
+        echo(f"\n{report.counts.scheduled} pending job(s) scheduled for later")
     if report.counts.blocked:
-        click.echo(f"\n{report.counts.blocked} pending job(s) blocked, waiting for other jobs")
+        echo(f"\n{report.counts.blocked} pending job(s) blocked, waiting for other jobs")
     if report.paused:
         names = "every queue" if "*" in report.paused else ", ".join(report.paused)
-        click.echo(f"\nPaused: {names} (queuectl resume to go on)")
+        echo(f"\nPaused: {names} (queuectl resume to go on)")
     if report.last_prune is not None:
         prune = report.last_prune
         ago = relative(prune.started_at - report.now)
-        click.echo(f"\nLast prune: {ago}, {prune.removed} finished job(s) removed")
+        echo(f"\nLast prune: {ago}, {prune.removed} finished job(s) removed")
     alive, busy, slots = len(report.workers), report.slots_busy, report.slots
     reserve = f", {report.slots_reserved} job(s) in reserve" if report.slots_reserved else ""
-    click.echo(f"\nWorkers alive: {alive} ({busy}/{slots} slots busy{reserve})")
+    echo(f"\nWorkers alive: {alive} ({busy}/{slots} slots busy{reserve})")
 
 
 def warn(message: str) -> None:
@@ -281,4 +295,4 @@ def say_brought_back(ids: Sequence[str]) -> None:
     because a job they run after ended)."""
     if ids:
         shown = ", ".join(_plain(i) for i in ids)
-        click.echo(f"also back to pending ({len(ids)}, run after those): {shown}")
+        echo(f"also back to pending ({len(ids)}, run after those): {shown}")

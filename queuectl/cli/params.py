@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from queuectl.errors import InvalidSpec
-from queuectl.timefmt import iso, parse_duration, parse_run_at
+from queuectl.timefmt import parse_duration
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]
@@ -32,20 +32,15 @@ RUN_AT_HELP = (
 
 
 class RunAt(click.ParamType):  # type: ignore[type-arg]
-    """A moment as a person types it (timefmt.parse_run_at; no offset = this machine's
-    local time), handed on as the ISO 8601 UTC text a job spec's `run_at` holds."""
+    """A moment as a person types it, handed on as the ISO 8601 UTC text a job spec's
+    `run_at` holds (values.run_at)."""
 
     name = "time"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        import time
-
-        from queuectl.spec import LATEST_TIME
+        from queuectl.cli.values import run_at
 
         try:
-            moment = parse_run_at(str(value), time.time())
-        except InvalidSpec as err:
+            return run_at(str(value))
+        except ValueError as err:
             self.fail(str(err), param, ctx)
-        if not 0 <= moment <= LATEST_TIME:
-            self.fail(f"must fall in 1970-9999: {value!r}", param, ctx)
-        return iso(moment)

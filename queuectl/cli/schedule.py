@@ -10,9 +10,14 @@ import click
 from queuectl import serialize
 from queuectl.cli import output
 from queuectl.cli.context import App, pass_app
-from queuectl.cli.jobs import EnqueueCommand, plain_command
+from queuectl.cli.jobs import EnqueueCommand
 from queuectl.cli.params import Duration
-from queuectl.cli.spec_arg import caller_directory, job_from_argument, read_spec_argument
+from queuectl.cli.spec_arg import (
+    caller_directory,
+    job_from_argument,
+    plain_command,
+    read_spec_argument,
+)
 from queuectl.schedules import CatchUp
 
 

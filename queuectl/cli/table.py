@@ -9,10 +9,9 @@ is cut. Colour is for terminals only (and never with NO_COLOR set).
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 GAP = "  "
 MIN_FREE_WIDTH = 12  # what a free column keeps when the line cannot fit the terminal anyway
@@ -20,8 +19,7 @@ MIN_CUT_WIDTH = 6  # narrower than this, a cut column says too little to be wort
 _ANSI = {"cyan": 36, "yellow": 33, "green": 32, "magenta": 35, "red": 31, "dim": 2, "bold": 1}
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(NamedTuple):
     """One column: `free` text may shrink; `style` picks a colour name for a cell's value."""
 
     header: str
@@ -61,6 +59,8 @@ def _terminal_width() -> int | None:
     """The terminal's width, or None when stdout is not a terminal (nothing is cut)."""
     if not sys.stdout.isatty():
         return None
+    import shutil  # only on a terminal: it imports the compression modules too
+
     return shutil.get_terminal_size().columns
 
 

@@ -8,8 +8,7 @@ must not answer for a worker that is gone."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from queuectl.config import Settings
 from queuectl.models import Job, JobState, RunResult
@@ -20,8 +19,7 @@ if TYPE_CHECKING:
 LOST = "worker lost (lease expired)"
 
 
-@dataclass(frozen=True)
-class Reaped:
+class Reaped(NamedTuple):  # not a dataclass: every command that reads jobs imports this
     job: Job
     state: JobState
     retry_delay: float

@@ -23,6 +23,9 @@ DEFAULTS = {
     "poll-interval": "0.5",
     "grace-period": "60",
     "output-limit": "65536",
+    "keep-completed": "604800",
+    "keep-cancelled": "604800",
+    "keep-dead": "0",
 }
 
 

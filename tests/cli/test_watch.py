@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from tests.cli.conftest import Run
 
-CLEAR_SCREEN = b"\x1b[H\x1b[2J"
+HOME = b"\x1b[H"  # where each frame on a terminal starts
 
 
 def _start(db: str, args: list[str], stdout: int) -> subprocess.Popen[bytes]:
@@ -66,7 +66,7 @@ def test_list_watch_in_a_pipe_prints_whole_frames_a_blank_line_apart(run: Run, d
     assert all(frame == frames[0] for frame in frames), frames
     header, row = frames[0].splitlines()
     assert header.startswith("ID") and row.startswith(job_id)
-    assert CLEAR_SCREEN not in data
+    assert HOME not in data
 
 
 def test_status_watch_alone_redraws_every_two_seconds(db: str) -> None:
@@ -85,12 +85,12 @@ def test_on_a_terminal_each_frame_replaces_the_last(run: Run, db: str) -> None:
     try:
         process = _start(db, ["status", "--watch", "0.05"], follower)
         os.close(follower)
-        data = _read_until(leader, lambda got: got.count(CLEAR_SCREEN) >= 3)
+        data = _read_until(leader, lambda got: got.count(HOME) >= 3)
         _interrupt(process)
     finally:
         os.close(leader)
-    frames = data.split(CLEAR_SCREEN)
-    assert frames[0] == b""  # the screen is cleared before the first frame
+    frames = data.split(HOME)
+    assert frames[0] == b""  # each frame is drawn from the top of the screen
     assert b"pending     1" in frames[1]
 
 
