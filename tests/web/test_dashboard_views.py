@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from queuectl.models import WorkerRegistration
+from queuectl.models import RunResult, WorkerRegistration
 from queuectl.store import Store, open_store
 from tests.conftest import make_job
 from tests.test_dlq_groups import kill_all
@@ -59,7 +59,8 @@ def test_dlq_groups_by_fingerprint_link_to_their_jobs_and_purge_whole(
     serve: Callable[..., Server], opened: Callable[[Server], Store], page: Any
 ) -> None:
     server = serve()
-    kill_all(opened(server))  # a1-a3 print alike, b1 and c1 otherwise; every one "exit code"
+    store = opened(server)
+    kill_all(store)  # a1-a3 print alike, b1 and c1 otherwise; every one "exit code"
     page.goto(server.base + "/dlq")
     _ready(page)
     rows = page.locator("#dlq-groups tbody tr")
@@ -90,6 +91,12 @@ def test_dlq_groups_by_fingerprint_link_to_their_jobs_and_purge_whole(
     expect(page.locator("#flash")).to_have_text("Purged 3 jobs.")
     expect(page.locator("#dlq-groups tbody tr")).to_have_count(2)
     assert server.call("GET", "/api/dlq/groups")["dead"] == 2
+
+    store.enqueue_jobs([make_job("b2", max_retries=0)], 3)  # dies as b1 did: live, no reload
+    (job,) = store.claim_jobs("w1", None, 1, 60.0)
+    store.fail_job(job, RunResult(2, "exit code 2", stderr=b"disk full\n"), 0.0)
+    full = page.locator("#dlq-groups tbody tr", has_text="disk full")
+    expect(full.locator(".group-count")).to_have_text("2")
 
 
 def test_queues_view_counts_scheduled_jobs_in_local_time_and_runs_one_now(
