@@ -15,7 +15,11 @@ from queuectl.errors import StoreError
 from queuectl.store.redis_client import Scripts, connect, redacted_url, split_url
 from queuectl.store.redis_durability import durability_warning
 
-SCHEMA_VERSION = 1  # the key layout of common.lua; a new layout would add a migration
+# The key layout of common.lua. 2: finished jobs are also kept by age (P.."ended:"..state),
+# which a migration from 1 fills in for the jobs already there.
+SCHEMA_VERSION = 2
+FINISHED = ("completed", "dead", "cancelled")
+CHUNK = 1000  # jobs per round trip of the migration
 
 
 class RedisBase:
@@ -78,7 +82,29 @@ class RedisBase:
     def migrate(self) -> list[int]:
         key = self._key("schema")
         applied = self._scripts.call(lambda: self._client.set(key, SCHEMA_VERSION, nx=True))
-        return [SCHEMA_VERSION] if applied else []
+        if applied:
+            return [SCHEMA_VERSION]  # a new prefix: born at the current layout
+        if self.schema_version() >= 2:
+            return []
+        self._scripts.call(self._index_finished_by_age)
+        self._scripts.call(lambda: self._client.set(key, 2))
+        return [2]
+
+    def _index_finished_by_age(self) -> None:
+        """Migration 1 -> 2: add every finished job to its state's by-age index, a chunk
+        of jobs per round trip (never one long script)."""
+        for state in FINISHED:
+            members = self._key(f"state:{state}")
+            start = 0
+            while ids := [_text(i) for i in self._client.zrange(members, start, start + CHUNK - 1)]:
+                pipe = self._client.pipeline(transaction=False)
+                for job_id in ids:
+                    pipe.hget(self._key(f"job:{job_id}"), "updated_at")
+                ages = pipe.execute()
+                found = {i: float(a) for i, a in zip(ids, ages, strict=True) if a}
+                if found:
+                    self._client.zadd(self._key(f"ended:{state}"), found)
+                start += CHUNK
 
     def schema_version(self) -> int:
         key = self._key("schema")
@@ -113,3 +139,7 @@ class RedisBase:
 
     def advance_clock(self, seconds: float) -> None:
         self._scripts.clock_offset += seconds
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

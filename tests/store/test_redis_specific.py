@@ -259,3 +259,27 @@ def test_a_schema_key_holding_junk_is_a_one_line_error_naming_the_key(
         open_store(redis_url).close()
     assert "\n" not in str(err.value)
     assert key in str(err.value)
+
+
+def test_layout_1_is_migrated_to_finished_jobs_by_age(redis_url: str) -> None:
+    """Schema 1 kept no by-age index of finished jobs: opening such a prefix fills it in,
+    so retention finds the old jobs without walking every finished one."""
+    from tests.store.test_conformance import put_in_state
+
+    opened = open_store(redis_url)
+    assert isinstance(opened, RedisBase)
+    for n in range(3):
+        put_in_state(opened, f"done-{n}", JobState.COMPLETED)
+    client, prefix = opened._client, opened.prefix
+    client.delete(prefix + "ended:completed")  # as a schema-1 prefix holds them
+    client.set(prefix + "schema", 1)
+    opened.close()
+    migrated = open_store(redis_url)
+    try:
+        assert migrated.schema_version() == 2
+        assert client.zcard(prefix + "ended:completed") == 3
+        migrated.advance_clock(3600)
+        assert migrated.purge_jobs([JobState.COMPLETED], older_than=60, limit=2) == 2
+        assert migrated.purge_jobs([JobState.COMPLETED], older_than=60, limit=2) == 1
+    finally:
+        migrated.close()

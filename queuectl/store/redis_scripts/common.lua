@@ -17,6 +17,8 @@
 --   P.."pending_at:"..q     zset run_at -> id: pending jobs not blocked (scheduled counts,
 --                           oldest due)
 --   P.."blocked"            zset seq -> id: pending jobs waiting for jobs they run after
+--   P.."ended:"..s          zset updated_at -> id: finished jobs in state s (retention
+--                           prunes the oldest first; schema version 2)
 --   P.."parents:"..id / P.."children:"..id   sets: the jobs it runs after / those after it
 --   P.."leases"             zset lease_expires_at -> id: processing jobs
 --   P.."running:"..w        zset seq -> id: processing jobs of worker w
@@ -80,6 +82,9 @@ local function unindex(job)
     redis.call('HINCRBY', P .. 'counts', s .. '|' .. q, -1)
     redis.call('ZREM', P .. 'state:' .. s, id)
     if s == 'pending' then redis.call('ZREM', P .. 'blocked', id) end
+    if s == 'completed' or s == 'dead' or s == 'cancelled' then
+        redis.call('ZREM', P .. 'ended:' .. s, id)
+    end
     if waiting(s) then
         local m = ready_member(job)
         redis.call('ZREM', P .. 'ready', m)
@@ -104,6 +109,9 @@ local function index(job, now)
     local id, q, s, seq = job.id, job.queue, job.state, job.seq
     redis.call('HINCRBY', P .. 'counts', s .. '|' .. q, 1)
     redis.call('ZADD', P .. 'state:' .. s, seq, id)
+    if s == 'completed' or s == 'dead' or s == 'cancelled' then
+        redis.call('ZADD', P .. 'ended:' .. s, job.updated_at, id)
+    end
     if is_blocked(job) then
         redis.call('ZADD', P .. 'blocked', seq, id)
     elseif waiting(s) then
@@ -231,7 +239,11 @@ local function update(job, changes, now)
     end
     if #set > 0 then redis.call('HSET', job_key(job.id), unpack(set)) end
     if #gone > 0 then redis.call('HDEL', job_key(job.id), unpack(gone)) end
-    if moves then index(job, now) end
+    if moves then
+        index(job, now)
+    elseif FINAL[job.state] and changes.updated_at then  -- keep its place by age
+        redis.call('ZADD', P .. 'ended:' .. job.state, job.updated_at, job.id)
+    end
     count_move(old, job, now)
     if old.state ~= job.state then
         if FINAL[job.state] and not FINAL[old.state] then
