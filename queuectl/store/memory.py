@@ -182,6 +182,7 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve, MemoryRecords):
 
     def _delete(self, job_id: str) -> None:
         del self._db.jobs[job_id]
+        memory_after.forget(self._db, job_id)
         self._db.own_max_retries.pop(job_id, None)
         self._db.attempts.pop(job_id, None)
 

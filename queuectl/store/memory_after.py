@@ -128,3 +128,13 @@ def links(db: Database, job_ids: Sequence[str]) -> dict[str, JobLinks]:
         )
         for job_id in dict.fromkeys(job_ids)
     }
+
+
+def forget(db: Database, job_id: str) -> None:
+    """A deleted job takes its links to the jobs it ran after with it (a link to it from
+    a job that stays is kept, shown as deleted)."""
+    for parent in db.after.pop(job_id, ()):
+        children = db.dependents.get(parent, [])
+        if job_id in children:
+            children.remove(job_id)
+    db.dependents.pop(job_id, None)

@@ -236,3 +236,18 @@ def test_blocked_is_a_view_of_pending_jobs(store: Store) -> None:
 def test_a_blocked_job_does_not_keep_a_burst_worker_going(store: Store) -> None:
     enqueue(store, make_job("parent", delay=3600), make_job("child", after=("parent",)))
     assert not store.has_unfinished_jobs(None)
+
+
+def test_a_deleted_job_takes_its_links_but_the_jobs_after_it_remember_it(store: Store) -> None:
+    enqueue(store, make_job("a"), make_job("b", after=("a",)), make_job("c", after=("b",)))
+    assert claim(store) == ["a"]
+    run_ok(store, "a")
+    assert claim(store) == ["b"]
+    run_ok(store, "b")
+    assert store.delete_jobs(["b"]) == 1
+    assert store.job_links(["a", "c"]) == {
+        "a": JobLinks(after=(), dependents=()),
+        "c": JobLinks(after=("b",), dependents=()),
+    }
+    assert store.purge_jobs([COMPLETED]) == 1  # "a"
+    assert store.job_links(["c"])["c"] == JobLinks(after=("b",), dependents=())

@@ -333,4 +333,11 @@ local function delete(job)
     for n = 1, tonumber(job.last_attempt or '0') do redis.call('DEL', att_key(id, n)) end
     redis.call('ZREM', P .. 'all', id)
     redis.call('ZREM', P .. 'ids', id)
+    -- its links to the jobs it ran after go with it (a link to it from a job that stays
+    -- is kept, shown as deleted); its own list of jobs after it is no longer read
+    local parents = P .. 'parents:' .. id
+    for _, parent in ipairs(redis.call('SMEMBERS', parents)) do
+        redis.call('SREM', P .. 'children:' .. parent, id)
+    end
+    redis.call('DEL', parents, P .. 'children:' .. id)
 end

@@ -11,3 +11,10 @@ CREATE TABLE records (
 -- Retention prunes finished jobs oldest first, a batch at a time, by state and age.
 CREATE INDEX jobs_ended ON jobs (state, updated_at)
     WHERE state IN ('completed', 'dead', 'cancelled');
+
+-- A deleted job (purge, delete, retention) takes its links to the jobs it ran after with
+-- it; a link from a job that stays to a deleted one is kept (shown as deleted).
+CREATE TRIGGER job_after_gone AFTER DELETE ON jobs
+BEGIN
+    DELETE FROM job_after WHERE child = OLD.id;
+END;
