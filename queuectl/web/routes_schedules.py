@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import delete, get, post
@@ -28,7 +28,7 @@ class NewSchedule(msgspec.Struct, forbid_unknown_fields=True):
     cron: str | None = None
     every: Annotated[float, msgspec.Meta(gt=0)] | None = None
     tz: str = "UTC"
-    catch_up: CatchUp = CatchUp.LATEST
+    catch_up: Literal["latest", "all", "none"] = "latest"
     no_overlap: bool = False
 
 
@@ -62,7 +62,7 @@ async def add_schedule(request: HttpRequest) -> serialize.ScheduleShape:
             cron=body.cron,
             every=body.every,
             tz=body.tz,
-            catch_up=body.catch_up,
+            catch_up=CatchUp(body.catch_up),
             no_overlap=body.no_overlap,
         )
         return serialize.ScheduleShape.of(schedules.view(the_store, added))
