@@ -251,3 +251,25 @@ def test_a_deleted_job_takes_its_links_but_the_jobs_after_it_remember_it(store: 
     }
     assert store.purge_jobs([COMPLETED]) == 1  # "a"
     assert store.job_links(["c"])["c"] == JobLinks(after=("b",), dependents=())
+
+
+def test_watchers_are_woken_when_jobs_after_one_are_released_or_cancelled(store: Store) -> None:
+    enqueue(
+        store,
+        make_job("ok"),
+        make_job("bad", max_retries=0),
+        make_job("after-ok", after=("ok",)),
+        make_job("after-bad", after=("bad",)),
+    )
+    assert claim(store) == ["bad", "ok"]
+    waiter = store.change_waiter()
+    try:
+        waiter.wait(0)  # what is pending so far
+        run_ok(store, "ok")
+        assert waiter.wait(5), "no wake-up for a released job"
+        waiter.wait(0)
+        run_dead(store, "bad")
+        assert waiter.wait(5), "no wake-up for a cancelled job"
+        assert get(store, "after-bad").state is CANCELLED
+    finally:
+        waiter.close()

@@ -272,7 +272,8 @@ local function never_parent(id, mode)
     return false
 end
 
--- Returns whether a job may have become claimable (idle workers are then woken).
+-- Returns whether a job after another was released or cancelled (then idle workers and
+-- watchers are woken).
 local function settle(now)
     local released = false
     local i, j = 1, 1
@@ -288,6 +289,7 @@ local function settle(now)
                         update(child, {blockers = tonumber(child.blockers) - 1}, now)
                         released = released or tonumber(child.blockers) == 0
                     elseif seen == 'never' then
+                        released = true
                         update(child, {state = 'cancelled', blockers = 0, updated_at = now,
                                        cancel_requested = '0', cancelled_by = parent,
                                        last_error = 'after ' .. parent .. AFTER_RULES[state].note},

@@ -28,7 +28,8 @@ CREATE INDEX jobs_cancelled_by ON jobs (cancelled_by) WHERE cancelled_by IS NOT 
 -- applies. A finish calls it inside its own statement (one round trip, one atomic step):
 -- each statement here reads a fresh snapshot, so it also sees a job enqueued after one
 -- of `ids` by a transaction that committed while the finish waited for that job's row.
--- Wakes idle workers when a job may have become claimable. Returns how many it cancelled.
+-- Notifies (wakes idle workers and watchers) when a job may have become claimable or was
+-- cancelled. Returns how many it cancelled.
 CREATE FUNCTION queuectl_release(ids text[], states text[], rules jsonb) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -64,6 +65,9 @@ BEGIN
             WHERE j.id = d.child AND j.state = 'pending'
             RETURNING j.id)
         SELECT array_agg(id) INTO next_ids FROM gone;
+        IF next_ids IS NOT NULL AND released = 0 THEN
+            PERFORM pg_notify('queuectl_jobs', '');  -- watchers (the dashboard) see it
+        END IF;
         cancelled := cancelled + coalesce(array_length(next_ids, 1), 0);
         ids := next_ids;
         states := array_fill('cancelled'::text, ARRAY[coalesce(array_length(next_ids, 1), 0)]);
