@@ -10,7 +10,7 @@ import click
 from queuectl import serialize
 from queuectl.cli import output
 from queuectl.cli.context import App, pass_app
-from queuectl.cli.jobs import EnqueueCommand
+from queuectl.cli.jobs import EnqueueCommand, NonNegative
 from queuectl.cli.params import Duration
 from queuectl.cli.spec_arg import (
     caller_directory,
@@ -49,7 +49,7 @@ def schedule() -> None:
 @click.option("--queue", help="Queue of its runs.")
 @click.option("--priority", type=int, help="Priority of its runs.")
 @click.option("--timeout", type=Duration(), help="Per attempt of each run.")
-@click.option("--max-retries", type=int, help="Retries of each run.")
+@click.option("--max-retries", type=NonNegative(int), help="Retries of each run.")
 @click.option("--cwd", metavar="DIR", help="Where its runs run (default: here).")
 @click.option("--json", "as_json", is_flag=True, help="Print the schedule as JSON.")
 @click.pass_context
