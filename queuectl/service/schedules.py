@@ -16,6 +16,7 @@ from queuectl.schedules import KIND, CatchUp, Schedule
 from queuectl.service.common import configured_max_retries
 from queuectl.service.enqueue import spec_with_overrides
 from queuectl.store import Store
+from queuectl.timefmt import iso
 
 # Spec fields a schedule's runs do not take from it: each run's id and time are its own.
 OWN_FIELDS = ("id", "run_at", "delay")
@@ -97,9 +98,10 @@ def remove(store: Store, name: str) -> None:
 
 
 def run_now(store: Store, name: str) -> str:
-    """One run now, beside the schedule's own (its id ends in `-now`)."""
+    """One run now, beside the schedule's own (its id is the schedule's name, the time to
+    the millisecond, and `-now`)."""
     schedule = get(store, name)
-    job_id = schedules.run_id(name, store.now()) + "-now"
+    job_id = f"{name}@{iso(store.now())}-now"  # to the millisecond: two runs a second
     job = spec_with_overrides({**schedule.spec, "id": job_id}, {})
     store.enqueue_jobs([job], configured_max_retries(store))
     return job_id
