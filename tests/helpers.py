@@ -37,6 +37,26 @@ def wait_for(
         time.sleep(0.02)
 
 
+def all_at_once(stores: list[Store], action: Callable[[Store], T]) -> list[T]:
+    """`action` on every store at the same moment (threads released by one barrier), as
+    many hosts doing it together; the results in the stores' order."""
+    import threading
+
+    barrier = threading.Barrier(len(stores))
+    results: list[Any] = [None] * len(stores)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results[i] = action(stores[i])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 def enqueue(store: Store, *specs: str) -> list[str]:
     return store.enqueue_jobs([parse_job(s) for s in specs], 3)
 

@@ -95,10 +95,7 @@ def schedule_runs(request: HttpRequest, name: FromPath[str]) -> list[serialize.J
 )
 @in_thread
 def pause_schedule(request: HttpRequest, name: FromPath[str]) -> serialize.ScheduleShape:
-    the_store = store(request)
-    return serialize.ScheduleShape.of(
-        schedules.view(the_store, schedules.set_paused(the_store, name, True))
-    )
+    return _set_paused(request, name, paused=True)
 
 
 @post(
@@ -109,10 +106,13 @@ def pause_schedule(request: HttpRequest, name: FromPath[str]) -> serialize.Sched
 )
 @in_thread
 def resume_schedule(request: HttpRequest, name: FromPath[str]) -> serialize.ScheduleShape:
+    return _set_paused(request, name, paused=False)
+
+
+def _set_paused(request: HttpRequest, name: str, paused: bool) -> serialize.ScheduleShape:
     the_store = store(request)
-    return serialize.ScheduleShape.of(
-        schedules.view(the_store, schedules.set_paused(the_store, name, False))
-    )
+    changed = schedules.set_paused(the_store, name, paused)
+    return serialize.ScheduleShape.of(schedules.view(the_store, changed))
 
 
 @post(

@@ -4,13 +4,12 @@ default, counters untouched, and the last prune on record."""
 
 from __future__ import annotations
 
-import threading
-
 from queuectl.config import parse_value
 from queuectl.models import JobState
 from queuectl.service import retention
 from queuectl.store import Store, open_store
 from tests.conftest import make_job
+from tests.helpers import all_at_once
 from tests.store.test_conformance import DEFAULT_RETRIES, put_in_state
 
 
@@ -62,18 +61,7 @@ def test_one_prune_at_a_time_however_many_hosts(store_url: str) -> None:
             put_in_state(hosts[0], f"c-{n}", JobState.COMPLETED)
         for host in hosts:
             host.advance_clock(8 * 86_400)
-        barrier = threading.Barrier(len(hosts))
-        removed = [0] * len(hosts)
-
-        def prune(i: int) -> None:
-            barrier.wait()
-            removed[i] = retention.prune_if_due(hosts[i])
-
-        threads = [threading.Thread(target=prune, args=(i,)) for i in range(len(hosts))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        removed = all_at_once(hosts, retention.prune_if_due)
         assert sorted(removed) == [0, 0, 0, 5]
     finally:
         for host in hosts:

@@ -4,8 +4,6 @@ pausing, resuming and removing work."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from queuectl.errors import Conflict, InvalidSpec, NotFound
@@ -13,6 +11,7 @@ from queuectl.models import JobQuery, JobState
 from queuectl.schedules import CatchUp
 from queuectl.service import schedules
 from queuectl.store import Store, open_store
+from tests.helpers import all_at_once
 
 
 def runs(store: Store, name: str) -> list[str]:
@@ -96,7 +95,8 @@ def test_hosts_looking_at_once_enqueue_each_due_time_once(store_url: str) -> Non
         for round_ in range(10):
             for host in hosts:
                 host.advance_clock(10.0)
-            enqueued = look_together(hosts)
+            found = all_at_once(hosts, schedules.run_due)
+            enqueued = [job_id for ids in found for job_id in ids]
             assert len(enqueued) == len(set(enqueued)), f"round {round_}: {enqueued}"
         ids = runs(hosts[0], "race")
         assert len(ids) == len(set(ids)) == 10
@@ -105,20 +105,3 @@ def test_hosts_looking_at_once_enqueue_each_due_time_once(store_url: str) -> Non
     finally:
         for host in hosts:
             host.close()
-
-
-def look_together(hosts: list[Store]) -> list[str]:
-    """run_due on every host at once (threads released together); every id enqueued."""
-    barrier = threading.Barrier(len(hosts))
-    found: list[list[str]] = [[] for _ in hosts]
-
-    def look(i: int) -> None:
-        barrier.wait()
-        found[i] = schedules.run_due(hosts[i])
-
-    threads = [threading.Thread(target=look, args=(i,)) for i in range(len(hosts))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return [job_id for ids in found for job_id in ids]
