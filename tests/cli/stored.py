@@ -97,6 +97,10 @@ def _set_time(url: str, table: str, column: str, row_id: str, epoch: float) -> N
         with _redis(url) as (client, prefix):
             assert client.exists(prefix + key), f"no {key} in {url}"
             client.hset(prefix + key, column, repr(epoch))
+            state = client.hget(prefix + key, "state")
+            if column == "updated_at" and state in (b"completed", b"dead", b"cancelled"):
+                # finished jobs are also kept by age, for retention (schema version 2)
+                client.zadd(f"{prefix}ended:{state.decode()}", {row_id: epoch})
         return
     value = "to_timestamp(%s)" if kind == "postgres" else "%s"
     with _sql(url) as conn:
