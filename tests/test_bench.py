@@ -31,6 +31,13 @@ EXPECTED = {
     "idle CPU worker",
     "idle CPU serve",
 }
+WORKFLOWS = {
+    "drain, independent jobs",
+    "drain, fan-out",
+    "drain, fan-in",
+    "chain overhead",
+    "bulk enqueue, graph",
+}
 
 
 def run_bench(*args: str) -> dict[str, object]:
@@ -52,12 +59,34 @@ def test_quick_run_on_sqlite_reports_every_figure() -> None:
     figures = report["figures"]
     assert isinstance(figures, list)
     names = {f["name"] for f in figures}
-    assert names >= EXPECTED
+    assert names >= EXPECTED | WORKFLOWS
     for figure in figures:
         assert figure["backend"] in {"sqlite", "-", "redis"}
         assert figure["samples"] and all(x >= 0 for x in figure["samples"])
     drain = next(f for f in figures if f["name"] == "drain")
     assert drain["baseline"] > 0 and drain["ratio"] > 0
+
+
+@pytest.mark.not_fast  # the benchmark, with worker processes: seconds
+def test_workflow_figures_beside_their_baselines() -> None:
+    """`--only workflows`: fan-out and fan-in against the independent drain of the same
+    run, the chain's overhead per link, a graph's bulk enqueue against independent jobs."""
+    report = run_bench("--only", "workflows")
+    figures = {f["name"]: f for f in report["figures"]}  # type: ignore[attr-defined]
+    assert set(figures) == WORKFLOWS
+    alone = figures["drain, independent jobs"]["median"]
+    for name in ("drain, fan-out", "drain, fan-in"):
+        assert figures[name]["baseline"] == alone > 0
+        assert figures[name]["ratio"] > 0 and figures[name]["met"] in {True, False}
+    assert figures["drain, fan-out"]["note"] == "1 parent, 99 children"
+    assert figures["drain, fan-in"]["note"] == "99 parents, 1 child"
+    chain = figures["chain overhead"]
+    assert chain["unit"] == "ms/link" and chain["target"] == "< 2 ms"
+    assert chain["note"].startswith("50 jobs, each run ")
+    graph = figures["bulk enqueue, graph"]
+    assert (
+        graph["baseline"] > 0 and graph["ratio"] > 0 and graph["target"] == ">= 0.5 x independent"
+    )
 
 
 @pytest.mark.postgres

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from queuectl.bench import Figure, cli, due, others, running, scale
+from queuectl.bench import Figure, cli, due, others, running, scale, workflows
 from queuectl.bench.backends import (
     POSTGRES_DEFAULT,
     REDIS_DEFAULT,
@@ -19,7 +19,19 @@ from queuectl.bench.backends import (
 )
 from queuectl.bench.report import as_json, markdown
 
-FIGURES = ("drain", "slots", "startup", "loop", "pickup", "due", "bulk", "scale", "idle", "others")
+FIGURES = (
+    "drain",
+    "slots",
+    "startup",
+    "loop",
+    "pickup",
+    "due",
+    "bulk",
+    "scale",
+    "idle",
+    "workflows",
+    "others",
+)
 
 
 class Sizes:
@@ -35,6 +47,8 @@ class Sizes:
         self.scale = (200, 2000) if quick else (1000, 1_000_000)
         self.scale_runs = 3 if quick else 50
         self.idle = 0.5 if quick else 10.0
+        self.workflow = 100 if quick else 10_000  # fan-out and fan-in, jobs
+        self.chain = 50 if quick else 2000
 
 
 def run_backend(server: Server, sizes: Sizes, only: set[str]) -> list[Figure]:
@@ -64,6 +78,10 @@ def run_backend(server: Server, sizes: Sizes, only: set[str]) -> list[Figure]:
             at_small, at_large = scale.measure(small_url, large_url, sizes.scale_runs)
         out.extend(scale.figures(at_small, at_large, backend, f"{small:,} vs {large:,} jobs"))
     on_fresh("idle", lambda url: running.idle(url, backend, sizes.idle))
+    if "workflows" in only:
+        print(f"  {backend}: workflows ...", file=sys.stderr, flush=True)
+        sized = (sizes.workflow, sizes.chain, sizes.bulk, sizes.runs)
+        out.extend(workflows.measure(server.fresh, backend, *sized))
     return out
 
 

@@ -20,7 +20,7 @@ from queuectl.models import JobState, NewJob
 from queuectl.store import open_store
 
 
-def _enqueue(url: str, jobs: list[NewJob]) -> None:
+def enqueue_all(url: str, jobs: list[NewJob]) -> None:
     store = open_store(url)
     try:
         for start in range(0, len(jobs), 10_000):
@@ -45,7 +45,7 @@ def drain(url: str, backend: str, jobs: int, runs: int) -> list[Figure]:
     for run in range(runs):
         limits.append(spawn_limit(jobs))
         captures.append(capture_limit(jobs))
-        _enqueue(url, [NewJob(id=f"d{run}-{i}", command="true") for i in range(jobs)])
+        enqueue_all(url, [NewJob(id=f"d{run}-{i}", command="true") for i in range(jobs)])
         start = time.perf_counter()
         if start_worker(url, "--count", "2", "--burst").wait() != 0:
             raise RuntimeError("the drain worker failed")
@@ -67,7 +67,7 @@ def slots(url: str, backend: str, jobs: int, runs: int) -> Figure:
     """3 supervisors x 8 slots on one database running `sleep 0.05` jobs; ideal 480/s."""
     rates = []
     for run in range(runs):
-        _enqueue(url, [NewJob(id=f"s{run}-{i}", command="sleep 0.05") for i in range(jobs)])
+        enqueue_all(url, [NewJob(id=f"s{run}-{i}", command="sleep 0.05") for i in range(jobs)])
         start = time.perf_counter()
         workers = [start_worker(url, "--count", "8", "--burst") for _ in range(3)]
         if any(worker.wait() != 0 for worker in workers):

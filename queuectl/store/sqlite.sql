@@ -144,18 +144,21 @@ SELECT parent, child FROM job_after WHERE child = :id OR parent = :id;
 
 -- name: release_children
 -- After jobs (:ids) ended as `:state`: each pending job after them whose mode that end
--- meets waits for one fewer per edge (queuectl.workflow gives the modes).
+-- meets waits for one fewer per edge (queuectl.workflow gives the modes). The rows are
+-- found from job_after: the unary `+` keeps the planner off jobs_state, which would read
+-- every pending job (a fan-in's thousands of parents) at each finish.
 UPDATE jobs
 SET blockers = blockers - (SELECT count(*) FROM job_after AS a
                            WHERE a.child = jobs.id
                              AND a.parent IN (SELECT value FROM json_each(:ids)))
-WHERE state = 'pending' AND blockers > 0
+WHERE +state = 'pending' AND +blockers > 0
   AND after_mode IN (SELECT value FROM json_each(:modes))
   AND id IN (SELECT child FROM job_after WHERE parent IN (SELECT value FROM json_each(:ids)));
 
 -- name: cancel_children
 -- ... and each pending job after them whose mode that end can never meet is cancelled,
--- naming the job that caused it; the caller goes on with the jobs cancelled here.
+-- naming the job that caused it; the caller goes on with the jobs cancelled here (found
+-- from job_after, as above).
 UPDATE jobs
 SET state = 'cancelled', blockers = 0, updated_at = :now, cancel_requested = 0,
     cancelled_by = (SELECT min(a.parent) FROM job_after AS a WHERE a.child = jobs.id
@@ -163,7 +166,7 @@ SET state = 'cancelled', blockers = 0, updated_at = :now, cancel_requested = 0,
     last_error = 'after ' || (SELECT min(a.parent) FROM job_after AS a
                               WHERE a.child = jobs.id
                                 AND a.parent IN (SELECT value FROM json_each(:ids))) || :note
-WHERE state = 'pending'
+WHERE +state = 'pending'
   AND after_mode IN (SELECT value FROM json_each(:modes))
   AND id IN (SELECT child FROM job_after WHERE parent IN (SELECT value FROM json_each(:ids)))
 RETURNING id;
