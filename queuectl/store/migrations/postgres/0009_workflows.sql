@@ -34,37 +34,55 @@ CREATE FUNCTION queuectl_release(ids text[], states text[], rules jsonb) RETURNS
 LANGUAGE plpgsql AS $$
 DECLARE
     cancelled integer := 0;
+    kids text[];
+    counts integer[];
+    causes text[];
+    notes text[];
     next_ids text[];
     released integer;
 BEGIN
     WHILE coalesce(array_length(ids, 1), 0) > 0 LOOP
-        UPDATE jobs AS j SET blockers = j.blockers - d.n
-        FROM (SELECT a.child, count(*) AS n
+        -- The jobs after these, found through job_after, then updated by id (the primary
+        -- key): never a walk of the blocked jobs, however many wait.
+        SELECT array_agg(d.child), array_agg(d.n) INTO kids, counts
+        FROM (SELECT a.child, count(*)::integer AS n
               FROM unnest(ids, states) AS e (id, state)
               JOIN job_after AS a ON a.parent = e.id
               JOIN jobs AS c ON c.id = a.child
               WHERE c.after_mode IN (SELECT jsonb_array_elements_text(rules -> e.state -> 'met'))
-              GROUP BY a.child) AS d
-        WHERE j.id = d.child AND j.state = 'pending' AND j.blockers > 0;
-        GET DIAGNOSTICS released = ROW_COUNT;
+              GROUP BY a.child) AS d;
+        released := 0;
+        IF kids IS NOT NULL THEN
+            UPDATE jobs AS j SET blockers = j.blockers - k.n
+            FROM unnest(kids, counts) AS k (id, n)
+            WHERE j.id = ANY (kids) AND j.id = k.id AND j.state = 'pending' AND j.blockers > 0;
+            GET DIAGNOSTICS released = ROW_COUNT;
+        END IF;
         IF released > 0 THEN
             PERFORM pg_notify('queuectl_jobs', '');
         END IF;
-        WITH gone AS (
-            UPDATE jobs AS j
-            SET state = 'cancelled', blockers = 0, updated_at = now(), cancel_requested = false,
-                cancelled_by = d.parent, last_error = 'after ' || d.parent || d.note
-            FROM (SELECT DISTINCT ON (a.child) a.child, e.id AS parent,
-                         rules -> e.state ->> 'note' AS note
-                  FROM unnest(ids, states) AS e (id, state)
-                  JOIN job_after AS a ON a.parent = e.id
-                  JOIN jobs AS c ON c.id = a.child
-                  WHERE c.state = 'pending'
-                    AND c.after_mode IN (SELECT jsonb_array_elements_text(rules -> e.state -> 'never'))
-                  ORDER BY a.child, e.id) AS d
-            WHERE j.id = d.child AND j.state = 'pending'
-            RETURNING j.id)
-        SELECT array_agg(id) INTO next_ids FROM gone;
+        SELECT array_agg(d.child), array_agg(d.parent), array_agg(d.note)
+        INTO kids, causes, notes
+        FROM (SELECT DISTINCT ON (a.child) a.child, e.id AS parent,
+                     rules -> e.state ->> 'note' AS note
+              FROM unnest(ids, states) AS e (id, state)
+              JOIN job_after AS a ON a.parent = e.id
+              JOIN jobs AS c ON c.id = a.child
+              WHERE c.state = 'pending'
+                AND c.after_mode IN (SELECT jsonb_array_elements_text(rules -> e.state -> 'never'))
+              ORDER BY a.child, e.id) AS d;
+        next_ids := NULL;
+        IF kids IS NOT NULL THEN
+            WITH gone AS (
+                UPDATE jobs AS j
+                SET state = 'cancelled', blockers = 0, updated_at = now(),
+                    cancel_requested = false, cancelled_by = k.parent,
+                    last_error = 'after ' || k.parent || k.note
+                FROM unnest(kids, causes, notes) AS k (id, parent, note)
+                WHERE j.id = ANY (kids) AND j.id = k.id AND j.state = 'pending'
+                RETURNING j.id)
+            SELECT array_agg(id) INTO next_ids FROM gone;
+        END IF;
         IF next_ids IS NOT NULL AND released = 0 THEN
             PERFORM pg_notify('queuectl_jobs', '');  -- watchers (the dashboard) see it
         END IF;
