@@ -105,3 +105,16 @@ def test_markdown_table_for_one_figure_on_postgres() -> None:
     assert rows[0].startswith("| figure | backend | median")
     assert any(row.startswith("| drain (100 jobs) | postgresql |") for row in rows)
     assert any(row.startswith("| scale claim") for row in rows)
+
+
+@pytest.mark.not_fast  # loads and prunes a table beside a drain: seconds
+def test_retention_figure_puts_the_claim_p99_during_a_prune_beside_one_without() -> None:
+    report = run_bench("--only", "retention", "--prune", "1500")
+    listed = report["figures"]
+    assert isinstance(listed, list)
+    figures = {f["name"]: f for f in listed}
+    during = figures["claim p99 during prune"]
+    assert during["backend"] == "sqlite" and during["unit"] == "ms"
+    assert during["baseline_label"] == "no prune" and during["baseline"] > 0
+    assert during["target"] == "<= 20 ms" and "1,500 completed jobs pruned" in during["note"]
+    assert figures["prune"]["samples"][0] > 0

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from queuectl.bench import Figure, cli, due, others, running, scale, workflows
+from queuectl.bench import Figure, cli, due, others, retention, running, scale, workflows
 from queuectl.bench.backends import (
     POSTGRES_DEFAULT,
     REDIS_DEFAULT,
@@ -30,12 +30,13 @@ FIGURES = (
     "scale",
     "idle",
     "workflows",
+    "retention",
     "others",
 )
 
 
 class Sizes:
-    def __init__(self, quick: bool) -> None:
+    def __init__(self, quick: bool, prune: int | None = None) -> None:
         self.drain = 100 if quick else 5000
         self.slots = 48 if quick else 3000
         self.runs = 1 if quick else 3
@@ -49,6 +50,8 @@ class Sizes:
         self.idle = 0.5 if quick else 10.0
         self.workflow = 100 if quick else 10_000  # fan-out and fan-in, jobs
         self.chain = 50 if quick else 2000
+        default_prune = 2000 if quick else 1_000_000
+        self.retention = (default_prune if prune is None else prune, 100 if quick else 2000)
 
 
 def run_backend(server: Server, sizes: Sizes, only: set[str]) -> list[Figure]:
@@ -82,13 +85,14 @@ def run_backend(server: Server, sizes: Sizes, only: set[str]) -> list[Figure]:
         print(f"  {backend}: workflows ...", file=sys.stderr, flush=True)
         sized = (sizes.workflow, sizes.chain, sizes.bulk, sizes.runs)
         out.extend(workflows.measure(server.fresh, backend, *sized))
+    on_fresh("retention", lambda url: retention.measure(url, backend, *sizes.retention))
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     only = set(args.only or FIGURES)
-    sizes = Sizes(args.quick)
+    sizes = Sizes(args.quick, args.prune)
     figures: list[Figure] = []
     for url in _backend_urls(args.all_backends, args.db):
         server = Server(url)
@@ -133,6 +137,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=FIGURES,
         metavar="FIGURE",
         help=f"only this figure (repeatable): {', '.join(FIGURES)}",
+    )
+    parser.add_argument(
+        "--prune",
+        type=int,
+        metavar="N",
+        help="completed jobs the retention figure prunes (default 1,000,000; --quick 2,000)",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     return parser

@@ -17,6 +17,7 @@ from litestar.response import Redirect
 from queuectl.web.context import HttpRequest, server
 from queuectl.web.csp import PAGE_HEADERS
 from queuectl.web.dashboard import shells
+from queuectl.web.dashboard.shell_schedules import SCHEDULES
 from queuectl.web.paths import job_id_from_path
 
 MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css"}
@@ -92,6 +93,11 @@ def queues(request: HttpRequest) -> Response[str] | Redirect:
     return _page(request, "Queues", "queues", shells.QUEUES)
 
 
+@get("/schedules", include_in_schema=False, sync_to_thread=False)
+def schedules(request: HttpRequest) -> Response[str] | Redirect:
+    return _page(request, "Schedules", "schedules", SCHEDULES)
+
+
 @get("/dlq", include_in_schema=False, sync_to_thread=False)
 def dlq(request: HttpRequest) -> Response[str] | Redirect:
     return _page(request, "Dead letter queue", "dlq", shells.DLQ)
@@ -135,4 +141,4 @@ def static(version: FromPath[str], name: FromPath[str]) -> Response[bytes]:
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
 
-HANDLERS = (overview, jobs, job, queues, dlq, workers, enqueue, config, login, static)
+HANDLERS = (overview, jobs, job, queues, schedules, dlq, workers, enqueue, config, login, static)

@@ -15,6 +15,7 @@ NAV = (
     ("/", "overview", "Overview"),
     ("/jobs", "jobs", "Jobs"),
     ("/queues", "queues", "Queues"),
+    ("/schedules", "schedules", "Schedules"),
     ("/dlq", "dlq", "DLQ"),
     ("/workers", "workers", "Workers"),
     ("/enqueue", "enqueue", "Enqueue"),
