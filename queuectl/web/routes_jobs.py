@@ -16,7 +16,8 @@ from litestar.response import Stream
 from queuectl import serialize, service
 from queuectl.errors import InvalidSpec
 from queuectl.models import SCHEDULED, JobQuery, JobState
-from queuectl.spec import JobId, inline_schema, spec_json_schema
+from queuectl.service.paging import MAX_SEARCH
+from queuectl.spec import MAX_ID_LENGTH, JobId, inline_schema, spec_json_schema
 from queuectl.web import bodies, shapes
 from queuectl.web.bodies import body_operation
 from queuectl.web.context import HttpRequest, in_thread, server, store
@@ -34,6 +35,19 @@ class Ids(msgspec.Struct, forbid_unknown_fields=True):
     """Several jobs at once (all or nothing)."""
 
     ids: Annotated[list[JobId], msgspec.Meta(min_length=1, max_length=10_000)]
+
+
+_STATE = Annotated[str, msgspec.Meta(pattern=f"^({'|'.join([*JobState, SCHEDULED])})$")]
+
+
+class Bulk(msgspec.Struct, forbid_unknown_fields=True):
+    """An action on every job that answers a filter (GET /api/jobs's), all or nothing."""
+
+    action: Literal["cancel", "requeue", "delete"]
+    state: list[_STATE] = msgspec.field(default_factory=list)
+    queue: str | None = None
+    id_prefix: Annotated[str, msgspec.Meta(max_length=MAX_ID_LENGTH)] | None = None
+    search: Annotated[str, msgspec.Meta(max_length=MAX_SEARCH)] | None = None
 
 
 class EnqueueOperation(Operation):
@@ -111,7 +125,7 @@ def list_jobs(
     order: FromQuery[Literal["newest", "oldest"]] = "newest",
     limit: Annotated[int, QueryParameter(ge=1, le=service.MAX_PAGE)] = 50,
     cursor: FromQuery[str | None] = None,
-) -> serialize.JobPage:
+) -> shapes.JobListing:
     query = JobQuery(  # an empty parameter (`cursor=`, as a form sends it) is no parameter
         states=service.parse_list_states(states),
         queue=queue or None,
@@ -121,7 +135,9 @@ def list_jobs(
         limit=limit,
         cursor=cursor or None,
     )
-    return serialize.JobPage.of(service.list_jobs(store(request), query))
+    page = service.list_jobs(store(request), query)
+    total = service.count_matching(store(request), query)
+    return shapes.JobListing([serialize.Job.of(job) for job in page.jobs], page.next_cursor, total)
 
 
 @get(
@@ -260,6 +276,26 @@ async def delete_many(request: HttpRequest) -> shapes.Deleted:
     return shapes.Deleted(await _on_ids(request, service.delete))
 
 
+@post(
+    "/api/jobs/bulk",
+    status_code=200,
+    summary="Cancel, requeue or delete every job that answers a filter, all or nothing",
+    operation_class=body_operation(inline_schema(Bulk)),
+    responses=shapes.errors(404, 409, 422),
+)
+async def bulk_by_filter(request: HttpRequest) -> shapes.Matched:
+    body = await bodies.read(request, Bulk)
+    query = JobQuery(
+        states=service.parse_list_states(body.state),
+        queue=body.queue or None,
+        id_prefix=body.id_prefix or None,
+        search=body.search or None,
+    )
+    stores = server(request).stores
+    count = await sync_to_thread(lambda: service.act_on_matching(stores.get(), body.action, query))
+    return shapes.Matched(body.action, count)
+
+
 HANDLERS = [
     enqueue_jobs,
     list_jobs,
@@ -271,4 +307,5 @@ HANDLERS = [
     cancel_many,
     requeue_many,
     delete_many,
+    bulk_by_filter,
 ]
