@@ -19,12 +19,23 @@ function labelTables() {
   }
 }
 
+// A count that would spill out of its card is drawn smaller (app.css: .tight), checked
+// whenever its text changes and when the window is resized.
+function fitCounts() {
+  const fit = (n) => { n.classList.remove("tight"); n.classList.toggle("tight", n.scrollWidth > n.clientWidth); };
+  const counts = $$(".card .n");
+  for (const n of counts) new MutationObserver(() => fit(n)).observe(n, { childList: true, characterData: true, subtree: true });
+  window.addEventListener("resize", () => counts.forEach(fit));
+  counts.forEach(fit);
+}
+
 async function start() {
   try { await loadInfo(); } catch (e) { flash(e.message, true); }
   $("#sign-out").hidden = !info.auth_required; // a session ends on the server
   if (writable()) for (const el of $$(".act")) el.hidden = false;
   document.body.classList.toggle("read-only", !writable());
   labelTables();
+  fitCounts();
   connect();
   setupLiveToggle();
   try {

@@ -19,11 +19,12 @@ function whenCell(j) {
 // A running job: since it started (its claim); a finished one: from its enqueue to its end.
 function durationCell(j) {
   if (j.state === "processing") return h("td", { class: "c-duration num", title: "running since " + j.updated_at }, since(j.updated_at, ""));
-  if (!j.final) return h("td", { class: "c-duration num" }, "–");
+  if (!j.final) return h("td", { class: "c-duration num blank" }, "–");
   return h("td", { class: "c-duration num", title: "from enqueue to end" }, span((ms(j.updated_at) - ms(j.created_at)) / 1000));
 }
 
-const errorCell = (j) => h("td", { class: "c-error" }, j.last_error ? h("span", { class: "err clip", title: j.last_error }, j.last_error) : "–");
+// ("blank": a cell with nothing to say, left out of a phone's card)
+const errorCell = (j) => (j.last_error ? h("td", { class: "c-error" }, h("span", { class: "err clip", title: j.last_error }, j.last_error)) : h("td", { class: "c-error blank" }, "–"));
 
 function jobRow(j, selected) {
   return h("tr", { "data-id": j.id, "data-state": j.state },
