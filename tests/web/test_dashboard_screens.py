@@ -37,7 +37,7 @@ def _fill(server: Server, release: Path) -> None:
     ]
     done += [{"id": f"thumb-{n:04}", "command": "sleep 0.1", "queue": "images"} for n in range(6)]
     broken = "echo 'connecting to export host'; echo 'export: host unreachable' >&2; exit 3"
-    dead = [
+    dead: list[dict[str, Any]] = [
         {"id": f"export-{n:04}", "command": broken, "queue": "reports", "max_retries": 0}
         for n in range(6, 9)
     ]
@@ -46,7 +46,7 @@ def _fill(server: Server, release: Path) -> None:
     command = [sys.executable, "-m", "queuectl", "--db", server.db, "worker", "start"]
     subprocess.run([*command, "--burst"], check=True, capture_output=True, timeout=120)
     server.call("POST", "/api/queues/reports/pause")
-    later = [
+    later: list[dict[str, Any]] = [
         {"id": f"report-{n:04}", "command": "make report", "queue": "reports"} for n in range(4)
     ]
     later += [{"id": f"digest-{n}", "command": "send digest", "delay": 3600} for n in range(2)]
