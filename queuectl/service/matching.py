@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from queuectl.store.base import Store
 
-COUNT_CAP = 1000  # an id-prefix count stops here: "more than 1000"
+COUNT_CAP = 500  # an id-prefix count stops here: "more than 500"
 MAX_MATCHING = 100_000  # a bulk action by filter acts on at most this many jobs
 
 
@@ -37,7 +37,7 @@ class MatchCount(msgspec.Struct, frozen=True):
 def count_matching(store: Store, query: JobQuery) -> MatchCount | None:
     """How many jobs answer `query`'s filter (its cursor, order and limit aside); None
     when only reading every row would tell (a command search)."""
-    query = check_query(msgspec.structs.replace(query, cursor=None, limit=1))
+    query = check_query(msgspec.structs.replace(query, cursor=None, limit=1, order="oldest"))
     if query.search is not None:
         return None
     if query.id_prefix is not None:
