@@ -15,18 +15,22 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PHONE = {"width": 390, "height": 844}
 
-# Each visible control in <main>: off the screen's sides, or inside a box the user would
-# have to scroll sideways to reach it.
+# Each visible control in <main>: off the screen's sides, covered by another element, or
+# inside a box the user would have to scroll sideways to reach it.
 OUT_OF_REACH = """() => {
   const out = [];
   const controls = 'main button, main input, main select, main a.button';
   for (const el of document.querySelectorAll(controls)) {
-    if (el.offsetParent === null) continue;
+    if (el.offsetParent === null || el.closest('details:not([open]) > :not(summary)')) continue;
     const r = el.getBoundingClientRect();
     const name = el.textContent.trim() || el.getAttribute('aria-label') || el.name || el.id;
     if (r.left < 0 || r.right > window.innerWidth + 0.5) {
       out.push(name + ' at ' + Math.round(r.right));
     }
+    el.scrollIntoView({ block: 'center' });  // a tap on its middle reaches it
+    const box = el.getBoundingClientRect();
+    const hit = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+    if (!el.contains(hit)) out.push(name + ' covered by ' + (hit && hit.tagName));
     for (let box = el.parentElement; box && box !== document.body; box = box.parentElement) {
       if (box.scrollWidth > box.clientWidth + 1 && getComputedStyle(box).overflowX !== 'visible') {
         out.push(name + ' needs scrolling in ' + box.tagName + '.' + box.className);
