@@ -123,3 +123,14 @@ def test_bulk_by_filter_is_all_or_nothing_and_refuses_bad_bodies(api: Running) -
     )
     assert malformed.status_code == 400
     assert _states(api) == before
+
+
+def test_bulk_by_filter_refuses_more_than_ten_thousand_jobs(api: Running) -> None:
+    specs = [{"id": f"n-{n:05}", "command": "true"} for n in range(10_001)]
+    assert api.client.post("/api/jobs", json=specs).status_code == 201
+    refused = api.client.post("/api/jobs/bulk", json={"action": "cancel"})
+    assert refused.status_code == 422 and refused.json()["field"] == "filter"
+    assert "10,000" in refused.json()["error"]
+    assert _total(api, "state=cancelled") == {"count": 0, "exact": True}
+    done = api.client.post("/api/jobs/bulk", json={"action": "cancel", "id_prefix": "n-0"})
+    assert done.json() == {"action": "cancel", "count": 10_000}
