@@ -125,6 +125,7 @@ def test_bulk_by_filter_is_all_or_nothing_and_refuses_bad_bodies(api: Running) -
     assert _states(api) == before
 
 
+@pytest.mark.not_fast  # ten thousand jobs: seconds
 def test_bulk_by_filter_refuses_more_than_ten_thousand_jobs(api: Running) -> None:
     specs = [{"id": f"n-{n:05}", "command": "true"} for n in range(10_001)]
     assert api.client.post("/api/jobs", json=specs).status_code == 201
