@@ -102,6 +102,8 @@ def test_duration_and_last_error_columns_and_a_remembered_column_choice(
     page.locator("#columns input[value=command]").uncheck()
     expect(bad.locator(".c-error")).to_be_hidden()
     expect(page.locator("#jobs th.c-command")).to_be_hidden()
+    page.keyboard.press("Escape")  # the chooser is a drop-down: Escape closes it
+    expect(page.locator("#columns fieldset")).to_be_hidden()
     page.reload()
     ready(page)
     expect(page.locator("#jobs tr[data-id='bad'] .c-error")).to_be_hidden()
@@ -140,7 +142,7 @@ def test_select_all_matching_sends_the_filter_and_acts_on_every_match(
     expect(wider).to_have_text("Select all 60 jobs matching this filter")
     wider.click()
     expect(page.locator("#selected-count")).to_have_text(
-        "all 60 jobs matching this filter selected"
+        "All 60 jobs matching this filter selected"
     )
 
     page.locator("[data-bulk='cancel']").click()

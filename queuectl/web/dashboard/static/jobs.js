@@ -112,7 +112,8 @@ class JobList {
   updateBulk() {
     const more = this.view.page > 0 || Boolean(this.view.next);
     const wholePage = this.rows > 0 && this.selected.size === this.rows;
-    setText("#selected-count", this.matching ? `${this.everyText()} matching this filter selected` : this.selected.size + " selected");
+    const every = this.everyText();
+    setText("#selected-count", this.matching ? `${every[0].toUpperCase()}${every.slice(1)} matching this filter selected` : this.selected.size + " selected");
     const wider = $("#select-matching");
     wider.hidden = !(this.matching || (wholePage && more));
     setText("#select-matching", this.matching ? "Clear selection" : `Select ${this.everyText()} matching this filter`);
@@ -224,6 +225,12 @@ function wireColumns() {
     });
   }
   apply();
+  // A drop-down: a click elsewhere or Escape closes it.
+  const chooser = $("#columns");
+  document.addEventListener("click", (e) => { if (chooser.open && !chooser.contains(e.target)) chooser.open = false; });
+  chooser.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && chooser.open) { chooser.open = false; $("summary", chooser).focus(); }
+  });
 }
 
 const VERBS = { cancel: "Cancel", requeue: "Requeue", delete: "Delete" };
