@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from queuectl.store.base import Store
 
 COUNT_CAP = 500  # an id-prefix count stops here: "more than 500"
-# A bulk action by filter acts on at most as many jobs as one by ids may name: the store
-# changes them in one transaction (10,000 take one to two seconds on SQLite).
+# The most jobs one bulk action changes, by filter or by ids (the API's {"ids"} bodies):
+# the store changes them in one transaction (10,000 take one to two seconds on SQLite).
 MAX_MATCHING = 10_000
 
 

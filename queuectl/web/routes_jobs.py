@@ -16,6 +16,7 @@ from litestar.response import Stream
 from queuectl import serialize, service
 from queuectl.errors import InvalidSpec
 from queuectl.models import SCHEDULED, JobQuery, JobState
+from queuectl.service.matching import MAX_MATCHING
 from queuectl.service.paging import MAX_SEARCH
 from queuectl.spec import MAX_ID_LENGTH, JobId, inline_schema, spec_json_schema
 from queuectl.web import bodies, shapes
@@ -34,7 +35,7 @@ MAX_ATTEMPT = 2**31 - 1  # attempts are 32-bit integers in every backend
 class Ids(msgspec.Struct, forbid_unknown_fields=True):
     """Several jobs at once (all or nothing)."""
 
-    ids: Annotated[list[JobId], msgspec.Meta(min_length=1, max_length=10_000)]
+    ids: Annotated[list[JobId], msgspec.Meta(min_length=1, max_length=MAX_MATCHING)]
 
 
 _STATE = Annotated[str, msgspec.Meta(pattern=f"^({'|'.join([*JobState, SCHEDULED])})$")]
