@@ -13,6 +13,7 @@ from litestar.openapi import ResponseSpec
 
 from queuectl.serialize import Error, Job, Worker
 from queuectl.service.config import ConfigItem
+from queuectl.service.matching import MatchCount
 from queuectl.service.observe import Minute
 from queuectl.service.queues import QueueOverview
 
@@ -41,6 +42,22 @@ class ScheduledJobs(msgspec.Struct):
     jobs: list[Job]
     read: int
     complete: bool
+
+
+class JobListing(msgspec.Struct):
+    """A page of GET /api/jobs, with how many jobs answer its filter: `total` is null
+    when only reading every job would tell (a command search)."""
+
+    jobs: list[Job]
+    next_cursor: str | None
+    total: MatchCount | None
+
+
+class Matched(msgspec.Struct):
+    """What POST /api/jobs/bulk did: the action, and on how many jobs."""
+
+    action: str
+    count: int
 
 
 class Enqueued(msgspec.Struct, omit_defaults=True):

@@ -4,8 +4,6 @@ form in a real browser (headless Debian Chromium under Playwright) against a rea
 itself, as a worker does it, so each view is checked in a known state without waiting
 on worker processes."""
 
-# ruff: noqa: F401, F811 (the fixtures `page` and `serve` are imported, then asked for by name)
-
 from __future__ import annotations
 
 import re
@@ -20,7 +18,8 @@ from queuectl.models import RunResult, WorkerRegistration
 from queuectl.store import Store, open_store
 from tests.conftest import make_job
 from tests.test_dlq_groups import kill_all
-from tests.web.test_dashboard import WAIT_MS, Server, _ready, expect, page, serve
+from tests.web.browsing import WAIT_MS, Server, expect
+from tests.web.browsing import ready as _ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

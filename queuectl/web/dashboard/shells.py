@@ -156,6 +156,37 @@ def _state_boxes() -> str:
     )
 
 
+# The jobs table's columns: (key, header, optional); the chooser hides optional ones.
+JOB_COLUMNS = (
+    ("id", "id", False),
+    ("state", "state", True),
+    ("queue", "queue", True),
+    ("attempts", "attempts", True),
+    ("when", "when", True),
+    ("duration", "duration", True),
+    ("error", "last error", True),
+    ("command", "command", True),
+)
+_DURATION_HINT = "running: since it started; finished: from its enqueue to its end"
+
+
+def _job_columns() -> tuple[str, str]:
+    """The jobs table's header cells and the column chooser's boxes."""
+    heads, boxes = [], []
+    for key, label, optional in JOB_COLUMNS:
+        num = " num" if key == "attempts" else ""
+        hint = f' title="{_DURATION_HINT}"' if key == "duration" else ""
+        heads.append(f'<th class="c-{key}{num}"{hint}>{label}</th>')
+        if optional:
+            boxes.append(
+                f'<label class="chip"><input type="checkbox" name="column" value="{key}"'
+                f" checked> {label}</label>"
+            )
+    return "".join(heads), "".join(boxes)
+
+
+_HEADS, _BOXES = _job_columns()
+
 JOBS = f"""<h1>Jobs</h1>
 <form id="filters" class="filters" role="search">
 <fieldset><legend>State</legend>{_state_boxes()}</fieldset>
@@ -169,20 +200,26 @@ JOBS = f"""<h1>Jobs</h1>
 <p class="chip" id="group-filter" hidden>DLQ group <code id="group-key"></code>
 <button type="button" class="small" id="group-clear">Clear</button></p>
 </form>
+<div class="listbar">
+<p id="jobs-total" aria-live="polite"></p>
+<details class="columns" id="columns"><summary>Columns</summary>
+<fieldset><legend class="sr">Columns shown</legend>{_BOXES}</fieldset></details>
+</div>
 <div class="bulk act" id="bulk" hidden>
 <span id="selected-count">0 selected</span>
+<button type="button" id="select-matching" class="small" hidden></button>
 <button type="button" data-bulk="cancel">Cancel</button>
 <button type="button" data-bulk="requeue">Requeue</button>
 <button type="button" data-bulk="delete" class="danger">Delete</button>
 </div>
 <div class="scroll"><table id="jobs" class="jobs">
 <thead><tr><th class="sel act" hidden><input type="checkbox" id="select-all"
- aria-label="select all jobs on this page"></th><th>id</th><th>state</th><th>queue</th>
-<th class="num">attempts</th><th>when</th><th>command</th></tr></thead>
+ aria-label="select all jobs on this page"></th>{_HEADS}</tr></thead>
 <tbody></tbody></table></div>
 <p class="empty" id="jobs-empty" hidden>No jobs match.</p>
 <nav class="pager" aria-label="Pages of jobs">
 <button type="button" id="prev" disabled>← Previous</button>
+<span id="page-no" aria-live="polite">Page 1</span>
 <button type="button" id="next" disabled>Next →</button>
 </nav>
 """
