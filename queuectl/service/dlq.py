@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from queuectl.models import JobPage, JobQuery, JobState
+from queuectl.models import JobPage, JobQuery, JobState, Requeued
 from queuectl.service.common import configured_max_retries
 from queuectl.service.jobs import purge
 from queuectl.service.paging import MAX_PAGE, list_jobs
@@ -26,7 +26,7 @@ def list_dead(
     return list_jobs(store, query, max_limit)
 
 
-def retry_dead(store: Store, job_ids: Sequence[str] | None) -> list[str]:
+def retry_dead(store: Store, job_ids: Sequence[str] | None) -> Requeued:
     """DLQ retry: the jobs go back to pending with attempts reset; all or none (None =
     every dead job)."""
     ids = None if job_ids is None else list(dict.fromkeys(job_ids))  # `retry a a` = `retry a`

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from queuectl import rules
 from queuectl.errors import InvalidSpec, InvalidStateChange, JobNotFound
-from queuectl.models import Attempt, Job, JobChanges, JobQuery, JobState
+from queuectl.models import Attempt, Job, JobChanges, JobQuery, JobState, Requeued
 from queuectl.service.common import configured_max_retries, parse_state
 from queuectl.spec import check_job_id, load_json, spec_from_mapping, to_new_job
 
@@ -65,7 +65,7 @@ def ids_in_states(
     return [job.id for job in store.query_jobs(query, None, None)]
 
 
-def requeue(store: Store, job_ids: Sequence[str]) -> list[str]:
+def requeue(store: Store, job_ids: Sequence[str]) -> Requeued:
     """Run finished (or failed) jobs again from scratch: pending, attempts reset. All or
     none; Conflict for a job that is waiting or running."""
     if not job_ids:

@@ -13,7 +13,16 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from queuectl import __version__
-from queuectl.web import docs, errors, legacy, routes_admin, routes_jobs, routes_system, shapes
+from queuectl.web import (
+    docs,
+    errors,
+    legacy,
+    routes_admin,
+    routes_jobs,
+    routes_system,
+    routes_workflows,
+    shapes,
+)
 from queuectl.web.auth import Guard, guarded
 from queuectl.web.context import Server
 from queuectl.web.hub import EventHub
@@ -101,10 +110,11 @@ def create_app(settings: ServeSettings, stores: ThreadStores | None = None) -> L
         hub.stop()
         stores.close()
 
-    api = [*routes_jobs.HANDLERS, *routes_admin.HANDLERS, *routes_system.HANDLERS]
+    resources = [*routes_jobs.HANDLERS, *routes_workflows.HANDLERS, *routes_admin.HANDLERS]
+    api = [*resources, *routes_system.HANDLERS]
     for handler in api:  # operation ids: the function names (`list_jobs`, `dlq_retry`)
         handler.operation_id = handler.operation_id or handler.handler_name
-    for handler in [*routes_jobs.HANDLERS, *routes_admin.HANDLERS]:
+    for handler in resources:
         # A resource's success response is its handler's return type: a JSON shape.
         handler.response_description = handler.response_description or shapes.SUCCESS
     app = QueuectlApp(
