@@ -1,6 +1,7 @@
 // The jobs page: a filtered list (the filters live in the URL), a page at a time by
 // cursor, with a selection for the bulk actions; it refreshes on the jobs events.
 import { $, $$, act, api, badge, cmd, currentStatus, flash, h, jobLink, keepPlace, ms, on, setText, since, throttle, writable } from "./core.js";
+import { cameBack } from "./workflow.js";
 
 const FILTERS = ["queue", "id_prefix", "search", "fingerprint"]; // fingerprint: a DLQ group's key
 
@@ -15,7 +16,7 @@ function whenCell(j) {
 function jobRow(j, selected) {
   return h("tr", { "data-id": j.id, "data-state": j.state },
     writable() ? h("td", {}, h("input", { type: "checkbox", class: "pick", "aria-label": "select " + j.id, checked: selected.has(j.id), value: j.id })) : null,
-    h("td", {}, jobLink(j.id)), h("td", {}, badge(j.state)), h("td", {}, j.queue),
+    h("td", {}, jobLink(j.id)), h("td", {}, badge(j.state), j.blocked ? [" ", h("span", { class: "state state-blocked", title: `waiting for ${j.waiting_for}` }, "blocked")] : null), h("td", {}, j.queue),
     h("td", { class: "num" }, `${j.attempts}/${j.max_retries + 1}`), whenCell(j), h("td", {}, cmd(j.command)));
 }
 
@@ -86,8 +87,8 @@ class JobList {
 
   answersShownFilter(asked, d) {
     const now = new URLSearchParams(this.pageQuery());
-    // "scheduled" is a view of pending jobs, not a state a row carries: no row check then.
-    const states = now.get("state") && !now.get("state").includes("scheduled") ? now.get("state").split(",") : null;
+    // "scheduled" and "blocked" are views of pending jobs, not states a row carries: no row check then.
+    const states = now.get("state") && !/scheduled|blocked/.test(now.get("state")) ? now.get("state").split(",") : null;
     return now.toString() === asked && !(states && d.jobs.some((j) => !states.includes(j.state)));
   }
 
@@ -150,7 +151,7 @@ function wireSelection(list) {
     b.addEventListener("click", () => {
       const verb = VERBS[b.dataset.bulk], ids = [...list.selected];
       act({ ask: `${verb} ${ids.length} job(s)? ${ids.slice(0, 5).join(", ")}${ids.length > 5 ? ", …" : ""}`, label: verb,
-        path: "/api/jobs/" + b.dataset.bulk, body: { ids }, done: `${verb}: ${ids.length} job(s) done.`,
+        path: "/api/jobs/" + b.dataset.bulk, body: { ids }, done: (r) => `${verb}: ${ids.length} job(s) done.` + cameBack(r),
         after: () => { list.selected.clear(); return list.load(); } });
     });
   }
