@@ -122,7 +122,7 @@ def test_the_workflow_diagram_layers_jobs_and_opens_one(
     page.locator("#graph .node[data-id='clean']").click()
     page.wait_for_url("**/jobs/clean")
 
-    many = [{"id": "root", "command": "true"}]
+    many: list[dict[str, Any]] = [{"id": "root", "command": "true"}]
     many += [{"id": f"leaf-{i}", "command": "true", "after": ["root"]} for i in range(300)]
     server.call("POST", "/api/jobs", many)
     page.goto(server.base + "/jobs/root/graph")
