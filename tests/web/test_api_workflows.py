@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from queuectl.models import RunResult
 from queuectl.service.workflows import COMMAND_CHARS
 from queuectl.store import Store
 from tests.conftest import as_claimed
-from tests.web.api_server import Running, serving
+from tests.web.api_server import Running, serving, sse_events
+from tests.web.test_api_live import next_event
 
 
 @pytest.fixture
@@ -135,3 +137,25 @@ def test_requeue_and_dlq_retry_say_which_jobs_came_back(api: Running, store: Sto
     schema = client.get("/openapi.json").json()["components"]["schemas"]
     assert "brought_back" in schema["Requeued"]["required"]
     assert "brought_back" in schema["RequeuedJob"]["required"]
+
+
+def test_a_release_is_an_event_on_every_backend(api: Running, store: Store) -> None:
+    """What an open page hears when a blocked job is released: its count moves (blocked to
+    due), so /api/events sends a status and the `jobs` hint, with no new event kind."""
+    api.client.post(
+        "/api/jobs",
+        json=[
+            {"id": "a-1", "command": "true", "queue": "a"},
+            {"id": "b-1", "command": "true", "queue": "b", "after": ["a-1"]},
+        ],
+    )
+    with httpx.stream("GET", f"{api.base_url}/api/events", timeout=30) as response:
+        events = sse_events(response.iter_lines())
+        first = next_event(events, "status")
+        assert (first["blocked"], first["due"]) == (1, 1)
+        (claimed,) = store.claim_jobs("w1", ["a"], 1, 60.0)
+        next_event(events, "status", lambda s: s["jobs"]["processing"] == 1)
+        assert store.complete_job("a-1", "w1", claimed.last_attempt, RunResult(0, None))
+        later = next_event(events, "status", lambda s: s["jobs"]["completed"] == 1)
+        assert (later["blocked"], later["due"]) == (0, 1)
+        assert next_event(events, "jobs") == {"changed": True}  # sent after the status
