@@ -3,7 +3,7 @@
 // none; within a column, jobs ordered by the mean place of their neighbours (a few
 // sweeps each way) so arrows cross less. Each job is a link, coloured by its state. Past
 // the API's limit the page shows how many jobs are in each state instead.
-import { $, api, enc, flash, fmtN, h, on, setText, svg, throttle } from "./core.js";
+import { $, api, enc, flash, fmtN, h, on, setText, svg } from "./core.js";
 
 const W = 190, H = 42, GAP_X = 70, GAP_Y = 12, PAD = 12;
 const LABELS = ["pending", "blocked", "processing", "failed", "completed", "dead", "cancelled", "deleted"];
@@ -135,13 +135,15 @@ function countsTable(graph) {
 
 export default async function graphPage() {
   const id = document.body.dataset.jobId;
-  let last = "";
+  let last = "", lastAt = 0, big = false, timer = null;
   async function load() {
+    lastAt = Date.now();
     let graph;
     try { graph = await api("GET", "/api/jobs/" + enc(id) + "/graph"); } catch (e) { setText("#graph-sum", e.message); flash(e.message, true); return; }
     const sig = JSON.stringify(graph);
     if (sig === last) return; // nothing moved: leave the drawing (and the focus) alone
     last = sig;
+    big = !graph.complete;
     legend(graph.counts);
     $("#graph-wrap").hidden = !graph.complete;
     $("#graph-counts").hidden = graph.complete;
@@ -154,6 +156,11 @@ export default async function graphPage() {
       setText("#graph-sum", `This workflow has ${many} jobs: too many to draw. How many are in each state:`);
     }
   }
-  on("jobs", throttle(load, 2000));
+  // Live: at most every 2 s, or every 10 s for a workflow too large to draw (its counts
+  // read up to 5,000 jobs).
+  on("jobs", () => {
+    if (timer) return;
+    timer = setTimeout(() => { timer = null; load(); }, Math.max(0, lastAt + (big ? 10000 : 2000) - Date.now()));
+  });
   await load();
 }
