@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from queuectl.models import JobLinks
+from queuectl.models import Job, JobLinks
 from queuectl.store import Store
 
 
@@ -86,7 +86,7 @@ def job_graph(store: Store, job_id: str, limit: int = GRAPH_LIMIT) -> Graph:
         raise InvalidSpec(f"limit must be 1 to {MAX_GRAPH_LIMIT}, not {limit}", field="limit")
     get_job(store, job_id)
     found, links, whole = _walk(store, job_id, max(limit, COUNT_LIMIT))
-    nodes = [_node(store, node_id) for node_id in found[:COUNT_LIMIT]]
+    nodes = _nodes(store, found[:COUNT_LIMIT])
     counts: dict[str, int] = {}
     for node in nodes:
         shown = "deleted" if node.state is None else "blocked" if node.blocked else node.state
@@ -127,11 +127,19 @@ def _walk(store: Store, start: str, stop_at: int) -> tuple[list[str], dict[str, 
     return found, links, True
 
 
-def _node(store: Store, job_id: str) -> GraphNode:
-    job = store.get_job(job_id)
-    if job is None:
-        return GraphNode(job_id, None, False, None)
-    command = job.command
-    if len(command) > COMMAND_CHARS:
-        command = command[:COMMAND_CHARS] + "…"
-    return GraphNode(job_id, job.state.value, job.blocked, command)
+def _nodes(store: Store, ids: list[str]) -> list[GraphNode]:
+    """The jobs `ids` as nodes, read a batch at a time (one read each)."""
+    jobs: dict[str, Job] = {}
+    for at in range(0, len(ids), LINKS_BATCH):
+        jobs.update(store.get_jobs(ids[at : at + LINKS_BATCH]))
+    nodes = []
+    for job_id in ids:
+        job = jobs.get(job_id)
+        if job is None:  # deleted since: its links remain
+            nodes.append(GraphNode(job_id, None, False, None))
+            continue
+        command = job.command
+        if len(command) > COMMAND_CHARS:
+            command = command[:COMMAND_CHARS] + "…"
+        nodes.append(GraphNode(job_id, job.state.value, job.blocked, command))
+    return nodes
