@@ -5,6 +5,7 @@
 // the API's limit the page shows how many jobs are in each state instead.
 import { $, api, enc, flash, fmtN, h, on, setText, svg } from "./core.js";
 
+const byName = new Intl.Collator("en", { numeric: true }); // w2 before w10
 const W = 190, H = 42, GAP_X = 70, GAP_Y = 12, PAD = 12;
 const LABELS = ["pending", "blocked", "processing", "failed", "completed", "dead", "cancelled", "deleted"];
 
@@ -29,7 +30,7 @@ export function layers(nodes, edges) {
   for (const n of nodes) if (!layer.has(n.id)) layer.set(n.id, last + 1);
   const columns = [];
   const put = (id) => { const at = layer.get(id); (columns[at] = columns[at] || []).push(id); };
-  for (const n of [...nodes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) put(n.id);
+  for (const n of [...nodes].sort((a, b) => byName.compare(a.id, b.id))) put(n.id);
   // An arrow over several columns passes through a slot of its own in each column between
   // (a waypoint, ordered like a job), so it never runs under a job.
   const via = new Map();
@@ -121,6 +122,13 @@ function draw(graph) {
   box.setAttribute("width", width);
   box.setAttribute("height", height);
   box.replaceChildren(...kids);
+  return at.get(graph.job);
+}
+
+// Bring the job the page is about into view (a column of hundreds scrolls).
+function reveal(spot) {
+  const wrap = $("#graph-wrap");
+  wrap.scrollTo({ left: Math.max(0, spot.x + W / 2 - wrap.clientWidth / 2), top: Math.max(0, spot.y + H / 2 - wrap.clientHeight / 2) });
 }
 
 function legend(counts) {
@@ -135,7 +143,7 @@ function countsTable(graph) {
 
 export default async function graphPage() {
   const id = document.body.dataset.jobId;
-  let last = "", lastAt = 0, big = false, timer = null;
+  let last = "", lastAt = 0, big = false, timer = null, drawn = false;
   async function load() {
     lastAt = Date.now();
     let graph;
@@ -148,7 +156,9 @@ export default async function graphPage() {
     $("#graph-wrap").hidden = !graph.complete;
     $("#graph-counts").hidden = graph.complete;
     if (graph.complete) {
-      draw(graph);
+      const spot = draw(graph), first = !drawn;
+      drawn = true;
+      if (first) reveal(spot);
       setText("#graph-sum", `${fmtN(graph.total)} ${graph.total === 1 ? "job" : "jobs"}; arrows point to the jobs that run after. Click a job to open it.`);
     } else {
       countsTable(graph);
