@@ -1,7 +1,6 @@
 // The dead letter queue: dead jobs grouped by failure fingerprint (the API's groups),
 // each group with its jobs, retry and purge, and a page-by-page list with a retry each.
-import { $, act, api, button, cmd, enc, flash, fmtN, h, jobLink, listOf, on, since, throttle, writable } from "./core.js";
-import { cameBack } from "./workflow.js";
+import { $, act, api, button, cameBack, cmd, enc, flash, fmtN, h, jobLink, listOf, on, since, throttle, writable } from "./core.js";
 
 // One group: its fingerprint's line (the last line of stderr, made alike), kind and exit
 // code, how many jobs, a link to them (the jobs view filtered by the fingerprint), and

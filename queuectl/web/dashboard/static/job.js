@@ -1,7 +1,7 @@
 // One job's page: its spec, the actions its state allows, and every attempt with its
 // output; a running attempt's output is followed live (the output event stream).
-import { $, $$, act, api, badge, button, enc, flash, h, listOf, ms, on, setText, since, span, throttle, writable } from "./core.js";
-import { cameBack, showLinks } from "./workflow.js";
+import { $, $$, act, api, badge, button, cameBack, enc, flash, h, listOf, ms, on, setText, since, span, throttle, writable } from "./core.js";
+import { showLinks } from "./workflow.js";
 
 // Names shown, values masked (they may be secrets) until the user asks for them.
 function envList(env) {

@@ -1,7 +1,6 @@
 // The jobs page: a filtered list (the filters live in the URL), a page at a time by
 // cursor, with a selection for the bulk actions; it refreshes on the jobs events.
-import { $, $$, act, api, badge, cmd, currentStatus, flash, h, jobLink, keepPlace, ms, on, setText, since, throttle, writable } from "./core.js";
-import { cameBack } from "./workflow.js";
+import { $, $$, act, api, badge, cameBack, cmd, currentStatus, flash, h, jobLink, keepPlace, ms, on, setText, since, throttle, writable } from "./core.js";
 
 const FILTERS = ["queue", "id_prefix", "search", "fingerprint"]; // fingerprint: a DLQ group's key
 

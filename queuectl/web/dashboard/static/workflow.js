@@ -1,7 +1,6 @@
 // Workflows on a job's page: the jobs it runs after and those that run after it, each
 // with its state and a link; why it is blocked or was cancelled; a link to the whole
-// workflow's diagram (graph.js). Also what a requeue or retry says of the jobs that came
-// back with it.
+// workflow's diagram (graph.js).
 import { $, badge, enc, fmtN, h, jobLink } from "./core.js";
 
 const MODES = { completed: "once all completed", finished: "once all finished, however they ended" };
@@ -34,11 +33,4 @@ export function showLinks(d) {
   if (deps.length) lists.append(h("div", {}, h("h3", {}, "Jobs that run after it"), h("ul", { id: "wf-dependents" }, deps.map(linked))));
   $("#workflow-body").replaceChildren(why(job, after) || "", lists,
     h("p", {}, h("a", { href: "/jobs/" + enc(job.id) + "/graph", id: "wf-graph" }, "Show the whole workflow")));
-}
-
-// " 2 jobs after it came back too." for a requeue or retry answer with brought_back.
-export function cameBack(out) {
-  const n = ((out && out.brought_back) || []).length;
-  if (!n) return "";
-  return ` ${fmtN(n)} ${n === 1 ? "job" : "jobs"} cancelled along the workflow came back too.`;
 }
