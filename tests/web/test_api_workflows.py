@@ -134,9 +134,13 @@ def test_requeue_and_dlq_retry_say_which_jobs_came_back(api: Running, store: Sto
     alone = client.post("/api/jobs/a-1/requeue").json()  # nothing was cancelled after it
     assert alone["brought_back"] == []
 
-    schema = client.get("/openapi.json").json()["components"]["schemas"]
-    assert "brought_back" in schema["Requeued"]["required"]
-    assert "brought_back" in schema["RequeuedJob"]["required"]
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    assert "brought_back" in schemas["Requeued"]["required"]
+    assert "brought_back" in schemas["RequeuedJob"]["required"]
+    graph = document["paths"]["/api/jobs/{job_id}/graph"]["get"]["responses"]["200"]
+    assert graph["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Graph"}
+    assert {"nodes", "edges", "counts", "complete"} <= set(schemas["Graph"]["required"])
 
 
 def test_a_release_is_an_event_on_every_backend(api: Running, store: Store) -> None:
