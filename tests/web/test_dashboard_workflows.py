@@ -18,7 +18,7 @@ from queuectl.models import RunResult
 from queuectl.store import Store, open_store
 from tests.conftest import as_claimed
 from tests.helpers import start_worker, stop
-from tests.web.test_dashboard import Server, _ready, expect, page, serve
+from tests.web.test_dashboard import Server, _ready, expect, page, serve, tab_to
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -119,6 +119,11 @@ def test_the_workflow_diagram_layers_jobs_and_opens_one(
     expect(page.locator("#graph .node[data-id='fetch']")).to_have_class("node state-pending")
     expect(page.locator("#graph .node[data-id='report']")).to_have_class("node state-blocked")
     expect(page.locator("#graph-legend")).to_contain_text("blocked 4")
+    tab_to(page, "#graph .node[data-id='fetch']")  # each job is a link, by keyboard too
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/jobs/fetch")
+    page.go_back()
+    _ready(page)
     page.locator("#graph .node[data-id='clean']").click()
     page.wait_for_url("**/jobs/clean")
 
