@@ -90,7 +90,7 @@ if TYPE_CHECKING:
         list_jobs,
     )
     from queuectl.service.queues import EVERY_QUEUE, pause, paused, resume
-    from queuectl.service.workflows import job_links
+    from queuectl.service.workflows import job_graph, job_links
 
 _WHERE = {
     "ConfigItem": "config",
@@ -126,6 +126,7 @@ _WHERE = {
     "encode_cursor": "paging",
     "get_job": "jobs",
     "job_details": "jobs",
+    "job_graph": "workflows",
     "job_links": "workflows",
     "last_attempt": "jobs",
     "list_dead": "dlq",
@@ -190,6 +191,7 @@ __all__ = [
     "ids_in_states",
     "ids_matching",
     "job_details",
+    "job_graph",
     "job_links",
     "last_attempt",
     "list_dead",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from queuectl.errors import InvalidSpec, NotFound
-from queuectl.models import Job, JobPage, JobQuery, JobState
+from queuectl.models import Job, JobPage, JobQuery, JobState, Requeued
 from queuectl.service.fingerprint import Fingerprint, fingerprint
 from queuectl.service.matching import MatchCount
 from queuectl.service.paging import MAX_PAGE, check_query, decode_cursor, encode_cursor
@@ -128,7 +128,7 @@ def list_group_counted(store: Store, key: str, query: JobQuery) -> tuple[JobPage
     return JobPage(jobs=jobs, next_cursor=encode_cursor(query.order, jobs[-1].seq)), total
 
 
-def retry_group(store: Store, key: str) -> list[str]:
+def retry_group(store: Store, key: str) -> Requeued:
     """Retry every job of group `key` (all or none); the ids retried."""
     from queuectl.service.dlq import retry_dead
 

@@ -230,10 +230,10 @@ def cancel_job(request: HttpRequest, job_id: FromPath[str]) -> shapes.JobState:
     responses=shapes.errors(404, 409),
 )
 @in_thread
-def requeue_job(request: HttpRequest, job_id: FromPath[str]) -> shapes.JobState:
+def requeue_job(request: HttpRequest, job_id: FromPath[str]) -> shapes.RequeuedJob:
     job_id = job_id_from_path(job_id)
-    service.requeue(store(request), [job_id])
-    return shapes.JobState(job_id, JobState.PENDING.value)
+    moved = service.requeue(store(request), [job_id])
+    return shapes.RequeuedJob(job_id, JobState.PENDING.value, moved.brought_back)
 
 
 @post(
@@ -289,8 +289,9 @@ async def cancel_many(request: HttpRequest) -> shapes.JobStates:
     operation_class=IDS_BODY,
     responses=shapes.errors(404, 409, 422),
 )
-async def requeue_many(request: HttpRequest) -> shapes.IdList:
-    return shapes.IdList(await _on_ids(request, service.requeue))
+async def requeue_many(request: HttpRequest) -> shapes.Requeued:
+    moved = await _on_ids(request, service.requeue)
+    return shapes.Requeued(list(moved), moved.brought_back)
 
 
 @post(

@@ -80,6 +80,22 @@ class IdList(msgspec.Struct):
     ids: list[str]
 
 
+class Requeued(msgspec.Struct):
+    """The jobs put back to pending, and `brought_back`: jobs that came back with them,
+    each cancelled before only because one of those had ended (a workflow)."""
+
+    ids: list[str]
+    brought_back: list[str]
+
+
+class RequeuedJob(msgspec.Struct):
+    """One job put back to pending, and the jobs that came back with it."""
+
+    id: str
+    state: str
+    brought_back: list[str]
+
+
 class Deleted(msgspec.Struct):
     deleted: int
 

@@ -10,6 +10,7 @@ server is writable, so read-only servers never show them.
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import quote
 
 NAV = (
     ("/", "overview", "Overview"),
@@ -152,7 +153,7 @@ it is resumed. <span class="act" id="paused-all-act"></span></p>
 def _state_boxes() -> str:
     return "".join(
         f'<label class="chip"><input type="checkbox" name="state" value="{s}"> {s}</label>'
-        for s in (*STATES, "scheduled")
+        for s in (*STATES, "scheduled", "blocked")
     )
 
 
@@ -228,8 +229,11 @@ JOBS = f"""<h1>Jobs</h1>
 def job_page(job_id: str) -> str:
     """A job's page; the id is the only server-rendered value (escaped)."""
     return f"""<p class="crumbs"><a href="/jobs">Jobs</a> /</p>
-<h1><code id="job-id">{escape(job_id)}</code> <span id="job-state" class="state"></span></h1>
+<h1><code id="job-id">{escape(job_id)}</code> <span id="job-state" class="state"></span>
+<span id="job-blocked" class="state state-blocked" hidden>blocked</span></h1>
 <div class="actions act" id="job-actions" hidden></div>
+<section aria-labelledby="h-workflow" id="workflow" hidden><h2 id="h-workflow">Workflow</h2>
+<div id="workflow-body"></div></section>
 <section aria-labelledby="h-spec"><h2 id="h-spec">Spec</h2>
 <dl class="spec" id="spec"></dl></section>
 <section aria-labelledby="h-attempts"><h2 id="h-attempts">Attempts</h2>
@@ -336,6 +340,12 @@ ENQUEUE = f"""<h1>Enqueue a job</h1>
  aria-describedby="hint-env err-env"></textarea>
 <small id="hint-env">one NAME=VALUE a line, added to the worker's environment</small>
 <p class="field-error" id="err-env"></p></div>
+{_field("after", "Runs after", "job ids, comma-separated; empty = none")}
+<div class="field"><label for="f-after_mode">Runs once those</label>
+<select id="f-after_mode" name="after_mode" aria-describedby="err-after_mode">
+<option value="completed">all completed (cancelled if one fails for good)</option>
+<option value="finished">all finished, however they ended</option></select>
+<p class="field-error" id="err-after_mode"></p></div>
 <div class="field"><label class="chip"><input type="checkbox" id="f-keep_daemons"
  name="keep_daemons"> keep daemons it starts running</label></div>
 <p class="field-error" id="err-form"></p>
@@ -362,4 +372,20 @@ def login(next_path: str, failed: bool) -> str:
  autofocus aria-describedby="err-token">{error}</div>
 <div class="row"><button type="submit" class="primary">Sign in</button></div>
 </form>
+"""
+
+
+def graph_page(job_id: str) -> str:
+    """The workflow of a job: a layered diagram (or counts, past the API's limit)."""
+    shown = escape(job_id)
+    return f"""<p class="crumbs"><a href="/jobs">Jobs</a> /
+<a id="graph-back" href="/jobs/{escape(quote(job_id, safe=""))}">{shown}</a> /</p>
+<h1>Workflow of <code>{shown}</code></h1>
+<p class="note" id="graph-sum">loading…</p>
+<p class="legend" id="graph-legend"></p>
+<div class="scroll graph-wrap" id="graph-wrap" hidden><svg id="graph" role="group"
+ aria-label="the jobs of this workflow, each a link; arrows point to the jobs that run after">
+</svg></div>
+<div class="scroll" id="graph-counts" hidden><table>
+<thead><tr><th>state</th><th class="num">jobs</th></tr></thead><tbody></tbody></table></div>
 """

@@ -2,7 +2,7 @@
 // in the URL, so reload and back/forward return to them), with how many jobs match, a
 // column chooser (kept in localStorage) and a selection for the bulk actions: rows, or
 // every job that matches the filter (then the server acts on the filter itself).
-import { $, $$, act, api, badge, cmd, currentStatus, flash, fmtN, h, jobLink, keepPlace, ms, on, setText, since, span, throttle, writable } from "./core.js";
+import { $, $$, act, api, badge, cameBack, cmd, currentStatus, flash, fmtN, h, jobLink, keepPlace, ms, on, setText, since, span, throttle, writable } from "./core.js";
 
 const FILTERS = ["queue", "id_prefix", "search", "fingerprint"]; // fingerprint: a DLQ group's key
 const PAGE = 50;
@@ -29,7 +29,7 @@ const errorCell = (j) => (j.last_error ? h("td", { class: "c-error" }, h("span",
 function jobRow(j, selected) {
   return h("tr", { "data-id": j.id, "data-state": j.state },
     writable() ? h("td", { class: "sel" }, h("input", { type: "checkbox", class: "pick", "aria-label": "select " + j.id, checked: selected.has(j.id), value: j.id })) : null,
-    h("td", { class: "c-id" }, jobLink(j.id)), h("td", { class: "c-state" }, badge(j.state)), h("td", { class: "c-queue" }, j.queue),
+    h("td", { class: "c-id" }, jobLink(j.id)), h("td", { class: "c-state" }, badge(j.state), j.blocked ? [" ", h("span", { class: "state state-blocked", title: `waiting for ${j.waiting_for}` }, "blocked")] : null), h("td", { class: "c-queue" }, j.queue),
     h("td", { class: "c-attempts num" }, `${j.attempts}/${j.max_retries + 1}`), whenCell(j), durationCell(j), errorCell(j),
     h("td", { class: "c-command" }, cmd(j.command)));
 }
@@ -147,8 +147,8 @@ class JobList {
 
   answersShownFilter(asked, d) {
     const now = new URLSearchParams(this.pageQuery());
-    // "scheduled" is a view of pending jobs, not a state a row carries: no row check then.
-    const states = now.get("state") && !now.get("state").includes("scheduled") ? now.get("state").split(",") : null;
+    // "scheduled" and "blocked" are views of pending jobs, not states a row carries: no row check then.
+    const states = now.get("state") && !/scheduled|blocked/.test(now.get("state")) ? now.get("state").split(",") : null;
     return now.toString() === asked && !(states && d.jobs.some((j) => !states.includes(j.state)));
   }
 
@@ -256,7 +256,7 @@ function bulkAction(list, action) {
   }
   const ids = [...list.selected];
   return act({ ask: `${verb} ${ids.length} job(s)? ${ids.slice(0, 5).join(", ")}${ids.length > 5 ? ", …" : ""}`, label: verb,
-    path: "/api/jobs/" + action, body: { ids }, done: `${verb}: ${ids.length} job(s) done.`, after });
+    path: "/api/jobs/" + action, body: { ids }, done: (r) => `${verb}: ${ids.length} job(s) done.` + cameBack(r), after });
 }
 
 function wireSelection(list) {
