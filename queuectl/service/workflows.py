@@ -93,13 +93,21 @@ def job_graph(store: Store, job_id: str, limit: int = GRAPH_LIMIT) -> Graph:
         counts[shown] = counts.get(shown, 0) + 1
     if not whole or len(nodes) > limit:  # too many to draw: their counts only
         return Graph(job_id, False, len(nodes), whole, counts, [], [])
-    edges = [
-        GraphEdge(parent, child)
-        for parent, node_links in links.items()
-        for child in node_links.dependents
-        if child in links
-    ]
-    return Graph(job_id, True, len(nodes), True, counts, nodes, edges)
+    return Graph(job_id, True, len(nodes), True, counts, nodes, _edges(links))
+
+
+def _edges(links: dict[str, JobLinks]) -> list[GraphEdge]:
+    """Every link between jobs walked, read from both ends: a deleted job's own links are
+    gone (or kept) depending on the store, the jobs that stay still name it."""
+    pairs: dict[tuple[str, str], None] = {}
+    for node_id, node_links in links.items():
+        for child in node_links.dependents:
+            if child in links:
+                pairs[(node_id, child)] = None
+        for parent in node_links.after:
+            if parent in links:
+                pairs[(parent, node_id)] = None
+    return [GraphEdge(parent, child) for parent, child in pairs]
 
 
 def _walk(store: Store, start: str, stop_at: int) -> tuple[list[str], dict[str, JobLinks], bool]:
