@@ -81,6 +81,11 @@ def test_dlq_groups_by_fingerprint_link_to_their_jobs_and_purge_whole(
         "a3",
     ]
     expect(page.locator("#group-filter")).to_be_visible()
+    expect(page.locator("#jobs-total")).to_have_text("3 jobs")  # the group's count
+    page.locator("#group-clear").click()
+    expect(page.locator("#group-filter")).to_be_hidden()
+    page.wait_for_url(re.compile(r"/jobs\?state=dead$"))
+    expect(page.locator("#jobs tbody tr")).to_have_count(5)
 
     page.goto(server.base + "/dlq")
     _ready(page)
