@@ -76,6 +76,12 @@ if TYPE_CHECKING:
         run_now,
         update,
     )
+    from queuectl.service.matching import (
+        MatchCount,
+        act_on_matching,
+        count_matching,
+        ids_matching,
+    )
     from queuectl.service.paging import (
         MAX_PAGE,
         check_query,
@@ -84,13 +90,17 @@ if TYPE_CHECKING:
         list_jobs,
     )
     from queuectl.service.queues import EVERY_QUEUE, pause, paused, resume
-    from queuectl.service.workflows import job_links
+    from queuectl.service.workflows import job_graph, job_links
 
 _WHERE = {
     "ConfigItem": "config",
     "DEFAULT_MAX_RETRIES": "common",
     "DEMO_QUEUE": "admin",
     "MAX_PAGE": "paging",
+    "MatchCount": "matching",
+    "act_on_matching": "matching",
+    "count_matching": "matching",
+    "ids_matching": "matching",
     "Migration": "admin",
     "PURGEABLE": "jobs",
     "EVERY_QUEUE": "queues",
@@ -116,6 +126,7 @@ _WHERE = {
     "encode_cursor": "paging",
     "get_job": "jobs",
     "job_details": "jobs",
+    "job_graph": "workflows",
     "job_links": "workflows",
     "last_attempt": "jobs",
     "list_dead": "dlq",
@@ -152,9 +163,11 @@ __all__ = [
     "PURGEABLE",
     "REQUEUEABLE",
     "ConfigItem",
+    "MatchCount",
     "Migration",
     "QueueStatus",
     "Status",
+    "act_on_matching",
     "cancel",
     "check_query",
     "config_get",
@@ -163,6 +176,7 @@ __all__ = [
     "config_reset",
     "config_set",
     "config_values",
+    "count_matching",
     "decode_cursor",
     "delete",
     "demo_jobs",
@@ -175,7 +189,9 @@ __all__ = [
     "forget_workers",
     "get_job",
     "ids_in_states",
+    "ids_matching",
     "job_details",
+    "job_graph",
     "job_links",
     "last_attempt",
     "list_dead",

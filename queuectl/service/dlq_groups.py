@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from queuectl.errors import InvalidSpec, NotFound
-from queuectl.models import Job, JobPage, JobQuery, JobState
+from queuectl.models import Job, JobPage, JobQuery, JobState, Requeued
 from queuectl.service.fingerprint import Fingerprint, fingerprint
+from queuectl.service.matching import MatchCount
 from queuectl.service.paging import MAX_PAGE, check_query, decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
@@ -100,6 +101,12 @@ def dlq_group_ids(store: Store, key: str) -> list[str]:
 def list_group(store: Store, key: str, query: JobQuery) -> JobPage:
     """One page of the jobs of group `key` (the jobs view filtered by a fingerprint):
     `query` may name the state dead, an order, a limit and a cursor, nothing else."""
+    return list_group_counted(store, key, query)[0]
+
+
+def list_group_counted(store: Store, key: str, query: JobQuery) -> tuple[JobPage, MatchCount]:
+    """list_group, and how many jobs the group holds (whatever the page): one read of the
+    dead jobs for both."""
     query = check_query(query)
     if any(state is not JobState.DEAD for state in query.states):
         raise InvalidSpec("a fingerprint groups dead jobs: state can only be dead", field="state")
@@ -108,6 +115,7 @@ def list_group(store: Store, key: str, query: JobQuery) -> JobPage:
             "fingerprint cannot be combined with queue, id_prefix or search", field="fingerprint"
         )
     jobs = [job for job, print_ in _window(store) if print_.key == key]
+    total = MatchCount(len(jobs), True)
     if query.order == "oldest":
         jobs.reverse()
     if query.cursor is not None:
@@ -115,12 +123,12 @@ def list_group(store: Store, key: str, query: JobQuery) -> JobPage:
         newest = query.order == "newest"
         jobs = [j for j in jobs if (j.seq < after if newest else j.seq > after)]
     if len(jobs) <= query.limit:
-        return JobPage(jobs=jobs)
+        return JobPage(jobs=jobs), total
     jobs = jobs[: query.limit]
-    return JobPage(jobs=jobs, next_cursor=encode_cursor(query.order, jobs[-1].seq))
+    return JobPage(jobs=jobs, next_cursor=encode_cursor(query.order, jobs[-1].seq)), total
 
 
-def retry_group(store: Store, key: str) -> list[str]:
+def retry_group(store: Store, key: str) -> Requeued:
     """Retry every job of group `key` (all or none); the ids retried."""
     from queuectl.service.dlq import retry_dead
 

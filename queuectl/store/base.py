@@ -145,6 +145,10 @@ class Store(Protocol):
         """The job with this id, or None."""
         ...
 
+    def get_jobs(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        """The jobs with these ids that exist, by id, in one read (GuardedStore's)."""
+        ...
+
     def list_jobs(
         self,
         state: JobState | None = None,

@@ -71,6 +71,9 @@ class GuardedStore(ABC):
     def _read_jobs(self, job_ids: Sequence[str]) -> dict[str, Job]:
         """The jobs with these ids that exist, by id (one read)."""
 
+    def get_jobs(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        return self._read_jobs(job_ids)
+
     @abstractmethod
     def _apply_changes(self, changes: Sequence[rules.Change]) -> Applied:
         """Apply every change in one transaction, all or none: each only while its job is

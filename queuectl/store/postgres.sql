@@ -197,7 +197,10 @@ INSERT INTO job_after (parent, child)
 SELECT * FROM unnest(%(parents)s::text[], %(children)s::text[]);
 
 -- name: job_links
-SELECT parent, child FROM job_after WHERE child = %(id)s OR parent = %(id)s;
+-- The jobs that jobs (ids) run after, and those that run after them (each edge once).
+SELECT parent, child FROM job_after WHERE child = ANY(%(ids)s::text[])
+UNION
+SELECT parent, child FROM job_after WHERE parent = ANY(%(ids)s::text[]);
 
 -- name: release_after
 -- Release or cancel the jobs after jobs that ended (queuectl_release, migration 0009).

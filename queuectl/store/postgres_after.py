@@ -85,13 +85,6 @@ def after_changes(
 def links(
     conn: psycopg.Connection[Row], q: Mapping[str, str], job_ids: Sequence[str]
 ) -> dict[str, JobLinks]:
-    found: dict[str, JobLinks] = {}
-    for job_id in dict.fromkeys(job_ids):
-        after, dependents = [], []
-        for row in conn.execute(q["job_links"], {"id": job_id}):
-            if row["child"] == job_id:
-                after.append(row["parent"])
-            else:
-                dependents.append(row["child"])
-        found[job_id] = JobLinks(tuple(sorted(after)), tuple(sorted(dependents)))
-    return found
+    """Store.job_links on PostgreSQL: one read for every id."""
+    edges = conn.execute(q["job_links"], {"ids": list(dict.fromkeys(job_ids))})
+    return sql_after.links_of(job_ids, ((row["parent"], row["child"]) for row in edges))

@@ -13,11 +13,11 @@ one or two.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from queuectl import workflow
-from queuectl.models import FINAL_STATES, AfterMode, JobState
+from queuectl.models import FINAL_STATES, AfterMode, JobLinks, JobState
 
 Run = Callable[[str, dict[str, Any]], list[str]]
 FINAL = sorted(state.value for state in FINAL_STATES)
@@ -96,3 +96,15 @@ def release_rules() -> dict[str, dict[str, object]]:
         }
         for state in FINAL_STATES
     }
+
+
+def links_of(job_ids: Sequence[str], edges: Iterable[tuple[str, str]]) -> dict[str, JobLinks]:
+    """Store.job_links from the (parent, child) edges that touch any of `job_ids`."""
+    after: dict[str, list[str]] = {job_id: [] for job_id in job_ids}
+    dependents: dict[str, list[str]] = {job_id: [] for job_id in job_ids}
+    for parent, child in edges:
+        if child in after:
+            after[child].append(parent)
+        if parent in dependents:
+            dependents[parent].append(child)
+    return {i: JobLinks(tuple(sorted(after[i])), tuple(sorted(dependents[i]))) for i in after}

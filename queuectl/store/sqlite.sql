@@ -139,8 +139,10 @@ SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
 SELECT id, state, last_attempt FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: job_links
--- The jobs a job runs after, and those that run after it (each edge once).
-SELECT parent, child FROM job_after WHERE child = :id OR parent = :id;
+-- The jobs that jobs (:ids) run after, and those that run after them (each edge once).
+SELECT parent, child FROM job_after WHERE child IN (SELECT value FROM json_each(:ids))
+UNION
+SELECT parent, child FROM job_after WHERE parent IN (SELECT value FROM json_each(:ids));
 
 -- name: release_children
 -- After jobs (:ids) ended as `:state`: each pending job after them whose mode that end

@@ -44,14 +44,6 @@ def after_finish(conn: sqlite3.Connection, ended: list[tuple[str, JobState]], no
 
 
 def links(conn: sqlite3.Connection, job_ids: Sequence[str]) -> dict[str, JobLinks]:
-    """Store.job_links on SQLite: one read of job_after per id."""
-    found: dict[str, JobLinks] = {}
-    for job_id in dict.fromkeys(job_ids):
-        after, dependents = [], []
-        for parent, child in conn.execute(Q["job_links"], {"id": job_id}):
-            if child == job_id:
-                after.append(parent)
-            else:
-                dependents.append(child)
-        found[job_id] = JobLinks(tuple(sorted(after)), tuple(sorted(dependents)))
-    return found
+    """Store.job_links on SQLite: one read for every id."""
+    edges = conn.execute(Q["job_links"], {"ids": json.dumps(list(dict.fromkeys(job_ids)))})
+    return sql_after.links_of(job_ids, ((parent, child) for parent, child in edges))

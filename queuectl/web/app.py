@@ -22,6 +22,7 @@ from queuectl.web import (
     routes_jobs,
     routes_schedules,
     routes_system,
+    routes_workflows,
     shapes,
 )
 from queuectl.web.auth import Guard, guarded
@@ -117,15 +118,16 @@ def create_app(settings: ServeSettings, stores: ThreadStores | None = None) -> L
         hub.stop()
         stores.close()
 
-    api = [
+    resources = [
         *routes_jobs.HANDLERS,
+        *routes_workflows.HANDLERS,
         *routes_admin.HANDLERS,
         *routes_schedules.HANDLERS,
-        *routes_system.HANDLERS,
     ]
+    api = [*resources, *routes_system.HANDLERS]
     for handler in api:  # operation ids: the function names (`list_jobs`, `dlq_retry`)
         handler.operation_id = handler.operation_id or handler.handler_name
-    for handler in [*routes_jobs.HANDLERS, *routes_admin.HANDLERS, *routes_schedules.HANDLERS]:
+    for handler in resources:
         # A resource's success response is its handler's return type: a JSON shape.
         handler.response_description = handler.response_description or shapes.SUCCESS
     app = QueuectlApp(

@@ -11,6 +11,7 @@ from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 
 from queuectl import __version__, serialize, service
 from queuectl.errors import InvalidSpec
+from queuectl.models import Requeued
 from queuectl.service import dlq_groups as groups_
 from queuectl.service import observe as observe_
 from queuectl.spec import QUEUE_PATTERN, JobId, inline_schema
@@ -93,20 +94,21 @@ def dlq_groups(request: HttpRequest) -> groups_.DlqGroups:
     operation_class=body_operation(_dlq_retry_schema()),
     responses=shapes.errors(404, 409, 413, 422),
 )
-async def dlq_retry(request: HttpRequest) -> shapes.IdList:
+async def dlq_retry(request: HttpRequest) -> shapes.Requeued:
     data = await bodies.read(request, DlqRetry)
     given = sum((bool(data.ids), data.all, bool(data.group)))
     if given != 1:
         raise InvalidSpec('give exactly one of "ids", "all": true or "group"', field="ids")
     stores = server(request).stores
 
-    def work() -> list[str]:
+    def work() -> Requeued:
         the_store = stores.get()
         if data.group:  # NotFound when no dead job is in it
             return groups_.retry_group(the_store, data.group)
         return service.retry_dead(the_store, None if data.all else data.ids)
 
-    return shapes.IdList(await sync_to_thread(work))
+    moved = await sync_to_thread(work)
+    return shapes.Requeued(list(moved), moved.brought_back)
 
 
 @post(

@@ -16,7 +16,9 @@ from litestar.response import Stream
 from queuectl import serialize, service
 from queuectl.errors import InvalidSpec
 from queuectl.models import SCHEDULED, JobQuery, JobState
-from queuectl.spec import JobId, inline_schema, spec_json_schema
+from queuectl.service.matching import MAX_MATCHING, MatchCount
+from queuectl.service.paging import MAX_SEARCH
+from queuectl.spec import MAX_ID_LENGTH, JobId, inline_schema, spec_json_schema
 from queuectl.web import bodies, shapes
 from queuectl.web.bodies import body_operation
 from queuectl.web.context import HttpRequest, in_thread, server, store
@@ -33,7 +35,20 @@ MAX_ATTEMPT = 2**31 - 1  # attempts are 32-bit integers in every backend
 class Ids(msgspec.Struct, forbid_unknown_fields=True):
     """Several jobs at once (all or nothing)."""
 
-    ids: Annotated[list[JobId], msgspec.Meta(min_length=1, max_length=10_000)]
+    ids: Annotated[list[JobId], msgspec.Meta(min_length=1, max_length=MAX_MATCHING)]
+
+
+_STATE = Annotated[str, msgspec.Meta(pattern=f"^({'|'.join([*JobState, SCHEDULED])})$")]
+
+
+class Bulk(msgspec.Struct, forbid_unknown_fields=True):
+    """An action on every job that answers a filter (GET /api/jobs's), all or nothing."""
+
+    action: Literal["cancel", "requeue", "delete"]
+    state: list[_STATE] = msgspec.field(default_factory=list)
+    queue: str | None = None
+    id_prefix: Annotated[str, msgspec.Meta(max_length=MAX_ID_LENGTH)] | None = None
+    search: Annotated[str, msgspec.Meta(max_length=MAX_SEARCH)] | None = None
 
 
 class EnqueueOperation(Operation):
@@ -119,7 +134,7 @@ def list_jobs(
             max_length=64,
         ),
     ] = None,
-) -> serialize.JobPage:
+) -> shapes.JobListing:
     query = JobQuery(  # an empty parameter (`cursor=`, as a form sends it) is no parameter
         states=service.parse_list_states(states),
         queue=queue or None,
@@ -129,11 +144,15 @@ def list_jobs(
         limit=limit,
         cursor=cursor or None,
     )
+    total: MatchCount | None
     if fingerprint:
-        from queuectl.service.dlq_groups import list_group
+        from queuectl.service.dlq_groups import list_group_counted
 
-        return serialize.JobPage.of(list_group(store(request), fingerprint, query))
-    return serialize.JobPage.of(service.list_jobs(store(request), query))
+        page, total = list_group_counted(store(request), fingerprint, query)
+    else:
+        page = service.list_jobs(store(request), query)
+        total = service.count_matching(store(request), query)
+    return shapes.JobListing([serialize.Job.of(job) for job in page.jobs], page.next_cursor, total)
 
 
 @get(
@@ -211,10 +230,10 @@ def cancel_job(request: HttpRequest, job_id: FromPath[str]) -> shapes.JobState:
     responses=shapes.errors(404, 409),
 )
 @in_thread
-def requeue_job(request: HttpRequest, job_id: FromPath[str]) -> shapes.JobState:
+def requeue_job(request: HttpRequest, job_id: FromPath[str]) -> shapes.RequeuedJob:
     job_id = job_id_from_path(job_id)
-    service.requeue(store(request), [job_id])
-    return shapes.JobState(job_id, JobState.PENDING.value)
+    moved = service.requeue(store(request), [job_id])
+    return shapes.RequeuedJob(job_id, JobState.PENDING.value, moved.brought_back)
 
 
 @post(
@@ -270,8 +289,9 @@ async def cancel_many(request: HttpRequest) -> shapes.JobStates:
     operation_class=IDS_BODY,
     responses=shapes.errors(404, 409, 422),
 )
-async def requeue_many(request: HttpRequest) -> shapes.IdList:
-    return shapes.IdList(await _on_ids(request, service.requeue))
+async def requeue_many(request: HttpRequest) -> shapes.Requeued:
+    moved = await _on_ids(request, service.requeue)
+    return shapes.Requeued(list(moved), moved.brought_back)
 
 
 @post(
@@ -283,6 +303,26 @@ async def requeue_many(request: HttpRequest) -> shapes.IdList:
 )
 async def delete_many(request: HttpRequest) -> shapes.Deleted:
     return shapes.Deleted(await _on_ids(request, service.delete))
+
+
+@post(
+    "/api/jobs/bulk",
+    status_code=200,
+    summary="Cancel, requeue or delete every job that answers a filter, all or nothing",
+    operation_class=body_operation(inline_schema(Bulk)),
+    responses=shapes.errors(404, 409, 422),
+)
+async def bulk_by_filter(request: HttpRequest) -> shapes.Matched:
+    body = await bodies.read(request, Bulk)
+    query = JobQuery(
+        states=service.parse_list_states(body.state),
+        queue=body.queue or None,
+        id_prefix=body.id_prefix or None,
+        search=body.search or None,
+    )
+    stores = server(request).stores
+    count = await sync_to_thread(lambda: service.act_on_matching(stores.get(), body.action, query))
+    return shapes.Matched(body.action, count)
 
 
 HANDLERS = [
@@ -297,4 +337,5 @@ HANDLERS = [
     cancel_many,
     requeue_many,
     delete_many,
+    bulk_by_filter,
 ]

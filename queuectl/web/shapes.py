@@ -13,6 +13,7 @@ from litestar.openapi import ResponseSpec
 
 from queuectl.serialize import Error, Job, Worker
 from queuectl.service.config import ConfigItem
+from queuectl.service.matching import MatchCount
 from queuectl.service.observe import Minute
 from queuectl.service.queues import QueueOverview
 
@@ -43,6 +44,22 @@ class ScheduledJobs(msgspec.Struct):
     complete: bool
 
 
+class JobListing(msgspec.Struct):
+    """A page of GET /api/jobs, with how many jobs answer its filter: `total` is null
+    when only reading every job would tell (a command search)."""
+
+    jobs: list[Job]
+    next_cursor: str | None
+    total: MatchCount | None
+
+
+class Matched(msgspec.Struct):
+    """What POST /api/jobs/bulk did: the action, and on how many jobs."""
+
+    action: str
+    count: int
+
+
 class Enqueued(msgspec.Struct, omit_defaults=True):
     """`id` for one job enqueued, `ids` for several."""
 
@@ -61,6 +78,22 @@ class JobStates(msgspec.Struct):
 
 class IdList(msgspec.Struct):
     ids: list[str]
+
+
+class Requeued(msgspec.Struct):
+    """The jobs put back to pending, and `brought_back`: jobs that came back with them,
+    each cancelled before only because one of those had ended (a workflow)."""
+
+    ids: list[str]
+    brought_back: list[str]
+
+
+class RequeuedJob(msgspec.Struct):
+    """One job put back to pending, and the jobs that came back with it."""
+
+    id: str
+    state: str
+    brought_back: list[str]
 
 
 class Deleted(msgspec.Struct):

@@ -110,8 +110,10 @@ def test_cancel_requeue_delete_one_and_many(api: Running) -> None:
     assert many.json() == {"states": {"c1": "cancelled", "c2": "cancelled"}}
     assert client.delete("/api/jobs/c3").status_code == 409  # pending: not finished
     assert client.post("/api/jobs/c3/requeue").status_code == 409
-    assert client.post("/api/jobs/c0/requeue").json() == {"id": "c0", "state": "pending"}
-    assert client.post("/api/jobs/requeue", json={"ids": ["c1"]}).json() == {"ids": ["c1"]}
+    requeued = client.post("/api/jobs/c0/requeue").json()
+    assert requeued == {"id": "c0", "state": "pending", "brought_back": []}
+    requeued = client.post("/api/jobs/requeue", json={"ids": ["c1"]}).json()
+    assert requeued == {"ids": ["c1"], "brought_back": []}
     assert client.delete("/api/jobs/c2").json() == {"deleted": 1}
     assert client.get("/api/jobs/c2").status_code == 404
     client.post("/api/jobs/cancel", json={"ids": ["c0", "c1"]})
@@ -178,7 +180,10 @@ def test_output_whole_and_dlq(api: Running, store_url: str, tmp_path: Path) -> N
     assert client.post("/api/dlq/retry", json={}).status_code == 422
     assert client.post("/api/dlq/purge", json={"older_than": 3600}).json() == {"deleted": 0}
     assert client.post("/api/dlq/purge", json={"older_than": None}).json() == {"deleted": 1}
-    assert client.post("/api/dlq/retry", json={"all": True}).json() == {"ids": []}
+    assert client.post("/api/dlq/retry", json={"all": True}).json() == {
+        "ids": [],
+        "brought_back": [],
+    }
     minutes = client.get("/api/throughput", params={"minutes": 5}).json()["minutes"]
     assert len(minutes) == 5 and sum(m["completed"] for m in minutes) == 1
 
@@ -298,7 +303,8 @@ def test_ids_with_a_slash_are_reachable_percent_encoded(api: Running) -> None:
     assert client.get("/api/jobs/nobody%2Fa/output").status_code == 404
     assert client.get("/jobs/team%2Fa").status_code == 200
     assert client.post("/api/jobs/team%2Fa/cancel").json() == {"id": "team/a", "state": "cancelled"}
-    assert client.post("/api/jobs/team%2Fa/requeue").json() == {"id": "team/a", "state": "pending"}
+    requeued = client.post("/api/jobs/team%2Fa/requeue").json()
+    assert requeued == {"id": "team/a", "state": "pending", "brought_back": []}
     assert client.get("/api/jobs/team").json()["job"]["state"] == "pending"  # untouched
     client.post("/api/jobs/team%2Fa/cancel")
     assert client.delete("/api/jobs/team%2Fa").json() == {"deleted": 1}

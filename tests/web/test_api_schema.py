@@ -29,6 +29,12 @@ CONFIG = """
 include-name = ["GET /api/jobs", "GET /api/dlq"]
 checks.positive_data_acceptance.expected-statuses = [200, 422]
 
+# A job may run `after` only jobs that exist (or come in the same request): a generated
+# id names none, so such a spec is schema-valid yet refused (422).
+[[operations]]
+include-name = "POST /api/jobs"
+checks.positive_data_acceptance.expected-statuses = [201, 409, 422]
+
 # Each config key has its own range (GET /api/config says which); the document types
 # `value` for all keys at once, so an out-of-range value is schema-valid yet refused.
 [[operations]]

@@ -34,6 +34,7 @@ def test_dlq_groups_filter_the_jobs_list_and_are_retried_or_purged_whole(
     assert top["line"] == "<time> open <path>: denied (uid <n>)"
     listed = client.get("/api/jobs", params={"fingerprint": top["key"], "limit": 2}).json()
     assert [j["id"] for j in listed["jobs"]] == ["a3", "a2"]
+    assert listed["total"] == {"count": 3, "exact": True}  # the group's, not the page's
     params = {"fingerprint": top["key"], "cursor": listed["next_cursor"], "state": "dead"}
     assert [j["id"] for j in client.get("/api/jobs", params=params).json()["jobs"]] == ["a1"]
     for bad in ({"state": "pending"}, {"search": "x"}):

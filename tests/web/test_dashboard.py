@@ -7,148 +7,20 @@ Screenshots go to $QUEUECTL_SCREENSHOTS (default: a pytest temp dir).
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import socket
 import subprocess
 import sys
 import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.helpers import start_worker, stop, wait_for
+from tests.web.browsing import Server, expect, tab_to
+from tests.web.browsing import ready as _ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-WAIT_MS = 30_000
-
-
-def expect(locator: Any) -> Any:
-    """Playwright's retrying assertions (imported late: Playwright may be missing)."""
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    context.set_default_timeout(WAIT_MS)
-    from playwright.sync_api import expect as pw_expect
-
-    pw_expect.set_options(timeout=WAIT_MS)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield tab
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
-
-
-@pytest.fixture
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = os.environ.get("QUEUECTL_SCREENSHOTS")
-    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Server:
-    """A running `queuectl serve` and a tiny JSON client for it."""
-
-    def __init__(self, db: str, base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-        self.db, self.base, self.proc, self.log = db, base, proc, log
-
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            text = response.read()
-        return json.loads(text) if text else None
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        found: dict[str, Any] = self.call("GET", f"/api/jobs/{job_id}")["job"]
-        return found
-
-    def state(self, job_id: str) -> str:
-        return str(self.job(job_id)["state"])
-
-
-def _healthy(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """Start `queuectl serve` on a free loopback port over a fresh SQLite file."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(*args: str, db: Path | None = None) -> Server:
-        url = str(db or tmp_path / "queue.db")
-        port = free_port()
-        log = tmp_path / f"serve-{port}.log"
-        command = [sys.executable, "-m", "queuectl", "--db", url, "serve"]
-        command += ["--host", "127.0.0.1", "--port", str(port), *args]
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(command, stdout=out, stderr=out)
-        started.append(proc)
-        base = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"serve exited: {log.read_text()}")
-            return _healthy(base)
-
-        wait_for(up, what="queuectl serve to answer /healthz")
-        return Server(url, base, proc, log)
-
-    yield start
-    for proc in started:
-        stop(proc)
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[[Server], None]]:
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(server: Server) -> None:
-        procs.append(start_worker(server.db, tmp_path / "worker.log", "--count", "2"))
-
-    yield start
-    for proc in procs:
-        stop(proc)
-
-
-def _ready(tab: Any) -> None:
-    """The page script has finished its first load."""
-    tab.wait_for_selector("body[data-ready='1']", state="attached")
-
-
-def tab_to(tab: Any, selector: str, presses: int = 60) -> None:
-    """Press Tab until `selector` has the focus: proves it is reachable by keyboard."""
-    for _ in range(presses):
-        tab.keyboard.press("Tab")
-        if tab.evaluate("(s) => document.activeElement.matches(s)", selector):
-            return
-    raise AssertionError(f"{selector} not reachable with Tab")
 
 
 def test_enqueued_job_appears_in_table_and_counts_change_without_reload(
@@ -493,10 +365,17 @@ def test_a_slow_old_response_never_fills_the_table_of_a_newer_filter(
         else:
             route.continue_()
 
+    def unfiltered(request: Any) -> bool:
+        return "/api/jobs?" in request.url and "state=" not in request.url
+
+    def held_now() -> bool:
+        page.evaluate("0")  # a round trip: Playwright runs route handlers only in its calls
+        return bool(held)
+
     page.route("**/api/jobs?*", hold_the_first)
-    page.goto(server.base + "/jobs")
-    page.wait_for_function("() => document.querySelector('#filters') !== null")
-    wait_for(lambda: held, what="the first page request to be held")
+    with page.expect_request(unfiltered):  # the request itself, however long it takes
+        page.goto(server.base + "/jobs")
+    wait_for(held_now, what="the first page request to be held")
     page.locator("input[name=state][value=dead]").check()
     expect(page.locator("#jobs tbody tr")).to_have_count(2)
     with contextlib.suppress(Exception):  # an aborted request cannot be continued

@@ -1,8 +1,6 @@
 """The schedules page in a real browser (headless Debian Chromium under Playwright) against
 a real `queuectl serve` on a real SQLite file, whose housekeeping enqueues due runs."""
 
-# ruff: noqa: F401, F811 (the fixtures `page` and `serve` are imported, then asked for by name)
-
 from __future__ import annotations
 
 import urllib.error
@@ -12,16 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import wait_for
-from tests.web.test_dashboard import (
-    WAIT_MS,
-    Server,
-    _action_controls,
-    _ready,
-    expect,
-    page,
-    serve,
-)
+from tests.web.browsing import WAIT_MS, Server, expect
+from tests.web.browsing import ready as _ready
+from tests.web.test_dashboard import _action_controls
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

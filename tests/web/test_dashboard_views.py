@@ -4,8 +4,6 @@ form in a real browser (headless Debian Chromium under Playwright) against a rea
 itself, as a worker does it, so each view is checked in a known state without waiting
 on worker processes."""
 
-# ruff: noqa: F401, F811 (the fixtures `page` and `serve` are imported, then asked for by name)
-
 from __future__ import annotations
 
 import re
@@ -20,7 +18,8 @@ from queuectl.models import RunResult, WorkerRegistration
 from queuectl.store import Store, open_store
 from tests.conftest import make_job
 from tests.test_dlq_groups import kill_all
-from tests.web.test_dashboard import WAIT_MS, Server, _ready, expect, page, serve
+from tests.web.browsing import WAIT_MS, Server, expect
+from tests.web.browsing import ready as _ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -82,6 +81,11 @@ def test_dlq_groups_by_fingerprint_link_to_their_jobs_and_purge_whole(
         "a3",
     ]
     expect(page.locator("#group-filter")).to_be_visible()
+    expect(page.locator("#jobs-total")).to_have_text("3 jobs")  # the group's count
+    page.locator("#group-clear").click()
+    expect(page.locator("#group-filter")).to_be_hidden()
+    page.wait_for_url(re.compile(r"/jobs\?state=dead$"))
+    expect(page.locator("#jobs tbody tr")).to_have_count(5)
 
     page.goto(server.base + "/dlq")
     _ready(page)

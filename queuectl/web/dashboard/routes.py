@@ -88,6 +88,15 @@ def job(request: HttpRequest, job_id: FromPath[str]) -> Response[str] | Redirect
     return _page(request, f"Job {job_id}", "job", shells.job_page(job_id), data)
 
 
+@get("/jobs/{job_id:str}/graph", include_in_schema=False, sync_to_thread=False)
+def graph(request: HttpRequest, job_id: FromPath[str]) -> Response[str] | Redirect:
+    from html import escape
+
+    job_id = job_id_from_path(job_id)
+    data = f' data-job-id="{escape(job_id)}"'
+    return _page(request, f"Workflow of {job_id}", "graph", shells.graph_page(job_id), data)
+
+
 @get("/queues", include_in_schema=False, sync_to_thread=False)
 def queues(request: HttpRequest) -> Response[str] | Redirect:
     return _page(request, "Queues", "queues", shells.QUEUES)
@@ -141,4 +150,17 @@ def static(version: FromPath[str], name: FromPath[str]) -> Response[bytes]:
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
 
-HANDLERS = (overview, jobs, job, queues, schedules, dlq, workers, enqueue, config, login, static)
+HANDLERS = (
+    overview,
+    jobs,
+    job,
+    graph,
+    queues,
+    schedules,
+    dlq,
+    workers,
+    enqueue,
+    config,
+    login,
+    static,
+)

@@ -10,6 +10,7 @@ server is writable, so read-only servers never show them.
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import quote
 
 NAV = (
     ("/", "overview", "Overview"),
@@ -153,9 +154,40 @@ it is resumed. <span class="act" id="paused-all-act"></span></p>
 def _state_boxes() -> str:
     return "".join(
         f'<label class="chip"><input type="checkbox" name="state" value="{s}"> {s}</label>'
-        for s in (*STATES, "scheduled")
+        for s in (*STATES, "scheduled", "blocked")
     )
 
+
+# The jobs table's columns: (key, header, optional); the chooser hides optional ones.
+JOB_COLUMNS = (
+    ("id", "id", False),
+    ("state", "state", True),
+    ("queue", "queue", True),
+    ("attempts", "attempts", True),
+    ("when", "when", True),
+    ("duration", "duration", True),
+    ("error", "last error", True),
+    ("command", "command", True),
+)
+_DURATION_HINT = "running: since it started; finished: from its enqueue to its end"
+
+
+def _job_columns() -> tuple[str, str]:
+    """The jobs table's header cells and the column chooser's boxes."""
+    heads, boxes = [], []
+    for key, label, optional in JOB_COLUMNS:
+        num = " num" if key == "attempts" else ""
+        hint = f' title="{_DURATION_HINT}"' if key == "duration" else ""
+        heads.append(f'<th class="c-{key}{num}"{hint}>{label}</th>')
+        if optional:
+            boxes.append(
+                f'<label class="chip"><input type="checkbox" name="column" value="{key}"'
+                f" checked> {label}</label>"
+            )
+    return "".join(heads), "".join(boxes)
+
+
+_HEADS, _BOXES = _job_columns()
 
 JOBS = f"""<h1>Jobs</h1>
 <form id="filters" class="filters" role="search">
@@ -170,20 +202,26 @@ JOBS = f"""<h1>Jobs</h1>
 <p class="chip" id="group-filter" hidden>DLQ group <code id="group-key"></code>
 <button type="button" class="small" id="group-clear">Clear</button></p>
 </form>
+<div class="listbar">
+<p id="jobs-total" aria-live="polite"></p>
+<details class="columns" id="columns"><summary>Columns</summary>
+<fieldset><legend class="sr">Columns shown</legend>{_BOXES}</fieldset></details>
+</div>
 <div class="bulk act" id="bulk" hidden>
 <span id="selected-count">0 selected</span>
+<button type="button" id="select-matching" class="small" hidden></button>
 <button type="button" data-bulk="cancel">Cancel</button>
 <button type="button" data-bulk="requeue">Requeue</button>
 <button type="button" data-bulk="delete" class="danger">Delete</button>
 </div>
 <div class="scroll"><table id="jobs" class="jobs">
 <thead><tr><th class="sel act" hidden><input type="checkbox" id="select-all"
- aria-label="select all jobs on this page"></th><th>id</th><th>state</th><th>queue</th>
-<th class="num">attempts</th><th>when</th><th>command</th></tr></thead>
+ aria-label="select all jobs on this page"></th>{_HEADS}</tr></thead>
 <tbody></tbody></table></div>
 <p class="empty" id="jobs-empty" hidden>No jobs match.</p>
 <nav class="pager" aria-label="Pages of jobs">
 <button type="button" id="prev" disabled>← Previous</button>
+<span id="page-no" aria-live="polite">Page 1</span>
 <button type="button" id="next" disabled>Next →</button>
 </nav>
 """
@@ -192,8 +230,11 @@ JOBS = f"""<h1>Jobs</h1>
 def job_page(job_id: str) -> str:
     """A job's page; the id is the only server-rendered value (escaped)."""
     return f"""<p class="crumbs"><a href="/jobs">Jobs</a> /</p>
-<h1><code id="job-id">{escape(job_id)}</code> <span id="job-state" class="state"></span></h1>
+<h1><code id="job-id">{escape(job_id)}</code> <span id="job-state" class="state"></span>
+<span id="job-blocked" class="state state-blocked" hidden>blocked</span></h1>
 <div class="actions act" id="job-actions" hidden></div>
+<section aria-labelledby="h-workflow" id="workflow" hidden><h2 id="h-workflow">Workflow</h2>
+<div id="workflow-body"></div></section>
 <section aria-labelledby="h-spec"><h2 id="h-spec">Spec</h2>
 <dl class="spec" id="spec"></dl></section>
 <section aria-labelledby="h-attempts"><h2 id="h-attempts">Attempts</h2>
@@ -300,6 +341,12 @@ ENQUEUE = f"""<h1>Enqueue a job</h1>
  aria-describedby="hint-env err-env"></textarea>
 <small id="hint-env">one NAME=VALUE a line, added to the worker's environment</small>
 <p class="field-error" id="err-env"></p></div>
+{_field("after", "Runs after", "job ids, comma-separated; empty = none")}
+<div class="field"><label for="f-after_mode">Runs once those</label>
+<select id="f-after_mode" name="after_mode" aria-describedby="err-after_mode">
+<option value="completed">all completed (cancelled if one fails for good)</option>
+<option value="finished">all finished, however they ended</option></select>
+<p class="field-error" id="err-after_mode"></p></div>
 <div class="field"><label class="chip"><input type="checkbox" id="f-keep_daemons"
  name="keep_daemons"> keep daemons it starts running</label></div>
 <p class="field-error" id="err-form"></p>
@@ -326,4 +373,20 @@ def login(next_path: str, failed: bool) -> str:
  autofocus aria-describedby="err-token">{error}</div>
 <div class="row"><button type="submit" class="primary">Sign in</button></div>
 </form>
+"""
+
+
+def graph_page(job_id: str) -> str:
+    """The workflow of a job: a layered diagram (or counts, past the API's limit)."""
+    shown = escape(job_id)
+    return f"""<p class="crumbs"><a href="/jobs">Jobs</a> /
+<a id="graph-back" href="/jobs/{escape(quote(job_id, safe=""))}">{shown}</a> /</p>
+<h1>Workflow of <code>{shown}</code></h1>
+<p class="note" id="graph-sum">loading…</p>
+<p class="legend" id="graph-legend"></p>
+<div class="scroll graph-wrap" id="graph-wrap" hidden><svg id="graph" role="group"
+ aria-label="the jobs of this workflow, each a link; arrows point to the jobs that run after">
+</svg></div>
+<div class="scroll" id="graph-counts" hidden><table>
+<thead><tr><th>state</th><th class="num">jobs</th></tr></thead><tbody></tbody></table></div>
 """

@@ -223,3 +223,10 @@ function navBadge(st) {
   setText("#nav-dead", fmtN(n));
 }
 on("status", (st) => st && navBadge(st));
+// What a requeue or DLQ retry adds: how many jobs cancelled because of those came back
+// with them (the API's brought_back), or nothing.
+export function cameBack(out) {
+  const n = ((out && out.brought_back) || []).length;
+  if (!n) return "";
+  return ` ${fmtN(n)} ${n === 1 ? "job" : "jobs"} cancelled along the workflow came back too.`;
+}

@@ -1,6 +1,6 @@
 // The dead letter queue: dead jobs grouped by failure fingerprint (the API's groups),
 // each group with its jobs, retry and purge, and a page-by-page list with a retry each.
-import { $, act, api, button, cmd, enc, flash, fmtN, h, jobLink, keepPlace, listOf, on, since, throttle, writable } from "./core.js";
+import { $, act, api, button, cameBack, cmd, enc, flash, fmtN, h, jobLink, keepPlace, listOf, on, since, throttle, writable } from "./core.js";
 
 // One group: its fingerprint's line (the last line of stderr, made alike), kind and exit
 // code, how many jobs, a link to them (the jobs view filtered by the fingerprint), and
@@ -8,7 +8,7 @@ import { $, act, api, button, cmd, enc, flash, fmtN, h, jobLink, keepPlace, list
 function groupRow(g, again) {
   const n = fmtN(g.count), jobs = g.count === 1 ? "job" : "jobs";
   const retry = () => act({ path: "/api/dlq/retry", body: { group: g.key },
-    done: (out) => `Retried ${fmtN(out.ids.length)} ${jobs}.`, after: again });
+    done: (out) => `Retried ${fmtN(out.ids.length)} ${jobs}.` + cameBack(out), after: again });
   const purge = () => act({ ask: `Delete the ${n} ${jobs} of this group for good?`, label: "Purge " + n, path: "/api/dlq/purge", body: { group: g.key },
     done: (out) => `Purged ${fmtN(out.deleted)} ${jobs}.`, after: again });
   return h("tr", { "data-group": g.key, "data-key": g.key },
@@ -39,7 +39,7 @@ export default async function dlqPage() {
     $("#dlq-jobs tbody").replaceChildren(...jobs.map((j) => h("tr", { "data-id": j.id },
       h("td", {}, jobLink(j.id)), h("td", {}, j.queue), h("td", { class: "num" }, String(j.attempts)),
       h("td", {}, since(j.updated_at)), h("td", { class: "err" }, j.last_error || "–"), h("td", {}, cmd(j.command)),
-      writable() ? h("td", {}, button("Retry", () => act({ path: "/api/dlq/retry", body: { ids: [j.id] }, done: `Retried ${j.id}.`, after: again }), "small")) : null)));
+      writable() ? h("td", {}, button("Retry", () => act({ path: "/api/dlq/retry", body: { ids: [j.id] }, done: (r) => `Retried ${j.id}.` + cameBack(r), after: again }), "small")) : null)));
     view.next = d.next_cursor;
     $("#prev").disabled = view.page === 0;
     $("#next").disabled = !d.next_cursor;
@@ -47,7 +47,7 @@ export default async function dlqPage() {
   const quietly = (fn) => async () => { try { await fn(); } catch (e) { flash(e.message, true); } };
   const load = quietly(() => Promise.all([loadGroups(), loadJobs()]));
   $("#retry-all").addEventListener("click", () => act({ ask: "Retry every dead job?", label: "Retry all", path: "/api/dlq/retry", body: { all: true },
-    done: (out) => `Retried ${fmtN(out.ids.length)} dead job(s).`, after: again }));
+    done: (out) => `Retried ${fmtN(out.ids.length)} dead job(s).` + cameBack(out), after: again }));
   $("#purge").addEventListener("click", () => act({ ask: "Delete every dead job for good?", label: "Purge", path: "/api/dlq/purge", body: { older_than: null },
     done: (out) => `Purged ${fmtN(out.deleted)} dead job(s).`, after: again }));
   $("#next").addEventListener("click", () => { view.cursors[view.page + 1] = view.next; view.page += 1; quietly(loadJobs)(); });

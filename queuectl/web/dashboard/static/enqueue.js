@@ -9,11 +9,13 @@ export default async function enqueuePage() {
   const copy = new URLSearchParams(location.search).get("copy");
   if (copy) {
     try {
-      const { job } = await api("GET", "/api/jobs/" + enc(copy));
+      const d = await api("GET", "/api/jobs/" + enc(copy)), { job } = d;
       // A copy keeps every field of the spec (not the id: that one is taken).
       for (const k of ["command", "queue", "priority", "timeout", "max_retries", "cwd"]) if (job[k] != null) form.elements[k].value = job[k];
       if (job.env) form.elements.env.value = Object.entries(job.env).map(([k, v]) => `${k}=${v}`).join("\n");
       form.elements.keep_daemons.checked = !!job.keep_daemons;
+      form.elements.after.value = (d.after || []).map((l) => l.id).join(", "); // its place in a workflow too
+      if (job.after_mode) form.elements.after_mode.value = job.after_mode;
     } catch (e) { flash(e.message, true); }
   }
   const NUMERIC = ["priority", "delay", "timeout", "max_retries"];
@@ -37,10 +39,12 @@ export default async function enqueuePage() {
           env[line.slice(0, at)] = line.slice(at + 1);
         }
         spec.env = env;
-      } else if (el.name === "run_at") spec.run_at = localIso(v) || v; // the API reports a bad one
+      } else if (el.name === "after") spec.after = v.split(",").map((x) => x.trim()).filter(Boolean);
+      else if (el.name === "run_at") spec.run_at = localIso(v) || v; // the API reports a bad one
       else if (NUMERIC.includes(el.name) && /^-?\d+(\.\d+)?$/.test(v)) spec[el.name] = Number(v);
       else spec[el.name] = el.name === "command" ? el.value : v; // the API reports wrong types
     }
+    if (spec.after) spec.after_mode = form.elements.after_mode.value;
     try {
       const out = await api("POST", "/api/jobs", spec);
       location.assign("/jobs/" + enc(out.id));

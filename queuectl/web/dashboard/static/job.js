@@ -1,6 +1,7 @@
 // One job's page: its spec, the actions its state allows, and every attempt with its
 // output; a running attempt's output is followed live (the output event stream).
-import { $, $$, act, api, badge, button, enc, flash, h, listOf, ms, on, setText, since, span, throttle, writable } from "./core.js";
+import { $, $$, act, api, badge, button, cameBack, enc, flash, h, listOf, ms, on, setText, since, span, throttle, writable } from "./core.js";
+import { showLinks } from "./workflow.js";
 
 // Names shown, values masked (they may be secrets) until the user asks for them.
 function envList(env) {
@@ -35,9 +36,9 @@ function actions(job, base, again) {
   if (["pending", "failed", "processing"].includes(s)) {
     out.push(button("Cancel", () => act({ ask: `Cancel job ${id}?${s === "processing" ? " Its command is killed." : ""}`, label: "Cancel job", path: base + "/cancel", done: "Cancel requested.", after: again }), "danger"));
   }
-  if (s === "dead") out.push(button("Retry from DLQ", () => act({ path: "/api/dlq/retry", body: { ids: [id] }, done: "Retried: the job is pending again.", after: again }), "primary"));
+  if (s === "dead") out.push(button("Retry from DLQ", () => act({ path: "/api/dlq/retry", body: { ids: [id] }, done: (r) => "Retried: the job is pending again." + cameBack(r), after: again }), "primary"));
   if (["completed", "failed", "dead", "cancelled"].includes(s)) {
-    out.push(button("Requeue", () => act({ ask: `Run job ${id} again?`, label: "Requeue", path: base + "/requeue", done: "Requeued.", after: again })));
+    out.push(button("Requeue", () => act({ ask: `Run job ${id} again?`, label: "Requeue", path: base + "/requeue", done: (r) => "Requeued." + cameBack(r), after: again })));
   }
   if (["completed", "dead", "cancelled"].includes(s)) {
     out.push(button("Delete", () => act({ ask: `Delete job ${id} and its history? This cannot be undone.`, label: "Delete", method: "DELETE", path: base, done: "Deleted.", after: () => location.assign("/jobs") }), "danger"));
@@ -101,7 +102,8 @@ class JobView {
       flash(e.message, true); return;
     }
     const { job, attempts } = d;
-    const sig = [job.state, job.updated_at, attempts.length].join("|");
+    // A release changes no updated_at: what it is waiting for, and the linked jobs' states, count too.
+    const sig = JSON.stringify([job.state, job.updated_at, attempts.length, job.waiting_for, job.cancelled_by, d.after, d.dependents]);
     if (!force && sig === this.signature) return;
     if (this.follow && job.state === "processing" && !force) return; // the stream keeps it current
     this.signature = sig;
@@ -109,6 +111,7 @@ class JobView {
     st.className = "state state-" + job.state; st.textContent = job.state;
     if (writable()) actions(job, this.base, () => this.load(true));
     $("#spec").replaceChildren(...specFields(job));
+    showLinks(d);
     const openNow = new Set($$("#attempts details[open]").map((d) => d.closest("li").dataset.run));
     const items = attempts.map((a, i) => attemptItem(a, job, i + 1, attempts.length, this.hosts)).reverse();
     for (const li of items) if (openNow.has(li.dataset.run)) $("details", li).open = true;
