@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from queuectl import schedules
-from queuectl.errors import Conflict, DuplicateJob, NotFound
+from queuectl.errors import Conflict, DuplicateJob, InvalidSpec, NotFound
 from queuectl.models import FINAL_STATES, Job, JobQuery
 from queuectl.schedules import KIND, CatchUp, Schedule
 from queuectl.service.common import configured_max_retries
@@ -47,6 +47,12 @@ def add(
     due time from now."""
     schedules.check_name(name)
     schedules.check_timing(cron, every, tz)
+    own = [field for field in OWN_FIELDS if spec.get(field) is not None]
+    if own:
+        raise InvalidSpec(
+            f"a schedule's runs set their own {own[0]}: leave `{own[0]}` out of its spec",
+            field=own[0],
+        )
     fields = {k: v for k, v in spec.items() if k not in OWN_FIELDS}
     spec_with_overrides(fields, {})  # the spec must make a valid job
     now = store.now()

@@ -10,10 +10,11 @@ from litestar.concurrency import sync_to_thread
 from litestar.params import FromPath
 
 from queuectl import serialize
-from queuectl.schedules import CatchUp
+from queuectl.schedules import MAX_NAME, MIN_EVERY, NAME_PATTERN, CatchUp
 from queuectl.service import schedules
 from queuectl.service.enqueue import spec_fields, spec_with_overrides
-from queuectl.spec import inline_schema
+from queuectl.service.schedules import OWN_FIELDS
+from queuectl.spec import inline_schema, spec_json_schema
 from queuectl.web import bodies, shapes
 from queuectl.web.bodies import body_operation
 from queuectl.web.context import HttpRequest, in_thread, server, store
@@ -23,13 +24,27 @@ class NewSchedule(msgspec.Struct, forbid_unknown_fields=True):
     """A schedule: its name, its timing (`cron` with `tz`, or `every` seconds) and the job
     spec of each run (`spec`: every job field but id, run_at and delay)."""
 
-    name: str
+    name: Annotated[str, msgspec.Meta(pattern=f"^{NAME_PATTERN.pattern}$", max_length=MAX_NAME)]
     spec: dict[str, Any]
     cron: str | None = None
-    every: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    every: Annotated[float, msgspec.Meta(ge=MIN_EVERY)] | None = None
     tz: str = "UTC"
     catch_up: Literal["latest", "all", "none"] = "latest"
     no_overlap: bool = False
+
+
+def _new_schedule_schema() -> dict[str, Any]:
+    """NewSchedule's schema with `spec` as what it is: a job spec, less the fields each
+    run sets itself (id, run_at, delay)."""
+    schema = inline_schema(NewSchedule)
+    spec = spec_json_schema()
+    spec.pop("not", None)
+    spec.pop("examples", None)
+    spec["properties"] = {
+        name: value for name, value in spec["properties"].items() if name not in OWN_FIELDS
+    }
+    schema["properties"]["spec"] = spec
+    return schema
 
 
 class RunStarted(msgspec.Struct):
@@ -45,7 +60,7 @@ def list_schedules(request: HttpRequest) -> list[serialize.ScheduleShape]:
 @post(
     "/api/schedules",
     summary="Add a schedule",
-    operation_class=body_operation(inline_schema(NewSchedule)),
+    operation_class=body_operation(_new_schedule_schema()),
     responses=shapes.errors(409, 413, 422),
 )
 async def add_schedule(request: HttpRequest) -> serialize.ScheduleShape:

@@ -35,6 +35,13 @@ checks.positive_data_acceptance.expected-statuses = [200, 422]
 include-name = "POST /api/jobs"
 checks.positive_data_acceptance.expected-statuses = [201, 409, 422]
 
+# A schedule's cron expression and time zone are read by their libraries (cronsim,
+# zoneinfo), and a schedule needs exactly one of cron and every: a schema-valid body can
+# still be refused (422), and a name can be taken (409).
+[[operations]]
+include-name = "POST /api/schedules"
+checks.positive_data_acceptance.expected-statuses = [201, 409, 422]
+
 # Each config key has its own range (GET /api/config says which); the document types
 # `value` for all keys at once, so an out-of-range value is schema-valid yet refused.
 [[operations]]
