@@ -26,7 +26,7 @@ def job_links(store: Store, job_id: str) -> Links:
     if found is None:
         return Links([], [])
     ids = [*found.after, *found.dependents]
-    jobs = {job.id: job for job in map(store.get_job, ids) if job is not None}
+    jobs = store.get_jobs(ids)  # one read
 
     def linked(job_id: str) -> Linked:
         job = jobs.get(job_id)
