@@ -151,13 +151,15 @@ def test_overview_shows_due_apart_from_scheduled_and_slots_busy_apart_from_the_r
     server = serve()
     store = opened(server)
     store.register_worker(WorkerRegistration("w1", "host", 4321, slots=2))
-    store.enqueue_jobs([make_job() for _ in range(7)] + [make_job(delay=3600)], 3)
+    later = [make_job("later", delay=3600), make_job(after=("later",))]
+    store.enqueue_jobs([make_job() for _ in range(7)] + later, 3)
     # A worker running short jobs holds a reserve: six claimed for its two slots.
     assert len(store.claim_jobs("w1", None, 6, 600.0)) == 6
     page.goto(server.base + "/")
     _ready(page)
-    expect(page.locator("#count-pending")).to_have_text("1")  # due now; 2 pending in all
+    expect(page.locator("#count-pending")).to_have_text("1")  # due now; 3 pending in all
     expect(page.locator("#count-scheduled")).to_have_text("1")
+    expect(page.locator("#count-blocked")).to_have_text("1")
     expect(page.locator("#slots-busy")).to_have_text("2 / 2")
     expect(page.locator("#slots-reserved")).to_have_text("4")
     page.goto(server.base + "/workers")

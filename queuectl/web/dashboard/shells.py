@@ -25,7 +25,7 @@ NAV = (
 
 STATES = ("pending", "processing", "failed", "dead", "completed", "cancelled")
 HINTS = {
-    "pending": ' title="pending and due now (scheduled ones are counted apart)"',
+    "pending": ' title="pending and due now (scheduled and blocked ones are counted apart)"',
     "failed": ' title="failed an attempt, waiting for its retry"',
     "dead": ' title="out of retries: the dead letter queue"',
 }
@@ -90,7 +90,7 @@ def layout(title: str, page: str, body: str, asset: str, data: str = "") -> str:
 
 
 def _card(state: str) -> str:
-    # Pending jobs show as two cards: due now, and scheduled for later.
+    # Pending jobs show as three cards: due now, scheduled for later, and blocked.
     label = "pending, due" if state == "pending" else state
     return (
         f'<a class="card state-{state}" href="/jobs?state={state}"{HINTS.get(state, "")}>'
@@ -104,6 +104,9 @@ def _counts() -> str:
         '<a class="card state-scheduled" href="/jobs?state=scheduled"'
         ' title="pending, due later"><span class="label">scheduled</span>'
         '<span class="n" id="count-scheduled">&ndash;</span></a>'
+        '<a class="card state-blocked" href="/jobs?state=blocked"'
+        ' title="pending, waiting for jobs they run after"><span class="label">blocked</span>'
+        '<span class="n" id="count-blocked">&ndash;</span></a>'
     )
     cards += "".join(_card(s) for s in STATES if s != "pending")
     return (

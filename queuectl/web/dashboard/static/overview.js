@@ -6,6 +6,7 @@ function renderStatus(st) {
   for (const s of STATES) if (s !== "pending") setText("#count-" + s, fmtN(st.jobs[s]));
   setText("#count-pending", fmtN(st.due)); // pending splits into due now and scheduled
   setText("#count-scheduled", fmtN(st.scheduled));
+  setText("#count-blocked", fmtN(st.blocked));
   const alive = Array.isArray(st.workers) ? st.workers.filter((w) => w.alive !== false).length : st.workers;
   setText("#workers-alive", fmtN(alive));
   setText("#slots-busy", fmtN(st.slots_busy) + " / " + fmtN(st.slots)); // started jobs only
