@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from queuectl.store import Store, open_store
 from tests.helpers import start_worker, stop, wait_for
 from tests.web.api_server import free_port
 from tests.web.browsing import WAIT_MS, Server, healthy
@@ -115,3 +116,17 @@ def workers(tmp_path: Path) -> Iterator[Callable[[Server], None]]:
     yield start
     for proc in procs:
         stop(proc)
+
+
+@pytest.fixture
+def opened() -> Iterator[Callable[[Server], Store]]:
+    """The server's own database, opened here: what a worker would write, written."""
+    stores: list[Store] = []
+
+    def open_(server: Server) -> Store:
+        stores.append(open_store(server.db))
+        return stores[-1]
+
+    yield open_
+    for store in stores:
+        store.close()

@@ -15,27 +15,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from queuectl.models import RunResult, WorkerRegistration
-from queuectl.store import Store, open_store
+from queuectl.store import Store
 from tests.conftest import make_job
 from tests.test_dlq_groups import kill_all
 from tests.web.browsing import WAIT_MS, Server, expect
 from tests.web.browsing import ready as _ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture
-def opened() -> Iterator[Callable[[Server], Store]]:
-    """The server's own database, opened here: what a worker would write, written."""
-    stores: list[Store] = []
-
-    def open_(server: Server) -> Store:
-        stores.append(open_store(server.db))
-        return stores[-1]
-
-    yield open_
-    for store in stores:
-        store.close()
 
 
 @pytest.fixture

@@ -6,34 +6,20 @@ an open page following a release that a real worker's completion caused."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from queuectl.models import RunResult
-from queuectl.store import Store, open_store
+from queuectl.store import Store
 from tests.conftest import as_claimed
 from tests.helpers import start_worker, stop
 from tests.web.browsing import Server, expect, tab_to
 from tests.web.browsing import ready as _ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture
-def opened() -> Iterator[Callable[[Server], Store]]:
-    """The server's own database, opened here: what a worker would write, written."""
-    stores: list[Store] = []
-
-    def open_(server: Server) -> Store:
-        stores.append(open_store(server.db))
-        return stores[-1]
-
-    yield open_
-    for store in stores:
-        store.close()
 
 
 def _kill(store: Store, job_id: str, queue: str) -> None:
