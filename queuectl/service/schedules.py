@@ -119,6 +119,7 @@ def run_due(store: Store) -> list[str]:
     unique, and a schedule moves on only from the version its checker read."""
     enqueued: list[str] = []
     now = store.now()
+    retries: int | None = None  # the configured default, read once, when a run is due
     for name, record in store.get_records(KIND).items():
         schedule = schedules.decode(record.value)
         if schedule.paused or schedule.next_due > now:
@@ -130,8 +131,10 @@ def run_due(store: Store) -> list[str]:
         for at in due:
             job_id = schedules.run_id(name, at)
             job = spec_with_overrides({**schedule.spec, "id": job_id}, {})
+            if retries is None:
+                retries = configured_max_retries(store)
             try:
-                store.enqueue_jobs([job], configured_max_retries(store))
+                store.enqueue_jobs([job], retries)
                 enqueued.append(job_id)
             except DuplicateJob:
                 pass  # another host enqueued this run first

@@ -350,6 +350,7 @@ WITH batch AS (
     -- statement: a crash can never leave them blocked on a job that has ended.
     SELECT queuectl_release(array_agg(id), array_agg(state), %(after_rules)s::jsonb) AS n
     FROM moved WHERE dependents > 0 AND state = ANY (%(final)s::text[])
+    HAVING count(*) > 0  -- no job after any of them (most finishes): no call at all
 )
 SELECT id, (SELECT n FROM released) AS cancelled FROM moved;
 
