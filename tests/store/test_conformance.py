@@ -1661,6 +1661,9 @@ def test_a_large_batch_counts_per_queue_and_refuses_a_taken_id_whole(store: Stor
     assert store.count_jobs().by_state[PENDING] == 600
     assert store.count_jobs("qa").by_state[PENDING] == 400
     assert store.count_jobs("qb").by_state[PENDING] == 200
+    stored = store.get_jobs([job.id for job in big])
+    seqs = [stored[job.id].seq for job in big]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 600  # the input's order, throughout
     again = [make_job(f"more-{i}") for i in range(500)] + [make_job("big-7")]
     again += [make_job(f"after-{i}") for i in range(10)]
     with pytest.raises(DuplicateJob, match="big-7"):
