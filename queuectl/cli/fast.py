@@ -14,6 +14,7 @@ functions (spec_arg.py, reading.py), and errors go through the same one-line `fa
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -258,6 +259,17 @@ def run(argv: Sequence[str]) -> bool:
     call = parse(argv)
     if call is None:
         return False
+    # No cycle collection while this short command runs: importing a database driver
+    # makes tens of thousands of objects, and the collector walks them again and again
+    # (a tenth of the start-up) to find no garbage. Memory is freed by reference counts.
+    gc.disable()
+    try:
+        return _run(call)
+    finally:
+        gc.enable()
+
+
+def _run(call: Call) -> bool:
     _import_msgspec_lean()
     action = _prepare(call)
     if action is None:
