@@ -270,7 +270,9 @@ def run(argv: Sequence[str]) -> bool:
 
 
 def _run(call: Call) -> bool:
-    _import_msgspec_lean()
+    from queuectl.cli import lean_imports
+
+    lean_imports.import_msgspec()
     action = _prepare(call)
     if action is None:
         return False
@@ -278,6 +280,7 @@ def _run(call: Call) -> bool:
     from queuectl.cli.errors import fail, silence_stdout
     from queuectl.errors import QueueError
 
+    lean_imports.import_driver(call.db or "")
     app = App(call.db, call.db_from_env)
     try:
         action(app)
@@ -295,17 +298,3 @@ def _run(call: Call) -> bool:
     finally:
         app.close()
     return True
-
-
-def _import_msgspec_lean() -> None:
-    """Import msgspec without typing_extensions, when that is installed (other packages
-    bring it): msgspec imports it only to understand that module's own types, which
-    queuectl's structs do not use, and it costs 10 ms of inspect, ast and dis. Only in
-    these short processes: `serve` imports Litestar, whose types need it."""
-    if "msgspec" in sys.modules or "typing_extensions" in sys.modules:
-        return
-    sys.modules["typing_extensions"] = None  # type: ignore[assignment]  # import fails
-    try:
-        import msgspec  # noqa: F401
-    finally:
-        del sys.modules["typing_extensions"]  # a later import finds it as usual
