@@ -9,8 +9,6 @@ way, and whatever this cannot do the usual way does instead.
 - psycopg and redis-py read their own version on import with importlib.metadata.version,
   which imports zipfile, email, csv and pathlib and scans every installed distribution:
   the version is in the name of the package's `NAME-VERSION.dist-info` folder.
-- psycopg imports ctypes.util (subprocess, shutil, tempfile) to find libpq's file, which
-  only its pure-Python implementation and an error message ask for: loaded when used.
 """
 
 from __future__ import annotations
@@ -39,8 +37,8 @@ def import_msgspec() -> None:
 
 
 def import_driver(url: str) -> None:
-    """Import the driver of the backend `url` names (none for SQLite), skipping what it
-    loads only for its version and for finding libpq. A driver that is not installed is
+    """Import the driver of the backend `url` names (none for SQLite), without what it
+    loads only to read its own version. A driver that is not installed is
     left to the store to report, in its words."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     name = DRIVERS.get(scheme)
@@ -48,8 +46,6 @@ def import_driver(url: str) -> None:
         return
     stand_in = MetadataVersions(_METADATA)
     sys.modules[_METADATA] = stand_in
-    if name == "psycopg":
-        _lazy_module("ctypes.util")
     try:
         importlib.import_module(name)
     except ImportError:
@@ -114,22 +110,3 @@ def _record(name: str) -> tuple[str, str, str]:
 
 def _normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
-
-
-def _lazy_module(name: str) -> None:
-    """Put module `name` in place unexecuted, to run on its first attribute read (the
-    standard library's LazyLoader), unless it is imported already."""
-    if name in sys.modules:
-        return
-    import importlib.util
-
-    parent_name, _, child = name.rpartition(".")
-    parent = importlib.import_module(parent_name)
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        return
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    setattr(parent, child, module)
