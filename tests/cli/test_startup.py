@@ -120,9 +120,12 @@ def test_the_fast_path_runs_without_the_cycle_collector_and_restores_it(
 ) -> None:
     seen: list[bool] = []
     real = lean_imports.import_driver
-    monkeypatch.setattr(
-        lean_imports, "import_driver", lambda url: (seen.append(gc.isenabled()), real(url))
-    )
+
+    def import_driver(url: str) -> None:
+        seen.append(gc.isenabled())
+        real(url)
+
+    monkeypatch.setattr(lean_imports, "import_driver", import_driver)
     assert gc.isenabled()
     run("status").ok()
     assert seen == [False]
