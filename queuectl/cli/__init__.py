@@ -53,6 +53,8 @@ def leave_now(code: int) -> None:
     driver one by one costs a quarter of a PostgreSQL or Redis `enqueue`. Only for a
     process that is queuectl's alone (no caller's code runs after us)."""
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with that descriptor closed
+            continue
         try:
             stream.flush()
         except BrokenPipeError:  # the reader left: not a failure (as _flush_quietly)

@@ -106,6 +106,21 @@ def test_the_console_script_ends_at_once_after_a_fast_command(db: str) -> None:
 
 
 @pytest.mark.sqlite_only
+def test_the_console_script_ends_cleanly_with_stderr_closed(db: str) -> None:
+    """A process started without a stderr (`2>&-`) has sys.stderr None: nothing to flush."""
+    code = "from queuectl.cli import main; main()"
+    done = subprocess.run(
+        ["sh", "-c", 'exec "$0" -c "$1" status --json 2>&-', sys.executable, code],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QUEUECTL_DB": db},
+    )
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["jobs"]["pending"] == 0
+
+
+@pytest.mark.sqlite_only
 def test_a_click_command_and_a_caller_of_main_still_end_as_usual(db: str, run: Run) -> None:
     """Only the fast path in queuectl's own process skips the tear-down: a Click command
     (workers, servers: threads to join) ends normally, and so does a caller's main(argv)."""
