@@ -24,8 +24,8 @@ COUNT_TRIGGER = "job_counts_insert"
 
 _INSERT = (
     "INSERT INTO jobs (id, command, queue, priority, max_retries, own_max_retries, timeout,"
-    " run_at, created_at, updated_at, keep_daemons, cwd, env, after_mode, blockers, dependents)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " run_at, created_at, updated_at, keep_daemons, cwd, env, after_mode, blockers, dependents,"
+    " concurrency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _STATES = "SELECT id, state FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
 _ADD_DEPENDENTS = "UPDATE jobs SET dependents = dependents + ? WHERE id = ?"
@@ -68,6 +68,7 @@ def insert_jobs(
             job.after_mode.value if job.after else None,
             blocking,
             dependents.pop(job.id, 0),
+            job.concurrency_key,
         )
         for job, blocking in zip(jobs, blockers, strict=True)
     ]
