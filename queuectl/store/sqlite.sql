@@ -244,6 +244,13 @@ RETURNING *;
 SELECT EXISTS (SELECT 1 FROM queue_limits)
        OR EXISTS (SELECT 1 FROM key_limits WHERE jobs > 0) AS used;
 
+-- name: lock_limits
+-- (SQLite's write lock already keeps every other claim out.)
+SELECT 1;
+
+-- name: store_now
+SELECT :now AS now;
+
 -- name: claim_candidates
 -- The best claimable jobs outside the queues and keys that are full (and those this
 -- claim already took): claim_jobs' walk of jobs_claim, with the limits' exclusions.
