@@ -112,7 +112,8 @@ def spec_json_schema() -> dict[str, Any]:
         {
             "type": "string",
             "pattern": "^[A-Za-z0-9._:@/+=-]{1,200}$",
-            "description": "jobs sharing a key never run more at once than its limit (1 unless set)",
+            "description": "jobs sharing a key never run more at once than its limit "
+            "(1 unless set)",
         }
     )
     spec["properties"] = props

@@ -26,8 +26,8 @@ def choose(plan: Any, limit: int, candidates: Candidates, keys: Keys) -> list[in
         unknown = sorted({k for _, _, k in rows if k is not None and not plan.knows_key(k)})
         if unknown:
             found = {k.key: k for k in keys(unknown)}
-            for key in unknown:
-                plan.learn_key(found.get(key, KeyLimit(key)))
+            for name in unknown:
+                plan.learn_key(found.get(name, KeyLimit(name)))
         for seq, queue, key in rows:
             if not plan.admit(queue, key):
                 break  # its queue or key is full now: read again without it

@@ -40,8 +40,8 @@ from queuectl.models import (
 from queuectl.store import memory_after
 from queuectl.store.guarded import Applied, GuardedStore
 from queuectl.store.memory_data import MemoryWaiter, is_open_run
-from queuectl.store.memory_observe import MemoryObserve
 from queuectl.store.memory_limits import MemoryLimits
+from queuectl.store.memory_observe import MemoryObserve
 from queuectl.store.memory_records import MemoryRecords
 from queuectl.store.memory_workers import MemoryWorkers
 

@@ -1,12 +1,12 @@
--- enqueue_jobs: ARGV = prefix, default max_retries, then 13 fields per job (id, command,
+-- enqueue_jobs: ARGV = prefix, default max_retries, then 14 fields per job (id, command,
 -- queue, priority, max_retries, timeout, run_at, delay, keep_daemons, cwd, env as JSON,
--- after_mode, the ids it runs after joined by ","; "" = None).
+-- after_mode, the ids it runs after joined by ",", concurrency key; "" = None).
 -- All or none: the first id already taken (or twice in the batch) is returned as
 -- {"duplicate", id}; a job after an id that does not exist as {"unknown", id, after id};
 -- after a job that ended as its mode never accepts as {"never", id, after id, state}
 -- (queuectl/workflow.py words the errors). Then nothing is written. Returns {"ok"}.
 local now = clock()
-local FIELDS = 13
+local FIELDS = 14
 local seen = {}
 for i = 3, #ARGV, FIELDS do
     local id = ARGV[i]
@@ -52,6 +52,7 @@ for i = 3, #ARGV, FIELDS do
     if ARGV[i + 5] ~= '' then job.timeout = ARGV[i + 5] end
     if ARGV[i + 9] ~= '' then job.cwd = ARGV[i + 9] end
     if ARGV[i + 10] ~= '' then job.env = ARGV[i + 10] end
+    if ARGV[i + 13] ~= '' then job.concurrency_key = ARGV[i + 13] end
     if #parents_of[id] > 0 then
         job.after_mode = ARGV[i + 11]
         redis.call('SADD', P .. 'parents:' .. id, unpack(parents_of[id]))
