@@ -254,7 +254,12 @@ def list_(
         return reading.fetch_page(app.store, query)  # each frame, as one `list` would
 
     def show(page: JobPage) -> None:
-        reading.print_page(page, query, as_json, wide)
+        held = None
+        if as_json:  # why due jobs wait: a limit (queuectl.limits)
+            from queuectl.service.limits import waiting_reasons
+
+            held = waiting_reasons(app.store, page.jobs)
+        reading.print_page(page, query, as_json, wide, held)
 
     if interval is None:
         show(fetch())

@@ -266,7 +266,7 @@ WITH picked AS (
       -- Paused queues (migration 0006; '*' = all): a hashed subplan, not a per-row lookup.
       AND queue NOT IN (SELECT queue FROM paused_queues)
       AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE queue = '*')
-      -- With a limit in force (migration 0013) nothing is taken here: postgres_limits.py
+      -- With a limit in force (migration 0012) nothing is taken here: postgres_limits.py
       -- then claims under a lock through claim_candidates and claim_seqs.
       AND NOT EXISTS (SELECT 1 FROM queue_limits)
       AND NOT EXISTS (SELECT 1 FROM key_limits WHERE jobs > 0)
