@@ -43,13 +43,16 @@ def fetch_page(store: Store, query: JobQuery) -> JobPage:
 
 
 def print_page(
-    page: JobPage,
-    query: JobQuery,
-    as_json: bool,
-    wide: bool,
-    held_back: dict[str, str] | None = None,
+    page: JobPage, query: JobQuery, as_json: bool, wide: bool, store: Store | None = None
 ) -> None:
-    output.print_jobs(page.jobs, as_json, wide=wide, held_back=held_back)
+    """The page; with --json each job says why it waits when a limit holds it back
+    (read from `store`)."""
+    held = None
+    if as_json and store is not None and page.jobs:
+        from queuectl.service.limits import waiting_reasons
+
+        held = waiting_reasons(store, page.jobs)
+    output.print_jobs(page.jobs, as_json, wide=wide, held_back=held)
     if not as_json and page.next_cursor is not None:
         output.warn(f"(showing the {query.order} {query.limit}; use --limit 0 for all)")
 
