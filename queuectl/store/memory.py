@@ -333,6 +333,7 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve, MemoryRecords, Mem
                 and not job.blocked
                 and job.run_at > now
             ]
+            ahead += self._rate_waits(queues, now)
         return min(ahead, default=None)
 
     def change_waiter(self) -> MemoryWaiter:

@@ -28,6 +28,23 @@ class MemoryLimits(MemoryBase):
             limit = self._db.queue_limits[queue]
             self._db.queue_limits[queue] = replace(limit, next_start_at=plan.next_start(queue))
 
+    def _rate_waits(self, queues: Sequence[str] | None, now: float) -> list[float]:
+        """Seconds until each rate-limited queue of `queues` with jobs waiting may start
+        its next job (those not yet allowed; under the lock)."""
+        waiting = {
+            j.queue
+            for j in self._db.jobs.values()
+            if j.state in (JobState.PENDING, JobState.FAILED)
+        }
+        return [
+            limit.next_start_at - now
+            for limit in self._db.queue_limits.values()
+            if limit.rate is not None
+            and limit.next_start_at > now
+            and limit.queue in waiting
+            and (queues is None or limit.queue in queues)
+        ]
+
     def queue_limits(self) -> list[QueueLimit]:
         with self._db.lock:
             return [self._db.queue_limits[q] for q in sorted(self._db.queue_limits)]

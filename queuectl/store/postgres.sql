@@ -475,6 +475,13 @@ SELECT extract(epoch FROM min(at) - now())::float8 AS due_in FROM (
     FROM job_counts AS c
     WHERE c.state = 'failed' AND c.n > 0
       AND (%(queues)s::text[] IS NULL OR c.queue = ANY (%(queues)s::text[]))
+    UNION ALL
+    -- A rate-limited queue with jobs waiting: when its rate allows the next start.
+    SELECT l.next_start_at FROM queue_limits AS l
+    WHERE l.rate_count IS NOT NULL AND l.next_start_at > now()
+      AND EXISTS (SELECT 1 FROM job_counts AS c WHERE c.queue = l.queue
+                    AND c.state IN ('pending', 'failed') AND c.n > 0)
+      AND (%(queues)s::text[] IS NULL OR l.queue = ANY (%(queues)s::text[]))
 ) AS ahead;
 
 -- name: get_config

@@ -392,6 +392,13 @@ SELECT min(at) - :now FROM (
     FROM job_counts AS c
     WHERE c.state = 'failed' AND c.n > 0
       AND (:queues IS NULL OR c.queue IN (SELECT value FROM json_each(:queues)))
+    UNION ALL
+    -- A rate-limited queue with jobs waiting: when its rate allows the next start.
+    SELECT l.next_start_at FROM queue_limits AS l
+    WHERE l.rate_count IS NOT NULL AND l.next_start_at > :now
+      AND EXISTS (SELECT 1 FROM job_counts AS c WHERE c.queue = l.queue
+                    AND c.state IN ('pending', 'failed') AND c.n > 0)
+      AND (:queues IS NULL OR l.queue IN (SELECT value FROM json_each(:queues)))
 );
 
 -- name: get_config
