@@ -166,11 +166,15 @@ class JobDetails(msgspec.Struct):
 
     @classmethod
     def of(
-        cls, job: models.Job, attempts: Sequence[models.Attempt], links: Links | None = None
+        cls,
+        job: models.Job,
+        attempts: Sequence[models.Attempt],
+        links: Links | None = None,
+        held_back: str | None = None,
     ) -> JobDetails:
         after = [] if links is None else [LinkedJob(j.id, j.state) for j in links.after]
         deps = [] if links is None else [LinkedJob(j.id, j.state) for j in links.dependents]
-        return cls(Job.of(job), [Attempt.of(a) for a in attempts], after, deps)
+        return cls(Job.of(job, held_back), [Attempt.of(a) for a in attempts], after, deps)
 
 
 class Output(msgspec.Struct):
