@@ -101,9 +101,14 @@ def held_back(store: Store, queues: list[QueueStatus], now: float) -> dict[str, 
             said = limits.reason(limit, running.get(limit.queue, 0), None, None, now)
             if said is not None:
                 found[limit.queue] = said
-    for key in store.key_limits():
-        if key.jobs > key.running >= key.limit:
-            said = limits.reason(None, 0, key, store.key_holder(key.key), now)
-            if said is not None:
-                found[f"key {key.key}"] = said
+    busy = [k for k in store.key_limits() if k.jobs > k.running >= k.limit]
+    for key in busy[:BUSY_KEYS_SHOWN]:  # each names a holder: one read per key
+        said = limits.reason(None, 0, key, store.key_holder(key.key), now)
+        if said is not None:
+            found[f"key {key.key}"] = said
+    if len(busy) > BUSY_KEYS_SHOWN:
+        found["keys"] = f"{len(busy) - BUSY_KEYS_SHOWN} more keys busy with jobs waiting"
     return found
+
+
+BUSY_KEYS_SHOWN = 10
