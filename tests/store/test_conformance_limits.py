@@ -93,6 +93,16 @@ def test_a_rate_spaces_starts_evenly(store: Store) -> None:
     assert claim(store, 10) == []
 
 
+def test_an_idle_worker_learns_when_a_rate_allows_the_next_start(store: Store) -> None:
+    enqueue(store, *(make_job(f"m{i}", queue="mail") for i in range(2)))
+    store.set_queue_limit("mail", None, Rate(2, 60.0))  # one start every 30 s
+    assert store.next_due_in(None) is None  # nothing started yet: due now
+    assert claim(store, 10) == ["m0"]
+    due_in = store.next_due_in(["mail"])
+    assert due_in is not None and 29 < due_in <= 30
+    assert store.next_due_in(["other"]) is None
+
+
 def test_a_concurrency_key_spans_queues(store: Store) -> None:
     enqueue(
         store,
