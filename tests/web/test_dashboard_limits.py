@@ -153,6 +153,7 @@ def test_a_held_back_due_job_says_why_on_its_page_the_list_and_the_queues_view(
     expect(page.locator("#job-held")).to_have_text(
         "Due, but not running: key deploy-prod busy (job d-17)"
     )
+    expect(page.locator("#job-held").get_by_role("link", name="d-17")).to_be_visible()
     expect(page.locator("#spec")).to_contain_text("deploy-prod")
     page.goto(server.base + "/jobs/e-2")
     _ready(page)

@@ -1,6 +1,7 @@
 // One job's page: its spec, the actions its state allows, and every attempt with its
 // output; a running attempt's output is followed live (the output event stream).
 import { $, $$, act, api, badge, button, cameBack, enc, flash, h, listOf, ms, on, setText, since, span, throttle, writable } from "./core.js";
+import { heldNote } from "./limits.js";
 import { showLinks } from "./workflow.js";
 
 // Names shown, values masked (they may be secrets) until the user asks for them.
@@ -112,7 +113,7 @@ class JobView {
     st.className = "state state-" + job.state; st.textContent = job.state;
     const held = $("#job-held"); // due, but a limit keeps it from running: the server says which
     held.hidden = !job.held_back;
-    held.textContent = job.held_back ? "Due, but not running: " + job.held_back : "";
+    held.replaceChildren(...(job.held_back ? ["Due, but not running: ", heldNote(job.held_back)] : []));
     if (writable()) actions(job, this.base, () => this.load(true));
     $("#spec").replaceChildren(...specFields(job));
     showLinks(d);

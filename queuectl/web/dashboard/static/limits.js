@@ -4,8 +4,15 @@
 // error shows beside the fields and nothing changes.
 import { $, api, button, enc, fmtN, flash, h, jobLink, listOf, writable } from "./core.js";
 
-// Why a due job (or a queue's due jobs) is not running: "queue at its concurrency limit 2/2".
-export const heldNote = (reason) => (reason ? h("span", { class: "held", title: "due, but not running: " + reason }, reason) : null);
+// Why a due job (or a queue's due jobs) is not running, in the server's words ("queue at
+// its concurrency limit 2/2", "key deploy-prod busy (job d-17)"); a holder job named at
+// the end is a link to it.
+export function heldNote(reason) {
+  if (!reason) return null;
+  const holder = /^(.*\(job )([^()]+)(\))$/.exec(reason);
+  const words = holder ? [holder[1], jobLink(holder[2]), holder[3]] : [reason];
+  return h("span", { class: "held", title: "due, but not running: " + reason }, ...words);
+}
 
 // A limit field's text as the API takes it: empty or "none" lifts the limit; a whole
 // number goes as a number; anything else goes as typed, for the server to refuse.
