@@ -30,16 +30,13 @@ def _limits(store: Store, queue: str) -> tuple[int | None, str | None]:
 
 
 def test_queue_limits_are_set_refused_and_lifted_in_place(
-    serve: Callable[..., Server], opened: Callable[[Server], Store], page: Any, browser: Any
+    serve: Callable[..., Server], opened: Callable[[Server], Store], page: Any
 ) -> None:
     server = serve()
     store = opened(server)
     server.call("POST", "/api/jobs", [{"id": "m1", "command": "true", "queue": "mail"}])
     page.goto(server.base + "/queues")
     _ready(page)
-    other = browser.new_context().new_page()  # a second dashboard, left open
-    other.goto(server.base + "/queues")
-    _ready(other)
     row = page.locator("#queue-table tr[data-queue='mail']")
     expect(row.locator(".limits-now")).to_have_text("concurrency none, rate none")
 
@@ -48,8 +45,6 @@ def test_queue_limits_are_set_refused_and_lifted_in_place(
     row.get_by_role("button", name="Save").click()
     expect(row.locator(".limits-now")).to_have_text("concurrency 0/2, rate 60/m")
     assert _limits(store, "mail") == (2, "60/m")
-    seen = other.locator("#queue-table tr[data-queue='mail'] .limits-now")
-    expect(seen).to_have_text("concurrency 0/2, rate 60/m")  # live, no reload
 
     # A bad value: the server's one line beside the fields, nothing changed.
     row.get_by_label("concurrency limit of mail").fill("0")
@@ -66,6 +61,10 @@ def test_queue_limits_are_set_refused_and_lifted_in_place(
     assert row.get_by_label("rate of mail").get_attribute("aria-invalid") == "true"
     assert _limits(store, "mail") == (2, "60/m")
     expect(row.locator(".limits-now")).to_have_text("concurrency 0/2, rate 60/m")
+    row.get_by_label("rate of mail").press("Escape")  # drops what was typed
+    expect(error).to_be_empty()
+    expect(row.get_by_label("rate of mail")).to_have_value("60/m")
+    expect(row.get_by_label("concurrency limit of mail")).to_have_value("2")
 
     # Lifting one (an empty field), then both.
     row.get_by_label("concurrency limit of mail").fill("")
@@ -79,11 +78,38 @@ def test_queue_limits_are_set_refused_and_lifted_in_place(
     assert _limits(store, "mail") == (None, None)
     expect(row.get_by_label("rate of mail")).to_have_value("")
 
-    # A limit set elsewhere (the CLI) shows on the open page.
+
+def test_limits_set_elsewhere_show_on_open_pages_and_a_draft_stays(
+    serve: Callable[..., Server], opened: Callable[[Server], Store], page: Any, browser: Any
+) -> None:
+    server = serve()
+    store = opened(server)
+    server.call("POST", "/api/jobs", [{"id": "m1", "command": "true", "queue": "mail"}])
+    page.goto(server.base + "/queues")
+    _ready(page)
+    other = browser.new_context().new_page()  # a second dashboard, left open
+    other.goto(server.base + "/queues")
+    _ready(other)
+    row = page.locator("#queue-table tr[data-queue='mail']")
+    seen = other.locator("#queue-table tr[data-queue='mail'] .limits-now")
+    expect(seen).to_have_text("concurrency none, rate none")
+
+    row.get_by_label("concurrency limit of mail").fill("2")
+    row.get_by_label("rate of mail").fill("60/m")
+    row.get_by_role("button", name="Save").click()
+    expect(seen).to_have_text("concurrency 0/2, rate 60/m")  # live, no reload
+    expect(other.get_by_label("rate of mail")).to_have_value("60/m")
+
+    # Set from the CLI: both pages show it; what a user is typing stays.
+    typing = other.get_by_label("concurrency limit of mail")
+    typing.fill("7")
     cli = [sys.executable, "-m", "queuectl", "--db", server.db]
     subprocess.run([*cli, "queue", "set", "mail", "--concurrency", "4"], check=True)
-    expect(row.locator(".limits-now")).to_have_text("concurrency 0/4, rate none")
+    expect(row.locator(".limits-now")).to_have_text("concurrency 0/4, rate 60/m")
     expect(row.get_by_label("concurrency limit of mail")).to_have_value("4")
+    expect(seen).to_have_text("concurrency 0/4, rate 60/m")
+    expect(typing).to_have_value("7")
+    assert _limits(store, "mail") == (4, "60/m")
     other.context.close()
 
 
@@ -175,6 +201,11 @@ def test_a_held_back_due_job_says_why_on_its_page_the_list_and_the_queues_view(
     encode = page.locator("#queue-table tr[data-queue='encode']")
     expect(encode.locator(".held")).to_have_text("queue at its concurrency limit 1/1")
     expect(encode.locator(".limits-now")).to_have_text("concurrency 1/1, rate none")
+    page.goto(server.base + "/")  # the overview's queues, from the status snapshot
+    _ready(page)
+    expect(page.locator("#queues tr[data-queue='encode'] .held")).to_have_text(
+        "queue at its concurrency limit 1/1"
+    )
 
     # Once the holder ends, the reason goes from the open job page (live).
     page.goto(server.base + "/jobs/d-18")
