@@ -84,7 +84,8 @@ def test_limits_set_elsewhere_show_on_open_pages_and_a_draft_stays(
 ) -> None:
     server = serve()
     store = opened(server)
-    server.call("POST", "/api/jobs", [{"id": "m1", "command": "true", "queue": "mail"}])
+    later = {"id": "m1", "command": "true", "queue": "mail", "run_at": "2031-01-15T12:00:00Z"}
+    server.call("POST", "/api/jobs", [later])  # nothing due: the counts stand still
     page.goto(server.base + "/queues")
     _ready(page)
     other = browser.new_context().new_page()  # a second dashboard, left open
