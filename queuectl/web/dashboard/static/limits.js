@@ -28,7 +28,7 @@ const rateValue = (text) => { const v = text.trim(); return !v || v.toLowerCase(
 function editForm(name, fields, send, done) {
   const err = h("p", { class: "field-error", id: "lerr-" + name, role: "alert" });
   const inputs = fields.map(([field, label, hint]) =>
-    h("input", { name: field, "aria-label": label, placeholder: hint, size: field === "rate" ? 8 : 5, autocomplete: "off", "aria-describedby": "lerr-" + name }));
+    h("input", { name: field, "aria-label": label, placeholder: hint, autocomplete: "off", "aria-describedby": "lerr-" + name }));
   const form = h("form", { class: "limit-edit", novalidate: true }, ...inputs, h("button", { type: "submit", class: "small" }, "Save"), err);
   const clear = () => { err.textContent = ""; for (const i of inputs) i.removeAttribute("aria-invalid"); };
   form.fill = (values) => { if (form.dataset.dirty) return; inputs.forEach((input, i) => { input.value = values[i] == null ? "" : String(values[i]); }); };
@@ -54,8 +54,9 @@ function editForm(name, fields, send, done) {
 const queueForms = new Map();
 const limitText = (n) => (n == null ? "none" : fmtN(n));
 
-// The queues table's limits cell: "concurrency 1/2 running, rate 60/m", and the fields to
-// change them (empty lifts a limit; "Lift" lifts both).
+// The queues table's limits cell: "concurrency 1/2, rate 60/m" (jobs running / the limit;
+// "none" without one), and the fields to change them (empty lifts a limit, "Lift limits"
+// both).
 export function queueLimitsCell(q, reload) {
   const shown = h("div", { class: "limits-now" },
     h("span", { class: "limit-concurrency", title: "jobs running / the queue's concurrency limit" }, "concurrency ",
