@@ -284,7 +284,8 @@ it is resumed. <span class="act" id="paused-all-act"></span></p>
 <th class="num">running</th>
 <th class="num" title="failed an attempt, waiting for its retry">failed</th>
 <th class="num">dead</th><th class="num">oldest due</th><th>status</th>
-<th title="concurrency: jobs running / limit; rate: starts per period. Empty lifts one">limits</th>
+<th title="concurrency: jobs running / limit; rate: starts per period (60/m, 10/s,
+ 5/10m). Empty lifts one">limits</th>
 <th class="act" hidden><span class="sr">actions</span></th></tr></thead>
 <tbody></tbody></table></div>
 <p class="empty" id="queues-empty" hidden>No queues yet: a queue appears with its first

@@ -69,7 +69,7 @@ export function queueLimitsCell(q, reload) {
       const out = await api("PUT", `/api/queues/${enc(q.queue)}/limits`, { concurrency: concurrencyValue(concurrency), rate: rateValue(rate) });
       return `${q.queue}: concurrency ${limitText(out.concurrency)}, rate ${out.rate || "none"}.`;
     };
-    form = editForm("q-" + q.queue, [["concurrency", "concurrency limit of " + q.queue, "none"], ["rate", "rate of " + q.queue, "none, 60/m"]], send, reload);
+    form = editForm("q-" + q.queue, [["concurrency", "concurrency limit of " + q.queue, "none"], ["rate", "rate of " + q.queue, "none"]], send, reload);
     queueForms.set(q.queue, form);
   }
   form.fill([q.concurrency, q.rate]);
@@ -96,7 +96,7 @@ function keyRow(k, holders, reload) {
         const out = await api("PUT", `/api/keys/${enc(k.key)}/limit`, { concurrency: concurrencyValue(limit) });
         return `key ${k.key}: limit ${out.concurrency}${out.own ? "" : " (the default)"}.`;
       };
-      edit = editForm("k-" + k.key, [["concurrency", "limit of key " + k.key, "1 (default)"]], send, reload);
+      edit = editForm("k-" + k.key, [["concurrency", "limit of key " + k.key, "1"]], send, reload);
       keyForms.set(k.key, edit);
     }
     edit.fill([k.own ? k.concurrency : null]);
