@@ -7,6 +7,8 @@ one Redis key prefix and one SQLite file, with far more slots than a limit allow
   milliseconds, and each job stamps its own start and end (`date +%s.%N`, taken by the
   job). Never more than 2 at once by either, and the run takes close to what 2 slots
   need (the limit is not starving the queue).
+- A supervisor SIGKILLed while its job holds the only slot of a queue and of a key: once
+  its lease expires another host reaps the job and the queue and key run again.
 - A queue with a rate of 5/s: its starts, as the store recorded them and as the jobs
   stamped them, never come more than 5 in a second, and never closer together than the
   interval (the stored ones), whatever 24 slots want.
@@ -167,6 +169,7 @@ def test_24_slots_never_run_more_than_the_limit(
         assert most_at_once(runs) <= LIMIT, sorted(runs.values())
         assert max(seen) <= LIMIT and len(seen) > 50, (max(seen), len(seen))
         assert max(seen) == LIMIT  # the limit was reached, not just respected
+        assert running(store) == 0  # `worker stop` ended with no slot held
         first = min(s for s, _ in runs.values())
         last = max(e for _, e in runs.values())
         ideal = JOBS * RUN_FOR / LIMIT
@@ -204,5 +207,41 @@ def test_a_rate_spaces_starts_across_hosts(shared_url: str, hosts: Hosts, tmp_pa
         # And the rate is met, not starved: 15 starts at 5/s take about 2.8 s.
         took = starts[-1] - starts[0]
         assert took < (count - 1) * rate.interval * 1.3 + 0.5, (took, starts)
+    finally:
+        store.close()
+
+
+def test_a_killed_worker_gives_its_slot_back_when_its_lease_is_reaped(
+    shared_url: str, hosts: Hosts, tmp_path: Path
+) -> None:
+    store = open_store(shared_url)
+    out, specs = tmp_path / "ran.txt", tmp_path / "jobs.jsonl"
+    try:
+        store.set_config("lease-seconds", "2")
+        store.set_queue_limit("video", 1, None)
+        held = spec("hold", out, hosts.marker, 600, queue="video", concurrency_key="gpu")
+        specs.write_text(held.replace('"command"', '"max_retries": 0, "command"', 1) + "\n")
+        assert cli(shared_url, "enqueue", "--file", str(specs)).returncode == 0
+        victim = hosts.start("host-a", slots=2)
+        hosts.wait(
+            lambda: (j := store.get_job("hold")) is not None and j.state is JobState.PROCESSING,
+            what="the long job to start",
+        )
+        later = [spec(f"v{i}", out, hosts.marker, 0, queue="video") for i in range(3)]
+        later += [
+            spec(f"g{i}", out, hosts.marker, 0, queue=f"q{i}", concurrency_key="gpu")
+            for i in range(3)
+        ]
+        specs.write_text("\n".join(later) + "\n")
+        assert cli(shared_url, "enqueue", "--file", str(specs)).returncode == 0
+        victim.kill()  # SIGKILL: it records nothing and hands nothing back
+        victim.wait(10)
+        hosts.start("host-b", slots=4)
+        ids = ["v0", "v1", "v2", "g0", "g1", "g2"]
+        drain(shared_url, hosts, store, ids, timeout=60)
+        hold = store.get_job("hold")
+        assert hold is not None and hold.state is JobState.DEAD, hold
+        assert store.count_jobs("video").by_state[JobState.PROCESSING] == 0
+        assert store.key_limits(["gpu"]) == []  # no job holds it, none waits for it
     finally:
         store.close()

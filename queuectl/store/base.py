@@ -27,9 +27,8 @@ for every method:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from queuectl.limits import KeyLimit, QueueLimit, Rate
 from queuectl.models import (
     Attempt,
     DeadGroup,
@@ -52,6 +51,9 @@ from queuectl.models import (
     WorkerOrders,
     WorkerRegistration,
 )
+
+if TYPE_CHECKING:  # not at run time: `queuectl enqueue` imports this module
+    from queuectl.limits import KeyLimit, QueueLimit, Rate
 
 __all__ = [
     "ChangeWaiter",

@@ -11,19 +11,25 @@ and one not yet committed only makes a claim more careful, never less."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from queuectl.limits import ClaimPlan, KeyLimit, QueueLimit, Rate
-from queuectl.store.limited_claims import choose, key_limit, queue_limit
 from queuectl.store.postgres_base import NOTIFY, PostgresBase
 from queuectl.store.postgres_connect import Row
+
+if TYPE_CHECKING:
+    from queuectl.limits import KeyLimit, QueueLimit, Rate
+
+# queuectl.limits and limited_claims load on first use: `queuectl enqueue` needs neither.
 
 
 class PostgresLimits(PostgresBase):
     def _claim_limited(self, params: dict[str, Any]) -> list[Row]:
         """claim_jobs' rows when its unlimited statement took none."""
+        from queuectl.limits import ClaimPlan
+        from queuectl.store.limited_claims import choose, key_limit, queue_limit
+
         q = self._q
 
         def work(conn: psycopg.Connection[Row]) -> list[Row]:
@@ -69,6 +75,8 @@ class PostgresLimits(PostgresBase):
         return float(row["now"])
 
     def queue_limits(self) -> list[QueueLimit]:
+        from queuectl.store.limited_claims import queue_limit
+
         return [queue_limit(row) for row in self._read("queue_limits")]
 
     def set_queue_limit(self, queue: str, concurrency: int | None, rate: Rate | None) -> None:
@@ -89,6 +97,8 @@ class PostgresLimits(PostgresBase):
         self._run(work)
 
     def key_limits(self, keys: Sequence[str] | None = None) -> list[KeyLimit]:
+        from queuectl.store.limited_claims import key_limit
+
         names = None if keys is None else list(keys)
         return [key_limit(row) for row in self._read("key_limits", {"keys": names})]
 

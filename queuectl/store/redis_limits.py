@@ -4,13 +4,17 @@ index and unindex keep in common.lua. A claim is one script, so it reads them at
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from queuectl.limits import KeyLimit, QueueLimit, Rate
 from queuectl.store.redis_base import RedisBase
+
+if TYPE_CHECKING:
+    from queuectl.limits import KeyLimit, QueueLimit, Rate
 
 
 def _queue_limit(queue: str, value: str) -> QueueLimit:
+    from queuectl.limits import QueueLimit, Rate  # on first use: enqueue needs none
+
     concurrency, count, period, next_start = value.split(" ")
     rate = None if count == "-" else Rate(int(count), float(period))
     return QueueLimit(
@@ -52,6 +56,8 @@ class RedisLimits(RedisBase):
         self._scripts.call(write)
 
     def key_limits(self, keys: Sequence[str] | None = None) -> list[KeyLimit]:
+        from queuectl.limits import KeyLimit
+
         names = [self._key(h) for h in ("key_limits", "key_running", "key_jobs")]
 
         def read() -> list[dict[Any, Any]]:

@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from queuectl.limits import ClaimPlan, KeyLimit, QueueLimit, Rate
-from queuectl.store.limited_claims import choose, key_limit, queue_limit
 from queuectl.store.sqlite_base import Q, SqliteBase
+
+if TYPE_CHECKING:
+    from queuectl.limits import KeyLimit, QueueLimit, Rate
+
+# queuectl.limits and limited_claims load on first use: `queuectl enqueue` needs neither.
 
 
 class SqliteLimits(SqliteBase):
@@ -19,6 +22,9 @@ class SqliteLimits(SqliteBase):
         """claim_jobs' rows when a limit is in force (inside its write transaction)."""
         if not conn.execute(Q["limits_in_use"]).fetchone()[0]:
             return []
+        from queuectl.limits import ClaimPlan
+        from queuectl.store.limited_claims import choose, key_limit, queue_limit
+
         now = params["now"]
         rows = conn.execute(Q["queue_limits"]).fetchall()
         plan = ClaimPlan(
@@ -54,6 +60,8 @@ class SqliteLimits(SqliteBase):
         return conn.execute(Q["claim_seqs"], params | {"seqs": json.dumps(seqs)}).fetchall()
 
     def queue_limits(self) -> list[QueueLimit]:
+        from queuectl.store.limited_claims import queue_limit
+
         with self._reading() as conn:
             return [queue_limit(row) for row in conn.execute(Q["queue_limits"])]
 
@@ -73,6 +81,8 @@ class SqliteLimits(SqliteBase):
             )
 
     def key_limits(self, keys: Sequence[str] | None = None) -> list[KeyLimit]:
+        from queuectl.store.limited_claims import key_limit
+
         names = None if keys is None else json.dumps(list(keys))
         with self._reading() as conn:
             return [key_limit(row) for row in conn.execute(Q["key_limits"], {"keys": names})]

@@ -14,12 +14,16 @@ from litestar.concurrency import sync_to_thread
 from litestar.params import FromPath, Parameter
 
 from queuectl.errors import InvalidSpec
+from queuectl.limits import MAX_CONCURRENCY
 from queuectl.service import limits
 from queuectl.spec import QUEUE_PATTERN, inline_schema
 from queuectl.web import bodies, shapes
 from queuectl.web.bodies import body_operation
 from queuectl.web.context import HttpRequest, in_thread, server, store
 
+CONCURRENCY_SCHEMA = {
+    "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_CONCURRENCY}, {"type": "null"}]
+}
 QueueName = Annotated[str, Parameter(pattern=f"^{QUEUE_PATTERN.pattern}$")]
 KeyName = Annotated[str, Parameter(pattern="^[A-Za-z0-9._:@/+=-]{1,200}$")]
 
@@ -28,20 +32,20 @@ class QueueLimitsBody(msgspec.Struct, forbid_unknown_fields=True):
     """A queue's limits, both at once: `concurrency` (a whole number >= 1; null or absent:
     none) and `rate` (`N/PERIOD`: 60/m, 10/s, 100/h, 5/10m; null or absent: none)."""
 
-    concurrency: int | None = None
+    concurrency: int | float | None = None  # 2.0 is the integer 2, as JSON Schema has it
     rate: str | None = None
 
 
 class KeyLimitBody(msgspec.Struct, forbid_unknown_fields=True):
     """A concurrency key's limit: a whole number >= 1, or null for the default (1)."""
 
-    concurrency: int | None = None
+    concurrency: int | float | None = None
 
 
 def _queue_limits_schema() -> dict[str, object]:
     schema = inline_schema(QueueLimitsBody)
     props = dict(schema["properties"])
-    props["concurrency"] = {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]}
+    props["concurrency"] = CONCURRENCY_SCHEMA
     props["rate"] = {
         "anyOf": [
             {"type": "string", "pattern": "^\\s*\\d+\\s*/\\s*\\d*\\s*[smhd]\\s*$"},
@@ -55,10 +59,17 @@ def _queue_limits_schema() -> dict[str, object]:
 
 def _key_limit_schema() -> dict[str, object]:
     schema = inline_schema(KeyLimitBody)
-    schema["properties"] = {
-        "concurrency": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]}
-    }
+    schema["properties"] = {"concurrency": CONCURRENCY_SCHEMA}
     return schema
+
+
+def _concurrency(value: int | float | None) -> int | str:
+    """A body's concurrency as limits.parse_concurrency takes it (None: "none")."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise InvalidSpec("`concurrency` must be a whole number or null", field="concurrency")
+    return int(value)
 
 
 @get(
@@ -81,13 +92,15 @@ def queue_limits(request: HttpRequest, name: QueueName) -> limits.QueueLimits:
 )
 async def set_queue_limits(request: HttpRequest, name: QueueName) -> limits.QueueLimits:
     body = await bodies.read(request, QueueLimitsBody)
-    if isinstance(body.concurrency, bool):
-        raise InvalidSpec("`concurrency` must be a whole number or null")
+    concurrency = _concurrency(body.concurrency)
+    if body.rate is not None and body.rate.strip().lower() in ("", "none"):
+        # null says none here; the word is the CLI's
+        raise InvalidSpec("`rate` must be N/PERIOD (like 60/m) or null", field="rate")
+    rate = "none" if body.rate is None else body.rate
     stores = server(request).stores
 
     def work() -> limits.QueueLimits:
-        concurrency = "none" if body.concurrency is None else body.concurrency
-        return limits.set_queue_limits(stores.get(), name, concurrency, body.rate or "none")
+        return limits.set_queue_limits(stores.get(), name, concurrency, rate)
 
     return await sync_to_thread(work)
 
@@ -110,10 +123,9 @@ def keys(request: HttpRequest) -> list[limits.KeyView]:
 )
 async def set_key_limit(request: HttpRequest, key: FromPath[KeyName]) -> limits.KeyView:
     body = await bodies.read(request, KeyLimitBody)
-    if isinstance(body.concurrency, bool):
-        raise InvalidSpec("`concurrency` must be a whole number or null")
+    concurrency = _concurrency(body.concurrency)
     stores = server(request).stores
-    return await sync_to_thread(lambda: limits.set_key_limit(stores.get(), key, body.concurrency))
+    return await sync_to_thread(lambda: limits.set_key_limit(stores.get(), key, concurrency))
 
 
 HANDLERS = [queue_limits, set_queue_limits, keys, set_key_limit]

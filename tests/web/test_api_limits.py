@@ -53,6 +53,9 @@ def test_queue_limits_are_set_shown_and_lifted(api: Running, store: Store) -> No
         {"concurrency": True},
         {"rate": "60/x"},
         {"rate": "0/m"},
+        {"rate": ""},
+        {"concurrency": 2.5},
+        {"concurrency": 10**20},
         {"burst": 3},
     ],
 )
@@ -77,7 +80,7 @@ def test_concurrency_keys(api: Running, store: Store) -> None:
         {"key": "deploy-prod", "concurrency": 1, "own": False, "running": 1, "jobs": 2}
     ]
     assert client.get("/api/jobs/d2").json()["job"]["held_back"] == "key deploy-prod busy (job d1)"
-    raised = client.put("/api/keys/deploy-prod/limit", json={"concurrency": 2})
+    raised = client.put("/api/keys/deploy-prod/limit", json={"concurrency": 2.0})
     assert raised.json()["concurrency"] == 2 and raised.json()["own"]
     assert client.get("/api/jobs/d2").json()["job"]["held_back"] is None
     assert client.put("/api/keys/deploy-prod/limit", json={"concurrency": 0}).status_code == 422
