@@ -235,6 +235,7 @@ def job_page(job_id: str) -> str:
     return f"""<p class="crumbs"><a href="/jobs">Jobs</a> /</p>
 <h1><code id="job-id">{escape(job_id)}</code> <span id="job-state" class="state"></span>
 <span id="job-blocked" class="state state-blocked" hidden>blocked</span></h1>
+<p class="note held" id="job-held" hidden></p>
 <div class="actions act" id="job-actions" hidden></div>
 <section aria-labelledby="h-workflow" id="workflow" hidden><h2 id="h-workflow">Workflow</h2>
 <div id="workflow-body"></div></section>
@@ -283,10 +284,32 @@ it is resumed. <span class="act" id="paused-all-act"></span></p>
 <th class="num">running</th>
 <th class="num" title="failed an attempt, waiting for its retry">failed</th>
 <th class="num">dead</th><th class="num">oldest due</th><th>status</th>
+<th title="concurrency: jobs running / limit; rate: starts per period (60/m, 10/s,
+ 5/10m). Empty lifts one">limits</th>
 <th class="act" hidden><span class="sr">actions</span></th></tr></thead>
 <tbody></tbody></table></div>
 <p class="empty" id="queues-empty" hidden>No queues yet: a queue appears with its first
 job.</p>
+<section aria-labelledby="h-keys"><h2 id="h-keys">Concurrency keys</h2>
+<p class="note">Jobs sharing a concurrency key never run more at once than the key's limit
+(1 unless set). Empty sets a key back to the default.</p>
+<div class="scroll"><table id="key-table">
+<thead><tr><th>key</th><th class="num">limit</th><th class="num">running</th>
+<th class="num" title="unfinished, not running">waiting</th><th>running jobs</th>
+<th class="act" hidden>set limit</th></tr></thead>
+<tbody></tbody></table></div>
+<p class="empty" id="keys-empty" hidden>No concurrency keys: none has unfinished jobs or a
+limit of its own.</p>
+<form id="key-form" class="form keys act" novalidate hidden>
+<div class="field"><label for="f-key">Key</label>
+<input id="f-key" name="key" autocomplete="off" aria-describedby="err-key-form"></div>
+<div class="field"><label for="f-key-limit">Limit</label>
+<input id="f-key-limit" name="limit" inputmode="numeric" autocomplete="off"
+ placeholder="1 (default)" aria-describedby="err-key-form"></div>
+<p class="field-error" id="err-key-form" role="alert"></p>
+<div class="row"><button type="submit" class="small">Set a key's limit</button></div>
+</form>
+</section>
 <section aria-labelledby="h-scheduled"><h2 id="h-scheduled">Scheduled jobs of
 <select id="scheduled-queue" aria-label="queue"></select></h2>
 <p class="note" id="scheduled-note" hidden></p>
@@ -344,6 +367,7 @@ ENQUEUE = f"""<h1>Enqueue a job</h1>
  aria-describedby="hint-env err-env"></textarea>
 <small id="hint-env">one NAME=VALUE a line, added to the worker's environment</small>
 <p class="field-error" id="err-env"></p></div>
+{_field("concurrency_key", "Concurrency key", "jobs sharing it run one at a time (or its limit)")}
 {_field("after", "Runs after", "job ids, comma-separated; empty = none")}
 <div class="field"><label for="f-after_mode">Runs once those</label>
 <select id="f-after_mode" name="after_mode" aria-describedby="err-after_mode">

@@ -11,7 +11,7 @@ export default async function enqueuePage() {
     try {
       const d = await api("GET", "/api/jobs/" + enc(copy)), { job } = d;
       // A copy keeps every field of the spec (not the id: that one is taken).
-      for (const k of ["command", "queue", "priority", "timeout", "max_retries", "cwd"]) if (job[k] != null) form.elements[k].value = job[k];
+      for (const k of ["command", "queue", "priority", "timeout", "max_retries", "cwd", "concurrency_key"]) if (job[k] != null) form.elements[k].value = job[k];
       if (job.env) form.elements.env.value = Object.entries(job.env).map(([k, v]) => `${k}=${v}`).join("\n");
       form.elements.keep_daemons.checked = !!job.keep_daemons;
       form.elements.after.value = (d.after || []).map((l) => l.id).join(", "); // its place in a workflow too

@@ -1,6 +1,7 @@
 // One job's page: its spec, the actions its state allows, and every attempt with its
 // output; a running attempt's output is followed live (the output event stream).
 import { $, $$, act, api, badge, button, cameBack, enc, flash, h, listOf, ms, on, setText, since, span, throttle, writable } from "./core.js";
+import { heldNote } from "./limits.js";
 import { showLinks } from "./workflow.js";
 
 // Names shown, values masked (they may be secrets) until the user asks for them.
@@ -23,6 +24,7 @@ function specFields(job) {
     ...field("command", h("pre", {}, job.command)), ...field("queue", job.queue),
     ...field("priority", String(job.priority)), ...field("attempts", `${job.attempts} of ${job.max_retries + 1}`),
     ...field("timeout", job.timeout ? job.timeout + " s" : "none"), ...field("run at", job.run_at),
+    ...field("concurrency key", job.concurrency_key ? h("code", {}, job.concurrency_key) : null),
     ...field("directory", job.cwd ? h("code", {}, job.cwd) : "the worker's own"),
     ...field("environment", envList(job.env)), ...field("keep daemons", job.keep_daemons ? "yes" : "no"),
     ...field("created", job.created_at), ...field("updated", job.updated_at),
@@ -103,12 +105,15 @@ class JobView {
     }
     const { job, attempts } = d;
     // A release changes no updated_at: what it is waiting for, and the linked jobs' states, count too.
-    const sig = JSON.stringify([job.state, job.updated_at, attempts.length, job.waiting_for, job.cancelled_by, d.after, d.dependents]);
+    const sig = JSON.stringify([job.state, job.updated_at, attempts.length, job.waiting_for, job.cancelled_by, d.after, d.dependents, job.held_back]);
     if (!force && sig === this.signature) return;
     if (this.follow && job.state === "processing" && !force) return; // the stream keeps it current
     this.signature = sig;
     const st = $("#job-state");
     st.className = "state state-" + job.state; st.textContent = job.state;
+    const held = $("#job-held"); // due, but a limit keeps it from running: the server says which
+    held.hidden = !job.held_back;
+    held.replaceChildren(...(job.held_back ? ["Due, but not running: ", heldNote(job.held_back)] : []));
     if (writable()) actions(job, this.base, () => this.load(true));
     $("#spec").replaceChildren(...specFields(job));
     showLinks(d);

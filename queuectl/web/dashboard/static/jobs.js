@@ -2,6 +2,7 @@
 // in the URL, so reload and back/forward return to them), with how many jobs match, a
 // column chooser (kept in localStorage) and a selection for the bulk actions: rows, or
 // every job that matches the filter (then the server acts on the filter itself).
+import { heldNote } from "./limits.js";
 import { $, $$, act, api, badge, cameBack, cmd, currentStatus, flash, fmtN, h, jobLink, keepPlace, ms, on, setText, since, span, throttle, writable } from "./core.js";
 
 const FILTERS = ["queue", "id_prefix", "search", "fingerprint"]; // fingerprint: a DLQ group's key
@@ -29,7 +30,7 @@ const errorCell = (j) => (j.last_error ? h("td", { class: "c-error" }, h("span",
 function jobRow(j, selected) {
   return h("tr", { "data-id": j.id, "data-state": j.state },
     writable() ? h("td", { class: "sel" }, h("input", { type: "checkbox", class: "pick", "aria-label": "select " + j.id, checked: selected.has(j.id), value: j.id })) : null,
-    h("td", { class: "c-id" }, jobLink(j.id)), h("td", { class: "c-state" }, badge(j.state), j.blocked ? [" ", h("span", { class: "state state-blocked", title: `waiting for ${j.waiting_for}` }, "blocked")] : null), h("td", { class: "c-queue" }, j.queue),
+    h("td", { class: "c-id" }, jobLink(j.id)), h("td", { class: "c-state" }, badge(j.state), j.blocked ? [" ", h("span", { class: "state state-blocked", title: `waiting for ${j.waiting_for}` }, "blocked")] : null, j.held_back ? [" ", heldNote(j.held_back)] : null), h("td", { class: "c-queue" }, j.queue),
     h("td", { class: "c-attempts num" }, `${j.attempts}/${j.max_retries + 1}`), whenCell(j), durationCell(j), errorCell(j),
     h("td", { class: "c-command" }, cmd(j.command)));
 }

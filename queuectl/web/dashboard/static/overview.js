@@ -1,5 +1,6 @@
 // The overview page: job counts, queues (paused or running, each with its button) and
 // the last hour's throughput chart, kept current by the status events.
+import { heldNote } from "./limits.js";
 import { $, STATES, act, api, button, currentStatus, enc, fmtN, h, keepPlace, listOf, ms, on, setText, since, svg, throttle, writable } from "./core.js";
 
 function renderStatus(st) {
@@ -28,7 +29,8 @@ function renderStatus(st) {
       h("td", {}, h("a", { href: "/jobs?queue=" + enc(q) }, q)),
       h("td", { class: "num" }, fmtN(c.pending || 0)), h("td", { class: "num" }, fmtN(c.processing || 0)),
       h("td", { class: "num" }, oldest), h("td", { class: "num" }, rate),
-      h("td", {}, h("span", { class: "state " + (isPaused ? "state-failed" : "state-completed") }, isPaused ? "paused" : "running")),
+      h("td", {}, h("span", { class: "state " + (isPaused ? "state-failed" : "state-completed") }, isPaused ? "paused" : "running"),
+        (st.held_back || {})[q] ? [" ", heldNote(st.held_back[q])] : null),
       writable() ? h("td", {}, every ? null : button(paused.has(q) ? "Resume" : "Pause",
         () => toggle(path, `${q} ${paused.has(q) ? "resumed" : "paused"}.`), "small")) : null);
   });

@@ -1,13 +1,13 @@
 // The queues page: per queue, jobs due now and scheduled for later, running, failed, dead,
-// its oldest due job's wait, paused or not with its button; below, one queue's scheduled
-// jobs by run time in the browser's zone, each with "Run now". Live on the status events.
+// its oldest due job's wait, paused or not with its button and why its due jobs wait, its
+// limits (edited in place); the concurrency keys with their limits and holders; below, one
+// queue's scheduled jobs by run time in the browser's zone, each with "Run now". Live on
+// the jobs events: one comes with every status change and with any other write (a limit
+// changed from another dashboard or the CLI).
+import { heldNote, loadKeys, queueLimitsCell, wireKeyForm } from "./limits.js";
 import { $, act, api, button, cmd, enc, flash, fmtN, h, jobLink, keepPlace, listOf, localTime, on, setText, since, span, throttle, writable, zoneName } from "./core.js";
 
 const num = (n) => h("td", { class: "num" }, fmtN(n));
-
-// Per-queue limits are not a feature yet: when the API reports them, their cell goes
-// here (and a column in the page's table head). Nothing is shown until then.
-const limitsCell = () => null;
 
 function queueRow(q, paused, reload) {
   const byName = paused.has(q.queue), every = paused.has("*");
@@ -17,8 +17,8 @@ function queueRow(q, paused, reload) {
   return h("tr", { "data-queue": q.queue, class: q.paused ? "paused" : "" },
     h("td", {}, h("a", { href: "/jobs?queue=" + enc(q.queue) }, q.queue)),
     num(q.due), num(q.scheduled), num(q.running), num(q.failed), num(q.dead), h("td", { class: "num" }, oldest),
-    h("td", {}, h("span", { class: "state " + (q.paused ? "state-failed" : "state-completed") }, q.paused ? "paused" : "running")),
-    limitsCell(q),
+    h("td", {}, h("span", { class: "state " + (q.paused ? "state-failed" : "state-completed") }, q.paused ? "paused" : "running"), q.held_back ? [" ", heldNote(q.held_back)] : null),
+    queueLimitsCell(q, reload),
     writable() ? h("td", {}, every && !byName ? null : button(byName ? "Resume" : "Pause", toggle, "small")) : null);
 }
 
@@ -59,6 +59,9 @@ export default async function queuesPage() {
       const chosen = pick.value || new URLSearchParams(location.search).get("queue") || (list.find((q) => q.scheduled) || list[0] || {}).queue || "";
       pick.replaceChildren(...list.map((q) => h("option", { value: q.queue }, `${q.queue} (${fmtN(q.scheduled)})`)));
       pick.value = chosen;
+      const keys = await loadKeys(load);
+      keepPlace($("#key-table tbody"), () => $("#key-table tbody").replaceChildren(...keys.rows));
+      $("#keys-empty").hidden = keys.count > 0;
       await loadScheduled();
     } catch (e) { flash(e.message, true); }
   }
@@ -66,6 +69,7 @@ export default async function queuesPage() {
     history.replaceState(null, "", "/queues?queue=" + enc(pick.value));
     loadScheduled().catch((e) => flash(e.message, true));
   });
-  on("status", throttle(load, 1000));
+  wireKeyForm(load);
+  on("jobs", throttle(load, 1000)); // sent with every status change, and on any other write
   await load();
 }
