@@ -20,12 +20,14 @@ from queuectl.spec import QUEUE_PATTERN, inline_schema
 from queuectl.web import bodies, shapes
 from queuectl.web.bodies import body_operation
 from queuectl.web.context import HttpRequest, in_thread, server, store
+from queuectl.web.paths import job_id_from_path
 
 CONCURRENCY_SCHEMA = {
     "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_CONCURRENCY}, {"type": "null"}]
 }
 QueueName = Annotated[str, Parameter(pattern=f"^{QUEUE_PATTERN.pattern}$")]
-KeyName = Annotated[str, Parameter(pattern="^[A-Za-z0-9._:@/+=-]{1,200}$")]
+# A key may hold `/`, sent as %2F and kept encoded for routing (queuectl.web.paths).
+KeyName = Annotated[str, Parameter(pattern="^([A-Za-z0-9._:@+=-]|%2F){1,200}$")]
 
 
 class QueueLimitsBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -122,6 +124,7 @@ def keys(request: HttpRequest) -> list[limits.KeyView]:
     responses=shapes.errors(413, 422),
 )
 async def set_key_limit(request: HttpRequest, key: FromPath[KeyName]) -> limits.KeyView:
+    key = job_id_from_path(key)
     body = await bodies.read(request, KeyLimitBody)
     concurrency = _concurrency(body.concurrency)
     stores = server(request).stores

@@ -84,5 +84,7 @@ def test_concurrency_keys(api: Running, store: Store) -> None:
     assert raised.json()["concurrency"] == 2 and raised.json()["own"]
     assert client.get("/api/jobs/d2").json()["job"]["held_back"] is None
     assert client.put("/api/keys/deploy-prod/limit", json={"concurrency": 0}).status_code == 422
+    slashed = client.put("/api/keys/team%2Fgpu/limit", json={"concurrency": 3})
+    assert slashed.status_code == 200 and slashed.json()["key"] == "team/gpu"  # as job ids
     posted = client.post("/api/jobs", json={"command": "true", "concurrency_key": "bad key"})
     assert posted.status_code == 422
