@@ -37,6 +37,21 @@ class DuplicateJob(Conflict):
         self.job_id = job_id
 
 
+class UniqueKeyTaken(Conflict):
+    """A job's unique key is held by another job that is waiting or running (`holder`):
+    raised by an enqueue (for `job_id`, the first such job of the batch) or a requeue."""
+
+    def __init__(self, job_id: str, key: str, holder: str, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or f"unique key {key!r} is held by job {holder!r} (waiting or running); "
+            f"job {job_id!r} not added"
+        )
+        self.job_id = job_id
+        self.key = key
+        self.holder = holder
+
+
 class JobNotFound(NotFound):
     """No job with that id."""
 

@@ -36,6 +36,17 @@ class AfterMode(StrEnum):
     FINISHED = "finished"
 
 
+class OnDuplicate(StrEnum):
+    """What an enqueue does when its unique key is held by a waiting or running job (the
+    decision is queuectl.service.unique's): answer with that job ("existing", the
+    default), refuse ("error"), or put the new spec in place of the waiting one
+    ("replace"; a running one is answered as with "existing")."""
+
+    EXISTING = "existing"
+    ERROR = "error"
+    REPLACE = "replace"
+
+
 class StopMode(StrEnum):
     """How a worker is asked to stop: "graceful" lets running jobs end (up to the grace
     period), "now" kills them. "now" beats "graceful" (queuectl.rules.stop_request)."""
@@ -70,6 +81,10 @@ class NewJob(msgspec.Struct, frozen=True):
     after: tuple[str, ...] = ()  # ids of the jobs it runs after (queuectl.workflow)
     after_mode: AfterMode = AfterMode.COMPLETED
     concurrency_key: str | None = None  # shares its key's limit (queuectl.limits)
+    # At most one job with this key waits or runs (queuectl.rules.HOLDS_UNIQUE_KEY);
+    # `on_duplicate` says what this enqueue does when another holds it (not stored).
+    unique_key: str | None = None
+    on_duplicate: OnDuplicate = OnDuplicate.EXISTING
 
 
 class Job(msgspec.Struct, frozen=True):
@@ -107,6 +122,7 @@ class Job(msgspec.Struct, frozen=True):
     dependents: int = 0
     cancelled_by: str | None = None
     concurrency_key: str | None = None  # queuectl.limits: jobs sharing it share its limit
+    unique_key: str | None = None  # held while pending, failed (waiting) or processing
 
     @property
     def blocked(self) -> bool:

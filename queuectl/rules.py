@@ -15,13 +15,13 @@ store applies them on its own clock (`Store.now()`), whatever host decided.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from enum import StrEnum
 
 import msgspec
 
-from queuectl.errors import InvalidStateChange
-from queuectl.models import FINAL_STATES, Job, JobChanges, JobState, StopMode
+from queuectl.errors import InvalidStateChange, UniqueKeyTaken
+from queuectl.models import FINAL_STATES, Job, JobChanges, JobState, NewJob, StopMode
 
 PENDING, PROCESSING, COMPLETED = JobState.PENDING, JobState.PROCESSING, JobState.COMPLETED
 FAILED, DEAD, CANCELLED = JobState.FAILED, JobState.DEAD, JobState.CANCELLED
@@ -32,6 +32,9 @@ REQUEUABLE = frozenset({COMPLETED, FAILED, DEAD, CANCELLED})
 RETRYABLE_FROM_DLQ = frozenset({DEAD})
 DELETABLE = FINAL_STATES
 PURGEABLE = FINAL_STATES
+# A job with a unique key holds it while in these states (waiting or running): the stores
+# keep at most one such job per key (a partial unique index, Redis' key hash).
+HOLDS_UNIQUE_KEY = frozenset({PENDING, FAILED, PROCESSING})
 
 
 # -- claiming, leases, heartbeats ---------------------------------------------------------
@@ -174,6 +177,9 @@ class Field(StrEnum):
     CANCEL_REQUESTED = "cancel_requested"
     WORKER_ID = "worker_id"
     LEASE_EXPIRES_AT = "lease_expires_at"
+    KEEP_DAEMONS = "keep_daemons"
+    CWD = "cwd"
+    ENV = "env"  # its JSON text (None: no variables)
 
 
 class StoreNow(msgspec.Struct, frozen=True):
@@ -306,6 +312,74 @@ def delete(job: Job) -> Change:
             "only finished jobs can be deleted"
         )
     return _change(job, delete=True)
+
+
+# -- unique keys -----------------------------------------------------------------------------
+
+
+def replace_waiting(
+    job: Job, new: NewJob, run_at: float | StoreNow, default_max_retries: int
+) -> Change:
+    """on_duplicate "replace": the waiting job holding the key takes the new job's spec
+    and run time (`run_at`: its run_at, or the store's now plus its delay), keeping its
+    id, as if enqueued afresh (pending, no attempt counted, no error kept). A job that
+    started is never edited (its worker holds a copy): InvalidStateChange."""
+    if job.state not in CLAIMABLE:
+        raise InvalidStateChange(f"job {job.id!r} is {job.state.value}; it cannot be replaced")
+    sets: dict[Field, Value] = {
+        Field.COMMAND: new.command,
+        Field.QUEUE: new.queue,
+        Field.PRIORITY: new.priority,
+        Field.MAX_RETRIES: max_retries_for(new.max_retries, default_max_retries),
+        Field.OWN_MAX_RETRIES: new.max_retries,
+        Field.TIMEOUT: new.timeout,
+        Field.RUN_AT: run_at,
+        Field.KEEP_DAEMONS: new.keep_daemons,
+        Field.CWD: new.cwd,
+        Field.ENV: None if not new.env else msgspec.json.encode(new.env).decode(),
+        Field.STATE: PENDING,
+        Field.ATTEMPTS: 0,
+        Field.LAST_ERROR: None,
+        Field.EXIT_CODE: None,
+        Field.CANCEL_REQUESTED: False,
+    }
+    return _change(job, sets)
+
+
+def repeated_unique_key(jobs: Sequence[NewJob]) -> UniqueKeyTaken | None:
+    """The first job of a batch whose unique key an earlier job of the batch has (the
+    earlier one would hold it), as the error a store raises; None when the keys differ."""
+    first: dict[str, str] = {}
+    for job in jobs:
+        if job.unique_key is None:
+            continue
+        holder = first.setdefault(job.unique_key, job.id)
+        if holder != job.id:
+            return UniqueKeyTaken(job.id, job.unique_key, holder)
+    return None
+
+
+def takes_unique_key(job: Job, change: Change) -> bool:
+    """Whether the change makes a job that held no unique key hold its key again (a
+    requeue, a DLQ retry or an update to pending of a job that ended)."""
+    return (
+        job.unique_key is not None
+        and not change.delete
+        and job.state not in HOLDS_UNIQUE_KEY
+        and change.state in HOLDS_UNIQUE_KEY
+    )
+
+
+def requeue_clash(job: Job, holder: str) -> UniqueKeyTaken:
+    """The error of a requeue refused because another job holds the job's key."""
+    key = job.unique_key or ""
+    return UniqueKeyTaken(
+        job.id,
+        key,
+        holder,
+        f"cannot requeue job {job.id!r}: its unique key {key!r} is held by job {holder!r} "
+        "(waiting or running); nothing changed",
+    )
 
 
 # -- defaults and workers -------------------------------------------------------------------

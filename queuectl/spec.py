@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import msgspec
 
 from queuectl.errors import InvalidSpec
-from queuectl.models import AfterMode, NewJob
+from queuectl.models import AfterMode, NewJob, OnDuplicate
 from queuectl.timefmt import parse_time
 
 MAX_ID_LENGTH = 200
@@ -58,6 +58,8 @@ class JobSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     after: list[str] | None = None
     after_mode: AfterMode = AfterMode.COMPLETED
     concurrency_key: str | None = None
+    unique_key: str | None = None
+    on_duplicate: OnDuplicate = OnDuplicate.EXISTING
 
 
 _decoder = msgspec.json.Decoder(JobSpec)
@@ -116,6 +118,22 @@ def spec_json_schema() -> dict[str, Any]:
             "(1 unless set)",
         }
     )
+    props["unique_key"] = _nullable(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_UNIQUE_KEY_LENGTH,
+            "pattern": "^[^\\u0000-\\u001f]+$",
+            "description": "at most one job with this key waits or runs at a time",
+        }
+    )
+    props["on_duplicate"] = {
+        "enum": [mode.value for mode in OnDuplicate],
+        "default": OnDuplicate.EXISTING.value,
+        "description": "when a waiting or running job holds unique_key: answer with it "
+        "(existing), refuse (error, 409), or put this spec in place of the waiting one "
+        "(replace; a running one is answered as with existing)",
+    }
     spec["properties"] = props
     spec["examples"] = [
         {"command": "./build.sh --release", "queue": "builds", "timeout": 600},
@@ -259,6 +277,8 @@ def to_new_job(spec: JobSpec, cwd: str | None = None) -> NewJob:
         from queuectl.limits import check_key  # only when used: enqueue's start-up
 
         check_key(spec.concurrency_key)
+    if spec.unique_key is not None or spec.on_duplicate is not OnDuplicate.EXISTING:
+        _check_unique_key(spec)
     return NewJob(
         id=job_id,
         command=spec.command,
@@ -274,7 +294,34 @@ def to_new_job(spec: JobSpec, cwd: str | None = None) -> NewJob:
         after=tuple(spec.after or ()),
         after_mode=spec.after_mode,
         concurrency_key=spec.concurrency_key,
+        unique_key=spec.unique_key,
+        on_duplicate=spec.on_duplicate,
     )
+
+
+MAX_UNIQUE_KEY_LENGTH = 200
+_CONTROL = re.compile(r"[\x00-\x1f]")
+
+
+def _check_unique_key(spec: JobSpec) -> None:
+    """A unique key is 1 to 200 characters of valid text without control characters
+    (it is printed in one-line answers); a replacing job keeps the `after` of the job it
+    replaces, so it may not name its own."""
+    key = spec.unique_key
+    if key is not None:
+        check_text("unique_key", key)
+        if not key or len(key) > MAX_UNIQUE_KEY_LENGTH or _CONTROL.search(key):
+            raise InvalidSpec(
+                "invalid job spec: `unique_key` must be 1 to "
+                f"{MAX_UNIQUE_KEY_LENGTH} characters without control characters",
+                field="unique_key",
+            )
+    if spec.on_duplicate is OnDuplicate.REPLACE and spec.after:
+        raise InvalidSpec(
+            "invalid job spec: on_duplicate `replace` cannot go with `after` "
+            "(the job replaced keeps the jobs it runs after)",
+            field="on_duplicate",
+        )
 
 
 MAX_PATH_BYTES = 4096  # PATH_MAX

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from queuectl.errors import DuplicateJob, InvalidSpec
-from queuectl.models import NewJob
+from queuectl.models import NewJob, OnDuplicate
 from queuectl.service.common import DEFAULT_MAX_RETRIES, configured_max_retries
 from queuectl.spec import load_json, spec_from_mapping, to_new_job
 from queuectl.spec_lines import parse_job_lines
@@ -16,19 +16,48 @@ if TYPE_CHECKING:
     from queuectl.store.base import Store
 
 
+class Enqueued(msgspec.Struct, frozen=True):
+    """What an enqueue did with one job: added it (`id` is its own), or, as a duplicate
+    of the job holding its unique key, answered with that job's `id` (`replaced`: the
+    holder took its spec). `note` is one line for the user on a duplicate."""
+
+    id: str
+    duplicate: bool = False
+    replaced: bool = False
+    note: str | None = None
+
+
 def enqueue(store: Store, jobs: Sequence[NewJob]) -> list[str]:
-    """Store validated jobs in one transaction: all of them or, on any error, none."""
+    """Store validated jobs in one transaction: all of them or, on any error, none. A
+    duplicate of a held unique key gets the id its on_duplicate answers with."""
+    return [answer.id for answer in enqueue_answers(store, jobs)]
+
+
+def enqueue_answers(
+    store: Store, jobs: Sequence[NewJob], where: Sequence[str] | None = None
+) -> list[Enqueued]:
+    """enqueue, saying of each job whether it was added or a duplicate of the job that
+    holds its unique key (queuectl.service.unique decides)."""
     if not jobs:
         raise InvalidSpec("no jobs to enqueue")
     own = all(job.max_retries is not None for job in jobs)  # then no config read needed
     default = DEFAULT_MAX_RETRIES if own else configured_max_retries(store)
-    return store.enqueue_jobs(jobs, default)
+    if all(job.unique_key is None for job in jobs):
+        return [Enqueued(job_id) for job_id in store.enqueue_jobs(jobs, default)]
+    from queuectl.service.unique import enqueue_answers as unique_answers
+
+    return unique_answers(store, jobs, default, where)
 
 
 def enqueue_located(store: Store, located: Sequence[tuple[str, NewJob]]) -> list[str]:
     """Bulk enqueue of parsed input: a duplicate id is reported with its line (or item)."""
+    return [answer.id for answer in enqueue_located_answers(store, located)]
+
+
+def enqueue_located_answers(store: Store, located: Sequence[tuple[str, NewJob]]) -> list[Enqueued]:
+    """enqueue_located, with each job's answer (enqueue_answers)."""
     try:
-        return enqueue(store, [job for _, job in located])
+        return enqueue_answers(store, [job for _, job in located], [w for w, _ in located])
     except DuplicateJob as err:
         where = next((w for w, job in located if job.id == err.job_id), None)
         if where is None:
@@ -77,6 +106,16 @@ def enqueue_bulk(
     return enqueue_located(store, parse_located(text, overrides, cwd))
 
 
+def enqueue_bulk_answers(
+    store: Store,
+    text: str,
+    overrides: dict[str, Any] | None = None,
+    cwd: str | None = None,
+) -> list[Enqueued]:
+    """enqueue_bulk, with each job's answer (enqueue_answers)."""
+    return enqueue_located_answers(store, parse_located(text, overrides, cwd))
+
+
 def parse_located(
     text: str, overrides: dict[str, Any] | None = None, cwd: str | None = None
 ) -> list[tuple[str, NewJob]]:
@@ -111,6 +150,10 @@ def _as_spec(job: NewJob) -> dict[str, Any]:
         "env": job.env,
         "after": list(job.after) or None,
         "after_mode": job.after_mode.value if job.after else None,
+        "unique_key": job.unique_key,
+        "on_duplicate": None
+        if job.on_duplicate is OnDuplicate.EXISTING
+        else job.on_duplicate.value,
     }
     if job.run_at is not None:
         fields["run_at"] = iso(job.run_at)

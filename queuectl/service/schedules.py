@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from queuectl import schedules
-from queuectl.errors import Conflict, DuplicateJob, InvalidSpec, NotFound
+from queuectl.errors import Conflict, DuplicateJob, InvalidSpec, NotFound, UniqueKeyTaken
 from queuectl.models import FINAL_STATES, Job, JobQuery
 from queuectl.schedules import KIND, CatchUp, Schedule
 from queuectl.service.common import configured_max_retries
@@ -138,6 +138,9 @@ def run_due(store: Store) -> list[str]:
                 enqueued.append(job_id)
             except DuplicateJob:
                 pass  # another host enqueued this run first
+            except UniqueKeyTaken:
+                skipped += 1  # its unique key's job still waits or runs: no second one
+                continue
             made.append((at, job_id))
         moved = msgspec.structs.replace(
             schedule,

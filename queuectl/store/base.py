@@ -141,7 +141,24 @@ class Store(Protocol):
         stores its blockers (queuectl.workflow.blockers_at_enqueue), its after_mode and
         its links, and each job named counts the new dependents. InvalidSpec (naming the
         id) for an unknown id or one that ended as its new job never accepts; the caller
-        has checked the batch itself (queuectl.workflow.check_graph)."""
+        has checked the batch itself (queuectl.workflow.check_graph).
+        Unique keys: raises UniqueKeyTaken for the first job whose `unique_key` a waiting
+        or running job holds (queuectl.rules.HOLDS_UNIQUE_KEY) or an earlier job of the
+        batch has, naming the holder; then nothing is inserted. Checked in the same
+        transaction as the insert and guarded by the store itself, whatever the races."""
+        ...
+
+    def unique_holders(self, keys: Sequence[str]) -> dict[str, str]:
+        """For each of these unique keys held by a waiting or running job: its id."""
+        ...
+
+    def replace_waiting_job(
+        self, job_id: str, new: NewJob, run_at: float | None, default_max_retries: int
+    ) -> Job | None:
+        """on_duplicate "replace": queuectl.rules.replace_waiting applied to the job while
+        it still waits (pending or failed) and holds `new.unique_key`; `run_at` None is
+        the store's now. Returns the job as it is now (replaced, or running: then it was
+        left as is), or None when it no longer holds the key (ended or deleted)."""
         ...
 
     def get_job(self, job_id: str) -> Job | None:
@@ -215,8 +232,10 @@ class Store(Protocol):
         """Move finished or failed jobs (completed, failed, dead, cancelled) back to pending,
         due now, attempts reset, max_retries re-read as in retry_dead_jobs. All or none:
         JobNotFound / InvalidStateChange (naming the id) for a missing, pending or
-        processing one. Returns the ids (duplicates once), with the jobs brought back as
-        in retry_dead_jobs. Wakes idle workers."""
+        processing one; UniqueKeyTaken for one whose unique key another job holds (then
+        nothing changes; the same for every change that puts a finished job back to
+        waiting: a DLQ retry, an update to pending). Returns the ids (duplicates once),
+        with the jobs brought back as in retry_dead_jobs. Wakes idle workers."""
         ...
 
     def delete_jobs(self, job_ids: Sequence[str]) -> int:

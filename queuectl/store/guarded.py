@@ -31,6 +31,7 @@ from queuectl.models import (
     JobChanges,
     JobQuery,
     JobState,
+    NewJob,
     Requeued,
     RunResult,
 )
@@ -53,6 +54,12 @@ class Applied(NamedTuple):
     brought_back: tuple[str, ...] = ()
 
 
+class KeyClash(Exception):
+    """Raised by a backend's `_apply_changes` when its store refused a change because
+    another job holds the unique key it would take (a race the read before missed):
+    nothing was written; the jobs are read and decided again."""
+
+
 class GuardedStore(ABC):
     """The Store methods that change jobs after their enqueue, on top of the backend's
     boundary: the abstract methods below (and `get_job`/`query_jobs` of the Store)."""
@@ -73,6 +80,26 @@ class GuardedStore(ABC):
 
     def get_jobs(self, job_ids: Sequence[str]) -> dict[str, Job]:
         return self._read_jobs(job_ids)
+
+    @abstractmethod
+    def unique_holders(self, keys: Sequence[str]) -> dict[str, str]:
+        """For each key held by a waiting or running job: that job's id (one read)."""
+
+    def _check_unique_keys(self, jobs: dict[str, Job], decided: list[rules.Change]) -> None:
+        """Refuse (all or none) a change that would make a job hold its unique key while
+        another job holds it, or two jobs of the same change hold the same key."""
+        taking = [
+            jobs[change.job_id]
+            for change in decided
+            if rules.takes_unique_key(jobs[change.job_id], change)
+        ]
+        if not taking:
+            return
+        holders = self.unique_holders(list({job.unique_key or "" for job in taking}))
+        for job in taking:
+            holder = holders.setdefault(job.unique_key or "", job.id)
+            if holder != job.id:
+                raise rules.requeue_clash(job, holder)
 
     @abstractmethod
     def _apply_changes(self, changes: Sequence[rules.Change]) -> Applied:
@@ -124,7 +151,11 @@ class GuardedStore(ABC):
                     decided.append(change)
             if not decided:
                 return decided, ()
-            applied = self._apply_changes(decided)
+            self._check_unique_keys(jobs, decided)
+            try:
+                applied = self._apply_changes(decided)
+            except KeyClash:
+                continue
             if applied.moved is None:
                 return decided, applied.brought_back
         raise StoreError("jobs kept changing while being changed; try again")
@@ -135,6 +166,22 @@ class GuardedStore(ABC):
         if updated is None:  # deleted right after the edit
             raise JobNotFound(f"no job with id {job_id!r}")
         return updated
+
+    def replace_waiting_job(
+        self, job_id: str, new: NewJob, run_at: float | None, default_max_retries: int
+    ) -> Job | None:
+        when: float | rules.StoreNow = rules.NOW if run_at is None else run_at
+
+        def decide(job: Job) -> rules.Change | None:
+            if job.state not in rules.CLAIMABLE or job.unique_key != new.unique_key:
+                return None  # running (answered as is) or no longer the key's holder
+            return rules.replace_waiting(job, new, when, default_max_retries)
+
+        self._decide_and_apply([job_id], decide, strict=False)
+        job = self.get_job(job_id)
+        if job is None or job.unique_key != new.unique_key:
+            return None
+        return job if job.state in rules.HOLDS_UNIQUE_KEY else None
 
     def cancel_jobs(self, job_ids: Sequence[str]) -> dict[str, JobState]:
         changes, _ = self._decide_and_apply(job_ids, rules.cancel)

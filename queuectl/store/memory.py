@@ -15,13 +15,14 @@ memory_observe.py's.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 
 from msgspec.structs import replace
 
 from queuectl import rules
-from queuectl.errors import DuplicateJob
+from queuectl.errors import DuplicateJob, UniqueKeyTaken
 from queuectl.models import (
     BLOCKED,
     FINAL_STATES,
@@ -38,7 +39,7 @@ from queuectl.models import (
     WorkerOrders,
 )
 from queuectl.store import memory_after
-from queuectl.store.guarded import Applied, GuardedStore
+from queuectl.store.guarded import Applied, GuardedStore, KeyClash
 from queuectl.store.memory_data import MemoryWaiter, is_open_run
 from queuectl.store.memory_limits import MemoryLimits
 from queuectl.store.memory_observe import MemoryObserve
@@ -64,6 +65,13 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve, MemoryRecords, Mem
                 if new.id in seen or new.id in self._db.jobs:
                     raise DuplicateJob(new.id)
                 seen.add(new.id)
+            repeated = rules.repeated_unique_key(jobs)
+            if repeated is not None:
+                raise repeated
+            held = memory_after.unique_holders(self._db, [j.unique_key or "" for j in jobs])
+            for new in jobs:
+                if new.unique_key in held:
+                    raise UniqueKeyTaken(new.id, new.unique_key, held[new.unique_key])
             made = [_job(new, default_max_retries, now, next(self._db.seq)) for new in jobs]
             for job in memory_after.add_jobs(self._db, jobs, made):
                 self._db.jobs[job.id] = job
@@ -75,6 +83,10 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve, MemoryRecords, Mem
     def get_job(self, job_id: str) -> Job | None:
         with self._db.lock:
             return self._db.jobs.get(job_id)
+
+    def unique_holders(self, keys: Sequence[str]) -> dict[str, str]:
+        with self._db.lock:
+            return memory_after.unique_holders(self._db, keys)
 
     def _read_jobs(self, job_ids: Sequence[str]) -> dict[str, Job]:
         with self._db.lock:
@@ -147,6 +159,7 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve, MemoryRecords, Mem
                     or job.last_attempt != change.from_attempt
                 ):
                     return Applied(moved=change.job_id)
+            self._check_keys(changes)
             now = self.now()
             for change in changes:
                 self._apply_change(change, now)
@@ -159,6 +172,19 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve, MemoryRecords, Mem
                 self._db.wake()
         return Applied(brought_back=tuple(back))
 
+    def _check_keys(self, changes: Sequence[rules.Change]) -> None:
+        """What jobs_unique_key does on SQL: refuse changes that would make a second job
+        hold a unique key (the caller reads and decides again)."""
+        taking = [
+            self._db.jobs[c.job_id]
+            for c in changes
+            if rules.takes_unique_key(self._db.jobs[c.job_id], c)
+        ]
+        held = memory_after.unique_holders(self._db, [job.unique_key or "" for job in taking])
+        for job in taking:
+            if held.setdefault(job.unique_key or "", job.id) != job.id:
+                raise KeyClash()
+
     def _apply_change(self, change: rules.Change, now: float) -> None:
         old = self._db.jobs[change.job_id]
         if change.delete:
@@ -170,6 +196,8 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve, MemoryRecords, Mem
                 self._db.own_max_retries[old.id] = value  # type: ignore[assignment]
             elif isinstance(value, rules.StoreNow):
                 values[field] = now
+            elif field is rules.Field.ENV:
+                values[field] = None if value is None else json.loads(str(value))
             elif isinstance(value, rules.RetryBudget):
                 own = self._db.own_max_retries.get(old.id)
                 values[field] = rules.max_retries_for(own, value.default)
@@ -359,6 +387,7 @@ def _job(new: NewJob, default_max_retries: int, now: float, seq: int) -> Job:
         cwd=new.cwd,
         env=dict(new.env) if new.env else None,
         concurrency_key=new.concurrency_key,
+        unique_key=new.unique_key,
     )
 
 

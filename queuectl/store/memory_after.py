@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from msgspec.structs import replace
 
-from queuectl import workflow
+from queuectl import rules, workflow
 from queuectl.models import FINAL_STATES, AfterMode, Job, JobLinks, JobState, NewJob
 from queuectl.store.memory_data import Database
 
@@ -87,6 +87,8 @@ def reopen(db: Database, ids: Sequence[str], now: float, move: Move) -> list[str
                 continue
             if child.cancelled_by != parent or _never(db, child_id, child.after_mode):
                 continue
+            if child.unique_key is not None and unique_holders(db, [child.unique_key]):
+                continue  # its unique key was taken meanwhile: it stays cancelled
             revived = replace(
                 child,
                 state=JobState.PENDING,
@@ -102,6 +104,18 @@ def reopen(db: Database, ids: Sequence[str], now: float, move: Move) -> list[str
             back.append(child_id)
             frontier.append(child_id)
     return back
+
+
+def unique_holders(db: Database, keys: Sequence[str]) -> dict[str, str]:
+    """The waiting or running jobs holding these unique keys, by key (a scan: the
+    reference backend states the rule, it is not built for speed)."""
+    wanted = set(keys)
+    held = {}
+    for job in db.jobs.values():
+        key = job.unique_key
+        if key is not None and key in wanted and job.state in rules.HOLDS_UNIQUE_KEY:
+            held[key] = job.id
+    return held
 
 
 def _unended(db: Database, child_id: str) -> int:

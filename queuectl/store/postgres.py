@@ -16,7 +16,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from queuectl import rules, workflow
-from queuectl.errors import DuplicateJob, InvalidSpec, StoreRefused
+from queuectl.errors import (
+    DuplicateJob,
+    InvalidSpec,
+    StoreError,
+    StoreRefused,
+    UniqueKeyTaken,
+)
 from queuectl.models import (
     BLOCKED,
     SCHEDULED,
@@ -36,7 +42,7 @@ from queuectl.models import (
 )
 from queuectl.store import postgres_after, queries
 from queuectl.store import postgres_rows as pg_rows
-from queuectl.store.guarded import Applied, Finishing, GuardedStore
+from queuectl.store.guarded import Applied, Finishing, GuardedStore, KeyClash
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.postgres_base import NOTIFY, Q
 from queuectl.store.postgres_connect import Row
@@ -70,8 +76,18 @@ POSTGRES = Dialect(
         rules.Field.ATTEMPTS: "{}::integer",
         rules.Field.EXIT_CODE: "{}::integer",
         rules.Field.CANCEL_REQUESTED: "{}::boolean",
+        rules.Field.KEEP_DAEMONS: "{}::boolean",
+        rules.Field.CWD: "{}::text",
+        rules.Field.ENV: "{}::jsonb",
     },
 )
+
+
+def psycopg_errors() -> Any:
+    """psycopg.errors, imported when first needed (as psycopg itself is)."""
+    from psycopg import errors
+
+    return errors
 
 
 class PostgresStore(GuardedStore, PostgresObserve, PostgresRecords, PostgresLimits):
@@ -102,16 +118,27 @@ class PostgresStore(GuardedStore, PostgresObserve, PostgresRecords, PostgresLimi
             "blockers": [0] * len(jobs),
             "dependents": [0] * len(jobs),
             "concurrency_keys": [j.concurrency_key for j in jobs],
+            "unique_keys": [j.unique_key for j in jobs],
             "default_max_retries": default_max_retries,
         }
 
         outside = workflow.check_graph(jobs)
+        repeated = rules.repeated_unique_key(jobs)
+        if repeated is not None:
+            raise repeated
+        keys = sorted({j.unique_key for j in jobs if j.unique_key is not None})
 
         def work(conn: psycopg.Connection[Row]) -> None:
+            if keys:
+                self._unique_keys_free(conn, jobs, keys)
             links = postgres_after.link_params(conn, self._q, jobs, outside)
             if links is not None:
                 params.update(links.columns)
-            inserted = {row["id"] for row in conn.execute(self._q["enqueue_job"], params)}
+            try:
+                rows = conn.execute(self._q["enqueue_job"], params).fetchall()
+            except psycopg_errors().UniqueViolation:  # a requeue took a key meanwhile
+                raise KeyClash() from None
+            inserted = {row["id"] for row in rows}
             for job in jobs:
                 if job.id not in inserted:  # taken before, or twice in this batch
                     raise DuplicateJob(job.id)
@@ -120,8 +147,31 @@ class PostgresStore(GuardedStore, PostgresObserve, PostgresRecords, PostgresLimi
                 conn.execute(self._q["insert_after"], links.edges)
             conn.execute(NOTIFY)
 
-        self._run(work)
-        return [job.id for job in jobs]
+        for _ in range(3):
+            try:
+                self._run(work)
+                return [job.id for job in jobs]
+            except KeyClash:
+                continue  # read the holders again: the next try names the one that won
+        raise StoreError("unique keys kept changing while enqueueing; try again")
+
+    def _unique_keys_free(
+        self, conn: psycopg.Connection[Row], jobs: Sequence[NewJob], keys: list[str]
+    ) -> None:
+        """UniqueKeyTaken for the first job whose key a waiting or running job holds; the
+        keys locked first, so that no enqueue takes one before this one commits."""
+        conn.execute(self._q["lock_unique_keys"], {"keys": keys})
+        held = {
+            r["unique_key"]: r["id"]
+            for r in conn.execute(self._q["unique_holders"], {"keys": keys})
+        }
+        for job in jobs:
+            if job.unique_key is not None and job.unique_key in held:
+                raise UniqueKeyTaken(job.id, job.unique_key, held[job.unique_key])
+
+    def unique_holders(self, keys: Sequence[str]) -> dict[str, str]:
+        rows = self._read("unique_holders", {"keys": list(keys)})
+        return {row["unique_key"]: row["id"] for row in rows}
 
     def get_job(self, job_id: str) -> Job | None:
         rows = self._read("get_job", {"id": job_id})
@@ -210,7 +260,10 @@ class PostgresStore(GuardedStore, PostgresObserve, PostgresRecords, PostgresLimi
         def work(conn: psycopg.Connection[Row]) -> tuple[str, ...]:
             for group in alike(changes):  # one statement for each group of changes alike
                 sql, params = array_statement(group, dialect)
-                applied = {row["id"] for row in conn.execute(sql, params)}
+                try:
+                    applied = {row["id"] for row in conn.execute(sql, params)}
+                except psycopg_errors().UniqueViolation:  # jobs_unique_key: a key held
+                    raise KeyClash() from None
                 for change in group:
                     if change.job_id not in applied:
                         raise Moved(change.job_id)

@@ -12,22 +12,22 @@
 -- enqueue of the same id); postgres.py then names the first one and rolls back.
 INSERT INTO jobs (id, command, queue, priority, max_retries, own_max_retries, timeout,
                   run_at, created_at, updated_at, keep_daemons, cwd, env, after_mode,
-                  blockers, dependents, concurrency_key)
+                  blockers, dependents, concurrency_key, unique_key)
 SELECT n.id, n.command, n.queue, n.priority,
        COALESCE(n.max_retries, %(default_max_retries)s),
        n.max_retries, n.timeout,
        COALESCE(to_timestamp(n.run_at), now() + make_interval(secs => n.delay)),
        now(), now(), n.keep_daemons, n.cwd, n.env::jsonb, n.after_mode, n.blockers,
-       n.dependents, n.concurrency_key
+       n.dependents, n.concurrency_key, n.unique_key
 FROM unnest(%(ids)s::text[], %(commands)s::text[], %(queues)s::text[],
             %(priorities)s::bigint[], %(max_retries)s::bigint[], %(timeouts)s::float8[],
             %(run_ats)s::float8[], %(delays)s::float8[], %(keep_daemons)s::boolean[],
             %(cwds)s::text[], %(envs)s::text[], %(after_modes)s::text[],
             %(blockers)s::integer[], %(dependents)s::integer[],
-            %(concurrency_keys)s::text[])
+            %(concurrency_keys)s::text[], %(unique_keys)s::text[])
      WITH ORDINALITY
      AS n (id, command, queue, priority, max_retries, timeout, run_at, delay, keep_daemons,
-           cwd, env, after_mode, blockers, dependents, concurrency_key, ord)
+           cwd, env, after_mode, blockers, dependents, concurrency_key, unique_key, ord)
 ORDER BY n.ord
 ON CONFLICT (id) DO NOTHING
 RETURNING id;
@@ -197,6 +197,17 @@ RETURNING j.id, j.state;
 INSERT INTO job_after (parent, child)
 SELECT * FROM unnest(%(parents)s::text[], %(children)s::text[]);
 
+-- name: lock_unique_keys
+-- Enqueues of the same unique keys take turns (until commit), so the holders read next
+-- stay true until the insert; jobs_unique_key guards as well (a requeue takes no lock).
+SELECT pg_advisory_xact_lock(hashtext('queuectl unique'), hashtext(k))
+FROM unnest(%(keys)s::text[]) AS k;
+
+-- name: unique_holders
+-- The waiting or running jobs holding these unique keys (jobs_unique_key).
+SELECT unique_key, id FROM jobs
+WHERE unique_key = ANY (%(keys)s::text[]) AND state IN ('pending', 'failed', 'processing');
+
 -- name: job_links
 -- The jobs that jobs (ids) run after, and those that run after them (each edge once).
 SELECT parent, child FROM job_after WHERE child = ANY(%(ids)s::text[])
@@ -237,6 +248,10 @@ WHERE j.state = 'cancelled' AND j.after_mode = %(mode)s::text
   AND j.cancelled_by = ANY (%(ids)s::text[])
   AND NOT EXISTS (SELECT 1 FROM job_after AS a JOIN jobs AS p ON p.id = a.parent
                   WHERE a.child = j.id AND p.state = ANY (%(never)s::text[]))
+  -- one whose unique key another job took meanwhile stays cancelled
+  AND (j.unique_key IS NULL
+       OR NOT EXISTS (SELECT 1 FROM jobs AS h WHERE h.unique_key = j.unique_key
+                        AND h.state IN ('pending', 'failed', 'processing')))
   AND %(now)s::float8 IS NOT NULL
 RETURNING j.id;
 

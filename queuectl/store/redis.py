@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from queuectl import rules, workflow
-from queuectl.errors import DuplicateJob, StoreError, StoreUnavailable
+from queuectl.errors import DuplicateJob, StoreError, StoreUnavailable, UniqueKeyTaken
 from queuectl.models import (
     BLOCKED,
     SCHEDULED,
@@ -43,7 +43,7 @@ from queuectl.models import (
 )
 from queuectl.store import redis_changes
 from queuectl.store import redis_rows as rows
-from queuectl.store.guarded import Applied, Finishing, GuardedStore
+from queuectl.store.guarded import Applied, Finishing, GuardedStore, KeyClash
 from queuectl.store.paging import id_prefix_range
 from queuectl.store.redis_limits import RedisLimits
 from queuectl.store.redis_observe import RedisObserve
@@ -119,6 +119,7 @@ class RedisStore(GuardedStore, RedisObserve, RedisRecords, RedisLimits):
                 job.after_mode.value if job.after else "",
                 ",".join(job.after),
                 job.concurrency_key or "",
+                job.unique_key or "",
             )
             for job in jobs
         ]
@@ -126,6 +127,9 @@ class RedisStore(GuardedStore, RedisObserve, RedisRecords, RedisLimits):
         answer = self._scripts.run("enqueue", [default_max_retries, msgspec.json.encode(specs)])
         if answer[0] == b"duplicate":
             raise DuplicateJob(answer[1].decode())
+        if answer[0] == b"unique":
+            job_id, key, holder = (part.decode() for part in answer[1:4])
+            raise UniqueKeyTaken(job_id, key, holder)
         if answer[0] == b"unknown":
             raise workflow.unknown_parent(answer[1].decode(), answer[2].decode())
         if answer[0] == b"never":
@@ -151,9 +155,19 @@ class RedisStore(GuardedStore, RedisObserve, RedisRecords, RedisLimits):
 
     def _apply_changes(self, changes: Sequence[rules.Change]) -> Applied:
         answer = self._scripts.run("apply", redis_changes.apply_args(changes))
+        if answer[0] == b"unique":
+            raise KeyClash()
         if answer[0] != b"ok":
             return Applied(moved=answer[1].decode())
         return Applied(brought_back=tuple(item.decode() for item in answer[1:]))
+
+    def unique_holders(self, keys: Sequence[str]) -> dict[str, str]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        key = self._key("unique")
+        found = self._scripts.call(lambda: self._client.hmget(key, wanted), read=True)
+        return {k: _text(v) for k, v in zip(wanted, found, strict=True) if v is not None}
 
     def job_links(self, job_ids: Sequence[str]) -> dict[str, JobLinks]:
         ids = list(dict.fromkeys(job_ids))
@@ -397,3 +411,7 @@ def _finish_fields(guard: rules.Held, finish: rules.Finish, result: RunResult) -
         str(max(result.stdout_bytes, len(result.stdout))),
         str(max(result.stderr_bytes, len(result.stderr))),
     ]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -69,6 +69,7 @@ def job(flat: Sequence[Any] | dict[Any, Any]) -> Job:
         dependents=_int(f, "dependents") or 0,
         cancelled_by=_str(f, "cancelled_by"),
         concurrency_key=_str(f, "concurrency_key"),
+        unique_key=_str(f, "unique_key"),
     )
 
 

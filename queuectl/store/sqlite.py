@@ -8,6 +8,7 @@ sqlite_observe.py's. The queries are in sqlite.sql, under the same names as post
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ from queuectl.models import (
     WorkerRegistration,
 )
 from queuectl.store import queries, sqlite_after, sqlite_rows
-from queuectl.store.guarded import Applied, Finishing, GuardedStore
+from queuectl.store.guarded import Applied, Finishing, GuardedStore, KeyClash
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.sql_changes import Dialect, Moved, alike, finish_params, row_statement
 from queuectl.store.sqlite_base import Q
@@ -157,6 +158,11 @@ class SqliteStore(GuardedStore, SqliteObserve, SqliteRecords, SqliteLimits):
         with self._reading() as conn:
             return sqlite_after.links(conn, job_ids)
 
+    def unique_holders(self, keys: Sequence[str]) -> dict[str, str]:
+        with self._reading() as conn:
+            rows = conn.execute(Q["unique_holders"], {"keys": _json(keys)}).fetchall()
+        return {row[0]: row[1] for row in rows}
+
     def _apply_changes(self, changes: Sequence[rules.Change]) -> Applied:
         # Under the write lock nothing else writes, so the guards are checked with one read
         # first and each group of changes alike is one executemany. The commit itself
@@ -172,10 +178,13 @@ class SqliteStore(GuardedStore, SqliteObserve, SqliteRecords, SqliteLimits):
                     if found.get(change.job_id) != (change.from_state, change.from_attempt):
                         return Applied(moved=change.job_id)
                 now = self.now()
-                for group in alike(changes):
-                    sql, rows = row_statement(group, SQLITE, {"now": now})
-                    if conn.executemany(sql, rows).rowcount != len(group):
-                        raise Moved(group[0].job_id)  # unreachable under the lock
+                try:
+                    for group in alike(changes):
+                        sql, rows = row_statement(group, SQLITE, {"now": now})
+                        if conn.executemany(sql, rows).rowcount != len(group):
+                            raise Moved(group[0].job_id)  # unreachable under the lock
+                except sqlite3.IntegrityError:  # jobs_unique_key: a key another job holds
+                    raise KeyClash() from None
                 return Applied(brought_back=sqlite_after.after_changes(conn, changes, now))
         except Moved as moved:
             return Applied(moved=moved.job_id)

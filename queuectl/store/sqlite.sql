@@ -138,6 +138,12 @@ SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
 -- What guards an operator's change (sqlite.py checks them under the write lock).
 SELECT id, state, last_attempt FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
 
+-- name: unique_holders
+-- The waiting or running jobs holding these unique keys (jobs_unique_key).
+SELECT unique_key, id FROM jobs
+WHERE unique_key IN (SELECT value FROM json_each(:keys))
+  AND state IN ('pending', 'failed', 'processing');
+
 -- name: job_links
 -- The jobs that jobs (:ids) run after, and those that run after them (each edge once).
 SELECT parent, child FROM job_after WHERE child IN (SELECT value FROM json_each(:ids))
@@ -202,6 +208,10 @@ WHERE state = 'cancelled' AND after_mode = :mode
   AND NOT EXISTS (SELECT 1 FROM job_after AS a JOIN jobs AS p ON p.id = a.parent
                   WHERE a.child = jobs.id
                     AND p.state IN (SELECT value FROM json_each(:never)))
+  -- one whose unique key another job took meanwhile stays cancelled
+  AND (unique_key IS NULL
+       OR NOT EXISTS (SELECT 1 FROM jobs AS h WHERE h.unique_key = jobs.unique_key
+                        AND h.state IN ('pending', 'failed', 'processing')))
 RETURNING id;
 
 -- name: purge_jobs

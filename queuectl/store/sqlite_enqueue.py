@@ -17,16 +17,18 @@ from collections.abc import Sequence
 from functools import cache
 from itertools import chain
 
-from queuectl import workflow
-from queuectl.errors import DuplicateJob
+from queuectl import rules, workflow
+from queuectl.errors import DuplicateJob, UniqueKeyTaken
 from queuectl.models import JobState, NewJob
+from queuectl.store.sqlite_base import Q
 
 BULK_ROWS = 200  # from this many jobs, counts are added once instead of row by row
 COUNT_TRIGGER = "job_counts_insert"
 
 _COLUMNS = (
     "id, command, queue, priority, max_retries, own_max_retries, timeout, run_at, created_at,"
-    " updated_at, keep_daemons, cwd, env, after_mode, blockers, dependents, concurrency_key"
+    " updated_at, keep_daemons, cwd, env, after_mode, blockers, dependents, concurrency_key,"
+    " unique_key"
 )
 _ROW = "(" + ", ".join("?" * (_COLUMNS.count(",") + 1)) + ")"
 # Rows a statement inserts: running a statement costs more than inserting its row, so a
@@ -53,6 +55,7 @@ def insert_jobs(
         if job.id in seen:
             raise DuplicateJob(job.id)
         seen.add(job.id)
+    _check_unique_keys(conn, jobs)
     outside = workflow.check_graph(jobs)
     found = {row[0]: JobState(row[1]) for row in conn.execute(_STATES, (json.dumps(outside),))}
     blockers, dependents = workflow.blockers_at_enqueue(jobs, found)
@@ -75,6 +78,7 @@ def insert_jobs(
             blocking,
             dependents.pop(job.id, 0),
             job.concurrency_key,
+            job.unique_key,
         )
         for job, blocking in zip(jobs, blockers, strict=True)
     ]
@@ -92,7 +96,7 @@ def insert_jobs(
         if links:
             conn.executemany(_LINK, links)
             conn.executemany(_ADD_DEPENDENTS, [(n, i) for i, n in dependents.items()])
-    except sqlite3.IntegrityError:  # the only constraint an insert can break: a taken id
+    except sqlite3.IntegrityError:  # a taken id (unique keys were checked under the lock)
         conn.execute("ROLLBACK TO enqueue")
         conn.execute("RELEASE enqueue")
         raise DuplicateJob(_first_taken(conn, jobs)) from None
@@ -117,6 +121,22 @@ def _insert(conn: sqlite3.Connection, rows: Sequence[tuple[object, ...]]) -> Non
 @cache
 def _insert_sql(rows: int) -> str:
     return f"INSERT INTO jobs ({_COLUMNS}) VALUES {', '.join([_ROW] * rows)}"
+
+
+def _check_unique_keys(conn: sqlite3.Connection, jobs: Sequence[NewJob]) -> None:
+    """UniqueKeyTaken for the first job whose unique key is held by a waiting or running
+    job, or by an earlier job of the batch (read under the write lock: nothing can take
+    a key meanwhile; the partial unique index jobs_unique_key guards as well)."""
+    repeated = rules.repeated_unique_key(jobs)
+    if repeated is not None:
+        raise repeated
+    keys = [job.unique_key for job in jobs if job.unique_key is not None]
+    if not keys:
+        return
+    held = dict(conn.execute(Q["unique_holders"], {"keys": json.dumps(keys)}).fetchall())
+    for job in jobs:
+        if job.unique_key is not None and job.unique_key in held:
+            raise UniqueKeyTaken(job.id, job.unique_key, held[job.unique_key])
 
 
 def _count_trigger(conn: sqlite3.Connection) -> str | None:

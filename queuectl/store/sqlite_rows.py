@@ -36,6 +36,7 @@ def job(row: sqlite3.Row) -> Job:
         dependents=row["dependents"],
         cancelled_by=row["cancelled_by"],
         concurrency_key=row["concurrency_key"],
+        unique_key=row["unique_key"],
     )
 
 

@@ -33,9 +33,11 @@ BUILT_IN_CODE = {"sqlite": {"enqueue_job", "job_states", "insert_after"}}
 # trip); SQLite, a local file, runs two statements per job in one transaction.
 # Workflows: PostgreSQL releases the jobs after an ended one in a function (migration
 # 0009), which a finish calls in its own statement; SQLite runs two statements a level.
+# Unique keys: PostgreSQL makes enqueues of the same key take turns (SQLite's write lock
+# already does).
 OWN_WAY = {
     "sqlite": {"finish_job", "finish_attempt", "release_children", "cancel_children"},
-    "postgres": {"finish_jobs", "release_after"},
+    "postgres": {"finish_jobs", "release_after", "lock_unique_keys"},
 }
 
 

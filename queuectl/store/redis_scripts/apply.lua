@@ -3,8 +3,9 @@
 -- expected last_attempt, action ("delete" or "set"), n, then n (field, value) pairs.
 -- A value is "s" .. text (set), "n" (now), "d" (remove), "o" .. text (the job's own
 -- max_retries if it set one, else this default: queuectl.rules.max_retries_for).
--- Returns {"ok", ids brought back...} or {"changed", id} (nothing written: the caller
--- decides again).
+-- Returns {"ok", ids brought back...}, {"changed", id} or {"unique", id} (a job it would
+-- put back to waiting whose unique key another job holds): then nothing is written and
+-- the caller decides again.
 local now = clock()
 local jobs = {}
 local i = 2
@@ -25,6 +26,17 @@ while i <= #ARGV do
     end
     jobs[#jobs + 1] = {job, action, changes}
     i = i + 5 + 2 * n
+end
+local taken = {}
+for _, item in ipairs(jobs) do
+    local job, changes = item[1], item[3]
+    local to = changes.state or job.state
+    if item[2] == 'set' and job.unique_key and not holds_key(job)
+       and (waiting(to) or to == 'processing') then
+        local holder = taken[job.unique_key] or redis.call('HGET', P .. 'unique', job.unique_key)
+        if holder and holder ~= job.id then return {'unique', job.id} end
+        taken[job.unique_key] = job.id
+    end
 end
 local wake = false
 for _, item in ipairs(jobs) do

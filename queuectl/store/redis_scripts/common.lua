@@ -22,6 +22,8 @@
 --   P.."parents:"..id / P.."children:"..id   sets: the jobs it runs after / those after it
 --   P.."leases"             zset lease_expires_at -> id: processing jobs
 --   P.."running:"..w        zset seq -> id: processing jobs of worker w
+--   P.."unique"             hash unique key -> id: the job holding it (pending, failed or
+--                           processing; kept by index/unindex, so every move keeps it)
 --   P.."config"             hash key -> value
 --   P.."worker:"..w / P.."workers"   hash of a worker / zset started_at -> id
 --   P.."metrics" / P.."metric_seconds"  hash "kind|queue|outcome|le" -> n / seconds
@@ -78,6 +80,10 @@ local function is_blocked(job)
     return job.state == 'pending' and tonumber(job.blockers or '0') > 0
 end
 
+local function holds_key(job)
+    return job.unique_key ~= nil and (waiting(job.state) or job.state == 'processing')
+end
+
 local function ready_member(job)
     return string.format('%016x', tonumber(job.seq)) .. job.id
 end
@@ -115,6 +121,9 @@ local function unindex(job)
         redis.call('ZREM', P .. 'leases', id)
         redis.call('ZREM', P .. 'running:' .. job.worker_id, id)
     end
+    if holds_key(job) and redis.call('HGET', P .. 'unique', job.unique_key) == id then
+        redis.call('HDEL', P .. 'unique', job.unique_key)
+    end
 end
 
 local function make_ready(job)
@@ -146,6 +155,7 @@ local function index(job, now)
         redis.call('ZADD', P .. 'leases', job.lease_expires_at, id)
         redis.call('ZADD', P .. 'running:' .. job.worker_id, seq, id)
     end
+    if holds_key(job) then redis.call('HSET', P .. 'unique', job.unique_key, id) end
 end
 
 -- Metrics and the per-minute ring are tallied in memory while a script runs and written
@@ -326,8 +336,11 @@ local function settle(now)
             end
             for _, id in ipairs(redis.call('SMEMBERS', P .. 'children:' .. parent)) do
                 local child = load(id)
+                -- one whose unique key another job took meanwhile stays cancelled
                 if child and child.state == 'cancelled' and child.cancelled_by == parent
-                   and not never_parent(id, child.after_mode) then
+                   and not never_parent(id, child.after_mode)
+                   and not (child.unique_key
+                            and redis.call('HEXISTS', P .. 'unique', child.unique_key) == 1) then
                     BROUGHT_BACK[#BROUGHT_BACK + 1] = id
                     update(child, {state = 'pending', cancelled_by = false, last_error = false,
                                    exit_code = false, attempts = 0, run_at = now,
@@ -366,6 +379,7 @@ local function index_new(jobs, now)
         pending[#pending + 1] = seq
         pending[#pending + 1] = id
         counts[q] = (counts[q] or 0) + 1
+        if job.unique_key then redis.call('HSET', P .. 'unique', job.unique_key, id) end
         if is_blocked(job) then
             blocked[#blocked + 1] = seq
             blocked[#blocked + 1] = id

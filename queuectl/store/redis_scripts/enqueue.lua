@@ -1,10 +1,12 @@
 -- enqueue_jobs: ARGV = prefix, default max_retries, then the jobs as one JSON array (one
 -- argument: decoding it here costs a fraction of what a client pays to send a million
--- arguments) of arrays of 14 strings (id, command, queue, priority, max_retries, timeout,
+-- arguments) of arrays of 15 strings (id, command, queue, priority, max_retries, timeout,
 -- run_at, delay, keep_daemons, cwd, env as JSON, after_mode, the ids it runs after joined
--- by ",", concurrency key; "" = None).
+-- by ",", concurrency key, unique key; "" = None).
 -- All or none: the first id already taken (or twice in the batch) is returned as
--- {"duplicate", id}; a job after an id that does not exist as {"unknown", id, after id};
+-- {"duplicate", id}; the first job whose unique key a waiting or running job holds (or
+-- an earlier job of the batch) as {"unique", id, key, holder}; a job after an id that
+-- does not exist as {"unknown", id, after id};
 -- after a job that ended as its mode never accepts as {"never", id, after id, state}
 -- (queuectl/workflow.py words the errors). Then nothing is written. Returns {"ok"}.
 local now = clock()
@@ -20,6 +22,17 @@ for first = 1, n, CHUNK do
     for k, id in ipairs(ids) do
         if scores[k] or seen[id] then return {'duplicate', id} end
         seen[id] = true
+    end
+end
+
+-- Unique keys: each one free in P.."unique" (and not twice in the batch).
+local keys = {}
+for _, spec in ipairs(specs) do
+    local key = spec[15]
+    if key ~= '' then
+        local holder = keys[key] or redis.call('HGET', P .. 'unique', key)
+        if holder then return {'unique', spec[1], key, holder} end
+        keys[key] = spec[1]
     end
 end
 
@@ -58,6 +71,7 @@ for i, spec in ipairs(specs) do
         blockers = num(blockers[id] or 0),
         concurrency_key = spec[14] ~= '' and spec[14] or nil,
     }
+    if spec[15] ~= '' then job.unique_key = spec[15] end
     -- The hash as one call with its fields spelt out (no table of them to build), then
     -- the optional ones (absent = None) in a second call when there are any.
     redis.call('HSET', job_key(id), 'id', id, 'command', spec[2], 'queue', job.queue,
@@ -67,11 +81,12 @@ for i, spec in ipairs(specs) do
                'updated_at', stamp, 'cancel_requested', '0', 'keep_daemons', spec[9],
                'blockers', job.blockers, 'dependents', num(dependents[id] or 0))
     local parents = parents_of[id]
-    if own ~= '' or spec[6] ~= '' or spec[11] ~= '' or spec[14] ~= '' or parents then
+    if own ~= '' or spec[6] ~= '' or spec[11] ~= '' or spec[14] ~= '' or parents
+       or spec[15] ~= '' then
         local extra = {}
         for field, value in pairs({own_max_retries = own, timeout = spec[6], cwd = spec[10],
                                    env = spec[11], after_mode = spec[12],
-                                   concurrency_key = spec[14]}) do
+                                   concurrency_key = spec[14], unique_key = spec[15]}) do
             if value ~= '' then
                 extra[#extra + 1] = field
                 extra[#extra + 1] = value
