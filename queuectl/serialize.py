@@ -75,6 +75,7 @@ class Job(msgspec.Struct):
     cancelled_by: str | None  # the job whose end cancelled it
     concurrency_key: str | None  # jobs sharing it share its limit (queuectl.limits)
     held_back: str | None  # why it is due but not running: a limit (None: none holds it)
+    unique_key: str | None  # at most one job with it waits or runs at a time
 
     @classmethod
     def of(cls, job: models.Job, held_back: str | None = None) -> Job:
@@ -108,6 +109,7 @@ class Job(msgspec.Struct):
             cancelled_by=job.cancelled_by,
             concurrency_key=job.concurrency_key,
             held_back=held_back,
+            unique_key=job.unique_key,
         )
 
 

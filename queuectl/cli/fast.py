@@ -41,6 +41,8 @@ OPTIONS: dict[str, dict[str, Spec]] = {
         "--env": ("env", MANY),
         "--env-all": ("env_all", FLAG),
         "--concurrency-key": ("concurrency_key", VALUE),
+        "--unique-key": ("unique_key", VALUE),
+        "--on-duplicate": ("on_duplicate", VALUE),
         "--json": ("json", FLAG),
     },
     "list": {
@@ -145,6 +147,12 @@ def _states(value: str) -> Any:
     return parse_list_states(value)
 
 
+def _on_duplicate(value: str) -> str:
+    from queuectl.models import OnDuplicate
+
+    return OnDuplicate(value).value  # ValueError for another word: Click's to report
+
+
 def _read(call: Call) -> dict[str, Any] | None:
     """The typed option values, read by the functions the Click option types call; None
     when one is refused (Click then reports it in its own words)."""
@@ -161,6 +169,7 @@ def _read(call: Call) -> dict[str, Any] | None:
         "limit": lambda value: values.limit(int(value)),
         "attempt": lambda value: values.non_negative(int, value),
         "tail": lambda value: values.non_negative(int, value),
+        "on_duplicate": _on_duplicate,
     }
     typed: dict[str, Any] = {}
     try:
@@ -204,6 +213,8 @@ def _enqueue(call: Call, given: dict[str, Any]) -> Action | None:
         "queue",
         "cwd",
         "concurrency_key",
+        "unique_key",
+        "on_duplicate",
     )
     try:
         env = tuple(given.get("env", ()))

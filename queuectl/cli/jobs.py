@@ -24,7 +24,7 @@ from queuectl.cli.spec_arg import (
 from queuectl.cli.values import non_negative
 from queuectl.cli.watching import watch, watch_option
 from queuectl.errors import InvalidSpec
-from queuectl.models import AfterMode, JobPage, JobState, ListState
+from queuectl.models import AfterMode, JobPage, JobState, ListState, OnDuplicate
 from queuectl.timefmt import iso, parse_duration
 
 STATE_NAMES = [s.value for s in JobState]
@@ -134,7 +134,24 @@ class EnqueueCommand(click.Command):
     help="Jobs sharing KEY never run more at once than its limit (1 unless set with "
     "`queuectl queue set-key`), on any host, whatever their queues.",
 )
-@click.option("--json", "as_json", is_flag=True, help='Print {"ids": [...]}.')
+@click.option(
+    "--unique-key",
+    metavar="KEY",
+    help="At most one job with KEY waits or runs at a time; see --on-duplicate.",
+)
+@click.option(
+    "--on-duplicate",
+    type=click.Choice([mode.value for mode in OnDuplicate]),
+    help="When a job with the same unique key waits or runs: existing (default) adds "
+    "nothing and prints its id; error refuses (exit 1); replace gives the waiting one "
+    "this job's spec and run time (a running one is left as is).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"ids": [...]} (with "duplicate" when a unique key was held).',
+)
 @click.pass_context
 def enqueue(
     ctx: click.Context,
@@ -157,10 +174,14 @@ def enqueue(
     queuectl enqueue '{"id":"job1","command":"sleep 2 && echo done"}'
     queuectl enqueue --file jobs.jsonl
     queuectl enqueue --id stitch --after render-1,render-2 -- ./stitch.sh
+    queuectl enqueue --unique-key sync-user-42 -- ./sync.sh 42
 
     A job runs in the directory it was enqueued from (or --cwd, or the spec's `cwd`), with
     the worker's environment plus the spec's `env` and --env. A bulk enqueue is one
-    transaction: one bad line and nothing is enqueued.
+    transaction: one bad line and nothing is enqueued. A job whose --unique-key (or
+    spec `unique_key`) is held by a waiting or running job is a duplicate: --on-duplicate
+    (or the spec's `on_duplicate`; the option wins) says what it does; in a --file, a line
+    with the key of an earlier line is that line's duplicate.
     """
     app: App = ctx.obj
     app.may_create = True  # adding work may start a new queue
@@ -179,11 +200,19 @@ def enqueue(
     if file is not None:
         if job_id is not None:
             raise click.UsageError("--id goes with one job, not with --file")
-        ids = service.enqueue_bulk(app.store, _read_file(file), options, here)
-        output.print_ids(ids, as_json)
-        if ids:
-            remember(app.db, ids[-1])
-        output.warn(f"enqueued {len(ids)} job{'s' if len(ids) != 1 else ''}")
+        answers = service.enqueue_bulk_answers(app.store, _read_file(file), options, here)
+        output.print_enqueued(answers, as_json, bulk=True)
+        if answers:
+            remember(app.db, answers[-1].id)
+        added = sum(not answer.duplicate for answer in answers)
+        summary = f"enqueued {added} job{'s' if added != 1 else ''}"
+        duplicates = len(answers) - added
+        if duplicates:
+            summary += (
+                f"; {duplicates} duplicate{'s' if duplicates != 1 else ''} of jobs holding "
+                "their unique key (nothing added for them)"
+            )
+        output.warn(summary)
         return
     if argv is not None:
         if not argv:

@@ -15,7 +15,7 @@ from queuectl.models import Attempt, Job, WorkerInfo
 from queuectl.timefmt import relative, stamp
 
 if TYPE_CHECKING:
-    from queuectl.service import Status
+    from queuectl.service import Enqueued, Status
     from queuectl.service.workflows import Links
 
 STATE_STYLES = {
@@ -41,6 +41,29 @@ def print_ids(ids: Sequence[str], as_json: bool) -> None:
         echo_json({"ids": list(ids)})
     else:
         echo("\n".join(ids))
+
+
+def print_enqueued(answers: Sequence[Enqueued], as_json: bool, bulk: bool = False) -> None:
+    """What an enqueue did: the ids as print_ids prints them (a duplicate's is the id of
+    the job holding its unique key) and, with --json, "duplicate" (and "replaced") when
+    a job was one: a boolean for one job, one per id for many (--file)."""
+    ids = [answer.id for answer in answers]
+    if not as_json:
+        print_ids(ids, False)
+    else:
+        data: dict[str, Any] = {"ids": ids}
+        if any(answer.duplicate for answer in answers):
+            if bulk:
+                data["duplicate"] = [answer.duplicate for answer in answers]
+                data["replaced"] = [answer.replaced for answer in answers]
+            else:
+                data["duplicate"] = answers[0].duplicate
+                data["replaced"] = answers[0].replaced
+        echo_json(data)
+    if not bulk:
+        for answer in answers:
+            if answer.note:
+                warn(answer.note)
 
 
 def echo_json(data: Any) -> None:

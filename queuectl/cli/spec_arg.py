@@ -88,9 +88,9 @@ def enqueue_one(
     """Enqueue the job `data` (a spec, or a plain command's fields) and `options` (spec
     fields, `id` included) describe; print its id and remember it for --last."""
     from queuectl.cli.last_job import remember
-    from queuectl.cli.output import print_ids
+    from queuectl.cli.output import print_enqueued
 
     job = job_from_argument(data, options, here)
-    ids = service.enqueue(app.store, [job])
-    print_ids(ids, as_json)
-    remember(app.db, ids[-1])
+    answers = service.enqueue_answers(app.store, [job])
+    print_enqueued(answers, as_json)
+    remember(app.db, answers[-1].id)

@@ -18,8 +18,11 @@ from typing import TYPE_CHECKING, Any
 # Modules named like one of their functions load now: a submodule imported later would
 # otherwise shadow the function of the same name on the package.
 from queuectl.service.enqueue import (
+    Enqueued,
     enqueue,
+    enqueue_answers,
     enqueue_bulk,
+    enqueue_bulk_answers,
     enqueue_located,
     parse_bulk,
     parse_located,
@@ -163,6 +166,7 @@ __all__ = [
     "PURGEABLE",
     "REQUEUEABLE",
     "ConfigItem",
+    "Enqueued",
     "MatchCount",
     "Migration",
     "QueueStatus",
@@ -184,7 +188,9 @@ __all__ = [
     "durability_warning",
     "encode_cursor",
     "enqueue",
+    "enqueue_answers",
     "enqueue_bulk",
+    "enqueue_bulk_answers",
     "enqueue_located",
     "forget_workers",
     "get_job",

@@ -104,8 +104,8 @@ def _within_batch(batch: list[NewJob], answers: list[Enqueued | None], places: l
             note = f"{_at(places[i])}replaced job {earlier.id} of unique key {job.unique_key!r}"
             answers[i] = Enqueued(earlier.id, duplicate=True, replaced=True, note=note)
         else:
-            note = f"{_at(places[i])}duplicate of {job.unique_key!r}'s job {earlier.id}"
-            answers[i] = Enqueued(earlier.id, duplicate=True, note=note + "; nothing added")
+            note = f"{_at(places[i])}duplicate: unique key {job.unique_key!r} is held by job "
+            answers[i] = Enqueued(earlier.id, duplicate=True, note=f"{note}{earlier.id}")
 
 
 def _replace(

@@ -73,9 +73,21 @@ class EnqueueOperation(Operation):
     operation_class=EnqueueOperation,
     status_code=201,
     summary="Enqueue one job (an object) or many (an array or JSON lines), all or nothing",
-    responses=shapes.errors(409, 413, 422),
+    description="201 when a job was added. A job whose `unique_key` a waiting or running "
+    "job holds is a duplicate: by its `on_duplicate`, the answer names that job (200 with "
+    '`"duplicate": true` when nothing was added; "replace" also gives a waiting one this '
+    'spec), or the request is refused (409, "error").',
+    responses={
+        **shapes.errors(409, 413, 422),
+        200: ResponseSpec(
+            data_container=shapes.Enqueued,
+            description="Nothing added: every job was a duplicate of the job holding its "
+            "unique key (its id is that job's)",
+            generate_examples=False,
+        ),
+    },
 )
-async def enqueue_jobs(request: HttpRequest) -> shapes.Enqueued:
+async def enqueue_jobs(request: HttpRequest) -> Response[shapes.Enqueued]:
     body = await request.body()
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
@@ -85,13 +97,27 @@ async def enqueue_jobs(request: HttpRequest) -> shapes.Enqueued:
     many = content_type == NDJSON or text.lstrip().startswith("[")
     stores = server(request).stores
 
-    def work() -> shapes.Enqueued:
+    def work() -> Response[shapes.Enqueued]:
         if many:
-            return shapes.Enqueued(ids=service.enqueue_bulk(stores.get(), text))
-        job = service.spec_with_overrides(service.read_spec(text), {})
-        return shapes.Enqueued(id=service.enqueue(stores.get(), [job])[0])
+            answers = service.enqueue_bulk_answers(stores.get(), text)
+        else:
+            job = service.spec_with_overrides(service.read_spec(text), {})
+            answers = service.enqueue_answers(stores.get(), [job])
+        added = any(not answer.duplicate for answer in answers)
+        return Response(_enqueued(answers, many), status_code=201 if added else 200)
 
     return await sync_to_thread(work)
+
+
+def _enqueued(answers: list[service.Enqueued], many: bool) -> shapes.Enqueued:
+    ids = [answer.id for answer in answers]
+    if not any(answer.duplicate for answer in answers):
+        return shapes.Enqueued(ids=ids) if many else shapes.Enqueued(id=ids[0])
+    if many:
+        duplicate = [answer.duplicate for answer in answers]
+        replaced = [answer.replaced for answer in answers]
+        return shapes.Enqueued(ids=ids, duplicate=duplicate, replaced=replaced)
+    return shapes.Enqueued(id=ids[0], duplicate=True, replaced=answers[0].replaced)
 
 
 _STATE_NAMES = "|".join([*(state.value for state in JobState), SCHEDULED])

@@ -61,10 +61,15 @@ class Matched(msgspec.Struct):
 
 
 class Enqueued(msgspec.Struct, omit_defaults=True):
-    """`id` for one job enqueued, `ids` for several."""
+    """`id` for one job enqueued, `ids` for several. A job whose unique key a waiting or
+    running job holds is a duplicate: its id is that job's, and `duplicate` (with
+    `replaced`: that job took its spec) is true for it; for several, one boolean per id.
+    Both are left out when no job was a duplicate."""
 
     id: str | None = None
     ids: list[str] | None = None
+    duplicate: bool | list[bool] | None = None
+    replaced: bool | list[bool] | None = None
 
 
 class JobState(msgspec.Struct):
