@@ -129,9 +129,8 @@ def _replace(
 
 
 def _existing(job: NewJob, holder: str, current: Job | None, where: str) -> Enqueued:
-    note = (
-        f"{_at(where)}duplicate of {job.unique_key!r}'s {_how(current)}job {holder}; nothing added"
-    )
+    note = f"{_at(where)}duplicate: unique key {job.unique_key!r} is held by "
+    note += f"{_how(current)}job {holder}; nothing added"
     return Enqueued(holder, duplicate=True, note=note)
 
 
