@@ -78,10 +78,11 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """Start `queuectl serve` on a free loopback port over a fresh SQLite file."""
+    """Start `queuectl serve` on a free loopback port over a fresh SQLite file (or `db`,
+    a file or a database URL)."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(*args: str, db: Path | None = None) -> Server:
+    def start(*args: str, db: Path | str | None = None) -> Server:
         url = str(db or tmp_path / "queue.db")
         port = free_port()
         log = tmp_path / f"serve-{port}.log"
