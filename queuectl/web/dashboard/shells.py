@@ -374,6 +374,13 @@ ENQUEUE = f"""<h1>Enqueue a job</h1>
 <option value="completed">all completed (cancelled if one fails for good)</option>
 <option value="finished">all finished, however they ended</option></select>
 <p class="field-error" id="err-after_mode"></p></div>
+{_field("unique_key", "Unique key", "at most one job with it waits or runs; empty = none")}
+<div class="field"><label for="f-on_duplicate">When a job with that key waits or runs</label>
+<select id="f-on_duplicate" name="on_duplicate" aria-describedby="err-on_duplicate">
+<option value="existing">add nothing, show that job</option>
+<option value="replace">give a waiting one this spec and time</option>
+<option value="error">refuse</option></select>
+<p class="field-error" id="err-on_duplicate"></p></div>
 <div class="field"><label class="chip"><input type="checkbox" id="f-keep_daemons"
  name="keep_daemons"> keep daemons it starts running</label></div>
 <p class="field-error" id="err-form"></p>

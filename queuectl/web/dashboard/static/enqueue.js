@@ -11,7 +11,7 @@ export default async function enqueuePage() {
     try {
       const d = await api("GET", "/api/jobs/" + enc(copy)), { job } = d;
       // A copy keeps every field of the spec (not the id: that one is taken).
-      for (const k of ["command", "queue", "priority", "timeout", "max_retries", "cwd", "concurrency_key"]) if (job[k] != null) form.elements[k].value = job[k];
+      for (const k of ["command", "queue", "priority", "timeout", "max_retries", "cwd", "concurrency_key", "unique_key"]) if (job[k] != null) form.elements[k].value = job[k];
       if (job.env) form.elements.env.value = Object.entries(job.env).map(([k, v]) => `${k}=${v}`).join("\n");
       form.elements.keep_daemons.checked = !!job.keep_daemons;
       form.elements.after.value = (d.after || []).map((l) => l.id).join(", "); // its place in a workflow too
@@ -45,9 +45,11 @@ export default async function enqueuePage() {
       else spec[el.name] = el.name === "command" ? el.value : v; // the API reports wrong types
     }
     if (spec.after) spec.after_mode = form.elements.after_mode.value;
+    if (spec.unique_key) spec.on_duplicate = form.elements.on_duplicate.value;
     try {
       const out = await api("POST", "/api/jobs", spec);
-      location.assign("/jobs/" + enc(out.id));
+      // a duplicate of a held unique key: the job holding it is shown instead
+      location.assign("/jobs/" + enc(out.id) + (out.duplicate ? "?duplicate=1" : ""));
     } catch (err) {
       const input = err.field && form.elements[err.field];
       const box = input ? $("#err-" + err.field) : $("#err-form");

@@ -27,6 +27,7 @@ function specFields(job) {
     ...field("concurrency key", job.concurrency_key ? h("code", {}, job.concurrency_key) : null),
     ...field("directory", job.cwd ? h("code", {}, job.cwd) : "the worker's own"),
     ...field("environment", envList(job.env)), ...field("keep daemons", job.keep_daemons ? "yes" : "no"),
+    ...field("unique key", job.unique_key ? h("code", {}, job.unique_key) : null),
     ...field("created", job.created_at), ...field("updated", job.updated_at),
     ...field("worker", job.worker_id), ...field("exit code", job.exit_code == null ? null : String(job.exit_code)),
     ...field("last error", job.last_error ? h("span", { class: "err" }, job.last_error) : null)];
@@ -133,4 +134,6 @@ export default async function jobPage() {
   const view = new JobView(document.body.dataset.jobId, hosts);
   on("jobs", throttle(() => view.load(false), 1000));
   await view.load(true);
+  // sent here by the enqueue form: its job was a duplicate of this one's unique key
+  if (new URLSearchParams(location.search).has("duplicate")) flash("Nothing added: this job holds that unique key.");
 }
