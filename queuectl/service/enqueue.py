@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from queuectl.errors import DuplicateJob, InvalidSpec
 from queuectl.models import NewJob, OnDuplicate
 from queuectl.service.common import DEFAULT_MAX_RETRIES, configured_max_retries
