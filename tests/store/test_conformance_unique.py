@@ -298,3 +298,18 @@ def test_the_enqueue_option_applies_to_every_line(store: Store) -> None:
     with pytest.raises(UniqueKeyTaken):
         service.enqueue_bulk(store, text, {"on_duplicate": "error"})
     assert service.enqueue_bulk(store, text) == ["held"]
+
+
+def test_a_schedule_with_a_unique_key_skips_a_run_while_one_waits(store: Store) -> None:
+    from queuectl.service import schedules
+
+    schedules.add(store, "sync", {"command": "true", "unique_key": KEY}, every=10.0)
+    store.advance_clock(10.5)
+    [first] = schedules.run_due(store)
+    store.advance_clock(10.0)
+    assert schedules.run_due(store) == []  # the first run still holds the key
+    shown = schedules.get(store, "sync")
+    assert (shown.skipped, shown.last_job) == (1, first)
+    store.cancel_jobs([first])
+    store.advance_clock(10.0)
+    assert len(schedules.run_due(store)) == 1
