@@ -32,6 +32,14 @@ def worker() -> None:
     help="Jobs run at the same time (default: config worker-count, 1).",
 )
 @click.option(
+    "--procs",
+    "-p",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Processes to run the slots in (default: one per core, at most --count; "
+    "1: one process).",
+)
+@click.option(
     "--queue",
     "queues",
     multiple=True,
@@ -62,6 +70,7 @@ def worker() -> None:
 def worker_start(
     app: App,
     count: int | None,
+    procs: int | None,
     queues: tuple[str, ...],
     burst: bool,
     detach: bool,
@@ -74,6 +83,9 @@ def worker_start(
 
     Stop with Ctrl-C / SIGTERM / `queuectl worker stop`: running jobs finish first (up to
     config grace-period). A second signal kills them and puts them back as pending.
+
+    With more than one process (--procs), the slots are shared out among them under one
+    supervisor: one worker in `worker list`, one log, one stop.
     """
     from queuectl.spec import is_queue_name
 
@@ -84,23 +96,49 @@ def worker_start(
             )
     verbosity = -1 if quiet else 1 if verbose else 0
     app.may_create = True  # a worker may be started before the first job is enqueued
+    if procs is not None and count is not None and procs > count:
+        raise click.BadParameter(
+            f"{procs} processes for {count} slot(s): at most one process per slot",
+            param_hint="'--procs'",
+        )
     if count is None:
         count = service.settings(app.store).worker_count
+    from queuectl.worker_options import default_procs
+
+    if procs is None:
+        procs = default_procs(count)
+    elif procs > count:  # --count from the config
+        raise click.BadParameter(
+            f"{procs} processes for {count} slot(s) (config worker-count): at most one "
+            "process per slot",
+            param_hint="'--procs'",
+        )
     if detach:
-        _detach(app, count, queues, burst, verbosity, log_format)
+        _detach(app, count, procs, queues, burst, verbosity, log_format)
         return
-    from queuectl.cli.worker_log import configure
-    from queuectl.worker import Worker
+    from queuectl.cli import worker_log
     from queuectl.worker_options import WorkerOptions
 
-    configure(verbosity, log_format, log_file)
+    worker_log.configure(verbosity, log_format, log_file)
     options = WorkerOptions(slots=count, queues=list(queues) or None, burst=burst)
-    code = Worker(app.db, options).run()
-    sys.exit(code)
+    if procs == 1:
+        from queuectl.worker import Worker
+
+        sys.exit(Worker(app.db, options).run())
+    from queuectl.supervisor import Supervisor
+
+    supervisor = Supervisor(app.db, options, procs, worker_log.style(), worker_log.forward)
+    sys.exit(supervisor.run())
 
 
 def _detach(
-    app: App, count: int, queues: tuple[str, ...], burst: bool, verbosity: int, log_format: str
+    app: App,
+    count: int,
+    procs: int,
+    queues: tuple[str, ...],
+    burst: bool,
+    verbosity: int,
+    log_format: str,
 ) -> None:
     from queuectl.cli.worker_log import detached_log_path
 
@@ -111,6 +149,7 @@ def _detach(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # The URL goes through the environment: in argv, `ps` would show its password.
     args = [sys.executable, "-m", "queuectl", "worker", "start", "--count", str(count)]
+    args += ["--procs", str(procs)]
     for name in queues:
         args += ["--queue", name]
     if burst:
