@@ -162,8 +162,8 @@ class Supervisor:
 
     def _register(self) -> None:
         queues = tuple(self.options.queues or ())
-        info = WorkerRegistration(self.id, self.options.host, os.getpid(), queues, self.options.slots)
-        self.store.register_worker(info)
+        host, slots = self.options.host, self.options.slots
+        self.store.register_worker(WorkerRegistration(self.id, host, os.getpid(), queues, slots))
 
     def _warn_if_not_durable(self) -> None:
         with contextlib.suppress(StoreError):
@@ -281,7 +281,7 @@ class Supervisor:
         if fd in member.open_fds:
             self.selector.unregister(fd)
             member.open_fds.discard(fd)
-            if fd == member.report_fd or fd == member.exit_fd:
+            if fd in (member.report_fd, member.exit_fd):
                 os.close(fd)
             else:
                 assert member.popen.stderr is not None
@@ -343,7 +343,9 @@ class Supervisor:
             return
         why = describe_exit(code)
         if code > 0:
-            log.error("worker %s: process %d failed (%s); stopping the others", self.id, member.pid, why)
+            log.error(
+                "worker %s: process %d failed (%s); stopping the others", self.id, member.pid, why
+            )
             self.code = self.code or code
             self.reason = self.reason or f"a process failed ({why})"
             self._begin_stop()
@@ -353,7 +355,9 @@ class Supervisor:
             log.warning("worker %s: process %d %s while stopping", self.id, member.pid, why)
             return
         lived = time.monotonic() - member.started
-        delay = 0.0 if lived >= STEADY_S else min(max(2 * self.delays.get(member.index, 0.0), 0.5), MAX_RESTART_DELAY_S)
+        delay = 0.0
+        if lived < STEADY_S:  # dying as it starts: do not spin
+            delay = min(max(2 * self.delays.get(member.index, 0.0), 0.5), MAX_RESTART_DELAY_S)
         self.delays[member.index] = delay
         log.warning(
             "worker %s: process %d %s; starting another%s; its jobs run again once their "
@@ -372,7 +376,8 @@ class Supervisor:
             elif now >= at:
                 del self.restarts[index]
                 self._start(index, self.shares[index])
-                log.info("worker %s: process %d started in its place", self.id, self.members[index].pid)
+                pid = self.members[index].pid
+                log.info("worker %s: process %d started in its place", self.id, pid)
 
     # -- stopping -----------------------------------------------------------------------
 
@@ -429,7 +434,8 @@ def member_pids(pid: int) -> list[int]:
     when it has none): what `worker list` shows beside a worker."""
     found = []
     try:
-        children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            children = listing.read().split()
     except OSError:
         return []
     for child in children:

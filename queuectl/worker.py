@@ -124,7 +124,8 @@ class Worker:
         if supervised:
             log.debug("%s: process %d started", started, os.getpid())
         else:
-            log.info("worker %s started: %d slot(s), queues %s", self.id, self.options.slots, queues)
+            slots = self.options.slots
+            log.info("worker %s started: %d slot(s), queues %s", self.id, slots, queues)
             self._warn_if_not_durable()
         self.notifier.ready(started)
         chores = None if supervised else Housekeeper(self.store.url)  # schedules, retention
