@@ -230,8 +230,16 @@ def worker_stop(app: App, now: bool, timeout: float | None, as_json: bool) -> No
 @pass_app
 def worker_list(app: App, include_dead: bool, as_json: bool, wide: bool) -> None:
     """Workers with a fresh heartbeat: id, queues, running jobs, started, heartbeat (HOST
-    and PID when the id does not name them, STOP when asked to stop; --wide: everything)."""
-    output.print_workers(service.workers(app.store, include_dead), as_json, wide)
+    and PID when the id does not name them, STOP when asked to stop, PROCS when one runs
+    in several processes; --wide: everything)."""
+    from queuectl.supervisor import member_pids
+    from queuectl.worker_options import default_host
+
+    found = service.workers(app.store, include_dead)
+    here = default_host()
+    # A worker's processes can be seen only on its own host (/proc): elsewhere, none shown.
+    processes = {w.id: member_pids(w.pid) or [w.pid] for w in found if w.host == here}
+    output.print_workers(found, as_json, wide, processes)
 
 
 worker_start_alias = hidden_alias(worker_start, "worker-start")
