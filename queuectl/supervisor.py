@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from queuectl.config import Settings
-from queuectl.errors import StoreError
+from queuectl.errors import QueueError, StoreError
 from queuectl.housekeeping import Housekeeper
 from queuectl.models import WorkerRegistration
 from queuectl.recording import Ending
@@ -59,6 +59,10 @@ MAX_RESTART_DELAY_S = 30.0  # ...one that died sooner after a delay doubling up 
 STOP_SLACK_S = 5.0  # past the processes' own watchdogs: the supervisor SIGKILLs them
 PROCESS_MODULE = "queuectl.worker_process"  # what names them in /proc (`worker list`)
 _STOPPING = re.compile(r"stopping \((\w+)\): (\d+) job")
+
+
+class SupervisedError(QueueError):
+    """The error a process of the worker ended with (its one line, as the CLI prints)."""
 
 
 @dataclass
@@ -115,6 +119,7 @@ class Supervisor:
         self.ending = False  # a process ended cleanly or a stop began: start no more
         self.kill_at: float | None = None  # SIGKILL what still runs then
         self.code = 0
+        self.failure: str | None = None  # the first error a process ended with
         self.reason: str | None = None
         self.tally: Counter[Ending] = Counter()
         self.told_ready = False
@@ -158,6 +163,8 @@ class Supervisor:
         log.info("worker %s stopped: %s", self.id, reason)
         log.info("%s", summary_line(self.id, time.monotonic() - self.started, self.tally))
         self.notifier.close()
+        if self.failure is not None:  # the CLI prints it, once, as for one process
+            raise SupervisedError(self.failure)
         return self.code
 
     def _register(self) -> None:
@@ -291,6 +298,9 @@ class Supervisor:
         if "ended" in entry:
             member.ended = entry
             return
+        if "failed" in entry:
+            self.failure = self.failure or str(entry["failed"])
+            return
         message = parse_notify(str(entry.get("notify", "")))
         if message.get("READY") == "1":
             member.ready = True
@@ -352,7 +362,7 @@ class Supervisor:
             self._signal_all(signal.SIGTERM)
             return
         if self.ending or self.signals:
-            log.warning("worker %s: process %d %s while stopping", self.id, member.pid, why)
+            log.info("worker %s: process %d %s while stopping", self.id, member.pid, why)
             return
         lived = time.monotonic() - member.started
         delay = 0.0

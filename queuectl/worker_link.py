@@ -30,6 +30,11 @@ class SupervisorLink(Notifier):
     def ended(self, reason: str, tally: Mapping[str, int]) -> None:
         self._write({"ended": reason, "tally": dict(tally)})
 
+    def failed(self, message: str) -> None:
+        """The process ends with an error (the one line the CLI would print): the
+        supervisor prints it, once for all its processes."""
+        self._write({"failed": message})
+
     def _send(self, message: str) -> None:
         self._write({"notify": message})
 

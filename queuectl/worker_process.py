@@ -38,6 +38,7 @@ def main(argv: list[str]) -> int:
     from queuectl.cli.worker_log import configure_like
     from queuectl.errors import QueueError
     from queuectl.worker import Worker
+    from queuectl.worker_link import SupervisorLink
     from queuectl.worker_options import WorkerOptions
 
     configure_like(spec["log"])
@@ -49,10 +50,11 @@ def main(argv: list[str]) -> int:
         worker_id=str(spec["id"]),
         report_fd=int(spec["report_fd"]),
     )
+    assert options.report_fd is not None
     try:
         return Worker(os.environ.get("QUEUECTL_DB"), options).run()
     except QueueError as err:
-        print(f"error: {err}", file=sys.stderr, flush=True)
+        SupervisorLink(options.report_fd).failed(str(err))
         return 1
 
 

@@ -107,7 +107,8 @@ def test_markdown_table_for_one_figure_on_postgres() -> None:
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
     assert rows[0].startswith("| figure | backend | median")
-    assert any(row.startswith("| drain (100 jobs) | postgresql |") for row in rows)
+    drain = "| drain (100 jobs, 2 slots, 2 processes) | postgresql |"
+    assert any(row.startswith(drain) for row in rows)
     assert any(row.startswith("| scale claim") for row in rows)
 
 
