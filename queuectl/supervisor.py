@@ -209,6 +209,7 @@ class Supervisor:
             "parent": os.getpid(),
             "id": self.id,
             "slots": slots,
+            "worker_slots": self.options.slots,
             "queues": list(self.options.queues) if self.options.queues else None,
             "burst": self.options.burst,
             "host": self.options.host,

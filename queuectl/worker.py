@@ -72,7 +72,8 @@ class Worker:
         self.settings = Settings.from_stored(self.store.get_config())
         self.selector = selectors.DefaultSelector()
         self.pacing = Pacing()
-        self.slots = Slots(self.store, self.id, options.slots, self.pacing)
+        reserve_for = options.worker_slots or options.slots
+        self.slots = Slots(self.store, self.id, options.slots, self.pacing, reserve_for)
         self.stop = StopSequence(lambda: self.settings.grace_period)
         self.outage = StoreOutage(options.burst, lambda: self.settings.lease_seconds)
         self.timers = Timers(time.monotonic())

@@ -49,6 +49,7 @@ class WorkerOptions:
     # link, worker_process.py) instead of logging its start and summary or telling systemd.
     worker_id: str | None = None
     report_fd: int | None = None
+    worker_slots: int | None = None  # ...and the whole worker's slots (sizes its reserve)
 
     @property
     def supervised(self) -> bool:

@@ -49,6 +49,7 @@ def main(argv: list[str]) -> int:
         host=str(spec["host"]),
         worker_id=str(spec["id"]),
         report_fd=int(spec["report_fd"]),
+        worker_slots=int(spec["worker_slots"]),
     )
     assert options.report_fd is not None
     try:
