@@ -27,12 +27,9 @@ import os
 import re
 import selectors
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import FrameType
 
 from queuectl.config import Settings
@@ -44,12 +41,14 @@ from queuectl.results import summary_line
 from queuectl.runner import describe_exit
 from queuectl.sdnotify import Notifier
 from queuectl.slots import KILL_GRACE_S
-from queuectl.spawn import HIDDEN_FROM_JOBS, seal_inherited_fds
+from queuectl.spawn import seal_inherited_fds
 from queuectl.stop_sequence import HANDBACK_S, WATCHDOG_SLACK_S
 from queuectl.store import Store, open_store
 from queuectl.store_outage import StoreOutage
 from queuectl.wakeups import Wakeups
+from queuectl.watchdog import Watchdog
 from queuectl.worker_link import parse_notify
+from queuectl.worker_members import Member, start_member
 from queuectl.worker_options import WorkerOptions, new_worker_id, split_slots
 
 log = logging.getLogger("queuectl.worker")
@@ -57,35 +56,11 @@ log = logging.getLogger("queuectl.worker")
 STEADY_S = 10.0  # a process that lived this long is replaced at once when it dies...
 MAX_RESTART_DELAY_S = 30.0  # ...one that died sooner after a delay doubling up to this
 STOP_SLACK_S = 5.0  # past the processes' own watchdogs: the supervisor SIGKILLs them
-PROCESS_MODULE = "queuectl.worker_process"  # what names them in /proc (`worker list`)
 _STOPPING = re.compile(r"stopping \((\w+)\): (\d+) job")
 
 
 class SupervisedError(QueueError):
     """The error a process of the worker ended with (its one line, as the CLI prints)."""
-
-
-@dataclass
-class Member:
-    """One process: its share of the slots, and what it has said so far."""
-
-    index: int
-    slots: int
-    popen: subprocess.Popen[bytes]
-    exit_fd: int
-    report_fd: int
-    log_fd: int
-    started: float  # monotonic
-    log_buf: bytes = b""
-    report_buf: bytes = b""
-    ready: bool = False
-    stopping: tuple[str, int] | None = None  # its stop mode and jobs still running
-    ended: dict[str, object] | None = None  # its last report: why, what it recorded
-    open_fds: set[int] = field(default_factory=set)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
 
 
 class Supervisor:
@@ -124,6 +99,7 @@ class Supervisor:
         self.tally: Counter[Ending] = Counter()
         self.told_ready = False
         self.told_stopping: tuple[str, int] | None = None
+        self.watchdog: Watchdog | None = None  # ends a stop that overruns (see _begin_stop)
         self.started = time.monotonic()
 
     # -- life cycle ---------------------------------------------------------------------
@@ -131,7 +107,8 @@ class Supervisor:
     def run(self) -> int:
         self.started = time.monotonic()
         seal_inherited_fds()
-        self.wakeups.install(self._on_signal, None)
+        if self.wakeups.install(self._on_signal, None):
+            self.watchdog = Watchdog(self._last_words)
         try:
             self.outage.until_stored("register", self._register, self._pause, self._stopping)
         except StoreError:
@@ -159,6 +136,8 @@ class Supervisor:
             self._end_all()
             self._leave_store()
             self._close()
+            if self.watchdog is not None:
+                self.watchdog.disarm()
         reason = self.reason or ("stop" if self.signals else "its processes ended")
         log.info("worker %s stopped: %s", self.id, reason)
         log.info("%s", summary_line(self.id, time.monotonic() - self.started, self.tally))
@@ -204,39 +183,21 @@ class Supervisor:
     # -- the processes --------------------------------------------------------------------
 
     def _start(self, index: int, slots: int) -> None:
-        report_read, report_write = os.pipe()
         spec = {
-            "parent": os.getpid(),
             "id": self.id,
             "slots": slots,
             "worker_slots": self.options.slots,
             "queues": list(self.options.queues) if self.options.queues else None,
             "burst": self.options.burst,
             "host": self.options.host,
-            "report_fd": report_write,
             "log": self.style,
         }
-        # Only the supervisor speaks to systemd; the database goes by the environment (in
-        # argv, `ps` would show its password).
-        env = {k: v for k, v in os.environ.items() if k not in HIDDEN_FROM_JOBS}
-        env["QUEUECTL_DB"] = self.store.url
-        try:
-            popen = subprocess.Popen(
-                [sys.executable, "-m", PROCESS_MODULE, json.dumps(spec)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                pass_fds=(report_write,),
-                process_group=0,  # a terminal's Ctrl-C reaches the supervisor alone
-                env=env,
-            )
-        finally:
-            os.close(report_write)
-        assert popen.stderr is not None
-        log_fd = popen.stderr.fileno()
-        exit_fd = os.pidfd_open(popen.pid)
-        member = Member(index, slots, popen, exit_fd, report_read, log_fd, time.monotonic())
-        for fd, kind in ((log_fd, "log"), (report_read, "report"), (member.exit_fd, "exit")):
+        member = start_member(index, slots, spec, self.store.url)
+        for fd, kind in (
+            (member.log_fd, "log"),
+            (member.report_fd, "report"),
+            (member.exit_fd, "exit"),
+        ):
             os.set_blocking(fd, False)
             self.selector.register(fd, selectors.EVENT_READ, (member, kind))
             member.open_fds.add(fd)
@@ -411,6 +372,8 @@ class Supervisor:
             self.settings = self._fresh_settings()
             bound = self.settings.grace_period + KILL_GRACE_S + HANDBACK_S + WATCHDOG_SLACK_S
             self.kill_at = time.monotonic() + bound + STOP_SLACK_S
+            if self.watchdog is not None:  # and if leaving the registry hangs after that
+                self.watchdog.arm(bound + 2 * STOP_SLACK_S + HANDBACK_S)
 
     def _fresh_settings(self) -> Settings:
         try:
@@ -418,8 +381,13 @@ class Supervisor:
         except StoreError:
             return self.settings
 
+    def _last_words(self) -> None:
+        """The watchdog's: no process outlives the supervisor (they die with it anyway)."""
+        self._signal_all(signal.SIGKILL)
+        log.error("worker %s: its stop overran (the database did not answer); exiting", self.id)
+
     def _signal_all(self, sig: signal.Signals) -> None:
-        for member in self.members.values():
+        for member in list(self.members.values()):  # the watchdog's thread calls it too
             with contextlib.suppress(ProcessLookupError):
                 member.popen.send_signal(sig)
 
@@ -438,22 +406,3 @@ class Supervisor:
                 for fd in list(member.open_fds):
                     self._close_fd(member, fd)
             self.members.clear()
-
-
-def member_pids(pid: int) -> list[int]:
-    """The processes of the supervisor `pid` on this host (from /proc; [] elsewhere or
-    when it has none): what `worker list` shows beside a worker."""
-    found = []
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as listing:
-            children = listing.read().split()
-    except OSError:
-        return []
-    for child in children:
-        try:
-            with open(f"/proc/{child}/cmdline", "rb") as handle:
-                if PROCESS_MODULE.encode() in handle.read():
-                    found.append(int(child))
-        except OSError:
-            continue
-    return found

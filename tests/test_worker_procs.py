@@ -16,7 +16,7 @@ import pytest
 
 from queuectl.models import JobState, NewJob
 from queuectl.store import Store, open_store
-from queuectl.supervisor import member_pids
+from queuectl.worker_members import member_pids
 from tests.helpers import kill_matching, processes_matching, start_worker, stop, wait_for
 
 pytestmark = [pytest.mark.not_fast, pytest.mark.shared_store]  # real worker processes

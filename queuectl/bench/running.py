@@ -18,7 +18,7 @@ from queuectl.bench.procs import (
 )
 from queuectl.models import JobState, NewJob
 from queuectl.store import open_store
-from queuectl.supervisor import member_pids
+from queuectl.worker_members import member_pids
 
 
 def enqueue_all(url: str, jobs: list[NewJob]) -> None:

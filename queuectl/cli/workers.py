@@ -232,7 +232,7 @@ def worker_list(app: App, include_dead: bool, as_json: bool, wide: bool) -> None
     """Workers with a fresh heartbeat: id, queues, running jobs, started, heartbeat (HOST
     and PID when the id does not name them, STOP when asked to stop, PROCS when one runs
     in several processes; --wide: everything)."""
-    from queuectl.supervisor import member_pids
+    from queuectl.worker_members import member_pids
     from queuectl.worker_options import default_host
 
     found = service.workers(app.store, include_dead)
