@@ -35,7 +35,7 @@ from types import FrameType
 from queuectl.config import Settings
 from queuectl.errors import QueueError, StoreError
 from queuectl.housekeeping import Housekeeper
-from queuectl.models import WorkerRegistration
+from queuectl.models import StopMode, WorkerRegistration
 from queuectl.recording import Ending
 from queuectl.results import summary_line
 from queuectl.runner import describe_exit
@@ -363,6 +363,11 @@ class Supervisor:
             self.forwarded += 1
             self._begin_stop()
             self._signal_all(signal.SIGTERM)
+            if self.forwarded == 2:
+                # Two signals that reach a process before its handler runs count once
+                # (Python keeps a flag per signal): the order also goes through the store.
+                with contextlib.suppress(StoreError):
+                    self.store.request_worker_stop(StopMode.NOW, [self.id])
 
     def _begin_stop(self) -> None:
         """No process starts from here on; those that do not end by the time their own

@@ -102,7 +102,7 @@ def test_worker_list_and_stop_see_one_worker(store_url: str, tmp_path: Path) -> 
     store = open_store(store_url)
     worker = start_worker(store_url, tmp_path / "worker.log", "--count", "2", "--procs", "2")
     try:
-        command = f"sleep 1.5 # {marker}; echo done"
+        command = f"sleep 5 # {marker}; echo done"  # running while the checks look
         _enqueue(store, ("a", command), ("b", command))
         wait_for(
             lambda: sum(j.state is JobState.PROCESSING for j in store.list_jobs()) == 2,
@@ -152,7 +152,8 @@ def test_a_second_signal_stops_every_process_at_once(store_url: str, tmp_path: P
         _enqueue(store, ("a", command), ("b", command))
         wait_for(lambda: len(processes_matching(marker)) == 2, what="both jobs running")
         worker.send_signal(signal.SIGTERM)
-        wait_for(lambda: "stopping: waiting" in (tmp_path / "worker.log").read_text())
+        log = tmp_path / "worker.log"
+        wait_for(lambda: log.read_text().count("stopping: waiting") == 2, what="both stopping")
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(60) == 0
         for job_id in ("a", "b"):
