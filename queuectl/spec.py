@@ -184,23 +184,30 @@ def check_text(field: str, *values: str | None) -> None:
             ) from None
 
 
-def to_new_job(spec: JobSpec) -> NewJob:
-    """Check the rules a type cannot express and resolve id, run_at and delay."""
-    check_text("command", spec.command)
-    check_text("cwd", spec.cwd)
-    check_text("run_at", spec.run_at)
+def _check_texts(spec: JobSpec) -> None:
+    if not (
+        spec.command.isascii()  # ASCII is always valid: one call instead of three
+        and (spec.cwd is None or spec.cwd.isascii())
+        and (spec.run_at is None or spec.run_at.isascii())
+    ):
+        check_text("command", spec.command)
+        check_text("cwd", spec.cwd)
+        check_text("run_at", spec.run_at)
     if spec.env:
         check_text("env", *spec.env, *spec.env.values())
-    if not spec.command.strip():
+
+
+def _check_command(command: str) -> None:
+    if not command.strip():
         raise InvalidSpec(
             "invalid job spec: `command` must be a non-empty shell command", field="command"
         )
-    if "\x00" in spec.command:
+    if "\x00" in command:
         raise InvalidSpec("invalid job spec: `command` must not contain NUL bytes", field="command")
     # At most 4 bytes a character: only a long command needs encoding to be measured.
-    size = len(spec.command) * 4
+    size = len(command) * 4
     if size > MAX_COMMAND_BYTES:
-        size = len(spec.command.encode("utf-8", "surrogatepass"))
+        size = len(command.encode("utf-8", "surrogatepass"))
     if size > MAX_COMMAND_BYTES:
         raise InvalidSpec(
             f"invalid job spec: `command` is {size} bytes, more than the {MAX_COMMAND_BYTES} "
@@ -208,6 +215,13 @@ def to_new_job(spec: JobSpec) -> NewJob:
             "put long scripts in a file and run that",
             field="command",
         )
+
+
+def to_new_job(spec: JobSpec, cwd: str | None = None) -> NewJob:
+    """Check the rules a type cannot express and resolve id, run_at and delay. `cwd` is
+    the directory of a spec that names none."""
+    _check_texts(spec)
+    _check_command(spec.command)
     if spec.id is None:
         job_id = os.urandom(6).hex()  # uuid costs start-up
     else:
@@ -228,8 +242,10 @@ def to_new_job(spec: JobSpec) -> NewJob:
         raise InvalidSpec(
             f"invalid job spec: `run_at` must fall in 1970-9999: {spec.run_at}", field="run_at"
         )
-    _check_cwd_env(spec.cwd, spec.env)
-    _check_after(spec.after)
+    if spec.cwd is not None or spec.env:
+        _check_cwd_env(spec.cwd, spec.env)
+    if spec.after:
+        _check_after(spec.after)
     return NewJob(
         id=job_id,
         command=spec.command,
@@ -240,7 +256,7 @@ def to_new_job(spec: JobSpec) -> NewJob:
         run_at=run_at,
         delay=spec.delay or 0.0,
         keep_daemons=spec.keep_daemons,
-        cwd=spec.cwd,
+        cwd=spec.cwd if spec.cwd is not None else cwd,
         env=spec.env or None,
         after=tuple(spec.after or ()),
         after_mode=spec.after_mode,
@@ -312,9 +328,9 @@ def check_job_id(job_id: str) -> None:
         )
 
 
-def parse_job(text: str | bytes) -> NewJob:
-    """One JSON job spec in, one validated NewJob out."""
-    return to_new_job(decode_spec(text))
+def parse_job(text: str | bytes, cwd: str | None = None) -> NewJob:
+    """One JSON job spec in, one validated NewJob out (`cwd`: as in to_new_job)."""
+    return to_new_job(decode_spec(text), cwd)
 
 
 def load_json(text: str) -> Any:

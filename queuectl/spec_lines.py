@@ -17,11 +17,12 @@ from queuectl.spec import JobSpec, load_json, parse_job, spec_from_mapping, to_n
 _decoder = msgspec.json.Decoder(JobSpec)
 
 
-def parse_job_lines(text: str) -> list[tuple[str, NewJob]]:
+def parse_job_lines(text: str, cwd: str | None = None) -> list[tuple[str, NewJob]]:
     """Many specs: one JSON array, or JSON lines. Returns (where, job) pairs, `where`
-    being "line 3" or "item 2", and errors name the line (or array item)."""
+    being "line 3" or "item 2", and errors name the line (or array item). `cwd` is the
+    directory of the specs that name none."""
     stripped = text.lstrip()
-    jobs = list(_array_items(stripped) if stripped.startswith("[") else _lines(text))
+    jobs = list(_array_items(stripped, cwd) if stripped.startswith("[") else _lines(text, cwd))
     if not jobs:
         raise InvalidSpec("no job specs found in the input")
     seen: set[str] = set()
@@ -32,18 +33,18 @@ def parse_job_lines(text: str) -> list[tuple[str, NewJob]]:
     return jobs
 
 
-def _lines(text: str) -> Iterable[tuple[str, NewJob]]:
-    at_once = _lines_at_once(text)
-    return at_once if at_once is not None else _line_by_line(text)
+def _lines(text: str, cwd: str | None) -> Iterable[tuple[str, NewJob]]:
+    at_once = _lines_at_once(text, cwd)
+    return at_once if at_once is not None else _line_by_line(text, cwd)
 
 
-def _line_by_line(text: str) -> Iterator[tuple[str, NewJob]]:
+def _line_by_line(text: str, cwd: str | None) -> Iterator[tuple[str, NewJob]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
-            yield f"line {number}", _located(f"line {number}", line)
+            yield f"line {number}", _located(f"line {number}", line, cwd)
 
 
-def _lines_at_once(text: str) -> list[tuple[str, NewJob]] | None:
+def _lines_at_once(text: str, cwd: str | None) -> list[tuple[str, NewJob]] | None:
     """Every line decoded in one msgspec call when each non-blank line is one JSON object
     (it starts with `{` and ends with `}`, so no value can span lines); None sends other
     input, and every error, to the line-by-line path, whose messages name the line."""
@@ -58,12 +59,14 @@ def _lines_at_once(text: str) -> list[tuple[str, NewJob]] | None:
         specs = _decoder.decode_lines(text)
         if len(specs) != len(numbers):
             return None
-        return [(f"line {n}", to_new_job(spec)) for n, spec in zip(numbers, specs, strict=True)]
+        return [
+            (f"line {n}", to_new_job(spec, cwd)) for n, spec in zip(numbers, specs, strict=True)
+        ]
     except (msgspec.MsgspecError, InvalidSpec):
         return None
 
 
-def _array_items(text: str) -> Iterable[tuple[str, NewJob]]:
+def _array_items(text: str, cwd: str | None) -> Iterable[tuple[str, NewJob]]:
     items = load_json(text)
     if not isinstance(items, list):
         raise InvalidSpec("expected a JSON array of job specs")
@@ -73,14 +76,14 @@ def _array_items(text: str) -> Iterable[tuple[str, NewJob]]:
         if not isinstance(item, dict):
             raise InvalidSpec(f"{where}: a job spec must be a JSON object")
         try:
-            result.append((where, to_new_job(spec_from_mapping(item))))
+            result.append((where, to_new_job(spec_from_mapping(item), cwd)))
         except InvalidSpec as err:
             raise InvalidSpec(f"{where}: {err}", field=err.field) from None
     return result
 
 
-def _located(where: str, line: str) -> NewJob:
+def _located(where: str, line: str, cwd: str | None) -> NewJob:
     try:
-        return parse_job(line)
+        return parse_job(line, cwd)
     except InvalidSpec as err:
         raise InvalidSpec(f"{where}: {err}", field=err.field) from None

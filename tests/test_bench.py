@@ -123,3 +123,37 @@ def test_retention_figure_puts_the_claim_p99_during_a_prune_beside_one_without()
     assert during["baseline_label"] == "no prune" and during["baseline"] > 0
     assert during["target"] == "<= 20 ms" and "1,500 completed jobs pruned" in during["note"]
     assert figures["prune"]["samples"][0] > 0
+
+
+PROJECTION = {
+    "store serial cost",
+    "worker CPU",
+    "job CPU",
+    "ceiling of one database",
+    "worker cores to reach it",
+    "model check, 1 process",
+}
+
+
+@pytest.mark.not_fast  # a worker process drains jobs: seconds
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_projection_reports_costs_a_ceiling_and_checks_its_model(backend: str) -> None:
+    """`--only projection`: the store's serial cost and the worker's and job's CPU a job
+    (read from /proc and from the server), the ceiling and cores they give, and the
+    model's prediction beside the drain measured in the same run."""
+    args = ["--only", "projection"]
+    if backend == "postgresql":
+        require_postgres()
+        args += ["--db", postgres_admin_url()]
+    report = run_bench(*args)
+    figures = {f["name"]: f for f in report["figures"]}  # type: ignore[attr-defined]
+    assert set(figures) >= PROJECTION
+    assert {f["backend"] for f in figures.values()} == {backend}
+    for name in ("store serial cost", "worker CPU", "job CPU"):
+        assert figures[name]["unit"] == "us/job" and figures[name]["samples"][0] >= 0, name
+    serial = figures["store serial cost"]["samples"][0]  # 1,000 claims at least: > 0
+    ceiling = figures["ceiling of one database"]["samples"][0]
+    assert ceiling == pytest.approx(1e6 / serial)
+    check = figures["model check, 1 process"]
+    assert check["baseline_label"] == "predicted" and check["baseline"] > 0
+    assert check["ratio"] == pytest.approx(check["samples"][0] / check["baseline"])

@@ -8,7 +8,17 @@ import sys
 import time
 from collections.abc import Callable
 
-from queuectl.bench import Figure, cli, due, others, retention, running, scale, workflows
+from queuectl.bench import (
+    Figure,
+    cli,
+    due,
+    others,
+    projection,
+    retention,
+    running,
+    scale,
+    workflows,
+)
 from queuectl.bench.backends import (
     POSTGRES_DEFAULT,
     REDIS_DEFAULT,
@@ -31,6 +41,7 @@ FIGURES = (
     "idle",
     "workflows",
     "retention",
+    "projection",
     "others",
 )
 
@@ -86,6 +97,9 @@ def run_backend(server: Server, sizes: Sizes, only: set[str]) -> list[Figure]:
         sized = (sizes.workflow, sizes.chain, sizes.bulk, sizes.runs)
         out.extend(workflows.measure(server.fresh, backend, *sized))
     on_fresh("retention", lambda url: retention.measure(url, backend, *sizes.retention))
+    if "projection" in only:
+        print(f"  {backend}: projection ...", file=sys.stderr, flush=True)
+        out.extend(projection.measure(server.fresh, backend, sizes.drain))
     return out
 
 

@@ -14,6 +14,7 @@ functions (spec_arg.py, reading.py), and errors go through the same one-line `fa
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -258,7 +259,20 @@ def run(argv: Sequence[str]) -> bool:
     call = parse(argv)
     if call is None:
         return False
-    _import_msgspec_lean()
+    # No cycle collection while this short command runs: importing a database driver
+    # makes tens of thousands of objects, and the collector walks them again and again
+    # (a tenth of the start-up) to find no garbage. Memory is freed by reference counts.
+    gc.disable()
+    try:
+        return _run(call)
+    finally:
+        gc.enable()
+
+
+def _run(call: Call) -> bool:
+    from queuectl.cli import lean_imports
+
+    lean_imports.import_msgspec()
     action = _prepare(call)
     if action is None:
         return False
@@ -266,6 +280,7 @@ def run(argv: Sequence[str]) -> bool:
     from queuectl.cli.errors import fail, silence_stdout
     from queuectl.errors import QueueError
 
+    lean_imports.import_driver(call.db or "")
     app = App(call.db, call.db_from_env)
     try:
         action(app)
@@ -283,17 +298,3 @@ def run(argv: Sequence[str]) -> bool:
     finally:
         app.close()
     return True
-
-
-def _import_msgspec_lean() -> None:
-    """Import msgspec without typing_extensions, when that is installed (other packages
-    bring it): msgspec imports it only to understand that module's own types, which
-    queuectl's structs do not use, and it costs 10 ms of inspect, ast and dis. Only in
-    these short processes: `serve` imports Litestar, whose types need it."""
-    if "msgspec" in sys.modules or "typing_extensions" in sys.modules:
-        return
-    sys.modules["typing_extensions"] = None  # type: ignore[assignment]  # import fails
-    try:
-        import msgspec  # noqa: F401
-    finally:
-        del sys.modules["typing_extensions"]  # a later import finds it as usual

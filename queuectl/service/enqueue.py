@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from queuectl.errors import DuplicateJob, InvalidSpec
 from queuectl.models import NewJob
 from queuectl.service.common import DEFAULT_MAX_RETRIES, configured_max_retries
@@ -85,16 +83,10 @@ def parse_located(
     """Many specs as (where, job) pairs, `where` being "line 3" or "item 2". `overrides`
     (option values, None = not given) apply to each spec, as in spec_with_overrides;
     `cwd` is the directory of the specs that name none."""
-    located = parse_job_lines(text)
+    located = parse_job_lines(text, cwd)
     if overrides and any(v is not None for v in overrides.values()):
         located = [(w, spec_with_overrides(_as_spec(job), overrides)) for w, job in located]
-    if cwd is not None:
-        located = [(w, _in_directory(job, cwd)) for w, job in located]
     return located
-
-
-def _in_directory(job: NewJob, cwd: str) -> NewJob:
-    return job if job.cwd is not None else msgspec.structs.replace(job, cwd=cwd)
 
 
 def spec_fields(job: NewJob) -> dict[str, Any]:

@@ -208,9 +208,35 @@ def _apply_migration(version: int, script: str, conn: psycopg.Connection[Row]) -
     return True
 
 
+# The schema check of every open, in one round trip for a database queuectl made: its
+# highest migration, whether the jobs table is there, and the type of the version column.
+# (A database without schema_migrations fails it, and is looked at step by step below.)
+CURRENT_VERSION = (
+    "SELECT max(version) AS v, to_regclass('jobs') IS NOT NULL AS jobs,"
+    " (SELECT t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+    "  WHERE a.attrelid = to_regclass('schema_migrations') AND a.attname = 'version'"
+    "  AND NOT a.attisdropped) AS kind"
+    " FROM schema_migrations"
+)
+
+
 def _applied_version(target: str, conn: psycopg.Connection[Row]) -> int:
     """The highest applied migration, 0 for an empty database; a database another program
     made (a jobs table without schema_migrations, or one of another shape) is refused."""
+    try:
+        row = conn.execute(CURRENT_VERSION).fetchone()
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
+        row = None  # a new database, or another program's: the steps below tell which
+    if row is not None and row["v"] is not None and row["jobs"] and row["kind"] in INTEGERS:
+        return int(row["v"])
+    return _inspected_version(target, conn)
+
+
+INTEGERS = ("int4", "int8")  # the version column's type (integer, bigint) in pg_type
+
+
+def _inspected_version(target: str, conn: psycopg.Connection[Row]) -> int:
+    """_applied_version step by step, for any database but a current queuectl one."""
     found = conn.execute(
         "SELECT to_regclass('schema_migrations') IS NOT NULL AS ours,"
         " to_regclass('jobs') IS NOT NULL AS jobs"

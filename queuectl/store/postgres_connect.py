@@ -50,6 +50,26 @@ def _reason(err: Exception) -> str:
     return re.sub(r"^(FATAL|ERROR):\s+", "", text)
 
 
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def loopback_plain(options: dict[str, Any]) -> dict[str, Any]:
+    """No TLS or GSSAPI encryption tried on a connection that never leaves this machine,
+    unless the URL or the environment asks for one: libpq's default (`prefer`) first
+    offers each to the server, a round trip apiece, and a whole TLS handshake when the
+    server has TLS on, without checking whom it talks to. A setting of the user's is
+    kept as it is."""
+    hosts = str(options.get("hostaddr") or options.get("host") or os.environ.get("PGHOST", ""))
+    if not hosts or any(host.strip() not in LOOPBACK for host in hosts.split(",")):
+        return {}
+    plain: dict[str, Any] = {}
+    if "sslmode" not in options and not os.environ.get("PGSSLMODE"):
+        plain["sslmode"] = "disable"
+    if "gssencmode" not in options and not os.environ.get("PGGSSENCMODE"):
+        plain["gssencmode"] = "disable"
+    return plain
+
+
 def connect_server(dsn: str, durable: bool, poll_only: bool) -> psycopg.Connection[Row]:
     target = redacted_url(dsn)
     if _IMPORT_ERROR is not None:
@@ -69,8 +89,15 @@ def connect_server(dsn: str, durable: bool, poll_only: bool) -> psycopg.Connecti
         # Poolers in transaction mode (the reason for poll-only) may hand each statement
         # to another server connection: no server-side prepared statements then.
         extra["prepare_threshold"] = None
+    plain = loopback_plain(options)
     try:
-        conn = psycopg.connect(dsn, autocommit=True, row_factory=dict_row, **extra)
+        try:
+            conn = psycopg.connect(dsn, autocommit=True, row_factory=dict_row, **extra, **plain)
+        except psycopg.OperationalError as err:
+            if not plain or not re.search(r"pg_hba|SSL|encrypt", str(err)):
+                raise
+            # A server that wants encryption even here: as libpq would have connected.
+            conn = psycopg.connect(dsn, autocommit=True, row_factory=dict_row, **extra)
     except psycopg.Error as err:
         reason = _reason(err)
         refused = re.search(r"does not exist|authentication|password|pg_hba|invalid", reason)

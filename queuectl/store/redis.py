@@ -102,13 +102,12 @@ class RedisStore(GuardedStore, RedisObserve, RedisRecords):
     def enqueue_jobs(self, jobs: Sequence[NewJob], default_max_retries: int) -> list[str]:
         if not jobs:
             return []
-        args: list[Any] = [default_max_retries]
-        for job in jobs:
-            args += [
+        specs = [
+            (
                 job.id,
                 job.command,
                 job.queue,
-                job.priority,
+                str(job.priority),
                 optional(job.max_retries),
                 optional(job.timeout),
                 optional(None if job.run_at is None else float(job.run_at)),
@@ -118,9 +117,11 @@ class RedisStore(GuardedStore, RedisObserve, RedisRecords):
                 "" if job.env is None else json.dumps(job.env),
                 job.after_mode.value if job.after else "",
                 ",".join(job.after),
-            ]
+            )
+            for job in jobs
+        ]
         workflow.check_graph(jobs)
-        answer = self._scripts.run("enqueue", args)
+        answer = self._scripts.run("enqueue", [default_max_retries, msgspec.json.encode(specs)])
         if answer[0] == b"duplicate":
             raise DuplicateJob(answer[1].decode())
         if answer[0] == b"unknown":

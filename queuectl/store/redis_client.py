@@ -14,7 +14,6 @@ import re
 import socket
 from collections.abc import Callable, Sequence
 from functools import cache
-from importlib import resources
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
@@ -36,6 +35,7 @@ CONNECT_TIMEOUT_S = 10.0
 # A server that stops answering (frozen, cut off) is given up on after this long; longer
 # than any script runs (a purge deletes in batches for that reason).
 SOCKET_TIMEOUT_S = 30.0
+SCRIPT_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "redis_scripts")
 SCRIPTS = (
     "enqueue",
     "record",
@@ -100,9 +100,20 @@ def connect(url: str) -> redis.Redis:
 @cache
 def script_text(name: str) -> str:
     """A script as sent: the shared library (common.lua) and then the script itself."""
-    folder = resources.files("queuectl.store") / "redis_scripts"
-    common = (folder / "common.lua").read_text()
-    return after_rules_lua() + common + "\n" + (folder / f"{name}.lua").read_text()
+    return _library() + "\n" + _read_script(name)
+
+
+@cache
+def _library() -> str:
+    """What every script starts with: the rules (after_rules_lua) and common.lua."""
+    return after_rules_lua() + _read_script("common")
+
+
+def _read_script(name: str) -> str:
+    # A plain file next to this module (as queries.py reads the SQL): importlib.resources
+    # would cost a short command more than all its Redis round trips.
+    with open(os.path.join(SCRIPT_FOLDER, f"{name}.lua"), encoding="utf-8") as handle:
+        return handle.read()
 
 
 def after_rules_lua() -> str:
@@ -136,11 +147,23 @@ class Scripts:
         self._client = client
         self._prefix = prefix
         self._target = target
-        self._scripts = {name: client.register_script(script_text(name)) for name in SCRIPTS}
+        # Each script is read and hashed when first run: a short command runs one or two
+        # of them. (Running one is EVALSHA, and the script is sent only if the server
+        # does not have it yet.)
+        self._scripts: dict[str, Any] = {}
         self.clock_offset = 0.0  # seconds added to the server's clock (advance_clock)
 
+    def script(self, name: str) -> Any:
+        """The registered script `name` (redis-py's Script), registered on first use."""
+        script = self._scripts.get(name)
+        if script is None:
+            if name not in SCRIPTS:
+                raise KeyError(name)
+            script = self._scripts[name] = self._client.register_script(script_text(name))
+        return script
+
     def run(self, name: str, args: Sequence[Any] = (), *, read: bool = False) -> Any:
-        script = self._scripts[name]
+        script = self.script(name)
         offset = repr(self.clock_offset)
         return self.call(lambda: script(args=[self._prefix, offset, *args]), read=read)
 

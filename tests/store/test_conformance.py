@@ -1661,6 +1661,9 @@ def test_a_large_batch_counts_per_queue_and_refuses_a_taken_id_whole(store: Stor
     assert store.count_jobs().by_state[PENDING] == 600
     assert store.count_jobs("qa").by_state[PENDING] == 400
     assert store.count_jobs("qb").by_state[PENDING] == 200
+    stored = store.get_jobs([job.id for job in big])
+    seqs = [stored[job.id].seq for job in big]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 600  # the input's order, throughout
     again = [make_job(f"more-{i}") for i in range(500)] + [make_job("big-7")]
     again += [make_job(f"after-{i}") for i in range(10)]
     with pytest.raises(DuplicateJob, match="big-7"):
@@ -1672,3 +1675,36 @@ def test_a_large_batch_counts_per_queue_and_refuses_a_taken_id_whole(store: Stor
     assert store.count_jobs("qb").by_state[PENDING] == 201
     claim_one(store, queues=["qb"])
     assert store.count_jobs("qb").by_state[PENDING] == 200
+
+
+def test_a_bulk_of_thousands_keeps_every_index_of_one_at_a_time(store: Store) -> None:
+    """A bulk past the batches a backend writes at once (thousands of jobs, mixed queues,
+    priorities and run times, some after others) is stored as if added one by one: due
+    jobs claim by priority then input order, later ones wait, those after others are
+    blocked, counts and id lookups see every job; a taken id deep in the next bulk
+    refuses all of it."""
+    jobs = [
+        make_job(
+            f"bulk-{i:05d}",
+            queue="qa" if i % 2 else "qb",
+            priority=1 if i % 1000 == 7 else 0,
+            delay=3600.0 if i % 5 == 0 else 0.0,
+            after=("bulk-00001",) if i % 700 == 3 else (),
+        )
+        for i in range(2500)
+    ]
+    enqueue(store, *jobs)
+    counts = store.count_jobs()
+    assert counts.by_state[PENDING] == 2500
+    assert counts.scheduled == 500 and counts.blocked == 4
+    assert store.count_jobs("qa").by_state[PENDING] == 1250
+    assert store.get_jobs(["bulk-02499", "bulk-01234"]).keys() == {"bulk-02499", "bulk-01234"}
+    top = [job.id for job in store.claim_jobs("w1", None, 3, 60.0)]
+    assert top == ["bulk-00007", "bulk-01007", "bulk-02007"]  # priority 1, in input order
+    rest = [job.id for job in store.claim_jobs("w1", None, 3, 60.0)]
+    assert rest == ["bulk-00001", "bulk-00002", "bulk-00004"]  # 0, 5: later; 3: blocked
+    taken = [make_job(f"late-{i}") for i in range(2200)] + [make_job("bulk-02222")]
+    with pytest.raises(DuplicateJob, match="bulk-02222"):
+        enqueue(store, *taken, make_job("late-last"))
+    assert store.get_job("late-0") is None and store.get_job("late-last") is None
+    assert store.count_jobs().by_state[PENDING] == 2494
