@@ -69,6 +69,7 @@ class NewJob(msgspec.Struct, frozen=True):
     env: dict[str, str] | None = None  # merged over the worker's environment
     after: tuple[str, ...] = ()  # ids of the jobs it runs after (queuectl.workflow)
     after_mode: AfterMode = AfterMode.COMPLETED
+    concurrency_key: str | None = None  # shares its key's limit (queuectl.limits)
 
 
 class Job(msgspec.Struct, frozen=True):
@@ -105,6 +106,7 @@ class Job(msgspec.Struct, frozen=True):
     blockers: int = 0
     dependents: int = 0
     cancelled_by: str | None = None
+    concurrency_key: str | None = None  # queuectl.limits: jobs sharing it share its limit
 
     @property
     def blocked(self) -> bool:

@@ -29,6 +29,7 @@ KIND = "schedule"  # the store records' kind
 MAX_NAME = 100
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 MIN_EVERY = 1.0  # seconds
+MAX_EVERY = 3660 * 86400.0  # about ten years: a longer interval's next run has no date
 ON_TIME = 60.0  # a run this late is still run with catch-up "none"
 MAX_CATCH_UP = 1000  # runs enqueued at once with catch-up "all"
 
@@ -96,8 +97,10 @@ def check_timing(cron: str | None, every: float | None, tz: str) -> None:
         message = "give a cron expression or an interval (every), one of them"
         raise InvalidSpec(message, field="cron")
     zone(tz)
-    if every is not None and every < MIN_EVERY:
-        raise InvalidSpec(f"the interval must be at least {MIN_EVERY:g}s", field="every")
+    if every is not None and not MIN_EVERY <= every <= MAX_EVERY:
+        raise InvalidSpec(
+            f"the interval must be {MIN_EVERY:g}s to {MAX_EVERY / 86400:g} days", field="every"
+        )
     if cron is not None:
         from cronsim import CronSim, CronSimError
 

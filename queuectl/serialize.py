@@ -73,9 +73,11 @@ class Job(msgspec.Struct):
     waiting_for: int  # how many of those have not ended as it needs
     dependents: int  # how many jobs run after it
     cancelled_by: str | None  # the job whose end cancelled it
+    concurrency_key: str | None  # jobs sharing it share its limit (queuectl.limits)
+    held_back: str | None  # why it is due but not running: a limit (None: none holds it)
 
     @classmethod
-    def of(cls, job: models.Job) -> Job:
+    def of(cls, job: models.Job, held_back: str | None = None) -> Job:
         return cls(
             id=job.id,
             command=job.command,
@@ -104,6 +106,8 @@ class Job(msgspec.Struct):
             waiting_for=job.blockers,
             dependents=job.dependents,
             cancelled_by=job.cancelled_by,
+            concurrency_key=job.concurrency_key,
+            held_back=held_back,
         )
 
 
@@ -162,11 +166,15 @@ class JobDetails(msgspec.Struct):
 
     @classmethod
     def of(
-        cls, job: models.Job, attempts: Sequence[models.Attempt], links: Links | None = None
+        cls,
+        job: models.Job,
+        attempts: Sequence[models.Attempt],
+        links: Links | None = None,
+        held_back: str | None = None,
     ) -> JobDetails:
         after = [] if links is None else [LinkedJob(j.id, j.state) for j in links.after]
         deps = [] if links is None else [LinkedJob(j.id, j.state) for j in links.dependents]
-        return cls(Job.of(job), [Attempt.of(a) for a in attempts], after, deps)
+        return cls(Job.of(job, held_back), [Attempt.of(a) for a in attempts], after, deps)
 
 
 class Output(msgspec.Struct):
@@ -246,6 +254,7 @@ class Status(msgspec.Struct):
     slots_reserved: int  # jobs claimed ahead, waiting for a slot (not running)
     paused: list[str]  # paused queues; "*" = every queue
     last_prune: LastPrune | None  # retention's latest prune (None: none yet)
+    held_back: dict[str, str]  # queue or "key K": why its due jobs wait (a limit)
 
     @classmethod
     def of(cls, report: ServiceStatus) -> Status:
@@ -268,6 +277,7 @@ class Status(msgspec.Struct):
             slots_reserved=report.slots_reserved,
             paused=report.paused,
             last_prune=None if report.last_prune is None else LastPrune.of(report.last_prune),
+            held_back=report.held_back,
         )
 
 
@@ -291,8 +301,8 @@ def _builtins(shape: msgspec.Struct) -> dict[str, Any]:
     return found
 
 
-def job_dict(job: models.Job) -> dict[str, Any]:
-    return _builtins(Job.of(job))
+def job_dict(job: models.Job, held_back: str | None = None) -> dict[str, Any]:
+    return _builtins(Job.of(job, held_back))
 
 
 # `show` prints the end of each attempt's output: all of it is `logs` (whose one attempt
@@ -313,13 +323,17 @@ def _tail_dict(attempt: models.Attempt) -> dict[str, Any]:
 
 
 def job_show_dict(
-    job: models.Job, attempts: Sequence[models.Attempt], links: Links | None = None
+    job: models.Job,
+    attempts: Sequence[models.Attempt],
+    links: Links | None = None,
+    held_back: str | None = None,
 ) -> dict[str, Any]:
     """`show --json`: the job's fields, the jobs it runs after and those after it (each
     with its state), and its attempts under "attempt_log", each with the end of its
     output."""
     linked = {} if links is None else _builtins(links)
-    return {**job_dict(job), **linked, "attempt_log": [_tail_dict(a) for a in attempts]}
+    shown = job_dict(job, held_back)
+    return {**shown, **linked, "attempt_log": [_tail_dict(a) for a in attempts]}
 
 
 def output_dict(out: ServiceOutput) -> dict[str, Any]:

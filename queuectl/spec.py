@@ -57,6 +57,7 @@ class JobSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     env: dict[str, str] | None = None
     after: list[str] | None = None
     after_mode: AfterMode = AfterMode.COMPLETED
+    concurrency_key: str | None = None
 
 
 _decoder = msgspec.json.Decoder(JobSpec)
@@ -107,6 +108,14 @@ def spec_json_schema() -> dict[str, Any]:
         "default": AfterMode.COMPLETED.value,
         "description": "run once the jobs in `after` all completed, or all finished in any way",
     }
+    props["concurrency_key"] = _nullable(
+        {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9._:@/+=-]{1,200}$",
+            "description": "jobs sharing a key never run more at once than its limit "
+            "(1 unless set)",
+        }
+    )
     spec["properties"] = props
     spec["examples"] = [
         {"command": "./build.sh --release", "queue": "builds", "timeout": 600},
@@ -246,6 +255,10 @@ def to_new_job(spec: JobSpec, cwd: str | None = None) -> NewJob:
         _check_cwd_env(spec.cwd, spec.env)
     if spec.after:
         _check_after(spec.after)
+    if spec.concurrency_key is not None:
+        from queuectl.limits import check_key  # only when used: enqueue's start-up
+
+        check_key(spec.concurrency_key)
     return NewJob(
         id=job_id,
         command=spec.command,
@@ -260,6 +273,7 @@ def to_new_job(spec: JobSpec, cwd: str | None = None) -> NewJob:
         env=spec.env or None,
         after=tuple(spec.after or ()),
         after_mode=spec.after_mode,
+        concurrency_key=spec.concurrency_key,
     )
 
 

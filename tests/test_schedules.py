@@ -81,7 +81,8 @@ def test_a_run_id_names_the_schedule_and_its_due_time() -> None:
         ("0 2 * * * *", None, "UTC", "five fields"),
         (None, None, "UTC", "a cron expression or an interval"),
         ("0 2 * * *", 60.0, "UTC", "a cron expression or an interval"),
-        (None, 0.5, "UTC", "at least 1s"),
+        (None, 0.5, "UTC", "1s to 3660 days"),
+        (None, 1.5e190, "UTC", "1s to 3660 days"),  # its next run would have no date
         ("0 2 * * *", None, "Mars/Olympus", "unknown time zone"),
     ],
 )

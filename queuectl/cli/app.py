@@ -30,6 +30,7 @@ COMMANDS = {
     "wait": "control:wait",
     "pause": "control:pause",
     "resume": "control:resume",
+    "queue": "queues:queue",
     "purge": "jobs:purge",
     "delete": "jobs:delete",
     "update": "jobs:update",

@@ -40,6 +40,7 @@ OPTIONS: dict[str, dict[str, Spec]] = {
         "--cwd": ("cwd", VALUE),
         "--env": ("env", MANY),
         "--env-all": ("env_all", FLAG),
+        "--concurrency-key": ("concurrency_key", VALUE),
         "--json": ("json", FLAG),
     },
     "list": {
@@ -194,7 +195,16 @@ def _enqueue(call: Call, given: dict[str, Any]) -> Action | None:
     if "run_at" in given and "delay" in given:
         return None
     here = caller_directory()
-    names = ("priority", "run_at", "delay", "timeout", "max_retries", "queue", "cwd")
+    names = (
+        "priority",
+        "run_at",
+        "delay",
+        "timeout",
+        "max_retries",
+        "queue",
+        "cwd",
+        "concurrency_key",
+    )
     try:
         env = tuple(given.get("env", ()))
         options = job_options({k: given.get(k) for k in names}, env, "env_all" in given, here)
@@ -241,7 +251,7 @@ def _prepare(call: Call) -> Action | None:
         )
         wide = "wide" in given
         return lambda app: reading.print_page(
-            reading.fetch_page(app.store, query), query, as_json, wide
+            reading.fetch_page(app.store, query), query, as_json, wide, app.store
         )
     if call.command == "status":
         return lambda app: reading.print_status(app, given.get("queue"), as_json)

@@ -128,6 +128,12 @@ class EnqueueCommand(click.Command):
     help="completed (default): run once they all completed, and be cancelled if one ends "
     "dead or cancelled; finished: run once they all ended, however they ended.",
 )
+@click.option(
+    "--concurrency-key",
+    metavar="KEY",
+    help="Jobs sharing KEY never run more at once than its limit (1 unless set with "
+    "`queuectl queue set-key`), on any host, whatever their queues.",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"ids": [...]}.')
 @click.pass_context
 def enqueue(
@@ -254,7 +260,7 @@ def list_(
         return reading.fetch_page(app.store, query)  # each frame, as one `list` would
 
     def show(page: JobPage) -> None:
-        reading.print_page(page, query, as_json, wide)
+        reading.print_page(page, query, as_json, wide, app.store)
 
     if interval is None:
         show(fetch())

@@ -135,14 +135,19 @@ def _plain(text: str) -> str:
 
 
 def print_jobs(
-    jobs: Sequence[Job], as_json: bool, title: str | None = None, wide: bool = False
+    jobs: Sequence[Job],
+    as_json: bool,
+    title: str | None = None,
+    wide: bool = False,
+    held_back: dict[str, str] | None = None,
 ) -> None:
     """A plain listing fits 80 columns for everyday jobs: today's times as the clock, the
     QUEUE column only for several queues, RUN AT only for jobs due at another time than
     their last change, as a span from now while ahead. `wide` shows every column, dates
     in full."""
     if as_json:
-        echo_json([serialize.job_dict(job) for job in jobs])
+        held = held_back or {}
+        echo_json([serialize.job_dict(job, held.get(job.id)) for job in jobs])
         return
     if not jobs:
         echo("no jobs")
@@ -189,10 +194,14 @@ _TIME_FIELDS = frozenset({"run_at", "created_at", "updated_at", "lease_expires_a
 
 
 def print_job(
-    job: Job, attempts: Sequence[Attempt], as_json: bool, links: Links | None = None
+    job: Job,
+    attempts: Sequence[Attempt],
+    as_json: bool,
+    links: Links | None = None,
+    held_back: str | None = None,
 ) -> None:
     if as_json:
-        echo_json(serialize.job_show_dict(job, attempts, links))
+        echo_json(serialize.job_show_dict(job, attempts, links, held_back))
         return
     from queuectl.cli.errors import one_line
 
@@ -200,7 +209,7 @@ def print_job(
         if linked:
             shown = ", ".join(f"{_plain(j.id)} ({j.state or 'deleted'})" for j in linked)
             echo(f"{key + ':':<18}{one_line(shown)}")
-    for key, value in serialize.job_dict(job).items():
+    for key, value in serialize.job_dict(job, held_back).items():
         if key in _TIME_FIELDS and value is not None:
             shown = when_zoned(getattr(job, key))
         elif value is not None:
@@ -298,6 +307,8 @@ def print_status(report: Status, as_json: bool) -> None:
     if report.paused:
         names = "every queue" if "*" in report.paused else ", ".join(report.paused)
         echo(f"\nPaused: {names} (queuectl resume to go on)")
+    for name, why in report.held_back.items():
+        echo(f"\nHeld back: {name}: {why}")
     if report.last_prune is not None:
         prune = report.last_prune
         ago = relative(prune.started_at - report.now)

@@ -42,8 +42,17 @@ def fetch_page(store: Store, query: JobQuery) -> JobPage:
     return service.list_jobs(store, query, max_limit=None)
 
 
-def print_page(page: JobPage, query: JobQuery, as_json: bool, wide: bool) -> None:
-    output.print_jobs(page.jobs, as_json, wide=wide)
+def print_page(
+    page: JobPage, query: JobQuery, as_json: bool, wide: bool, store: Store | None = None
+) -> None:
+    """The page; with --json each job says why it waits when a limit holds it back
+    (read from `store`)."""
+    held = None
+    if as_json and store is not None and page.jobs:
+        from queuectl.service.limits import waiting_reasons
+
+        held = waiting_reasons(store, page.jobs)
+    output.print_jobs(page.jobs, as_json, wide=wide, held_back=held)
     if not as_json and page.next_cursor is not None:
         output.warn(f"(showing the {query.order} {query.limit}; use --limit 0 for all)")
 
@@ -55,8 +64,11 @@ def print_status(app: App, queue: str | None, as_json: bool) -> None:
 
 
 def show_job(app: App, job_id: str, as_json: bool) -> None:
+    from queuectl.service.limits import waiting_reasons
+
     job, attempts = service.job_details(app.jobs_store, job_id)
-    output.print_job(job, attempts, as_json, service.job_links(app.jobs_store, job_id))
+    held = waiting_reasons(app.jobs_store, [job]).get(job.id)
+    output.print_job(job, attempts, as_json, service.job_links(app.jobs_store, job_id), held)
 
 
 def print_logs(

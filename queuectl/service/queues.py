@@ -53,8 +53,10 @@ SCHEDULED_READ = 10_000  # scheduled jobs of a queue read to order them by run t
 class QueueOverview(msgspec.Struct, frozen=True):
     """One queue: pending jobs `due` now and `scheduled` for later, `running`, `failed`
     (waiting for a retry), `dead`, whether it is `paused` (by name or with every queue),
-    and how long its oldest due job has waited (seconds; None when none is due).
-    Per-queue limits are not a feature yet: when they are, they belong here."""
+    how long its oldest due job has waited (seconds; None when none is due), and its
+    limits (queuectl.limits): `concurrency` and `rate` (`60/m`; None: none), seconds until
+    the rate allows the next start (`next_start_in`), and `held_back`: why its due jobs
+    wait, when a limit holds them back."""
 
     queue: str
     due: int
@@ -65,32 +67,50 @@ class QueueOverview(msgspec.Struct, frozen=True):
     completed: int
     paused: bool
     oldest_pending_age: float | None
+    concurrency: int | None = None
+    rate: str | None = None
+    next_start_in: float | None = None
+    held_back: str | None = None
 
 
 def overview(store: Store) -> list[QueueOverview]:
-    """Every queue that has jobs or is paused by name, by name. Counts are kept, not
-    counted (scheduled: one index range per queue)."""
+    """Every queue that has jobs, a limit, or is paused by name, by name. Counts are
+    kept, not counted (scheduled: one index range per queue)."""
+    from queuectl import limits
+    from queuectl.service.limits import view
+
     now = store.now()
     stats = {s.queue: s for s in store.queue_stats()}
     stopped = store.paused_queues()
+    limited = {limit.queue: limit for limit in store.queue_limits()}
     every = EVERY_QUEUE in stopped
     rows = []
-    for name in sorted({*stats, *(q for q in stopped if q != EVERY_QUEUE)}):
+    for name in sorted({*stats, *limited, *(q for q in stopped if q != EVERY_QUEUE)}):
         found = stats.get(name)
         by_state = found.by_state if found else {}
         scheduled = store.count_jobs(name).scheduled if by_state.get(JobState.PENDING) else 0
         oldest = None if found is None or found.oldest_due_at is None else found.oldest_due_at
+        running = by_state.get(JobState.PROCESSING, 0)
+        limit = limited.get(name)
+        shown = view(limit, name, now)
+        held = None
+        if limit is not None and oldest is not None and oldest <= now:
+            held = limits.reason(limit, running, None, None, now)
         rows.append(
             QueueOverview(
                 queue=name,
                 due=by_state.get(JobState.PENDING, 0) - scheduled,
                 scheduled=scheduled,
-                running=by_state.get(JobState.PROCESSING, 0),
+                running=running,
                 failed=by_state.get(JobState.FAILED, 0),
                 dead=by_state.get(JobState.DEAD, 0),
                 completed=by_state.get(JobState.COMPLETED, 0),
                 paused=every or name in stopped,
                 oldest_pending_age=None if oldest is None else max(0.0, now - oldest),
+                concurrency=shown.concurrency,
+                rate=shown.rate,
+                next_start_in=shown.next_start_in,
+                held_back=held,
             )
         )
     return rows

@@ -30,6 +30,8 @@ class Status(msgspec.Struct, frozen=True):
     paused: list[str] = msgspec.field(default_factory=list)  # "*": every queue
     last_prune: Prune | None = None  # retention's latest prune
     now: float = 0.0  # the store's clock when the status was read
+    # Why due jobs wait, by queue (or "key K"): the limit that holds them back.
+    held_back: dict[str, str] = msgspec.field(default_factory=dict)
 
     @property
     def due(self) -> int:
@@ -67,8 +69,10 @@ def status(store: Store, queue: str | None = None) -> Status:
     ]
     paused = store.paused_queues()
     pruned = last_prune(store)
+    held = held_back(store, queues, now)
     if queue is None:
-        return Status(store.count_jobs(), list_workers(store), queues, paused, pruned, now)
+        counts = store.count_jobs()
+        return Status(counts, list_workers(store), queues, paused, pruned, now, held)
     queues = [q for q in queues if q.queue == queue]
     by_state = queues[0].by_state if queues else {state: 0 for state in JobState}
     later = JobQuery(states=(SCHEDULED,), queue=queue, limit=0)
@@ -80,4 +84,31 @@ def status(store: Store, queue: str | None = None) -> Status:
     )
     serving = [w for w in list_workers(store) if not w.queues or queue in w.queues]
     paused = [q for q in paused if q in (queue, "*")]
-    return Status(counts, serving, queues, paused, pruned, now)
+    held = {name: why for name, why in held.items() if name == queue}
+    return Status(counts, serving, queues, paused, pruned, now, held)
+
+
+def held_back(store: Store, queues: list[QueueStatus], now: float) -> dict[str, str]:
+    """Per queue with due jobs that a limit holds back, the reason; and per busy
+    concurrency key with jobs waiting ("key K"), who holds it."""
+    from queuectl import limits
+
+    found: dict[str, str] = {}
+    running = {q.queue: q.by_state.get(JobState.PROCESSING, 0) for q in queues}
+    due = {q.queue for q in queues if q.oldest_pending_age is not None}
+    for limit in store.queue_limits():
+        if limit.queue in due:
+            said = limits.reason(limit, running.get(limit.queue, 0), None, None, now)
+            if said is not None:
+                found[limit.queue] = said
+    busy = [k for k in store.key_limits() if k.jobs > k.running >= k.limit]
+    for key in busy[:BUSY_KEYS_SHOWN]:  # each names a holder: one read per key
+        said = limits.reason(None, 0, key, store.key_holder(key.key), now)
+        if said is not None:
+            found[f"key {key.key}"] = said
+    if len(busy) > BUSY_KEYS_SHOWN:
+        found["keys"] = f"{len(busy) - BUSY_KEYS_SHOWN} more keys busy with jobs waiting"
+    return found
+
+
+BUSY_KEYS_SHOWN = 10

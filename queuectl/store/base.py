@@ -27,7 +27,7 @@ for every method:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from queuectl.models import (
     Attempt,
@@ -51,6 +51,9 @@ from queuectl.models import (
     WorkerOrders,
     WorkerRegistration,
 )
+
+if TYPE_CHECKING:  # not at run time: `queuectl enqueue` imports this module
+    from queuectl.limits import KeyLimit, QueueLimit, Rate
 
 __all__ = [
     "ChangeWaiter",
@@ -239,7 +242,9 @@ class Store(Protocol):
         processing, owned by `worker_id` with a lease of `lease_seconds`, its attempts
         and last_attempt counted up by one and an attempt record numbered last_attempt
         started. No job is ever handed to two
-        claimers. Returned in claim order."""
+        claimers. Returned in claim order. Limits (queuectl.limits) hold whatever the
+        races, within one batch too: a job whose queue or key is full is passed over, a
+        rate-limited queue starts at most one job per interval."""
         ...
 
     def heartbeat(
@@ -359,6 +364,32 @@ class Store(Protocol):
 
     def paused_queues(self) -> list[str]:
         """The paused queue names, sorted ("*" when every queue is paused)."""
+        ...
+
+    # -- limits (queuectl.limits decides; the store keeps settings and counters) ---------
+
+    def queue_limits(self) -> list[QueueLimit]:
+        """The queues with a concurrency limit or a rate, by name."""
+        ...
+
+    def set_queue_limit(self, queue: str, concurrency: int | None, rate: Rate | None) -> None:
+        """Set both limits of a queue (None lifts one; both None forget the queue's
+        limits). From the next claim on, claim_jobs never starts a job of the queue while
+        `concurrency` of its jobs are processing, nor sooner than `rate.interval` seconds
+        after the previous start it allowed; wakes idle workers."""
+        ...
+
+    def key_limits(self, keys: Sequence[str] | None = None) -> list[KeyLimit]:
+        """Concurrency keys (these, or all that have unfinished jobs or a limit of their
+        own), by name: limit, jobs processing now, unfinished jobs."""
+        ...
+
+    def set_key_limit(self, key: str, concurrency: int | None) -> None:
+        """A key's own limit (None: back to the default, 1); wakes idle workers."""
+        ...
+
+    def key_holder(self, key: str) -> str | None:
+        """The id of one processing job holding the key, or None."""
         ...
 
     # -- workers ------------------------------------------------------------------------

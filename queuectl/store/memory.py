@@ -40,6 +40,7 @@ from queuectl.models import (
 from queuectl.store import memory_after
 from queuectl.store.guarded import Applied, GuardedStore
 from queuectl.store.memory_data import MemoryWaiter, is_open_run
+from queuectl.store.memory_limits import MemoryLimits
 from queuectl.store.memory_observe import MemoryObserve
 from queuectl.store.memory_records import MemoryRecords
 from queuectl.store.memory_workers import MemoryWorkers
@@ -47,7 +48,7 @@ from queuectl.store.memory_workers import MemoryWorkers
 PENDING, PROCESSING = JobState.PENDING, JobState.PROCESSING
 
 
-class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve, MemoryRecords):
+class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve, MemoryRecords, MemoryLimits):
     """`Store` on a memory database shared by every store of the same URL in the process."""
 
     backend = "memory"
@@ -219,8 +220,13 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve, MemoryRecords):
                 and (queues is None or job.queue in queues)
                 and job.queue not in self._db.paused
             ]
-            claimed = []
-            for job in sorted(due, key=rules.claim_order)[:limit]:
+            claimed: list[Job] = []
+            plan = self._claim_plan(now)
+            for job in sorted(due, key=rules.claim_order):
+                if len(claimed) >= limit:
+                    break
+                if not plan.admit(job.queue, job.concurrency_key):
+                    continue
                 taken = replace(
                     job,
                     state=PROCESSING,
@@ -235,6 +241,7 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve, MemoryRecords):
                 record = Attempt(job.id, taken.last_attempt, worker_id, started_at=now)
                 self._db.attempts.setdefault(job.id, []).append(record)
                 claimed.append(taken)
+            self._claim_started(plan)
         return claimed
 
     def heartbeat(
@@ -326,6 +333,7 @@ class MemoryStore(GuardedStore, MemoryWorkers, MemoryObserve, MemoryRecords):
                 and not job.blocked
                 and job.run_at > now
             ]
+            ahead += self._rate_waits(queues, now)
         return min(ahead, default=None)
 
     def change_waiter(self) -> MemoryWaiter:
@@ -350,6 +358,7 @@ def _job(new: NewJob, default_max_retries: int, now: float, seq: int) -> Job:
         seq=seq,
         cwd=new.cwd,
         env=dict(new.env) if new.env else None,
+        concurrency_key=new.concurrency_key,
     )
 
 

@@ -16,6 +16,7 @@ import select
 import threading
 from dataclasses import dataclass, field
 
+from queuectl.limits import QueueLimit
 from queuectl.models import FINAL_STATES, Attempt, Job, JobState, Record, WorkerInfo
 
 # Histogram bucket upper bounds (seconds), as the SQL backends' metric_buckets table.
@@ -46,6 +47,8 @@ class Database:
     after: dict[str, tuple[str, ...]] = field(default_factory=dict)  # job: jobs it runs after
     dependents: dict[str, list[str]] = field(default_factory=dict)  # job: jobs after it
     records: dict[str, dict[str, Record]] = field(default_factory=dict)  # kind: name: record
+    queue_limits: dict[str, QueueLimit] = field(default_factory=dict)  # queuectl.limits
+    key_limits: dict[str, int] = field(default_factory=dict)  # a key's own limit
 
     def wake(self) -> None:
         """Tell every idle worker's waiter that jobs may have changed."""

@@ -40,6 +40,7 @@ from queuectl.store.guarded import Applied, Finishing, GuardedStore
 from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.postgres_base import NOTIFY, Q
 from queuectl.store.postgres_connect import Row
+from queuectl.store.postgres_limits import PostgresLimits
 from queuectl.store.postgres_observe import PostgresObserve
 from queuectl.store.postgres_records import PostgresRecords
 from queuectl.store.sql_changes import (
@@ -73,7 +74,7 @@ POSTGRES = Dialect(
 )
 
 
-class PostgresStore(GuardedStore, PostgresObserve, PostgresRecords):
+class PostgresStore(GuardedStore, PostgresObserve, PostgresRecords, PostgresLimits):
     """`Store` on one PostgreSQL database. Safe to share between threads (calls are
     serialised on its one connection)."""
 
@@ -100,6 +101,7 @@ class PostgresStore(GuardedStore, PostgresObserve, PostgresRecords):
             "after_modes": [None] * len(jobs),
             "blockers": [0] * len(jobs),
             "dependents": [0] * len(jobs),
+            "concurrency_keys": [j.concurrency_key for j in jobs],
             "default_max_retries": default_max_retries,
         }
 
@@ -246,6 +248,8 @@ class PostgresStore(GuardedStore, PostgresObserve, PostgresRecords):
             "lease_seconds": lease_seconds,
         }
         rows, _ = self._statement("claim_jobs", params)
+        if not rows:  # none taken: perhaps a limit is in force (queuectl.limits)
+            rows = self._claim_limited(params)
         jobs = [pg_rows.job(row) for row in rows]
         # The statement orders them already; the sort keeps that promise explicit.
         order = {row["id"]: row["seq"] for row in rows}

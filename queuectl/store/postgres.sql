@@ -12,21 +12,22 @@
 -- enqueue of the same id); postgres.py then names the first one and rolls back.
 INSERT INTO jobs (id, command, queue, priority, max_retries, own_max_retries, timeout,
                   run_at, created_at, updated_at, keep_daemons, cwd, env, after_mode,
-                  blockers, dependents)
+                  blockers, dependents, concurrency_key)
 SELECT n.id, n.command, n.queue, n.priority,
        COALESCE(n.max_retries, %(default_max_retries)s),
        n.max_retries, n.timeout,
        COALESCE(to_timestamp(n.run_at), now() + make_interval(secs => n.delay)),
        now(), now(), n.keep_daemons, n.cwd, n.env::jsonb, n.after_mode, n.blockers,
-       n.dependents
+       n.dependents, n.concurrency_key
 FROM unnest(%(ids)s::text[], %(commands)s::text[], %(queues)s::text[],
             %(priorities)s::bigint[], %(max_retries)s::bigint[], %(timeouts)s::float8[],
             %(run_ats)s::float8[], %(delays)s::float8[], %(keep_daemons)s::boolean[],
             %(cwds)s::text[], %(envs)s::text[], %(after_modes)s::text[],
-            %(blockers)s::integer[], %(dependents)s::integer[])
+            %(blockers)s::integer[], %(dependents)s::integer[],
+            %(concurrency_keys)s::text[])
      WITH ORDINALITY
      AS n (id, command, queue, priority, max_retries, timeout, run_at, delay, keep_daemons,
-           cwd, env, after_mode, blockers, dependents, ord)
+           cwd, env, after_mode, blockers, dependents, concurrency_key, ord)
 ORDER BY n.ord
 ON CONFLICT (id) DO NOTHING
 RETURNING id;
@@ -265,6 +266,10 @@ WITH picked AS (
       -- Paused queues (migration 0006; '*' = all): a hashed subplan, not a per-row lookup.
       AND queue NOT IN (SELECT queue FROM paused_queues)
       AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE queue = '*')
+      -- With a limit in force (migration 0012) nothing is taken here: postgres_limits.py
+      -- then claims under a lock through claim_candidates and claim_seqs.
+      AND NOT EXISTS (SELECT 1 FROM queue_limits)
+      AND NOT EXISTS (SELECT 1 FROM key_limits WHERE jobs > 0)
     ORDER BY priority DESC, seq
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -282,6 +287,89 @@ WITH picked AS (
     SELECT id, last_attempt, %(worker_id)s, now() FROM claimed
 )
 SELECT * FROM claimed ORDER BY priority DESC, seq;
+
+-- name: limits_in_use
+-- Then a limited claim serialises with every other limited claim (a transaction lock of
+-- this database) before reading any counter: the statements after it see every claim
+-- and finish committed before it.
+SELECT EXISTS (SELECT 1 FROM queue_limits)
+       OR EXISTS (SELECT 1 FROM key_limits WHERE jobs > 0) AS used;
+
+-- name: lock_limits
+SELECT pg_advisory_xact_lock(7514201);
+
+-- name: store_now
+SELECT extract(epoch FROM now())::float8 AS now;
+
+-- name: claim_candidates
+SELECT seq, queue, concurrency_key FROM jobs
+WHERE state IN ('pending', 'failed') AND blockers = 0 AND run_at <= now()
+  AND (%(queues)s::text[] IS NULL OR queue = ANY (%(queues)s::text[]))
+  AND queue NOT IN (SELECT queue FROM paused_queues)
+  AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE queue = '*')
+  AND queue <> ALL (%(full_queues)s::text[])
+  AND (concurrency_key IS NULL OR concurrency_key <> ALL (%(full_keys)s::text[]))
+  AND seq <> ALL (%(taken)s::bigint[])
+ORDER BY priority DESC, seq
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: claim_seqs
+WITH claimed AS (
+    UPDATE jobs AS j
+    SET state = 'processing', attempts = j.attempts + 1, last_attempt = j.last_attempt + 1,
+        worker_id = %(worker_id)s,
+        lease_expires_at = now() + make_interval(secs => %(lease_seconds)s),
+        updated_at = now(), cancel_requested = false
+    WHERE j.seq = ANY (%(seqs)s::bigint[]) AND j.state IN ('pending', 'failed')
+    RETURNING j.*
+), started AS (
+    INSERT INTO attempts (job_id, attempt, worker_id, started_at)
+    SELECT id, last_attempt, %(worker_id)s, now() FROM claimed
+)
+SELECT * FROM claimed ORDER BY priority DESC, seq;
+
+-- name: queue_limits
+SELECT l.queue, l.concurrency, l.rate_count, l.rate_period,
+       extract(epoch FROM l.next_start_at)::float8 AS next_start_at,
+       COALESCE(c.n, 0) AS running, extract(epoch FROM now())::float8 AS now
+FROM queue_limits AS l
+LEFT JOIN job_counts AS c ON c.queue = l.queue AND c.state = 'processing'
+ORDER BY l.queue;
+
+-- name: set_queue_limit
+INSERT INTO queue_limits (queue, concurrency, rate_count, rate_period)
+VALUES (%(queue)s, %(concurrency)s::integer, %(rate_count)s::integer, %(rate_period)s::float8)
+ON CONFLICT (queue) DO UPDATE
+SET concurrency = excluded.concurrency, rate_count = excluded.rate_count,
+    rate_period = excluded.rate_period;
+
+-- name: delete_queue_limit
+DELETE FROM queue_limits WHERE queue = %(queue)s;
+
+-- name: set_next_start
+UPDATE queue_limits SET next_start_at = to_timestamp(%(at)s) WHERE queue = %(queue)s;
+
+-- name: full_keys
+SELECT * FROM key_limits WHERE running > 0 AND running >= COALESCE(concurrency, 1);
+
+-- name: key_limits
+SELECT * FROM key_limits
+WHERE %(keys)s::text[] IS NULL OR key = ANY (%(keys)s::text[])
+ORDER BY key;
+
+-- name: set_key_limit
+INSERT INTO key_limits (key, concurrency) VALUES (%(key)s, %(concurrency)s::integer)
+ON CONFLICT (key) DO UPDATE SET concurrency = excluded.concurrency;
+
+-- name: forget_key
+DELETE FROM key_limits
+WHERE key = %(key)s AND jobs = 0 AND running = 0 AND concurrency IS NULL;
+
+-- name: key_holder
+SELECT id FROM jobs
+WHERE concurrency_key = %(key)s AND state = 'processing'
+LIMIT 1;
 
 -- name: start_attempt
 -- Not run on its own here: claim_jobs inserts the attempt rows in its own statement
@@ -387,6 +475,13 @@ SELECT extract(epoch FROM min(at) - now())::float8 AS due_in FROM (
     FROM job_counts AS c
     WHERE c.state = 'failed' AND c.n > 0
       AND (%(queues)s::text[] IS NULL OR c.queue = ANY (%(queues)s::text[]))
+    UNION ALL
+    -- A rate-limited queue with jobs waiting: when its rate allows the next start.
+    SELECT l.next_start_at FROM queue_limits AS l
+    WHERE l.rate_count IS NOT NULL AND l.next_start_at > now()
+      AND EXISTS (SELECT 1 FROM job_counts AS c WHERE c.queue = l.queue
+                    AND c.state IN ('pending', 'failed') AND c.n > 0)
+      AND (%(queues)s::text[] IS NULL OR l.queue = ANY (%(queues)s::text[]))
 ) AS ahead;
 
 -- name: get_config

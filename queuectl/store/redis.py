@@ -45,6 +45,7 @@ from queuectl.store import redis_changes
 from queuectl.store import redis_rows as rows
 from queuectl.store.guarded import Applied, Finishing, GuardedStore
 from queuectl.store.paging import id_prefix_range
+from queuectl.store.redis_limits import RedisLimits
 from queuectl.store.redis_observe import RedisObserve
 from queuectl.store.redis_records import RedisRecords
 from queuectl.store.redis_rows import optional
@@ -91,7 +92,7 @@ class LostClaims:
 LOST_CLAIMS = LostClaims()
 
 
-class RedisStore(GuardedStore, RedisObserve, RedisRecords):
+class RedisStore(GuardedStore, RedisObserve, RedisRecords, RedisLimits):
     """`Store` on one Redis database and key prefix. Safe to share between threads (the
     client keeps a pool of connections)."""
 
@@ -117,6 +118,7 @@ class RedisStore(GuardedStore, RedisObserve, RedisRecords):
                 "" if job.env is None else json.dumps(job.env),
                 job.after_mode.value if job.after else "",
                 ",".join(job.after),
+                job.concurrency_key or "",
             )
             for job in jobs
         ]

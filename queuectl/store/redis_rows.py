@@ -68,6 +68,7 @@ def job(flat: Sequence[Any] | dict[Any, Any]) -> Job:
         blockers=_int(f, "blockers") or 0,
         dependents=_int(f, "dependents") or 0,
         cancelled_by=_str(f, "cancelled_by"),
+        concurrency_key=_str(f, "concurrency_key"),
     )
 
 

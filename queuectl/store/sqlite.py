@@ -37,6 +37,7 @@ from queuectl.store.paging import id_prefix_range, merge_pages
 from queuectl.store.sql_changes import Dialect, Moved, alike, finish_params, row_statement
 from queuectl.store.sqlite_base import Q
 from queuectl.store.sqlite_enqueue import insert_jobs
+from queuectl.store.sqlite_limits import SqliteLimits
 from queuectl.store.sqlite_observe import SqliteObserve
 from queuectl.store.sqlite_records import SqliteRecords
 
@@ -50,7 +51,7 @@ def _json(values: Sequence[str] | None) -> str | None:
     return None if values is None else json.dumps(list(values))
 
 
-class SqliteStore(GuardedStore, SqliteObserve, SqliteRecords):
+class SqliteStore(GuardedStore, SqliteObserve, SqliteRecords, SqliteLimits):
     """`Store` on one SQLite file. Safe to share between threads (calls are serialised)."""
 
     backend = "sqlite"
@@ -209,6 +210,8 @@ class SqliteStore(GuardedStore, SqliteObserve, SqliteRecords):
                 "now": now,
             }
             rows = conn.execute(Q["claim_jobs"], params).fetchall()
+            if not rows:  # none taken: perhaps a limit is in force (queuectl.limits)
+                rows = self._claim_limited(conn, params)
             # RETURNING does not promise an order; hand jobs out in claim order.
             rows.sort(key=lambda row: (-row["priority"], row["seq"]))
             jobs = [sqlite_rows.job(row) for row in rows]

@@ -232,9 +232,89 @@ WHERE seq IN (
       -- Paused queues (migration 0006; '*' = all): evaluated once, not per row.
       AND queue NOT IN (SELECT queue FROM paused_queues)
       AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE queue = '*')
+      -- With a limit in force (migration 0010) nothing is taken here: sqlite.py then
+      -- claims through claim_candidates and claim_seqs (queuectl/limits.py decides).
+      AND NOT EXISTS (SELECT 1 FROM queue_limits)
+      AND NOT EXISTS (SELECT 1 FROM key_limits WHERE jobs > 0)
     ORDER BY priority DESC, seq
     LIMIT :limit)
 RETURNING *;
+
+-- name: limits_in_use
+SELECT EXISTS (SELECT 1 FROM queue_limits)
+       OR EXISTS (SELECT 1 FROM key_limits WHERE jobs > 0) AS used;
+
+-- name: lock_limits
+-- (SQLite's write lock already keeps every other claim out.)
+SELECT 1;
+
+-- name: store_now
+SELECT :now AS now;
+
+-- name: claim_candidates
+-- The best claimable jobs outside the queues and keys that are full (and those this
+-- claim already took): claim_jobs' walk of jobs_claim, with the limits' exclusions.
+SELECT seq, queue, concurrency_key FROM jobs INDEXED BY jobs_claim
+WHERE state IN ('pending', 'failed') AND blockers = 0 AND run_at <= :now
+  AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
+  AND queue NOT IN (SELECT queue FROM paused_queues)
+  AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE queue = '*')
+  AND queue NOT IN (SELECT value FROM json_each(:full_queues))
+  AND (concurrency_key IS NULL
+       OR concurrency_key NOT IN (SELECT value FROM json_each(:full_keys)))
+  AND seq NOT IN (SELECT value FROM json_each(:taken))
+ORDER BY priority DESC, seq
+LIMIT :limit;
+
+-- name: claim_seqs
+-- Takes the jobs a limited claim chose (under the same write lock that read them).
+UPDATE jobs
+SET state = 'processing', attempts = attempts + 1, last_attempt = last_attempt + 1,
+    worker_id = :worker_id,
+    lease_expires_at = :now + :lease_seconds, updated_at = :now, cancel_requested = 0
+WHERE seq IN (SELECT value FROM json_each(:seqs)) AND state IN ('pending', 'failed')
+RETURNING *;
+
+-- name: queue_limits
+SELECT l.*, COALESCE(c.n, 0) AS running FROM queue_limits AS l
+LEFT JOIN job_counts AS c ON c.queue = l.queue AND c.state = 'processing'
+ORDER BY l.queue;
+
+-- name: set_queue_limit
+INSERT INTO queue_limits (queue, concurrency, rate_count, rate_period)
+VALUES (:queue, :concurrency, :rate_count, :rate_period)
+ON CONFLICT (queue) DO UPDATE
+SET concurrency = excluded.concurrency, rate_count = excluded.rate_count,
+    rate_period = excluded.rate_period;
+
+-- name: delete_queue_limit
+DELETE FROM queue_limits WHERE queue = :queue;
+
+-- name: set_next_start
+UPDATE queue_limits SET next_start_at = :at WHERE queue = :queue;
+
+-- name: full_keys
+-- Keys at their limit: each has a job running, so the partial index holds few rows.
+SELECT * FROM key_limits WHERE running > 0 AND running >= COALESCE(concurrency, 1);
+
+-- name: key_limits
+SELECT * FROM key_limits
+WHERE :keys IS NULL OR key IN (SELECT value FROM json_each(:keys))
+ORDER BY key;
+
+-- name: set_key_limit
+INSERT INTO key_limits (key, concurrency) VALUES (:key, :concurrency)
+ON CONFLICT (key) DO UPDATE SET concurrency = excluded.concurrency;
+
+-- name: forget_key
+DELETE FROM key_limits
+WHERE key = :key AND jobs = 0 AND running = 0 AND concurrency IS NULL;
+
+-- name: key_holder
+-- A job holding the key (what `show` names when a job waits for it).
+SELECT id FROM jobs
+WHERE concurrency_key = :key AND state = 'processing'
+LIMIT 1;
 
 -- name: start_attempt
 INSERT INTO attempts (job_id, attempt, worker_id, started_at)
@@ -312,6 +392,13 @@ SELECT min(at) - :now FROM (
     FROM job_counts AS c
     WHERE c.state = 'failed' AND c.n > 0
       AND (:queues IS NULL OR c.queue IN (SELECT value FROM json_each(:queues)))
+    UNION ALL
+    -- A rate-limited queue with jobs waiting: when its rate allows the next start.
+    SELECT l.next_start_at FROM queue_limits AS l
+    WHERE l.rate_count IS NOT NULL AND l.next_start_at > :now
+      AND EXISTS (SELECT 1 FROM job_counts AS c WHERE c.queue = l.queue
+                    AND c.state IN ('pending', 'failed') AND c.n > 0)
+      AND (:queues IS NULL OR l.queue IN (SELECT value FROM json_each(:queues)))
 );
 
 -- name: get_config

@@ -35,6 +35,7 @@ def job(row: sqlite3.Row) -> Job:
         blockers=row["blockers"],
         dependents=row["dependents"],
         cancelled_by=row["cancelled_by"],
+        concurrency_key=row["concurrency_key"],
     )
 
 

@@ -20,6 +20,7 @@ from queuectl.web import (
     legacy,
     routes_admin,
     routes_jobs,
+    routes_limits,
     routes_schedules,
     routes_system,
     routes_workflows,
@@ -123,6 +124,7 @@ def create_app(settings: ServeSettings, stores: ThreadStores | None = None) -> L
         *routes_workflows.HANDLERS,
         *routes_admin.HANDLERS,
         *routes_schedules.HANDLERS,
+        *routes_limits.HANDLERS,
     ]
     api = [*resources, *routes_system.HANDLERS]
     for handler in api:  # operation ids: the function names (`list_jobs`, `dlq_retry`)

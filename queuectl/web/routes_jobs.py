@@ -152,7 +152,11 @@ def list_jobs(
     else:
         page = service.list_jobs(store(request), query)
         total = service.count_matching(store(request), query)
-    return shapes.JobListing([serialize.Job.of(job) for job in page.jobs], page.next_cursor, total)
+    from queuectl.service.limits import waiting_reasons
+
+    held = waiting_reasons(store(request), page.jobs)
+    jobs = [serialize.Job.of(job, held.get(job.id)) for job in page.jobs]
+    return shapes.JobListing(jobs, page.next_cursor, total)
 
 
 @get(
@@ -165,7 +169,10 @@ def show_job(request: HttpRequest, job_id: FromPath[str]) -> serialize.JobDetail
     job_id = job_id_from_path(job_id)
     job, attempts = service.job_details(store(request), job_id)
     links = service.job_links(store(request), job_id)
-    return serialize.JobDetails.of(job, attempts, links)
+    from queuectl.service.limits import waiting_reasons
+
+    held = waiting_reasons(store(request), [job]).get(job.id)
+    return serialize.JobDetails.of(job, attempts, links, held)
 
 
 class OutputOperation(Operation):

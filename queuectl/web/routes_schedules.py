@@ -10,7 +10,7 @@ from litestar.concurrency import sync_to_thread
 from litestar.params import FromPath
 
 from queuectl import serialize
-from queuectl.schedules import MAX_NAME, MIN_EVERY, NAME_PATTERN, CatchUp
+from queuectl.schedules import MAX_EVERY, MAX_NAME, MIN_EVERY, NAME_PATTERN, CatchUp
 from queuectl.service import schedules
 from queuectl.service.enqueue import spec_fields, spec_with_overrides
 from queuectl.service.schedules import OWN_FIELDS
@@ -27,7 +27,7 @@ class NewSchedule(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(pattern=f"^{NAME_PATTERN.pattern}$", max_length=MAX_NAME)]
     spec: dict[str, Any]
     cron: str | None = None
-    every: Annotated[float, msgspec.Meta(ge=MIN_EVERY)] | None = None
+    every: Annotated[float, msgspec.Meta(ge=MIN_EVERY, le=MAX_EVERY)] | None = None
     tz: str = "UTC"
     catch_up: Literal["latest", "all", "none"] = "latest"
     no_overlap: bool = False

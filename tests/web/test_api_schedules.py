@@ -39,6 +39,8 @@ def test_schedules_over_http(api: Running) -> None:
     assert bad.status_code == 422 and "invalid cron" in bad.json()["error"]
     empty = client.post("/api/schedules", json={**body, "name": "y", "spec": {"command": ""}})
     assert empty.status_code == 422
+    endless = {"name": "z", "every": 1.5e190, "spec": {"command": "true"}}
+    assert client.post("/api/schedules", json=endless).status_code == 422  # not a 500
     assert [s["name"] for s in client.get("/api/schedules").json()] == ["nightly"]
     assert client.post("/api/schedules/nightly/pause").json()["paused"] is True
     assert client.post("/api/schedules/nightly/resume").json()["paused"] is False

@@ -38,34 +38,84 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'timers', '-inf', num(now))
     if job and waiting(job.state) then make_ready(job) end
 end
 
+-- Limits (queuectl/limits.py; the same plan as limited_claims.py): with any queue limit
+-- or keyed job, a claim reads each waiting queue's own set, leaves out the sets of full
+-- queues, and passes over jobs whose key is full; every job it takes counts at once, so
+-- a batch never exceeds a limit. A rate-limited queue starts at most one job a claim,
+-- and then not before its interval has passed.
+local limited = redis.call('HLEN', P .. 'queue_limits') > 0
+    or redis.call('HLEN', P .. 'key_jobs') > 0
+local queue_room, rated, key_room, started = {}, {}, {}, {}
+if limited then
+    local found = redis.call('HGETALL', P .. 'queue_limits')
+    for i = 1, #found, 2 do
+        local q = found[i]
+        local c, rc, rp, nx = string.match(found[i + 1], '^(%S+) (%S+) (%S+) (%S+)$')
+        local room = 1000000000
+        if c ~= '-' then
+            room = tonumber(c) - tonumber(redis.call('HGET', P .. 'counts', 'processing|' .. q) or '0')
+        end
+        if rc ~= '-' then
+            rated[q] = {tonumber(rp) / tonumber(rc), c, rc, rp}
+            if tonumber(nx) > now + 1e-9 then room = 0 else room = math.min(room, 1) end
+        end
+        queue_room[q] = room
+    end
+end
+
+local function room_of_key(key)
+    if key_room[key] == nil then
+        local own = redis.call('HGET', P .. 'key_limits', key)
+        local running = redis.call('HGET', P .. 'key_running', key)
+        key_room[key] = tonumber(own or '1') - tonumber(running or '0')
+    end
+    return key_room[key]
+end
+
+local function admit(job)
+    if not limited then return true end
+    local q, key = job.queue, job.concurrency_key
+    if queue_room[q] ~= nil and queue_room[q] <= 0 then return false end
+    if key and room_of_key(key) <= 0 then return false end
+    if queue_room[q] ~= nil then
+        queue_room[q] = queue_room[q] - 1
+        if rated[q] then started[q] = true end
+    end
+    if key then key_room[key] = key_room[key] - 1 end
+    return true
+end
+
 -- The candidates: per set, its best `limit` (score, then seq in the member's first 16
--- hex digits); merged across the queues' sets.
+-- hex digits); merged across the queues' sets (with limits, a window past them, for the
+-- jobs a full key passes over).
 -- Paused queues (P.."paused", "*" = all) are skipped: with any paused, a claim of
 -- every queue reads each waiting queue's own set instead of the shared one.
 local picked = {}
 local sets = {}
 local paused = {}
 for _, q in ipairs(redis.call('SMEMBERS', P .. 'paused')) do paused[q] = true end
+local function open(q) return not paused[q] and not (queue_room[q] and queue_room[q] <= 0) end
 if paused['*'] then
     sets = {}
 elseif #ARGV >= 7 then
     for i = 7, #ARGV do
-        if not paused[ARGV[i]] then sets[#sets + 1] = P .. 'ready:' .. ARGV[i] end
+        if open(ARGV[i]) then sets[#sets + 1] = P .. 'ready:' .. ARGV[i] end
     end
-elseif next(paused) == nil then
+elseif next(paused) == nil and not limited then
     sets[1] = P .. 'ready'
 else
     local seen = {}
     for _, field in ipairs(redis.call('HKEYS', P .. 'counts')) do
         local s, q = string.match(field, '^([^|]+)|(.*)$')
-        if waiting(s) and not paused[q] and not seen[q] then
+        if waiting(s) and open(q) and not seen[q] then
             seen[q] = true
             sets[#sets + 1] = P .. 'ready:' .. q
         end
     end
 end
+local window = limited and limit + 200 or limit
 for _, set in ipairs(limit > 0 and sets or {}) do
-    local found = redis.call('ZRANGE', set, 0, limit - 1, 'WITHSCORES')
+    local found = redis.call('ZRANGE', set, 0, window - 1, 'WITHSCORES')
     for i = 1, #found, 2 do
         local m = found[i]
         picked[#picked + 1] = {tonumber(found[i + 1]), tonumber(string.sub(m, 1, 16), 16),
@@ -79,18 +129,28 @@ if #sets > 1 then
     end)
 end
 
-for i = 1, math.min(limit, #picked) do
+local took = 0
+for i = 1, #picked do
+    if took >= limit then break end
     local job = load(picked[i][3])
-    local n = tonumber(job.last_attempt) + 1
-    update(job, {
-        state = 'processing', attempts = tonumber(job.attempts) + 1, last_attempt = n,
-        worker_id = worker, lease_expires_at = now + lease, updated_at = now,
-        cancel_requested = '0',
-    }, now)
-    redis.call('HSET', att_key(job.id, n), 'job_id', job.id, 'attempt', n,
-               'worker_id', worker, 'started_at', num(now))
-    claimed[#claimed + 1] = flatten(job)
-    record[#record + 1] = job.id .. ' ' .. n
+    if admit(job) then
+        took = took + 1
+        local n = tonumber(job.last_attempt) + 1
+        update(job, {
+            state = 'processing', attempts = tonumber(job.attempts) + 1, last_attempt = n,
+            worker_id = worker, lease_expires_at = now + lease, updated_at = now,
+            cancel_requested = '0',
+        }, now)
+        redis.call('HSET', att_key(job.id, n), 'job_id', job.id, 'attempt', n,
+                   'worker_id', worker, 'started_at', num(now))
+        claimed[#claimed + 1] = flatten(job)
+        record[#record + 1] = job.id .. ' ' .. n
+    end
+end
+for q in pairs(started) do
+    local r = rated[q]
+    redis.call('HSET', P .. 'queue_limits', q,
+               r[2] .. ' ' .. r[3] .. ' ' .. r[4] .. ' ' .. num(now + r[1]))
 end
 if #claimed > 0 then  -- an idle worker's empty claims write nothing
     redis.call('SET', record_key, table.concat(record, '\n'), 'PX', math.ceil(2000 * lease))

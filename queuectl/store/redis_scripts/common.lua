@@ -27,6 +27,11 @@
 --   P.."metrics" / P.."metric_seconds"  hash "kind|queue|outcome|le" -> n / seconds
 --   P.."minutes"            hash slot -> "minute completed failed" (a ring of 1440)
 --   P.."wake"               the pub/sub channel idle workers listen on
+--   P.."queue_limits"       hash queue -> "concurrency rate_count rate_period next_start"
+--                           ("-" = none): queues with a limit (queuectl/limits.py)
+--   P.."key_limits"         hash key -> its own concurrency limit (default 1)
+--   P.."key_running" / P.."key_jobs"   hash key -> its jobs processing / unfinished
+--                           (kept by index and unindex; a field at 0 is removed)
 -- Times are the server's clock (TIME), epoch seconds.
 
 local P = ARGV[1]
@@ -77,8 +82,22 @@ local function ready_member(job)
     return string.format('%016x', tonumber(job.seq)) .. job.id
 end
 
+-- A keyed job's counters (queuectl/limits.py): `by` is +1 as it is indexed, -1 as it
+-- leaves its index, so they follow every insert, move and delete.
+local function count_key(job, by)
+    local key = job.concurrency_key
+    if not key or not (waiting(job.state) or job.state == 'processing') then return end
+    for _, hash in ipairs(job.state == 'processing' and {'key_jobs', 'key_running'}
+                          or {'key_jobs'}) do
+        if redis.call('HINCRBY', P .. hash, key, by) <= 0 then
+            redis.call('HDEL', P .. hash, key)
+        end
+    end
+end
+
 local function unindex(job)
     local id, q, s = job.id, job.queue, job.state
+    count_key(job, -1)
     redis.call('HINCRBY', P .. 'counts', s .. '|' .. q, -1)
     redis.call('ZREM', P .. 'state:' .. s, id)
     if s == 'pending' then redis.call('ZREM', P .. 'blocked', id) end
@@ -107,6 +126,7 @@ end
 
 local function index(job, now)
     local id, q, s, seq = job.id, job.queue, job.state, job.seq
+    count_key(job, 1)
     redis.call('HINCRBY', P .. 'counts', s .. '|' .. q, 1)
     redis.call('ZADD', P .. 'state:' .. s, seq, id)
     if s == 'completed' or s == 'dead' or s == 'cancelled' then
@@ -332,12 +352,13 @@ end
 -- New pending jobs (their hashes written): every index their listing and index() keep,
 -- as one ZADD a set and one HINCRBY a queue for the whole batch (a call a job per set
 -- cost three quarters of a bulk enqueue). Keep in step with index(). Each job needs its
--- id, queue, priority, state, seq, run_at and blockers.
+-- id, queue, priority, state, seq, run_at, blockers and concurrency_key.
 local function index_new(jobs, now)
     local all, ids, pending, blocked, ready, timers = {}, {}, {}, {}, {}, {}
     local by_queue, counts = {}, {}  -- queue -> {ready pairs, pending_at pairs}
     for _, job in ipairs(jobs) do
         local id, q, seq = job.id, job.queue, job.seq
+        if job.concurrency_key then count_key(job, 1) end
         all[#all + 1] = seq
         all[#all + 1] = id
         ids[#ids + 1] = 0

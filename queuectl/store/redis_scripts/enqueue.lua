@@ -1,8 +1,8 @@
 -- enqueue_jobs: ARGV = prefix, default max_retries, then the jobs as one JSON array (one
 -- argument: decoding it here costs a fraction of what a client pays to send a million
--- arguments) of arrays of 13 strings (id, command, queue, priority, max_retries, timeout,
+-- arguments) of arrays of 14 strings (id, command, queue, priority, max_retries, timeout,
 -- run_at, delay, keep_daemons, cwd, env as JSON, after_mode, the ids it runs after joined
--- by ","; "" = None).
+-- by ",", concurrency key; "" = None).
 -- All or none: the first id already taken (or twice in the batch) is returned as
 -- {"duplicate", id}; a job after an id that does not exist as {"unknown", id, after id};
 -- after a job that ended as its mode never accepts as {"never", id, after id, state}
@@ -56,6 +56,7 @@ for i, spec in ipairs(specs) do
         seq = num(last_seq - n + i),
         run_at = num(tonumber(spec[7]) or (now + tonumber(spec[8]))),
         blockers = num(blockers[id] or 0),
+        concurrency_key = spec[14] ~= '' and spec[14] or nil,
     }
     -- The hash as one call with its fields spelt out (no table of them to build), then
     -- the optional ones (absent = None) in a second call when there are any.
@@ -66,10 +67,11 @@ for i, spec in ipairs(specs) do
                'updated_at', stamp, 'cancel_requested', '0', 'keep_daemons', spec[9],
                'blockers', job.blockers, 'dependents', num(dependents[id] or 0))
     local parents = parents_of[id]
-    if own ~= '' or spec[6] ~= '' or spec[11] ~= '' or parents then
+    if own ~= '' or spec[6] ~= '' or spec[11] ~= '' or spec[14] ~= '' or parents then
         local extra = {}
         for field, value in pairs({own_max_retries = own, timeout = spec[6], cwd = spec[10],
-                                   env = spec[11], after_mode = spec[12]}) do
+                                   env = spec[11], after_mode = spec[12],
+                                   concurrency_key = spec[14]}) do
             if value ~= '' then
                 extra[#extra + 1] = field
                 extra[#extra + 1] = value
