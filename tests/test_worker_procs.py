@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -170,17 +171,18 @@ def test_a_second_signal_stops_every_process_at_once(store_url: str, tmp_path: P
 def test_a_killed_process_is_replaced_and_its_job_retried(store_url: str, tmp_path: Path) -> None:
     """SIGKILL to the process running a job: the supervisor starts another in its place,
     and the job runs again once its lease has expired (lease-seconds 2)."""
-    marker = f"{tmp_path.name}-killed"
+    marker = f"300.{secrets.randbelow(10**9):09d}"  # a sleep of its own: killed after
     store = open_store(store_url)
     store.set_config("lease-seconds", "2")
     log = tmp_path / "worker.log"
     worker = start_worker(store_url, log, "--count", "2", "--procs", "2")
     try:
-        command = f'if [ "$QUEUECTL_ATTEMPT" = 1 ]; then sleep 300 # {marker}\nfi'
+        command = f'if [ "$QUEUECTL_ATTEMPT" = 1 ]; then sleep {marker}; fi'
         _enqueue(store, ("victim", command))
-        [shell] = wait_for(lambda: processes_matching(marker), what="the job running")
-        victim = _parent_of(shell)
+        wait_for(lambda: processes_matching(marker), what="the job running")
         before = member_pids(worker.pid)
+        parents = {_parent_of(pid) for pid in processes_matching(marker)}
+        [victim] = parents & set(before)  # the process whose shell runs the job
         assert victim in before and len(before) == 2
         os.kill(victim, signal.SIGKILL)
         wait_for(
