@@ -165,11 +165,7 @@ class Results:
 
     def summary(self, worker_id: str, ran: float) -> str:
         """What a worker did in `ran` seconds, for its last words: attempts by outcome."""
-        tally = self.tally
-        counts = [f"{tally[k]} {k}" for k in (Ending.COMPLETED, Ending.FAILED, Ending.DEAD)]
-        others = (Ending.CANCELLED, Ending.RELEASED)  # only when there were any
-        counts += [f"{n} {k}" for k, n in tally.items() if k in others]
-        return f"worker {worker_id} ran {_took(ran)}: {', '.join(counts)}"
+        return summary_line(worker_id, ran, self.tally)
 
     def _give_up(self, done: Finished, why: str) -> None:
         """Stop holding a result the store will not take: its lease expires and the job
@@ -181,6 +177,15 @@ class Results:
             job.last_attempt,
             why,
         )
+
+
+def summary_line(worker_id: str, ran: float, tally: Counter[Ending]) -> str:
+    """`worker ID ran 1.2s: 3 completed, 0 failed, 0 dead` (cancelled and released only
+    when there were any): a worker's last words, one for all of a supervisor's processes."""
+    counts = [f"{tally[k]} {k}" for k in (Ending.COMPLETED, Ending.FAILED, Ending.DEAD)]
+    others = (Ending.CANCELLED, Ending.RELEASED)  # only when there were any
+    counts += [f"{n} {k}" for k, n in tally.items() if k in others]
+    return f"worker {worker_id} ran {_took(ran)}: {', '.join(counts)}"
 
 
 def _log_lost(done: Finished) -> None:

@@ -35,11 +35,21 @@ Launch = Callable[[Job], Process | None]
 class Slots:
     """Running jobs by id (`running`), and the reserve in claim order (`ready`)."""
 
-    def __init__(self, store: Store, worker_id: str, count: int, pacing: Pacing) -> None:
+    def __init__(
+        self,
+        store: Store,
+        worker_id: str,
+        count: int,
+        pacing: Pacing,
+        reserve_for: int | None = None,
+    ) -> None:
         self.store = store
         self.worker_id = worker_id
         self.count = count
         self.pacing = pacing
+        # The slots a reserve is sized for: a supervisor's process reserves for the whole
+        # worker, so its claims are as large as one process's would be (supervisor.py).
+        self.reserve_for = reserve_for or count
         self.running: dict[str, tuple[Job, Process]] = {}
         self.ready: deque[Job] = deque()  # claimed, waiting for a slot (see `wanted`)
         self.ready_since = 0.0  # when the oldest job in `ready` was claimed
@@ -51,12 +61,12 @@ class Slots:
     def wanted(self) -> int:
         """How many jobs to claim: one per free slot, plus a reserve while jobs are short,
         so a slot that frees starts its next job before any database call (pacing.py)."""
-        reserve = self.pacing.reserve(self.count)
+        reserve = self.pacing.reserve(self.reserve_for)
         return self.count + reserve - len(self.running) - len(self.ready)
 
     def claim_worthwhile(self, want: int) -> bool:
         idle_slot = not self.ready and len(self.running) < self.count
-        return self.pacing.claim_worthwhile(want, self.count, idle_slot)
+        return self.pacing.claim_worthwhile(want, self.reserve_for, idle_slot)
 
     def reserve(self, jobs: list[Job]) -> None:
         """Jobs just claimed: they wait here for a slot."""

@@ -49,6 +49,7 @@ from queuectl.store import Store, open_store
 from queuectl.store_outage import StoreOutage
 from queuectl.timers import PUBLISH_EVERY_S, Duty, Timers
 from queuectl.wakeups import Wakeups
+from queuectl.worker_link import SupervisorLink
 from queuectl.worker_options import WorkerOptions, new_worker_id
 
 log = logging.getLogger("queuectl.worker")
@@ -67,11 +68,12 @@ class Worker:
     def __init__(self, url: str | None, options: WorkerOptions) -> None:
         self.options = options
         self.store: Store = open_store(url, durable=False)
-        self.id = new_worker_id(options.host)
+        self.id = options.worker_id or new_worker_id(options.host)
         self.settings = Settings.from_stored(self.store.get_config())
         self.selector = selectors.DefaultSelector()
         self.pacing = Pacing()
-        self.slots = Slots(self.store, self.id, options.slots, self.pacing)
+        reserve_for = options.worker_slots or options.slots
+        self.slots = Slots(self.store, self.id, options.slots, self.pacing, reserve_for)
         self.stop = StopSequence(lambda: self.settings.grace_period)
         self.outage = StoreOutage(options.burst, lambda: self.settings.lease_seconds)
         self.timers = Timers(time.monotonic())
@@ -86,7 +88,10 @@ class Worker:
         )
         self.wakeups = Wakeups(self.selector)
         self.changes = ChangeWatch(self.selector, self.wakeups.write_fd, self.claims.look_soon)
-        self.notifier = Notifier()  # systemd Type=notify; a no-op elsewhere
+        # systemd Type=notify (a no-op elsewhere); a supervisor's process tells it instead.
+        self.notifier: Notifier = Notifier()
+        if options.report_fd is not None:
+            self.notifier = SupervisorLink(options.report_fd)
         self.sweeper = Sweeper(subreaper=False)
         self.results = Results(
             self.store,
@@ -110,24 +115,36 @@ class Worker:
         if not self.sweeper.subreaper:
             log.warning("cannot become a child subreaper; job orphans are found by token")
         self._install_signal_handlers()
-        cold_stop = lambda: self.stop.mode is StopMode.NOW  # noqa: E731
-        self.outage.until_stored("register", self._register, self._pause, cold_stop)
+        supervised = self.options.supervised  # the supervisor registers, logs, tidies up
+        if not supervised:
+            cold_stop = lambda: self.stop.mode is StopMode.NOW  # noqa: E731
+            self.outage.until_stored("register", self._register, self._pause, cold_stop)
         self.changes.start(self.store)
         queues = ",".join(self.options.queues or ["*"])
-        log.info("worker %s started: %d slot(s), queues %s", self.id, self.options.slots, queues)
-        self._warn_if_not_durable()
-        self.notifier.ready(f"worker {self.id}: {self.options.slots} slot(s), queues {queues}")
-        chores = Housekeeper(self.store.url)  # schedules and retention, in a thread
-        chores.start()
+        started = f"worker {self.id}: {self.options.slots} slot(s), queues {queues}"
+        if supervised:
+            log.debug("%s: process %d started", started, os.getpid())
+        else:
+            slots = self.options.slots
+            log.info("worker %s started: %d slot(s), queues %s", self.id, slots, queues)
+            self._warn_if_not_durable()
+        self.notifier.ready(started)
+        chores = None if supervised else Housekeeper(self.store.url)  # schedules, retention
+        if chores is not None:
+            chores.start()
         try:
             self.claims.start_claimer(self.wakeups.write_fd)
             reason = self._loop()
         finally:
-            chores.stop()
+            if chores is not None:
+                chores.stop()
             self._shutdown()
             self.stop.ended()
-        log.info("worker %s stopped: %s", self.id, reason)
-        log.info("%s", self.results.summary(self.id, time.monotonic() - self.started))
+        if isinstance(self.notifier, SupervisorLink):
+            self.notifier.ended(reason, {str(k): n for k, n in self.results.tally.items()})
+        else:
+            log.info("worker %s stopped: %s", self.id, reason)
+            log.info("%s", self.results.summary(self.id, time.monotonic() - self.started))
         self.notifier.close()
         return 0
 
@@ -211,7 +228,8 @@ class Worker:
         self.changes.close()
         self.claims.close(wait=not self.outage.abandoned)
         try:
-            if not self.outage.abandoned:  # else its heartbeat just goes stale
+            # Else its heartbeat just goes stale; a supervisor's process leaves that to it.
+            if not self.outage.abandoned and not self.options.supervised:
                 self.store.unregister_worker(self.id)
         except StoreError as err:
             log.warning("could not unregister worker %s: %s", self.id, err)

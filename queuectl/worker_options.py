@@ -18,9 +18,39 @@ def new_worker_id(host: str) -> str:
     return f"{host}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def default_procs(slots: int) -> int:
+    """Processes for a worker of `slots` slots: one per usable core, no more than slots."""
+    return max(1, min(slots, usable_cores()))
+
+
+def split_slots(slots: int, procs: int) -> list[int]:
+    """`slots` shared out over `procs` processes as evenly as can be (the first get one
+    more when it does not divide)."""
+    each, extra = divmod(slots, procs)
+    return [each + (1 if i < extra else 0) for i in range(procs)]
+
+
 @dataclass
 class WorkerOptions:
     slots: int = 1
     queues: Sequence[str] | None = None  # None = every queue
     burst: bool = False
     host: str = field(default_factory=default_host)
+    # A process of a supervisor (supervisor.py): it runs under the supervisor's worker id,
+    # which the supervisor registers, and reports to it on this descriptor (the process's
+    # link, worker_process.py) instead of logging its start and summary or telling systemd.
+    worker_id: str | None = None
+    report_fd: int | None = None
+    worker_slots: int | None = None  # ...and the whole worker's slots (sizes its reserve)
+
+    @property
+    def supervised(self) -> bool:
+        return self.worker_id is not None

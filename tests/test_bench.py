@@ -13,6 +13,8 @@ from tests.pg_helpers import postgres_admin_url, require_postgres
 
 EXPECTED = {
     "drain",
+    "drain, 1 process",
+    "drain with 2 processes vs 1",
     "slot efficiency",
     "start-up enqueue '<json>'",
     "start-up status --json",
@@ -65,6 +67,8 @@ def test_quick_run_on_sqlite_reports_every_figure() -> None:
         assert figure["samples"] and all(x >= 0 for x in figure["samples"])
     drain = next(f for f in figures if f["name"] == "drain")
     assert drain["baseline"] > 0 and drain["ratio"] > 0
+    versus = next(f for f in figures if f["name"] == "drain with 2 processes vs 1")
+    assert versus["unit"] == "x" and versus["met"] is not None
 
 
 @pytest.mark.not_fast  # the benchmark, with worker processes: seconds
@@ -103,7 +107,8 @@ def test_markdown_table_for_one_figure_on_postgres() -> None:
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
     assert rows[0].startswith("| figure | backend | median")
-    assert any(row.startswith("| drain (100 jobs) | postgresql |") for row in rows)
+    drain = "| drain (100 jobs, 2 slots, 2 processes) | postgresql |"
+    assert any(row.startswith(drain) for row in rows)
     assert any(row.startswith("| scale claim") for row in rows)
 
 

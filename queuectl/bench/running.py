@@ -18,6 +18,7 @@ from queuectl.bench.procs import (
 )
 from queuectl.models import JobState, NewJob
 from queuectl.store import open_store
+from queuectl.worker_members import member_pids
 
 
 def enqueue_all(url: str, jobs: list[NewJob]) -> None:
@@ -37,30 +38,61 @@ def _completed(url: str) -> int:
         store.close()
 
 
+def _drain_once(url: str, jobs: list[NewJob], procs: int) -> float:
+    """Jobs/s of one `worker start --count 2 --procs PROCS --burst` over `jobs`."""
+    enqueue_all(url, jobs)
+    start = time.perf_counter()
+    if start_worker(url, "--count", "2", "--procs", str(procs), "--burst").wait() != 0:
+        raise RuntimeError("the drain worker failed")
+    return len(jobs) / (time.perf_counter() - start)
+
+
 def drain(url: str, backend: str, jobs: int, runs: int) -> list[Figure]:
-    """`worker start --count 2 --burst` over `jobs` `true` jobs, beside the spawn limit
-    measured just before each run; and a bare capture loop's rate (procs.capture_limit),
-    which parts the gap into what running a job costs and what the queue adds."""
-    rates, limits, captures = [], [], []
+    """`worker start --count 2 --burst` over `jobs` `true` jobs, in 2 processes and in 1,
+    beside the spawn limit measured just before each run; the two drains of a run one
+    after the other (in turn first), so their ratio is taken on the same machine load.
+    And a bare capture loop's rate (procs.capture_limit), which parts the gap into what
+    running a job costs and what the queue adds."""
+    rates, singles, ratios, limits, captures = [], [], [], [], []
     for run in range(runs):
         limits.append(spawn_limit(jobs))
         captures.append(capture_limit(jobs))
-        enqueue_all(url, [NewJob(id=f"d{run}-{i}", command="true") for i in range(jobs)])
-        start = time.perf_counter()
-        if start_worker(url, "--count", "2", "--burst").wait() != 0:
-            raise RuntimeError("the drain worker failed")
-        rates.append(jobs / (time.perf_counter() - start))
+        made = {
+            p: [NewJob(id=f"d{run}-{p}-{i}", command="true") for i in range(jobs)] for p in (1, 2)
+        }
+        order = (2, 1) if run % 2 else (1, 2)
+        rate = {procs: _drain_once(url, made[procs], procs) for procs in order}
+        rates.append(rate[2])
+        singles.append(rate[1])
+        ratios.append(rate[2] / rate[1])
     done = _completed(url)
-    if done != jobs * runs:
-        raise RuntimeError(f"drain: {done} of {jobs * runs} jobs completed")
+    if done != 2 * jobs * runs:
+        raise RuntimeError(f"drain: {done} of {2 * jobs * runs} jobs completed")
     limit = 0.7 if backend == "postgresql" else 0.8
     spawned = sorted(limits)[len(limits) // 2]
     capture = Figure("capture loop", backend, "jobs/s", captures, note="2 slots, no queue")
     ratio_figure(capture, spawned, "spawn limit")
+    note = f"{jobs} jobs, 2 slots"
     figure = Figure(
-        "drain", backend, "jobs/s", rates, target=f">= {limit} x spawn limit", note=f"{jobs} jobs"
+        "drain",
+        backend,
+        "jobs/s",
+        rates,
+        target=f">= {limit} x spawn limit",
+        note=f"{note}, 2 processes",
     )
-    return [capture, ratio_figure(figure, spawned, "spawn limit", limit, True)]
+    single = Figure("drain, 1 process", backend, "jobs/s", singles, note=f"{note}, --procs 1")
+    ratio_figure(single, spawned, "spawn limit")
+    versus = Figure(
+        "drain with 2 processes vs 1",
+        backend,
+        "x",
+        ratios,
+        target=">= 1.7 x",
+        note="median of each run's own ratio",
+    )
+    versus.met = versus.median >= 1.7
+    return [capture, ratio_figure(figure, spawned, "spawn limit", limit, True), single, versus]
 
 
 def slots(url: str, backend: str, jobs: int, runs: int) -> Figure:
@@ -156,9 +188,14 @@ def idle(url: str, backend: str, seconds: float) -> list[Figure]:
         wait_registered(url, worker.pid, time.monotonic() + 30)
         _wait_listening(port, time.monotonic() + 30)
         time.sleep(1.0)  # past start-up
-        before = {p.pid: cpu_seconds(p.pid) for p in (worker, serve)}
+        # A worker in several processes (supervisor.py) counts all of them.
+        members = {worker.pid: [worker.pid, *member_pids(worker.pid)], serve.pid: [serve.pid]}
+        before = {pid: sum(map(cpu_seconds, pids)) for pid, pids in members.items()}
         time.sleep(seconds)
-        used = {pid: (cpu_seconds(pid) - cpu) / seconds * 100 for pid, cpu in before.items()}
+        used = {
+            pid: (sum(map(cpu_seconds, members[pid])) - cpu) / seconds * 100
+            for pid, cpu in before.items()
+        }
     finally:
         for process in (worker, serve):
             process.terminate()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -262,11 +262,23 @@ def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.rstrip("\n").splitlines())
 
 
-def print_workers(workers: Sequence[WorkerInfo], as_json: bool, wide: bool = False) -> None:
+def print_workers(
+    workers: Sequence[WorkerInfo],
+    as_json: bool,
+    wide: bool = False,
+    processes: Mapping[str, Sequence[int]] | None = None,
+) -> None:
     """Plain: HOST and PID only when a worker's id does not already begin with them, STOP
-    only when a worker was told to stop, today's times as the clock; `wide`: everything."""
+    only when a worker was told to stop, PROCS only when a worker runs in more than one
+    process (`processes`: their pids by worker id, known for this host's workers), today's
+    times as the clock; `wide`: everything."""
+    processes = processes or {}
     if as_json:
-        echo_json([serialize.worker_dict(w) for w in workers])
+        shown = [serialize.worker_dict(w) for w in workers]
+        for entry in shown:
+            if entry["id"] in processes:
+                entry["processes"] = list(processes[entry["id"]])
+        echo_json(shown)
         return
     if not workers:
         echo("no workers")
@@ -281,17 +293,26 @@ def print_workers(workers: Sequence[WorkerInfo], as_json: bool, wide: bool = Fal
             table_when(w.started_at, wide=wide),
             table_when(w.heartbeat_at, wide=wide),
             w.stop_requested or "",
+            _procs_cell(processes.get(w.id)),
         ]
         for w in workers
     ]
     zone = zone_name()
     columns = ["ID", "HOST", "PID", "QUEUES", "RUNNING", f"STARTED ({zone})", f"HEARTBEAT ({zone})"]
-    columns.append("STOP")
+    columns += ["STOP", "PROCS"]
     named = wide or any(not w.id.startswith(f"{w.host}-{w.pid}") for w in workers)
     stopping = wide or any(w.stop_requested for w in workers)
-    keep = [True, named, named, True, True, True, True, stopping]
+    several = wide or any(len(pids) > 1 for pids in processes.values())
+    keep = [True, named, named, True, True, True, True, stopping, several]
     columns, rows = _optional_columns(columns, rows, keep)
     print_table(None, columns, rows, wide)
+
+
+def _procs_cell(pids: Sequence[int] | None) -> str:
+    """`2 (pids 4711 4712)` for a worker in several processes; `1` for one; `` unknown."""
+    if not pids:
+        return ""
+    return f"{len(pids)} (pids {' '.join(map(str, pids))})" if len(pids) > 1 else "1"
 
 
 def print_status(report: Status, as_json: bool) -> None:

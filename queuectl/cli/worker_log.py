@@ -43,6 +43,10 @@ def configure(verbosity: int, log_format: str, log_file: Path | None = None) -> 
         handler.setFormatter(
             TextFormat(stamped=not journald, color=_is_color_terminal(stream), priority=journald)
         )
+    _install(level, handler)
+
+
+def _install(level: int, handler: logging.Handler) -> None:
     logging.basicConfig(level=level, handlers=[handler], force=True)
     # Our formats read neither where a call was made nor which thread or process made it:
     # skip looking (the logging HOWTO's "Optimization"); a busy worker logs two lines a job.
@@ -50,6 +54,41 @@ def configure(verbosity: int, log_format: str, log_file: Path | None = None) -> 
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+
+
+def style() -> dict[str, object]:
+    """How this process logs (its root logger's level and format), for the processes of
+    a supervisor to write lines just like it (configure_like); it forwards their lines."""
+    root = logging.getLogger()
+    found: dict[str, object] = {"level": root.level, "format": "text"}
+    for handler in root.handlers:
+        if isinstance(handler.formatter, JsonFormat):
+            found["format"] = "json"
+        elif isinstance(handler.formatter, TextFormat):
+            form = handler.formatter
+            found.update(stamped=form.stamped, color=form.color, priority=form.priority)
+    return found
+
+
+def configure_like(given: dict[str, object]) -> None:
+    """Log to stderr (the supervisor's pipe) in the supervisor's `style`."""
+    handler = logging.StreamHandler(sys.stderr)
+    if given.get("format") == "json":
+        handler.setFormatter(JsonFormat())
+    else:
+        stamped, color, priority = (bool(given.get(k)) for k in ("stamped", "color", "priority"))
+        handler.setFormatter(TextFormat(stamped=stamped, color=color, priority=priority))
+    level = given.get("level")
+    _install(level if isinstance(level, int) else logging.INFO, handler)
+
+
+def forward(lines: str) -> None:
+    """Write lines a supervisor's process logged (formatted already) through this
+    process's handlers: one log, rotated as one."""
+    record = logging.LogRecord("queuectl.worker", logging.INFO, "", 0, lines, None, None)
+    record.forwarded = True
+    for handler in logging.getLogger().handlers:
+        handler.handle(record)
 
 
 def detached_log_path(url: str) -> Path:
@@ -80,6 +119,8 @@ class TextFormat(logging.Formatter):
         self._text = ""
 
     def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, "forwarded", False):
+            return str(record.msg)
         level = record.levelname
         message = record.getMessage()
         if self.color:
@@ -108,6 +149,8 @@ class JsonFormat(logging.Formatter):
     event's fields (`event`, `job`, `attempt`, `queue`, `exit_code`, `duration_s`)."""
 
     def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, "forwarded", False):
+            return str(record.msg)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         entry = {
             "time": f"{stamp}.{int(record.msecs):03d}Z",

@@ -32,6 +32,13 @@ def worker() -> None:
     help="Jobs run at the same time (default: config worker-count, 1).",
 )
 @click.option(
+    "--procs",
+    "-p",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Processes to run the slots in (default: one per core, at most --count; 1: one process).",
+)
+@click.option(
     "--queue",
     "queues",
     multiple=True,
@@ -62,6 +69,7 @@ def worker() -> None:
 def worker_start(
     app: App,
     count: int | None,
+    procs: int | None,
     queues: tuple[str, ...],
     burst: bool,
     detach: bool,
@@ -74,6 +82,9 @@ def worker_start(
 
     Stop with Ctrl-C / SIGTERM / `queuectl worker stop`: running jobs finish first (up to
     config grace-period). A second signal kills them and puts them back as pending.
+
+    With more than one process (--procs), the slots are shared out among them under one
+    supervisor: one worker in `worker list`, one log, one stop.
     """
     from queuectl.spec import is_queue_name
 
@@ -84,23 +95,49 @@ def worker_start(
             )
     verbosity = -1 if quiet else 1 if verbose else 0
     app.may_create = True  # a worker may be started before the first job is enqueued
+    if procs is not None and count is not None and procs > count:
+        raise click.BadParameter(
+            f"{procs} processes for {count} slot(s): at most one process per slot",
+            param_hint="'--procs'",
+        )
     if count is None:
         count = service.settings(app.store).worker_count
+    from queuectl.worker_options import default_procs
+
+    if procs is None:
+        procs = default_procs(count)
+    elif procs > count:  # --count from the config
+        raise click.BadParameter(
+            f"{procs} processes for {count} slot(s) (config worker-count): at most one "
+            "process per slot",
+            param_hint="'--procs'",
+        )
     if detach:
-        _detach(app, count, queues, burst, verbosity, log_format)
+        _detach(app, count, procs, queues, burst, verbosity, log_format)
         return
-    from queuectl.cli.worker_log import configure
-    from queuectl.worker import Worker
+    from queuectl.cli import worker_log
     from queuectl.worker_options import WorkerOptions
 
-    configure(verbosity, log_format, log_file)
+    worker_log.configure(verbosity, log_format, log_file)
     options = WorkerOptions(slots=count, queues=list(queues) or None, burst=burst)
-    code = Worker(app.db, options).run()
-    sys.exit(code)
+    if procs == 1:
+        from queuectl.worker import Worker
+
+        sys.exit(Worker(app.db, options).run())
+    from queuectl.supervisor import Supervisor
+
+    supervisor = Supervisor(app.db, options, procs, worker_log.style(), worker_log.forward)
+    sys.exit(supervisor.run())
 
 
 def _detach(
-    app: App, count: int, queues: tuple[str, ...], burst: bool, verbosity: int, log_format: str
+    app: App,
+    count: int,
+    procs: int,
+    queues: tuple[str, ...],
+    burst: bool,
+    verbosity: int,
+    log_format: str,
 ) -> None:
     from queuectl.cli.worker_log import detached_log_path
 
@@ -111,6 +148,7 @@ def _detach(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # The URL goes through the environment: in argv, `ps` would show its password.
     args = [sys.executable, "-m", "queuectl", "worker", "start", "--count", str(count)]
+    args += ["--procs", str(procs)]
     for name in queues:
         args += ["--queue", name]
     if burst:
@@ -192,8 +230,16 @@ def worker_stop(app: App, now: bool, timeout: float | None, as_json: bool) -> No
 @pass_app
 def worker_list(app: App, include_dead: bool, as_json: bool, wide: bool) -> None:
     """Workers with a fresh heartbeat: id, queues, running jobs, started, heartbeat (HOST
-    and PID when the id does not name them, STOP when asked to stop; --wide: everything)."""
-    output.print_workers(service.workers(app.store, include_dead), as_json, wide)
+    and PID when the id does not name them, STOP when asked to stop, PROCS when one runs
+    in several processes; --wide: everything)."""
+    from queuectl.worker_members import member_pids
+    from queuectl.worker_options import default_host
+
+    found = service.workers(app.store, include_dead)
+    here = default_host()
+    # A worker's processes can be seen only on its own host (/proc): elsewhere, none shown.
+    processes = {w.id: member_pids(w.pid) or [w.pid] for w in found if w.host == here}
+    output.print_workers(found, as_json, wide, processes)
 
 
 worker_start_alias = hidden_alias(worker_start, "worker-start")

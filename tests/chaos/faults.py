@@ -172,7 +172,13 @@ class Fleet:
         the machine or container dies."""
         self.sample_once()
         groups = {proc.pid}
-        for child in children_of(proc.pid):
+        # Its jobs, and those of its processes when it runs its slots in several.
+        found, descendants = children_of(proc.pid), []
+        while found:
+            child = found.pop()
+            descendants.append(child)
+            found += children_of(child)
+        for child in descendants:
             with contextlib.suppress(ProcessLookupError):
                 groups.add(os.getpgid(child))
         for group in groups:
