@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from queuectl.models import JobState, NewJob
+from queuectl.models import JobState, NewJob, RunResult
 from queuectl.store import open_store
 
 try:
@@ -86,3 +86,29 @@ def test_a_release_reads_the_edges_and_jobs_after_not_every_pending_job(
     assert after == expected
     assert read["job_after"][0] == 0, read
     assert read["jobs"][0] == 0 and read["jobs"][1] <= 4 * (ENDED + CHILDREN), read
+
+
+def test_only_the_last_end_a_job_waits_for_wakes_the_workers(fan_in: str) -> None:
+    """A finish that counts jobs down without making any claimable sends no NOTIFY (one at
+    each finish of a fan-in's parents woke every listening worker and took the server's
+    notify lock at each commit); the finish of the last job one waits for does."""
+    store = open_store(fan_in, durable=False)
+    try:
+        claimed = {job.id: job.last_attempt for job in store.claim_jobs("w", None, PARENTS, 60)}
+        assert len(claimed) == PARENTS  # the children wait
+        done = RunResult(exit_code=0, error=None)
+        with psycopg.connect(fan_in, autocommit=True) as listener:
+            listener.execute("LISTEN queuectl_jobs")
+            last = {"p0", "p1", "p2"}  # the last parent each child waits for
+            first = [(i, n, done) for i, n in claimed.items() if i not in last]
+            assert all(store.complete_jobs("w", first))
+            listener.execute("NOTIFY queuectl_jobs, 'mark'")  # delivered after any before it
+            heard = [note.payload for note in listener.notifies(timeout=10, stop_after=1)]
+            assert heard == ["mark"], "a finish that released no job notified"
+            assert store.complete_job("p0", "w", claimed["p0"], done)
+            heard = [note.payload for note in listener.notifies(timeout=10, stop_after=1)]
+            assert heard == [""], "the finish that released c0 did not notify"
+        blockers = {job.id: job.blockers for job in store.list_jobs(state=JobState.PENDING)}
+        assert blockers == {"c0": 0, "c1": 1, "c2": 1}
+    finally:
+        store.close()

@@ -9,7 +9,10 @@
 -- job through a subquery the planner keeps apart (OFFSET 0, so it looks them up by
 -- `parent`, job_after's key), and each job after it by `id`, one lookup a row (a scalar
 -- subquery). The second step, the jobs to cancel, runs only when an end state cancels
--- anything (a completed job never does). What it does is unchanged.
+-- anything (a completed job never does). And it notifies only when a job's count reaches
+-- 0 (it may be claimed) or one is cancelled, as on the other backends: a NOTIFY at each
+-- count down woke every listener and took the server's notify lock at each commit.
+-- What it changes in the jobs is unchanged.
 CREATE OR REPLACE FUNCTION queuectl_release(ids text[], states text[], rules jsonb)
 RETURNS integer
 LANGUAGE plpgsql AS $$
@@ -33,10 +36,12 @@ BEGIN
               GROUP BY a.child) AS d;
         released := 0;
         IF kids IS NOT NULL THEN
-            UPDATE jobs AS j SET blockers = j.blockers - k.n
-            FROM (SELECT *, 'pending' FROM unnest(kids, counts) OFFSET 0) AS k (id, n, state)
-            WHERE j.id = k.id AND j.state = k.state AND j.blockers >= k.n;
-            GET DIAGNOSTICS released = ROW_COUNT;
+            WITH counted AS (
+                UPDATE jobs AS j SET blockers = j.blockers - k.n
+                FROM (SELECT *, 'pending' FROM unnest(kids, counts) OFFSET 0) AS k (id, n, state)
+                WHERE j.id = k.id AND j.state = k.state AND j.blockers >= k.n
+                RETURNING j.blockers)
+            SELECT count(*) FILTER (WHERE blockers = 0) INTO released FROM counted;
         END IF;
         IF released > 0 THEN
             PERFORM pg_notify('queuectl_jobs', '');
