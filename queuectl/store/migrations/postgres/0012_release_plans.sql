@@ -15,7 +15,17 @@
 -- What it changes in the jobs is unchanged.
 CREATE OR REPLACE FUNCTION queuectl_release(ids text[], states text[], rules jsonb)
 RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- One plan per statement and session, made once: plpgsql's default weighed a plan for
+-- arrays of unknown length against one for the ids at hand, found it dearer and planned
+-- every statement again at every call (a finish of one job with jobs after it: 1.2 to
+-- 1.9 ms in the function that way, 0.4 to 0.8 ms this way, same session, same jobs).
+-- Planned for unknown lengths, an update by id of a small jobs table (3,000 rows) read
+-- all of it rather than look up each id: every statement here has a lookup by key, and
+-- no sequential scan is ever what it needs.
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+AS $$
 DECLARE
     cancelled integer := 0;
     kids text[];
