@@ -226,7 +226,7 @@ end
 -- Change a stored job: `changes` maps fields to new values (false = remove the field);
 -- every index and counter follows. Returns the job as now stored.
 local INDEXED = {state = true, queue = true, run_at = true, priority = true,
-                 lease_expires_at = true, worker_id = true, blockers = true}
+                 lease_expires_at = true, worker_id = true}
 
 -- Workflows (queuectl/workflow.py decides; AFTER_RULES, put before this file by
 -- redis_client.py, maps each end state to {met = modes, never = modes, note = text}).
@@ -247,10 +247,21 @@ local function outcome(state, mode)
     return 'never'
 end
 
+-- Whether setting field `k` to `v` moves the job in the indexes: for `blockers`, only
+-- when it starts or stops being more than 0 (a fan-in's job is counted down a thousand
+-- times, and only the last one makes it claimable).
+local function moves_in_indexes(job, k, v)
+    if k == 'blockers' then
+        local now_waits = tonumber(job.blockers or '0') > 0
+        return (v and tonumber(v) > 0 or false) ~= now_waits
+    end
+    return INDEXED[k] and v ~= job[k]
+end
+
 local function update(job, changes, now)
     local moves = false
-    for k in pairs(changes) do
-        if INDEXED[k] and changes[k] ~= job[k] then moves = true break end
+    for k, v in pairs(changes) do
+        if moves_in_indexes(job, k, v) then moves = true break end
     end
     if moves then unindex(job) end
     local old = {state = job.state, run_at = job.run_at, created_at = job.created_at,
