@@ -15,6 +15,7 @@ redis_base.py's, the observability reads redis_observe.py's.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import threading
 from collections.abc import Sequence
@@ -260,7 +261,8 @@ class RedisStore(GuardedStore, RedisObserve, RedisRecords, RedisLimits):
             return []
         token = secrets.token_hex(8)
         lost = LOST_CLAIMS.get(self.prefix, worker_id)
-        args = [worker_id, repr(float(lease_seconds)), limit, token, " ".join(lost)]
+        claimer = f"{worker_id}/{os.getpid()}"  # a worker's processes share its id
+        args = [worker_id, repr(float(lease_seconds)), limit, token, " ".join(lost), claimer]
         try:
             found = self._scripts.run("claim", [*args, *(queues or ())])
         except StoreUnavailable:

@@ -1,15 +1,17 @@
 -- claim_jobs: ARGV = prefix, worker id, lease seconds, limit, this claim's token, the
--- tokens of this worker's claims whose answer was lost (space-separated), then the queues
--- (none = all). Moves waiting jobs whose time has come into the ready sets, then takes the
+-- tokens of this claimer's claims whose answer was lost (space-separated), the claimer
+-- (the worker's process that claims: a worker may run several), then the queues (none =
+-- all). Moves waiting jobs whose time has come into the ready sets, then takes the
 -- `limit` best (highest priority, then lowest seq) from the queues asked for. Returns the
 -- claimed jobs (HGETALL arrays) in claim order: first those of a lost claim that are
 -- still this worker's attempt (their lease renewed), so a claim applied just before the
--- connection broke is not left to expire. The last claim of each worker is kept for that
--- (P.."claim:"..worker: token, then "id attempt" lines), for two leases.
+-- connection broke is not left to expire. The last claim of each claimer is kept for that
+-- (P.."claim:"..claimer: token, then "id attempt" lines), for two leases: per process, so
+-- another process of the same worker claiming in between does not overwrite it.
 local now = clock()
 local worker, lease, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local token, lost = ARGV[5], ' ' .. ARGV[6] .. ' '
-local record_key = P .. 'claim:' .. worker
+local record_key = P .. 'claim:' .. ARGV[7]
 local claimed = {}
 local record = {token}
 
@@ -97,8 +99,8 @@ for _, q in ipairs(redis.call('SMEMBERS', P .. 'paused')) do paused[q] = true en
 local function open(q) return not paused[q] and not (queue_room[q] and queue_room[q] <= 0) end
 if paused['*'] then
     sets = {}
-elseif #ARGV >= 7 then
-    for i = 7, #ARGV do
+elseif #ARGV >= 8 then
+    for i = 8, #ARGV do
         if open(ARGV[i]) then sets[#sets + 1] = P .. 'ready:' .. ARGV[i] end
     end
 elseif next(paused) == nil and not limited then
