@@ -5,9 +5,11 @@ The model. A job costs three kinds of CPU time:
 
 - `store`: the store's serial cost, the part that one database cannot spread over cores:
   on SQLite the time the write lock is held (claim and finish are write transactions and
-  SQLite has one writer), on Redis the server's CPU time (one thread runs every script),
-  on PostgreSQL the CPU time of the backends serving the claims and finishes (which
-  spreads over the server's cores, so its ceiling is per core of the database server);
+  SQLite has one writer; timed on a loop claiming and finishing one job at a time, so
+  higher than a worker's batches pay), on Redis the server's CPU time during a drain (one
+  thread runs every script), on PostgreSQL the CPU time of the backends serving the drain
+  (which spreads over the server's cores, so its ceiling is per core of the database
+  server);
 - `worker`: the worker process's own CPU time (claiming, spawning, reading output,
   recording), which runs on one core per process: Python holds one lock per process;
 - `job`: the CPU time of the job's own process (`/bin/sh -c true` here).
@@ -161,16 +163,21 @@ def _write_timer(store: Store, backend: str) -> Iterator[list[float]]:
         del store._writing  # type: ignore[attr-defined]
 
 
-def worker_cost(url: str, jobs: int, procs: int | None) -> tuple[float, float, float]:
-    """(jobs/s, worker CPU seconds a job, job CPU seconds a job) of a worker with SLOTS
-    slots a process (with `procs`: that many processes) over `jobs` `true` jobs enqueued once
-    it is up (its start-up is not counted), its processes' CPU read from /proc."""
+def worker_cost(
+    url: str, backend: str, jobs: int, procs: int | None
+) -> tuple[float, float, float, float]:
+    """(jobs/s, worker CPU seconds a job, job CPU seconds a job, database server CPU seconds
+    a job) of a worker with SLOTS slots a process (with `procs`: that many processes) over
+    `jobs` `true` jobs enqueued once it is up (its start-up is not counted), its processes'
+    CPU read from /proc; the server's as _ServerClock reads it (0 for SQLite)."""
     extra = ["--procs", str(procs)] if procs is not None else []
     worker = start_worker(url, "--count", str(SLOTS * (procs or 1)), *extra)
     store = open_store(url)
     try:
         wait_registered(url, worker.pid, time.monotonic() + 30)
         time.sleep(0.5)  # past start-up, into waiting
+        server = _ServerClock(backend, url)
+        server_before = server.read() if server.read else 0.0
         before = _tree_cpu(worker.pid)
         start = time.perf_counter()
         store.enqueue_jobs([NewJob(id=f"w{procs}-{i}", command="true") for i in range(jobs)], 0)
@@ -178,16 +185,17 @@ def worker_cost(url: str, jobs: int, procs: int | None) -> tuple[float, float, f
         while store.count_jobs().by_state[JobState.COMPLETED] < jobs:
             if worker.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the projection's drain worker stopped or stalled")
-            time.sleep(0.01)
+            time.sleep(0.05)
         elapsed = time.perf_counter() - start
         after = _tree_cpu(worker.pid)
+        server_after = server.read() if server.read else 0.0
     finally:
         store.close()
         worker.terminate()
         worker.wait()
     own = sum(cpu - before.get(pid, (0.0, 0.0))[0] for pid, (cpu, _) in after.items())
     jobs_cpu = sum(reaped - before.get(pid, (0.0, 0.0))[1] for pid, (_, reaped) in after.items())
-    return jobs / elapsed, own / jobs, jobs_cpu / jobs
+    return jobs / elapsed, own / jobs, jobs_cpu / jobs, (server_after - server_before) / jobs
 
 
 def _tree_cpu(pid: int) -> dict[int, tuple[float, float]]:
@@ -217,14 +225,16 @@ def _takes_procs() -> bool:
 def measure(fresh: Fresh, backend: str, jobs: int) -> list[Figure]:
     """The per-job costs, the projected ceiling and cores, and the model checked against
     drains of 1 (and 2) worker processes measured here."""
-    with fresh("projection_store") as url:
-        serial, _ = store_cost(url, backend, max(jobs, SERIAL_JOBS))
-    drains: dict[int, tuple[float, float, float]] = {}
+    drains: dict[int, tuple[float, float, float, float]] = {}
     counts = [1, 2] if _takes_procs() else [1]
     for procs in counts:
         with fresh(f"projection_drain{procs}") as url:
-            drains[procs] = worker_cost(url, jobs, procs if len(counts) > 1 else None)
-    _, per_worker, per_job = drains[1]
+            procs_arg = procs if len(counts) > 1 else None
+            drains[procs] = worker_cost(url, backend, max(jobs, SERIAL_JOBS), procs_arg)
+    _, per_worker, per_job, serial = drains[1]
+    if backend == "sqlite":  # its cost runs inside the worker: timed on a loop of its own
+        with fresh("projection_store") as url:
+            serial, _ = store_cost(url, backend, max(jobs, SERIAL_JOBS))
     ceiling = 1 / serial if serial > 0 else float("inf")
     server = 0.0 if backend == "sqlite" else serial
     cores = os.cpu_count() or 1
@@ -244,7 +254,7 @@ def measure(fresh: Fresh, backend: str, jobs: int) -> list[Figure]:
             note="worker and job CPU, database elsewhere",
         ),
     ]
-    for procs, (rate, _, _) in drains.items():
+    for procs, (rate, _, _, _) in drains.items():
         predicted = min(procs / per_worker, cores / (per_worker + per_job + server), ceiling)
         figure = Figure(
             f"model check, {procs} process{'es' if procs > 1 else ''}",
@@ -254,7 +264,7 @@ def measure(fresh: Fresh, backend: str, jobs: int) -> list[Figure]:
             baseline=predicted,
             baseline_label="predicted",
             ratio=rate / predicted,
-            note=f"{jobs} jobs, {cores} cores shared with the database",
+            note=f"{max(jobs, SERIAL_JOBS)} jobs, {cores} cores shared with the database",
         )
         figures.append(figure)
     return figures
@@ -263,6 +273,6 @@ def measure(fresh: Fresh, backend: str, jobs: int) -> list[Figure]:
 def _serial_note(backend: str) -> str:
     return {
         "sqlite": "write lock held, claim + finish",
-        "postgresql": "backend CPU, claim + finish",
-        "redis": "server CPU, claim + finish",
+        "postgresql": "backends' CPU during the drain",
+        "redis": "server CPU during the drain",
     }.get(backend, "")
