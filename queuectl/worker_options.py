@@ -26,9 +26,16 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+# Slots a process gets by default before a worker takes another process: measured on 2
+# cores, a second process made a 2-slot worker slower on SQLite (0.81x) and no faster on
+# PostgreSQL (0.95x), while an 8-slot worker drained 8 to 23 % faster in 2 processes.
+SLOTS_PER_PROCESS = 4
+
+
 def default_procs(slots: int) -> int:
-    """Processes for a worker of `slots` slots: one per usable core, no more than slots."""
-    return max(1, min(slots, usable_cores()))
+    """Processes for a worker of `slots` slots: one per SLOTS_PER_PROCESS slots, at most
+    one per usable core, at least one."""
+    return max(1, min(slots // SLOTS_PER_PROCESS, usable_cores()))
 
 
 def split_slots(slots: int, procs: int) -> list[int]:

@@ -20,7 +20,8 @@ def test_slots_are_shared_out_evenly() -> None:
 def test_by_default_one_process_per_core_and_no_more_than_slots() -> None:
     assert default_procs(1) == 1
     assert default_procs(256) == usable_cores()
-    assert default_procs(2) == min(2, usable_cores())
+    assert default_procs(2) == 1  # a small worker stays one process: a second one costs
+    assert default_procs(8) == min(2, usable_cores())
 
 
 def _short_jobs() -> Pacing:

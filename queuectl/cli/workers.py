@@ -36,7 +36,8 @@ def worker() -> None:
     "-p",
     type=click.IntRange(1, 256),
     default=None,
-    help="Processes to run the slots in (default: one per core, at most --count; 1: one process).",
+    help="Processes to run the slots in (default: one per 4 slots, at most one per core; "
+    "1: one process).",
 )
 @click.option(
     "--queue",
