@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> None:
 
     Without `argv` the process is queuectl's own (the console script, `python -m`): a
     command the fast path ran then ends it at once (leave_now) rather than returning."""
+    if sys.stdout is None:  # started with stdout closed (`>&-`): nobody reads, as when a
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  reader left; the work still counts
     try:
         _main(argv)
     except SystemExit as done:

@@ -121,6 +121,34 @@ def test_the_console_script_ends_cleanly_with_stderr_closed(db: str) -> None:
 
 
 @pytest.mark.sqlite_only
+@pytest.mark.parametrize("command", [["enqueue", "--", "true"], ["status"], ["list"]])
+def test_a_command_with_stdout_closed_does_its_work_and_exits_0(
+    db: str, command: list[str]
+) -> None:
+    """`queuectl enqueue ... >&-`: nobody reads the answer, as when a reader left; the job
+    is added and the exit is 0, with no traceback."""
+    code = "from queuectl.cli import main; main()"
+    script = 'p="$0" c="$1"; shift; exec "$p" -c "$c" "$@" >&-'
+    done = subprocess.run(
+        ["sh", "-c", script, sys.executable, code, *command],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QUEUECTL_DB": db},
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    if command[0] == "enqueue":
+        listed = subprocess.run(
+            [sys.executable, "-m", "queuectl", "list", "--json"],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "QUEUECTL_DB": db},
+        )
+        assert len(json.loads(listed.stdout)) == 1
+
+
+@pytest.mark.sqlite_only
 def test_a_click_command_and_a_caller_of_main_still_end_as_usual(db: str, run: Run) -> None:
     """Only the fast path in queuectl's own process skips the tear-down: a Click command
     (workers, servers: threads to join) ends normally, and so does a caller's main(argv)."""
