@@ -30,7 +30,7 @@ from queuectl.errors import StoreError
 from queuectl.limits import Rate
 from queuectl.models import JobState
 from queuectl.store import Store, open_store
-from tests.conftest import pg_helpers, redis_helpers
+from tests.conftest import BACKENDS as STORE_BACKENDS
 from tests.test_many_hosts import Hosts, cli, registered, tolerant
 
 pytestmark = [pytest.mark.slow]
@@ -45,14 +45,10 @@ JOBS, RUN_FOR, LIMIT = 30, 0.2, 2  # 30 jobs of 0.2 s, 2 at once: 3 s of work
 
 @pytest.fixture(params=BACKENDS)
 def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "redis":
-        with redis_helpers().fresh_prefix() as url:
-            yield url
-    elif request.param == "postgres":
-        with pg_helpers().fresh_database() as url:
-            yield url
-    else:
-        yield str(tmp_path / "queue.db")
+    """A fresh PostgreSQL database, Redis key prefix or SQLite file (tests.conftest)."""
+    fresh, _ = STORE_BACKENDS[request.param]
+    with fresh(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ import pytest
 from queuectl.models import FINAL_STATES, AfterMode, Job, JobState
 from queuectl.store import Store, open_store
 from queuectl.workflow import Outcome, cancel_note, outcome
-from tests.conftest import pg_helpers, redis_helpers
+from tests.conftest import BACKENDS as STORE_BACKENDS
 from tests.test_many_hosts import Hosts, cli, registered, tolerant
 
 pytestmark = [pytest.mark.slow]
@@ -47,15 +47,10 @@ BACKENDS = [
 
 @pytest.fixture(params=BACKENDS)
 def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh PostgreSQL database, Redis key prefix or SQLite file."""
-    if request.param == "redis":
-        with redis_helpers().fresh_prefix() as url:
-            yield url
-    elif request.param == "postgres":
-        with pg_helpers().fresh_database() as url:
-            yield url
-    else:
-        yield str(tmp_path / "queue.db")
+    """A fresh PostgreSQL database, Redis key prefix or SQLite file (tests.conftest)."""
+    fresh, _ = STORE_BACKENDS[request.param]
+    with fresh(tmp_path) as url:
+        yield url
 
 
 class Graph:
