@@ -141,9 +141,6 @@ class ClaimPlan:
         self.key_room: dict[str, int] = {}
         self.started: list[str] = []  # rate-limited queues that started a job
 
-    def full_queues(self) -> list[str]:
-        return sorted(q for q, room in self.queue_room.items() if room <= 0)
-
     def full_keys(self) -> list[str]:
         return sorted(k for k, room in self.key_room.items() if room <= 0)
 
@@ -153,11 +150,22 @@ class ClaimPlan:
     def learn_key(self, key: KeyLimit) -> None:
         self.key_room[key.key] = key.limit - key.running
 
+    def blocked_by(self, queue: str, key: str | None) -> str | None:
+        """What keeps a job of `queue` with `key` (its key learnt first) from starting
+        now: "queue", "key", or None when both have room."""
+        if self.queue_room.get(queue, 1) <= 0:
+            return "queue"
+        if key is not None and self.key_room.get(key, DEFAULT_KEY_CONCURRENCY) <= 0:
+            return "key"
+        return None
+
+    def queues_with_room(self) -> dict[str, int]:
+        """The limited queues that may start jobs now, and how many."""
+        return {q: room for q, room in self.queue_room.items() if room > 0}
+
     def admit(self, queue: str, key: str | None) -> bool:
         """Take a job of `queue` with `key` (its key learnt first) if both have room."""
-        if self.queue_room.get(queue, 1) <= 0:
-            return False
-        if key is not None and self.key_room.get(key, DEFAULT_KEY_CONCURRENCY) <= 0:
+        if self.blocked_by(queue, key) is not None:
             return False
         if queue in self.queue_room:
             self.queue_room[queue] -= 1

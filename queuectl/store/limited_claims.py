@@ -1,40 +1,63 @@
 """A claim with limits in force, for the SQL stores: which jobs to take, chosen by
-queuectl.limits.ClaimPlan from candidates the store reads under its claim lock.
+queuectl.limits.ClaimPlan from candidates the store reads under its claim lock, and which
+to park.
 
-The store reads the best candidates outside the queues and keys already full; the plan
-admits them in claim order until one would break a limit, whose queue or key then joins
-the full ones and the store reads again. Each read either fills the batch, ends the
-candidates, or shuts one more queue or key out, so a claim asks at most a few times."""
+The store reads the best claimable jobs in claim order; the plan admits each in turn, and
+a job whose queue or key is full is passed over and parked by the store (it leaves the
+claim index until a slot frees), so no later claim reads past it again: however long the
+backlog behind a limit, a claim reads about the jobs it takes. One claim parks at most
+MAX_PARKED jobs, keeping its transaction short; the next claims go on from there."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from queuectl.limits import KeyLimit, QueueLimit, Rate
 
-Candidates = Callable[[list[str], list[str], list[int], int], Sequence[tuple[int, str, str | None]]]
+# (seen: the seqs already taken or passed over, limit) -> (seq, queue, key) in claim order
+Candidates = Callable[[list[int], int], Sequence[tuple[int, str, str | None]]]
 Keys = Callable[[list[str]], Sequence[KeyLimit]]
 
+MAX_PARKED = 1000
+READ_AHEAD = 64  # rows read at a time once a claim has had to pass jobs over
 
-def choose(plan: Any, limit: int, candidates: Candidates, keys: Keys) -> list[int]:
-    """The seqs of the jobs to take, in claim order (plan: a queuectl.limits.ClaimPlan)."""
-    taken: list[int] = []
-    while len(taken) < limit:
-        want = limit - len(taken)
-        rows = candidates(plan.full_queues(), plan.full_keys(), taken, want)
+
+class Choice(NamedTuple):
+    """The seqs a claim takes (claim order) and those it parks, by what is full."""
+
+    take: list[int]
+    park_queue: list[int]
+    park_key: list[int]
+
+
+def choose(plan: Any, limit: int, candidates: Candidates, keys: Keys) -> Choice:
+    """What a claim of `limit` jobs takes and parks (plan: a queuectl.limits.ClaimPlan)."""
+    choice = Choice([], [], [])
+    passed = 0
+    while len(choice.take) < limit and passed < MAX_PARKED:
+        size = limit - len(choice.take)
+        if passed:
+            size = max(size, READ_AHEAD)
+        rows = candidates([*choice.take, *choice.park_queue, *choice.park_key], size)
         unknown = sorted({k for _, _, k in rows if k is not None and not plan.knows_key(k)})
         if unknown:
             found = {k.key: k for k in keys(unknown)}
             for name in unknown:
                 plan.learn_key(found.get(name, KeyLimit(name)))
         for seq, queue, key in rows:
-            if not plan.admit(queue, key):
-                break  # its queue or key is full now: read again without it
-            taken.append(seq)
-        else:
-            break  # every candidate taken: the batch is full or the candidates ended
-    return taken
+            if len(choice.take) >= limit or passed >= MAX_PARKED:
+                break
+            why = plan.blocked_by(queue, key)
+            if why is None:
+                plan.admit(queue, key)
+                choice.take.append(seq)
+            else:
+                (choice.park_queue if why == "queue" else choice.park_key).append(seq)
+                passed += 1
+        if len(rows) < size:
+            break  # the candidates ended
+    return choice
 
 
 def queue_limit(row: Any) -> QueueLimit:

@@ -276,7 +276,8 @@ WHERE seq IN (SELECT seq FROM jobs
 -- `started` opens their attempt records in the same statement.
 WITH picked AS (
     SELECT seq FROM jobs
-    WHERE state IN ('pending', 'failed') AND blockers = 0 AND run_at <= now()
+    WHERE state IN ('pending', 'failed') AND blockers = 0 AND parked_on IS NULL
+      AND run_at <= now()
       AND (%(queues)s::text[] IS NULL OR queue = ANY (%(queues)s::text[]))
       -- Paused queues (migration 0006; '*' = all): a hashed subplan, not a per-row lookup.
       AND queue NOT IN (SELECT queue FROM paused_queues)
@@ -317,17 +318,51 @@ SELECT pg_advisory_xact_lock(7514201);
 SELECT extract(epoch FROM now())::float8 AS now;
 
 -- name: claim_candidates
+-- The best claimable jobs but those this claim already took or passed over: claim_jobs'
+-- walk of jobs_claim. Jobs parked for a full key or queue (migration 0015) are not in it.
 SELECT seq, queue, concurrency_key FROM jobs
-WHERE state IN ('pending', 'failed') AND blockers = 0 AND run_at <= now()
+WHERE state IN ('pending', 'failed') AND blockers = 0 AND parked_on IS NULL
+  AND run_at <= now()
   AND (%(queues)s::text[] IS NULL OR queue = ANY (%(queues)s::text[]))
   AND queue NOT IN (SELECT queue FROM paused_queues)
   AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE queue = '*')
-  AND queue <> ALL (%(full_queues)s::text[])
-  AND (concurrency_key IS NULL OR concurrency_key <> ALL (%(full_keys)s::text[]))
-  AND seq <> ALL (%(taken)s::bigint[])
+  AND seq <> ALL (%(seen)s::bigint[])
 ORDER BY priority DESC, seq
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
+
+-- name: park_for_queue
+-- The jobs a limited claim passed over for their full queue leave the claim index until
+-- a claim finds room in the queue (unpark_queues).
+UPDATE jobs SET parked_on = 'queue'
+WHERE seq = ANY (%(seqs)s::bigint[]) AND state IN ('pending', 'failed') AND parked_on IS NULL;
+
+-- name: park_for_key
+-- Those passed over for their full key, while the key's row, locked, still says it is
+-- full (after this claim's own jobs counted): a finish that freed a slot meanwhile is seen
+-- here, and one that frees it later waits for this lock and then finds them parked.
+UPDATE jobs SET parked_on = 'key'
+WHERE seq = ANY (%(seqs)s::bigint[]) AND state IN ('pending', 'failed') AND parked_on IS NULL
+  AND concurrency_key IN (SELECT key FROM key_limits
+                          WHERE key = ANY (%(keys)s::text[])
+                            AND running >= COALESCE(concurrency, 1)
+                          FOR UPDATE);
+
+-- name: unpark_queues
+-- For each limited queue with room, up to that many of its parked jobs, best first.
+UPDATE jobs SET parked_on = NULL
+WHERE seq IN (SELECT p.seq
+              FROM unnest(%(queues)s::text[], %(rooms)s::integer[]) AS u (queue, room)
+              CROSS JOIN LATERAL (
+                  SELECT seq FROM jobs
+                  WHERE parked_on = 'queue' AND queue = u.queue
+                  ORDER BY priority DESC, seq LIMIT u.room) AS p);
+
+-- name: unpark_queue_all
+UPDATE jobs SET parked_on = NULL WHERE parked_on = 'queue' AND queue = %(queue)s;
+
+-- name: unpark_key_all
+UPDATE jobs SET parked_on = NULL WHERE parked_on = 'key' AND concurrency_key = %(key)s;
 
 -- name: claim_seqs
 WITH claimed AS (

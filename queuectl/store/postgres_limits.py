@@ -44,28 +44,37 @@ class PostgresLimits(PostgresBase):
             )
             for row in conn.execute(q["full_keys"]):
                 plan.learn_key(key_limit(row))
+            asked = params["queues"]
+            rooms = {
+                queue: min(room, params["limit"])
+                for queue, room in plan.queues_with_room().items()
+                if asked is None or queue in asked
+            }
+            if rooms:
+                conn.execute(
+                    q["unpark_queues"], {"queues": list(rooms), "rooms": list(rooms.values())}
+                )
 
-            def candidates(
-                full_queues: list[str], full_keys: list[str], taken: list[int], limit: int
-            ) -> list[tuple[int, str, str | None]]:
-                extra = {
-                    "full_queues": full_queues,
-                    "full_keys": full_keys,
-                    "taken": taken,
-                    "limit": limit,
-                }
-                found = conn.execute(q["claim_candidates"], params | extra)
+            def candidates(seen: list[int], limit: int) -> list[tuple[int, str, str | None]]:
+                found = conn.execute(q["claim_candidates"], params | {"seen": seen, "limit": limit})
                 return [(r["seq"], r["queue"], r["concurrency_key"]) for r in found]
 
             def keys(names: list[str]) -> list[KeyLimit]:
                 return [key_limit(r) for r in conn.execute(q["key_limits"], {"keys": names})]
 
-            seqs = choose(plan, params["limit"], candidates, keys)
-            if not seqs:
-                return []
-            for queue in plan.started:
-                conn.execute(q["set_next_start"], {"queue": queue, "at": plan.next_start(queue)})
-            return conn.execute(q["claim_seqs"], params | {"seqs": seqs}).fetchall()
+            choice = choose(plan, params["limit"], candidates, keys)
+            claimed: list[Row] = []
+            if choice.take:
+                for queue in plan.started:
+                    at = plan.next_start(queue)
+                    conn.execute(q["set_next_start"], {"queue": queue, "at": at})
+                claimed = conn.execute(q["claim_seqs"], params | {"seqs": choice.take}).fetchall()
+            # Parked after the claim's own jobs counted, so a key it filled reads full.
+            if choice.park_queue:
+                conn.execute(q["park_for_queue"], {"seqs": choice.park_queue})
+            if choice.park_key:
+                conn.execute(q["park_for_key"], {"seqs": choice.park_key, "keys": plan.full_keys()})
+            return claimed
 
         return self._run(work)
 
@@ -88,6 +97,7 @@ class PostgresLimits(PostgresBase):
         }
 
         def work(conn: psycopg.Connection[Row]) -> None:
+            conn.execute(self._q["unpark_queue_all"], params)
             if concurrency is None and rate is None:
                 conn.execute(self._q["delete_queue_limit"], params)
             else:
@@ -106,6 +116,7 @@ class PostgresLimits(PostgresBase):
         def work(conn: psycopg.Connection[Row]) -> None:
             conn.execute(self._q["set_key_limit"], {"key": key, "concurrency": concurrency})
             conn.execute(self._q["forget_key"], {"key": key})
+            conn.execute(self._q["unpark_key_all"], {"key": key})
             conn.execute(NOTIFY)
 
         self._run(work)

@@ -237,7 +237,8 @@ SET state = 'processing', attempts = attempts + 1, last_attempt = last_attempt +
     lease_expires_at = :now + :lease_seconds, updated_at = :now, cancel_requested = 0
 WHERE seq IN (
     SELECT seq FROM jobs INDEXED BY jobs_claim
-    WHERE state IN ('pending', 'failed') AND blockers = 0 AND run_at <= :now
+    WHERE state IN ('pending', 'failed') AND blockers = 0 AND parked_on IS NULL
+      AND run_at <= :now
       AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
       -- Paused queues (migration 0006; '*' = all): evaluated once, not per row.
       AND queue NOT IN (SELECT queue FROM paused_queues)
@@ -262,19 +263,44 @@ SELECT 1;
 SELECT :now AS now;
 
 -- name: claim_candidates
--- The best claimable jobs outside the queues and keys that are full (and those this
--- claim already took): claim_jobs' walk of jobs_claim, with the limits' exclusions.
+-- The best claimable jobs but those this claim already took or passed over: claim_jobs'
+-- walk of jobs_claim. Jobs parked for a full key or queue (migration 0012) are not in it.
 SELECT seq, queue, concurrency_key FROM jobs INDEXED BY jobs_claim
-WHERE state IN ('pending', 'failed') AND blockers = 0 AND run_at <= :now
+WHERE state IN ('pending', 'failed') AND blockers = 0 AND parked_on IS NULL
+  AND run_at <= :now
   AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
   AND queue NOT IN (SELECT queue FROM paused_queues)
   AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE queue = '*')
-  AND queue NOT IN (SELECT value FROM json_each(:full_queues))
-  AND (concurrency_key IS NULL
-       OR concurrency_key NOT IN (SELECT value FROM json_each(:full_keys)))
-  AND seq NOT IN (SELECT value FROM json_each(:taken))
+  AND seq NOT IN (SELECT value FROM json_each(:seen))
 ORDER BY priority DESC, seq
 LIMIT :limit;
+
+-- name: park_for_queue
+-- The jobs a limited claim passed over for their full queue leave the claim index until
+-- a claim finds room in the queue (unpark_queues).
+UPDATE jobs SET parked_on = 'queue'
+WHERE seq IN (SELECT value FROM json_each(:seqs)) AND state IN ('pending', 'failed')
+  AND parked_on IS NULL;
+
+-- name: park_for_key
+-- Those passed over for their full key (the write lock keeps the counters exact).
+UPDATE jobs SET parked_on = 'key'
+WHERE seq IN (SELECT value FROM json_each(:seqs)) AND state IN ('pending', 'failed')
+  AND parked_on IS NULL;
+
+-- name: unpark_queues
+-- Up to :limit of a queue's parked jobs, best first, back into the claim index: one
+-- queue a statement here (SQLite has no LATERAL join; in-process statements are cheap).
+UPDATE jobs SET parked_on = NULL
+WHERE seq IN (SELECT seq FROM jobs INDEXED BY jobs_parked_queue
+              WHERE parked_on = 'queue' AND queue = :queue
+              ORDER BY priority DESC, seq LIMIT :limit);
+
+-- name: unpark_queue_all
+UPDATE jobs SET parked_on = NULL WHERE parked_on = 'queue' AND queue = :queue;
+
+-- name: unpark_key_all
+UPDATE jobs SET parked_on = NULL WHERE parked_on = 'key' AND concurrency_key = :key;
 
 -- name: claim_seqs
 -- Takes the jobs a limited claim chose (under the same write lock that read them).

@@ -32,19 +32,16 @@ class SqliteLimits(SqliteBase):
         )
         for row in conn.execute(Q["full_keys"]):
             plan.learn_key(key_limit(row))
+        queues = None if params["queues"] is None else set(json.loads(params["queues"]))
+        for queue, room in plan.queues_with_room().items():
+            if queues is None or queue in queues:
+                conn.execute(
+                    Q["unpark_queues"], {"queue": queue, "limit": min(room, params["limit"])}
+                )
 
-        def candidates(
-            full_queues: list[str], full_keys: list[str], taken: list[int], limit: int
-        ) -> list[tuple[int, str, str | None]]:
+        def candidates(seen: list[int], limit: int) -> list[tuple[int, str, str | None]]:
             found = conn.execute(
-                Q["claim_candidates"],
-                params
-                | {
-                    "full_queues": json.dumps(full_queues),
-                    "full_keys": json.dumps(full_keys),
-                    "taken": json.dumps(taken),
-                    "limit": limit,
-                },
+                Q["claim_candidates"], params | {"seen": json.dumps(seen), "limit": limit}
             )
             return [(r["seq"], r["queue"], r["concurrency_key"]) for r in found]
 
@@ -52,12 +49,18 @@ class SqliteLimits(SqliteBase):
             found = conn.execute(Q["key_limits"], {"keys": json.dumps(names)})
             return [key_limit(r) for r in found]
 
-        seqs = choose(plan, params["limit"], candidates, keys)
-        if not seqs:
+        choice = choose(plan, params["limit"], candidates, keys)
+        for name, seqs in (
+            ("park_for_queue", choice.park_queue),
+            ("park_for_key", choice.park_key),
+        ):
+            if seqs:
+                conn.execute(Q[name], {"seqs": json.dumps(seqs)})
+        if not choice.take:
             return []
         for queue in plan.started:
             conn.execute(Q["set_next_start"], {"queue": queue, "at": plan.next_start(queue)})
-        return conn.execute(Q["claim_seqs"], params | {"seqs": json.dumps(seqs)}).fetchall()
+        return conn.execute(Q["claim_seqs"], params | {"seqs": json.dumps(choice.take)}).fetchall()
 
     def queue_limits(self) -> list[QueueLimit]:
         from queuectl.store.limited_claims import queue_limit
@@ -67,6 +70,7 @@ class SqliteLimits(SqliteBase):
 
     def set_queue_limit(self, queue: str, concurrency: int | None, rate: Rate | None) -> None:
         with self._writing() as conn:  # the commit itself wakes idle workers
+            conn.execute(Q["unpark_queue_all"], {"queue": queue})
             if concurrency is None and rate is None:
                 conn.execute(Q["delete_queue_limit"], {"queue": queue})
                 return
@@ -90,6 +94,7 @@ class SqliteLimits(SqliteBase):
     def set_key_limit(self, key: str, concurrency: int | None) -> None:
         with self._writing() as conn:
             conn.execute(Q["set_key_limit"], {"key": key, "concurrency": concurrency})
+            conn.execute(Q["unpark_key_all"], {"key": key})
             conn.execute(Q["forget_key"], {"key": key})
 
     def key_holder(self, key: str) -> str | None:
