@@ -177,7 +177,7 @@ def test_a_lease_renewed_frees_no_slot(store: Store, keys: Keys) -> None:
     record = keys.client.get(f"{keys.prefix}claim:w1/{os.getpid()}")
     assert isinstance(record, bytes)
     LOST_CLAIMS.add(keys.prefix, "w1", record.decode().split("\n")[0])
-    assert claim(store) == ["hold"]
+    assert claim(store, 1) == ["hold"]
     assert keys.size("parked:" + KEY) == 3 and keys.ready() == []
 
 
@@ -255,3 +255,22 @@ def test_setting_or_lifting_a_key_limit_brings_back_all_its_parked_jobs(
     assert keys.size("parked:" + KEY) == 0 and keys.size("ready:default") == 498
     assert claim(store) == []
     assert keys.size("parked:" + KEY) == 498
+
+
+def test_the_claim_reads_on_in_claim_order_across_queues(store: Store, keys: Keys) -> None:
+    hold_key(store)
+    store.enqueue_jobs(
+        [*busy(150, queue="a", priority=5), make_job("a-free", queue="a", priority=5)], 3
+    )
+    store.enqueue_jobs([make_job("b-low", queue="b", priority=1)], 3)
+    assert claim(store, 1) == ["a-free"]  # the best free job, past 150 parked ones
+    assert keys.size("parked:" + KEY) == 150 and keys.ids("ready:b") != []
+
+
+def test_a_job_refused_because_its_queue_filled_is_not_parked(store: Store, keys: Keys) -> None:
+    store.set_queue_limit("q", 1, None)
+    store.enqueue_jobs([make_job(f"q{i}", queue="q", concurrency_key="k") for i in range(3)], 3)
+    assert claim(store) == ["q0"]
+    assert keys.parked("k") == [] and keys.ids("ready:q") == ["q1", "q2"]
+    assert claim(store) == []  # the queue is full: its set is not read
+    assert keys.parked("k") == [] and keys.ids("ready:q") == ["q1", "q2"]
