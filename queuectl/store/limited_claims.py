@@ -30,6 +30,11 @@ class Choice(NamedTuple):
     park_queue: list[int]
     park_key: list[int]
 
+    def stopped_short(self, limit: int) -> bool:
+        """Whether the claim stopped at MAX_PARKED before its batch was full (claimable
+        jobs may lie beyond: the next claim should come at once, not after a poll)."""
+        return len(self.take) < limit and len(self.park_queue) + len(self.park_key) >= MAX_PARKED
+
 
 def choose(plan: Any, limit: int, candidates: Candidates, keys: Keys) -> Choice:
     """What a claim of `limit` jobs takes and parks (plan: a queuectl.limits.ClaimPlan)."""

@@ -74,6 +74,8 @@ class PostgresLimits(PostgresBase):
                 conn.execute(q["park_for_queue"], {"seqs": choice.park_queue})
             if choice.park_key:
                 conn.execute(q["park_for_key"], {"seqs": choice.park_key, "keys": plan.full_keys()})
+            if choice.stopped_short(params["limit"]):
+                conn.execute(NOTIFY)  # idle workers (this one too) claim on at once
             return claimed
 
         return self._run(work)

@@ -58,6 +58,7 @@ SCRIPTS = (
     "publish_output",
     "dead_groups",
     "dead_group_ids",
+    "key_limit",
 )
 
 

@@ -78,18 +78,8 @@ class RedisLimits(RedisBase):
         ]
 
     def set_key_limit(self, key: str, concurrency: int | None) -> None:
-        name = self._key("key_limits")
-
-        def write() -> None:
-            pipe = self._client.pipeline(transaction=True)
-            if concurrency is None:
-                pipe.hdel(name, key)
-            else:
-                pipe.hset(name, key, str(concurrency))
-            pipe.publish(self._key("wake"), "limits")
-            pipe.execute()
-
-        self._scripts.call(write)
+        # One script: the key's parked jobs come back with the change (key_limit.lua).
+        self._scripts.run("key_limit", [key, "" if concurrency is None else str(concurrency)])
 
     def key_holder(self, key: str) -> str | None:
         # Rare (a `show` of a waiting keyed job): the processing jobs, read by id.

@@ -163,3 +163,33 @@ def test_a_queue_at_its_limit_parks_its_backlog_and_lets_it_back_with_room(
         assert len(store.claim_jobs("w", None, 100, 60)) == 48
     finally:
         store.close()
+
+
+def test_a_claim_parks_at_most_a_thousand_and_the_next_goes_on(fresh: Callable[[], str]) -> None:
+    """Behind 1,500 busy jobs the first claim stops at 1,000 parked, taking nothing; it
+    says so (PostgreSQL: a NOTIFY wakes idle workers; SQLite: its commit does), and the
+    next claim parks the rest and takes the free job."""
+    url = fresh()
+    store = open_store(url, durable=False)
+    try:
+        _busy_key_backlog(store, SMALL)
+        busy = [
+            NewJob(id=f"m{i:04d}", command="true", concurrency_key="k", priority=5)
+            for i in range(1500)
+        ]
+        store.enqueue_jobs([*busy, NewJob(id="free1", command="true")], 3)
+        heard: list[str] = []
+        if url.startswith("postgres"):
+            import psycopg
+
+            with psycopg.connect(url, autocommit=True) as listener:
+                listener.execute("LISTEN queuectl_jobs")
+                assert store.claim_jobs("w", None, 1, 60) == []
+                listener.execute("NOTIFY queuectl_jobs, 'mark'")
+                heard = [n.payload for n in listener.notifies(timeout=10, stop_after=2)]
+            assert heard == ["", "mark"]
+        else:
+            assert store.claim_jobs("w", None, 1, 60) == []
+        assert [j.id for j in store.claim_jobs("w", None, 1, 60)] == ["free1"]
+    finally:
+        store.close()

@@ -52,7 +52,7 @@ for _, item in ipairs(jobs) do
         end
     end
 end
-if settle(now) or #BROUGHT_BACK > 0 then wake = true end
+if settle(now) or #BROUGHT_BACK > 0 or UNPARKED then wake = true end
 flush_counts()
 if wake then redis.call('PUBLISH', WAKE, 'change') end
 local answer = {'ok'}

@@ -42,9 +42,11 @@ end
 
 -- Limits (queuectl/limits.py; the same plan as limited_claims.py): with any queue limit
 -- or keyed job, a claim reads each waiting queue's own set, leaves out the sets of full
--- queues, and passes over jobs whose key is full; every job it takes counts at once, so
--- a batch never exceeds a limit. A rate-limited queue starts at most one job a claim,
--- and then not before its interval has passed.
+-- queues (and of those that fill during the claim), and parks the due jobs whose key is
+-- full (P.."parked:"..key, common.lua): later claims no longer read them, and each slot
+-- of the key freed brings its best one back. Every job it takes counts at once, so a
+-- batch never exceeds a limit. A rate-limited queue starts at most one job a claim, and
+-- then not before its interval has passed.
 local limited = redis.call('HLEN', P .. 'queue_limits') > 0
     or redis.call('HLEN', P .. 'key_jobs') > 0
 local queue_room, rated, key_room, started = {}, {}, {}, {}
@@ -74,11 +76,14 @@ local function room_of_key(key)
     return key_room[key]
 end
 
+local function full(q) return queue_room[q] ~= nil and queue_room[q] <= 0 end
+
+-- true (taken: counted against its queue and key), or why not: 'queue' or 'key'.
 local function admit(job)
     if not limited then return true end
     local q, key = job.queue, job.concurrency_key
-    if queue_room[q] ~= nil and queue_room[q] <= 0 then return false end
-    if key and room_of_key(key) <= 0 then return false end
+    if full(q) then return 'queue' end
+    if key and room_of_key(key) <= 0 then return 'key' end
     if queue_room[q] ~= nil then
         queue_room[q] = queue_room[q] - 1
         if rated[q] then started[q] = true end
@@ -87,68 +92,114 @@ local function admit(job)
     return true
 end
 
--- The candidates: per set, its best `limit` (score, then seq in the member's first 16
--- hex digits); merged across the queues' sets (with limits, a window past them, for the
--- jobs a full key passes over).
+-- The sets read: {key, queue (nil for the shared set)}.
 -- Paused queues (P.."paused", "*" = all) are skipped: with any paused, a claim of
 -- every queue reads each waiting queue's own set instead of the shared one.
-local picked = {}
 local sets = {}
 local paused = {}
 for _, q in ipairs(redis.call('SMEMBERS', P .. 'paused')) do paused[q] = true end
-local function open(q) return not paused[q] and not (queue_room[q] and queue_room[q] <= 0) end
+local function open(q) return not paused[q] and not full(q) end
 if paused['*'] then
     sets = {}
 elseif #ARGV >= 8 then
     for i = 8, #ARGV do
-        if open(ARGV[i]) then sets[#sets + 1] = P .. 'ready:' .. ARGV[i] end
+        if open(ARGV[i]) then sets[#sets + 1] = {P .. 'ready:' .. ARGV[i], ARGV[i]} end
     end
 elseif next(paused) == nil and not limited then
-    sets[1] = P .. 'ready'
+    sets[1] = {P .. 'ready', nil}
 else
     local seen = {}
     for _, field in ipairs(redis.call('HKEYS', P .. 'counts')) do
         local s, q = string.match(field, '^([^|]+)|(.*)$')
         if waiting(s) and open(q) and not seen[q] then
             seen[q] = true
-            sets[#sets + 1] = P .. 'ready:' .. q
+            sets[#sets + 1] = {P .. 'ready:' .. q, q}
         end
     end
 end
-local window = limited and limit + 200 or limit
-for _, set in ipairs(limit > 0 and sets or {}) do
-    local found = redis.call('ZRANGE', set, 0, window - 1, 'WITHSCORES')
-    for i = 1, #found, 2 do
-        local m = found[i]
-        picked[#picked + 1] = {tonumber(found[i + 1]), tonumber(string.sub(m, 1, 16), 16),
-                               string.sub(m, 17)}
-    end
-end
-if #sets > 1 then
-    table.sort(picked, function(a, b)
-        if a[1] ~= b[1] then return a[1] < b[1] end
-        return a[2] < b[2]
-    end)
-end
 
 local took = 0
-for i = 1, #picked do
-    if took >= limit then break end
-    local job = load(picked[i][3])
-    if admit(job) then
-        took = took + 1
-        local n = tonumber(job.last_attempt) + 1
-        update(job, {
-            state = 'processing', attempts = tonumber(job.attempts) + 1, last_attempt = n,
-            worker_id = worker, lease_expires_at = now + lease, updated_at = now,
-            cancel_requested = '0',
-        }, now)
-        redis.call('HSET', att_key(job.id, n), 'job_id', job.id, 'attempt', n,
-                   'worker_id', worker, 'started_at', num(now))
-        claimed[#claimed + 1] = flatten(job)
-        record[#record + 1] = job.id .. ' ' .. n
-    end
+local function take(job)
+    took = took + 1
+    local n = tonumber(job.last_attempt) + 1
+    update(job, {
+        state = 'processing', attempts = tonumber(job.attempts) + 1, last_attempt = n,
+        worker_id = worker, lease_expires_at = now + lease, updated_at = now,
+        cancel_requested = '0',
+    }, now)
+    redis.call('HSET', att_key(job.id, n), 'job_id', job.id, 'attempt', n,
+               'worker_id', worker, 'started_at', num(now))
+    claimed[#claimed + 1] = flatten(job)
+    record[#record + 1] = job.id .. ' ' .. n
 end
+
+-- A claim parks at most this many jobs (its time stays bounded; later claims park the
+-- rest: when it stops for that, it wakes idle workers, itself included, to go on).
+local PARK_AT_MOST = 1000
+local parked = 0
+local function park(c, key)
+    redis.call('ZREM', P .. 'ready', c[4])
+    redis.call('ZREM', P .. 'ready:' .. c[5], c[4])
+    redis.call('ZADD', P .. 'parked:' .. key, c[1], c[4])
+    redis.call('HSET', job_key(c[3]), 'parked', '1')
+    parked = parked + 1
+end
+
+-- Candidates {score, seq, id, member, queue}: claim order is the score, then the seq in
+-- the member's first 16 hex digits.
+local function before(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    return a[2] < b[2]
+end
+
+-- Rounds: each reads the best of every set (a window past the batch when limited),
+-- merged, and goes through them in claim order up to the first set's window end (past
+-- it, a set not read further may hold better ones). What a round passes over leaves the
+-- sets (taken or parked) or its queue filled (its set is no longer read), so the next
+-- round reads on from where it stopped.
+local budget_hit = false
+while limit - took > 0 and #sets > 0 and not budget_hit do
+    local window = limit - took
+    if limited then window = window + 100 end
+    local picked, edge = {}, nil
+    for _, set in ipairs(sets) do
+        local found = redis.call('ZRANGE', set[1], 0, window - 1, 'WITHSCORES')
+        for i = 1, #found, 2 do
+            local m = found[i]
+            picked[#picked + 1] = {tonumber(found[i + 1]), tonumber(string.sub(m, 1, 16), 16),
+                                   string.sub(m, 17), m, set[2]}
+        end
+        if #found == 2 * window and (edge == nil or before(picked[#picked], edge)) then
+            edge = picked[#picked]
+        end
+    end
+    if #picked == 0 then break end
+    if #sets > 1 then table.sort(picked, before) end
+    for _, c in ipairs(picked) do
+        if took >= limit then break end
+        if edge ~= nil and before(edge, c) and not budget_hit then break end
+        if not (c[5] and full(c[5])) then  -- a queue filled by this claim: not parked
+            local job = load(c[3])
+            local verdict = admit(job)
+            if verdict == true then
+                take(job)
+            elseif verdict == 'key' then
+                if parked < PARK_AT_MOST then
+                    park(c, job.concurrency_key)
+                else  -- the rest of this round is still read, and nothing more
+                    budget_hit = true
+                end
+            end
+        end
+    end
+    if not limited then break end
+    local kept = {}
+    for _, set in ipairs(sets) do
+        if not full(set[2]) then kept[#kept + 1] = set end
+    end
+    sets = kept
+end
+if budget_hit and took < limit then redis.call('PUBLISH', WAKE, 'park') end
 for q in pairs(started) do
     local r = rated[q]
     redis.call('HSET', P .. 'queue_limits', q,

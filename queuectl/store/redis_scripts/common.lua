@@ -12,6 +12,11 @@
 --   P.."state:"..s          zset seq -> id: the jobs in state s
 --   P.."counts"             hash "state|queue" -> jobs
 --   P.."ready" / P.."ready:"..q   zset -priority -> seq(16 hex)..id: due waiting jobs
+--   P.."parked:"..key       zset, as the ready sets: due waiting jobs of concurrency key
+--                           `key` that a claim passed over because the key was full;
+--                           out of the ready sets, their hash has field parked = "1"
+--                           (a claim parks them; each slot of the key freed brings its
+--                           best one back, and any index move of one brings it back)
 --   P.."timers"             zset run_at -> id: waiting jobs not yet due (moved to ready
 --                           by the next claim once due)
 --   P.."pending_at:"..q     zset run_at -> id: pending jobs not blocked (scheduled counts,
@@ -88,11 +93,50 @@ local function ready_member(job)
     return string.format('%016x', tonumber(job.seq)) .. job.id
 end
 
+-- Variadic calls take a chunk at a time: unpack() is bounded by Lua's C stack (8,000).
+local CHUNK = 1000
+
+-- Parking (P.."parked:"..key): the slots each key's jobs left during the current update
+-- or delete (processing jobs unindexed, less those indexed again: a lease renewed frees
+-- nothing), and whether a parked job came back (the script then wakes idle workers).
+local FREED = {}
+local UNPARKED = false
+
+-- Bring back the `n` best parked jobs of `key` (all of them when n is nil) to the ready
+-- sets, in claim order.
+local function unpark(key, n)
+    local set = P .. 'parked:' .. key
+    while n == nil or n > 0 do
+        local popped = redis.call('ZPOPMIN', set, math.min(n or CHUNK, CHUNK))
+        if #popped == 0 then return end
+        for i = 1, #popped, 2 do
+            local m, score = popped[i], popped[i + 1]
+            local id = string.sub(m, 17)
+            local q = redis.call('HGET', job_key(id), 'queue')
+            if q then
+                redis.call('ZADD', P .. 'ready', score, m)
+                redis.call('ZADD', P .. 'ready:' .. q, score, m)
+                redis.call('HDEL', job_key(id), 'parked')
+                UNPARKED = true
+            end
+        end
+        if n ~= nil then n = n - #popped / 2 end
+    end
+end
+
+local function unpark_freed()
+    for key, n in pairs(FREED) do
+        if n > 0 then unpark(key, n) end
+    end
+    FREED = {}
+end
+
 -- A keyed job's counters (queuectl/limits.py): `by` is +1 as it is indexed, -1 as it
 -- leaves its index, so they follow every insert, move and delete.
 local function count_key(job, by)
     local key = job.concurrency_key
     if not key or not (waiting(job.state) or job.state == 'processing') then return end
+    if job.state == 'processing' then FREED[key] = (FREED[key] or 0) - by end
     for _, hash in ipairs(job.state == 'processing' and {'key_jobs', 'key_running'}
                           or {'key_jobs'}) do
         if redis.call('HINCRBY', P .. hash, key, by) <= 0 then
@@ -115,6 +159,11 @@ local function unindex(job)
         redis.call('ZREM', P .. 'ready', m)
         redis.call('ZREM', P .. 'ready:' .. q, m)
         redis.call('ZREM', P .. 'timers', id)
+        if job.parked then  -- index() makes it claimable again
+            redis.call('ZREM', P .. 'parked:' .. job.concurrency_key, m)
+            redis.call('HDEL', job_key(id), 'parked')
+            job.parked = nil
+        end
     end
     if s == 'pending' then redis.call('ZREM', P .. 'pending_at:' .. q, id) end
     if s == 'processing' then
@@ -285,6 +334,7 @@ local function update(job, changes, now)
     elseif FINAL[job.state] and changes.updated_at then  -- keep its place by age
         redis.call('ZADD', P .. 'ended:' .. job.state, job.updated_at, job.id)
     end
+    unpark_freed()
     count_move(old, job, now)
     if old.state ~= job.state then
         if FINAL[job.state] and not FINAL[old.state] then
@@ -364,9 +414,6 @@ local function settle(now)
     return released
 end
 
--- Variadic calls take a chunk at a time: unpack() is bounded by Lua's C stack (8,000).
-local CHUNK = 1000
-
 local function zadd_flat(key, flat)
     for first = 1, #flat, 2 * CHUNK do
         redis.call('ZADD', key, unpack(flat, first, math.min(first + 2 * CHUNK - 1, #flat)))
@@ -375,8 +422,9 @@ end
 
 -- New pending jobs (their hashes written): every index their listing and index() keep,
 -- as one ZADD a set and one HINCRBY a queue for the whole batch (a call a job per set
--- cost three quarters of a bulk enqueue). Keep in step with index(). Each job needs its
--- id, queue, priority, state, seq, run_at, blockers and concurrency_key.
+-- cost three quarters of a bulk enqueue). Keep in step with index() (a new job is never
+-- parked). Each job needs its id, queue, priority, state, seq, run_at, blockers and
+-- concurrency_key.
 local function index_new(jobs, now)
     local all, ids, pending, blocked, ready, timers = {}, {}, {}, {}, {}, {}
     local by_queue, counts = {}, {}  -- queue -> {ready pairs, pending_at pairs}
@@ -430,6 +478,7 @@ end
 
 local function delete(job)
     unindex(job)
+    unpark_freed()
     local id = job.id
     redis.call('DEL', job_key(id))
     for n = 1, tonumber(job.last_attempt or '0') do redis.call('DEL', att_key(id, n)) end

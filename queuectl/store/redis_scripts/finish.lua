@@ -49,7 +49,7 @@ local applied = {}
 for i, f in ipairs(cmsgpack.unpack(ARGV[2])) do
     applied[i] = finish(f, ARGV[1 + 2 * i], ARGV[2 + 2 * i])
 end
-if settle(now) then wake = true end
+if settle(now) or UNPARKED then wake = true end  -- UNPARKED: a key's slot freed
 flush_counts()
 if wake then redis.call('PUBLISH', WAKE, 'finish') end
 return applied

@@ -25,4 +25,5 @@ for i = 4, #ARGV do
         end
     end
 end
+if UNPARKED then redis.call('PUBLISH', WAKE, 'purge') end  -- a key's slot freed
 return gone
