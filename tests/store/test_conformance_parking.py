@@ -250,3 +250,27 @@ def test_a_rate_limited_backlog_starts_at_its_rate_while_other_queues_run(store:
     assert claim(store, 10) == ["o2", "o3"]
     store.advance_clock(1.01)
     assert claim(store, 10) == ["m2"]
+
+
+def test_a_freed_key_starts_a_job_whose_queue_has_room_before_one_whose_queue_is_full(
+    store: Store,
+) -> None:
+    """The key's best job waits for its full queue; the key's next job, in a queue with
+    room, takes the freed slot (no slot of the key stays idle while one of its jobs
+    could run), as on every backend before parking and on memory://."""
+    enqueue(store, make_job("v-run", queue="video", priority=9))
+    store.set_queue_limit("video", 1, None)
+    assert claim(store, 1) == ["v-run"]
+    busy_key(store)
+    enqueue(
+        store,
+        make_job("k-video", queue="video", concurrency_key="k", priority=5),
+        make_job("k-other", queue="other", concurrency_key="k"),
+    )
+    assert claim(store, 10) == []
+    finish(store, "run")
+    assert claim(store, 10) == ["k-other"]
+    finish(store, "v-run")
+    assert claim(store, 10) == []  # the key is busy again
+    finish(store, "k-other")
+    assert claim(store, 10) == ["k-video"]
