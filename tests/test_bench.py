@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from queuectl.bench.backends import REDIS_DEFAULT, redis_answers
 from tests.pg_helpers import postgres_admin_url, require_postgres
 
 EXPECTED = {
@@ -30,6 +31,7 @@ EXPECTED = {
     "scale status",
     "scale list first page",
     "scale dlq list",
+    "scale claim with limits",
     "idle CPU worker",
     "idle CPU serve",
 }
@@ -110,6 +112,42 @@ def test_markdown_table_for_one_figure_on_postgres() -> None:
     drain = "| drain (100 jobs, 2 slots, 2 processes) | postgresql |"
     assert any(row.startswith(drain) for row in rows)
     assert any(row.startswith("| scale claim") for row in rows)
+
+
+@pytest.mark.not_fast  # loads two stores and claims from both: seconds
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("redis", marks=pytest.mark.redis),
+    ],
+)
+def test_claim_with_limits_puts_the_large_store_beside_the_small_one(backend: str) -> None:
+    """`--only scale-limits`: a claim past a full queue's and a busy key's backlog, timed
+    on a store ten times the other's size, with the small store's time as its baseline."""
+    args = ["--only", "scale-limits"]
+    if backend == "postgresql":
+        require_postgres()
+        args += ["--db", postgres_admin_url()]
+    elif backend == "redis":
+        if not redis_answers(REDIS_DEFAULT):
+            pytest.skip(f"Redis does not answer at {REDIS_DEFAULT}")
+        args += ["--db", REDIS_DEFAULT]
+    report = run_bench(*args)
+    figures = report["figures"]
+    assert isinstance(figures, list) and len(figures) == 1
+    figure = figures[0]
+    assert (figure["name"], figure["backend"], figure["unit"]) == (
+        "scale claim with limits",
+        backend,
+        "ms",
+    )
+    assert figure["note"].startswith("200 vs 2,000 jobs")
+    assert len(figure["samples"]) == 3 and min(figure["samples"]) > 0
+    assert figure["baseline_label"] == "small table" and figure["baseline"] > 0
+    assert figure["ratio"] == pytest.approx(figure["median"] / figure["baseline"])
+    assert figure["target"] == "<= 1.5x small table" and figure["met"] in {True, False}
 
 
 @pytest.mark.not_fast  # loads and prunes a table beside a drain: seconds

@@ -17,6 +17,7 @@ from queuectl.bench import (
     retention,
     running,
     scale,
+    scale_limits,
     workflows,
 )
 from queuectl.bench.backends import (
@@ -38,6 +39,7 @@ FIGURES = (
     "due",
     "bulk",
     "scale",
+    "scale-limits",
     "idle",
     "workflows",
     "retention",
@@ -91,6 +93,9 @@ def run_backend(server: Server, sizes: Sizes, only: set[str]) -> list[Figure]:
             scale.load(large_url, backend, large)
             at_small, at_large = scale.measure(small_url, large_url, sizes.scale_runs)
         out.extend(scale.figures(at_small, at_large, backend, f"{small:,} vs {large:,} jobs"))
+    if "scale-limits" in only:
+        print(f"  {backend}: scale-limits ...", file=sys.stderr, flush=True)
+        out.append(scale_limits.run(server.fresh, backend, *sizes.scale, sizes.scale_runs))
     on_fresh("idle", lambda url: running.idle(url, backend, sizes.idle))
     if "workflows" in only:
         print(f"  {backend}: workflows ...", file=sys.stderr, flush=True)

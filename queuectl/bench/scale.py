@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from queuectl.bench import Figure
 from queuectl.models import JobQuery
@@ -16,54 +16,72 @@ from queuectl.store.base import Store
 WAITING = 100  # pending due, scheduled and dead jobs, each: the same at every size
 
 
-def _rows(total: int, now: float) -> Iterator[tuple[object, ...]]:
-    """(id, state, run_at, last_error, exit_code): WAITING jobs each pending due now,
-    scheduled a day ahead and dead; the rest (the table's growth) completed."""
+# One job row as the loaders write it: (id, state, queue, priority, run_at, last_error,
+# exit_code, concurrency_key, attempts). Every job is a plain `true`, created 100 s ago.
+Row = tuple[str, str, str, int, float, str | None, int | None, str | None, int]
+
+
+def _rows(total: int, now: float) -> Iterator[Row]:
+    """WAITING jobs each pending due now, scheduled a day ahead and dead; the rest (the
+    table's growth) completed."""
     for i in range(total):
         kind = i // WAITING
         if kind == 0:
-            yield (f"j{i}", "pending", now - 1, None, None)
+            yield (f"j{i}", "pending", "default", 0, now - 1, None, None, None, 1)
         elif kind == 1:
-            yield (f"j{i}", "pending", now + 86_400, None, None)
+            yield (f"j{i}", "pending", "default", 0, now + 86_400, None, None, None, 1)
         elif kind == 2:
-            yield (f"j{i}", "dead", now - 100, "exit code 1", 1)
+            yield (f"j{i}", "dead", "default", 0, now - 100, "exit code 1", 1, None, 1)
         else:
-            yield (f"j{i}", "completed", now - 100, None, 0)
+            yield (f"j{i}", "completed", "default", 0, now - 100, None, 0, None, 1)
 
 
-def _load_sqlite(path: str, total: int) -> None:
-    now = time.time()
+def load_sqlite(path: str, rows: Iterable[Row], now: float) -> None:
+    """Insert `rows` in one transaction (the schema's triggers keep the counts and the
+    keys' counters as for any insert), then ANALYZE."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")
     conn.executemany(
-        "INSERT INTO jobs (id, command, queue, state, max_retries, run_at, created_at,"
-        " updated_at, last_error, exit_code, attempts, last_attempt)"
-        " VALUES (?, 'true', 'default', ?, 3, ?, ?, ?, ?, ?, 1, 1)",
-        ((i, s, r, now - 100, now - 100, e, c) for i, s, r, e, c in _rows(total, now)),
+        "INSERT INTO jobs (id, command, state, queue, priority, run_at, last_error, exit_code,"
+        " concurrency_key, attempts, last_attempt, max_retries, created_at, updated_at)"
+        " VALUES (?, 'true', ?, ?, ?, ?, ?, ?, ?, ?, ?, 3, ?, ?)",
+        ((*row, row[-1], now - 100, now - 100) for row in rows),
     )
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     conn.close()
 
 
-def _load_postgres(url: str, total: int) -> None:
+_RECOUNT_KEYS = """
+INSERT INTO key_limits AS k (key, running, jobs)
+SELECT concurrency_key, count(*) FILTER (WHERE state = 'processing'), count(*) FROM jobs
+WHERE concurrency_key IS NOT NULL AND state IN ('pending', 'failed', 'processing')
+GROUP BY concurrency_key
+ON CONFLICT (key) DO UPDATE SET running = excluded.running, jobs = excluded.jobs
+"""
+
+
+def load_postgres(url: str, rows: Iterable[Row], now: float) -> None:
+    """COPY `rows` in (triggers as for any insert), then VACUUM ANALYZE."""
     import datetime
 
     import psycopg
 
-    now = time.time()
-    stamp = datetime.datetime.fromtimestamp
-
     def utc(seconds: float) -> datetime.datetime:
-        return stamp(seconds, datetime.UTC)
+        return datetime.datetime.fromtimestamp(seconds, datetime.UTC)
 
+    columns = "id, command, state, queue, priority, run_at, last_error, exit_code,"
+    columns += " concurrency_key, attempts, last_attempt, max_retries, created_at, updated_at"
+    created = utc(now - 100)
     with psycopg.connect(url) as conn:
-        columns = "id, command, state, max_retries, run_at, created_at, updated_at,"
-        columns += " last_error, exit_code, attempts, last_attempt"
+        # The keys' row trigger would update one key_limits row per job (each update of
+        # a row already updated in the transaction costs more): count them once instead.
+        conn.execute("ALTER TABLE jobs DISABLE TRIGGER key_limits_insert")
         with conn.cursor().copy(f"COPY jobs ({columns}) FROM STDIN") as copy:
-            created = utc(now - 100)
-            for i, s, r, e, c in _rows(total, now):
-                copy.write_row((i, "true", s, 3, utc(float(r)), created, created, e, c, 1, 1))  # type: ignore[arg-type]
+            for i, s, q, p, r, e, c, k, a in rows:
+                copy.write_row((i, "true", s, q, p, utc(r), e, c, k, a, a, 3, created, created))
+        conn.execute("ALTER TABLE jobs ENABLE TRIGGER key_limits_insert")
+        conn.execute(_RECOUNT_KEYS)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE jobs")
 
@@ -83,10 +101,11 @@ def _operations(store: Store) -> dict[str, Callable[[], object]]:
 
 def load(url: str, backend: str, total: int) -> None:
     open_store(url).close()  # create the schema
+    now = time.time()
     if backend == "postgresql":
-        _load_postgres(url, total)
+        load_postgres(url, _rows(total, now), now)
     else:
-        _load_sqlite(url, total)
+        load_sqlite(url, _rows(total, now), now)
 
 
 def measure(small_url: str, large_url: str, runs: int) -> tuple[dict[str, float], dict[str, float]]:
