@@ -144,6 +144,9 @@ class ClaimPlan:
     def full_keys(self) -> list[str]:
         return sorted(k for k, room in self.key_room.items() if room <= 0)
 
+    def key_has_room(self, key: str) -> bool:
+        return self.key_room.get(key, DEFAULT_KEY_CONCURRENCY) > 0
+
     def knows_key(self, key: str) -> bool:
         return key in self.key_room
 

@@ -18,6 +18,7 @@ from queuectl.limits import KeyLimit, QueueLimit, Rate
 # (seen: the seqs already taken or passed over, limit) -> (seq, queue, key) in claim order
 Candidates = Callable[[list[int], int], Sequence[tuple[int, str, str | None]]]
 Keys = Callable[[list[str]], Sequence[KeyLimit]]
+Unpark = Callable[[str], bool]  # key -> whether one of its parked jobs came back
 
 MAX_PARKED = 1000
 READ_AHEAD = 64  # rows read at a time once a claim has had to pass jobs over
@@ -36,11 +37,17 @@ class Choice(NamedTuple):
         return len(self.take) < limit and len(self.park_queue) + len(self.park_key) >= MAX_PARKED
 
 
-def choose(plan: Any, limit: int, candidates: Candidates, keys: Keys) -> Choice:
-    """What a claim of `limit` jobs takes and parks (plan: a queuectl.limits.ClaimPlan)."""
+def choose(plan: Any, limit: int, candidates: Candidates, keys: Keys, unpark_key: Unpark) -> Choice:
+    """What a claim of `limit` jobs takes and parks (plan: a queuectl.limits.ClaimPlan).
+
+    A job passed over for its full queue while its key has room hands the key's turn on:
+    the key's best parked job comes back (`unpark_key`) and is read next, so no slot of a
+    key stays idle while one of its jobs could start."""
     choice = Choice([], [], [])
     passed = 0
-    while len(choice.take) < limit and passed < MAX_PARKED:
+    more = True
+    while len(choice.take) < limit and passed < MAX_PARKED and more:
+        more = False
         size = limit - len(choice.take)
         if passed:
             size = max(size, READ_AHEAD)
@@ -60,9 +67,21 @@ def choose(plan: Any, limit: int, candidates: Candidates, keys: Keys) -> Choice:
             else:
                 (choice.park_queue if why == "queue" else choice.park_key).append(seq)
                 passed += 1
-        if len(rows) < size:
-            break  # the candidates ended
+                if why == "queue" and key is not None and plan.key_has_room(key):
+                    more = unpark_key(key) or more
+        if len(rows) == size:
+            more = True  # the candidates go on
     return choice
+
+
+def unpark_rooms(plan: Any, queues: Sequence[str] | None, limit: int) -> dict[str, int]:
+    """How many parked jobs to bring back per limited queue of `queues` (None: all) that
+    has room, before a claim of `limit` jobs reads: its room, at most the batch."""
+    return {
+        queue: min(room, limit)
+        for queue, room in plan.queues_with_room().items()
+        if queues is None or queue in queues
+    }
 
 
 def queue_limit(row: Any) -> QueueLimit:

@@ -358,6 +358,14 @@ WHERE seq IN (SELECT p.seq
                   WHERE parked_on = 'queue' AND queue = u.queue
                   ORDER BY priority DESC, seq LIMIT u.room) AS p);
 
+-- name: unpark_key
+-- The key's best parked job, back into the claim index (a claim hands a key's turn on).
+UPDATE jobs SET parked_on = NULL
+WHERE seq = (SELECT seq FROM jobs
+             WHERE parked_on = 'key' AND concurrency_key = %(key)s
+             ORDER BY priority DESC, seq LIMIT 1
+             FOR UPDATE SKIP LOCKED);
+
 -- name: unpark_queue_all
 UPDATE jobs SET parked_on = NULL WHERE parked_on = 'queue' AND queue = %(queue)s;
 

@@ -20,6 +20,7 @@ from queuectl.store.postgres_connect import Row
 
 if TYPE_CHECKING:
     from queuectl.limits import KeyLimit, QueueLimit, Rate
+    from queuectl.store.limited_claims import Choice
 
 # queuectl.limits and limited_claims load on first use: `queuectl enqueue` needs neither.
 
@@ -28,7 +29,7 @@ class PostgresLimits(PostgresBase):
     def _claim_limited(self, params: dict[str, Any]) -> list[Row]:
         """claim_jobs' rows when its unlimited statement took none."""
         from queuectl.limits import ClaimPlan
-        from queuectl.store.limited_claims import choose, key_limit, queue_limit
+        from queuectl.store.limited_claims import choose, key_limit, queue_limit, unpark_rooms
 
         q = self._q
 
@@ -44,12 +45,7 @@ class PostgresLimits(PostgresBase):
             )
             for row in conn.execute(q["full_keys"]):
                 plan.learn_key(key_limit(row))
-            asked = params["queues"]
-            rooms = {
-                queue: min(room, params["limit"])
-                for queue, room in plan.queues_with_room().items()
-                if asked is None or queue in asked
-            }
+            rooms = unpark_rooms(plan, params["queues"], params["limit"])
             if rooms:
                 conn.execute(
                     q["unpark_queues"], {"queues": list(rooms), "rooms": list(rooms.values())}
@@ -62,23 +58,32 @@ class PostgresLimits(PostgresBase):
             def keys(names: list[str]) -> list[KeyLimit]:
                 return [key_limit(r) for r in conn.execute(q["key_limits"], {"keys": names})]
 
-            choice = choose(plan, params["limit"], candidates, keys)
+            def unpark_key(key: str) -> bool:
+                return conn.execute(q["unpark_key"], {"key": key}).rowcount > 0
+
+            choice = choose(plan, params["limit"], candidates, keys, unpark_key)
             claimed: list[Row] = []
             if choice.take:
                 for queue in plan.started:
                     at = plan.next_start(queue)
                     conn.execute(q["set_next_start"], {"queue": queue, "at": at})
                 claimed = conn.execute(q["claim_seqs"], params | {"seqs": choice.take}).fetchall()
-            # Parked after the claim's own jobs counted, so a key it filled reads full.
-            if choice.park_queue:
-                conn.execute(q["park_for_queue"], {"seqs": choice.park_queue})
-            if choice.park_key:
-                conn.execute(q["park_for_key"], {"seqs": choice.park_key, "keys": plan.full_keys()})
-            if choice.stopped_short(params["limit"]):
-                conn.execute(NOTIFY)  # idle workers (this one too) claim on at once
+            self._park(conn, choice, plan.full_keys(), params["limit"])
             return claimed
 
         return self._run(work)
+
+    def _park(
+        self, conn: psycopg.Connection[Row], choice: Choice, full_keys: list[str], limit: int
+    ) -> None:
+        """Park what a claim passed over: after its own jobs counted, so a key it filled
+        reads full."""
+        if choice.park_queue:
+            conn.execute(self._q["park_for_queue"], {"seqs": choice.park_queue})
+        if choice.park_key:
+            conn.execute(self._q["park_for_key"], {"seqs": choice.park_key, "keys": full_keys})
+        if choice.stopped_short(limit):
+            conn.execute(NOTIFY)  # idle workers (this one too) claim on at once
 
     def _now_in(self, conn: psycopg.Connection[Row]) -> float:
         row = conn.execute(self._q["store_now"]).fetchone()

@@ -296,6 +296,13 @@ WHERE seq IN (SELECT seq FROM jobs INDEXED BY jobs_parked_queue
               WHERE parked_on = 'queue' AND queue = :queue
               ORDER BY priority DESC, seq LIMIT :limit);
 
+-- name: unpark_key
+-- The key's best parked job, back into the claim index (a claim hands a key's turn on).
+UPDATE jobs SET parked_on = NULL
+WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_parked_key
+             WHERE parked_on = 'key' AND concurrency_key = :key
+             ORDER BY priority DESC, seq LIMIT 1);
+
 -- name: unpark_queue_all
 UPDATE jobs SET parked_on = NULL WHERE parked_on = 'queue' AND queue = :queue;
 

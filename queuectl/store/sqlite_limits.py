@@ -23,7 +23,7 @@ class SqliteLimits(SqliteBase):
         if not conn.execute(Q["limits_in_use"]).fetchone()[0]:
             return []
         from queuectl.limits import ClaimPlan
-        from queuectl.store.limited_claims import choose, key_limit, queue_limit
+        from queuectl.store.limited_claims import choose, key_limit, queue_limit, unpark_rooms
 
         now = params["now"]
         rows = conn.execute(Q["queue_limits"]).fetchall()
@@ -32,12 +32,9 @@ class SqliteLimits(SqliteBase):
         )
         for row in conn.execute(Q["full_keys"]):
             plan.learn_key(key_limit(row))
-        queues = None if params["queues"] is None else set(json.loads(params["queues"]))
-        for queue, room in plan.queues_with_room().items():
-            if queues is None or queue in queues:
-                conn.execute(
-                    Q["unpark_queues"], {"queue": queue, "limit": min(room, params["limit"])}
-                )
+        asked = None if params["queues"] is None else json.loads(params["queues"])
+        for queue, room in unpark_rooms(plan, asked, params["limit"]).items():
+            conn.execute(Q["unpark_queues"], {"queue": queue, "limit": room})
 
         def candidates(seen: list[int], limit: int) -> list[tuple[int, str, str | None]]:
             found = conn.execute(
@@ -49,7 +46,10 @@ class SqliteLimits(SqliteBase):
             found = conn.execute(Q["key_limits"], {"keys": json.dumps(names)})
             return [key_limit(r) for r in found]
 
-        choice = choose(plan, params["limit"], candidates, keys)
+        def unpark_key(key: str) -> bool:
+            return conn.execute(Q["unpark_key"], {"key": key}).rowcount > 0
+
+        choice = choose(plan, params["limit"], candidates, keys, unpark_key)
         for name, seqs in (
             ("park_for_queue", choice.park_queue),
             ("park_for_key", choice.park_key),

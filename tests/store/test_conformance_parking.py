@@ -252,6 +252,29 @@ def test_a_rate_limited_backlog_starts_at_its_rate_while_other_queues_run(store:
     assert claim(store, 10) == ["m2"]
 
 
+def test_a_freed_key_whose_best_job_is_now_behind_a_full_queue_starts_its_next(
+    store: Store,
+) -> None:
+    """Both jobs of the key waited for the key alone (their queues had room); by the
+    time the key frees, the best one's queue is full: the next one takes the slot."""
+    busy_key(store)
+    store.set_queue_limit("video", 1, None)
+    enqueue(
+        store,
+        make_job("k-video", queue="video", concurrency_key="k", priority=5),
+        make_job("k-other", queue="other", concurrency_key="k"),
+    )
+    assert claim(store, 10) == []  # both wait for the key
+    enqueue(store, make_job("v-run", queue="video", priority=9))
+    assert claim(store, 10) == ["v-run"]  # video is full now
+    finish(store, "run")
+    assert claim(store, 10) == ["k-other"]
+    finish(store, "k-other")
+    assert claim(store, 10) == []  # k-video: its queue is still full
+    finish(store, "v-run")
+    assert claim(store, 10) == ["k-video"]
+
+
 def test_a_freed_key_starts_a_job_whose_queue_has_room_before_one_whose_queue_is_full(
     store: Store,
 ) -> None:

@@ -102,12 +102,36 @@ local CHUNK = 1000
 local FREED = {}
 local UNPARKED = false
 
+-- Whether queue q may start a job now (not paused, under its concurrency, its rate's
+-- next start come): a key's freed slot goes to its best parked job in such a queue.
+local function queue_open(q)
+    if redis.call('SISMEMBER', P .. 'paused', q) == 1
+       or redis.call('SISMEMBER', P .. 'paused', '*') == 1 then
+        return false
+    end
+    local limit = redis.call('HGET', P .. 'queue_limits', q)
+    if not limit then return true end
+    local c, rc, _, nx = string.match(limit, '^(%S+) (%S+) (%S+) (%S+)$')
+    if c ~= '-' and tonumber(redis.call('HGET', P .. 'counts', 'processing|' .. q) or '0')
+                    >= tonumber(c) then
+        return false
+    end
+    return rc == '-' or tonumber(nx) <= clock()
+end
+
+-- How many jobs of a full queue a freed slot brings back on its way to one that can start
+-- (they wait in their queue's set, as any job of a full queue does).
+local HAND_ON = 100
+
 -- Bring back the `n` best parked jobs of `key` (all of them when n is nil) to the ready
--- sets, in claim order.
+-- sets, in claim order. With n, a job whose queue cannot start now does not count (the
+-- next one is brought back too), so no slot of the key stays idle while one of its jobs
+-- could start.
 local function unpark(key, n)
     local set = P .. 'parked:' .. key
-    while n == nil or n > 0 do
-        local popped = redis.call('ZPOPMIN', set, math.min(n or CHUNK, CHUNK))
+    local extra = 0
+    while n == nil or (n > 0 and extra <= HAND_ON) do
+        local popped = redis.call('ZPOPMIN', set, n == nil and CHUNK or 1)
         if #popped == 0 then return end
         for i = 1, #popped, 2 do
             local m, score = popped[i], popped[i + 1]
@@ -118,9 +142,11 @@ local function unpark(key, n)
                 redis.call('ZADD', P .. 'ready:' .. q, score, m)
                 redis.call('HDEL', job_key(id), 'parked')
                 UNPARKED = true
+                if n ~= nil then
+                    if queue_open(q) then n = n - 1 else extra = extra + 1 end
+                end
             end
         end
-        if n ~= nil then n = n - #popped / 2 end
     end
 end
 
