@@ -52,15 +52,6 @@ def load_sqlite(path: str, rows: Iterable[Row], now: float) -> None:
     conn.close()
 
 
-_RECOUNT_KEYS = """
-INSERT INTO key_limits AS k (key, running, jobs)
-SELECT concurrency_key, count(*) FILTER (WHERE state = 'processing'), count(*) FROM jobs
-WHERE concurrency_key IS NOT NULL AND state IN ('pending', 'failed', 'processing')
-GROUP BY concurrency_key
-ON CONFLICT (key) DO UPDATE SET running = excluded.running, jobs = excluded.jobs
-"""
-
-
 def load_postgres(url: str, rows: Iterable[Row], now: float) -> None:
     """COPY `rows` in (triggers as for any insert), then VACUUM ANALYZE."""
     import datetime
@@ -73,15 +64,12 @@ def load_postgres(url: str, rows: Iterable[Row], now: float) -> None:
     columns = "id, command, state, queue, priority, run_at, last_error, exit_code,"
     columns += " concurrency_key, attempts, last_attempt, max_retries, created_at, updated_at"
     created = utc(now - 100)
-    with psycopg.connect(url) as conn:
-        # The keys' row trigger would update one key_limits row per job (each update of
-        # a row already updated in the transaction costs more): count them once instead.
-        conn.execute("ALTER TABLE jobs DISABLE TRIGGER key_limits_insert")
-        with conn.cursor().copy(f"COPY jobs ({columns}) FROM STDIN") as copy:
-            for i, s, q, p, r, e, c, k, a in rows:
-                copy.write_row((i, "true", s, q, p, utc(r), e, c, k, a, a, 3, created, created))
-        conn.execute("ALTER TABLE jobs ENABLE TRIGGER key_limits_insert")
-        conn.execute(_RECOUNT_KEYS)
+    with (
+        psycopg.connect(url) as conn,
+        conn.cursor().copy(f"COPY jobs ({columns}) FROM STDIN") as copy,
+    ):
+        for i, s, q, p, r, e, c, k, a in rows:
+            copy.write_row((i, "true", s, q, p, utc(r), e, c, k, a, a, 3, created, created))
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE jobs")
 

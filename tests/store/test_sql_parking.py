@@ -193,3 +193,47 @@ def test_a_claim_parks_at_most_a_thousand_and_the_next_goes_on(fresh: Callable[[
         assert [j.id for j in store.claim_jobs("w", None, 1, 60)] == ["free1"]
     finally:
         store.close()
+
+
+def test_a_statement_moving_many_jobs_of_one_key_moves_its_counters_once(
+    fresh: Callable[[], str],
+) -> None:
+    """An enqueue of 3,000 jobs of one key, and a cancel of them all, update the key's
+    counter row once each (PostgreSQL kept the counters by row: each job's update left a
+    version of the row for the next to step over, and 20,000 jobs took about a minute)."""
+    url = fresh()
+    if url.startswith("sqlite"):
+        pytest.skip("SQLite updates a row in place: a write a job stays linear")
+    store = open_store(url, durable=False)
+    try:
+        jobs = [NewJob(id=f"j{i}", command="true", concurrency_key="k") for i in range(3000)]
+        updates = _key_row_updates(store, url, lambda: store.enqueue_jobs(jobs, 3))
+        assert updates <= 1
+        assert [(k.key, k.running, k.jobs) for k in store.key_limits()] == [("k", 0, 3000)]
+        ids = [job.id for job in jobs]
+        updates = _key_row_updates(store, url, lambda: store.cancel_jobs(ids))
+        assert updates <= 2  # its counters, then its row forgotten
+        assert store.key_limits() == []
+    finally:
+        store.close()
+
+
+def _key_row_updates(store: Store, url: str, run: Callable[[], object]) -> int:
+    """How many times `run` inserted, updated or deleted rows of key_limits, from
+    PostgreSQL's counters of the session's unreported work (as in _rows_read)."""
+    conn = store._conn  # type: ignore[attr-defined]
+
+    def read() -> int:
+        row = conn.execute(
+            "SELECT n_tup_ins + n_tup_upd + n_tup_del AS n FROM pg_stat_xact_user_tables"
+            " WHERE relname = 'key_limits'"
+        ).fetchone()
+        return int(row["n"])
+
+    conn.execute("BEGIN")
+    try:
+        before = read()
+        run()
+        return read() - before
+    finally:
+        conn.execute("COMMIT")
