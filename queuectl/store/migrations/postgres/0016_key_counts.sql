@@ -38,19 +38,16 @@ BEGIN
         SELECT array_agg(key ORDER BY key), array_agg(r ORDER BY key), array_agg(j ORDER BY key)
         INTO keys, running, jobs
         FROM (SELECT key, sum(r)::integer AS r, sum(j)::integer AS j FROM (
-                  SELECT n.concurrency_key AS key, (n.state = 'processing')::integer AS r,
-                         (n.state IN ('pending', 'failed', 'processing'))::integer AS j
-                  FROM new_rows AS n JOIN old_rows AS o ON o.seq = n.seq
-                  WHERE n.concurrency_key IS NOT NULL
-                    AND (n.state <> o.state
-                         OR n.concurrency_key IS DISTINCT FROM o.concurrency_key)
+                  -- Rows as they were count out, as they are count in: a job that kept
+                  -- its state and key adds nothing (no join of the two, which a cached
+                  -- plan made for one-row statements ran as a nested loop).
+                  SELECT concurrency_key AS key, (state = 'processing')::integer AS r,
+                         (state IN ('pending', 'failed', 'processing'))::integer AS j
+                  FROM new_rows WHERE concurrency_key IS NOT NULL
                   UNION ALL
-                  SELECT o.concurrency_key, -(o.state = 'processing')::integer,
-                         -(o.state IN ('pending', 'failed', 'processing'))::integer
-                  FROM new_rows AS n JOIN old_rows AS o ON o.seq = n.seq
-                  WHERE o.concurrency_key IS NOT NULL
-                    AND (n.state <> o.state
-                         OR n.concurrency_key IS DISTINCT FROM o.concurrency_key)
+                  SELECT concurrency_key, -(state = 'processing')::integer,
+                         -(state IN ('pending', 'failed', 'processing'))::integer
+                  FROM old_rows WHERE concurrency_key IS NOT NULL
               ) AS each_move
               GROUP BY key HAVING sum(r) <> 0 OR sum(j) <> 0) AS moves;
     END IF;
