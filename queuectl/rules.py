@@ -180,6 +180,7 @@ class Field(StrEnum):
     KEEP_DAEMONS = "keep_daemons"
     CWD = "cwd"
     ENV = "env"  # its JSON text (None: no variables)
+    CONCURRENCY_KEY = "concurrency_key"
 
 
 class StoreNow(msgspec.Struct, frozen=True):
@@ -337,6 +338,7 @@ def replace_waiting(
         Field.KEEP_DAEMONS: new.keep_daemons,
         Field.CWD: new.cwd,
         Field.ENV: None if not new.env else msgspec.json.encode(new.env).decode(),
+        Field.CONCURRENCY_KEY: new.concurrency_key,
         Field.STATE: PENDING,
         Field.ATTEMPTS: 0,
         Field.LAST_ERROR: None,

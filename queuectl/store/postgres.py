@@ -79,6 +79,7 @@ POSTGRES = Dialect(
         rules.Field.KEEP_DAEMONS: "{}::boolean",
         rules.Field.CWD: "{}::text",
         rules.Field.ENV: "{}::jsonb",
+        rules.Field.CONCURRENCY_KEY: "{}::text",
     },
 )
 

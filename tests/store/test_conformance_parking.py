@@ -193,9 +193,8 @@ def test_a_job_passed_over_for_its_queue_and_moved_to_another_is_claimable(
 def test_a_passed_over_job_replaced_through_its_unique_key(
     store: Store, new_key: str | None
 ) -> None:
-    """A replace takes the new spec (queue, priority, command) but keeps the waiting job's
-    concurrency key (queuectl.rules.replace_waiting writes no key): the job still waits
-    for its key, and goes first when the key frees, by its new priority."""
+    """A replace gives the waiting job the new spec, concurrency key included: with a
+    free key (or none) it is claimable at once, the busy key's jobs keep waiting."""
     busy_key(store, backlog=2, priority=0)
     enqueue(store, make_job("u", concurrency_key="k", unique_key="u1"))
     assert claim(store, 10) == []
@@ -212,11 +211,14 @@ def test_a_passed_over_job_replaced_through_its_unique_key(
     assert (answer.id, answer.replaced) == ("u", True)
     replaced = get(store, "u")
     assert (replaced.command, replaced.queue, replaced.priority) == ("echo new", "other", 3)
-    assert replaced.concurrency_key == "k"
-    assert claim(store, 10) == []
-    finish(store, "run")
+    assert replaced.concurrency_key == new_key
+    keys = {k.key: (k.running, k.jobs) for k in store.key_limits()}
+    assert keys["k"] == (1, 3)  # the running job and its backlog of 2; "u" left the key
+    assert keys.get("other") == (None if new_key is None else (0, 1))
     assert claim(store, 10) == ["u"]
     finish(store, "u")
+    assert claim(store, 10) == []  # the key is still busy
+    finish(store, "run")
     assert claim(store, 10) == ["b0"]
 
 

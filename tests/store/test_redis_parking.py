@@ -221,12 +221,16 @@ def test_a_unique_key_replace_of_a_parked_job_makes_it_claimable(store: Store, k
     hold_key(store)
     store.enqueue_jobs([make_job("u", concurrency_key=KEY, unique_key="only")], 3)
     assert claim(store) == [] and keys.parked() == ["u"]
-    new = make_job("u2", "echo new", unique_key="only", on_duplicate=OnDuplicate.REPLACE)
+    new = make_job(
+        "u2", "echo new", concurrency_key=KEY, unique_key="only", on_duplicate=OnDuplicate.REPLACE
+    )
     [answer] = enqueue_answers(store, [new])
     assert (answer.id, answer.replaced) == ("u", True)
     assert keys.parked() == [] and keys.ready() == ["u"] and not keys.marked("u")
     assert claim(store) == [] and keys.parked() == ["u"]  # its key is still busy
-    later = make_job("u3", unique_key="only", delay=30.0, on_duplicate=OnDuplicate.REPLACE)
+    later = make_job(
+        "u3", concurrency_key=KEY, unique_key="only", delay=30.0, on_duplicate=OnDuplicate.REPLACE
+    )
     enqueue_answers(store, [later])
     assert keys.parked() == [] and keys.ready() == [] and keys.timers() == ["u"]
 

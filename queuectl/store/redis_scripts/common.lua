@@ -301,7 +301,7 @@ end
 -- Change a stored job: `changes` maps fields to new values (false = remove the field);
 -- every index and counter follows. Returns the job as now stored.
 local INDEXED = {state = true, queue = true, run_at = true, priority = true,
-                 lease_expires_at = true, worker_id = true}
+                 lease_expires_at = true, worker_id = true, concurrency_key = true}
 
 -- Workflows (queuectl/workflow.py decides; AFTER_RULES, put before this file by
 -- redis_client.py, maps each end state to {met = modes, never = modes, note = text}).
@@ -330,6 +330,7 @@ local function moves_in_indexes(job, k, v)
         local now_waits = tonumber(job.blockers or '0') > 0
         return (v and tonumber(v) > 0 or false) ~= now_waits
     end
+    if v == false then return INDEXED[k] and job[k] ~= nil end  -- false: the field goes
     return INDEXED[k] and v ~= job[k]
 end
 
