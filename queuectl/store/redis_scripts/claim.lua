@@ -3,7 +3,9 @@
 -- (the worker's process that claims: a worker may run several), then the queues (none =
 -- all). Moves waiting jobs whose time has come into the ready sets, then takes the
 -- `limit` best (highest priority, then lowest seq) from the queues asked for. Returns the
--- claimed jobs (HGETALL arrays) in claim order: first those of a lost claim that are
+-- claimed jobs in claim order, each as the HGETALL array read before the claim with the
+-- fields the claim wrote after it (a field's last value is the stored one; a claim
+-- removes none): first those of a lost claim that are
 -- still this worker's attempt (their lease renewed), so a claim applied just before the
 -- connection broke is not left to expire. The last claim of each claimer is kept for that
 -- (P.."claim:"..claimer: token, then "id attempt" lines), for two leases: per process, so
@@ -15,6 +17,16 @@ local record_key = P .. 'claim:' .. ARGV[7]
 local claimed = {}
 local record = {token}
 
+-- The job as stored after update(job, changes): `flat`, read before, and then each field
+-- of `changes` as written (no table of the whole job built again).
+local function as_stored(flat, job, changes)
+    for k in pairs(changes) do
+        flat[#flat + 1] = k
+        flat[#flat + 1] = job[k]
+    end
+    return flat
+end
+
 local last = redis.call('GET', record_key)
 if last and ARGV[6] ~= '' then
     local lines = {}
@@ -22,11 +34,12 @@ if last and ARGV[6] ~= '' then
     if string.find(lost, ' ' .. lines[1] .. ' ', 1, true) then
         for i = 2, #lines do
             local id, n = string.match(lines[i], '^(%S+) (%S+)$')
-            local job = load(id)
+            local job, flat = load(id)
             if job and job.state == 'processing' and job.worker_id == worker
                and job.last_attempt == n then
-                update(job, {lease_expires_at = now + lease}, now)
-                claimed[#claimed + 1] = flatten(job)
+                local changes = {lease_expires_at = now + lease}
+                update(job, changes, now)
+                claimed[#claimed + 1] = as_stored(flat, job, changes)
                 record[#record + 1] = id .. ' ' .. n
             end
         end
@@ -35,9 +48,11 @@ end
 limit = limit - #claimed
 
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'timers', '-inf', num(now))) do
-    local job = load(id)
+    local f = redis.call('HMGET', job_key(id), 'state', 'seq', 'priority', 'queue')
     redis.call('ZREM', P .. 'timers', id)
-    if job and waiting(job.state) then make_ready(job) end
+    if f[1] and waiting(f[1]) then
+        make_ready({id = id, state = f[1], seq = f[2], priority = f[3], queue = f[4]})
+    end
 end
 
 -- Limits (queuectl/limits.py; the same plan as limited_claims.py): with any queue limit
@@ -119,17 +134,18 @@ else
 end
 
 local took = 0
-local function take(job)
+local function take(job, flat)
     took = took + 1
     local n = tonumber(job.last_attempt) + 1
-    update(job, {
+    local changes = {
         state = 'processing', attempts = tonumber(job.attempts) + 1, last_attempt = n,
         worker_id = worker, lease_expires_at = now + lease, updated_at = now,
         cancel_requested = '0',
-    }, now)
+    }
+    update(job, changes, now)
     redis.call('HSET', att_key(job.id, n), 'job_id', job.id, 'attempt', n,
-               'worker_id', worker, 'started_at', num(now))
-    claimed[#claimed + 1] = flatten(job)
+               'worker_id', worker, 'started_at', job.updated_at)  -- now, as stored
+    claimed[#claimed + 1] = as_stored(flat, job, changes)
     record[#record + 1] = job.id .. ' ' .. n
 end
 
@@ -179,10 +195,10 @@ while limit - took > 0 and #sets > 0 and not budget_hit do
         if took >= limit then break end
         if edge ~= nil and before(edge, c) and not budget_hit then break end
         if not (c[5] and full(c[5])) then  -- a queue filled by this claim: not parked
-            local job = load(c[3])
+            local job, flat = load(c[3])
             local verdict = admit(job)
             if verdict == true then
-                take(job)
+                take(job, flat)
             elseif verdict == 'key' then
                 if parked < PARK_AT_MOST then
                     park(c, job.concurrency_key)

@@ -63,12 +63,13 @@ end
 local function job_key(id) return P .. 'job:' .. id end
 local function att_key(id, n) return P .. 'att:' .. id .. ':' .. n end
 
+-- A job's fields as a table (nil: no such job), and the HGETALL array they came from.
 local function load(id)
     local flat = redis.call('HGETALL', job_key(id))
     if #flat == 0 then return nil end
     local job = {}
     for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
-    return job
+    return job, flat
 end
 
 local function flatten(job)
@@ -176,11 +177,14 @@ local function unindex(job)
     count_key(job, -1)
     redis.call('HINCRBY', P .. 'counts', s .. '|' .. q, -1)
     redis.call('ZREM', P .. 'state:' .. s, id)
-    if s == 'pending' then redis.call('ZREM', P .. 'blocked', id) end
     if s == 'completed' or s == 'dead' or s == 'cancelled' then
         redis.call('ZREM', P .. 'ended:' .. s, id)
     end
-    if waiting(s) then
+    -- as index() placed it: a blocked job only in the blocked set (blockers going to or
+    -- from 0 moves it, update())
+    if is_blocked(job) then
+        redis.call('ZREM', P .. 'blocked', id)
+    elseif waiting(s) then
         local m = ready_member(job)
         redis.call('ZREM', P .. 'ready', m)
         redis.call('ZREM', P .. 'ready:' .. q, m)
@@ -190,8 +194,8 @@ local function unindex(job)
             redis.call('HDEL', job_key(id), 'parked')
             job.parked = nil
         end
+        if s == 'pending' then redis.call('ZREM', P .. 'pending_at:' .. q, id) end
     end
-    if s == 'pending' then redis.call('ZREM', P .. 'pending_at:' .. q, id) end
     if s == 'processing' then
         redis.call('ZREM', P .. 'leases', id)
         redis.call('ZREM', P .. 'running:' .. job.worker_id, id)
@@ -237,6 +241,7 @@ end
 -- once at its end (flush_counts), so a batch of jobs costs a few writes, not a few each.
 -- Every script that changes a job's state (through update) ends with flush_counts().
 local tallied, tallied_seconds, minute_tally = {}, {}, {}
+local LE = {}  -- bucket bound -> its label, num(bound), formatted once a script
 
 -- One observation in its histogram bucket (le 0 for "end": no duration).
 local function observe(kind, queue, outcome, seconds)
@@ -244,7 +249,11 @@ local function observe(kind, queue, outcome, seconds)
     if seconds ~= nil then
         le = '+Inf'
         for _, bound in ipairs(BUCKETS) do
-            if seconds <= bound then le = num(bound) break end
+            if seconds <= bound then
+                le = LE[bound] or num(bound)
+                LE[bound] = le
+                break
+            end
         end
     end
     local field = kind .. '|' .. queue .. '|' .. outcome .. '|' .. le
@@ -280,16 +289,23 @@ local function flush_counts()
     tallied, tallied_seconds, minute_tally = {}, {}, {}
 end
 
+-- Attempt key -> its started_at, for a script that read the attempt's record already
+-- (finish.lua): count_move then does not read it again.
+local STARTED = {}
+
 -- What a state change counts: a claim's wait, an attempt's run, a waiting job's end.
-local function count_move(old, job, now)
-    local from, to = old.state, job.state
+-- `from`, `run_at`, `created_at`, `last_attempt`: the job's before the change.
+local function count_move(from, run_at, created_at, last_attempt, job, now)
+    local to = job.state
     if from == to then return end
     if to == 'processing' then
-        local due = math.max(tonumber(old.run_at), tonumber(old.created_at))
+        local due = math.max(tonumber(run_at), tonumber(created_at))
         observe('wait', job.queue, '', math.max(now - due, 0))
     elseif to == 'completed' or to == 'failed' or to == 'dead' or to == 'cancelled' then
         if from == 'processing' then
-            local started = redis.call('HGET', att_key(job.id, old.last_attempt), 'started_at')
+            local akey = att_key(job.id, last_attempt)
+            local started = STARTED[akey]
+            if started == nil then started = redis.call('HGET', akey, 'started_at') end
             observe('run', job.queue, to, math.max(now - tonumber(started or now), 0))
             if to ~= 'cancelled' then count_minute(to, now) end
         else
@@ -299,7 +315,9 @@ local function count_move(old, job, now)
 end
 
 -- Change a stored job: `changes` maps fields to new values (false = remove the field);
--- every index and counter follows. Returns the job as now stored.
+-- every index and counter follows, and only the fields whose value changes are written
+-- (`job` must hold every field it changes or removes, and those the indexes read).
+-- Returns the job as now stored.
 local INDEXED = {state = true, queue = true, run_at = true, priority = true,
                  lease_expires_at = true, worker_id = true}
 
@@ -339,18 +357,22 @@ local function update(job, changes, now)
         if moves_in_indexes(job, k, v) then moves = true break end
     end
     if moves then unindex(job) end
-    local old = {state = job.state, run_at = job.run_at, created_at = job.created_at,
-                 last_attempt = job.last_attempt}
+    local from, run_at, created_at, last_attempt = job.state, job.run_at, job.created_at,
+                                                   job.last_attempt
     local set, gone = {}, {}
     for k, v in pairs(changes) do
         if v == false then
-            if job[k] ~= nil then gone[#gone + 1] = k end
-            job[k] = nil
+            if job[k] ~= nil then
+                gone[#gone + 1] = k
+                job[k] = nil
+            end
         else
             if type(v) == 'number' then v = num(v) end
-            job[k] = v
-            set[#set + 1] = k
-            set[#set + 1] = v
+            if job[k] ~= v then
+                job[k] = v
+                set[#set + 1] = k
+                set[#set + 1] = v
+            end
         end
     end
     if #set > 0 then redis.call('HSET', job_key(job.id), unpack(set)) end
@@ -361,11 +383,11 @@ local function update(job, changes, now)
         redis.call('ZADD', P .. 'ended:' .. job.state, job.updated_at, job.id)
     end
     unpark_freed()
-    count_move(old, job, now)
-    if old.state ~= job.state then
-        if FINAL[job.state] and not FINAL[old.state] then
-            ENDED[#ENDED + 1] = {job.id, job.state}
-        elseif FINAL[old.state] and job.state == 'pending' then
+    count_move(from, run_at, created_at, last_attempt, job, now)
+    if from ~= job.state then
+        if FINAL[job.state] and not FINAL[from] then
+            ENDED[#ENDED + 1] = {job.id, job.state, job.dependents}
+        elseif FINAL[from] and job.state == 'pending' then
             REOPENED[#REOPENED + 1] = job.id
         end
     end
@@ -396,9 +418,15 @@ local function settle(now)
     local i, j = 1, 1
     while i <= #ENDED or j <= #REOPENED do
         if i <= #ENDED then
-            local parent, state = ENDED[i][1], ENDED[i][2]
+            local parent, state, dependents = ENDED[i][1], ENDED[i][2], ENDED[i][3]
             i = i + 1
-            for _, id in ipairs(redis.call('SMEMBERS', P .. 'children:' .. parent)) do
+            -- `dependents` never counts fewer than its children (a deleted child stays
+            -- counted): at "0" there is no set to read
+            local children = {}
+            if dependents ~= '0' then
+                children = redis.call('SMEMBERS', P .. 'children:' .. parent)
+            end
+            for _, id in ipairs(children) do
                 local child = load(id)
                 if child and child.state == 'pending' and child.after_mode then
                     local seen = outcome(state, child.after_mode)

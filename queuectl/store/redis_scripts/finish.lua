@@ -31,15 +31,25 @@ local function finish(f, stdout, stderr)
         changes.exit_code = f[10] ~= '' and f[10] or false
         changes.last_error = f[11] ~= '' and f[11] or false
     end
+    -- the attempt's record, read once: its start is the run's (count_move)
+    local akey = att_key(id, attempt)
+    local owner, finished, started = unpack(redis.call('HMGET', akey, 'worker_id',
+                                                       'finished_at', 'started_at'))
+    STARTED[akey] = started
     update(job, changes, now)
 
-    local akey = att_key(id, attempt)
-    local owner, finished = unpack(redis.call('HMGET', akey, 'worker_id', 'finished_at'))
     if owner == worker and not finished then
-        redis.call('HSET', akey, 'finished_at', num(now), 'stdout', stdout, 'stderr', stderr,
-                   'stdout_bytes', f[12], 'stderr_bytes', f[13])
-        if f[10] ~= '' then redis.call('HSET', akey, 'exit_code', f[10]) end
-        if f[11] ~= '' then redis.call('HSET', akey, 'error', f[11]) end
+        local fields = {'finished_at', num(now), 'stdout', stdout, 'stderr', stderr,
+                        'stdout_bytes', f[12], 'stderr_bytes', f[13]}
+        if f[10] ~= '' then
+            fields[#fields + 1] = 'exit_code'
+            fields[#fields + 1] = f[10]
+        end
+        if f[11] ~= '' then
+            fields[#fields + 1] = 'error'
+            fields[#fields + 1] = f[11]
+        end
+        redis.call('HSET', akey, unpack(fields))
     end
     wake = wake or waiting(job.state)  -- a retry, due now or later
     return 1
