@@ -12,6 +12,7 @@
 -- another process of the same worker claiming in between does not overwrite it.
 local now = clock()
 local worker, lease, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local stamp, lease_until = num(now), num(now + lease)  -- formatted once, not once a job
 local token, lost = ARGV[5], ' ' .. ARGV[6] .. ' '
 local record_key = P .. 'claim:' .. ARGV[7]
 local claimed = {}
@@ -37,7 +38,7 @@ if last and ARGV[6] ~= '' then
             local job, flat = load(id)
             if job and job.state == 'processing' and job.worker_id == worker
                and job.last_attempt == n then
-                local changes = {lease_expires_at = now + lease}
+                local changes = {lease_expires_at = lease_until}
                 update(job, changes, now)
                 claimed[#claimed + 1] = as_stored(flat, job, changes)
                 record[#record + 1] = id .. ' ' .. n
@@ -72,7 +73,7 @@ if limited then
         local c, rc, rp, nx = string.match(found[i + 1], '^(%S+) (%S+) (%S+) (%S+)$')
         local room = 1000000000
         if c ~= '-' then
-            room = tonumber(c) - tonumber(redis.call('HGET', P .. 'counts', 'processing|' .. q) or '0')
+            room = tonumber(c) - count_of('processing|' .. q)
         end
         if rc ~= '-' then
             rated[q] = {tonumber(rp) / tonumber(rc), c, rc, rp}
@@ -136,15 +137,15 @@ end
 local took = 0
 local function take(job, flat)
     took = took + 1
-    local n = tonumber(job.last_attempt) + 1
+    local n = num(tonumber(job.last_attempt) + 1)  -- a string: formatted once
     local changes = {
         state = 'processing', attempts = tonumber(job.attempts) + 1, last_attempt = n,
-        worker_id = worker, lease_expires_at = now + lease, updated_at = now,
+        worker_id = worker, lease_expires_at = lease_until, updated_at = stamp,
         cancel_requested = '0',
     }
     update(job, changes, now)
     redis.call('HSET', att_key(job.id, n), 'job_id', job.id, 'attempt', n,
-               'worker_id', worker, 'started_at', job.updated_at)  -- now, as stored
+               'worker_id', worker, 'started_at', stamp)
     claimed[#claimed + 1] = as_stored(flat, job, changes)
     record[#record + 1] = job.id .. ' ' .. n
 end

@@ -10,7 +10,8 @@
 --   P.."all"                zset seq -> id: every job (listing order)
 --   P.."ids"                zset 0 -> id: every job, for id-prefix ranges (ZRANGEBYLEX)
 --   P.."state:"..s          zset seq -> id: the jobs in state s
---   P.."counts"             hash "state|queue" -> jobs
+--   P.."counts"             hash "state|queue" -> jobs (index/unindex tally the changes,
+--                           flush_counts writes them; count_of reads in between)
 --   P.."ready" / P.."ready:"..q   zset -priority -> seq(16 hex)..id: due waiting jobs
 --   P.."parked:"..key       zset, as the ready sets: due waiting jobs of concurrency key
 --                           `key` that a claim passed over because the key was full;
@@ -94,6 +95,19 @@ local function ready_member(job)
     return string.format('%016x', tonumber(job.seq)) .. job.id
 end
 
+-- The changes of P.."counts" that index() and unindex() made, written once at the end of
+-- the script (flush_counts): a field a queue and state, not two HINCRBY a job moved.
+local count_changes = {}
+
+local function add_count(field, by)
+    count_changes[field] = (count_changes[field] or 0) + by
+end
+
+-- A field of P.."counts" as it stands, changes not yet written included.
+local function count_of(field)
+    return tonumber(redis.call('HGET', P .. 'counts', field) or '0') + (count_changes[field] or 0)
+end
+
 -- Variadic calls take a chunk at a time: unpack() is bounded by Lua's C stack (8,000).
 local CHUNK = 1000
 
@@ -113,8 +127,7 @@ local function queue_open(q)
     local limit = redis.call('HGET', P .. 'queue_limits', q)
     if not limit then return true end
     local c, rc, _, nx = string.match(limit, '^(%S+) (%S+) (%S+) (%S+)$')
-    if c ~= '-' and tonumber(redis.call('HGET', P .. 'counts', 'processing|' .. q) or '0')
-                    >= tonumber(c) then
+    if c ~= '-' and count_of('processing|' .. q) >= tonumber(c) then
         return false
     end
     return rc == '-' or tonumber(nx) <= clock()
@@ -175,7 +188,7 @@ end
 local function unindex(job)
     local id, q, s = job.id, job.queue, job.state
     count_key(job, -1)
-    redis.call('HINCRBY', P .. 'counts', s .. '|' .. q, -1)
+    add_count(s .. '|' .. q, -1)
     redis.call('ZREM', P .. 'state:' .. s, id)
     if s == 'completed' or s == 'dead' or s == 'cancelled' then
         redis.call('ZREM', P .. 'ended:' .. s, id)
@@ -185,10 +198,12 @@ local function unindex(job)
     if is_blocked(job) then
         redis.call('ZREM', P .. 'blocked', id)
     elseif waiting(s) then
+        -- in the ready sets, or else in timers or parked (never two of them)
         local m = ready_member(job)
-        redis.call('ZREM', P .. 'ready', m)
+        if redis.call('ZREM', P .. 'ready', m) == 0 then
+            redis.call('ZREM', P .. 'timers', id)
+        end
         redis.call('ZREM', P .. 'ready:' .. q, m)
-        redis.call('ZREM', P .. 'timers', id)
         if job.parked then  -- index() makes it claimable again
             redis.call('ZREM', P .. 'parked:' .. job.concurrency_key, m)
             redis.call('HDEL', job_key(id), 'parked')
@@ -215,7 +230,7 @@ end
 local function index(job, now)
     local id, q, s, seq = job.id, job.queue, job.state, job.seq
     count_key(job, 1)
-    redis.call('HINCRBY', P .. 'counts', s .. '|' .. q, 1)
+    add_count(s .. '|' .. q, 1)
     redis.call('ZADD', P .. 'state:' .. s, seq, id)
     if s == 'completed' or s == 'dead' or s == 'cancelled' then
         redis.call('ZADD', P .. 'ended:' .. s, job.updated_at, id)
@@ -239,7 +254,8 @@ end
 
 -- Metrics and the per-minute ring are tallied in memory while a script runs and written
 -- once at its end (flush_counts), so a batch of jobs costs a few writes, not a few each.
--- Every script that changes a job's state (through update) ends with flush_counts().
+-- Every script that changes a job's state (through update or delete) ends with
+-- flush_counts(), which also writes the counts' changes (count_changes).
 local tallied, tallied_seconds, minute_tally = {}, {}, {}
 local LE = {}  -- bucket bound -> its label, num(bound), formatted once a script
 
@@ -269,6 +285,10 @@ local function count_minute(state, now)
 end
 
 local function flush_counts()
+    for field, n in pairs(count_changes) do
+        if n ~= 0 then redis.call('HINCRBY', P .. 'counts', field, n) end
+    end
+    count_changes = {}
     for field, n in pairs(tallied) do
         redis.call('HINCRBY', P .. 'metrics', field, n)
         redis.call('HINCRBYFLOAT', P .. 'metric_seconds', field, num(tallied_seconds[field]))
@@ -359,10 +379,11 @@ local function update(job, changes, now)
     if moves then unindex(job) end
     local from, run_at, created_at, last_attempt = job.state, job.run_at, job.created_at,
                                                    job.last_attempt
-    local set, gone = {}, {}
+    local set, gone = {}, nil
     for k, v in pairs(changes) do
         if v == false then
             if job[k] ~= nil then
+                gone = gone or {}
                 gone[#gone + 1] = k
                 job[k] = nil
             end
@@ -376,7 +397,7 @@ local function update(job, changes, now)
         end
     end
     if #set > 0 then redis.call('HSET', job_key(job.id), unpack(set)) end
-    if #gone > 0 then redis.call('HDEL', job_key(job.id), unpack(gone)) end
+    if gone then redis.call('HDEL', job_key(job.id), unpack(gone)) end
     if moves then
         index(job, now)
     elseif FINAL[job.state] and changes.updated_at then  -- keep its place by age

@@ -11,6 +11,7 @@
 -- bytes, which Redis's MessagePack decoder does not read).
 -- Returns, in order, 1 for each applied, 0 for each whose guard failed (nothing changed).
 local now = clock()
+local stamp = num(now)  -- formatted once, not once a job
 local wake = false  -- a job became due again (a retry at once): wake idle workers
 
 local function finish(f, stdout, stderr)
@@ -23,7 +24,7 @@ local function finish(f, stdout, stderr)
     if f[4] ~= '' and job.cancel_requested ~= f[4] then return 0 end
     if f[5] == '1' and not (tonumber(job.lease_expires_at) < now) then return 0 end
 
-    local changes = {state = f[6], updated_at = now, worker_id = false,
+    local changes = {state = f[6], updated_at = stamp, worker_id = false,
                      lease_expires_at = false, cancel_requested = '0'}
     if f[7] ~= '' then changes.run_at = now + tonumber(f[7]) end
     if f[8] == '0' then changes.attempts = tonumber(job.attempts) - 1 end
@@ -39,7 +40,7 @@ local function finish(f, stdout, stderr)
     update(job, changes, now)
 
     if owner == worker and not finished then
-        local fields = {'finished_at', num(now), 'stdout', stdout, 'stderr', stderr,
+        local fields = {'finished_at', stamp, 'stdout', stdout, 'stderr', stderr,
                         'stdout_bytes', f[12], 'stderr_bytes', f[13]}
         if f[10] ~= '' then
             fields[#fields + 1] = 'exit_code'
