@@ -3,9 +3,7 @@
 -- (the worker's process that claims: a worker may run several), then the queues (none =
 -- all). Moves waiting jobs whose time has come into the ready sets, then takes the
 -- `limit` best (highest priority, then lowest seq) from the queues asked for. Returns the
--- claimed jobs in claim order, each as the HGETALL array read before the claim with the
--- fields the claim wrote after it (a field's last value is the stored one; a claim
--- removes none): first those of a lost claim that are
+-- claimed jobs (HGETALL arrays) in claim order: first those of a lost claim that are
 -- still this worker's attempt (their lease renewed), so a claim applied just before the
 -- connection broke is not left to expire. The last claim of each claimer is kept for that
 -- (P.."claim:"..claimer: token, then "id attempt" lines), for two leases: per process, so
@@ -18,12 +16,23 @@ local record_key = P .. 'claim:' .. ARGV[7]
 local claimed = {}
 local record = {token}
 
--- The job as stored after update(job, changes): `flat`, read before, and then each field
--- of `changes` as written (no table of the whole job built again).
+-- The job as stored after update(job, changes) (which removed no field): `flat`, read
+-- before, with the changed values put in place and the new fields added (no array of the
+-- whole job built again).
 local function as_stored(flat, job, changes)
+    local seen = {}
+    for i = 1, #flat, 2 do
+        local k = flat[i]
+        if changes[k] ~= nil then
+            flat[i + 1] = job[k]
+            seen[k] = true
+        end
+    end
     for k in pairs(changes) do
-        flat[#flat + 1] = k
-        flat[#flat + 1] = job[k]
+        if not seen[k] then
+            flat[#flat + 1] = k
+            flat[#flat + 1] = job[k]
+        end
     end
     return flat
 end
