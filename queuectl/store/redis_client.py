@@ -8,7 +8,6 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -118,11 +117,33 @@ def _read_script(name: str) -> str:
 
 
 def after_rules_lua() -> str:
-    """queuectl.workflow's rules for each end state, as common.lua's AFTER_RULES."""
+    """queuectl.workflow's rules for each end state, as common.lua's AFTER_RULES: a table
+    constructor, not JSON to decode (every script call would pay for the decoding)."""
     from queuectl.store.sql_after import release_rules
 
-    text = json.dumps(release_rules())
-    return f"local AFTER_RULES = cjson.decode('{text}')\n"
+    return f"local AFTER_RULES = {lua_literal(release_rules())}\n"
+
+
+def lua_literal(value: object) -> str:
+    """A string, list or dict (of those) as a Lua constructor."""
+    if isinstance(value, str):
+        return "'" + "".join(_lua_char(b) for b in value.encode()) + "'"
+    if isinstance(value, list | tuple):
+        return "{" + ", ".join(lua_literal(v) for v in value) + "}"
+    if isinstance(value, dict):
+        return (
+            "{"
+            + ", ".join(f"[{lua_literal(k)}] = {lua_literal(v)}" for k, v in value.items())
+            + "}"
+        )
+    raise TypeError(f"no Lua literal for {type(value).__name__}")
+
+
+def _lua_char(byte: int) -> str:
+    """One byte of a Lua string literal: printable ASCII as it is, the rest as \\ddd."""
+    if 32 <= byte < 127 and byte not in (ord("'"), ord("\\")):
+        return chr(byte)
+    return f"\\{byte:03d}"
 
 
 def translate_error(err: Exception, target: str) -> StoreError:

@@ -10,10 +10,32 @@
 -- another process of the same worker claiming in between does not overwrite it.
 local now = clock()
 local worker, lease, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local stamp, lease_until = num(now), num(now + lease)  -- formatted once, not once a job
 local token, lost = ARGV[5], ' ' .. ARGV[6] .. ' '
 local record_key = P .. 'claim:' .. ARGV[7]
 local claimed = {}
 local record = {token}
+
+-- The job as stored after update(job, changes) (which removed no field): `flat`, read
+-- before, with the changed values put in place and the new fields added (no array of the
+-- whole job built again).
+local function as_stored(flat, job, changes)
+    local seen = {}
+    for i = 1, #flat, 2 do
+        local k = flat[i]
+        if changes[k] ~= nil then
+            flat[i + 1] = job[k]
+            seen[k] = true
+        end
+    end
+    for k in pairs(changes) do
+        if not seen[k] then
+            flat[#flat + 1] = k
+            flat[#flat + 1] = job[k]
+        end
+    end
+    return flat
+end
 
 local last = redis.call('GET', record_key)
 if last and ARGV[6] ~= '' then
@@ -22,11 +44,12 @@ if last and ARGV[6] ~= '' then
     if string.find(lost, ' ' .. lines[1] .. ' ', 1, true) then
         for i = 2, #lines do
             local id, n = string.match(lines[i], '^(%S+) (%S+)$')
-            local job = load(id)
+            local job, flat = load(id)
             if job and job.state == 'processing' and job.worker_id == worker
                and job.last_attempt == n then
-                update(job, {lease_expires_at = now + lease}, now)
-                claimed[#claimed + 1] = flatten(job)
+                local changes = {lease_expires_at = lease_until}
+                update(job, changes, now)
+                claimed[#claimed + 1] = as_stored(flat, job, changes)
                 record[#record + 1] = id .. ' ' .. n
             end
         end
@@ -35,9 +58,11 @@ end
 limit = limit - #claimed
 
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'timers', '-inf', num(now))) do
-    local job = load(id)
+    local f = redis.call('HMGET', job_key(id), 'state', 'seq', 'priority', 'queue')
     redis.call('ZREM', P .. 'timers', id)
-    if job and waiting(job.state) then make_ready(job) end
+    if f[1] and waiting(f[1]) then
+        make_ready({id = id, state = f[1], seq = f[2], priority = f[3], queue = f[4]})
+    end
 end
 
 -- Limits (queuectl/limits.py; the same plan as limited_claims.py): with any queue limit
@@ -57,7 +82,7 @@ if limited then
         local c, rc, rp, nx = string.match(found[i + 1], '^(%S+) (%S+) (%S+) (%S+)$')
         local room = 1000000000
         if c ~= '-' then
-            room = tonumber(c) - tonumber(redis.call('HGET', P .. 'counts', 'processing|' .. q) or '0')
+            room = tonumber(c) - count_of('processing|' .. q)
         end
         if rc ~= '-' then
             rated[q] = {tonumber(rp) / tonumber(rc), c, rc, rp}
@@ -119,17 +144,18 @@ else
 end
 
 local took = 0
-local function take(job)
+local function take(job, flat)
     took = took + 1
-    local n = tonumber(job.last_attempt) + 1
-    update(job, {
+    local n = num(tonumber(job.last_attempt) + 1)  -- a string: formatted once
+    local changes = {
         state = 'processing', attempts = tonumber(job.attempts) + 1, last_attempt = n,
-        worker_id = worker, lease_expires_at = now + lease, updated_at = now,
+        worker_id = worker, lease_expires_at = lease_until, updated_at = stamp,
         cancel_requested = '0',
-    }, now)
+    }
+    update(job, changes, now)
     redis.call('HSET', att_key(job.id, n), 'job_id', job.id, 'attempt', n,
-               'worker_id', worker, 'started_at', num(now))
-    claimed[#claimed + 1] = flatten(job)
+               'worker_id', worker, 'started_at', stamp)
+    claimed[#claimed + 1] = as_stored(flat, job, changes)
     record[#record + 1] = job.id .. ' ' .. n
 end
 
@@ -179,10 +205,10 @@ while limit - took > 0 and #sets > 0 and not budget_hit do
         if took >= limit then break end
         if edge ~= nil and before(edge, c) and not budget_hit then break end
         if not (c[5] and full(c[5])) then  -- a queue filled by this claim: not parked
-            local job = load(c[3])
+            local job, flat = load(c[3])
             local verdict = admit(job)
             if verdict == true then
-                take(job)
+                take(job, flat)
             elseif verdict == 'key' then
                 if parked < PARK_AT_MOST then
                     park(c, job.concurrency_key)

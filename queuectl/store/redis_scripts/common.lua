@@ -10,7 +10,8 @@
 --   P.."all"                zset seq -> id: every job (listing order)
 --   P.."ids"                zset 0 -> id: every job, for id-prefix ranges (ZRANGEBYLEX)
 --   P.."state:"..s          zset seq -> id: the jobs in state s
---   P.."counts"             hash "state|queue" -> jobs
+--   P.."counts"             hash "state|queue" -> jobs (index/unindex tally the changes,
+--                           flush_counts writes them; count_of reads in between)
 --   P.."ready" / P.."ready:"..q   zset -priority -> seq(16 hex)..id: due waiting jobs
 --   P.."parked:"..key       zset, as the ready sets: due waiting jobs of concurrency key
 --                           `key` that a claim passed over because the key was full;
@@ -63,12 +64,13 @@ end
 local function job_key(id) return P .. 'job:' .. id end
 local function att_key(id, n) return P .. 'att:' .. id .. ':' .. n end
 
+-- A job's fields as a table (nil: no such job), and the HGETALL array they came from.
 local function load(id)
     local flat = redis.call('HGETALL', job_key(id))
     if #flat == 0 then return nil end
     local job = {}
     for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
-    return job
+    return job, flat
 end
 
 local function flatten(job)
@@ -93,6 +95,19 @@ local function ready_member(job)
     return string.format('%016x', tonumber(job.seq)) .. job.id
 end
 
+-- The changes of P.."counts" that index() and unindex() made, written once at the end of
+-- the script (flush_counts): a field a queue and state, not two HINCRBY a job moved.
+local count_changes = {}
+
+local function add_count(field, by)
+    count_changes[field] = (count_changes[field] or 0) + by
+end
+
+-- A field of P.."counts" as it stands, changes not yet written included.
+local function count_of(field)
+    return tonumber(redis.call('HGET', P .. 'counts', field) or '0') + (count_changes[field] or 0)
+end
+
 -- Variadic calls take a chunk at a time: unpack() is bounded by Lua's C stack (8,000).
 local CHUNK = 1000
 
@@ -112,8 +127,7 @@ local function queue_open(q)
     local limit = redis.call('HGET', P .. 'queue_limits', q)
     if not limit then return true end
     local c, rc, _, nx = string.match(limit, '^(%S+) (%S+) (%S+) (%S+)$')
-    if c ~= '-' and tonumber(redis.call('HGET', P .. 'counts', 'processing|' .. q) or '0')
-                    >= tonumber(c) then
+    if c ~= '-' and count_of('processing|' .. q) >= tonumber(c) then
         return false
     end
     return rc == '-' or tonumber(nx) <= clock()
@@ -174,24 +188,29 @@ end
 local function unindex(job)
     local id, q, s = job.id, job.queue, job.state
     count_key(job, -1)
-    redis.call('HINCRBY', P .. 'counts', s .. '|' .. q, -1)
+    add_count(s .. '|' .. q, -1)
     redis.call('ZREM', P .. 'state:' .. s, id)
-    if s == 'pending' then redis.call('ZREM', P .. 'blocked', id) end
     if s == 'completed' or s == 'dead' or s == 'cancelled' then
         redis.call('ZREM', P .. 'ended:' .. s, id)
     end
-    if waiting(s) then
+    -- as index() placed it: a blocked job only in the blocked set (blockers going to or
+    -- from 0 moves it, update())
+    if is_blocked(job) then
+        redis.call('ZREM', P .. 'blocked', id)
+    elseif waiting(s) then
+        -- in the ready sets, or else in timers or parked (never two of them)
         local m = ready_member(job)
-        redis.call('ZREM', P .. 'ready', m)
+        if redis.call('ZREM', P .. 'ready', m) == 0 then
+            redis.call('ZREM', P .. 'timers', id)
+        end
         redis.call('ZREM', P .. 'ready:' .. q, m)
-        redis.call('ZREM', P .. 'timers', id)
         if job.parked then  -- index() makes it claimable again
             redis.call('ZREM', P .. 'parked:' .. job.concurrency_key, m)
             redis.call('HDEL', job_key(id), 'parked')
             job.parked = nil
         end
+        if s == 'pending' then redis.call('ZREM', P .. 'pending_at:' .. q, id) end
     end
-    if s == 'pending' then redis.call('ZREM', P .. 'pending_at:' .. q, id) end
     if s == 'processing' then
         redis.call('ZREM', P .. 'leases', id)
         redis.call('ZREM', P .. 'running:' .. job.worker_id, id)
@@ -211,7 +230,7 @@ end
 local function index(job, now)
     local id, q, s, seq = job.id, job.queue, job.state, job.seq
     count_key(job, 1)
-    redis.call('HINCRBY', P .. 'counts', s .. '|' .. q, 1)
+    add_count(s .. '|' .. q, 1)
     redis.call('ZADD', P .. 'state:' .. s, seq, id)
     if s == 'completed' or s == 'dead' or s == 'cancelled' then
         redis.call('ZADD', P .. 'ended:' .. s, job.updated_at, id)
@@ -235,8 +254,10 @@ end
 
 -- Metrics and the per-minute ring are tallied in memory while a script runs and written
 -- once at its end (flush_counts), so a batch of jobs costs a few writes, not a few each.
--- Every script that changes a job's state (through update) ends with flush_counts().
+-- Every script that changes a job's state (through update or delete) ends with
+-- flush_counts(), which also writes the counts' changes (count_changes).
 local tallied, tallied_seconds, minute_tally = {}, {}, {}
+local LE = {}  -- bucket bound -> its label, num(bound), formatted once a script
 
 -- One observation in its histogram bucket (le 0 for "end": no duration).
 local function observe(kind, queue, outcome, seconds)
@@ -244,7 +265,11 @@ local function observe(kind, queue, outcome, seconds)
     if seconds ~= nil then
         le = '+Inf'
         for _, bound in ipairs(BUCKETS) do
-            if seconds <= bound then le = num(bound) break end
+            if seconds <= bound then
+                le = LE[bound] or num(bound)
+                LE[bound] = le
+                break
+            end
         end
     end
     local field = kind .. '|' .. queue .. '|' .. outcome .. '|' .. le
@@ -260,6 +285,10 @@ local function count_minute(state, now)
 end
 
 local function flush_counts()
+    for field, n in pairs(count_changes) do
+        if n ~= 0 then redis.call('HINCRBY', P .. 'counts', field, n) end
+    end
+    count_changes = {}
     for field, n in pairs(tallied) do
         redis.call('HINCRBY', P .. 'metrics', field, n)
         redis.call('HINCRBYFLOAT', P .. 'metric_seconds', field, num(tallied_seconds[field]))
@@ -280,16 +309,23 @@ local function flush_counts()
     tallied, tallied_seconds, minute_tally = {}, {}, {}
 end
 
+-- Attempt key -> its started_at, for a script that read the attempt's record already
+-- (finish.lua): count_move then does not read it again.
+local STARTED = {}
+
 -- What a state change counts: a claim's wait, an attempt's run, a waiting job's end.
-local function count_move(old, job, now)
-    local from, to = old.state, job.state
+-- `from`, `run_at`, `created_at`, `last_attempt`: the job's before the change.
+local function count_move(from, run_at, created_at, last_attempt, job, now)
+    local to = job.state
     if from == to then return end
     if to == 'processing' then
-        local due = math.max(tonumber(old.run_at), tonumber(old.created_at))
+        local due = math.max(tonumber(run_at), tonumber(created_at))
         observe('wait', job.queue, '', math.max(now - due, 0))
     elseif to == 'completed' or to == 'failed' or to == 'dead' or to == 'cancelled' then
         if from == 'processing' then
-            local started = redis.call('HGET', att_key(job.id, old.last_attempt), 'started_at')
+            local akey = att_key(job.id, last_attempt)
+            local started = STARTED[akey]
+            if started == nil then started = redis.call('HGET', akey, 'started_at') end
             observe('run', job.queue, to, math.max(now - tonumber(started or now), 0))
             if to ~= 'cancelled' then count_minute(to, now) end
         else
@@ -299,7 +335,9 @@ local function count_move(old, job, now)
 end
 
 -- Change a stored job: `changes` maps fields to new values (false = remove the field);
--- every index and counter follows. Returns the job as now stored.
+-- every index and counter follows, and only the fields whose value changes are written
+-- (`job` must hold every field it changes or removes, and those the indexes read).
+-- Returns the job as now stored.
 local INDEXED = {state = true, queue = true, run_at = true, priority = true,
                  lease_expires_at = true, worker_id = true, concurrency_key = true}
 
@@ -340,33 +378,38 @@ local function update(job, changes, now)
         if moves_in_indexes(job, k, v) then moves = true break end
     end
     if moves then unindex(job) end
-    local old = {state = job.state, run_at = job.run_at, created_at = job.created_at,
-                 last_attempt = job.last_attempt}
-    local set, gone = {}, {}
+    local from, run_at, created_at, last_attempt = job.state, job.run_at, job.created_at,
+                                                   job.last_attempt
+    local set, gone = {}, nil
     for k, v in pairs(changes) do
         if v == false then
-            if job[k] ~= nil then gone[#gone + 1] = k end
-            job[k] = nil
+            if job[k] ~= nil then
+                gone = gone or {}
+                gone[#gone + 1] = k
+                job[k] = nil
+            end
         else
             if type(v) == 'number' then v = num(v) end
-            job[k] = v
-            set[#set + 1] = k
-            set[#set + 1] = v
+            if job[k] ~= v then
+                job[k] = v
+                set[#set + 1] = k
+                set[#set + 1] = v
+            end
         end
     end
     if #set > 0 then redis.call('HSET', job_key(job.id), unpack(set)) end
-    if #gone > 0 then redis.call('HDEL', job_key(job.id), unpack(gone)) end
+    if gone then redis.call('HDEL', job_key(job.id), unpack(gone)) end
     if moves then
         index(job, now)
     elseif FINAL[job.state] and changes.updated_at then  -- keep its place by age
         redis.call('ZADD', P .. 'ended:' .. job.state, job.updated_at, job.id)
     end
     unpark_freed()
-    count_move(old, job, now)
-    if old.state ~= job.state then
-        if FINAL[job.state] and not FINAL[old.state] then
-            ENDED[#ENDED + 1] = {job.id, job.state}
-        elseif FINAL[old.state] and job.state == 'pending' then
+    count_move(from, run_at, created_at, last_attempt, job, now)
+    if from ~= job.state then
+        if FINAL[job.state] and not FINAL[from] then
+            ENDED[#ENDED + 1] = {job.id, job.state, job.dependents}
+        elseif FINAL[from] and job.state == 'pending' then
             REOPENED[#REOPENED + 1] = job.id
         end
     end
@@ -397,9 +440,15 @@ local function settle(now)
     local i, j = 1, 1
     while i <= #ENDED or j <= #REOPENED do
         if i <= #ENDED then
-            local parent, state = ENDED[i][1], ENDED[i][2]
+            local parent, state, dependents = ENDED[i][1], ENDED[i][2], ENDED[i][3]
             i = i + 1
-            for _, id in ipairs(redis.call('SMEMBERS', P .. 'children:' .. parent)) do
+            -- `dependents` never counts fewer than its children (a deleted child stays
+            -- counted): at "0" there is no set to read
+            local children = {}
+            if dependents ~= '0' then
+                children = redis.call('SMEMBERS', P .. 'children:' .. parent)
+            end
+            for _, id in ipairs(children) do
                 local child = load(id)
                 if child and child.state == 'pending' and child.after_mode then
                     local seen = outcome(state, child.after_mode)

@@ -11,6 +11,7 @@
 -- bytes, which Redis's MessagePack decoder does not read).
 -- Returns, in order, 1 for each applied, 0 for each whose guard failed (nothing changed).
 local now = clock()
+local stamp = num(now)  -- formatted once, not once a job
 local wake = false  -- a job became due again (a retry at once): wake idle workers
 
 local function finish(f, stdout, stderr)
@@ -23,7 +24,7 @@ local function finish(f, stdout, stderr)
     if f[4] ~= '' and job.cancel_requested ~= f[4] then return 0 end
     if f[5] == '1' and not (tonumber(job.lease_expires_at) < now) then return 0 end
 
-    local changes = {state = f[6], updated_at = now, worker_id = false,
+    local changes = {state = f[6], updated_at = stamp, worker_id = false,
                      lease_expires_at = false, cancel_requested = '0'}
     if f[7] ~= '' then changes.run_at = now + tonumber(f[7]) end
     if f[8] == '0' then changes.attempts = tonumber(job.attempts) - 1 end
@@ -31,15 +32,25 @@ local function finish(f, stdout, stderr)
         changes.exit_code = f[10] ~= '' and f[10] or false
         changes.last_error = f[11] ~= '' and f[11] or false
     end
+    -- the attempt's record, read once: its start is the run's (count_move)
+    local akey = att_key(id, attempt)
+    local owner, finished, started = unpack(redis.call('HMGET', akey, 'worker_id',
+                                                       'finished_at', 'started_at'))
+    STARTED[akey] = started
     update(job, changes, now)
 
-    local akey = att_key(id, attempt)
-    local owner, finished = unpack(redis.call('HMGET', akey, 'worker_id', 'finished_at'))
     if owner == worker and not finished then
-        redis.call('HSET', akey, 'finished_at', num(now), 'stdout', stdout, 'stderr', stderr,
-                   'stdout_bytes', f[12], 'stderr_bytes', f[13])
-        if f[10] ~= '' then redis.call('HSET', akey, 'exit_code', f[10]) end
-        if f[11] ~= '' then redis.call('HSET', akey, 'error', f[11]) end
+        local fields = {'finished_at', stamp, 'stdout', stdout, 'stderr', stderr,
+                        'stdout_bytes', f[12], 'stderr_bytes', f[13]}
+        if f[10] ~= '' then
+            fields[#fields + 1] = 'exit_code'
+            fields[#fields + 1] = f[10]
+        end
+        if f[11] ~= '' then
+            fields[#fields + 1] = 'error'
+            fields[#fields + 1] = f[11]
+        end
+        redis.call('HSET', akey, unpack(fields))
     end
     wake = wake or waiting(job.state)  -- a retry, due now or later
     return 1

@@ -9,12 +9,13 @@ if redis.call('EXISTS', wkey) == 1 then
     stop = redis.call('HGET', wkey, 'stop_requested') or ''
 end
 local renewed = {}
+local lease_until = num(now + lease)
 for i = 4, #ARGV do
     local id = ARGV[i]
     local owner = redis.call('HMGET', job_key(id), 'state', 'worker_id')
     if owner[1] == 'processing' and owner[2] == worker then
-        redis.call('HSET', job_key(id), 'lease_expires_at', num(now + lease))
-        redis.call('ZADD', P .. 'leases', num(now + lease), id)
+        redis.call('HSET', job_key(id), 'lease_expires_at', lease_until)
+        redis.call('ZADD', P .. 'leases', lease_until, id)
         renewed[#renewed + 1] = id
     end
 end

@@ -25,5 +25,6 @@ for i = 4, #ARGV do
         end
     end
 end
+flush_counts()
 if UNPARKED then redis.call('PUBLISH', WAKE, 'purge') end  -- a key's slot freed
 return gone
