@@ -61,7 +61,12 @@ BEGIN
     DELETE FROM key_limits AS k
     WHERE k.key = ANY (keys) AND k.jobs = 0 AND k.running = 0 AND k.concurrency IS NULL;
     -- Each slot a key's jobs left brings back its best parked job (migration 0015), after
-    -- the key's row moved: see there for the race this order closes.
+    -- the key's row moved. Races: a claim parks a job for its key only while the key's
+    -- row, locked, still says the key is full (postgres.sql, park_for_key), and this
+    -- moves that row before it looks for a parked job. Whichever locks the row first, the
+    -- other sees its work: a key that frees is never left with parked jobs and no slot
+    -- taken. A parked row another transaction holds (being cancelled, say) is passed for
+    -- the next.
     FOR i IN 1 .. array_length(keys, 1) LOOP
         IF running[i] < 0 THEN
             UPDATE jobs SET parked_on = NULL
