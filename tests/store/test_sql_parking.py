@@ -21,6 +21,8 @@ from queuectl.store.base import Store
 from tests import pg_helpers
 
 DONE = RunResult(exit_code=0, error=None)
+_ROWS_READ = "coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)"
+_ROWS_WRITTEN = "n_tup_ins + n_tup_upd + n_tup_del"
 BIG, SMALL = 900, 9  # due jobs behind the limit (a claim parks at most 1,000)
 
 
@@ -67,25 +69,7 @@ def _rows_read(store: Store, url: str) -> Callable[[Callable[[], object]], int]:
         return sqlite_meter
 
     def postgres_meter(run: Callable[[], object]) -> int:
-        """Rows of jobs read, from PostgreSQL's counters of the session's unreported work
-        (earlier transactions' too, hence the difference), in a transaction opened on the
-        store's own connection and rolled back: none is reported meanwhile."""
-        conn = store._conn  # type: ignore[attr-defined]
-
-        def read() -> int:
-            row = conn.execute(
-                "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) AS n"
-                " FROM pg_stat_xact_user_tables WHERE relname = 'jobs'"
-            ).fetchone()
-            return int(row["n"])
-
-        conn.execute("BEGIN")
-        try:
-            before = read()
-            run()
-            return read() - before
-        finally:
-            conn.execute("ROLLBACK")
+        return _pg_counted(store, "jobs", _ROWS_READ, run, keep=False)
 
     return postgres_meter
 
@@ -217,28 +201,33 @@ def test_a_statement_moving_many_jobs_of_one_key_moves_its_counters_once(
     store = open_store(url, durable=False)
     try:
         jobs = [NewJob(id=f"j{i}", command="true", concurrency_key="k") for i in range(3000)]
-        updates = _key_row_updates(store, url, lambda: store.enqueue_jobs(jobs, 3))
+        updates = _pg_counted(
+            store, "key_limits", _ROWS_WRITTEN, lambda: store.enqueue_jobs(jobs, 3), keep=True
+        )
         assert updates <= 1
         assert [(k.key, k.running, k.jobs) for k in store.key_limits()] == [("k", 0, 3000)]
         ids = [job.id for job in jobs]
-        updates = _key_row_updates(store, url, lambda: store.cancel_jobs(ids))
+        updates = _pg_counted(
+            store, "key_limits", _ROWS_WRITTEN, lambda: store.cancel_jobs(ids), keep=True
+        )
         assert updates <= 2  # its counters, then its row forgotten
         assert store.key_limits() == []
     finally:
         store.close()
 
 
-def _key_row_updates(store: Store, url: str, run: Callable[[], object]) -> int:
-    """How many times `run` inserted, updated or deleted rows of key_limits, from
-    PostgreSQL's counters of the session's unreported work (as in _rows_read)."""
+def _pg_counted(
+    store: Store, table: str, counters: str, run: Callable[[], object], *, keep: bool
+) -> int:
+    """How much `counters` (a sum of pg_stat_xact_user_tables columns) of `table` grew
+    while `run` ran: PostgreSQL's counters of the session's unreported work (earlier
+    transactions' too, hence the difference), read in a transaction opened on the store's
+    own connection (none is reported meanwhile), then committed (`keep`) or rolled back."""
     conn = store._conn  # type: ignore[attr-defined]
+    query = f"SELECT {counters} AS n FROM pg_stat_xact_user_tables WHERE relname = %s"
 
     def read() -> int:
-        row = conn.execute(
-            "SELECT n_tup_ins + n_tup_upd + n_tup_del AS n FROM pg_stat_xact_user_tables"
-            " WHERE relname = 'key_limits'"
-        ).fetchone()
-        return int(row["n"])
+        return int(conn.execute(query, (table,)).fetchone()["n"])
 
     conn.execute("BEGIN")
     try:
@@ -246,4 +235,4 @@ def _key_row_updates(store: Store, url: str, run: Callable[[], object]) -> int:
         run()
         return read() - before
     finally:
-        conn.execute("COMMIT")
+        conn.execute("COMMIT" if keep else "ROLLBACK")

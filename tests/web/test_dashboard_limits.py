@@ -119,11 +119,7 @@ def test_a_keys_limit_is_edited_and_its_holder_linked(
 ) -> None:
     server = serve()
     store = opened(server)
-    jobs = [
-        {"id": f"d-{n}", "command": "true", "queue": "deploy", "concurrency_key": "deploy-prod"}
-        for n in (17, 18)
-    ]
-    server.call("POST", "/api/jobs", jobs)
+    server.call("POST", "/api/jobs", _deploys())
     (held,) = store.claim_jobs("w1", None, 2, 60.0)  # the key allows one at a time
     assert held.id == "d-17"
     page.goto(server.base + "/queues")
@@ -164,10 +160,7 @@ def test_a_held_back_due_job_says_why_on_its_page_the_list_and_the_queues_view(
 ) -> None:
     server = serve()
     store = opened(server)
-    jobs = [
-        {"id": f"d-{n}", "command": "true", "queue": "deploy", "concurrency_key": "deploy-prod"}
-        for n in (17, 18)
-    ]
+    jobs = _deploys()
     jobs += [{"id": f"e-{n}", "command": "true", "queue": "encode"} for n in (1, 2)]
     server.call("POST", "/api/jobs", jobs)
     server.call("PUT", "/api/queues/encode/limits", {"concurrency": 1})
@@ -232,3 +225,11 @@ def test_the_enqueue_form_sends_a_concurrency_key(serve: Callable[..., Server], 
     page.goto(server.base + "/enqueue?copy=" + job_id)
     _ready(page)
     expect(page.locator("#f-concurrency_key")).to_have_value("deploy-prod")
+
+
+def _deploys() -> list[dict[str, str]]:
+    """Jobs d-17 and d-18 of queue deploy, sharing concurrency key deploy-prod."""
+    return [
+        {"id": f"d-{n}", "command": "true", "queue": "deploy", "concurrency_key": "deploy-prod"}
+        for n in (17, 18)
+    ]
