@@ -1,3 +1,3 @@
-from queuectl.cli import main
+from queuectl.launcher import main
 
 main()

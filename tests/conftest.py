@@ -23,6 +23,11 @@ from queuectl.models import Job, JobState, NewJob, WorkerRegistration
 from queuectl.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The commands the tests start run in their own process, as each test expects of them
+# (timings, process trees, environments); tests/cli/test_forkserver.py turns the fork
+# server on, in a directory of its own, and checks that it gives the same results.
+os.environ["QUEUECTL_FORKSERVER"] = "0"
 if str(ROOT) not in sys.path:  # `from tests.pg_helpers import ...` without an editable install
     sys.path.insert(0, str(ROOT))
 

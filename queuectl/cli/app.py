@@ -42,6 +42,7 @@ COMMANDS = {
     "worker": "workers:worker",
     "schedule": "schedule:schedule",
     "completion": "completion:completion",
+    "forkserver": "forkserver:forkserver",
     "demo": "workers:demo",
     "serve": "serve:serve",
     "dashboard": "serve:dashboard_alias",

@@ -77,7 +77,7 @@ class SqliteBase:
 
         A worker's connection has no busy handler (see connect_file) and looks again every
         50 us to 2 ms; other connections let SQLite's handler wait."""
-        give_up = time.monotonic() + sqlite_connect.BUSY_TIMEOUT_S
+        give_up = time.monotonic() + sqlite_connect.busy_timeout_s()
         pause = 0.00005
         while True:
             try:
@@ -103,7 +103,7 @@ class SqliteBase:
     def _patiently(self, action: Callable[[], T]) -> T:
         """Processes opening a new file at once race to switch it to WAL, and SQLite
         answers the losers "locked" at once, without waiting: give them the busy timeout."""
-        give_up = time.monotonic() + sqlite_connect.BUSY_TIMEOUT_S
+        give_up = time.monotonic() + sqlite_connect.busy_timeout_s()
         while True:
             try:
                 return action()

@@ -10,7 +10,11 @@ from collections.abc import Callable
 
 from queuectl.errors import StoreError, StoreRefused
 
-BUSY_TIMEOUT_S = float(os.environ.get("QUEUECTL_SQLITE_BUSY_TIMEOUT", "10"))
+
+def busy_timeout_s() -> float:
+    """How long to wait for another process's write lock: read when used, as a command
+    run by the fork server has the caller's environment only from its start."""
+    return float(os.environ.get("QUEUECTL_SQLITE_BUSY_TIMEOUT", "10"))
 
 
 def sqlite_path(url: str) -> str:
@@ -35,7 +39,7 @@ def connect_file(path: str, durable: bool) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(
             path,
-            timeout=BUSY_TIMEOUT_S,  # the pragmas below read the schema: they may wait
+            timeout=busy_timeout_s(),  # the pragmas below read the schema: they may wait
             isolation_level=None,
             check_same_thread=False,
         )
@@ -65,7 +69,7 @@ def translate_error(err: sqlite3.Error, path: str) -> StoreError:
         return StoreError(f"{path} is not a SQLite database (or it is damaged)")
     if "locked" in text or "busy" in text:
         return StoreError(
-            f"database {path} is locked: another process held it for over {BUSY_TIMEOUT_S:g}s"
+            f"database {path} is locked: another process held it for over {busy_timeout_s():g}s"
         )
     if "unable to open" in text or "readonly" in text or "disk I/O" in text:
         return StoreError(f"cannot open database {path}: {_why_unwritable(path) or text}")

@@ -9,6 +9,8 @@
   `result.ok()` and `result.error(...)` hold the checks every test shares.
 - `put`: enqueues a job straight into the store and drives it to a state the way a
   worker would (claim, complete or fail), without running anything.
+- `twin`: a second empty database on the test's backend, to run the same commands
+  another way and compare.
 - `snapshot` / `stored_ids`: the database read with the backend's own driver
   (tests.cli.stored), to prove that a failed command changed nothing.
 
@@ -286,3 +288,13 @@ def put_in_state(
         assert new_state.value == state, f"job ended {new_state.value}, wanted {state}"
     finally:
         store.close()
+
+
+@pytest.fixture
+def twin(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A second empty database on the test's backend, for the Click path's enqueues."""
+    fresh_database, _ = BACKENDS[backend]
+    (tmp_path / "twin").mkdir()
+    with fresh_database(tmp_path / "twin") as url:
+        open_store(url).close()
+        yield url

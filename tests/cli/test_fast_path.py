@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ import pytest
 from queuectl.cli import fast
 from queuectl.cli.app import cli
 from tests.cli.conftest import Put, Result, Run
-from tests.conftest import BACKENDS
 
 ENQUEUE_CASES: list[tuple[str, ...]] = [
     ("enqueue", '{"id":"a1","command":"echo hi"}'),
@@ -112,7 +110,7 @@ _SPAN = re.compile(r"\b(?:now|in \d+[smhd](?: \d+[smh])?|\d+[smhd](?: \d+[smh])?
 _AGE = re.compile(r'"oldest_pending_age": [0-9.e+-]+')
 
 
-def _timeless(text: str) -> str:
+def timeless(text: str) -> str:
     text = _AGE.sub('"oldest_pending_age": "age"', _SPAN.sub("SPAN", text))
     return re.sub(r" {2,}", "  ", text)
 
@@ -125,21 +123,9 @@ def _by_click(run: Run, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], 
 
 def _same(fast_result: Result, click_result: Result, args: tuple[str, ...]) -> None:
     assert fast_result.exception is None, fast_result.stderr
-    got = (fast_result.exit_code, _timeless(fast_result.stdout), fast_result.stderr)
-    wanted = (click_result.exit_code, _timeless(click_result.stdout), click_result.stderr)
+    got = (fast_result.exit_code, timeless(fast_result.stdout), fast_result.stderr)
+    wanted = (click_result.exit_code, timeless(click_result.stdout), click_result.stderr)
     assert got == wanted, args
-
-
-@pytest.fixture
-def twin(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A second empty database on the test's backend, for the Click path's enqueues."""
-    from queuectl.store import open_store
-
-    fresh_database, _ = BACKENDS[backend]
-    (tmp_path / "twin").mkdir()
-    with fresh_database(tmp_path / "twin") as url:
-        open_store(url).close()
-        yield url
 
 
 def _stored(run: Run, db: str) -> list[dict[str, Any]]:

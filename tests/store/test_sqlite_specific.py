@@ -139,7 +139,7 @@ def test_a_missing_directory_is_refused_not_created(tmp_path: Path) -> None:
 def test_a_database_locked_too_long_fails_cleanly_and_changes_nothing(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_connect, "BUSY_TIMEOUT_S", 0.2)  # read when used
+    monkeypatch.setenv("QUEUECTL_SQLITE_BUSY_TIMEOUT", "0.2")  # read when used
     store = open_store(str(db_path))
     try:
         store.enqueue_jobs([make_job("before")], 3)

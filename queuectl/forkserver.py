@@ -1,0 +1,343 @@
+"""The fork server: one process per user and installation that has imported what short
+commands need, and forks a child to run each (launcher.py is the other side).
+
+A command arrives as one message on a Unix socket (SOCK_SEQPACKET, in a directory only
+its user can enter; the peer's uid is checked too) with the caller's standard streams
+as descriptors. The server forks; the child waits for a word from the server, sent only
+once the caller has been told the child's pid, then takes the caller's streams,
+directory, environment (time zone included), umask and arguments and runs
+`queuectl.cli.main`. The server reaps it and sends its exit status back.
+
+The server holds no database connection, thread or open file a child could share: each
+child opens its own store, as a process of its own would. It serves one caller at a time
+(a fork takes about a millisecond) and ends, once its children have, after IDLE_S
+seconds without a command, on `queuectl forkserver stop`, or when a file it imported
+from has changed (an upgrade: its next caller gets `stale` and starts a new one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gc
+import marshal
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+from queuectl import launcher
+
+PEERCRED = struct.Struct("3i")  # pid, uid, gid
+ANCILLARY = socket.CMSG_SPACE(3 * 4)
+
+
+def serve(path: str) -> None:
+    """Serve at `path` (launcher.socket_path) until idle, stopped or stale; return at
+    once when another server holds it or this interpreter is not the one it names."""
+    directory = os.path.dirname(path)
+    if launcher.socket_path(directory, launcher.server_key()) != path:
+        return
+    with _exclusive(path + ".lock") as mine:
+        if not mine:
+            return
+        os.chdir("/")
+        preload()
+        Server(path).run()
+
+
+@contextlib.contextmanager
+def _exclusive(lock: str) -> Iterator[bool]:
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def preload() -> None:
+    """Import what the short commands use, each backend's driver included (those
+    installed), without running anything: a child then imports almost nothing."""
+    from queuectl.cli import lean_imports
+
+    lean_imports.import_msgspec()
+    for url in ("postgresql://", "redis://"):
+        lean_imports.import_driver(url)
+    for name in (
+        "queuectl.cli.fast",
+        "queuectl.cli.context",
+        "queuectl.cli.reading",
+        "queuectl.cli.spec_arg",
+        "queuectl.cli.last_job",
+        "queuectl.cli.values",
+        "queuectl.cli.app",
+        "queuectl.cli.jobs",
+        "queuectl.cli.observe",
+        "queuectl.cli.admin",
+        "queuectl.store.sqlite",
+        "queuectl.store.postgres",
+        "queuectl.store.redis",
+    ):
+        with contextlib.suppress(ImportError):  # a driver not installed
+            __import__(name)
+
+
+def watched_files() -> dict[str, tuple[int, int]]:
+    """(mtime, size) of each file queuectl and the packages it loaded were imported from
+    (outside the standard library): a change means an upgrade or an edit."""
+    stdlib = os.path.dirname(os.__file__)
+    found: dict[str, tuple[int, int]] = {}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not isinstance(path, str) or path.startswith(stdlib):
+            continue
+        with contextlib.suppress(OSError):
+            info = os.stat(path)
+            found[path] = (info.st_mtime_ns, info.st_size)
+    return found
+
+
+class Server:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.key = launcher.server_key()
+        self.idle_s = _idle_seconds()
+        self.children: dict[int, socket.socket] = {}
+        self.served = 0
+        self.started = time.time()
+        self.last = time.monotonic()
+        self.listener: socket.socket | None = None
+        self.inode = 0
+        self.selector = selectors.DefaultSelector()
+        self.files = watched_files()
+
+    def run(self) -> None:
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        signal.signal(signal.SIGTERM, lambda signum, frame: self.stop_listening())
+        self.selector.register(wake_r, selectors.EVENT_READ)
+        self.listen()
+        gc.collect()
+        gc.freeze()  # the children's collections leave the preloaded objects' pages shared
+        while self.listener is not None or self.children:
+            timeout = None
+            if self.listener is not None and not self.children:
+                timeout = max(0.0, self.last + self.idle_s - time.monotonic())
+            for key, _ in self.selector.select(timeout):
+                if key.fileobj is wake_r:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(wake_r, 512)
+                    self.reap()
+                elif self.listener is not None:
+                    self.accept()
+            idle = not self.children and time.monotonic() - self.last >= self.idle_s
+            if idle:
+                self.stop_listening()
+
+    def listen(self) -> None:
+        """Bind under a name of its own, then rename into place: a caller finds either
+        the old socket or the new one, never none."""
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        temporary = f"{self.path}.{os.getpid()}"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        listener.bind(temporary)
+        listener.listen(64)
+        os.rename(temporary, self.path + ".sock")
+        self.inode = os.stat(self.path + ".sock").st_ino
+        self.listener = listener
+        self.selector.register(listener, selectors.EVENT_READ)
+
+    def stop_listening(self) -> None:
+        """No more commands: the socket goes (if still ours), running children finish."""
+        if self.listener is None:
+            return
+        with contextlib.suppress(OSError):
+            if os.stat(self.path + ".sock").st_ino == self.inode:
+                os.unlink(self.path + ".sock")
+        self.selector.unregister(self.listener)
+        self.listener.close()
+        self.listener = None
+
+    def accept(self) -> None:
+        assert self.listener is not None
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        fds: list[int] = []
+        owned: socket.socket | None = conn
+        try:
+            conn.settimeout(2.0)  # a caller that connects and says nothing
+            message, fds = self.receive(conn)
+            self.last = time.monotonic()
+            if message is not None and self.answer(conn, message, fds):
+                owned = None  # the child's: its status goes back on it
+        except OSError:
+            pass
+        finally:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)  # the child has its own copies
+            if owned is not None:
+                owned.close()
+
+    def receive(self, conn: socket.socket) -> tuple[tuple[Any, ...] | None, list[int]]:
+        """The caller's message and descriptors; None for a message not to answer (from
+        another user, cut short, unreadable)."""
+        data, ancillary, flags, _ = conn.recvmsg(launcher.MAX_MESSAGE, ANCILLARY)
+        fds: list[int] = []
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                usable = len(payload) - len(payload) % 4
+                fds += [
+                    int.from_bytes(payload[i : i + 4], sys.byteorder) for i in range(0, usable, 4)
+                ]
+        _, uid, _ = PEERCRED.unpack(
+            conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEERCRED.size)
+        )
+        if uid != os.getuid() or flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+            return None, fds
+        try:
+            message = marshal.loads(data)
+        except (EOFError, ValueError, TypeError):
+            return None, fds
+        if not isinstance(message, tuple) or len(message) < 2 or message[1] != self.key:
+            return None, fds
+        return message, fds
+
+    def answer(self, conn: socket.socket, message: tuple[Any, ...], fds: list[int]) -> bool:
+        """Answer one message; True when a child now runs and owns the connection."""
+        kind = message[0]
+        if kind == "status":
+            running = sorted(self.children)
+            answer = ("status", os.getpid(), self.started, self.served, self.idle_s, running)
+            conn.send(marshal.dumps(answer))
+        elif kind == "stop":
+            self.stop_listening()
+            conn.send(marshal.dumps(("stopping", os.getpid())))
+        elif kind == "run" and len(fds) == 3 and len(message) == 7:
+            if not self.stale():
+                self.fork(conn, message, fds)
+                return True
+            self.stop_listening()
+            conn.send(marshal.dumps(("stale",)))
+        return False
+
+    def stale(self) -> bool:
+        for path, (mtime, size) in self.files.items():
+            try:
+                info = os.stat(path)
+            except OSError:
+                return True
+            if (info.st_mtime_ns, info.st_size) != (mtime, size):
+                return True
+        return False
+
+    def fork(self, conn: socket.socket, message: tuple[Any, ...], fds: list[int]) -> None:
+        go_r, go_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(go_w)
+            _child(message, fds, go_r)
+        os.close(go_r)
+        self.served += 1
+        self.children[pid] = conn
+        try:
+            conn.send(marshal.dumps(("started", pid)))
+            os.write(go_w, b"g")
+        except OSError:  # the caller left: the child reads no word and ends
+            pass
+        os.close(go_w)
+
+    def reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            conn = self.children.pop(pid, None)
+            if conn is not None:
+                with contextlib.suppress(OSError):
+                    conn.send(marshal.dumps(("exit", os.waitstatus_to_exitcode(status))))
+                conn.close()
+
+
+def _idle_seconds() -> float:
+    try:
+        return max(0.0, float(os.environ.get("QUEUECTL_FORKSERVER_IDLE", launcher.IDLE_S)))
+    except ValueError:
+        return launcher.IDLE_S
+
+
+def _child(message: tuple[Any, ...], fds: list[int], go: int) -> None:
+    """Become the caller's command, once the server says it may start; never returns."""
+    code = 1
+    try:
+        if os.read(go, 1) != b"g":
+            os._exit(1)
+        _, _, argv, cwd, env, mask, streams = message
+        signal.set_wakeup_fd(-1)
+        for signum in (signal.SIGCHLD, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        os.closerange(3, 65536)
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(env)
+        time.tzset()
+        os.umask(mask)
+        sys.argv = list(argv)
+        sys.stdin, sys.stdout, sys.stderr = (_stream(fd, *streams[fd]) for fd in range(3))
+        from queuectl.cli import main
+
+        try:
+            main()
+            code = 0
+        except SystemExit as done:
+            code = _exit_code(done.code)
+        except KeyboardInterrupt:
+            code = 130
+    except BaseException:  # whatever it is, report it as Python would, and fail
+        import traceback
+
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BaseException):
+                stream.flush()
+        os._exit(code)
+
+
+def _stream(fd: int, encoding: str, errors: str) -> TextIO:
+    """A standard stream on the caller's descriptor, as Python would have made it there:
+    in the caller's encoding, line-buffered on a terminal (stderr always)."""
+    if fd == 0:
+        return open(0, encoding=encoding, errors=errors, closefd=False)
+    line = os.isatty(fd) or fd == 2
+    return open(fd, "w", 1 if line else -1, encoding, errors, closefd=False)
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1

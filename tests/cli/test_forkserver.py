@@ -1,0 +1,269 @@
+"""The fork server (queuectl/forkserver.py, queuectl/launcher.py): the installed `queuectl`
+hands `enqueue`, `status`, `list`, `show` and `logs` to a process that has done their
+imports, which runs each in a child with the caller's arguments, streams, directory,
+environment and umask. Each command below runs once through the server and once in a
+process of its own (QUEUECTL_FORKSERVER=0): both print, exit and store the same, and the
+server's own count proves the first went through it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli.conftest import Put, Run
+from tests.cli.test_fast_path import ENQUEUE_CASES, READ_CASES, timeless
+
+QUEUECTL = Path(sys.executable).with_name("queuectl")
+PATIENCE_S = 60.0
+
+
+def _until(check: Callable[[], bool], what: str) -> None:
+    give_up = time.monotonic() + PATIENCE_S
+    while not check():
+        assert time.monotonic() < give_up, f"still waiting for {what}"
+        time.sleep(0.02)
+
+
+class Commands:
+    """`queuectl` as a user's shell runs it, with the fork server on (in a runtime
+    directory of this test's) or off."""
+
+    def __init__(self, runtime: Path, env: dict[str, str]) -> None:
+        self.runtime = runtime
+        self.env = {**env, "XDG_RUNTIME_DIR": str(runtime)}
+        self.env.pop("QUEUECTL_FORKSERVER", None)
+
+    def __call__(
+        self, *args: str, forkserver: bool = True, cwd: Path | None = None, **extra: Any
+    ) -> subprocess.CompletedProcess[str]:
+        env = {**self.env, **extra.pop("env", {})}
+        if not forkserver:
+            env["QUEUECTL_FORKSERVER"] = "0"
+        return subprocess.run(
+            [str(QUEUECTL), *args],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            errors="surrogateescape",
+            timeout=PATIENCE_S,
+            check=False,
+            **extra,
+        )
+
+    def state(self) -> dict[str, Any]:
+        done = self("forkserver", "status", "--json")
+        assert done.returncode == 0, done.stderr
+        state: dict[str, Any] = json.loads(done.stdout)
+        return state
+
+    def served(self) -> int:
+        return int(self.state().get("commands", 0))
+
+    def sockets(self) -> list[Path]:
+        return sorted((self.runtime / "queuectl").glob("*.sock"))
+
+
+@pytest.fixture
+def commands(tmp_path: Path) -> Iterator[Commands]:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    run = Commands(runtime, env)
+    yield run
+    run("forkserver", "stop")
+
+
+def _same(
+    through: subprocess.CompletedProcess[str], alone: subprocess.CompletedProcess[str]
+) -> None:
+    got = (through.returncode, timeless(through.stdout), through.stderr)
+    wanted = (alone.returncode, timeless(alone.stdout), alone.stderr)
+    assert got == wanted, through.args
+
+
+def _started(commands: Commands) -> None:
+    done = commands("forkserver", "start")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("running: pid ")
+
+
+def _stored(commands: Commands, db: str) -> list[dict[str, Any]]:
+    done = commands(
+        "list", "--json", "--oldest", "--limit", "0", forkserver=False, env={"QUEUECTL_DB": db}
+    )
+    assert done.returncode == 0, done.stderr
+    moments = {"run_at", "created_at", "updated_at"}
+    jobs = json.loads(done.stdout)
+    for job in jobs:  # --env-all's copies name the database and the switch
+        for name in ("QUEUECTL_DB", "QUEUECTL_FORKSERVER"):
+            (job["env"] or {}).pop(name, None)
+    return [{k: v for k, v in job.items() if k not in moments} for job in jobs]
+
+
+def test_enqueue_through_the_server_prints_and_stores_the_same(
+    commands: Commands, db: str, twin: str, tmp_path: Path
+) -> None:
+    _started(commands)
+    before = commands.served()
+    extra = {"B": "from-shell"}
+    for args in ENQUEUE_CASES:
+        through = commands(*args, cwd=tmp_path, env={"QUEUECTL_DB": db, **extra})
+        alone = commands(*args, cwd=tmp_path, forkserver=False, env={"QUEUECTL_DB": twin, **extra})
+        _same(through, alone)
+    assert commands.served() == before + len(ENQUEUE_CASES)
+    assert _stored(commands, db) == _stored(commands, twin)
+    assert len(_stored(commands, db)) == 10
+
+
+def test_reads_through_the_server_print_the_same(commands: Commands, db: str, put: Put) -> None:
+    put("done1", "completed", command="echo one", stdout=b"a\nb\n", stderr=b"warn\n")
+    put("fail1", "failed", command="false", stderr=b"\x1b[31mno\n", queue="q-other")
+    put("run1", "processing", command="sleep 9")
+    env = {"QUEUECTL_DB": db}
+    for args in (("enqueue", "--id", "wait1", "--delay", "2h", "--", "echo later"),):
+        assert commands(*args, forkserver=False, env=env).returncode == 0
+    _started(commands)
+    before = commands.served()
+    for args in READ_CASES:
+        _same(commands(*args, env=env), commands(*args, forkserver=False, env=env))
+    assert commands.served() == before + len(READ_CASES)
+
+
+@pytest.mark.sqlite_only
+def test_the_command_has_the_callers_directory_environment_umask_and_stdin(
+    commands: Commands, tmp_path: Path, run: Run
+) -> None:
+    _started(commands)
+    here = tmp_path / "here"
+    here.mkdir()
+    db = here / "new.db"
+    env = {"QUEUECTL_DB": str(db), "ONLY_HERE": "yes"}
+    done = commands(
+        "enqueue", "--id", "e1", "--env-all", "--", "pwd", cwd=here, env=env, umask=0o077
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "e1\n", "")
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600  # made under the caller's umask
+    lines = '{"id": "f1", "command": "true"}\n{"id": "f2", "command": "true"}\n'
+    done = commands("enqueue", "--file", "-", cwd=here, env=env, input=lines)
+    assert done.returncode == 0, done.stderr
+    assert commands.served() == 2
+    jobs = {
+        job["id"]: job for job in run("list", "--json", env={"QUEUECTL_DB": str(db)}).ok().json()
+    }
+    assert sorted(jobs) == ["e1", "f1", "f2"]
+    assert jobs["e1"]["cwd"] == str(here)
+    assert jobs["e1"]["env"]["ONLY_HERE"] == "yes"
+
+
+@pytest.mark.sqlite_only
+def test_ctrl_c_reaches_the_command_and_its_end_is_the_callers(
+    commands: Commands, tmp_path: Path
+) -> None:
+    env = {**commands.env, "QUEUECTL_DB": str(tmp_path / "q.db")}
+    job = commands("enqueue", "--", "true", env=env).stdout.strip()
+    _started(commands)
+    for sent, ends in ((signal.SIGINT, 130), (signal.SIGKILL, -signal.SIGKILL)):
+        follow = subprocess.Popen(
+            [str(QUEUECTL), "logs", "--follow", job], env=env, stderr=subprocess.PIPE, text=True
+        )
+        _until(lambda: len(commands.state()["commands_running"]) == 1, "the command to run")
+        if sent == signal.SIGINT:
+            follow.send_signal(sent)  # the caller forwards it
+        else:
+            os.kill(commands.state()["commands_running"][0], sent)  # the command itself
+        _, err = follow.communicate(timeout=PATIENCE_S)
+        assert follow.returncode == ends, err
+        if sent == signal.SIGINT:
+            assert err == "\nerror: aborted\n"  # as Click reports Ctrl-C
+        _until(lambda: not commands.state()["commands_running"], "the command to end")
+
+
+@pytest.mark.sqlite_only
+def test_the_first_command_starts_the_server_and_an_idle_one_ends(
+    commands: Commands, tmp_path: Path
+) -> None:
+    env = {"QUEUECTL_DB": str(tmp_path / "q.db"), "QUEUECTL_FORKSERVER_IDLE": "1"}
+    assert commands("enqueue", "--", "true", env=env).returncode == 0  # in its own process
+    _until(lambda: bool(commands.sockets()), "the server to listen")
+    done = commands("status", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["jobs"]["pending"] == 1
+    _until(lambda: not commands.sockets(), "the idle server to end")
+    assert commands.state() == {"running": False}
+
+
+@pytest.mark.sqlite_only
+def test_off_means_no_server(commands: Commands, tmp_path: Path) -> None:
+    env = {"QUEUECTL_DB": str(tmp_path / "q.db"), "QUEUECTL_FORKSERVER": "off"}
+    for _ in range(2):
+        assert commands("enqueue", "--", "true", env=env).returncode == 0
+    assert not (commands.runtime / "queuectl").exists()
+
+
+@pytest.mark.sqlite_only
+def test_a_directory_others_can_enter_is_not_used(commands: Commands, tmp_path: Path) -> None:
+    (commands.runtime / "queuectl").mkdir(mode=0o755)
+    os.chmod(commands.runtime / "queuectl", 0o755)
+    env = {"QUEUECTL_DB": str(tmp_path / "q.db")}
+    for _ in range(2):
+        assert commands("enqueue", "--", "true", env=env).returncode == 0
+    assert list((commands.runtime / "queuectl").iterdir()) == []
+    done = commands("forkserver", "start")
+    assert done.returncode == 1
+    assert done.stderr == "error: the fork server's directory is missing or open to other users\n"
+
+
+@pytest.mark.sqlite_only
+def test_a_changed_file_retires_the_server(commands: Commands, tmp_path: Path) -> None:
+    """An upgrade or an edit of queuectl: the old server's next caller runs the command
+    itself, and the server leaves for a new one (here: `python -m queuectl` from a copy
+    of the package, whose files this test may touch)."""
+    copy = tmp_path / "copy"
+    shutil.copytree(
+        Path(__file__).resolve().parents[2] / "queuectl",
+        copy / "queuectl",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    env = {**commands.env, "QUEUECTL_DB": str(tmp_path / "q.db")}
+
+    def queuectl(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "queuectl", *args]
+        return subprocess.run(
+            command, env=env, cwd=copy, capture_output=True, text=True, check=False
+        )
+
+    assert queuectl("forkserver", "start").returncode == 0
+    first = json.loads(queuectl("forkserver", "status", "--json").stdout)
+    assert queuectl("enqueue", "--", "true").returncode == 0
+    assert json.loads(queuectl("forkserver", "status", "--json").stdout)["commands"] == 1
+    changed = copy / "queuectl" / "cli" / "reading.py"
+    changed.write_text(changed.read_text() + "\n")
+    done = queuectl("status", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["jobs"]["pending"] == 1
+    _until(lambda: not _alive(first["pid"]), "the old server to end")
+    assert queuectl("forkserver", "start").returncode == 0
+    second = json.loads(queuectl("forkserver", "status", "--json").stdout)
+    assert second["pid"] != first["pid"]
+    assert second["commands"] == 0
+    queuectl("forkserver", "stop")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
