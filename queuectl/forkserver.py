@@ -34,6 +34,7 @@ from typing import Any, TextIO
 from queuectl import launcher
 
 PEERCRED = struct.Struct("3i")  # pid, uid, gid
+MAX_FD = 1 << 20
 ANCILLARY = socket.CMSG_SPACE(3 * 4)
 
 
@@ -118,6 +119,8 @@ class Server:
         self.last = time.monotonic()
         self.listener: socket.socket | None = None
         self.inode = 0
+        self.terminated = False
+        self.spare: tuple[int, socket.socket] | None = None
         self.selector = selectors.DefaultSelector()
         self.files = watched_files()
 
@@ -125,7 +128,7 @@ class Server:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-        signal.signal(signal.SIGTERM, lambda signum, frame: self.stop_listening())
+        signal.signal(signal.SIGTERM, self.terminate)
         self.selector.register(wake_r, selectors.EVENT_READ)
         self.listen()
         gc.collect()
@@ -139,11 +142,18 @@ class Server:
                     with contextlib.suppress(BlockingIOError):
                         os.read(wake_r, 512)
                     self.reap()
-                elif self.listener is not None:
+                elif key.fileobj is self.listener:
                     self.accept()
+                else:
+                    self.caller_left(key.data)
             idle = not self.children and time.monotonic() - self.last >= self.idle_s
-            if idle:
+            if idle or self.terminated:
                 self.stop_listening()
+            self.next_spare()
+
+    def terminate(self, signum: int, frame: object) -> None:
+        """SIGTERM: stop as `queuectl forkserver stop` does (in the loop, not here)."""
+        self.terminated = True
 
     def listen(self) -> None:
         """Bind under a name of its own, then rename into place: a caller finds either
@@ -169,6 +179,9 @@ class Server:
         self.selector.unregister(self.listener)
         self.listener.close()
         self.listener = None
+        if self.spare is not None:  # it reads the end of its socket, and ends
+            self.spare[1].close()
+            self.spare = None
 
     def accept(self) -> None:
         assert self.listener is not None
@@ -246,31 +259,64 @@ class Server:
         return False
 
     def fork(self, conn: socket.socket, message: tuple[Any, ...], fds: list[int]) -> None:
-        go_r, go_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
-            os.close(go_w)
-            _child(message, fds, go_r)
-        os.close(go_r)
-        self.served += 1
-        self.children[pid] = conn
+        """Hand the command to the spare child (forked ahead, so no fork waits here),
+        once the caller knows its pid; then fork the next spare."""
+        if self.spare is None:
+            self.spare = _fork_spare()
+        pid, spare = self.spare
         try:
             conn.send(marshal.dumps(("started", pid)))
-            os.write(go_w, b"g")
-        except OSError:  # the caller left: the child reads no word and ends
-            pass
-        os.close(go_w)
+        except OSError:  # the caller left: the spare waits for the next one
+            return
+        self.spare = None
+        self.served += 1
+        self.children[pid] = conn
+        self.selector.register(conn, selectors.EVENT_READ, pid)
+        with contextlib.suppress(OSError):  # a spare that died is reaped as a child
+            rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _fd_bytes([*fds, conn.fileno()]))]
+            spare.sendmsg([marshal.dumps(message)], rights)
+        spare.close()
+
+    def next_spare(self) -> None:
+        """A spare child for the next command, forked while nothing waits for it."""
+        if self.spare is None and self.listener is not None:
+            self.spare = _fork_spare()
+
+    def caller_left(self, pid: int) -> None:
+        """The caller's end of a running child's connection closed: it was killed (it
+        forwards the signals it can catch, and waits). The command goes with it, as a
+        command in the caller's own process would have."""
+        conn = self.children.get(pid)
+        if conn is None:
+            return
+        try:
+            said = conn.recv(1, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+        except OSError:
+            said = b""
+        if not said:
+            self.selector.unregister(conn)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def reap(self) -> None:
-        while self.children:
+        """Collect ended children; a command's status goes to its caller (if the command
+        did not send it itself), a spare that died is forked again when needed."""
+        while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
+            if self.spare is not None and self.spare[0] == pid:
+                self.spare[1].close()
+                self.spare = None
             conn = self.children.pop(pid, None)
             if conn is not None:
+                with contextlib.suppress(KeyError, ValueError):
+                    self.selector.unregister(conn)
                 with contextlib.suppress(OSError):
                     conn.send(marshal.dumps(("exit", os.waitstatus_to_exitcode(status))))
                 conn.close()
@@ -283,46 +329,89 @@ def _idle_seconds() -> float:
         return launcher.IDLE_S
 
 
-def _child(message: tuple[Any, ...], fds: list[int], go: int) -> None:
-    """Become the caller's command, once the server says it may start; never returns."""
+def _fork_spare() -> tuple[int, socket.socket]:
+    """Fork a child that waits for its command on a socket of its own: (pid, socket)."""
+    ours, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:  # the spare: never returns
+        _spare(its.detach())
+    its.close()
+    return pid, ours
+
+
+def _spare(sock_fd: int) -> None:
+    """Wait for a command (its message, the caller's three streams and connection), run
+    it, and end; end at once when the server goes without sending one."""
     code = 1
     try:
-        if os.read(go, 1) != b"g":
-            os._exit(1)
-        _, _, argv, cwd, env, mask, streams = message
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGCHLD, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        for target, fd in enumerate(fds):
+        os.closerange(3, sock_fd)  # nothing of the server's: the listener, other
+        os.closerange(sock_fd + 1, MAX_FD)  # callers' streams and connections
+        sock = socket.socket(fileno=sock_fd)
+        data, ancillary, _, _ = sock.recvmsg(launcher.MAX_MESSAGE, socket.CMSG_SPACE(4 * 4))
+        fds = _fds_of(ancillary)
+        if not data or len(fds) != 4:
+            os._exit(0)
+        message = marshal.loads(data)
+        for target, fd in enumerate(fds[:3]):
             os.dup2(fd, target)
-        os.closerange(3, 65536)
-        os.chdir(cwd)
-        os.environ.clear()
-        os.environ.update(env)
-        time.tzset()
-        os.umask(mask)
-        sys.argv = list(argv)
-        sys.stdin, sys.stdout, sys.stderr = (_stream(fd, *streams[fd]) for fd in range(3))
-        from queuectl.cli import main
-
-        try:
-            main()
-            code = 0
-        except SystemExit as done:
-            code = _exit_code(done.code)
-        except KeyboardInterrupt:
-            code = 130
+        caller = fds[3]
+        os.closerange(3, caller)
+        os.closerange(caller + 1, MAX_FD)
+        code = _run(message)
+        for fd in (0, 1, 2):  # the caller's output ends here, not at this exit
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(OSError):
+            os.write(caller, marshal.dumps(("exit", code)))
     except BaseException:  # whatever it is, report it as Python would, and fail
         import traceback
 
         with contextlib.suppress(BaseException):
             traceback.print_exc()
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(BaseException):
-                stream.flush()
         os._exit(code)
+
+
+def _run(message: tuple[Any, ...]) -> int:
+    """Run the caller's command as its own process would: its exit code."""
+    _, _, argv, cwd, env, mask, streams = message
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    time.tzset()
+    os.umask(mask)
+    sys.argv = list(argv)
+    sys.stdin, sys.stdout, sys.stderr = (_stream(fd, *streams[fd]) for fd in range(3))
+    from queuectl.cli import main
+
+    try:
+        main(sys.argv[1:])
+        code = 0
+    except SystemExit as done:
+        code = _exit_code(done.code)
+    except KeyboardInterrupt:
+        code = 130
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):
+            stream.flush()
+    return code
+
+
+def _fds_of(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
+    fds: list[int] = []
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            usable = len(payload) - len(payload) % 4
+            fds += [int.from_bytes(payload[i : i + 4], sys.byteorder) for i in range(0, usable, 4)]
+    return fds
+
+
+def _fd_bytes(fds: list[int]) -> bytes:
+    return b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in fds)
 
 
 def _stream(fd: int, encoding: str, errors: str) -> TextIO:

@@ -81,7 +81,7 @@ def run_backend(server: Server, sizes: Sizes, only: set[str]) -> list[Figure]:
     on_fresh("drain", lambda url: running.drain(url, backend, sizes.drain, sizes.runs))
     on_fresh("slots", lambda url: [running.slots(url, backend, sizes.slots, 1)])
     on_fresh("startup", lambda url: cli.startup(url, backend, sizes.startup_runs))
-    on_fresh("loop", lambda url: [cli.enqueue_loop(url, backend, sizes.loop, sizes.runs)])
+    on_fresh("loop", lambda url: cli.enqueue_loop(url, backend, sizes.loop, sizes.runs))
     on_fresh("pickup", lambda url: running.pickup(url, backend, sizes.pickup))
     on_fresh("due", lambda url: due.due_pickup(url, backend, *sizes.due))
     on_fresh("bulk", lambda url: [cli.bulk_enqueue(url, backend, sizes.bulk, sizes.runs)])

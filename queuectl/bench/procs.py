@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from queuectl.bench import Figure
@@ -25,6 +28,22 @@ def bench_env(url: str | None = None) -> dict[str, str]:
     if url is not None:
         env["QUEUECTL_DB"] = url
     return env
+
+
+@contextlib.contextmanager
+def forkserver(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`env` with a fork server of its own, started (untimed) and stopped after: what a
+    user's second and later short commands find. QUEUECTL_FORKSERVER=0 in `env` for a
+    command measures it in a process of its own, as the first command runs."""
+    with tempfile.TemporaryDirectory(prefix="queuectl-bench-run-") as runtime:
+        os.chmod(runtime, 0o700)
+        served = {**env, "XDG_RUNTIME_DIR": runtime}
+        served.pop("QUEUECTL_FORKSERVER", None)
+        wall([*queuectl_command(), "forkserver", "start"], served)
+        try:
+            yield served
+        finally:
+            wall([*queuectl_command(), "forkserver", "stop"], served)
 
 
 def wall(command: list[str], env: dict[str, str], stdin: bytes | None = None) -> float:

@@ -168,26 +168,32 @@ def test_the_command_has_the_callers_directory_environment_umask_and_stdin(
 
 
 @pytest.mark.sqlite_only
-def test_ctrl_c_reaches_the_command_and_its_end_is_the_callers(
-    commands: Commands, tmp_path: Path
+@pytest.mark.parametrize(
+    ("sent", "to", "ends"),
+    [
+        (signal.SIGINT, "caller", 130),  # forwarded: Ctrl-C reaches the command
+        (signal.SIGKILL, "command", -signal.SIGKILL),  # the caller ends as it did
+        (signal.SIGKILL, "caller", -signal.SIGKILL),  # the command goes with its caller
+    ],
+)
+def test_signals_and_ends_pass_between_caller_and_command(
+    commands: Commands, tmp_path: Path, sent: signal.Signals, to: str, ends: int
 ) -> None:
     env = {**commands.env, "QUEUECTL_DB": str(tmp_path / "q.db")}
     job = commands("enqueue", "--", "true", env=env).stdout.strip()
     _started(commands)
-    for sent, ends in ((signal.SIGINT, 130), (signal.SIGKILL, -signal.SIGKILL)):
-        follow = subprocess.Popen(
-            [str(QUEUECTL), "logs", "--follow", job], env=env, stderr=subprocess.PIPE, text=True
-        )
-        _until(lambda: len(commands.state()["commands_running"]) == 1, "the command to run")
-        if sent == signal.SIGINT:
-            follow.send_signal(sent)  # the caller forwards it
-        else:
-            os.kill(commands.state()["commands_running"][0], sent)  # the command itself
-        _, err = follow.communicate(timeout=PATIENCE_S)
-        assert follow.returncode == ends, err
-        if sent == signal.SIGINT:
-            assert err == "\nerror: aborted\n"  # as Click reports Ctrl-C
-        _until(lambda: not commands.state()["commands_running"], "the command to end")
+    follow = subprocess.Popen(
+        [str(QUEUECTL), "logs", "--follow", job], env=env, stderr=subprocess.PIPE, text=True
+    )
+    _until(lambda: len(commands.state()["commands_running"]) == 1, "the command to run")
+    command = commands.state()["commands_running"][0]
+    os.kill(follow.pid if to == "caller" else command, sent)
+    _, err = follow.communicate(timeout=PATIENCE_S)
+    assert follow.returncode == ends, err
+    if sent == signal.SIGINT:
+        assert err == "\nerror: aborted\n"  # as Click reports Ctrl-C
+    _until(lambda: not commands.state()["commands_running"], "the command to end")
+    assert not _alive(command)
 
 
 @pytest.mark.sqlite_only
