@@ -43,6 +43,9 @@ IDLE_S = 600.0
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
 RESPAWN_S = 10.0  # at most one server start per this many seconds (a failing one)
 MAX_MESSAGE = 1 << 20
+# A Unix socket's path holds at most 107 bytes: the directory, "/fork-" and 8 hex digits,
+# and the server's temporary ".PID" suffix (up to 7 digits) must fit.
+MAX_DIR = 107 - len("/fork-12345678.1234567")
 
 
 def main() -> None:
@@ -71,10 +74,12 @@ def _wanted(args: list[str]) -> bool:
 
 def runtime_dir() -> str | None:
     """The private directory of this user's fork servers, made if missing; None when it
-    is not private (another owner, open to others, not a directory)."""
-    base = os.environ.get("XDG_RUNTIME_DIR", "")
+    is not private (another owner, open to others, not a directory) or its path leaves
+    no room for a socket's name (MAX_DIR)."""
+    path = runtime_path()
     uid = os.getuid()
-    path = os.path.join(base, "queuectl") if os.path.isabs(base) else f"/tmp/queuectl-{uid}"
+    if len(os.fsencode(path)) > MAX_DIR:
+        return None
     try:
         os.mkdir(path, 0o700)
     except FileExistsError:
@@ -87,6 +92,19 @@ def runtime_dir() -> str | None:
         return None
     private = stat.S_ISDIR(info.st_mode) and info.st_uid == uid and not info.st_mode & 0o077
     return path if private else None
+
+
+def runtime_path() -> str:
+    """$XDG_RUNTIME_DIR/queuectl, else /tmp/queuectl-UID."""
+    base = os.environ.get("XDG_RUNTIME_DIR", "")
+    return os.path.join(base, "queuectl") if os.path.isabs(base) else f"/tmp/queuectl-{os.getuid()}"
+
+
+def unusable() -> str:
+    return (
+        f"cannot use {runtime_path()} for the fork server: it must be a directory of this"
+        f" user's that others cannot enter, and a path of at most {MAX_DIR} bytes"
+    )
 
 
 def server_key() -> str:
@@ -242,7 +260,7 @@ def control(kind: str) -> tuple[object, ...] | None:
     answers. ValueError when the runtime directory is not private."""
     directory = runtime_dir()
     if directory is None:
-        raise ValueError("the fork server's directory is missing or open to other users")
+        raise ValueError(unusable())
     key = server_key()
     sock = connect(socket_path(directory, key))
     if sock is None:
@@ -260,5 +278,5 @@ def start_now() -> None:
     """Start a server now (no RESPAWN_S pause), for `queuectl forkserver start`."""
     directory = runtime_dir()
     if directory is None:
-        raise ValueError("the fork server's directory is missing or open to other users")
+        raise ValueError(unusable())
     start_server(socket_path(directory, server_key()), pause_s=0.0)

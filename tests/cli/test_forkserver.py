@@ -14,6 +14,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -76,13 +77,15 @@ class Commands:
 
 
 @pytest.fixture
-def commands(tmp_path: Path) -> Iterator[Commands]:
-    runtime = tmp_path / "runtime"
-    runtime.mkdir(mode=0o700)
+def commands() -> Iterator[Commands]:
+    """A runtime directory of the test's own, short enough for a socket's path (made
+    with mode 0700, as XDG_RUNTIME_DIR is)."""
+    runtime = Path(tempfile.mkdtemp(prefix="qf-", dir="/tmp"))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     run = Commands(runtime, env)
     yield run
     run("forkserver", "stop")
+    shutil.rmtree(runtime, ignore_errors=True)
 
 
 def _same(
@@ -112,6 +115,7 @@ def _stored(commands: Commands, db: str) -> list[dict[str, Any]]:
     return [{k: v for k, v in job.items() if k not in moments} for job in jobs]
 
 
+@pytest.mark.not_fast  # dozens of commands, each run twice
 def test_enqueue_through_the_server_prints_and_stores_the_same(
     commands: Commands, db: str, twin: str, tmp_path: Path
 ) -> None:
@@ -127,13 +131,14 @@ def test_enqueue_through_the_server_prints_and_stores_the_same(
     assert len(_stored(commands, db)) == 10
 
 
+@pytest.mark.not_fast  # dozens of commands, each run twice
 def test_reads_through_the_server_print_the_same(commands: Commands, db: str, put: Put) -> None:
     put("done1", "completed", command="echo one", stdout=b"a\nb\n", stderr=b"warn\n")
     put("fail1", "failed", command="false", stderr=b"\x1b[31mno\n", queue="q-other")
     put("run1", "processing", command="sleep 9")
     env = {"QUEUECTL_DB": db}
-    for args in (("enqueue", "--id", "wait1", "--delay", "2h", "--", "echo later"),):
-        assert commands(*args, forkserver=False, env=env).returncode == 0
+    later = ("enqueue", "--id", "wait1", "--delay", "2h", "--", "echo later")
+    assert commands(*later, forkserver=False, env=env).returncode == 0
     _started(commands)
     before = commands.served()
     for args in READ_CASES:
@@ -168,6 +173,7 @@ def test_the_command_has_the_callers_directory_environment_umask_and_stdin(
 
 
 @pytest.mark.sqlite_only
+@pytest.mark.not_fast  # waits for commands to start and end
 @pytest.mark.parametrize(
     ("sent", "to", "ends"),
     [
@@ -197,6 +203,7 @@ def test_signals_and_ends_pass_between_caller_and_command(
 
 
 @pytest.mark.sqlite_only
+@pytest.mark.not_fast  # waits a second of idleness
 def test_the_first_command_starts_the_server_and_an_idle_one_ends(
     commands: Commands, tmp_path: Path
 ) -> None:
@@ -228,10 +235,28 @@ def test_a_directory_others_can_enter_is_not_used(commands: Commands, tmp_path: 
     assert list((commands.runtime / "queuectl").iterdir()) == []
     done = commands("forkserver", "start")
     assert done.returncode == 1
-    assert done.stderr == "error: the fork server's directory is missing or open to other users\n"
+    assert done.stderr == (
+        f"error: cannot use {commands.runtime}/queuectl for the fork server: it must be a"
+        " directory of this user's that others cannot enter, and a path of at most 85 bytes\n"
+    )
 
 
 @pytest.mark.sqlite_only
+def test_a_runtime_path_too_long_for_a_socket_is_not_used(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 90)
+    deep.mkdir(mode=0o700)
+    commands = Commands(deep, {**os.environ})
+    env = {"QUEUECTL_DB": str(tmp_path / "q.db")}
+    for _ in range(2):
+        assert commands("enqueue", "--", "true", env=env).returncode == 0
+    assert not (deep / "queuectl").exists()
+    done = commands("forkserver", "start")
+    assert (done.returncode, done.stderr.count("\n")) == (1, 1)
+    assert "a path of at most 85 bytes" in done.stderr
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.not_fast  # copies the package, starts two servers
 def test_a_changed_file_retires_the_server(commands: Commands, tmp_path: Path) -> None:
     """An upgrade or an edit of queuectl: the old server's next caller runs the command
     itself, and the server leaves for a new one (here: `python -m queuectl` from a copy
