@@ -60,8 +60,8 @@ def main() -> None:
 
 
 def _wanted(args: list[str]) -> bool:
-    if os.environ.get(SWITCH, "").strip().lower() in OFF:
-        return False
+    if os.environ.get(SWITCH, "").strip().lower() in OFF or sys.platform != "linux":
+        return False  # (SOCK_SEQPACKET and SO_PEERCRED are Linux's)
     if "_QUEUECTL_COMPLETE" in os.environ or None in (sys.stdin, sys.stdout, sys.stderr):
         return False
     flags = sys.flags
@@ -101,6 +101,8 @@ def runtime_path() -> str:
 
 
 def unusable() -> str:
+    if sys.platform != "linux":
+        return "the fork server runs on Linux only"
     return (
         f"cannot use {runtime_path()} for the fork server: it must be a directory of this"
         f" user's that others cannot enter, and a path of at most {MAX_DIR} bytes"
@@ -119,7 +121,10 @@ def socket_path(directory: str, key: str) -> str:
 
 
 def connect(path: str) -> _socket.socket | None:
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    try:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    except OSError:
+        return None
     try:
         sock.connect(path + ".sock")
     except OSError:
@@ -258,7 +263,7 @@ def start_server(path: str, pause_s: float = RESPAWN_S) -> None:
 def control(kind: str) -> tuple[object, ...] | None:
     """Ask this installation's server for its "status" or to "stop"; None when no server
     answers. ValueError when the runtime directory is not private."""
-    directory = runtime_dir()
+    directory = runtime_dir() if sys.platform == "linux" else None
     if directory is None:
         raise ValueError(unusable())
     key = server_key()
@@ -276,7 +281,7 @@ def control(kind: str) -> tuple[object, ...] | None:
 
 def start_now() -> None:
     """Start a server now (no RESPAWN_S pause), for `queuectl forkserver start`."""
-    directory = runtime_dir()
+    directory = runtime_dir() if sys.platform == "linux" else None
     if directory is None:
         raise ValueError(unusable())
     start_server(socket_path(directory, server_key()), pause_s=0.0)
