@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from queuectl import launcher
+from queuectl.store.inotify import CHANGED, FileWatch
 
 PEERCRED = struct.Struct("3i")  # pid, uid, gid
 MAX_FD = 1 << 20
@@ -120,9 +121,14 @@ class Server:
         self.listener: socket.socket | None = None
         self.inode = 0
         self.terminated = False
+        self.outdated = False
         self.spare: tuple[int, socket.socket] | None = None
         self.selector = selectors.DefaultSelector()
         self.files = watched_files()
+        self.watch: FileWatch | None = None
+        # No inotify (or out of watches): a look at each file per command instead.
+        with contextlib.suppress(OSError):
+            self.watch = FileWatch(self.files, CHANGED)
 
     def run(self) -> None:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -130,6 +136,8 @@ class Server:
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
         signal.signal(signal.SIGTERM, self.terminate)
         self.selector.register(wake_r, selectors.EVENT_READ)
+        if self.watch is not None:
+            self.selector.register(self.watch, selectors.EVENT_READ)
         self.listen()
         gc.collect()
         gc.freeze()  # the children's collections leave the preloaded objects' pages shared
@@ -138,7 +146,10 @@ class Server:
             if self.listener is not None and not self.children:
                 timeout = max(0.0, self.last + self.idle_s - time.monotonic())
             for key, _ in self.selector.select(timeout):
-                if key.fileobj is wake_r:
+                if key.fileobj is self.watch:
+                    if self.stale():
+                        self.stop_listening()
+                elif key.fileobj is wake_r:
                     with contextlib.suppress(BlockingIOError):
                         os.read(wake_r, 512)
                     self.reap()
@@ -249,6 +260,10 @@ class Server:
         return False
 
     def stale(self) -> bool:
+        """Whether a file this server imported has changed since it started."""
+        if self.watch is not None:
+            self.outdated = self.outdated or self.watch.changed()
+            return self.outdated
         for path, (mtime, size) in self.files.items():
             try:
                 info = os.stat(path)

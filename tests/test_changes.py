@@ -50,7 +50,7 @@ def test_a_waiter_without_a_descriptor_is_heard_in_a_thread(
     def no_inotify(*args: object) -> None:
         raise OSError("inotify is not available here")
 
-    monkeypatch.setattr(queuectl.store.inotify, "DirectoryWatch", no_inotify)
+    monkeypatch.setattr(queuectl.store.inotify, "FileWatch", no_inotify)
     url = str(tmp_path / "q.db")
     store = open_store(url)
     heard = threading.Event()

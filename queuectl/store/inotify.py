@@ -1,7 +1,8 @@
-"""Linux inotify through ctypes: sleep until a file in a directory is written.
+"""Linux inotify through ctypes: sleep until a file is written (or otherwise changed).
 
 The SQLite waiter uses it to learn about commits by other processes (each one writes the
-WAL file) without polling, so an idle worker costs no CPU and still wakes at once.
+WAL file) without polling, so an idle worker costs no CPU and still wakes at once. The
+fork server uses it to learn that a file it imported changed (an upgrade, an edit).
 """
 
 from __future__ import annotations
@@ -15,31 +16,45 @@ import time
 from collections.abc import Iterable
 
 IN_MODIFY = 0x002
+IN_ATTRIB = 0x004
 IN_CLOSE_WRITE = 0x008
+IN_MOVED_FROM = 0x040
 IN_MOVED_TO = 0x080
 IN_CREATE = 0x100
+IN_DELETE = 0x200
 IN_NONBLOCK = 0o4000
 IN_CLOEXEC = 0o2000000
 _EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then `len` bytes of name
 
+WRITTEN = IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE
+# Any change to a file: written, or its times or mode changed, or removed or replaced.
+CHANGED = WRITTEN | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM
 
-class DirectoryWatch:
-    """Wakes when one of `names` in `directory` is created or written.
+
+class FileWatch:
+    """Wakes when one of `paths` changes (`mask`: WRITTEN, created or written, by
+    default), each watched through its directory, so a file made anew counts too.
 
     Raises OSError when inotify is not available (not Linux, no libc, out of watches)."""
 
-    def __init__(self, directory: str, names: Iterable[str]) -> None:
+    def __init__(self, paths: Iterable[str], mask: int = WRITTEN) -> None:
         libc_name = ctypes.util.find_library("c") or "libc.so.6"
         libc = ctypes.CDLL(libc_name, use_errno=True)
         self._fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if self._fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1 failed")
-        mask = IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE
-        if libc.inotify_add_watch(self._fd, os.fsencode(directory), mask) < 0:
-            err = ctypes.get_errno()
-            os.close(self._fd)
-            raise OSError(err, f"cannot watch {directory}")
-        self._names = {os.fsencode(name) for name in names}
+        self._names: dict[int, set[bytes]] = {}
+        by_directory: dict[str, set[bytes]] = {}
+        for path in paths:
+            directory, name = os.path.split(os.path.abspath(path))
+            by_directory.setdefault(directory, set()).add(os.fsencode(name))
+        for directory, names in by_directory.items():
+            wd = libc.inotify_add_watch(self._fd, os.fsencode(directory), mask)
+            if wd < 0:
+                err = ctypes.get_errno()
+                os.close(self._fd)
+                raise OSError(err, f"cannot watch {directory}")
+            self._names.setdefault(wd, set()).update(names)
 
     def wait(self, timeout: float) -> bool:
         """True as soon as a watched file changed; False after `timeout` seconds."""
@@ -64,11 +79,15 @@ class DirectoryWatch:
                 return hit
             offset = 0
             while offset < len(data):
-                _, _, _, length = _EVENT.unpack_from(data, offset)
+                wd, _, _, length = _EVENT.unpack_from(data, offset)
                 start = offset + _EVENT.size
                 name = data[start : start + length].rstrip(b"\0")
-                hit = hit or name in self._names
+                hit = hit or name in self._names.get(wd, ())
                 offset = start + length
+
+    def changed(self) -> bool:
+        """Whether a watched file changed since the last look (without waiting)."""
+        return self._drain()
 
     def close(self) -> None:
         os.close(self._fd)

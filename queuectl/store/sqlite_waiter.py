@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from queuectl.store.sqlite_connect import connect_file, translate_error
 
 if TYPE_CHECKING:
-    from queuectl.store.inotify import DirectoryWatch
+    from queuectl.store.inotify import FileWatch
 
 # Without inotify, how often an idle worker looks at PRAGMA data_version.
 POLL_INTERVAL_S = 0.005
@@ -30,14 +30,13 @@ class SqliteChangeWaiter:
     def __init__(self, path: str) -> None:
         self._conn = connect_file(path, durable=False)
         self._version = self._data_version()
-        self._watch: DirectoryWatch | None = None
+        self._watch: FileWatch | None = None
         try:
-            from queuectl.store.inotify import DirectoryWatch  # ctypes: only for workers
+            from queuectl.store.inotify import FileWatch  # ctypes: only for workers
 
             absolute = os.path.abspath(path)
-            name = os.path.basename(absolute)
             # Every commit writes the WAL (checkpoints write the database, and need no wake).
-            self._watch = DirectoryWatch(os.path.dirname(absolute), [f"{name}-wal"])
+            self._watch = FileWatch([f"{absolute}-wal"])
         except (OSError, AttributeError):
             self._watch = None  # no inotify here: poll instead
 

@@ -258,9 +258,9 @@ def test_a_runtime_path_too_long_for_a_socket_is_not_used(tmp_path: Path) -> Non
 @pytest.mark.sqlite_only
 @pytest.mark.not_fast  # copies the package, starts two servers
 def test_a_changed_file_retires_the_server(commands: Commands, tmp_path: Path) -> None:
-    """An upgrade or an edit of queuectl: the old server's next caller runs the command
-    itself, and the server leaves for a new one (here: `python -m queuectl` from a copy
-    of the package, whose files this test may touch)."""
+    """An upgrade or an edit of queuectl: the old server stops taking commands at once
+    and ends, and a new one starts (here: `python -m queuectl` from a copy of the
+    package, whose files this test may touch)."""
     copy = tmp_path / "copy"
     shutil.copytree(
         Path(__file__).resolve().parents[2] / "queuectl",
@@ -281,10 +281,10 @@ def test_a_changed_file_retires_the_server(commands: Commands, tmp_path: Path) -
     assert json.loads(queuectl("forkserver", "status", "--json").stdout)["commands"] == 1
     changed = copy / "queuectl" / "cli" / "reading.py"
     changed.write_text(changed.read_text() + "\n")
-    done = queuectl("status", "--json")
+    _until(lambda: not _alive(first["pid"]), "the old server to end")  # told by inotify
+    done = queuectl("status", "--json")  # in its own process, with the new file
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["jobs"]["pending"] == 1
-    _until(lambda: not _alive(first["pid"]), "the old server to end")
     assert queuectl("forkserver", "start").returncode == 0
     second = json.loads(queuectl("forkserver", "status", "--json").stdout)
     assert second["pid"] != first["pid"]
