@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 COMMANDS = frozenset({"enqueue", "status", "list", "show", "logs"})
+# proctree.TOKEN_VAR, which a worker gives each job (not imported: a test keeps them equal).
+JOB_TOKEN = "QUEUECTL_RUN"
 SWITCH = "QUEUECTL_FORKSERVER"
 OFF = frozenset({"0", "off", "no", "false"})
 IDLE_S = 600.0
@@ -62,6 +64,8 @@ def main() -> None:
 def _wanted(args: list[str]) -> bool:
     if os.environ.get(SWITCH, "").strip().lower() in OFF or sys.platform != "linux":
         return False  # (SOCK_SEQPACKET and SO_PEERCRED are Linux's)
+    if JOB_TOKEN in os.environ:
+        return False  # a job's command: all it starts stays in the job's process tree
     if "_QUEUECTL_COMPLETE" in os.environ or None in (sys.stdin, sys.stdout, sys.stderr):
         return False
     flags = sys.flags

@@ -298,3 +298,27 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.not_fast  # a worker runs a job
+def test_a_jobs_commands_run_in_its_own_process_tree(commands: Commands, tmp_path: Path) -> None:
+    """A worker ends what a job started when the job ends, and accounts its processes to
+    it: a job's `queuectl enqueue` neither uses the fork server nor starts one."""
+    env = {"QUEUECTL_DB": str(tmp_path / "q.db")}
+    _started(commands)
+    inner = f"{QUEUECTL} enqueue --id inner -- true"
+    outer = commands("enqueue", "--id", "outer", "--", inner, forkserver=False, env=env)
+    assert outer.returncode == 0, outer.stderr
+    done = commands("worker", "start", "--count", "1", "--burst", env=env)
+    assert done.returncode == 0, done.stderr
+    listed = commands("list", "--json", forkserver=False, env=env)
+    states = {job["id"]: job["state"] for job in json.loads(listed.stdout)}
+    assert states == {"outer": "completed", "inner": "completed"}
+    assert commands.served() == 0
+
+
+def test_the_job_token_is_the_workers() -> None:
+    from queuectl import launcher, proctree
+
+    assert launcher.JOB_TOKEN == proctree.TOKEN_VAR
