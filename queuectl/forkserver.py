@@ -1,18 +1,20 @@
 """The fork server: one process per user and installation that has imported what short
-commands need, and forks a child to run each (launcher.py is the other side).
+commands need, and runs each in a child of its own (launcher.py is the other side).
 
 A command arrives as one message on a Unix socket (SOCK_SEQPACKET, in a directory only
 its user can enter; the peer's uid is checked too) with the caller's standard streams
-as descriptors. The server forks; the child waits for a word from the server, sent only
-once the caller has been told the child's pid, then takes the caller's streams,
-directory, environment (time zone included), umask and arguments and runs
-`queuectl.cli.main`. The server reaps it and sends its exit status back.
+as descriptors. A spare child, forked before the command came, takes it: the caller is
+told its pid first, then the spare gets the message, the streams and the caller's
+connection, takes the caller's directory, environment (time zone included), umask and
+arguments, runs `queuectl.cli.main`, and sends its exit status before its own tear-down.
+The server forks the next spare, reaps the child, and reports a status the child could
+not send; a caller that goes away takes its command with it.
 
 The server holds no database connection, thread or open file a child could share: each
-child opens its own store, as a process of its own would. It serves one caller at a time
-(a fork takes about a millisecond) and ends, once its children have, after IDLE_S
-seconds without a command, on `queuectl forkserver stop`, or when a file it imported
-from has changed (an upgrade: its next caller gets `stale` and starts a new one).
+child opens its own store, as a process of its own would. It ends, once its children
+have, after IDLE_S seconds without a command, on `queuectl forkserver stop` or SIGTERM,
+or as soon as a file it imported changes (inotify tells it: an upgrade, an edit); the
+next command then runs in its caller's process and starts a new server.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ def preload() -> None:
     for url in ("postgresql://", "redis://"):
         lean_imports.import_driver(url)
     for name in (
+        "encodings.idna",  # a host name in a URL
         "queuectl.cli.fast",
         "queuectl.cli.context",
         "queuectl.cli.reading",
@@ -95,13 +98,12 @@ def preload() -> None:
 
 
 def watched_files() -> dict[str, tuple[int, int]]:
-    """(mtime, size) of each file queuectl and the packages it loaded were imported from
-    (outside the standard library): a change means an upgrade or an edit."""
-    stdlib = os.path.dirname(os.__file__)
+    """(mtime, size) of each file a loaded module came from (queuectl, the drivers, the
+    standard library): a change means an upgrade or an edit."""
     found: dict[str, tuple[int, int]] = {}
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
-        if not isinstance(path, str) or path.startswith(stdlib):
+        if not isinstance(path, str):
             continue
         with contextlib.suppress(OSError):
             info = os.stat(path)
