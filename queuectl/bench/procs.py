@@ -22,8 +22,11 @@ def queuectl_command() -> list[str]:
 
 def bench_env(url: str | None = None) -> dict[str, str]:
     """The environment for measured commands: bytecode caches on, as after an install
-    (some shells set PYTHONDONTWRITEBYTECODE), and the database in QUEUECTL_DB."""
+    (some shells set PYTHONDONTWRITEBYTECODE), the database in QUEUECTL_DB, and each
+    command in a process of its own (`forkserver` below gives one to the figures that
+    measure it, and no figure leaves one running)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["QUEUECTL_FORKSERVER"] = "0"
     env.pop("QUEUECTL_DB", None)
     if url is not None:
         env["QUEUECTL_DB"] = url
