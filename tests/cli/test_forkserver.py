@@ -322,3 +322,34 @@ def test_the_job_token_is_the_workers() -> None:
     from queuectl import launcher, proctree
 
     assert launcher.JOB_TOKEN == proctree.TOKEN_VAR
+
+
+@pytest.mark.parametrize("change", ["rewritten", "touched", "removed", "replaced"])
+@pytest.mark.parametrize("inotify", [True, False], ids=["inotify", "looking"])
+def test_a_server_knows_a_changed_file(tmp_path: Path, inotify: bool, change: str) -> None:
+    """The server's own check, with inotify and (where there is none) by looking at each
+    file: files of others are no change; each way of changing one of its own is."""
+    from queuectl.forkserver import Server
+    from queuectl.store.inotify import CHANGED, FileWatch
+
+    files = [tmp_path / name for name in ("a.py", "b.py", "c.py")]
+    for path in files:
+        path.write_text("x = 1\n")
+    server = Server.__new__(Server)  # its file checks alone: no socket, no fork
+    server.files = {str(p): (p.stat().st_mtime_ns, p.stat().st_size) for p in files}
+    server.watch = FileWatch(server.files, CHANGED) if inotify else None
+    server.outdated = False
+    (tmp_path / "other.py").write_text("y = 2\n")  # not one of its files
+    assert not server.stale()
+    changed = files[1]
+    if change == "rewritten":
+        changed.write_text("x = 22\n")
+    elif change == "touched":
+        os.utime(changed, ns=(0, changed.stat().st_mtime_ns + 10**9))
+    elif change == "removed":
+        changed.unlink()
+    else:  # as pip installs a file: written aside, then renamed over it
+        (tmp_path / "b.py.new").write_text("x = 1\n")
+        os.replace(tmp_path / "b.py.new", changed)
+    assert server.stale()
+    assert server.stale()  # it stays so
