@@ -30,13 +30,14 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any, TextIO
 
 from queuectl import launcher
 from queuectl.store.inotify import CHANGED, FileWatch
 
 PEERCRED = struct.Struct("3i")  # pid, uid, gid
+RUN_FIELDS = 8  # ("run", key, argv, cwd, env, umask, streams, ignored signals)
+NAMESPACES = ("mnt", "net", "user", "pid", "ipc", "uts")
 MAX_FD = 1 << 20
 ANCILLARY = socket.CMSG_SPACE(3 * 4)
 
@@ -44,29 +45,30 @@ ANCILLARY = socket.CMSG_SPACE(3 * 4)
 def serve(path: str) -> None:
     """Serve at `path` (launcher.socket_path) until idle, stopped or stale; return at
     once when another server holds it or this interpreter is not the one it names."""
+    # Nothing of the caller that started us but its standard streams (made /dev/null):
+    # a pipe or lock it passed on would stay held for as long as the server lives.
+    os.closerange(3, MAX_FD)
     directory = os.path.dirname(path)
     if launcher.socket_path(directory, launcher.server_key()) != path:
         return
-    with _exclusive(path + ".lock") as mine:
-        if not mine:
-            return
-        os.chdir("/")
-        preload()
-        Server(path).run()
+    lock = _lock(path + ".lock")
+    if lock is None:
+        return
+    os.chdir("/")
+    preload()
+    Server(path, lock).run()
 
 
-@contextlib.contextmanager
-def _exclusive(lock: str) -> Iterator[bool]:
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+def _lock(path: str) -> int | None:
+    """The lock a server holds while it takes commands at `path` (one at a time), or
+    None when another server holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         os.close(fd)
+        return None
+    return fd
 
 
 def preload() -> None:
@@ -112,9 +114,11 @@ def watched_files() -> dict[str, tuple[int, int]]:
 
 
 class Server:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, lock: int) -> None:
         self.path = path
+        self.lock: int | None = lock
         self.key = launcher.server_key()
+        self.world = _world("self")
         self.idle_s = _idle_seconds()
         self.children: dict[int, socket.socket] = {}
         self.served = 0
@@ -192,6 +196,9 @@ class Server:
         self.selector.unregister(self.listener)
         self.listener.close()
         self.listener = None
+        if self.lock is not None:  # a new server may start while our commands finish
+            os.close(self.lock)
+            self.lock = None
         if self.spare is not None:  # it reads the end of its socket, and ends
             self.spare[1].close()
             self.spare = None
@@ -206,9 +213,9 @@ class Server:
         owned: socket.socket | None = conn
         try:
             conn.settimeout(2.0)  # a caller that connects and says nothing
-            message, fds = self.receive(conn)
+            message, data, fds = self.receive(conn)
             self.last = time.monotonic()
-            if message is not None and self.answer(conn, message, fds):
+            if message is not None and self.answer(conn, message, data, fds):
                 owned = None  # the child's: its status goes back on it
         except OSError:
             pass
@@ -219,31 +226,34 @@ class Server:
             if owned is not None:
                 owned.close()
 
-    def receive(self, conn: socket.socket) -> tuple[tuple[Any, ...] | None, list[int]]:
-        """The caller's message and descriptors; None for a message not to answer (from
-        another user, cut short, unreadable)."""
+    def receive(self, conn: socket.socket) -> tuple[tuple[Any, ...] | None, bytes, list[int]]:
+        """The caller's message (and its bytes) and descriptors; None for a message not
+        to answer (another user's, cut short, unreadable, another installation's)."""
         data, ancillary, flags, _ = conn.recvmsg(launcher.MAX_MESSAGE, ANCILLARY)
-        fds: list[int] = []
-        for level, kind, payload in ancillary:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                usable = len(payload) - len(payload) % 4
-                fds += [
-                    int.from_bytes(payload[i : i + 4], sys.byteorder) for i in range(0, usable, 4)
-                ]
-        _, uid, _ = PEERCRED.unpack(
-            conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEERCRED.size)
-        )
-        if uid != os.getuid() or flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
-            return None, fds
+        fds = _fds_of(ancillary)
+        peer = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEERCRED.size)
+        if PEERCRED.unpack(peer)[1] != os.getuid() or flags & (
+            socket.MSG_TRUNC | socket.MSG_CTRUNC
+        ):
+            return None, data, fds
         try:
             message = marshal.loads(data)
         except (EOFError, ValueError, TypeError):
-            return None, fds
+            return None, data, fds
         if not isinstance(message, tuple) or len(message) < 2 or message[1] != self.key:
-            return None, fds
-        return message, fds
+            return None, data, fds
+        return message, data, fds
 
-    def answer(self, conn: socket.socket, message: tuple[Any, ...], fds: list[int]) -> bool:
+    def ours(self, conn: socket.socket) -> bool:
+        """Whether the caller has this server's groups and namespaces: a sandboxed
+        process of the same user must not run commands outside its sandbox."""
+        peer = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEERCRED.size)
+        pid = PEERCRED.unpack(peer)[0]
+        return self.world is not None and _world(str(pid)) == self.world
+
+    def answer(
+        self, conn: socket.socket, message: tuple[Any, ...], data: bytes, fds: list[int]
+    ) -> bool:
         """Answer one message; True when a child now runs and owns the connection."""
         kind = message[0]
         if kind == "status":
@@ -253,12 +263,14 @@ class Server:
         elif kind == "stop":
             self.stop_listening()
             conn.send(marshal.dumps(("stopping", os.getpid())))
-        elif kind == "run" and len(fds) == 3 and len(message) == 7:
-            if not self.stale():
-                self.fork(conn, message, fds)
-                return True
-            self.stop_listening()
-            conn.send(marshal.dumps(("stale",)))
+        elif kind == "run" and len(fds) == 3 and len(message) == RUN_FIELDS:
+            if not self.ours(conn):
+                conn.send(marshal.dumps(("refused",)))
+            elif self.stale():
+                self.stop_listening()
+                conn.send(marshal.dumps(("stale",)))
+            else:
+                return self.fork(conn, data, fds)
         return False
 
     def stale(self) -> bool:
@@ -275,24 +287,31 @@ class Server:
                 return True
         return False
 
-    def fork(self, conn: socket.socket, message: tuple[Any, ...], fds: list[int]) -> None:
+    def fork(self, conn: socket.socket, data: bytes, fds: list[int]) -> bool:
         """Hand the command to the spare child (forked ahead, so no fork waits here),
-        once the caller knows its pid; then fork the next spare."""
+        once the caller knows its pid. False when it was not handed over (the caller
+        left, or the spare could not take it): it did not run."""
         if self.spare is None:
             self.spare = _fork_spare()
         pid, spare = self.spare
         try:
             conn.send(marshal.dumps(("started", pid)))
         except OSError:  # the caller left: the spare waits for the next one
-            return
+            return False
         self.spare = None
+        rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _fd_bytes([*fds, conn.fileno()]))]
+        try:
+            spare.sendmsg([data], rights)
+        except OSError:  # the spare never got it: it ends unused, the caller runs it
+            spare.close()
+            with contextlib.suppress(OSError):
+                conn.send(marshal.dumps(("refused",)))
+            return False
+        spare.close()
         self.served += 1
         self.children[pid] = conn
         self.selector.register(conn, selectors.EVENT_READ, pid)
-        with contextlib.suppress(OSError):  # a spare that died is reaped as a child
-            rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _fd_bytes([*fds, conn.fileno()]))]
-            spare.sendmsg([marshal.dumps(message)], rights)
-        spare.close()
+        return True
 
     def next_spare(self) -> None:
         """A spare child for the next command, forked while nothing waits for it."""
@@ -339,6 +358,18 @@ class Server:
                 conn.close()
 
 
+def _world(pid: str) -> tuple[str, ...] | None:
+    """A process's groups and namespaces (`pid` a number or "self"); None when they
+    cannot be read (then no caller matches)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            lines = [line for line in status if line.startswith(("Gid:", "Groups:"))]
+        links = [os.readlink(f"/proc/{pid}/ns/{name}") for name in NAMESPACES]
+    except OSError:
+        return None
+    return (*(" ".join(line.split()) for line in lines), *links)
+
+
 def _idle_seconds() -> float:
     try:
         return max(0.0, float(os.environ.get("QUEUECTL_FORKSERVER_IDLE", launcher.IDLE_S)))
@@ -362,16 +393,14 @@ def _spare(sock_fd: int) -> None:
     code = 1
     try:
         signal.set_wakeup_fd(-1)
-        for signum in (signal.SIGCHLD, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _python_signals()
         os.closerange(3, sock_fd)  # nothing of the server's: the listener, other
         os.closerange(sock_fd + 1, MAX_FD)  # callers' streams and connections
         sock = socket.socket(fileno=sock_fd)
         data, ancillary, _, _ = sock.recvmsg(launcher.MAX_MESSAGE, socket.CMSG_SPACE(4 * 4))
         fds = _fds_of(ancillary)
-        if not data or len(fds) != 4:
-            os._exit(0)
+        if not data or len(fds) != 4:  # the server went, or it is not a command
+            os._exit(1)
         message = marshal.loads(data)
         for target, fd in enumerate(fds[:3]):
             os.dup2(fd, target)
@@ -395,7 +424,10 @@ def _spare(sock_fd: int) -> None:
 
 def _run(message: tuple[Any, ...]) -> int:
     """Run the caller's command as its own process would: its exit code."""
-    _, _, argv, cwd, env, mask, streams = message
+    _, _, argv, cwd, env, mask, streams, ignored = message
+    for signum in ignored:
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(signum, signal.SIG_IGN)
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
@@ -418,6 +450,18 @@ def _run(message: tuple[Any, ...]) -> int:
     return code
 
 
+def _python_signals() -> None:
+    """Every signal as a new Python process has it: the default action, but for SIGINT
+    (KeyboardInterrupt) and SIGPIPE and SIGXFSZ (ignored)."""
+    for signum in range(1, signal.NSIG):
+        if signum not in (signal.SIGKILL, signal.SIGSTOP):
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def _fds_of(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
     fds: list[int] = []
     for level, kind, payload in ancillary:
@@ -435,7 +479,7 @@ def _stream(fd: int, encoding: str, errors: str) -> TextIO:
     """A standard stream on the caller's descriptor, as Python would have made it there:
     in the caller's encoding, line-buffered on a terminal (stderr always)."""
     if fd == 0:
-        return open(0, encoding=encoding, errors=errors, closefd=False)
+        return open(0, encoding=encoding, errors=errors, newline="\n", closefd=False)
     line = os.isatty(fd) or fd == 2
     return open(fd, "w", 1 if line else -1, encoding, errors, closefd=False)
 

@@ -131,7 +131,11 @@ def connect(path: str) -> _socket.socket | None:
         return None
     try:
         sock.connect(path + ".sock")
+        peer = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)  # pid, uid, gid
     except OSError:
+        sock.close()
+        return None
+    if int.from_bytes(peer[4:8], sys.byteorder) != os.getuid():  # not ours: never tell it
         sock.close()
         return None
     return sock
@@ -175,7 +179,8 @@ def hand_off() -> int | None:
         mask = os.umask(0o022)
         os.umask(mask)
         streams = [(s.encoding, s.errors) for s in (sys.stdin, sys.stdout, sys.stderr)]
-        message = ("run", key, sys.argv, cwd, dict(os.environ), mask, streams)
+        ignored = _ignored()
+        message = ("run", key, sys.argv, cwd, dict(os.environ), mask, streams, ignored)
         try:
             request(sock, message, (0, 1, 2))
             answer = reply(sock)
@@ -185,50 +190,68 @@ def hand_off() -> int | None:
             if answer is not None and answer[0] == "stale":
                 start_server(path)
             return None
-        return _wait(sock, answer[1])
+        return _wait(sock, answer[1], ignored)
     finally:
         sock.close()
 
 
-def _wait(sock: _socket.socket, pid: object) -> int:
-    """Forward the user's signals to the child until the server reports its end."""
+def _ignored() -> list[int]:
+    """The signals this process ignores (as under nohup, or in a script's background
+    job): the command ignores them too, and they are not passed on."""
+    ignored = []
+    for signum in range(1, _signal.NSIG):
+        try:
+            if _signal.getsignal(signum) is _signal.SIG_IGN:
+                ignored.append(signum)
+        except (OSError, ValueError):
+            pass
+    return ignored
+
+
+def _wait(sock: _socket.socket, pid: object, ignored: list[int]) -> int | None:
+    """Pass the user's signals on to the child until its end is reported: its exit code
+    (None: the server could not hand the command over after all; it did not run)."""
     assert isinstance(pid, int)
 
     def forward(signum: int, frame: object) -> None:
         try:  # noqa: SIM105  (contextlib is not loaded yet)
             os.kill(pid, signum)
-        except ProcessLookupError:
+        except OSError:  # it has ended
             pass
 
-    for name in FORWARDED:
-        _signal.signal(getattr(_signal, name), forward)
+    def stop(signum: int, frame: object) -> None:
+        """Ctrl-Z: the command stops (SIGSTOP: as a child of a server in a session of
+        its own, it would discard SIGTSTP), then this process does, as usual."""
+        forward(_signal.SIGSTOP, frame)
+        _signal.signal(_signal.SIGTSTP, _signal.SIG_DFL)
+        os.kill(os.getpid(), _signal.SIGTSTP)
+        _signal.signal(_signal.SIGTSTP, stop)  # continued (`fg`): SIGCONT follows
+
+    handlers = {getattr(_signal, name): forward for name in FORWARDED}
+    handlers.update({_signal.SIGTSTP: stop, _signal.SIGCONT: forward})
+    previous = {}
+    for signum, handler in handlers.items():
+        if signum not in ignored:
+            previous[signum] = _signal.signal(signum, handler)
     try:
         answer = reply(sock)
     except OSError:
         answer = None
+    if answer is not None and answer[0] == "refused":
+        for signum, handler in previous.items():
+            _signal.signal(signum, handler)
+        return None
     if answer is None or answer[0] != "exit" or not isinstance(answer[1], int):
-        return _lost(pid)
+        # Both ends closed with no word: the child has ended, and so has the server.
+        os.write(2, b"error: the fork server ended before the command; its exit status is lost\n")
+        return 1
     code = answer[1]
     if code < 0:  # ended by a signal: end the same way, for the shell to see
-        for name in FORWARDED:
-            _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
+        if -code in previous or -code == _signal.SIGINT:  # not Python's handler now
+            _signal.signal(-code, _signal.SIG_DFL)
         os.kill(os.getpid(), -code)
         return 128 - code
     return code
-
-
-def _lost(pid: int) -> int:
-    """The server ended before the child: wait for the child, whose status is lost."""
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        except PermissionError:  # the pid was reused by another user's process
-            break
-        time.sleep(0.05)
-    os.write(2, b"error: the fork server ended before the command; its exit status is lost\n")
-    return 1
 
 
 def start_server(path: str, pause_s: float = RESPAWN_S) -> None:

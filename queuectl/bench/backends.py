@@ -78,9 +78,9 @@ def _redis_address(url: str) -> tuple[str, int, int]:
     return parts.hostname or "127.0.0.1", parts.port or 6379, number
 
 
-def _redis_command(url: str, *words: str) -> bytes:
+def _redis_command(url: str, *words: str, timeout_s: float = 2.0) -> bytes:
     host, port, number = _redis_address(url)
-    with socket.create_connection((host, port), timeout=2) as sock:
+    with socket.create_connection((host, port), timeout=timeout_s) as sock:
         request = b""
         for command in (("SELECT", str(number)), words):
             request += f"*{len(command)}\r\n".encode()
@@ -97,7 +97,8 @@ def _redis_command(url: str, *words: str) -> bytes:
 
 
 def _redis_flush(url: str) -> None:
-    _redis_command(url, "FLUSHDB")
+    """Empty the database: seconds when it holds the scale figures' million jobs."""
+    _redis_command(url, "FLUSHDB", timeout_s=300.0)
 
 
 def postgres_answers(url: str) -> bool:

@@ -22,6 +22,7 @@ IN_MOVED_FROM = 0x040
 IN_MOVED_TO = 0x080
 IN_CREATE = 0x100
 IN_DELETE = 0x200
+IN_Q_OVERFLOW = 0x4000
 IN_NONBLOCK = 0o4000
 IN_CLOEXEC = 0o2000000
 _EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then `len` bytes of name
@@ -46,8 +47,10 @@ class FileWatch:
         self._names: dict[int, set[bytes]] = {}
         by_directory: dict[str, set[bytes]] = {}
         for path in paths:
-            directory, name = os.path.split(os.path.abspath(path))
-            by_directory.setdefault(directory, set()).add(os.fsencode(name))
+            # A symlink is watched where it is and where it leads (a change is made there).
+            for seen in {os.path.abspath(path), os.path.realpath(path)}:
+                directory, name = os.path.split(seen)
+                by_directory.setdefault(directory, set()).add(os.fsencode(name))
         for directory, names in by_directory.items():
             wd = libc.inotify_add_watch(self._fd, os.fsencode(directory), mask)
             if wd < 0:
@@ -79,10 +82,11 @@ class FileWatch:
                 return hit
             offset = 0
             while offset < len(data):
-                wd, _, _, length = _EVENT.unpack_from(data, offset)
+                wd, mask, _, length = _EVENT.unpack_from(data, offset)
                 start = offset + _EVENT.size
                 name = data[start : start + length].rstrip(b"\0")
-                hit = hit or name in self._names.get(wd, ())
+                # An overflowed queue lost events: any of them may have been ours.
+                hit = hit or name in self._names.get(wd, ()) or bool(mask & IN_Q_OVERFLOW)
                 offset = start + length
 
     def changed(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import stat
@@ -102,6 +103,27 @@ def _started(commands: Commands) -> None:
     assert done.stdout.startswith("running: pid ")
 
 
+def _follow(commands: Commands, tmp_path: Path, **popen: Any) -> tuple[subprocess.Popen[str], int]:
+    """`queuectl logs --follow` of a job no worker runs, through the server: the caller's
+    process and the command's pid, once the command runs."""
+    env = {**commands.env, "QUEUECTL_DB": str(tmp_path / "q.db")}
+    job = commands("enqueue", "--", "true", env=env).stdout.strip()
+    _started(commands)
+    follow = subprocess.Popen(
+        [str(QUEUECTL), "logs", "--follow", job],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+    _until(lambda: len(commands.state()["commands_running"]) == 1, "the command to run")
+    return follow, commands.state()["commands_running"][0]
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
 def _stored(commands: Commands, db: str) -> list[dict[str, Any]]:
     done = commands(
         "list", "--json", "--oldest", "--limit", "0", forkserver=False, env={"QUEUECTL_DB": db}
@@ -185,14 +207,7 @@ def test_the_command_has_the_callers_directory_environment_umask_and_stdin(
 def test_signals_and_ends_pass_between_caller_and_command(
     commands: Commands, tmp_path: Path, sent: signal.Signals, to: str, ends: int
 ) -> None:
-    env = {**commands.env, "QUEUECTL_DB": str(tmp_path / "q.db")}
-    job = commands("enqueue", "--", "true", env=env).stdout.strip()
-    _started(commands)
-    follow = subprocess.Popen(
-        [str(QUEUECTL), "logs", "--follow", job], env=env, stderr=subprocess.PIPE, text=True
-    )
-    _until(lambda: len(commands.state()["commands_running"]) == 1, "the command to run")
-    command = commands.state()["commands_running"][0]
+    follow, command = _follow(commands, tmp_path)
     os.kill(follow.pid if to == "caller" else command, sent)
     _, err = follow.communicate(timeout=PATIENCE_S)
     assert follow.returncode == ends, err
@@ -324,7 +339,7 @@ def test_the_job_token_is_the_workers() -> None:
     assert launcher.JOB_TOKEN == proctree.TOKEN_VAR
 
 
-@pytest.mark.parametrize("change", ["rewritten", "touched", "removed", "replaced"])
+@pytest.mark.parametrize("change", ["rewritten", "touched", "removed", "replaced", "linked"])
 @pytest.mark.parametrize("inotify", [True, False], ids=["inotify", "looking"])
 def test_a_server_knows_a_changed_file(tmp_path: Path, inotify: bool, change: str) -> None:
     """The server's own check, with inotify and (where there is none) by looking at each
@@ -335,6 +350,11 @@ def test_a_server_knows_a_changed_file(tmp_path: Path, inotify: bool, change: st
     files = [tmp_path / name for name in ("a.py", "b.py", "c.py")]
     for path in files:
         path.write_text("x = 1\n")
+    (tmp_path / "elsewhere").mkdir()
+    target = tmp_path / "elsewhere" / "b.py"
+    if change == "linked":  # imported through a symlink, changed where it leads
+        files[1].rename(target)
+        files[1].symlink_to(target)
     server = Server.__new__(Server)  # its file checks alone: no socket, no fork
     server.files = {str(p): (p.stat().st_mtime_ns, p.stat().st_size) for p in files}
     server.watch = FileWatch(server.files, CHANGED) if inotify else None
@@ -348,8 +368,90 @@ def test_a_server_knows_a_changed_file(tmp_path: Path, inotify: bool, change: st
         os.utime(changed, ns=(0, changed.stat().st_mtime_ns + 10**9))
     elif change == "removed":
         changed.unlink()
+    elif change == "linked":
+        target.write_text("x = 22\n")
     else:  # as pip installs a file: written aside, then renamed over it
         (tmp_path / "b.py.new").write_text("x = 1\n")
         os.replace(tmp_path / "b.py.new", changed)
     assert server.stale()
     assert server.stale()  # it stays so
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.not_fast  # waits for commands to start and end
+def test_ignored_signals_stay_ignored_and_ctrl_z_stops_both(
+    commands: Commands, tmp_path: Path
+) -> None:
+    """Under nohup a hang-up reaches neither; Ctrl-Z stops the command and its caller,
+    `fg` resumes both; Ctrl-C still ends it."""
+
+    def nohup() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    follow, command = _follow(commands, tmp_path, preexec_fn=nohup)
+    follow.send_signal(signal.SIGHUP)
+    os.kill(command, signal.SIGHUP)  # the command ignores it as its caller does
+    follow.send_signal(signal.SIGTSTP)
+    _until(lambda: _state(command) == "T" and _state(follow.pid) == "T", "both to stop")
+    follow.send_signal(signal.SIGCONT)
+    _until(lambda: _state(command) != "T" and _state(follow.pid) != "T", "both to go on")
+    assert follow.poll() is None and commands.state()["commands_running"] == [command]
+    follow.send_signal(signal.SIGINT)
+    _, err = follow.communicate(timeout=PATIENCE_S)
+    assert (follow.returncode, err) == (130, "\nerror: aborted\n")
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.not_fast  # waits for commands to start and end
+def test_a_stopped_server_makes_way_while_its_commands_finish(
+    commands: Commands, tmp_path: Path
+) -> None:
+    follow, command = _follow(commands, tmp_path)
+    old = commands.state()["pid"]
+    assert commands("forkserver", "stop").stdout == f"stopped: pid {old}\n"
+    _started(commands)  # a new one, while the old one's command still runs
+    assert commands.state()["pid"] != old
+    assert _alive(old) and _alive(command)
+    follow.send_signal(signal.SIGINT)
+    assert follow.wait(timeout=PATIENCE_S) == 130
+    _until(lambda: not _alive(old), "the old server to end")
+
+
+@pytest.mark.sqlite_only
+def test_the_server_keeps_nothing_of_the_caller_that_started_it(
+    commands: Commands, tmp_path: Path
+) -> None:
+    """A pipe (or a lock) the first caller had open is not held for the server's life:
+    `$(queuectl status)`-style readers see their end when the command ends."""
+    read_end, write_end = os.pipe()
+    started = subprocess.Popen(
+        [str(QUEUECTL), "forkserver", "start"], env=commands.env, pass_fds=(write_end,)
+    )
+    os.close(write_end)
+    assert started.wait(timeout=PATIENCE_S) == 0
+    assert commands.state()["running"]
+    _until(lambda: bool(select.select([read_end], [], [], 0)[0]), "the pipe's end")
+    assert os.read(read_end, 1) == b""
+    os.close(read_end)
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root")
+def test_a_caller_in_other_namespaces_runs_its_command_itself(
+    commands: Commands, tmp_path: Path
+) -> None:
+    """A process of the same user in a sandbox (here a network namespace of its own)
+    is not served: its command runs inside the sandbox."""
+    env = {**commands.env, "QUEUECTL_DB": str(tmp_path / "q.db")}
+    _started(commands)
+    inside = subprocess.run(
+        ["unshare", "--net", str(QUEUECTL), "enqueue", "--id", "boxed", "--", "true"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (inside.returncode, inside.stdout) == (0, "boxed\n"), inside.stderr
+    assert commands.served() == 0
+    assert commands("enqueue", "--id", "free", "--", "true", env=env).returncode == 0
+    assert commands.served() == 1
