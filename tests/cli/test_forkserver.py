@@ -7,6 +7,7 @@ server's own count proves the first went through it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -85,6 +86,11 @@ def commands() -> Iterator[Commands]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     run = Commands(runtime, env)
     yield run
+    status = run("forkserver", "status", "--json")  # (exit 1 where no server may run)
+    if status.returncode == 0:  # a failed test's commands would keep the server waiting
+        for pid in json.loads(status.stdout).get("commands_running", []):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     run("forkserver", "stop")
     shutil.rmtree(runtime, ignore_errors=True)
 
