@@ -1,4 +1,4 @@
-"""The console script's first step: hand a short command to the fork server.
+"""The `queuectl` command's first step: hand a short command to the fork server.
 
 Most of a short command's start-up is imports (msgspec, the database driver: psycopg or
 redis-py alone cost several times `python -c pass`). The fork server (forkserver.py) is a
@@ -15,9 +15,10 @@ cannot be handed off (no server, an old one, a refusal) runs here, never twice: 
 child runs only once the server has told this process it started.
 QUEUECTL_FORKSERVER=0 turns the whole thing off.
 
-This module runs before anything else of queuectl: it imports only what the interpreter
-has already loaded or builds in (`_socket`, not `socket`: that one's enum and selectors
-cost more than the whole hand-off).
+This module runs before anything else of queuectl (scripts/queuectl imports nothing
+before it): it imports only what the interpreter has already loaded or builds in
+(`_socket`, not `socket`: that one's enum and selectors cost more than the whole
+hand-off).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ MAX_DIR = 107 - len("/fork-12345678.1234567")
 
 
 def main() -> None:
-    """The console script and `python -m queuectl`."""
+    """The `queuectl` command (scripts/queuectl) and `python -m queuectl`."""
     if _wanted(sys.argv[1:]):
         code = hand_off()
         if code is not None:

@@ -55,6 +55,25 @@ def test_the_console_script_is_installed() -> None:
     assert QUEUECTL.is_file() and os.access(QUEUECTL, os.X_OK)
 
 
+def test_the_installed_command_reaches_the_launcher_before_any_other_import(
+    env: dict[str, str],
+) -> None:
+    """The `queuectl` script imports nothing before queuectl.launcher (a console-script
+    wrapper's `import re` alone costs about as much as handing the command over)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", str(QUEUECTL), "--version"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()]
+    assert "queuectl.launcher" in imported and "re" in imported
+    before = imported[: imported.index("queuectl.launcher")]
+    assert "re" not in before and "enum" not in before
+
+
 def test_enqueue_list_status_through_queuectl_db(tmp_path: Path, env: dict[str, str]) -> None:
     env["QUEUECTL_DB"] = str(tmp_path / "env.db")
 
