@@ -10,8 +10,11 @@ arguments, runs `queuectl.cli.main`, and sends its exit status before its own te
 The server forks the next spare, reaps the child, and reports a status the child could
 not send; a caller that goes away takes its command with it.
 
-The server holds no database connection, thread or open file a child could share: each
-child opens its own store, as a process of its own would. It ends, once its children
+The server holds no database connection, thread or open file a child could share. A
+spare may open a store ahead, the one the last command opened (store/ahead.py): its
+command takes it only if it asks for that very store with the same settings, soon
+enough, and the connection is still good; else it opens its own, as a process of its own
+would. The server ends, once its children
 have, after IDLE_S seconds without a command, on `queuectl forkserver stop` or SIGTERM,
 or as soon as a file it imported changes (inotify tells it: an upgrade, an edit); the
 next command then runs in its caller's process and starts a new server.
@@ -33,6 +36,7 @@ import time
 from typing import Any, TextIO
 
 from queuectl import launcher
+from queuectl.store import ahead
 from queuectl.store.inotify import CHANGED, FileWatch
 
 PEERCRED = struct.Struct("3i")  # pid, uid, gid
@@ -40,6 +44,7 @@ RUN_FIELDS = 8  # ("run", key, argv, cwd, env, umask, streams, ignored signals)
 NAMESPACES = ("mnt", "net", "user", "pid", "ipc", "uts")
 MAX_FD = 1 << 20
 ANCILLARY = socket.CMSG_SPACE(3 * 4)
+ANCILLARY_RUN = socket.CMSG_SPACE(4 * 4)  # the caller's three streams and connection
 
 
 def serve(path: str) -> None:
@@ -121,7 +126,12 @@ class Server:
         self.world = _world("self")
         self.idle_s = _idle_seconds()
         self.children: dict[int, socket.socket] = {}
+        # Each running child's end of its spare socket: it reports there which store it
+        # opened (the next spare's hint) and whether it took the one opened ahead.
+        self.reports: dict[int, socket.socket] = {}
+        self.hint: ahead.Hint | None = None
         self.served = 0
+        self.taken_ahead = 0
         self.started = time.time()
         self.last = time.monotonic()
         self.listener: socket.socket | None = None
@@ -129,6 +139,7 @@ class Server:
         self.terminated = False
         self.outdated = False
         self.spare: tuple[int, socket.socket] | None = None
+        self.spare_hint: ahead.Hint | None = None
         self.selector = selectors.DefaultSelector()
         self.files = watched_files()
         self.watch: FileWatch | None = None
@@ -161,6 +172,8 @@ class Server:
                     self.reap()
                 elif key.fileobj is self.listener:
                     self.accept()
+                elif isinstance(key.data, tuple):
+                    self.report(key.data[1])
                 else:
                     self.caller_left(key.data)
             idle = not self.children and time.monotonic() - self.last >= self.idle_s
@@ -258,7 +271,15 @@ class Server:
         kind = message[0]
         if kind == "status":
             running = sorted(self.children)
-            answer = ("status", os.getpid(), self.started, self.served, self.idle_s, running)
+            answer = (
+                "status",
+                os.getpid(),
+                self.started,
+                self.served,
+                self.idle_s,
+                running,
+                self.taken_ahead,
+            )
             conn.send(marshal.dumps(answer))
         elif kind == "stop":
             self.stop_listening()
@@ -292,7 +313,8 @@ class Server:
         once the caller knows its pid. False when it was not handed over (the caller
         left, or the spare could not take it): it did not run."""
         if self.spare is None:
-            self.spare = _fork_spare()
+            self.next_spare(force=True)
+        assert self.spare is not None
         pid, spare = self.spare
         try:
             conn.send(marshal.dumps(("started", pid)))
@@ -307,16 +329,42 @@ class Server:
             with contextlib.suppress(OSError):
                 conn.send(marshal.dumps(("refused",)))
             return False
-        spare.close()
         self.served += 1
         self.children[pid] = conn
         self.selector.register(conn, selectors.EVENT_READ, pid)
+        self.reports[pid] = spare
+        self.selector.register(spare, selectors.EVENT_READ, ("report", pid))
         return True
 
-    def next_spare(self) -> None:
-        """A spare child for the next command, forked while nothing waits for it."""
-        if self.spare is None and self.listener is not None:
-            self.spare = _fork_spare()
+    def next_spare(self, force: bool = False) -> None:
+        """A spare child for the next command, forked while nothing waits for it; it
+        opens the store of the latest hint ahead."""
+        if self.spare is None and (self.listener is not None or force):
+            self.spare = _fork_spare(self.hint)
+            self.spare_hint = self.hint
+
+    def report(self, pid: int) -> None:
+        """A child's report: the store its command opened, and whether it took the one
+        opened ahead. A new hint replaces a spare made for another store."""
+        sock = self.reports.pop(pid, None)
+        if sock is None:
+            return
+        with contextlib.suppress(OSError, EOFError, ValueError, TypeError):
+            said = marshal.loads(sock.recv(launcher.MAX_MESSAGE, socket.MSG_DONTWAIT))
+            if isinstance(said, tuple) and len(said) == 3 and said[0] == "report":
+                _, hint, taken = said
+                self.taken_ahead += bool(taken)
+                if hint is not None and hint != self.hint:
+                    self.hint = hint
+                    if self.spare is not None and self.spare_hint != hint:
+                        self.spare[1].close()  # it ends; the next spare opens this store
+                        self.spare = None
+        self._forget_report(sock)
+
+    def _forget_report(self, sock: socket.socket) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(sock)
+        sock.close()
 
     def caller_left(self, pid: int) -> None:
         """The caller's end of a running child's connection closed: it was killed (it
@@ -349,6 +397,7 @@ class Server:
             if self.spare is not None and self.spare[0] == pid:
                 self.spare[1].close()
                 self.spare = None
+            self.report(pid)  # if it has not been read yet
             conn = self.children.pop(pid, None)
             if conn is not None:
                 with contextlib.suppress(KeyError, ValueError):
@@ -377,19 +426,20 @@ def _idle_seconds() -> float:
         return launcher.IDLE_S
 
 
-def _fork_spare() -> tuple[int, socket.socket]:
+def _fork_spare(hint: ahead.Hint | None) -> tuple[int, socket.socket]:
     """Fork a child that waits for its command on a socket of its own: (pid, socket)."""
     ours, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     pid = os.fork()
     if pid == 0:  # the spare: never returns
-        _spare(its.detach())
+        _spare(its.detach(), hint)
     its.close()
     return pid, ours
 
 
-def _spare(sock_fd: int) -> None:
-    """Wait for a command (its message, the caller's three streams and connection), run
-    it, and end; end at once when the server goes without sending one."""
+def _spare(sock_fd: int, hint: ahead.Hint | None) -> None:
+    """Open the hinted store ahead, wait for a command (its message, the caller's three
+    streams and connection), run it, report to the server, and end; end at once when
+    the server goes without sending one."""
     code = 1
     try:
         signal.set_wakeup_fd(-1)
@@ -397,7 +447,10 @@ def _spare(sock_fd: int) -> None:
         os.closerange(3, sock_fd)  # nothing of the server's: the listener, other
         os.closerange(sock_fd + 1, MAX_FD)  # callers' streams and connections
         sock = socket.socket(fileno=sock_fd)
-        data, ancillary, _, _ = sock.recvmsg(launcher.MAX_MESSAGE, socket.CMSG_SPACE(4 * 4))
+        if hint is not None:
+            with contextlib.suppress(Exception):
+                ahead.prepare(hint)
+        data, ancillary = _command(sock)
         fds = _fds_of(ancillary)
         if not data or len(fds) != 4:  # the server went, or it is not a command
             os._exit(1)
@@ -405,14 +458,16 @@ def _spare(sock_fd: int) -> None:
         for target, fd in enumerate(fds[:3]):
             os.dup2(fd, target)
         caller = fds[3]
-        os.closerange(3, caller)
-        os.closerange(caller + 1, MAX_FD)
+        for fd in fds[:3]:
+            os.close(fd)
         code = _run(message)
         for fd in (0, 1, 2):  # the caller's output ends here, not at this exit
             with contextlib.suppress(OSError):
                 os.close(fd)
         with contextlib.suppress(OSError):
             os.write(caller, marshal.dumps(("exit", code)))
+        with contextlib.suppress(OSError, ValueError):
+            sock.send(marshal.dumps(("report", ahead.opened, ahead.taken)))
     except BaseException:  # whatever it is, report it as Python would, and fail
         import traceback
 
@@ -420,6 +475,22 @@ def _spare(sock_fd: int) -> None:
             traceback.print_exc()
     finally:
         os._exit(code)
+
+
+def _command(sock: socket.socket) -> tuple[bytes, list[tuple[int, int, bytes]]]:
+    """The command's message and descriptors; a store opened ahead that waited its time
+    is closed meanwhile."""
+    wait = ahead.expire_in()
+    if wait is not None:
+        sock.settimeout(wait)
+        try:
+            data, ancillary, _, _ = sock.recvmsg(launcher.MAX_MESSAGE, ANCILLARY_RUN)
+            return data, ancillary
+        except TimeoutError:
+            ahead.discard()
+        sock.settimeout(None)
+    data, ancillary, _, _ = sock.recvmsg(launcher.MAX_MESSAGE, ANCILLARY_RUN)
+    return data, ancillary
 
 
 def _run(message: tuple[Any, ...]) -> int:

@@ -34,10 +34,10 @@ def _ask(kind: str) -> tuple[object, ...] | None:
 def status(as_json: bool) -> None:
     """Whether this installation's fork server runs, and what it has done."""
     answer = _ask("status")
-    if answer is None or answer[0] != "status" or len(answer) != 6:
+    if answer is None or answer[0] != "status" or len(answer) != 7:
         state: dict[str, object] = {"running": False}
     else:
-        _, pid, started, served, idle_s, running = answer
+        _, pid, started, served, idle_s, running, taken_ahead = answer
         assert isinstance(started, float)
         state = {
             "running": True,
@@ -45,6 +45,7 @@ def status(as_json: bool) -> None:
             "up_s": round(time.time() - started, 1),
             "commands": served,
             "commands_running": running,
+            "stores_opened_ahead_taken": taken_ahead,
             "idle_exit_s": idle_s,
         }
     if as_json:
@@ -54,7 +55,8 @@ def status(as_json: bool) -> None:
     else:
         click.echo(
             f"running: pid {state['pid']}, up {state['up_s']}s, {state['commands']} commands"
-            f" run, ends after {state['idle_exit_s']:g}s without one"
+            f" run ({state['stores_opened_ahead_taken']} on a store opened ahead), ends"
+            f" after {state['idle_exit_s']:g}s without one"
         )
 
 

@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from queuectl.errors import StoreError
+from queuectl.store import ahead
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -84,7 +85,12 @@ def open_store(
             f"({scheme}:// is for tests and Python code)"
         )
     check = not (reuse_check and target in _CHECKED)
-    store: Store = opener(target, durable=durable, migrate=migrate, check_schema=check)
+    options = (durable, migrate, check)
+    # In a fork server's child, the store its spare opened ahead, if it is this one.
+    store: Store | None = ahead.take(target, options)
+    if store is None:
+        store = opener(target, durable=durable, migrate=migrate, check_schema=check)
+    ahead.remember(target, options, store)
     if reuse_check and migrate:
         _CHECKED.add(target)
     return store

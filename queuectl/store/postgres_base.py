@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import select
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -169,6 +170,21 @@ class PostgresBase:
         version = self.schema_version()
         if version < check_schema_version(version, "postgres", self._target) and migrate:
             self.migrate()
+
+    def check_schema(self, migrate: bool) -> None:
+        """The schema check of an open, for a store opened without it (ahead.py)."""
+        self._ensure_schema(migrate)
+
+    def connection_usable(self) -> bool:
+        """Open, idle, and nothing unread: a server that ended the session (a restart,
+        pg_terminate_backend) has said so on the socket by now."""
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            return False
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            return False
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        return not readable
 
     def migrate(self) -> list[int]:
         applied = []

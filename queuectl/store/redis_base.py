@@ -68,6 +68,15 @@ class RedisBase:
 
     # -- schema -------------------------------------------------------------------------
 
+    def check_schema(self, migrate: bool) -> None:
+        """The schema check of an open, for a store opened without it (ahead.py)."""
+        self._check_schema(migrate)
+
+    def connection_usable(self) -> bool:
+        """Always: redis-py's pool looks at an idle connection before each command and
+        connects again when the server closed it or left something unread."""
+        return True
+
     def _check_schema(self, migrate: bool) -> None:
         """Refuse keys laid out by a newer queuectl; mark a fresh prefix as ours."""
         version = self.schema_version()
