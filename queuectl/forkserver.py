@@ -36,7 +36,7 @@ import time
 from typing import Any, TextIO
 
 from queuectl import launcher
-from queuectl.store import ahead
+from queuectl.store import ahead, backend_class
 from queuectl.store.inotify import CHANGED, FileWatch
 
 PEERCRED = struct.Struct("3i")  # pid, uid, gid
@@ -449,7 +449,7 @@ def _spare(sock_fd: int, hint: ahead.Hint | None) -> None:
         sock = socket.socket(fileno=sock_fd)
         if hint is not None:
             with contextlib.suppress(Exception):
-                ahead.prepare(hint)
+                ahead.prepare(hint, backend_class)
         data, ancillary = _command(sock)
         fds = _fds_of(ancillary)
         if not data or len(fds) != 4:  # the server went, or it is not a command
@@ -464,10 +464,12 @@ def _spare(sock_fd: int, hint: ahead.Hint | None) -> None:
         for fd in (0, 1, 2):  # the caller's output ends here, not at this exit
             with contextlib.suppress(OSError):
                 os.close(fd)
-        with contextlib.suppress(OSError):
-            os.write(caller, marshal.dumps(("exit", code)))
+        # The report first: once its caller has the status and ends, the server ends
+        # this process (it cannot tell a caller that ended from one that was killed).
         with contextlib.suppress(OSError, ValueError):
             sock.send(marshal.dumps(("report", ahead.opened, ahead.taken)))
+        with contextlib.suppress(OSError):
+            os.write(caller, marshal.dumps(("exit", code)))
     except BaseException:  # whatever it is, report it as Python would, and fail
         import traceback
 

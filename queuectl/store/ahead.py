@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from queuectl.store.base import Store
@@ -86,12 +87,11 @@ def remember(target: str, options: Options, store: Store) -> None:
         opened = (target, options, settings(), os.getcwd())
 
 
-def prepare(hint: Hint) -> None:
+def prepare(hint: Hint, backend_class: Callable[[str], Any]) -> None:
     """In the spare, before its command comes: open the hinted store with the hinted
-    settings (the command's own replace them); on any failure, open nothing."""
+    settings (the command's own replace them); on any failure, open nothing.
+    `backend_class` is opening.backend_class (which imports this module)."""
     global _ahead
-    from queuectl.store.opening import backend_class
-
     target, (durable, _, _), environment, cwd = hint
     for name in [n for n, _ in settings()]:
         del os.environ[name]

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from queuectl.store import ahead
 from tests.cli.conftest import Put, Run
 from tests.cli.test_fast_path import ENQUEUE_CASES, READ_CASES, timeless
 
@@ -176,6 +177,58 @@ def test_reads_through_the_server_print_the_same(
     for args in cases:
         _same(commands(*args, env=env), commands(*args, forkserver=False, env=env))
     assert commands.served() == before + len(cases)
+
+
+@pytest.mark.not_fast  # several commands through a server
+def test_later_commands_take_the_store_the_spare_opened_ahead(
+    commands: Commands, db: str, twin: str, backend: str
+) -> None:
+    """The spare opens the last command's store while it waits (store/ahead.py); a
+    command for another database opens its own, and stores its job there."""
+    env = {"QUEUECTL_DB": db, ahead.AGE_VAR: "60"}  # time enough on any machine
+    _started(commands)
+    ids = [f"a{n}" for n in range(1, 5)]
+    for job in ids:
+        done = commands("enqueue", "--id", job, "--", "true", env=env)
+        assert (done.returncode, done.stdout) == (0, f"{job}\n"), done.stderr
+    # The first command found no hint; from the third on, the spare had opened the store.
+    if backend == "sqlite":  # opens in no time: nothing is opened ahead
+        assert commands.state()["stores_opened_ahead_taken"] == 0
+    else:
+        taken = lambda: commands.state()["stores_opened_ahead_taken"] >= 2  # noqa: E731
+        _until(taken, "the third and fourth commands' reports")
+    done = commands("enqueue", "--id", "t1", "--", "true", env={**env, "QUEUECTL_DB": twin})
+    assert (done.returncode, done.stdout) == (0, "t1\n"), done.stderr
+    assert [job["id"] for job in _stored(commands, twin)] == ["t1"]
+    assert sorted(job["id"] for job in _stored(commands, db)) == ids
+
+
+@pytest.mark.postgres
+@pytest.mark.not_fast  # waits for the spare's time to pass
+def test_the_spare_lets_its_connection_go_in_time(commands: Commands, tmp_path: Path) -> None:
+    """A spare holds its store's connection QUEUECTL_FORKSERVER_AHEAD seconds at most
+    (DROP DATABASE waits only 5 s for other sessions to leave)."""
+    import psycopg
+
+    from tests.conftest import postgres_database
+
+    def others() -> int:
+        with psycopg.connect(url, autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    with postgres_database(tmp_path) as url:
+        env = {"QUEUECTL_DB": url, ahead.AGE_VAR: "3"}
+        _started(commands)
+        for _ in range(3):
+            assert commands("status", env=env).returncode == 0
+        _until(lambda: others() == 1, "the spare to open the store ahead")
+        _until(lambda: others() == 0, "the spare to close it")
+        assert commands.state()["commands_running"] == []
 
 
 def _cases(cases: list[tuple[str, ...]], backend: str) -> list[tuple[str, ...]]:

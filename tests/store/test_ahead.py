@@ -1,0 +1,158 @@
+"""A store opened ahead (queuectl/store/ahead.py), as the fork server's spare opens one
+for its command: an open of the same store with the same options and settings takes
+it, anything else closes it and opens afresh. Here in the test's own process, which
+plays the spare (`prepare`) and then the command (`open_store`)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from queuectl.store import ahead, backend_class, open_store
+from queuectl.store.base import Store
+from tests.conftest import BACKENDS, make_job
+
+REMOTE = ("postgres", "redis")
+# Backends whose stores are opened ahead (the others' tests run the first test only).
+REMOTE_URLS = [pytest.param(name, id=name, marks=BACKENDS[name][1]) for name in REMOTE]
+OPTIONS = (True, True, True)  # open_store's defaults: durable, migrate, check_schema
+
+
+@pytest.fixture(autouse=True)
+def spare(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """What `prepare` changes (the environment, the directory, the module's state) is
+    put back after each test."""
+    saved, cwd = dict(os.environ), os.getcwd()
+    monkeypatch.setattr(ahead, "opened", None)
+    monkeypatch.setattr(ahead, "taken", False)
+    yield
+    ahead.discard()
+    os.environ.clear()
+    os.environ.update(saved)
+    os.chdir(cwd)
+
+
+def _until(check: Callable[[], bool], what: str) -> None:
+    give_up = time.monotonic() + 30
+    while not check():
+        assert time.monotonic() < give_up, f"still waiting for {what}"
+        time.sleep(0.01)
+
+
+def _prepared(url: str) -> Store:
+    ahead.prepare((url, OPTIONS, ahead.settings(), os.getcwd()), backend_class)
+    held = ahead._ahead
+    assert held is not None
+    return held.store
+
+
+def test_the_same_open_takes_the_store_opened_ahead(store_url: str, backend: str) -> None:
+    if backend not in REMOTE:
+        ahead.prepare((store_url, OPTIONS, ahead.settings(), os.getcwd()), backend_class)
+        assert ahead.expire_in() is None  # opens in no time: nothing is opened ahead
+        return
+    prepared = _prepared(store_url)
+    store = open_store(store_url)
+    try:
+        assert store is prepared and ahead.taken
+        assert ahead.expire_in() is None  # taken once
+        store.enqueue_jobs([make_job("a1")], 3)
+        assert store.get_job("a1") is not None
+        assert ahead.opened == (store_url, OPTIONS, ahead.settings(), os.getcwd())
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("store_url", REMOTE_URLS, indirect=True)
+@pytest.mark.parametrize("change", ["options", "settings", "directory", "age"])
+def test_an_open_that_differs_opens_its_own(
+    store_url: str, change: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    if change == "age":
+        monkeypatch.setenv(ahead.AGE_VAR, "0.05")
+    prepared = _prepared(store_url)
+    durable = True
+    if change == "options":
+        durable = False  # a worker's open
+    elif change == "settings":
+        monkeypatch.setenv("PGAPPNAME", "another")
+    elif change == "directory":
+        monkeypatch.chdir(tmp_path)  # a relative sslrootcert, say, means another file
+    else:
+        _until(lambda: ahead.expire_in() == 0, "its time to pass")
+    store = open_store(store_url, durable=durable)
+    try:
+        assert store is not prepared and not ahead.taken
+        assert ahead.expire_in() is None  # closed, not kept
+        store.enqueue_jobs([make_job("b1")], 3)
+        assert store.get_job("b1") is not None
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("store_url", REMOTE_URLS, indirect=True)
+def test_a_wait_of_zero_opens_nothing_ahead(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ahead.AGE_VAR, "0")
+    ahead.prepare((store_url, OPTIONS, ahead.settings(), os.getcwd()), backend_class)
+    assert ahead.expire_in() is None
+
+
+@pytest.mark.postgres
+def test_a_connection_the_server_ended_is_not_taken(tmp_path: Path) -> None:
+    """pg_terminate_backend (or a restart) ends the spare's session: the command must
+    not get a connection whose first write would fail."""
+    import psycopg
+
+    from tests.conftest import postgres_database
+
+    with postgres_database(tmp_path) as url:
+        open_store(url).close()  # migrated
+        prepared = _prepared(url)
+        with psycopg.connect(url, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchall()
+        assert ended == [(True,)]
+        usable = getattr(prepared, "connection_usable")  # noqa: B009 (a Reopenable's)
+        _until(lambda: not usable(), "the server's goodbye to reach the socket")
+        store = open_store(url)
+        try:
+            assert store is not prepared and not ahead.taken
+            store.enqueue_jobs([make_job("c1")], 3)  # a write: never retried on a new connection
+            assert store.get_job("c1") is not None
+        finally:
+            store.close()
+
+
+@pytest.mark.redis
+def test_a_redis_connection_the_server_ended_is_taken_and_reconnects(tmp_path: Path) -> None:
+    """redis-py's pool looks at an idle connection before each command: one the server
+    closed is replaced before the command is sent."""
+    import redis
+
+    from tests.conftest import redis_database
+    from tests.redis_helpers import redis_test_url
+
+    with redis_database(tmp_path) as url:
+        open_store(url).close()
+        prepared = _prepared(url)
+        its_id = getattr(prepared, "_client").client_id()  # noqa: B009 (the pooled one)
+        admin = redis.Redis.from_url(redis_test_url())
+        try:
+            assert admin.client_kill_filter(_id=its_id) == 1
+        finally:
+            admin.close()
+        store = open_store(url)
+        try:
+            assert store is prepared and ahead.taken
+            store.enqueue_jobs([make_job("d1")], 3)
+            assert store.get_job("d1") is not None
+        finally:
+            store.close()
