@@ -80,6 +80,12 @@ class ChangeWatch:
         back, self.reconnected = self.reconnected, False
         return back
 
+    def look_again_at(self) -> float | None:
+        """When to `take` again, the descriptor quiet: a change was seen under way."""
+        if self.waiter is None or not self._in_selector:
+            return None
+        return self.waiter.look_again_at()
+
     def relisten_at(self) -> float | None:
         """When to ask a waiter that lost its connection again (None: it has none to lose)."""
         return self._next_listen if self._in_selector and self._fd is None else None

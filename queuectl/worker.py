@@ -367,6 +367,8 @@ class Worker:
         now = time.monotonic()
         if self.changes.relisten_due(now):  # its connection is gone: listen again
             self._on_change()
+        elif (again := self.changes.look_again_at()) is not None and now >= again:
+            self._on_change()  # a change seen under way: is it visible now?
         timeout = self._timeout(now, limit)
         if timeout is None:
             log.debug("waiting for an event")
@@ -404,7 +406,8 @@ class Worker:
         if self.results:
             timers.append(self.results.next_try)
         stop, reserve = self.stop.grace_deadline(), self.slots.reserve_expires_at()
-        timers += [at for at in (stop, reserve, self.changes.relisten_at()) if at is not None]
+        changes = (self.changes.relisten_at(), self.changes.look_again_at())
+        timers += [at for at in (stop, reserve, *changes) if at is not None]
         return max(0.0, min(timers) - now)
 
     def _collect(self, now: float) -> None:

@@ -78,6 +78,12 @@ class ChangeWaiter(Protocol):
         from a thread)."""
         ...
 
+    def look_again_at(self) -> float | None:
+        """When (time.monotonic()) to call `wait(0)` again although the descriptor is not
+        readable: a change was seen under way but not yet visible (`wait(0)` never waits
+        for one); None when nothing is under way."""
+        ...
+
     def close(self) -> None: ...
 
 

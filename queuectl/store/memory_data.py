@@ -133,6 +133,9 @@ class MemoryWaiter:
     def fileno(self) -> int | None:
         return self._read
 
+    def look_again_at(self) -> float | None:
+        return None  # a change it is told of is visible already
+
     def close(self) -> None:
         with self._database.lock:
             self._database.waiters.discard(self)

@@ -62,6 +62,9 @@ class PostgresChangeWaiter:
             return None
         return int(self._conn.fileno())
 
+    def look_again_at(self) -> float | None:
+        return None  # a change it is told of is visible already
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

@@ -75,6 +75,9 @@ class RedisChangeWaiter:
         sock = None if connection is None else getattr(connection, "_sock", None)
         return None if sock is None else int(sock.fileno())
 
+    def look_again_at(self) -> float | None:
+        return None  # a change it is told of is visible already
+
     def close(self) -> None:
         if self._pubsub is not None:
             self._pubsub.close()

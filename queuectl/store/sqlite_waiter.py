@@ -17,6 +17,9 @@ POLL_INTERVAL_S = 0.005
 # A WAL write means a commit is under way; how long to wait for it to become visible
 # (microseconds in practice; more when the disk is slow to sync).
 SETTLE_S = 0.01
+# ...and, for `wait(0)` (a worker's loop, which has other things to do than wait), how
+# soon to look again.
+LOOK_AGAIN_S = 0.0005
 
 
 class SqliteChangeWaiter:
@@ -30,6 +33,7 @@ class SqliteChangeWaiter:
     def __init__(self, path: str) -> None:
         self._conn = connect_file(path, durable=False)
         self._version = self._data_version()
+        self._under_way: float | None = None  # a commit seen coming: look until then
         self._watch: FileWatch | None = None
         try:
             from queuectl.store.inotify import FileWatch  # ctypes: only for workers
@@ -52,18 +56,35 @@ class SqliteChangeWaiter:
 
     def wait(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
+        if self._under_way is not None:  # a commit seen coming: visible by now?
+            if self._changed(0.0):
+                self._under_way = None
+                return True
+            if deadline >= self._under_way:
+                self._under_way = None
         while True:
             remaining = max(0.0, deadline - time.monotonic())
+            written = False
             if self._watch is not None:
-                # A WAL write shows a commit coming; it is readable a moment later.
-                settle = SETTLE_S if self._watch.wait(remaining) else 0.0
+                # A WAL write shows a commit coming; it is readable a moment later. A
+                # wait(0) does not wait for it: look_again_at says when to look.
+                written = self._watch.wait(remaining)
+                settle = SETTLE_S if written and timeout > 0 else 0.0
             else:
                 settle = 0.0
                 time.sleep(min(POLL_INTERVAL_S, remaining))
             if self._changed(settle):
+                self._under_way = None
                 return True
+            if written and timeout <= 0:
+                self._under_way = time.monotonic() + SETTLE_S
             if time.monotonic() >= deadline:
                 return False
+
+    def look_again_at(self) -> float | None:
+        if self._under_way is None:
+            return None
+        return min(self._under_way, time.monotonic() + LOOK_AGAIN_S)
 
     def _changed(self, settle: float) -> bool:
         """Whether another connection committed since we last looked, waiting up to

@@ -321,3 +321,27 @@ def test_a_release_finds_the_jobs_after_from_job_after_not_every_pending_job(
     details = [row[-1] for row in plan]
     assert details[0].startswith("SEARCH jobs USING INDEX") and "(id=?)" in details[0], details
     assert not any("jobs_state" in d or d.startswith("SCAN jobs") for d in details), details
+
+
+def test_a_commit_under_way_is_looked_at_again_not_waited_for(
+    sqlite_store: Store, db_path: Path
+) -> None:
+    """The change waiter hears the WAL written before the commit is visible; `wait(0)`
+    (a worker's loop) does not wait for it there, it says when to look again."""
+    import select
+
+    waiter = sqlite_store.change_waiter()
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as writer:
+        writer.execute("PRAGMA cache_size = 10")  # pages spill to the WAL before COMMIT
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("CREATE TABLE filler (x BLOB)")
+        writer.executemany("INSERT INTO filler VALUES (zeroblob(1000))", [()] * 2000)
+        fd = waiter.fileno()
+        assert fd is not None
+        assert select.select([fd], [], [], 5)[0]  # the WAL was written...
+        assert waiter.wait(0) is False  # ...nothing is committed: no waiting for it
+        assert waiter.look_again_at() is not None
+        writer.execute("COMMIT")
+    assert waiter.wait(0) is True
+    assert waiter.look_again_at() is None
+    waiter.close()
