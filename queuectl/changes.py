@@ -24,6 +24,11 @@ from queuectl.store import ChangeWaiter, Store
 log = logging.getLogger("queuectl.worker")
 
 LISTEN_RETRY_S = 0.25  # how often a waiter that lost its connection tries again
+# How long a worker with nothing running waits for a change it saw under way to become
+# visible (a SQLite commit between its WAL write and its sync): seeing it at once is its
+# pickup time, and it has nothing else to do. A busy worker never waits for one: it
+# looks again when the waiter says (look_again_at), running its jobs meanwhile.
+IDLE_SETTLE_S = 0.01
 
 
 class ChangeWatch:
@@ -56,11 +61,12 @@ class ChangeWatch:
             return
         threading.Thread(target=self._listen, name="waiter", daemon=True).start()
 
-    def take(self) -> bool:
-        """Consume what the waiter has; whether something may have changed."""
+    def take(self, idle: bool = False) -> bool:
+        """Consume what the waiter has; whether something may have changed. `idle`: the
+        worker runs nothing, and may wait IDLE_SETTLE_S for a change under way."""
         assert self.waiter is not None
         try:
-            changed = self.waiter.wait(0)
+            changed = self.waiter.wait(IDLE_SETTLE_S if idle else 0)
         except StoreError:
             changed = True
         # The waiter may have reconnected, on a new socket that can have the old number

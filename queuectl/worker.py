@@ -420,7 +420,7 @@ class Worker:
         self._start_ready()  # before recording: the freed slot need not wait for the store
 
     def _on_change(self) -> None:
-        if self.changes.take():
+        if self.changes.take(idle=not self.slots.running):
             self.claims.look_soon()
             if self.slots.running:  # it may be a cancel or stop order for us: look soon
                 soon = time.monotonic() + MIN_HEARTBEAT_S

@@ -66,3 +66,48 @@ def test_a_waiter_without_a_descriptor_is_heard_in_a_thread(
         finally:
             watch.close()
             store.close()
+
+
+def test_an_idle_worker_waits_for_a_commit_under_way_and_a_busy_one_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wake_pipe: tuple[int, int]
+) -> None:
+    """A SQLite commit is heard at its WAL write, before it is visible. A busy worker's
+    `take` hands back at once (it looks again later); an idle one's waits for it: that
+    wait is its pickup time."""
+    import sqlite3
+
+    import queuectl.changes
+
+    monkeypatch.setattr(queuectl.changes, "IDLE_SETTLE_S", 60.0)  # any machine's pace
+    path = tmp_path / "q.db"
+    store = open_store(str(path))
+    spilled, go = threading.Event(), threading.Event()
+
+    def write() -> None:
+        writer = sqlite3.connect(path, isolation_level=None)
+        writer.execute("PRAGMA cache_size = 10")  # pages spill to the WAL before COMMIT
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("CREATE TABLE filler (x BLOB)")
+        writer.executemany("INSERT INTO filler VALUES (zeroblob(1000))", [()] * 2000)
+        spilled.set()
+        go.wait(60)
+        writer.execute("COMMIT")
+        writer.close()
+
+    writing = threading.Thread(target=write)
+    with selectors.DefaultSelector() as selector:
+        watch = ChangeWatch(selector, wake_pipe[1], lambda: None)
+        watch.start(store)
+        try:
+            writing.start()
+            assert spilled.wait(60)
+            assert selector.select(10)  # the WAL was written
+            assert watch.take() is False  # busy: no waiting for what is not visible yet
+            assert watch.look_again_at() is not None
+            threading.Timer(0.2, go.set).start()  # committed while the idle take waits
+            assert watch.take(idle=True) is True
+        finally:
+            go.set()
+            writing.join(60)
+            watch.close()
+            store.close()

@@ -34,6 +34,7 @@ class SqliteChangeWaiter:
         self._conn = connect_file(path, durable=False)
         self._version = self._data_version()
         self._under_way: float | None = None  # a commit seen coming: look until then
+        self._next_look = 0.0  # ...and next at this time
         self._watch: FileWatch | None = None
         try:
             from queuectl.store.inotify import FileWatch  # ctypes: only for workers
@@ -78,13 +79,15 @@ class SqliteChangeWaiter:
                 return True
             if written and timeout <= 0:
                 self._under_way = time.monotonic() + SETTLE_S
+            if self._under_way is not None:
+                self._next_look = time.monotonic() + LOOK_AGAIN_S
             if time.monotonic() >= deadline:
                 return False
 
     def look_again_at(self) -> float | None:
         if self._under_way is None:
             return None
-        return min(self._under_way, time.monotonic() + LOOK_AGAIN_S)
+        return min(self._under_way, self._next_look)
 
     def _changed(self, settle: float) -> bool:
         """Whether another connection committed since we last looked, waiting up to

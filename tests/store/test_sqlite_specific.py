@@ -340,7 +340,14 @@ def test_a_commit_under_way_is_looked_at_again_not_waited_for(
         assert fd is not None
         assert select.select([fd], [], [], 5)[0]  # the WAL was written...
         assert waiter.wait(0) is False  # ...nothing is committed: no waiting for it
-        assert waiter.look_again_at() is not None
+        again = waiter.look_again_at()
+        assert again is not None
+        while time.monotonic() < again:  # the time to look again comes, and stays
+            time.sleep(0.0005)
+        assert waiter.look_again_at() == again
+        assert waiter.wait(0) is False  # looked again: still nothing committed
+        later = waiter.look_again_at()
+        assert later is None or later > again
         writer.execute("COMMIT")
     assert waiter.wait(0) is True
     assert waiter.look_again_at() is None
