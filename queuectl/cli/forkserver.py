@@ -19,7 +19,9 @@ def forkserver() -> None:
     """The fork server: a process per user and installation that has imported what
     `enqueue`, `status`, `list`, `show` and `logs` need, and runs each of them in a fork
     of itself. The first such command starts it; it ends after QUEUECTL_FORKSERVER_IDLE
-    seconds (default 600) without one. QUEUECTL_FORKSERVER=0 turns it off."""
+    seconds (default 600) without one. On PostgreSQL and Redis its spare child opens the
+    last command's database ahead, for QUEUECTL_FORKSERVER_AHEAD seconds (default 2; 0:
+    never). QUEUECTL_FORKSERVER=0 turns it off."""
 
 
 def _ask(kind: str) -> tuple[object, ...] | None:
