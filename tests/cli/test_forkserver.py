@@ -197,6 +197,8 @@ def test_later_commands_take_the_store_the_spare_opened_ahead(
     else:
         taken = lambda: commands.state()["stores_opened_ahead_taken"] >= 2  # noqa: E731
         _until(taken, "the third and fourth commands' reports")
+        said = commands("forkserver", "status").stdout
+        assert " commands run (" in said and " on a store opened ahead)" in said, said
     done = commands("enqueue", "--id", "t1", "--", "true", env={**env, "QUEUECTL_DB": twin})
     assert (done.returncode, done.stdout) == (0, "t1\n"), done.stderr
     assert [job["id"] for job in _stored(commands, twin)] == ["t1"]
