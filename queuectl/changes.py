@@ -90,7 +90,9 @@ class ChangeWatch:
         """When to `take` again, the descriptor quiet: a change was seen under way."""
         if self.waiter is None or not self._in_selector:
             return None
-        return self.waiter.look_again_at()
+        # (A backend of another package may predate look_again_at: it never asks.)
+        look_again_at = getattr(self.waiter, "look_again_at", None)
+        return None if look_again_at is None else look_again_at()
 
     def relisten_at(self) -> float | None:
         """When to ask a waiter that lost its connection again (None: it has none to lose)."""

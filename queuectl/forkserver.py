@@ -354,7 +354,7 @@ class Server:
             if isinstance(said, tuple) and len(said) == 3 and said[0] == "report":
                 _, hint, taken = said
                 self.taken_ahead += bool(taken)
-                if hint is not None and hint != self.hint:
+                if hint != self.hint:  # (None: it opened no server's store; open none)
                     self.hint = hint
                     if self.spare is not None and self.spare_hint != hint:
                         self.spare[1].close()  # it ends; the next spare opens this store
@@ -460,6 +460,7 @@ def _spare(sock_fd: int, hint: ahead.Hint | None) -> None:
         caller = fds[3]
         for fd in fds[:3]:
             os.close(fd)
+        ahead.hinting = True
         code = _run(message)
         for fd in (0, 1, 2):  # the caller's output ends here, not at this exit
             with contextlib.suppress(OSError):
@@ -483,14 +484,15 @@ def _command(sock: socket.socket) -> tuple[bytes, list[tuple[int, int, bytes]]]:
     """The command's message and descriptors; a store opened ahead that waited its time
     is closed meanwhile."""
     wait = ahead.expire_in()
-    if wait is not None:
+    if wait is not None and wait > 0:
         sock.settimeout(wait)
         try:
             data, ancillary, _, _ = sock.recvmsg(launcher.MAX_MESSAGE, ANCILLARY_RUN)
             return data, ancillary
         except TimeoutError:
-            ahead.discard()
+            pass
         sock.settimeout(None)
+    ahead.discard()
     data, ancillary, _, _ = sock.recvmsg(launcher.MAX_MESSAGE, ANCILLARY_RUN)
     return data, ancillary
 

@@ -22,6 +22,7 @@ fraction of a millisecond.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -32,6 +33,11 @@ if TYPE_CHECKING:
 
 MAX_AGE_S = 2.0
 AGE_VAR = "QUEUECTL_FORKSERVER_AHEAD"
+LONGEST_S = 60.0  # the most AGE_VAR may ask for
+# What a connection is made from, beyond its URL: libpq's PG* variables, HOME (where
+# libpq finds .pgpass and its certificates), OpenSSL's CA paths (SSL_CERT_FILE,
+# SSL_CERT_DIR), Kerberos' KRB5* (its credentials cache), and queuectl's own.
+SETTINGS = ("PG", "QUEUECTL_", "SSL_", "KRB5")
 # (URL, (durable, migrate, check_schema), connection settings, working directory)
 Options = tuple[bool, bool, bool]
 Hint = tuple[str, Options, tuple[tuple[str, str], ...], str]
@@ -62,6 +68,8 @@ class _Opened:
 
 
 _ahead: _Opened | None = None
+# In a fork server's child (set there): note the store it opens, for the next spare.
+hinting = False
 # The first store of a server this process opened, as a hint for the next spare.
 opened: Hint | None = None
 # Whether this process's command took the store opened ahead (the server counts them).
@@ -69,22 +77,31 @@ taken = False
 
 
 def settings() -> tuple[tuple[str, str], ...]:
-    """The environment a connection is made from: libpq's PG* variables (and HOME, where
-    it finds .pgpass and its certificates), queuectl's own."""
+    """The environment a connection is made from (SETTINGS)."""
     return tuple(
         sorted(
             (name, value)
             for name, value in os.environ.items()
-            if name.startswith(("PG", "QUEUECTL_")) or name == "HOME"
+            if name.startswith(SETTINGS) or name == "HOME"
         )
     )
 
 
 def remember(target: str, options: Options, store: Store) -> None:
-    """Note the first store of a server this process opened (the next spare's hint)."""
+    """In a fork server's child, note the first store of a server it opened (the next
+    spare's hint); nowhere else (a worker's directory may even be gone)."""
     global opened
-    if opened is None and getattr(store, "remote", False) and isinstance(store, Reopenable):
-        opened = (target, options, settings(), os.getcwd())
+    if not hinting or opened is not None or not getattr(store, "remote", False):
+        return
+    if isinstance(store, Reopenable) and (cwd := _cwd()) is not None:
+        opened = (target, options, settings(), cwd)
+
+
+def _cwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:  # removed meanwhile
+        return None
 
 
 def prepare(hint: Hint, backend_class: Callable[[str], Any]) -> None:
@@ -100,13 +117,16 @@ def prepare(hint: Hint, backend_class: Callable[[str], Any]) -> None:
     if age <= 0:
         return
     try:
-        os.chdir(cwd)
+        os.chdir(cwd)  # (a relative certificate path in the URL, say)
         opener = backend_class(target)
         if not issubclass(opener, Reopenable):
             return
         store = opener(target, durable=durable, migrate=False, check_schema=False)
     except Exception:  # the command will meet (and report) the same on its own open
         return
+    finally:
+        with contextlib.suppress(OSError):
+            os.chdir("/")  # the spare keeps no directory busy while it waits
     try:
         store.schema_version()
     except Exception:
@@ -116,11 +136,13 @@ def prepare(hint: Hint, backend_class: Callable[[str], Any]) -> None:
 
 
 def max_age() -> float:
-    """QUEUECTL_FORKSERVER_AHEAD, else MAX_AGE_S (an unreadable value: MAX_AGE_S)."""
+    """QUEUECTL_FORKSERVER_AHEAD, at most LONGEST_S (0 for anything not a number or not
+    above 0), else MAX_AGE_S."""
     try:
-        return float(os.environ.get(AGE_VAR, MAX_AGE_S))
+        age = float(os.environ.get(AGE_VAR, MAX_AGE_S))
     except ValueError:
         return MAX_AGE_S
+    return min(age, LONGEST_S) if age > 0 else 0.0  # (nan > 0 is false)
 
 
 def expire_in() -> float | None:
@@ -149,7 +171,7 @@ def take(target: str, options: Options) -> Store | None:
     store = ahead.store
     if not (
         isinstance(store, Reopenable)
-        and ahead.hint == (target, options, settings(), os.getcwd())
+        and ahead.hint == (target, options, settings(), _cwd())
         and time.monotonic() <= ahead.until
         and store.connection_usable()
     ):

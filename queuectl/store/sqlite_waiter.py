@@ -7,6 +7,7 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING
 
+from queuectl.errors import StoreError
 from queuectl.store.sqlite_connect import connect_file, translate_error
 
 if TYPE_CHECKING:
@@ -57,12 +58,22 @@ class SqliteChangeWaiter:
 
     def wait(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        if self._under_way is not None:  # a commit seen coming: visible by now?
-            if self._changed(0.0):
-                self._under_way = None
+        try:
+            return self._wait(deadline, timeout > 0)
+        except StoreError:
+            self._under_way = None  # (no look again at a database that fails)
+            raise
+
+    def _wait(self, deadline: float, may_wait: bool) -> bool:
+        if self._under_way is not None:  # a commit seen coming: visible yet?
+            until, self._under_way = self._under_way, None
+            # wait(0) only looks; a caller that may wait waits for it (up to its time).
+            if self._changed(max(0.0, min(deadline, until) - time.monotonic())):
                 return True
-            if deadline >= self._under_way:
-                self._under_way = None
+            if time.monotonic() < until:  # still coming, and the caller's time is up
+                self._under_way = until
+                self._next_look = time.monotonic() + LOOK_AGAIN_S
+                return False
         while True:
             remaining = max(0.0, deadline - time.monotonic())
             written = False
@@ -70,16 +81,14 @@ class SqliteChangeWaiter:
                 # A WAL write shows a commit coming; it is readable a moment later. A
                 # wait(0) does not wait for it: look_again_at says when to look.
                 written = self._watch.wait(remaining)
-                settle = SETTLE_S if written and timeout > 0 else 0.0
+                settle = SETTLE_S if written and may_wait else 0.0
             else:
                 settle = 0.0
                 time.sleep(min(POLL_INTERVAL_S, remaining))
             if self._changed(settle):
-                self._under_way = None
                 return True
-            if written and timeout <= 0:
+            if written and not may_wait:
                 self._under_way = time.monotonic() + SETTLE_S
-            if self._under_way is not None:
                 self._next_look = time.monotonic() + LOOK_AGAIN_S
             if time.monotonic() >= deadline:
                 return False

@@ -232,6 +232,17 @@ def test_the_spare_lets_its_connection_go_in_time(commands: Commands, tmp_path: 
         _until(lambda: others() == 0, "the spare to close it")
         assert commands.state()["commands_running"] == []
 
+        # A command on another database ends it too: the next spares open nothing there.
+        env[ahead.AGE_VAR] = "60"
+        assert commands("status", env=env).returncode == 0
+        _until(lambda: others() == 1, "the spare to open the store ahead")
+        sqlite = {"QUEUECTL_DB": str(tmp_path / "q.db"), ahead.AGE_VAR: "60"}
+        assert commands("enqueue", "--", "true", env=sqlite).returncode == 0
+        give_up = time.monotonic() + 30  # (the spare would hold it 60 s)
+        while others() != 0:
+            assert time.monotonic() < give_up, "a spare still holds the old database"
+            time.sleep(0.05)
+
 
 def _cases(cases: list[tuple[str, ...]], backend: str) -> list[tuple[str, ...]]:
     """Every case on SQLite; every third on PostgreSQL and Redis, where a command in a

@@ -29,6 +29,7 @@ def spare(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     saved, cwd = dict(os.environ), os.getcwd()
     monkeypatch.setattr(ahead, "opened", None)
     monkeypatch.setattr(ahead, "taken", False)
+    monkeypatch.setattr(ahead, "hinting", True)  # as in a fork server's child
     yield
     ahead.discard()
     os.environ.clear()
@@ -44,7 +45,10 @@ def _until(check: Callable[[], bool], what: str) -> None:
 
 
 def _prepared(url: str) -> Store:
-    ahead.prepare((url, OPTIONS, ahead.settings(), os.getcwd()), backend_class)
+    cwd = os.getcwd()
+    ahead.prepare((url, OPTIONS, ahead.settings(), cwd), backend_class)
+    assert os.getcwd() == "/"  # the spare keeps no directory busy while it waits
+    os.chdir(cwd)  # as the command's child does: it takes its caller's directory
     held = ahead._ahead
     assert held is not None
     return held.store
@@ -156,3 +160,36 @@ def test_a_redis_connection_the_server_ended_is_taken_and_reconnects(tmp_path: P
             assert store.get_job("d1") is not None
         finally:
             store.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("3", 3.0), ("0", 0.0), ("-1", 0.0), ("nan", 0.0), ("inf", ahead.LONGEST_S),
+     ("1e300", ahead.LONGEST_S), ("soon", ahead.MAX_AGE_S), (None, ahead.MAX_AGE_S)],
+)  # fmt: skip
+def test_how_long_a_store_may_wait(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, seconds: float
+) -> None:
+    """A spare's socket timeout comes from it: never infinite, never zero (which would
+    make the socket non-blocking), never past LONGEST_S."""
+    if value is None:
+        monkeypatch.delenv(ahead.AGE_VAR, raising=False)
+    else:
+        monkeypatch.setenv(ahead.AGE_VAR, value)
+    assert ahead.max_age() == seconds
+
+
+@pytest.mark.parametrize("store_url", REMOTE_URLS, indirect=True)
+def test_only_a_fork_server_child_leaves_a_hint(
+    store_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(ahead, "hinting", False)  # a worker, a server, a command alone
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()  # its directory removed under it: opening must not care
+    open_store(store_url).close()
+    assert ahead.opened is None
+    monkeypatch.setattr(ahead, "hinting", True)
+    open_store(store_url).close()  # a child in a removed directory: no hint, no error
+    assert ahead.opened is None
