@@ -286,6 +286,16 @@ def test_enqueue_with_an_existing_id_inserts_nothing(store: Store) -> None:
     assert enqueue(store, make_job("new-1")) == ["new-1"]
 
 
+def test_enqueue_of_one_job_with_an_existing_id_changes_nothing(store: Store) -> None:
+    """One job alone (PostgreSQL enqueues it in one statement, without a transaction)."""
+    enqueue(store, make_job("taken", command="echo original"))
+    with pytest.raises(DuplicateJob, match="taken"):
+        enqueue(store, make_job("taken", command="echo other", queue="elsewhere"))
+    assert ids(store.list_jobs()) == ["taken"]
+    assert get(store, "taken").command == "echo original"
+    assert store.count_jobs().by_state[JobState.PENDING] == 1
+
+
 def test_enqueue_max_retries_own_else_the_callers_default(store: Store) -> None:
     enqueue(
         store,
