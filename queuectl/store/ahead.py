@@ -6,14 +6,14 @@ statements on a backend whose caches are cold. So while the spare waits for its 
 it opens the store the last command opened (its URL, options and connection settings,
 which the server passes on as a hint) and reads the schema version once, which warms the
 backend. The command takes that store only when it opens the same URL with the same
-options, its connection settings are the same (the PG* and QUEUECTL_* variables, HOME,
-the working directory: what libpq and queuectl make a connection from), the store was
-opened at most QUEUECTL_FORKSERVER_AHEAD seconds ago (default MAX_AGE_S; 0 opens
-nothing ahead) and its connection is idle and still open; then it checks the schema as
-every open does. Anything else and the command opens its own, as it would have without
-the fork server. A spare whose store was not taken in that time closes it: a spare holds
-a connection only that long (so `DROP DATABASE`, which waits up to 5 s for other
-sessions to leave, still succeeds).
+options, its connection settings are the same (the variables of SETTINGS, HOME, the
+working directory: what libpq, OpenSSL, Kerberos and queuectl make a connection from),
+the store was opened at most QUEUECTL_FORKSERVER_AHEAD seconds ago (default MAX_AGE_S,
+at most LONGEST_S; 0 opens nothing ahead) and its connection is idle and still open;
+then it checks the schema as every open does. Anything else and the command opens its
+own, as it would have without the fork server. A spare whose store was not taken in
+that time closes it: a spare holds a connection only that long (by default, short
+enough for `DROP DATABASE`, which waits up to 5 s for other sessions to leave).
 
 Only stores whose class can check its schema later and say whether its connection is
 still usable (PostgreSQL, Redis: `Reopenable`) are opened ahead; SQLite opens in a
