@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -71,15 +72,13 @@ def test_quick_run_on_sqlite_reports_every_figure() -> None:
     assert drain["baseline"] > 0 and drain["ratio"] > 0
     versus = next(f for f in figures if f["name"] == "drain with 2 processes vs 1")
     assert versus["unit"] == "x" and versus["met"] is not None
+    _workflow_figures_beside_their_baselines({f["name"]: f for f in figures})
 
 
-@pytest.mark.not_fast  # the benchmark, with worker processes: seconds
-def test_workflow_figures_beside_their_baselines() -> None:
-    """`--only workflows`: fan-out and fan-in against the independent drain of the same
-    run, the chain's overhead per link, a graph's bulk enqueue against independent jobs."""
-    report = run_bench("--only", "workflows")
-    figures = {f["name"]: f for f in report["figures"]}  # type: ignore[attr-defined]
-    assert set(figures) == WORKFLOWS
+def _workflow_figures_beside_their_baselines(figures: dict[str, Any]) -> None:
+    """Fan-out and fan-in against the independent drain of the same run, the chain's
+    overhead per link, a graph's bulk enqueue against independent jobs (in the quick run
+    above: a run of its own would take as long again)."""
     alone = figures["drain, independent jobs"]["median"]
     for name in ("drain, fan-out", "drain, fan-in"):
         assert figures[name]["baseline"] == alone > 0

@@ -3,7 +3,7 @@ pretend host) on one PostgreSQL database, one Redis prefix and one SQLite file r
 schedule due every second. Each due time is enqueued exactly once and none is missed
 while the workers run: the runs' due times are every second from the first to the last.
 
-The test runs QUEUECTL_SCHEDULE_SECONDS (default 20) seconds of due times per backend;
+The test runs QUEUECTL_SCHEDULE_SECONDS (default 15) seconds of due times per backend;
 60 is the figure the docs quote.
 """
 
@@ -25,7 +25,7 @@ from tests.conftest import pg_helpers, redis_helpers
 from tests.helpers import start_worker, stop, wait_for
 
 pytestmark = [pytest.mark.slow]
-SECONDS = int(os.environ.get("QUEUECTL_SCHEDULE_SECONDS", "20"))
+SECONDS = int(os.environ.get("QUEUECTL_SCHEDULE_SECONDS", "15"))
 
 
 @pytest.fixture(

@@ -224,7 +224,7 @@ def test_the_spare_lets_its_connection_go_in_time(commands: Commands, tmp_path: 
         return int(row[0])
 
     with postgres_database(tmp_path) as url:
-        env = {"QUEUECTL_DB": url, ahead.AGE_VAR: "3"}
+        env = {"QUEUECTL_DB": url, ahead.AGE_VAR: "2"}
         _started(commands)
         for _ in range(3):
             assert commands("status", env=env).returncode == 0
