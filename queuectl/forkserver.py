@@ -139,7 +139,6 @@ class Server:
         self.terminated = False
         self.outdated = False
         self.spare: tuple[int, socket.socket] | None = None
-        self.spare_hint: ahead.Hint | None = None
         self.selector = selectors.DefaultSelector()
         self.files = watched_files()
         self.watch: FileWatch | None = None
@@ -312,8 +311,7 @@ class Server:
         """Hand the command to the spare child (forked ahead, so no fork waits here),
         once the caller knows its pid. False when it was not handed over (the caller
         left, or the spare could not take it): it did not run."""
-        if self.spare is None:
-            self.next_spare(force=True)
+        self.next_spare()  # (there is one already, unless it died or was replaced)
         assert self.spare is not None
         pid, spare = self.spare
         try:
@@ -336,12 +334,11 @@ class Server:
         self.selector.register(spare, selectors.EVENT_READ, ("report", pid))
         return True
 
-    def next_spare(self, force: bool = False) -> None:
+    def next_spare(self) -> None:
         """A spare child for the next command, forked while nothing waits for it; it
-        opens the store of the latest hint ahead."""
-        if self.spare is None and (self.listener is not None or force):
+        opens the store of the current hint ahead (a new hint replaces it: `report`)."""
+        if self.spare is None and self.listener is not None:
             self.spare = _fork_spare(self.hint)
-            self.spare_hint = self.hint
 
     def report(self, pid: int) -> None:
         """A child's report: the store its command opened, and whether it took the one
@@ -356,7 +353,7 @@ class Server:
                 self.taken_ahead += bool(taken)
                 if hint != self.hint:  # (None: it opened no server's store; open none)
                     self.hint = hint
-                    if self.spare is not None and self.spare_hint != hint:
+                    if self.spare is not None:  # made for the old hint
                         self.spare[1].close()  # it ends; the next spare opens this store
                         self.spare = None
         self._forget_report(sock)

@@ -185,4 +185,4 @@ def take(target: str, options: Options) -> Store | None:
             store.close()
             raise
     taken = True
-    return ahead.store
+    return store

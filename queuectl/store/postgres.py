@@ -11,6 +11,7 @@ same names as sqlite.sql.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -108,6 +109,14 @@ def _enqueue_columns(jobs: Sequence[NewJob], default_max_retries: int) -> dict[s
     }
 
 
+@functools.cache
+def _with_notify(insert: str) -> str:
+    """An INSERT ... RETURNING id as one statement that also notifies idle workers of
+    each row it inserted (made once per text of the INSERT, which advance_clock changes)."""
+    body = insert.strip().rstrip(";")
+    return f"WITH inserted AS ({body}) SELECT id, pg_notify('{CHANNEL}', '') FROM inserted"
+
+
 def psycopg_errors() -> Any:
     """psycopg.errors, imported when first needed (as psycopg itself is)."""
     from psycopg import errors
@@ -173,8 +182,7 @@ class PostgresStore(GuardedStore, PostgresObserve, PostgresRecords, PostgresLimi
         with its NOTIFY (sent at its commit) - one round trip where a transaction takes
         four (a loop of `queuectl enqueue`, the time from an enqueue to a worker's pickup).
         A taken id inserts nothing, so there is nothing to roll back."""
-        insert = self._q["enqueue_job"].strip().rstrip(";")
-        sql = f"WITH inserted AS ({insert}) SELECT id, pg_notify('{CHANNEL}', '') FROM inserted"
+        sql = _with_notify(self._q["enqueue_job"])
         rows = self._run(lambda conn: conn.execute(sql, params).fetchall(), transaction=False)
         if not rows:
             raise DuplicateJob(job_id)
