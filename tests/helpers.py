@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -146,3 +147,13 @@ def stepped_worker(url: str, options: WorkerOptions) -> Iterator[Worker]:
         worker.store.close()
         worker.selector.close()
         worker.wakeups.close()
+
+
+def begin_spilled(writer: sqlite3.Connection) -> None:
+    """Open a write transaction on `writer` (isolation_level=None) whose pages spill to
+    the WAL before any COMMIT: a SQLite commit under way, heard (inotify) but not yet
+    visible to other connections until the caller commits."""
+    writer.execute("PRAGMA cache_size = 10")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("CREATE TABLE filler (x BLOB)")
+    writer.executemany("INSERT INTO filler VALUES (zeroblob(1000))", [()] * 2000)

@@ -222,16 +222,24 @@ def _reuse(url: str) -> bool:
         return False
 
 
+def other_sessions(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+    """How many other sessions are connected to `conn`'s database."""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    ).fetchone()
+    assert row is not None
+    count = row[0]
+    assert isinstance(count, int)
+    return count
+
+
 def _alone(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
     """Whether no other session is connected (a test's closed connections may take a
     moment to go; a worker left running never does)."""
     deadline = time.monotonic() + SESSIONS_GONE_S
     while True:
-        others = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).fetchone()
-        if others is not None and others[0] == 0:
+        if other_sessions(conn) == 0:
             return True
         if time.monotonic() > deadline:
             return False

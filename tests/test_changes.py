@@ -14,6 +14,7 @@ import queuectl.store.inotify
 from queuectl.changes import ChangeWatch
 from queuectl.store import Store, open_store
 from tests.conftest import make_job
+from tests.helpers import begin_spilled
 
 
 def _enqueue_elsewhere(url: str) -> None:
@@ -85,10 +86,7 @@ def test_an_idle_worker_waits_for_a_commit_under_way_and_a_busy_one_does_not(
 
     def write() -> None:
         writer = sqlite3.connect(path, isolation_level=None)
-        writer.execute("PRAGMA cache_size = 10")  # pages spill to the WAL before COMMIT
-        writer.execute("BEGIN IMMEDIATE")
-        writer.execute("CREATE TABLE filler (x BLOB)")
-        writer.executemany("INSERT INTO filler VALUES (zeroblob(1000))", [()] * 2000)
+        begin_spilled(writer)
         spilled.set()
         go.wait(60)
         writer.execute("COMMIT")

@@ -213,15 +213,11 @@ def test_the_spare_lets_its_connection_go_in_time(commands: Commands, tmp_path: 
     import psycopg
 
     from tests.conftest import postgres_database
+    from tests.pg_helpers import other_sessions
 
     def others() -> int:
         with psycopg.connect(url, autocommit=True) as admin:
-            row = admin.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            ).fetchone()
-        assert row is not None
-        return int(row[0])
+            return other_sessions(admin)
 
     with postgres_database(tmp_path) as url:
         env = {"QUEUECTL_DB": url, ahead.AGE_VAR: "2"}

@@ -22,6 +22,7 @@ from queuectl.store.queries import latest_migration
 from queuectl.store.sqlite import SqliteStore
 from queuectl.store.sqlite_base import Q as SQLITE_QUERIES
 from tests.conftest import make_job
+from tests.helpers import begin_spilled
 
 
 @pytest.fixture
@@ -332,10 +333,7 @@ def test_a_commit_under_way_is_looked_at_again_not_waited_for(
 
     waiter = sqlite_store.change_waiter()
     with closing(sqlite3.connect(db_path, isolation_level=None)) as writer:
-        writer.execute("PRAGMA cache_size = 10")  # pages spill to the WAL before COMMIT
-        writer.execute("BEGIN IMMEDIATE")
-        writer.execute("CREATE TABLE filler (x BLOB)")
-        writer.executemany("INSERT INTO filler VALUES (zeroblob(1000))", [()] * 2000)
+        begin_spilled(writer)
         fd = waiter.fileno()
         assert fd is not None
         assert select.select([fd], [], [], 5)[0]  # the WAL was written...
