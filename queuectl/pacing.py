@@ -3,16 +3,18 @@
 A job that runs for a millisecond must not cost a write transaction to claim it and
 another to record it: at that rate the store, not the jobs, would set the pace. While
 jobs are short, a worker claims several jobs ahead (a reserve, started the moment a slot
-frees) and records several results in one transaction, a few milliseconds late. Long
-jobs get neither: a job must not wait behind one that runs for minutes, and a result is
-recorded as soon as it is known.
+frees: about RESERVE_AHEAD_S of work per slot, so the shorter the jobs, the larger the
+batch each claim takes) and records several results in one transaction, a few
+milliseconds late. Long jobs get neither: a job must not wait behind one that runs for
+minutes, and a result is recorded as soon as it is known.
 """
 
 from __future__ import annotations
 
 QUICK_S = 0.1  # jobs shorter than this on average: hold one job in reserve
 SHORT_S = 0.01  # ...shorter than this: hold several, and record results in batches
-RESERVE_PER_SLOT = 4  # ...that many per slot
+RESERVE_PER_SLOT = 4  # ...at least that many per slot
+RESERVE_AHEAD_S = 0.025  # ...or as many as run in this long, one after the other
 MAX_RESERVE = 64
 RECORD_BATCH = 32  # record at once when this many results wait
 RECORD_LINGER_S = 0.02  # ...or when the oldest has waited this long
@@ -38,7 +40,8 @@ class Pacing:
     def reserve(self, slots: int) -> int:
         """Jobs to hold claimed beyond the free slots."""
         if self.short:
-            return min(RESERVE_PER_SLOT * slots, MAX_RESERVE)
+            per_slot = max(RESERVE_PER_SLOT, round(RESERVE_AHEAD_S / max(self.recent_runtime, 1e-6)))
+            return min(per_slot * slots, MAX_RESERVE)
         return 1 if self.recent_runtime < QUICK_S else 0
 
     def claim_worthwhile(self, want: int, slots: int, idle_slot: bool) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from queuectl.models import JobState, NewJob
-from queuectl.pacing import RECORD_BATCH, Pacing
+from queuectl.pacing import MAX_RESERVE, RECORD_BATCH, RESERVE_PER_SLOT, Pacing
 from queuectl.store import Store
 from tests.helpers import worker_script_report
 
@@ -75,6 +75,23 @@ def test_long_jobs_get_no_reserve_and_no_delay() -> None:
     assert pacing.record_after(1, 1.0, batchable=True) == 0.0  # waited long enough
     pacing.slow_down()
     assert pacing.reserve(4) == 0
+
+
+def test_the_shorter_the_jobs_the_larger_the_reserve() -> None:
+    """About 25 ms of work per slot, at least RESERVE_PER_SLOT, at most MAX_RESERVE: a
+    claim (half a reserve) of 1-ms jobs takes a batch of about 25 for a 2-slot worker."""
+    pacing = Pacing()
+    for _ in range(60):
+        pacing.observe(0.009)
+    assert pacing.reserve(2) == 2 * RESERVE_PER_SLOT
+    for _ in range(60):
+        pacing.observe(0.001)
+    assert pacing.reserve(1) == 25
+    assert pacing.reserve(2) == 50
+    assert pacing.reserve(8) == MAX_RESERVE
+    for _ in range(5000):  # jobs that take no time at all: no division by zero
+        pacing.observe(0.0)
+    assert pacing.reserve(1) == MAX_RESERVE
 
 
 def test_a_claim_is_made_for_an_idle_slot_however_small() -> None:

@@ -25,9 +25,10 @@ def test_by_default_one_process_per_core_and_no_more_than_slots() -> None:
 
 
 def _short_jobs() -> Pacing:
+    """Jobs of 9 ms: short, and long enough for the smallest reserve (pacing.py)."""
     pacing = Pacing()
-    for _ in range(30):
-        pacing.observe(0.001)
+    for _ in range(60):
+        pacing.observe(0.009)
     return pacing
 
 
