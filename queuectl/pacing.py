@@ -40,7 +40,8 @@ class Pacing:
     def reserve(self, slots: int) -> int:
         """Jobs to hold claimed beyond the free slots."""
         if self.short:
-            per_slot = max(RESERVE_PER_SLOT, round(RESERVE_AHEAD_S / max(self.recent_runtime, 1e-6)))
+            ahead = round(RESERVE_AHEAD_S / max(self.recent_runtime, 1e-6))
+            per_slot = max(RESERVE_PER_SLOT, ahead)
             return min(per_slot * slots, MAX_RESERVE)
         return 1 if self.recent_runtime < QUICK_S else 0
 

@@ -4,16 +4,18 @@ Through the fork server, what is left of a short command on PostgreSQL is mostly
 store's opening: a new connection (the server starts a backend for it) and the first
 statements on a backend whose caches are cold. So while the spare waits for its command,
 it opens the store the last command opened (its URL, options and connection settings,
-which the server passes on as a hint) and reads the schema version once, which warms the
-backend. The command takes that store only when it opens the same URL with the same
-options, its connection settings are the same (the variables of SETTINGS, HOME, the
-working directory: what libpq, OpenSSL, Kerberos and queuectl make a connection from),
-the store was opened at most QUEUECTL_FORKSERVER_AHEAD seconds ago (default MAX_AGE_S,
-at most LONGEST_S; 0 opens nothing ahead) and its connection is idle and still open;
-then it checks the schema as every open does. Anything else and the command opens its
-own, as it would have without the fork server. A spare whose store was not taken in
-that time closes it: a spare holds a connection only that long (by default, short
-enough for `DROP DATABASE`, which waits up to 5 s for other sessions to leave).
+which the server passes on as a hint) and warms it up (`warm_up`: on PostgreSQL, the
+schema version read and a one-job enqueue of no job, which writes nothing but leaves the
+backend's tables, indexes and trigger functions ready for the real one). The command
+takes that store only when it opens the same URL with the same options, its connection
+settings are the same (the variables of SETTINGS, HOME, the working directory: what
+libpq, OpenSSL, Kerberos and queuectl make a connection from), the store was opened at
+most QUEUECTL_FORKSERVER_AHEAD seconds ago (default MAX_AGE_S, at most LONGEST_S; 0
+opens nothing ahead) and its connection is idle and still open; then it checks the
+schema as every open does. Anything else and the command opens its own, as it would have
+without the fork server. A spare whose store was not taken in that time closes it: a
+spare holds a connection only that long (by default, short enough for `DROP DATABASE`,
+which waits up to 5 s for other sessions to leave).
 
 Only stores whose class can check its schema later and say whether its connection is
 still usable (PostgreSQL, Redis: `Reopenable`) are opened ahead; SQLite opens in a
@@ -52,7 +54,10 @@ class Reopenable(Protocol):
         older one when `migrate`."""
         ...
 
-    def schema_version(self) -> int: ...
+    def warm_up(self) -> None:
+        """Run once what a short command runs first, so that it finds the session warm;
+        write nothing, and wait for no lock."""
+        ...
 
     def connection_usable(self) -> bool:
         """Whether its connection is open and idle, with nothing unread from the server
@@ -128,7 +133,7 @@ def prepare(hint: Hint, backend_class: Callable[[str], Any]) -> None:
         with contextlib.suppress(OSError):
             os.chdir("/")  # the spare keeps no directory busy while it waits
     try:
-        store.schema_version()
+        store.warm_up()
     except Exception:
         store.close()
         return

@@ -135,6 +135,54 @@ def test_a_connection_the_server_ended_is_not_taken(tmp_path: Path) -> None:
             store.close()
 
 
+@pytest.mark.postgres
+def test_a_postgres_warm_up_writes_nothing_and_waits_for_no_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spare's warm-up runs the one-job enqueue with no job: no row, no count, no
+    NOTIFY; and with the jobs table locked (a migration under way) it gives up at once
+    instead of holding its command back, and the store is still taken."""
+    import threading
+
+    import psycopg
+
+    from queuectl.store.postgres_base import CHANNEL
+    from tests.conftest import postgres_database
+
+    with postgres_database(tmp_path) as url, psycopg.connect(url, autocommit=True) as listener:
+        open_store(url).close()  # migrated
+        listener.execute(f"LISTEN {CHANNEL}")
+        _prepared(url)
+        store = open_store(url)
+        try:
+            assert ahead.taken
+            store.enqueue_jobs([make_job("w1")], 3)  # one NOTIFY, after any of the warm-up
+            assert len(list(listener.notifies(timeout=20, stop_after=1))) == 1
+            listener.execute("SELECT 1")  # what came meanwhile is read now
+            assert list(listener.notifies(timeout=0)) == []
+            assert [job.id for job in store.list_jobs()] == ["w1"]
+            assert sum(store.count_jobs().by_state.values()) == 1  # job_counts: just it
+        finally:
+            store.close()
+        monkeypatch.setattr(ahead, "taken", False)
+        with psycopg.connect(url) as locker:
+            locker.execute("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")  # until rollback
+            try:
+                spare = threading.Thread(target=_prepared, args=(url,), daemon=True)
+                spare.start()
+                spare.join(timeout=20)
+                assert not spare.is_alive(), "the warm-up waited for the lock"
+            finally:
+                locker.rollback()
+        store = open_store(url)
+        try:
+            assert ahead.taken
+            store.enqueue_jobs([make_job("w2")], 3)
+            assert store.get_job("w2") is not None
+        finally:
+            store.close()
+
+
 @pytest.mark.redis
 def test_a_redis_connection_the_server_ended_is_taken_and_reconnects(tmp_path: Path) -> None:
     """redis-py's pool looks at an idle connection before each command: one the server
