@@ -27,7 +27,8 @@ class Pacing:
         self.recent_runtime = 1.0  # seconds; a new worker assumes jobs are long
 
     def observe(self, took: float) -> None:
-        self.recent_runtime = 0.8 * self.recent_runtime + 0.2 * took
+        """A job's run time (wall clock: one stepped back reads as no time at all)."""
+        self.recent_runtime = 0.8 * self.recent_runtime + 0.2 * max(0.0, took)
 
     def slow_down(self) -> None:
         """A reserved job waited too long for a slot: jobs are not short after all."""

@@ -54,10 +54,7 @@ class Reopenable(Protocol):
         older one when `migrate`."""
         ...
 
-    def warm_up(self) -> None:
-        """Run once what a short command runs first, so that it finds the session warm;
-        write nothing, and wait for no lock."""
-        ...
+    def schema_version(self) -> int: ...
 
     def connection_usable(self) -> bool:
         """Whether its connection is open and idle, with nothing unread from the server
@@ -133,7 +130,9 @@ def prepare(hint: Hint, backend_class: Callable[[str], Any]) -> None:
         with contextlib.suppress(OSError):
             os.chdir("/")  # the spare keeps no directory busy while it waits
     try:
-        store.warm_up()
+        # A class may warm up more than the schema version's read (PostgresStore does):
+        # run once what its short commands run first; write nothing, wait for no lock.
+        getattr(store, "warm_up", store.schema_version)()
     except Exception:
         store.close()
         return

@@ -175,10 +175,6 @@ class PostgresBase:
         """The schema check of an open, for a store opened without it (ahead.py)."""
         self._ensure_schema(migrate)
 
-    def warm_up(self) -> None:
-        """For a store opened ahead (ahead.py): the first statement of a new backend."""
-        self.schema_version()
-
     def connection_usable(self) -> bool:
         """Open, idle, and nothing unread: a server that ended the session (a restart,
         pg_terminate_backend) has said so on the socket by now."""

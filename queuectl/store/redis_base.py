@@ -115,10 +115,6 @@ class RedisBase:
                     self._client.zadd(self._key(f"ended:{state}"), found)
                 start += CHUNK
 
-    def warm_up(self) -> None:
-        """For a store opened ahead (ahead.py): its connection made and used once."""
-        self.schema_version()
-
     def schema_version(self) -> int:
         key = self._key("schema")
 

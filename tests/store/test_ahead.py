@@ -183,6 +183,31 @@ def test_a_postgres_warm_up_writes_nothing_and_waits_for_no_lock(
             store.close()
 
 
+@pytest.mark.postgres
+def test_a_postgres_warm_up_tries_no_insert_a_role_may_not_make(tmp_path: Path) -> None:
+    """A role that may only read (a dashboard's, a monitor's) gets no enqueue in its
+    warm-up: it would fail, and the server would log an error for each spare."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    from tests.conftest import postgres_database
+    from tests.pg_helpers import _as_url
+
+    with postgres_database(tmp_path) as url, psycopg.connect(url, autocommit=True) as admin:
+        open_store(url).close()  # migrated
+        admin.execute(
+            "DO $$ BEGIN CREATE ROLE queuectl_test_reader LOGIN;"
+            " EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+        admin.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO queuectl_test_reader")
+        reader = _as_url({**conninfo_to_dict(url), "user": "queuectl_test_reader"})
+        prepared = _prepared(reader)
+        backend = getattr(prepared, "_conn").info.backend_pid  # noqa: B009 (the spare's)
+        last = admin.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", (backend,))
+        assert last.fetchone() == ("COMMIT",)  # a refused insert would have rolled back
+        assert prepared.list_jobs() == []
+
+
 @pytest.mark.redis
 def test_a_redis_connection_the_server_ended_is_taken_and_reconnects(tmp_path: Path) -> None:
     """redis-py's pool looks at an idle connection before each command: one the server
