@@ -7,9 +7,21 @@ frees: about RESERVE_AHEAD_S of work per slot, so the shorter the jobs, the larg
 batch each claim takes) and records several results in one transaction, a few
 milliseconds late. Long jobs get neither: a job must not wait behind one that runs for
 minutes, and a result is recorded as soon as it is known.
+
+A reserved job counts against its queue's and key's concurrency limits (it is
+`processing`), so where a limit may be in play (`limited_queue`: a queue of the worker's
+has a concurrency limit; `keyed`: its last claim brought jobs with a concurrency key)
+the reserve stays at RESERVE_PER_SLOT a slot: a limit of 20 is not all held by one
+worker's reserve while other workers wait.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from queuectl.limits import QueueLimit
 
 QUICK_S = 0.1  # jobs shorter than this on average: hold one job in reserve
 SHORT_S = 0.01  # ...shorter than this: hold several, and record results in batches
@@ -25,6 +37,8 @@ class Pacing:
 
     def __init__(self) -> None:
         self.recent_runtime = 1.0  # seconds; a new worker assumes jobs are long
+        self.limited_queue = False  # a queue the worker takes from has a concurrency limit
+        self.keyed = False  # the last claim brought jobs with a concurrency key
 
     def observe(self, took: float) -> None:
         """A job's run time (wall clock: one stepped back reads as no time at all)."""
@@ -42,7 +56,8 @@ class Pacing:
         """Jobs to hold claimed beyond the free slots."""
         if self.short:
             ahead = round(RESERVE_AHEAD_S / max(self.recent_runtime, 1e-6))
-            per_slot = max(RESERVE_PER_SLOT, ahead)
+            limited = self.limited_queue or self.keyed
+            per_slot = RESERVE_PER_SLOT if limited else max(RESERVE_PER_SLOT, ahead)
             return min(per_slot * slots, MAX_RESERVE)
         return 1 if self.recent_runtime < QUICK_S else 0
 
@@ -58,3 +73,12 @@ class Pacing:
         if not batchable or not self.short or waiting >= RECORD_BATCH:
             return 0.0
         return max(0.0, RECORD_LINGER_S - oldest_age)
+
+
+def limited_queue(limits: Sequence[QueueLimit], queues: Sequence[str] | None) -> bool:
+    """Whether a queue a worker takes from (`queues`; None: every queue) has a
+    concurrency limit (store.queue_limits(), read as the worker refreshes its settings)."""
+    return any(
+        limit.concurrency is not None and (queues is None or limit.queue in queues)
+        for limit in limits
+    )

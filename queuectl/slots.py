@@ -69,7 +69,10 @@ class Slots:
         return self.pacing.claim_worthwhile(want, self.reserve_for, idle_slot)
 
     def reserve(self, jobs: list[Job]) -> None:
-        """Jobs just claimed: they wait here for a slot."""
+        """Jobs just claimed: they wait here for a slot (and say whether concurrency keys
+        are in play, which keeps the next reserves small: pacing.py)."""
+        if jobs:
+            self.pacing.keyed = any(job.concurrency_key is not None for job in jobs)
         if jobs and not self.ready:
             self.ready_since = time.monotonic()
         self.ready.extend(jobs)

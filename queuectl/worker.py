@@ -35,7 +35,7 @@ from queuectl.config import Settings
 from queuectl.errors import StoreError
 from queuectl.housekeeping import Housekeeper
 from queuectl.models import Job, RunResult, StopMode, WorkerRegistration
-from queuectl.pacing import Pacing
+from queuectl.pacing import Pacing, limited_queue
 from queuectl.proctree import Sweeper, become_subreaper
 from queuectl.recording import Finished, command_shown, event_fields, failure_text
 from queuectl.results import Results
@@ -309,6 +309,7 @@ class Worker:
             return
         self.timers.booked(Duty.REAP, now, self.settings)
         self.settings = Settings.from_stored(self.store.get_config())
+        self.pacing.limited_queue = limited_queue(self.store.queue_limits(), self.options.queues)
         if self.outage.cut_off_within(self.settings.lease_seconds, now):
             # We were cut off from the store, and so perhaps were the other workers: give
             # them one lease to renew theirs before calling their jobs lost.

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import pytest
 
+from queuectl.limits import QueueLimit, Rate
 from queuectl.models import JobState, NewJob
-from queuectl.pacing import MAX_RESERVE, RECORD_BATCH, RESERVE_PER_SLOT, Pacing
+from queuectl.pacing import MAX_RESERVE, RECORD_BATCH, RESERVE_PER_SLOT, Pacing, limited_queue
 from queuectl.store import Store
-from tests.helpers import worker_script_report
+from queuectl.timers import Duty
+from queuectl.worker_options import WorkerOptions
+from tests.conftest import make_job
+from tests.helpers import stepped_worker, worker_script_report
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_store]
 
@@ -94,6 +98,55 @@ def test_the_shorter_the_jobs_the_larger_the_reserve() -> None:
     pacing = Pacing()
     pacing.observe(-3600.0)  # the wall clock stepped back an hour: no time, not less
     assert pacing.recent_runtime == 0.8
+
+
+def _short(pacing: Pacing) -> Pacing:
+    for _ in range(60):
+        pacing.observe(0.001)
+    return pacing
+
+
+def test_limits_in_play_keep_the_reserve_small() -> None:
+    """A reserved job counts against its queue's and key's limits: where one may be in
+    play, a worker reserves RESERVE_PER_SLOT a slot, not 25 ms of work."""
+    pacing = _short(Pacing())
+    assert pacing.reserve(2) == 50
+    pacing.limited_queue = True
+    assert pacing.reserve(2) == 2 * RESERVE_PER_SLOT
+    pacing.limited_queue, pacing.keyed = False, True
+    assert pacing.reserve(2) == 2 * RESERVE_PER_SLOT
+    capped, rated = QueueLimit("video", concurrency=2), QueueLimit("mail", rate=Rate(60, 60))
+    assert limited_queue([capped], None)  # a worker of every queue
+    assert limited_queue([capped], ["video", "ci"])
+    assert not limited_queue([capped], ["ci"])
+    assert not limited_queue([rated], None)  # a rate spaces starts: claims stay small
+    assert not limited_queue([], None)
+
+
+def test_a_worker_reads_its_queues_limits_and_claimed_keys(store: Store, store_url: str) -> None:
+    """Through the real store: a concurrency limit on one of the worker's queues (read
+    with its settings), or a claim that brought jobs with a concurrency key, keeps the
+    reserve at RESERVE_PER_SLOT a slot."""
+    store.enqueue_jobs([make_job("k1", concurrency_key="gpu"), make_job("p1")], 0)
+    with stepped_worker(store_url, WorkerOptions(slots=2, queues=["video"])) as worker:
+        worker.reap_expired()
+        _short(worker.pacing)
+        assert worker.slots.wanted() == 2 + 50  # no limit yet
+        store.set_queue_limit("video", 3, None)
+        store.set_queue_limit("other", 3, None)
+        worker.timers.due_now(Duty.REAP)
+        worker.reap_expired()
+        assert worker.pacing.limited_queue
+        assert worker.slots.wanted() == 2 + 2 * RESERVE_PER_SLOT
+    with stepped_worker(store_url, WorkerOptions(slots=2, queues=["default"])) as worker:
+        worker.reap_expired()
+        assert not worker.pacing.limited_queue  # "video" is not its queue
+        _short(worker.pacing)
+        worker.slots.reserve(store.claim_jobs(worker.id, None, 1, 60))
+        assert worker.pacing.keyed
+        assert worker.slots.wanted() == 2 + 2 * RESERVE_PER_SLOT - 1
+        worker.slots.reserve(store.claim_jobs(worker.id, None, 1, 60))  # p1: no key
+        assert not worker.pacing.keyed
 
 
 def test_a_claim_is_made_for_an_idle_slot_however_small() -> None:
