@@ -99,12 +99,13 @@ class Slots:
             self.hand_back_reserve()
 
     def hand_back_reserve(self) -> None:
-        """Give every reserved job back to the store, its attempt not counted; one that
-        the store did not take stays reserved (the caller's step is tried again)."""
-        while self.ready:
-            job = self.ready[0]
-            self.store.release_job(job.id, self.worker_id, job.last_attempt)
-            self.ready.popleft()
+        """Give every reserved job back to the store, its attempt not counted, in one
+        batch; if the store does not take it, they stay reserved (the caller's step is
+        tried again: a job released meanwhile is then no longer ours, and passed over)."""
+        if self.ready:
+            held = [(job.id, job.last_attempt) for job in self.ready]
+            self.store.release_jobs(self.worker_id, held)
+            self.ready.clear()
 
     def cancel(self, job_ids: frozenset[str]) -> None:
         """Cancels asked for through the store: kill the running ones (recorded cancelled

@@ -320,6 +320,11 @@ class Store(Protocol):
         requested meanwhile ends cancelled instead."""
         ...
 
+    def release_jobs(self, worker_id: str, held: Sequence[tuple[str, int]]) -> list[bool]:
+        """release_job for each (job id, attempt), in order, in one round trip where the
+        backend can (a worker handing back a reserve of dozens of jobs)."""
+        ...
+
     def expired_jobs(self, limit: int = 100) -> list[Job]:
         """Processing jobs whose lease has expired (their worker is presumed dead)."""
         ...

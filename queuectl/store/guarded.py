@@ -265,12 +265,19 @@ class GuardedStore(ABC):
         return self._apply_finish(guard, rules.cancelled_while_running(), result)
 
     def release_job(self, job_id: str, worker_id: str, attempt: int) -> bool:
+        return self.release_jobs(worker_id, [(job_id, attempt)])[0]
+
+    def release_jobs(self, worker_id: str, held: Sequence[tuple[str, int]]) -> list[bool]:
         # The worker has no fresh copy of cancel_requested: decide on "not asked" (the
-        # common case) and, if that guard fails on a cancel request, decide again.
-        guard = rules.Held(job_id, worker_id, attempt, cancel_requested=False)
-        if self._apply_finish(guard, rules.released(False), RELEASED):
-            return True
-        current = self.get_job(job_id)
+        # common case), all in one batch, and decide again for a guard that failed.
+        guards = [rules.Held(job_id, worker_id, n, cancel_requested=False) for job_id, n in held]
+        released = rules.released(False)
+        applied = self._apply_finishes([(guard, released, RELEASED) for guard in guards])
+        return [ok or self._release_again(guard) for ok, guard in zip(applied, guards, strict=True)]
+
+    def _release_again(self, guard: rules.Held) -> bool:
+        """A release whose guard failed: the job may have had its cancel asked for."""
+        current = self.get_job(guard.job_id)
         if current is None or not rules.worth_redeciding(guard, current):
             return False
         guard = replace(guard, cancel_requested=current.cancel_requested)
