@@ -187,11 +187,16 @@ class PostgresStore(GuardedStore, PostgresObserve, PostgresRecords, PostgresLimi
         with its NOTIFY (sent at its commit) - one round trip where a transaction takes
         four (a loop of `queuectl enqueue`, the time from an enqueue to a worker's pickup).
         A taken id inserts nothing, so there is nothing to roll back."""
-        sql = _with_notify(self._q["enqueue_job"])
+        sql = self._enqueue_one_sql
         rows = self._run(lambda conn: conn.execute(sql, params).fetchall(), transaction=False)
         if not rows:
             raise DuplicateJob(job_id)
         return [job_id]
+
+    @property
+    def _enqueue_one_sql(self) -> str:
+        """The statement `_enqueue_one` runs, and so the one `warm_up` warms."""
+        return _with_notify(self._q["enqueue_job"])
 
     def warm_up(self) -> None:
         """For a store opened ahead (ahead.py): read the schema version, then run the
@@ -212,7 +217,7 @@ class PostgresStore(GuardedStore, PostgresObserve, PostgresRecords, PostgresLimi
             # A lock not had (a migration under way) is given up in a savepoint: _run
             # would take its error (an OperationalError) for a lost connection.
             with contextlib.suppress(psycopg_errors().LockNotAvailable), conn.transaction():
-                conn.execute(_with_notify(self._q["enqueue_job"]), _enqueue_columns([], 0))
+                conn.execute(self._enqueue_one_sql, _enqueue_columns([], 0))
 
         with contextlib.suppress(StoreError):  # the command will meet it, if it matters
             self._run(work)
