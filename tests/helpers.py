@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from queuectl.models import Job, JobState
+from queuectl.pacing import Pacing
 from queuectl.spec import parse_job
 from queuectl.store import Store
 from queuectl.worker import Worker
@@ -157,3 +158,10 @@ def begin_spilled(writer: sqlite3.Connection) -> None:
     writer.execute("BEGIN IMMEDIATE")
     writer.execute("CREATE TABLE filler (x BLOB)")
     writer.executemany("INSERT INTO filler VALUES (zeroblob(1000))", [()] * 2000)
+
+
+def settled(pacing: Pacing, took: float) -> Pacing:
+    """`pacing` after 60 jobs of `took` seconds each: its average has settled on it."""
+    for _ in range(60):
+        pacing.observe(took)
+    return pacing

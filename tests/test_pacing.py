@@ -14,7 +14,7 @@ from queuectl.store import Store
 from queuectl.timers import Duty
 from queuectl.worker_options import WorkerOptions
 from tests.conftest import make_job
-from tests.helpers import stepped_worker, worker_script_report
+from tests.helpers import settled, stepped_worker, worker_script_report
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_store]
 
@@ -84,12 +84,9 @@ def test_long_jobs_get_no_reserve_and_no_delay() -> None:
 def test_the_shorter_the_jobs_the_larger_the_reserve() -> None:
     """About 25 ms of work per slot, at least RESERVE_PER_SLOT, at most MAX_RESERVE: a
     claim (half a reserve) of 1-ms jobs takes a batch of about 25 for a 2-slot worker."""
-    pacing = Pacing()
-    for _ in range(60):
-        pacing.observe(0.009)
+    pacing = settled(Pacing(), 0.009)
     assert pacing.reserve(2) == 2 * RESERVE_PER_SLOT
-    for _ in range(60):
-        pacing.observe(0.001)
+    settled(pacing, 0.001)
     assert pacing.reserve(1) == 25
     assert pacing.reserve(2) == 50
     assert pacing.reserve(8) == MAX_RESERVE
@@ -100,16 +97,10 @@ def test_the_shorter_the_jobs_the_larger_the_reserve() -> None:
     assert pacing.recent_runtime == 0.8
 
 
-def _short(pacing: Pacing) -> Pacing:
-    for _ in range(60):
-        pacing.observe(0.001)
-    return pacing
-
-
 def test_limits_in_play_keep_the_reserve_small() -> None:
     """A reserved job counts against its queue's and key's limits: where one may be in
     play, a worker reserves RESERVE_PER_SLOT a slot, not 25 ms of work."""
-    pacing = _short(Pacing())
+    pacing = settled(Pacing(), 0.001)
     assert pacing.reserve(2) == 50
     pacing.limited_queue = True
     assert pacing.reserve(2) == 2 * RESERVE_PER_SLOT
@@ -130,7 +121,7 @@ def test_a_worker_reads_its_queues_limits_and_claimed_keys(store: Store, store_u
     store.enqueue_jobs([make_job("k1", concurrency_key="gpu"), make_job("p1")], 0)
     with stepped_worker(store_url, WorkerOptions(slots=2, queues=["video"])) as worker:
         worker.reap_expired()
-        _short(worker.pacing)
+        settled(worker.pacing, 0.001)
         assert worker.slots.wanted() == 2 + 50  # no limit yet
         store.set_queue_limit("video", 3, None)
         store.set_queue_limit("other", 3, None)
@@ -141,7 +132,7 @@ def test_a_worker_reads_its_queues_limits_and_claimed_keys(store: Store, store_u
     with stepped_worker(store_url, WorkerOptions(slots=2, queues=["default"])) as worker:
         worker.reap_expired()
         assert not worker.pacing.limited_queue  # "video" is not its queue
-        _short(worker.pacing)
+        settled(worker.pacing, 0.001)
         worker.slots.reserve(store.claim_jobs(worker.id, None, 1, 60))
         assert worker.pacing.keyed
         assert worker.slots.wanted() == 2 + 2 * RESERVE_PER_SLOT - 1

@@ -8,6 +8,7 @@ from typing import Any, cast
 from queuectl.pacing import Pacing
 from queuectl.slots import Slots
 from queuectl.worker_options import default_procs, split_slots, usable_cores
+from tests.helpers import settled
 
 
 def test_slots_are_shared_out_evenly() -> None:
@@ -26,10 +27,7 @@ def test_by_default_one_process_per_core_and_no_more_than_slots() -> None:
 
 def _short_jobs() -> Pacing:
     """Jobs of 9 ms: short, and long enough for the smallest reserve (pacing.py)."""
-    pacing = Pacing()
-    for _ in range(60):
-        pacing.observe(0.009)
-    return pacing
+    return settled(Pacing(), 0.009)
 
 
 def test_a_process_of_a_supervisor_reserves_for_the_whole_worker() -> None:
