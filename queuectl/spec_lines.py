@@ -6,7 +6,8 @@ the input to the line-by-line path, whose messages name the line (or array item)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import repeat
 
 import msgspec
 
@@ -48,13 +49,17 @@ def _lines_at_once(text: str, cwd: str | None) -> list[tuple[str, NewJob]] | Non
     """Every line decoded in one msgspec call when each non-blank line is one JSON object
     (it starts with `{` and ends with `}`, so no value can span lines); None sends other
     input, and every error, to the line-by-line path, whose messages name the line."""
-    numbers = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if stripped:
-            if stripped[0] != "{" or stripped[-1] != "}":
-                return None
-            numbers.append(number)
+    stripped = list(map(str.strip, text.splitlines()))
+    if all(stripped):  # no blank line: the common case, checked in C
+        numbers: Sequence[int] = range(1, len(stripped) + 1)
+        lines = stripped
+    else:
+        numbers = [number for number, line in enumerate(stripped, start=1) if line]
+        lines = [line for line in stripped if line]
+    if not (
+        all(map(str.startswith, lines, repeat("{"))) and all(map(str.endswith, lines, repeat("}")))
+    ):
+        return None
     try:
         specs = _decoder.decode_lines(text)
         if len(specs) != len(numbers):

@@ -76,9 +76,12 @@ def check_graph(jobs: Sequence[NewJob]) -> list[str]:
     or more than MAX_AFTER, no cycle among the jobs of the batch (InvalidSpec naming
     them). Returns the ids named that are not in the batch, in first-seen order: the store
     must find them (or refuse the whole enqueue)."""
+    graph = [job for job in jobs if job.after]
+    if not graph:  # a bulk of independent jobs: nothing to check
+        return []
     in_batch = {job.id for job in jobs}
     outside: dict[str, None] = {}
-    for job in jobs:
+    for job in graph:
         if len(job.after) > MAX_AFTER:
             raise InvalidSpec(
                 f"invalid job spec: job {job.id!r} runs after {len(job.after)} jobs; "
@@ -94,7 +97,7 @@ def check_graph(jobs: Sequence[NewJob]) -> list[str]:
         for parent in job.after:
             if parent not in in_batch:
                 outside[parent] = None
-    cycle = _find_cycle(jobs, in_batch)
+    cycle = _find_cycle(graph, in_batch)
     if cycle:
         path = " -> ".join([*cycle, cycle[0]])
         raise InvalidSpec(f"invalid job spec: `after` makes a cycle: {path}", field="after")
@@ -139,6 +142,8 @@ def blockers_at_enqueue(
     the enqueue's transaction): each new job's blockers, in order, and how many new jobs
     run after each job named (new or existing: its dependents grow by that). InvalidSpec names an id
     that does not exist, or an existing job that ended as its new job can never accept."""
+    if not any(job.after for job in jobs):  # a bulk of independent jobs
+        return [0] * len(jobs), {}
     in_batch = {job.id for job in jobs}
     blockers: list[int] = []
     added: dict[str, int] = {}

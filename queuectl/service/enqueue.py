@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from queuectl.store.base import Store
 
 
-class Enqueued(msgspec.Struct, frozen=True):
+# gc=False: as NewJob's (queuectl.models), never part of a cycle.
+class Enqueued(msgspec.Struct, frozen=True, gc=False):
     """What an enqueue did with one job: added it (`id` is its own), or, as a duplicate
     of the job holding its unique key, answered with that job's `id` (`replaced`: the
     holder took its spec). `note` is one line for the user on a duplicate."""

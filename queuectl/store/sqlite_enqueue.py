@@ -1,4 +1,4 @@
-"""Enqueueing on SQLite: one executemany of plain rows.
+"""Enqueueing on SQLite: multi-row INSERTs that bind a value shared by every row once.
 
 A large batch also drops the per-row `job_counts_insert` trigger for the length of its
 own transaction and adds the counts once per queue: the trigger's upsert per row was
@@ -14,7 +14,7 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
-from functools import cache
+from functools import lru_cache
 from itertools import chain
 
 from queuectl import rules, workflow
@@ -30,10 +30,9 @@ _COLUMNS = (
     " updated_at, keep_daemons, cwd, env, after_mode, blockers, dependents, concurrency_key,"
     " unique_key"
 )
-_ROW = "(" + ", ".join("?" * (_COLUMNS.count(",") + 1)) + ")"
 # Rows a statement inserts: running a statement costs more than inserting its row, so a
 # multi-row VALUES list inserts a bulk in a third of the time of a statement per row.
-# 200 rows bind 3,400 values, well under SQLite's limit of 32,766.
+# 200 rows bind at most 3,600 values, well under SQLite's limit of 32,766.
 ROWS_PER_INSERT = 200
 _STATES = "SELECT id, state FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
 _ADD_DEPENDENTS = "UPDATE jobs SET dependents = dependents + ? WHERE id = ?"
@@ -59,38 +58,35 @@ def insert_jobs(
     outside = workflow.check_graph(jobs)
     found = {row[0]: JobState(row[1]) for row in conn.execute(_STATES, (json.dumps(outside),))}
     blockers, dependents = workflow.blockers_at_enqueue(jobs, found)
-    rows = [
-        (
-            job.id,
-            job.command,
-            job.queue,
-            job.priority,
-            default_max_retries if job.max_retries is None else job.max_retries,
-            job.max_retries,
-            job.timeout,
-            now + job.delay if job.run_at is None else job.run_at,
-            now,
-            now,
-            job.keep_daemons,
-            job.cwd,
-            json.dumps(job.env) if job.env else None,
-            job.after_mode.value if job.after else None,
-            blocking,
-            dependents.pop(job.id, 0),
-            job.concurrency_key,
-            job.unique_key,
-        )
-        for job, blocking in zip(jobs, blockers, strict=True)
+    columns: list[list[object]] = [
+        [job.id for job in jobs],
+        [job.command for job in jobs],
+        [job.queue for job in jobs],
+        [job.priority for job in jobs],
+        [default_max_retries if job.max_retries is None else job.max_retries for job in jobs],
+        [job.max_retries for job in jobs],
+        [job.timeout for job in jobs],
+        [now + job.delay if job.run_at is None else job.run_at for job in jobs],
+        [now] * len(jobs),
+        [now] * len(jobs),
+        [job.keep_daemons for job in jobs],
+        [job.cwd for job in jobs],
+        [json.dumps(job.env) if job.env else None for job in jobs],
+        [job.after_mode.value if job.after else None for job in jobs],
+        list(blockers),
+        [dependents.pop(job.id, 0) for job in jobs],
+        [job.concurrency_key for job in jobs],
+        [job.unique_key for job in jobs],
     ]
     links = [(parent, job.id) for job in jobs for parent in job.after]
     conn.execute("SAVEPOINT enqueue")
     try:
-        trigger = _count_trigger(conn) if len(rows) >= BULK_ROWS else None
+        trigger = _count_trigger(conn) if len(jobs) >= BULK_ROWS else None
         if trigger is None:
-            _insert(conn, rows)
+            _insert(conn, columns)
         else:
             conn.execute(f"DROP TRIGGER {COUNT_TRIGGER}")
-            _insert(conn, rows)
+            _insert(conn, columns)
             conn.executemany(_ADD_COUNT, Counter(job.queue for job in jobs).items())
             conn.execute(trigger)
         if links:
@@ -111,16 +107,44 @@ def insert_jobs(
     conn.execute("RELEASE enqueue")
 
 
-def _insert(conn: sqlite3.Connection, rows: Sequence[tuple[object, ...]]) -> None:
-    """Insert `rows` in input order (so `seq` follows it), ROWS_PER_INSERT a statement."""
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[start : start + ROWS_PER_INSERT]
-        conn.execute(_insert_sql(len(chunk)), list(chain.from_iterable(chunk)))
+def _insert(conn: sqlite3.Connection, columns: Sequence[Sequence[object]]) -> None:
+    """Insert the rows that `columns` hold (one list per column of _COLUMNS) in input
+    order, so `seq` follows it, ROWS_PER_INSERT a statement. A column whose value is
+    the same in every row of a statement is bound once, not once a row: binding is
+    most of an insert's cost, and in a bulk most columns hold the same value."""
+    total = len(columns[0])
+    for start in range(0, total, ROWS_PER_INSERT):
+        end = min(start + ROWS_PER_INSERT, total)
+        chunk = [column[start:end] for column in columns]
+        # Values equal by == are stored alike in a column of a declared type (1, 1.0 and
+        # True in a number column; str and None compare only with their own kind).
+        shared = tuple(part.count(part[0]) == len(part) for part in chunk)
+        values = [part[0] for part, same in zip(chunk, shared, strict=True) if same]
+        varying = [part for part, same in zip(chunk, shared, strict=True) if not same]
+        values.extend(chain.from_iterable(zip(*varying, strict=True)))
+        conn.execute(_insert_sql(end - start, shared), values)
 
 
-@cache
-def _insert_sql(rows: int) -> str:
-    return f"INSERT INTO jobs ({_COLUMNS}) VALUES {', '.join([_ROW] * rows)}"
+@lru_cache(maxsize=64)  # a few shapes recur: one job, a bulk's full and last chunks
+def _insert_sql(rows: int, shared: tuple[bool, ...]) -> str:
+    """The statement for `rows` rows: parameters ?1.. are the shared columns, once; the
+    varying columns follow, row by row."""
+    first_varying = sum(shared) + 1
+    per_row = len(shared) - sum(shared)
+    parts = []
+    for row in range(rows):
+        shared_at = 1
+        varying_at = first_varying + row * per_row
+        params = []
+        for same in shared:
+            if same:
+                params.append(f"?{shared_at}")
+                shared_at += 1
+            else:
+                params.append(f"?{varying_at}")
+                varying_at += 1
+        parts.append(f"({', '.join(params)})")
+    return f"INSERT INTO jobs ({_COLUMNS}) VALUES {', '.join(parts)}"
 
 
 def _check_unique_keys(conn: sqlite3.Connection, jobs: Sequence[NewJob]) -> None:
