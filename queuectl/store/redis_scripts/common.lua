@@ -502,41 +502,43 @@ end
 -- parked). Each job needs its id, queue, priority, state, seq, run_at, blockers and
 -- concurrency_key.
 local function index_new(jobs, now)
+    -- Arrays filled through counters of their own: `#t + 1` searches for the end of the
+    -- array each time, a cost the hundred thousand jobs of a bulk paid six times each.
     local all, ids, pending, blocked, ready, timers = {}, {}, {}, {}, {}, {}
-    local by_queue, counts = {}, {}  -- queue -> {ready pairs, pending_at pairs}
+    local n_all, n_blocked, n_ready, n_timers = 0, 0, 0, 0
+    local by_queue, counts = {}, {}  -- queue -> {ready pairs, pending_at pairs, sizes}
     for _, job in ipairs(jobs) do
         local id, q, seq = job.id, job.queue, job.seq
         if job.concurrency_key then count_key(job, 1) end
-        all[#all + 1] = seq
-        all[#all + 1] = id
-        ids[#ids + 1] = 0
-        ids[#ids + 1] = id
-        pending[#pending + 1] = seq
-        pending[#pending + 1] = id
+        all[n_all + 1], all[n_all + 2] = seq, id
+        ids[n_all + 1], ids[n_all + 2] = 0, id
+        pending[n_all + 1], pending[n_all + 2] = seq, id
+        n_all = n_all + 2
         counts[q] = (counts[q] or 0) + 1
         if job.unique_key then redis.call('HSET', P .. 'unique', job.unique_key, id) end
         if is_blocked(job) then
-            blocked[#blocked + 1] = seq
-            blocked[#blocked + 1] = id
+            blocked[n_blocked + 1], blocked[n_blocked + 2] = seq, id
+            n_blocked = n_blocked + 2
         else
             local own = by_queue[q]
             if not own then
-                own = {{}, {}}
+                own = {{}, {}, 0, 0}
                 by_queue[q] = own
             end
             local run_at = job.run_at
             if tonumber(run_at) <= now then
-                local m, score = ready_member(job), -tonumber(job.priority)
-                ready[#ready + 1] = score
-                ready[#ready + 1] = m
-                own[1][#own[1] + 1] = score
-                own[1][#own[1] + 1] = m
+                local m, score, at = ready_member(job), -tonumber(job.priority), own[3]
+                ready[n_ready + 1], ready[n_ready + 2] = score, m
+                n_ready = n_ready + 2
+                own[1][at + 1], own[1][at + 2] = score, m
+                own[3] = at + 2
             else
-                timers[#timers + 1] = run_at
-                timers[#timers + 1] = id
+                timers[n_timers + 1], timers[n_timers + 2] = run_at, id
+                n_timers = n_timers + 2
             end
-            own[2][#own[2] + 1] = run_at
-            own[2][#own[2] + 1] = id
+            local at = own[4]
+            own[2][at + 1], own[2][at + 2] = run_at, id
+            own[4] = at + 2
         end
     end
     zadd_flat(P .. 'all', all)

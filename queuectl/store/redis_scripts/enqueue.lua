@@ -64,11 +64,15 @@ local stamp = num(now)
 local jobs = {}
 for i, spec in ipairs(specs) do
     local id, own = spec[1], spec[5]
+    -- Most jobs of a bulk are due now and run after nothing: their run_at, blockers and
+    -- dependents are strings made once, not formatted again for each job.
+    local at = tonumber(spec[7]) or (now + tonumber(spec[8]))
+    local blocking, after_it = blockers[id], dependents[id]
     local job = {
         id = id, queue = spec[3], priority = spec[4], state = 'pending',
         seq = num(last_seq - n + i),
-        run_at = num(tonumber(spec[7]) or (now + tonumber(spec[8]))),
-        blockers = num(blockers[id] or 0),
+        run_at = at == now and stamp or num(at),
+        blockers = blocking and num(blocking) or '0',
         concurrency_key = spec[14] ~= '' and spec[14] or nil,
     }
     if spec[15] ~= '' then job.unique_key = spec[15] end
@@ -79,7 +83,7 @@ for i, spec in ipairs(specs) do
                'last_attempt', '0', 'max_retries', (own ~= '' and own) or default,
                'seq', job.seq, 'run_at', job.run_at, 'created_at', stamp,
                'updated_at', stamp, 'cancel_requested', '0', 'keep_daemons', spec[9],
-               'blockers', job.blockers, 'dependents', num(dependents[id] or 0))
+               'blockers', job.blockers, 'dependents', after_it and num(after_it) or '0')
     local parents = parents_of[id]
     if own ~= '' or spec[6] ~= '' or spec[11] ~= '' or spec[14] ~= '' or parents
        or spec[15] ~= '' then
