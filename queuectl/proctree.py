@@ -65,6 +65,9 @@ def token_needle(token: str) -> bytes:
     return f"\0{TOKEN_VAR}={token}\0".encode()
 
 
+CHILDREN_READ = 16 * 1024  # bytes: the pids of about 2,000 children a read
+
+
 def own_children() -> set[int] | None:
     """Pids of this process's children, zombies included; None where the kernel does not
     say (CONFIG_PROC_CHILDREN missing). Only the main thread's: it spawns every job, and
@@ -73,11 +76,15 @@ def own_children() -> set[int] | None:
         fd = os.open(f"/proc/self/task/{os.getpid()}/children", os.O_RDONLY)
     except OSError:
         return None
+    chunks = []
     try:
-        data = os.read(fd, 1 << 20)
+        # Read in small chunks: a read of 1 MiB at once made Python allocate (and the
+        # kernel map) a megabyte each time, two thirds of the call, once a job.
+        while chunk := os.read(fd, CHILDREN_READ):
+            chunks.append(chunk)
     finally:
         os.close(fd)
-    return {int(pid) for pid in data.split()}
+    return {int(pid) for pid in b"".join(chunks).split()}
 
 
 class Snapshot:
