@@ -5,7 +5,8 @@ descriptor (inotify on SQLite, LISTEN on PostgreSQL, SUBSCRIBE on Redis); else a
 blocks in it and pokes the worker's wake-up pipe. A waiter that lost its connection and
 has no descriptor for a while is asked again every LISTEN_RETRY_S; meanwhile the
 worker's poll interval is the fallback. Once it has one again, the store answers again:
-`back` tells a worker pausing through an outage to try its store at once.
+`back` tells a worker pausing through an outage to try its store at once. A worker that
+could not act on a change takes them on a timer instead (`attend`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ LISTEN_RETRY_S = 0.25  # how often a waiter that lost its connection tries again
 # pickup time, and it has nothing else to do. A busy worker never waits for one: it
 # looks again when the waiter says (look_again_at), running its jobs meanwhile.
 IDLE_SETTLE_S = 0.01
+# How often a worker that has no use for a change right now (every slot busy, no claim to
+# make) takes what its waiter heard: for cancel and stop orders. Meanwhile its descriptor
+# is out of the selector. Each SQLite commit writes the WAL several times, and each write
+# woke every process of every worker on the database, dozens of wake-ups a job, to learn
+# nothing it could act on.
+BUSY_LOOK_S = 0.1
 
 
 class ChangeWatch:
@@ -45,6 +52,8 @@ class ChangeWatch:
         self.waiter: ChangeWaiter | None = None
         self._fd: int | None = None
         self._in_selector = False  # watched in the selector, not by a thread
+        self._eager = True  # the descriptor is in the selector (see `attend`)
+        self._next_busy_look = 0.0
         self._next_listen = 0.0
         self.reconnected = False  # connected again since `back` was last asked
 
@@ -72,13 +81,32 @@ class ChangeWatch:
         # The waiter may have reconnected, on a new socket that can have the old number
         # (which epoll forgot when it closed): watch whatever it has now, afresh.
         lost = self._fd is None
-        if self._fd is not None:
+        if self._fd is not None and self._eager:
             self.selector.unregister(self._fd)
         self._fd = self.waiter.fileno()
         if self._fd is not None:
-            self.selector.register(self._fd, selectors.EVENT_READ, "changes")
+            if self._eager:
+                self.selector.register(self._fd, selectors.EVENT_READ, "changes")
             self.reconnected = self.reconnected or lost
+        self._next_busy_look = time.monotonic() + BUSY_LOOK_S
         return changed
+
+    def attend(self, eager: bool) -> None:
+        """`eager`: a change could be acted on at once (nothing runs, or a claim would be
+        made), so the waiter's descriptor wakes the loop; else it leaves the selector and
+        the loop takes changes every BUSY_LOOK_S (look_again_at). What the waiter hears
+        meanwhile waits for it (inotify's queue, the socket), and wakes the loop as soon
+        as the descriptor is back."""
+        if eager == self._eager or not self._in_selector:
+            return
+        self._eager = eager
+        if self._fd is None:
+            return  # no connection: `take` registers the next one as `eager` says
+        if eager:
+            self.selector.register(self._fd, selectors.EVENT_READ, "changes")
+        else:
+            self.selector.unregister(self._fd)
+            self._next_busy_look = time.monotonic() + BUSY_LOOK_S
 
     def back(self) -> bool:
         """Whether the waiter got its connection back since last asked: the store answers
@@ -87,9 +115,12 @@ class ChangeWatch:
         return back
 
     def look_again_at(self) -> float | None:
-        """When to `take` again, the descriptor quiet: a change was seen under way."""
+        """When to `take` again, the descriptor quiet: a change was seen under way, or
+        the descriptor is out of the selector (`attend`)."""
         if self.waiter is None or not self._in_selector:
             return None
+        if not self._eager and self._fd is not None:
+            return self._next_busy_look
         # (A backend of another package may predate look_again_at: it never asks.)
         look_again_at = getattr(self.waiter, "look_again_at", None)
         return None if look_again_at is None else look_again_at()

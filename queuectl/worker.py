@@ -366,6 +366,10 @@ class Worker:
         database changes, signals; then deadlines (timeouts, kills). With `limit` (a
         pause while the store is down) only the commands' own deadlines count."""
         now = time.monotonic()
+        # A change matters at once only to a worker that would act on it: claim (nothing
+        # runs, or a slot or the reserve wants jobs), or learn that the store is back.
+        idle = not self.slots.running
+        self.changes.attend(limit is not None or idle or self._would_claim())
         if self.changes.relisten_due(now):  # its connection is gone: listen again
             self._on_change()
         elif (again := self.changes.look_again_at()) is not None and now >= again:
@@ -395,7 +399,7 @@ class Worker:
             relisten = self.changes.relisten_at()
             timers += [] if relisten is None else [relisten]
             return min([limit, *(max(0.0, t - now) for t in timers)])
-        claim = not self.stop.mode and self.claims.would_claim()
+        claim = self._would_claim()
         if self.claims.dirty and claim:
             return 0.0  # a claim to make right away
         if self.results.due(now):
@@ -410,6 +414,9 @@ class Worker:
         changes = (self.changes.relisten_at(), self.changes.look_again_at())
         timers += [at for at in (stop, reserve, *changes) if at is not None]
         return max(0.0, min(timers) - now)
+
+    def _would_claim(self) -> bool:
+        return not self.stop.mode and self.claims.would_claim()
 
     def _collect(self, now: float) -> None:
         """Apply deadlines, and move commands that ended to the results to record."""

@@ -6,15 +6,20 @@ from __future__ import annotations
 import select
 import selectors
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 import queuectl.store.inotify
-from queuectl.changes import ChangeWatch
+from queuectl.changes import BUSY_LOOK_S, ChangeWatch
+from queuectl.models import JobState, NewJob
+from queuectl.service import jobs as job_service
 from queuectl.store import Store, open_store
+from queuectl.worker import Worker
+from queuectl.worker_options import WorkerOptions
 from tests.conftest import make_job
-from tests.helpers import begin_spilled
+from tests.helpers import begin_spilled, stepped_worker
 
 
 def _enqueue_elsewhere(url: str) -> None:
@@ -109,3 +114,58 @@ def test_an_idle_worker_waits_for_a_commit_under_way_and_a_busy_one_does_not(
             writing.join(60)
             watch.close()
             store.close()
+
+
+def test_a_busy_worker_takes_changes_on_its_own_turn(
+    store: Store, store_url: str, wake_pipe: tuple[int, int]
+) -> None:
+    """With no use for a change right now, the waiter's descriptor leaves the selector;
+    what it hears meanwhile is kept for the next `take` (look_again_at says when), and
+    wakes the selector at once when the descriptor is back."""
+    with selectors.DefaultSelector() as selector:
+        watch = ChangeWatch(selector, wake_pipe[1], lambda: None)
+        watch.start(store)
+        try:
+            before = time.monotonic()
+            watch.attend(False)
+            assert not selector.get_map()
+            turn = watch.look_again_at()
+            assert turn is not None
+            assert before + BUSY_LOOK_S <= turn <= time.monotonic() + BUSY_LOOK_S
+            _enqueue_elsewhere(store_url)
+            assert watch.take()  # its turn: the change was kept for it
+            assert not selector.get_map()  # ...and the descriptor stays out
+            _enqueue_elsewhere(store_url)
+            watch.attend(True)  # a slot freed: what was heard meanwhile wakes the loop
+            events = selector.select(10)
+            assert [key.data for key, _ in events] == ["changes"]
+            assert watch.take()
+        finally:
+            watch.close()
+
+
+def _watching(worker: Worker) -> bool:
+    return "changes" in [key.data for key in worker.selector.get_map().values()]
+
+
+def test_a_worker_watches_changes_when_it_could_act_on_them(store: Store, store_url: str) -> None:
+    """Every slot busy, nothing to claim: no wake-up per change, yet a cancel order still
+    reaches the running job; with a slot free, each change wakes the worker again."""
+    store.enqueue_jobs([NewJob(id="long", command="sleep 60")], 0)
+    with stepped_worker(store_url, WorkerOptions(slots=1)) as worker:
+        worker.changes.start(worker.store)
+        assert _watching(worker)
+        worker.claims.claim()
+        assert list(worker.slots.running) == ["long"]
+        worker.wait()  # returns by its next look at the latest
+        assert not _watching(worker)
+        job_service.cancel(store, ["long"])
+        deadline = time.monotonic() + 30
+        while (job := store.get_job("long")) is None or job.state != JobState.CANCELLED:
+            assert time.monotonic() < deadline, "the cancel order was not heard"
+            worker.heartbeat()
+            worker.record_results()
+            worker.wait()
+        _enqueue_elsewhere(store_url)
+        worker.wait()  # nothing runs: the new job's change wakes it
+        assert _watching(worker)
