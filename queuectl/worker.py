@@ -33,6 +33,7 @@ from queuectl.changes import ChangeWatch
 from queuectl.claiming import Claims
 from queuectl.config import Settings
 from queuectl.errors import StoreError
+from queuectl.held_log import held_lines
 from queuectl.housekeeping import Housekeeper
 from queuectl.models import Job, RunResult, StopMode, WorkerRegistration
 from queuectl.pacing import Pacing, limited_queue
@@ -88,6 +89,7 @@ class Worker:
         )
         self.wakeups = Wakeups(self.selector)
         self.changes = ChangeWatch(self.selector, self.wakeups.write_fd, self.claims.look_soon)
+        self.held_log = held_lines()  # a supervisor's process: its log lines wait for us
         # systemd Type=notify (a no-op elsewhere); a supervisor's process tells it instead.
         self.notifier: Notifier = Notifier()
         if options.report_fd is not None:
@@ -379,6 +381,9 @@ class Worker:
             log.debug("waiting for an event")
         elif timeout >= 0.001:  # not a mere look at what is ready
             log.debug("waiting up to %.3fs", timeout)
+        if (held := self.held_log) is not None and held.due is not None:
+            left = max(0.0, held.due - now)
+            timeout = left if timeout is None else min(timeout, left)
         for key, _ in self.selector.select(timeout):
             if key.data == "wake":
                 self.wakeups.drain()
@@ -387,6 +392,8 @@ class Worker:
             else:
                 key.data[0].on_event(key)
         self._collect(time.monotonic())
+        if held is not None:
+            held.flush_if_due(time.monotonic())
 
     def _timeout(self, now: float, limit: float | None) -> float | None:
         """Until the earliest timer that the caller will act on (None: no timer)."""

@@ -96,6 +96,23 @@ def test_a_burst_waits_for_the_jobs_of_every_process(store_url: str, tmp_path: P
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_process_writes_its_held_lines_while_its_job_runs(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    """A process holds its log lines (held_log.py) for at most a moment: the loop,
+    asleep while a long job runs, still wakes to write them."""
+    log, done = tmp_path / "w.log", tmp_path / "done"
+    command = f"until [ -e {done} ]; do sleep 0.05; done"
+    worker = start_worker(store_url, log, "--count", "2", "--procs", "2")
+    try:
+        _enqueue(store, ("long", command))
+        wait_for(lambda: f"job long attempt 1 started: {command}" in log.read_text(), timeout=30)
+        assert _state(store, "long") is JobState.PROCESSING
+    finally:
+        done.touch()
+        stop(worker)
+
+
 def test_worker_list_and_stop_see_one_worker(store_url: str, tmp_path: Path) -> None:
     """`worker list` shows one worker (the supervisor's pid) with its two processes;
     `worker stop` stops both gracefully: their running jobs finish and are recorded."""

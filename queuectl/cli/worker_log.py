@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from queuectl.held_log import HeldLines
+
 LOG_FILE_BYTES = 10 * 1024 * 1024  # rotate a detached worker's log at 10 MiB...
 LOG_FILE_BACKUPS = 5  # ...keeping five old files
 _COLORS = {"WARNING": 33, "ERROR": 31, "CRITICAL": 31, "DEBUG": 2}
@@ -71,8 +73,9 @@ def style() -> dict[str, object]:
 
 
 def configure_like(given: dict[str, object]) -> None:
-    """Log to stderr (the supervisor's pipe) in the supervisor's `style`."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Log to stderr (the supervisor's pipe) in the supervisor's `style`, the lines held
+    and written together (held_log.py)."""
+    handler = HeldLines(sys.stderr)
     if given.get("format") == "json":
         handler.setFormatter(JsonFormat())
     else:
