@@ -67,8 +67,9 @@ def wall(command: list[str], env: dict[str, str], stdin: bytes | None = None) ->
 
 
 def start_worker(url: str, *args: str) -> subprocess.Popen[bytes]:
+    """`worker start ARGS` as a user runs it: its log on (two lines a job), thrown away."""
     return subprocess.Popen(
-        [*queuectl_command(), "worker", "start", "--quiet", *args],
+        [*queuectl_command(), "worker", "start", *args],
         env=bench_env(url),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
