@@ -133,6 +133,9 @@ def test_a_busy_worker_takes_changes_on_its_own_turn(
             assert turn is not None
             assert before + BUSY_LOOK_S <= turn <= time.monotonic() + BUSY_LOOK_S
             _enqueue_elsewhere(store_url)
+            heard = watch.waiter.fileno() if watch.waiter is not None else None
+            assert heard is not None
+            assert select.select([heard], [], [], 10)[0]  # it arrives in its own time
             assert watch.take()  # its turn: the change was kept for it
             assert not selector.get_map()  # ...and the descriptor stays out
             _enqueue_elsewhere(store_url)
