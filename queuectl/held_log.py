@@ -2,14 +2,15 @@
 
 Each write to the supervisor's pipe woke the supervisor to pass the line on, and a busy
 process writes two lines a job: with `true` jobs, that was a tenth of the drain's time.
-A line now waits at most HOLD_S: the worker's loop sleeps no longer than that while lines
-are held, and writes them when due. A warning or an error goes out at once, with the lines
-before it, and so does a line logged by another thread (the loop may be asleep). At exit,
-logging's shutdown writes what is left.
+A line now waits at most HOLD_S, or less: the worker's loop writes the lines held before
+it sleeps past their time, and after a wake-up once they are due. A warning or an error
+goes out at once, with the lines before it, and so does a line logged by another thread
+(the loop may be asleep). At exit, logging's shutdown writes what is left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -43,13 +44,24 @@ class HeldLines(logging.StreamHandler[TextIO]):
         try:
             if self.lines:
                 text, self.lines, self.due = "".join(self.lines), [], None
-                self.stream.write(text)
-                self.stream.flush()
+                # A closed or broken stderr loses the lines; the worker goes on (as
+                # logging's own handlers do).
+                with contextlib.suppress(OSError, ValueError):
+                    self.stream.write(text)
+                    self.stream.flush()
         finally:
             self.release()
 
     def flush_if_due(self, now: float) -> None:
-        if self.due is not None and now >= self.due:
+        due = self.due  # (once: another thread's line may write them meanwhile)
+        if due is not None and now >= due:
+            self.flush()
+
+    def write_before(self, wake_at: float | None) -> None:
+        """Write the held lines now if the caller sleeps until after they are due
+        (`wake_at` None: until an event): a sleep is never cut short for them."""
+        due = self.due
+        if due is not None and (wake_at is None or wake_at > due):
             self.flush()
 
 

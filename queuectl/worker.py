@@ -381,9 +381,8 @@ class Worker:
             log.debug("waiting for an event")
         elif timeout >= 0.001:  # not a mere look at what is ready
             log.debug("waiting up to %.3fs", timeout)
-        if (held := self.held_log) is not None and held.due is not None:
-            left = max(0.0, held.due - now)
-            timeout = left if timeout is None else min(timeout, left)
+        if (held := self.held_log) is not None:  # no sleep past their time, no wake-up
+            held.write_before(None if timeout is None else now + timeout)
         for key, _ in self.selector.select(timeout):
             if key.data == "wake":
                 self.wakeups.drain()

@@ -37,6 +37,7 @@ def main(argv: list[str]) -> int:
     die_with_parent(int(spec["parent"]))
     from queuectl.cli.worker_log import configure_like
     from queuectl.errors import QueueError
+    from queuectl.held_log import held_lines
     from queuectl.worker import Worker
     from queuectl.worker_link import SupervisorLink
     from queuectl.worker_options import WorkerOptions
@@ -57,6 +58,9 @@ def main(argv: list[str]) -> int:
     except QueueError as err:
         SupervisorLink(options.report_fd).failed(str(err))
         return 1
+    finally:
+        if (held := held_lines()) is not None:
+            held.flush()  # before any traceback Python prints: these lines came first
 
 
 if __name__ == "__main__":

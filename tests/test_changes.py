@@ -16,7 +16,8 @@ from queuectl.changes import BUSY_LOOK_S, ChangeWatch
 from queuectl.models import JobState, NewJob
 from queuectl.service import jobs as job_service
 from queuectl.store import Store, open_store
-from queuectl.worker import Worker
+from queuectl.timers import Duty
+from queuectl.worker import MIN_HEARTBEAT_S, Worker
 from queuectl.worker_options import WorkerOptions
 from tests.conftest import make_job
 from tests.helpers import begin_spilled, stepped_worker
@@ -162,13 +163,16 @@ def test_a_worker_watches_changes_when_it_could_act_on_them(store: Store, store_
         assert list(worker.slots.running) == ["long"]
         worker.wait()  # returns by its next look at the latest
         assert not _watching(worker)
+        worker.timers.due_now(Duty.HEARTBEAT)
+        worker.heartbeat()  # the next regular one is 5 s away...
         job_service.cancel(store, ["long"])
-        deadline = time.monotonic() + 30
+        # ...and the cancel is heard sooner: a look (BUSY_LOOK_S) sees the change, which
+        # brings the heartbeat forward (MIN_HEARTBEAT_S) that reads the order.
+        deadline = time.monotonic() + 10 * (BUSY_LOOK_S + MIN_HEARTBEAT_S)
         while (job := store.get_job("long")) is None or job.state != JobState.CANCELLED:
-            assert time.monotonic() < deadline, "the cancel order was not heard"
+            assert time.monotonic() < deadline, "the cancel order was not heard in time"
             worker.heartbeat()
             worker.record_results()
             worker.wait()
-        _enqueue_elsewhere(store_url)
-        worker.wait()  # nothing runs: the new job's change wakes it
+        worker.wait()  # nothing runs: its descriptor is back for the next change
         assert _watching(worker)
