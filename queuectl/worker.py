@@ -368,15 +368,15 @@ class Worker:
         database changes, signals; then deadlines (timeouts, kills). With `limit` (a
         pause while the store is down) only the commands' own deadlines count."""
         now = time.monotonic()
+        claim = not self.stop.mode and self.claims.would_claim()
         # A change matters at once only to a worker that would act on it: claim (nothing
         # runs, or a slot or the reserve wants jobs), or learn that the store is back.
-        idle = not self.slots.running
-        self.changes.attend(limit is not None or idle or self._would_claim())
+        self.changes.attend(limit is not None or not self.slots.running or claim)
         if self.changes.relisten_due(now):  # its connection is gone: listen again
             self._on_change()
         elif (again := self.changes.look_again_at()) is not None and now >= again:
             self._on_change()  # a change seen under way: is it visible now?
-        timeout = self._timeout(now, limit)
+        timeout = self._timeout(now, limit, claim)
         if timeout is None:
             log.debug("waiting for an event")
         elif timeout >= 0.001:  # not a mere look at what is ready
@@ -394,8 +394,9 @@ class Worker:
         if held is not None:
             held.flush_if_due(time.monotonic())
 
-    def _timeout(self, now: float, limit: float | None) -> float | None:
-        """Until the earliest timer that the caller will act on (None: no timer)."""
+    def _timeout(self, now: float, limit: float | None, claim: bool) -> float | None:
+        """Until the earliest timer that the caller will act on (None: no timer); `claim`:
+        a claim would be made once due."""
         timers = self.slots.deadlines()
         if (swept := self.sweeper.next_deadline()) is not None:
             timers.append(swept)
@@ -405,7 +406,6 @@ class Worker:
             relisten = self.changes.relisten_at()
             timers += [] if relisten is None else [relisten]
             return min([limit, *(max(0.0, t - now) for t in timers)])
-        claim = self._would_claim()
         if self.claims.dirty and claim:
             return 0.0  # a claim to make right away
         if self.results.due(now):
@@ -420,9 +420,6 @@ class Worker:
         changes = (self.changes.relisten_at(), self.changes.look_again_at())
         timers += [at for at in (stop, reserve, *changes) if at is not None]
         return max(0.0, min(timers) - now)
-
-    def _would_claim(self) -> bool:
-        return not self.stop.mode and self.claims.would_claim()
 
     def _collect(self, now: float) -> None:
         """Apply deadlines, and move commands that ended to the results to record."""
