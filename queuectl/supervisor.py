@@ -48,8 +48,9 @@ from queuectl.store_outage import StoreOutage
 from queuectl.wakeups import Wakeups
 from queuectl.watchdog import Watchdog
 from queuectl.worker_link import parse_notify
-from queuectl.worker_members import Member, start_member
+from queuectl.worker_members import Member, can_fork, start_member
 from queuectl.worker_options import WorkerOptions, new_worker_id, split_slots
+from queuectl.worker_process import preload
 
 log = logging.getLogger("queuectl.worker")
 
@@ -107,8 +108,7 @@ class Supervisor:
     def run(self) -> int:
         self.started = time.monotonic()
         seal_inherited_fds()
-        if self.wakeups.install(self._on_signal, None):
-            self.watchdog = Watchdog(self._last_words)
+        handled = self.wakeups.install(self._on_signal, None)
         try:
             self.outage.until_stored("register", self._register, self._pause, self._stopping)
         except StoreError:
@@ -117,8 +117,9 @@ class Supervisor:
         queues = ",".join(self.options.queues or ["*"])
         chores = Housekeeper(self.store.url)  # schedules and retention, in a thread
         try:
-            for index, slots in enumerate(self.shares if not self.signals else ()):
-                self._start(index, slots)
+            self._start_all()
+            if handled:  # a thread: only once the processes are forked (worker_members.py)
+                self.watchdog = Watchdog(self._last_words)
             pids = ", ".join(str(m.pid) for m in self.members.values())
             log.info(
                 "worker %s started: %d slot(s) in %d processes (pids %s), queues %s",
@@ -182,7 +183,24 @@ class Supervisor:
 
     # -- the processes --------------------------------------------------------------------
 
-    def _start(self, index: int, slots: int) -> None:
+    def _start_all(self) -> None:
+        """Start the processes, forked while this process has one thread and no store
+        connection (a SQLite connection must not be copied by a fork): the store is closed
+        for the forks and opened again (worker_members.py)."""
+        if self.signals:
+            return
+        fork = can_fork()
+        if fork:
+            preload()
+            self.store.close()
+        try:
+            for index, slots in enumerate(self.shares):
+                self._start(index, slots, fork)
+        finally:
+            if fork:
+                self.store = open_store(self.store.url, durable=False, reuse_check=True)
+
+    def _start(self, index: int, slots: int, fork: bool = False) -> None:
         spec = {
             "id": self.id,
             "slots": slots,
@@ -192,7 +210,7 @@ class Supervisor:
             "host": self.options.host,
             "log": self.style,
         }
-        member = start_member(index, slots, spec, self.store.url)
+        member = start_member(index, slots, spec, self.store.url, fork)
         for fd, kind in (
             (member.log_fd, "log"),
             (member.report_fd, "report"),
@@ -253,8 +271,7 @@ class Supervisor:
             if fd in (member.report_fd, member.exit_fd):
                 os.close(fd)
             else:
-                assert member.popen.stderr is not None
-                member.popen.stderr.close()
+                member.close_log()
 
     def _on_report(self, member: Member, entry: dict[str, object]) -> None:
         if "ended" in entry:
@@ -299,7 +316,7 @@ class Supervisor:
         """A process exited: read what it left in its pipes, count its summary, and
         decide: replace it (killed by a signal), let the others end (a clean end), or
         stop them all (a failure)."""
-        code = member.popen.wait()
+        code = member.wait()
         for fd, kind in ((member.report_fd, "report"), (member.log_fd, "log")):
             while fd in member.open_fds and self._read(member, fd, kind, last=True):
                 pass
@@ -394,7 +411,7 @@ class Supervisor:
     def _signal_all(self, sig: signal.Signals) -> None:
         for member in list(self.members.values()):  # the watchdog's thread calls it too
             with contextlib.suppress(ProcessLookupError):
-                member.popen.send_signal(sig)
+                member.send_signal(sig)
 
     def _kill_all(self, why: str) -> None:
         if self.members:
@@ -407,7 +424,7 @@ class Supervisor:
         if self.members:
             self._kill_all("left running")
             for member in list(self.members.values()):
-                member.popen.wait()
+                member.wait()
                 for fd in list(member.open_fds):
                     self._close_fd(member, fd)
             self.members.clear()

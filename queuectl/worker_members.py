@@ -1,31 +1,49 @@
 """The processes of a worker supervisor (supervisor.py): how one is started, what the
-supervisor keeps about it, and how `worker list` finds them on this host."""
+supervisor keeps about it, and how `worker list` finds them on this host.
+
+The processes a supervisor starts with it are forked from it: each then has what the
+supervisor imported (queuectl, the database driver) and costs no interpreter start-up.
+A process started later, in place of one that died, is a fresh interpreter
+(`python -m queuectl.worker_process`): by then the supervisor runs threads, and a fork
+copies only the thread that calls it (a lock another one held would stay held)."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 
 from queuectl.spawn import HIDDEN_FROM_JOBS
 
-PROCESS_MODULE = "queuectl.worker_process"  # what names them in /proc (`worker list`)
+PROCESS_MODULE = "queuectl.worker_process"  # names a started process in /proc...
+FORKED_NAME = b"queuectl-member"  # ...and a forked one (its comm: `worker list`)
+PR_SET_NAME = 15  # <linux/prctl.h>
+FORK_BLOCKED = {signal.SIGTERM, signal.SIGINT}
 
 
 @dataclass
 class Member:
-    """One process: its share of the slots, and what it has said so far."""
+    """One process: its share of the slots, and what it has said so far. `popen` is None
+    for a forked process (then `returncode` is set once it is reaped)."""
 
     index: int
     slots: int
-    popen: subprocess.Popen[bytes]
+    pid: int
     exit_fd: int
     report_fd: int
     log_fd: int
     started: float  # monotonic
+    popen: subprocess.Popen[bytes] | None = None
+    returncode: int | None = None
     log_buf: bytes = b""
     report_buf: bytes = b""
     ready: bool = False
@@ -33,40 +51,154 @@ class Member:
     ended: dict[str, object] | None = None  # its last report: why, what it recorded
     open_fds: set[int] = field(default_factory=set)
 
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
+    def wait(self) -> int:
+        """Reap it (it has exited: its pidfd said so); its exit code as Popen gives it."""
+        if self.popen is not None:
+            return self.popen.wait()
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        """Signal it, unless it has been reaped (its pid may be another's by then)."""
+        if self.popen is not None:
+            self.popen.send_signal(sig)
+        elif self.returncode is None:
+            os.kill(self.pid, sig)
+
+    def close_log(self) -> None:
+        if self.popen is not None and self.popen.stderr is not None:
+            self.popen.stderr.close()
+        else:
+            os.close(self.log_fd)
 
 
-def start_member(index: int, slots: int, spec: dict[str, object], url: str) -> Member:
-    """Start `python -m queuectl.worker_process SPEC` with a pipe to report on, its
-    stderr (its log lines) to read, in a process group of its own."""
+def can_fork() -> bool:
+    """Whether a process can be forked from this one safely: it has one thread (a fork
+    copies only the calling thread, and whatever lock another held stays held)."""
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def start_member(
+    index: int, slots: int, spec: dict[str, object], url: str, fork: bool = False
+) -> Member:
+    """Start a process with a pipe to report on and its stderr (its log lines) to read,
+    in a process group of its own: forked from this one with `fork` (see can_fork; the
+    caller holds no store connection then), else `python -m queuectl.worker_process SPEC`."""
     report_read, report_write = os.pipe()
     spec = {**spec, "parent": os.getpid(), "report_fd": report_write}
-    # Only the supervisor speaks to systemd; the database goes by the environment (in
-    # argv, `ps` would show its password).
-    env = {k: v for k, v in os.environ.items() if k not in HIDDEN_FROM_JOBS}
-    env["QUEUECTL_DB"] = url
     try:
-        popen = subprocess.Popen(
-            [sys.executable, "-m", PROCESS_MODULE, json.dumps(spec)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            pass_fds=(report_write,),
-            process_group=0,  # a terminal's Ctrl-C reaches the supervisor alone
-            env=env,
-        )
+        if fork:
+            (pid, log_fd), popen = _fork(spec, url, report_read), None
+        else:
+            popen = _popen(spec, url, report_write)
+            assert popen.stderr is not None
+            pid, log_fd = popen.pid, popen.stderr.fileno()
     except BaseException:
         os.close(report_read)
         raise
     finally:
         os.close(report_write)
-    assert popen.stderr is not None
-    exit_fd = os.pidfd_open(popen.pid)
-    return Member(
-        index, slots, popen, exit_fd, report_read, popen.stderr.fileno(), time.monotonic()
+    exit_fd = os.pidfd_open(pid)
+    return Member(index, slots, pid, exit_fd, report_read, log_fd, time.monotonic(), popen)
+
+
+def _fork(spec: dict[str, object], url: str, report_read: int) -> tuple[int, int]:
+    """Fork a process that runs the spec's Worker (worker_process.forked): it has every
+    module this one imported, so it starts in milliseconds, not in an interpreter's
+    start-up and imports (a tenth to a third of a second of CPU, per process). Returns its
+    pid and the read end of its stderr."""
+    log_read, log_write = os.pipe()
+    for stream in (sys.stdout, sys.stderr):  # or the child writes what they hold again
+        with contextlib.suppress(Exception):
+            stream.flush()
+    # A signal meant for it arrives once it has a fresh interpreter's handlers, not ours.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, FORK_BLOCKED)
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        os.close(log_read)
+        os.close(log_write)
+        raise
+    if pid == 0:
+        _child(spec, url, (report_read, log_read), log_write, blocked)
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    os.close(log_write)
+    return pid, log_read
+
+
+def _child(
+    spec: dict[str, object],
+    url: str,
+    theirs: tuple[int, ...],
+    log_write: int,
+    mask: set[int | signal.Signals],
+) -> None:
+    """The forked process: never returns into the supervisor's code (os._exit). What the
+    supervisor held stays as it was, untouched: frozen out of the cycle collector, so no
+    finalizer of its objects runs here (it holds no store connection: see start_member)."""
+    code = 1
+    try:
+        gc.freeze()
+        for fd in theirs:
+            os.close(fd)
+        _as_started(url, log_write)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        from queuectl.worker_process import run
+
+        code = run(spec, url)
+    except SystemExit as ended:
+        code = ended.code if isinstance(ended.code, int) else (0 if ended.code is None else 1)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+
+def _as_started(url: str, log_write: int) -> None:
+    """What the started process would have: a fresh interpreter's SIGTERM and SIGINT
+    handlers, no wake-up descriptor, its own process group, /dev/null for stdin and
+    stdout and the log pipe for stderr, member_env's environment, and a name of its own."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the supervisor alone
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd, target in ((devnull, 0), (devnull, 1), (log_write, 2)):
+        os.dup2(fd, target)
+    for fd in (devnull, log_write):
+        os.close(fd)
+    for name in HIDDEN_FROM_JOBS:
+        os.environ.pop(name, None)
+    os.environ["QUEUECTL_DB"] = url
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: `worker list` shows less
+        ctypes.CDLL(None).prctl(PR_SET_NAME, ctypes.c_char_p(FORKED_NAME), 0, 0, 0)
+
+
+def _popen(spec: dict[str, object], url: str, report_write: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", PROCESS_MODULE, json.dumps(spec)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        pass_fds=(report_write,),
+        process_group=0,  # a terminal's Ctrl-C reaches the supervisor alone
+        env=member_env(url),
     )
+
+
+def member_env(url: str) -> dict[str, str]:
+    """Only the supervisor speaks to systemd; the database goes by the environment (in
+    argv, `ps` would show its password). A forked process's is made alike."""
+    env = {k: v for k, v in os.environ.items() if k not in HIDDEN_FROM_JOBS}
+    env["QUEUECTL_DB"] = url
+    return env
 
 
 def member_pids(pid: int) -> list[int]:
@@ -80,9 +212,13 @@ def member_pids(pid: int) -> list[int]:
         return []
     for child in children:
         try:
-            with open(f"/proc/{child}/cmdline", "rb") as handle:
-                if PROCESS_MODULE.encode() in handle.read():
-                    found.append(int(child))
+            with open(f"/proc/{child}/comm", "rb") as handle:
+                named = handle.read().rstrip(b"\n") == FORKED_NAME
+            if not named:
+                with open(f"/proc/{child}/cmdline", "rb") as handle:
+                    named = PROCESS_MODULE.encode() in handle.read()
         except OSError:
             continue
+        if named:
+            found.append(int(child))
     return found

@@ -1,5 +1,5 @@
-"""One process of a worker supervisor (supervisor.py): `python -m queuectl.worker_process
-SPEC`, the database in $QUEUECTL_DB.
+"""One process of a worker supervisor (supervisor.py): forked from it (worker_members.py)
+or `python -m queuectl.worker_process SPEC`, the database in $QUEUECTL_DB.
 
 It runs a Worker with its share of the slots under the supervisor's worker id (leases,
 heartbeats, stop and cancel orders are per worker id, so they work as they do for one
@@ -33,7 +33,18 @@ def die_with_parent(parent: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    spec: dict[str, Any] = json.loads(argv[1])
+    return run(json.loads(argv[1]), os.environ.get("QUEUECTL_DB"))
+
+
+def preload() -> None:
+    """Import what `run` needs (a supervisor does, before it forks its processes)."""
+    import queuectl.cli.worker_log
+    import queuectl.worker
+    import queuectl.worker_link  # noqa: F401
+
+
+def run(spec: dict[str, Any], url: str | None) -> int:
+    """Run the Worker of `spec` (from supervisor.py) until it ends; its exit code."""
     die_with_parent(int(spec["parent"]))
     from queuectl.cli.worker_log import configure_like
     from queuectl.errors import QueueError
@@ -54,7 +65,7 @@ def main(argv: list[str]) -> int:
     )
     assert options.report_fd is not None
     try:
-        return Worker(os.environ.get("QUEUECTL_DB"), options).run()
+        return Worker(url, options).run()
     except QueueError as err:
         SupervisorLink(options.report_fd).failed(str(err))
         return 1

@@ -3,6 +3,7 @@ see and stop, its jobs each run once, a killed process replaced and its job retr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -217,6 +218,50 @@ def test_a_killed_process_is_replaced_and_its_job_retried(store_url: str, tmp_pa
         stop(worker)
         kill_matching(marker)
         store.close()
+
+
+def _database_fds(pid: int, database: str) -> int:
+    """How many of `pid`'s descriptors are open on the SQLite database's files."""
+    found = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            found += os.readlink(fd).startswith(database)
+    return found
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_the_first_processes_are_forked_holding_nothing_of_the_supervisors_store(
+    store_url: str, tmp_path: Path
+) -> None:
+    """The processes a supervisor starts with are forked from it (named queuectl-member,
+    each in a process group of its own, its stdin and stdout /dev/null, stderr the log
+    pipe); the supervisor's own SQLite connection is closed while it forks, so a forked
+    process holds no more descriptors on the database than one started afresh in the
+    place of a killed one."""
+    worker = start_worker(store_url, tmp_path / "worker.log", "--count", "2", "--procs", "2")
+    try:
+        wait_for(lambda: len(member_pids(worker.pid)) == 2, what="two processes")
+        forked = member_pids(worker.pid)
+        for pid in forked:
+            assert Path(f"/proc/{pid}/comm").read_text().strip() == "queuectl-member"
+            assert _parent_of(pid) == worker.pid and os.getpgid(pid) == pid
+            assert [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in (0, 1)] == ["/dev/null"] * 2
+            assert os.readlink(f"/proc/{pid}/fd/2").startswith("pipe:")
+        wait_for(lambda: _database_fds(forked[0], store_url) > 0, what="its store opened")
+        os.kill(forked[1], signal.SIGKILL)
+        wait_for(
+            lambda: len(now := member_pids(worker.pid)) == 2 and forked[1] not in now,
+            what="a process in its place",
+        )
+        [started] = set(member_pids(worker.pid)) - set(forked)
+        assert b"queuectl.worker_process" in Path(f"/proc/{started}/cmdline").read_bytes()
+        wait_for(
+            lambda: _database_fds(started, store_url) == _database_fds(forked[0], store_url),
+            what="as many descriptors on the database in either process",
+        )
+        assert stop(worker) == 0
+    finally:
+        stop(worker)
 
 
 @pytest.mark.parametrize(
