@@ -54,7 +54,7 @@ def test_a_waiter_without_a_descriptor_is_heard_in_a_thread(
 ) -> None:
     """SQLite without inotify (as off Linux) polls PRAGMA data_version in the thread."""
 
-    def no_inotify(*args: object) -> None:
+    def no_inotify(*args: object, **options: object) -> None:
         raise OSError("inotify is not available here")
 
     monkeypatch.setattr(queuectl.store.inotify, "FileWatch", no_inotify)

@@ -23,6 +23,7 @@ IN_MOVED_TO = 0x080
 IN_CREATE = 0x100
 IN_DELETE = 0x200
 IN_Q_OVERFLOW = 0x4000
+IN_IGNORED = 0x8000
 IN_NONBLOCK = 0o4000
 IN_CLOEXEC = 0o2000000
 _EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then `len` bytes of name
@@ -30,34 +31,58 @@ _EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then `len` bytes of nam
 WRITTEN = IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE
 # Any change to a file: written, or its times or mode changed, or removed or replaced.
 CHANGED = WRITTEN | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM
+# The events of a directory about its names: a file made, removed or moved in or out.
+NAMED = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO
 
 
 class FileWatch:
     """Wakes when one of `paths` changes (`mask`: WRITTEN, created or written, by
-    default), each watched through its directory, so a file made anew counts too.
+    default). Each is watched through its directory, so a file made anew counts too;
+    with `directly`, the directory only for its names coming and going (created, moved,
+    removed) and each file itself for what is done to it (written, its times or mode):
+    then writes to the directory's other files (a log beside a database) do not make the
+    descriptor readable. A file made anew is watched itself at once.
 
     Raises OSError when inotify is not available (not Linux, no libc, out of watches)."""
 
-    def __init__(self, paths: Iterable[str], mask: int = WRITTEN) -> None:
+    def __init__(
+        self, paths: Iterable[str], mask: int = WRITTEN, *, directly: bool = False
+    ) -> None:
         libc_name = ctypes.util.find_library("c") or "libc.so.6"
-        libc = ctypes.CDLL(libc_name, use_errno=True)
-        self._fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        self._libc = ctypes.CDLL(libc_name, use_errno=True)
+        self._fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if self._fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1 failed")
-        self._names: dict[int, set[bytes]] = {}
-        by_directory: dict[str, set[bytes]] = {}
+        self._file_mask = mask & ~NAMED if directly else 0
+        self._names: dict[int, dict[bytes, str]] = {}  # a directory's watch: its names
+        self._files: dict[int, str] = {}  # a file's own watch (`directly`)
+        by_directory: dict[str, dict[bytes, str]] = {}
         for path in paths:
             # A symlink is watched where it is and where it leads (a change is made there).
             for seen in {os.path.abspath(path), os.path.realpath(path)}:
                 directory, name = os.path.split(seen)
-                by_directory.setdefault(directory, set()).add(os.fsencode(name))
-        for directory, names in by_directory.items():
-            wd = libc.inotify_add_watch(self._fd, os.fsencode(directory), mask)
-            if wd < 0:
-                err = ctypes.get_errno()
-                os.close(self._fd)
-                raise OSError(err, f"cannot watch {directory}")
-            self._names.setdefault(wd, set()).update(names)
+                by_directory.setdefault(directory, {})[os.fsencode(name)] = seen
+        try:
+            for directory, names in by_directory.items():
+                wd = self._add(directory, mask & NAMED if directly else mask)
+                if wd is None:
+                    raise OSError(ctypes.get_errno(), f"cannot watch {directory}")
+                self._names.setdefault(wd, {}).update(names)
+                for path in names.values():
+                    self._watch_file(path)  # after its directory: none made unseen
+        except OSError:
+            os.close(self._fd)
+            raise
+
+    def _add(self, path: str, mask: int) -> int | None:
+        wd = int(self._libc.inotify_add_watch(self._fd, os.fsencode(path), mask))
+        return None if wd < 0 else wd
+
+    def _watch_file(self, path: str) -> None:
+        """Watch a file itself (`directly`); one not there yet is seen made in its
+        directory, and watched then."""
+        if self._file_mask and (wd := self._add(path, self._file_mask)) is not None:
+            self._files[wd] = path
 
     def wait(self, timeout: float) -> bool:
         """True as soon as a watched file changed; False after `timeout` seconds."""
@@ -85,9 +110,18 @@ class FileWatch:
                 wd, mask, _, length = _EVENT.unpack_from(data, offset)
                 start = offset + _EVENT.size
                 name = data[start : start + length].rstrip(b"\0")
-                # An overflowed queue lost events: any of them may have been ours.
-                hit = hit or name in self._names.get(wd, ()) or bool(mask & IN_Q_OVERFLOW)
                 offset = start + length
+                if mask & IN_Q_OVERFLOW:  # events were lost: any of them may have been ours
+                    hit = True
+                elif wd in self._files:
+                    if mask & IN_IGNORED:  # the file is gone; its directory says if it comes back
+                        del self._files[wd]
+                    else:
+                        hit = True
+                elif (path := self._names.get(wd, {}).get(name)) is not None:
+                    hit = True
+                    if mask & (IN_CREATE | IN_MOVED_TO):
+                        self._watch_file(path)
 
     def changed(self) -> bool:
         """Whether a watched file changed since the last look (without waiting)."""

@@ -41,8 +41,9 @@ class SqliteChangeWaiter:
             from queuectl.store.inotify import FileWatch  # ctypes: only for workers
 
             absolute = os.path.abspath(path)
-            # Every commit writes the WAL (checkpoints write the database, and need no wake).
-            self._watch = FileWatch([f"{absolute}-wal"])
+            # Every commit writes the WAL (checkpoints write the database, and need no wake);
+            # other files beside the database (a worker's log) wake nobody.
+            self._watch = FileWatch([f"{absolute}-wal"], directly=True)
         except (OSError, AttributeError):
             self._watch = None  # no inotify here: poll instead
 
