@@ -44,11 +44,12 @@ from queuectl.slots import KILL_GRACE_S
 from queuectl.spawn import seal_inherited_fds
 from queuectl.stop_sequence import HANDBACK_S, WATCHDOG_SLACK_S
 from queuectl.store import Store, open_store
+from queuectl.store.sqlite_connect import sqlite_path
 from queuectl.store_outage import StoreOutage
 from queuectl.wakeups import Wakeups
 from queuectl.watchdog import Watchdog
 from queuectl.worker_link import parse_notify
-from queuectl.worker_members import Member, can_fork, start_member
+from queuectl.worker_members import Member, can_fork, open_on, start_member
 from queuectl.worker_options import WorkerOptions, new_worker_id, split_slots
 from queuectl.worker_process import preload
 
@@ -108,6 +109,10 @@ class Supervisor:
     def run(self) -> int:
         self.started = time.monotonic()
         seal_inherited_fds()
+        # Started with SIGCHLD ignored, its processes would be reaped unseen: how one
+        # ended (killed, to be replaced; failed; done) is what the supervisor goes by.
+        with contextlib.suppress(ValueError):  # not the main thread: left as it is
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         handled = self.wakeups.install(self._on_signal, None)
         try:
             self.outage.until_stored("register", self._register, self._pause, self._stopping)
@@ -184,20 +189,25 @@ class Supervisor:
     # -- the processes --------------------------------------------------------------------
 
     def _start_all(self) -> None:
-        """Start the processes, forked while this process has one thread and no store
-        connection (a SQLite connection must not be copied by a fork): the store is closed
-        for the forks and opened again (worker_members.py)."""
+        """Start the processes, forked while this process has one thread and, on SQLite,
+        no descriptor on the database: a SQLite connection copied by a fork shares its
+        locks' bookkeeping with the copy, so the supervisor's is closed for the forks and
+        opened again (a process can tell it holds the database open only when nobody else
+        did). A server's connection is left as it is: a forked process never uses it."""
         if self.signals:
             return
         fork = can_fork()
+        local = fork and not self.store.remote
         if fork:
             preload()
+        if local:
             self.store.close()
+            fork = not open_on(sqlite_path(self.store.url))
         try:
             for index, slots in enumerate(self.shares):
                 self._start(index, slots, fork)
         finally:
-            if fork:
+            if local:
                 self.store = open_store(self.store.url, durable=False, reuse_check=True)
 
     def _start(self, index: int, slots: int, fork: bool = False) -> None:

@@ -56,8 +56,11 @@ class Member:
         if self.popen is not None:
             return self.popen.wait()
         if self.returncode is None:
-            _, status = os.waitpid(self.pid, 0)
-            self.returncode = os.waitstatus_to_exitcode(status)
+            try:
+                _, status = os.waitpid(self.pid, 0)
+                self.returncode = os.waitstatus_to_exitcode(status)
+            except ChildProcessError:  # SIGCHLD ignored: reaped already, status lost
+                self.returncode = 0  # as Popen reads it
         return self.returncode
 
     def send_signal(self, sig: signal.Signals) -> None:
@@ -78,6 +81,22 @@ def can_fork() -> bool:
     """Whether a process can be forked from this one safely: it has one thread (a fork
     copies only the calling thread, and whatever lock another held stays held)."""
     return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def open_on(path: str) -> bool:
+    """Whether this process has a descriptor open on the file `path` or on one named
+    after it (its -wal, its -shm): a SQLite connection, which a fork must not copy. When
+    /proc cannot tell, it answers True."""
+    real = os.path.realpath(path)
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return True
+    for name in names:
+        with contextlib.suppress(OSError):  # closed since the listing
+            if os.readlink(f"/proc/self/fd/{name}").startswith(real):
+                return True
+    return False
 
 
 def start_member(
@@ -123,7 +142,12 @@ def _fork(spec: dict[str, object], url: str, report_read: int) -> tuple[int, int
         os.close(log_write)
         raise
     if pid == 0:
-        _child(spec, url, (report_read, log_read), log_write, blocked)
+        try:
+            _child(spec, url, (report_read, log_read), log_write, blocked)
+        finally:
+            os._exit(1)  # whatever happened, never the supervisor's code from here
+    with contextlib.suppress(OSError):  # as the child does: whichever runs first
+        os.setpgid(pid, pid)
     signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     os.close(log_write)
     return pid, log_read
@@ -137,15 +161,19 @@ def _child(
     mask: set[int | signal.Signals],
 ) -> None:
     """The forked process: never returns into the supervisor's code (os._exit). What the
-    supervisor held stays as it was, untouched: frozen out of the cycle collector, so no
-    finalizer of its objects runs here (it holds no store connection: see start_member)."""
+    supervisor held is left as it was: the frames that hold it never return, and it is
+    frozen out of the cycle collector, so none of its objects is finalized here (a
+    SQLite connection is not among them: see Supervisor._start_all)."""
     code = 1
     try:
         gc.freeze()
         for fd in theirs:
             os.close(fd)
         _as_started(url, log_write)
+        # A Ctrl-C sent before it had a process group of its own was for the supervisor
+        # (a started process never sees it either): SIGINT is ignored while unblocked.
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from queuectl.worker_process import run
 
         code = run(spec, url)
@@ -155,6 +183,7 @@ def _child(
         with contextlib.suppress(Exception):
             traceback.print_exc()
     finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())  # no handler now
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
@@ -162,12 +191,13 @@ def _child(
 
 
 def _as_started(url: str, log_write: int) -> None:
-    """What the started process would have: a fresh interpreter's SIGTERM and SIGINT
-    handlers, no wake-up descriptor, its own process group, /dev/null for stdin and
-    stdout and the log pipe for stderr, member_env's environment, and a name of its own."""
+    """What the started process would have: a fresh interpreter's SIGTERM handler (SIGINT
+    ignored for now: see _child), no wake-up descriptor, its own process group,
+    /dev/null for stdin and stdout and the log pipe for stderr, member_env's
+    environment, and a name of its own."""
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the supervisor alone
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd, target in ((devnull, 0), (devnull, 1), (log_write, 2)):

@@ -230,15 +230,21 @@ def _database_fds(pid: int, database: str) -> int:
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("count_from", ["option", "config"])
 def test_the_first_processes_are_forked_holding_nothing_of_the_supervisors_store(
-    store_url: str, tmp_path: Path
+    store_url: str, tmp_path: Path, count_from: str
 ) -> None:
     """The processes a supervisor starts with are forked from it (named queuectl-member,
     each in a process group of its own, its stdin and stdout /dev/null, stderr the log
-    pipe); the supervisor's own SQLite connection is closed while it forks, so a forked
-    process holds no more descriptors on the database than one started afresh in the
-    place of a killed one."""
-    worker = start_worker(store_url, tmp_path / "worker.log", "--count", "2", "--procs", "2")
+    pipe); no SQLite connection of the supervisor's is open while it forks (its own, and
+    the command line's that read `worker-count`), so a forked process holds no more
+    descriptors on the database than one started afresh in the place of a killed one."""
+    args = ["--count", "2", "--procs", "2"] if count_from == "option" else ["--procs", "2"]
+    if count_from == "config":
+        setup = open_store(store_url)
+        setup.set_config("worker-count", "2")
+        setup.close()
+    worker = start_worker(store_url, tmp_path / "worker.log", *args)
     try:
         wait_for(lambda: len(member_pids(worker.pid)) == 2, what="two processes")
         forked = member_pids(worker.pid)
@@ -259,6 +265,32 @@ def test_the_first_processes_are_forked_holding_nothing_of_the_supervisors_store
             lambda: _database_fds(started, store_url) == _database_fds(forked[0], store_url),
             what="as many descriptors on the database in either process",
         )
+        assert stop(worker) == 0
+    finally:
+        stop(worker)
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_supervisor_started_with_sigchld_ignored_still_replaces_a_killed_process(
+    store_url: str, tmp_path: Path
+) -> None:
+    """An ignored SIGCHLD is inherited across exec, and would have the kernel reap the
+    processes unseen (a killed one read as a clean end): the supervisor takes the default."""
+    log = tmp_path / "worker.log"
+    queuectl = [sys.executable, "-m", "queuectl", "--db", store_url, "worker", "start"]
+    ignoring = (
+        "import os, signal, sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); "
+        "os.execv(sys.executable, sys.argv[1:])"
+    )
+    with log.open("ab") as out:
+        command = [sys.executable, "-c", ignoring, *queuectl, "--count", "2", "--procs", "2"]
+        worker = subprocess.Popen(command, stdout=out, stderr=out)
+    try:
+        wait_for(lambda: len(member_pids(worker.pid)) == 2, what="two processes")
+        [victim, _] = member_pids(worker.pid)
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: "killed by SIGKILL; starting another" in log.read_text(), what="it")
+        wait_for(lambda: len(now := member_pids(worker.pid)) == 2 and victim not in now)
         assert stop(worker) == 0
     finally:
         stop(worker)

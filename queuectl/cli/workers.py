@@ -121,6 +121,7 @@ def worker_start(
 
     worker_log.configure(verbosity, log_format, log_file)
     options = WorkerOptions(slots=count, queues=list(queues) or None, burst=burst)
+    app.close()  # the worker opens its own; a supervisor's forks must not copy this one
     if procs == 1:
         from queuectl.worker import Worker
 

@@ -7,6 +7,7 @@ fork server uses it to learn that a file it imported changed (an upgrade, an edi
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -53,36 +54,54 @@ class FileWatch:
         self._fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if self._fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1 failed")
+        self._mask = mask
         self._file_mask = mask & ~NAMED if directly else 0
-        self._names: dict[int, dict[bytes, str]] = {}  # a directory's watch: its names
+        self._names: dict[int, set[bytes]] = {}  # a directory's watch: the names it is for
         self._files: dict[int, str] = {}  # a file's own watch (`directly`)
-        by_directory: dict[str, dict[bytes, str]] = {}
+        self._directories: dict[str, str] = {}  # each path's directory
+        by_directory: dict[str, set[bytes]] = {}
         for path in paths:
             # A symlink is watched where it is and where it leads (a change is made there).
             for seen in {os.path.abspath(path), os.path.realpath(path)}:
                 directory, name = os.path.split(seen)
-                by_directory.setdefault(directory, {})[os.fsencode(name)] = seen
+                by_directory.setdefault(directory, set()).add(os.fsencode(name))
+                self._directories[seen] = directory
         try:
             for directory, names in by_directory.items():
                 wd = self._add(directory, mask & NAMED if directly else mask)
-                if wd is None:
-                    raise OSError(ctypes.get_errno(), f"cannot watch {directory}")
-                self._names.setdefault(wd, {}).update(names)
-                for path in names.values():
-                    self._watch_file(path)  # after its directory: none made unseen
+                self._names.setdefault(wd, set()).update(names)
+            self._watch_files()  # after their directories: none made unseen
         except OSError:
             os.close(self._fd)
             raise
 
-    def _add(self, path: str, mask: int) -> int | None:
+    def _add(self, path: str, mask: int) -> int:
         wd = int(self._libc.inotify_add_watch(self._fd, os.fsencode(path), mask))
-        return None if wd < 0 else wd
+        if wd < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"cannot watch {path}: {os.strerror(err)}")
+        return wd
 
-    def _watch_file(self, path: str) -> None:
-        """Watch a file itself (`directly`); one not there yet is seen made in its
-        directory, and watched then."""
-        if self._file_mask and (wd := self._add(path, self._file_mask)) is not None:
-            self._files[wd] = path
+    def _watch_files(self) -> None:
+        """Watch each file itself (`directly`) that is not watched yet; one not there is
+        seen made in its directory, and watched then. One that cannot be watched (out of
+        watches, no permission) is watched through its directory, whatever is written
+        there."""
+        if not self._file_mask:
+            return
+        for path in set(self._directories) - set(self._files.values()):
+            try:
+                self._files[self._add(path, self._file_mask)] = path
+            except FileNotFoundError:
+                continue
+            except OSError:
+                self._add(self._directories[path], self._mask)  # its mask replaced
+
+    def _rewatch(self) -> None:
+        """_watch_files as events are read: its directory is watched already, so a failure
+        to widen that watch leaves it as it was."""
+        with contextlib.suppress(OSError):
+            self._watch_files()
 
     def wait(self, timeout: float) -> bool:
         """True as soon as a watched file changed; False after `timeout` seconds."""
@@ -113,15 +132,16 @@ class FileWatch:
                 offset = start + length
                 if mask & IN_Q_OVERFLOW:  # events were lost: any of them may have been ours
                     hit = True
+                    self._rewatch()  # (a file made meanwhile among them)
                 elif wd in self._files:
                     if mask & IN_IGNORED:  # the file is gone; its directory says if it comes back
                         del self._files[wd]
                     else:
                         hit = True
-                elif (path := self._names.get(wd, {}).get(name)) is not None:
+                elif name in self._names.get(wd, ()):
                     hit = True
                     if mask & (IN_CREATE | IN_MOVED_TO):
-                        self._watch_file(path)
+                        self._rewatch()
 
     def changed(self) -> bool:
         """Whether a watched file changed since the last look (without waiting)."""

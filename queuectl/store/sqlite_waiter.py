@@ -40,10 +40,10 @@ class SqliteChangeWaiter:
         try:
             from queuectl.store.inotify import FileWatch  # ctypes: only for workers
 
-            absolute = os.path.abspath(path)
+            real = os.path.realpath(path)  # SQLite names the WAL after the file itself
             # Every commit writes the WAL (checkpoints write the database, and need no wake);
             # other files beside the database (a worker's log) wake nobody.
-            self._watch = FileWatch([f"{absolute}-wal"], directly=True)
+            self._watch = FileWatch([f"{real}-wal"], directly=True)
         except (OSError, AttributeError):
             self._watch = None  # no inotify here: poll instead
 

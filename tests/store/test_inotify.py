@@ -109,6 +109,57 @@ def test_the_sqlite_waiter_wakes_for_commits_not_for_a_log_beside_the_database(
         waiter.close()
 
 
+def test_the_sqlite_waiter_of_a_database_reached_by_a_symlink_wakes_for_commits(
+    tmp_path: Path,
+) -> None:
+    """SQLite names the WAL after the file the link leads to: that one is watched."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    real, link = elsewhere / "real.db", tmp_path / "link.db"
+    with sqlite3.connect(real) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.execute("CREATE TABLE t (x)")
+    link.symlink_to(real)
+    waiter = SqliteChangeWaiter(str(link))
+    other = sqlite3.connect(link)
+    try:
+        assert not waiter.wait(0)
+        with other:
+            other.execute("INSERT INTO t VALUES (1)")
+        assert _readable(waiter)
+        assert waiter.wait(5)
+    finally:
+        other.close()
+        waiter.close()
+
+
+def test_a_file_that_cannot_be_watched_itself_is_watched_through_its_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of watches, or not allowed: its directory's watch takes every event again
+    (writes to other files there make the descriptor readable, and are passed over)."""
+    watched, other = tmp_path / "queue.db-wal", tmp_path / "worker.log"
+    watched.touch()
+    other.touch()
+    add = FileWatch._add
+
+    def refusing(self: FileWatch, path: str, mask: int) -> int:
+        if path == str(watched):
+            raise OSError(28, "No space left on device (inotify watches)")
+        return add(self, path, mask)
+
+    monkeypatch.setattr(FileWatch, "_add", refusing)
+    watch = FileWatch([str(watched)], directly=True)
+    try:
+        _append(watched)
+        assert watch.changed()
+        _append(other)
+        assert _readable(watch)
+        assert not watch.changed()
+    finally:
+        watch.close()
+
+
 @pytest.mark.not_fast  # a worker process
 def test_an_idle_verbose_worker_logging_beside_its_database_does_not_wake_itself(
     tmp_path: Path,
