@@ -15,9 +15,15 @@ from pathlib import Path
 import pytest
 
 from queuectl.cli.worker_log import TextFormat, detached_log_path
-from queuectl.models import JobState
 from queuectl.store import open_store
-from tests.helpers import enqueue, kill_matching, start_worker, state_of, stop, wait_for
+from tests.helpers import (
+    enqueue,
+    kill_matching,
+    processes_matching,
+    start_worker,
+    stop,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -137,7 +143,8 @@ def test_a_graceful_stop_says_how_to_kill_the_running_jobs(tmp_path: Path) -> No
         log = tmp_path / "worker.log"
         worker = start_worker(db, log)
         try:
-            wait_for(lambda: state_of(store, "long") is JobState.PROCESSING, what="job start")
+            # Its command running, not just claimed: a stop before the start hands it back.
+            wait_for(lambda: processes_matching(mark), what="the job's command running")
             worker.send_signal(signal.SIGTERM)
             wait_for(lambda: "second Ctrl-C" in log.read_text(), what="the hint")
         finally:
