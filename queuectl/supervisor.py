@@ -190,10 +190,12 @@ class Supervisor:
 
     def _start_all(self) -> None:
         """Start the processes, forked while this process has one thread and, on SQLite,
-        no descriptor on the database: a SQLite connection copied by a fork shares its
-        locks' bookkeeping with the copy, so the supervisor's is closed for the forks and
-        opened again (a process can tell it holds the database open only when nobody else
-        did). A server's connection is left as it is: a forked process never uses it."""
+        no descriptor on the database: SQLite keeps one process's locks in memory, so a
+        connection the fork copies would leave the process's own connection without
+        them. The supervisor's is closed for the forks and opened again; if anything else
+        here still holds the database open (an embedding program's store), the processes
+        are fresh interpreters instead. A server's connection is left as it is: a forked
+        process never uses it."""
         if self.signals:
             return
         fork = can_fork()

@@ -103,8 +103,9 @@ def start_member(
     index: int, slots: int, spec: dict[str, object], url: str, fork: bool = False
 ) -> Member:
     """Start a process with a pipe to report on and its stderr (its log lines) to read,
-    in a process group of its own: forked from this one with `fork` (see can_fork; the
-    caller holds no store connection then), else `python -m queuectl.worker_process SPEC`."""
+    in a process group of its own: forked from this one with `fork` (see can_fork, and
+    Supervisor._start_all for the database), else `python -m queuectl.worker_process
+    SPEC`."""
     report_read, report_write = os.pipe()
     spec = {**spec, "parent": os.getpid(), "report_fd": report_write}
     try:
@@ -124,7 +125,7 @@ def start_member(
 
 
 def _fork(spec: dict[str, object], url: str, report_read: int) -> tuple[int, int]:
-    """Fork a process that runs the spec's Worker (worker_process.forked): it has every
+    """Fork a process that runs the spec's Worker (worker_process.run): it has every
     module this one imported, so it starts in milliseconds, not in an interpreter's
     start-up and imports (a tenth to a third of a second of CPU, per process). Returns its
     pid and the read end of its stderr."""
@@ -225,7 +226,7 @@ def _popen(spec: dict[str, object], url: str, report_write: int) -> subprocess.P
 
 def member_env(url: str) -> dict[str, str]:
     """Only the supervisor speaks to systemd; the database goes by the environment (in
-    argv, `ps` would show its password). A forked process's is made alike."""
+    argv, `ps` would show its password). _as_started makes a forked process's alike."""
     env = {k: v for k, v in os.environ.items() if k not in HIDDEN_FROM_JOBS}
     env["QUEUECTL_DB"] = url
     return env
