@@ -205,9 +205,9 @@ def _as_started(url: str, log_write: int) -> None:
         os.dup2(fd, target)
     for fd in (devnull, log_write):
         os.close(fd)
-    for name in HIDDEN_FROM_JOBS:
-        os.environ.pop(name, None)
-    os.environ["QUEUECTL_DB"] = url
+    environment = member_env(url)
+    os.environ.clear()
+    os.environ.update(environment)
     with contextlib.suppress(OSError, AttributeError):  # not Linux: `worker list` shows less
         ctypes.CDLL(None).prctl(PR_SET_NAME, ctypes.c_char_p(FORKED_NAME), 0, 0, 0)
 
