@@ -31,6 +31,24 @@ def _append(path: Path, text: str = "x\n") -> None:
         handle.write(text)
 
 
+def _wal_database(path: Path) -> None:
+    with sqlite3.connect(path) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.execute("CREATE TABLE t (x)")
+
+
+def _commit_wakes(waiter: SqliteChangeWaiter, path: Path) -> None:
+    """A commit by another connection to `path` makes the waiter readable and is seen."""
+    other = sqlite3.connect(path)
+    try:
+        with other:
+            other.execute("INSERT INTO t VALUES (1)")
+        assert _readable(waiter)
+        assert waiter.wait(5)
+    finally:
+        other.close()
+
+
 def test_writes_to_other_files_of_the_directory_make_nothing_readable(tmp_path: Path) -> None:
     watched, other = tmp_path / "queue.db-wal", tmp_path / "worker.log"
     watched.touch()
@@ -90,22 +108,15 @@ def test_the_sqlite_waiter_wakes_for_commits_not_for_a_log_beside_the_database(
     tmp_path: Path,
 ) -> None:
     database, log = tmp_path / "queue.db", tmp_path / "worker.log"
-    with sqlite3.connect(database) as setup:
-        setup.execute("PRAGMA journal_mode=WAL")
-        setup.execute("CREATE TABLE t (x)")
+    _wal_database(database)
     log.touch()  # made before: a file made in the directory is an event of its names
     waiter = SqliteChangeWaiter(str(database))
-    other = sqlite3.connect(database)
     try:
         assert not waiter.wait(0)
         _append(log)
         assert not _readable(waiter)
-        with other:
-            other.execute("INSERT INTO t VALUES (1)")
-        assert _readable(waiter)
-        assert waiter.wait(5)
+        _commit_wakes(waiter, database)
     finally:
-        other.close()
         waiter.close()
 
 
@@ -116,20 +127,13 @@ def test_the_sqlite_waiter_of_a_database_reached_by_a_symlink_wakes_for_commits(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     real, link = elsewhere / "real.db", tmp_path / "link.db"
-    with sqlite3.connect(real) as setup:
-        setup.execute("PRAGMA journal_mode=WAL")
-        setup.execute("CREATE TABLE t (x)")
+    _wal_database(real)
     link.symlink_to(real)
     waiter = SqliteChangeWaiter(str(link))
-    other = sqlite3.connect(link)
     try:
         assert not waiter.wait(0)
-        with other:
-            other.execute("INSERT INTO t VALUES (1)")
-        assert _readable(waiter)
-        assert waiter.wait(5)
+        _commit_wakes(waiter, link)
     finally:
-        other.close()
         waiter.close()
 
 
