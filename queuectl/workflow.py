@@ -17,7 +17,7 @@ calling it; the conformance suite checks that they agree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from enum import StrEnum
 
 from queuectl.errors import InvalidSpec
@@ -76,12 +76,16 @@ def check_graph(jobs: Sequence[NewJob]) -> list[str]:
     or more than MAX_AFTER, no cycle among the jobs of the batch (InvalidSpec naming
     them). Returns the ids named that are not in the batch, in first-seen order: the store
     must find them (or refuse the whole enqueue)."""
-    graph = [job for job in jobs if job.after]
+    graph = [(mine, job) for mine, job in enumerate(jobs) if job.after]
     if not graph:  # a bulk of independent jobs: nothing to check
         return []
-    in_batch = {job.id for job in jobs}
+    position = {job.id: at for at, job in enumerate(jobs)}
     outside: dict[str, None] = {}
-    for job in graph:
+    # Whether some job runs after a job listed later in the batch (or an id is given
+    # twice): only then can the batch hold a cycle (if every job comes after all it runs
+    # after, the batch's own order is a run order), so only then is the graph walked.
+    backward = len(position) != len(jobs)
+    for mine, job in graph:
         if len(job.after) > MAX_AFTER:
             raise InvalidSpec(
                 f"invalid job spec: job {job.id!r} runs after {len(job.after)} jobs; "
@@ -95,16 +99,19 @@ def check_graph(jobs: Sequence[NewJob]) -> list[str]:
         if job.id in job.after:
             raise InvalidSpec(f"invalid job spec: job {job.id!r} runs after itself", field="after")
         for parent in job.after:
-            if parent not in in_batch:
+            at = position.get(parent)
+            if at is None:
                 outside[parent] = None
-    cycle = _find_cycle(graph, in_batch)
+            elif at > mine:
+                backward = True
+    cycle = _find_cycle([job for _, job in graph], position.keys()) if backward else []
     if cycle:
         path = " -> ".join([*cycle, cycle[0]])
         raise InvalidSpec(f"invalid job spec: `after` makes a cycle: {path}", field="after")
     return list(outside)
 
 
-def _find_cycle(jobs: Sequence[NewJob], in_batch: set[str]) -> list[str]:
+def _find_cycle(jobs: Sequence[NewJob], in_batch: Collection[str]) -> list[str]:
     """A cycle among the batch's jobs (in run order), or [] (an iterative depth-first walk)."""
     parents = {job.id: [p for p in job.after if p in in_batch] for job in jobs if job.after}
     done: set[str] = set()

@@ -36,7 +36,7 @@ _COLUMNS = (
 ROWS_PER_INSERT = 200
 _STATES = "SELECT id, state FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
 _ADD_DEPENDENTS = "UPDATE jobs SET dependents = dependents + ? WHERE id = ?"
-_LINK = "INSERT INTO job_after (parent, child) VALUES (?, ?)"
+LINKS_PER_INSERT = 500  # (parent, child) rows a statement inserts (as ROWS_PER_INSERT)
 _ADD_COUNT = (
     "INSERT INTO job_counts (queue, state, n) VALUES (?, 'pending', ?)"
     " ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n"
@@ -90,7 +90,7 @@ def insert_jobs(
             conn.executemany(_ADD_COUNT, Counter(job.queue for job in jobs).items())
             conn.execute(trigger)
         if links:
-            conn.executemany(_LINK, links)
+            _link(conn, links)
             conn.executemany(_ADD_DEPENDENTS, [(n, i) for i, n in dependents.items()])
     except sqlite3.IntegrityError:  # a taken id (unique keys were checked under the lock)
         conn.execute("ROLLBACK TO enqueue")
@@ -123,6 +123,18 @@ def _insert(conn: sqlite3.Connection, columns: Sequence[Sequence[object]]) -> No
         varying = [part for part, same in zip(chunk, shared, strict=True) if not same]
         values.extend(chain.from_iterable(zip(*varying, strict=True)))
         conn.execute(_insert_sql(end - start, shared), values)
+
+
+def _link(conn: sqlite3.Connection, links: Sequence[tuple[str, str]]) -> None:
+    """Insert the (parent, child) rows of job_after, LINKS_PER_INSERT a statement."""
+    for start in range(0, len(links), LINKS_PER_INSERT):
+        chunk = links[start : start + LINKS_PER_INSERT]
+        conn.execute(_link_sql(len(chunk)), list(chain.from_iterable(chunk)))
+
+
+@lru_cache(maxsize=8)  # a graph's full chunks and its last one
+def _link_sql(rows: int) -> str:
+    return f"INSERT INTO job_after (parent, child) VALUES {', '.join(['(?, ?)'] * rows)}"
 
 
 @lru_cache(maxsize=64)  # a few shapes recur: one job, a bulk's full and last chunks

@@ -7,6 +7,8 @@ memory reference to the same words.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from queuectl.errors import InvalidSpec
@@ -92,6 +94,25 @@ def test_a_bad_graph_adds_nothing(store: Store, jobs: list[object], names: str) 
         store.enqueue_jobs(jobs, DEFAULT_RETRIES)  # type: ignore[arg-type]
     assert [job.id for job in store.list_jobs()] == ["before"]
     assert get(store, "before").dependents == 0
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations("abc")))
+def test_a_cycle_is_found_in_whatever_order_its_jobs_come(store: Store, order: str) -> None:
+    """A batch in run order is known to hold no cycle without a walk of its graph: every
+    other order must still be walked, whichever job the cycle seems to start from."""
+    after = {"a": ("c",), "b": ("a",), "c": ("b",)}
+    jobs = [make_job("root"), *(make_job(i, after=(*after[i], "root")) for i in order)]
+    with pytest.raises(InvalidSpec, match="cycle: "):
+        store.enqueue_jobs(jobs, DEFAULT_RETRIES)
+    assert store.list_jobs() == []
+
+
+def test_a_graph_given_against_its_run_order_is_taken(store: Store) -> None:
+    """Each job listed before the job it runs after: no cycle, and the blockers count."""
+    chain = [make_job(f"j{i}", after=(f"j{i - 1}",) if i else ()) for i in range(50)]
+    enqueue(store, *reversed(chain))
+    assert [get(store, f"j{i}").blockers for i in (0, 1, 49)] == [0, 1, 1]
+    assert claim(store) == ["j0"]
 
 
 def test_a_job_after_one_that_ended_dead_is_refused_unless_it_runs_whatever_happened(
