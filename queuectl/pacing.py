@@ -2,17 +2,21 @@
 
 A job that runs for a millisecond must not cost a write transaction to claim it and
 another to record it: at that rate the store, not the jobs, would set the pace. While
-jobs are short, a worker claims several jobs ahead (a reserve, started the moment a slot
-frees: about RESERVE_AHEAD_S of work per slot, so the shorter the jobs, the larger the
-batch each claim takes) and records several results in one transaction, a few
-milliseconds late. Long jobs get neither: a job must not wait behind one that runs for
-minutes, and a result is recorded as soon as it is known.
+jobs are short (under SHORT_S on average), a worker claims several jobs ahead (a
+reserve, started the moment a slot frees: about RESERVE_AHEAD_S of work per slot, so the
+shorter the jobs, the larger the batch each claim takes) and records several results in
+one transaction, a few milliseconds late. Quick jobs (under QUICK_S) get a reserve of
+half the worker's slots, so that a claim takes a few jobs (on PostgreSQL a claim's and a
+result's statement cost the server about as much for one job as for several), and their
+results wait for company the same few milliseconds. Long jobs get neither: a job must
+not wait behind one that runs for minutes, and a result is recorded as soon as it is
+known.
 
 A reserved job counts against its queue's and key's concurrency limits (it is
 `processing`), so where a limit may be in play (`limited_queue`: a queue of the worker's
 has a concurrency limit; `keyed`: its last claim brought jobs with a concurrency key)
-the reserve stays at RESERVE_PER_SLOT a slot: a limit of 20 is not all held by one
-worker's reserve while other workers wait.
+the reserve stays at RESERVE_PER_SLOT a slot for short jobs and at one job for quick
+ones: a limit of 20 is not all held by one worker's reserve while other workers wait.
 """
 
 from __future__ import annotations
@@ -56,10 +60,16 @@ class Pacing:
         """Jobs to hold claimed beyond the free slots."""
         if self.short:
             ahead = round(RESERVE_AHEAD_S / max(self.recent_runtime, 1e-6))
-            limited = self.limited_queue or self.keyed
-            per_slot = RESERVE_PER_SLOT if limited else max(RESERVE_PER_SLOT, ahead)
+            per_slot = RESERVE_PER_SLOT if self.limited else max(RESERVE_PER_SLOT, ahead)
             return min(per_slot * slots, MAX_RESERVE)
-        return 1 if self.recent_runtime < QUICK_S else 0
+        if self.recent_runtime < QUICK_S:
+            return 1 if self.limited else max(1, slots // 2)
+        return 0
+
+    @property
+    def limited(self) -> bool:
+        """Whether a concurrency limit may be in play (see the module's docstring)."""
+        return self.limited_queue or self.keyed
 
     def claim_worthwhile(self, want: int, slots: int, idle_slot: bool) -> bool:
         """Whether a claim of `want` jobs is worth a transaction now: always when a slot
@@ -68,9 +78,9 @@ class Pacing:
 
     def record_after(self, waiting: int, oldest_age: float, batchable: bool) -> float:
         """Seconds until the results waiting should be recorded (0: now). Only plain
-        successes of short jobs linger, and only while more are coming (the caller
-        says so with `batchable`)."""
-        if not batchable or not self.short or waiting >= RECORD_BATCH:
+        successes of short or quick jobs linger, and only while more are coming (the
+        caller says so with `batchable`)."""
+        if not batchable or self.recent_runtime >= QUICK_S or waiting >= RECORD_BATCH:
             return 0.0
         return max(0.0, RECORD_LINGER_S - oldest_age)
 

@@ -62,14 +62,34 @@ def test_short_jobs_are_claimed_and_recorded_in_batches(store: Store, store_url:
     assert calls["complete_jobs"] + calls.get("complete_job", 0) < total / 3, counts
 
 
+def test_quick_jobs_are_claimed_a_few_at_a_time_and_recorded_together(
+    store: Store, store_url: str
+) -> None:
+    """Jobs of tens of milliseconds: a 4-slot worker holds two in reserve and lets a
+    success wait up to RECORD_LINGER_S for others, so it writes fewer results than it
+    runs jobs (the first dozen, before its average falls below QUICK_S, go one by one)."""
+    total = 60
+    store.enqueue_jobs([NewJob(id=f"q{i}", command="sleep 0.02") for i in range(total)], 0)
+    script = _COUNTING_WORKER.replace("WorkerOptions(slots=2,", "WorkerOptions(slots=4,")
+    counts = worker_script_report(script, store_url)
+    calls, jobs = counts["calls"], counts["jobs"]
+    assert store.count_jobs().by_state[JobState.COMPLETED] == total
+    assert jobs["claim_jobs"] == total
+    assert counts["tally"] == {"completed": total}
+    assert calls["complete_jobs"] > 0, counts  # results recorded in batches
+    assert calls["complete_jobs"] + calls.get("complete_job", 0) < total - 10, counts
+
+
 def test_long_jobs_get_no_reserve_and_no_delay() -> None:
     pacing = Pacing()
     assert pacing.reserve(4) == 0
     assert pacing.record_after(1, 0.0, batchable=True) == 0.0
     for _ in range(30):
         pacing.observe(0.05)
-    assert pacing.reserve(4) == 1  # quick jobs: one in reserve
-    assert pacing.record_after(1, 0.0, batchable=True) == 0.0
+    assert pacing.reserve(8) == 4  # quick jobs: half the slots in reserve
+    assert pacing.reserve(1) == 1
+    assert pacing.record_after(1, 0.0, batchable=True) > 0  # and results wait for company
+    assert pacing.record_after(1, 0.0, batchable=False) == 0.0
     for _ in range(30):
         pacing.observe(0.001)
     assert pacing.reserve(4) > 4  # short jobs: several per slot
@@ -99,13 +119,18 @@ def test_the_shorter_the_jobs_the_larger_the_reserve() -> None:
 
 def test_limits_in_play_keep_the_reserve_small() -> None:
     """A reserved job counts against its queue's and key's limits: where one may be in
-    play, a worker reserves RESERVE_PER_SLOT a slot, not 25 ms of work."""
+    play, a worker reserves RESERVE_PER_SLOT a slot, not 25 ms of work, and one quick
+    job, not half its slots."""
     pacing = settled(Pacing(), 0.001)
     assert pacing.reserve(2) == 50
     pacing.limited_queue = True
     assert pacing.reserve(2) == 2 * RESERVE_PER_SLOT
     pacing.limited_queue, pacing.keyed = False, True
     assert pacing.reserve(2) == 2 * RESERVE_PER_SLOT
+    settled(pacing, 0.05)
+    assert pacing.reserve(8) == 1
+    pacing.keyed = False
+    assert pacing.reserve(8) == 4
     capped, rated = QueueLimit("video", concurrency=2), QueueLimit("mail", rate=Rate(60, 60))
     assert limited_queue([capped], None)  # a worker of every queue
     assert limited_queue([capped], ["video", "ci"])
