@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
+import functools
 import os
 import select
 import struct
@@ -36,6 +36,19 @@ CHANGED = WRITTEN | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM
 NAMED = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library, from the process's own symbols (Python is linked with it): looking it
+    up by name (ctypes.util.find_library) runs `ldconfig -p`, a process of its own, for
+    each watcher made. By name only where the process's symbols lack inotify."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if hasattr(libc, "inotify_init1"):
+        return libc
+    from ctypes.util import find_library
+
+    return ctypes.CDLL(find_library("c") or "libc.so.6", use_errno=True)
+
+
 class FileWatch:
     """Wakes when one of `paths` changes (`mask`: WRITTEN, created or written, by
     default). Each is watched through its directory, so a file made anew counts too;
@@ -49,8 +62,7 @@ class FileWatch:
     def __init__(
         self, paths: Iterable[str], mask: int = WRITTEN, *, directly: bool = False
     ) -> None:
-        libc_name = ctypes.util.find_library("c") or "libc.so.6"
-        self._libc = ctypes.CDLL(libc_name, use_errno=True)
+        self._libc = _libc()
         self._fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if self._fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1 failed")

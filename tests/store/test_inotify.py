@@ -191,3 +191,24 @@ def test_an_idle_verbose_worker_logging_beside_its_database_does_not_wake_itself
         assert len(waits) <= 12, "\n".join(between)
     finally:
         stop(worker)
+
+
+def test_a_watch_is_made_without_looking_the_c_library_up_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ctypes.util.find_library runs `ldconfig -p`, a process for each watch: every
+    process of every SQLite worker made one as it started."""
+    import ctypes.util
+
+    def refused(name: str) -> str | None:
+        raise AssertionError(f"find_library({name!r}) called")
+
+    monkeypatch.setattr(ctypes.util, "find_library", refused)
+    watched = tmp_path / "watched"
+    watched.write_text("")
+    watch = FileWatch([str(watched)], CHANGED, directly=True)
+    try:
+        _append(watched)
+        assert wait_for(lambda: _readable(watch), 5)
+    finally:
+        watch.close()
