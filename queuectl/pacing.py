@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from queuectl.limits import QueueLimit
 
-QUICK_S = 0.1  # jobs shorter than this on average: hold half the slots in reserve
-SHORT_S = 0.01  # ...shorter than this: hold several, and record results in batches
+QUICK_S = 0.1  # jobs shorter than this on average: half the slots in reserve, results batched
+SHORT_S = 0.01  # ...shorter than this: several jobs a slot in reserve
 RESERVE_PER_SLOT = 4  # ...at least that many per slot
 RESERVE_AHEAD_S = 0.025  # ...or as many as run in this long, one after the other
 MAX_RESERVE = 64
