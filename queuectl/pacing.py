@@ -6,9 +6,10 @@ jobs are short (under SHORT_S on average), a worker claims several jobs ahead (a
 reserve, started the moment a slot frees: about RESERVE_AHEAD_S of work per slot, so the
 shorter the jobs, the larger the batch each claim takes) and records several results in
 one transaction, a few milliseconds late. Quick jobs (under QUICK_S) get a reserve of
-half the worker's slots, so that a claim takes a few jobs (on PostgreSQL a claim's and a
-result's statement cost the server about as much for one job as for several), and their
-results wait for company the same few milliseconds. Long jobs get neither: a job must
+half the worker's slots (at most one per slot of the process that holds it, so each
+starts within one job's run), so that a claim takes a few jobs (on PostgreSQL a claim's
+and a result's statement cost the server about as much for one job as for several), and
+their results wait for company the same few milliseconds. Long jobs get neither: a job must
 not wait behind one that runs for minutes, and a result is recorded as soon as it is
 known.
 
@@ -56,14 +57,18 @@ class Pacing:
     def short(self) -> bool:
         return self.recent_runtime < SHORT_S
 
-    def reserve(self, slots: int) -> int:
-        """Jobs to hold claimed beyond the free slots."""
+    def reserve(self, slots: int, own: int | None = None) -> int:
+        """Jobs to hold claimed beyond the free slots: `slots` the worker's, `own` those of
+        the process that holds them (default: the same). A quick job's reserve is never
+        more than the process's own slots, so each reserved job starts within one run."""
         if self.short:
             ahead = round(RESERVE_AHEAD_S / max(self.recent_runtime, 1e-6))
             per_slot = RESERVE_PER_SLOT if self.limited else max(RESERVE_PER_SLOT, ahead)
             return min(per_slot * slots, MAX_RESERVE)
         if self.recent_runtime < QUICK_S:
-            return 1 if self.limited else max(1, slots // 2)
+            if self.limited:
+                return 1
+            return max(1, min(slots // 2, slots if own is None else own))
         return 0
 
     @property
@@ -71,10 +76,12 @@ class Pacing:
         """Whether a concurrency limit may be in play (see the module's docstring)."""
         return self.limited_queue or self.keyed
 
-    def claim_worthwhile(self, want: int, slots: int, idle_slot: bool) -> bool:
+    def claim_worthwhile(
+        self, want: int, slots: int, idle_slot: bool, own: int | None = None
+    ) -> bool:
         """Whether a claim of `want` jobs is worth a transaction now: always when a slot
         has nothing to start, else once the reserve is half used up."""
-        return want > 0 and (idle_slot or want >= max(1, self.reserve(slots) // 2))
+        return want > 0 and (idle_slot or want >= max(1, self.reserve(slots, own) // 2))
 
     def record_after(self, waiting: int, oldest_age: float, batchable: bool) -> float:
         """Seconds until the results waiting should be recorded (0: now). Only plain

@@ -61,12 +61,12 @@ class Slots:
     def wanted(self) -> int:
         """How many jobs to claim: one per free slot, plus a reserve while jobs are short,
         so a slot that frees starts its next job before any database call (pacing.py)."""
-        reserve = self.pacing.reserve(self.reserve_for)
+        reserve = self.pacing.reserve(self.reserve_for, self.count)
         return self.count + reserve - len(self.running) - len(self.ready)
 
     def claim_worthwhile(self, want: int) -> bool:
         idle_slot = not self.ready and len(self.running) < self.count
-        return self.pacing.claim_worthwhile(want, self.reserve_for, idle_slot)
+        return self.pacing.claim_worthwhile(want, self.reserve_for, idle_slot, self.count)
 
     def reserve(self, jobs: list[Job]) -> None:
         """Jobs just claimed: they wait here for a slot (and say whether concurrency keys

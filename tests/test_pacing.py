@@ -101,6 +101,18 @@ def test_long_jobs_get_no_reserve_and_no_delay() -> None:
     assert pacing.reserve(4) == 0
 
 
+def test_a_quick_reserve_is_at_most_the_processs_own_slots() -> None:
+    """A process of a worker in several processes sizes its reserve for the whole worker,
+    but a quick job it reserves must start within one job's run (a reserved job still
+    waiting after RESERVE_HOLD_S goes back): at most one job per slot of its own."""
+    pacing = settled(Pacing(), 0.05)
+    assert pacing.reserve(8, own=4) == 4  # 2 processes of 4 slots
+    assert pacing.reserve(8, own=2) == 2  # 4 processes of 2
+    assert pacing.reserve(8, own=1) == 1  # 8 processes of 1
+    assert pacing.claim_worthwhile(1, 8, idle_slot=False, own=1)
+    assert not pacing.claim_worthwhile(1, 8, idle_slot=False, own=4)  # half of 4 still held
+
+
 def test_the_shorter_the_jobs_the_larger_the_reserve() -> None:
     """About 25 ms of work per slot, at least RESERVE_PER_SLOT, at most MAX_RESERVE: a
     claim (half a reserve) of 1-ms jobs takes a batch of about 25 for a 2-slot worker."""
