@@ -2,9 +2,9 @@
 
 A slot runs one job's command (a `runner.Process`). The reserve holds jobs claimed but
 not started: while jobs are short, a claim takes a few more than the free slots, so a
-slot that frees starts its next job before any database call (pacing.py). A reserved job
-that waits longer than RESERVE_HOLD_S sits behind a job that is not short after all: it
-goes back to the store for a free worker to take. A held job leaves early when its cancel
+slot that frees starts its next job before any database call (pacing.py). A reserve from
+which no job has started for RESERVE_HOLD_S sits behind jobs that are not short after
+all: it goes back to the store for a free worker to take. A held job leaves early when its cancel
 is asked for (killed, or handed back unstarted: the store's rule makes it cancelled),
 when its lease is lost (killed, nothing recorded: another worker has it now), or when
 the worker stops at once (killed and handed back).
@@ -26,7 +26,7 @@ from queuectl.store import Store
 log = logging.getLogger("queuectl.worker")
 
 KILL_GRACE_S = 1.0  # SIGTERM to SIGKILL on a cold stop or a cancel
-RESERVE_HOLD_S = 0.25  # a reserved job waiting longer than this for a slot goes back
+RESERVE_HOLD_S = 0.25  # a reserve from which no job started for this long goes back
 
 # Starts a job's command; None when it could not start (the launcher records that).
 Launch = Callable[[Job], Process | None]
@@ -52,7 +52,7 @@ class Slots:
         self.reserve_for = reserve_for or count
         self.running: dict[str, tuple[Job, Process]] = {}
         self.ready: deque[Job] = deque()  # claimed, waiting for a slot (see `wanted`)
-        self.ready_since = 0.0  # when the oldest job in `ready` was claimed
+        self.ready_since = 0.0  # claimed into while empty, or a job last started from it
 
     def held(self) -> list[str]:
         """The ids of the jobs held here (running or reserved): their leases to renew."""
@@ -87,12 +87,14 @@ class Slots:
             self.ready_since = time.monotonic()
 
     def reserve_expires_at(self) -> float | None:
-        """When the oldest reserved job has waited too long for a slot (None: none)."""
+        """When the reserve has waited too long for a slot: RESERVE_HOLD_S after it was
+        claimed into, or after its last job started (None: no reserve)."""
         return self.ready_since + RESERVE_HOLD_S if self.ready else None
 
     def release_stale_reserve(self) -> None:
-        """A reserved job still waiting after RESERVE_HOLD_S sits behind a job that is not
-        short after all: give it back, for a free worker to take, and stop reserving."""
+        """A reserve from which no job has started for RESERVE_HOLD_S sits behind jobs that
+        are not short after all: give it back, for a free worker to take, and stop
+        reserving."""
         if self.ready and time.monotonic() >= self.ready_since + RESERVE_HOLD_S:
             log.debug("reserve of %d job(s) handed back: a slot stayed busy", len(self.ready))
             self.pacing.slow_down()
