@@ -4,10 +4,10 @@ A slot runs one job's command (a `runner.Process`). The reserve holds jobs claim
 not started: while jobs are short, a claim takes a few more than the free slots, so a
 slot that frees starts its next job before any database call (pacing.py). A reserve from
 which no job has started for RESERVE_HOLD_S sits behind jobs that are not short after
-all: it goes back to the store for a free worker to take. A held job leaves early when its cancel
-is asked for (killed, or handed back unstarted: the store's rule makes it cancelled),
-when its lease is lost (killed, nothing recorded: another worker has it now), or when
-the worker stops at once (killed and handed back).
+all: it goes back to the store for a free worker to take. A held job leaves early when
+its cancel is asked for (killed, or handed back unstarted: the store's rule makes it
+cancelled), when its lease is lost (killed, nothing recorded: another worker has it
+now), or when the worker stops at once (killed and handed back).
 """
 
 from __future__ import annotations
