@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import gc
 import json
 import os
@@ -64,11 +65,19 @@ class Member:
         return self.returncode
 
     def send_signal(self, sig: signal.Signals) -> None:
-        """Signal it, unless it has been reaped (its pid may be another's by then)."""
-        if self.popen is not None:
-            self.popen.send_signal(sig)
-        elif self.returncode is None:
-            os.kill(self.pid, sig)
+        """Signal it through its pidfd, which names this process and no other: where
+        SIGCHLD is ignored the kernel reaps it the moment it exits, and its pid may be
+        another process's before we hear of it. ProcessLookupError once it has exited."""
+        reaped = self.popen.returncode if self.popen is not None else self.returncode
+        if reaped is not None:
+            return  # and its pidfd is closed, or about to be
+        try:
+            signal.pidfd_send_signal(self.exit_fd, sig)
+        except OSError as err:
+            if err.errno != errno.EBADF:
+                raise
+            # Closed: the supervisor's loop reaped it after the check above (the
+            # watchdog's thread signals too).
 
     def close_log(self) -> None:
         if self.popen is not None and self.popen.stderr is not None:
