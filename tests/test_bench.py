@@ -4,6 +4,8 @@ with no assertion about speed (that is the benchmark's own verdict)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from typing import Any
@@ -194,3 +196,24 @@ def test_projection_reports_costs_a_ceiling_and_checks_its_model(backend: str) -
     check = figures["model check, 1 process"]
     assert check["baseline_label"] == "predicted" and check["baseline"] > 0
     assert check["ratio"] == pytest.approx(check["samples"][0] / check["baseline"])
+
+
+@pytest.mark.not_fast  # other tools run jobs: seconds
+def test_other_tools_are_measured_on_the_same_work_beside_the_spawn_limit() -> None:
+    """`--only others`: task-spooler end to end and GNU parallel's drain, each beside
+    the spawn limit measured in the same run (CI installs both; elsewhere the test skips
+    without them)."""
+    missing = [tool for tool in ("tsp", "parallel") if shutil.which(tool) is None]
+    if missing:
+        reason = f"not installed: {', '.join(missing)} (Debian: task-spooler, parallel)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; .ci/run installs them")
+        pytest.skip(reason)
+    report = run_bench("--only", "others")
+    figures = {f["name"]: f for f in report["figures"]}  # type: ignore[attr-defined]
+    for name in ("end to end, task-spooler", "drain, GNU parallel -j2"):
+        figure = figures[name]
+        assert figure["backend"] == "-" and figure["unit"] == "jobs/s", name
+        assert figure["note"] == "100 jobs" and figure["samples"][0] > 0, name
+        assert figure["baseline_label"] == "spawn limit" and figure["baseline"] > 0, name
+        assert figure["ratio"] == pytest.approx(figure["median"] / figure["baseline"]), name

@@ -1,5 +1,5 @@
-"""Other queues on the same work, when installed: RQ (with the local Redis) and
-task-spooler (`tsp`). Skipped quietly when absent."""
+"""Other queues on the same work, when installed: RQ (with the local Redis),
+task-spooler (`tsp`) and GNU parallel. Skipped quietly when absent."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def measure(jobs: int, runs: int) -> list[Figure]:
         figures.append(_rq_drain(jobs, runs))
     if shutil.which("tsp"):
         figures.append(_tsp_end_to_end(jobs, runs))
+    if shutil.which("parallel"):
+        figures.append(_parallel_drain(jobs, runs))
     return figures
 
 
@@ -75,4 +77,26 @@ def _tsp_end_to_end(jobs: int, runs: int) -> Figure:
             rates.append(jobs / (time.perf_counter() - start))
             subprocess.run(["tsp", "-K"], check=False, env=env, stderr=subprocess.DEVNULL)
     figure = Figure("end to end, task-spooler", "-", "jobs/s", rates, note=f"{jobs} jobs")
+    return ratio_figure(figure, sorted(limits)[len(limits) // 2], "spawn limit")
+
+
+def _parallel_drain(jobs: int, runs: int) -> Figure:
+    """GNU parallel with 2 slots on `jobs` lines of `true` (each run by `/bin/sh -c`, as
+    a queuectl job is): one process that runs shell commands, with no queue kept."""
+    rates, limits = [], []
+    lines = b"true\n" * jobs
+    for _ in range(runs):
+        limits.append(spawn_limit(jobs))
+        with tempfile.TemporaryDirectory(prefix="queuectl-parallel-") as home:
+            env = {**os.environ, "HOME": home, "PARALLEL_SHELL": "/bin/sh"}
+            start = time.perf_counter()
+            subprocess.run(
+                ["parallel", "--will-cite", "-j2"],
+                input=lines,
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            rates.append(jobs / (time.perf_counter() - start))
+    figure = Figure("drain, GNU parallel -j2", "-", "jobs/s", rates, note=f"{jobs} jobs")
     return ratio_figure(figure, sorted(limits)[len(limits) // 2], "spawn limit")
