@@ -67,7 +67,7 @@ class Member:
     def send_signal(self, sig: signal.Signals) -> None:
         """Signal it through its pidfd, which names this process and no other: where
         SIGCHLD is ignored the kernel reaps it the moment it exits, and its pid may be
-        another process's before we hear of it. ProcessLookupError once it has exited."""
+        another process's before we hear of it (then: ProcessLookupError)."""
         reaped = self.popen.returncode if self.popen is not None else self.returncode
         if reaped is not None:
             return  # and its pidfd is closed, or about to be
