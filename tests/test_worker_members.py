@@ -107,10 +107,9 @@ def test_a_member_reaped_while_it_was_signalled_is_no_error() -> None:
     # its pidfd between the check on its returncode and the signal.
     closed = os.open(os.devnull, os.O_RDONLY)
     os.close(closed)
-    report_fd, log_fd = os.pipe()
-    member = Member(0, 1, os.getpid(), closed, report_fd, log_fd, time.monotonic())
+    member = _member(os.getpid(), closed)
     try:
         member.send_signal(signal.SIGUSR1)
     finally:
-        os.close(report_fd)
-        os.close(log_fd)
+        os.close(member.report_fd)
+        os.close(member.log_fd)
